@@ -1,0 +1,87 @@
+// A handler from functions/ deployed as a Lambda with the project's secure defaults: its own
+// least-privilege role (never CallbackFunction's default role with its *FullAccess policies),
+// its own log group with retention, nodejs22.x, small memory, short timeout, and an archive that
+// holds only the handler (the runtime provides AWS SDK v3).
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { PolicyStatement, policyDocument, serviceTrustPolicy } from "./iam";
+
+export const LAMBDA_RUNTIME = "nodejs22.x";
+export const LAMBDA_MEMORY_MB = 128;
+export const LAMBDA_TIMEOUT_SECONDS = 30;
+export const LOG_RETENTION_DAYS = 365;
+
+/**
+ * Packages the Lambda runtime already provides, or that the handlers never load. Excluding them
+ * keeps every archive to the serialized handler alone.
+ */
+export const EXCLUDED_PACKAGES = [
+  "@aws-sdk/client-codepipeline",
+  "@aws-sdk/client-s3",
+  "@aws-sdk/client-sfn",
+  "@aws-sdk/client-ssm",
+  "@pulumi/aws",
+  "@pulumi/aws-native",
+  "@pulumi/pulumi",
+];
+
+export interface ApprovalFunctionArgs<E, R> {
+  description: string;
+  callback: aws.lambda.Callback<E, R>;
+  environment: Record<string, pulumi.Input<string>>;
+  /** What the handler may do besides writing its own logs. */
+  statements: pulumi.Input<PolicyStatement[]>;
+}
+
+export class ApprovalFunction<E = unknown, R = unknown> extends pulumi.ComponentResource {
+  readonly role: aws.iam.Role;
+  readonly logGroup: aws.cloudwatch.LogGroup;
+  readonly function: aws.lambda.CallbackFunction<E, R>;
+
+  constructor(name: string, args: ApprovalFunctionArgs<E, R>, opts?: pulumi.ComponentResourceOptions) {
+    super("sfn-approvals:index:ApprovalFunction", name, {}, opts);
+    const parent = { parent: this };
+
+    this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {
+      name: `/sfn-approvals/${pulumi.getStack()}/${name}`,
+      retentionInDays: LOG_RETENTION_DAYS,
+    }, parent);
+
+    this.role = new aws.iam.Role(`${name}-role`, {
+      description: `Runs ${args.description}`,
+      assumeRolePolicy: serviceTrustPolicy("lambda.amazonaws.com"),
+    }, parent);
+
+    const policy = new aws.iam.RolePolicy(`${name}-policy`, {
+      role: this.role.id,
+      policy: policyDocument(pulumi.output(args.statements).apply((statements) => [
+        {
+          Sid: "WriteOwnLogs",
+          Effect: "Allow" as const,
+          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+          Resource: [pulumi.interpolate`${this.logGroup.arn}:*`],
+        },
+        ...statements,
+      ])),
+    }, parent);
+
+    this.function = new aws.lambda.CallbackFunction<E, R>(`${name}-fn`, {
+      description: args.description,
+      callback: args.callback,
+      role: this.role,
+      runtime: LAMBDA_RUNTIME,
+      memorySize: LAMBDA_MEMORY_MB,
+      timeout: LAMBDA_TIMEOUT_SECONDS,
+      environment: { variables: args.environment },
+      loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
+      codePathOptions: { extraExcludePackages: EXCLUDED_PACKAGES },
+    }, { parent: this, dependsOn: [policy] });
+
+    this.registerOutputs({ functionArn: this.function.arn, roleArn: this.role.arn });
+  }
+
+  /** Grants the function more rights later (for ARNs that exist only after the function, such as its state machine). */
+  allow(name: string, statements: pulumi.Input<PolicyStatement[]>): aws.iam.RolePolicy {
+    return new aws.iam.RolePolicy(name, { role: this.role.id, policy: policyDocument(statements) }, { parent: this });
+  }
+}

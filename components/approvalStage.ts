@@ -1,0 +1,24 @@
+// What every mechanism component offers the workflow (and any state machine that embeds it).
+import * as pulumi from "@pulumi/pulumi";
+import { Mechanism } from "../functions/contract";
+import { AslStates, TaskStateOptions } from "./asl";
+import { PolicyStatement } from "./iam";
+
+export interface ApprovalTaskState {
+  /** The Task state and its helper states, keyed by state name; the entry state is `options.stateName`. */
+  states: pulumi.Output<AslStates>;
+  /** What the state machine's role needs to run these states. */
+  statements: pulumi.Output<PolicyStatement[]>;
+}
+
+export interface ApprovalStage {
+  readonly stage: string;
+  readonly mechanism: Mechanism;
+  /** The longest the stage's Task state waits (its TimeoutSeconds). */
+  readonly maxWaitSeconds: number;
+  /** Stage handles for the stack output (documentName, topicArn, ...). */
+  readonly handles: pulumi.Output<Record<string, string>>;
+  taskState(options: TaskStateOptions): ApprovalTaskState;
+  /** Lets the mechanism's decision sender call SendTaskSuccess on exactly this state machine. */
+  allowCallbacksFrom(stateMachineArn: pulumi.Input<string>): void;
+}

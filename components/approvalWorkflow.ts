@@ -1,0 +1,235 @@
+// The STANDARD state machine of a stack: validate the request, optionally auto-approve small
+// amounts, run every stage in order (the first rejection or timeout ends it), and return
+// { approved, decision, stages, request }. Other workflows can call it with
+// states:startExecution.sync:2 to get an approval.
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { ApprovalStage } from "./approvalStage";
+import { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
+import { LOG_RETENTION_DAYS } from "./approvalFunction";
+import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
+
+export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
+/** Slack on top of the stage waits for the execution as a whole. */
+export const EXECUTION_TIMEOUT_MARGIN_SECONDS = 600;
+
+const OPTIONAL_STRING_FIELDS = ["requestId", "requester", "currency", "link"];
+
+/** Key of a stage's decision under $.decisions (stage names may hold '-', JSONPath keys may not). */
+export function decisionKey(stage: string): string {
+  return stage.replace(/-/g, "_");
+}
+
+export function stageTaskOptions(stage: string): TaskStateOptions {
+  return {
+    stateName: `Approval ${stage}`,
+    requestPath: "$.request",
+    resultPath: `$.decisions.${decisionKey(stage)}`,
+    next: `Check ${stage}`,
+  };
+}
+
+function requestValidation(next: string): AslStates {
+  const invalid = "Request invalid";
+  const present = (field: string) => ({ Variable: `$.request.${field}`, IsPresent: true });
+  return {
+    "Read request": {
+      Type: "Pass",
+      Comment: "The execution input is the request",
+      Parameters: { "request.$": "$" },
+      Next: "Validate request",
+    },
+    "Validate request": {
+      Type: "Choice",
+      Choices: [
+        { Not: present("title"), Next: invalid },
+        { Not: { Variable: "$.request.title", IsString: true }, Next: invalid },
+        { Variable: "$.request.title", StringEquals: "", Next: invalid },
+        { And: [present("amount"), { Not: { Variable: "$.request.amount", IsNumeric: true } }], Next: invalid },
+        { And: [present("amount"), { Variable: "$.request.amount", NumericLessThan: 0 }], Next: invalid },
+        ...OPTIONAL_STRING_FIELDS.map((field) => ({
+          And: [present(field), { Not: { Variable: `$.request.${field}`, IsString: true } }],
+          Next: invalid,
+        })),
+      ],
+      Default: next,
+    },
+    [invalid]: {
+      Type: "Fail",
+      Error: REQUEST_INVALID_ERROR,
+      Cause: "The request must be a JSON object with a non-empty string 'title'; 'amount', when present, must be a number of at least 0; 'requestId', 'requester', 'currency' and 'link', when present, must be strings.",
+    },
+  };
+}
+
+function finalState(approved: boolean, decision: string, decisionPaths: string[]): AslState {
+  return {
+    Type: "Pass",
+    Parameters: {
+      approved,
+      decision,
+      "stages.$": `States.Array(${decisionPaths.join(", ")})`,
+      "request.$": "$.request",
+    },
+    End: true,
+  };
+}
+
+export interface AssembledStage {
+  stage: string;
+  /** The mechanism's states for `stageTaskOptions(stage)`. */
+  states: AslStates;
+  maxWaitSeconds: number;
+}
+
+/** Pure: the whole definition from the stages' own states. */
+export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; stages: AssembledStage[] }): AslDefinition {
+  if (args.stages.length === 0) throw new Error("An approval workflow needs at least one stage");
+  const entry = (i: number) => (i < args.stages.length ? stageTaskOptions(args.stages[i].stage).stateName : "Approved");
+  const states: AslStates = {};
+  const add = (more: AslStates) => {
+    for (const [name, state] of Object.entries(more)) {
+      if (name in states) throw new Error(`Two states are named '${name}'`);
+      states[name] = state;
+    }
+  };
+
+  const afterValidation = args.autoApproveBelow !== undefined ? "Check auto-approve" : entry(0);
+  add(requestValidation(afterValidation));
+  if (args.autoApproveBelow !== undefined) {
+    add({
+      "Check auto-approve": {
+        Type: "Choice",
+        Comment: `Requests with an amount below ${args.autoApproveBelow} skip the stages`,
+        Choices: [{
+          And: [{ Variable: "$.request.amount", IsPresent: true }, { Variable: "$.request.amount", NumericLessThan: args.autoApproveBelow }],
+          Next: "Auto-approved",
+        }],
+        Default: entry(0),
+      },
+      "Auto-approved": {
+        Type: "Pass",
+        Parameters: { approved: true, decision: "auto_approved", stages: [], "request.$": "$.request" },
+        End: true,
+      },
+    });
+  }
+
+  const decisionPaths: string[] = [];
+  args.stages.forEach(({ stage, states: stageStates }, i) => {
+    const options = stageTaskOptions(stage);
+    if (!(options.stateName in stageStates)) throw new Error(`Stage '${stage}' has no state named '${options.stateName}'`);
+    add(stageStates);
+    decisionPaths.push(options.resultPath);
+    add({
+      [options.next]: {
+        Type: "Choice",
+        Comment: `Only an explicit approval of stage '${stage}' goes on`,
+        Choices: [
+          {
+            And: [
+              { Variable: `${options.resultPath}.approved`, BooleanEquals: true },
+              { Variable: `${options.resultPath}.decision`, StringEquals: "approved" },
+            ],
+            Next: entry(i + 1),
+          },
+          { Variable: `${options.resultPath}.decision`, StringEquals: "timed_out", Next: `Timed out at ${stage}` },
+        ],
+        Default: `Rejected at ${stage}`,
+      },
+      [`Rejected at ${stage}`]: finalState(false, "rejected", [...decisionPaths]),
+      [`Timed out at ${stage}`]: finalState(false, "timed_out", [...decisionPaths]),
+    });
+  });
+  add({ Approved: finalState(true, "approved", decisionPaths) });
+
+  return {
+    Comment: `sfn-approvals: ${args.stages.map((s) => s.stage).join(" -> ")}`,
+    StartAt: "Read request",
+    TimeoutSeconds: args.stages.reduce((sum, s) => sum + s.maxWaitSeconds, EXECUTION_TIMEOUT_MARGIN_SECONDS),
+    States: states,
+  };
+}
+
+/** CloudWatch Logs delivery for Step Functions; these actions support no resource-level permissions. */
+export const LOG_DELIVERY_STATEMENT: PolicyStatement = {
+  Sid: "DeliverExecutionLogs",
+  Effect: "Allow",
+  Action: [
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+  ],
+  Resource: ["*"],
+};
+
+export interface ApprovalWorkflowArgs {
+  /** 1 to 5 stages with unique names, run in this order. */
+  stages: ApprovalStage[];
+  /** Requests whose `amount` is below this are approved without any stage. */
+  autoApproveBelow?: number;
+}
+
+export class ApprovalWorkflow extends pulumi.ComponentResource {
+  readonly stateMachine: aws.sfn.StateMachine;
+  readonly role: aws.iam.Role;
+  readonly logGroup: aws.cloudwatch.LogGroup;
+  readonly definition: pulumi.Output<string>;
+
+  constructor(name: string, args: ApprovalWorkflowArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sfn-approvals:index:ApprovalWorkflow", name, {}, opts);
+    const names = args.stages.map((s) => s.stage);
+    if (names.length < 1 || names.length > 5) throw new Error(`ApprovalWorkflow ${name}: needs 1 to 5 stages, got ${names.length}`);
+    if (new Set(names).size !== names.length) throw new Error(`ApprovalWorkflow ${name}: stage names must be unique, got ${names.join(", ")}`);
+    if (args.autoApproveBelow !== undefined && !(args.autoApproveBelow > 0)) {
+      throw new Error(`ApprovalWorkflow ${name}: autoApproveBelow must be a positive number, got ${args.autoApproveBelow}`);
+    }
+    const parent = { parent: this };
+    const { accountId, region, partition } = accountFacts(parent);
+    const stateMachineName = `sfn-approvals-${pulumi.getStack()}`;
+
+    const tasks = args.stages.map((stage) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage)) }));
+    this.definition = pulumi.all(tasks.map((t) => t.task.states)).apply((allStates) => JSON.stringify(assembleWorkflowDefinition({
+      autoApproveBelow: args.autoApproveBelow,
+      stages: tasks.map((t, i) => ({ stage: t.stage.stage, states: allStates[i], maxWaitSeconds: t.stage.maxWaitSeconds })),
+    }), null, 2));
+
+    this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {
+      name: `/aws/vendedlogs/states/${stateMachineName}`,
+      retentionInDays: LOG_RETENTION_DAYS,
+    }, parent);
+
+    this.role = new aws.iam.Role(`${name}-role`, {
+      description: `Runs the ${stateMachineName} approval state machine`,
+      assumeRolePolicy: serviceTrustPolicy("states.amazonaws.com", {
+        StringEquals: { "aws:SourceAccount": accountId },
+        ArnLike: { "aws:SourceArn": pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:stateMachine:${stateMachineName}` },
+      }),
+    }, parent);
+    const policy = new aws.iam.RolePolicy(`${name}-policy`, {
+      role: this.role.id,
+      policy: policyDocument(pulumi.all(tasks.map((t) => t.task.statements)).apply((lists) => [...lists.flat(), LOG_DELIVERY_STATEMENT])),
+    }, parent);
+
+    this.stateMachine = new aws.sfn.StateMachine(`${name}-state-machine`, {
+      name: stateMachineName,
+      type: "STANDARD",
+      roleArn: this.role.arn,
+      definition: this.definition,
+      // Every transition is logged, without execution data: state inputs carry task tokens.
+      loggingConfiguration: {
+        level: "ALL",
+        includeExecutionData: false,
+        logDestination: pulumi.interpolate`${this.logGroup.arn}:*`,
+      },
+    }, { parent: this, dependsOn: [policy] });
+
+    for (const stage of args.stages) stage.allowCallbacksFrom(this.stateMachine.arn);
+    this.registerOutputs({ stateMachineArn: this.stateMachine.arn });
+  }
+}

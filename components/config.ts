@@ -1,0 +1,226 @@
+// Stack config (namespace `sfn-approvals`), parsed once into a typed, validated object.
+// Every problem names the key, the bad value and what is allowed; all problems are reported
+// together in one ConfigError, which Pulumi prints without a stack trace.
+import * as pulumi from "@pulumi/pulumi";
+import { MECHANISMS, Mechanism } from "../functions/contract";
+
+export { MECHANISMS, Mechanism };
+
+/** Mechanisms built so far; the others are recognised and refused with "not implemented yet". */
+export const IMPLEMENTED_MECHANISMS: readonly Mechanism[] = ["ssm-automation"];
+
+export interface MechanismRules {
+  /** What `approvers` holds for this mechanism. */
+  approverKind: "iam-principal" | "email";
+  maxApprovers: number;
+  /** Longest wait the mechanism supports, in seconds. */
+  maxTimeoutSeconds: number;
+  /** Where maxTimeoutSeconds comes from, quoted in error messages. */
+  maxTimeoutReason: string;
+}
+
+const DAY = 86400;
+/** Step Functions task tokens and STANDARD executions last at most one year. */
+const STEP_FUNCTIONS_MAX_SECONDS = 365 * DAY;
+
+export const MECHANISM_RULES: Record<Mechanism, MechanismRules> = {
+  "ssm-automation": { approverKind: "iam-principal", maxApprovers: 10, maxTimeoutSeconds: 30 * DAY, maxTimeoutReason: "aws:approve allows at most 30d" },
+  codepipeline: { approverKind: "iam-principal", maxApprovers: 50, maxTimeoutSeconds: 7 * DAY, maxTimeoutReason: "a CodePipeline manual approval lasts at most 7d" },
+  activity: { approverKind: "iam-principal", maxApprovers: 50, maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
+  "email-link": { approverKind: "email", maxApprovers: 50, maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
+  "sns-callback": { approverKind: "email", maxApprovers: 50, maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
+};
+
+export const MIN_TIMEOUT_SECONDS = 60;
+export const MAX_STAGES = 5;
+export const STAGE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}$/;
+export const IAM_PRINCIPAL_PATTERN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:(user|role)\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+export const EMAIL_PATTERN = /^[^\s@<>()",;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
+
+export interface StageConfig {
+  name: string;
+  mechanism: Mechanism;
+  /** IAM user/role ARNs or email addresses, depending on the mechanism. */
+  approvers: string[];
+  /** ssm-automation only: approvals needed, 1..approvers.length (default 1). */
+  minRequiredApprovals: number;
+  /** Email addresses subscribed to the stage's notifications. */
+  notify: string[];
+  timeoutSeconds: number;
+  /** The timeout as written in config, for messages and docs. */
+  timeout: string;
+}
+
+export interface ApprovalConfig {
+  autoApproveBelow?: number;
+  stages: StageConfig[];
+}
+
+export class ConfigError extends pulumi.RunError {
+  constructor(readonly problems: string[]) {
+    super(`Invalid sfn-approvals stack config:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: DAY };
+
+/** "90s", "30m", "12h", "3d" -> seconds; undefined when malformed. */
+export function parseDuration(text: string): number | undefined {
+  const match = /^(\d{1,6})([smhd])$/.exec(text.trim());
+  return match ? Number(match[1]) * UNITS[match[2]] : undefined;
+}
+
+function show(value: unknown): string {
+  const text = JSON.stringify(value);
+  return text === undefined ? String(value) : text;
+}
+
+const STAGE_KEYS = new Set(["name", "mechanism", "approvers", "minRequiredApprovals", "notify", "timeout"]);
+
+function parseStage(raw: unknown, index: number, problems: string[]): StageConfig | undefined {
+  const at = `sfn-approvals:stages[${index}]`;
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    problems.push(`${at} is ${show(raw)}: each stage must be an object with name, mechanism, approvers and timeout`);
+    return undefined;
+  }
+  const stage = raw as Record<string, unknown>;
+  const before = problems.length;
+  for (const key of Object.keys(stage)) {
+    if (!STAGE_KEYS.has(key)) problems.push(`${at}.${key} is not a known key: allowed are ${[...STAGE_KEYS].join(", ")}`);
+  }
+
+  const name = stage.name;
+  if (typeof name !== "string" || !STAGE_NAME_PATTERN.test(name)) {
+    problems.push(`${at}.name is ${show(name)}: must match ^[a-z][a-z0-9-]{0,30}$ (lowercase letter first, then lowercase letters, digits or '-', at most 31 characters)`);
+  }
+
+  const mechanism = stage.mechanism;
+  let rules: MechanismRules | undefined;
+  if (typeof mechanism !== "string" || !(MECHANISMS as readonly string[]).includes(mechanism)) {
+    problems.push(`${at}.mechanism is ${show(mechanism)}: must be one of ${MECHANISMS.join(", ")}`);
+  } else if (!IMPLEMENTED_MECHANISMS.includes(mechanism as Mechanism)) {
+    problems.push(`${at}.mechanism is "${mechanism}": this mechanism is not implemented yet; available now: ${IMPLEMENTED_MECHANISMS.join(", ")}`);
+  } else {
+    rules = MECHANISM_RULES[mechanism as Mechanism];
+  }
+
+  const approvers = stage.approvers;
+  if (!Array.isArray(approvers) || approvers.length === 0) {
+    problems.push(`${at}.approvers is ${show(approvers)}: must be a non-empty list of ${rules?.approverKind === "email" ? "email addresses" : "IAM user or role ARNs"}`);
+  } else if (rules) {
+    if (approvers.length > rules.maxApprovers) {
+      problems.push(`${at}.approvers has ${approvers.length} entries: ${mechanism} allows at most ${rules.maxApprovers} approvers`);
+    }
+    approvers.forEach((approver, i) => {
+      const valid = typeof approver === "string" && (rules!.approverKind === "email" ? EMAIL_PATTERN.test(approver) : IAM_PRINCIPAL_PATTERN.test(approver));
+      if (!valid) {
+        problems.push(rules!.approverKind === "email"
+          ? `${at}.approvers[${i}] is ${show(approver)}: must be an email address like approver@example.com`
+          : `${at}.approvers[${i}] is ${show(approver)}: must be an IAM user or role ARN like arn:aws:iam::123456789012:role/ReleaseApprover`);
+      }
+    });
+    const seen = new Set<unknown>();
+    for (const approver of approvers) {
+      if (seen.has(approver)) problems.push(`${at}.approvers lists ${show(approver)} twice: each approver must appear once`);
+      seen.add(approver);
+    }
+  }
+
+  let minRequiredApprovals = 1;
+  if (stage.minRequiredApprovals !== undefined) {
+    const value = stage.minRequiredApprovals;
+    if (mechanism !== "ssm-automation") {
+      problems.push(`${at}.minRequiredApprovals is set, but only the ssm-automation mechanism supports a quorum (this stage uses ${show(mechanism)})`);
+    } else if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || (Array.isArray(approvers) && value > approvers.length)) {
+      problems.push(`${at}.minRequiredApprovals is ${show(value)}: must be a whole number from 1 to the number of approvers (${Array.isArray(approvers) ? approvers.length : "?"})`);
+    } else {
+      minRequiredApprovals = value;
+    }
+  }
+
+  const notify = stage.notify ?? [];
+  if (!Array.isArray(notify)) {
+    problems.push(`${at}.notify is ${show(notify)}: must be a list of email addresses`);
+  } else {
+    notify.forEach((email, i) => {
+      if (typeof email !== "string" || !EMAIL_PATTERN.test(email)) {
+        problems.push(`${at}.notify[${i}] is ${show(email)}: must be an email address like approvers@example.com`);
+      }
+    });
+  }
+
+  const timeout = stage.timeout;
+  let timeoutSeconds: number | undefined;
+  if (typeof timeout !== "string" || (timeoutSeconds = parseDuration(timeout)) === undefined) {
+    problems.push(`${at}.timeout is ${show(timeout)}: must be a whole number followed by s, m, h or d, like 30m, 12h or 3d`);
+  } else if (timeoutSeconds < MIN_TIMEOUT_SECONDS) {
+    problems.push(`${at}.timeout is "${timeout}": must be at least 1m`);
+  } else if (rules && timeoutSeconds > rules.maxTimeoutSeconds) {
+    problems.push(`${at}.timeout is "${timeout}": ${rules.maxTimeoutReason}`);
+  }
+
+  if (problems.length > before) return undefined;
+  return {
+    name: name as string,
+    mechanism: mechanism as Mechanism,
+    approvers: approvers as string[],
+    minRequiredApprovals,
+    notify: notify as string[],
+    timeoutSeconds: timeoutSeconds!,
+    timeout: (timeout as string).trim(),
+  };
+}
+
+/** Raw values as read from stack config (strings for scalars, parsed JSON for `stages`). */
+export interface RawConfig {
+  stages?: unknown;
+  autoApproveBelow?: unknown;
+}
+
+export function parseConfig(raw: RawConfig): ApprovalConfig {
+  const problems: string[] = [];
+  let autoApproveBelow: number | undefined;
+  if (raw.autoApproveBelow !== undefined) {
+    const value = typeof raw.autoApproveBelow === "string" && /^\d+(\.\d+)?$/.test(raw.autoApproveBelow.trim())
+      ? Number(raw.autoApproveBelow)
+      : raw.autoApproveBelow;
+    if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
+      problems.push(`sfn-approvals:autoApproveBelow is ${show(raw.autoApproveBelow)}: must be a positive number (requests with an amount below it skip approval); remove the key to send every request to the stages`);
+    } else {
+      autoApproveBelow = value;
+    }
+  }
+
+  const stages: StageConfig[] = [];
+  if (raw.stages === undefined) {
+    problems.push(`sfn-approvals:stages is missing: set a list of 1 to ${MAX_STAGES} stages, each with name, mechanism, approvers and timeout (see README, "Config reference")`);
+  } else if (!Array.isArray(raw.stages) || raw.stages.length === 0 || raw.stages.length > MAX_STAGES) {
+    problems.push(`sfn-approvals:stages is ${show(raw.stages)}: must be a list of 1 to ${MAX_STAGES} stages`);
+  } else {
+    raw.stages.forEach((rawStage, i) => {
+      const stage = parseStage(rawStage, i, problems);
+      if (stage) stages.push(stage);
+    });
+    const names = raw.stages.map((s) => (typeof s === "object" && s !== null ? (s as Record<string, unknown>).name : undefined));
+    names.forEach((name, i) => {
+      if (typeof name === "string" && names.indexOf(name) !== i) {
+        problems.push(`sfn-approvals:stages[${i}].name is "${name}": stage names must be unique (also used by stages[${names.indexOf(name)}])`);
+      }
+    });
+  }
+
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { autoApproveBelow, stages };
+}
+
+/** Reads and validates the `sfn-approvals` namespace of the current stack. */
+export function loadConfig(config: pulumi.Config = new pulumi.Config("sfn-approvals")): ApprovalConfig {
+  let stages: unknown;
+  try {
+    stages = config.getObject<unknown>("stages");
+  } catch (error) {
+    throw new ConfigError([`sfn-approvals:stages is not valid YAML/JSON: ${error instanceof Error ? error.message : String(error)}`]);
+  }
+  return parseConfig({ stages, autoApproveBelow: config.get("autoApproveBelow") });
+}

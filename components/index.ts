@@ -1,0 +1,10 @@
+export { ApprovalFunction, ApprovalFunctionArgs } from "./approvalFunction";
+export { ApprovalStage, ApprovalTaskState } from "./approvalStage";
+export { ApprovalWorkflow, ApprovalWorkflowArgs, assembleWorkflowDefinition, stageTaskOptions } from "./approvalWorkflow";
+export { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
+export { ApprovalConfig, ConfigError, StageConfig, loadConfig, parseConfig } from "./config";
+export { DecisionDeadLetters } from "./decisionDeadLetters";
+export { PolicyStatement } from "./iam";
+export { SsmAutomationApproval, SsmAutomationApprovalArgs } from "./ssmAutomationApproval";
+export { createApprovalStage } from "./stages";
+export { ApprovalRequest, Mechanism, StageDecision, WorkflowResult } from "../functions/contract";

@@ -1,0 +1,21 @@
+// From a validated stage config to the mechanism component that implements it.
+import * as pulumi from "@pulumi/pulumi";
+import { ApprovalStage } from "./approvalStage";
+import { StageConfig } from "./config";
+import { SsmAutomationApproval } from "./ssmAutomationApproval";
+
+export function createApprovalStage(config: StageConfig, opts?: pulumi.ComponentResourceOptions): ApprovalStage {
+  switch (config.mechanism) {
+    case "ssm-automation":
+      return new SsmAutomationApproval(`stage-${config.name}`, {
+        stage: config.name,
+        approvers: config.approvers,
+        minRequiredApprovals: config.minRequiredApprovals,
+        notify: config.notify,
+        timeoutSeconds: config.timeoutSeconds,
+      }, opts);
+    default:
+      // parseConfig refuses these already; this guards direct callers.
+      throw new pulumi.RunError(`Stage '${config.name}': mechanism '${config.mechanism}' is not implemented yet`);
+  }
+}

@@ -1,0 +1,157 @@
+// Lambda behind the EventBridge rule on "EC2 Automation Step Status-change Notification" for the
+// stage's approval runbook. It turns the finished aws:approve step into the approval contract and
+// sends it with SendTaskSuccess. Anything unexpected throws: the event is then retried and ends in
+// the stage's dead-letter queue. It never sends a decision it cannot prove, and never logs the token.
+import { GetAutomationExecutionCommand, SSMClient, StepExecution } from "@aws-sdk/client-ssm";
+import { SFNClient, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
+import { StageDecision, StageDecisionKind, stageDecision } from "./contract";
+
+export const AUTOMATION_STEP_DETAIL_TYPE = "EC2 Automation Step Status-change Notification";
+export const APPROVE_STEP_NAME = "Approve";
+/** aws:approve step statuses that end the step; the EventBridge rule matches exactly these. */
+export const TERMINAL_STEP_STATUSES = ["Success", "Failed", "TimedOut", "Cancelled"] as const;
+
+export interface AutomationResultSettings {
+  documentName: string;
+  stage: string;
+  /** Name of the start function's role: only automations it started may carry a decision. */
+  starterRoleName: string;
+}
+
+interface ApproverDecision {
+  approver: string;
+  decision: string;
+  comment: string | null;
+  time: string | null;
+}
+
+export interface StepEvent {
+  executionId: string;
+  status: (typeof TERMINAL_STEP_STATUSES)[number];
+  stepName: string;
+}
+
+export function parseStepEvent(event: unknown, settings: AutomationResultSettings): StepEvent {
+  if (typeof event !== "object" || event === null) {
+    throw new Error("InvalidEvent: expected an EventBridge event object");
+  }
+  const e = event as Record<string, unknown>;
+  if (e.source !== "aws.ssm" || e["detail-type"] !== AUTOMATION_STEP_DETAIL_TYPE) {
+    throw new Error(`InvalidEvent: expected source 'aws.ssm' and detail-type '${AUTOMATION_STEP_DETAIL_TYPE}', got '${String(e.source)}' / '${String(e["detail-type"])}'`);
+  }
+  const detail = e.detail as Record<string, unknown> | undefined;
+  if (typeof detail !== "object" || detail === null) {
+    throw new Error("InvalidEvent: the event has no 'detail' object");
+  }
+  if (detail.Definition !== settings.documentName) {
+    throw new Error(`InvalidEvent: the event is for runbook '${String(detail.Definition)}', this function handles '${settings.documentName}'`);
+  }
+  if (detail.Action !== "aws:approve" || detail.StepName !== APPROVE_STEP_NAME) {
+    throw new Error(`InvalidEvent: expected the aws:approve step '${APPROVE_STEP_NAME}', got step '${String(detail.StepName)}' (${String(detail.Action)})`);
+  }
+  if (typeof detail.ExecutionId !== "string" || !/^[0-9a-fA-F-]{36}$/.test(detail.ExecutionId)) {
+    throw new Error(`InvalidEvent: 'detail.ExecutionId' must be an automation execution id, got '${String(detail.ExecutionId)}'`);
+  }
+  const status = detail.Status;
+  if (!TERMINAL_STEP_STATUSES.includes(status as StepEvent["status"])) {
+    throw new Error(`InvalidEvent: step status '${String(status)}' is not a final status (${TERMINAL_STEP_STATUSES.join(", ")})`);
+  }
+  return { executionId: detail.ExecutionId, status: status as StepEvent["status"], stepName: detail.StepName };
+}
+
+/** Reads aws:approve's ApproverDecisions output: a list of JSON maps (Approver, Decision, Comment, ApprovalDecisionTime). */
+export function parseApproverDecisions(values: string[] | undefined): ApproverDecision[] {
+  const decisions: ApproverDecision[] = [];
+  for (const value of values ?? []) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      continue; // not evidence of anything; the decision itself comes from the step status
+    }
+    for (const item of Array.isArray(parsed) ? parsed : [parsed]) {
+      if (typeof item !== "object" || item === null) continue;
+      const d = item as Record<string, unknown>;
+      if (typeof d.Approver !== "string" || typeof d.Decision !== "string") continue;
+      decisions.push({
+        approver: d.Approver,
+        decision: d.Decision,
+        comment: typeof d.Comment === "string" && d.Comment !== "" ? d.Comment : null,
+        time: typeof d.ApprovalDecisionTime === "string" ? d.ApprovalDecisionTime : null,
+      });
+    }
+  }
+  return decisions;
+}
+
+/** Maps a finished aws:approve step to a decision kind. Approved needs both Success and ApprovalStatus=Approved. */
+export function decisionOfStep(step: StepExecution, automationId: string): StageDecisionKind {
+  const status = step.StepStatus;
+  const approvalStatus = step.Outputs?.ApprovalStatus?.[0];
+  switch (status) {
+    case "Success":
+      if (approvalStatus !== "Approved") {
+        throw new Error(`InconsistentAutomation: step '${step.StepName}' of automation ${automationId} succeeded but ApprovalStatus is '${String(approvalStatus)}'; refusing to approve`);
+      }
+      return "approved";
+    case "Failed":
+    case "Cancelled":
+      return "rejected";
+    case "TimedOut":
+      return "timed_out";
+    default:
+      throw new Error(`AutomationNotFinished: step '${step.StepName}' of automation ${automationId} is '${String(status)}', not finished`);
+  }
+}
+
+export async function deliverAutomationDecision(
+  event: unknown,
+  settings: AutomationResultSettings,
+  clients: { ssm: SSMClient; sfn: SFNClient },
+  now: () => Date = () => new Date(),
+): Promise<StageDecision> {
+  const stepEvent = parseStepEvent(event, settings);
+  const id = stepEvent.executionId;
+  const { AutomationExecution: automation } = await clients.ssm.send(new GetAutomationExecutionCommand({ AutomationExecutionId: id }));
+  if (!automation) {
+    throw new Error(`AutomationNotFound: GetAutomationExecution returned nothing for ${id}`);
+  }
+  if (automation.DocumentName !== settings.documentName) {
+    throw new Error(`ForeignAutomation: automation ${id} runs '${String(automation.DocumentName)}', not '${settings.documentName}'`);
+  }
+  const starter = new RegExp(`^arn:[a-z-]+:sts::\\d{12}:assumed-role/${settings.starterRoleName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/`);
+  if (!starter.test(automation.ExecutedBy ?? "")) {
+    throw new Error(`ForeignAutomation: automation ${id} was started by '${String(automation.ExecutedBy)}', not by this stage's start function; no decision sent`);
+  }
+  const taskToken = (automation.Parameters?.TaskToken ?? []).join("");
+  if (taskToken === "") {
+    throw new Error(`MissingTaskToken: automation ${id} has no TaskToken parameter; no decision sent`);
+  }
+  const step = (automation.StepExecutions ?? []).find((s) => s.StepName === stepEvent.stepName && s.Action === "aws:approve");
+  if (!step) {
+    throw new Error(`StepNotFound: automation ${id} has no aws:approve step '${stepEvent.stepName}'`);
+  }
+  const decision = decisionOfStep(step, id);
+  const wanted = decision === "approved" ? "Approve" : "Reject";
+  const deciders = decision === "timed_out" ? [] : parseApproverDecisions(step.Outputs?.ApproverDecisions).filter((d) => d.decision === wanted);
+  const times = deciders.map((d) => d.time).filter((t): t is string => t !== null && !Number.isNaN(Date.parse(t))).sort();
+  const decidedAt = times.length > 0 ? times[times.length - 1] : (step.ExecutionEndTime ?? now());
+  const comments = deciders.map((d) => d.comment).filter((c): c is string => c !== null);
+  const result = stageDecision({
+    decision,
+    stage: settings.stage,
+    mechanism: "ssm-automation",
+    approver: deciders.map((d) => d.approver).join(", ") || null,
+    comment: comments.join("; ") || (decision === "rejected" && deciders.length === 0 ? step.FailureMessage ?? `automation step ${step.StepStatus}` : null),
+    decidedAt,
+  });
+  try {
+    await clients.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result) }));
+  } catch (error) {
+    const name = error instanceof Error ? error.name : "Error";
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`DecisionNotDelivered: SendTaskSuccess for automation ${id} (stage ${settings.stage}, decision ${decision}) failed with ${name}: ${message}`);
+  }
+  console.log(JSON.stringify({ msg: "approval decision delivered", automationExecutionId: id, ...result }));
+  return result;
+}

@@ -1,0 +1,23 @@
+// Client factory for the handlers. The SDK reads the Region from AWS_REGION and honours the
+// service-specific endpoint variables (AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_SFN), which is how
+// the tests point the deployed code at a local fake endpoint. Named imports only: a namespace
+// import breaks Pulumi's closure serialization.
+import { SFNClient } from "@aws-sdk/client-sfn";
+import { SSMClient } from "@aws-sdk/client-ssm";
+
+export function newSfnClient(): SFNClient {
+  return new SFNClient({ maxAttempts: 5 });
+}
+
+export function newSsmClient(): SSMClient {
+  return new SSMClient({ maxAttempts: 5 });
+}
+
+/** Reads a required environment variable of a handler; a missing one is a deployment bug. */
+export function requiredEnv(name: string): string {
+  const value = process.env[name];
+  if (!value) {
+    throw new Error(`Configuration error: environment variable ${name} is not set on this function`);
+  }
+  return value;
+}

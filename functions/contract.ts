@@ -1,0 +1,104 @@
+// The approval contract of DESIGN.md section 4, shared by every mechanism and every handler.
+// Plain TypeScript with no Pulumi import: the handlers in this folder are serialized into Lambdas.
+
+export const MECHANISMS = ["ssm-automation", "codepipeline", "activity", "email-link", "sns-callback"] as const;
+export type Mechanism = (typeof MECHANISMS)[number];
+
+export type StageDecisionKind = "approved" | "rejected" | "timed_out";
+export type WorkflowDecisionKind = StageDecisionKind | "auto_approved";
+
+/** The JSON every mechanism sends with SendTaskSuccess, identical for all five mechanisms. */
+export interface StageDecision {
+  approved: boolean;
+  decision: StageDecisionKind;
+  stage: string;
+  mechanism: Mechanism;
+  approver: string | null;
+  comment: string | null;
+  decidedAt: string;
+}
+
+/** The execution input: only `title` is required. */
+export interface ApprovalRequest {
+  title: string;
+  requestId?: string;
+  requester?: string;
+  amount?: number;
+  currency?: string;
+  link?: string;
+  details?: unknown;
+}
+
+/** The output of the ApprovalWorkflow state machine. */
+export interface WorkflowResult {
+  approved: boolean;
+  decision: WorkflowDecisionKind;
+  stages: StageDecision[];
+  request: ApprovalRequest;
+}
+
+/**
+ * Builds a stage decision. `approved` is derived from `decision`, so a decision object can
+ * never say approved=true with anything but decision="approved".
+ */
+export function stageDecision(fields: {
+  decision: StageDecisionKind;
+  stage: string;
+  mechanism: Mechanism;
+  approver?: string | null;
+  comment?: string | null;
+  decidedAt: Date | string;
+}): StageDecision {
+  if (fields.decision !== "approved" && fields.decision !== "rejected" && fields.decision !== "timed_out") {
+    throw new Error(`Unknown decision '${String(fields.decision)}': expected approved, rejected or timed_out`);
+  }
+  const decidedAt = typeof fields.decidedAt === "string" ? new Date(fields.decidedAt) : fields.decidedAt;
+  if (Number.isNaN(decidedAt.getTime())) {
+    throw new Error(`Invalid decision time '${String(fields.decidedAt)}'`);
+  }
+  return {
+    approved: fields.decision === "approved",
+    decision: fields.decision,
+    stage: fields.stage,
+    mechanism: fields.mechanism,
+    approver: fields.approver ? fields.approver : null,
+    comment: fields.comment ? fields.comment : null,
+    decidedAt: decidedAt.toISOString().replace(/\.\d{3}Z$/, "Z"),
+  };
+}
+
+/**
+ * Checks an execution input against the request shape. Returns the list of problems
+ * (empty when the request is valid); the state machine enforces the same rules in ASL.
+ */
+export function requestProblems(value: unknown): string[] {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return ["the request must be a JSON object"];
+  }
+  const request = value as Record<string, unknown>;
+  const problems: string[] = [];
+  if (typeof request.title !== "string" || request.title === "") {
+    problems.push("'title' is required and must be a non-empty string");
+  }
+  if ("amount" in request && (typeof request.amount !== "number" || !Number.isFinite(request.amount) || request.amount < 0)) {
+    problems.push("'amount', when present, must be a number of at least 0");
+  }
+  for (const key of ["requestId", "requester", "currency", "link"]) {
+    if (key in request && typeof request[key] !== "string") {
+      problems.push(`'${key}', when present, must be a string`);
+    }
+  }
+  return problems;
+}
+
+/** A short plain-text summary of a request for notifications, cut to `maxChars`. */
+export function summarizeRequest(request: ApprovalRequest, maxChars: number): string {
+  const lines = [`Approval requested: ${request.title}`];
+  if (request.requestId) lines.push(`Request: ${request.requestId}`);
+  if (request.requester) lines.push(`Requester: ${request.requester}`);
+  if (typeof request.amount === "number") lines.push(`Amount: ${request.amount}${request.currency ? ` ${request.currency}` : ""}`);
+  if (request.link) lines.push(`Link: ${request.link}`);
+  if (request.details !== undefined) lines.push(`Details: ${JSON.stringify(request.details)}`);
+  const text = lines.join("\n");
+  return text.length <= maxChars ? text : `${text.slice(0, Math.max(0, maxChars - 15))}... (truncated)`;
+}

@@ -1,0 +1,122 @@
+// Runs the Pulumi program (or any component) under pulumi.runtime.setMocks and records every
+// resource with its inputs, so tests can assert exact children and their settings.
+import * as pulumi from "@pulumi/pulumi";
+
+export const ACCOUNT_ID = "123456789012";
+export const REGION = "eu-west-1";
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  inputs: Record<string, any>;
+  state: Record<string, any>;
+}
+
+function fakeState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
+  const physical = inputs.name ?? `${name}-a1b2c3d`;
+  const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT_ID}:${resource}`;
+  switch (type) {
+    case "aws:iam/role:Role":
+      return { name: physical, arn: `arn:aws:iam::${ACCOUNT_ID}:role/${physical}` };
+    case "aws:lambda/function:Function":
+      return { name: physical, arn: arn("lambda", `function:${physical}`), invokeArn: `invoke:${physical}` };
+    case "aws:sns/topic:Topic":
+      return { name: physical, arn: arn("sns", physical) };
+    case "aws:sqs/queue:Queue":
+      return { name: physical, arn: arn("sqs", physical), url: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT_ID}/${physical}` };
+    case "aws:ssm/document:Document":
+      return { name: physical, arn: arn("ssm", `document/${physical}`) };
+    case "aws:cloudwatch/eventRule:EventRule":
+      return { name: physical, arn: arn("events", `rule/${physical}`) };
+    case "aws:cloudwatch/logGroup:LogGroup":
+      return { name: physical, arn: arn("logs", `log-group:${physical}`) };
+    case "aws:sfn/stateMachine:StateMachine":
+      return { name: physical, arn: arn("states", `stateMachine:${physical}`) };
+    default:
+      return { name: physical, arn: arn("mock", `${type}/${physical}`) };
+  }
+}
+
+const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
+  recorded: [],
+  newResource(args) {
+    const state = { ...args.inputs, ...fakeState(args.type, args.name, args.inputs) };
+    this.recorded.push({ type: args.type, name: args.name, inputs: args.inputs, state });
+    return { id: `${args.name}-id`, state };
+  },
+  call(args) {
+    switch (args.token) {
+      case "aws:index/getCallerIdentity:getCallerIdentity":
+        return { accountId: ACCOUNT_ID, arn: `arn:aws:iam::${ACCOUNT_ID}:user/deployer`, userId: "AIDEXAMPLE", id: ACCOUNT_ID };
+      case "aws:index/getRegion:getRegion":
+        return { name: REGION, region: REGION, id: REGION, description: "Europe (Ireland)", endpoint: `ec2.${REGION}.amazonaws.com` };
+      case "aws:index/getPartition:getPartition":
+        return { partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws", id: "aws" };
+      default:
+        throw new Error(`Unexpected invoke in tests: ${args.token}`);
+    }
+  },
+};
+
+export function promiseOf<T>(output: pulumi.Input<T>): Promise<T> {
+  return new Promise((resolve) => pulumi.output(output).apply((value) => { resolve(value as T); return value; }));
+}
+
+/** Resolves nested Outputs (in arrays and objects) to plain values. */
+export async function resolveDeep(value: unknown): Promise<any> {
+  if (pulumi.Output.isInstance(value)) return resolveDeep(await promiseOf(value as pulumi.Output<unknown>));
+  if (value instanceof Promise) return resolveDeep(await value);
+  if (Array.isArray(value)) return Promise.all(value.map(resolveDeep));
+  if (value !== null && typeof value === "object") {
+    const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await resolveDeep(v)] as const));
+    return Object.fromEntries(entries);
+  }
+  return value;
+}
+
+export interface ProgramRun {
+  resources: RecordedResource[];
+  outputs: Record<string, any>;
+}
+
+/**
+ * Runs `program` with the given stack config and waits until every resource is registered.
+ * Config keys are full keys ("sfn-approvals:stages"); structured values must be JSON strings.
+ */
+export async function runWithMocks<T>(stack: string, config: Record<string, string>, program: () => T | Promise<T>): Promise<{ resources: RecordedResource[]; result: T }> {
+  mocks.recorded = [];
+  await pulumi.runtime.setMocks(mocks, "sfn-approvals", stack, false);
+  pulumi.runtime.setAllConfig(config);
+  const result = await program();
+  await resolveDeep(result);
+  await pulumi.runtime.disconnect();
+  return { resources: [...mocks.recorded], result };
+}
+
+/** Runs index.ts for a stack config and resolves its stack outputs. */
+export async function runProgram(stack: string, config: Record<string, string>): Promise<ProgramRun> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const main = require("../../index") as () => Promise<Record<string, unknown>>;
+  const { resources, result } = await runWithMocks(stack, config, main);
+  return { resources, outputs: await resolveDeep(result) };
+}
+
+export function ofType(resources: RecordedResource[], type: string): RecordedResource[] {
+  return resources.filter((r) => r.type === type);
+}
+
+export function named(resources: RecordedResource[], name: string): RecordedResource {
+  const found = resources.filter((r) => r.name === name);
+  if (found.length !== 1) throw new Error(`Expected one resource named ${name}, found ${found.length}: ${resources.map((r) => r.name).join(", ")}`);
+  return found[0];
+}
+
+/** The serialized __index.js of a CallbackFunction's archive, from the mock inputs. */
+export async function archiveFiles(fn: RecordedResource): Promise<Record<string, string>> {
+  const assets = await fn.inputs.code.assets;
+  const files: Record<string, string> = {};
+  for (const [path, asset] of Object.entries<any>(assets)) {
+    files[path] = asset.text !== undefined ? String(await asset.text) : `<non-text asset ${Object.keys(asset).join(",")}>`;
+  }
+  return files;
+}
