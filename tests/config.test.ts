@@ -1,0 +1,105 @@
+import { expect } from "chai";
+import { ConfigError, parseConfig, parseDuration } from "../components/config";
+
+const ROLE = "arn:aws:iam::123456789012:role/ReleaseApprover";
+const USER = "arn:aws:iam::123456789012:user/alice";
+
+function stage(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name: "manager", mechanism: "ssm-automation", approvers: [ROLE], notify: ["approvers@example.com"], timeout: "3d", ...overrides };
+}
+
+function problemsOf(raw: Parameters<typeof parseConfig>[0]): string[] {
+  try {
+    parseConfig(raw);
+  } catch (error) {
+    expect(error).to.be.instanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("config: parseConfig", () => {
+  it("parses a valid two-stage config into typed values", () => {
+    const config = parseConfig({
+      autoApproveBelow: "500",
+      stages: [
+        stage({ approvers: [ROLE, USER], minRequiredApprovals: 2 }),
+        stage({ name: "finance-team", approvers: [USER], notify: undefined, timeout: "90m" }),
+      ],
+    });
+    expect(config).to.deep.equal({
+      autoApproveBelow: 500,
+      stages: [
+        { name: "manager", mechanism: "ssm-automation", approvers: [ROLE, USER], minRequiredApprovals: 2, notify: ["approvers@example.com"], timeoutSeconds: 259200, timeout: "3d" },
+        { name: "finance-team", mechanism: "ssm-automation", approvers: [USER], minRequiredApprovals: 1, notify: [], timeoutSeconds: 5400, timeout: "90m" },
+      ],
+    });
+  });
+
+  it("accepts role ARNs with a path and the aws-us-gov partition", () => {
+    const approvers = ["arn:aws:iam::123456789012:role/approvers/ReleaseApprover", "arn:aws-us-gov:iam::123456789012:user/bob"];
+    expect(parseConfig({ stages: [stage({ approvers })] }).stages[0].approvers).to.deep.equal(approvers);
+  });
+
+  it("leaves autoApproveBelow undefined when it is not set", () => {
+    expect(parseConfig({ stages: [stage()] }).autoApproveBelow).to.equal(undefined);
+  });
+
+  const cases: Array<[string, Parameters<typeof parseConfig>[0], string]> = [
+    ["missing stages", {}, "sfn-approvals:stages is missing"],
+    ["empty stages", { stages: [] }, "sfn-approvals:stages is []: must be a list of 1 to 5 stages"],
+    ["more than five stages", { stages: ["a", "b", "c", "d", "e", "f"].map((name) => stage({ name })) }, "must be a list of 1 to 5 stages"],
+    ["a stage that is not an object", { stages: ["manager"] }, 'sfn-approvals:stages[0] is "manager": each stage must be an object'],
+    ["unknown mechanism", { stages: [stage({ mechanism: "slack" })] }, 'sfn-approvals:stages[0].mechanism is "slack": must be one of ssm-automation, codepipeline, activity, email-link, sns-callback'],
+    ["mechanism not implemented yet", { stages: [stage({ mechanism: "codepipeline" })] }, 'sfn-approvals:stages[0].mechanism is "codepipeline": this mechanism is not implemented yet; available now: ssm-automation'],
+    ["duplicate stage names", { stages: [stage(), stage()] }, 'sfn-approvals:stages[1].name is "manager": stage names must be unique (also used by stages[0])'],
+    ["malformed stage name", { stages: [stage({ name: "Manager_1" })] }, 'sfn-approvals:stages[0].name is "Manager_1": must match ^[a-z][a-z0-9-]{0,30}$'],
+    ["stage name too long", { stages: [stage({ name: "a".repeat(32) })] }, "sfn-approvals:stages[0].name is"],
+    ["malformed IAM ARN", { stages: [stage({ approvers: ["arn:aws:iam::12345:role/x"] })] }, 'sfn-approvals:stages[0].approvers[0] is "arn:aws:iam::12345:role/x": must be an IAM user or role ARN like arn:aws:iam::123456789012:role/ReleaseApprover'],
+    ["an email where an ARN belongs", { stages: [stage({ approvers: ["alice@example.com"] })] }, 'sfn-approvals:stages[0].approvers[0] is "alice@example.com": must be an IAM user or role ARN'],
+    ["no approvers", { stages: [stage({ approvers: [] })] }, "sfn-approvals:stages[0].approvers is []: must be a non-empty list of IAM user or role ARNs"],
+    ["duplicate approver", { stages: [stage({ approvers: [ROLE, ROLE] })] }, `sfn-approvals:stages[0].approvers lists "${ROLE}" twice`],
+    ["more than 10 SSM approvers", { stages: [stage({ approvers: Array.from({ length: 11 }, (_, i) => `arn:aws:iam::123456789012:user/u${i}`) })] }, "sfn-approvals:stages[0].approvers has 11 entries: ssm-automation allows at most 10 approvers"],
+    ["minRequiredApprovals of 0", { stages: [stage({ minRequiredApprovals: 0 })] }, "sfn-approvals:stages[0].minRequiredApprovals is 0: must be a whole number from 1 to the number of approvers (1)"],
+    ["minRequiredApprovals above the approver count", { stages: [stage({ approvers: [ROLE, USER], minRequiredApprovals: 3 })] }, "sfn-approvals:stages[0].minRequiredApprovals is 3: must be a whole number from 1 to the number of approvers (2)"],
+    ["minRequiredApprovals not a whole number", { stages: [stage({ minRequiredApprovals: "1" })] }, 'sfn-approvals:stages[0].minRequiredApprovals is "1"'],
+    ["malformed timeout", { stages: [stage({ timeout: "3 days" })] }, 'sfn-approvals:stages[0].timeout is "3 days": must be a whole number followed by s, m, h or d, like 30m, 12h or 3d'],
+    ["negative timeout", { stages: [stage({ timeout: "-1h" })] }, 'sfn-approvals:stages[0].timeout is "-1h": must be a whole number followed by s, m, h or d'],
+    ["missing timeout", { stages: [stage({ timeout: undefined })] }, "sfn-approvals:stages[0].timeout is undefined: must be a whole number"],
+    ["timeout below a minute", { stages: [stage({ timeout: "30s" })] }, 'sfn-approvals:stages[0].timeout is "30s": must be at least 1m'],
+    ["timeout above the SSM maximum", { stages: [stage({ timeout: "31d" })] }, 'sfn-approvals:stages[0].timeout is "31d": aws:approve allows at most 30d'],
+    ["malformed notify email", { stages: [stage({ notify: ["approvers@example"] })] }, 'sfn-approvals:stages[0].notify[0] is "approvers@example": must be an email address like approvers@example.com'],
+    ["notify not a list", { stages: [stage({ notify: "approvers@example.com" })] }, 'sfn-approvals:stages[0].notify is "approvers@example.com": must be a list of email addresses'],
+    ["unknown stage key", { stages: [stage({ approver: [ROLE] })] }, "sfn-approvals:stages[0].approver is not a known key"],
+    ["autoApproveBelow not a number", { stages: [stage()], autoApproveBelow: "lots" }, 'sfn-approvals:autoApproveBelow is "lots": must be a positive number'],
+    ["autoApproveBelow of zero", { stages: [stage()], autoApproveBelow: "0" }, 'sfn-approvals:autoApproveBelow is "0": must be a positive number'],
+  ];
+  for (const [what, raw, message] of cases) {
+    it(`rejects ${what} with a message naming key, value and what is allowed`, () => {
+      const problems = problemsOf(raw);
+      expect(problems.some((p) => p.includes(message)), `problems: ${JSON.stringify(problems)}`).to.equal(true);
+    });
+  }
+
+  it("reports every problem of a config at once, in one error without a stack trace for the user", () => {
+    try {
+      parseConfig({ stages: [stage({ name: "Bad", timeout: "forever", approvers: ["nobody"] })] });
+      expect.fail("expected a ConfigError");
+    } catch (error) {
+      const e = error as ConfigError;
+      expect(e.problems).to.have.length(3);
+      expect(e.message).to.match(/^Invalid sfn-approvals stack config:\n  - /);
+      // pulumi.RunError is what makes Pulumi print the message alone, without a stack trace.
+      expect((e as unknown as { __pulumiRunError: boolean }).__pulumiRunError).to.equal(true);
+    }
+  });
+});
+
+describe("config: parseDuration", () => {
+  it("converts s, m, h and d", () => {
+    expect([parseDuration("45s"), parseDuration("30m"), parseDuration("12h"), parseDuration("3d")]).to.deep.equal([45, 1800, 43200, 259200]);
+  });
+  it("refuses anything else", () => {
+    for (const text of ["", "3", "d", "1.5h", "3w", "-1d", "1h30m"]) expect(parseDuration(text), text).to.equal(undefined);
+  });
+});

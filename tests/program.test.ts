@@ -1,0 +1,338 @@
+import { expect } from "chai";
+import { ConfigError } from "../components/config";
+import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, named, ofType, runProgram } from "./helpers/pulumiMocks";
+import { stackConfig } from "./helpers/stackConfig";
+
+const ARN = `arn:aws:lambda:eu-west-1:${ACCOUNT_ID}:function`;
+
+function statements(policy: RecordedResource): any[] {
+  return JSON.parse(policy.inputs.policy).Statement;
+}
+
+function countByType(resources: RecordedResource[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of resources) counts[r.type] = (counts[r.type] ?? 0) + 1;
+  return counts;
+}
+
+/** Every IAM policy document the program creates: inline role policies, trust policies, resource policies. */
+function allPolicyDocuments(run: ProgramRun): Array<{ resource: string; document: any }> {
+  const docs: Array<{ resource: string; document: any }> = [];
+  for (const r of run.resources) {
+    for (const key of ["policy", "assumeRolePolicy"]) {
+      if (typeof r.inputs[key] === "string") docs.push({ resource: `${r.name}.${key}`, document: JSON.parse(r.inputs[key]) });
+    }
+  }
+  return docs;
+}
+
+describe("program (Pulumi mocks): dev and prod stacks", function () {
+  let dev: ProgramRun;
+  let prod: ProgramRun;
+
+  before(async () => {
+    dev = await runProgram("dev", stackConfig("dev"));
+    prod = await runProgram("prod", stackConfig("prod"));
+  });
+
+  describe("dev: one ssm-automation stage", () => {
+    it("creates exactly the expected resources", () => {
+      expect(countByType(dev.resources)).to.deep.equal({
+        "sfn-approvals:index:SsmAutomationApproval": 1,
+        "sfn-approvals:index:ApprovalWorkflow": 1,
+        "sfn-approvals:index:ApprovalFunction": 2,
+        "sfn-approvals:index:DecisionDeadLetters": 1,
+        "aws:sns/topic:Topic": 1,
+        "aws:sns/topicSubscription:TopicSubscription": 1,
+        "aws:iam/role:Role": 4,
+        "aws:iam/rolePolicy:RolePolicy": 5,
+        "aws:ssm/document:Document": 1,
+        "aws:lambda/function:Function": 2,
+        "aws:cloudwatch/logGroup:LogGroup": 3,
+        "aws:sqs/queue:Queue": 1,
+        "aws:sqs/queuePolicy:QueuePolicy": 1,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 1,
+        "aws:cloudwatch/eventRule:EventRule": 1,
+        "aws:cloudwatch/eventTarget:EventTarget": 1,
+        "aws:lambda/permission:Permission": 1,
+        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": 1,
+        "aws:sfn/stateMachine:StateMachine": 1,
+      });
+    });
+
+    it("exports the state machine, the region and the stage handles", () => {
+      expect(dev.outputs).to.deep.equal({
+        stateMachineArn: `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev`,
+        stateMachineName: "sfn-approvals-dev",
+        region: "eu-west-1",
+        autoApproveBelow: 500,
+        stages: [{
+          name: "manager",
+          mechanism: "ssm-automation",
+          documentName: "sfn-approvals-dev-manager",
+          topicArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-dev-manager`,
+          automationRoleArn: `arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`,
+          startFunctionName: "stage-manager-start-fn-a1b2c3d",
+          resultFunctionName: "stage-manager-result-fn-a1b2c3d",
+          deadLetterQueueUrl: `https://sqs.eu-west-1.amazonaws.com/${ACCOUNT_ID}/stage-manager-decisions-dlq-a1b2c3d`,
+        }],
+      });
+    });
+
+    it("names the SNS topic with the 'Automation' prefix aws:approve requires and subscribes notify", () => {
+      expect(named(dev.resources, "stage-manager-topic").inputs.name).to.equal("Automation-sfn-approvals-dev-manager");
+      const subscription = named(dev.resources, "stage-manager-notify-0").inputs;
+      expect(subscription).to.include({ protocol: "email", endpoint: "approvers@example.com", topic: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-dev-manager` });
+    });
+
+    it("bakes approvers, quorum, topic, role and timeout into the runbook's aws:approve step", () => {
+      const document = named(dev.resources, "stage-manager-runbook").inputs;
+      expect(document).to.include({ name: "sfn-approvals-dev-manager", documentType: "Automation", documentFormat: "JSON" });
+      const content = JSON.parse(document.content);
+      expect(content.schemaVersion).to.equal("0.3");
+      expect(content.assumeRole).to.equal(`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`);
+      expect(Object.keys(content.parameters)).to.deep.equal(["TaskToken", "Message", "RequestId", "ExecutionArn"]);
+      expect(content.parameters.TaskToken).to.include({ type: "StringList", maxItems: 10 });
+      expect(content.mainSteps).to.deep.equal([{
+        name: "Approve",
+        action: "aws:approve",
+        timeoutSeconds: 3600,
+        onFailure: "Abort",
+        isEnd: true,
+        inputs: {
+          NotificationArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-dev-manager`,
+          Message: "{{ Message }}",
+          MinRequiredApprovals: 1,
+          Approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover"],
+        },
+      }]);
+    });
+
+    it("lets the automation role be assumed only by SSM of this account and only publish to its topic", () => {
+      const role = JSON.parse(named(dev.resources, "stage-manager-automation-role").inputs.assumeRolePolicy);
+      expect(role.Statement).to.deep.equal([{
+        Effect: "Allow",
+        Principal: { Service: "ssm.amazonaws.com" },
+        Action: "sts:AssumeRole",
+        Condition: {
+          StringEquals: { "aws:SourceAccount": ACCOUNT_ID },
+          ArnLike: { "aws:SourceArn": `arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-execution/*` },
+        },
+      }]);
+      expect(statements(named(dev.resources, "stage-manager-automation-policy"))).to.deep.equal([{
+        Sid: "PublishApprovalRequest", Effect: "Allow", Action: ["sns:Publish"], Resource: [`arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-dev-manager`],
+      }]);
+    });
+
+    it("gives the start function exactly: its logs, starting this runbook, passing only the automation role to SSM", () => {
+      expect(statements(named(dev.resources, "stage-manager-start-policy"))).to.deep.equal([
+        { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/sfn-approvals/dev/stage-manager-start:*`] },
+        { Sid: "StartApprovalRunbook", Effect: "Allow", Action: ["ssm:StartAutomationExecution"], Resource: [`arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-definition/sfn-approvals-dev-manager:*`] },
+        {
+          Sid: "PassAutomationRoleToSsm", Effect: "Allow", Action: ["iam:PassRole"],
+          Resource: [`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`],
+          Condition: { StringEquals: { "iam:PassedToService": "ssm.amazonaws.com" } },
+        },
+      ]);
+    });
+
+    it("gives the result function exactly: its logs, reading automations, its dead-letter queue, SendTaskSuccess on this state machine", () => {
+      expect(statements(named(dev.resources, "stage-manager-result-policy"))).to.deep.equal([
+        { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/sfn-approvals/dev/stage-manager-result:*`] },
+        { Sid: "ReadApprovalAutomations", Effect: "Allow", Action: ["ssm:GetAutomationExecution"], Resource: [`arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-execution/*`] },
+        { Sid: "DeadLetterFailedDecisions", Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [`arn:aws:sqs:eu-west-1:${ACCOUNT_ID}:stage-manager-decisions-dlq-a1b2c3d`] },
+      ]);
+      expect(statements(named(dev.resources, "stage-manager-result-callback"))).to.deep.equal([
+        { Sid: "SendDecisionToStateMachine", Effect: "Allow", Action: ["states:SendTaskSuccess"], Resource: [`arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev`] },
+      ]);
+    });
+
+    it("deploys both handlers as small nodejs22.x Lambdas with their own role, log group and settings", () => {
+      const start = named(dev.resources, "stage-manager-start-fn").inputs;
+      const result = named(dev.resources, "stage-manager-result-fn").inputs;
+      for (const fn of [start, result]) {
+        expect(fn).to.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, handler: "__index.handler" });
+        expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: fn === start ? "/sfn-approvals/dev/stage-manager-start" : "/sfn-approvals/dev/stage-manager-result" });
+      }
+      expect(start.role).to.equal(`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-start-role-a1b2c3d`);
+      expect(result.role).to.equal(`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-result-role-a1b2c3d`);
+      expect(start.environment.variables).to.deep.equal({ DOCUMENT_NAME: "sfn-approvals-dev-manager", STAGE_NAME: "manager" });
+      expect(result.environment.variables).to.deep.equal({ DOCUMENT_NAME: "sfn-approvals-dev-manager", STAGE_NAME: "manager", STARTER_ROLE_NAME: "stage-manager-start-role-a1b2c3d" });
+      for (const name of ["stage-manager-start-logs", "stage-manager-result-logs", "approvals-logs"]) {
+        expect(named(dev.resources, name).inputs.retentionInDays).to.equal(365);
+      }
+    });
+
+    it("packages each callback as the handler alone (no node_modules), under 50 KB", async () => {
+      for (const name of ["stage-manager-start-fn", "stage-manager-result-fn"]) {
+        const files = await archiveFiles(named(dev.resources, name));
+        expect(Object.keys(files), name).to.deep.equal(["__index.js"]);
+        expect(Buffer.byteLength(files["__index.js"]), name).to.be.below(50 * 1024);
+        expect(files["__index.js"]).to.not.match(/@pulumi\//);
+      }
+    });
+
+    it("matches only final aws:approve steps of this runbook and delivers them with retries and a dead-letter queue", () => {
+      expect(JSON.parse(named(dev.resources, "stage-manager-decision-rule").inputs.eventPattern)).to.deep.equal({
+        source: ["aws.ssm"],
+        "detail-type": ["EC2 Automation Step Status-change Notification"],
+        detail: {
+          Definition: ["sfn-approvals-dev-manager"],
+          StepName: ["Approve"],
+          Action: ["aws:approve"],
+          Status: ["Success", "Failed", "TimedOut", "Cancelled"],
+        },
+      });
+      const dlqArn = `arn:aws:sqs:eu-west-1:${ACCOUNT_ID}:stage-manager-decisions-dlq-a1b2c3d`;
+      const target = named(dev.resources, "stage-manager-decisions-target").inputs;
+      expect(target).to.deep.include({
+        arn: `${ARN}:stage-manager-result-fn-a1b2c3d`,
+        retryPolicy: { maximumRetryAttempts: 185, maximumEventAgeInSeconds: 86400 },
+        deadLetterConfig: { arn: dlqArn },
+      });
+      expect(named(dev.resources, "stage-manager-decisions-async").inputs).to.deep.include({
+        functionName: "stage-manager-result-fn-a1b2c3d",
+        maximumRetryAttempts: 2,
+        destinationConfig: { onFailure: { destination: dlqArn } },
+      });
+      expect(named(dev.resources, "stage-manager-decisions-invoke").inputs).to.include({
+        action: "lambda:InvokeFunction", principal: "events.amazonaws.com", function: "stage-manager-result-fn-a1b2c3d",
+        sourceArn: `arn:aws:events:eu-west-1:${ACCOUNT_ID}:rule/stage-manager-decision-rule-a1b2c3d`,
+      });
+      expect(statements(named(dev.resources, "stage-manager-decisions-dlq-policy"))).to.deep.equal([{
+        Sid: "EventBridgeDeadLetters", Effect: "Allow", Principal: { Service: "events.amazonaws.com" }, Action: ["sqs:SendMessage"], Resource: [dlqArn],
+        Condition: { ArnEquals: { "aws:SourceArn": `arn:aws:events:eu-west-1:${ACCOUNT_ID}:rule/stage-manager-decision-rule-a1b2c3d` } },
+      }]);
+      expect(named(dev.resources, "stage-manager-decisions-dlq").inputs).to.include({ sqsManagedSseEnabled: true, messageRetentionSeconds: 1209600 });
+      expect(named(dev.resources, "stage-manager-decisions-dlq-alarm").inputs).to.deep.include({
+        metricName: "ApproximateNumberOfMessagesVisible", threshold: 0, comparisonOperator: "GreaterThanThreshold",
+        dimensions: { QueueName: "stage-manager-decisions-dlq-a1b2c3d" },
+      });
+    });
+
+    it("creates a STANDARD state machine that logs every transition without execution data", () => {
+      const machine = named(dev.resources, "approvals-state-machine").inputs;
+      expect(machine).to.include({ name: "sfn-approvals-dev", type: "STANDARD", roleArn: `arn:aws:iam::${ACCOUNT_ID}:role/approvals-role-a1b2c3d` });
+      expect(machine.loggingConfiguration).to.deep.equal({
+        level: "ALL", includeExecutionData: false,
+        logDestination: `arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/aws/vendedlogs/states/sfn-approvals-dev:*`,
+      });
+      const definition = JSON.parse(machine.definition);
+      expect(definition.StartAt).to.equal("Read request");
+      expect(definition.TimeoutSeconds).to.equal(3600 + 300 + 600);
+      expect(definition.States["Check auto-approve"].Choices[0].And[1]).to.deep.equal({ Variable: "$.request.amount", NumericLessThan: 500 });
+      expect(definition.States["Approval manager"]).to.deep.include({
+        Type: "Task",
+        Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        TimeoutSeconds: 3900,
+        ResultPath: "$.decisions.manager",
+        Parameters: {
+          FunctionName: `${ARN}:stage-manager-start-fn-a1b2c3d`,
+          Payload: { "taskToken.$": "$$.Task.Token", "request.$": "$.request", stage: "manager", "executionArn.$": "$$.Execution.Id" },
+        },
+      });
+    });
+
+    it("lets the state machine invoke only its start function, plus the log delivery actions that have no resource scope", () => {
+      const trust = JSON.parse(named(dev.resources, "approvals-role").inputs.assumeRolePolicy).Statement[0];
+      expect(trust.Principal).to.deep.equal({ Service: "states.amazonaws.com" });
+      expect(trust.Condition).to.deep.equal({
+        StringEquals: { "aws:SourceAccount": ACCOUNT_ID },
+        ArnLike: { "aws:SourceArn": `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev` },
+      });
+      const [invoke, logs] = statements(named(dev.resources, "approvals-policy"));
+      expect(invoke).to.deep.equal({
+        Sid: "InvokeStartmanager", Effect: "Allow", Action: ["lambda:InvokeFunction"],
+        Resource: [`${ARN}:stage-manager-start-fn-a1b2c3d`, `${ARN}:stage-manager-start-fn-a1b2c3d:*`],
+      });
+      expect(logs.Resource).to.deep.equal(["*"]);
+      expect(logs.Action.every((a: string) => a.startsWith("logs:") && !a.includes("*"))).to.equal(true);
+    });
+  });
+
+  describe("prod: two stages, quorum of two", () => {
+    it("builds one SSM approval per stage, in order, with its own approvers, quorum and timeout", () => {
+      const steps = ["stage-manager-runbook", "stage-finance-runbook"].map((n) => JSON.parse(named(prod.resources, n).inputs.content).mainSteps[0]);
+      expect(steps.map((s) => [s.inputs.Approvers, s.inputs.MinRequiredApprovals, s.timeoutSeconds])).to.deep.equal([
+        [["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/bob"], 2, 259200],
+        [["arn:aws:iam::123456789012:role/FinanceApprover"], 1, 604800],
+      ]);
+      const definition = JSON.parse(named(prod.resources, "approvals-state-machine").inputs.definition);
+      expect(definition.States["Validate request"].Default).to.equal("Approval manager");
+      expect(definition.States["Check manager"].Choices[0].Next).to.equal("Approval finance");
+      expect(definition.States["Check finance"].Choices[0].Next).to.equal("Approved");
+      expect(definition.States).to.not.have.property("Check auto-approve");
+      expect(definition.TimeoutSeconds).to.equal(259200 + 300 + 604800 + 300 + 600);
+      expect(prod.outputs.stages.map((s: any) => [s.name, s.documentName])).to.deep.equal([["manager", "sfn-approvals-prod-manager"], ["finance", "sfn-approvals-prod-finance"]]);
+      expect(prod.outputs.autoApproveBelow).to.equal(null);
+    });
+
+    it("grants each stage's result function SendTaskSuccess on the prod state machine only", () => {
+      for (const stage of ["manager", "finance"]) {
+        expect(statements(named(prod.resources, `stage-${stage}-result-callback`))[0].Resource).to.deep.equal([`arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod`]);
+      }
+      const invoke = statements(named(prod.resources, "approvals-policy")).filter((s) => s.Action[0] === "lambda:InvokeFunction");
+      expect(invoke.map((s) => s.Resource[0])).to.deep.equal([`${ARN}:stage-manager-start-fn-a1b2c3d`, `${ARN}:stage-finance-start-fn-a1b2c3d`]);
+    });
+  });
+
+  describe("security invariants of both stacks", () => {
+    it("grants no '*' action, no service-wide wildcard and attaches no managed policy", () => {
+      for (const run of [dev, prod]) {
+        expect(ofType(run.resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")).to.have.length(0);
+        for (const role of ofType(run.resources, "aws:iam/role:Role")) expect(role.inputs.managedPolicyArns ?? []).to.have.length(0);
+        for (const { resource, document } of allPolicyDocuments(run)) {
+          for (const statement of document.Statement) {
+            const actions = [statement.Action].flat();
+            for (const action of actions) {
+              expect(action, resource).to.match(/^[a-z0-9-]+:[A-Za-z]+$/);
+            }
+            expect(JSON.stringify(statement), resource).to.not.match(/FullAccess/);
+            if ([statement.Resource].flat().includes("*")) {
+              expect(statement.Sid, `${resource} uses Resource "*"`).to.equal("DeliverExecutionLogs");
+            }
+          }
+        }
+      }
+    });
+  });
+
+  describe("changing approvers", () => {
+    it("is a config edit that changes only the runbook's approvers", async () => {
+      const approvers = ["arn:aws:iam::123456789012:user/carol"];
+      const edited = await runProgram("dev", stackConfig("dev", {
+        "sfn-approvals:stages": [{ name: "manager", mechanism: "ssm-automation", approvers, notify: ["approvers@example.com"], timeout: "1h" }],
+      }));
+      expect(edited.resources.map((r) => r.name).sort()).to.deep.equal(dev.resources.map((r) => r.name).sort());
+      const changed = edited.resources.filter((r) => {
+        const before = named(dev.resources, r.name).inputs;
+        return JSON.stringify({ ...r.inputs, code: undefined }) !== JSON.stringify({ ...before, code: undefined });
+      });
+      expect(changed.map((r) => r.name)).to.deep.equal(["stage-manager-runbook"]);
+      expect(JSON.parse(changed[0].inputs.content).mainSteps[0].inputs.Approvers).to.deep.equal(approvers);
+    });
+  });
+
+  describe("bad config", () => {
+    it("fails the program with the ConfigError message, before any resource", async () => {
+      let caught: unknown;
+      try {
+        await runProgram("dev", stackConfig("dev", { "sfn-approvals:stages": [{ name: "manager", mechanism: "sms", approvers: [], timeout: "1h" }] }));
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).to.be.instanceOf(ConfigError);
+      expect((caught as Error).message).to.contain('sfn-approvals:stages[0].mechanism is "sms": must be one of');
+    });
+
+    it("reports stages that are not valid YAML/JSON", async () => {
+      let caught: unknown;
+      try {
+        await runProgram("dev", { ...stackConfig("dev"), "sfn-approvals:stages": "[{name: " });
+      } catch (error) {
+        caught = error;
+      }
+      expect((caught as Error).message).to.contain("sfn-approvals:stages is not valid YAML/JSON");
+    });
+  });
+});
