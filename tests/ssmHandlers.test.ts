@@ -1,0 +1,297 @@
+// The deployed code of the ssm-automation stage: both CallbackFunctions, serialized by Pulumi
+// under mocks, run with node against a fake SSM + Step Functions endpoint on 127.0.0.1.
+import { expect } from "chai";
+import { randomBytes } from "crypto";
+import { AwsError, FakeAws } from "./helpers/fakeAws";
+import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
+import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHandler";
+import { stackConfig } from "./helpers/stackConfig";
+
+const DOCUMENT = "sfn-approvals-dev-manager";
+const STARTER_ROLE = "stage-manager-start-role-a1b2c3d";
+const EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-dev:er98765-1";
+const AUTOMATION_ID = "333ba70b-2333-48db-b17e-a5e69c6f4d1c";
+/** Task tokens are long opaque strings with base64 characters; this one is 1,124 characters. */
+const TASK_TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe${randomBytes(825).toString("base64")}`;
+
+const REQUEST = {
+  title: "Expense report ER98765",
+  requestId: "ER98765",
+  requester: "Jane Doe <jane@example.com>",
+  amount: 750.5,
+  currency: "USD",
+  link: "https://example.com/reports/ER98765",
+  details: { transactions: [{ date: "2024-09-20", description: "Flight to New York", amount: 450 }] },
+};
+
+/** The "EC2 Automation Step Status-change Notification" event as documented by AWS, for our runbook. */
+function stepEvent(detail: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    version: "0",
+    id: "eeca120b-a321-433e-9635-dab369006a6b",
+    "detail-type": "EC2 Automation Step Status-change Notification",
+    source: "aws.ssm",
+    account: "123456789012",
+    time: "2026-11-22T10:00:05Z",
+    region: "eu-west-1",
+    resources: [
+      `arn:aws:ssm:eu-west-1:123456789012:automation-execution/${AUTOMATION_ID}`,
+      `arn:aws:ssm:eu-west-1:123456789012:automation-definition/${DOCUMENT}:1`,
+    ],
+    detail: {
+      ExecutionId: AUTOMATION_ID,
+      Definition: DOCUMENT,
+      DefinitionVersion: 1.0,
+      Status: "Success",
+      EndTime: "Nov 22, 2026 10:00:04 AM",
+      StartTime: "Nov 22, 2026 9:12:00 AM",
+      Time: 2884000.0,
+      StepName: "Approve",
+      Action: "aws:approve",
+      ...detail,
+    },
+  };
+}
+
+function decisionOutput(approver: string, decision: "Approve" | "Reject", comment: string, time: string): string {
+  return JSON.stringify({ Approver: approver, Decision: decision, ApprovalDecisionTime: time, Comment: comment });
+}
+
+/** GetAutomationExecution's answer for an automation our start function started. */
+function automation(step: Record<string, unknown>, overrides: Record<string, unknown> = {}): { AutomationExecution: Record<string, unknown> } {
+  return {
+    AutomationExecution: {
+      AutomationExecutionId: AUTOMATION_ID,
+      DocumentName: DOCUMENT,
+      DocumentVersion: "1",
+      AutomationExecutionStatus: "Success",
+      ExecutedBy: `arn:aws:sts::123456789012:assumed-role/${STARTER_ROLE}/stage-manager-start-fn-a1b2c3d`,
+      Parameters: { TaskToken: [TASK_TOKEN.slice(0, 500), TASK_TOKEN.slice(500, 1000), TASK_TOKEN.slice(1000)], Message: ["..."], RequestId: ["ER98765"], ExecutionArn: [EXECUTION_ARN] },
+      StepExecutions: [{ StepName: "Approve", Action: "aws:approve", ExecutionEndTime: 1795341604, ...step }],
+      ...overrides,
+    },
+  };
+}
+
+describe("ssm-automation handlers, as deployed (serialized __index.js against a fake AWS endpoint)", function () {
+  const aws = new FakeAws();
+  let startDir: string;
+  let resultDir: string;
+  let startEnv: Record<string, string>;
+  let resultEnv: Record<string, string>;
+  const runs: HandlerRun[] = [];
+
+  before(async () => {
+    const dev = await runProgram("dev", stackConfig("dev"));
+    const start = named(dev.resources, "stage-manager-start-fn");
+    const result = named(dev.resources, "stage-manager-result-fn");
+    startDir = writeArchive(await archiveFiles(start));
+    resultDir = writeArchive(await archiveFiles(result));
+    const url = await aws.start();
+    const endpoints = { AWS_ENDPOINT_URL_SSM: url, AWS_ENDPOINT_URL_SFN: url };
+    startEnv = { ...start.inputs.environment.variables, ...endpoints };
+    resultEnv = { ...result.inputs.environment.variables, ...endpoints };
+  });
+  after(() => aws.stop());
+  beforeEach(() => aws.reset());
+
+  async function invokeStart(event: unknown): Promise<HandlerRun> {
+    const run = await invokeArchive(startDir, event, startEnv);
+    runs.push(run);
+    return run;
+  }
+  async function invokeResult(event: unknown): Promise<HandlerRun> {
+    const run = await invokeArchive(resultDir, event, resultEnv);
+    runs.push(run);
+    return run;
+  }
+
+  describe("start function", () => {
+    const event = { taskToken: TASK_TOKEN, request: REQUEST, stage: "manager", executionArn: EXECUTION_ARN };
+
+    it("starts the stage's runbook with the task token as a parameter, in chunks SSM accepts", async () => {
+      aws.on("StartAutomationExecution", () => ({ AutomationExecutionId: AUTOMATION_ID }));
+      const run = await invokeStart(event);
+      expect(run.error).to.equal(undefined);
+      expect(run.result).to.deep.equal({ automationExecutionId: AUTOMATION_ID });
+      expect(aws.requests).to.have.length(1);
+      const [request] = aws.requests;
+      expect(request.target).to.equal("AmazonSSM.StartAutomationExecution");
+      expect(request.body.DocumentName).to.equal(DOCUMENT);
+      expect(Object.keys(request.body.Parameters).sort()).to.deep.equal(["ExecutionArn", "Message", "RequestId", "TaskToken"]);
+      expect(request.body.Parameters.TaskToken.join("")).to.equal(TASK_TOKEN);
+      expect(request.body.Parameters.TaskToken.every((chunk: string) => chunk.length <= 500)).to.equal(true);
+      expect(request.body.Parameters.RequestId).to.deep.equal(["ER98765"]);
+      expect(request.body.Parameters.ExecutionArn).to.deep.equal([EXECUTION_ARN]);
+      const [message] = request.body.Parameters.Message;
+      expect(message.length).to.be.at.most(500);
+      expect(message).to.contain("Approval requested: Expense report ER98765").and.contain("Amount: 750.5 USD").and.contain("Stage: manager").and.contain("Execution: er98765-1");
+      // Approvers, quorum and topic are fixed in the runbook, never sent by the caller.
+      expect(request.body).to.not.have.nested.property("Parameters.Approvers");
+      expect(request.body).to.not.have.property("Mode");
+    });
+
+    it("keeps a long request's message within the parameter limit", async () => {
+      aws.on("StartAutomationExecution", () => ({ AutomationExecutionId: AUTOMATION_ID }));
+      const longRequest = { ...REQUEST, details: { notes: "x".repeat(5000) } };
+      await invokeStart({ ...event, request: longRequest });
+      const [message] = aws.requests[0].body.Parameters.Message;
+      expect(message.length).to.be.at.most(500);
+      expect(message).to.contain("(truncated)").and.contain("Execution: er98765-1");
+    });
+
+    const badEvents: Array<[string, unknown, RegExp]> = [
+      ["no task token", { ...event, taskToken: undefined }, /InvalidEvent: 'taskToken' must be a non-empty string/],
+      ["an empty task token", { ...event, taskToken: "" }, /InvalidEvent: 'taskToken'/],
+      ["a request without title", { ...event, request: { amount: 10 } }, /InvalidEvent: the request is malformed: 'title' is required/],
+      ["another stage", { ...event, stage: "finance" }, /this function serves stage 'manager', the event names stage 'finance'/],
+      ["no execution ARN", { ...event, executionArn: undefined }, /'executionArn' must be the ARN/],
+      ["a string", "approve", /InvalidEvent: expected an object/],
+    ];
+    for (const [what, bad, message] of badEvents) {
+      it(`refuses an event with ${what} and starts nothing`, async () => {
+        aws.on("StartAutomationExecution", () => ({ AutomationExecutionId: AUTOMATION_ID }));
+        const run = await invokeStart(bad);
+        expect(run.ok).to.equal(false);
+        expect(run.error!.message).to.match(message);
+        expect(aws.requests).to.have.length(0);
+      });
+    }
+
+    it("fails the task when SSM refuses to start the automation", async () => {
+      aws.on("StartAutomationExecution", () => new AwsError("AutomationDefinitionNotFoundException", "Document sfn-approvals-dev-manager not found"));
+      const run = await invokeStart(event);
+      expect(run.ok).to.equal(false);
+      expect(run.error).to.deep.equal({ name: "AutomationDefinitionNotFoundException", message: "Document sfn-approvals-dev-manager not found" });
+    });
+  });
+
+  describe("result function", () => {
+    const APPROVER = "arn:aws:iam::123456789012:role/ReleaseApprover";
+
+    function expectSentDecision(expected: Record<string, unknown>): void {
+      expect(aws.operations()).to.deep.equal(["GetAutomationExecution", "SendTaskSuccess"]);
+      expect(aws.requests[0].body).to.deep.equal({ AutomationExecutionId: AUTOMATION_ID });
+      const sent = aws.requests[1];
+      expect(sent.target).to.equal("AWSStepFunctions.SendTaskSuccess");
+      expect(sent.body.taskToken).to.equal(TASK_TOKEN);
+      expect(JSON.parse(sent.body.output)).to.deep.equal(expected);
+    }
+
+    it("sends the approval with who approved and their comment", async () => {
+      aws.on("GetAutomationExecution", () => automation({
+        StepStatus: "Success",
+        Outputs: { ApprovalStatus: ["Approved"], ApproverDecisions: [decisionOutput(APPROVER, "Approve", "looks fine", "2026-11-22T10:00:00.034463Z")] },
+      })).on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(stepEvent());
+      expect(run.error).to.equal(undefined);
+      const expected = { approved: true, decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "looks fine", decidedAt: "2026-11-22T10:00:00Z" };
+      expectSentDecision(expected);
+      expect(run.result).to.deep.equal(expected);
+    });
+
+    it("sends a rejection for a Failed step, naming who rejected", async () => {
+      aws.on("GetAutomationExecution", () => automation({
+        StepStatus: "Failed",
+        FailureMessage: "Step Approve was rejected",
+        Outputs: { ApprovalStatus: ["Rejected"], ApproverDecisions: [decisionOutput(APPROVER, "Reject", "amount too high", "2026-11-22T09:30:00Z")] },
+      })).on("SendTaskSuccess", () => ({}));
+      await invokeResult(stepEvent({ Status: "Failed" }));
+      expectSentDecision({ approved: false, decision: "rejected", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "amount too high", decidedAt: "2026-11-22T09:30:00Z" });
+    });
+
+    it("sends timed_out for a TimedOut step, with no approver", async () => {
+      aws.on("GetAutomationExecution", () => automation({ StepStatus: "TimedOut", Outputs: { ApprovalStatus: ["Waiting"] } })).on("SendTaskSuccess", () => ({}));
+      await invokeResult(stepEvent({ Status: "TimedOut" }));
+      expectSentDecision({ approved: false, decision: "timed_out", stage: "manager", mechanism: "ssm-automation", approver: null, comment: null, decidedAt: "2026-11-22T10:00:04Z" });
+    });
+
+    it("sends a rejection for a Cancelled automation, with the reason as comment", async () => {
+      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Cancelled", FailureMessage: "Cancelled by arn:aws:iam::123456789012:user/ops" })).on("SendTaskSuccess", () => ({}));
+      await invokeResult(stepEvent({ Status: "Cancelled" }));
+      expectSentDecision({ approved: false, decision: "rejected", stage: "manager", mechanism: "ssm-automation", approver: null, comment: "Cancelled by arn:aws:iam::123456789012:user/ops", decidedAt: "2026-11-22T10:00:04Z" });
+    });
+
+    it("names every approver of a quorum and the time of the last approval", async () => {
+      const alice = "arn:aws:iam::123456789012:user/alice";
+      const bob = "arn:aws:iam::123456789012:user/bob";
+      aws.on("GetAutomationExecution", () => automation({
+        StepStatus: "Success",
+        Outputs: { ApprovalStatus: ["Approved"], ApproverDecisions: [decisionOutput(alice, "Approve", "ok", "2026-11-22T09:00:00Z"), decisionOutput(bob, "Approve", "fine by me", "2026-11-22T09:45:00Z")] },
+      })).on("SendTaskSuccess", () => ({}));
+      await invokeResult(stepEvent());
+      expectSentDecision({ approved: true, decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: `${alice}, ${bob}`, comment: "ok; fine by me", decidedAt: "2026-11-22T09:45:00Z" });
+    });
+
+    it("refuses to approve a Success step whose ApprovalStatus is not Approved", async () => {
+      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Rejected"] } })).on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(stepEvent());
+      expect(run.ok).to.equal(false);
+      expect(run.error!.message).to.match(/^InconsistentAutomation: .*refusing to approve/);
+      expect(aws.operations()).to.deep.equal(["GetAutomationExecution"]);
+    });
+
+    const foreignEvents: Array<[string, unknown, RegExp]> = [
+      ["an event for another runbook", stepEvent({ Definition: "someone-elses-runbook" }), /the event is for runbook 'someone-elses-runbook', this function handles 'sfn-approvals-dev-manager'/],
+      ["an event of another step", stepEvent({ StepName: "runCommand", Action: "aws:runCommand" }), /expected the aws:approve step 'Approve'/],
+      ["a step that is still waiting", stepEvent({ Status: "Waiting" }), /step status 'Waiting' is not a final status/],
+      ["an event without detail", { ...stepEvent(), detail: undefined }, /the event has no 'detail' object/],
+      ["an event of another source", { ...stepEvent(), source: "aws.codepipeline" }, /expected source 'aws.ssm'/],
+      ["an event with a malformed execution id", stepEvent({ ExecutionId: "../../etc" }), /'detail.ExecutionId' must be an automation execution id/],
+      ["not an event at all", null, /InvalidEvent: expected an EventBridge event object/],
+    ];
+    for (const [what, event, message] of foreignEvents) {
+      it(`sends nothing for ${what} and reports a clear error`, async () => {
+        aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } })).on("SendTaskSuccess", () => ({}));
+        const run = await invokeResult(event);
+        expect(run.ok).to.equal(false);
+        expect(run.error!.message).to.match(message);
+        expect(aws.requests).to.have.length(0);
+      });
+    }
+
+    it("sends nothing for an automation that carries no task token", async () => {
+      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } }, {
+        Parameters: { Message: ["..."], RequestId: ["-"], ExecutionArn: [EXECUTION_ARN] },
+      })).on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(stepEvent());
+      expect(run.ok).to.equal(false);
+      expect(run.error!.message).to.equal(`MissingTaskToken: automation ${AUTOMATION_ID} has no TaskToken parameter; no decision sent`);
+      expect(aws.operations()).to.deep.equal(["GetAutomationExecution"]);
+    });
+
+    it("sends nothing for an automation that someone other than the start function started", async () => {
+      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } }, {
+        ExecutedBy: "arn:aws:iam::123456789012:user/mallory",
+      })).on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(stepEvent());
+      expect(run.ok).to.equal(false);
+      expect(run.error!.message).to.match(/^ForeignAutomation: .* started by 'arn:aws:iam::123456789012:user\/mallory'/);
+      expect(aws.operations()).to.deep.equal(["GetAutomationExecution"]);
+    });
+
+    it("sends nothing when the automation belongs to another runbook than the event says", async () => {
+      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } }, { DocumentName: "other" })).on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(stepEvent());
+      expect(run.error!.message).to.match(/^ForeignAutomation: automation .* runs 'other'/);
+      expect(aws.operations()).to.deep.equal(["GetAutomationExecution"]);
+    });
+
+    it("fails loudly (so the event is retried, then dead-lettered) when Step Functions refuses the decision", async () => {
+      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"], ApproverDecisions: [decisionOutput(APPROVER, "Approve", "", "2026-11-22T10:00:00Z")] } }))
+        .on("SendTaskSuccess", () => new AwsError("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'"));
+      const run = await invokeResult(stepEvent());
+      expect(run.ok).to.equal(false);
+      expect(run.error!.message).to.equal(`DecisionNotDelivered: SendTaskSuccess for automation ${AUTOMATION_ID} (stage manager, decision approved) failed with TaskTimedOut: Task Timed Out: 'Provided task does not exist anymore'`);
+    });
+  });
+
+  after(() => {
+    // Across every run above, nothing the handlers logged or threw contains the task token.
+    expect(runs.length).to.be.greaterThan(10);
+    for (const run of runs) {
+      expect(run.logs).to.not.contain(TASK_TOKEN.slice(30, 90));
+      expect(JSON.stringify(run.error ?? {})).to.not.contain(TASK_TOKEN.slice(30, 90));
+    }
+  });
+});
