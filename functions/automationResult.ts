@@ -104,6 +104,12 @@ export function decisionOfStep(step: StepExecution, automationId: string): Stage
   }
 }
 
+/** True when `executedBy` is the start function's role: its session ARN or the role ARN itself. */
+export function startedBy(executedBy: string | undefined, roleName: string): boolean {
+  const name = roleName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`^arn:[a-z-]+:(sts::\\d{12}:assumed-role/${name}/[^/]+|iam::\\d{12}:role/([^/]+/)*${name})$`).test(executedBy ?? "");
+}
+
 export async function deliverAutomationDecision(
   event: unknown,
   settings: AutomationResultSettings,
@@ -119,8 +125,7 @@ export async function deliverAutomationDecision(
   if (automation.DocumentName !== settings.documentName) {
     throw new Error(`ForeignAutomation: automation ${id} runs '${String(automation.DocumentName)}', not '${settings.documentName}'`);
   }
-  const starter = new RegExp(`^arn:[a-z-]+:sts::\\d{12}:assumed-role/${settings.starterRoleName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}/`);
-  if (!starter.test(automation.ExecutedBy ?? "")) {
+  if (!startedBy(automation.ExecutedBy, settings.starterRoleName)) {
     throw new Error(`ForeignAutomation: automation ${id} was started by '${String(automation.ExecutedBy)}', not by this stage's start function; no decision sent`);
   }
   const taskToken = (automation.Parameters?.TaskToken ?? []).join("");

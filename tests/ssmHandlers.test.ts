@@ -295,3 +295,25 @@ describe("ssm-automation handlers, as deployed (serialized __index.js against a 
     }
   });
 });
+
+describe("ssm-automation result: who may have started an automation", () => {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { startedBy } = require("../functions/automationResult") as typeof import("../functions/automationResult");
+  const role = "stage-manager-start-role-a1b2c3d";
+  it("accepts the start function's session ARN or its role ARN", () => {
+    expect(startedBy(`arn:aws:sts::123456789012:assumed-role/${role}/stage-manager-start-fn-a1b2c3d`, role)).to.equal(true);
+    expect(startedBy(`arn:aws:iam::123456789012:role/${role}`, role)).to.equal(true);
+    expect(startedBy(`arn:aws:iam::123456789012:role/service/${role}`, role)).to.equal(true);
+  });
+  it("refuses anyone else, including roles whose name only starts or ends like it", () => {
+    for (const arn of [
+      "arn:aws:iam::123456789012:user/mallory",
+      `arn:aws:sts::123456789012:assumed-role/${role}-evil/x`,
+      `arn:aws:sts::123456789012:assumed-role/evil-${role}/x`,
+      `arn:aws:iam::123456789012:role/${role}x`,
+      `arn:aws:sts::123456789012:assumed-role/${role}/`,
+      "",
+    ]) expect(startedBy(arn, role), arn).to.equal(false);
+    expect(startedBy(undefined, role)).to.equal(false);
+  });
+});
