@@ -10,6 +10,7 @@ import { LOG_RETENTION_DAYS } from "./approvalFunction";
 import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 
 export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
+export const INVALID_DECISION_ERROR = "InvalidStageDecision";
 /** Slack on top of the stage waits for the execution as a whole. */
 export const EXECUTION_TIMEOUT_MARGIN_SECONDS = 600;
 
@@ -126,6 +127,11 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
         Type: "Choice",
         Comment: `Only an explicit approval of stage '${stage}' goes on`,
         Choices: [
+          // Rules are tried in order, so each type test only sees a field that is present.
+          { Not: { Variable: `${options.resultPath}.approved`, IsPresent: true }, Next: `Invalid decision at ${stage}` },
+          { Not: { Variable: `${options.resultPath}.decision`, IsPresent: true }, Next: `Invalid decision at ${stage}` },
+          { Not: { Variable: `${options.resultPath}.approved`, IsBoolean: true }, Next: `Invalid decision at ${stage}` },
+          { Not: { Variable: `${options.resultPath}.decision`, IsString: true }, Next: `Invalid decision at ${stage}` },
           {
             And: [
               { Variable: `${options.resultPath}.approved`, BooleanEquals: true },
@@ -136,6 +142,11 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
           { Variable: `${options.resultPath}.decision`, StringEquals: "timed_out", Next: `Timed out at ${stage}` },
         ],
         Default: `Rejected at ${stage}`,
+      },
+      [`Invalid decision at ${stage}`]: {
+        Type: "Fail",
+        Error: INVALID_DECISION_ERROR,
+        Cause: `Stage '${stage}' answered without a boolean 'approved' and a string 'decision'; nothing was approved.`,
       },
       [`Rejected at ${stage}`]: finalState(false, "rejected", [...decisionPaths]),
       [`Timed out at ${stage}`]: finalState(false, "timed_out", [...decisionPaths]),

@@ -1,0 +1,119 @@
+// Runs a state machine definition in-process with aws-local-stepfunctions, every Task state
+// answered by a local handler (never AWS).
+//
+// What the library does, from its build (3.0.0) and types:
+// - A local handler gets the Task's effective input (after InputPath and Parameters), e.g.
+//   { FunctionName, Payload: {...} } for lambda:invoke; what it returns is the task result
+//   (for .waitForTaskToken: what the approver would send with SendTaskSuccess).
+// - An error thrown by a handler is matched against Retry/Catch `ErrorEquals` by its `name`
+//   (`States.ALL` matches any error, `States.TaskFailed` any Task error except States.Timeout).
+//   So `Object.assign(new Error("..."), { name: "Lambda.ServiceException" })` simulates that error.
+// - Task `TimeoutSeconds` is enforced with a real timer (default 60 s when absent) that raises
+//   `States.Timeout`. The timeout flow therefore runs a definition whose waiting task has a tiny
+//   TimeoutSeconds (1) and a handler that never answers: the real timeout, not a faked error.
+// - HeartbeatSeconds is not enforced; `$$.Task.Token` is not generated and `$$.State` is not
+//   maintained: both come from the `context` passed here (Task.Token, State.EnteredTime), as do
+//   Execution.Id and Execution.Name. Execution.Input and StartTime are set by the library.
+// - The top-level TimeoutSeconds is enforced (ExecutionTimeoutError) -> status TIMED_OUT here.
+import { ExecutionTimeoutError, StateMachine } from "aws-local-stepfunctions";
+
+export type TaskHandler = (input: any) => Promise<unknown>;
+
+export interface RunOptions {
+  /** Local handler per Task state name. A Task without one fails with `NoLocalTaskHandler`. */
+  taskHandlers: Record<string, TaskHandler>;
+  /** Becomes `$$.Task.Token` (the library does not create task tokens). */
+  taskToken?: string;
+  /** `$$.Execution.Id`; defaults to DEFAULT_EXECUTION_ARN. */
+  executionArn?: string;
+  /** `$$.State.EnteredTime` (one fixed value for the whole run); defaults to DEFAULT_ENTERED_TIME. */
+  stateEnteredTime?: string;
+  /** Pause in milliseconds before every Retry attempt, instead of IntervalSeconds/BackoffRate. */
+  retryPauseMs?: number;
+}
+
+export interface RunResult {
+  status: "SUCCEEDED" | "FAILED" | "TIMED_OUT";
+  output?: any;
+  error?: string;
+  cause?: string;
+  /** Names of the states entered, in order (top level and nested). */
+  statesEntered: string[];
+}
+
+export const DEFAULT_EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-test:local-run";
+export const DEFAULT_ENTERED_TIME = "2026-11-22T10:00:00.000Z";
+export const NO_HANDLER_ERROR = "NoLocalTaskHandler";
+
+/** Names of every Task state, including those inside Parallel branches and Map processors. */
+function taskStateNames(machine: any): string[] {
+  const names: string[] = [];
+  for (const [name, state] of Object.entries<any>(machine?.States ?? {})) {
+    if (state?.Type === "Task") names.push(name);
+    for (const branch of state?.Branches ?? []) names.push(...taskStateNames(branch));
+    if (state?.ItemProcessor ?? state?.Iterator) names.push(...taskStateNames(state.ItemProcessor ?? state.Iterator));
+  }
+  return names;
+}
+
+// The constructor validates the definition with asl-validator (about 0.1 s); runs are independent,
+// so one StateMachine per distinct definition is enough.
+const machines = new Map<string, StateMachine>();
+function stateMachineFor(definition: object): StateMachine {
+  const json = JSON.stringify(definition);
+  let machine = machines.get(json);
+  if (!machine) {
+    machine = new StateMachine(JSON.parse(json), { validationOptions: { checkPaths: true, checkArn: true } });
+    machines.set(json, machine);
+  }
+  return machine;
+}
+
+export async function runDefinition(definition: object, input: unknown, options: RunOptions): Promise<RunResult> {
+  const machine = stateMachineFor(definition);
+  const tasks = taskStateNames(definition);
+  for (const name of Object.keys(options.taskHandlers)) {
+    if (!tasks.includes(name)) throw new Error(`runDefinition: a handler is given for '${name}', which is not a Task state (Tasks: ${tasks.join(", ")})`);
+  }
+  // Without an override the library would invoke the real Lambda through the AWS SDK.
+  const handlers: Record<string, TaskHandler> = {};
+  for (const name of tasks) {
+    handlers[name] = options.taskHandlers[name] ?? (async () => {
+      throw Object.assign(new Error(`No local handler for Task state '${name}'`), { name: NO_HANDLER_ERROR });
+    });
+  }
+  const retryIntervalOverrides = options.retryPauseMs === undefined
+    ? undefined
+    : Object.fromEntries(tasks.map((name) => [name, options.retryPauseMs!]));
+
+  const execution = machine.run(JSON.parse(JSON.stringify(input ?? null)), {
+    overrides: { taskResourceLocalHandlers: handlers as any, retryIntervalOverrides },
+    context: {
+      Execution: { Id: options.executionArn ?? DEFAULT_EXECUTION_ARN, Name: "local-run" },
+      State: { EnteredTime: options.stateEnteredTime ?? DEFAULT_ENTERED_TIME },
+      ...(options.taskToken !== undefined ? { Task: { Token: options.taskToken } } : {}),
+    },
+  });
+
+  let result: Omit<RunResult, "statesEntered">;
+  try {
+    result = { status: "SUCCEEDED", output: await execution.result };
+  } catch (thrown) {
+    if (thrown instanceof ExecutionTimeoutError) {
+      result = { status: "TIMED_OUT", error: "States.Timeout", cause: thrown.message };
+    } else {
+      // ExecutionError wraps the state's error: its name is the ASL error, its message the cause.
+      const inner = (thrown as { cause?: unknown }).cause;
+      const error = inner instanceof Error ? inner : (thrown as Error);
+      result = { status: "FAILED", error: error.name, cause: error.message };
+    }
+  }
+
+  const statesEntered: string[] = [];
+  // The library closes its event log when the execution ends (success, failure or timeout),
+  // so this drains the buffered events and returns.
+  for await (const event of execution.eventLogs) {
+    if (event.type === "StateEntered") statesEntered.push(event.state.name);
+  }
+  return { ...result, statesEntered };
+}

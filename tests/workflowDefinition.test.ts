@@ -1,0 +1,277 @@
+// Every generated state machine definition passes asl-validator and our own lint
+// (tests/helpers/aslLint.ts), and the lint catches what it is there to catch.
+import { expect } from "chai";
+import { assembleWorkflowDefinition, stageTaskOptions } from "../components/approvalWorkflow";
+import { AslDefinition, lambdaCallbackTaskStates } from "../components/asl";
+import { Mechanism } from "../functions/contract";
+import { validateDefinition } from "./helpers/aslLint";
+import { ofType, runProgram } from "./helpers/pulumiMocks";
+import { stackConfig } from "./helpers/stackConfig";
+
+/** Where a stage's Check state goes on an explicit approval (the rule testing approved == true). */
+function approvalTarget(definition: any, stage: string): string {
+  const rules = definition.States[`Check ${stage}`].Choices.filter((c: any) => c.And?.some((r: any) => r.BooleanEquals === true));
+  if (rules.length !== 1) throw new Error(`Check ${stage} has ${rules.length} approval rules`);
+  return rules[0].Next;
+}
+
+
+const FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:start";
+const ACTIVITY_ARN = "arn:aws:states:eu-west-1:123456789012:activity:approval-manager";
+
+function stage(name: string, timeoutSeconds: number, mechanism: Mechanism = "ssm-automation") {
+  return {
+    stage: name,
+    maxWaitSeconds: timeoutSeconds,
+    states: lambdaCallbackTaskStates({ options: stageTaskOptions(name), functionArn: FUNCTION_ARN, stage: name, mechanism, timeoutSeconds }),
+  };
+}
+
+/** The definition of the stack's StateMachine, as the Pulumi program generates it. */
+async function generatedDefinition(stack: string): Promise<any> {
+  const run = await runProgram(stack, stackConfig(stack));
+  const machines = ofType(run.resources, "aws:sfn/stateMachine:StateMachine");
+  expect(machines, `${stack}: state machines`).to.have.length(1);
+  expect(machines[0].inputs.definition, `${stack}: definition`).to.be.a("string");
+  return JSON.parse(machines[0].inputs.definition);
+}
+
+function copy<T>(value: T): any {
+  return JSON.parse(JSON.stringify(value));
+}
+
+function taskStates(definition: any): Array<[string, any]> {
+  return Object.entries<any>(definition.States).filter(([, state]) => state.Type === "Task");
+}
+
+const ONE_STAGE = assembleWorkflowDefinition({ autoApproveBelow: 500, stages: [stage("manager", 3900)] });
+
+describe("workflow definition: asl-validator and lint", () => {
+  const generated: Record<string, any> = {};
+  before(async () => {
+    generated.dev = await generatedDefinition("dev");
+    generated.prod = await generatedDefinition("prod");
+  });
+
+  describe("assembled definitions pass with zero problems", () => {
+    const cases: Array<[string, AslDefinition]> = [
+      ["one stage with auto-approve", ONE_STAGE],
+      ["one stage without auto-approve", assembleWorkflowDefinition({ stages: [stage("manager", 3600)] })],
+      ["two stages", assembleWorkflowDefinition({ autoApproveBelow: 1000, stages: [stage("manager", 259200), stage("finance", 604800)] })],
+      ["five stages, hyphenated names, every mechanism", assembleWorkflowDefinition({
+        stages: [
+          stage("team-lead", 3600, "ssm-automation"),
+          stage("release-board", 7200, "codepipeline"),
+          stage("on-call", 600, "activity"),
+          stage("cost-center", 86400, "email-link"),
+          stage("security", 3600, "sns-callback"),
+        ],
+      })],
+    ];
+    for (const [name, definition] of cases) {
+      it(name, () => {
+        expect(validateDefinition(definition)).to.deep.equal([]);
+      });
+    }
+  });
+
+  describe("the dev and prod stacks' generated definitions", () => {
+    for (const stack of ["dev", "prod"]) {
+      it(`${stack}: passes with zero problems`, () => {
+        expect(validateDefinition(generated[stack])).to.deep.equal([]);
+      });
+
+      it(`${stack}: leaves every stage its full wait inside the execution timeout`, () => {
+        const definition = generated[stack];
+        const waits = taskStates(definition).map(([, state]) => state.TimeoutSeconds as number);
+        expect(waits.length).to.be.greaterThan(0);
+        expect(definition.TimeoutSeconds).to.be.greaterThan(waits.reduce((a, b) => a + b, 0));
+      });
+    }
+
+    it("dev: one stage 'manager' behind the auto-approve rule of Pulumi.dev.yaml", () => {
+      const dev = generated.dev;
+      expect(taskStates(dev).map(([name]) => name)).to.deep.equal(["Approval manager"]);
+      expect(dev.States["Validate request"].Default).to.equal("Check auto-approve");
+      expect(dev.States["Check auto-approve"].Choices[0].And[1]).to.deep.equal({ Variable: "$.request.amount", NumericLessThan: 500 });
+      expect(dev.States["Check auto-approve"].Default).to.equal("Approval manager");
+    });
+
+    it("prod: stages 'manager' then 'finance', no auto-approve", () => {
+      const prod = generated.prod;
+      expect(taskStates(prod).map(([name]) => name)).to.deep.equal(["Approval manager", "Approval finance"]);
+      expect(prod.States).to.not.have.property("Check auto-approve");
+      expect(prod.States["Validate request"].Default).to.equal("Approval manager");
+      expect(approvalTarget(prod, "manager")).to.equal("Approval finance");
+      expect(approvalTarget(prod, "finance")).to.equal("Approved");
+    });
+  });
+
+  describe("the lint catches what asl-validator misses", () => {
+    function lintWith(change: (definition: any) => void): string[] {
+      const definition = copy(ONE_STAGE);
+      change(definition);
+      return validateDefinition(definition);
+    }
+
+    it("an unknown arn:aws:states::: integration (seed 002's lambda:invokeActivity)", () => {
+      const resource = "arn:aws:states:::lambda:invokeActivity:foo";
+      const problems = lintWith((d) => { d.States["Approval manager"].Resource = resource; });
+      expect(problems).to.have.length(1);
+      expect(problems[0]).to.match(/^state 'Approval manager': unknown service integration Resource 'arn:aws:states:::lambda:invokeActivity:foo'/);
+    });
+
+    it("a nonexistent integration in another partition", () => {
+      const problems = lintWith((d) => { d.States["Approval manager"].Resource = "arn:aws-cn:states:::lambda:invokeActivity:foo"; });
+      expect(problems).to.have.length(1);
+      expect(problems[0]).to.include("unknown service integration Resource 'arn:aws-cn:states:::lambda:invokeActivity:foo'");
+    });
+
+    it("a states ARN that is neither an integration nor an activity", () => {
+      const problems = lintWith((d) => { d.States["Approval manager"].Resource = "arn:aws:states:eu-west-1:123456789012:stateMachine:approve"; });
+      expect(problems).to.deep.equal([
+        "state 'Approval manager': Resource 'arn:aws:states:eu-west-1:123456789012:stateMachine:approve' is neither a service integration (arn:aws:states:::...) nor an activity ARN (arn:aws:states:<region>:<account>:activity:<name>)",
+      ]);
+    });
+
+    it("a waitForTaskToken task without TimeoutSeconds", () => {
+      const problems = lintWith((d) => { delete d.States["Approval manager"].TimeoutSeconds; });
+      expect(problems).to.deep.equal([
+        "state 'Approval manager': waits for a callback or activity worker (Resource 'arn:aws:states:::lambda:invoke.waitForTaskToken') but has no TimeoutSeconds, so it can wait up to a year",
+      ]);
+    });
+
+    it("an activity task without TimeoutSeconds", () => {
+      const problems = lintWith((d) => {
+        const task = d.States["Approval manager"];
+        task.Resource = ACTIVITY_ARN;
+        delete task.Parameters;
+        delete task.TimeoutSeconds;
+      });
+      expect(problems).to.deep.equal([
+        `state 'Approval manager': waits for a callback or activity worker (Resource '${ACTIVITY_ARN}') but has no TimeoutSeconds, so it can wait up to a year`,
+      ]);
+    });
+
+    it("accepts an activity ARN with TimeoutSeconds and a shorter HeartbeatSeconds", () => {
+      const problems = lintWith((d) => {
+        const task = d.States["Approval manager"];
+        task.Resource = ACTIVITY_ARN;
+        task.Parameters = { "request.$": "$.request", stage: "manager" };
+        task.HeartbeatSeconds = 300;
+      });
+      expect(problems).to.deep.equal([]);
+    });
+
+    it("HeartbeatSeconds equal to TimeoutSeconds", () => {
+      const problems = lintWith((d) => { d.States["Approval manager"].HeartbeatSeconds = 3900; });
+      expect(problems).to.deep.equal(["state 'Approval manager': HeartbeatSeconds (3900) must be less than TimeoutSeconds (3900)"]);
+    });
+
+    it("HeartbeatSeconds above TimeoutSeconds", () => {
+      const problems = lintWith((d) => { d.States["Approval manager"].HeartbeatSeconds = 4000; });
+      expect(problems).to.deep.equal(["state 'Approval manager': HeartbeatSeconds (4000) must be less than TimeoutSeconds (3900)"]);
+    });
+
+    it("a waitForTaskToken task that never passes $$.Task.Token", () => {
+      const message = "state 'Approval manager': a .waitForTaskToken task must pass $$.Task.Token in its Parameters (in a 'key.$' field), or nobody can ever answer it";
+      expect(lintWith((d) => { delete d.States["Approval manager"].Parameters.Payload["taskToken.$"]; })).to.deep.equal([message]);
+      // A literal (non-".$") field passes the text "$$.Task.Token", not the token.
+      expect(lintWith((d) => {
+        const payload = d.States["Approval manager"].Parameters.Payload;
+        delete payload["taskToken.$"];
+        payload.taskToken = "$$.Task.Token";
+      })).to.deep.equal([message]);
+    });
+
+    it("accepts sns:publish.waitForTaskToken passing the token inside an intrinsic (seed 004 style)", () => {
+      const problems = lintWith((d) => {
+        d.States["Approval manager"].Resource = "arn:aws:states:::sns:publish.waitForTaskToken";
+        d.States["Approval manager"].Parameters = {
+          TopicArn: "arn:aws:sns:eu-west-1:123456789012:approvals",
+          "Message.$": "States.Format('Approve: https://example.com/approve?token={}', States.Base64Encode($$.Task.Token))",
+        };
+      });
+      expect(problems).to.deep.equal([]);
+    });
+
+    it("a dangling Next", () => {
+      const problems = lintWith((d) => { d.States["Approval manager"].Next = "Check managr"; });
+      expect(problems).to.include("state 'Approval manager': Next 'Check managr' names no state of this scope");
+      expect(problems).to.include("asl-validator MISSING_TRANSITION_TARGET: Missing 'StartAt'|'Next'|'Default' target: Check managr");
+      expect(problems).to.have.length(2);
+    });
+
+    it("a dangling Catch target, and the state it no longer reaches", () => {
+      const problems = lintWith((d) => { d.States["Approval manager"].Catch[0].Next = "Nowhere"; });
+      expect(problems).to.include("state 'Approval manager': Catch[0].Next 'Nowhere' names no state of this scope");
+      expect(problems).to.include("state 'Approval manager timed out': is not reachable from StartAt 'Read request'");
+    });
+
+    it("a dangling Choice rule Next and Default", () => {
+      const problems = lintWith((d) => {
+        d.States["Check manager"].Choices[1].Next = "Timed out at managr";
+        d.States["Check manager"].Default = "Rejected at managr";
+      });
+      expect(problems).to.include("state 'Check manager': Choices[1].Next 'Timed out at managr' names no state of this scope");
+      expect(problems).to.include("state 'Check manager': Default 'Rejected at managr' names no state of this scope");
+    });
+
+    it("an unreachable state", () => {
+      const problems = lintWith((d) => { d.States.Orphan = { Type: "Succeed" }; });
+      expect(problems).to.include("state 'Orphan': is not reachable from StartAt 'Read request'");
+    });
+
+    it("a missing top-level TimeoutSeconds", () => {
+      const problems = lintWith((d) => { delete d.TimeoutSeconds; });
+      expect(problems).to.deep.equal(["top level: TimeoutSeconds is not set, so an execution can run for a year"]);
+    });
+
+    it("looks inside Parallel branches and Map item processors", () => {
+      const waitWithoutTimeout = {
+        Type: "Task",
+        Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        Parameters: { FunctionName: FUNCTION_ARN, Payload: { "taskToken.$": "$$.Task.Token" } },
+        End: true,
+      };
+      const definition = {
+        StartAt: "Both",
+        TimeoutSeconds: 3600,
+        States: {
+          Both: {
+            Type: "Parallel",
+            Branches: [
+              { StartAt: "Fine", States: { Fine: { Type: "Pass", End: true } } },
+              { StartAt: "Wait", States: { Wait: waitWithoutTimeout } },
+            ],
+            Next: "Each",
+          },
+          Each: {
+            Type: "Map",
+            ItemProcessor: {
+              ProcessorConfig: { Mode: "INLINE" },
+              StartAt: "Invoke",
+              States: { Invoke: { Type: "Task", Resource: "arn:aws:states:::lambda:invokeActivity:foo", End: true } },
+            },
+            End: true,
+          },
+        },
+      };
+      expect(validateDefinition(definition)).to.deep.equal([
+        "state 'Both' branch 1 > state 'Wait': waits for a callback or activity worker (Resource 'arn:aws:states:::lambda:invoke.waitForTaskToken') but has no TimeoutSeconds, so it can wait up to a year",
+        "state 'Each' ItemProcessor > state 'Invoke': unknown service integration Resource 'arn:aws:states:::lambda:invokeActivity:foo' (known: arn:aws:states:::lambda:invoke, arn:aws:states:::lambda:invoke.waitForTaskToken, arn:aws:states:::sns:publish, arn:aws:states:::sns:publish.waitForTaskToken, arn:aws:states:::states:startExecution, arn:aws:states:::states:startExecution.sync:2)",
+      ]);
+    });
+
+    it("reports asl-validator's own schema errors", () => {
+      const problems = lintWith((d) => { d.States["Read request"].Type = "Passs"; });
+      expect(problems.some((p) => p.startsWith("asl-validator SCHEMA_VALIDATION_FAILED"))).to.equal(true);
+    });
+
+    it("does not modify the definition it checks", () => {
+      const definition = copy(ONE_STAGE);
+      validateDefinition(definition);
+      expect(definition).to.deep.equal(copy(ONE_STAGE));
+    });
+  });
+});
