@@ -23,9 +23,13 @@ export interface TaskStateOptions {
   next: string;
 }
 
-/** Lambda errors that mean the function never ran, so a retry cannot start a second approval. */
+/**
+ * Only throttling is retried: it means the function never ran. Other Lambda service errors can
+ * happen after the function started an approval, and a retry would ask the approvers twice; those
+ * fail the execution with their error instead.
+ */
 export const LAMBDA_SERVICE_RETRY = {
-  ErrorEquals: ["Lambda.ServiceException", "Lambda.AWSLambdaException", "Lambda.SdkClientException", "Lambda.TooManyRequestsException"],
+  ErrorEquals: ["Lambda.TooManyRequestsException"],
   IntervalSeconds: 2,
   MaxAttempts: 6,
   BackoffRate: 2,

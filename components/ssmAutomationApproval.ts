@@ -18,8 +18,11 @@ import { TaskStateOptions, lambdaCallbackTaskStates } from "./asl";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 import { DecisionDeadLetters } from "./decisionDeadLetters";
 
-/** Time for the aws:approve TimedOut event to arrive before the Task's own timeout fires. */
-export const SSM_EVENT_GRACE_SECONDS = 300;
+/**
+ * Time for a decision made just before the aws:approve timeout (or its TimedOut event) to be
+ * delivered, retries included, before the Task's own timeout fires as a backstop.
+ */
+export const SSM_EVENT_GRACE_SECONDS = 900;
 
 export interface SsmAutomationApprovalArgs {
   /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */
@@ -199,7 +202,7 @@ export class SsmAutomationApproval extends pulumi.ComponentResource implements A
     this.resultFunction.allow(`${this.resourceName}-result-callback`, [{
       Sid: "SendDecisionToStateMachine",
       Effect: "Allow",
-      Action: ["states:SendTaskSuccess"],
+      Action: ["states:SendTaskSuccess", "states:SendTaskFailure"],
       Resource: [stateMachineArn],
     }]);
   }

@@ -3,7 +3,7 @@
 // sends it with SendTaskSuccess. Anything unexpected throws: the event is then retried and ends in
 // the stage's dead-letter queue. It never sends a decision it cannot prove, and never logs the token.
 import { GetAutomationExecutionCommand, SSMClient, StepExecution } from "@aws-sdk/client-ssm";
-import { SFNClient, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
+import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { StageDecision, StageDecisionKind, stageDecision } from "./contract";
 
 export const AUTOMATION_STEP_DETAIL_TYPE = "EC2 Automation Step Status-change Notification";
@@ -18,7 +18,7 @@ export interface AutomationResultSettings {
   starterRoleName: string;
 }
 
-interface ApproverDecision {
+export interface ApproverDecision {
   approver: string;
   decision: string;
   comment: string | null;
@@ -84,8 +84,15 @@ export function parseApproverDecisions(values: string[] | undefined): ApproverDe
   return decisions;
 }
 
-/** Maps a finished aws:approve step to a decision kind. Approved needs both Success and ApprovalStatus=Approved. */
-export function decisionOfStep(step: StepExecution, automationId: string): StageDecisionKind {
+/** The error sent with SendTaskFailure when the approval step broke without anyone rejecting. */
+export const STEP_FAILED_ERROR = "ApprovalStepFailed";
+
+/**
+ * Maps a finished aws:approve step to a decision kind. Approved needs both Success and
+ * ApprovalStatus=Approved. A Failed step is a rejection only when someone rejected; otherwise the
+ * step broke (say, its notification could not be published) and that is no human decision.
+ */
+export function decisionOfStep(step: StepExecution, automationId: string, decisions: ApproverDecision[]): StageDecisionKind | "failed" {
   const status = step.StepStatus;
   const approvalStatus = step.Outputs?.ApprovalStatus?.[0];
   switch (status) {
@@ -95,12 +102,24 @@ export function decisionOfStep(step: StepExecution, automationId: string): Stage
       }
       return "approved";
     case "Failed":
+      return approvalStatus === "Rejected" || decisions.some((d) => d.decision === "Reject") ? "rejected" : "failed";
     case "Cancelled":
       return "rejected";
     case "TimedOut":
       return "timed_out";
     default:
       throw new Error(`AutomationNotFinished: step '${step.StepName}' of automation ${automationId} is '${String(status)}', not finished`);
+  }
+}
+
+/** Runs a Send* call; its error is rethrown with what was being delivered (never with the token). */
+async function sendOrExplain(send: () => Promise<unknown>, automationId: string, stage: string, what: string): Promise<void> {
+  try {
+    await send();
+  } catch (error) {
+    const name = error instanceof Error ? error.name : "Error";
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`DecisionNotDelivered: sending the ${what} for automation ${automationId} (stage ${stage}) failed with ${name}: ${message}`);
   }
 }
 
@@ -136,9 +155,19 @@ export async function deliverAutomationDecision(
   if (!step) {
     throw new Error(`StepNotFound: automation ${id} has no aws:approve step '${stepEvent.stepName}'`);
   }
-  const decision = decisionOfStep(step, id);
+  const approverDecisions = parseApproverDecisions(step.Outputs?.ApproverDecisions);
+  const decision = decisionOfStep(step, id, approverDecisions);
+  if (decision === "failed") {
+    const cause = `The aws:approve step of automation ${id} (stage ${settings.stage}) failed without a rejection: ${step.FailureMessage ?? "no failure message"}`;
+    await sendOrExplain(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken, error: STEP_FAILED_ERROR, cause: cause.slice(0, 32768) })), id, settings.stage, "failure");
+    console.error(JSON.stringify({ msg: "approval step failed; execution failed", automationExecutionId: id, stage: settings.stage, cause }));
+    throw new Error(`${STEP_FAILED_ERROR}: ${cause}`);
+  }
   const wanted = decision === "approved" ? "Approve" : "Reject";
-  const deciders = decision === "timed_out" ? [] : parseApproverDecisions(step.Outputs?.ApproverDecisions).filter((d) => d.decision === wanted);
+  const deciders = decision === "timed_out" ? [] : approverDecisions.filter((d) => d.decision === wanted);
+  if (decision === "approved" && deciders.length === 0) {
+    console.warn(JSON.stringify({ msg: "approved, but ApproverDecisions names no approver", automationExecutionId: id, stage: settings.stage }));
+  }
   const times = deciders.map((d) => d.time).filter((t): t is string => t !== null && !Number.isNaN(Date.parse(t))).sort();
   const decidedAt = times.length > 0 ? times[times.length - 1] : (step.ExecutionEndTime ?? now());
   const comments = deciders.map((d) => d.comment).filter((c): c is string => c !== null);
@@ -150,13 +179,7 @@ export async function deliverAutomationDecision(
     comment: comments.join("; ") || (decision === "rejected" && deciders.length === 0 ? step.FailureMessage ?? `automation step ${step.StepStatus}` : null),
     decidedAt,
   });
-  try {
-    await clients.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result) }));
-  } catch (error) {
-    const name = error instanceof Error ? error.name : "Error";
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`DecisionNotDelivered: SendTaskSuccess for automation ${id} (stage ${settings.stage}, decision ${decision}) failed with ${name}: ${message}`);
-  }
+  await sendOrExplain(() => clients.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result) })), id, settings.stage, `decision ${decision}`);
   console.log(JSON.stringify({ msg: "approval decision delivered", automationExecutionId: id, ...result }));
   return result;
 }

@@ -151,7 +151,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         { Sid: "DeadLetterFailedDecisions", Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [`arn:aws:sqs:eu-west-1:${ACCOUNT_ID}:stage-manager-decisions-dlq-a1b2c3d`] },
       ]);
       expect(statements(named(dev.resources, "stage-manager-result-callback"))).to.deep.equal([
-        { Sid: "SendDecisionToStateMachine", Effect: "Allow", Action: ["states:SendTaskSuccess"], Resource: [`arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev`] },
+        { Sid: "SendDecisionToStateMachine", Effect: "Allow", Action: ["states:SendTaskSuccess", "states:SendTaskFailure"], Resource: [`arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev`] },
       ]);
     });
 
@@ -227,12 +227,12 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       });
       const definition = JSON.parse(machine.definition);
       expect(definition.StartAt).to.equal("Read request");
-      expect(definition.TimeoutSeconds).to.equal(3600 + 300 + 600);
+      expect(definition.TimeoutSeconds).to.equal(3600 + 900 + 600);
       expect(definition.States["Check auto-approve"].Choices[0].And[1]).to.deep.equal({ Variable: "$.request.amount", NumericLessThan: 500 });
       expect(definition.States["Approval manager"]).to.deep.include({
         Type: "Task",
         Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
-        TimeoutSeconds: 3900,
+        TimeoutSeconds: 4500,
         ResultPath: "$.decisions.manager",
         Parameters: {
           FunctionName: `${ARN}:stage-manager-start-fn-a1b2c3d`,
@@ -270,7 +270,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       expect(approvalTarget(definition, "manager")).to.equal("Approval finance");
       expect(approvalTarget(definition, "finance")).to.equal("Approved");
       expect(definition.States).to.not.have.property("Check auto-approve");
-      expect(definition.TimeoutSeconds).to.equal(259200 + 300 + 604800 + 300 + 600);
+      expect(definition.TimeoutSeconds).to.equal(259200 + 900 + 604800 + 900 + 600);
       expect(prod.outputs.stages.map((s: any) => [s.name, s.documentName])).to.deep.equal([["manager", "sfn-approvals-prod-manager"], ["finance", "sfn-approvals-prod-finance"]]);
       expect(prod.outputs.autoApproveBelow).to.equal(null);
     });

@@ -212,6 +212,33 @@ describe("ssm-automation handlers, as deployed (serialized __index.js against a 
       expectSentDecision({ approved: false, decision: "rejected", stage: "manager", mechanism: "ssm-automation", approver: null, comment: "Cancelled by arn:aws:iam::123456789012:user/ops", decidedAt: "2026-11-22T10:00:04Z" });
     });
 
+    it("fails the execution (SendTaskFailure), not a rejection, when the step failed without anyone rejecting", async () => {
+      aws.on("GetAutomationExecution", () => automation({
+        StepStatus: "Failed",
+        FailureMessage: "Failed to publish to topic: AuthorizationError",
+        Outputs: { ApprovalStatus: ["Waiting"] },
+      })).on("SendTaskFailure", () => ({})).on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(stepEvent({ Status: "Failed" }));
+      expect(aws.operations()).to.deep.equal(["GetAutomationExecution", "SendTaskFailure"]);
+      expect(aws.requests[1].body).to.deep.equal({
+        taskToken: TASK_TOKEN,
+        error: "ApprovalStepFailed",
+        cause: `The aws:approve step of automation ${AUTOMATION_ID} (stage manager) failed without a rejection: Failed to publish to topic: AuthorizationError`,
+      });
+      // The function still reports the failure, so the broken runbook raises the dead-letter alarm.
+      expect(run.ok).to.equal(false);
+      expect(run.error!.message).to.match(/^ApprovalStepFailed: /);
+    });
+
+    it("treats a Failed step with a Reject decision as a rejection even without ApprovalStatus", async () => {
+      aws.on("GetAutomationExecution", () => automation({
+        StepStatus: "Failed",
+        Outputs: { ApproverDecisions: [decisionOutput(APPROVER, "Reject", "no", "2026-11-22T09:30:00Z")] },
+      })).on("SendTaskSuccess", () => ({}));
+      await invokeResult(stepEvent({ Status: "Failed" }));
+      expectSentDecision({ approved: false, decision: "rejected", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "no", decidedAt: "2026-11-22T09:30:00Z" });
+    });
+
     it("names every approver of a quorum and the time of the last approval", async () => {
       const alice = "arn:aws:iam::123456789012:user/alice";
       const bob = "arn:aws:iam::123456789012:user/bob";
@@ -282,7 +309,7 @@ describe("ssm-automation handlers, as deployed (serialized __index.js against a 
         .on("SendTaskSuccess", () => new AwsError("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'"));
       const run = await invokeResult(stepEvent());
       expect(run.ok).to.equal(false);
-      expect(run.error!.message).to.equal(`DecisionNotDelivered: SendTaskSuccess for automation ${AUTOMATION_ID} (stage manager, decision approved) failed with TaskTimedOut: Task Timed Out: 'Provided task does not exist anymore'`);
+      expect(run.error!.message).to.equal(`DecisionNotDelivered: sending the decision approved for automation ${AUTOMATION_ID} (stage manager) failed with TaskTimedOut: Task Timed Out: 'Provided task does not exist anymore'`);
     });
   });
 
