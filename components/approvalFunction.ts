@@ -43,7 +43,7 @@ export class ApprovalFunction<E = unknown, R = unknown> extends pulumi.Component
     const parent = { parent: this };
 
     this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {
-      name: `/sfn-approvals/${pulumi.getStack()}/${name}`,
+      name: `/${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
       retentionInDays: LOG_RETENTION_DAYS,
     }, parent);
 

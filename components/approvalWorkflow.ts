@@ -8,6 +8,7 @@ import { ApprovalStage } from "./approvalStage";
 import { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
 import { LOG_RETENTION_DAYS } from "./approvalFunction";
 import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
+import { checkedName, defaultNamePrefix } from "./naming";
 
 export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
 export const INVALID_DECISION_ERROR = "InvalidStageDecision";
@@ -184,6 +185,10 @@ export interface ApprovalWorkflowArgs {
   stages: ApprovalStage[];
   /** Requests whose `amount` is below this are approved without any stage. */
   autoApproveBelow?: number;
+  /** Start of the state machine's name; defaults to "<project>-<stack>". */
+  namePrefix?: string;
+  /** Where the failed-executions alarm publishes (an SNS topic ARN). */
+  alarmActions?: pulumi.Input<string>[];
 }
 
 export class ApprovalWorkflow extends pulumi.ComponentResource {
@@ -191,6 +196,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
   readonly role: aws.iam.Role;
   readonly logGroup: aws.cloudwatch.LogGroup;
   readonly definition: pulumi.Output<string>;
+  readonly failedExecutionsAlarm: aws.cloudwatch.MetricAlarm;
 
   constructor(name: string, args: ApprovalWorkflowArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:ApprovalWorkflow", name, {}, opts);
@@ -202,7 +208,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     }
     const parent = { parent: this };
     const { accountId, region, partition } = accountFacts(parent);
-    const stateMachineName = `sfn-approvals-${pulumi.getStack()}`;
+    const stateMachineName = checkedName(`ApprovalWorkflow ${name}`, "state machine", args.namePrefix ?? defaultNamePrefix(), 80);
 
     const tasks = args.stages.map((stage) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage)) }));
     this.definition = pulumi.all(tasks.map((t) => t.task.states)).apply((allStates) => JSON.stringify(assembleWorkflowDefinition({
@@ -241,6 +247,21 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     }, { parent: this, dependsOn: [policy] });
 
     for (const stage of args.stages) stage.allowCallbacksFrom(this.stateMachine.arn);
+
+    // Failed executions are errors (a malformed request, a broken stage), never decisions.
+    this.failedExecutionsAlarm = new aws.cloudwatch.MetricAlarm(`${name}-failed-alarm`, {
+      alarmDescription: `Executions of ${stateMachineName} failed: a malformed request or a broken approval stage`,
+      namespace: "AWS/States",
+      metricName: "ExecutionsFailed",
+      dimensions: { StateMachineArn: this.stateMachine.arn },
+      statistic: "Sum",
+      period: 300,
+      evaluationPeriods: 1,
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      treatMissingData: "notBreaching",
+      alarmActions: args.alarmActions ?? [],
+    }, parent);
     this.registerOutputs({ stateMachineArn: this.stateMachine.arn });
   }
 }

@@ -53,6 +53,8 @@ export interface StageConfig {
 
 export interface ApprovalConfig {
   autoApproveBelow?: number;
+  /** Operators notified of undeliverable decisions and failed executions. */
+  alertEmails: string[];
   stages: StageConfig[];
 }
 
@@ -140,15 +142,7 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   }
 
   const notify = stage.notify ?? [];
-  if (!Array.isArray(notify)) {
-    problems.push(`${at}.notify is ${show(notify)}: must be a list of email addresses`);
-  } else {
-    notify.forEach((email, i) => {
-      if (typeof email !== "string" || !EMAIL_PATTERN.test(email)) {
-        problems.push(`${at}.notify[${i}] is ${show(email)}: must be an email address like approvers@example.com`);
-      }
-    });
-  }
+  checkEmails(`${at}.notify`, notify, "approvers@example.com", problems);
 
   const timeout = stage.timeout;
   let timeoutSeconds: number | undefined;
@@ -172,10 +166,25 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   };
 }
 
+function checkEmails(key: string, value: unknown, example: string, problems: string[]): void {
+  if (!Array.isArray(value)) {
+    problems.push(`${key} is ${show(value)}: must be a list of email addresses`);
+    return;
+  }
+  value.forEach((email, i) => {
+    if (typeof email !== "string" || !EMAIL_PATTERN.test(email)) {
+      problems.push(`${key}[${i}] is ${show(email)}: must be an email address like ${example}`);
+    } else if (value.findIndex((other) => typeof other === "string" && other.toLowerCase() === email.toLowerCase()) !== i) {
+      problems.push(`${key} lists ${show(email)} twice: each address must appear once`);
+    }
+  });
+}
+
 /** Raw values as read from stack config (strings for scalars, parsed JSON for `stages`). */
 export interface RawConfig {
   stages?: unknown;
   autoApproveBelow?: unknown;
+  alertEmails?: unknown;
 }
 
 export function parseConfig(raw: RawConfig): ApprovalConfig {
@@ -191,6 +200,9 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
       autoApproveBelow = value;
     }
   }
+
+  const alertEmails = raw.alertEmails ?? [];
+  checkEmails("sfn-approvals:alertEmails", alertEmails, "oncall@example.com", problems);
 
   const stages: StageConfig[] = [];
   if (raw.stages === undefined) {
@@ -211,16 +223,17 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return { autoApproveBelow, stages };
+  return { autoApproveBelow, alertEmails: alertEmails as string[], stages };
 }
 
 /** Reads and validates the `sfn-approvals` namespace of the current stack. */
 export function loadConfig(config: pulumi.Config = new pulumi.Config("sfn-approvals")): ApprovalConfig {
-  let stages: unknown;
-  try {
-    stages = config.getObject<unknown>("stages");
-  } catch (error) {
-    throw new ConfigError([`sfn-approvals:stages is not valid YAML/JSON: ${error instanceof Error ? error.message : String(error)}`]);
-  }
-  return parseConfig({ stages, autoApproveBelow: config.get("autoApproveBelow") });
+  const structured = (key: string): unknown => {
+    try {
+      return config.getObject<unknown>(key);
+    } catch (error) {
+      throw new ConfigError([`sfn-approvals:${key} is not valid YAML/JSON: ${error instanceof Error ? error.message : String(error)}`]);
+    }
+  };
+  return parseConfig({ stages: structured("stages"), alertEmails: structured("alertEmails"), autoApproveBelow: config.get("autoApproveBelow") });
 }

@@ -16,7 +16,7 @@ export class DecisionDeadLetters extends pulumi.ComponentResource {
   readonly alarm: aws.cloudwatch.MetricAlarm;
   private readonly resourceName: string;
 
-  constructor(name: string, args: { stage: string }, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: { stage: string; alarmActions?: pulumi.Input<string>[] }, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:DecisionDeadLetters", name, {}, opts);
     this.resourceName = name;
     this.queue = new aws.sqs.Queue(`${name}-dlq`, {
@@ -34,6 +34,7 @@ export class DecisionDeadLetters extends pulumi.ComponentResource {
       threshold: 0,
       comparisonOperator: "GreaterThanThreshold",
       treatMissingData: "notBreaching",
+      alarmActions: args.alarmActions ?? [],
     }, { parent: this });
     this.registerOutputs({ queueUrl: this.queue.url });
   }

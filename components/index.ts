@@ -1,3 +1,4 @@
+export { ApprovalAlerts, ApprovalAlertsArgs } from "./approvalAlerts";
 export { ApprovalFunction, ApprovalFunctionArgs } from "./approvalFunction";
 export { ApprovalStage, ApprovalTaskState } from "./approvalStage";
 export { ApprovalWorkflow, ApprovalWorkflowArgs, assembleWorkflowDefinition, stageTaskOptions } from "./approvalWorkflow";
@@ -6,5 +7,5 @@ export { ApprovalConfig, ConfigError, StageConfig, loadConfig, parseConfig } fro
 export { DecisionDeadLetters } from "./decisionDeadLetters";
 export { PolicyStatement } from "./iam";
 export { SsmAutomationApproval, SsmAutomationApprovalArgs } from "./ssmAutomationApproval";
-export { createApprovalStage } from "./stages";
+export { StageDefaults, createApprovalStage } from "./stages";
 export { ApprovalRequest, Mechanism, StageDecision, WorkflowResult } from "../functions/contract";

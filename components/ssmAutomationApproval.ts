@@ -16,6 +16,7 @@ import { ApprovalFunction } from "./approvalFunction";
 import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
 import { TaskStateOptions, lambdaCallbackTaskStates } from "./asl";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
+import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
 import { DecisionDeadLetters } from "./decisionDeadLetters";
 
 /**
@@ -35,6 +36,10 @@ export interface SsmAutomationApprovalArgs {
   notify: string[];
   /** How long aws:approve waits, in seconds (60..2592000). */
   timeoutSeconds: number;
+  /** Start of physical resource names; defaults to "<project>-<stack>". */
+  namePrefix?: string;
+  /** Where the dead-letter alarm publishes (an SNS topic ARN), e.g. ApprovalAlerts.topic.arn. */
+  alarmActions?: pulumi.Input<string>[];
 }
 
 export class SsmAutomationApproval extends pulumi.ComponentResource implements ApprovalStage {
@@ -67,14 +72,16 @@ export class SsmAutomationApproval extends pulumi.ComponentResource implements A
     this.maxWaitSeconds = args.timeoutSeconds + SSM_EVENT_GRACE_SECONDS;
     const parent = { parent: this };
     const { accountId, region, partition } = accountFacts(parent);
-    const prefix = `sfn-approvals-${pulumi.getStack()}-${args.stage}`;
+    const prefix = `${args.namePrefix ?? defaultNamePrefix()}-${args.stage}`;
+    const documentName = checkedName(`SsmAutomationApproval ${name}`, "SSM document", prefix, 128);
 
     // aws:approve only publishes to topics whose name starts with "Automation".
     this.topic = new aws.sns.Topic(`${name}-topic`, {
-      name: `Automation-${prefix}`,
+      name: checkedName(`SsmAutomationApproval ${name}`, "SNS topic", `Automation-${prefix}`, 256),
       displayName: `Approval ${args.stage}`,
     }, parent);
-    args.notify.forEach((email, i) => new aws.sns.TopicSubscription(`${name}-notify-${i}`, {
+    // Keyed by address, so removing one address leaves the other (confirmed) subscriptions alone.
+    args.notify.forEach((email) => new aws.sns.TopicSubscription(`${name}-notify-${emailSuffix(email)}`, {
       topic: this.topic.arn,
       protocol: "email",
       endpoint: email,
@@ -93,7 +100,7 @@ export class SsmAutomationApproval extends pulumi.ComponentResource implements A
     }, parent);
 
     this.document = new aws.ssm.Document(`${name}-runbook`, {
-      name: prefix,
+      name: documentName,
       documentType: "Automation",
       documentFormat: "JSON",
       content: pulumi.jsonStringify(approvalRunbook({
@@ -130,7 +137,7 @@ export class SsmAutomationApproval extends pulumi.ComponentResource implements A
       ],
     }, parent);
 
-    this.deadLetters = new DecisionDeadLetters(`${name}-decisions`, { stage: args.stage }, parent);
+    this.deadLetters = new DecisionDeadLetters(`${name}-decisions`, { stage: args.stage, alarmActions: args.alarmActions }, parent);
 
     this.resultFunction = new ApprovalFunction(`${name}-result`, {
       description: `sfn-approvals ${args.stage}: sends the aws:approve decision to Step Functions`,

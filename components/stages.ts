@@ -4,7 +4,12 @@ import { ApprovalStage } from "./approvalStage";
 import { StageConfig } from "./config";
 import { SsmAutomationApproval } from "./ssmAutomationApproval";
 
-export function createApprovalStage(config: StageConfig, opts?: pulumi.ComponentResourceOptions): ApprovalStage {
+export interface StageDefaults {
+  /** Where every stage's alarms publish. */
+  alarmActions?: pulumi.Input<string>[];
+}
+
+export function createApprovalStage(config: StageConfig, defaults: StageDefaults = {}, opts?: pulumi.ComponentResourceOptions): ApprovalStage {
   switch (config.mechanism) {
     case "ssm-automation":
       return new SsmAutomationApproval(`stage-${config.name}`, {
@@ -13,6 +18,7 @@ export function createApprovalStage(config: StageConfig, opts?: pulumi.Component
         minRequiredApprovals: config.minRequiredApprovals,
         notify: config.notify,
         timeoutSeconds: config.timeoutSeconds,
+        alarmActions: defaults.alarmActions,
       }, opts);
     default:
       // parseConfig refuses these already; this guards direct callers.

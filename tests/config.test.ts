@@ -29,6 +29,7 @@ describe("config: parseConfig", () => {
     });
     expect(config).to.deep.equal({
       autoApproveBelow: 500,
+      alertEmails: [],
       stages: [
         { name: "manager", mechanism: "ssm-automation", approvers: [ROLE, USER], minRequiredApprovals: 2, notify: ["approvers@example.com"], timeoutSeconds: 259200, timeout: "3d" },
         { name: "finance-team", mechanism: "ssm-automation", approvers: [USER], minRequiredApprovals: 1, notify: [], timeoutSeconds: 5400, timeout: "90m" },
@@ -41,8 +42,14 @@ describe("config: parseConfig", () => {
     expect(parseConfig({ stages: [stage({ approvers })] }).stages[0].approvers).to.deep.equal(approvers);
   });
 
-  it("leaves autoApproveBelow undefined when it is not set", () => {
-    expect(parseConfig({ stages: [stage()] }).autoApproveBelow).to.equal(undefined);
+  it("leaves autoApproveBelow undefined and alertEmails empty when they are not set", () => {
+    const config = parseConfig({ stages: [stage()] });
+    expect(config.autoApproveBelow).to.equal(undefined);
+    expect(config.alertEmails).to.deep.equal([]);
+  });
+
+  it("reads alertEmails", () => {
+    expect(parseConfig({ stages: [stage()], alertEmails: ["oncall@example.com"] }).alertEmails).to.deep.equal(["oncall@example.com"]);
   });
 
   const cases: Array<[string, Parameters<typeof parseConfig>[0], string]> = [
@@ -70,6 +77,9 @@ describe("config: parseConfig", () => {
     ["timeout above the SSM maximum", { stages: [stage({ timeout: "31d" })] }, 'sfn-approvals:stages[0].timeout is "31d": aws:approve allows at most 30d'],
     ["malformed notify email", { stages: [stage({ notify: ["approvers@example"] })] }, 'sfn-approvals:stages[0].notify[0] is "approvers@example": must be an email address like approvers@example.com'],
     ["notify not a list", { stages: [stage({ notify: "approvers@example.com" })] }, 'sfn-approvals:stages[0].notify is "approvers@example.com": must be a list of email addresses'],
+    ["a notify address listed twice", { stages: [stage({ notify: ["a@example.com", "A@example.com"] })] }, 'sfn-approvals:stages[0].notify lists "A@example.com" twice'],
+    ["a malformed alert email", { stages: [stage()], alertEmails: ["oncall"] }, 'sfn-approvals:alertEmails[0] is "oncall": must be an email address like oncall@example.com'],
+    ["alertEmails not a list", { stages: [stage()], alertEmails: "oncall@example.com" }, 'sfn-approvals:alertEmails is "oncall@example.com": must be a list of email addresses'],
     ["unknown stage key", { stages: [stage({ approver: [ROLE] })] }, "sfn-approvals:stages[0].approver is not a known key"],
     ["autoApproveBelow not a number", { stages: [stage()], autoApproveBelow: "lots" }, 'sfn-approvals:autoApproveBelow is "lots": must be a positive number'],
     ["autoApproveBelow of zero", { stages: [stage()], autoApproveBelow: "0" }, 'sfn-approvals:autoApproveBelow is "0": must be a positive number'],

@@ -1,6 +1,7 @@
 import { expect } from "chai";
+import { ApprovalWorkflow, SsmAutomationApproval, SsmAutomationApprovalArgs } from "../components";
 import { ConfigError } from "../components/config";
-import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, named, ofType, runProgram } from "./helpers/pulumiMocks";
+import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
 /** Where a stage's Check state goes on an explicit approval (the rule testing approved == true). */
@@ -50,8 +51,9 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         "sfn-approvals:index:ApprovalWorkflow": 1,
         "sfn-approvals:index:ApprovalFunction": 2,
         "sfn-approvals:index:DecisionDeadLetters": 1,
-        "aws:sns/topic:Topic": 1,
-        "aws:sns/topicSubscription:TopicSubscription": 1,
+        "sfn-approvals:index:ApprovalAlerts": 1,
+        "aws:sns/topic:Topic": 2,
+        "aws:sns/topicSubscription:TopicSubscription": 2,
         "aws:iam/role:Role": 4,
         "aws:iam/rolePolicy:RolePolicy": 5,
         "aws:ssm/document:Document": 1,
@@ -59,7 +61,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         "aws:cloudwatch/logGroup:LogGroup": 3,
         "aws:sqs/queue:Queue": 1,
         "aws:sqs/queuePolicy:QueuePolicy": 1,
-        "aws:cloudwatch/metricAlarm:MetricAlarm": 1,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 2,
         "aws:cloudwatch/eventRule:EventRule": 1,
         "aws:cloudwatch/eventTarget:EventTarget": 1,
         "aws:lambda/permission:Permission": 1,
@@ -74,6 +76,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         stateMachineName: "sfn-approvals-dev",
         region: "eu-west-1",
         autoApproveBelow: 500,
+        alertTopicArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-dev-alerts`,
         stages: [{
           name: "manager",
           mechanism: "ssm-automation",
@@ -89,7 +92,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
 
     it("names the SNS topic with the 'Automation' prefix aws:approve requires and subscribes notify", () => {
       expect(named(dev.resources, "stage-manager-topic").inputs.name).to.equal("Automation-sfn-approvals-dev-manager");
-      const subscription = named(dev.resources, "stage-manager-notify-0").inputs;
+      const subscription = named(dev.resources, "stage-manager-notify-approvers-example-com").inputs;
       expect(subscription).to.include({ protocol: "email", endpoint: "approvers@example.com", topic: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-dev-manager` });
     });
 
@@ -215,7 +218,21 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       expect(named(dev.resources, "stage-manager-decisions-dlq-alarm").inputs).to.deep.include({
         metricName: "ApproximateNumberOfMessagesVisible", threshold: 0, comparisonOperator: "GreaterThanThreshold",
         dimensions: { QueueName: "stage-manager-decisions-dlq-a1b2c3d" },
+        alarmActions: [`arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-dev-alerts`],
       });
+    });
+
+    it("alerts the operators' topic about undeliverable decisions and failed executions", () => {
+      const alerts = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-dev-alerts`;
+      expect(named(dev.resources, "alerts-topic").inputs.name).to.equal("sfn-approvals-dev-alerts");
+      expect(named(dev.resources, "alerts-oncall-example-com").inputs).to.include({ protocol: "email", endpoint: "oncall@example.com", topic: alerts });
+      expect(named(dev.resources, "approvals-failed-alarm").inputs).to.deep.include({
+        namespace: "AWS/States", metricName: "ExecutionsFailed", threshold: 0, comparisonOperator: "GreaterThanThreshold",
+        dimensions: { StateMachineArn: `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev` },
+        alarmActions: [alerts],
+      });
+      const prodSubscriptions = ofType(prod.resources, "aws:sns/topicSubscription:TopicSubscription").filter((r) => r.name.startsWith("alerts-"));
+      expect(prodSubscriptions.map((r) => r.inputs.endpoint).sort()).to.deep.equal(["oncall@example.com", "platform-team@example.com"]);
     });
 
     it("creates a STANDARD state machine that logs every transition without execution data", () => {
@@ -318,6 +335,64 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       });
       expect(changed.map((r) => r.name)).to.deep.equal(["stage-manager-runbook"]);
       expect(JSON.parse(changed[0].inputs.content).mainSteps[0].inputs.Approvers).to.deep.equal(approvers);
+    });
+  });
+
+  describe("components embedded in another program", () => {
+    const args: SsmAutomationApprovalArgs = { stage: "release", approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover"], minRequiredApprovals: 1, notify: [], timeoutSeconds: 3600 };
+
+    it("name their AWS resources after the program's project and stack, or an explicit namePrefix", async () => {
+      const { resources } = await runWithMocks("staging", {}, () => {
+        const defaultNamed = new SsmAutomationApproval("a", args);
+        const prefixed = new SsmAutomationApproval("b", { ...args, stage: "audit", namePrefix: "payments-staging" });
+        new ApprovalWorkflow("wf", { stages: [defaultNamed, prefixed], namePrefix: "payments-staging" });
+        return defaultNamed.handles;
+      });
+      expect(named(resources, "a-runbook").inputs.name).to.equal("sfn-approvals-staging-release");
+      expect(named(resources, "b-runbook").inputs.name).to.equal("payments-staging-audit");
+      expect(named(resources, "b-topic").inputs.name).to.equal("Automation-payments-staging-audit");
+      expect(named(resources, "wf-state-machine").inputs.name).to.equal("payments-staging");
+    });
+
+    it("refuse names AWS would refuse, saying how to fix it", async () => {
+      let caught: unknown;
+      try {
+        await runWithMocks("staging", {}, () => new ApprovalWorkflow("wf", { stages: [new SsmAutomationApproval("a", args)], namePrefix: "x".repeat(81) }));
+      } catch (error) {
+        caught = error;
+      }
+      expect((caught as Error).message).to.equal(`ApprovalWorkflow wf: the state machine name '${"x".repeat(81)}' must be at most 80 characters of ^[A-Za-z0-9_-]+$; choose a shorter namePrefix or stage name`);
+    });
+
+    it("refuse contradictory arguments in the constructor", async () => {
+      const cases: Array<[SsmAutomationApprovalArgs, string]> = [
+        [{ ...args, approvers: [] }, "aws:approve takes 1 to 10 approvers, got 0"],
+        [{ ...args, minRequiredApprovals: 2 }, "minRequiredApprovals must be 1..1, got 2"],
+        [{ ...args, timeoutSeconds: 3000000 }, "aws:approve timeout must be 60..2592000 seconds, got 3000000"],
+      ];
+      for (const [bad, message] of cases) {
+        let caught: unknown;
+        try {
+          await runWithMocks("staging", {}, () => new SsmAutomationApproval("c", bad));
+        } catch (error) {
+          caught = error;
+        }
+        expect((caught as Error).message).to.equal(`SsmAutomationApproval c: ${message}`);
+      }
+    });
+  });
+
+  describe("notify subscriptions", () => {
+    it("are keyed by address: removing one address leaves the other subscriptions untouched", async () => {
+      const stages = (notify: string[]) => [{ name: "manager", mechanism: "ssm-automation", approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover"], notify, timeout: "1h" }];
+      const before = await runProgram("dev", stackConfig("dev", { "sfn-approvals:stages": stages(["a@example.com", "b@example.com", "c@example.com"]) }));
+      const after = await runProgram("dev", stackConfig("dev", { "sfn-approvals:stages": stages(["b@example.com", "c@example.com"]) }));
+      const subscriptions = (run: ProgramRun) => ofType(run.resources, "aws:sns/topicSubscription:TopicSubscription")
+        .filter((r) => r.name.startsWith("stage-manager-notify-")).map((r) => `${r.name}=${r.inputs.endpoint}`).sort();
+      expect(subscriptions(before)).to.deep.equal([
+        "stage-manager-notify-a-example-com=a@example.com", "stage-manager-notify-b-example-com=b@example.com", "stage-manager-notify-c-example-com=c@example.com",
+      ]);
+      expect(subscriptions(after)).to.deep.equal(["stage-manager-notify-b-example-com=b@example.com", "stage-manager-notify-c-example-com=c@example.com"]);
     });
   });
 
