@@ -4,6 +4,7 @@
 // states:startExecution.sync:2 to get an approval.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { anyOccurrenceAlarm } from "./alarms";
 import { ApprovalStage } from "./approvalStage";
 import { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
 import { LOG_RETENTION_DAYS } from "./approvalFunction";
@@ -249,18 +250,13 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     for (const stage of args.stages) stage.allowCallbacksFrom(this.stateMachine.arn);
 
     // Failed executions are errors (a malformed request, a broken stage), never decisions.
-    this.failedExecutionsAlarm = new aws.cloudwatch.MetricAlarm(`${name}-failed-alarm`, {
-      alarmDescription: `Executions of ${stateMachineName} failed: a malformed request or a broken approval stage`,
+    this.failedExecutionsAlarm = anyOccurrenceAlarm(`${name}-failed-alarm`, {
+      description: `Executions of ${stateMachineName} failed: a malformed request or a broken approval stage`,
       namespace: "AWS/States",
       metricName: "ExecutionsFailed",
       dimensions: { StateMachineArn: this.stateMachine.arn },
       statistic: "Sum",
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
-      alarmActions: args.alarmActions ?? [],
+      alarmActions: args.alarmActions,
     }, parent);
     this.registerOutputs({ stateMachineArn: this.stateMachine.arn });
   }

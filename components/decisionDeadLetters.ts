@@ -4,6 +4,7 @@
 // and then sent to the same queue. An alarm fires as soon as anything lands there.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { anyOccurrenceAlarm } from "./alarms";
 import { ApprovalFunction } from "./approvalFunction";
 import { PolicyStatement, policyDocument } from "./iam";
 
@@ -23,18 +24,13 @@ export class DecisionDeadLetters extends pulumi.ComponentResource {
       messageRetentionSeconds: DEAD_LETTER_RETENTION_SECONDS,
       sqsManagedSseEnabled: true,
     }, { parent: this });
-    this.alarm = new aws.cloudwatch.MetricAlarm(`${name}-dlq-alarm`, {
-      alarmDescription: `Approval decisions of stage ${args.stage} could not be delivered; inspect ${name}-dlq`,
+    this.alarm = anyOccurrenceAlarm(`${name}-dlq-alarm`, {
+      description: `Approval decisions of stage ${args.stage} could not be delivered; inspect ${name}-dlq`,
       namespace: "AWS/SQS",
       metricName: "ApproximateNumberOfMessagesVisible",
       dimensions: { QueueName: this.queue.name },
       statistic: "Maximum",
-      period: 300,
-      evaluationPeriods: 1,
-      threshold: 0,
-      comparisonOperator: "GreaterThanThreshold",
-      treatMissingData: "notBreaching",
-      alarmActions: args.alarmActions ?? [],
+      alarmActions: args.alarmActions,
     }, { parent: this });
     this.registerOutputs({ queueUrl: this.queue.url });
   }

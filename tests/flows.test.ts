@@ -8,6 +8,7 @@ import { Mechanism, StageDecision, StageDecisionKind, requestProblems, stageDeci
 import { DEFAULT_EXECUTION_ARN, RunResult, TaskHandler, runDefinition } from "./helpers/localStateMachine";
 import { ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
+import { EXPENSE_REPORT } from "./helpers/fixtures";
 
 const TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAf0ExampleTaskToken+/=";
 const EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-dev:ER98765-1";
@@ -16,15 +17,7 @@ const ALICE = "arn:aws:iam::123456789012:user/alice";
 const BOB = "arn:aws:iam::123456789012:user/bob";
 const INVALID_CAUSE = "The request must be a JSON object with a non-empty string 'title'; 'amount', when present, must be a number of at least 0; 'requestId', 'requester', 'currency' and 'link', when present, must be strings.";
 
-const EXPENSE = {
-  title: "Expense report ER98765",
-  requestId: "ER98765",
-  requester: "Jane Doe <jane@example.com>",
-  amount: 750.5,
-  currency: "USD",
-  link: "https://example.com/reports/ER98765",
-  details: { transactions: [{ date: "2024-09-20", description: "Flight to New York", amount: 450 }] },
-};
+const EXPENSE = EXPENSE_REPORT;
 const DEPLOYMENT = { title: "Deploy payments-api v2.14.0 to production", requestId: "DEP-2026-1122-01" };
 
 /** The definition of the stack's StateMachine, as the Pulumi program generates it. */

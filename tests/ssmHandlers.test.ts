@@ -3,6 +3,7 @@
 import { expect } from "chai";
 import { randomBytes } from "crypto";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
+import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
 import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHandler";
 import { stackConfig } from "./helpers/stackConfig";
@@ -14,15 +15,7 @@ const AUTOMATION_ID = "333ba70b-2333-48db-b17e-a5e69c6f4d1c";
 /** Task tokens are long opaque strings with base64 characters; this one is 1,124 characters. */
 const TASK_TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe${randomBytes(825).toString("base64")}`;
 
-const REQUEST = {
-  title: "Expense report ER98765",
-  requestId: "ER98765",
-  requester: "Jane Doe <jane@example.com>",
-  amount: 750.5,
-  currency: "USD",
-  link: "https://example.com/reports/ER98765",
-  details: { transactions: [{ date: "2024-09-20", description: "Flight to New York", amount: 450 }] },
-};
+const REQUEST = EXPENSE_REPORT;
 
 /** The "EC2 Automation Step Status-change Notification" event as documented by AWS, for our runbook. */
 function stepEvent(detail: Record<string, unknown> = {}): Record<string, unknown> {
