@@ -3,6 +3,8 @@
 // its own log group with retention, nodejs22.x, small memory, short timeout, and an archive that
 // holds only the handler (the runtime provides AWS SDK v3).
 import * as aws from "@pulumi/aws";
+import { readFileSync } from "fs";
+import { join } from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { PolicyStatement, policyDocument, serviceTrustPolicy } from "./iam";
 
@@ -12,18 +14,13 @@ export const LAMBDA_TIMEOUT_SECONDS = 30;
 export const LOG_RETENTION_DAYS = 365;
 
 /**
- * Packages the Lambda runtime already provides, or that the handlers never load. Excluding them
- * keeps every archive to the serialized handler alone.
+ * Every production dependency is either an AWS SDK v3 client, which the Lambda runtime already
+ * provides, or a Pulumi package the handlers never load. Excluding them all keeps each archive to
+ * the serialized handler alone, also when a new client is added to package.json.
  */
-export const EXCLUDED_PACKAGES = [
-  "@aws-sdk/client-codepipeline",
-  "@aws-sdk/client-s3",
-  "@aws-sdk/client-sfn",
-  "@aws-sdk/client-ssm",
-  "@pulumi/aws",
-  "@pulumi/aws-native",
-  "@pulumi/pulumi",
-];
+export const EXCLUDED_PACKAGES: string[] = Object.keys(
+  (JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies,
+);
 
 export interface ApprovalFunctionArgs<E, R> {
   description: string;

@@ -4,6 +4,7 @@
 // the stage's dead-letter queue. It never sends a decision it cannot prove, and never logs the token.
 import { GetAutomationExecutionCommand, SSMClient, StepExecution } from "@aws-sdk/client-ssm";
 import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
+import { deliverToStepFunctions } from "./callbackTask";
 import { StageDecision, StageDecisionKind, stageDecision } from "./contract";
 
 export const AUTOMATION_STEP_DETAIL_TYPE = "EC2 Automation Step Status-change Notification";
@@ -112,17 +113,6 @@ export function decisionOfStep(step: StepExecution, automationId: string, decisi
   }
 }
 
-/** Runs a Send* call; its error is rethrown with what was being delivered (never with the token). */
-async function sendOrExplain(send: () => Promise<unknown>, automationId: string, stage: string, what: string): Promise<void> {
-  try {
-    await send();
-  } catch (error) {
-    const name = error instanceof Error ? error.name : "Error";
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`DecisionNotDelivered: sending the ${what} for automation ${automationId} (stage ${stage}) failed with ${name}: ${message}`);
-  }
-}
-
 /** True when `executedBy` is the start function's role: its session ARN or the role ARN itself. */
 export function startedBy(executedBy: string | undefined, roleName: string): boolean {
   const name = roleName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
@@ -159,7 +149,8 @@ export async function deliverAutomationDecision(
   const decision = decisionOfStep(step, id, approverDecisions);
   if (decision === "failed") {
     const cause = `The aws:approve step of automation ${id} (stage ${settings.stage}) failed without a rejection: ${step.FailureMessage ?? "no failure message"}`;
-    await sendOrExplain(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken, error: STEP_FAILED_ERROR, cause: cause.slice(0, 32768) })), id, settings.stage, "failure");
+    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken, error: STEP_FAILED_ERROR, cause: cause.slice(0, 32768) })),
+      `the failure for automation ${id} (stage ${settings.stage})`);
     console.error(JSON.stringify({ msg: "approval step failed; execution failed", automationExecutionId: id, stage: settings.stage, cause }));
     throw new Error(`${STEP_FAILED_ERROR}: ${cause}`);
   }
@@ -179,7 +170,8 @@ export async function deliverAutomationDecision(
     comment: comments.join("; ") || (decision === "rejected" && deciders.length === 0 ? step.FailureMessage ?? `automation step ${step.StepStatus}` : null),
     decidedAt,
   });
-  await sendOrExplain(() => clients.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result) })), id, settings.stage, `decision ${decision}`);
+  await deliverToStepFunctions(() => clients.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result) })),
+    `the decision ${decision} for automation ${id} (stage ${settings.stage})`);
   console.log(JSON.stringify({ msg: "approval decision delivered", automationExecutionId: id, ...result }));
   return result;
 }

@@ -2,7 +2,8 @@
 // starts one SSM Automation execution of the stage's approval runbook, with the task token
 // as a runbook parameter. The runbook's aws:approve step then waits for the approvers.
 import { SSMClient, StartAutomationExecutionCommand } from "@aws-sdk/client-ssm";
-import { ApprovalRequest, requestProblems, summarizeRequest } from "./contract";
+import { executionName, parseCallbackTaskEvent } from "./callbackTask";
+import { summarizeRequest } from "./contract";
 
 /**
  * SSM caps each automation parameter value at 512 characters (AutomationParameterValue in the
@@ -11,13 +12,6 @@ import { ApprovalRequest, requestProblems, summarizeRequest } from "./contract";
  * function; the message stays below the same per-value cap.
  */
 export const PARAMETER_VALUE_MAX = 500;
-
-export interface StartAutomationEvent {
-  taskToken: string;
-  request: ApprovalRequest;
-  stage: string;
-  executionArn: string;
-}
 
 export interface StartAutomationSettings {
   documentName: string;
@@ -30,36 +24,13 @@ export function splitToken(token: string, size: number = PARAMETER_VALUE_MAX): s
   return chunks;
 }
 
-/** Validates the Task state's payload; never echoes the token itself in an error. */
-export function parseStartAutomationEvent(event: unknown, settings: StartAutomationSettings): StartAutomationEvent {
-  if (typeof event !== "object" || event === null) {
-    throw new Error("InvalidEvent: expected an object with taskToken, request, stage and executionArn");
-  }
-  const e = event as Record<string, unknown>;
-  if (typeof e.taskToken !== "string" || e.taskToken.length === 0 || e.taskToken.length > 2048) {
-    throw new Error("InvalidEvent: 'taskToken' must be a non-empty string of at most 2048 characters");
-  }
-  const problems = requestProblems(e.request);
-  if (problems.length > 0) {
-    throw new Error(`InvalidEvent: the request is malformed: ${problems.join("; ")}`);
-  }
-  if (e.stage !== settings.stage) {
-    throw new Error(`InvalidEvent: this function serves stage '${settings.stage}', the event names stage '${String(e.stage)}'`);
-  }
-  if (typeof e.executionArn !== "string" || !e.executionArn.startsWith("arn:")) {
-    throw new Error("InvalidEvent: 'executionArn' must be the ARN of the Step Functions execution");
-  }
-  return { taskToken: e.taskToken, request: e.request as ApprovalRequest, stage: e.stage, executionArn: e.executionArn };
-}
-
 export async function startAutomation(
   event: unknown,
   settings: StartAutomationSettings,
   ssm: SSMClient,
 ): Promise<{ automationExecutionId: string }> {
-  const input = parseStartAutomationEvent(event, settings);
-  const executionName = input.executionArn.split(":").pop() ?? input.executionArn;
-  const trailer = `\nStage: ${input.stage}\nExecution: ${executionName}`;
+  const input = parseCallbackTaskEvent(event, settings.stage);
+  const trailer = `\nStage: ${input.stage}\nExecution: ${executionName(input.executionArn)}`;
   const message = summarizeRequest(input.request, PARAMETER_VALUE_MAX - trailer.length) + trailer;
   const response = await ssm.send(new StartAutomationExecutionCommand({
     DocumentName: settings.documentName,

@@ -1,0 +1,49 @@
+// What every "start" function receives from its callback Task state, and how every "result"
+// function hands a decision back to Step Functions. Errors never carry the task token.
+import { ApprovalRequest, requestProblems } from "./contract";
+
+/** The Payload of the Task state (see lambdaCallbackTaskStates in components/asl.ts). */
+export interface CallbackTaskEvent {
+  taskToken: string;
+  request: ApprovalRequest;
+  stage: string;
+  executionArn: string;
+}
+
+/** Validates the Task state's payload for `stage`; never echoes the token itself in an error. */
+export function parseCallbackTaskEvent(event: unknown, stage: string): CallbackTaskEvent {
+  if (typeof event !== "object" || event === null) {
+    throw new Error("InvalidEvent: expected an object with taskToken, request, stage and executionArn");
+  }
+  const e = event as Record<string, unknown>;
+  if (typeof e.taskToken !== "string" || e.taskToken.length === 0 || e.taskToken.length > 2048) {
+    throw new Error("InvalidEvent: 'taskToken' must be a non-empty string of at most 2048 characters");
+  }
+  const problems = requestProblems(e.request);
+  if (problems.length > 0) {
+    throw new Error(`InvalidEvent: the request is malformed: ${problems.join("; ")}`);
+  }
+  if (e.stage !== stage) {
+    throw new Error(`InvalidEvent: this function serves stage '${stage}', the event names stage '${String(e.stage)}'`);
+  }
+  if (typeof e.executionArn !== "string" || !e.executionArn.startsWith("arn:")) {
+    throw new Error("InvalidEvent: 'executionArn' must be the ARN of the Step Functions execution");
+  }
+  return { taskToken: e.taskToken, request: e.request as ApprovalRequest, stage: e.stage, executionArn: e.executionArn };
+}
+
+/** The execution's name: the last part of its ARN. */
+export function executionName(executionArn: string): string {
+  return executionArn.split(":").pop() ?? executionArn;
+}
+
+/** Runs a SendTask* call; its error is rethrown saying what was being delivered (never with the token). */
+export async function deliverToStepFunctions(send: () => Promise<unknown>, what: string): Promise<void> {
+  try {
+    await send();
+  } catch (error) {
+    const name = error instanceof Error ? error.name : "Error";
+    const message = error instanceof Error ? error.message : String(error);
+    throw new Error(`DecisionNotDelivered: sending ${what} failed with ${name}: ${message}`);
+  }
+}
