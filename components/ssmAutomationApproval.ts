@@ -14,10 +14,11 @@ import { newSfnClient, newSsmClient, requiredEnv } from "../functions/awsClients
 import { startAutomation } from "../functions/startAutomation";
 import { ApprovalFunction } from "./approvalFunction";
 import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
-import { TaskStateOptions, lambdaCallbackTaskStates } from "./asl";
+import { TaskStateOptions } from "./asl";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
 import { DecisionDeadLetters } from "./decisionDeadLetters";
+import { allowTaskAnswers, lambdaCallbackTaskState } from "./lambdaCallbackStage";
 
 /**
  * Time for a decision made just before the aws:approve timeout (or its TimedOut event) to be
@@ -187,31 +188,11 @@ export class SsmAutomationApproval extends pulumi.ComponentResource implements A
   }
 
   taskState(options: TaskStateOptions): ApprovalTaskState {
-    const functionArn = this.startFunction.function.arn;
-    return {
-      states: functionArn.apply((arn) => lambdaCallbackTaskStates({
-        options,
-        functionArn: arn,
-        stage: this.stage,
-        mechanism: this.mechanism,
-        timeoutSeconds: this.maxWaitSeconds,
-      })),
-      statements: pulumi.output([{
-        Sid: `InvokeStart${this.stage.replace(/[^a-z0-9]/gi, "")}`,
-        Effect: "Allow" as const,
-        Action: ["lambda:InvokeFunction"],
-        Resource: [functionArn, pulumi.interpolate`${functionArn}:*`],
-      }]),
-    };
+    return lambdaCallbackTaskState({ stage: this.stage, mechanism: this.mechanism, startFunction: this.startFunction, maxWaitSeconds: this.maxWaitSeconds, options });
   }
 
   allowCallbacksFrom(stateMachineArn: pulumi.Input<string>): void {
-    this.resultFunction.allow(`${this.resourceName}-result-callback`, [{
-      Sid: "SendDecisionToStateMachine",
-      Effect: "Allow",
-      Action: ["states:SendTaskSuccess", "states:SendTaskFailure"],
-      Resource: [stateMachineArn],
-    }]);
+    allowTaskAnswers(this.resultFunction, `${this.resourceName}-result-callback`, stateMachineArn);
   }
 }
 

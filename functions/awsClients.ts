@@ -1,7 +1,10 @@
 // Client factory for the handlers. The SDK reads the Region from AWS_REGION and honours the
-// service-specific endpoint variables (AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_SFN), which is how
+// service-specific endpoint variables (AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_SFN,
+// AWS_ENDPOINT_URL_CODEPIPELINE, AWS_ENDPOINT_URL_DYNAMODB), which is how
 // the tests point the deployed code at a local fake endpoint. Named imports only: a namespace
 // import breaks Pulumi's closure serialization.
+import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SSMClient } from "@aws-sdk/client-ssm";
 
@@ -11,6 +14,14 @@ export function newSfnClient(): SFNClient {
 
 export function newSsmClient(): SSMClient {
   return new SSMClient({ maxAttempts: 5 });
+}
+
+export function newCodePipelineClient(): CodePipelineClient {
+  return new CodePipelineClient({ maxAttempts: 5 });
+}
+
+export function newDynamoDbClient(): DynamoDBClient {
+  return new DynamoDBClient({ maxAttempts: 5 });
 }
 
 /** Reads a required environment variable of a handler; a missing one is a deployment bug. */
