@@ -7,12 +7,15 @@ import { MECHANISMS, Mechanism } from "../functions/contract";
 export { MECHANISMS, Mechanism };
 
 /** Mechanisms built so far; the others are recognised and refused with "not implemented yet". */
-export const IMPLEMENTED_MECHANISMS: readonly Mechanism[] = ["ssm-automation"];
+export const IMPLEMENTED_MECHANISMS: readonly Mechanism[] = ["ssm-automation", "codepipeline"];
 
 export interface MechanismRules {
   /** What `approvers` holds for this mechanism. */
   approverKind: "iam-principal" | "email";
   maxApprovers: number;
+  /** Shortest wait the mechanism supports, in seconds. */
+  minTimeoutSeconds: number;
+  minTimeoutText: string;
   /** Longest wait the mechanism supports, in seconds. */
   maxTimeoutSeconds: number;
   /** Where maxTimeoutSeconds comes from, quoted in error messages. */
@@ -24,11 +27,12 @@ const DAY = 86400;
 const STEP_FUNCTIONS_MAX_SECONDS = 365 * DAY;
 
 export const MECHANISM_RULES: Record<Mechanism, MechanismRules> = {
-  "ssm-automation": { approverKind: "iam-principal", maxApprovers: 10, maxTimeoutSeconds: 30 * DAY, maxTimeoutReason: "aws:approve allows at most 30d" },
-  codepipeline: { approverKind: "iam-principal", maxApprovers: 50, maxTimeoutSeconds: 7 * DAY, maxTimeoutReason: "a CodePipeline manual approval lasts at most 7d" },
-  activity: { approverKind: "iam-principal", maxApprovers: 50, maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
-  "email-link": { approverKind: "email", maxApprovers: 50, maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
-  "sns-callback": { approverKind: "email", maxApprovers: 50, maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
+  "ssm-automation": { approverKind: "iam-principal", maxApprovers: 10, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: 30 * DAY, maxTimeoutReason: "aws:approve allows at most 30d" },
+  // A manual approval action waits 5 to 86400 minutes (timeoutInMinutes, CodePipeline quotas).
+  codepipeline: { approverKind: "iam-principal", maxApprovers: 20, minTimeoutSeconds: 300, minTimeoutText: "5m", maxTimeoutSeconds: 60 * DAY, maxTimeoutReason: "a CodePipeline manual approval waits at most 60d" },
+  activity: { approverKind: "iam-principal", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
+  "email-link": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
+  "sns-callback": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
 };
 
 export const MIN_TIMEOUT_SECONDS = 60;
@@ -148,8 +152,8 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   let timeoutSeconds: number | undefined;
   if (typeof timeout !== "string" || (timeoutSeconds = parseDuration(timeout)) === undefined) {
     problems.push(`${at}.timeout is ${show(timeout)}: must be a whole number followed by s, m, h or d, like 30m, 12h or 3d`);
-  } else if (timeoutSeconds < MIN_TIMEOUT_SECONDS) {
-    problems.push(`${at}.timeout is "${timeout}": must be at least 1m`);
+  } else if (timeoutSeconds < (rules?.minTimeoutSeconds ?? MIN_TIMEOUT_SECONDS)) {
+    problems.push(`${at}.timeout is "${timeout}": must be at least ${rules?.minTimeoutText ?? "1m"}${rules && rules.minTimeoutSeconds > MIN_TIMEOUT_SECONDS ? ` for ${String(mechanism)}` : ""}`);
   } else if (rules && timeoutSeconds > rules.maxTimeoutSeconds) {
     problems.push(`${at}.timeout is "${timeout}": ${rules.maxTimeoutReason}`);
   }

@@ -3,6 +3,7 @@ export { ApprovalFunction, ApprovalFunctionArgs } from "./approvalFunction";
 export { ApprovalStage, ApprovalTaskState } from "./approvalStage";
 export { ApprovalWorkflow, ApprovalWorkflowArgs, assembleWorkflowDefinition, stageTaskOptions } from "./approvalWorkflow";
 export { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
+export { CodePipelineApproval, CodePipelineApprovalArgs } from "./codePipelineApproval";
 export { ApprovalConfig, ConfigError, StageConfig, loadConfig, parseConfig } from "./config";
 export { DecisionDeadLetters } from "./decisionDeadLetters";
 export { PolicyStatement } from "./iam";

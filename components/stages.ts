@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ApprovalStage } from "./approvalStage";
 import { StageConfig } from "./config";
+import { CodePipelineApproval } from "./codePipelineApproval";
 import { SsmAutomationApproval } from "./ssmAutomationApproval";
 
 export interface StageDefaults {
@@ -16,6 +17,14 @@ export function createApprovalStage(config: StageConfig, defaults: StageDefaults
         stage: config.name,
         approvers: config.approvers,
         minRequiredApprovals: config.minRequiredApprovals,
+        notify: config.notify,
+        timeoutSeconds: config.timeoutSeconds,
+        alarmActions: defaults.alarmActions,
+      }, opts);
+    case "codepipeline":
+      return new CodePipelineApproval(`stage-${config.name}`, {
+        stage: config.name,
+        approvers: config.approvers,
         notify: config.notify,
         timeoutSeconds: config.timeoutSeconds,
         alarmActions: defaults.alarmActions,

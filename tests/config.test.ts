@@ -37,6 +37,13 @@ describe("config: parseConfig", () => {
     });
   });
 
+  it("parses a codepipeline stage", () => {
+    expect(parseConfig({ stages: [stage({ mechanism: "codepipeline", timeout: "5m" })] }).stages[0]).to.deep.equal({
+      name: "manager", mechanism: "codepipeline", approvers: [ROLE], minRequiredApprovals: 1, notify: ["approvers@example.com"], timeoutSeconds: 300, timeout: "5m",
+    });
+    expect(parseConfig({ stages: [stage({ mechanism: "codepipeline", timeout: "60d" })] }).stages[0].timeoutSeconds).to.equal(5184000);
+  });
+
   it("accepts role ARNs with a path and the aws-us-gov partition", () => {
     const approvers = ["arn:aws:iam::123456789012:role/approvers/ReleaseApprover", "arn:aws-us-gov:iam::123456789012:user/bob"];
     expect(parseConfig({ stages: [stage({ approvers })] }).stages[0].approvers).to.deep.equal(approvers);
@@ -58,7 +65,11 @@ describe("config: parseConfig", () => {
     ["more than five stages", { stages: ["a", "b", "c", "d", "e", "f"].map((name) => stage({ name })) }, "must be a list of 1 to 5 stages"],
     ["a stage that is not an object", { stages: ["manager"] }, 'sfn-approvals:stages[0] is "manager": each stage must be an object'],
     ["unknown mechanism", { stages: [stage({ mechanism: "slack" })] }, 'sfn-approvals:stages[0].mechanism is "slack": must be one of ssm-automation, codepipeline, activity, email-link, sns-callback'],
-    ["mechanism not implemented yet", { stages: [stage({ mechanism: "codepipeline" })] }, 'sfn-approvals:stages[0].mechanism is "codepipeline": this mechanism is not implemented yet; available now: ssm-automation'],
+    ["mechanism not implemented yet", { stages: [stage({ mechanism: "activity" })] }, 'sfn-approvals:stages[0].mechanism is "activity": this mechanism is not implemented yet; available now: ssm-automation, codepipeline'],
+    ["a codepipeline timeout below 5 minutes", { stages: [stage({ mechanism: "codepipeline", timeout: "4m" })] }, 'sfn-approvals:stages[0].timeout is "4m": must be at least 5m for codepipeline'],
+    ["a codepipeline timeout above 60 days", { stages: [stage({ mechanism: "codepipeline", timeout: "61d" })] }, 'sfn-approvals:stages[0].timeout is "61d": a CodePipeline manual approval waits at most 60d'],
+    ["a codepipeline stage with a quorum", { stages: [stage({ mechanism: "codepipeline", minRequiredApprovals: 1 })] }, "sfn-approvals:stages[0].minRequiredApprovals is set, but only the ssm-automation mechanism supports a quorum"],
+    ["a codepipeline approver that is an email", { stages: [stage({ mechanism: "codepipeline", approvers: ["alice@example.com"] })] }, 'sfn-approvals:stages[0].approvers[0] is "alice@example.com": must be an IAM user or role ARN'],
     ["duplicate stage names", { stages: [stage(), stage()] }, 'sfn-approvals:stages[1].name is "manager": stage names must be unique (also used by stages[0])'],
     ["malformed stage name", { stages: [stage({ name: "Manager_1" })] }, 'sfn-approvals:stages[0].name is "Manager_1": must match ^[a-z][a-z0-9-]{0,30}$'],
     ["stage name too long", { stages: [stage({ name: "a".repeat(32) })] }, "sfn-approvals:stages[0].name is"],

@@ -236,7 +236,7 @@ describe("flows: generated state machines run locally", () => {
         decision: "timed_out",
         stages: [
           decision("approved", "manager", ALICE),
-          { approved: false, decision: "timed_out", stage: "finance", mechanism: "ssm-automation", approver: null, comment: null, decidedAt: "2026-11-22T10:00:00.000Z" },
+          { approved: false, decision: "timed_out", stage: "finance", mechanism: "codepipeline", approver: null, comment: null, decidedAt: "2026-11-22T10:00:00.000Z" },
         ],
         request: EXPENSE,
       });

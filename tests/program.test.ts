@@ -275,20 +275,26 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
     });
   });
 
-  describe("prod: two stages, quorum of two", () => {
-    it("builds one SSM approval per stage, in order, with its own approvers, quorum and timeout", () => {
-      const steps = ["stage-manager-runbook", "stage-finance-runbook"].map((n) => JSON.parse(named(prod.resources, n).inputs.content).mainSteps[0]);
-      expect(steps.map((s) => [s.inputs.Approvers, s.inputs.MinRequiredApprovals, s.timeoutSeconds])).to.deep.equal([
-        [["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/bob"], 2, 259200],
-        [["arn:aws:iam::123456789012:role/FinanceApprover"], 1, 604800],
+  describe("prod: an ssm-automation stage with a quorum, then a codepipeline stage", () => {
+    it("builds the manager stage's runbook with its three approvers, a quorum of two and 3 days", () => {
+      const step = JSON.parse(named(prod.resources, "stage-manager-runbook").inputs.content).mainSteps[0];
+      expect([step.inputs.Approvers, step.inputs.MinRequiredApprovals, step.timeoutSeconds]).to.deep.equal([
+        ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/bob"], 2, 259200,
       ]);
+      expect(ofType(prod.resources, "aws:ssm/document:Document")).to.have.length(1);
+      expect(ofType(prod.resources, "aws:codepipeline/pipeline:Pipeline").map((r) => r.name)).to.deep.equal(["stage-finance-pipeline"]);
+    });
+
+    it("runs the stages in order, each with its mechanism's wait", () => {
       const definition = JSON.parse(named(prod.resources, "approvals-state-machine").inputs.definition);
       expect(definition.States["Validate request"].Default).to.equal("Approval manager");
       expect(approvalTarget(definition, "manager")).to.equal("Approval finance");
       expect(approvalTarget(definition, "finance")).to.equal("Approved");
       expect(definition.States).to.not.have.property("Check auto-approve");
+      expect(definition.States["Approval finance"].TimeoutSeconds).to.equal(604800 + 900);
+      expect(definition.States["Approval finance timed out"].Parameters.mechanism).to.equal("codepipeline");
       expect(definition.TimeoutSeconds).to.equal(259200 + 900 + 604800 + 900 + 600);
-      expect(prod.outputs.stages.map((s: any) => [s.name, s.documentName])).to.deep.equal([["manager", "sfn-approvals-prod-manager"], ["finance", "sfn-approvals-prod-finance"]]);
+      expect(prod.outputs.stages.map((s: any) => [s.name, s.mechanism])).to.deep.equal([["manager", "ssm-automation"], ["finance", "codepipeline"]]);
       expect(prod.outputs.autoApproveBelow).to.equal(null);
     });
 
@@ -302,12 +308,18 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
   });
 
   describe("security invariants of both stacks", () => {
-    it("grants no '*' action, no service-wide wildcard and attaches no managed policy", () => {
+    it("allows no '*' action or service-wide wildcard, and attaches only the approvers' own policy", () => {
       for (const run of [dev, prod]) {
-        expect(ofType(run.resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment")).to.have.length(0);
+        const attachments = [
+          ...ofType(run.resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"),
+          ...ofType(run.resources, "aws:iam/userPolicyAttachment:UserPolicyAttachment"),
+        ];
+        const approverPolicies = ofType(run.resources, "aws:iam/policy:Policy").map((p) => p.state.arn);
+        for (const attachment of attachments) expect(approverPolicies, attachment.name).to.include(attachment.inputs.policyArn);
         for (const role of ofType(run.resources, "aws:iam/role:Role")) expect(role.inputs.managedPolicyArns ?? []).to.have.length(0);
         for (const { resource, document } of allPolicyDocuments(run)) {
-          for (const statement of document.Statement) {
+          // Deny statements (the artifact bucket's TLS-only policy) may be as broad as they like.
+          for (const statement of document.Statement.filter((s: any) => s.Effect === "Allow")) {
             const actions = [statement.Action].flat();
             for (const action of actions) {
               expect(action, resource).to.match(/^[a-z0-9-]+:[A-Za-z]+$/);

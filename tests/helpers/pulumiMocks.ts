@@ -30,6 +30,12 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
       return { name: physical, arn: arn("events", `rule/${physical}`) };
     case "aws:cloudwatch/logGroup:LogGroup":
       return { name: physical, arn: arn("logs", `log-group:${physical}`) };
+    case "aws:s3/bucket:Bucket":
+      return { bucket: physical, arn: `arn:aws:s3:::${physical}` };
+    case "aws:dynamodb/table:Table":
+      return { name: physical, arn: arn("dynamodb", `table/${physical}`) };
+    case "aws:iam/policy:Policy":
+      return { name: physical, arn: `arn:aws:iam::${ACCOUNT_ID}:policy/${physical}` };
     case "aws:sfn/stateMachine:StateMachine":
       return { name: physical, arn: arn("states", `stateMachine:${physical}`) };
     default:
@@ -42,7 +48,8 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
   newResource(args) {
     const state = { ...args.inputs, ...fakeState(args.type, args.name, args.inputs) };
     this.recorded.push({ type: args.type, name: args.name, inputs: args.inputs, state });
-    return { id: `${args.name}-id`, state };
+    // As in AWS, a bucket's id is its name.
+    return { id: args.type === "aws:s3/bucket:Bucket" ? state.bucket : `${args.name}-id`, state };
   },
   call(args) {
     switch (args.token) {

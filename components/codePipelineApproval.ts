@@ -1,0 +1,330 @@
+// Approval through a CodePipeline manual approval action (seed 001), fixed:
+// a V2 pipeline in PARALLEL mode, so a new request never supersedes one that waits; the task
+// token lives in a DynamoDB record keyed by pipeline execution (the seed's S3 metadata holds 2 KB
+// in all); approvers get exactly the right to answer this approval action; and decisions are
+// delivered with retries, a dead-letter queue and an alarm.
+//
+//   Task (lambda:invoke.waitForTaskToken) -> start fn -> StartPipelineExecution(variables) + token record
+//   pipeline: Request (S3 source) -> Approval (Manual, SNS) -> Record (S3 deploy of approved requests)
+//   EventBridge "CodePipeline Action Execution State Change" -> result fn -> SendTaskSuccess
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { Mechanism } from "../functions/contract";
+import { newCodePipelineClient, newDynamoDbClient, newSfnClient, requiredEnv } from "../functions/awsClients";
+import { ACTION_DETAIL_TYPE, APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, deliverPipelineDecision } from "../functions/pipelineResult";
+import { startPipeline } from "../functions/startPipeline";
+import { ApprovalFunction } from "./approvalFunction";
+import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
+import { TaskStateOptions } from "./asl";
+import { DecisionDeadLetters } from "./decisionDeadLetters";
+import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
+import { allowTaskAnswers, lambdaCallbackTaskState } from "./lambdaCallbackStage";
+import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
+
+/** CodePipeline's manual approval timeout: 5 minutes to 86400 minutes (CodePipeline quotas). */
+export const APPROVAL_MIN_SECONDS = 5 * 60;
+export const APPROVAL_MAX_SECONDS = 86400 * 60;
+/** Time for a decision made just before the approval timeout to be delivered before the Task's own timeout. */
+export const PIPELINE_EVENT_GRACE_SECONDS = 900;
+export const SOURCE_OBJECT_KEY = "request/source.zip";
+
+export interface CodePipelineApprovalArgs {
+  /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */
+  stage: string;
+  /** IAM user or role ARNs (of the stack's account) that may approve; they get a policy allowing exactly that. */
+  approvers: string[];
+  /** Email addresses subscribed to the approval notifications. */
+  notify: string[];
+  /** How long the approval action waits, in seconds (300..5184000, whole minutes are used). */
+  timeoutSeconds: number;
+  /** Start of physical resource names; defaults to "<project>-<stack>". */
+  namePrefix?: string;
+  /** Where the dead-letter alarm publishes (an SNS topic ARN). */
+  alarmActions?: pulumi.Input<string>[];
+}
+
+/** "arn:aws:iam::123456789012:role/path/Name" -> { kind: "role", name: "Name" } */
+export function principalOf(arn: string): { kind: "user" | "role"; name: string } {
+  const match = /^arn:[a-z-]+:iam::\d{12}:(user|role)\/(?:.*\/)?([^/]+)$/.exec(arn);
+  if (!match) throw new pulumi.RunError(`'${arn}' is not an IAM user or role ARN`);
+  return { kind: match[1] as "user" | "role", name: match[2] };
+}
+
+export class CodePipelineApproval extends pulumi.ComponentResource implements ApprovalStage {
+  readonly stage: string;
+  readonly mechanism: Mechanism = "codepipeline";
+  readonly maxWaitSeconds: number;
+  readonly bucket: aws.s3.Bucket;
+  readonly topic: aws.sns.Topic;
+  readonly pipelineRole: aws.iam.Role;
+  readonly pipeline: aws.codepipeline.Pipeline;
+  readonly tokenTable: aws.dynamodb.Table;
+  readonly approverPolicy: aws.iam.Policy;
+  readonly startFunction: ApprovalFunction;
+  readonly resultFunction: ApprovalFunction;
+  readonly decisionRule: aws.cloudwatch.EventRule;
+  readonly deadLetters: DecisionDeadLetters;
+  readonly handles: pulumi.Output<Record<string, string>>;
+  private readonly resourceName: string;
+
+  constructor(name: string, args: CodePipelineApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sfn-approvals:index:CodePipelineApproval", name, {}, opts);
+    if (args.approvers.length < 1) throw new Error(`CodePipelineApproval ${name}: needs at least one approver`);
+    const timeoutMinutes = Math.ceil(args.timeoutSeconds / 60);
+    if (timeoutMinutes * 60 < APPROVAL_MIN_SECONDS || timeoutMinutes * 60 > APPROVAL_MAX_SECONDS) {
+      throw new Error(`CodePipelineApproval ${name}: a manual approval waits 5 to 86400 minutes, got ${args.timeoutSeconds} seconds`);
+    }
+    const principals = args.approvers.map(principalOf);
+    this.resourceName = name;
+    this.stage = args.stage;
+    this.maxWaitSeconds = timeoutMinutes * 60 + PIPELINE_EVENT_GRACE_SECONDS;
+    const parent = { parent: this };
+    const { accountId, region, partition } = accountFacts(parent);
+    const prefix = `${args.namePrefix ?? defaultNamePrefix()}-${args.stage}`;
+    const component = `CodePipelineApproval ${name}`;
+    const pipelineName = checkedName(component, "pipeline", prefix, 100);
+    const pipelineArn = pulumi.interpolate`arn:${partition}:codepipeline:${region}:${accountId}:${pipelineName}`;
+
+    // Artifact store and source: versioned (the S3 source action requires it), encrypted, private, TLS only.
+    this.bucket = new aws.s3.Bucket(`${name}-artifacts`, { forceDestroy: true }, parent);
+    new aws.s3.BucketVersioning(`${name}-artifacts-versioning`, {
+      bucket: this.bucket.id,
+      versioningConfiguration: { status: "Enabled" },
+    }, parent);
+    new aws.s3.BucketServerSideEncryptionConfiguration(`${name}-artifacts-encryption`, {
+      bucket: this.bucket.id,
+      rules: [{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }],
+    }, parent);
+    const publicAccessBlock = new aws.s3.BucketPublicAccessBlock(`${name}-artifacts-public-access`, {
+      bucket: this.bucket.id,
+      blockPublicAcls: true,
+      blockPublicPolicy: true,
+      ignorePublicAcls: true,
+      restrictPublicBuckets: true,
+    }, parent);
+    new aws.s3.BucketOwnershipControls(`${name}-artifacts-ownership`, {
+      bucket: this.bucket.id,
+      rule: { objectOwnership: "BucketOwnerEnforced" },
+    }, parent);
+    new aws.s3.BucketPolicy(`${name}-artifacts-tls-only`, {
+      bucket: this.bucket.id,
+      policy: pulumi.jsonStringify({
+        Version: "2012-10-17",
+        Statement: [{
+          Sid: "DenyInsecureTransport",
+          Effect: "Deny",
+          Principal: "*",
+          Action: "s3:*",
+          Resource: [this.bucket.arn, pulumi.interpolate`${this.bucket.arn}/*`],
+          Condition: { Bool: { "aws:SecureTransport": "false" } },
+        }],
+      }),
+    }, { parent: this, dependsOn: [publicAccessBlock] });
+    // The request itself travels as pipeline variables; the source object is a fixed placeholder.
+    const source = new aws.s3.BucketObjectv2(`${name}-source`, {
+      bucket: this.bucket.id,
+      key: SOURCE_OBJECT_KEY,
+      source: new pulumi.asset.AssetArchive({
+        "README.txt": new pulumi.asset.StringAsset(`sfn-approvals: placeholder source of the approval pipeline of stage ${args.stage}. The request is in the pipeline variables.\n`),
+      }),
+    }, parent);
+
+    this.topic = new aws.sns.Topic(`${name}-topic`, {
+      name: checkedName(component, "SNS topic", `${prefix}-approval`, 256),
+      displayName: `Approval ${args.stage}`,
+    }, parent);
+    args.notify.forEach((email) => new aws.sns.TopicSubscription(`${name}-notify-${emailSuffix(email)}`, {
+      topic: this.topic.arn,
+      protocol: "email",
+      endpoint: email,
+    }, parent));
+
+    this.pipelineRole = new aws.iam.Role(`${name}-pipeline-role`, {
+      description: `Runs the approval pipeline of stage ${args.stage}`,
+      assumeRolePolicy: serviceTrustPolicy("codepipeline.amazonaws.com", {
+        StringEquals: { "aws:SourceAccount": accountId },
+        ArnLike: { "aws:SourceArn": pipelineArn },
+      }),
+    }, parent);
+    const pipelinePolicy = new aws.iam.RolePolicy(`${name}-pipeline-policy`, {
+      role: this.pipelineRole.id,
+      policy: policyDocument([
+        { Sid: "ReadSourceAndArtifacts", Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion"], Resource: [pulumi.interpolate`${this.bucket.arn}/*`] },
+        { Sid: "WriteArtifactsAndRecords", Effect: "Allow", Action: ["s3:PutObject"], Resource: [pulumi.interpolate`${this.bucket.arn}/*`] },
+        { Sid: "CheckSourceBucket", Effect: "Allow", Action: ["s3:GetBucketVersioning", "s3:GetBucketLocation"], Resource: [this.bucket.arn] },
+        { Sid: "NotifyApprovers", Effect: "Allow", Action: ["sns:Publish"], Resource: [this.topic.arn] },
+      ]),
+    }, parent);
+
+    this.pipeline = new aws.codepipeline.Pipeline(`${name}-pipeline`, {
+      name: pipelineName,
+      pipelineType: "V2",
+      // PARALLEL: every request runs on its own; SUPERSEDED (the seed's V1 default) would let a
+      // newer request overtake one that waits for approval, which then never gets a decision.
+      executionMode: "PARALLEL",
+      roleArn: this.pipelineRole.arn,
+      artifactStores: [{ location: this.bucket.bucket, type: "S3" }],
+      variables: [
+        { name: "RequestSummary", defaultValue: "-", description: "Summary of the request shown to approvers" },
+        { name: "RequestLink", defaultValue: "https://console.aws.amazon.com/states/home", description: "Link to the request" },
+        { name: "RequestId", defaultValue: "-", description: "requestId of the request" },
+        { name: "ExecutionName", defaultValue: "-", description: "Name of the waiting Step Functions execution" },
+      ],
+      stages: [
+        {
+          name: "Request",
+          actions: [{
+            name: "Request",
+            category: "Source",
+            owner: "AWS",
+            provider: "S3",
+            version: "1",
+            outputArtifacts: ["RequestArtifact"],
+            configuration: { S3Bucket: this.bucket.bucket, S3ObjectKey: source.key, PollForSourceChanges: "false" },
+          }],
+        },
+        {
+          name: APPROVAL_STAGE_NAME,
+          actions: [{
+            name: APPROVAL_ACTION_NAME,
+            category: "Approval",
+            owner: "AWS",
+            provider: "Manual",
+            version: "1",
+            timeoutInMinutes: timeoutMinutes,
+            configuration: {
+              NotificationArn: this.topic.arn,
+              CustomData: "#{variables.RequestSummary}",
+              ExternalEntityLink: "#{variables.RequestLink}",
+            },
+          }],
+        },
+        {
+          name: "Record",
+          actions: [{
+            name: "RecordApproval",
+            category: "Deploy",
+            owner: "AWS",
+            provider: "S3",
+            version: "1",
+            inputArtifacts: ["RequestArtifact"],
+            configuration: {
+              BucketName: this.bucket.bucket,
+              Extract: "false",
+              ObjectKey: "approved/#{variables.RequestId}/#{codepipeline.PipelineExecutionId}.zip",
+            },
+          }],
+        },
+      ],
+    }, { parent: this, dependsOn: [pipelinePolicy] });
+
+    // Token records: 400 KB items (a token is at most 2 KB), encrypted, point-in-time recovery, TTL.
+    this.tokenTable = new aws.dynamodb.Table(`${name}-tokens`, {
+      name: checkedName(component, "DynamoDB table", `${prefix}-tokens`, 255),
+      billingMode: "PAY_PER_REQUEST",
+      hashKey: "pipelineExecutionId",
+      attributes: [{ name: "pipelineExecutionId", type: "S" }],
+      ttl: { attributeName: "expiresAt", enabled: true },
+      pointInTimeRecovery: { enabled: true },
+      serverSideEncryption: { enabled: true },
+    }, parent);
+
+    // Exactly the right to answer this approval action, plus reading the pipeline to find it.
+    this.approverPolicy = new aws.iam.Policy(`${name}-approvers`, {
+      description: `Approve or reject stage ${args.stage} of sfn-approvals (pipeline ${pipelineName})`,
+      policy: policyDocument([
+        {
+          Sid: "AnswerThisApproval",
+          Effect: "Allow",
+          Action: ["codepipeline:PutApprovalResult"],
+          Resource: [pulumi.interpolate`${pipelineArn}/${APPROVAL_STAGE_NAME}/${APPROVAL_ACTION_NAME}`],
+        },
+        {
+          Sid: "SeeThisPipeline",
+          Effect: "Allow",
+          Action: ["codepipeline:GetPipeline", "codepipeline:GetPipelineState", "codepipeline:GetPipelineExecution", "codepipeline:ListPipelineExecutions", "codepipeline:ListActionExecutions"],
+          Resource: [pipelineArn],
+        },
+      ]),
+    }, parent);
+    principals.forEach((principal) => {
+      if (principal.kind === "role") {
+        new aws.iam.RolePolicyAttachment(`${name}-approver-role-${principal.name}`, { role: principal.name, policyArn: this.approverPolicy.arn }, parent);
+      } else {
+        new aws.iam.UserPolicyAttachment(`${name}-approver-user-${principal.name}`, { user: principal.name, policyArn: this.approverPolicy.arn }, parent);
+      }
+    });
+
+    const settings = { PIPELINE_NAME: this.pipeline.name, STAGE_NAME: args.stage, TABLE_NAME: this.tokenTable.name, TIMEOUT_SECONDS: String(timeoutMinutes * 60) };
+    this.startFunction = new ApprovalFunction(`${name}-start`, {
+      description: `sfn-approvals ${args.stage}: starts the approval pipeline for one request`,
+      callback: async (event: unknown) => startPipeline(event, {
+        pipelineName: requiredEnv("PIPELINE_NAME"),
+        stage: requiredEnv("STAGE_NAME"),
+        tableName: requiredEnv("TABLE_NAME"),
+        timeoutSeconds: Number(requiredEnv("TIMEOUT_SECONDS")),
+      }, { codepipeline: newCodePipelineClient(), dynamodb: newDynamoDbClient() }),
+      environment: settings,
+      statements: [
+        { Sid: "StartAndStopApprovalPipeline", Effect: "Allow", Action: ["codepipeline:StartPipelineExecution", "codepipeline:StopPipelineExecution"], Resource: [pipelineArn] },
+        { Sid: "RecordTaskTokens", Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:GetItem"], Resource: [this.tokenTable.arn] },
+      ],
+    }, parent);
+
+    this.deadLetters = new DecisionDeadLetters(`${name}-decisions`, { stage: args.stage, alarmActions: args.alarmActions }, parent);
+
+    this.resultFunction = new ApprovalFunction(`${name}-result`, {
+      description: `sfn-approvals ${args.stage}: sends the pipeline approval decision to Step Functions`,
+      callback: async (event: unknown) => deliverPipelineDecision(event, {
+        pipelineName: requiredEnv("PIPELINE_NAME"),
+        stage: requiredEnv("STAGE_NAME"),
+        tableName: requiredEnv("TABLE_NAME"),
+        timeoutSeconds: Number(requiredEnv("TIMEOUT_SECONDS")),
+      }, { codepipeline: newCodePipelineClient(), dynamodb: newDynamoDbClient(), sfn: newSfnClient() }),
+      environment: settings,
+      statements: [
+        { Sid: "ReadApprovalAction", Effect: "Allow", Action: ["codepipeline:ListActionExecutions"], Resource: [pipelineArn] },
+        { Sid: "ReadAndCloseTaskTokens", Effect: "Allow", Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: [this.tokenTable.arn] },
+        this.deadLetters.sendStatement(),
+      ],
+    }, parent);
+
+    this.decisionRule = new aws.cloudwatch.EventRule(`${name}-decision-rule`, {
+      description: `approval action of ${pipelineName} finished`,
+      eventPattern: pulumi.jsonStringify({
+        source: ["aws.codepipeline"],
+        "detail-type": [ACTION_DETAIL_TYPE],
+        detail: {
+          pipeline: [this.pipeline.name],
+          stage: [APPROVAL_STAGE_NAME],
+          action: [APPROVAL_ACTION_NAME],
+          type: { category: ["Approval"] },
+          // Every final state (SUCCEEDED, FAILED, CANCELED, ABANDONED, ...): only STARTED is not.
+          state: [{ "anything-but": ["STARTED"] }],
+        },
+      }),
+    }, parent);
+    this.deadLetters.deliver(this.decisionRule, this.resultFunction);
+
+    this.handles = pulumi.output<Record<string, pulumi.Input<string>>>({
+      pipelineName: this.pipeline.name,
+      approvalActionArn: pulumi.interpolate`${pipelineArn}/${APPROVAL_STAGE_NAME}/${APPROVAL_ACTION_NAME}`,
+      approverPolicyArn: this.approverPolicy.arn,
+      topicArn: this.topic.arn,
+      artifactBucket: this.bucket.bucket,
+      tokenTableName: this.tokenTable.name,
+      startFunctionName: this.startFunction.function.name,
+      resultFunctionName: this.resultFunction.function.name,
+      deadLetterQueueUrl: this.deadLetters.queue.url,
+    }) as pulumi.Output<Record<string, string>>;
+    this.registerOutputs({ handles: this.handles });
+  }
+
+  taskState(options: TaskStateOptions): ApprovalTaskState {
+    return lambdaCallbackTaskState({ stage: this.stage, mechanism: this.mechanism, startFunction: this.startFunction, maxWaitSeconds: this.maxWaitSeconds, options });
+  }
+
+  allowCallbacksFrom(stateMachineArn: pulumi.Input<string>): void {
+    allowTaskAnswers(this.resultFunction, `${this.resourceName}-result-callback`, stateMachineArn);
+  }
+}

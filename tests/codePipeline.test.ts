@@ -1,0 +1,557 @@
+// The codepipeline mechanism: its resources under Pulumi mocks (prod stack, stage "finance"), and
+// its two Lambdas, serialized, run with node against a fake CodePipeline + DynamoDB + Step
+// Functions endpoint on 127.0.0.1.
+import { expect } from "chai";
+import { createHash, randomBytes } from "crypto";
+import { AwsError, FakeAws } from "./helpers/fakeAws";
+import { EXPENSE_REPORT } from "./helpers/fixtures";
+import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
+import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHandler";
+import { stackConfig } from "./helpers/stackConfig";
+
+const PIPELINE = "sfn-approvals-prod-finance";
+const PIPELINE_ARN = `arn:aws:codepipeline:eu-west-1:${ACCOUNT_ID}:${PIPELINE}`;
+const TABLE = "sfn-approvals-prod-finance-tokens";
+const TABLE_ARN = `arn:aws:dynamodb:eu-west-1:${ACCOUNT_ID}:table/${TABLE}`;
+const BUCKET = "stage-finance-artifacts-a1b2c3d";
+const BUCKET_ARN = `arn:aws:s3:::${BUCKET}`;
+const TOPIC_ARN = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-prod-finance-approval`;
+const DLQ_ARN = `arn:aws:sqs:eu-west-1:${ACCOUNT_ID}:stage-finance-decisions-dlq-a1b2c3d`;
+const SEVEN_DAYS = 7 * 86400;
+
+function statements(policy: RecordedResource): any[] {
+  return JSON.parse(policy.inputs.policy).Statement;
+}
+
+function token(): string {
+  return `AQCEAAAAKgAAAAMAAAAAAAAAAe${randomBytes(900).toString("base64")}`;
+}
+
+describe("codepipeline stage (prod 'finance'): resources", () => {
+  let prod: ProgramRun;
+  before(async () => {
+    prod = await runProgram("prod", stackConfig("prod"));
+  });
+
+  it("is a V2 pipeline in PARALLEL mode: source, manual approval with the request and a link, record", () => {
+    const pipeline = named(prod.resources, "stage-finance-pipeline").inputs;
+    expect(pipeline).to.deep.include({
+      name: PIPELINE,
+      pipelineType: "V2",
+      executionMode: "PARALLEL",
+      roleArn: `arn:aws:iam::${ACCOUNT_ID}:role/stage-finance-pipeline-role-a1b2c3d`,
+      artifactStores: [{ location: BUCKET, type: "S3" }],
+    });
+    expect(pipeline.variables.map((v: any) => v.name)).to.deep.equal(["RequestSummary", "RequestLink", "RequestId", "ExecutionName"]);
+    expect(pipeline.stages).to.deep.equal([
+      {
+        name: "Request",
+        actions: [{
+          name: "Request", category: "Source", owner: "AWS", provider: "S3", version: "1", outputArtifacts: ["RequestArtifact"],
+          configuration: { S3Bucket: BUCKET, S3ObjectKey: "request/source.zip", PollForSourceChanges: "false" },
+        }],
+      },
+      {
+        name: "Approval",
+        actions: [{
+          name: "Approve", category: "Approval", owner: "AWS", provider: "Manual", version: "1", timeoutInMinutes: 10080,
+          configuration: { NotificationArn: TOPIC_ARN, CustomData: "#{variables.RequestSummary}", ExternalEntityLink: "#{variables.RequestLink}" },
+        }],
+      },
+      {
+        name: "Record",
+        actions: [{
+          name: "RecordApproval", category: "Deploy", owner: "AWS", provider: "S3", version: "1", inputArtifacts: ["RequestArtifact"],
+          configuration: { BucketName: BUCKET, Extract: "false", ObjectKey: "approved/#{variables.RequestId}/#{codepipeline.PipelineExecutionId}.zip" },
+        }],
+      },
+    ]);
+  });
+
+  it("keeps artifacts in a versioned, encrypted, private, TLS-only bucket", () => {
+    expect(named(prod.resources, "stage-finance-artifacts-versioning").inputs.versioningConfiguration).to.deep.equal({ status: "Enabled" });
+    expect(named(prod.resources, "stage-finance-artifacts-encryption").inputs.rules).to.deep.equal([{ applyServerSideEncryptionByDefault: { sseAlgorithm: "AES256" }, bucketKeyEnabled: true }]);
+    expect(named(prod.resources, "stage-finance-artifacts-public-access").inputs).to.include({ blockPublicAcls: true, blockPublicPolicy: true, ignorePublicAcls: true, restrictPublicBuckets: true });
+    expect(named(prod.resources, "stage-finance-artifacts-ownership").inputs.rule).to.deep.equal({ objectOwnership: "BucketOwnerEnforced" });
+    expect(statements(named(prod.resources, "stage-finance-artifacts-tls-only"))).to.deep.equal([{
+      Sid: "DenyInsecureTransport", Effect: "Deny", Principal: "*", Action: "s3:*", Resource: [BUCKET_ARN, `${BUCKET_ARN}/*`],
+      Condition: { Bool: { "aws:SecureTransport": "false" } },
+    }]);
+    expect(named(prod.resources, "stage-finance-source").inputs).to.include({ bucket: BUCKET, key: "request/source.zip" });
+  });
+
+  it("lets the pipeline role only read and write its bucket and publish to its topic, assumed only by CodePipeline for this pipeline", () => {
+    const trust = JSON.parse(named(prod.resources, "stage-finance-pipeline-role").inputs.assumeRolePolicy).Statement;
+    expect(trust).to.deep.equal([{
+      Effect: "Allow", Principal: { Service: "codepipeline.amazonaws.com" }, Action: "sts:AssumeRole",
+      Condition: { StringEquals: { "aws:SourceAccount": ACCOUNT_ID }, ArnLike: { "aws:SourceArn": PIPELINE_ARN } },
+    }]);
+    expect(statements(named(prod.resources, "stage-finance-pipeline-policy"))).to.deep.equal([
+      { Sid: "ReadSourceAndArtifacts", Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion"], Resource: [`${BUCKET_ARN}/*`] },
+      { Sid: "WriteArtifactsAndRecords", Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${BUCKET_ARN}/*`] },
+      { Sid: "CheckSourceBucket", Effect: "Allow", Action: ["s3:GetBucketVersioning", "s3:GetBucketLocation"], Resource: [BUCKET_ARN] },
+      { Sid: "NotifyApprovers", Effect: "Allow", Action: ["sns:Publish"], Resource: [TOPIC_ARN] },
+    ]);
+    expect(named(prod.resources, "stage-finance-notify-finance-example-com").inputs).to.include({ topic: TOPIC_ARN, protocol: "email", endpoint: "finance@example.com" });
+  });
+
+  it("gives the configured approvers exactly the right to answer this approval action, and nobody else anything", () => {
+    const policy = named(prod.resources, "stage-finance-approvers");
+    expect(statements(policy)).to.deep.equal([
+      { Sid: "AnswerThisApproval", Effect: "Allow", Action: ["codepipeline:PutApprovalResult"], Resource: [`${PIPELINE_ARN}/Approval/Approve`] },
+      {
+        Sid: "SeeThisPipeline", Effect: "Allow",
+        Action: ["codepipeline:GetPipeline", "codepipeline:GetPipelineState", "codepipeline:GetPipelineExecution", "codepipeline:ListPipelineExecutions", "codepipeline:ListActionExecutions"],
+        Resource: [PIPELINE_ARN],
+      },
+    ]);
+    const attachments = prod.resources.filter((r) => r.type === "aws:iam/rolePolicyAttachment:RolePolicyAttachment" || r.type === "aws:iam/userPolicyAttachment:UserPolicyAttachment");
+    expect(attachments.map((a) => [a.type, a.inputs.role ?? a.inputs.user, a.inputs.policyArn])).to.deep.equal([
+      ["aws:iam/rolePolicyAttachment:RolePolicyAttachment", "FinanceApprover", policy.state.arn],
+    ]);
+  });
+
+  it("attaches the policy to users and to roles with a path by their names", async () => {
+    const run = await runProgram("prod", stackConfig("prod", {
+      "sfn-approvals:stages": [{
+        name: "finance", mechanism: "codepipeline", timeout: "1h",
+        approvers: ["arn:aws:iam::123456789012:user/carol", "arn:aws:iam::123456789012:role/teams/finance/Controller"],
+      }],
+    }));
+    expect(named(run.resources, "stage-finance-approver-user-carol").inputs.user).to.equal("carol");
+    expect(named(run.resources, "stage-finance-approver-role-Controller").inputs.role).to.equal("Controller");
+    expect(named(run.resources, "stage-finance-pipeline").inputs.stages[1].actions[0].timeoutInMinutes).to.equal(60);
+  });
+
+  it("keeps task tokens in an encrypted DynamoDB table with point-in-time recovery and a TTL", () => {
+    expect(named(prod.resources, "stage-finance-tokens").inputs).to.deep.include({
+      name: TABLE,
+      billingMode: "PAY_PER_REQUEST",
+      hashKey: "pipelineExecutionId",
+      attributes: [{ name: "pipelineExecutionId", type: "S" }],
+      ttl: { attributeName: "expiresAt", enabled: true },
+      pointInTimeRecovery: { enabled: true },
+      serverSideEncryption: { enabled: true },
+    });
+  });
+
+  it("scopes both functions to this pipeline, this table and this state machine", () => {
+    expect(statements(named(prod.resources, "stage-finance-start-policy")).slice(1)).to.deep.equal([
+      { Sid: "StartAndStopApprovalPipeline", Effect: "Allow", Action: ["codepipeline:StartPipelineExecution", "codepipeline:StopPipelineExecution"], Resource: [PIPELINE_ARN] },
+      { Sid: "RecordTaskTokens", Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:GetItem"], Resource: [TABLE_ARN] },
+    ]);
+    expect(statements(named(prod.resources, "stage-finance-result-policy")).slice(1)).to.deep.equal([
+      { Sid: "ReadApprovalAction", Effect: "Allow", Action: ["codepipeline:ListActionExecutions"], Resource: [PIPELINE_ARN] },
+      { Sid: "ReadAndCloseTaskTokens", Effect: "Allow", Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: [TABLE_ARN] },
+      { Sid: "DeadLetterFailedDecisions", Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [DLQ_ARN] },
+    ]);
+    expect(statements(named(prod.resources, "stage-finance-result-callback"))).to.deep.equal([
+      { Sid: "SendDecisionToStateMachine", Effect: "Allow", Action: ["states:SendTaskSuccess", "states:SendTaskFailure"], Resource: [`arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod`] },
+    ]);
+    const env = { PIPELINE_NAME: PIPELINE, STAGE_NAME: "finance", TABLE_NAME: TABLE, TIMEOUT_SECONDS: String(SEVEN_DAYS) };
+    for (const fn of ["stage-finance-start-fn", "stage-finance-result-fn"]) {
+      expect(named(prod.resources, fn).inputs).to.deep.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, environment: { variables: env } });
+    }
+  });
+
+  it("packages each callback as the handler alone, under 50 KB", async () => {
+    for (const name of ["stage-finance-start-fn", "stage-finance-result-fn"]) {
+      const files = await archiveFiles(named(prod.resources, name));
+      expect(Object.keys(files), name).to.deep.equal(["__index.js"]);
+      expect(Buffer.byteLength(files["__index.js"]), name).to.be.below(50 * 1024);
+    }
+  });
+
+  it("matches every final state of this pipeline's approval action and delivers it with retries and a dead-letter queue", () => {
+    expect(JSON.parse(named(prod.resources, "stage-finance-decision-rule").inputs.eventPattern)).to.deep.equal({
+      source: ["aws.codepipeline"],
+      "detail-type": ["CodePipeline Action Execution State Change"],
+      detail: {
+        pipeline: [PIPELINE],
+        stage: ["Approval"],
+        action: ["Approve"],
+        type: { category: ["Approval"] },
+        state: [{ "anything-but": ["STARTED"] }],
+      },
+    });
+    expect(named(prod.resources, "stage-finance-decisions-target").inputs).to.deep.include({
+      retryPolicy: { maximumRetryAttempts: 185, maximumEventAgeInSeconds: 86400 },
+      deadLetterConfig: { arn: DLQ_ARN },
+    });
+    expect(named(prod.resources, "stage-finance-decisions-async").inputs.destinationConfig).to.deep.equal({ onFailure: { destination: DLQ_ARN } });
+  });
+
+  it("exports the stage's handles", () => {
+    expect(prod.outputs.stages[1]).to.deep.equal({
+      name: "finance",
+      mechanism: "codepipeline",
+      pipelineName: PIPELINE,
+      approvalActionArn: `${PIPELINE_ARN}/Approval/Approve`,
+      approverPolicyArn: named(prod.resources, "stage-finance-approvers").state.arn,
+      topicArn: TOPIC_ARN,
+      artifactBucket: BUCKET,
+      tokenTableName: TABLE,
+      startFunctionName: "stage-finance-start-fn-a1b2c3d",
+      resultFunctionName: "stage-finance-result-fn-a1b2c3d",
+      deadLetterQueueUrl: `https://sqs.eu-west-1.amazonaws.com/${ACCOUNT_ID}/stage-finance-decisions-dlq-a1b2c3d`,
+    });
+  });
+});
+
+/** A minimal DynamoDB table behind the fake endpoint: PutItem, GetItem, UpdateItem as our handlers use them. */
+class FakeTable {
+  readonly items = new Map<string, Record<string, any>>();
+  failPuts = false;
+
+  install(aws: FakeAws): void {
+    aws.on("PutItem", (body) => {
+      expect(body.TableName).to.equal(TABLE);
+      if (this.failPuts) return new AwsError("ProvisionedThroughputExceededException", "The level of configured provisioned throughput for the table was exceeded", 400);
+      const key = body.Item.pipelineExecutionId.S;
+      if (body.ConditionExpression === "attribute_not_exists(pipelineExecutionId)" && this.items.has(key)) {
+        return new AwsError("ConditionalCheckFailedException", "The conditional request failed");
+      }
+      this.items.set(key, body.Item);
+      return {};
+    });
+    aws.on("GetItem", (body) => {
+      expect(body.ConsistentRead).to.equal(true);
+      const item = this.items.get(body.Key.pipelineExecutionId.S);
+      return item ? { Item: item } : {};
+    });
+    aws.on("UpdateItem", (body) => {
+      const item = this.items.get(body.Key.pipelineExecutionId.S);
+      if (!item || item.decidedAt) return new AwsError("ConditionalCheckFailedException", "The conditional request failed");
+      item.decidedAt = body.ExpressionAttributeValues[":decidedAt"];
+      item.decision = body.ExpressionAttributeValues[":decision"];
+      return {};
+    });
+  }
+}
+
+describe("codepipeline handlers, as deployed (serialized __index.js against a fake AWS endpoint)", function () {
+  const aws = new FakeAws();
+  const table = new FakeTable();
+  let startDir: string;
+  let resultDir: string;
+  let startEnv: Record<string, string>;
+  let resultEnv: Record<string, string>;
+  const runs: Array<{ run: HandlerRun; token: string }> = [];
+  const executionArn = (name: string) => `arn:aws:states:eu-west-1:${ACCOUNT_ID}:execution:sfn-approvals-prod:${name}`;
+  const taskEvent = (taskToken: string, name = "er98765-1", request: Record<string, unknown> = EXPENSE_REPORT) =>
+    ({ taskToken, request, stage: "finance", executionArn: executionArn(name) });
+
+  before(async () => {
+    const prod = await runProgram("prod", stackConfig("prod"));
+    const start = named(prod.resources, "stage-finance-start-fn");
+    const result = named(prod.resources, "stage-finance-result-fn");
+    startDir = writeArchive(await archiveFiles(start));
+    resultDir = writeArchive(await archiveFiles(result));
+    const url = await aws.start();
+    const endpoints = { AWS_ENDPOINT_URL_CODEPIPELINE: url, AWS_ENDPOINT_URL_DYNAMODB: url, AWS_ENDPOINT_URL_SFN: url };
+    startEnv = { ...start.inputs.environment.variables, ...endpoints };
+    resultEnv = { ...result.inputs.environment.variables, ...endpoints };
+  });
+  after(() => aws.stop());
+  beforeEach(() => {
+    aws.reset();
+    table.items.clear();
+    table.failPuts = false;
+    table.install(aws);
+  });
+
+  /** CodePipeline's StartPipelineExecution: one new execution id per client token, the same one again for a repeated token. */
+  function pipelineStarts(ids: string[]): void {
+    const byClientToken = new Map<string, string>();
+    aws.on("StartPipelineExecution", (body) => {
+      expect(body.name).to.equal(PIPELINE);
+      if (!byClientToken.has(body.clientRequestToken)) byClientToken.set(body.clientRequestToken, ids[byClientToken.size]);
+      return { pipelineExecutionId: byClientToken.get(body.clientRequestToken) };
+    });
+  }
+
+  async function invokeStart(event: { taskToken: string }): Promise<HandlerRun> {
+    const run = await invokeArchive(startDir, event, startEnv);
+    runs.push({ run, token: event.taskToken });
+    return run;
+  }
+
+  async function invokeResult(event: unknown, taskTokens: string[]): Promise<HandlerRun> {
+    const run = await invokeArchive(resultDir, event, resultEnv);
+    for (const t of taskTokens) runs.push({ run, token: t });
+    return run;
+  }
+
+  describe("start function", () => {
+    it("starts one pipeline execution with the request as variables and records its task token", async () => {
+      const taskToken = token();
+      pipelineStarts(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c01"]);
+      const before = Math.floor(Date.now() / 1000);
+      const run = await invokeStart(taskEvent(taskToken));
+      expect(run.error).to.equal(undefined);
+      expect(run.result).to.deep.equal({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c01" });
+      expect(aws.operations()).to.deep.equal(["StartPipelineExecution", "PutItem"]);
+      const start = aws.requests[0];
+      expect(start.target).to.equal("CodePipeline_20150709.StartPipelineExecution");
+      expect(start.body.clientRequestToken).to.equal(createHash("sha256").update(taskToken).digest("hex"));
+      const variables = Object.fromEntries(start.body.variables.map((v: any) => [v.name, v.value]));
+      expect(Object.keys(variables)).to.deep.equal(["RequestSummary", "RequestLink", "RequestId", "ExecutionName"]);
+      expect(variables.RequestSummary).to.contain("Approval requested: Expense report ER98765").and.contain("Amount: 750.5 USD");
+      expect(variables.RequestSummary.length).to.be.at.most(500);
+      expect(variables).to.include({ RequestLink: "https://example.com/reports/ER98765", RequestId: "ER98765", ExecutionName: "er98765-1" });
+      const put = aws.requests[1].body;
+      expect(put.ConditionExpression).to.equal("attribute_not_exists(pipelineExecutionId)");
+      expect(put.Item).to.deep.include({
+        pipelineExecutionId: { S: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c01" },
+        taskToken: { S: taskToken },
+        stage: { S: "finance" },
+        executionArn: { S: executionArn("er98765-1") },
+        requestId: { S: "ER98765" },
+      });
+      const expiresAt = Number(put.Item.expiresAt.N);
+      expect(expiresAt - before).to.be.within(SEVEN_DAYS + 7 * 86400, SEVEN_DAYS + 7 * 86400 + 60);
+    });
+
+    it("links approvers to the execution in the Step Functions console when the request has no link", async () => {
+      pipelineStarts(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c02"]);
+      await invokeStart(taskEvent(token(), "deploy-1", { title: "Deploy", requestId: "DEP 1/2", link: "javascript:alert(1)" }));
+      const variables = Object.fromEntries(aws.requests[0].body.variables.map((v: any) => [v.name, v.value]));
+      expect(variables.RequestLink).to.equal(`https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${executionArn("deploy-1")}`);
+      expect(variables.RequestId).to.equal("DEP_1_2");
+    });
+
+    it("is idempotent for a repeated invocation with the same task token", async () => {
+      const taskToken = token();
+      pipelineStarts(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c03", "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c04"]);
+      const first = await invokeStart(taskEvent(taskToken));
+      const second = await invokeStart(taskEvent(taskToken));
+      expect(first.result).to.deep.equal({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c03" });
+      expect(second.result).to.deep.equal({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c03" });
+      expect(table.items.size).to.equal(1);
+      expect(aws.operations()).to.not.include("StopPipelineExecution");
+    });
+
+    it("stops the pipeline execution and fails when the token cannot be recorded", async () => {
+      pipelineStarts(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c05"]);
+      table.failPuts = true;
+      aws.on("StopPipelineExecution", () => ({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c05" }));
+      const run = await invokeStart(taskEvent(token()));
+      expect(run.ok).to.equal(false);
+      expect(run.error!.name).to.equal("ProvisionedThroughputExceededException");
+      const stop = aws.requests.find((r) => r.operation === "StopPipelineExecution")!;
+      expect(stop.body).to.deep.equal({
+        pipelineName: PIPELINE, pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c05", abandon: true,
+        reason: "sfn-approvals could not record the waiting task; request abandoned",
+      });
+    });
+
+    it("refuses a malformed event and starts nothing", async () => {
+      pipelineStarts(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c06"]);
+      for (const bad of [{ ...taskEvent(token()), request: { amount: 5 } }, { ...taskEvent(token()), stage: "manager" }, { ...taskEvent(""), taskToken: "" }]) {
+        const run = await invokeStart(bad);
+        expect(run.ok).to.equal(false);
+        expect(run.error!.message).to.match(/^InvalidEvent: /);
+      }
+      expect(aws.requests).to.have.length(0);
+    });
+  });
+
+  describe("result function", () => {
+    const EXECUTION = "5f0e4a1b-7c2d-4e3f-8a9b-0c1d2e3f4a5b";
+    const CONTROLLER = "arn:aws:sts::123456789012:assumed-role/FinanceApprover/carol";
+    const STARTED = 1795334400; // 2026-11-22T08:00:00Z
+
+    function actionEvent(pipelineExecutionId: string, state: string, detail: Record<string, unknown> = {}): Record<string, unknown> {
+      return {
+        version: "0",
+        id: "01234567-0123-0123-0123-0123456789ab",
+        "detail-type": "CodePipeline Action Execution State Change",
+        source: "aws.codepipeline",
+        account: ACCOUNT_ID,
+        time: "2026-11-22T09:00:00Z",
+        region: "eu-west-1",
+        resources: [PIPELINE_ARN],
+        detail: {
+          pipeline: PIPELINE, "execution-id": pipelineExecutionId, stage: "Approval", action: "Approve", state, region: "eu-west-1",
+          type: { owner: "AWS", category: "Approval", provider: "Manual", version: "1" }, version: 1, ...detail,
+        },
+      };
+    }
+
+    function actionExecution(pipelineExecutionId: string, fields: Record<string, unknown>): Record<string, unknown> {
+      return {
+        pipelineExecutionId, actionExecutionId: `act-${pipelineExecutionId.slice(0, 8)}`, pipelineVersion: 1, stageName: "Approval", actionName: "Approve",
+        startTime: STARTED, lastUpdateTime: STARTED + 3600, input: { actionTypeId: { category: "Approval", owner: "AWS", provider: "Manual", version: "1" } },
+        ...fields,
+      };
+    }
+
+    function listActions(byExecution: Record<string, Record<string, unknown>>): void {
+      aws.on("ListActionExecutions", (body) => {
+        expect(body.pipelineName).to.equal(PIPELINE);
+        const id = body.filter.pipelineExecutionId;
+        const source = actionExecution(id, { actionName: "Request", stageName: "Request", status: "Succeeded" });
+        return { actionExecutionDetails: byExecution[id] ? [byExecution[id], source] : [source] };
+      });
+    }
+
+    function record(pipelineExecutionId: string, taskToken: string, extra: Record<string, unknown> = {}): void {
+      table.items.set(pipelineExecutionId, {
+        pipelineExecutionId: { S: pipelineExecutionId }, taskToken: { S: taskToken }, stage: { S: "finance" }, executionArn: { S: executionArn("x") },
+        requestId: { S: "ER98765" }, createdAt: { S: "2026-11-22T08:00:00.000Z" }, expiresAt: { N: "1796544000" }, ...extra,
+      });
+    }
+
+    it("sends the approval with who approved and their comment, then closes the record", async () => {
+      const taskToken = token();
+      record(EXECUTION, taskToken);
+      listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Succeeded", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionId: "a1", externalExecutionSummary: "budget ok" } } }) });
+      aws.on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
+      expect(run.error).to.equal(undefined);
+      const expected = { approved: true, decision: "approved", stage: "finance", mechanism: "codepipeline", approver: CONTROLLER, comment: "budget ok", decidedAt: "2026-11-22T09:00:00Z" };
+      expect(run.result).to.deep.equal(expected);
+      expect(aws.operations()).to.deep.equal(["GetItem", "ListActionExecutions", "SendTaskSuccess", "UpdateItem"]);
+      expect(aws.requests[2].body.taskToken).to.equal(taskToken);
+      expect(JSON.parse(aws.requests[2].body.output)).to.deep.equal(expected);
+      expect(table.items.get(EXECUTION)!.decision).to.deep.equal({ S: "approved" });
+    });
+
+    it("sends a rejection naming who rejected", async () => {
+      const taskToken = token();
+      record(EXECUTION, taskToken);
+      listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Failed", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionSummary: "over budget" } } }) });
+      aws.on("SendTaskSuccess", () => ({}));
+      await invokeResult(actionEvent(EXECUTION, "FAILED"), [taskToken]);
+      expect(JSON.parse(aws.requests[2].body.output)).to.deep.equal({
+        approved: false, decision: "rejected", stage: "finance", mechanism: "codepipeline", approver: CONTROLLER, comment: "over budget", decidedAt: "2026-11-22T09:00:00Z",
+      });
+    });
+
+    it("sends timed_out for an approval that failed undecided at its timeout", async () => {
+      const taskToken = token();
+      record(EXECUTION, taskToken);
+      listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Failed", lastUpdateTime: STARTED + SEVEN_DAYS }) });
+      aws.on("SendTaskSuccess", () => ({}));
+      await invokeResult(actionEvent(EXECUTION, "FAILED"), [taskToken]);
+      expect(JSON.parse(aws.requests[2].body.output)).to.deep.equal({
+        approved: false, decision: "timed_out", stage: "finance", mechanism: "codepipeline", approver: null, comment: null, decidedAt: "2026-11-29T08:00:00Z",
+      });
+    });
+
+    it("fails the execution (SendTaskFailure) when the approval action broke early without a decision", async () => {
+      const taskToken = token();
+      record(EXECUTION, taskToken);
+      listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Failed", lastUpdateTime: STARTED + 5, output: { executionResult: { errorDetails: { code: "JobFailed", message: "Insufficient permissions to publish to the topic" } } } }) });
+      aws.on("SendTaskFailure", () => ({}));
+      const run = await invokeResult(actionEvent(EXECUTION, "FAILED"), [taskToken]);
+      expect(aws.operations()).to.deep.equal(["GetItem", "ListActionExecutions", "SendTaskFailure", "UpdateItem"]);
+      expect(aws.requests[2].body).to.deep.equal({
+        taskToken, error: "ApprovalActionFailed",
+        cause: `The approval action of pipeline execution ${EXECUTION} (stage finance) failed without a decision: Insufficient permissions to publish to the topic`,
+      });
+      expect(run.ok).to.equal(false);
+      expect(run.error!.message).to.match(/^ApprovalActionFailed: /);
+    });
+
+    it("sends a rejection when the pipeline execution was stopped while it waited", async () => {
+      const taskToken = token();
+      record(EXECUTION, taskToken);
+      listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Abandoned" }) });
+      aws.on("SendTaskSuccess", () => ({}));
+      await invokeResult(actionEvent(EXECUTION, "ABANDONED"), [taskToken]);
+      expect(JSON.parse(aws.requests[2].body.output)).to.include({ approved: false, decision: "rejected", approver: null, comment: "pipeline execution stopped before a decision" });
+    });
+
+    it("sends nothing twice for a repeated event", async () => {
+      const taskToken = token();
+      record(EXECUTION, taskToken, { decidedAt: { S: "2026-11-22T09:00:00Z" }, decision: { S: "approved" } });
+      listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Succeeded", updatedBy: CONTROLLER }) });
+      aws.on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
+      expect(run.result).to.deep.equal({ duplicate: true, decision: "approved" });
+      expect(aws.operations()).to.deep.equal(["GetItem"]);
+    });
+
+    it("sends nothing when the event and the action disagree", async () => {
+      const taskToken = token();
+      record(EXECUTION, taskToken);
+      listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Failed", updatedBy: CONTROLLER }) });
+      aws.on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
+      expect(run.error!.message).to.match(/^InconsistentEvent: the event says SUCCEEDED but the approval action .* is 'Failed'; refusing to decide$/);
+      expect(aws.operations()).to.deep.equal(["GetItem", "ListActionExecutions"]);
+    });
+
+    it("sends nothing for a pipeline execution with no recorded token", async () => {
+      listActions({});
+      aws.on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), []);
+      expect(run.error!.message).to.equal(`MissingTaskToken: no task token is recorded for pipeline execution ${EXECUTION}; no decision sent`);
+      expect(aws.operations()).to.deep.equal(["GetItem"]);
+    });
+
+    const foreign: Array<[string, unknown, RegExp]> = [
+      ["an event for another pipeline", actionEvent(EXECUTION, "SUCCEEDED", { pipeline: "deploy-payments" }), /the event is for pipeline 'deploy-payments', this function handles 'sfn-approvals-prod-finance'/],
+      ["an event of another action", actionEvent(EXECUTION, "SUCCEEDED", { stage: "Record", action: "RecordApproval", type: { category: "Deploy" } }), /expected the approval action 'Approval\/Approve'/],
+      ["a STARTED event", actionEvent(EXECUTION, "STARTED"), /action state 'STARTED' is not a final state/],
+      ["an event with a malformed execution id", actionEvent(EXECUTION, "SUCCEEDED", { "execution-id": "x" }), /'detail.execution-id' must be a pipeline execution id/],
+      ["an event of another source", { ...actionEvent(EXECUTION, "SUCCEEDED"), source: "aws.ssm" }, /expected source 'aws.codepipeline'/],
+    ];
+    for (const [what, event, message] of foreign) {
+      it(`sends nothing for ${what} and reports a clear error`, async () => {
+        record(EXECUTION, token());
+        aws.on("SendTaskSuccess", () => ({}));
+        const run = await invokeResult(event, []);
+        expect(run.ok).to.equal(false);
+        expect(run.error!.message).to.match(message);
+        expect(aws.requests).to.have.length(0);
+      });
+    }
+
+    it("keeps two concurrent requests apart: each decision reaches its own task, in any order", async () => {
+      const [tokenA, tokenB] = [token(), token()];
+      const [idA, idB] = ["aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa", "bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb"];
+      const ids = [idA, idB];
+      const byClientToken = new Map<string, string>();
+      aws.on("StartPipelineExecution", (body) => {
+        if (!byClientToken.has(body.clientRequestToken)) byClientToken.set(body.clientRequestToken, ids[byClientToken.size]);
+        return { pipelineExecutionId: byClientToken.get(body.clientRequestToken) };
+      });
+      // Both requests start at the same time; whichever arrives first gets the first id.
+      const [startA, startB] = await Promise.all([
+        invokeStart(taskEvent(tokenA, "request-a", { title: "Request A", requestId: "A" })),
+        invokeStart(taskEvent(tokenB, "request-b", { title: "Request B", requestId: "B" })),
+      ]);
+      const execOf = new Map([[tokenA, startA.result.pipelineExecutionId], [tokenB, startB.result.pipelineExecutionId]]);
+      expect(new Set(execOf.values())).to.deep.equal(new Set([idA, idB]));
+      expect(table.items.get(execOf.get(tokenA)!)!.taskToken.S).to.equal(tokenA);
+      expect(table.items.get(execOf.get(tokenB)!)!.taskToken.S).to.equal(tokenB);
+
+      // B is rejected first, then A approved: each decision must reach its own token.
+      listActions({
+        [execOf.get(tokenA)!]: actionExecution(execOf.get(tokenA)!, { status: "Succeeded", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionSummary: "A ok" } } }),
+        [execOf.get(tokenB)!]: actionExecution(execOf.get(tokenB)!, { status: "Failed", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionSummary: "B no" } } }),
+      });
+      const sent: Array<{ token: string; output: any }> = [];
+      aws.on("SendTaskSuccess", (body) => { sent.push({ token: body.taskToken, output: JSON.parse(body.output) }); return {}; });
+      await Promise.all([
+        invokeResult(actionEvent(execOf.get(tokenB)!, "FAILED"), [tokenB]),
+        invokeResult(actionEvent(execOf.get(tokenA)!, "SUCCEEDED"), [tokenA]),
+      ]);
+      const byToken = Object.fromEntries(sent.map((s) => [s.token === tokenA ? "A" : s.token === tokenB ? "B" : "?", s.output]));
+      expect(Object.keys(byToken).sort()).to.deep.equal(["A", "B"]);
+      expect(byToken.A).to.include({ approved: true, decision: "approved", comment: "A ok" });
+      expect(byToken.B).to.include({ approved: false, decision: "rejected", comment: "B no" });
+    });
+  });
+
+  after(() => {
+    // Nothing the handlers logged or threw contains a task token.
+    expect(runs.length).to.be.greaterThan(15);
+    for (const { run, token: t } of runs.filter((r) => r.token !== "")) {
+      expect(run.logs).to.not.contain(t.slice(40, 100));
+      expect(JSON.stringify(run.error ?? {})).to.not.contain(t.slice(40, 100));
+    }
+  });
+});
