@@ -43,11 +43,11 @@ export interface CodePipelineApprovalArgs {
   alarmActions?: pulumi.Input<string>[];
 }
 
-/** "arn:aws:iam::123456789012:role/path/Name" -> { kind: "role", name: "Name" } */
-export function principalOf(arn: string): { kind: "user" | "role"; name: string } {
-  const match = /^arn:[a-z-]+:iam::\d{12}:(user|role)\/(?:.*\/)?([^/]+)$/.exec(arn);
+/** "arn:aws:iam::123456789012:role/path/Name" -> { kind: "role", account: "123456789012", name: "Name" } */
+export function principalOf(arn: string): { kind: "user" | "role"; account: string; name: string } {
+  const match = /^arn:[a-z-]+:iam::(\d{12}):(user|role)\/(?:.*\/)?([^/]+)$/.exec(arn);
   if (!match) throw new pulumi.RunError(`'${arn}' is not an IAM user or role ARN`);
-  return { kind: match[1] as "user" | "role", name: match[2] };
+  return { account: match[1], kind: match[2] as "user" | "role", name: match[3] };
 }
 
 export class CodePipelineApproval extends pulumi.ComponentResource implements ApprovalStage {
@@ -247,11 +247,19 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
         },
       ]),
     }, parent);
-    principals.forEach((principal) => {
+    principals.forEach((principal, i) => {
+      // Attachments name the principal only, in the stack's account: an ARN of another account
+      // would otherwise grant the same-named principal here. Refuse it before anything is attached.
+      const principalName = accountId.apply((account) => {
+        if (principal.account !== account) {
+          throw new pulumi.RunError(`${component}: approver ${args.approvers[i]} is not in the stack's account ${account}; codepipeline approvers must be users or roles of that account`);
+        }
+        return principal.name;
+      });
       if (principal.kind === "role") {
-        new aws.iam.RolePolicyAttachment(`${name}-approver-role-${principal.name}`, { role: principal.name, policyArn: this.approverPolicy.arn }, parent);
+        new aws.iam.RolePolicyAttachment(`${name}-approver-role-${principal.name}`, { role: principalName, policyArn: this.approverPolicy.arn }, parent);
       } else {
-        new aws.iam.UserPolicyAttachment(`${name}-approver-user-${principal.name}`, { user: principal.name, policyArn: this.approverPolicy.arn }, parent);
+        new aws.iam.UserPolicyAttachment(`${name}-approver-user-${principal.name}`, { user: principalName, policyArn: this.approverPolicy.arn }, parent);
       }
     });
 

@@ -123,6 +123,19 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
     expect(named(run.resources, "stage-finance-pipeline").inputs.stages[1].actions[0].timeoutInMinutes).to.equal(60);
   });
 
+  it("refuses an approver of another account instead of granting a same-named principal of this one", async () => {
+    let caught: unknown;
+    try {
+      await runProgram("prod", stackConfig("prod", {
+        "sfn-approvals:stages": [{ name: "finance", mechanism: "codepipeline", timeout: "1h", approvers: ["arn:aws:iam::999999999999:role/FinanceApprover"] }],
+      }));
+    } catch (error) {
+      caught = error;
+    }
+    expect((caught as Error | undefined)?.message).to.equal(
+      "error serializing property \"role\": CodePipelineApproval stage-finance: approver arn:aws:iam::999999999999:role/FinanceApprover is not in the stack's account 123456789012; codepipeline approvers must be users or roles of that account");
+  });
+
   it("keeps task tokens in an encrypted DynamoDB table with point-in-time recovery and a TTL", () => {
     expect(named(prod.resources, "stage-finance-tokens").inputs).to.deep.include({
       name: TABLE,

@@ -92,12 +92,27 @@ export interface ProgramRun {
  */
 export async function runWithMocks<T>(stack: string, config: Record<string, string>, program: () => T | Promise<T>): Promise<{ resources: RecordedResource[]; result: T }> {
   mocks.recorded = [];
-  await pulumi.runtime.setMocks(mocks, "sfn-approvals", stack, false);
-  pulumi.runtime.setAllConfig(config);
-  const result = await program();
-  await resolveDeep(result);
-  await pulumi.runtime.disconnect();
-  return { resources: [...mocks.recorded], result };
+  // Like Pulumi's own runtime, a rejected resource input (an error thrown in an apply) fails the run.
+  const rejections: unknown[] = [];
+  const onRejection = (reason: unknown) => rejections.push(reason);
+  process.on("unhandledRejection", onRejection);
+  let result: T | undefined;
+  let failure: unknown;
+  try {
+    await pulumi.runtime.setMocks(mocks, "sfn-approvals", stack, false);
+    pulumi.runtime.setAllConfig(config);
+    result = await program();
+    await resolveDeep(result);
+  } catch (error) {
+    failure = error;
+  }
+  // Drain every registration of this run, failed or not, so nothing leaks into the next run.
+  await pulumi.runtime.disconnect().catch(() => undefined);
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  process.off("unhandledRejection", onRejection);
+  if (failure !== undefined) throw failure;
+  if (rejections.length > 0) throw rejections[0];
+  return { resources: [...mocks.recorded], result: result as T };
 }
 
 /** Runs index.ts for a stack config and resolves its stack outputs. */
