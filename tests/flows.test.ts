@@ -180,13 +180,13 @@ describe("flows: generated state machines run locally", () => {
   describe("prod: stages 'manager' then 'finance'", () => {
     it("both approve: ends approved with both decisions in order", async () => {
       const manager = approver(decision("approved", "manager", ALICE));
-      const finance = approver(decision("approved", "finance", BOB));
+      const finance = approver(decision("approved", "finance", BOB, "codepipeline"));
       const result = await run(prod, EXPENSE, { manager, finance });
       expect(result.status).to.equal("SUCCEEDED");
       expect(result.output).to.deep.equal({
         approved: true,
         decision: "approved",
-        stages: [decision("approved", "manager", ALICE), decision("approved", "finance", BOB)],
+        stages: [decision("approved", "manager", ALICE), decision("approved", "finance", BOB, "codepipeline")],
         request: EXPENSE,
       });
       expect(manager.calls.map((c) => c.Payload.stage)).to.deep.equal(["manager"]);
@@ -196,19 +196,19 @@ describe("flows: generated state machines run locally", () => {
 
     it("the second stage rejects: ends rejected, first decision approved, second rejected", async () => {
       const manager = approver(decision("approved", "manager", ALICE));
-      const finance = approver(decision("rejected", "finance", BOB));
+      const finance = approver(decision("rejected", "finance", BOB, "codepipeline"));
       const result = await run(prod, EXPENSE, { manager, finance });
       expect(result.output).to.deep.equal({
         approved: false,
         decision: "rejected",
-        stages: [decision("approved", "manager", ALICE), decision("rejected", "finance", BOB)],
+        stages: [decision("approved", "manager", ALICE), decision("rejected", "finance", BOB, "codepipeline")],
         request: EXPENSE,
       });
     });
 
     it("the first stage rejects: the second stage never runs", async () => {
       const manager = approver(decision("rejected", "manager", ALICE));
-      const finance = approver(decision("approved", "finance", BOB));
+      const finance = approver(decision("approved", "finance", BOB, "codepipeline"));
       const result = await run(prod, EXPENSE, { manager, finance });
       expect(finance.calls).to.have.length(0);
       expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [decision("rejected", "manager", ALICE)], request: EXPENSE });
@@ -216,7 +216,7 @@ describe("flows: generated state machines run locally", () => {
 
     it("a small amount is not auto-approved where no autoApproveBelow is configured", async () => {
       const manager = approver(decision("approved", "manager"));
-      const finance = approver(decision("approved", "finance"));
+      const finance = approver(decision("approved", "finance", ALICE, "codepipeline"));
       const request = { title: "Team lunch", amount: 1 };
       const result = await run(prod, request, { manager, finance });
       expect(manager.calls).to.have.length(1);
@@ -263,7 +263,7 @@ describe("flows: generated state machines run locally", () => {
       for (const [name, input] of badInputs) {
         it(`${stack}: ${name}`, async () => {
           const manager = approver(decision("approved", "manager"));
-          const finance = approver(decision("approved", "finance"));
+          const finance = approver(decision("approved", "finance", ALICE, "codepipeline"));
           const result = await run(stack === "dev" ? dev : prod, input, stack === "dev" ? { manager } : { manager, finance });
           expect(result).to.deep.equal({ status: "FAILED", error: REQUEST_INVALID_ERROR, cause: INVALID_CAUSE, statesEntered: ["Read request", "Validate request", "Request invalid"] });
           expect(manager.calls).to.have.length(0);
@@ -288,7 +288,7 @@ describe("flows: generated state machines run locally", () => {
       for (const request of [{ title: "x" }, EXPENSE, DEPLOYMENT, { title: "x", amount: 0, details: "free text" }]) {
         expect(requestProblems(request)).to.deep.equal([]);
         const manager = approver(decision("approved", "manager"));
-        const finance = approver(decision("approved", "finance"));
+        const finance = approver(decision("approved", "finance", ALICE, "codepipeline"));
         const result = await run(prod, request, { manager, finance });
         expect(result.status, JSON.stringify(request)).to.equal("SUCCEEDED");
         expect(result.output.request).to.deep.equal(request);
@@ -338,7 +338,7 @@ describe("flows: generated state machines run locally", () => {
     });
 
     it("a malformed first decision stops prod before the second stage", async () => {
-      const finance = approver(decision("approved", "finance"));
+      const finance = approver(decision("approved", "finance", ALICE, "codepipeline"));
       const result = await run(prod, EXPENSE, { manager: approver({ approved: "yes", decision: "approved" }), finance });
       expect(finance.calls).to.have.length(0);
       expect(result).to.deep.include({ status: "FAILED", error: "InvalidStageDecision" });
@@ -361,7 +361,7 @@ describe("flows: generated state machines run locally", () => {
 
     it("a handler that fails the task (SendTaskFailure): the execution fails with that error", async () => {
       const manager = approver(() => { throw Object.assign(new Error("approval automation failed"), { name: "ApprovalFailed" }); });
-      const finance = approver(decision("approved", "finance"));
+      const finance = approver(decision("approved", "finance", ALICE, "codepipeline"));
       const result = await run(prod, EXPENSE, { manager, finance });
       expect(result).to.deep.include({ status: "FAILED", error: "ApprovalFailed", cause: "approval automation failed" });
       expect(finance.calls).to.have.length(0);
