@@ -20,6 +20,7 @@ import { DecisionDeadLetters } from "./decisionDeadLetters";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 import { allowTaskAnswers, lambdaCallbackTaskState } from "./lambdaCallbackStage";
 import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
+import { attachToPrincipals, principalOf } from "./principals";
 
 /** CodePipeline's manual approval timeout: 5 minutes to 86400 minutes (CodePipeline quotas). */
 export const APPROVAL_MIN_SECONDS = 5 * 60;
@@ -41,13 +42,6 @@ export interface CodePipelineApprovalArgs {
   namePrefix?: string;
   /** Where the dead-letter alarm publishes (an SNS topic ARN). */
   alarmActions?: pulumi.Input<string>[];
-}
-
-/** "arn:aws:iam::123456789012:role/path/Name" -> { kind: "role", account: "123456789012", name: "Name" } */
-export function principalOf(arn: string): { kind: "user" | "role"; account: string; name: string } {
-  const match = /^arn:[a-z-]+:iam::(\d{12}):(user|role)\/(?:.*\/)?([^/]+)$/.exec(arn);
-  if (!match) throw new pulumi.RunError(`'${arn}' is not an IAM user or role ARN`);
-  return { account: match[1], kind: match[2] as "user" | "role", name: match[3] };
 }
 
 export class CodePipelineApproval extends pulumi.ComponentResource implements ApprovalStage {
@@ -74,7 +68,7 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
     if (timeoutMinutes * 60 < APPROVAL_MIN_SECONDS || timeoutMinutes * 60 > APPROVAL_MAX_SECONDS) {
       throw new Error(`CodePipelineApproval ${name}: a manual approval waits 5 to 86400 minutes, got ${args.timeoutSeconds} seconds`);
     }
-    const principals = args.approvers.map(principalOf);
+    args.approvers.forEach(principalOf); // a malformed ARN fails here, before any resource
     this.resourceName = name;
     this.stage = args.stage;
     this.maxWaitSeconds = timeoutMinutes * 60 + PIPELINE_EVENT_GRACE_SECONDS;
@@ -247,21 +241,7 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
         },
       ]),
     }, parent);
-    principals.forEach((principal, i) => {
-      // Attachments name the principal only, in the stack's account: an ARN of another account
-      // would otherwise grant the same-named principal here. Refuse it before anything is attached.
-      const principalName = accountId.apply((account) => {
-        if (principal.account !== account) {
-          throw new pulumi.RunError(`${component}: approver ${args.approvers[i]} is not in the stack's account ${account}; codepipeline approvers must be users or roles of that account`);
-        }
-        return principal.name;
-      });
-      if (principal.kind === "role") {
-        new aws.iam.RolePolicyAttachment(`${name}-approver-role-${principal.name}`, { role: principalName, policyArn: this.approverPolicy.arn }, parent);
-      } else {
-        new aws.iam.UserPolicyAttachment(`${name}-approver-user-${principal.name}`, { user: principalName, policyArn: this.approverPolicy.arn }, parent);
-      }
-    });
+    attachToPrincipals({ component, resourceName: name, principals: args.approvers, policyArn: this.approverPolicy.arn, accountId, parent: this });
 
     const settings = { PIPELINE_NAME: this.pipeline.name, STAGE_NAME: args.stage, TABLE_NAME: this.tokenTable.name, TIMEOUT_SECONDS: String(timeoutMinutes * 60) };
     this.startFunction = new ApprovalFunction(`${name}-start`, {

@@ -133,7 +133,7 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
       caught = error;
     }
     expect((caught as Error | undefined)?.message).to.equal(
-      "error serializing property \"role\": CodePipelineApproval stage-finance: approver arn:aws:iam::999999999999:role/FinanceApprover is not in the stack's account 123456789012; codepipeline approvers must be users or roles of that account");
+      "error serializing property \"role\": CodePipelineApproval stage-finance: approver arn:aws:iam::999999999999:role/FinanceApprover is not in the stack's account 123456789012; approvers of this mechanism must be users or roles of that account");
   });
 
   it("keeps task tokens in an encrypted DynamoDB table with point-in-time recovery and a TTL", () => {
