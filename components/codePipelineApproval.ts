@@ -12,7 +12,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Mechanism } from "../functions/contract";
 import { newCodePipelineClient, newDynamoDbClient, newSfnClient, requiredEnv } from "../functions/awsClients";
 import { ACTION_DETAIL_TYPE, APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, deliverPipelineDecision } from "../functions/pipelineResult";
-import { startPipeline } from "../functions/startPipeline";
+import { APPROVAL_KEY_VARIABLE, startPipeline } from "../functions/startPipeline";
 import { ApprovalFunction } from "./approvalFunction";
 import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
 import { TaskStateOptions } from "./asl";
@@ -159,6 +159,7 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
       roleArn: this.pipelineRole.arn,
       artifactStores: [{ location: this.bucket.bucket, type: "S3" }],
       variables: [
+        { name: APPROVAL_KEY_VARIABLE, defaultValue: "-", description: "Key of the waiting task's record (set by the start function)" },
         { name: "RequestSummary", defaultValue: "-", description: "Summary of the request shown to approvers" },
         { name: "RequestLink", defaultValue: "https://console.aws.amazon.com/states/home", description: "Link to the request" },
         { name: "RequestId", defaultValue: "-", description: "requestId of the request" },
@@ -216,8 +217,8 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
     this.tokenTable = new aws.dynamodb.Table(`${name}-tokens`, {
       name: checkedName(component, "DynamoDB table", `${prefix}-tokens`, 255),
       billingMode: "PAY_PER_REQUEST",
-      hashKey: "pipelineExecutionId",
-      attributes: [{ name: "pipelineExecutionId", type: "S" }],
+      hashKey: "approvalKey",
+      attributes: [{ name: "approvalKey", type: "S" }],
       ttl: { attributeName: "expiresAt", enabled: true },
       pointInTimeRecovery: { enabled: true },
       serverSideEncryption: { enabled: true },
@@ -243,7 +244,7 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
     }, parent);
     attachToPrincipals({ component, resourceName: name, principals: args.approvers, policyArn: this.approverPolicy.arn, accountId, parent: this });
 
-    const settings = { PIPELINE_NAME: this.pipeline.name, STAGE_NAME: args.stage, TABLE_NAME: this.tokenTable.name, TIMEOUT_SECONDS: String(timeoutMinutes * 60) };
+    const common = { PIPELINE_NAME: this.pipeline.name, STAGE_NAME: args.stage, TABLE_NAME: this.tokenTable.name };
     this.startFunction = new ApprovalFunction(`${name}-start`, {
       description: `sfn-approvals ${args.stage}: starts the approval pipeline for one request`,
       callback: async (event: unknown) => startPipeline(event, {
@@ -252,9 +253,9 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
         tableName: requiredEnv("TABLE_NAME"),
         timeoutSeconds: Number(requiredEnv("TIMEOUT_SECONDS")),
       }, { codepipeline: newCodePipelineClient(), dynamodb: newDynamoDbClient() }),
-      environment: settings,
+      environment: { ...common, TIMEOUT_SECONDS: String(timeoutMinutes * 60) },
       statements: [
-        { Sid: "StartAndStopApprovalPipeline", Effect: "Allow", Action: ["codepipeline:StartPipelineExecution", "codepipeline:StopPipelineExecution"], Resource: [pipelineArn] },
+        { Sid: "StartApprovalPipeline", Effect: "Allow", Action: ["codepipeline:StartPipelineExecution"], Resource: [pipelineArn] },
         { Sid: "RecordTaskTokens", Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:GetItem"], Resource: [this.tokenTable.arn] },
       ],
     }, parent);
@@ -267,11 +268,12 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
         pipelineName: requiredEnv("PIPELINE_NAME"),
         stage: requiredEnv("STAGE_NAME"),
         tableName: requiredEnv("TABLE_NAME"),
-        timeoutSeconds: Number(requiredEnv("TIMEOUT_SECONDS")),
+        approvers: JSON.parse(requiredEnv("APPROVERS")) as string[],
       }, { codepipeline: newCodePipelineClient(), dynamodb: newDynamoDbClient(), sfn: newSfnClient() }),
-      environment: settings,
+      // Only these principals' answers count, whoever else holds PutApprovalResult.
+      environment: { ...common, APPROVERS: JSON.stringify(args.approvers) },
       statements: [
-        { Sid: "ReadApprovalAction", Effect: "Allow", Action: ["codepipeline:ListActionExecutions"], Resource: [pipelineArn] },
+        { Sid: "ReadApprovalAction", Effect: "Allow", Action: ["codepipeline:GetPipelineExecution", "codepipeline:ListActionExecutions"], Resource: [pipelineArn] },
         { Sid: "ReadAndCloseTaskTokens", Effect: "Allow", Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: [this.tokenTable.arn] },
         this.deadLetters.sendStatement(),
       ],

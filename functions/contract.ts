@@ -91,14 +91,17 @@ export function requestProblems(value: unknown): string[] {
   return problems;
 }
 
-/** A short plain-text summary of a request for notifications, cut to `maxChars`. */
-export function summarizeRequest(request: ApprovalRequest, maxChars: number): string {
+/**
+ * A short plain-text summary of a request for notifications, cut to `maxChars`. With
+ * `oneLine`, parts are joined with " | " and control characters (newlines too) become spaces.
+ */
+export function summarizeRequest(request: ApprovalRequest, maxChars: number, oneLine = false): string {
   const lines = [`Approval requested: ${request.title}`];
   if (request.requestId) lines.push(`Request: ${request.requestId}`);
   if (request.requester) lines.push(`Requester: ${request.requester}`);
   if (typeof request.amount === "number") lines.push(`Amount: ${request.amount}${request.currency ? ` ${request.currency}` : ""}`);
   if (request.link) lines.push(`Link: ${request.link}`);
   if (request.details !== undefined) lines.push(`Details: ${JSON.stringify(request.details)}`);
-  const text = lines.join("\n");
+  const text = oneLine ? lines.map((line) => line.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ")).join(" | ") : lines.join("\n");
   return text.length <= maxChars ? text : `${text.slice(0, Math.max(0, maxChars - 15))}... (truncated)`;
 }

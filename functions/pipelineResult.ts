@@ -2,12 +2,14 @@
 // stage's approval action. It looks up the task token recorded for the pipeline execution, reads
 // who decided from ListActionExecutions, and answers the task once. Anything unexpected throws, so
 // the event is retried and ends in the dead-letter queue; it never sends what it cannot prove.
-import { ActionExecutionDetail, CodePipelineClient, ListActionExecutionsCommand } from "@aws-sdk/client-codepipeline";
+import { ActionExecutionDetail, CodePipelineClient, GetPipelineExecutionCommand, ListActionExecutionsCommand } from "@aws-sdk/client-codepipeline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { deliverToStepFunctions } from "./callbackTask";
 import { StageDecision, StageDecisionKind, stageDecision } from "./contract";
-import { getTokenRecord, markDecided } from "./tokenStore";
+import { actorIsAnyOf } from "./principals";
+import { APPROVAL_KEY_VARIABLE } from "./startPipeline";
+import { TokenRecord, getTokenRecord, markDecided } from "./tokenStore";
 
 export const ACTION_DETAIL_TYPE = "CodePipeline Action Execution State Change";
 export const APPROVAL_STAGE_NAME = "Approval";
@@ -20,8 +22,8 @@ export interface PipelineResultSettings {
   pipelineName: string;
   stage: string;
   tableName: string;
-  /** The approval action's timeout (timeoutInMinutes * 60). */
-  timeoutSeconds: number;
+  /** The IAM user and role ARNs whose answers count. */
+  approvers: string[];
 }
 
 export interface ApprovalEvent {
@@ -58,22 +60,41 @@ export function parseApprovalEvent(event: unknown, settings: PipelineResultSetti
   return { pipelineExecutionId: id, state: detail.state };
 }
 
-/** Maps the finished approval action to a decision; "failed" when it broke without a decision. */
-export function decisionOfAction(action: ActionExecutionDetail, settings: PipelineResultSettings): StageDecisionKind | "failed" {
+/** Errors sent with SendTaskFailure when an approval ended without a decision anyone may rely on. */
+export const UNAUTHORIZED_APPROVER_ERROR = "UnauthorizedApprover";
+export const CANCELED_ERROR = "ApprovalCanceled";
+
+export type ActionOutcome =
+  | { kind: StageDecisionKind }
+  | { kind: "failure"; error: string; cause: string };
+
+/**
+ * Maps the finished approval action to a decision. Only a configured approver's answer counts;
+ * anything that ended without one (an unlisted principal, a cancellation, a broken action) fails
+ * the execution with a named error instead of posing as a decision.
+ */
+export function outcomeOfAction(action: ActionExecutionDetail, record: TokenRecord, approvers: string[]): ActionOutcome {
+  const id = action.pipelineExecutionId;
+  const answeredBy = action.updatedBy;
   switch (action.status) {
     case "Succeeded":
-      return "approved";
     case "Failed": {
-      if (action.updatedBy) return "rejected"; // a principal called PutApprovalResult with Rejected
+      if (answeredBy !== undefined || action.status === "Succeeded") {
+        if (!actorIsAnyOf(answeredBy, approvers)) {
+          return { kind: "failure", error: UNAUTHORIZED_APPROVER_ERROR, cause: `The approval of pipeline execution ${id} was answered by ${answeredBy ?? "an unknown principal"}, who is not an approver of stage ${record.stage}; nothing was decided` };
+        }
+        return { kind: action.status === "Succeeded" ? "approved" : "rejected" };
+      }
       const started = action.startTime?.getTime();
       const ended = action.lastUpdateTime?.getTime();
       const ranSeconds = started !== undefined && ended !== undefined ? (ended - started) / 1000 : 0;
-      return ranSeconds >= settings.timeoutSeconds - TIMEOUT_TOLERANCE_SECONDS ? "timed_out" : "failed";
+      if (ranSeconds >= record.timeoutSeconds - TIMEOUT_TOLERANCE_SECONDS) return { kind: "timed_out" };
+      return { kind: "failure", error: ACTION_FAILED_ERROR, cause: `The approval action of pipeline execution ${id} (stage ${record.stage}) failed without a decision: ${action.output?.executionResult?.errorDetails?.message ?? action.output?.executionResult?.externalExecutionSummary ?? "no details"}` };
     }
     case "Abandoned":
-      return "rejected"; // the pipeline execution was stopped while it waited
+      return { kind: "failure", error: CANCELED_ERROR, cause: `The pipeline execution ${id} (stage ${record.stage}) was stopped or canceled before anyone decided` };
     default:
-      throw new Error(`ActionNotFinished: approval action of pipeline execution ${action.pipelineExecutionId} is '${String(action.status)}'`);
+      throw new Error(`ActionNotFinished: approval action of pipeline execution ${id} is '${String(action.status)}'`);
   }
 }
 
@@ -82,10 +103,12 @@ export async function deliverPipelineDecision(
   settings: PipelineResultSettings,
   clients: { codepipeline: CodePipelineClient; dynamodb: DynamoDBClient; sfn: SFNClient },
   now: () => Date = () => new Date(),
-): Promise<StageDecision | { duplicate: true; decision: string }> {
+): Promise<StageDecision | { duplicate: true; decision: string } | { failed: string }> {
   const { pipelineExecutionId: id, state } = parseApprovalEvent(event, settings);
-  const record = await getTokenRecord(clients.dynamodb, settings.tableName, id);
-  if (!record || record.taskToken === "") {
+  const { pipelineExecution } = await clients.codepipeline.send(new GetPipelineExecutionCommand({ pipelineName: settings.pipelineName, pipelineExecutionId: id }));
+  const approvalKey = pipelineExecution?.variables?.find((v) => v.name === APPROVAL_KEY_VARIABLE)?.resolvedValue;
+  const record = approvalKey ? await getTokenRecord(clients.dynamodb, settings.tableName, approvalKey) : undefined;
+  if (!approvalKey || !record || record.taskToken === "") {
     throw new Error(`MissingTaskToken: no task token is recorded for pipeline execution ${id}; no decision sent`);
   }
   if (record.stage !== settings.stage) {
@@ -104,31 +127,30 @@ export async function deliverPipelineDecision(
   if (!action) {
     throw new Error(`ActionNotFound: pipeline execution ${id} has no approval action execution`);
   }
-  const decision = decisionOfAction(action, settings);
-  if ((decision === "approved") !== (state === "SUCCEEDED")) {
+  if ((action.status === "Succeeded") !== (state === "SUCCEEDED")) {
     throw new Error(`InconsistentEvent: the event says ${state} but the approval action of ${id} is '${String(action.status)}'; refusing to decide`);
   }
-  const summary = action.output?.executionResult?.externalExecutionSummary;
+  const outcome = outcomeOfAction(action, record, settings.approvers);
   const what = `for pipeline execution ${id} (stage ${settings.stage})`;
 
-  if (decision === "failed") {
-    const cause = `The approval action of pipeline execution ${id} (stage ${settings.stage}) failed without a decision: ${action.output?.executionResult?.errorDetails?.message ?? summary ?? "no details"}`;
-    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: ACTION_FAILED_ERROR, cause })), `the failure ${what}`);
-    await markDecided(clients.dynamodb, settings.tableName, id, "failed", now().toISOString());
-    throw new Error(`${ACTION_FAILED_ERROR}: ${cause}`);
+  if (outcome.kind === "failure") {
+    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: outcome.error, cause: outcome.cause })), `the failure ${what}`);
+    await markDecided(clients.dynamodb, settings.tableName, approvalKey, { decision: `failed:${outcome.error}`, decidedAt: now().toISOString(), pipelineExecutionId: id });
+    console.error(JSON.stringify({ msg: "approval ended without a decision; execution failed", pipelineExecutionId: id, error: outcome.error, cause: outcome.cause }));
+    return { failed: outcome.error };
   }
 
   const result = stageDecision({
-    decision,
+    decision: outcome.kind,
     stage: settings.stage,
     mechanism: "codepipeline",
-    approver: decision === "timed_out" ? null : action.updatedBy ?? null,
-    comment: decision === "timed_out" ? null : summary ?? (action.status === "Abandoned" ? "pipeline execution stopped before a decision" : null),
+    approver: outcome.kind === "timed_out" ? null : action.updatedBy ?? null,
+    comment: outcome.kind === "timed_out" ? null : action.output?.executionResult?.externalExecutionSummary ?? null,
     decidedAt: action.lastUpdateTime ?? now(),
   });
   await deliverToStepFunctions(() => clients.sfn.send(new SendTaskSuccessCommand({ taskToken: record.taskToken, output: JSON.stringify(result) })),
-    `the decision ${decision} ${what}`);
-  await markDecided(clients.dynamodb, settings.tableName, id, decision, result.decidedAt);
+    `the decision ${outcome.kind} ${what}`);
+  await markDecided(clients.dynamodb, settings.tableName, approvalKey, { decision: outcome.kind, decidedAt: result.decidedAt, pipelineExecutionId: id });
   console.log(JSON.stringify({ msg: "approval decision delivered", pipelineExecutionId: id, ...result }));
   return result;
 }

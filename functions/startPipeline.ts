@@ -1,23 +1,24 @@
-// Lambda behind the codepipeline stage's Task state (lambda:invoke.waitForTaskToken): starts one
-// execution of the stage's approval pipeline for one request and records which task token waits
-// for it. The pipeline runs in PARALLEL mode, so concurrent requests never overtake each other.
-import { CodePipelineClient, StartPipelineExecutionCommand, StopPipelineExecutionCommand } from "@aws-sdk/client-codepipeline";
+// Lambda behind the codepipeline stage's Task state (lambda:invoke.waitForTaskToken): records the
+// task token, then starts one execution of the stage's approval pipeline for the request. The
+// pipeline runs in PARALLEL mode, so concurrent requests never overtake each other.
+import { CodePipelineClient, StartPipelineExecutionCommand } from "@aws-sdk/client-codepipeline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { createHash } from "crypto";
 import { executionName, parseCallbackTaskEvent } from "./callbackTask";
 import { summarizeRequest } from "./contract";
-import { getTokenRecord, putTokenRecord } from "./tokenStore";
+import { approvalKeyOf, getTokenRecord, putTokenRecord } from "./tokenStore";
 
-/** Pipeline variable values hold at most 1000 characters (PipelineVariable.value: 1..1000). */
+/** Pipeline variable values hold at most 1000 characters (PipelineVariable.value: 1..1000, pattern .*). */
 export const SUMMARY_MAX = 500;
 /** Records outlive the longest approval by a week, then DynamoDB's TTL removes them. */
 export const RECORD_RETENTION_SECONDS = 7 * 86400;
+/** The pipeline variable that tells the result function which record belongs to an execution. */
+export const APPROVAL_KEY_VARIABLE = "ApprovalKey";
 
 export interface StartPipelineSettings {
   pipelineName: string;
   stage: string;
   tableName: string;
-  /** The approval action's timeout, for the record's expiry. */
+  /** The approval action's timeout, kept in the record for the result function. */
   timeoutSeconds: number;
 }
 
@@ -39,53 +40,44 @@ export async function startPipeline(
   now: () => Date = () => new Date(),
 ): Promise<{ pipelineExecutionId: string }> {
   const input = parseCallbackTaskEvent(event, settings.stage);
+  const approvalKey = approvalKeyOf(input.taskToken);
+  const createdAt = now();
+  const stored = await putTokenRecord(clients.dynamodb, settings.tableName, {
+    approvalKey,
+    taskToken: input.taskToken,
+    stage: input.stage,
+    executionArn: input.executionArn,
+    requestId: input.request.requestId ?? "-",
+    createdAt: createdAt.toISOString(),
+    timeoutSeconds: settings.timeoutSeconds,
+    expiresAt: Math.floor(createdAt.getTime() / 1000) + settings.timeoutSeconds + RECORD_RETENTION_SECONDS,
+  });
+  if (!stored) {
+    // A repeated invocation for the same task finds its own record; anything else is refused
+    // before a pipeline execution exists, so no other request is touched.
+    const existing = await getTokenRecord(clients.dynamodb, settings.tableName, approvalKey);
+    if (existing?.taskToken !== input.taskToken || existing.stage !== input.stage) {
+      throw new Error(`TokenConflict: approval key ${approvalKey.slice(0, 12)}... is already recorded for another task; nothing started`);
+    }
+  }
+
   const link = input.request.link && /^https?:\/\/\S+$/.test(input.request.link) ? input.request.link : executionConsoleLink(input.executionArn);
-  // The same task token always maps to the same client token: if this invocation is repeated,
-  // CodePipeline returns the execution it already started instead of starting a second one.
-  const clientRequestToken = createHash("sha256").update(input.taskToken).digest("hex");
+  // The approval key doubles as the client token, so a repeated invocation asks CodePipeline for
+  // the same execution again rather than a second one.
   const { pipelineExecutionId } = await clients.codepipeline.send(new StartPipelineExecutionCommand({
     name: settings.pipelineName,
-    clientRequestToken,
+    clientRequestToken: approvalKey,
     variables: [
-      { name: "RequestSummary", value: summarizeRequest(input.request, SUMMARY_MAX) },
+      { name: APPROVAL_KEY_VARIABLE, value: approvalKey },
+      { name: "RequestSummary", value: summarizeRequest(input.request, SUMMARY_MAX, true) },
       { name: "RequestLink", value: link.slice(0, 1000) },
       { name: "RequestId", value: safeKeyPart(input.request.requestId ?? "-") },
       { name: "ExecutionName", value: executionName(input.executionArn) },
     ],
   }));
   if (!pipelineExecutionId) throw new Error("StartPipelineExecution returned no pipelineExecutionId");
-
-  const createdAt = now();
-  let stored: boolean;
-  try {
-    stored = await putTokenRecord(clients.dynamodb, settings.tableName, {
-      pipelineExecutionId,
-      taskToken: input.taskToken,
-      stage: input.stage,
-      executionArn: input.executionArn,
-      requestId: input.request.requestId ?? "-",
-      createdAt: createdAt.toISOString(),
-      expiresAt: Math.floor(createdAt.getTime() / 1000) + settings.timeoutSeconds + RECORD_RETENTION_SECONDS,
-    });
-    if (!stored) {
-      const existing = await getTokenRecord(clients.dynamodb, settings.tableName, pipelineExecutionId);
-      if (existing?.taskToken !== input.taskToken) {
-        throw new Error(`TokenConflict: pipeline execution ${pipelineExecutionId} is already recorded for another task`);
-      }
-    }
-  } catch (error) {
-    // Without its record nobody could deliver this approval: stop the execution so that no
-    // approver is asked for a decision that would be lost, then fail the Task.
-    await clients.codepipeline.send(new StopPipelineExecutionCommand({
-      pipelineName: settings.pipelineName,
-      pipelineExecutionId,
-      abandon: true,
-      reason: "sfn-approvals could not record the waiting task; request abandoned",
-    })).catch((stopError: unknown) => console.error(JSON.stringify({ msg: "could not stop pipeline execution", pipelineExecutionId, error: String(stopError) })));
-    throw error;
-  }
   console.log(JSON.stringify({
-    msg: stored ? "approval pipeline started" : "approval pipeline already started for this task",
+    msg: stored ? "approval pipeline started" : "approval pipeline started again for the same task",
     stage: input.stage,
     pipeline: settings.pipelineName,
     pipelineExecutionId,

@@ -1,19 +1,26 @@
-// Maps a pipeline execution to the task token that waits for its approval.
+// Maps an approval request to the task token that waits for it.
 //
 // Why DynamoDB: a task token is up to 2048 characters (SendTaskSuccess, taskToken: 1..2048). The
 // seed kept it in S3 user-defined metadata, which is limited to 2 KB for all keys and values
 // together (Amazon S3 User Guide, "Working with object metadata"), so real tokens did not fit.
 // A DynamoDB item holds up to 400 KB (Amazon DynamoDB Developer Guide, "Service, account, and table
 // quotas": item size), is read back with a strongly consistent GetItem, and expires by TTL.
+//
+// The record is written BEFORE the pipeline execution starts, under an approval key derived from
+// the token; the key travels to the execution as a pipeline variable. So there is never a running
+// approval without its record, whatever happens to the start function in between.
 import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { createHash } from "crypto";
 
 export interface TokenRecord {
-  pipelineExecutionId: string;
+  approvalKey: string;
   taskToken: string;
   stage: string;
   executionArn: string;
   requestId: string;
   createdAt: string;
+  /** The approval action's timeout when the request started, in seconds. */
+  timeoutSeconds: number;
   /** Epoch seconds after which DynamoDB may delete the record (TTL). */
   expiresAt: number;
   /** Set once the decision was delivered, so a repeated event sends nothing twice. */
@@ -21,21 +28,27 @@ export interface TokenRecord {
   decision?: string;
 }
 
-/** Stores a new record; false when one already exists for this pipeline execution. */
+/** The key of a task's record: a hash of its token (so the token itself is never an identifier). */
+export function approvalKeyOf(taskToken: string): string {
+  return createHash("sha256").update(taskToken).digest("hex");
+}
+
+/** Stores a new record; false when one already exists under its key. */
 export async function putTokenRecord(dynamodb: DynamoDBClient, table: string, record: TokenRecord): Promise<boolean> {
   try {
     await dynamodb.send(new PutItemCommand({
       TableName: table,
       Item: {
-        pipelineExecutionId: { S: record.pipelineExecutionId },
+        approvalKey: { S: record.approvalKey },
         taskToken: { S: record.taskToken },
         stage: { S: record.stage },
         executionArn: { S: record.executionArn },
         requestId: { S: record.requestId },
         createdAt: { S: record.createdAt },
+        timeoutSeconds: { N: String(record.timeoutSeconds) },
         expiresAt: { N: String(record.expiresAt) },
       },
-      ConditionExpression: "attribute_not_exists(pipelineExecutionId)",
+      ConditionExpression: "attribute_not_exists(approvalKey)",
     }));
     return true;
   } catch (error) {
@@ -44,34 +57,35 @@ export async function putTokenRecord(dynamodb: DynamoDBClient, table: string, re
   }
 }
 
-export async function getTokenRecord(dynamodb: DynamoDBClient, table: string, pipelineExecutionId: string): Promise<TokenRecord | undefined> {
+export async function getTokenRecord(dynamodb: DynamoDBClient, table: string, approvalKey: string): Promise<TokenRecord | undefined> {
   const { Item: item } = await dynamodb.send(new GetItemCommand({
     TableName: table,
-    Key: { pipelineExecutionId: { S: pipelineExecutionId } },
+    Key: { approvalKey: { S: approvalKey } },
     ConsistentRead: true,
   }));
   if (!item) return undefined;
   const text = (name: string) => item[name]?.S;
   return {
-    pipelineExecutionId: text("pipelineExecutionId") ?? pipelineExecutionId,
+    approvalKey: text("approvalKey") ?? approvalKey,
     taskToken: text("taskToken") ?? "",
     stage: text("stage") ?? "",
     executionArn: text("executionArn") ?? "",
     requestId: text("requestId") ?? "",
     createdAt: text("createdAt") ?? "",
+    timeoutSeconds: Number(item.timeoutSeconds?.N ?? 0),
     expiresAt: Number(item.expiresAt?.N ?? 0),
     decidedAt: text("decidedAt"),
     decision: text("decision"),
   };
 }
 
-/** Records that the decision was delivered (only once). */
-export async function markDecided(dynamodb: DynamoDBClient, table: string, pipelineExecutionId: string, decision: string, decidedAt: string): Promise<void> {
+/** Records that the decision was delivered (only once), and for which pipeline execution. */
+export async function markDecided(dynamodb: DynamoDBClient, table: string, approvalKey: string, fields: { decision: string; decidedAt: string; pipelineExecutionId: string }): Promise<void> {
   await dynamodb.send(new UpdateItemCommand({
     TableName: table,
-    Key: { pipelineExecutionId: { S: pipelineExecutionId } },
-    UpdateExpression: "SET decidedAt = :decidedAt, decision = :decision",
-    ConditionExpression: "attribute_exists(pipelineExecutionId) AND attribute_not_exists(decidedAt)",
-    ExpressionAttributeValues: { ":decidedAt": { S: decidedAt }, ":decision": { S: decision } },
+    Key: { approvalKey: { S: approvalKey } },
+    UpdateExpression: "SET decidedAt = :decidedAt, decision = :decision, pipelineExecutionId = :execution",
+    ConditionExpression: "attribute_exists(approvalKey) AND attribute_not_exists(decidedAt)",
+    ExpressionAttributeValues: { ":decidedAt": { S: fields.decidedAt }, ":decision": { S: fields.decision }, ":execution": { S: fields.pipelineExecutionId } },
   }));
 }

@@ -4,7 +4,9 @@
 import { expect } from "chai";
 import { createHash, randomBytes } from "crypto";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
+import { stageDecision } from "../functions/contract";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
+import { runDefinition } from "./helpers/localStateMachine";
 import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
 import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHandler";
 import { stackConfig } from "./helpers/stackConfig";
@@ -42,7 +44,7 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
       roleArn: `arn:aws:iam::${ACCOUNT_ID}:role/stage-finance-pipeline-role-a1b2c3d`,
       artifactStores: [{ location: BUCKET, type: "S3" }],
     });
-    expect(pipeline.variables.map((v: any) => v.name)).to.deep.equal(["RequestSummary", "RequestLink", "RequestId", "ExecutionName"]);
+    expect(pipeline.variables.map((v: any) => v.name)).to.deep.equal(["ApprovalKey", "RequestSummary", "RequestLink", "RequestId", "ExecutionName"]);
     expect(pipeline.stages).to.deep.equal([
       {
         name: "Request",
@@ -140,8 +142,8 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
     expect(named(prod.resources, "stage-finance-tokens").inputs).to.deep.include({
       name: TABLE,
       billingMode: "PAY_PER_REQUEST",
-      hashKey: "pipelineExecutionId",
-      attributes: [{ name: "pipelineExecutionId", type: "S" }],
+      hashKey: "approvalKey",
+      attributes: [{ name: "approvalKey", type: "S" }],
       ttl: { attributeName: "expiresAt", enabled: true },
       pointInTimeRecovery: { enabled: true },
       serverSideEncryption: { enabled: true },
@@ -150,21 +152,23 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
 
   it("scopes both functions to this pipeline, this table and this state machine", () => {
     expect(statements(named(prod.resources, "stage-finance-start-policy")).slice(1)).to.deep.equal([
-      { Sid: "StartAndStopApprovalPipeline", Effect: "Allow", Action: ["codepipeline:StartPipelineExecution", "codepipeline:StopPipelineExecution"], Resource: [PIPELINE_ARN] },
+      { Sid: "StartApprovalPipeline", Effect: "Allow", Action: ["codepipeline:StartPipelineExecution"], Resource: [PIPELINE_ARN] },
       { Sid: "RecordTaskTokens", Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:GetItem"], Resource: [TABLE_ARN] },
     ]);
     expect(statements(named(prod.resources, "stage-finance-result-policy")).slice(1)).to.deep.equal([
-      { Sid: "ReadApprovalAction", Effect: "Allow", Action: ["codepipeline:ListActionExecutions"], Resource: [PIPELINE_ARN] },
+      { Sid: "ReadApprovalAction", Effect: "Allow", Action: ["codepipeline:GetPipelineExecution", "codepipeline:ListActionExecutions"], Resource: [PIPELINE_ARN] },
       { Sid: "ReadAndCloseTaskTokens", Effect: "Allow", Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: [TABLE_ARN] },
       { Sid: "DeadLetterFailedDecisions", Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [DLQ_ARN] },
     ]);
     expect(statements(named(prod.resources, "stage-finance-result-callback"))).to.deep.equal([
       { Sid: "SendDecisionToStateMachine", Effect: "Allow", Action: ["states:SendTaskSuccess", "states:SendTaskFailure"], Resource: [`arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod`] },
     ]);
-    const env = { PIPELINE_NAME: PIPELINE, STAGE_NAME: "finance", TABLE_NAME: TABLE, TIMEOUT_SECONDS: String(SEVEN_DAYS) };
-    for (const fn of ["stage-finance-start-fn", "stage-finance-result-fn"]) {
-      expect(named(prod.resources, fn).inputs).to.deep.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, environment: { variables: env } });
-    }
+    const common = { PIPELINE_NAME: PIPELINE, STAGE_NAME: "finance", TABLE_NAME: TABLE };
+    expect(named(prod.resources, "stage-finance-start-fn").inputs).to.deep.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, environment: { variables: { ...common, TIMEOUT_SECONDS: String(SEVEN_DAYS) } } });
+    expect(named(prod.resources, "stage-finance-result-fn").inputs).to.deep.include({
+      runtime: "nodejs22.x", memorySize: 128, timeout: 30,
+      environment: { variables: { ...common, APPROVERS: JSON.stringify(["arn:aws:iam::123456789012:role/FinanceApprover"]) } },
+    });
   });
 
   it("packages each callback as the handler alone, under 50 KB", async () => {
@@ -219,9 +223,9 @@ class FakeTable {
   install(aws: FakeAws): void {
     aws.on("PutItem", (body) => {
       expect(body.TableName).to.equal(TABLE);
-      if (this.failPuts) return new AwsError("ProvisionedThroughputExceededException", "The level of configured provisioned throughput for the table was exceeded", 400);
-      const key = body.Item.pipelineExecutionId.S;
-      if (body.ConditionExpression === "attribute_not_exists(pipelineExecutionId)" && this.items.has(key)) {
+      if (this.failPuts) return new AwsError("AccessDeniedException", "User is not authorized to perform: dynamodb:PutItem", 400);
+      const key = body.Item.approvalKey.S;
+      if (body.ConditionExpression === "attribute_not_exists(approvalKey)" && this.items.has(key)) {
         return new AwsError("ConditionalCheckFailedException", "The conditional request failed");
       }
       this.items.set(key, body.Item);
@@ -229,18 +233,21 @@ class FakeTable {
     });
     aws.on("GetItem", (body) => {
       expect(body.ConsistentRead).to.equal(true);
-      const item = this.items.get(body.Key.pipelineExecutionId.S);
+      const item = this.items.get(body.Key.approvalKey.S);
       return item ? { Item: item } : {};
     });
     aws.on("UpdateItem", (body) => {
-      const item = this.items.get(body.Key.pipelineExecutionId.S);
+      const item = this.items.get(body.Key.approvalKey.S);
       if (!item || item.decidedAt) return new AwsError("ConditionalCheckFailedException", "The conditional request failed");
       item.decidedAt = body.ExpressionAttributeValues[":decidedAt"];
       item.decision = body.ExpressionAttributeValues[":decision"];
+      item.pipelineExecutionId = body.ExpressionAttributeValues[":execution"];
       return {};
     });
   }
 }
+
+const keyOf = (taskToken: string) => createHash("sha256").update(taskToken).digest("hex");
 
 describe("codepipeline handlers, as deployed (serialized __index.js against a fake AWS endpoint)", function () {
   const aws = new FakeAws();
@@ -273,14 +280,20 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
     table.install(aws);
   });
 
-  /** CodePipeline's StartPipelineExecution: one new execution id per client token, the same one again for a repeated token. */
-  function pipelineStarts(ids: string[]): void {
-    const byClientToken = new Map<string, string>();
+  /** CodePipeline: one new execution id per client token (handed out in order), the same one again for a repeated token. */
+  function pipeline(ids: string[]): Map<string, { id: string; variables: Array<{ name: string; value: string }> }> {
+    const byClientToken = new Map<string, { id: string; variables: Array<{ name: string; value: string }> }>();
     aws.on("StartPipelineExecution", (body) => {
       expect(body.name).to.equal(PIPELINE);
-      if (!byClientToken.has(body.clientRequestToken)) byClientToken.set(body.clientRequestToken, ids[byClientToken.size]);
-      return { pipelineExecutionId: byClientToken.get(body.clientRequestToken) };
+      if (!byClientToken.has(body.clientRequestToken)) byClientToken.set(body.clientRequestToken, { id: ids[byClientToken.size], variables: body.variables });
+      return { pipelineExecutionId: byClientToken.get(body.clientRequestToken)!.id };
     });
+    aws.on("GetPipelineExecution", (body) => {
+      const execution = [...byClientToken.values()].find((e) => e.id === body.pipelineExecutionId);
+      if (!execution) return new AwsError("PipelineExecutionNotFoundException", `${body.pipelineExecutionId} not found`);
+      return { pipelineExecution: { pipelineName: PIPELINE, pipelineExecutionId: execution.id, status: "InProgress", variables: execution.variables.map((v) => ({ name: v.name, resolvedValue: v.value })) } };
+    });
+    return byClientToken;
   }
 
   async function invokeStart(event: { taskToken: string }): Promise<HandlerRun> {
@@ -296,70 +309,80 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
   }
 
   describe("start function", () => {
-    it("starts one pipeline execution with the request as variables and records its task token", async () => {
+    it("records the task token first, then starts one pipeline execution carrying the request and the record's key", async () => {
       const taskToken = token();
-      pipelineStarts(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c01"]);
+      pipeline(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c01"]);
       const before = Math.floor(Date.now() / 1000);
       const run = await invokeStart(taskEvent(taskToken));
       expect(run.error).to.equal(undefined);
       expect(run.result).to.deep.equal({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c01" });
-      expect(aws.operations()).to.deep.equal(["StartPipelineExecution", "PutItem"]);
-      const start = aws.requests[0];
-      expect(start.target).to.equal("CodePipeline_20150709.StartPipelineExecution");
-      expect(start.body.clientRequestToken).to.equal(createHash("sha256").update(taskToken).digest("hex"));
-      const variables = Object.fromEntries(start.body.variables.map((v: any) => [v.name, v.value]));
-      expect(Object.keys(variables)).to.deep.equal(["RequestSummary", "RequestLink", "RequestId", "ExecutionName"]);
-      expect(variables.RequestSummary).to.contain("Approval requested: Expense report ER98765").and.contain("Amount: 750.5 USD");
-      expect(variables.RequestSummary.length).to.be.at.most(500);
-      expect(variables).to.include({ RequestLink: "https://example.com/reports/ER98765", RequestId: "ER98765", ExecutionName: "er98765-1" });
-      const put = aws.requests[1].body;
-      expect(put.ConditionExpression).to.equal("attribute_not_exists(pipelineExecutionId)");
+      expect(aws.operations()).to.deep.equal(["PutItem", "StartPipelineExecution"]);
+      const put = aws.requests[0].body;
+      expect(put.ConditionExpression).to.equal("attribute_not_exists(approvalKey)");
       expect(put.Item).to.deep.include({
-        pipelineExecutionId: { S: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c01" },
+        approvalKey: { S: keyOf(taskToken) },
         taskToken: { S: taskToken },
         stage: { S: "finance" },
         executionArn: { S: executionArn("er98765-1") },
         requestId: { S: "ER98765" },
+        timeoutSeconds: { N: String(SEVEN_DAYS) },
       });
-      const expiresAt = Number(put.Item.expiresAt.N);
-      expect(expiresAt - before).to.be.within(SEVEN_DAYS + 7 * 86400, SEVEN_DAYS + 7 * 86400 + 60);
+      expect(Number(put.Item.expiresAt.N) - before).to.be.within(SEVEN_DAYS + 7 * 86400, SEVEN_DAYS + 7 * 86400 + 60);
+      const start = aws.requests[1];
+      expect(start.target).to.equal("CodePipeline_20150709.StartPipelineExecution");
+      expect(start.body.clientRequestToken).to.equal(keyOf(taskToken));
+      const variables = Object.fromEntries(start.body.variables.map((v: any) => [v.name, v.value]));
+      expect(Object.keys(variables)).to.deep.equal(["ApprovalKey", "RequestSummary", "RequestLink", "RequestId", "ExecutionName"]);
+      expect(variables.ApprovalKey).to.equal(keyOf(taskToken));
+      expect(variables.RequestSummary).to.match(/^Approval requested: Expense report ER98765 \| Request: ER98765 \| .*Amount: 750\.5 USD/);
+      expect(variables.RequestSummary).to.not.match(/[\n\r]/);
+      expect(variables.RequestSummary.length).to.be.at.most(500);
+      expect(variables).to.include({ RequestLink: "https://example.com/reports/ER98765", RequestId: "ER98765", ExecutionName: "er98765-1" });
     });
 
-    it("links approvers to the execution in the Step Functions console when the request has no link", async () => {
-      pipelineStarts(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c02"]);
-      await invokeStart(taskEvent(token(), "deploy-1", { title: "Deploy", requestId: "DEP 1/2", link: "javascript:alert(1)" }));
-      const variables = Object.fromEntries(aws.requests[0].body.variables.map((v: any) => [v.name, v.value]));
+    it("links approvers to the execution in the Step Functions console when the request has no usable link", async () => {
+      pipeline(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c02"]);
+      await invokeStart(taskEvent(token(), "deploy-1", { title: "Deploy\nnow", requestId: "DEP 1/2", link: "javascript:alert(1)" }));
+      const variables = Object.fromEntries(aws.requests[1].body.variables.map((v: any) => [v.name, v.value]));
       expect(variables.RequestLink).to.equal(`https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${executionArn("deploy-1")}`);
       expect(variables.RequestId).to.equal("DEP_1_2");
+      expect(variables.RequestSummary).to.equal("Approval requested: Deploy now | Request: DEP 1/2 | Link: javascript:alert(1)");
     });
 
     it("is idempotent for a repeated invocation with the same task token", async () => {
       const taskToken = token();
-      pipelineStarts(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c03", "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c04"]);
+      const starts = pipeline(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c03", "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c04"]);
       const first = await invokeStart(taskEvent(taskToken));
       const second = await invokeStart(taskEvent(taskToken));
       expect(first.result).to.deep.equal({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c03" });
       expect(second.result).to.deep.equal({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c03" });
+      expect(aws.operations()).to.deep.equal(["PutItem", "StartPipelineExecution", "PutItem", "GetItem", "StartPipelineExecution"]);
       expect(table.items.size).to.equal(1);
-      expect(aws.operations()).to.not.include("StopPipelineExecution");
+      expect(starts.size).to.equal(1);
     });
 
-    it("stops the pipeline execution and fails when the token cannot be recorded", async () => {
-      pipelineStarts(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c05"]);
+    it("starts nothing when the token cannot be recorded", async () => {
+      pipeline(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c05"]);
       table.failPuts = true;
-      aws.on("StopPipelineExecution", () => ({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c05" }));
       const run = await invokeStart(taskEvent(token()));
       expect(run.ok).to.equal(false);
-      expect(run.error!.name).to.equal("ProvisionedThroughputExceededException");
-      const stop = aws.requests.find((r) => r.operation === "StopPipelineExecution")!;
-      expect(stop.body).to.deep.equal({
-        pipelineName: PIPELINE, pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c05", abandon: true,
-        reason: "sfn-approvals could not record the waiting task; request abandoned",
-      });
+      expect(run.error!.name).to.equal("AccessDeniedException");
+      expect(aws.operations()).to.deep.equal(["PutItem"]);
     });
 
-    it("refuses a malformed event and starts nothing", async () => {
-      pipelineStarts(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c06"]);
+    it("starts nothing, and touches no other request, when the record's key is taken by another task", async () => {
+      const taskToken = token();
+      pipeline(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c06"]);
+      table.items.set(keyOf(taskToken), { approvalKey: { S: keyOf(taskToken) }, taskToken: { S: "someone-else" }, stage: { S: "finance" } });
+      const run = await invokeStart(taskEvent(taskToken));
+      expect(run.ok).to.equal(false);
+      expect(run.error!.message).to.match(/^TokenConflict: approval key [0-9a-f]{12}\.\.\. is already recorded for another task; nothing started$/);
+      expect(aws.operations()).to.deep.equal(["PutItem", "GetItem"]);
+      expect(table.items.get(keyOf(taskToken))!.taskToken.S).to.equal("someone-else");
+    });
+
+    it("refuses a malformed event and records or starts nothing", async () => {
+      pipeline(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c07"]);
       for (const bad of [{ ...taskEvent(token()), request: { amount: 5 } }, { ...taskEvent(token()), stage: "manager" }, { ...taskEvent(""), taskToken: "" }]) {
         const run = await invokeStart(bad);
         expect(run.ok).to.equal(false);
@@ -408,100 +431,156 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
       });
     }
 
-    function record(pipelineExecutionId: string, taskToken: string, extra: Record<string, unknown> = {}): void {
-      table.items.set(pipelineExecutionId, {
-        pipelineExecutionId: { S: pipelineExecutionId }, taskToken: { S: taskToken }, stage: { S: "finance" }, executionArn: { S: executionArn("x") },
-        requestId: { S: "ER98765" }, createdAt: { S: "2026-11-22T08:00:00.000Z" }, expiresAt: { N: "1796544000" }, ...extra,
+    /** A started request: its record, and the pipeline execution that carries its key. */
+    function waitingRequest(pipelineExecutionId: string, taskToken: string, extra: Record<string, unknown> = {}): void {
+      const key = keyOf(taskToken);
+      table.items.set(key, {
+        approvalKey: { S: key }, taskToken: { S: taskToken }, stage: { S: "finance" }, executionArn: { S: executionArn("x") },
+        requestId: { S: "ER98765" }, createdAt: { S: "2026-11-22T08:00:00.000Z" }, timeoutSeconds: { N: String(SEVEN_DAYS) }, expiresAt: { N: "1796544000" }, ...extra,
       });
+      aws.on("GetPipelineExecution", (body) => body.pipelineExecutionId === pipelineExecutionId
+        ? { pipelineExecution: { pipelineName: PIPELINE, pipelineExecutionId, status: "InProgress", variables: [{ name: "ApprovalKey", resolvedValue: key }, { name: "RequestId", resolvedValue: "ER98765" }] } }
+        : new AwsError("PipelineExecutionNotFoundException", "not found"));
     }
 
-    it("sends the approval with who approved and their comment, then closes the record", async () => {
+    it("sends the approval of a listed approver with their comment, then closes the record", async () => {
       const taskToken = token();
-      record(EXECUTION, taskToken);
+      waitingRequest(EXECUTION, taskToken);
       listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Succeeded", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionId: "a1", externalExecutionSummary: "budget ok" } } }) });
       aws.on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
       expect(run.error).to.equal(undefined);
       const expected = { approved: true, decision: "approved", stage: "finance", mechanism: "codepipeline", approver: CONTROLLER, comment: "budget ok", decidedAt: "2026-11-22T09:00:00Z" };
       expect(run.result).to.deep.equal(expected);
-      expect(aws.operations()).to.deep.equal(["GetItem", "ListActionExecutions", "SendTaskSuccess", "UpdateItem"]);
-      expect(aws.requests[2].body.taskToken).to.equal(taskToken);
-      expect(JSON.parse(aws.requests[2].body.output)).to.deep.equal(expected);
-      expect(table.items.get(EXECUTION)!.decision).to.deep.equal({ S: "approved" });
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem", "ListActionExecutions", "SendTaskSuccess", "UpdateItem"]);
+      expect(aws.requests[3].body.taskToken).to.equal(taskToken);
+      expect(JSON.parse(aws.requests[3].body.output)).to.deep.equal(expected);
+      expect(table.items.get(keyOf(taskToken))!.decision).to.deep.equal({ S: "approved" });
+      expect(table.items.get(keyOf(taskToken))!.pipelineExecutionId).to.deep.equal({ S: EXECUTION });
     });
 
-    it("sends a rejection naming who rejected", async () => {
+    it("drives the prod workflow to its end with that exact output (aws-local-stepfunctions)", async () => {
       const taskToken = token();
-      record(EXECUTION, taskToken);
+      waitingRequest(EXECUTION, taskToken);
+      listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Succeeded", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionSummary: "budget ok" } } }) });
+      let delivered: unknown;
+      aws.on("SendTaskSuccess", (body) => { delivered = JSON.parse(body.output); return {}; });
+      await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
+      const prod = await runProgram("prod", stackConfig("prod"));
+      const definition = JSON.parse(named(prod.resources, "approvals-state-machine").inputs.definition);
+      const manager = stageDecision({ decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: "arn:aws:iam::123456789012:user/alice", decidedAt: "2026-11-22T08:30:00Z" });
+      const result = await runDefinition(definition, EXPENSE_REPORT, {
+        taskHandlers: { "Approval manager": async () => manager, "Approval finance": async () => delivered },
+        taskToken: "local-token",
+      });
+      expect(result.status).to.equal("SUCCEEDED");
+      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [manager, delivered], request: EXPENSE_REPORT });
+    });
+
+    it("fails the execution when someone who is not an approver answered, even with an approval", async () => {
+      for (const [updatedBy, status, state] of [
+        ["arn:aws:sts::123456789012:assumed-role/Admin/mallory", "Succeeded", "SUCCEEDED"],
+        ["arn:aws:sts::999999999999:assumed-role/FinanceApprover/eve", "Succeeded", "SUCCEEDED"],
+        [undefined, "Succeeded", "SUCCEEDED"],
+        ["arn:aws:iam::123456789012:user/mallory", "Failed", "FAILED"],
+      ] as const) {
+        aws.reset();
+        table.items.clear();
+        table.install(aws);
+        const taskToken = token();
+        waitingRequest(EXECUTION, taskToken);
+        listActions({ [EXECUTION]: actionExecution(EXECUTION, { status, ...(updatedBy ? { updatedBy } : {}) }) });
+        aws.on("SendTaskFailure", () => ({})).on("SendTaskSuccess", () => ({}));
+        const run = await invokeResult(actionEvent(EXECUTION, state), [taskToken]);
+        expect(aws.operations(), String(updatedBy)).to.deep.equal(["GetPipelineExecution", "GetItem", "ListActionExecutions", "SendTaskFailure", "UpdateItem"]);
+        expect(aws.requests[3].body).to.deep.equal({
+          taskToken, error: "UnauthorizedApprover",
+          cause: `The approval of pipeline execution ${EXECUTION} was answered by ${updatedBy ?? "an unknown principal"}, who is not an approver of stage finance; nothing was decided`,
+        });
+        expect(run.result).to.deep.equal({ failed: "UnauthorizedApprover" });
+      }
+    });
+
+    it("sends a rejection by a listed approver, naming them", async () => {
+      const taskToken = token();
+      waitingRequest(EXECUTION, taskToken);
       listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Failed", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionSummary: "over budget" } } }) });
       aws.on("SendTaskSuccess", () => ({}));
       await invokeResult(actionEvent(EXECUTION, "FAILED"), [taskToken]);
-      expect(JSON.parse(aws.requests[2].body.output)).to.deep.equal({
+      expect(JSON.parse(aws.requests[3].body.output)).to.deep.equal({
         approved: false, decision: "rejected", stage: "finance", mechanism: "codepipeline", approver: CONTROLLER, comment: "over budget", decidedAt: "2026-11-22T09:00:00Z",
       });
     });
 
-    it("sends timed_out for an approval that failed undecided at its timeout", async () => {
+    it("sends timed_out for an approval that failed undecided at the timeout recorded when it started", async () => {
       const taskToken = token();
-      record(EXECUTION, taskToken);
-      listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Failed", lastUpdateTime: STARTED + SEVEN_DAYS }) });
+      waitingRequest(EXECUTION, taskToken, { timeoutSeconds: { N: "3600" } });
+      listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Failed", lastUpdateTime: STARTED + 3600 }) });
       aws.on("SendTaskSuccess", () => ({}));
       await invokeResult(actionEvent(EXECUTION, "FAILED"), [taskToken]);
-      expect(JSON.parse(aws.requests[2].body.output)).to.deep.equal({
-        approved: false, decision: "timed_out", stage: "finance", mechanism: "codepipeline", approver: null, comment: null, decidedAt: "2026-11-29T08:00:00Z",
+      expect(JSON.parse(aws.requests[3].body.output)).to.deep.equal({
+        approved: false, decision: "timed_out", stage: "finance", mechanism: "codepipeline", approver: null, comment: null, decidedAt: "2026-11-22T09:00:00Z",
       });
     });
 
     it("fails the execution (SendTaskFailure) when the approval action broke early without a decision", async () => {
       const taskToken = token();
-      record(EXECUTION, taskToken);
+      waitingRequest(EXECUTION, taskToken);
       listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Failed", lastUpdateTime: STARTED + 5, output: { executionResult: { errorDetails: { code: "JobFailed", message: "Insufficient permissions to publish to the topic" } } } }) });
       aws.on("SendTaskFailure", () => ({}));
       const run = await invokeResult(actionEvent(EXECUTION, "FAILED"), [taskToken]);
-      expect(aws.operations()).to.deep.equal(["GetItem", "ListActionExecutions", "SendTaskFailure", "UpdateItem"]);
-      expect(aws.requests[2].body).to.deep.equal({
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem", "ListActionExecutions", "SendTaskFailure", "UpdateItem"]);
+      expect(aws.requests[3].body).to.deep.equal({
         taskToken, error: "ApprovalActionFailed",
         cause: `The approval action of pipeline execution ${EXECUTION} (stage finance) failed without a decision: Insufficient permissions to publish to the topic`,
       });
-      expect(run.ok).to.equal(false);
-      expect(run.error!.message).to.match(/^ApprovalActionFailed: /);
+      expect(run.result).to.deep.equal({ failed: "ApprovalActionFailed" });
     });
 
-    it("sends a rejection when the pipeline execution was stopped while it waited", async () => {
+    it("fails the execution (ApprovalCanceled), not a rejection, when the pipeline execution was stopped or canceled", async () => {
       const taskToken = token();
-      record(EXECUTION, taskToken);
+      waitingRequest(EXECUTION, taskToken);
       listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Abandoned" }) });
-      aws.on("SendTaskSuccess", () => ({}));
-      await invokeResult(actionEvent(EXECUTION, "ABANDONED"), [taskToken]);
-      expect(JSON.parse(aws.requests[2].body.output)).to.include({ approved: false, decision: "rejected", approver: null, comment: "pipeline execution stopped before a decision" });
+      aws.on("SendTaskFailure", () => ({})).on("SendTaskSuccess", () => ({}));
+      await invokeResult(actionEvent(EXECUTION, "CANCELED"), [taskToken]);
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem", "ListActionExecutions", "SendTaskFailure", "UpdateItem"]);
+      expect(aws.requests[3].body).to.include({ error: "ApprovalCanceled", cause: `The pipeline execution ${EXECUTION} (stage finance) was stopped or canceled before anyone decided` });
     });
 
     it("sends nothing twice for a repeated event", async () => {
       const taskToken = token();
-      record(EXECUTION, taskToken, { decidedAt: { S: "2026-11-22T09:00:00Z" }, decision: { S: "approved" } });
+      waitingRequest(EXECUTION, taskToken, { decidedAt: { S: "2026-11-22T09:00:00Z" }, decision: { S: "approved" } });
       listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Succeeded", updatedBy: CONTROLLER }) });
       aws.on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
       expect(run.result).to.deep.equal({ duplicate: true, decision: "approved" });
-      expect(aws.operations()).to.deep.equal(["GetItem"]);
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem"]);
     });
 
     it("sends nothing when the event and the action disagree", async () => {
       const taskToken = token();
-      record(EXECUTION, taskToken);
+      waitingRequest(EXECUTION, taskToken);
       listActions({ [EXECUTION]: actionExecution(EXECUTION, { status: "Failed", updatedBy: CONTROLLER }) });
       aws.on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
       expect(run.error!.message).to.match(/^InconsistentEvent: the event says SUCCEEDED but the approval action .* is 'Failed'; refusing to decide$/);
-      expect(aws.operations()).to.deep.equal(["GetItem", "ListActionExecutions"]);
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem", "ListActionExecutions"]);
     });
 
     it("sends nothing for a pipeline execution with no recorded token", async () => {
-      listActions({});
+      aws.on("GetPipelineExecution", () => ({ pipelineExecution: { pipelineExecutionId: EXECUTION, variables: [{ name: "ApprovalKey", resolvedValue: "0".repeat(64) }] } }));
       aws.on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), []);
       expect(run.error!.message).to.equal(`MissingTaskToken: no task token is recorded for pipeline execution ${EXECUTION}; no decision sent`);
-      expect(aws.operations()).to.deep.equal(["GetItem"]);
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem"]);
+    });
+
+    it("sends nothing for a pipeline execution started without an approval key (by hand)", async () => {
+      aws.on("GetPipelineExecution", () => ({ pipelineExecution: { pipelineExecutionId: EXECUTION, variables: [{ name: "ApprovalKey", resolvedValue: "-" }] } }));
+      aws.on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), []);
+      expect(run.error!.message).to.match(/^MissingTaskToken: /);
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem"]);
     });
 
     const foreign: Array<[string, unknown, RegExp]> = [
@@ -513,7 +592,7 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
     ];
     for (const [what, event, message] of foreign) {
       it(`sends nothing for ${what} and reports a clear error`, async () => {
-        record(EXECUTION, token());
+        waitingRequest(EXECUTION, token());
         aws.on("SendTaskSuccess", () => ({}));
         const run = await invokeResult(event, []);
         expect(run.ok).to.equal(false);
@@ -525,23 +604,17 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
     it("keeps two concurrent requests apart: each decision reaches its own task, in any order", async () => {
       const [tokenA, tokenB] = [token(), token()];
       const [idA, idB] = ["aaaaaaaa-1111-4111-8111-aaaaaaaaaaaa", "bbbbbbbb-2222-4222-8222-bbbbbbbbbbbb"];
-      const ids = [idA, idB];
-      const byClientToken = new Map<string, string>();
-      aws.on("StartPipelineExecution", (body) => {
-        if (!byClientToken.has(body.clientRequestToken)) byClientToken.set(body.clientRequestToken, ids[byClientToken.size]);
-        return { pipelineExecutionId: byClientToken.get(body.clientRequestToken) };
-      });
-      // Both requests start at the same time; whichever arrives first gets the first id.
+      pipeline([idA, idB]);
+      // Both requests start at the same time; whichever reaches CodePipeline first gets the first id.
       const [startA, startB] = await Promise.all([
         invokeStart(taskEvent(tokenA, "request-a", { title: "Request A", requestId: "A" })),
         invokeStart(taskEvent(tokenB, "request-b", { title: "Request B", requestId: "B" })),
       ]);
-      const execOf = new Map([[tokenA, startA.result.pipelineExecutionId], [tokenB, startB.result.pipelineExecutionId]]);
+      const execOf = new Map([[tokenA, startA.result.pipelineExecutionId as string], [tokenB, startB.result.pipelineExecutionId as string]]);
       expect(new Set(execOf.values())).to.deep.equal(new Set([idA, idB]));
-      expect(table.items.get(execOf.get(tokenA)!)!.taskToken.S).to.equal(tokenA);
-      expect(table.items.get(execOf.get(tokenB)!)!.taskToken.S).to.equal(tokenB);
+      expect(table.items.size).to.equal(2);
 
-      // B is rejected first, then A approved: each decision must reach its own token.
+      // B is rejected and A approved, delivered at the same time: each decision must reach its own token.
       listActions({
         [execOf.get(tokenA)!]: actionExecution(execOf.get(tokenA)!, { status: "Succeeded", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionSummary: "A ok" } } }),
         [execOf.get(tokenB)!]: actionExecution(execOf.get(tokenB)!, { status: "Failed", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionSummary: "B no" } } }),
@@ -552,10 +625,13 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
         invokeResult(actionEvent(execOf.get(tokenB)!, "FAILED"), [tokenB]),
         invokeResult(actionEvent(execOf.get(tokenA)!, "SUCCEEDED"), [tokenA]),
       ]);
-      const byToken = Object.fromEntries(sent.map((s) => [s.token === tokenA ? "A" : s.token === tokenB ? "B" : "?", s.output]));
-      expect(Object.keys(byToken).sort()).to.deep.equal(["A", "B"]);
-      expect(byToken.A).to.include({ approved: true, decision: "approved", comment: "A ok" });
-      expect(byToken.B).to.include({ approved: false, decision: "rejected", comment: "B no" });
+      expect(sent).to.have.length(2);
+      const forA = sent.filter((s) => s.token === tokenA);
+      const forB = sent.filter((s) => s.token === tokenB);
+      expect(forA).to.have.length(1);
+      expect(forB).to.have.length(1);
+      expect(forA[0].output).to.include({ approved: true, decision: "approved", comment: "A ok" });
+      expect(forB[0].output).to.include({ approved: false, decision: "rejected", comment: "B no" });
     });
   });
 
