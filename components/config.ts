@@ -7,7 +7,7 @@ import { MECHANISMS, Mechanism } from "../functions/contract";
 export { MECHANISMS, Mechanism };
 
 /** Mechanisms built so far; the others are recognised and refused with "not implemented yet". */
-export const IMPLEMENTED_MECHANISMS: readonly Mechanism[] = ["ssm-automation", "codepipeline"];
+export const IMPLEMENTED_MECHANISMS: readonly Mechanism[] = ["ssm-automation", "codepipeline", "activity"];
 
 export interface MechanismRules {
   /** What `approvers` holds for this mechanism. */
@@ -30,7 +30,7 @@ export const MECHANISM_RULES: Record<Mechanism, MechanismRules> = {
   "ssm-automation": { approverKind: "iam-principal", maxApprovers: 10, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: 30 * DAY, maxTimeoutReason: "aws:approve allows at most 30d" },
   // A manual approval action waits 5 to 86400 minutes (timeoutInMinutes, CodePipeline quotas).
   codepipeline: { approverKind: "iam-principal", maxApprovers: 20, minTimeoutSeconds: 300, minTimeoutText: "5m", maxTimeoutSeconds: 60 * DAY, maxTimeoutReason: "a CodePipeline manual approval waits at most 60d" },
-  activity: { approverKind: "iam-principal", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
+  activity: { approverKind: "iam-principal", maxApprovers: 20, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
   "email-link": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
   "sns-callback": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
 };

@@ -1,3 +1,4 @@
+export { ActivityApproval, ActivityApprovalArgs } from "./activityApproval";
 export { ApprovalAlerts, ApprovalAlertsArgs } from "./approvalAlerts";
 export { ApprovalFunction, ApprovalFunctionArgs } from "./approvalFunction";
 export { ApprovalStage, ApprovalTaskState } from "./approvalStage";

@@ -2,6 +2,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ApprovalStage } from "./approvalStage";
 import { StageConfig } from "./config";
+import { ActivityApproval } from "./activityApproval";
 import { CodePipelineApproval } from "./codePipelineApproval";
 import { SsmAutomationApproval } from "./ssmAutomationApproval";
 
@@ -28,6 +29,12 @@ export function createApprovalStage(config: StageConfig, defaults: StageDefaults
         notify: config.notify,
         timeoutSeconds: config.timeoutSeconds,
         alarmActions: defaults.alarmActions,
+      }, opts);
+    case "activity":
+      return new ActivityApproval(`stage-${config.name}`, {
+        stage: config.name,
+        approvers: config.approvers,
+        timeoutSeconds: config.timeoutSeconds,
       }, opts);
     default:
       // parseConfig refuses these already; this guards direct callers.

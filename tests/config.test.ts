@@ -65,7 +65,7 @@ describe("config: parseConfig", () => {
     ["more than five stages", { stages: ["a", "b", "c", "d", "e", "f"].map((name) => stage({ name })) }, "must be a list of 1 to 5 stages"],
     ["a stage that is not an object", { stages: ["manager"] }, 'sfn-approvals:stages[0] is "manager": each stage must be an object'],
     ["unknown mechanism", { stages: [stage({ mechanism: "slack" })] }, 'sfn-approvals:stages[0].mechanism is "slack": must be one of ssm-automation, codepipeline, activity, email-link, sns-callback'],
-    ["mechanism not implemented yet", { stages: [stage({ mechanism: "activity" })] }, 'sfn-approvals:stages[0].mechanism is "activity": this mechanism is not implemented yet; available now: ssm-automation, codepipeline'],
+    ["mechanism not implemented yet", { stages: [stage({ mechanism: "email-link" })] }, 'sfn-approvals:stages[0].mechanism is "email-link": this mechanism is not implemented yet; available now: ssm-automation, codepipeline, activity'],
     ["a codepipeline timeout below 5 minutes", { stages: [stage({ mechanism: "codepipeline", timeout: "4m" })] }, 'sfn-approvals:stages[0].timeout is "4m": must be at least 5m for codepipeline'],
     ["a codepipeline timeout above 60 days", { stages: [stage({ mechanism: "codepipeline", timeout: "61d" })] }, 'sfn-approvals:stages[0].timeout is "61d": a CodePipeline manual approval waits at most 60d'],
     ["a codepipeline stage with a quorum", { stages: [stage({ mechanism: "codepipeline", minRequiredApprovals: 1 })] }, "sfn-approvals:stages[0].minRequiredApprovals is set, but only the ssm-automation mechanism supports a quorum"],

@@ -5,7 +5,7 @@ import { expect } from "chai";
 import { REQUEST_INVALID_ERROR, assembleWorkflowDefinition, stageTaskOptions } from "../components/approvalWorkflow";
 import { lambdaCallbackTaskStates } from "../components/asl";
 import { Mechanism, StageDecision, StageDecisionKind, requestProblems, stageDecision } from "../functions/contract";
-import { DEFAULT_EXECUTION_ARN, RunResult, TaskHandler, runDefinition } from "./helpers/localStateMachine";
+import { DEFAULT_ENTERED_TIME, DEFAULT_EXECUTION_ARN, RunResult, TaskHandler, heartbeatTimeout, runDefinition } from "./helpers/localStateMachine";
 import { ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
@@ -30,6 +30,11 @@ async function generatedDefinition(stack: string): Promise<any> {
 
 function decision(kind: StageDecisionKind, stage: string, approver: string | null = ALICE, mechanism: Mechanism = "ssm-automation"): StageDecision {
   return stageDecision({ decision: kind, stage, mechanism, approver, comment: `${kind} by test`, decidedAt: DECIDED_AT });
+}
+
+/** A decision of dev's 'manager' stage, as the approval worker sends it for the activity. */
+function devDecision(kind: StageDecisionKind, approver: string | null = ALICE): StageDecision {
+  return decision(kind, "manager", approver, "activity");
 }
 
 interface Approver {
@@ -79,42 +84,147 @@ describe("flows: generated state machines run locally", () => {
     prod = await generatedDefinition("prod");
   });
 
-  describe("dev: one stage 'manager', autoApproveBelow 500", () => {
+  describe("dev: one activity stage 'manager', autoApproveBelow 500", () => {
     it("approve: ends approved with the stage's decision", async () => {
-      const manager = approver(decision("approved", "manager"));
+      const manager = approver(devDecision("approved"));
       const result = await run(dev, EXPENSE, { manager });
       expect(result).to.deep.include({ status: "SUCCEEDED" });
-      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [decision("approved", "manager")], request: EXPENSE });
+      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [devDecision("approved")], request: EXPENSE });
       expect(manager.calls).to.have.length(1);
     });
 
-    it("the stage's Task passes the start function the task token, the request, the stage and the execution ARN", async () => {
-      const manager = approver(decision("approved", "manager"));
+    it("the activity Task hands the worker the request, the stage and the execution ARN (its token comes from GetActivityTask)", async () => {
+      const manager = approver(devDecision("approved"));
       await run(dev, EXPENSE, { manager });
-      expect(manager.calls).to.have.length(1);
-      const [input] = manager.calls;
-      expect(input.FunctionName).to.match(/^arn:aws:lambda:eu-west-1:123456789012:function:/);
-      expect(input.Payload).to.deep.equal({ taskToken: TOKEN, request: EXPENSE, stage: "manager", executionArn: EXECUTION_ARN });
+      expect(manager.calls).to.deep.equal([{ request: EXPENSE, stage: "manager", executionArn: EXECUTION_ARN }]);
     });
 
     it("reject: ends rejected with the stage's decision", async () => {
-      const manager = approver(decision("rejected", "manager", BOB));
+      const manager = approver(devDecision("rejected", BOB));
       const result = await run(dev, EXPENSE, { manager });
       expect(result.status).to.equal("SUCCEEDED");
-      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [decision("rejected", "manager", BOB)], request: EXPENSE });
+      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [devDecision("rejected", BOB)], request: EXPENSE });
     });
 
-    it("timeout: the stage's TimeoutSeconds expires and the execution ends timed_out, not hung", async () => {
+    it("timeout: the activity's TimeoutSeconds expires and the execution ends timed_out, not hung", async () => {
       const manager = silentApprover();
       const started = Date.now();
       const result = await runDefinition(withStageTimeout(dev, "manager", 1), EXPENSE, {
         taskHandlers: { "Approval manager": manager.handler },
+        executionArn: EXECUTION_ARN,
+        stateEnteredTime: "2026-11-22T11:00:00.123Z",
+      });
+      expect(Date.now() - started).to.be.within(900, 5000);
+      expect(manager.calls).to.have.length(1);
+      expect(result.status).to.equal("SUCCEEDED");
+      expect(result.statesEntered).to.include("Approval manager timed out");
+      expect(result.output).to.deep.equal({
+        approved: false,
+        decision: "timed_out",
+        stages: [{
+          approved: false,
+          decision: "timed_out",
+          stage: "manager",
+          mechanism: "activity",
+          approver: null,
+          comment: null,
+          decidedAt: "2026-11-22T11:00:00.123Z", // $$.State.EnteredTime of the timed-out Pass state
+        }],
+        request: EXPENSE,
+      });
+    });
+
+    it("a worker that vanished (heartbeat timeout) releases the task; the next worker's approval counts", async () => {
+      const manager = approver(() => { throw heartbeatTimeout(); }, devDecision("approved", BOB));
+      const result = await run(dev, EXPENSE, { manager });
+      expect(manager.calls).to.have.length(2);
+      expect(manager.calls[1]).to.deep.equal(manager.calls[0]);
+      expect(result.status).to.equal("SUCCEEDED");
+      expect(result.statesEntered).to.not.include("Approval manager timed out");
+      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [devDecision("approved", BOB)], request: EXPENSE });
+    });
+
+    it("four heartbeat timeouts in a row: the task is offered 3 more times, then the stage ends timed_out (States.Timeout also matches heartbeat timeouts), never approved", async () => {
+      const manager = approver(() => { throw heartbeatTimeout(); });
+      const result = await run(dev, EXPENSE, { manager });
+      expect(manager.calls).to.have.length(1 + 3);
+      expect(result.status).to.equal("SUCCEEDED");
+      expect(result.statesEntered).to.include("Approval manager timed out").and.to.include("Timed out at manager").and.to.not.include("Approved");
+      expect(result.output).to.deep.equal({
+        approved: false,
+        decision: "timed_out",
+        stages: [{ approved: false, decision: "timed_out", stage: "manager", mechanism: "activity", approver: null, comment: null, decidedAt: DEFAULT_ENTERED_TIME }],
+        request: EXPENSE,
+      });
+    });
+
+    it("a worker that fails the task (a malformed task, SendTaskFailure): the execution fails with that error, not retried", async () => {
+      const manager = approver(() => { throw Object.assign(new Error("The approval task's input is malformed"), { name: "InvalidApprovalTask" }); });
+      const result = await run(dev, EXPENSE, { manager });
+      expect(manager.calls).to.have.length(1);
+      expect(result).to.deep.include({ status: "FAILED", error: "InvalidApprovalTask", cause: "The approval task's input is malformed" });
+      expect(result.output).to.equal(undefined);
+    });
+
+    it("an approver's own timed_out decision also ends timed_out", async () => {
+      const manager = approver(devDecision("timed_out", null));
+      const result = await run(dev, EXPENSE, { manager });
+      expect(result.output).to.deep.equal({ approved: false, decision: "timed_out", stages: [devDecision("timed_out", null)], request: EXPENSE });
+    });
+
+    for (const amount of [0, 120, 499.99]) {
+      it(`auto-approves amount ${amount} (below 500) without running any stage`, async () => {
+        const manager = approver(devDecision("rejected"));
+        const request = { ...EXPENSE, amount };
+        const result = await run(dev, request, { manager });
+        expect(manager.calls).to.have.length(0);
+        expect(result.status).to.equal("SUCCEEDED");
+        expect(result.output).to.deep.equal({ approved: true, decision: "auto_approved", stages: [], request });
+      });
+    }
+
+    for (const amount of [500, 500.01, 10000]) {
+      it(`sends amount ${amount} (at or above 500) to the stage`, async () => {
+        const manager = approver(devDecision("rejected"));
+        const request = { ...EXPENSE, amount };
+        const result = await run(dev, request, { manager });
+        expect(manager.calls).to.have.length(1);
+        expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [devDecision("rejected")], request });
+      });
+    }
+
+    it("sends a request without amount to the stage", async () => {
+      const manager = approver(devDecision("approved"));
+      const result = await run(dev, DEPLOYMENT, { manager });
+      expect(manager.calls).to.have.length(1);
+      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [devDecision("approved")], request: DEPLOYMENT });
+    });
+  });
+
+  describe("prod's stage 'manager': ssm-automation, a Lambda callback Task", () => {
+    it("the stage's Task passes the start function the task token, the request, the stage and the execution ARN", async () => {
+      const manager = approver(decision("approved", "manager"));
+      const finance = approver(decision("approved", "finance", BOB, "codepipeline"));
+      await run(prod, EXPENSE, { manager, finance });
+      expect(manager.calls).to.have.length(1);
+      const [input] = manager.calls;
+      expect(input.FunctionName).to.equal("arn:aws:lambda:eu-west-1:123456789012:function:stage-manager-start-fn-a1b2c3d");
+      expect(input.Payload).to.deep.equal({ taskToken: TOKEN, request: EXPENSE, stage: "manager", executionArn: EXECUTION_ARN });
+    });
+
+    it("timeout: the stage's TimeoutSeconds expires and the execution ends timed_out, not hung", async () => {
+      const manager = silentApprover();
+      const finance = approver(decision("approved", "finance", BOB, "codepipeline"));
+      const started = Date.now();
+      const result = await runDefinition(withStageTimeout(prod, "manager", 1), EXPENSE, {
+        taskHandlers: { "Approval manager": manager.handler, "Approval finance": finance.handler },
         taskToken: TOKEN,
         executionArn: EXECUTION_ARN,
         stateEnteredTime: "2026-11-22T11:00:00.123Z",
       });
       expect(Date.now() - started).to.be.within(900, 5000);
       expect(manager.calls).to.have.length(1);
+      expect(finance.calls).to.have.length(0);
       expect(result.status).to.equal("SUCCEEDED");
       expect(result.statesEntered).to.include("Approval manager timed out");
       expect(result.output).to.deep.equal({
@@ -134,46 +244,24 @@ describe("flows: generated state machines run locally", () => {
       expect(result.output.stages[0].decidedAt).to.be.a("string");
     });
 
-    it("an approver's own timed_out decision also ends timed_out", async () => {
-      const manager = approver(decision("timed_out", "manager", null));
-      const result = await run(dev, EXPENSE, { manager });
-      expect(result.output).to.deep.equal({ approved: false, decision: "timed_out", stages: [decision("timed_out", "manager", null)], request: EXPENSE });
-    });
-
-    for (const amount of [0, 120, 499.99]) {
-      it(`auto-approves amount ${amount} (below 500) without running any stage`, async () => {
-        const manager = approver(decision("rejected", "manager"));
-        const request = { ...EXPENSE, amount };
-        const result = await run(dev, request, { manager });
-        expect(manager.calls).to.have.length(0);
-        expect(result.status).to.equal("SUCCEEDED");
-        expect(result.output).to.deep.equal({ approved: true, decision: "auto_approved", stages: [], request });
-      });
-    }
-
-    for (const amount of [500, 500.01, 10000]) {
-      it(`sends amount ${amount} (at or above 500) to the stage`, async () => {
-        const manager = approver(decision("rejected", "manager"));
-        const request = { ...EXPENSE, amount };
-        const result = await run(dev, request, { manager });
-        expect(manager.calls).to.have.length(1);
-        expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [decision("rejected", "manager")], request });
-      });
-    }
-
-    it("sends a request without amount to the stage", async () => {
-      const manager = approver(decision("approved", "manager"));
-      const result = await run(dev, DEPLOYMENT, { manager });
-      expect(manager.calls).to.have.length(1);
-      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [decision("approved", "manager")], request: DEPLOYMENT });
-    });
-
     it("retries the start when Lambda reports it never ran, then waits for the decision", async () => {
       const throttled = () => { throw Object.assign(new Error("Rate exceeded"), { name: "Lambda.TooManyRequestsException" }); };
-      const manager = approver(throttled, throttled, decision("approved", "manager"));
-      const result = await run(dev, EXPENSE, { manager });
+      const manager = approver(throttled, throttled, decision("rejected", "manager"));
+      const finance = approver(decision("approved", "finance", BOB, "codepipeline"));
+      const result = await run(prod, EXPENSE, { manager, finance });
       expect(manager.calls).to.have.length(3);
-      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [decision("approved", "manager")], request: EXPENSE });
+      expect(finance.calls).to.have.length(0);
+      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [decision("rejected", "manager")], request: EXPENSE });
+    });
+
+    it("a start function that throws a generic error: the execution fails with that error, not retried", async () => {
+      const manager = approver(() => { throw new Error("SSM StartAutomationExecution: AccessDenied"); });
+      const finance = approver(decision("approved", "finance", BOB, "codepipeline"));
+      const result = await run(prod, EXPENSE, { manager, finance });
+      expect(manager.calls).to.have.length(1); // not retried: only errors meaning "never ran" are
+      expect(finance.calls).to.have.length(0);
+      expect(result).to.deep.include({ status: "FAILED", error: "Error", cause: "SSM StartAutomationExecution: AccessDenied" });
+      expect(result.output).to.equal(undefined);
     });
   });
 
@@ -326,13 +414,13 @@ describe("flows: generated state machines run locally", () => {
     });
 
     it("{approved: false, decision: 'approved'} (contradictory): ends rejected", async () => {
-      const malformed = { ...decision("approved", "manager"), approved: false };
+      const malformed = { ...devDecision("approved"), approved: false };
       const result = await run(dev, EXPENSE, { manager: approver(malformed) });
       expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [malformed], request: EXPENSE });
     });
 
     it("{approved: true, decision: 'rejected'} (contradictory): ends rejected", async () => {
-      const malformed = { ...decision("rejected", "manager"), approved: true };
+      const malformed = { ...devDecision("rejected"), approved: true };
       const result = await run(dev, EXPENSE, { manager: approver(malformed) });
       expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [malformed], request: EXPENSE });
     });
@@ -352,10 +440,10 @@ describe("flows: generated state machines run locally", () => {
     });
 
     it("a handler that throws a generic error: the execution fails with that error", async () => {
-      const manager = approver(() => { throw new Error("SSM StartAutomationExecution: AccessDenied"); });
+      const manager = approver(() => { throw new Error("SendTaskSuccess: AccessDenied"); });
       const result = await run(dev, EXPENSE, { manager });
-      expect(manager.calls).to.have.length(1); // not retried: only errors meaning "never ran" are
-      expect(result).to.deep.include({ status: "FAILED", error: "Error", cause: "SSM StartAutomationExecution: AccessDenied" });
+      expect(manager.calls).to.have.length(1); // not retried: only a vanished worker (heartbeat timeout) is
+      expect(result).to.deep.include({ status: "FAILED", error: "Error", cause: "SendTaskSuccess: AccessDenied" });
       expect(result.output).to.equal(undefined);
     });
 

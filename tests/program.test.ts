@@ -44,30 +44,27 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
     prod = await runProgram("prod", stackConfig("prod"));
   });
 
-  describe("dev: one ssm-automation stage", () => {
-    it("creates exactly the expected resources", () => {
+  describe("dev: one activity stage", () => {
+    const ACTIVITY_ARN = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:activity:sfn-approvals-dev-manager`;
+    const APPROVER_POLICY_ARN = `arn:aws:iam::${ACCOUNT_ID}:policy/stage-manager-approvers-a1b2c3d`;
+
+    it("creates exactly the expected resources: no Lambda, an activity, the approvers' policy and its attachment", () => {
       expect(countByType(dev.resources)).to.deep.equal({
-        "sfn-approvals:index:SsmAutomationApproval": 1,
+        "sfn-approvals:index:ActivityApproval": 1,
         "sfn-approvals:index:ApprovalWorkflow": 1,
-        "sfn-approvals:index:ApprovalFunction": 2,
-        "sfn-approvals:index:DecisionDeadLetters": 1,
         "sfn-approvals:index:ApprovalAlerts": 1,
-        "aws:sns/topic:Topic": 2,
-        "aws:sns/topicSubscription:TopicSubscription": 2,
-        "aws:iam/role:Role": 4,
-        "aws:iam/rolePolicy:RolePolicy": 5,
-        "aws:ssm/document:Document": 1,
-        "aws:lambda/function:Function": 2,
-        "aws:cloudwatch/logGroup:LogGroup": 3,
-        "aws:sqs/queue:Queue": 1,
-        "aws:sqs/queuePolicy:QueuePolicy": 1,
-        "aws:cloudwatch/metricAlarm:MetricAlarm": 2,
-        "aws:cloudwatch/eventRule:EventRule": 1,
-        "aws:cloudwatch/eventTarget:EventTarget": 1,
-        "aws:lambda/permission:Permission": 1,
-        "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig": 1,
+        "aws:sfn/activity:Activity": 1,
+        "aws:iam/policy:Policy": 1,
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment": 1,
+        "aws:sns/topic:Topic": 1,
+        "aws:sns/topicSubscription:TopicSubscription": 1,
+        "aws:iam/role:Role": 1,
+        "aws:iam/rolePolicy:RolePolicy": 1,
+        "aws:cloudwatch/logGroup:LogGroup": 1,
+        "aws:cloudwatch/metricAlarm:MetricAlarm": 1,
         "aws:sfn/stateMachine:StateMachine": 1,
       });
+      expect(ofType(dev.resources, "aws:lambda/function:Function")).to.have.length(0);
     });
 
     it("exports the state machine, the region and the stage handles", () => {
@@ -79,150 +76,33 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         alertTopicArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-dev-alerts`,
         stages: [{
           name: "manager",
-          mechanism: "ssm-automation",
-          documentName: "sfn-approvals-dev-manager",
-          topicArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-dev-manager`,
-          automationRoleArn: `arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`,
-          startFunctionName: "stage-manager-start-fn-a1b2c3d",
-          resultFunctionName: "stage-manager-result-fn-a1b2c3d",
-          deadLetterQueueUrl: `https://sqs.eu-west-1.amazonaws.com/${ACCOUNT_ID}/stage-manager-decisions-dlq-a1b2c3d`,
+          mechanism: "activity",
+          activityArn: ACTIVITY_ARN,
+          activityName: "sfn-approvals-dev-manager",
+          approverPolicyArn: APPROVER_POLICY_ARN,
         }],
       });
     });
 
-    it("names the SNS topic with the 'Automation' prefix aws:approve requires and subscribes notify", () => {
-      expect(named(dev.resources, "stage-manager-topic").inputs.name).to.equal("Automation-sfn-approvals-dev-manager");
-      const subscription = named(dev.resources, "stage-manager-notify-approvers-example-com").inputs;
-      expect(subscription).to.include({ protocol: "email", endpoint: "approvers@example.com", topic: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-dev-manager` });
+    it("names the stage's activity after the project, the stack and the stage", () => {
+      expect(named(dev.resources, "stage-manager-activity").inputs).to.deep.equal({ name: "sfn-approvals-dev-manager" });
     });
 
-    it("bakes approvers, quorum, topic, role and timeout into the runbook's aws:approve step", () => {
-      const document = named(dev.resources, "stage-manager-runbook").inputs;
-      expect(document).to.include({ name: "sfn-approvals-dev-manager", documentType: "Automation", documentFormat: "JSON" });
-      const content = JSON.parse(document.content);
-      expect(content.schemaVersion).to.equal("0.3");
-      expect(content.assumeRole).to.equal(`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`);
-      expect(Object.keys(content.parameters)).to.deep.equal(["TaskToken", "Message", "RequestId", "ExecutionArn"]);
-      expect(content.parameters.TaskToken).to.include({ type: "StringList", maxItems: 10 });
-      expect(content.mainSteps).to.deep.equal([{
-        name: "Approve",
-        action: "aws:approve",
-        timeoutSeconds: 3600,
-        onFailure: "Abort",
-        isEnd: true,
-        inputs: {
-          NotificationArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-dev-manager`,
-          Message: "{{ Message }}",
-          MinRequiredApprovals: 1,
-          Approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover"],
-        },
-      }]);
-    });
-
-    it("lets the automation role be assumed only by SSM of this account and only publish to its topic", () => {
-      const role = JSON.parse(named(dev.resources, "stage-manager-automation-role").inputs.assumeRolePolicy);
-      expect(role.Statement).to.deep.equal([{
+    it("lets only the configured approver work this activity: poll, heartbeat and answer, on this activity only", () => {
+      const policy = named(dev.resources, "stage-manager-approvers");
+      expect(statements(policy)).to.deep.equal([{
+        Sid: "WorkThisApprovalActivity",
         Effect: "Allow",
-        Principal: { Service: "ssm.amazonaws.com" },
-        Action: "sts:AssumeRole",
-        Condition: {
-          StringEquals: { "aws:SourceAccount": ACCOUNT_ID },
-          ArnLike: { "aws:SourceArn": `arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-execution/*` },
-        },
+        Action: ["states:GetActivityTask", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+        Resource: [ACTIVITY_ARN],
       }]);
-      expect(statements(named(dev.resources, "stage-manager-automation-policy"))).to.deep.equal([{
-        Sid: "PublishApprovalRequest", Effect: "Allow", Action: ["sns:Publish"], Resource: [`arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-dev-manager`],
-      }]);
+      expect(policy.state.arn).to.equal(APPROVER_POLICY_ARN);
+      // Attached by name to the approver role of Pulumi.dev.yaml, and to nobody else.
+      expect(named(dev.resources, "stage-manager-approver-role-ReleaseApprover").inputs).to.deep.equal({ role: "ReleaseApprover", policyArn: APPROVER_POLICY_ARN });
+      expect(ofType(dev.resources, "aws:iam/userPolicyAttachment:UserPolicyAttachment")).to.have.length(0);
     });
 
-    it("gives the start function exactly: its logs, starting this runbook, passing only the automation role to SSM", () => {
-      expect(statements(named(dev.resources, "stage-manager-start-policy"))).to.deep.equal([
-        { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/sfn-approvals/dev/stage-manager-start:*`] },
-        { Sid: "StartApprovalRunbook", Effect: "Allow", Action: ["ssm:StartAutomationExecution"], Resource: [`arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-definition/sfn-approvals-dev-manager:*`] },
-        {
-          Sid: "PassAutomationRoleToSsm", Effect: "Allow", Action: ["iam:PassRole"],
-          Resource: [`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`],
-          Condition: { StringEquals: { "iam:PassedToService": "ssm.amazonaws.com" } },
-        },
-      ]);
-    });
-
-    it("gives the result function exactly: its logs, reading automations, its dead-letter queue, SendTaskSuccess on this state machine", () => {
-      expect(statements(named(dev.resources, "stage-manager-result-policy"))).to.deep.equal([
-        { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/sfn-approvals/dev/stage-manager-result:*`] },
-        { Sid: "ReadApprovalAutomations", Effect: "Allow", Action: ["ssm:GetAutomationExecution"], Resource: [`arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-execution/*`] },
-        { Sid: "DeadLetterFailedDecisions", Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [`arn:aws:sqs:eu-west-1:${ACCOUNT_ID}:stage-manager-decisions-dlq-a1b2c3d`] },
-      ]);
-      expect(statements(named(dev.resources, "stage-manager-result-callback"))).to.deep.equal([
-        { Sid: "SendDecisionToStateMachine", Effect: "Allow", Action: ["states:SendTaskSuccess", "states:SendTaskFailure"], Resource: [`arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev`] },
-      ]);
-    });
-
-    it("deploys both handlers as small nodejs22.x Lambdas with their own role, log group and settings", () => {
-      const start = named(dev.resources, "stage-manager-start-fn").inputs;
-      const result = named(dev.resources, "stage-manager-result-fn").inputs;
-      for (const fn of [start, result]) {
-        expect(fn).to.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, handler: "__index.handler" });
-        expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: fn === start ? "/sfn-approvals/dev/stage-manager-start" : "/sfn-approvals/dev/stage-manager-result" });
-      }
-      expect(start.role).to.equal(`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-start-role-a1b2c3d`);
-      expect(result.role).to.equal(`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-result-role-a1b2c3d`);
-      expect(start.environment.variables).to.deep.equal({ DOCUMENT_NAME: "sfn-approvals-dev-manager", STAGE_NAME: "manager" });
-      expect(result.environment.variables).to.deep.equal({ DOCUMENT_NAME: "sfn-approvals-dev-manager", STAGE_NAME: "manager", STARTER_ROLE_NAME: "stage-manager-start-role-a1b2c3d" });
-      for (const name of ["stage-manager-start-logs", "stage-manager-result-logs", "approvals-logs"]) {
-        expect(named(dev.resources, name).inputs.retentionInDays).to.equal(365);
-      }
-    });
-
-    it("packages each callback as the handler alone (no node_modules), under 50 KB", async () => {
-      for (const name of ["stage-manager-start-fn", "stage-manager-result-fn"]) {
-        const files = await archiveFiles(named(dev.resources, name));
-        expect(Object.keys(files), name).to.deep.equal(["__index.js"]);
-        expect(Buffer.byteLength(files["__index.js"]), name).to.be.below(50 * 1024);
-        expect(files["__index.js"]).to.not.match(/@pulumi\//);
-      }
-    });
-
-    it("matches only final aws:approve steps of this runbook and delivers them with retries and a dead-letter queue", () => {
-      expect(JSON.parse(named(dev.resources, "stage-manager-decision-rule").inputs.eventPattern)).to.deep.equal({
-        source: ["aws.ssm"],
-        "detail-type": ["EC2 Automation Step Status-change Notification"],
-        detail: {
-          Definition: ["sfn-approvals-dev-manager"],
-          StepName: ["Approve"],
-          Action: ["aws:approve"],
-          Status: ["Success", "Failed", "TimedOut", "Cancelled"],
-        },
-      });
-      const dlqArn = `arn:aws:sqs:eu-west-1:${ACCOUNT_ID}:stage-manager-decisions-dlq-a1b2c3d`;
-      const target = named(dev.resources, "stage-manager-decisions-target").inputs;
-      expect(target).to.deep.include({
-        arn: `${ARN}:stage-manager-result-fn-a1b2c3d`,
-        retryPolicy: { maximumRetryAttempts: 185, maximumEventAgeInSeconds: 86400 },
-        deadLetterConfig: { arn: dlqArn },
-      });
-      expect(named(dev.resources, "stage-manager-decisions-async").inputs).to.deep.include({
-        functionName: "stage-manager-result-fn-a1b2c3d",
-        maximumRetryAttempts: 2,
-        destinationConfig: { onFailure: { destination: dlqArn } },
-      });
-      expect(named(dev.resources, "stage-manager-decisions-invoke").inputs).to.include({
-        action: "lambda:InvokeFunction", principal: "events.amazonaws.com", function: "stage-manager-result-fn-a1b2c3d",
-        sourceArn: `arn:aws:events:eu-west-1:${ACCOUNT_ID}:rule/stage-manager-decision-rule-a1b2c3d`,
-      });
-      expect(statements(named(dev.resources, "stage-manager-decisions-dlq-policy"))).to.deep.equal([{
-        Sid: "EventBridgeDeadLetters", Effect: "Allow", Principal: { Service: "events.amazonaws.com" }, Action: ["sqs:SendMessage"], Resource: [dlqArn],
-        Condition: { ArnEquals: { "aws:SourceArn": `arn:aws:events:eu-west-1:${ACCOUNT_ID}:rule/stage-manager-decision-rule-a1b2c3d` } },
-      }]);
-      expect(named(dev.resources, "stage-manager-decisions-dlq").inputs).to.include({ sqsManagedSseEnabled: true, messageRetentionSeconds: 1209600 });
-      expect(named(dev.resources, "stage-manager-decisions-dlq-alarm").inputs).to.deep.include({
-        metricName: "ApproximateNumberOfMessagesVisible", threshold: 0, comparisonOperator: "GreaterThanThreshold",
-        dimensions: { QueueName: "stage-manager-decisions-dlq-a1b2c3d" },
-        alarmActions: [`arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-dev-alerts`],
-      });
-    });
-
-    it("alerts the operators' topic about undeliverable decisions and failed executions", () => {
+    it("alerts the operators' topic about failed executions", () => {
       const alerts = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-dev-alerts`;
       expect(named(dev.resources, "alerts-topic").inputs.name).to.equal("sfn-approvals-dev-alerts");
       expect(named(dev.resources, "alerts-oncall-example-com").inputs).to.include({ protocol: "email", endpoint: "oncall@example.com", topic: alerts });
@@ -242,30 +122,237 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         level: "ALL", includeExecutionData: false,
         logDestination: `arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/aws/vendedlogs/states/sfn-approvals-dev:*`,
       });
+      expect(named(dev.resources, "approvals-logs").inputs).to.deep.equal({ name: "/aws/vendedlogs/states/sfn-approvals-dev", retentionInDays: 365 });
       const definition = JSON.parse(machine.definition);
       expect(definition.StartAt).to.equal("Read request");
-      expect(definition.TimeoutSeconds).to.equal(3600 + 900 + 600);
+      // The activity stage waits exactly its configured 1h (no event grace as for SSM), plus the execution margin.
+      // The stage may wait its hour again after each of 3 releases by a vanished worker.
+      expect(definition.TimeoutSeconds).to.equal(3600 * 4 + 600);
       expect(definition.States["Check auto-approve"].Choices[0].And[1]).to.deep.equal({ Variable: "$.request.amount", NumericLessThan: 500 });
-      expect(definition.States["Approval manager"]).to.deep.include({
-        Type: "Task",
-        Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
-        TimeoutSeconds: 4500,
-        ResultPath: "$.decisions.manager",
-        Parameters: {
-          FunctionName: `${ARN}:stage-manager-start-fn-a1b2c3d`,
-          Payload: { "taskToken.$": "$$.Task.Token", "request.$": "$.request", stage: "manager", "executionArn.$": "$$.Execution.Id" },
-        },
-      });
     });
 
-    it("lets the state machine invoke only its start function, plus the log delivery actions that have no resource scope", () => {
+    it("waits in an activity Task: the activity ARN, the request, stage and execution, a heartbeat, released tasks offered again", () => {
+      const definition = JSON.parse(named(dev.resources, "approvals-state-machine").inputs.definition);
+      expect(definition.States["Approval manager"]).to.deep.equal({
+        Type: "Task",
+        Comment: "Approval stage 'manager' (activity): an approver's worker picks it up",
+        Resource: ACTIVITY_ARN,
+        Parameters: { "request.$": "$.request", stage: "manager", "executionArn.$": "$$.Execution.Id" },
+        TimeoutSeconds: 3600,
+        HeartbeatSeconds: 120,
+        ResultPath: "$.decisions.manager",
+        Retry: [{ ErrorEquals: ["States.HeartbeatTimeout"], IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 1 }],
+        Catch: [{ ErrorEquals: ["States.Timeout"], ResultPath: "$.decisions.manager", Next: "Approval manager timed out" }],
+        Next: "Check manager",
+      });
+      expect(definition.States["Approval manager timed out"]).to.deep.include({ Type: "Pass", ResultPath: "$.decisions.manager", Next: "Check manager" });
+      expect(definition.States["Approval manager timed out"].Parameters).to.deep.include({ approved: false, decision: "timed_out", stage: "manager", mechanism: "activity" });
+      // No task token is passed: the worker gets its own from GetActivityTask.
+      expect(JSON.stringify(definition.States["Approval manager"])).to.not.contain("Task.Token");
+    });
+
+    it("gives the state machine no right for the activity stage, only the log delivery actions that have no resource scope", () => {
       const trust = JSON.parse(named(dev.resources, "approvals-role").inputs.assumeRolePolicy).Statement[0];
       expect(trust.Principal).to.deep.equal({ Service: "states.amazonaws.com" });
       expect(trust.Condition).to.deep.equal({
         StringEquals: { "aws:SourceAccount": ACCOUNT_ID },
         ArnLike: { "aws:SourceArn": `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev` },
       });
-      const [invoke, logs] = statements(named(dev.resources, "approvals-policy"));
+      const all = statements(named(dev.resources, "approvals-policy"));
+      expect(all.map((s) => s.Sid)).to.deep.equal(["DeliverExecutionLogs"]);
+      const [logs] = all;
+      expect(logs.Resource).to.deep.equal(["*"]);
+      expect(logs.Action.every((a: string) => a.startsWith("logs:") && !a.includes("*"))).to.equal(true);
+      expect(JSON.stringify(all)).to.not.contain("states:");
+    });
+  });
+
+  describe("prod's manager stage: ssm-automation, three approvers, a quorum of two, 3 days", () => {
+    it("exports the state machine, the region and the stage handles", () => {
+      expect(prod.outputs).to.deep.include({
+        stateMachineArn: `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod`,
+        stateMachineName: "sfn-approvals-prod",
+        region: "eu-west-1",
+        autoApproveBelow: null,
+        alertTopicArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-prod-alerts`,
+      });
+      expect(prod.outputs.stages[0]).to.deep.equal({
+        name: "manager",
+        mechanism: "ssm-automation",
+        documentName: "sfn-approvals-prod-manager",
+        topicArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-prod-manager`,
+        automationRoleArn: `arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`,
+        startFunctionName: "stage-manager-start-fn-a1b2c3d",
+        resultFunctionName: "stage-manager-result-fn-a1b2c3d",
+        deadLetterQueueUrl: `https://sqs.eu-west-1.amazonaws.com/${ACCOUNT_ID}/stage-manager-decisions-dlq-a1b2c3d`,
+      });
+    });
+
+    it("names the SNS topic with the 'Automation' prefix aws:approve requires and subscribes notify", () => {
+      expect(named(prod.resources, "stage-manager-topic").inputs.name).to.equal("Automation-sfn-approvals-prod-manager");
+      const subscription = named(prod.resources, "stage-manager-notify-managers-example-com").inputs;
+      expect(subscription).to.include({ protocol: "email", endpoint: "managers@example.com", topic: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-prod-manager` });
+      expect(ofType(prod.resources, "aws:sns/topicSubscription:TopicSubscription").filter((r) => r.name.startsWith("stage-manager-")).map((r) => r.name))
+        .to.deep.equal(["stage-manager-notify-managers-example-com"]);
+    });
+
+    it("bakes approvers, quorum, topic, role and timeout into the runbook's aws:approve step", () => {
+      const document = named(prod.resources, "stage-manager-runbook").inputs;
+      expect(document).to.include({ name: "sfn-approvals-prod-manager", documentType: "Automation", documentFormat: "JSON" });
+      const content = JSON.parse(document.content);
+      expect(content.schemaVersion).to.equal("0.3");
+      expect(content.assumeRole).to.equal(`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`);
+      expect(Object.keys(content.parameters)).to.deep.equal(["TaskToken", "Message", "RequestId", "ExecutionArn"]);
+      expect(content.parameters.TaskToken).to.include({ type: "StringList", maxItems: 10 });
+      expect(content.mainSteps).to.deep.equal([{
+        name: "Approve",
+        action: "aws:approve",
+        timeoutSeconds: 259200,
+        onFailure: "Abort",
+        isEnd: true,
+        inputs: {
+          NotificationArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-prod-manager`,
+          Message: "{{ Message }}",
+          MinRequiredApprovals: 2,
+          Approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/bob"],
+        },
+      }]);
+    });
+
+    it("lets the automation role be assumed only by SSM of this account and only publish to its topic", () => {
+      const role = JSON.parse(named(prod.resources, "stage-manager-automation-role").inputs.assumeRolePolicy);
+      expect(role.Statement).to.deep.equal([{
+        Effect: "Allow",
+        Principal: { Service: "ssm.amazonaws.com" },
+        Action: "sts:AssumeRole",
+        Condition: {
+          StringEquals: { "aws:SourceAccount": ACCOUNT_ID },
+          ArnLike: { "aws:SourceArn": `arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-execution/*` },
+        },
+      }]);
+      expect(statements(named(prod.resources, "stage-manager-automation-policy"))).to.deep.equal([{
+        Sid: "PublishApprovalRequest", Effect: "Allow", Action: ["sns:Publish"], Resource: [`arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-prod-manager`],
+      }]);
+    });
+
+    it("gives the start function exactly: its logs, starting this runbook, passing only the automation role to SSM", () => {
+      expect(statements(named(prod.resources, "stage-manager-start-policy"))).to.deep.equal([
+        { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/sfn-approvals/prod/stage-manager-start:*`] },
+        { Sid: "StartApprovalRunbook", Effect: "Allow", Action: ["ssm:StartAutomationExecution"], Resource: [`arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-definition/sfn-approvals-prod-manager:*`] },
+        {
+          Sid: "PassAutomationRoleToSsm", Effect: "Allow", Action: ["iam:PassRole"],
+          Resource: [`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`],
+          Condition: { StringEquals: { "iam:PassedToService": "ssm.amazonaws.com" } },
+        },
+      ]);
+    });
+
+    it("gives the result function exactly: its logs, reading automations, its dead-letter queue, SendTaskSuccess on this state machine", () => {
+      expect(statements(named(prod.resources, "stage-manager-result-policy"))).to.deep.equal([
+        { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/sfn-approvals/prod/stage-manager-result:*`] },
+        { Sid: "ReadApprovalAutomations", Effect: "Allow", Action: ["ssm:GetAutomationExecution"], Resource: [`arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-execution/*`] },
+        { Sid: "DeadLetterFailedDecisions", Effect: "Allow", Action: ["sqs:SendMessage"], Resource: [`arn:aws:sqs:eu-west-1:${ACCOUNT_ID}:stage-manager-decisions-dlq-a1b2c3d`] },
+      ]);
+      expect(statements(named(prod.resources, "stage-manager-result-callback"))).to.deep.equal([
+        { Sid: "SendDecisionToStateMachine", Effect: "Allow", Action: ["states:SendTaskSuccess", "states:SendTaskFailure"], Resource: [`arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod`] },
+      ]);
+    });
+
+    it("deploys both handlers as small nodejs22.x Lambdas with their own role, log group and settings", () => {
+      const start = named(prod.resources, "stage-manager-start-fn").inputs;
+      const result = named(prod.resources, "stage-manager-result-fn").inputs;
+      for (const fn of [start, result]) {
+        expect(fn).to.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, handler: "__index.handler" });
+        expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: fn === start ? "/sfn-approvals/prod/stage-manager-start" : "/sfn-approvals/prod/stage-manager-result" });
+      }
+      expect(start.role).to.equal(`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-start-role-a1b2c3d`);
+      expect(result.role).to.equal(`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-result-role-a1b2c3d`);
+      expect(start.environment.variables).to.deep.equal({ DOCUMENT_NAME: "sfn-approvals-prod-manager", STAGE_NAME: "manager" });
+      expect(result.environment.variables).to.deep.equal({ DOCUMENT_NAME: "sfn-approvals-prod-manager", STAGE_NAME: "manager", STARTER_ROLE_NAME: "stage-manager-start-role-a1b2c3d" });
+      for (const name of ["stage-manager-start-logs", "stage-manager-result-logs", "approvals-logs"]) {
+        expect(named(prod.resources, name).inputs.retentionInDays).to.equal(365);
+      }
+    });
+
+    it("packages each callback as the handler alone (no node_modules), under 50 KB", async () => {
+      for (const name of ["stage-manager-start-fn", "stage-manager-result-fn"]) {
+        const files = await archiveFiles(named(prod.resources, name));
+        expect(Object.keys(files), name).to.deep.equal(["__index.js"]);
+        expect(Buffer.byteLength(files["__index.js"]), name).to.be.below(50 * 1024);
+        expect(files["__index.js"]).to.not.match(/@pulumi\//);
+      }
+    });
+
+    it("matches only final aws:approve steps of this runbook and delivers them with retries and a dead-letter queue", () => {
+      expect(JSON.parse(named(prod.resources, "stage-manager-decision-rule").inputs.eventPattern)).to.deep.equal({
+        source: ["aws.ssm"],
+        "detail-type": ["EC2 Automation Step Status-change Notification"],
+        detail: {
+          Definition: ["sfn-approvals-prod-manager"],
+          StepName: ["Approve"],
+          Action: ["aws:approve"],
+          Status: ["Success", "Failed", "TimedOut", "Cancelled"],
+        },
+      });
+      const dlqArn = `arn:aws:sqs:eu-west-1:${ACCOUNT_ID}:stage-manager-decisions-dlq-a1b2c3d`;
+      const target = named(prod.resources, "stage-manager-decisions-target").inputs;
+      expect(target).to.deep.include({
+        arn: `${ARN}:stage-manager-result-fn-a1b2c3d`,
+        retryPolicy: { maximumRetryAttempts: 185, maximumEventAgeInSeconds: 86400 },
+        deadLetterConfig: { arn: dlqArn },
+      });
+      expect(named(prod.resources, "stage-manager-decisions-async").inputs).to.deep.include({
+        functionName: "stage-manager-result-fn-a1b2c3d",
+        maximumRetryAttempts: 2,
+        destinationConfig: { onFailure: { destination: dlqArn } },
+      });
+      expect(named(prod.resources, "stage-manager-decisions-invoke").inputs).to.include({
+        action: "lambda:InvokeFunction", principal: "events.amazonaws.com", function: "stage-manager-result-fn-a1b2c3d",
+        sourceArn: `arn:aws:events:eu-west-1:${ACCOUNT_ID}:rule/stage-manager-decision-rule-a1b2c3d`,
+      });
+      expect(statements(named(prod.resources, "stage-manager-decisions-dlq-policy"))).to.deep.equal([{
+        Sid: "EventBridgeDeadLetters", Effect: "Allow", Principal: { Service: "events.amazonaws.com" }, Action: ["sqs:SendMessage"], Resource: [dlqArn],
+        Condition: { ArnEquals: { "aws:SourceArn": `arn:aws:events:eu-west-1:${ACCOUNT_ID}:rule/stage-manager-decision-rule-a1b2c3d` } },
+      }]);
+      expect(named(prod.resources, "stage-manager-decisions-dlq").inputs).to.include({ sqsManagedSseEnabled: true, messageRetentionSeconds: 1209600 });
+      expect(named(prod.resources, "stage-manager-decisions-dlq-alarm").inputs).to.deep.include({
+        metricName: "ApproximateNumberOfMessagesVisible", threshold: 0, comparisonOperator: "GreaterThanThreshold",
+        dimensions: { QueueName: "stage-manager-decisions-dlq-a1b2c3d" },
+        alarmActions: [`arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-prod-alerts`],
+      });
+    });
+
+    it("waits in a Lambda callback Task that invokes the start function with the token, for aws:approve's timeout plus the event grace", () => {
+      const machine = named(prod.resources, "approvals-state-machine").inputs;
+      expect(machine).to.include({ name: "sfn-approvals-prod", type: "STANDARD", roleArn: `arn:aws:iam::${ACCOUNT_ID}:role/approvals-role-a1b2c3d` });
+      expect(machine.loggingConfiguration).to.deep.equal({
+        level: "ALL", includeExecutionData: false,
+        logDestination: `arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/aws/vendedlogs/states/sfn-approvals-prod:*`,
+      });
+      const definition = JSON.parse(machine.definition);
+      expect(definition.States["Approval manager"]).to.deep.include({
+        Type: "Task",
+        Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        TimeoutSeconds: 259200 + 900,
+        ResultPath: "$.decisions.manager",
+        Parameters: {
+          FunctionName: `${ARN}:stage-manager-start-fn-a1b2c3d`,
+          Payload: { "taskToken.$": "$$.Task.Token", "request.$": "$.request", stage: "manager", "executionArn.$": "$$.Execution.Id" },
+        },
+      });
+      expect(definition.States["Approval manager timed out"].Parameters.mechanism).to.equal("ssm-automation");
+    });
+
+    it("lets the state machine invoke only the stages' start functions, plus the log delivery actions that have no resource scope", () => {
+      const trust = JSON.parse(named(prod.resources, "approvals-role").inputs.assumeRolePolicy).Statement[0];
+      expect(trust.Principal).to.deep.equal({ Service: "states.amazonaws.com" });
+      expect(trust.Condition).to.deep.equal({
+        StringEquals: { "aws:SourceAccount": ACCOUNT_ID },
+        ArnLike: { "aws:SourceArn": `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod` },
+      });
+      const all = statements(named(prod.resources, "approvals-policy"));
+      expect(all.map((s) => s.Sid)).to.deep.equal(["InvokeStartmanager", "InvokeStartfinance", "DeliverExecutionLogs"]);
+      const [invoke, , logs] = all;
       expect(invoke).to.deep.equal({
         Sid: "InvokeStartmanager", Effect: "Allow", Action: ["lambda:InvokeFunction"],
         Resource: [`${ARN}:stage-manager-start-fn-a1b2c3d`, `${ARN}:stage-manager-start-fn-a1b2c3d:*`],
@@ -335,18 +422,41 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
   });
 
   describe("changing approvers", () => {
-    it("is a config edit that changes only the runbook's approvers", async () => {
-      const approvers = ["arn:aws:iam::123456789012:user/carol"];
-      const edited = await runProgram("dev", stackConfig("dev", {
-        "sfn-approvals:stages": [{ name: "manager", mechanism: "ssm-automation", approvers, notify: ["approvers@example.com"], timeout: "1h" }],
-      }));
-      expect(edited.resources.map((r) => r.name).sort()).to.deep.equal(dev.resources.map((r) => r.name).sort());
-      const changed = edited.resources.filter((r) => {
-        const before = named(dev.resources, r.name).inputs;
-        return JSON.stringify({ ...r.inputs, code: undefined }) !== JSON.stringify({ ...before, code: undefined });
+    /** Names of the resources whose inputs differ between two runs of the same resource names. */
+    function changedInputs(before: ProgramRun, after: ProgramRun): RecordedResource[] {
+      return after.resources.filter((r) => {
+        const previous = named(before.resources, r.name).inputs;
+        return JSON.stringify({ ...r.inputs, code: undefined }) !== JSON.stringify({ ...previous, code: undefined });
       });
+    }
+
+    it("is a config edit that changes only the runbook's approvers (prod's ssm-automation stage)", async () => {
+      const approvers = ["arn:aws:iam::123456789012:user/carol", "arn:aws:iam::123456789012:user/dave"];
+      const stages = JSON.parse(stackConfig("prod")["sfn-approvals:stages"]) as Array<Record<string, unknown>>;
+      expect(stages[0]).to.include({ name: "manager", mechanism: "ssm-automation" });
+      const edited = await runProgram("prod", stackConfig("prod", {
+        "sfn-approvals:stages": [{ ...stages[0], approvers }, ...stages.slice(1)],
+      }));
+      expect(edited.resources.map((r) => r.name).sort()).to.deep.equal(prod.resources.map((r) => r.name).sort());
+      const changed = changedInputs(prod, edited);
       expect(changed.map((r) => r.name)).to.deep.equal(["stage-manager-runbook"]);
-      expect(JSON.parse(changed[0].inputs.content).mainSteps[0].inputs.Approvers).to.deep.equal(approvers);
+      const step = JSON.parse(changed[0].inputs.content).mainSteps[0];
+      expect(step.inputs.Approvers).to.deep.equal(approvers);
+      expect(step.inputs.MinRequiredApprovals).to.equal(2);
+    });
+
+    it("is a config edit that changes only the approver attachments (dev's activity stage)", async () => {
+      const edited = await runProgram("dev", stackConfig("dev", {
+        "sfn-approvals:stages": [{ name: "manager", mechanism: "activity", approvers: ["arn:aws:iam::123456789012:user/carol"], timeout: "1h" }],
+      }));
+      const names = (run: ProgramRun) => run.resources.map((r) => r.name);
+      expect(names(dev).filter((n) => !names(edited).includes(n))).to.deep.equal(["stage-manager-approver-role-ReleaseApprover"]);
+      expect(names(edited).filter((n) => !names(dev).includes(n))).to.deep.equal(["stage-manager-approver-user-carol"]);
+      expect(named(edited.resources, "stage-manager-approver-user-carol").inputs).to.deep.equal({
+        user: "carol", policyArn: `arn:aws:iam::${ACCOUNT_ID}:policy/stage-manager-approvers-a1b2c3d`,
+      });
+      const kept = { ...edited, resources: edited.resources.filter((r) => names(dev).includes(r.name)) };
+      expect(changedInputs(dev, kept).map((r) => r.name)).to.deep.equal([]);
     });
   });
 

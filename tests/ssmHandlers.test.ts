@@ -1,5 +1,5 @@
-// The deployed code of the ssm-automation stage: both CallbackFunctions, serialized by Pulumi
-// under mocks, run with node against a fake SSM + Step Functions endpoint on 127.0.0.1.
+// The deployed code of the ssm-automation stage (prod's 'manager' stage): both CallbackFunctions,
+// serialized by Pulumi under mocks, run with node against a fake SSM + Step Functions endpoint on 127.0.0.1.
 import { expect } from "chai";
 import { randomBytes } from "crypto";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
@@ -8,9 +8,9 @@ import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
 import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHandler";
 import { stackConfig } from "./helpers/stackConfig";
 
-const DOCUMENT = "sfn-approvals-dev-manager";
+const DOCUMENT = "sfn-approvals-prod-manager";
 const STARTER_ROLE = "stage-manager-start-role-a1b2c3d";
-const EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-dev:er98765-1";
+const EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-prod:er98765-1";
 const AUTOMATION_ID = "333ba70b-2333-48db-b17e-a5e69c6f4d1c";
 /** Task tokens are long opaque strings with base64 characters; this one is 1,124 characters. */
 const TASK_TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe${randomBytes(825).toString("base64")}`;
@@ -66,7 +66,7 @@ function automation(step: Record<string, unknown>, overrides: Record<string, unk
   };
 }
 
-describe("ssm-automation handlers, as deployed (serialized __index.js against a fake AWS endpoint)", function () {
+describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialized __index.js against a fake AWS endpoint)", function () {
   const aws = new FakeAws();
   let startDir: string;
   let resultDir: string;
@@ -75,9 +75,10 @@ describe("ssm-automation handlers, as deployed (serialized __index.js against a 
   const runs: HandlerRun[] = [];
 
   before(async () => {
-    const dev = await runProgram("dev", stackConfig("dev"));
-    const start = named(dev.resources, "stage-manager-start-fn");
-    const result = named(dev.resources, "stage-manager-result-fn");
+    const prod = await runProgram("prod", stackConfig("prod"));
+    const start = named(prod.resources, "stage-manager-start-fn");
+    const result = named(prod.resources, "stage-manager-result-fn");
+    expect(start.inputs.environment.variables.DOCUMENT_NAME).to.equal(DOCUMENT);
     startDir = writeArchive(await archiveFiles(start));
     resultDir = writeArchive(await archiveFiles(result));
     const url = await aws.start();
@@ -152,10 +153,10 @@ describe("ssm-automation handlers, as deployed (serialized __index.js against a 
     }
 
     it("fails the task when SSM refuses to start the automation", async () => {
-      aws.on("StartAutomationExecution", () => new AwsError("AutomationDefinitionNotFoundException", "Document sfn-approvals-dev-manager not found"));
+      aws.on("StartAutomationExecution", () => new AwsError("AutomationDefinitionNotFoundException", "Document sfn-approvals-prod-manager not found"));
       const run = await invokeStart(event);
       expect(run.ok).to.equal(false);
-      expect(run.error).to.deep.equal({ name: "AutomationDefinitionNotFoundException", message: "Document sfn-approvals-dev-manager not found" });
+      expect(run.error).to.deep.equal({ name: "AutomationDefinitionNotFoundException", message: "Document sfn-approvals-prod-manager not found" });
     });
   });
 
@@ -252,7 +253,7 @@ describe("ssm-automation handlers, as deployed (serialized __index.js against a 
     });
 
     const foreignEvents: Array<[string, unknown, RegExp]> = [
-      ["an event for another runbook", stepEvent({ Definition: "someone-elses-runbook" }), /the event is for runbook 'someone-elses-runbook', this function handles 'sfn-approvals-dev-manager'/],
+      ["an event for another runbook", stepEvent({ Definition: "someone-elses-runbook" }), /the event is for runbook 'someone-elses-runbook', this function handles 'sfn-approvals-prod-manager'/],
       ["an event of another step", stepEvent({ StepName: "runCommand", Action: "aws:runCommand" }), /expected the aws:approve step 'Approve'/],
       ["a step that is still waiting", stepEvent({ Status: "Waiting" }), /step status 'Waiting' is not a final status/],
       ["an event without detail", { ...stepEvent(), detail: undefined }, /the event has no 'detail' object/],

@@ -2,6 +2,7 @@
 // (tests/helpers/aslLint.ts), and the lint catches what it is there to catch.
 import { expect } from "chai";
 import { assembleWorkflowDefinition, stageTaskOptions } from "../components/approvalWorkflow";
+import { activityTaskStates } from "../components/activityApproval";
 import { AslDefinition, lambdaCallbackTaskStates } from "../components/asl";
 import { Mechanism } from "../functions/contract";
 import { validateDefinition } from "./helpers/aslLint";
@@ -44,7 +45,17 @@ function taskStates(definition: any): Array<[string, any]> {
   return Object.entries<any>(definition.States).filter(([, state]) => state.Type === "Task");
 }
 
+/** A stage whose Task is the activity mechanism's own (activityTaskStates), as ActivityApproval builds it. */
+function activityStage(name: string, timeoutSeconds: number, heartbeatSeconds = 120) {
+  return {
+    stage: name,
+    maxWaitSeconds: timeoutSeconds,
+    states: activityTaskStates({ options: stageTaskOptions(name), activityArn: `arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-test-${name}`, stage: name, timeoutSeconds, heartbeatSeconds }),
+  };
+}
+
 const ONE_STAGE = assembleWorkflowDefinition({ autoApproveBelow: 500, stages: [stage("manager", 3900)] });
+const ONE_ACTIVITY_STAGE = assembleWorkflowDefinition({ autoApproveBelow: 500, stages: [activityStage("manager", 3600)] });
 
 describe("workflow definition: asl-validator and lint", () => {
   const generated: Record<string, any> = {};
@@ -66,6 +77,10 @@ describe("workflow definition: asl-validator and lint", () => {
           stage("cost-center", 86400, "email-link"),
           stage("security", 3600, "sns-callback"),
         ],
+      })],
+      ["one activity stage (its activity ARN, HeartbeatSeconds and States.HeartbeatTimeout retrier)", ONE_ACTIVITY_STAGE],
+      ["an activity stage between two callback stages, the shortest activity timeout", assembleWorkflowDefinition({
+        stages: [stage("team-lead", 3600), activityStage("on-call", 60, 59), stage("finance", 604800, "codepipeline")],
       })],
     ];
     for (const [name, definition] of cases) {
@@ -95,6 +110,13 @@ describe("workflow definition: asl-validator and lint", () => {
       expect(dev.States["Validate request"].Default).to.equal("Check auto-approve");
       expect(dev.States["Check auto-approve"].Choices[0].And[1]).to.deep.equal({ Variable: "$.request.amount", NumericLessThan: 500 });
       expect(dev.States["Check auto-approve"].Default).to.equal("Approval manager");
+    });
+
+    it("dev: the manager stage waits for an activity worker, with a heartbeat shorter than its timeout", () => {
+      const task = generated.dev.States["Approval manager"];
+      expect(task.Resource).to.equal("arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-dev-manager");
+      expect([task.HeartbeatSeconds, task.TimeoutSeconds]).to.deep.equal([120, 3600]);
+      expect(task.Retry).to.deep.equal([{ ErrorEquals: ["States.HeartbeatTimeout"], IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 1 }]);
     });
 
     it("prod: stages 'manager' then 'finance', no auto-approve", () => {
@@ -171,6 +193,23 @@ describe("workflow definition: asl-validator and lint", () => {
     it("HeartbeatSeconds above TimeoutSeconds", () => {
       const problems = lintWith((d) => { d.States["Approval manager"].HeartbeatSeconds = 4000; });
       expect(problems).to.deep.equal(["state 'Approval manager': HeartbeatSeconds (4000) must be less than TimeoutSeconds (3900)"]);
+    });
+
+    it("the generated activity Task with HeartbeatSeconds equal to its TimeoutSeconds", () => {
+      const definition = assembleWorkflowDefinition({ stages: [activityStage("manager", 600, 600)] });
+      expect(validateDefinition(definition)).to.deep.equal(["state 'Approval manager': HeartbeatSeconds (600) must be less than TimeoutSeconds (600)"]);
+    });
+
+    it("dev's generated activity Task with HeartbeatSeconds raised above its TimeoutSeconds, or without TimeoutSeconds", () => {
+      const raised = copy(generated.dev);
+      raised.States["Approval manager"].HeartbeatSeconds = 3601;
+      expect(validateDefinition(raised)).to.deep.equal(["state 'Approval manager': HeartbeatSeconds (3601) must be less than TimeoutSeconds (3600)"]);
+      const unbounded = copy(generated.dev);
+      delete unbounded.States["Approval manager"].TimeoutSeconds;
+      expect(validateDefinition(unbounded)).to.deep.equal([
+        "state 'Approval manager': waits for a callback or activity worker (Resource 'arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-dev-manager') but has no TimeoutSeconds, so it can wait up to a year",
+        "state 'Approval manager': has HeartbeatSeconds (120) but no TimeoutSeconds",
+      ]);
     });
 
     it("a waitForTaskToken task that never passes $$.Task.Token", () => {

@@ -1,5 +1,5 @@
-// A local HTTP server on 127.0.0.1 that speaks the AWS JSON protocol (X-Amz-Target) of the
-// services the handlers call. Tests script each operation's answer and assert on the requests
+// A local HTTP server on 127.0.0.1 that speaks the AWS JSON protocol (X-Amz-Target) and the query
+// protocol (form-encoded Action=..., XML answers, as STS uses) of the services the code calls. Tests script each operation's answer and assert on the requests
 // the handlers really sent.
 import { AddressInfo } from "net";
 import { IncomingHttpHeaders, Server, createServer } from "http";
@@ -17,7 +17,13 @@ export class AwsError {
   constructor(readonly type: string, readonly message: string, readonly status = 400) {}
 }
 
+/** Returns the JSON answer; for query-protocol operations (STS), the XML text. */
 export type OperationHandler = (body: any) => unknown | AwsError | Promise<unknown | AwsError>;
+
+/** STS GetCallerIdentity's XML answer for `arn`. */
+export function callerIdentityXml(arn: string, account = "123456789012"): string {
+  return `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>${arn}</Arn><UserId>AROAEXAMPLE:session</UserId><Account>${account}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata></GetCallerIdentityResponse>`;
+}
 
 export class FakeAws {
   readonly requests: RecordedRequest[] = [];
@@ -45,15 +51,21 @@ export class FakeAws {
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", async () => {
-        const target = String(req.headers["x-amz-target"] ?? "");
-        const operation = target.split(".").pop() ?? "";
         const text = Buffer.concat(chunks).toString("utf8");
+        const query = String(req.headers["content-type"] ?? "").startsWith("application/x-www-form-urlencoded");
+        let target = String(req.headers["x-amz-target"] ?? "");
         let body: any;
-        try {
-          body = text ? JSON.parse(text) : {};
-        } catch {
-          body = { unparsable: text };
+        if (query) {
+          body = Object.fromEntries(new URLSearchParams(text));
+          target = `query.${String(body.Action)}`;
+        } else {
+          try {
+            body = text ? JSON.parse(text) : {};
+          } catch {
+            body = { unparsable: text };
+          }
         }
+        const operation = target.split(".").pop() ?? "";
         this.requests.push({ target, operation, body, headers: req.headers });
         const handler = this.handlers.get(operation);
         let answer: unknown;
@@ -62,7 +74,13 @@ export class FakeAws {
         } catch (error) {
           answer = new AwsError("InternalFailure", String(error), 500);
         }
-        if (answer instanceof AwsError) {
+        if (query && !(answer instanceof AwsError)) {
+          res.writeHead(200, { "content-type": "text/xml" });
+          res.end(String(answer));
+        } else if (answer instanceof AwsError && query) {
+          res.writeHead(answer.status, { "content-type": "text/xml" });
+          res.end(`<ErrorResponse><Error><Type>Sender</Type><Code>${answer.type}</Code><Message>${answer.message}</Message></Error><RequestId>fake</RequestId></ErrorResponse>`);
+        } else if (answer instanceof AwsError) {
           res.writeHead(answer.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-errortype": answer.type });
           res.end(JSON.stringify({ __type: answer.type, message: answer.message }));
         } else {

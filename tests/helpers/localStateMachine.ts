@@ -11,7 +11,14 @@
 // - Task `TimeoutSeconds` is enforced with a real timer (default 60 s when absent) that raises
 //   `States.Timeout`. The timeout flow therefore runs a definition whose waiting task has a tiny
 //   TimeoutSeconds (1) and a handler that never answers: the real timeout, not a faked error.
-// - HeartbeatSeconds is not enforced; `$$.Task.Token` is not generated and `$$.State` is not
+// - HeartbeatSeconds is not enforced: a handler simulates a worker that stopped heartbeating by
+//   throwing `heartbeatTimeout()` (an error named States.HeartbeatTimeout). The library matches
+//   error names literally, but in the ASL spec and in Step Functions "States.Timeout" also matches
+//   a heartbeat timeout ("a Task State either ran longer than TimeoutSeconds, or failed to
+//   heartbeat for a time longer than HeartbeatSeconds"). runDefinition models that: every Retry
+//   and Catch entry that lists States.Timeout runs as if it also listed States.HeartbeatTimeout
+//   (retriers and catchers keep their order, so a States.HeartbeatTimeout retrier still comes first).
+// - `$$.Task.Token` is not generated and `$$.State` is not
 //   maintained: both come from the `context` passed here (Task.Token, State.EnteredTime), as do
 //   Execution.Id and Execution.Name. Execution.Input and StartTime are set by the library.
 // - The top-level TimeoutSeconds is enforced (ExecutionTimeoutError) -> status TIMED_OUT here.
@@ -44,6 +51,36 @@ export interface RunResult {
 export const DEFAULT_EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-test:local-run";
 export const DEFAULT_ENTERED_TIME = "2026-11-22T10:00:00.000Z";
 export const NO_HANDLER_ERROR = "NoLocalTaskHandler";
+export const HEARTBEAT_TIMEOUT_ERROR = "States.HeartbeatTimeout";
+
+/** What a Task sees when its activity worker (or callback) stops heartbeating for HeartbeatSeconds. */
+export function heartbeatTimeout(): Error {
+  return Object.assign(new Error("The task's worker sent no heartbeat within HeartbeatSeconds"), { name: HEARTBEAT_TIMEOUT_ERROR });
+}
+
+/**
+ * A copy of `machine` in which every Task's Retry/Catch entry naming States.Timeout also names
+ * States.HeartbeatTimeout, as Step Functions matches them (see the header).
+ */
+function withHeartbeatTimeoutsAsTimeouts(machine: any): any {
+  const copy = JSON.parse(JSON.stringify(machine));
+  const visit = (scope: any) => {
+    for (const state of Object.values<any>(scope?.States ?? {})) {
+      if (state?.Type === "Task") {
+        for (const entry of [...(state.Retry ?? []), ...(state.Catch ?? [])]) {
+          const errors: unknown = entry?.ErrorEquals;
+          if (Array.isArray(errors) && errors.includes("States.Timeout") && !errors.includes(HEARTBEAT_TIMEOUT_ERROR)) {
+            errors.push(HEARTBEAT_TIMEOUT_ERROR);
+          }
+        }
+      }
+      for (const branch of state?.Branches ?? []) visit(branch);
+      if (state?.ItemProcessor ?? state?.Iterator) visit(state.ItemProcessor ?? state.Iterator);
+    }
+  };
+  visit(copy);
+  return copy;
+}
 
 /** Names of every Task state, including those inside Parallel branches and Map processors. */
 function taskStateNames(machine: any): string[] {
@@ -63,7 +100,7 @@ function stateMachineFor(definition: object): StateMachine {
   const json = JSON.stringify(definition);
   let machine = machines.get(json);
   if (!machine) {
-    machine = new StateMachine(JSON.parse(json), { validationOptions: { checkPaths: true, checkArn: true } });
+    machine = new StateMachine(withHeartbeatTimeoutsAsTimeouts(definition), { validationOptions: { checkPaths: true, checkArn: true } });
     machines.set(json, machine);
   }
   return machine;

@@ -38,6 +38,8 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
       return { name: physical, arn: `arn:aws:iam::${ACCOUNT_ID}:policy/${physical}` };
     case "aws:sfn/stateMachine:StateMachine":
       return { name: physical, arn: arn("states", `stateMachine:${physical}`) };
+    case "aws:sfn/activity:Activity":
+      return { name: physical, arn: arn("states", `activity:${physical}`) };
     default:
       return { name: physical, arn: arn("mock", `${type}/${physical}`) };
   }

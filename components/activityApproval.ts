@@ -1,0 +1,142 @@
+// Approval through a Step Functions activity (seed 002), fixed: the Task's Resource is the
+// activity ARN (the seed's `arn:aws:states:::lambda:invokeActivity:...` does not exist), the state
+// machine needs no extra rights for it (the seed gave it AWSStepFunctionsFullAccess), and only the
+// configured approvers may poll and answer this activity, through a policy the component attaches.
+//
+//   Task (Resource: activity ARN, TimeoutSeconds, HeartbeatSeconds)
+//   approver runs `npm run approval-worker`: GetActivityTask -> shows the request -> heartbeats
+//   while the person decides -> SendTaskSuccess(decision contract)
+//
+// Classic `aws.sfn.Activity` rather than `@pulumi/aws-native` (as the seed used): it is the same
+// CreateActivity call, but through the provider every other resource here already uses, so a stack
+// needs one provider, one set of credentials and no Cloud Control API permissions.
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { Mechanism } from "../functions/contract";
+import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
+import { AslStates, TaskStateOptions, timedOutState, timedOutStateName } from "./asl";
+import { accountFacts, policyDocument } from "./iam";
+import { checkedName, defaultNamePrefix } from "./naming";
+import { attachToPrincipals } from "./principals";
+
+/** Longest silence between two heartbeats of a worker that holds the task (the worker beats every 30 s). */
+export const ACTIVITY_HEARTBEAT_SECONDS = 120;
+/** How often a task released by a vanished worker (heartbeat timeout) is offered again. */
+export const ACTIVITY_RELEASES = 3;
+
+export interface ActivityApprovalArgs {
+  /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */
+  stage: string;
+  /** IAM user or role ARNs (of the stack's account) that may run the approval worker. */
+  approvers: string[];
+  /** How long the stage waits for a decision, in seconds (60..31536000). */
+  timeoutSeconds: number;
+  /** Start of physical resource names; defaults to "<project>-<stack>". */
+  namePrefix?: string;
+}
+
+export class ActivityApproval extends pulumi.ComponentResource implements ApprovalStage {
+  readonly stage: string;
+  readonly mechanism: Mechanism = "activity";
+  readonly maxWaitSeconds: number;
+  readonly timeoutSeconds: number;
+  readonly heartbeatSeconds: number;
+  readonly activity: aws.sfn.Activity;
+  readonly approverPolicy: aws.iam.Policy;
+  readonly handles: pulumi.Output<Record<string, string>>;
+
+  constructor(name: string, args: ActivityApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sfn-approvals:index:ActivityApproval", name, {}, opts);
+    if (args.approvers.length < 1) throw new Error(`ActivityApproval ${name}: needs at least one approver`);
+    if (args.timeoutSeconds < 60 || args.timeoutSeconds > 365 * 86400) {
+      throw new Error(`ActivityApproval ${name}: timeout must be 60..31536000 seconds, got ${args.timeoutSeconds}`);
+    }
+    this.stage = args.stage;
+    // Each release of the task by a vanished worker starts the Task's wait again, so the stage can
+    // wait its timeout once more per release; the execution's own timeout must leave room for that,
+    // so that the stage still ends as `timed_out` rather than the execution timing out.
+    this.maxWaitSeconds = args.timeoutSeconds * (ACTIVITY_RELEASES + 1);
+    this.timeoutSeconds = args.timeoutSeconds;
+    this.heartbeatSeconds = Math.min(ACTIVITY_HEARTBEAT_SECONDS, args.timeoutSeconds - 1);
+    const parent = { parent: this };
+    const { accountId } = accountFacts(parent);
+    const prefix = `${args.namePrefix ?? defaultNamePrefix()}-${args.stage}`;
+    const component = `ActivityApproval ${name}`;
+
+    this.activity = new aws.sfn.Activity(`${name}-activity`, {
+      name: checkedName(component, "activity", prefix, 80),
+    }, parent);
+
+    // Exactly what the approval worker calls, on this activity only.
+    this.approverPolicy = new aws.iam.Policy(`${name}-approvers`, {
+      description: `Run the approval worker of stage ${args.stage} of sfn-approvals`,
+      policy: policyDocument([{
+        Sid: "WorkThisApprovalActivity",
+        Effect: "Allow",
+        Action: ["states:GetActivityTask", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
+        Resource: [this.activity.arn],
+      }]),
+    }, parent);
+    attachToPrincipals({ component, resourceName: name, principals: args.approvers, policyArn: this.approverPolicy.arn, accountId, parent: this });
+
+    this.handles = pulumi.output<Record<string, pulumi.Input<string>>>({
+      activityArn: this.activity.arn,
+      activityName: this.activity.name,
+      approverPolicyArn: this.approverPolicy.arn,
+    }) as pulumi.Output<Record<string, string>>;
+    this.registerOutputs({ handles: this.handles });
+  }
+
+  taskState(options: TaskStateOptions): ApprovalTaskState {
+    return {
+      states: this.activity.arn.apply((activityArn) => activityTaskStates({
+        options,
+        activityArn,
+        stage: this.stage,
+        timeoutSeconds: this.timeoutSeconds,
+        heartbeatSeconds: this.heartbeatSeconds,
+      })),
+      // The state machine needs no IAM permission to schedule activity tasks.
+      statements: pulumi.output([]),
+    };
+  }
+
+  allowCallbacksFrom(): void {
+    // Approvers answer with their own identity, allowed by the approver policy; nothing to grant here.
+  }
+}
+
+/**
+ * The activity Task: the worker gets the request, the stage and the execution ARN. A worker that
+ * vanishes (no heartbeat) releases the task, which is offered again; the stage's timeout becomes
+ * the `timed_out` decision; any other error fails the execution.
+ */
+export function activityTaskStates(args: {
+  options: TaskStateOptions;
+  activityArn: string;
+  stage: string;
+  timeoutSeconds: number;
+  heartbeatSeconds: number;
+}): AslStates {
+  const { options, stage } = args;
+  const timedOut = timedOutStateName(options.stateName);
+  return {
+    [options.stateName]: {
+      Type: "Task",
+      Comment: `Approval stage '${stage}' (activity): an approver's worker picks it up`,
+      Resource: args.activityArn,
+      Parameters: {
+        "request.$": options.requestPath,
+        stage,
+        "executionArn.$": "$$.Execution.Id",
+      },
+      TimeoutSeconds: args.timeoutSeconds,
+      HeartbeatSeconds: args.heartbeatSeconds,
+      ResultPath: options.resultPath,
+      Retry: [{ ErrorEquals: ["States.HeartbeatTimeout"], IntervalSeconds: 1, MaxAttempts: ACTIVITY_RELEASES, BackoffRate: 1 }],
+      Catch: [{ ErrorEquals: ["States.Timeout"], ResultPath: options.resultPath, Next: timedOut }],
+      Next: options.next,
+    },
+    [timedOut]: timedOutState(stage, "activity", options.resultPath, options.next),
+  };
+}

@@ -1,0 +1,128 @@
+// npm run approval-worker -- --stack dev [--stage NAME] | --activity-arn ARN
+//                            [--decide approve|reject --comment TEXT] [--once] [--region REGION]
+//
+// Long-polls the stage's activity for approval requests and lets the person at the terminal
+// approve or reject each one; see README "The activity mechanism".
+import { SFNClient } from "@aws-sdk/client-sfn";
+import { STSClient } from "@aws-sdk/client-sts";
+import { hostname } from "os";
+import { createInterface, Interface } from "readline";
+import { ACTIVITY_HEARTBEAT_SECONDS } from "../components/activityApproval";
+import { ApprovalWorker, TaskOutcome, WorkerIO } from "./lib/approvalWorker";
+import { UsageError, parseArgs } from "./lib/args";
+import { StackOutputError, readStackOutputs } from "./lib/stackOutputs";
+
+const USAGE = `Usage: npm run approval-worker -- (--stack STACK [--stage NAME] | --activity-arn ARN) [options]
+
+  --stack STACK          read the activity ARN from the stack's outputs (needs the Pulumi CLI)
+  --stage NAME           which activity stage, when the stack has several
+  --activity-arn ARN     the activity to work on, instead of --stack
+  --region REGION        AWS Region (default: the stack's, or AWS_REGION)
+  --decide approve|reject  decide without asking (for automation); with --comment TEXT
+  --once                 handle at most one request (one 60 s poll), then exit
+  --heartbeat-every N    seconds between heartbeats while deciding (default 30)
+  --help                 this text
+
+Exit codes: 0 decided or nothing to do, 1 error or no decision sent, 2 usage error, 130 interrupted.`;
+
+async function activityFromStack(stack: string, stage: string | undefined): Promise<{ activityArn: string; region: string }> {
+  const outputs = await readStackOutputs(stack);
+  const activities = (outputs.stages ?? []).filter((s) => s.mechanism === "activity");
+  const chosen = stage ? activities.filter((s) => s.name === stage) : activities;
+  if (chosen.length !== 1) {
+    const names = activities.map((s) => s.name).join(", ") || "none";
+    throw new UsageError(stage
+      ? `stack '${stack}' has no activity stage named '${stage}' (activity stages: ${names})`
+      : `stack '${stack}' has ${activities.length === 0 ? "no activity stage" : `several activity stages (${names}); choose one with --stage`}`);
+  }
+  return { activityArn: chosen[0].activityArn, region: outputs.region };
+}
+
+function terminalIO(): { io: WorkerIO; close(): void; onInterrupt(handler: () => void): void } {
+  let rl: Interface | undefined;
+  let pending: ((answer: string | null) => void) | undefined;
+  const interruptHandlers: Array<() => void> = [];
+  const readline = () => {
+    if (!rl) {
+      rl = createInterface({ input: process.stdin, output: process.stdout });
+      rl.on("close", () => { pending?.(null); pending = undefined; });
+      rl.on("SIGINT", () => interruptHandlers.forEach((h) => h()));
+    }
+    return rl;
+  };
+  return {
+    io: {
+      say: (text) => process.stdout.write(`${text}\n`),
+      warn: (text) => process.stderr.write(`${text}\n`),
+      ask: (question) => new Promise((resolve) => {
+        pending = resolve;
+        readline().question(question, (answer) => { pending = undefined; resolve(answer); });
+      }),
+      cancelQuestion: () => { const resolve = pending; pending = undefined; resolve?.(null); },
+    },
+    close: () => rl?.close(),
+    onInterrupt: (handler) => interruptHandlers.push(handler),
+  };
+}
+
+const EXIT_CODES: Record<TaskOutcome, number> = {
+  approved: 0, rejected: 0, "no-task": 0, interrupted: 130, invalid: 1, lost: 1, "not-sent": 1,
+};
+
+async function main(): Promise<number> {
+  const { values, flags } = parseArgs(process.argv.slice(2), {
+    values: ["stack", "stage", "activity-arn", "region", "decide", "comment", "heartbeat-every"],
+    flags: ["once", "help"],
+  });
+  if (flags.has("help")) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!values.stack === !values["activity-arn"]) throw new UsageError("give either --stack or --activity-arn");
+  if (values.decide !== undefined && values.decide !== "approve" && values.decide !== "reject") throw new UsageError(`--decide must be approve or reject, got '${values.decide}'`);
+  if (values.comment !== undefined && values.decide === undefined) throw new UsageError("--comment goes with --decide (interactive mode asks for a comment)");
+  const heartbeatEvery = Number(values["heartbeat-every"] ?? 30);
+  if (!(heartbeatEvery >= 1 && heartbeatEvery < ACTIVITY_HEARTBEAT_SECONDS)) throw new UsageError(`--heartbeat-every must be 1 to ${ACTIVITY_HEARTBEAT_SECONDS - 1} seconds`);
+  if (values["activity-arn"] !== undefined && !/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:activity:[A-Za-z0-9_-]+$/.test(values["activity-arn"])) {
+    throw new UsageError(`--activity-arn '${values["activity-arn"]}' is not a Step Functions activity ARN`);
+  }
+
+  const target = values.stack
+    ? await activityFromStack(values.stack, values.stage)
+    : { activityArn: values["activity-arn"], region: values["activity-arn"].split(":")[3] };
+  const region = values.region ?? process.env.AWS_REGION ?? target.region;
+  // GetActivityTask holds the connection for up to 60 s: the client must wait longer than that.
+  const sfn = new SFNClient({ region, maxAttempts: 3, requestHandler: { requestTimeout: 70000, connectionTimeout: 5000 } });
+  const sts = new STSClient({ region });
+  const terminal = terminalIO();
+  const worker = new ApprovalWorker(sfn, sts, terminal.io, {
+    activityArn: target.activityArn,
+    workerName: `${hostname()}-${process.pid}`.slice(0, 80),
+    decide: values.decide as "approve" | "reject" | undefined,
+    comment: values.comment,
+    heartbeatEverySeconds: heartbeatEvery,
+    maxPollFailures: flags.has("once") ? 5 : undefined,
+    retryBaseMs: 1000,
+  });
+  const interrupt = () => {
+    process.stdout.write(`\n${worker.interrupt(ACTIVITY_HEARTBEAT_SECONDS)}\n`);
+    terminal.close();
+    process.exit(130);
+  };
+  process.on("SIGINT", interrupt);
+  terminal.onInterrupt(interrupt);
+  try {
+    return EXIT_CODES[await worker.run(flags.has("once"))];
+  } finally {
+    terminal.close();
+  }
+}
+
+main().then((code) => process.exit(code), (error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`approval-worker: ${error.message}\n\n${USAGE}\n`);
+    process.exit(2);
+  }
+  process.stderr.write(`approval-worker: ${error instanceof StackOutputError ? error.message : error instanceof Error ? error.message : String(error)}\n`);
+  process.exit(1);
+});
