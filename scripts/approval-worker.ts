@@ -3,13 +3,13 @@
 //
 // Long-polls the stage's activity for approval requests and lets the person at the terminal
 // approve or reject each one; see README "The activity mechanism".
-import { SFNClient } from "@aws-sdk/client-sfn";
 import { STSClient } from "@aws-sdk/client-sts";
 import { hostname } from "os";
 import { createInterface, Interface } from "readline";
 import { ACTIVITY_HEARTBEAT_SECONDS } from "../components/activityApproval";
 import { ApprovalWorker, TaskOutcome, WorkerIO } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
+import { workerSfnClient } from "./lib/clients";
 import { StackOutputError, readStackOutputs } from "./lib/stackOutputs";
 
 const USAGE = `Usage: npm run approval-worker -- (--stack STACK [--stage NAME] | --activity-arn ARN) [options]
@@ -91,8 +91,7 @@ async function main(): Promise<number> {
     ? await activityFromStack(values.stack, values.stage)
     : { activityArn: values["activity-arn"], region: values["activity-arn"].split(":")[3] };
   const region = values.region ?? process.env.AWS_REGION ?? target.region;
-  // GetActivityTask holds the connection for up to 60 s: the client must wait longer than that.
-  const sfn = new SFNClient({ region, maxAttempts: 3, requestHandler: { requestTimeout: 70000, connectionTimeout: 5000 } });
+  const sfn = workerSfnClient(region);
   const sts = new STSClient({ region });
   const terminal = terminalIO();
   const worker = new ApprovalWorker(sfn, sts, terminal.io, {

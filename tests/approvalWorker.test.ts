@@ -6,6 +6,7 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
+import { workerSfnClient } from "../scripts/lib/clients";
 import { renderRequest } from "../scripts/lib/requestView";
 import { AwsError, FakeAws, callerIdentityXml } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
@@ -248,6 +249,13 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
       expect(aws.requests).to.have.length(0);
     });
   }
+});
+
+describe("approval worker: its Step Functions client", () => {
+  it("waits longer for an answer than GetActivityTask's 60 s long poll", async () => {
+    const handler = workerSfnClient("eu-west-1").config.requestHandler as unknown as { configProvider: Promise<{ requestTimeout: number }> };
+    expect((await handler.configProvider).requestTimeout).to.be.above(60000);
+  });
 });
 
 describe("approval worker: how a request looks", () => {
