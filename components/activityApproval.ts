@@ -17,6 +17,7 @@ import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
 import { AslStates, TaskStateOptions, timedOutState, timedOutStateName } from "./asl";
 import { accountFacts, policyDocument } from "./iam";
 import { checkedName, defaultNamePrefix } from "./naming";
+import { stageHandles } from "./lambdaCallbackStage";
 import { attachToPrincipals } from "./principals";
 
 /** Longest silence between two heartbeats of a worker that holds the task (the worker beats every 30 s). */
@@ -79,11 +80,11 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
     }, parent);
     attachToPrincipals({ component, resourceName: name, principals: args.approvers, policyArn: this.approverPolicy.arn, accountId, parent: this });
 
-    this.handles = pulumi.output<Record<string, pulumi.Input<string>>>({
+    this.handles = stageHandles({
       activityArn: this.activity.arn,
       activityName: this.activity.name,
       approverPolicyArn: this.approverPolicy.arn,
-    }) as pulumi.Output<Record<string, string>>;
+    });
     this.registerOutputs({ handles: this.handles });
   }
 

@@ -14,11 +14,9 @@ import { newCodePipelineClient, newDynamoDbClient, newSfnClient, requiredEnv } f
 import { ACTION_DETAIL_TYPE, APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, deliverPipelineDecision } from "../functions/pipelineResult";
 import { APPROVAL_KEY_VARIABLE, startPipeline } from "../functions/startPipeline";
 import { ApprovalFunction } from "./approvalFunction";
-import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
-import { TaskStateOptions } from "./asl";
 import { DecisionDeadLetters } from "./decisionDeadLetters";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
-import { allowTaskAnswers, lambdaCallbackTaskState } from "./lambdaCallbackStage";
+import { LambdaCallbackApproval, stageHandles } from "./lambdaCallbackStage";
 import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
 import { attachToPrincipals, principalOf } from "./principals";
 
@@ -44,7 +42,7 @@ export interface CodePipelineApprovalArgs {
   alarmActions?: pulumi.Input<string>[];
 }
 
-export class CodePipelineApproval extends pulumi.ComponentResource implements ApprovalStage {
+export class CodePipelineApproval extends LambdaCallbackApproval {
   readonly stage: string;
   readonly mechanism: Mechanism = "codepipeline";
   readonly maxWaitSeconds: number;
@@ -59,17 +57,15 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
   readonly decisionRule: aws.cloudwatch.EventRule;
   readonly deadLetters: DecisionDeadLetters;
   readonly handles: pulumi.Output<Record<string, string>>;
-  private readonly resourceName: string;
 
   constructor(name: string, args: CodePipelineApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("sfn-approvals:index:CodePipelineApproval", name, {}, opts);
+    super("sfn-approvals:index:CodePipelineApproval", name, opts);
     if (args.approvers.length < 1) throw new Error(`CodePipelineApproval ${name}: needs at least one approver`);
     const timeoutMinutes = Math.ceil(args.timeoutSeconds / 60);
     if (timeoutMinutes * 60 < APPROVAL_MIN_SECONDS || timeoutMinutes * 60 > APPROVAL_MAX_SECONDS) {
       throw new Error(`CodePipelineApproval ${name}: a manual approval waits 5 to 86400 minutes, got ${args.timeoutSeconds} seconds`);
     }
     args.approvers.forEach(principalOf); // a malformed ARN fails here, before any resource
-    this.resourceName = name;
     this.stage = args.stage;
     this.maxWaitSeconds = timeoutMinutes * 60 + PIPELINE_EVENT_GRACE_SECONDS;
     const parent = { parent: this };
@@ -296,7 +292,7 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
     }, parent);
     this.deadLetters.deliver(this.decisionRule, this.resultFunction);
 
-    this.handles = pulumi.output<Record<string, pulumi.Input<string>>>({
+    this.handles = stageHandles({
       pipelineName: this.pipeline.name,
       approvalActionArn: pulumi.interpolate`${pipelineArn}/${APPROVAL_STAGE_NAME}/${APPROVAL_ACTION_NAME}`,
       approverPolicyArn: this.approverPolicy.arn,
@@ -306,15 +302,7 @@ export class CodePipelineApproval extends pulumi.ComponentResource implements Ap
       startFunctionName: this.startFunction.function.name,
       resultFunctionName: this.resultFunction.function.name,
       deadLetterQueueUrl: this.deadLetters.queue.url,
-    }) as pulumi.Output<Record<string, string>>;
+    });
     this.registerOutputs({ handles: this.handles });
-  }
-
-  taskState(options: TaskStateOptions): ApprovalTaskState {
-    return lambdaCallbackTaskState({ stage: this.stage, mechanism: this.mechanism, startFunction: this.startFunction, maxWaitSeconds: this.maxWaitSeconds, options });
-  }
-
-  allowCallbacksFrom(stateMachineArn: pulumi.Input<string>): void {
-    allowTaskAnswers(this.resultFunction, `${this.resourceName}-result-callback`, stateMachineArn);
   }
 }

@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { Mechanism } from "../functions/contract";
 import { ApprovalFunction } from "./approvalFunction";
-import { ApprovalTaskState } from "./approvalStage";
+import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
 import { TaskStateOptions, lambdaCallbackTaskStates } from "./asl";
 
 export function lambdaCallbackTaskState(args: {
@@ -39,4 +39,31 @@ export function allowTaskAnswers(resultFunction: ApprovalFunction, resourceName:
     Action: ["states:SendTaskSuccess", "states:SendTaskFailure"],
     Resource: [stateMachineArn],
   }]);
+}
+
+/** The base of mechanisms whose Task invokes a start function and whose result function answers it. */
+export abstract class LambdaCallbackApproval extends pulumi.ComponentResource implements ApprovalStage {
+  abstract readonly stage: string;
+  abstract readonly mechanism: Mechanism;
+  abstract readonly maxWaitSeconds: number;
+  abstract readonly handles: pulumi.Output<Record<string, string>>;
+  abstract readonly startFunction: ApprovalFunction;
+  abstract readonly resultFunction: ApprovalFunction;
+
+  constructor(type: string, protected readonly resourceName: string, opts?: pulumi.ComponentResourceOptions) {
+    super(type, resourceName, {}, opts);
+  }
+
+  taskState(options: TaskStateOptions): ApprovalTaskState {
+    return lambdaCallbackTaskState({ stage: this.stage, mechanism: this.mechanism, startFunction: this.startFunction, maxWaitSeconds: this.maxWaitSeconds, options });
+  }
+
+  allowCallbacksFrom(stateMachineArn: pulumi.Input<string>): void {
+    allowTaskAnswers(this.resultFunction, `${this.resourceName}-result-callback`, stateMachineArn);
+  }
+}
+
+/** A stage's handles for the stack output, as one Output of plain strings. */
+export function stageHandles(handles: Record<string, pulumi.Input<string>>): pulumi.Output<Record<string, string>> {
+  return pulumi.output(handles) as pulumi.Output<Record<string, string>>;
 }

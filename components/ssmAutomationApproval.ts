@@ -13,12 +13,10 @@ import { APPROVE_STEP_NAME, AUTOMATION_STEP_DETAIL_TYPE, TERMINAL_STEP_STATUSES,
 import { newSfnClient, newSsmClient, requiredEnv } from "../functions/awsClients";
 import { startAutomation } from "../functions/startAutomation";
 import { ApprovalFunction } from "./approvalFunction";
-import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
-import { TaskStateOptions } from "./asl";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
 import { DecisionDeadLetters } from "./decisionDeadLetters";
-import { allowTaskAnswers, lambdaCallbackTaskState } from "./lambdaCallbackStage";
+import { LambdaCallbackApproval, stageHandles } from "./lambdaCallbackStage";
 
 /**
  * Time for a decision made just before the aws:approve timeout (or its TimedOut event) to be
@@ -43,7 +41,7 @@ export interface SsmAutomationApprovalArgs {
   alarmActions?: pulumi.Input<string>[];
 }
 
-export class SsmAutomationApproval extends pulumi.ComponentResource implements ApprovalStage {
+export class SsmAutomationApproval extends LambdaCallbackApproval {
   readonly stage: string;
   readonly mechanism: Mechanism = "ssm-automation";
   readonly maxWaitSeconds: number;
@@ -55,10 +53,9 @@ export class SsmAutomationApproval extends pulumi.ComponentResource implements A
   readonly decisionRule: aws.cloudwatch.EventRule;
   readonly deadLetters: DecisionDeadLetters;
   readonly handles: pulumi.Output<Record<string, string>>;
-  private readonly resourceName: string;
 
   constructor(name: string, args: SsmAutomationApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
-    super("sfn-approvals:index:SsmAutomationApproval", name, {}, opts);
+    super("sfn-approvals:index:SsmAutomationApproval", name, opts);
     if (args.approvers.length < 1 || args.approvers.length > 10) {
       throw new Error(`SsmAutomationApproval ${name}: aws:approve takes 1 to 10 approvers, got ${args.approvers.length}`);
     }
@@ -68,7 +65,6 @@ export class SsmAutomationApproval extends pulumi.ComponentResource implements A
     if (args.timeoutSeconds < 60 || args.timeoutSeconds > 2592000) {
       throw new Error(`SsmAutomationApproval ${name}: aws:approve timeout must be 60..2592000 seconds, got ${args.timeoutSeconds}`);
     }
-    this.resourceName = name;
     this.stage = args.stage;
     this.maxWaitSeconds = args.timeoutSeconds + SSM_EVENT_GRACE_SECONDS;
     const parent = { parent: this };
@@ -176,23 +172,15 @@ export class SsmAutomationApproval extends pulumi.ComponentResource implements A
     }, parent);
     this.deadLetters.deliver(this.decisionRule, this.resultFunction);
 
-    this.handles = pulumi.output<Record<string, pulumi.Input<string>>>({
+    this.handles = stageHandles({
       documentName: this.document.name,
       topicArn: this.topic.arn,
       automationRoleArn: this.automationRole.arn,
       startFunctionName: this.startFunction.function.name,
       resultFunctionName: this.resultFunction.function.name,
       deadLetterQueueUrl: this.deadLetters.queue.url,
-    }) as pulumi.Output<Record<string, string>>;
+    });
     this.registerOutputs({ handles: this.handles });
-  }
-
-  taskState(options: TaskStateOptions): ApprovalTaskState {
-    return lambdaCallbackTaskState({ stage: this.stage, mechanism: this.mechanism, startFunction: this.startFunction, maxWaitSeconds: this.maxWaitSeconds, options });
-  }
-
-  allowCallbacksFrom(stateMachineArn: pulumi.Input<string>): void {
-    allowTaskAnswers(this.resultFunction, `${this.resourceName}-result-callback`, stateMachineArn);
   }
 }
 
