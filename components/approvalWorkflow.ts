@@ -15,6 +15,8 @@ export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
 export const INVALID_DECISION_ERROR = "InvalidStageDecision";
 /** Slack on top of the stage waits for the execution as a whole. */
 export const EXECUTION_TIMEOUT_MARGIN_SECONDS = 600;
+/** A Standard execution lasts at most one year. */
+export const MAX_EXECUTION_SECONDS = 365 * 86400;
 
 const OPTIONAL_STRING_FIELDS = ["requestId", "requester", "currency", "link"];
 
@@ -156,10 +158,14 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
   });
   add({ Approved: finalState(true, "approved", decisionPaths) });
 
+  const timeoutSeconds = args.stages.reduce((sum, s) => sum + s.maxWaitSeconds, EXECUTION_TIMEOUT_MARGIN_SECONDS);
+  if (timeoutSeconds > MAX_EXECUTION_SECONDS) {
+    throw new pulumi.RunError(`The stages ${args.stages.map((s) => `${s.stage} (up to ${Math.round(s.maxWaitSeconds / 86400)}d)`).join(", ")} can wait ${Math.round(timeoutSeconds / 86400)} days in all, beyond a Standard execution's 365 days; shorten their timeouts`);
+  }
   return {
     Comment: `sfn-approvals: ${args.stages.map((s) => s.stage).join(" -> ")}`,
     StartAt: "Read request",
-    TimeoutSeconds: args.stages.reduce((sum, s) => sum + s.maxWaitSeconds, EXECUTION_TIMEOUT_MARGIN_SECONDS),
+    TimeoutSeconds: timeoutSeconds,
     States: states,
   };
 }

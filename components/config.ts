@@ -30,7 +30,9 @@ export const MECHANISM_RULES: Record<Mechanism, MechanismRules> = {
   "ssm-automation": { approverKind: "iam-principal", maxApprovers: 10, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: 30 * DAY, maxTimeoutReason: "aws:approve allows at most 30d" },
   // A manual approval action waits 5 to 86400 minutes (timeoutInMinutes, CodePipeline quotas).
   codepipeline: { approverKind: "iam-principal", maxApprovers: 20, minTimeoutSeconds: 300, minTimeoutText: "5m", maxTimeoutSeconds: 60 * DAY, maxTimeoutReason: "a CodePipeline manual approval waits at most 60d" },
-  activity: { approverKind: "iam-principal", maxApprovers: 20, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
+  // A stage may wait its timeout again after each of 3 releases by a vanished worker: 4 x 90d
+  // stays within a Standard execution's one year.
+  activity: { approverKind: "iam-principal", maxApprovers: 20, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: 90 * DAY, maxTimeoutReason: "an activity stage waits at most 90d (it may wait again after each of 3 worker releases, within an execution's 365d)" },
   "email-link": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
   "sns-callback": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
 };
@@ -147,6 +149,9 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
 
   const notify = stage.notify ?? [];
   checkEmails(`${at}.notify`, notify, "approvers@example.com", problems);
+  if (mechanism === "activity" && Array.isArray(notify) && notify.length > 0) {
+    problems.push(`${at}.notify is set, but the activity mechanism sends no email: approvers run \`npm run approval-worker\`; remove notify`);
+  }
 
   const timeout = stage.timeout;
   let timeoutSeconds: number | undefined;

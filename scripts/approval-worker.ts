@@ -6,7 +6,7 @@
 import { STSClient } from "@aws-sdk/client-sts";
 import { hostname } from "os";
 import { createInterface, Interface } from "readline";
-import { ACTIVITY_HEARTBEAT_SECONDS } from "../components/activityApproval";
+import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "../components/activityApproval";
 import { ApprovalWorker, TaskOutcome, WorkerIO } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
 import { workerSfnClient } from "./lib/clients";
@@ -17,15 +17,18 @@ const USAGE = `Usage: npm run approval-worker -- (--stack STACK [--stage NAME] |
   --stack STACK          read the activity ARN from the stack's outputs (needs the Pulumi CLI)
   --stage NAME           which activity stage, when the stack has several
   --activity-arn ARN     the activity to work on, instead of --stack
-  --region REGION        AWS Region (default: the stack's, or AWS_REGION)
-  --decide approve|reject  decide without asking (for automation); with --comment TEXT
+  --decide approve|reject  decide without asking (automation; needs --once); with --comment TEXT
   --once                 handle at most one request (one 60 s poll), then exit
   --heartbeat-every N    seconds between heartbeats while deciding (default 30)
   --help                 this text
 
-Exit codes: 0 decided or nothing to do, 1 error or no decision sent, 2 usage error, 130 interrupted.`;
+The Region is the activity's own (from its ARN). Approvers without the Pulumi state use
+--activity-arn (aws stepfunctions list-activities shows it; the stack output is stages[].activityArn).
 
-async function activityFromStack(stack: string, stage: string | undefined): Promise<{ activityArn: string; region: string }> {
+Exit codes: 0 decided, 1 error or no decision sent, 2 usage error, 3 (--once) no request was
+waiting, 130 interrupted.`;
+
+async function activityFromStack(stack: string, stage: string | undefined): Promise<string> {
   const outputs = await readStackOutputs(stack);
   const activities = (outputs.stages ?? []).filter((s) => s.mechanism === "activity");
   const chosen = stage ? activities.filter((s) => s.name === stage) : activities;
@@ -35,30 +38,33 @@ async function activityFromStack(stack: string, stage: string | undefined): Prom
       ? `stack '${stack}' has no activity stage named '${stage}' (activity stages: ${names})`
       : `stack '${stack}' has ${activities.length === 0 ? "no activity stage" : `several activity stages (${names}); choose one with --stage`}`);
   }
-  return { activityArn: chosen[0].activityArn, region: outputs.region };
+  return chosen[0].activityArn;
 }
 
-function terminalIO(): { io: WorkerIO; close(): void; onInterrupt(handler: () => void): void } {
-  let rl: Interface | undefined;
-  let pending: ((answer: string | null) => void) | undefined;
+/**
+ * The terminal: readline is opened at once, so lines typed while no question is open (type-ahead
+ * while waiting for a request) are dropped instead of answering the next prompt unseen.
+ */
+function terminalIO(interactive: boolean): { io: WorkerIO; close(): void; onInterrupt(handler: () => void): void } {
+  let ended = !interactive;
+  let current: { controller: AbortController; resolve: (answer: string | null) => void } | undefined;
   const interruptHandlers: Array<() => void> = [];
-  const readline = () => {
-    if (!rl) {
-      rl = createInterface({ input: process.stdin, output: process.stdout });
-      rl.on("close", () => { pending?.(null); pending = undefined; });
-      rl.on("SIGINT", () => interruptHandlers.forEach((h) => h()));
-    }
-    return rl;
-  };
+  const rl: Interface | undefined = interactive ? createInterface({ input: process.stdin, output: process.stdout }) : undefined;
+  const settle = (answer: string | null) => { const open = current; current = undefined; open?.resolve(answer); };
+  rl?.on("close", () => { ended = true; settle(null); });
+  rl?.on("SIGINT", () => interruptHandlers.forEach((h) => h()));
   return {
     io: {
-      say: (text) => process.stdout.write(`${text}\n`),
-      warn: (text) => process.stderr.write(`${text}\n`),
+      say: (text) => { process.stdout.write(`${text}\n`); },
+      warn: (text) => { process.stderr.write(`${text}\n`); },
       ask: (question) => new Promise((resolve) => {
-        pending = resolve;
-        readline().question(question, (answer) => { pending = undefined; resolve(answer); });
+        if (!rl || ended) { resolve(null); return; }
+        const controller = new AbortController();
+        current = { controller, resolve };
+        rl.question(question, { signal: controller.signal }, (answer) => { if (current?.controller === controller) settle(answer); });
       }),
-      cancelQuestion: () => { const resolve = pending; pending = undefined; resolve?.(null); },
+      cancelQuestion: () => { current?.controller.abort(); settle(null); },
+      inputEnded: () => ended,
     },
     close: () => rl?.close(),
     onInterrupt: (handler) => interruptHandlers.push(handler),
@@ -66,12 +72,12 @@ function terminalIO(): { io: WorkerIO; close(): void; onInterrupt(handler: () =>
 }
 
 const EXIT_CODES: Record<TaskOutcome, number> = {
-  approved: 0, rejected: 0, "no-task": 0, interrupted: 130, invalid: 1, lost: 1, "not-sent": 1,
+  approved: 0, rejected: 0, "no-task": 3, interrupted: 130, invalid: 1, lost: 1, "not-sent": 1,
 };
 
 async function main(): Promise<number> {
   const { values, flags } = parseArgs(process.argv.slice(2), {
-    values: ["stack", "stage", "activity-arn", "region", "decide", "comment", "heartbeat-every"],
+    values: ["stack", "stage", "activity-arn", "decide", "comment", "heartbeat-every"],
     flags: ["once", "help"],
   });
   if (flags.has("help")) {
@@ -81,21 +87,21 @@ async function main(): Promise<number> {
   if (!values.stack === !values["activity-arn"]) throw new UsageError("give either --stack or --activity-arn");
   if (values.decide !== undefined && values.decide !== "approve" && values.decide !== "reject") throw new UsageError(`--decide must be approve or reject, got '${values.decide}'`);
   if (values.comment !== undefined && values.decide === undefined) throw new UsageError("--comment goes with --decide (interactive mode asks for a comment)");
+  if (values.decide !== undefined && !flags.has("once")) throw new UsageError("--decide needs --once: without it the worker would decide every request that arrives, unattended");
   const heartbeatEvery = Number(values["heartbeat-every"] ?? 30);
   if (!(heartbeatEvery >= 1 && heartbeatEvery < ACTIVITY_HEARTBEAT_SECONDS)) throw new UsageError(`--heartbeat-every must be 1 to ${ACTIVITY_HEARTBEAT_SECONDS - 1} seconds`);
   if (values["activity-arn"] !== undefined && !/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:activity:[A-Za-z0-9_-]+$/.test(values["activity-arn"])) {
     throw new UsageError(`--activity-arn '${values["activity-arn"]}' is not a Step Functions activity ARN`);
   }
 
-  const target = values.stack
-    ? await activityFromStack(values.stack, values.stage)
-    : { activityArn: values["activity-arn"], region: values["activity-arn"].split(":")[3] };
-  const region = values.region ?? process.env.AWS_REGION ?? target.region;
+  const activityArn = values.stack ? await activityFromStack(values.stack, values.stage) : values["activity-arn"];
+  // The activity lives in the Region its ARN names, whatever AWS_REGION says.
+  const region = activityArn.split(":")[3];
   const sfn = workerSfnClient(region);
   const sts = new STSClient({ region });
-  const terminal = terminalIO();
+  const terminal = terminalIO(values.decide === undefined);
   const worker = new ApprovalWorker(sfn, sts, terminal.io, {
-    activityArn: target.activityArn,
+    activityArn,
     workerName: `${hostname()}-${process.pid}`.slice(0, 80),
     decide: values.decide as "approve" | "reject" | undefined,
     comment: values.comment,
@@ -104,7 +110,7 @@ async function main(): Promise<number> {
     retryBaseMs: 1000,
   });
   const interrupt = () => {
-    process.stdout.write(`\n${worker.interrupt(ACTIVITY_HEARTBEAT_SECONDS)}\n`);
+    process.stdout.write(`\n${worker.interrupt(ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES)}\n`);
     terminal.close();
     process.exit(130);
   };

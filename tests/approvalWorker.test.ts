@@ -109,10 +109,10 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     expect(JSON.parse(sentDecisions()[0].body.output)).to.deep.include({ approved: false, decision: "rejected", comment: null, approver: ME });
   });
 
-  it("says so and exits 0 when a poll returns no task", async () => {
+  it("says so and exits 3 when a poll returns no task", async () => {
     aws.on("GetActivityTask", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--once"], endpoints);
-    expect(await worker.exited).to.equal(0);
+    expect(await worker.exited).to.equal(3);
     expect(worker.output()).to.contain("No approval request arrived during the last poll (60 s).");
     expect(sentDecisions()).to.have.length(0);
   });
@@ -122,9 +122,9 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--heartbeat-every", "1"], endpoints);
     await waitFor(() => worker.output().includes(PROMPT), "the decision prompt");
-    const shownAt = Date.now();
-    await waitFor(() => aws.operations().filter((o) => o === "SendTaskHeartbeat").length >= 2, "two heartbeats", 5000);
-    expect(Date.now() - shownAt).to.be.within(1500, 4000); // about one heartbeat a second
+    await waitFor(() => aws.operations().filter((o) => o === "SendTaskHeartbeat").length >= 3, "three heartbeats", 8000);
+    const beats = aws.requests.filter((r) => r.operation === "SendTaskHeartbeat").map((r) => r.at);
+    for (let i = 1; i < beats.length; i++) expect(beats[i] - beats[i - 1], "gap between heartbeats").to.be.within(700, 1800); // --heartbeat-every 1
     worker.child.stdin!.write("maybe\n");
     await waitFor(() => worker.output().includes('"maybe" is neither approve nor reject.'), "the refusal of 'maybe'");
     worker.child.stdin!.write("approve\n");
@@ -133,9 +133,26 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     expect(await worker.exited).to.equal(0);
     const heartbeats = aws.requests.filter((r) => r.operation === "SendTaskHeartbeat");
     expect(heartbeats.every((h) => h.body.taskToken === TOKEN)).to.equal(true);
-    const successAt = aws.requests.findIndex((r) => r.operation === "SendTaskSuccess");
-    expect(aws.requests.slice(successAt + 1).map((r) => r.operation)).to.deep.equal([]); // no heartbeat after the decision
-    expect(JSON.parse(aws.requests[successAt].body.output)).to.deep.include({ approved: true, decision: "approved", comment: "looks good" });
+    const success = aws.requests.find((r) => r.operation === "SendTaskSuccess")!;
+    expect(JSON.parse(success.body.output)).to.deep.include({ approved: true, decision: "approved", comment: "looks good" });
+  });
+
+  it("keeps working after a decision (without --once): no heartbeat for the decided request, and waits for the next", async () => {
+    let polls = 0;
+    aws.on("GetActivityTask", () => (++polls === 1 ? { taskToken: TOKEN, input: TASK_INPUT } : new Promise(() => undefined)));
+    aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+    const worker = startWorker(["--activity-arn", ACTIVITY, "--heartbeat-every", "1"], endpoints);
+    await waitFor(() => worker.output().includes(PROMPT), "the decision prompt");
+    worker.child.stdin!.write("reject\n");
+    await waitFor(() => worker.output().includes("Comment (optional"), "the comment prompt");
+    worker.child.stdin!.write("\n");
+    await waitFor(() => polls === 2, "the next poll");
+    const decidedAt = aws.requests.find((r) => r.operation === "SendTaskSuccess")!.at;
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    expect(aws.requests.filter((r) => r.operation === "SendTaskHeartbeat" && r.at > decidedAt)).to.have.length(0);
+    worker.child.kill("SIGINT");
+    expect(await worker.exited).to.equal(130);
+    expect(worker.output()).to.contain("Stopped. No approval request was held.");
   });
 
   it("sends nothing on Ctrl-C while holding a task, and says what happens to it", async () => {
@@ -145,7 +162,7 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     await waitFor(() => worker.output().includes(PROMPT), "the decision prompt");
     worker.child.kill("SIGINT");
     expect(await worker.exited).to.equal(130);
-    expect(worker.output()).to.contain('Stopped. No decision was sent for "Expense report ER98765" (stage manager). Step Functions releases it when its heartbeat expires (within 120 s) and offers it to the next worker.');
+    expect(worker.output()).to.contain('Stopped. No decision was sent for "Expense report ER98765" (stage manager). Step Functions releases it when its heartbeat expires (within 120 s) and offers it to the next worker; after 3 releases the stage ends as timed_out.');
     expect(sentDecisions()).to.have.length(0);
   });
 
@@ -168,6 +185,89 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     expect(await worker.exited).to.equal(1);
     expect(worker.output()).to.contain('Input ended before a decision: nothing was sent for "Expense report ER98765".');
     expect(sentDecisions()).to.have.length(0);
+  });
+
+  it("after a request is taken back, the next request gets the answer typed for it", async () => {
+    const other = TOKEN.replace(/x/g, "z");
+    let polls = 0;
+    aws.on("GetActivityTask", () => {
+      polls++;
+      if (polls === 1) return { taskToken: TOKEN, input: TASK_INPUT };
+      if (polls === 2) return { taskToken: other, input: JSON.stringify({ request: { title: "Second request" }, stage: "manager", executionArn: EXECUTION }) };
+      return new Promise(() => undefined);
+    });
+    aws.on("SendTaskHeartbeat", (body) => (body.taskToken === TOKEN ? new AwsError("TaskTimedOut", "Task Timed Out") : {}));
+    aws.on("SendTaskSuccess", () => ({}));
+    const worker = startWorker(["--activity-arn", ACTIVITY, "--heartbeat-every", "1"], endpoints);
+    await waitFor(() => worker.output().includes("Second request"), "the second request");
+    await waitFor(() => worker.output().split(PROMPT).length === 3, "the second prompt");
+    worker.child.stdin!.write("reject\n");
+    await waitFor(() => worker.output().split("Comment (optional").length === 2, "the comment prompt");
+    worker.child.stdin!.write("not this one\n");
+    await waitFor(() => aws.operations().includes("SendTaskSuccess"), "the decision");
+    worker.child.kill("SIGINT");
+    await worker.exited;
+    const sent = aws.requests.filter((r) => r.operation === "SendTaskSuccess");
+    expect(sent.map((r) => r.body.taskToken)).to.deep.equal([other]);
+    expect(JSON.parse(sent[0].body.output)).to.deep.include({ decision: "rejected", comment: "not this one" });
+    expect(worker.output()).to.contain("This request is no longer yours to decide (TaskTimedOut)");
+  });
+
+  it("drops lines typed while waiting, so they cannot answer a request nobody has seen", async () => {
+    let release!: (value: unknown) => void;
+    aws.on("GetActivityTask", () => new Promise((resolve) => { release = resolve; }));
+    aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+    const worker = startWorker(["--activity-arn", ACTIVITY, "--once"], endpoints);
+    await waitFor(() => aws.operations().includes("GetActivityTask"), "the long poll");
+    worker.child.stdin!.write("approve\n\n");
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    release({ taskToken: TOKEN, input: TASK_INPUT });
+    await waitFor(() => worker.output().includes(PROMPT), "the decision prompt");
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(aws.operations()).to.not.include("SendTaskSuccess");
+    worker.child.kill("SIGINT");
+    expect(await worker.exited).to.equal(130);
+    expect(aws.operations()).to.not.include("SendTaskSuccess");
+  });
+
+  it("stops taking requests once input has ended", async () => {
+    let polls = 0;
+    aws.on("GetActivityTask", () => (++polls === 1 ? { taskToken: TOKEN, input: TASK_INPUT } : { taskToken: "another", input: TASK_INPUT }));
+    aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+    const worker = startWorker(["--activity-arn", ACTIVITY], endpoints);
+    await waitFor(() => worker.output().includes(PROMPT), "the decision prompt");
+    worker.child.stdin!.end();
+    expect(await worker.exited).to.equal(1);
+    expect(polls).to.equal(1);
+    expect(worker.output()).to.contain("Input ended: no more decisions can be typed, so the worker stops taking requests.");
+    expect(aws.operations()).to.not.include("SendTaskSuccess");
+  });
+
+  it("retries a throttled poll instead of giving up", async () => {
+    let calls = 0;
+    aws.on("GetActivityTask", () => (++calls <= 3 ? new AwsError("ThrottlingException", "Rate exceeded") : { taskToken: TOKEN, input: TASK_INPUT }));
+    aws.on("SendTaskSuccess", () => ({}));
+    const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "approve"], endpoints);
+    expect(await worker.exited).to.equal(0);
+    expect(worker.output()).to.match(/Could not reach Step Functions \(ThrottlingException: Rate exceeded\); retrying/);
+  });
+
+  it("says a decision may already be recorded when a retry finds the task closed", async () => {
+    oneTask();
+    let sends = 0;
+    aws.on("SendTaskSuccess", () => (++sends <= 3 ? new AwsError("InternalFailure", "try again", 500) : new AwsError("TaskTimedOut", "Task Timed Out")));
+    const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "approve"], endpoints);
+    expect(await worker.exited).to.equal(1);
+    expect(worker.output()).to.contain(`Your decision may already have been recorded by an earlier attempt (now: TaskTimedOut: Task Timed Out). Check the execution ${EXECUTION}.`);
+  });
+
+  it("works in the activity's own Region whatever AWS_REGION says", async () => {
+    oneTask();
+    aws.on("SendTaskSuccess", () => ({}));
+    const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "reject"], { ...endpoints, AWS_REGION: "us-east-1" });
+    expect(await worker.exited).to.equal(0);
+    const poll = aws.requests.find((r) => r.operation === "GetActivityTask")!;
+    expect(String(poll.headers.authorization)).to.match(/\/eu-west-1\/states\/aws4_request/);
   });
 
   it("stops asking and sends nothing when the task is no longer the worker's (heartbeat refused)", async () => {
@@ -231,13 +331,14 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
 
     const noActivity = startWorker(["--stack", "prod", "--once"], { ...endpoints, PULUMI_COMMAND: join(bin, "missing-pulumi") });
     expect(await noActivity.exited).to.equal(1);
-    expect(noActivity.output()).to.contain(`approval-worker: the Pulumi CLI ('${join(bin, "missing-pulumi")}') is not installed or not on PATH; install it, or pass the ARN directly`);
+    expect(noActivity.output()).to.contain(`approval-worker: the Pulumi CLI ('${join(bin, "missing-pulumi")}') is not installed or not on PATH; install it, or pass the ARN directly (for the approval worker: --activity-arn, see 'aws stepfunctions list-activities')`);
   });
 
   const usage: Array<[string[], string]> = [
     [["--once"], "approval-worker: give either --stack or --activity-arn"],
     [["--activity-arn", ACTIVITY, "--decide", "maybe"], "approval-worker: --decide must be approve or reject, got 'maybe'"],
     [["--activity-arn", ACTIVITY, "--comment", "hi"], "approval-worker: --comment goes with --decide"],
+    [["--activity-arn", ACTIVITY, "--decide", "approve"], "approval-worker: --decide needs --once: without it the worker would decide every request that arrives, unattended"],
     [["--activity-arn", "arn:aws:lambda:eu-west-1:123456789012:function:x"], "is not a Step Functions activity ARN"],
     [["--activity-arn", ACTIVITY, "--bogus"], "approval-worker: unknown option --bogus"],
   ];

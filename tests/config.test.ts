@@ -91,6 +91,8 @@ describe("config: parseConfig", () => {
     ["a notify address listed twice", { stages: [stage({ notify: ["a@example.com", "A@example.com"] })] }, 'sfn-approvals:stages[0].notify lists "A@example.com" twice'],
     ["a malformed alert email", { stages: [stage()], alertEmails: ["oncall"] }, 'sfn-approvals:alertEmails[0] is "oncall": must be an email address like oncall@example.com'],
     ["alertEmails not a list", { stages: [stage()], alertEmails: "oncall@example.com" }, 'sfn-approvals:alertEmails is "oncall@example.com": must be a list of email addresses'],
+    ["notify on an activity stage", { stages: [stage({ mechanism: "activity" })] }, "sfn-approvals:stages[0].notify is set, but the activity mechanism sends no email"],
+    ["an activity timeout above 90 days", { stages: [stage({ mechanism: "activity", notify: undefined, timeout: "91d" })] }, 'sfn-approvals:stages[0].timeout is "91d": an activity stage waits at most 90d'],
     ["unknown stage key", { stages: [stage({ approver: [ROLE] })] }, "sfn-approvals:stages[0].approver is not a known key"],
     ["autoApproveBelow not a number", { stages: [stage()], autoApproveBelow: "lots" }, 'sfn-approvals:autoApproveBelow is "lots": must be a positive number'],
     ["autoApproveBelow of zero", { stages: [stage()], autoApproveBelow: "0" }, 'sfn-approvals:autoApproveBelow is "0": must be a positive number'],

@@ -16,8 +16,10 @@ export interface WorkerIO {
   warn(text: string): void;
   /** Asks a question; null when input ended or the question was abandoned. */
   ask(question: string): Promise<string | null>;
-  /** Abandons an open question (Ctrl-C). */
+  /** Abandons an open question (Ctrl-C, a lost task). */
   cancelQuestion(): void;
+  /** True once input has ended (no more answers will come). */
+  inputEnded(): boolean;
 }
 
 export interface WorkerOptions {
@@ -46,10 +48,18 @@ interface HeldTask {
 
 export type TaskOutcome = "approved" | "rejected" | "no-task" | "lost" | "invalid" | "interrupted" | "not-sent";
 
-/** Errors that will not go away by retrying: wrong permissions, wrong ARN, bad input. */
+/** Errors that will not go away by retrying: wrong permissions, wrong ARN, bad input (not throttling). */
 function isPermanent(error: unknown): boolean {
-  const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+  const e = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  if (e.$retryable || /Throttl|TooManyRequests|RequestLimitExceeded/.test(e.name ?? "")) return false;
   return status !== undefined && status >= 400 && status < 500 && status !== 429;
+}
+
+/** Errors saying the task is closed: decided, timed out, or released. */
+function isClosedTask(error: unknown): boolean {
+  const name = (error as { name?: string }).name;
+  return name === "TaskTimedOut" || name === "TaskDoesNotExist" || name === "InvalidToken";
 }
 
 function describe(error: unknown): string {
@@ -88,6 +98,10 @@ export class ApprovalWorker {
     for (;;) {
       const outcome = await this.workOnce();
       if (once || this.interrupted) return outcome;
+      if (!this.options.decide && this.io.inputEnded()) {
+        this.io.warn("Input ended: no more decisions can be typed, so the worker stops taking requests.");
+        return outcome === "no-task" ? "not-sent" : outcome;
+      }
     }
   }
 
@@ -139,7 +153,11 @@ export class ApprovalWorker {
     if (problems.length > 0) {
       const cause = `The approval task's input is malformed: ${problems.join("; ")}`;
       this.io.warn(`${cause}. Failing the task; nothing was approved.`);
-      await this.sfn.send(new SendTaskFailureCommand({ taskToken: token, error: INVALID_TASK_ERROR, cause }));
+      try {
+        await this.sfn.send(new SendTaskFailureCommand({ taskToken: token, error: INVALID_TASK_ERROR, cause }));
+      } catch (error) {
+        this.io.warn(`Could not fail the malformed task (${describe(error)}); it is released when its heartbeat expires.`);
+      }
       return "invalid";
     }
     const held: HeldTask = { token, request: parsed.request as ApprovalRequest, stage: parsed.stage as string, executionArn: parsed.executionArn as string, lost: false, sending: false };
@@ -164,8 +182,10 @@ export class ApprovalWorker {
   private startHeartbeats(held: HeldTask): void {
     held.heartbeat = setInterval(() => {
       this.sfn.send(new SendTaskHeartbeatCommand({ taskToken: held.token })).catch((error: unknown) => {
+        // A heartbeat answered after this task was decided or given up must not touch the next one.
+        if (this.held !== held || held.sending || held.heartbeat === undefined) return;
         const name = (error as { name?: string }).name;
-        if (name === "TaskTimedOut" || name === "TaskDoesNotExist" || name === "InvalidToken") {
+        if (isClosedTask(error)) {
           held.lost = true;
           this.stopHeartbeats(held);
           this.io.warn(`This request is no longer yours to decide (${name}): its heartbeat expired or it was closed. Nothing was sent.`);
@@ -208,8 +228,13 @@ export class ApprovalWorker {
         this.io.say(`${kind === "approved" ? "Approved" : "Rejected"}: ${terminalSafe(held.request.title)} (stage ${terminalSafe(held.stage)}), recorded as ${result.approver}.`);
         return kind === "approved" ? "approved" : "rejected";
       } catch (error) {
+        if (attempt > 1 && isClosedTask(error)) {
+          // An earlier attempt may have arrived even though its answer was lost on the way back.
+          this.io.warn(`Your decision may already have been recorded by an earlier attempt (now: ${describe(error)}). Check the execution ${held.executionArn}.`);
+          return "not-sent";
+        }
         if (isPermanent(error) || attempt >= 5) {
-          this.io.warn(`Your decision was NOT recorded: ${describe(error)}. The request stays open; run the worker again to decide it.`);
+          this.io.warn(`Your decision was NOT recorded: ${describe(error)}. The request stays open until its heartbeat expires; run the worker again to decide it.`);
           return "not-sent";
         }
         const delay = this.options.retryBaseMs * 2 ** (attempt - 1);
@@ -220,7 +245,7 @@ export class ApprovalWorker {
   }
 
   /** Ctrl-C: stop polling and heartbeats, send nothing, and say what happens to a held task. */
-  interrupt(heartbeatSeconds: number): string {
+  interrupt(heartbeatSeconds: number, releases: number): string {
     this.interrupted = true;
     this.poll.abort();
     this.io.cancelQuestion();
@@ -231,6 +256,7 @@ export class ApprovalWorker {
       return `Stopped while the decision on "${terminalSafe(held.request.title)}" was being sent; check the execution ${held.executionArn} to see whether it arrived.`;
     }
     return `Stopped. No decision was sent for "${terminalSafe(held.request.title)}" (stage ${terminalSafe(held.stage)}). `
-      + `Step Functions releases it when its heartbeat expires (within ${heartbeatSeconds} s) and offers it to the next worker.`;
+      + `Step Functions releases it when its heartbeat expires (within ${heartbeatSeconds} s) and offers it to the next worker; `
+      + `after ${releases} releases the stage ends as timed_out.`;
   }
 }

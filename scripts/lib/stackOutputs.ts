@@ -20,7 +20,7 @@ export function readStackOutputs(stack: string, pulumiCommand = process.env.PULU
   return new Promise((resolve, reject) => {
     execFile(pulumiCommand, ["stack", "output", "--json", "--stack", stack], { timeout: 60000 }, (error, stdout, stderr) => {
       if (error && (error as NodeJS.ErrnoException).code === "ENOENT") {
-        reject(new StackOutputError(`the Pulumi CLI ('${pulumiCommand}') is not installed or not on PATH; install it, or pass the ARN directly`));
+        reject(new StackOutputError(`the Pulumi CLI ('${pulumiCommand}') is not installed or not on PATH; install it, or pass the ARN directly (for the approval worker: --activity-arn, see 'aws stepfunctions list-activities')`));
       } else if (error) {
         reject(new StackOutputError(`could not read the outputs of stack '${stack}': ${stderr.trim() || error.message}`));
       } else {

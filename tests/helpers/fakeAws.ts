@@ -11,6 +11,8 @@ export interface RecordedRequest {
   operation: string;
   body: any;
   headers: IncomingHttpHeaders;
+  /** When the request arrived (ms since the epoch). */
+  at: number;
 }
 
 export class AwsError {
@@ -66,7 +68,7 @@ export class FakeAws {
           }
         }
         const operation = target.split(".").pop() ?? "";
-        this.requests.push({ target, operation, body, headers: req.headers });
+        this.requests.push({ target, operation, body, headers: req.headers, at: Date.now() });
         const handler = this.handlers.get(operation);
         let answer: unknown;
         try {
