@@ -124,7 +124,7 @@ export async function deliverAutomationDecision(
   settings: AutomationResultSettings,
   clients: { ssm: SSMClient; sfn: SFNClient },
   now: () => Date = () => new Date(),
-): Promise<StageDecision> {
+): Promise<StageDecision | { failed: string }> {
   const stepEvent = parseStepEvent(event, settings);
   const id = stepEvent.executionId;
   const { AutomationExecution: automation } = await clients.ssm.send(new GetAutomationExecutionCommand({ AutomationExecutionId: id }));
@@ -152,7 +152,9 @@ export async function deliverAutomationDecision(
     await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken, error: STEP_FAILED_ERROR, cause: cause.slice(0, 32768) })),
       `the failure for automation ${id} (stage ${settings.stage})`);
     console.error(JSON.stringify({ msg: "approval step failed; execution failed", automationExecutionId: id, stage: settings.stage, cause }));
-    throw new Error(`${STEP_FAILED_ERROR}: ${cause}`);
+    // The execution has failed with a clear error (and the failed-executions alarm reports it);
+    // throwing here would only retry a SendTaskFailure that can no longer succeed.
+    return { failed: STEP_FAILED_ERROR };
   }
   const wanted = decision === "approved" ? "Approve" : "Reject";
   const deciders = decision === "timed_out" ? [] : approverDecisions.filter((d) => d.decision === wanted);

@@ -219,9 +219,8 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
         error: "ApprovalStepFailed",
         cause: `The aws:approve step of automation ${AUTOMATION_ID} (stage manager) failed without a rejection: Failed to publish to topic: AuthorizationError`,
       });
-      // The function still reports the failure, so the broken runbook raises the dead-letter alarm.
-      expect(run.ok).to.equal(false);
-      expect(run.error!.message).to.match(/^ApprovalStepFailed: /);
+      // The execution failed with that error (the failed-executions alarm reports it); nothing to retry.
+      expect(run.result).to.deep.equal({ failed: "ApprovalStepFailed" });
     });
 
     it("treats a Failed step with a Reject decision as a rejection even without ApprovalStatus", async () => {
