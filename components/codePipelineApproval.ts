@@ -16,7 +16,7 @@ import { APPROVAL_KEY_VARIABLE, startPipeline } from "../functions/startPipeline
 import { ApprovalFunction } from "./approvalFunction";
 import { DecisionDeadLetters } from "./decisionDeadLetters";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
-import { LambdaCallbackApproval, stageHandles } from "./lambdaCallbackStage";
+import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./lambdaCallbackStage";
 import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
 import { attachToPrincipals, principalOf } from "./principals";
 
@@ -27,19 +27,11 @@ export const APPROVAL_MAX_SECONDS = 86400 * 60;
 export const PIPELINE_EVENT_GRACE_SECONDS = 900;
 export const SOURCE_OBJECT_KEY = "request/source.zip";
 
-export interface CodePipelineApprovalArgs {
-  /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */
-  stage: string;
+export interface CodePipelineApprovalArgs extends LambdaCallbackStageArgs {
   /** IAM user or role ARNs (of the stack's account) that may approve; they get a policy allowing exactly that. */
   approvers: string[];
-  /** Email addresses subscribed to the approval notifications. */
-  notify: string[];
   /** How long the approval action waits, in seconds (300..5184000, whole minutes are used). */
   timeoutSeconds: number;
-  /** Start of physical resource names; defaults to "<project>-<stack>". */
-  namePrefix?: string;
-  /** Where the dead-letter alarm publishes (an SNS topic ARN). */
-  alarmActions?: pulumi.Input<string>[];
 }
 
 export class CodePipelineApproval extends LambdaCallbackApproval {

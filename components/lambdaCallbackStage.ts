@@ -41,6 +41,18 @@ export function allowTaskAnswers(resultFunction: ApprovalFunction, resourceName:
   }]);
 }
 
+/** Arguments every Lambda callback mechanism takes. */
+export interface LambdaCallbackStageArgs {
+  /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */
+  stage: string;
+  /** Email addresses subscribed to the stage's approval notifications. */
+  notify: string[];
+  /** Start of physical resource names; defaults to "<project>-<stack>". */
+  namePrefix?: string;
+  /** Where the dead-letter alarm publishes (an SNS topic ARN), e.g. ApprovalAlerts.topic.arn. */
+  alarmActions?: pulumi.Input<string>[];
+}
+
 /** The base of mechanisms whose Task invokes a start function and whose result function answers it. */
 export abstract class LambdaCallbackApproval extends pulumi.ComponentResource implements ApprovalStage {
   abstract readonly stage: string;

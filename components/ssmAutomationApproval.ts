@@ -16,7 +16,7 @@ import { ApprovalFunction } from "./approvalFunction";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
 import { DecisionDeadLetters } from "./decisionDeadLetters";
-import { LambdaCallbackApproval, stageHandles } from "./lambdaCallbackStage";
+import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./lambdaCallbackStage";
 
 /**
  * Time for a decision made just before the aws:approve timeout (or its TimedOut event) to be
@@ -24,21 +24,13 @@ import { LambdaCallbackApproval, stageHandles } from "./lambdaCallbackStage";
  */
 export const SSM_EVENT_GRACE_SECONDS = 900;
 
-export interface SsmAutomationApprovalArgs {
-  /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */
-  stage: string;
+export interface SsmAutomationApprovalArgs extends LambdaCallbackStageArgs {
   /** IAM user or role ARNs allowed to approve (1..10). */
   approvers: string[];
   /** Approvals needed to pass (1..approvers.length). */
   minRequiredApprovals: number;
-  /** Email addresses subscribed to the approval topic. */
-  notify: string[];
   /** How long aws:approve waits, in seconds (60..2592000). */
   timeoutSeconds: number;
-  /** Start of physical resource names; defaults to "<project>-<stack>". */
-  namePrefix?: string;
-  /** Where the dead-letter alarm publishes (an SNS topic ARN), e.g. ApprovalAlerts.topic.arn. */
-  alarmActions?: pulumi.Input<string>[];
 }
 
 export class SsmAutomationApproval extends LambdaCallbackApproval {
