@@ -2,7 +2,8 @@
 // (failed executions) publish here; `alertEmails` are subscribed.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
+import { emailTopic } from "./emailTopic";
+import { checkedName, defaultNamePrefix } from "./naming";
 
 export interface ApprovalAlertsArgs {
   emails: string[];
@@ -15,13 +16,14 @@ export class ApprovalAlerts extends pulumi.ComponentResource {
   constructor(name: string, args: ApprovalAlertsArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:ApprovalAlerts", name, {}, opts);
     const prefix = args.namePrefix ?? defaultNamePrefix();
-    this.topic = new aws.sns.Topic(`${name}-topic`, {
-      name: checkedName("ApprovalAlerts", "SNS topic", `${prefix}-alerts`, 256),
+    this.topic = emailTopic({
+      resourceName: `${name}-topic`,
+      subscriptionPrefix: name,
+      topicName: checkedName("ApprovalAlerts", "SNS topic", `${prefix}-alerts`, 256),
       displayName: "Approval alerts",
-    }, { parent: this });
-    for (const email of args.emails) {
-      new aws.sns.TopicSubscription(`${name}-${emailSuffix(email)}`, { topic: this.topic.arn, protocol: "email", endpoint: email }, { parent: this });
-    }
+      emails: args.emails,
+      parent: this,
+    });
     if (args.emails.length === 0) {
       pulumi.log.warn("sfn-approvals:alertEmails is not set: alarms for undeliverable decisions and failed executions go to the alerts topic, which nobody is subscribed to.", this);
     }

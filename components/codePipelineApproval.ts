@@ -17,7 +17,8 @@ import { ApprovalFunction } from "./approvalFunction";
 import { DecisionDeadLetters } from "./decisionDeadLetters";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./lambdaCallbackStage";
-import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
+import { emailTopic } from "./emailTopic";
+import { checkedName, defaultNamePrefix } from "./naming";
 import { attachToPrincipals, principalOf } from "./principals";
 
 /** CodePipeline's manual approval timeout: 5 minutes to 86400 minutes (CodePipeline quotas). */
@@ -111,15 +112,14 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
       }),
     }, parent);
 
-    this.topic = new aws.sns.Topic(`${name}-topic`, {
-      name: checkedName(component, "SNS topic", `${prefix}-approval`, 256),
+    this.topic = emailTopic({
+      resourceName: `${name}-topic`,
+      subscriptionPrefix: `${name}-notify`,
+      topicName: checkedName(component, "SNS topic", `${prefix}-approval`, 256),
       displayName: `Approval ${args.stage}`,
-    }, parent);
-    args.notify.forEach((email) => new aws.sns.TopicSubscription(`${name}-notify-${emailSuffix(email)}`, {
-      topic: this.topic.arn,
-      protocol: "email",
-      endpoint: email,
-    }, parent));
+      emails: args.notify,
+      parent: this,
+    });
 
     this.pipelineRole = new aws.iam.Role(`${name}-pipeline-role`, {
       description: `Runs the approval pipeline of stage ${args.stage}`,

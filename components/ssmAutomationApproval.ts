@@ -14,7 +14,8 @@ import { newSfnClient, newSsmClient, requiredEnv } from "../functions/awsClients
 import { startAutomation } from "../functions/startAutomation";
 import { ApprovalFunction } from "./approvalFunction";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
-import { checkedName, defaultNamePrefix, emailSuffix } from "./naming";
+import { emailTopic } from "./emailTopic";
+import { checkedName, defaultNamePrefix } from "./naming";
 import { DecisionDeadLetters } from "./decisionDeadLetters";
 import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./lambdaCallbackStage";
 
@@ -65,16 +66,14 @@ export class SsmAutomationApproval extends LambdaCallbackApproval {
     const documentName = checkedName(`SsmAutomationApproval ${name}`, "SSM document", prefix, 128);
 
     // aws:approve only publishes to topics whose name starts with "Automation".
-    this.topic = new aws.sns.Topic(`${name}-topic`, {
-      name: checkedName(`SsmAutomationApproval ${name}`, "SNS topic", `Automation-${prefix}`, 256),
+    this.topic = emailTopic({
+      resourceName: `${name}-topic`,
+      subscriptionPrefix: `${name}-notify`,
+      topicName: checkedName(`SsmAutomationApproval ${name}`, "SNS topic", `Automation-${prefix}`, 256),
       displayName: `Approval ${args.stage}`,
-    }, parent);
-    // Keyed by address, so removing one address leaves the other (confirmed) subscriptions alone.
-    args.notify.forEach((email) => new aws.sns.TopicSubscription(`${name}-notify-${emailSuffix(email)}`, {
-      topic: this.topic.arn,
-      protocol: "email",
-      endpoint: email,
-    }, parent));
+      emails: args.notify,
+      parent: this,
+    });
 
     this.automationRole = new aws.iam.Role(`${name}-automation-role`, {
       description: `Runs the approval runbook of stage ${args.stage}: publishes its notification, nothing else`,

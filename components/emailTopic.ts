@@ -1,0 +1,21 @@
+// An SNS topic with email subscriptions. Subscriptions are keyed by address, so removing one
+// address leaves the other (already confirmed) subscriptions alone.
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { emailSuffix } from "./naming";
+
+export function emailTopic(args: {
+  /** Pulumi name of the topic; subscriptions are named `${subscriptionPrefix}-${address}`. */
+  resourceName: string;
+  subscriptionPrefix: string;
+  topicName: string;
+  displayName: string;
+  emails: string[];
+  parent: pulumi.Resource;
+}): aws.sns.Topic {
+  const topic = new aws.sns.Topic(args.resourceName, { name: args.topicName, displayName: args.displayName }, { parent: args.parent });
+  for (const email of args.emails) {
+    new aws.sns.TopicSubscription(`${args.subscriptionPrefix}-${emailSuffix(email)}`, { topic: topic.arn, protocol: "email", endpoint: email }, { parent: args.parent });
+  }
+  return topic;
+}
