@@ -5,6 +5,7 @@ import { randomBytes } from "crypto";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
+import { runDefinition } from "./helpers/localStateMachine";
 import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHandler";
 import { stackConfig } from "./helpers/stackConfig";
 
@@ -182,6 +183,26 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
       const expected = { approved: true, decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "looks fine", decidedAt: "2026-11-22T10:00:00Z" };
       expectSentDecision(expected);
       expect(run.result).to.deep.equal(expected);
+    });
+
+    it("its real rejection, then drives the prod workflow to its end (aws-local-stepfunctions)", async () => {
+      aws.on("GetAutomationExecution", () => automation({
+        StepStatus: "Failed",
+        Outputs: { ApprovalStatus: ["Rejected"], ApproverDecisions: [decisionOutput(APPROVER, "Reject", "not this quarter", "2026-11-22T09:30:00Z")] },
+      }));
+      let delivered: unknown;
+      aws.on("SendTaskSuccess", (body) => { delivered = JSON.parse(body.output); return {}; });
+      await invokeResult(stepEvent({ Status: "Failed" }));
+      const prod = await runProgram("prod", stackConfig("prod"));
+      const definition = JSON.parse(named(prod.resources, "approvals-state-machine").inputs.definition);
+      let financeCalled = false;
+      const result = await runDefinition(definition, EXPENSE_REPORT, {
+        taskHandlers: { "Approval manager": async () => delivered, "Approval finance": async () => { financeCalled = true; return {}; } },
+        taskToken: "local-token",
+      });
+      expect(financeCalled).to.equal(false);
+      expect(result.status).to.equal("SUCCEEDED");
+      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [delivered], request: EXPENSE_REPORT });
     });
 
     it("sends a rejection for a Failed step, naming who rejected", async () => {
