@@ -1,0 +1,186 @@
+// The approval page handler of the email mechanisms (issue 5, first part): served through a local
+// HTTP adapter on 127.0.0.1 that turns requests into API Gateway HTTP API (payload 2.0) events,
+// with a fake Step Functions endpoint behind it.
+import { SFNClient } from "@aws-sdk/client-sfn";
+import { expect } from "chai";
+import { createHash } from "crypto";
+import { Server, createServer } from "http";
+import { AddressInfo } from "net";
+import { ApprovalPageSettings, HttpEvent, decodeToken, encodeToken, handleApprovalPage } from "../functions/approvalPage";
+import { AwsError, FakeAws } from "./helpers/fakeAws";
+import { EXPENSE_REPORT } from "./helpers/fixtures";
+
+const STATE_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-prod";
+const EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-prod:er98765-1";
+const TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe+/=${"Zm9v+bar/baz=".repeat(60)}`;
+const SETTINGS: ApprovalPageSettings = { stateMachineArn: STATE_MACHINE, stages: { review: "email-link", finance: "sns-callback" } };
+
+describe("approval page (email mechanisms): GET shows, POST decides once", () => {
+  const aws = new FakeAws();
+  let server: Server;
+  let base = "";
+
+  before(async () => {
+    const url = await aws.start();
+    const sfn = new SFNClient({ region: "eu-west-1", endpoint: url, credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" }, maxAttempts: 1 });
+    server = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", async () => {
+        const url = new URL(req.url ?? "/", "http://localhost");
+        const event: HttpEvent = {
+          requestContext: { http: { method: req.method, sourceIp: "127.0.0.1", userAgent: String(req.headers["user-agent"] ?? "") } },
+          queryStringParameters: Object.fromEntries(url.searchParams),
+          headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
+          body: Buffer.concat(chunks).toString("utf8"),
+          isBase64Encoded: false,
+        };
+        const response = await handleApprovalPage(event, SETTINGS, sfn);
+        res.writeHead(response.statusCode, response.headers);
+        res.end(response.body);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/decide`;
+  });
+  after(async () => {
+    await new Promise((resolve) => server.close(resolve));
+    await aws.stop();
+  });
+  beforeEach(() => aws.reset());
+
+  const link = (fields: Record<string, string> = {}) => `${base}?${new URLSearchParams({ t: encodeToken(TOKEN), e: EXECUTION, s: "review", ...fields })}`;
+  const running = (input: unknown = EXPENSE_REPORT) => aws.on("DescribeExecution", () => ({ executionArn: EXECUTION, stateMachineArn: STATE_MACHINE, status: "RUNNING", input: JSON.stringify(input), startDate: 1795334400 }));
+  const post = (fields: Record<string, string>, contentType = "application/x-www-form-urlencoded") => fetch(base, {
+    method: "POST",
+    headers: { "content-type": contentType },
+    body: new URLSearchParams({ t: encodeToken(TOKEN), e: EXECUTION, s: "review", name: "Alice Example", ...fields }).toString(),
+  });
+
+  it("encodes tokens URL-safe and decodes them back exactly", () => {
+    const encoded = encodeToken(TOKEN);
+    expect(encoded).to.match(/^[A-Za-z0-9_-]+$/);
+    expect(decodeToken(encoded)).to.equal(TOKEN);
+    for (const bad of [undefined, "", "abc", "has space", "plus+sign", "a".repeat(4001)]) expect(decodeToken(bad), String(bad)).to.equal(undefined);
+  });
+
+  it("GET shows the request and a form, and changes nothing", async () => {
+    running();
+    aws.on("SendTaskHeartbeat", () => ({}));
+    const response = await fetch(link());
+    const html = await response.text();
+    expect(response.status).to.equal(200);
+    expect(aws.operations()).to.deep.equal(["DescribeExecution", "SendTaskHeartbeat"]);
+    expect(aws.requests[0].body).to.deep.equal({ executionArn: EXECUTION });
+    expect(aws.requests[1].body).to.deep.equal({ taskToken: TOKEN });
+    expect(html).to.contain("<h1>Expense report ER98765</h1>").and.contain("<dd>750.5 USD</dd>").and.contain("Flight to New York");
+    expect(html).to.contain('<button class="approve" type="submit" name="decision" value="approve">Approve</button>');
+    expect(html).to.contain(`name="t" value="${encodeToken(TOKEN)}"`);
+  });
+
+  it("GET many times (as mail scanners do) never decides", async () => {
+    running();
+    aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({})).on("SendTaskFailure", () => ({}));
+    for (let i = 0; i < 5; i++) expect((await fetch(link())).status).to.equal(200);
+    expect(aws.operations().filter((o) => o !== "DescribeExecution" && o !== "SendTaskHeartbeat")).to.deep.equal([]);
+  });
+
+  it("sends strict security headers, and the CSP admits exactly the page's own inline style", async () => {
+    running();
+    aws.on("SendTaskHeartbeat", () => ({}));
+    const response = await fetch(link());
+    const html = await response.text();
+    const style = /<style>([\s\S]*?)<\/style>/.exec(html)![1];
+    const hash = createHash("sha256").update(style).digest("base64");
+    expect(response.headers.get("content-security-policy")).to.equal(`default-src 'none'; style-src 'sha256-${hash}'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'`);
+    expect(response.headers.get("referrer-policy")).to.equal("no-referrer");
+    expect(response.headers.get("cache-control")).to.equal("no-store");
+    expect(response.headers.get("x-content-type-options")).to.equal("nosniff");
+    expect(response.headers.get("x-frame-options")).to.equal("DENY");
+    expect(response.headers.get("content-type")).to.equal("text/html; charset=utf-8");
+    expect(html).to.not.match(/<script|src=|<link/i);
+  });
+
+  it("escapes everything the request says", async () => {
+    running({ title: "<script>alert(1)</script>", requester: "\"><img src=x onerror=alert(2)>", link: "javascript:alert(3)", details: { note: "</pre><script>alert(4)</script>" } });
+    aws.on("SendTaskHeartbeat", () => ({}));
+    const html = await (await fetch(link())).text();
+    expect(html).to.not.contain("<script").and.not.contain("<img").and.not.contain('href="javascript');
+    expect(html).to.contain("&#60;script&#62;alert(1)&#60;/script&#62;").and.contain("&#34;&#62;&#60;img src=x onerror=alert(2)&#62;");
+  });
+
+  it("POST approve records the decision contract once and shows the result", async () => {
+    aws.on("SendTaskSuccess", () => ({}));
+    const before = Date.now();
+    const response = await post({ decision: "approve", comment: "ok\nfor Q4" });
+    expect(response.status).to.equal(200);
+    expect(await response.text()).to.contain("<h1>Approved</h1>").and.contain("recorded as Alice Example (via email link)");
+    expect(aws.operations()).to.deep.equal(["SendTaskSuccess"]);
+    expect(aws.requests[0].body.taskToken).to.equal(TOKEN);
+    const output = JSON.parse(aws.requests[0].body.output);
+    expect(output).to.deep.include({ approved: true, decision: "approved", stage: "review", mechanism: "email-link", approver: "Alice Example (via email link)", comment: "ok for Q4" });
+    expect(Date.parse(output.decidedAt)).to.be.within(before - 1000, Date.now());
+  });
+
+  it("POST reject sends a rejection with the stage's own mechanism", async () => {
+    aws.on("SendTaskSuccess", () => ({}));
+    const response = await post({ decision: "reject", s: "finance" });
+    expect(await response.text()).to.contain("<h1>Rejected</h1>");
+    expect(JSON.parse(aws.requests[0].body.output)).to.deep.include({ approved: false, decision: "rejected", stage: "finance", mechanism: "sns-callback", comment: null });
+  });
+
+  it("a second POST, or a POST after the timeout, shows 'Nothing left to decide' (410), not an error", async () => {
+    aws.on("SendTaskSuccess", () => new AwsError("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'"));
+    const response = await post({ decision: "approve" });
+    expect(response.status).to.equal(410);
+    expect(await response.text()).to.contain("Nothing left to decide").and.contain("Nothing was changed.");
+  });
+
+  it("GET of an expired or already decided request shows 'Nothing left to decide' (410)", async () => {
+    running();
+    aws.on("SendTaskHeartbeat", () => new AwsError("TaskTimedOut", "Task Timed Out"));
+    expect((await fetch(link())).status).to.equal(410);
+    aws.reset();
+    aws.on("DescribeExecution", () => ({ executionArn: EXECUTION, status: "SUCCEEDED", input: JSON.stringify(EXPENSE_REPORT) }));
+    const response = await fetch(link());
+    expect(response.status).to.equal(410);
+    expect(aws.operations()).to.deep.equal(["DescribeExecution"]);
+  });
+
+  it("a damaged link shows 'This link does not work' (400) and calls nothing", async () => {
+    for (const bad of [
+      link({ t: "not base64 !" }),
+      link({ t: "" }),
+      link({ e: "arn:aws:states:eu-west-1:123456789012:execution:someone-elses-machine:x" }),
+      link({ s: "unknown-stage" }),
+      `${base}?t=${encodeToken(TOKEN)}`,
+    ]) {
+      const response = await fetch(bad);
+      expect(response.status, bad).to.equal(400);
+      expect(await response.text()).to.contain("This link does not work");
+    }
+    expect(aws.requests).to.have.length(0);
+  });
+
+  it("a token Step Functions does not know shows 'This link does not work' (400)", async () => {
+    aws.on("SendTaskSuccess", () => new AwsError("InvalidToken", "Invalid token"));
+    expect((await post({ decision: "approve" })).status).to.equal(400);
+  });
+
+  it("an AWS failure shows 'Please try again' (503), never a stack trace", async () => {
+    aws.on("SendTaskSuccess", () => new AwsError("ServiceUnavailable", "down", 503));
+    const response = await post({ decision: "approve" });
+    expect(response.status).to.equal(503);
+    const html = await response.text();
+    expect(html).to.contain("Please try again").and.not.match(/at .*\(.*:\d+:\d+\)|Error:/);
+  });
+
+  it("refuses a POST without a decision or a name, or not from the form, and records nothing", async () => {
+    aws.on("SendTaskSuccess", () => ({}));
+    expect((await post({ decision: "yes" })).status).to.equal(400);
+    expect((await post({ decision: "approve", name: "  " })).status).to.equal(400);
+    expect((await post({ decision: "approve" }, "application/json")).status).to.equal(415);
+    expect((await fetch(link(), { method: "PUT" })).status).to.equal(405);
+    expect(aws.requests).to.have.length(0);
+  });
+});
