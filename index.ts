@@ -2,13 +2,20 @@
 // them in order, and exports what users need to start and follow approvals.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { ApprovalAlerts, ApprovalWorkflow, createApprovalStage, loadConfig } from "./components";
+import { ApprovalAlerts, ApprovalPage, ApprovalWorkflow, EMAIL_MECHANISMS, Mechanism, createApprovalStage, loadConfig, workflowStateMachineName } from "./components";
 
 export = async () => {
   const config = loadConfig();
   const alerts = new ApprovalAlerts("alerts", { emails: config.alertEmails });
   const alarmActions = [alerts.topic.arn];
-  const stages = config.stages.map((stage) => createApprovalStage(stage, { alarmActions }));
+  // Stages that email a link need the approval page first: the link points at it.
+  const emailStages = config.stages.filter((stage) => EMAIL_MECHANISMS.includes(stage.mechanism));
+  const page = emailStages.length === 0 ? undefined : new ApprovalPage("approval-page", {
+    stateMachineName: workflowStateMachineName(),
+    stages: Object.fromEntries(emailStages.map((stage) => [stage.name, stage.mechanism])) as Record<string, Mechanism>,
+    alarmActions,
+  });
+  const stages = config.stages.map((stage) => createApprovalStage(stage, { alarmActions, approvalPageUrl: page?.url }));
   const workflow = new ApprovalWorkflow("approvals", { stages, autoApproveBelow: config.autoApproveBelow, alarmActions });
   return {
     stateMachineArn: workflow.stateMachine.arn,
@@ -16,6 +23,7 @@ export = async () => {
     region: aws.getRegionOutput().region,
     autoApproveBelow: config.autoApproveBelow ?? null,
     alertTopicArn: alerts.topic.arn,
+    ...(page ? { approvalPageUrl: page.url } : {}),
     stages: pulumi.all(stages.map((stage) => stage.handles.apply((handles) => ({
       name: stage.stage,
       mechanism: stage.mechanism,

@@ -198,6 +198,11 @@ export interface ApprovalWorkflowArgs {
   alarmActions?: pulumi.Input<string>[];
 }
 
+/** The state machine's name for a name prefix (the approval page needs it before the state machine exists). */
+export function workflowStateMachineName(namePrefix?: string, component = "ApprovalWorkflow"): string {
+  return checkedName(component, "state machine", namePrefix ?? defaultNamePrefix(), 80);
+}
+
 export class ApprovalWorkflow extends pulumi.ComponentResource {
   readonly stateMachine: aws.sfn.StateMachine;
   readonly role: aws.iam.Role;
@@ -215,7 +220,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     }
     const parent = { parent: this };
     const { accountId, region, partition } = accountFacts(parent);
-    const stateMachineName = checkedName(`ApprovalWorkflow ${name}`, "state machine", args.namePrefix ?? defaultNamePrefix(), 80);
+    const stateMachineName = workflowStateMachineName(args.namePrefix, `ApprovalWorkflow ${name}`);
 
     const tasks = args.stages.map((stage) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage)) }));
     this.definition = pulumi.all(tasks.map((t) => t.task.states)).apply((allStates) => JSON.stringify(assembleWorkflowDefinition({

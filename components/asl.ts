@@ -95,3 +95,90 @@ export function lambdaCallbackTaskStates(args: {
     [timedOut]: timedOutState(stage, mechanism, options.resultPath, options.next),
   };
 }
+
+/** A JSONata string literal (single-quoted; backslash and quote escaped). */
+export function jsonataString(text: string): string {
+  return `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`;
+}
+
+/**
+ * The JSONata expression that is `$states.input` with `valueExpression` written at `path`
+ * (a JSONPath like "$.decisions.finance"): what ResultPath does in a JSONPath state.
+ */
+export function jsonataResultPath(path: string, valueExpression: string): string {
+  const segments = path.split(".");
+  if (segments[0] !== "$" || segments.length < 2 || !segments.slice(1).every((s) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(s))) {
+    throw new Error(`jsonataResultPath: '${path}' must be a plain dotted path like $.decisions.finance`);
+  }
+  const build = (base: string, rest: string[]): string => {
+    if (rest.length === 0) return valueExpression;
+    const [head, ...tail] = rest;
+    return `$merge([${base}, {'${head}': ${build(`${base}.${head}`, tail)}}])`;
+  };
+  return build("$states.input", segments.slice(1));
+}
+
+/**
+ * Base64url (RFC 4648 section 5, no padding) of the task token, in JSONata: the same text as
+ * encodeToken() in functions/approvalLink.ts. JSONPath intrinsics cannot do this (States.Base64Encode
+ * yields '+', '/' and '='; there is no replace intrinsic), which is why this one state uses JSONata.
+ */
+export const JSONATA_URL_SAFE_TOKEN = "$replace($replace($replace($base64encode($states.context.Task.Token), '+', '-'), '/', '_'), '=', '')";
+
+/**
+ * The sns-callback Task (`sns:publish.waitForTaskToken`): Step Functions itself publishes the
+ * approval email to the stage's topic, with the approval link holding the URL-safe token, and
+ * waits for the approval page's SendTaskSuccess. No Lambda on the send path. The state is JSONata
+ * (the rest of the workflow stays JSONPath): its Output writes the decision where ResultPath
+ * would, and a timeout keeps the input (`$states.input`) for the `timed_out` Pass state.
+ */
+export function snsCallbackTaskStates(args: {
+  options: TaskStateOptions;
+  topicArn: string;
+  pageUrl: string;
+  stage: string;
+  timeoutSeconds: number;
+}): AslStates {
+  const { options, stage } = args;
+  if (options.requestPath !== "$.request") throw new Error(`snsCallbackTaskStates: the request must be at $.request, not ${options.requestPath}`);
+  const timedOut = timedOutStateName(options.stateName);
+  const str = jsonataString;
+  // Every value from the request is turned into text with $string (a number or an object stays
+  // readable); the subject keeps printable ASCII only, as SNS requires, and at most 99 characters.
+  const message = [
+    "(",
+    "$r := $states.input.request;",
+    `$link := ${str(`${args.pageUrl}?t=`)} & ${JSONATA_URL_SAFE_TOKEN} & '&e=' & $encodeUrlComponent($states.context.Execution.Id) & ${str(`&s=${stage}`)};`,
+    `$deadline := $fromMillis($toMillis($states.context.State.EnteredTime) + ${args.timeoutSeconds * 1000});`,
+    "$line := function($label, $value) { $exists($value) ? $label & ': ' & $string($value) & '\\n' : '' };",
+    "'Approval requested: ' & $string($r.title) & '\\n'",
+    "& $line('Request', $r.requestId) & $line('Requester', $r.requester)",
+    "& ($exists($r.amount) ? 'Amount: ' & $string($r.amount) & ($exists($r.currency) ? ' ' & $string($r.currency) : '') & '\\n' : '')",
+    "& $line('Link', $r.link)",
+    "& ($exists($r.details) ? 'Details: ' & $substring($string($r.details), 0, 2000) & '\\n' : '')",
+    `& '\\nWorkflow: ' & $states.context.StateMachine.Name & '\\nExecution: ' & $states.context.Execution.Name & ${str(`\nStage: ${stage}\n`)}`,
+    "& 'Decide by: ' & $deadline & '\\n\\n'",
+    "& 'Review the request and approve or reject it here:\\n' & $link & '\\n\\n'",
+    `& ${str("Opening the link decides nothing: the page shows the request and asks you to press Approve or Reject. The link stops working once someone decides or the request expires. Anyone who has this email can decide, so do not forward it.\n")}`,
+    ")",
+  ].join(" ");
+  const subject = `$substring($replace('Approval needed: ' & $string($states.input.request.title), /[^ -~]/, '?'), 0, 99)`;
+  return {
+    [options.stateName]: {
+      Type: "Task",
+      QueryLanguage: "JSONata",
+      Comment: `Approval stage '${stage}' (sns-callback): publishes the approval email and waits for the decision`,
+      Resource: "arn:aws:states:::sns:publish.waitForTaskToken",
+      Arguments: {
+        TopicArn: args.topicArn,
+        Subject: `{% ${subject} %}`,
+        Message: `{% ${message} %}`,
+      },
+      TimeoutSeconds: args.timeoutSeconds,
+      Output: `{% ${jsonataResultPath(options.resultPath, "$states.result")} %}`,
+      Catch: [{ ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: timedOut }],
+      Next: options.next,
+    },
+    [timedOut]: timedOutState(stage, "sns-callback", options.resultPath, options.next),
+  };
+}

@@ -6,8 +6,8 @@ import { MECHANISMS, Mechanism } from "../functions/contract";
 
 export { MECHANISMS, Mechanism };
 
-/** Mechanisms built so far; the others are recognised and refused with "not implemented yet". */
-export const IMPLEMENTED_MECHANISMS: readonly Mechanism[] = ["ssm-automation", "codepipeline", "activity"];
+/** Mechanisms built so far (all five); a mechanism listed in MECHANISMS but not here is refused with "not implemented yet". */
+export const IMPLEMENTED_MECHANISMS: readonly Mechanism[] = [...MECHANISMS];
 
 export interface MechanismRules {
   /** What `approvers` holds for this mechanism. */
@@ -23,8 +23,8 @@ export interface MechanismRules {
 }
 
 const DAY = 86400;
-/** Step Functions task tokens and STANDARD executions last at most one year. */
-const STEP_FUNCTIONS_MAX_SECONDS = 365 * DAY;
+/** A Standard execution lasts at most one year; one email stage leaves room for the execution's margin. */
+const EMAIL_STAGE_MAX_SECONDS = 360 * DAY;
 
 export const MECHANISM_RULES: Record<Mechanism, MechanismRules> = {
   "ssm-automation": { approverKind: "iam-principal", maxApprovers: 10, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: 30 * DAY, maxTimeoutReason: "aws:approve allows at most 30d" },
@@ -33,8 +33,8 @@ export const MECHANISM_RULES: Record<Mechanism, MechanismRules> = {
   // A stage may wait its timeout again after each of 3 releases by a vanished worker: 4 x 90d
   // stays within a Standard execution's one year.
   activity: { approverKind: "iam-principal", maxApprovers: 20, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: 90 * DAY, maxTimeoutReason: "an activity stage waits at most 90d (it may wait again after each of 3 worker releases, within an execution's 365d)" },
-  "email-link": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
-  "sns-callback": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: STEP_FUNCTIONS_MAX_SECONDS, maxTimeoutReason: "a Step Functions task lasts at most 365d" },
+  "email-link": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: EMAIL_STAGE_MAX_SECONDS, maxTimeoutReason: "an email stage waits at most 360d (a Standard execution lasts at most 365d)" },
+  "sns-callback": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: EMAIL_STAGE_MAX_SECONDS, maxTimeoutReason: "an email stage waits at most 360d (a Standard execution lasts at most 365d)" },
 };
 
 export const MIN_TIMEOUT_SECONDS = 60;
@@ -128,10 +128,12 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
           : `${at}.approvers[${i}] is ${show(approver)}: must be an IAM user or role ARN like arn:aws:iam::123456789012:role/ReleaseApprover`);
       }
     });
+    // Email addresses are compared without case: one mailbox, one subscription.
     const seen = new Set<unknown>();
     for (const approver of approvers) {
-      if (seen.has(approver)) problems.push(`${at}.approvers lists ${show(approver)} twice: each approver must appear once`);
-      seen.add(approver);
+      const key = rules.approverKind === "email" && typeof approver === "string" ? approver.toLowerCase() : approver;
+      if (seen.has(key)) problems.push(`${at}.approvers lists ${show(approver)} twice: each approver must appear once`);
+      seen.add(key);
     }
   }
 
@@ -151,6 +153,9 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   checkEmails(`${at}.notify`, notify, "approvers@example.com", problems);
   if (mechanism === "activity" && Array.isArray(notify) && notify.length > 0) {
     problems.push(`${at}.notify is set, but the activity mechanism sends no email: approvers run \`npm run approval-worker\`; remove notify`);
+  }
+  if ((mechanism === "email-link" || mechanism === "sns-callback") && Array.isArray(notify) && notify.length > 0) {
+    problems.push(`${at}.notify is set, but ${mechanism} emails the approval link to the approvers, and whoever has the link can decide: list everyone who may decide under approvers; remove notify`);
   }
 
   const timeout = stage.timeout;

@@ -1,13 +1,16 @@
 export { ActivityApproval, ActivityApprovalArgs } from "./activityApproval";
 export { ApprovalAlerts, ApprovalAlertsArgs } from "./approvalAlerts";
 export { ApprovalFunction, ApprovalFunctionArgs } from "./approvalFunction";
+export { ApprovalPage, ApprovalPageArgs, EMAIL_MECHANISMS } from "./approvalPage";
 export { ApprovalStage, ApprovalTaskState } from "./approvalStage";
-export { ApprovalWorkflow, ApprovalWorkflowArgs, assembleWorkflowDefinition, stageTaskOptions } from "./approvalWorkflow";
+export { ApprovalWorkflow, ApprovalWorkflowArgs, assembleWorkflowDefinition, stageTaskOptions, workflowStateMachineName } from "./approvalWorkflow";
 export { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
 export { CodePipelineApproval, CodePipelineApprovalArgs } from "./codePipelineApproval";
 export { ApprovalConfig, ConfigError, StageConfig, loadConfig, parseConfig } from "./config";
 export { DecisionDeadLetters } from "./decisionDeadLetters";
+export { EmailApprovalArgs, EmailLinkApproval } from "./emailLinkApproval";
 export { PolicyStatement } from "./iam";
 export { SsmAutomationApproval, SsmAutomationApprovalArgs } from "./ssmAutomationApproval";
+export { SnsCallbackApproval } from "./snsCallbackApproval";
 export { StageDefaults, createApprovalStage } from "./stages";
 export { ApprovalRequest, Mechanism, StageDecision, WorkflowResult } from "../functions/contract";

@@ -4,11 +4,22 @@ import { ApprovalStage } from "./approvalStage";
 import { StageConfig } from "./config";
 import { ActivityApproval } from "./activityApproval";
 import { CodePipelineApproval } from "./codePipelineApproval";
+import { EmailLinkApproval } from "./emailLinkApproval";
+import { SnsCallbackApproval } from "./snsCallbackApproval";
 import { SsmAutomationApproval } from "./ssmAutomationApproval";
 
 export interface StageDefaults {
   /** Where every stage's alarms publish. */
   alarmActions?: pulumi.Input<string>[];
+  /** The approval page (ApprovalPage.url); required by email-link and sns-callback stages. */
+  approvalPageUrl?: pulumi.Input<string>;
+}
+
+function pageUrl(config: StageConfig, defaults: StageDefaults): pulumi.Input<string> {
+  if (defaults.approvalPageUrl === undefined) {
+    throw new pulumi.RunError(`Stage '${config.name}': ${config.mechanism} needs the approval page; create an ApprovalPage and pass its url as approvalPageUrl`);
+  }
+  return defaults.approvalPageUrl;
 }
 
 export function createApprovalStage(config: StageConfig, defaults: StageDefaults = {}, opts?: pulumi.ComponentResourceOptions): ApprovalStage {
@@ -35,6 +46,20 @@ export function createApprovalStage(config: StageConfig, defaults: StageDefaults
         stage: config.name,
         approvers: config.approvers,
         timeoutSeconds: config.timeoutSeconds,
+      }, opts);
+    case "email-link":
+      return new EmailLinkApproval(`stage-${config.name}`, {
+        stage: config.name,
+        approvers: config.approvers,
+        timeoutSeconds: config.timeoutSeconds,
+        approvalPageUrl: pageUrl(config, defaults),
+      }, opts);
+    case "sns-callback":
+      return new SnsCallbackApproval(`stage-${config.name}`, {
+        stage: config.name,
+        approvers: config.approvers,
+        timeoutSeconds: config.timeoutSeconds,
+        approvalPageUrl: pageUrl(config, defaults),
       }, opts);
     default:
       // parseConfig refuses these already; this guards direct callers.

@@ -6,7 +6,10 @@
 // nothing from anywhere and says so in its Content-Security-Policy.
 import { DescribeExecutionCommand, SFNClient, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { createHash } from "crypto";
+import { LINK_PARAMS, decodeToken, encodeToken } from "./approvalLink";
 import { ApprovalRequest, Mechanism, requestProblems, stageDecision } from "./contract";
+
+export { decodeToken, encodeToken };
 
 export interface ApprovalPageSettings {
   /** The state machine whose executions this page answers. */
@@ -34,7 +37,8 @@ const STYLE = [
   "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;padding:16px;background:#f6f7f9;color:#1b1f24}",
   "main{max-width:640px;margin:0 auto;background:#fff;border-radius:8px;padding:20px;box-shadow:0 1px 3px rgba(0,0,0,.12)}",
   "h1{font-size:1.3rem;margin:0 0 12px}dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 12px;margin:0 0 12px}",
-  "dt{color:#57606a}dd{margin:0;overflow-wrap:anywhere}pre{background:#f6f8fa;padding:10px;border-radius:6px;overflow:auto;font-size:.85rem;white-space:pre-wrap}",
+  "dt{color:#57606a}dd{margin:0;overflow-wrap:anywhere}h2{font-size:1rem;margin:16px 0 6px}",
+  ".scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem;width:100%}th,td{border:1px solid #d0d7de;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#f6f8fa;font-weight:600}",
   "label{display:block;margin:12px 0 4px;font-weight:600}input,textarea{width:100%;box-sizing:border-box;padding:8px;font:inherit;border:1px solid #d0d7de;border-radius:6px}",
   ".actions{display:flex;gap:12px;margin-top:16px}button{flex:1;padding:12px;font:inherit;font-weight:600;border:0;border-radius:6px;color:#fff;cursor:pointer}",
   ".approve{background:#1a7f37}.reject{background:#cf222e}.note{color:#57606a;font-size:.85rem}",
@@ -75,17 +79,6 @@ export const DAMAGED = () => message(400, "This link does not work", "The approv
 export const CLOSED = () => message(410, "Nothing left to decide", "This request was already decided, or it is no longer waiting for a decision (it expired or was stopped). Nothing was changed.");
 export const UNAVAILABLE = () => message(503, "Please try again", "Your decision could not be recorded just now; nothing was changed. Please try again in a minute.");
 
-/** Task tokens travel base64url-encoded (RFC 4648 section 5, no padding): only [A-Za-z0-9_-]. */
-export function encodeToken(token: string): string {
-  return Buffer.from(token, "utf8").toString("base64url");
-}
-
-export function decodeToken(encoded: string | undefined): string | undefined {
-  if (!encoded || !/^[A-Za-z0-9_-]{4,4000}$/.test(encoded)) return undefined;
-  const token = Buffer.from(encoded, "base64url").toString("utf8");
-  return token.length >= 1 && token.length <= 2048 && /^[\x21-\x7e]+$/.test(token) ? token : undefined;
-}
-
 interface LinkParams {
   token: string;
   executionArn: string;
@@ -93,13 +86,16 @@ interface LinkParams {
   mechanism: Mechanism;
 }
 
+/** Characters Step Functions refuses in execution names (and so never in an execution ARN's last part). */
+const EXECUTION_NAME = /^[^\s<>{}\[\]?*"#%\\^|~`$&,;:\/\u0000-\u001f\u007f-\u009f]{1,80}$/;
+
 /** The link's parameters: t (token), e (execution ARN of this state machine), s (a known stage). */
 export function linkParams(fields: Record<string, string | undefined>, settings: ApprovalPageSettings): LinkParams | undefined {
-  const token = decodeToken(fields.t);
+  const token = decodeToken(fields[LINK_PARAMS.token]);
   const executionPrefix = `${settings.stateMachineArn.replace(":stateMachine:", ":execution:")}:`;
-  const executionArn = fields.e;
-  const stage = fields.s;
-  if (!token || !executionArn || !executionArn.startsWith(executionPrefix) || !/^[A-Za-z0-9_-]{1,80}$/.test(executionArn.slice(executionPrefix.length))) return undefined;
+  const executionArn = fields[LINK_PARAMS.execution];
+  const stage = fields[LINK_PARAMS.stage];
+  if (!token || !executionArn || !executionArn.startsWith(executionPrefix) || !EXECUTION_NAME.test(executionArn.slice(executionPrefix.length))) return undefined;
   if (!stage || !Object.prototype.hasOwnProperty.call(settings.stages, stage)) return undefined;
   return { token, executionArn, stage, mechanism: settings.stages[stage] };
 }
@@ -113,29 +109,71 @@ function isDamaged(error: unknown): boolean {
   return (error as { name?: string }).name === "InvalidToken";
 }
 
-function definitionList(request: ApprovalRequest, stage: string): string {
+function definitionList(request: ApprovalRequest, params: LinkParams, startDate: Date | undefined): string {
   const rows: Array<[string, string | undefined]> = [
     ["Request", request.requestId],
     ["Requester", request.requester],
-    ["Amount", typeof request.amount === "number" ? `${request.amount}${request.currency ? ` ${request.currency}` : ""}` : undefined],
-    ["Stage", stage],
+    ["Amount", typeof request.amount === "number" ? `${request.amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}${request.currency ? ` ${request.currency}` : ""}` : undefined],
+    ["Stage", params.stage],
+    ["Workflow", params.executionArn.split(":").slice(-2, -1)[0]],
+    ["Execution", params.executionArn.split(":").pop()],
+    ["Requested", startDate && !Number.isNaN(startDate.getTime()) ? `${startDate.toISOString().slice(0, 16).replace("T", " ")} UTC` : undefined],
   ];
   const items = rows.filter(([, v]) => v).map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("");
+  // Only an https link becomes clickable; anything else (javascript:, data:) is shown as text.
   const link = request.link && /^https:\/\/[^\s"'<>]+$/.test(request.link)
     ? `<dt>Link</dt><dd><a href="${escapeHtml(request.link)}" rel="noopener noreferrer">${escapeHtml(request.link)}</a></dd>`
     : request.link ? `<dt>Link</dt><dd>${escapeHtml(request.link)}</dd>` : "";
   return `<dl>${items}${link}</dl>`;
 }
 
+const MAX_DETAIL_CELLS = 400;
+
+/**
+ * The request's free-form `details` as HTML tables: an object becomes a two-column table, a list
+ * of objects a table with one column per key, anything deeper than three levels compact JSON.
+ * Every key and value is escaped.
+ */
+export function detailsHtml(details: unknown): string {
+  let cells = 0;
+  const scalar = (value: unknown): string => {
+    cells += 1;
+    if (value === null) return "<em>none</em>";
+    return escapeHtml(typeof value === "string" ? value : JSON.stringify(value));
+  };
+  const render = (value: unknown, depth: number): string => {
+    if (cells > MAX_DETAIL_CELLS) return "&hellip;";
+    if (value === null || typeof value !== "object") return scalar(value);
+    if (depth >= 3) return escapeHtml(JSON.stringify(value));
+    if (Array.isArray(value)) {
+      if (value.length === 0) return "<em>none</em>";
+      const rows = value as unknown[];
+      if (rows.every((row) => row !== null && typeof row === "object" && !Array.isArray(row))) {
+        const columns = [...new Set(rows.flatMap((row) => Object.keys(row as object)))];
+        const head = columns.map((c) => `<th scope="col">${escapeHtml(c)}</th>`).join("");
+        const body = rows.map((row) => `<tr>${columns.map((c) => `<td>${c in (row as object) ? render((row as Record<string, unknown>)[c], depth + 1) : ""}</td>`).join("")}</tr>`).join("");
+        return `<div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
+      }
+      return rows.map((item) => render(item, depth + 1)).join(", ");
+    }
+    const entries = Object.entries(value as Record<string, unknown>);
+    if (entries.length === 0) return "<em>none</em>";
+    return `<div class="scroll"><table><tbody>${entries.map(([k, v]) => `<tr><th scope="row">${escapeHtml(k)}</th><td>${render(v, depth + 1)}</td></tr>`).join("")}</tbody></table></div>`;
+  };
+  return render(details, 0);
+}
+
 /** GET: shows the request and the form; reads only (DescribeExecution, and a heartbeat that changes nothing). */
 async function show(params: LinkParams, sfn: SFNClient): Promise<HttpResponse> {
   let request: ApprovalRequest;
+  let startDate: Date | undefined;
   try {
     const execution = await sfn.send(new DescribeExecutionCommand({ executionArn: params.executionArn }));
     if (execution.status !== "RUNNING") return CLOSED();
     const input = JSON.parse(execution.input ?? "null") as unknown;
     if (requestProblems(input).length > 0) return DAMAGED();
     request = input as ApprovalRequest;
+    startDate = execution.startDate;
     // Confirms that this token still waits (for a callback task without HeartbeatSeconds a heartbeat changes nothing).
     await sfn.send(new SendTaskHeartbeatCommand({ taskToken: params.token }));
   } catch (error) {
@@ -144,15 +182,15 @@ async function show(params: LinkParams, sfn: SFNClient): Promise<HttpResponse> {
     console.error(JSON.stringify({ msg: "approval page could not read the request", error: (error as Error).name, executionArn: params.executionArn }));
     return UNAVAILABLE();
   }
-  const details = request.details === undefined ? "" : `<pre>${escapeHtml(JSON.stringify(request.details, null, 2))}</pre>`;
-  return page(200, `Approve: ${request.title}`, `<h1>${escapeHtml(request.title)}</h1>${definitionList(request, params.stage)}${details}`
-    + `<form method="post"><input type="hidden" name="t" value="${escapeHtml(encodeToken(params.token))}">`
-    + `<input type="hidden" name="e" value="${escapeHtml(params.executionArn)}"><input type="hidden" name="s" value="${escapeHtml(params.stage)}">`
+  const details = request.details === undefined ? "" : `<h2>Details</h2>${detailsHtml(request.details)}`;
+  return page(200, `Approve: ${request.title}`, `<h1>${escapeHtml(request.title)}</h1>${definitionList(request, params, startDate)}${details}`
+    + `<form method="post"><input type="hidden" name="${LINK_PARAMS.token}" value="${escapeHtml(encodeToken(params.token))}">`
+    + `<input type="hidden" name="${LINK_PARAMS.execution}" value="${escapeHtml(params.executionArn)}"><input type="hidden" name="${LINK_PARAMS.stage}" value="${escapeHtml(params.stage)}">`
     + `<label for="name">Your name</label><input id="name" name="name" required maxlength="100" autocomplete="name">`
     + `<label for="comment">Comment (optional)</label><textarea id="comment" name="comment" rows="3" maxlength="1000"></textarea>`
     + `<div class="actions"><button class="approve" type="submit" name="decision" value="approve">Approve</button>`
     + `<button class="reject" type="submit" name="decision" value="reject">Reject</button></div></form>`
-    + `<p class="note">Opening this page decides nothing; only the buttons do. Your name, your IP address and the time are recorded with your decision.</p>`);
+    + `<p class="note">Opening this page decides nothing; only the buttons do, once. Your name, your IP address, your browser and the time are recorded with your decision.</p>`);
 }
 
 function clean(text: string | undefined, max: number): string {

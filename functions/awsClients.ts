@@ -1,11 +1,12 @@
 // Client factory for the handlers. The SDK reads the Region from AWS_REGION and honours the
 // service-specific endpoint variables (AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_SFN,
-// AWS_ENDPOINT_URL_CODEPIPELINE, AWS_ENDPOINT_URL_DYNAMODB), which is how
+// AWS_ENDPOINT_URL_CODEPIPELINE, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SNS), which is how
 // the tests point the deployed code at a local fake endpoint. Named imports only: a namespace
 // import breaks Pulumi's closure serialization.
 import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient } from "@aws-sdk/client-sfn";
+import { SNSClient } from "@aws-sdk/client-sns";
 import { SSMClient } from "@aws-sdk/client-ssm";
 
 export function newSfnClient(): SFNClient {
@@ -31,4 +32,8 @@ export function requiredEnv(name: string): string {
     throw new Error(`Configuration error: environment variable ${name} is not set on this function`);
   }
   return value;
+}
+
+export function newSnsClient(): SNSClient {
+  return new SNSClient({ maxAttempts: 5 });
 }

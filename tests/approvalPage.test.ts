@@ -4,11 +4,10 @@
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
 import { createHash } from "crypto";
-import { Server, createServer } from "http";
-import { AddressInfo } from "net";
-import { ApprovalPageSettings, HttpEvent, decodeToken, encodeToken, handleApprovalPage } from "../functions/approvalPage";
+import { ApprovalPageSettings, decodeToken, encodeToken, handleApprovalPage } from "../functions/approvalPage";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
+import { PageServer, startPageServer } from "./helpers/pageServer";
 
 const STATE_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-prod";
 const EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-prod:er98765-1";
@@ -17,34 +16,18 @@ const SETTINGS: ApprovalPageSettings = { stateMachineArn: STATE_MACHINE, stages:
 
 describe("approval page (email mechanisms): GET shows, POST decides once", () => {
   const aws = new FakeAws();
-  let server: Server;
+
+  let server: PageServer;
   let base = "";
 
   before(async () => {
     const url = await aws.start();
     const sfn = new SFNClient({ region: "eu-west-1", endpoint: url, credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" }, maxAttempts: 1 });
-    server = createServer((req, res) => {
-      const chunks: Buffer[] = [];
-      req.on("data", (c: Buffer) => chunks.push(c));
-      req.on("end", async () => {
-        const url = new URL(req.url ?? "/", "http://localhost");
-        const event: HttpEvent = {
-          requestContext: { http: { method: req.method, sourceIp: "127.0.0.1", userAgent: String(req.headers["user-agent"] ?? "") } },
-          queryStringParameters: Object.fromEntries(url.searchParams),
-          headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
-          body: Buffer.concat(chunks).toString("utf8"),
-          isBase64Encoded: false,
-        };
-        const response = await handleApprovalPage(event, SETTINGS, sfn);
-        res.writeHead(response.statusCode, response.headers);
-        res.end(response.body);
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/decide`;
+    server = await startPageServer((event) => handleApprovalPage(event, SETTINGS, sfn));
+    base = server.url;
   });
   after(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     await aws.stop();
   });
   beforeEach(() => aws.reset());
@@ -73,7 +56,7 @@ describe("approval page (email mechanisms): GET shows, POST decides once", () =>
     expect(aws.operations()).to.deep.equal(["DescribeExecution", "SendTaskHeartbeat"]);
     expect(aws.requests[0].body).to.deep.equal({ executionArn: EXECUTION });
     expect(aws.requests[1].body).to.deep.equal({ taskToken: TOKEN });
-    expect(html).to.contain("<h1>Expense report ER98765</h1>").and.contain("<dd>750.5 USD</dd>").and.contain("Flight to New York");
+    expect(html).to.contain("<h1>Expense report ER98765</h1>").and.contain("<dd>750.50 USD</dd>").and.contain("Flight to New York");
     expect(html).to.contain('<button class="approve" type="submit" name="decision" value="approve">Approve</button>');
     expect(html).to.contain(`name="t" value="${encodeToken(TOKEN)}"`);
   });
@@ -180,7 +163,9 @@ describe("approval page (email mechanisms): GET shows, POST decides once", () =>
     expect((await post({ decision: "yes" })).status).to.equal(400);
     expect((await post({ decision: "approve", name: "  " })).status).to.equal(400);
     expect((await post({ decision: "approve" }, "application/json")).status).to.equal(415);
-    expect((await fetch(link(), { method: "PUT" })).status).to.equal(405);
+    // API Gateway has no PUT route (404); the function itself answers any other method with 405.
+    expect((await fetch(link(), { method: "PUT" })).status).to.equal(404);
+    expect((await handleApprovalPage({ requestContext: { http: { method: "PUT" } } }, SETTINGS, new SFNClient({ region: "eu-west-1" }))).statusCode).to.equal(405);
     expect(aws.requests).to.have.length(0);
   });
 });

@@ -8,6 +8,10 @@ function stage(overrides: Record<string, unknown> = {}): Record<string, unknown>
   return { name: "manager", mechanism: "ssm-automation", approvers: [ROLE], notify: ["approvers@example.com"], timeout: "3d", ...overrides };
 }
 
+function emailStage(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name: "team-lead", mechanism: "email-link", approvers: ["lead@example.com"], timeout: "2d", ...overrides };
+}
+
 function problemsOf(raw: Parameters<typeof parseConfig>[0]): string[] {
   try {
     parseConfig(raw);
@@ -44,6 +48,25 @@ describe("config: parseConfig", () => {
     expect(parseConfig({ stages: [stage({ mechanism: "codepipeline", timeout: "60d" })] }).stages[0].timeoutSeconds).to.equal(5184000);
   });
 
+  it("parses email-link and sns-callback stages, whose approvers are email addresses", () => {
+    const config = parseConfig({ stages: [emailStage({ approvers: ["lead@example.com", "deputy.lead+approvals@example.co.uk"] }), emailStage({ name: "finance", mechanism: "sns-callback", approvers: ["finance@example.com"], timeout: "360d" })] });
+    expect(config.stages).to.deep.equal([
+      { name: "team-lead", mechanism: "email-link", approvers: ["lead@example.com", "deputy.lead+approvals@example.co.uk"], minRequiredApprovals: 1, notify: [], timeoutSeconds: 172800, timeout: "2d" },
+      { name: "finance", mechanism: "sns-callback", approvers: ["finance@example.com"], minRequiredApprovals: 1, notify: [], timeoutSeconds: 31104000, timeout: "360d" },
+    ]);
+  });
+
+  it("accepts every mechanism of DESIGN.md", () => {
+    const stages = [
+      stage({ name: "a" }),
+      stage({ name: "b", mechanism: "codepipeline" }),
+      stage({ name: "c", mechanism: "activity", notify: undefined }),
+      emailStage({ name: "d" }),
+      emailStage({ name: "e", mechanism: "sns-callback" }),
+    ];
+    expect(parseConfig({ stages }).stages.map((s) => s.mechanism)).to.deep.equal(["ssm-automation", "codepipeline", "activity", "email-link", "sns-callback"]);
+  });
+
   it("accepts role ARNs with a path and the aws-us-gov partition", () => {
     const approvers = ["arn:aws:iam::123456789012:role/approvers/ReleaseApprover", "arn:aws-us-gov:iam::123456789012:user/bob"];
     expect(parseConfig({ stages: [stage({ approvers })] }).stages[0].approvers).to.deep.equal(approvers);
@@ -65,7 +88,15 @@ describe("config: parseConfig", () => {
     ["more than five stages", { stages: ["a", "b", "c", "d", "e", "f"].map((name) => stage({ name })) }, "must be a list of 1 to 5 stages"],
     ["a stage that is not an object", { stages: ["manager"] }, 'sfn-approvals:stages[0] is "manager": each stage must be an object'],
     ["unknown mechanism", { stages: [stage({ mechanism: "slack" })] }, 'sfn-approvals:stages[0].mechanism is "slack": must be one of ssm-automation, codepipeline, activity, email-link, sns-callback'],
-    ["mechanism not implemented yet", { stages: [stage({ mechanism: "email-link" })] }, 'sfn-approvals:stages[0].mechanism is "email-link": this mechanism is not implemented yet; available now: ssm-automation, codepipeline, activity'],
+    ["an email-link approver that is an IAM ARN", { stages: [emailStage({ approvers: [ROLE] })] }, `sfn-approvals:stages[0].approvers[0] is "${ROLE}": must be an email address like approver@example.com`],
+    ["a malformed sns-callback approver", { stages: [emailStage({ mechanism: "sns-callback", approvers: ["finance@"] })] }, 'sfn-approvals:stages[0].approvers[0] is "finance@": must be an email address like approver@example.com'],
+    ["no email-link approvers", { stages: [emailStage({ approvers: [] })] }, "sfn-approvals:stages[0].approvers is []: must be a non-empty list of email addresses"],
+    ["an approver address listed twice in another case", { stages: [emailStage({ approvers: ["lead@example.com", "Lead@Example.com"] })] }, 'sfn-approvals:stages[0].approvers lists "Lead@Example.com" twice'],
+    ["more than 50 email approvers", { stages: [emailStage({ approvers: Array.from({ length: 51 }, (_, i) => `a${i}@example.com`) })] }, "sfn-approvals:stages[0].approvers has 51 entries: email-link allows at most 50 approvers"],
+    ["notify on an email-link stage", { stages: [emailStage({ notify: ["cc@example.com"] })] }, "sfn-approvals:stages[0].notify is set, but email-link emails the approval link to the approvers, and whoever has the link can decide"],
+    ["notify on an sns-callback stage", { stages: [emailStage({ mechanism: "sns-callback", notify: ["cc@example.com"] })] }, "sfn-approvals:stages[0].notify is set, but sns-callback emails the approval link"],
+    ["an sns-callback stage with a quorum", { stages: [emailStage({ mechanism: "sns-callback", minRequiredApprovals: 1 })] }, "sfn-approvals:stages[0].minRequiredApprovals is set, but only the ssm-automation mechanism supports a quorum"],
+    ["an email-link timeout above 360 days", { stages: [emailStage({ timeout: "361d" })] }, 'sfn-approvals:stages[0].timeout is "361d": an email stage waits at most 360d (a Standard execution lasts at most 365d)'],
     ["a codepipeline timeout below 5 minutes", { stages: [stage({ mechanism: "codepipeline", timeout: "4m" })] }, 'sfn-approvals:stages[0].timeout is "4m": must be at least 5m for codepipeline'],
     ["a codepipeline timeout above 60 days", { stages: [stage({ mechanism: "codepipeline", timeout: "61d" })] }, 'sfn-approvals:stages[0].timeout is "61d": a CodePipeline manual approval waits at most 60d'],
     ["a codepipeline stage with a quorum", { stages: [stage({ mechanism: "codepipeline", minRequiredApprovals: 1 })] }, "sfn-approvals:stages[0].minRequiredApprovals is set, but only the ssm-automation mechanism supports a quorum"],

@@ -4,6 +4,8 @@ import * as pulumi from "@pulumi/pulumi";
 
 export const ACCOUNT_ID = "123456789012";
 export const REGION = "eu-west-1";
+/** The id of every HTTP API under mocks (as in AWS, 10 lowercase letters and digits). */
+export const API_ID = "a1b2c3d4e5";
 
 export interface RecordedResource {
   type: string;
@@ -38,6 +40,8 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
       return { name: physical, arn: `arn:aws:iam::${ACCOUNT_ID}:policy/${physical}` };
     case "aws:sfn/stateMachine:StateMachine":
       return { name: physical, arn: arn("states", `stateMachine:${physical}`) };
+    case "aws:apigatewayv2/api:Api":
+      return { name: physical, apiEndpoint: `https://${API_ID}.execute-api.${REGION}.amazonaws.com`, executionArn: `arn:aws:execute-api:${REGION}:${ACCOUNT_ID}:${API_ID}`, arn: `arn:aws:apigateway:${REGION}::/apis/${API_ID}` };
     case "aws:sfn/activity:Activity":
       return { name: physical, arn: arn("states", `activity:${physical}`) };
     default:
@@ -51,7 +55,8 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
     const state = { ...args.inputs, ...fakeState(args.type, args.name, args.inputs) };
     this.recorded.push({ type: args.type, name: args.name, inputs: args.inputs, state });
     // As in AWS, a bucket's id is its name.
-    return { id: args.type === "aws:s3/bucket:Bucket" ? state.bucket : `${args.name}-id`, state };
+    const id = args.type === "aws:s3/bucket:Bucket" ? state.bucket : args.type === "aws:apigatewayv2/api:Api" ? API_ID : `${args.name}-id`;
+    return { id, state };
   },
   call(args) {
     switch (args.token) {

@@ -1,0 +1,141 @@
+// The approval page of the email mechanisms (email-link, sns-callback): an API Gateway HTTP API
+// with two routes, GET /decide (shows the request, changes nothing) and POST /decide (records
+// the decision once), served by one Lambda (functions/approvalPage.ts).
+//
+// It is built before the stages and the workflow, because their emails need its URL; it knows
+// the state machine by name (its ARN follows from the name), so nothing waits on anything else.
+// The Lambda may read executions of that state machine and answer its tasks, nothing more.
+// The API is throttled, its access log never holds a query string (the link's token).
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { HttpEvent, handleApprovalPage } from "../functions/approvalPage";
+import { newSfnClient, requiredEnv } from "../functions/awsClients";
+import { Mechanism } from "../functions/contract";
+import { anyOccurrenceAlarm } from "./alarms";
+import { ApprovalFunction, LOG_RETENTION_DAYS } from "./approvalFunction";
+import { accountFacts } from "./iam";
+import { checkedName, defaultNamePrefix } from "./naming";
+
+export const EMAIL_MECHANISMS: readonly Mechanism[] = ["email-link", "sns-callback"];
+export const PAGE_PATH = "/decide";
+/** Requests per second across the whole API, and the burst above it (API Gateway throttling). */
+export const DEFAULT_THROTTLE = { ratePerSecond: 5, burst: 10 };
+/** Below the HTTP API's 30 s limit, above the page function's SDK retries. */
+export const INTEGRATION_TIMEOUT_MS = 29000;
+
+/** One JSON line per request; `$context.routeKey` names the route without the query string. */
+export const ACCESS_LOG_FORMAT = JSON.stringify({
+  requestId: "$context.requestId",
+  requestTime: "$context.requestTime",
+  sourceIp: "$context.identity.sourceIp",
+  userAgent: "$context.identity.userAgent",
+  routeKey: "$context.routeKey",
+  status: "$context.status",
+  responseLength: "$context.responseLength",
+  integrationError: "$context.integrationErrorMessage",
+});
+
+export interface ApprovalPageArgs {
+  /** Name of the workflow's state machine (see workflowStateMachineName). */
+  stateMachineName: string;
+  /** Stage name -> mechanism, for every stage whose approvers decide on this page. */
+  stages: Record<string, Mechanism>;
+  /** Start of physical resource names; defaults to "<project>-<stack>". */
+  namePrefix?: string;
+  throttle?: { ratePerSecond: number; burst: number };
+  /** Where the alarm on server errors of the page publishes (an SNS topic ARN). */
+  alarmActions?: pulumi.Input<string>[];
+}
+
+export class ApprovalPage extends pulumi.ComponentResource {
+  readonly api: aws.apigatewayv2.Api;
+  readonly apiStage: aws.apigatewayv2.Stage;
+  readonly accessLogs: aws.cloudwatch.LogGroup;
+  readonly handler: ApprovalFunction;
+  readonly serverErrorsAlarm: aws.cloudwatch.MetricAlarm;
+  /** The link target of every approval email: https://<api>.execute-api.<region>.amazonaws.com/decide */
+  readonly url: pulumi.Output<string>;
+
+  constructor(name: string, args: ApprovalPageArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sfn-approvals:index:ApprovalPage", name, {}, opts);
+    const stageNames = Object.keys(args.stages);
+    if (stageNames.length === 0) throw new Error(`ApprovalPage ${name}: needs at least one stage`);
+    for (const [stage, mechanism] of Object.entries(args.stages)) {
+      if (!EMAIL_MECHANISMS.includes(mechanism)) throw new Error(`ApprovalPage ${name}: stage '${stage}' uses ${mechanism}; only ${EMAIL_MECHANISMS.join(" and ")} stages decide on the page`);
+    }
+    const throttle = args.throttle ?? DEFAULT_THROTTLE;
+    const parent = { parent: this };
+    const { accountId, region, partition } = accountFacts(parent);
+    const prefix = args.namePrefix ?? defaultNamePrefix();
+    const stateMachineArn = pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:stateMachine:${args.stateMachineName}`;
+    const executionsArn = pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:execution:${args.stateMachineName}:*`;
+
+    this.api = new aws.apigatewayv2.Api(`${name}-api`, {
+      name: checkedName(`ApprovalPage ${name}`, "HTTP API", `${prefix}-approval-page`, 128),
+      protocolType: "HTTP",
+      description: `Approval page of ${args.stateMachineName}: GET ${PAGE_PATH} shows a request, POST ${PAGE_PATH} decides it`,
+    }, parent);
+    this.url = pulumi.interpolate`${this.api.apiEndpoint}${PAGE_PATH}`;
+
+    this.handler = new ApprovalFunction(`${name}-handler`, {
+      description: `sfn-approvals approval page of ${args.stateMachineName}`,
+      callback: async (event: HttpEvent) => handleApprovalPage(event, {
+        stateMachineArn: requiredEnv("STATE_MACHINE_ARN"),
+        stages: JSON.parse(requiredEnv("STAGES")) as Record<string, Mechanism>,
+      }, newSfnClient()),
+      environment: { STATE_MACHINE_ARN: stateMachineArn, STAGES: JSON.stringify(args.stages) },
+      statements: [
+        { Sid: "ReadRequestOfExecution", Effect: "Allow", Action: ["states:DescribeExecution"], Resource: [executionsArn] },
+        // Heartbeat: GET checks that the token still waits. Success: POST records approve or reject.
+        // No SendTaskFailure: a rejection is a decision, sent as success with the decision contract.
+        { Sid: "AnswerTasksOfStateMachine", Effect: "Allow", Action: ["states:SendTaskHeartbeat", "states:SendTaskSuccess"], Resource: [stateMachineArn] },
+      ],
+    }, parent);
+
+    const integration = new aws.apigatewayv2.Integration(`${name}-integration`, {
+      apiId: this.api.id,
+      integrationType: "AWS_PROXY",
+      integrationUri: this.handler.function.arn,
+      payloadFormatVersion: "2.0",
+      timeoutMilliseconds: INTEGRATION_TIMEOUT_MS,
+    }, parent);
+    const routes = ["GET", "POST"].map((method) => new aws.apigatewayv2.Route(`${name}-${method.toLowerCase()}`, {
+      apiId: this.api.id,
+      routeKey: `${method} ${PAGE_PATH}`,
+      target: pulumi.interpolate`integrations/${integration.id}`,
+    }, parent));
+
+    new aws.lambda.Permission(`${name}-invoke`, {
+      function: this.handler.function.name,
+      action: "lambda:InvokeFunction",
+      principal: "apigateway.amazonaws.com",
+      sourceArn: pulumi.interpolate`${this.api.executionArn}/*/*${PAGE_PATH}`,
+    }, parent);
+
+    this.accessLogs = new aws.cloudwatch.LogGroup(`${name}-access-logs`, {
+      name: `/${pulumi.getProject()}/${pulumi.getStack()}/${name}-access`,
+      retentionInDays: LOG_RETENTION_DAYS,
+    }, parent);
+
+    this.apiStage = new aws.apigatewayv2.Stage(`${name}-stage`, {
+      apiId: this.api.id,
+      name: "$default",
+      autoDeploy: true,
+      defaultRouteSettings: { throttlingRateLimit: throttle.ratePerSecond, throttlingBurstLimit: throttle.burst },
+      accessLogSettings: { destinationArn: this.accessLogs.arn, format: ACCESS_LOG_FORMAT },
+    }, { parent: this, dependsOn: routes });
+
+    // The page answers every expected problem with a 4xx page; a 5xx means AWS was unreachable
+    // (503, nothing recorded) or the function broke.
+    this.serverErrorsAlarm = anyOccurrenceAlarm(`${name}-errors-alarm`, {
+      description: `The approval page of ${args.stateMachineName} answered with a server error: an approver could not decide`,
+      namespace: "AWS/ApiGateway",
+      metricName: "5xx",
+      dimensions: { ApiId: this.api.id, Stage: "$default" },
+      statistic: "Sum",
+      alarmActions: args.alarmActions,
+    }, parent);
+
+    this.registerOutputs({ url: this.url });
+  }
+}

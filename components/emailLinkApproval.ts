@@ -1,0 +1,97 @@
+// Approval by an email with a link (seed 003), fixed: the link opens the approval page, whose GET
+// only shows the request (mail scanners that fetch links decide nothing); the approver decides
+// with a POST; a rejection is a decision (the contract's `rejected`), not a success with a magic
+// string; tokens travel base64url; the Task has a timeout.
+//
+//   Task (lambda:invoke.waitForTaskToken, TimeoutSeconds) -> start fn -> SNS email with the link
+//   approver opens the link -> ApprovalPage GET (shows) -> POST (Approve/Reject) -> SendTaskSuccess
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { newSnsClient, requiredEnv } from "../functions/awsClients";
+import { Mechanism } from "../functions/contract";
+import { sendApprovalEmail } from "../functions/emailLink";
+import { ApprovalFunction } from "./approvalFunction";
+import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
+import { TaskStateOptions } from "./asl";
+import { emailTopic } from "./emailTopic";
+import { lambdaCallbackTaskState, stageHandles } from "./lambdaCallbackStage";
+import { checkedName, defaultNamePrefix } from "./naming";
+
+export interface EmailApprovalArgs {
+  /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */
+  stage: string;
+  /** Email addresses subscribed to the stage's topic: each gets the email, any one may decide. */
+  approvers: string[];
+  /** How long the stage waits for a decision, in seconds (60..31536000). */
+  timeoutSeconds: number;
+  /** The approval page (ApprovalPage.url). */
+  approvalPageUrl: pulumi.Input<string>;
+  /** Start of physical resource names; defaults to "<project>-<stack>". */
+  namePrefix?: string;
+}
+
+/** Checks shared by both email mechanisms; returns the stage topic. */
+export function approverTopic(component: string, name: string, args: EmailApprovalArgs, parent: pulumi.Resource): aws.sns.Topic {
+  if (args.approvers.length < 1) throw new Error(`${component} ${name}: needs at least one approver email address`);
+  if (args.timeoutSeconds < 60 || args.timeoutSeconds > 365 * 86400) {
+    throw new Error(`${component} ${name}: timeout must be 60..31536000 seconds, got ${args.timeoutSeconds}`);
+  }
+  const prefix = `${args.namePrefix ?? defaultNamePrefix()}-${args.stage}`;
+  return emailTopic({
+    resourceName: `${name}-topic`,
+    subscriptionPrefix: `${name}-approver`,
+    topicName: checkedName(`${component} ${name}`, "SNS topic", `${prefix}-approvals`, 256),
+    displayName: `Approval ${args.stage}`,
+    emails: args.approvers,
+    parent,
+  });
+}
+
+export class EmailLinkApproval extends pulumi.ComponentResource implements ApprovalStage {
+  readonly stage: string;
+  readonly mechanism: Mechanism = "email-link";
+  readonly maxWaitSeconds: number;
+  readonly topic: aws.sns.Topic;
+  readonly startFunction: ApprovalFunction;
+  readonly handles: pulumi.Output<Record<string, string>>;
+
+  constructor(name: string, args: EmailApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sfn-approvals:index:EmailLinkApproval", name, {}, opts);
+    this.stage = args.stage;
+    this.maxWaitSeconds = args.timeoutSeconds;
+    this.topic = approverTopic("EmailLinkApproval", name, args, this);
+
+    this.startFunction = new ApprovalFunction(`${name}-start`, {
+      description: `sfn-approvals ${args.stage}: emails the approval link for one request`,
+      callback: async (event: unknown) => sendApprovalEmail(event, {
+        stage: requiredEnv("STAGE_NAME"),
+        topicArn: requiredEnv("TOPIC_ARN"),
+        pageUrl: requiredEnv("APPROVAL_PAGE_URL"),
+        timeoutSeconds: Number(requiredEnv("TIMEOUT_SECONDS")),
+      }, newSnsClient()),
+      environment: {
+        STAGE_NAME: args.stage,
+        TOPIC_ARN: this.topic.arn,
+        APPROVAL_PAGE_URL: args.approvalPageUrl,
+        TIMEOUT_SECONDS: String(args.timeoutSeconds),
+      },
+      statements: [{ Sid: "PublishApprovalEmail", Effect: "Allow", Action: ["sns:Publish"], Resource: [this.topic.arn] }],
+    }, { parent: this });
+
+    this.handles = stageHandles({
+      topicArn: this.topic.arn,
+      approvalPageUrl: args.approvalPageUrl,
+      startFunctionName: this.startFunction.function.name,
+    });
+    this.registerOutputs({ topicArn: this.topic.arn });
+  }
+
+  taskState(options: TaskStateOptions): ApprovalTaskState {
+    return lambdaCallbackTaskState({ stage: this.stage, mechanism: this.mechanism, startFunction: this.startFunction, maxWaitSeconds: this.maxWaitSeconds, options });
+  }
+
+  /** The decision comes from the ApprovalPage, which holds its own rights on the state machine. */
+  allowCallbacksFrom(): void {
+    // Nothing to grant here: the page's function may answer tasks of the workflow's state machine.
+  }
+}

@@ -1,0 +1,56 @@
+// Approval by an email that Step Functions publishes itself (seed 004), fixed: the Task is
+// `sns:publish.waitForTaskToken` with no Lambda on the send path, the link's token is base64url
+// (the seed's States.Base64Encode yields '+', '/' and '=' that break links), the link opens the
+// approval page (GET shows, POST decides), and the Task has a timeout (the seed's waited forever).
+//
+//   Task (sns:publish.waitForTaskToken, JSONata message, TimeoutSeconds) -> SNS email with the link
+//   approver opens the link -> ApprovalPage GET (shows) -> POST (Approve/Reject) -> SendTaskSuccess
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { Mechanism } from "../functions/contract";
+import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
+import { TaskStateOptions, snsCallbackTaskStates } from "./asl";
+import { EmailApprovalArgs, approverTopic } from "./emailLinkApproval";
+import { stageHandles } from "./lambdaCallbackStage";
+
+export class SnsCallbackApproval extends pulumi.ComponentResource implements ApprovalStage {
+  readonly stage: string;
+  readonly mechanism: Mechanism = "sns-callback";
+  readonly maxWaitSeconds: number;
+  readonly topic: aws.sns.Topic;
+  readonly handles: pulumi.Output<Record<string, string>>;
+  private readonly approvalPageUrl: pulumi.Input<string>;
+
+  constructor(name: string, args: EmailApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("sfn-approvals:index:SnsCallbackApproval", name, {}, opts);
+    this.stage = args.stage;
+    this.maxWaitSeconds = args.timeoutSeconds;
+    this.approvalPageUrl = args.approvalPageUrl;
+    this.topic = approverTopic("SnsCallbackApproval", name, args, this);
+    this.handles = stageHandles({ topicArn: this.topic.arn, approvalPageUrl: args.approvalPageUrl });
+    this.registerOutputs({ topicArn: this.topic.arn });
+  }
+
+  taskState(options: TaskStateOptions): ApprovalTaskState {
+    return {
+      states: pulumi.all([this.topic.arn, this.approvalPageUrl]).apply(([topicArn, pageUrl]) => snsCallbackTaskStates({
+        options,
+        topicArn,
+        pageUrl,
+        stage: this.stage,
+        timeoutSeconds: this.maxWaitSeconds,
+      })),
+      statements: pulumi.output([{
+        Sid: `PublishApprovalEmail${this.stage.replace(/[^a-z0-9]/gi, "")}`,
+        Effect: "Allow" as const,
+        Action: ["sns:Publish"],
+        Resource: [this.topic.arn],
+      }]),
+    };
+  }
+
+  /** The decision comes from the ApprovalPage, which holds its own rights on the state machine. */
+  allowCallbacksFrom(): void {
+    // Nothing to grant here: the page's function may answer tasks of the workflow's state machine.
+  }
+}

@@ -1,0 +1,30 @@
+// The link in an approval email, shared by the email-link start function, the sns-callback Task
+// state (built in JSONata, see components/asl.ts) and the approval page that reads it.
+// Task tokens travel base64url-encoded (RFC 4648 section 5, no padding): only [A-Za-z0-9_-], so
+// no mail client, link scanner or query parser can change them ('+' would turn into a space,
+// '/' and '=' get re-encoded or cut off by link detectors).
+
+/** Query parameters: t = the task token (base64url), e = the execution ARN, s = the stage. */
+export const LINK_PARAMS = { token: "t", execution: "e", stage: "s" } as const;
+
+export function encodeToken(token: string): string {
+  return Buffer.from(token, "utf8").toString("base64url");
+}
+
+/** The token back from its base64url form; undefined for anything that is not exactly that. */
+export function decodeToken(encoded: string | undefined): string | undefined {
+  if (!encoded || !/^[A-Za-z0-9_-]{4,4000}$/.test(encoded)) return undefined;
+  const token = Buffer.from(encoded, "base64url").toString("utf8");
+  if (encodeToken(token) !== encoded) return undefined;
+  return token.length >= 1 && token.length <= 2048 && /^[\x21-\x7e]+$/.test(token) ? token : undefined;
+}
+
+/** The approval link for one waiting task: `<pageUrl>?t=...&e=...&s=...`. */
+export function approvalLink(pageUrl: string, token: string, executionArn: string, stage: string): string {
+  const query = [
+    `${LINK_PARAMS.token}=${encodeToken(token)}`,
+    `${LINK_PARAMS.execution}=${encodeURIComponent(executionArn)}`,
+    `${LINK_PARAMS.stage}=${encodeURIComponent(stage)}`,
+  ].join("&");
+  return `${pageUrl}?${query}`;
+}

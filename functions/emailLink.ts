@@ -1,0 +1,73 @@
+// The start function of the email-link mechanism (seed 003, fixed): invoked by the stage's
+// `lambda:invoke.waitForTaskToken` Task, it publishes one approval email to the stage's SNS topic
+// (its subscribers are the approvers) with a link to the approval page. The link holds the task
+// token base64url-encoded; opening it decides nothing. The token is never logged.
+import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
+import { approvalLink } from "./approvalLink";
+import { executionName, parseCallbackTaskEvent } from "./callbackTask";
+import { ApprovalRequest } from "./contract";
+
+export interface EmailLinkSettings {
+  stage: string;
+  topicArn: string;
+  /** The approval page, e.g. https://abc123.execute-api.eu-west-1.amazonaws.com/decide */
+  pageUrl: string;
+  /** The stage's timeout: the email says until when the link works. */
+  timeoutSeconds: number;
+}
+
+export interface ApprovalEmail {
+  subject: string;
+  message: string;
+}
+
+export const DETAILS_MAX_CHARS = 2000;
+
+/**
+ * The approval email. The sns-callback Task builds the same text in JSONata
+ * (snsCallbackTaskStates in components/asl.ts); a test holds the two to the same output.
+ */
+export function composeApprovalEmail(args: {
+  request: ApprovalRequest;
+  stage: string;
+  executionArn: string;
+  link: string;
+  deadline: Date;
+}): ApprovalEmail {
+  const { request } = args;
+  const line = (label: string, value: unknown) => (value === undefined ? "" : `${label}: ${String(value)}\n`);
+  const parts = executionArn(args.executionArn);
+  const message = `Approval requested: ${request.title}\n`
+    + line("Request", request.requestId) + line("Requester", request.requester)
+    + (typeof request.amount === "number" ? `Amount: ${request.amount}${request.currency !== undefined ? ` ${request.currency}` : ""}\n` : "")
+    + line("Link", request.link)
+    + (request.details !== undefined ? `Details: ${JSON.stringify(request.details).slice(0, DETAILS_MAX_CHARS)}\n` : "")
+    + `\nWorkflow: ${parts.stateMachineName}\nExecution: ${parts.name}\nStage: ${args.stage}\n`
+    + `Decide by: ${args.deadline.toISOString()}\n\n`
+    + `Review the request and approve or reject it here:\n${args.link}\n\n`
+    + "Opening the link decides nothing: the page shows the request and asks you to press Approve or Reject. "
+    + "The link stops working once someone decides or the request expires. Anyone who has this email can decide, so do not forward it.\n";
+  // SNS subjects: printable ASCII, no line breaks, under 100 characters.
+  const subject = `Approval needed: ${request.title}`.replace(/[^ -~]/g, "?").slice(0, 99);
+  return { subject, message };
+}
+
+function executionArn(arn: string): { stateMachineName: string; name: string } {
+  const parts = arn.split(":");
+  return { stateMachineName: parts[parts.length - 2] ?? "", name: executionName(arn) };
+}
+
+export async function sendApprovalEmail(event: unknown, settings: EmailLinkSettings, sns: SNSClient, now: Date = new Date()): Promise<{ messageId: string }> {
+  const task = parseCallbackTaskEvent(event, settings.stage);
+  const email = composeApprovalEmail({
+    request: task.request,
+    stage: settings.stage,
+    executionArn: task.executionArn,
+    link: approvalLink(settings.pageUrl, task.taskToken, task.executionArn, settings.stage),
+    deadline: new Date(now.getTime() + settings.timeoutSeconds * 1000),
+  });
+  const result = await sns.send(new PublishCommand({ TopicArn: settings.topicArn, Subject: email.subject, Message: email.message }));
+  if (!result.MessageId) throw new Error("EmailNotSent: SNS returned no MessageId");
+  console.log(JSON.stringify({ msg: "approval email published", stage: settings.stage, executionArn: task.executionArn, messageId: result.MessageId }));
+  return { messageId: result.MessageId };
+}
