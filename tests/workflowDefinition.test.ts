@@ -3,7 +3,7 @@
 import { expect } from "chai";
 import { assembleWorkflowDefinition, stageTaskOptions } from "../components/approvalWorkflow";
 import { activityTaskStates } from "../components/activityApproval";
-import { AslDefinition, lambdaCallbackTaskStates } from "../components/asl";
+import { AslDefinition, lambdaCallbackTaskStates, snsCallbackTaskStates } from "../components/asl";
 import { Mechanism } from "../functions/contract";
 import { validateDefinition } from "./helpers/aslLint";
 import { ofType, runProgram } from "./helpers/pulumiMocks";
@@ -54,6 +54,18 @@ function activityStage(name: string, timeoutSeconds: number, heartbeatSeconds = 
   };
 }
 
+const TOPIC_ARN = "arn:aws:sns:eu-west-1:123456789012:sfn-approvals-test-finance-approvals";
+const PAGE_URL = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide";
+
+/** A stage whose Task is the sns-callback mechanism's own JSONata Task (snsCallbackTaskStates). */
+function snsStage(name: string, timeoutSeconds: number) {
+  return {
+    stage: name,
+    maxWaitSeconds: timeoutSeconds,
+    states: snsCallbackTaskStates({ options: stageTaskOptions(name), topicArn: TOPIC_ARN, pageUrl: PAGE_URL, stage: name, timeoutSeconds }),
+  };
+}
+
 const ONE_STAGE = assembleWorkflowDefinition({ autoApproveBelow: 500, stages: [stage("manager", 3900)] });
 const ONE_ACTIVITY_STAGE = assembleWorkflowDefinition({ autoApproveBelow: 500, stages: [activityStage("manager", 3600)] });
 
@@ -62,6 +74,7 @@ describe("workflow definition: asl-validator and lint", () => {
   before(async () => {
     generated.dev = await generatedDefinition("dev");
     generated.prod = await generatedDefinition("prod");
+    generated.staging = await generatedDefinition("staging");
   });
 
   describe("assembled definitions pass with zero problems", () => {
@@ -75,9 +88,10 @@ describe("workflow definition: asl-validator and lint", () => {
           stage("release-board", 7200, "codepipeline"),
           stage("on-call", 600, "activity"),
           stage("cost-center", 86400, "email-link"),
-          stage("security", 3600, "sns-callback"),
+          snsStage("security", 3600),
         ],
       })],
+      ["one sns-callback stage (a JSONata Task inside a JSONPath workflow)", assembleWorkflowDefinition({ autoApproveBelow: 500, stages: [snsStage("finance", 259200)] })],
       ["one activity stage (its activity ARN, HeartbeatSeconds and States.HeartbeatTimeout retrier)", ONE_ACTIVITY_STAGE],
       ["an activity stage between two callback stages, the shortest activity timeout", assembleWorkflowDefinition({
         stages: [stage("team-lead", 3600), activityStage("on-call", 60, 59), stage("finance", 604800, "codepipeline")],
@@ -90,8 +104,8 @@ describe("workflow definition: asl-validator and lint", () => {
     }
   });
 
-  describe("the dev and prod stacks' generated definitions", () => {
-    for (const stack of ["dev", "prod"]) {
+  describe("the dev, prod and staging stacks' generated definitions", () => {
+    for (const stack of ["dev", "prod", "staging"]) {
       it(`${stack}: passes with zero problems`, () => {
         expect(validateDefinition(generated[stack])).to.deep.equal([]);
       });
@@ -126,6 +140,51 @@ describe("workflow definition: asl-validator and lint", () => {
       expect(prod.States["Validate request"].Default).to.equal("Approval manager");
       expect(approvalTarget(prod, "manager")).to.equal("Approval finance");
       expect(approvalTarget(prod, "finance")).to.equal("Approved");
+    });
+  });
+
+  describe("the sns-callback Task (JSONata)", () => {
+    const task = () => copy(snsStage("finance", 3600).states["Approval finance"]);
+    const lintTask = (change: (state: any) => void) => {
+      const definition = assembleWorkflowDefinition({ stages: [snsStage("finance", 3600)] }) as any;
+      change(definition.States["Approval finance"]);
+      return validateDefinition(definition);
+    };
+
+    it("is the only JSONata state; the workflow stays JSONPath", () => {
+      const definition = generated.staging;
+      const jsonata = Object.entries<any>(definition.States).filter(([, state]) => state.QueryLanguage === "JSONata").map(([name]) => name);
+      expect(jsonata).to.deep.equal(["Approval finance"]);
+      expect(definition).to.not.have.property("QueryLanguage");
+    });
+
+    it("publishes to the stage topic and waits, with a timeout and no Lambda", () => {
+      expect(task()).to.deep.include({
+        Type: "Task",
+        QueryLanguage: "JSONata",
+        Resource: "arn:aws:states:::sns:publish.waitForTaskToken",
+        TimeoutSeconds: 3600,
+        Catch: [{ ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: "Approval finance timed out" }],
+        Next: "Check finance",
+      });
+      expect(Object.keys(task().Arguments)).to.deep.equal(["TopicArn", "Subject", "Message"]);
+      expect(task().Arguments.TopicArn).to.equal(TOPIC_ARN);
+      expect(task()).to.not.have.property("Retry");
+    });
+
+    it("the lint catches a JSONata callback whose Arguments never use the token", () => {
+      expect(lintTask((state) => { state.Arguments.Message = "{% 'no token here' %}"; })).to.deep.equal([
+        "state 'Approval finance': a .waitForTaskToken task must pass $states.context.Task.Token in its Arguments (in a {% %} expression), or nobody can ever answer it",
+      ]);
+    });
+
+    it("the lint catches JSONPath fields and broken expressions in a JSONata state", () => {
+      const problems = lintTask((state) => {
+        state.ResultPath = "$.decisions.finance";
+        state.Arguments.Subject = "{% 'unclosed %}";
+      });
+      expect(problems).to.include("state 'Approval finance': a JSONata state cannot use ResultPath (use Arguments and Output)");
+      expect(problems.some((p) => p.startsWith("state 'Approval finance': JSONata expression does not compile:"))).to.equal(true);
     });
   });
 

@@ -12,6 +12,8 @@ interface AslValidatorResult {
   errors: AslValidatorError[];
   errorsText(separator?: string): string;
 }
+import jsonata from "jsonata";
+
 // asl-validator ships no type declarations; its CommonJS export is the validator function.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const aslValidator = require("asl-validator") as (definition: object, options?: { checkPaths?: boolean; checkArn?: boolean }) => AslValidatorResult;
@@ -42,6 +44,39 @@ function passesTaskToken(template: unknown): boolean {
   if (!isObject(template)) return false;
   return Object.entries(template).some(([key, value]) =>
     (key.endsWith(".$") && typeof value === "string" && value.includes("$$.Task.Token")) || passesTaskToken(value));
+}
+
+/** Every `{% expression %}` string inside a JSONata state's field, at any depth. */
+function jsonataExpressions(value: unknown): string[] {
+  if (typeof value === "string") {
+    const match = /^\{%([\s\S]*)%\}$/.exec(value);
+    return match ? [match[1]] : [];
+  }
+  if (Array.isArray(value)) return value.flatMap(jsonataExpressions);
+  if (isObject(value)) return Object.values(value).flatMap(jsonataExpressions);
+  return [];
+}
+
+/** True when some JSONata expression of the Arguments uses `$states.context.Task.Token`. */
+function passesTaskTokenJsonata(args: unknown): boolean {
+  return jsonataExpressions(args).some((expression) => expression.includes("$states.context.Task.Token"));
+}
+
+/** JSONata states: every expression must compile, and no JSONPath-only field may appear. */
+function lintJsonataState(where: string, state: Json, problems: string[]): void {
+  for (const field of ["InputPath", "Parameters", "ResultSelector", "ResultPath", "OutputPath"]) {
+    if (field in state) problems.push(`${where}: a JSONata state cannot use ${field} (use Arguments and Output)`);
+  }
+  for (const catcher of Array.isArray(state.Catch) ? state.Catch : []) {
+    if (isObject(catcher) && "ResultPath" in catcher) problems.push(`${where}: a JSONata state's Catch cannot use ResultPath (use Output)`);
+  }
+  for (const expression of jsonataExpressions(state)) {
+    try {
+      jsonata(expression);
+    } catch (error) {
+      problems.push(`${where}: JSONata expression does not compile: ${(error as Error).message}`);
+    }
+  }
 }
 
 /** Every state name a state can go to next: Next, Default, Choices[].Next and Catch[].Next. */
@@ -84,7 +119,11 @@ function lintTask(where: string, state: Json, problems: string[]): void {
       problems.push(`${where}: has HeartbeatSeconds (${String(state.HeartbeatSeconds)}) but no TimeoutSeconds`);
     }
   }
-  if (callback && !passesTaskToken(state.Parameters)) {
+  if (state.QueryLanguage === "JSONata") {
+    if (callback && !passesTaskTokenJsonata(state.Arguments)) {
+      problems.push(`${where}: a .waitForTaskToken task must pass $states.context.Task.Token in its Arguments (in a {% %} expression), or nobody can ever answer it`);
+    }
+  } else if (callback && !passesTaskToken(state.Parameters)) {
     problems.push(`${where}: a .waitForTaskToken task must pass $$.Task.Token in its Parameters (in a 'key.$' field), or nobody can ever answer it`);
   }
 }
@@ -110,6 +149,7 @@ function lintScope(scope: string, machine: Json, problems: string[]): void {
       }
     }
     if (raw.Type === "Task") lintTask(where, raw, problems);
+    if (raw.QueryLanguage === "JSONata") lintJsonataState(where, raw, problems);
     if (raw.Type === "Parallel" && Array.isArray(raw.Branches)) {
       raw.Branches.forEach((branch, i) => {
         if (isObject(branch)) lintScope(`${where} branch ${i} > `, branch, problems);

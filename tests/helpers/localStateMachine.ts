@@ -22,6 +22,16 @@
 //   maintained: both come from the `context` passed here (Task.Token, State.EnteredTime), as do
 //   Execution.Id and Execution.Name. Execution.Input and StartTime are set by the library.
 // - The top-level TimeoutSeconds is enforced (ExecutionTimeoutError) -> status TIMED_OUT here.
+// - JSONata states (QueryLanguage "JSONata") are not supported by the library. runDefinition
+//   runs a JSONata Task (the sns-callback stage's) through an equivalent JSONPath Task: its
+//   Parameters hand the handler wrapper the raw input and the context object, the wrapper
+//   evaluates the state's own `Arguments` with the `jsonata` package (the reference
+//   implementation) and `$states` = { input, context }, calls the test's handler with the result
+//   (what the service integration would receive), and returns the state's `Output` evaluated with
+//   `$states.result`; ResultPath "$" then makes that the state output, as in Step Functions. A
+//   Catch with `Output: "{% $states.input %}"` becomes `ResultPath: null` (keep the input); any
+//   other JSONata construct is refused, so the emulation never silently differs.
+import jsonata from "jsonata";
 import { ExecutionTimeoutError, StateMachine } from "aws-local-stepfunctions";
 
 export type TaskHandler = (input: any) => Promise<unknown>;
@@ -93,6 +103,54 @@ function taskStateNames(machine: any): string[] {
   return names;
 }
 
+const JSONATA_TASK_FIELDS = new Set(["Type", "QueryLanguage", "Comment", "Resource", "Arguments", "TimeoutSeconds", "Output", "Catch", "Retry", "Next", "End"]);
+const KEEP_INPUT = "{% $states.input %}";
+
+/** Evaluates every `{% %}` string of a JSONata field (at any depth) with `$states` bound. */
+export async function evaluateJsonataField(value: unknown, states: Record<string, unknown>): Promise<unknown> {
+  if (typeof value === "string") {
+    const match = /^\{%([\s\S]*)%\}$/.exec(value);
+    return match ? jsonata(match[1]).evaluate({}, { states }) : value;
+  }
+  if (Array.isArray(value)) return Promise.all(value.map((item) => evaluateJsonataField(item, states)));
+  if (value !== null && typeof value === "object") {
+    const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await evaluateJsonataField(v, states)] as const));
+    return Object.fromEntries(entries);
+  }
+  return value;
+}
+
+interface JsonataTask {
+  Arguments?: unknown;
+  Output?: unknown;
+}
+
+/** A copy of `machine` with every top-level JSONata Task replaced as described in the header. */
+function withJsonataTasksEmulated(machine: any): { machine: any; jsonataTasks: Map<string, JsonataTask> } {
+  const copy = JSON.parse(JSON.stringify(machine));
+  const jsonataTasks = new Map<string, JsonataTask>();
+  if (copy.QueryLanguage === "JSONata") throw new Error("runDefinition: a JSONata workflow is not supported, only JSONata Task states in a JSONPath workflow");
+  for (const [name, state] of Object.entries<any>(copy.States ?? {})) {
+    if (state.QueryLanguage !== "JSONata") continue;
+    const unsupported = Object.keys(state).filter((key) => !JSONATA_TASK_FIELDS.has(key));
+    if (state.Type !== "Task" || unsupported.length > 0) {
+      throw new Error(`runDefinition: cannot emulate JSONata state '${name}' (${state.Type}; unsupported fields: ${unsupported.join(", ") || "none"})`);
+    }
+    const catchers = (state.Catch ?? []).map((catcher: any) => {
+      const keys = Object.keys(catcher).sort().join(",");
+      if (keys !== "ErrorEquals,Next,Output" || catcher.Output !== KEEP_INPUT) {
+        throw new Error(`runDefinition: cannot emulate a Catch of '${name}' other than { ErrorEquals, Output: "${KEEP_INPUT}", Next }`);
+      }
+      return { ErrorEquals: catcher.ErrorEquals, ResultPath: null, Next: catcher.Next };
+    });
+    jsonataTasks.set(name, { Arguments: state.Arguments, Output: state.Output });
+    const { QueryLanguage, Arguments, Output, Catch, ...rest } = state;
+    void QueryLanguage; void Arguments; void Output; void Catch;
+    copy.States[name] = { ...rest, Parameters: { "input.$": "$", "context.$": "$$" }, ...(catchers.length > 0 ? { Catch: catchers } : {}) };
+  }
+  return { machine: copy, jsonataTasks };
+}
+
 // The constructor validates the definition with asl-validator (about 0.1 s); runs are independent,
 // so one StateMachine per distinct definition is enough.
 const machines = new Map<string, StateMachine>();
@@ -107,7 +165,8 @@ function stateMachineFor(definition: object): StateMachine {
 }
 
 export async function runDefinition(definition: object, input: unknown, options: RunOptions): Promise<RunResult> {
-  const machine = stateMachineFor(definition);
+  const emulated = withJsonataTasksEmulated(definition);
+  const machine = stateMachineFor(emulated.machine);
   const tasks = taskStateNames(definition);
   for (const name of Object.keys(options.taskHandlers)) {
     if (!tasks.includes(name)) throw new Error(`runDefinition: a handler is given for '${name}', which is not a Task state (Tasks: ${tasks.join(", ")})`);
@@ -115,18 +174,26 @@ export async function runDefinition(definition: object, input: unknown, options:
   // Without an override the library would invoke the real Lambda through the AWS SDK.
   const handlers: Record<string, TaskHandler> = {};
   for (const name of tasks) {
-    handlers[name] = options.taskHandlers[name] ?? (async () => {
+    const handler = options.taskHandlers[name] ?? (async () => {
       throw Object.assign(new Error(`No local handler for Task state '${name}'`), { name: NO_HANDLER_ERROR });
     });
+    const jsonataTask = emulated.jsonataTasks.get(name);
+    handlers[name] = !jsonataTask ? handler : async ({ input: stateInput, context }: { input: unknown; context: unknown }) => {
+      const args = await evaluateJsonataField(jsonataTask.Arguments, { input: stateInput, context });
+      const result = await handler(args);
+      return jsonataTask.Output === undefined ? result : evaluateJsonataField(jsonataTask.Output, { input: stateInput, context, result });
+    };
   }
   const retryIntervalOverrides = options.retryPauseMs === undefined
     ? undefined
     : Object.fromEntries(tasks.map((name) => [name, options.retryPauseMs!]));
 
+  const executionArn = options.executionArn ?? DEFAULT_EXECUTION_ARN;
   const execution = machine.run(JSON.parse(JSON.stringify(input ?? null)), {
     overrides: { taskResourceLocalHandlers: handlers as any, retryIntervalOverrides },
     context: {
-      Execution: { Id: options.executionArn ?? DEFAULT_EXECUTION_ARN, Name: "local-run" },
+      Execution: { Id: executionArn, Name: executionArn.split(":").pop() },
+      StateMachine: { Id: executionArn.replace(":execution:", ":stateMachine:").replace(/:[^:]*$/, ""), Name: executionArn.split(":").slice(-2, -1)[0] },
       State: { EnteredTime: options.stateEnteredTime ?? DEFAULT_ENTERED_TIME },
       ...(options.taskToken !== undefined ? { Task: { Token: options.taskToken } } : {}),
     },
