@@ -1,29 +1,85 @@
 // The approval page handler of the email mechanisms (issue 5, first part): served through a local
 // HTTP adapter on 127.0.0.1 that turns requests into API Gateway HTTP API (payload 2.0) events,
-// with a fake Step Functions endpoint behind it.
+// with a fake Step Functions endpoint behind it. The whole suite runs twice: against
+// handleApprovalPage called directly, and against the staging stack's page function as deployed
+// (its serialized __index.js, run with node per request, settings from its environment).
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
 import { createHash } from "crypto";
 import { ApprovalPageSettings, decodeToken, encodeToken, handleApprovalPage } from "../functions/approvalPage";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
-import { PageServer, startPageServer } from "./helpers/pageServer";
+import { PageHandler, PageServer, serializedPageHandler, startPageServer } from "./helpers/pageServer";
+import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
+import { writeArchive } from "./helpers/serializedHandler";
+import { stackConfig } from "./helpers/stackConfig";
 
 const STATE_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-prod";
 const EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-prod:er98765-1";
 const TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe+/=${"Zm9v+bar/baz=".repeat(60)}`;
 const SETTINGS: ApprovalPageSettings = { stateMachineArn: STATE_MACHINE, stages: { review: "email-link", finance: "sns-callback" } };
 
-describe("approval page (email mechanisms): GET shows, POST decides once", () => {
+/** One way to run the page: the settings it answers with, and how to build the handler behind the adapter. */
+interface PageUnderTest {
+  title: string;
+  settings: ApprovalPageSettings;
+  /** An execution of settings.stateMachineArn. */
+  execution: string;
+  /** The settings' email-link stage and sns-callback stage. */
+  emailStage: string;
+  snsStage: string;
+  /** Whether handleApprovalPage itself is under test (so it can be called with events the adapter never sends). */
+  direct: boolean;
+  handler(sfnEndpoint: string): Promise<PageHandler>;
+}
+
+const DIRECT: PageUnderTest = {
+  title: "handleApprovalPage",
+  settings: SETTINGS,
+  execution: EXECUTION,
+  emailStage: "review",
+  snsStage: "finance",
+  direct: true,
+  handler: async (sfnEndpoint) => {
+    const sfn = new SFNClient({ region: "eu-west-1", endpoint: sfnEndpoint, credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" }, maxAttempts: 1 });
+    return (event) => handleApprovalPage(event, SETTINGS, sfn);
+  },
+};
+
+const STAGING_SETTINGS: ApprovalPageSettings = {
+  stateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-staging",
+  stages: { "team-lead": "email-link", finance: "sns-callback" },
+};
+
+const SERIALIZED: PageUnderTest = {
+  title: "the staging stack's page function as deployed, serialized __index.js",
+  settings: STAGING_SETTINGS,
+  execution: "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-staging:er98765-1",
+  emailStage: "team-lead",
+  snsStage: "finance",
+  direct: false,
+  handler: async (sfnEndpoint) => {
+    const staging = await runProgram("staging", stackConfig("staging"));
+    const fn = named(staging.resources, "approval-page-handler-fn");
+    const variables: Record<string, string> = fn.inputs.environment.variables;
+    // The settings this run assumes are the ones the stack gives its page function.
+    expect(variables.STATE_MACHINE_ARN).to.equal(STAGING_SETTINGS.stateMachineArn);
+    expect(JSON.parse(variables.STAGES)).to.deep.equal(STAGING_SETTINGS.stages);
+    return serializedPageHandler(writeArchive(await archiveFiles(fn)), { ...variables, AWS_ENDPOINT_URL_SFN: sfnEndpoint });
+  },
+};
+
+for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanisms): GET shows, POST decides once (${page.title})`, () => {
   const aws = new FakeAws();
 
   let server: PageServer;
+  let handler: PageHandler;
   let base = "";
 
   before(async () => {
     const url = await aws.start();
-    const sfn = new SFNClient({ region: "eu-west-1", endpoint: url, credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" }, maxAttempts: 1 });
-    server = await startPageServer((event) => handleApprovalPage(event, SETTINGS, sfn));
+    handler = await page.handler(url);
+    server = await startPageServer(handler);
     base = server.url;
   });
   after(async () => {
@@ -32,12 +88,12 @@ describe("approval page (email mechanisms): GET shows, POST decides once", () =>
   });
   beforeEach(() => aws.reset());
 
-  const link = (fields: Record<string, string> = {}) => `${base}?${new URLSearchParams({ t: encodeToken(TOKEN), e: EXECUTION, s: "review", ...fields })}`;
-  const running = (input: unknown = EXPENSE_REPORT) => aws.on("DescribeExecution", () => ({ executionArn: EXECUTION, stateMachineArn: STATE_MACHINE, status: "RUNNING", input: JSON.stringify(input), startDate: 1795334400 }));
+  const link = (fields: Record<string, string> = {}) => `${base}?${new URLSearchParams({ t: encodeToken(TOKEN), e: page.execution, s: page.emailStage, ...fields })}`;
+  const running = (input: unknown = EXPENSE_REPORT) => aws.on("DescribeExecution", () => ({ executionArn: page.execution, stateMachineArn: page.settings.stateMachineArn, status: "RUNNING", input: JSON.stringify(input), startDate: 1795334400 }));
   const post = (fields: Record<string, string>, contentType = "application/x-www-form-urlencoded") => fetch(base, {
     method: "POST",
     headers: { "content-type": contentType },
-    body: new URLSearchParams({ t: encodeToken(TOKEN), e: EXECUTION, s: "review", name: "Alice Example", ...fields }).toString(),
+    body: new URLSearchParams({ t: encodeToken(TOKEN), e: page.execution, s: page.emailStage, name: "Alice Example", ...fields }).toString(),
   });
 
   it("encodes tokens URL-safe and decodes them back exactly", () => {
@@ -54,7 +110,7 @@ describe("approval page (email mechanisms): GET shows, POST decides once", () =>
     const html = await response.text();
     expect(response.status).to.equal(200);
     expect(aws.operations()).to.deep.equal(["DescribeExecution", "SendTaskHeartbeat"]);
-    expect(aws.requests[0].body).to.deep.equal({ executionArn: EXECUTION });
+    expect(aws.requests[0].body).to.deep.equal({ executionArn: page.execution });
     expect(aws.requests[1].body).to.deep.equal({ taskToken: TOKEN });
     expect(html).to.contain("<h1>Expense report ER98765</h1>").and.contain("<dd>750.50 USD</dd>").and.contain("Flight to New York");
     expect(html).to.contain('<button class="approve" type="submit" name="decision" value="approve">Approve</button>');
@@ -101,15 +157,15 @@ describe("approval page (email mechanisms): GET shows, POST decides once", () =>
     expect(aws.operations()).to.deep.equal(["SendTaskSuccess"]);
     expect(aws.requests[0].body.taskToken).to.equal(TOKEN);
     const output = JSON.parse(aws.requests[0].body.output);
-    expect(output).to.deep.include({ approved: true, decision: "approved", stage: "review", mechanism: "email-link", approver: "Alice Example (via email link)", comment: "ok for Q4" });
+    expect(output).to.deep.include({ approved: true, decision: "approved", stage: page.emailStage, mechanism: "email-link", approver: "Alice Example (via email link)", comment: "ok for Q4" });
     expect(Date.parse(output.decidedAt)).to.be.within(before - 1000, Date.now());
   });
 
   it("POST reject sends a rejection with the stage's own mechanism", async () => {
     aws.on("SendTaskSuccess", () => ({}));
-    const response = await post({ decision: "reject", s: "finance" });
+    const response = await post({ decision: "reject", s: page.snsStage });
     expect(await response.text()).to.contain("<h1>Rejected</h1>");
-    expect(JSON.parse(aws.requests[0].body.output)).to.deep.include({ approved: false, decision: "rejected", stage: "finance", mechanism: "sns-callback", comment: null });
+    expect(JSON.parse(aws.requests[0].body.output)).to.deep.include({ approved: false, decision: "rejected", stage: page.snsStage, mechanism: "sns-callback", comment: null });
   });
 
   it("a second POST, or a POST after the timeout, shows 'Nothing left to decide' (410), not an error", async () => {
@@ -124,7 +180,7 @@ describe("approval page (email mechanisms): GET shows, POST decides once", () =>
     aws.on("SendTaskHeartbeat", () => new AwsError("TaskTimedOut", "Task Timed Out"));
     expect((await fetch(link())).status).to.equal(410);
     aws.reset();
-    aws.on("DescribeExecution", () => ({ executionArn: EXECUTION, status: "SUCCEEDED", input: JSON.stringify(EXPENSE_REPORT) }));
+    aws.on("DescribeExecution", () => ({ executionArn: page.execution, status: "SUCCEEDED", input: JSON.stringify(EXPENSE_REPORT) }));
     const response = await fetch(link());
     expect(response.status).to.equal(410);
     expect(aws.operations()).to.deep.equal(["DescribeExecution"]);
@@ -165,7 +221,10 @@ describe("approval page (email mechanisms): GET shows, POST decides once", () =>
     expect((await post({ decision: "approve" }, "application/json")).status).to.equal(415);
     // API Gateway has no PUT route (404); the function itself answers any other method with 405.
     expect((await fetch(link(), { method: "PUT" })).status).to.equal(404);
-    expect((await handleApprovalPage({ requestContext: { http: { method: "PUT" } } }, SETTINGS, new SFNClient({ region: "eu-west-1" }))).statusCode).to.equal(405);
+    if (page.direct) {
+      expect((await handleApprovalPage({ requestContext: { http: { method: "PUT" } } }, SETTINGS, new SFNClient({ region: "eu-west-1" }))).statusCode).to.equal(405);
+    }
+    expect((await handler({ requestContext: { http: { method: "PUT" } } })).statusCode).to.equal(405);
     expect(aws.requests).to.have.length(0);
   });
 });

@@ -38,10 +38,13 @@ function allPolicyDocuments(run: ProgramRun): Array<{ resource: string; document
 describe("program (Pulumi mocks): dev and prod stacks", function () {
   let dev: ProgramRun;
   let prod: ProgramRun;
+  /** Only for the security invariants below; its resources are tested in emailStages.test.ts. */
+  let staging: ProgramRun;
 
   before(async () => {
     dev = await runProgram("dev", stackConfig("dev"));
     prod = await runProgram("prod", stackConfig("prod"));
+    staging = await runProgram("staging", stackConfig("staging"));
   });
 
   describe("dev: one activity stage", () => {
@@ -394,9 +397,9 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
     });
   });
 
-  describe("security invariants of both stacks", () => {
+  describe("security invariants of every stack (dev, prod, staging)", () => {
     it("allows no '*' action or service-wide wildcard, and attaches only the approvers' own policy", () => {
-      for (const run of [dev, prod]) {
+      for (const run of [dev, prod, staging]) {
         const attachments = [
           ...ofType(run.resources, "aws:iam/rolePolicyAttachment:RolePolicyAttachment"),
           ...ofType(run.resources, "aws:iam/userPolicyAttachment:UserPolicyAttachment"),

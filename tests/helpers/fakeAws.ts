@@ -1,5 +1,5 @@
 // A local HTTP server on 127.0.0.1 that speaks the AWS JSON protocol (X-Amz-Target) and the query
-// protocol (form-encoded Action=..., XML answers, as STS uses) of the services the code calls. Tests script each operation's answer and assert on the requests
+// protocol (form-encoded Action=..., XML answers, as STS and SNS use) of the services the code calls. Tests script each operation's answer and assert on the requests
 // the handlers really sent.
 import { AddressInfo } from "net";
 import { IncomingHttpHeaders, Server, createServer } from "http";
@@ -25,6 +25,14 @@ export type OperationHandler = (body: any) => unknown | AwsError | Promise<unkno
 /** STS GetCallerIdentity's XML answer for `arn`. */
 export function callerIdentityXml(arn: string, account = "123456789012"): string {
   return `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>${arn}</Arn><UserId>AROAEXAMPLE:session</UserId><Account>${account}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata></GetCallerIdentityResponse>`;
+}
+
+/**
+ * SNS Publish's XML answer. SNS speaks the query protocol (@aws-sdk/client-sns uses AwsQueryProtocol):
+ * a Publish arrives as operation "Publish" with the form fields (TopicArn, Subject, Message) as body.
+ */
+export function snsPublishXml(messageId: string): string {
+  return `<PublishResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><PublishResult><MessageId>${messageId}</MessageId></PublishResult><ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata></PublishResponse>`;
 }
 
 export class FakeAws {

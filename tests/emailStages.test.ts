@@ -1,0 +1,526 @@
+// The email mechanisms of issue 5 in the staging stack (Pulumi.staging.yaml: email-link stage
+// 'team-lead', then sns-callback stage 'finance'): every resource and input under Pulumi mocks,
+// and the deployed code (the serialized __index.js of the email-link start function and of the
+// approval page function) run with node against a fake SNS / Step Functions endpoint on 127.0.0.1.
+import * as pulumi from "@pulumi/pulumi";
+import { expect } from "chai";
+import { ApprovalPage, Mechanism, StageConfig, createApprovalStage } from "../components";
+import { ACCESS_LOG_FORMAT } from "../components/approvalPage";
+import { JSONATA_URL_SAFE_TOKEN } from "../components/asl";
+import { decodeToken, encodeToken } from "../functions/approvalLink";
+import { linkParams } from "../functions/approvalPage";
+import { AwsError, FakeAws, snsPublishXml } from "./helpers/fakeAws";
+import { EXPENSE_REPORT } from "./helpers/fixtures";
+import { ACCOUNT_ID, API_ID, ProgramRun, RecordedResource, archiveFiles, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
+import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHandler";
+import { stackConfig } from "./helpers/stackConfig";
+
+const STATE_MACHINE_ARN = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-staging`;
+const EXECUTIONS_ARN = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:execution:sfn-approvals-staging:*`;
+const EXECUTION_ARN = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:execution:sfn-approvals-staging:er98765-1`;
+const PAGE_URL = `https://${API_ID}.execute-api.eu-west-1.amazonaws.com/decide`;
+const TEAM_LEAD_TOPIC = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-staging-team-lead-approvals`;
+const FINANCE_TOPIC = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-staging-finance-approvals`;
+const ALERTS_TOPIC = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-staging-alerts`;
+const FUNCTION_ARN = `arn:aws:lambda:eu-west-1:${ACCOUNT_ID}:function`;
+const START_FN_ARN = `${FUNCTION_ARN}:stage-team-lead-start-fn-a1b2c3d`;
+const PAGE_FN_ARN = `${FUNCTION_ARN}:approval-page-handler-fn-a1b2c3d`;
+const STAGES: Record<string, Mechanism> = { "team-lead": "email-link", finance: "sns-callback" };
+/** A realistic task token: long, with every base64 character that breaks links ('+', '/', '='). */
+const TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe+/=${"Zm9v+bar/baz=".repeat(70)}`;
+const TWO_DAYS = 2 * 86400;
+const THREE_DAYS = 3 * 86400;
+
+function statements(policy: RecordedResource): any[] {
+  return JSON.parse(policy.inputs.policy).Statement;
+}
+
+function countByType(resources: RecordedResource[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  for (const r of resources) counts[r.type] = (counts[r.type] ?? 0) + 1;
+  return counts;
+}
+
+function writeOwnLogs(logGroup: string) {
+  return { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:${logGroup}:*`] };
+}
+
+async function caughtError(run: () => Promise<unknown>): Promise<Error | undefined> {
+  try {
+    await run();
+  } catch (error) {
+    return error as Error;
+  }
+  return undefined;
+}
+
+/** The one approval link in an email text. */
+function linkIn(message: string): URL {
+  const links = message.match(/https:\/\/\S+/g)?.filter((url) => url.startsWith(`${PAGE_URL}?`)) ?? [];
+  expect(links, "approval links in the email").to.have.length(1);
+  return new URL(links[0]);
+}
+
+describe("email stages (staging stack, Pulumi mocks): approval page, email-link 'team-lead', sns-callback 'finance'", () => {
+  let staging: ProgramRun;
+  let definition: any;
+
+  before(async () => {
+    staging = await runProgram("staging", stackConfig("staging"));
+    definition = JSON.parse(named(staging.resources, "approvals-state-machine").inputs.definition);
+  });
+
+  it("creates exactly the expected resources: one page (API, two routes, a stage), two Lambdas, three topics, no other mechanism", () => {
+    expect(countByType(staging.resources)).to.deep.equal({
+      "sfn-approvals:index:ApprovalAlerts": 1,
+      "sfn-approvals:index:ApprovalPage": 1,
+      "sfn-approvals:index:EmailLinkApproval": 1,
+      "sfn-approvals:index:SnsCallbackApproval": 1,
+      "sfn-approvals:index:ApprovalWorkflow": 1,
+      "sfn-approvals:index:ApprovalFunction": 2,
+      "aws:apigatewayv2/api:Api": 1,
+      "aws:apigatewayv2/integration:Integration": 1,
+      "aws:apigatewayv2/route:Route": 2,
+      "aws:apigatewayv2/stage:Stage": 1,
+      "aws:lambda/permission:Permission": 1,
+      "aws:lambda/function:Function": 2,
+      "aws:iam/role:Role": 3,
+      "aws:iam/rolePolicy:RolePolicy": 3,
+      "aws:cloudwatch/logGroup:LogGroup": 4,
+      "aws:cloudwatch/metricAlarm:MetricAlarm": 2,
+      "aws:sns/topic:Topic": 3,
+      "aws:sns/topicSubscription:TopicSubscription": 4,
+      "aws:sfn/stateMachine:StateMachine": 1,
+    });
+    expect(ofType(staging.resources, "aws:lambda/function:Function").map((r) => r.name).sort()).to.deep.equal(["approval-page-handler-fn", "stage-team-lead-start-fn"]);
+    expect(ofType(staging.resources, "aws:iam/role:Role").map((r) => r.name).sort()).to.deep.equal(["approval-page-handler-role", "approvals-role", "stage-team-lead-start-role"]);
+    expect(ofType(staging.resources, "aws:cloudwatch/logGroup:LogGroup").map((r) => `${r.name}=${r.inputs.name}:${r.inputs.retentionInDays}`).sort()).to.deep.equal([
+      "approval-page-access-logs=/sfn-approvals/staging/approval-page-access:365",
+      "approval-page-handler-logs=/sfn-approvals/staging/approval-page-handler:365",
+      "approvals-logs=/aws/vendedlogs/states/sfn-approvals-staging:365",
+      "stage-team-lead-start-logs=/sfn-approvals/staging/stage-team-lead-start:365",
+    ]);
+  });
+
+  describe("approval page", () => {
+    it("is an HTTP API named after the project and stack", () => {
+      const api = named(staging.resources, "approval-page-api").inputs;
+      expect(Object.keys(api).sort()).to.deep.equal(["description", "name", "protocolType"]);
+      expect(api).to.include({ name: "sfn-approvals-staging-approval-page", protocolType: "HTTP" });
+      expect(api.description).to.contain("sfn-approvals-staging");
+    });
+
+    it("integrates the page function as a Lambda proxy, payload format 2.0, within the HTTP API's 30 s", () => {
+      expect(named(staging.resources, "approval-page-integration").inputs).to.deep.equal({
+        apiId: API_ID,
+        integrationType: "AWS_PROXY",
+        integrationUri: PAGE_FN_ARN,
+        payloadFormatVersion: "2.0",
+        timeoutMilliseconds: 29000,
+      });
+    });
+
+    it("routes exactly GET /decide and POST /decide, both to that integration", () => {
+      const routes = ofType(staging.resources, "aws:apigatewayv2/route:Route").map((r) => r.inputs);
+      expect(routes.sort((a, b) => a.routeKey.localeCompare(b.routeKey))).to.deep.equal([
+        { apiId: API_ID, routeKey: "GET /decide", target: "integrations/approval-page-integration-id" },
+        { apiId: API_ID, routeKey: "POST /decide", target: "integrations/approval-page-integration-id" },
+      ]);
+    });
+
+    it("serves the $default stage, auto-deployed, throttled to 5 requests/s (burst 10), with access logs", () => {
+      const stage = named(staging.resources, "approval-page-stage").inputs;
+      expect(stage).to.deep.equal({
+        apiId: API_ID,
+        name: "$default",
+        autoDeploy: true,
+        defaultRouteSettings: { throttlingRateLimit: 5, throttlingBurstLimit: 10 },
+        accessLogSettings: {
+          destinationArn: `arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/sfn-approvals/staging/approval-page-access`,
+          format: ACCESS_LOG_FORMAT,
+        },
+      });
+      expect(named(staging.resources, "approval-page-access-logs").inputs).to.deep.equal({ name: "/sfn-approvals/staging/approval-page-access", retentionInDays: 365 });
+    });
+
+    it("never writes a query string (the link's token) into the access log", () => {
+      const format: string = named(staging.resources, "approval-page-stage").inputs.accessLogSettings.format;
+      const fields = JSON.parse(format) as Record<string, string>;
+      const variables = Object.values(fields).flatMap((value) => value.match(/\$context\.[A-Za-z0-9_.]+/g) ?? []);
+      expect(variables.length).to.be.greaterThan(3);
+      // Every variable it logs is one that cannot hold the query string.
+      const safe = ["$context.requestId", "$context.requestTime", "$context.identity.sourceIp", "$context.identity.userAgent", "$context.routeKey", "$context.status", "$context.responseLength", "$context.integrationErrorMessage"];
+      for (const variable of variables) expect(safe, variable).to.include(variable);
+      expect(format).to.not.match(/\$context\.path|\$context\.requestOverride|\$context\.resourcePath|querystring|rawQueryString|\$input|\$request\./i);
+      expect(Object.keys(fields)).to.include("routeKey");
+    });
+
+    it("lets only this API's /decide routes invoke the page function", () => {
+      expect(named(staging.resources, "approval-page-invoke").inputs).to.deep.equal({
+        action: "lambda:InvokeFunction",
+        function: "approval-page-handler-fn-a1b2c3d",
+        principal: "apigateway.amazonaws.com",
+        sourceArn: `arn:aws:execute-api:eu-west-1:${ACCOUNT_ID}:${API_ID}/*/*/decide`,
+      });
+    });
+
+    it("gives the page function exactly: its logs, reading this workflow's executions, heartbeat and success on this state machine (no SendTaskFailure)", () => {
+      const all = statements(named(staging.resources, "approval-page-handler-policy"));
+      expect(all).to.deep.equal([
+        writeOwnLogs("/sfn-approvals/staging/approval-page-handler"),
+        { Sid: "ReadRequestOfExecution", Effect: "Allow", Action: ["states:DescribeExecution"], Resource: [EXECUTIONS_ARN] },
+        { Sid: "AnswerTasksOfStateMachine", Effect: "Allow", Action: ["states:SendTaskHeartbeat", "states:SendTaskSuccess"], Resource: [STATE_MACHINE_ARN] },
+      ]);
+      expect(JSON.stringify(all)).to.not.contain("SendTaskFailure");
+      expect(JSON.parse(named(staging.resources, "approval-page-handler-role").inputs.assumeRolePolicy).Statement).to.deep.equal([
+        { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
+      ]);
+    });
+
+    it("deploys the page function with the state machine and the email stages as its settings", () => {
+      const fn = named(staging.resources, "approval-page-handler-fn").inputs;
+      expect(fn).to.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, handler: "__index.handler", role: `arn:aws:iam::${ACCOUNT_ID}:role/approval-page-handler-role-a1b2c3d` });
+      expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: "/sfn-approvals/staging/approval-page-handler" });
+      expect(fn.environment.variables).to.deep.equal({ STATE_MACHINE_ARN, STAGES: JSON.stringify(STAGES) });
+      expect(JSON.parse(fn.environment.variables.STAGES)).to.deep.equal(STAGES);
+    });
+
+    it("alarms the operators' topic on any 5xx of the page", () => {
+      expect(named(staging.resources, "approval-page-errors-alarm").inputs).to.deep.include({
+        namespace: "AWS/ApiGateway",
+        metricName: "5xx",
+        dimensions: { ApiId: API_ID, Stage: "$default" },
+        statistic: "Sum",
+        period: 300,
+        evaluationPeriods: 1,
+        threshold: 0,
+        comparisonOperator: "GreaterThanThreshold",
+        treatMissingData: "notBreaching",
+        alarmActions: [ALERTS_TOPIC],
+      });
+    });
+  });
+
+  describe("email-link stage 'team-lead'", () => {
+    it("emails through its own topic, one email subscription per approver", () => {
+      expect(named(staging.resources, "stage-team-lead-topic").inputs).to.deep.equal({ name: "sfn-approvals-staging-team-lead-approvals", displayName: "Approval team-lead" });
+      const subscriptions = ofType(staging.resources, "aws:sns/topicSubscription:TopicSubscription").filter((r) => r.name.startsWith("stage-team-lead-"));
+      expect(subscriptions.map((r) => [r.name, r.inputs]).sort()).to.deep.equal([
+        ["stage-team-lead-approver-deputy-lead-example-com", { topic: TEAM_LEAD_TOPIC, protocol: "email", endpoint: "deputy-lead@example.com" }],
+        ["stage-team-lead-approver-lead-example-com", { topic: TEAM_LEAD_TOPIC, protocol: "email", endpoint: "lead@example.com" }],
+      ]);
+    });
+
+    it("deploys the start function with its stage, topic, page URL and timeout", () => {
+      const fn = named(staging.resources, "stage-team-lead-start-fn").inputs;
+      expect(fn).to.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, handler: "__index.handler", role: `arn:aws:iam::${ACCOUNT_ID}:role/stage-team-lead-start-role-a1b2c3d` });
+      expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: "/sfn-approvals/staging/stage-team-lead-start" });
+      expect(fn.environment.variables).to.deep.equal({
+        STAGE_NAME: "team-lead",
+        TOPIC_ARN: TEAM_LEAD_TOPIC,
+        APPROVAL_PAGE_URL: PAGE_URL,
+        TIMEOUT_SECONDS: String(TWO_DAYS),
+      });
+    });
+
+    it("gives the start function exactly: its logs and sns:Publish on its own topic", () => {
+      expect(statements(named(staging.resources, "stage-team-lead-start-policy"))).to.deep.equal([
+        writeOwnLogs("/sfn-approvals/staging/stage-team-lead-start"),
+        { Sid: "PublishApprovalEmail", Effect: "Allow", Action: ["sns:Publish"], Resource: [TEAM_LEAD_TOPIC] },
+      ]);
+    });
+
+    it("waits in a lambda:invoke.waitForTaskToken Task for 2 days; a timeout becomes timed_out", () => {
+      expect(definition.States["Approval team-lead"]).to.deep.equal({
+        Type: "Task",
+        Comment: "Approval stage 'team-lead' (email-link): waits for the decision",
+        Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
+        Parameters: {
+          FunctionName: START_FN_ARN,
+          Payload: { "taskToken.$": "$$.Task.Token", "request.$": "$.request", stage: "team-lead", "executionArn.$": "$$.Execution.Id" },
+        },
+        TimeoutSeconds: TWO_DAYS,
+        ResultPath: "$.decisions.team_lead",
+        Retry: [{ ErrorEquals: ["Lambda.TooManyRequestsException"], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2 }],
+        Catch: [{ ErrorEquals: ["States.Timeout"], ResultPath: "$.decisions.team_lead", Next: "Approval team-lead timed out" }],
+        Next: "Check team-lead",
+      });
+      expect(definition.States["Approval team-lead timed out"].Parameters).to.deep.include({ approved: false, decision: "timed_out", stage: "team-lead", mechanism: "email-link" });
+    });
+  });
+
+  describe("sns-callback stage 'finance'", () => {
+    it("has its topic and one email subscription, and no Lambda, role or policy of its own", () => {
+      expect(named(staging.resources, "stage-finance-topic").inputs).to.deep.equal({ name: "sfn-approvals-staging-finance-approvals", displayName: "Approval finance" });
+      expect(named(staging.resources, "stage-finance-approver-finance-example-com").inputs).to.deep.equal({ topic: FINANCE_TOPIC, protocol: "email", endpoint: "finance@example.com" });
+      expect(staging.resources.filter((r) => r.name.startsWith("stage-finance")).map((r) => `${r.type} ${r.name}`).sort()).to.deep.equal([
+        "aws:sns/topic:Topic stage-finance-topic",
+        "aws:sns/topicSubscription:TopicSubscription stage-finance-approver-finance-example-com",
+        "sfn-approvals:index:SnsCallbackApproval stage-finance",
+      ]);
+    });
+
+    it("publishes from the state machine itself (JSONata sns:publish.waitForTaskToken) and waits 3 days; a timeout becomes timed_out", () => {
+      const task = definition.States["Approval finance"];
+      expect(Object.keys(task).sort()).to.deep.equal(["Arguments", "Catch", "Comment", "Next", "Output", "QueryLanguage", "Resource", "TimeoutSeconds", "Type"]);
+      expect(task).to.deep.include({
+        Type: "Task",
+        QueryLanguage: "JSONata",
+        Resource: "arn:aws:states:::sns:publish.waitForTaskToken",
+        TimeoutSeconds: THREE_DAYS,
+        Next: "Check finance",
+        Catch: [{ ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: "Approval finance timed out" }],
+      });
+      expect(Object.keys(task.Arguments).sort()).to.deep.equal(["Message", "Subject", "TopicArn"]);
+      expect(task.Arguments.TopicArn).to.equal(FINANCE_TOPIC);
+      // The link: the page URL, the token base64url-encoded, this execution, this stage.
+      expect(task.Arguments.Message).to.contain(`'${PAGE_URL}?t=' & ${JSONATA_URL_SAFE_TOKEN} & '&e=' & $encodeUrlComponent($states.context.Execution.Id) & '&s=finance'`);
+      expect(task.Output).to.equal("{% $merge([$states.input, {'decisions': $merge([$states.input.decisions, {'finance': $states.result}])}]) %}");
+      // No Lambda on the send path, and nothing of the JSONPath dialect in this JSONata state.
+      expect(JSON.stringify(task)).to.not.match(/lambda|"Parameters"|"ResultPath"|\$\$\./);
+      expect(definition.States["Approval finance timed out"]).to.deep.include({ Type: "Pass", ResultPath: "$.decisions.finance", Next: "Check finance" });
+      expect(definition.States["Approval finance timed out"].Parameters).to.deep.include({ approved: false, decision: "timed_out", stage: "finance", mechanism: "sns-callback" });
+    });
+  });
+
+  describe("workflow", () => {
+    it("runs auto-approve, then team-lead, then finance, within the sum of their waits", () => {
+      expect(definition.States["Check auto-approve"].Default).to.equal("Approval team-lead");
+      expect(definition.States["Check team-lead"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true)).Next).to.equal("Approval finance");
+      expect(definition.States["Check finance"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true)).Next).to.equal("Approved");
+      expect(definition.TimeoutSeconds).to.equal(TWO_DAYS + THREE_DAYS + 600);
+    });
+
+    it("lets the state machine exactly: invoke the team-lead start function, publish to the finance topic, deliver its logs", () => {
+      const all = statements(named(staging.resources, "approvals-policy"));
+      expect(all).to.deep.equal([
+        { Sid: "InvokeStartteamlead", Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [START_FN_ARN, `${START_FN_ARN}:*`] },
+        { Sid: "PublishApprovalEmailfinance", Effect: "Allow", Action: ["sns:Publish"], Resource: [FINANCE_TOPIC] },
+        {
+          Sid: "DeliverExecutionLogs", Effect: "Allow",
+          Action: ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"],
+          Resource: ["*"],
+        },
+      ]);
+      // The team-lead topic is the start function's business, not the state machine's.
+      expect(JSON.stringify(all)).to.not.contain(TEAM_LEAD_TOPIC);
+      const trust = JSON.parse(named(staging.resources, "approvals-role").inputs.assumeRolePolicy).Statement;
+      expect(trust).to.deep.equal([{
+        Effect: "Allow", Principal: { Service: "states.amazonaws.com" }, Action: "sts:AssumeRole",
+        Condition: { StringEquals: { "aws:SourceAccount": ACCOUNT_ID }, ArnLike: { "aws:SourceArn": STATE_MACHINE_ARN } },
+      }]);
+      expect(named(staging.resources, "approvals-state-machine").inputs).to.include({ name: "sfn-approvals-staging", type: "STANDARD" });
+    });
+
+    it("exports the approval page URL and each stage with its handles", () => {
+      expect(staging.outputs).to.deep.equal({
+        stateMachineArn: STATE_MACHINE_ARN,
+        stateMachineName: "sfn-approvals-staging",
+        region: "eu-west-1",
+        autoApproveBelow: 500,
+        alertTopicArn: ALERTS_TOPIC,
+        approvalPageUrl: PAGE_URL,
+        stages: [
+          { name: "team-lead", mechanism: "email-link", topicArn: TEAM_LEAD_TOPIC, approvalPageUrl: PAGE_URL, startFunctionName: "stage-team-lead-start-fn-a1b2c3d" },
+          { name: "finance", mechanism: "sns-callback", topicArn: FINANCE_TOPIC, approvalPageUrl: PAGE_URL },
+        ],
+      });
+    });
+
+    it("packages both new functions as the handler alone (no node_modules, no Pulumi), under 50 KB, needing only SDK clients the runtime provides", async () => {
+      for (const name of ["stage-team-lead-start-fn", "approval-page-handler-fn"]) {
+        const files = await archiveFiles(named(staging.resources, name));
+        expect(Object.keys(files), name).to.deep.equal(["__index.js"]);
+        const code = files["__index.js"];
+        expect(Buffer.byteLength(code), name).to.be.below(50 * 1024);
+        expect(code, name).to.not.match(/@pulumi\//);
+        const required = [...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]);
+        expect(required.length, name).to.be.greaterThan(0);
+        for (const module of required) expect(module, name).to.match(/^(@aws-sdk\/client-(sns|sfn)\/|crypto$|node:)/);
+      }
+    });
+  });
+
+  describe("contradictory use of the email components", () => {
+    const emailStage: StageConfig = { name: "team-lead", mechanism: "email-link", approvers: ["lead@example.com"], minRequiredApprovals: 1, notify: [], timeoutSeconds: 3600, timeout: "1h" };
+
+    it("an email stage without the approval page fails with a RunError saying what to pass", async () => {
+      for (const mechanism of ["email-link", "sns-callback"] as const) {
+        const error = await caughtError(() => runWithMocks("staging", {}, () => createApprovalStage({ ...emailStage, mechanism }, { alarmActions: [] })));
+        expect(error, mechanism).to.be.instanceOf(pulumi.RunError);
+        expect(error!.message).to.equal(`Stage 'team-lead': ${mechanism} needs the approval page; create an ApprovalPage and pass its url as approvalPageUrl`);
+      }
+    });
+
+    it("an ApprovalPage refuses an empty stage map and a stage of another mechanism", async () => {
+      const empty = await caughtError(() => runWithMocks("staging", {}, () => new ApprovalPage("page", { stateMachineName: "sfn-approvals-staging", stages: {} })));
+      expect(empty?.message).to.equal("ApprovalPage page: needs at least one stage");
+      const other = await caughtError(() => runWithMocks("staging", {}, () => new ApprovalPage("page", { stateMachineName: "sfn-approvals-staging", stages: { "team-lead": "email-link", manager: "activity" } })));
+      expect(other?.message).to.equal("ApprovalPage page: stage 'manager' uses activity; only email-link and sns-callback stages decide on the page");
+    });
+  });
+});
+
+describe("email-link start function (staging 'team-lead'), as deployed: serialized __index.js against a fake SNS endpoint", function () {
+  const aws = new FakeAws();
+  let dir: string;
+  let env: Record<string, string>;
+  const runs: HandlerRun[] = [];
+  const event = { taskToken: TOKEN, request: EXPENSE_REPORT, stage: "team-lead", executionArn: EXECUTION_ARN };
+
+  before(async () => {
+    const staging = await runProgram("staging", stackConfig("staging"));
+    const fn = named(staging.resources, "stage-team-lead-start-fn");
+    dir = writeArchive(await archiveFiles(fn));
+    const url = await aws.start();
+    env = { ...fn.inputs.environment.variables, AWS_ENDPOINT_URL_SNS: url };
+  });
+  after(() => aws.stop());
+  beforeEach(() => aws.reset());
+
+  async function invoke(input: unknown): Promise<HandlerRun> {
+    const run = await invokeArchive(dir, input, env);
+    runs.push(run);
+    return run;
+  }
+
+  it("publishes one approval email to the stage's topic, with the request and a link the approval page accepts", async () => {
+    aws.on("Publish", () => snsPublishXml("msg-0001"));
+    const before = Date.now();
+    const run = await invoke(event);
+    const after = Date.now();
+    expect(run.error).to.equal(undefined);
+    expect(run.result).to.deep.equal({ messageId: "msg-0001" });
+    expect(aws.requests).to.have.length(1);
+    const [request] = aws.requests;
+    expect(request.target).to.equal("query.Publish");
+    expect(Object.keys(request.body).sort()).to.deep.equal(["Action", "Message", "Subject", "TopicArn", "Version"]);
+    expect(request.body).to.include({ Action: "Publish", TopicArn: TEAM_LEAD_TOPIC, Subject: "Approval needed: Expense report ER98765" });
+    const message: string = request.body.Message;
+    expect(message.split("\n").slice(0, 6)).to.deep.equal([
+      "Approval requested: Expense report ER98765",
+      "Request: ER98765",
+      "Requester: Jane Doe <jane@example.com>",
+      "Amount: 750.5 USD",
+      "Link: https://example.com/reports/ER98765",
+      'Details: {"transactions":[{"date":"2024-09-20","description":"Flight to New York","amount":450}]}',
+    ]);
+    expect(message).to.contain("\nWorkflow: sfn-approvals-staging\nExecution: er98765-1\nStage: team-lead\n");
+    const deadline = Date.parse(/\nDecide by: (\S+)\n/.exec(message)![1]);
+    expect(deadline).to.be.within(before + TWO_DAYS * 1000 - 1000, after + TWO_DAYS * 1000);
+
+    const link = linkIn(message);
+    expect(`${link.origin}${link.pathname}`).to.equal(PAGE_URL);
+    expect([...link.searchParams.keys()]).to.deep.equal(["t", "e", "s"]);
+    const t = link.searchParams.get("t")!;
+    expect(t).to.match(/^[A-Za-z0-9_-]+$/);
+    expect(decodeToken(t)).to.equal(TOKEN);
+    expect(link.searchParams.get("e")).to.equal(EXECUTION_ARN);
+    expect(link.searchParams.get("s")).to.equal("team-lead");
+    expect(link.search).to.match(/^\?t=[A-Za-z0-9_-]+&e=arn%3Aaws%3Astates%3Aeu-west-1%3A123456789012%3Aexecution%3Asfn-approvals-staging%3Aer98765-1&s=team-lead$/);
+    // The raw token (with its '+', '/' and '=') is nowhere in the email.
+    expect(message).to.not.contain(TOKEN.slice(26, 90));
+    // The page of this stack (settings as the staging page function gets them) reads the same token back.
+    expect(linkParams(Object.fromEntries(link.searchParams), { stateMachineArn: STATE_MACHINE_ARN, stages: STAGES })).to.deep.equal({
+      token: TOKEN, executionArn: EXECUTION_ARN, stage: "team-lead", mechanism: "email-link",
+    });
+    // It logged what it did (and, checked after all runs, never the token).
+    expect(run.logs).to.contain('"msg":"approval email published"').and.contain("msg-0001");
+  });
+
+  it("links a token of the maximum 2048 characters so that it decodes back exactly", async () => {
+    aws.on("Publish", () => snsPublishXml("msg-0002"));
+    const longest = `${TOKEN}${"/+=x".repeat(512)}`.slice(0, 2048);
+    const run = await invoke({ ...event, taskToken: longest });
+    expect(run.ok).to.equal(true);
+    expect(decodeToken(linkIn(aws.requests[0].body.Message).searchParams.get("t")!)).to.equal(longest);
+  });
+
+  const badEvents: Array<[string, unknown, RegExp]> = [
+    ["another stage", { ...event, stage: "finance" }, /^InvalidEvent: this function serves stage 'team-lead', the event names stage 'finance'$/],
+    ["no task token", { ...event, taskToken: undefined }, /^InvalidEvent: 'taskToken' must be a non-empty string/],
+    ["an empty task token", { ...event, taskToken: "" }, /^InvalidEvent: 'taskToken' must be a non-empty string/],
+    ["a request without title", { ...event, request: { amount: 10 } }, /^InvalidEvent: the request is malformed: 'title' is required/],
+    ["an amount that is not a number", { ...event, request: { ...EXPENSE_REPORT, amount: "750.50" } }, /^InvalidEvent: the request is malformed: 'amount', when present, must be a number/],
+    ["no execution ARN", { ...event, executionArn: undefined }, /^InvalidEvent: 'executionArn' must be the ARN/],
+  ];
+  for (const [what, bad, message] of badEvents) {
+    it(`refuses an event with ${what} (InvalidEvent) and publishes nothing`, async () => {
+      aws.on("Publish", () => snsPublishXml("msg-never"));
+      const run = await invoke(bad);
+      expect(run.ok).to.equal(false);
+      expect(run.error!.message).to.match(message);
+      expect(aws.requests).to.have.length(0);
+    });
+  }
+
+  it("fails the task (an error, not a success) when SNS refuses the message", async () => {
+    aws.on("Publish", () => new AwsError("AuthorizationError", "User is not authorized to perform: SNS:Publish", 403));
+    const run = await invoke(event);
+    expect(run.ok).to.equal(false);
+    expect(run.result).to.equal(undefined);
+    expect(run.error).to.deep.equal({ name: "AuthorizationErrorException", message: "User is not authorized to perform: SNS:Publish" });
+    expect(aws.operations()).to.deep.equal(["Publish"]);
+  });
+
+  it("fails the task when SNS answers without a MessageId", async () => {
+    aws.on("Publish", () => "<PublishResponse><PublishResult></PublishResult></PublishResponse>");
+    const run = await invoke(event);
+    expect(run.ok).to.equal(false);
+    expect(run.error!.message).to.equal("EmailNotSent: SNS returned no MessageId");
+  });
+
+  after(() => {
+    // Across every run above, nothing the function logged or threw holds the token, raw or base64url.
+    expect(runs.length).to.be.greaterThan(8);
+    for (const run of runs) {
+      for (const secret of [TOKEN.slice(26, 90), encodeToken(TOKEN).slice(40, 100)]) {
+        expect(run.logs).to.not.contain(secret);
+        expect(JSON.stringify(run.error ?? {})).to.not.contain(secret);
+      }
+    }
+  });
+});
+
+describe("approval page function (staging), as deployed: logs", function () {
+  const aws = new FakeAws();
+  let dir: string;
+  let env: Record<string, string>;
+
+  before(async () => {
+    const staging = await runProgram("staging", stackConfig("staging"));
+    const fn = named(staging.resources, "approval-page-handler-fn");
+    dir = writeArchive(await archiveFiles(fn));
+    const url = await aws.start();
+    env = { ...fn.inputs.environment.variables, AWS_ENDPOINT_URL_SFN: url };
+  });
+  after(() => aws.stop());
+  beforeEach(() => aws.reset());
+
+  const post = (fields: Record<string, string>) => ({
+    requestContext: { http: { method: "POST", sourceIp: "203.0.113.7", userAgent: "Mozilla/5.0 test" } },
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ t: encodeToken(TOKEN), e: EXECUTION_ARN, s: "finance", name: "Fiona Finance", ...fields }).toString(),
+    isBase64Encoded: false,
+  });
+
+  it("records who decided, from where, never the token, for a decision and for a failure", async () => {
+    aws.on("SendTaskSuccess", () => ({}));
+    const decided = await invokeArchive(dir, post({ decision: "approve" }), env);
+    expect(decided.result.statusCode).to.equal(200);
+    expect(aws.requests.map((r) => [r.operation, r.body.taskToken])).to.deep.equal([["SendTaskSuccess", TOKEN]]);
+    const line = decided.logs.split("\n").find((l) => l.includes("approval decision recorded"));
+    expect(JSON.parse(line!)).to.deep.include({ decision: "approved", stage: "finance", mechanism: "sns-callback", approver: "Fiona Finance (via email link)", executionArn: EXECUTION_ARN, sourceIp: "203.0.113.7", userAgent: "Mozilla/5.0 test" });
+
+    aws.reset();
+    aws.on("SendTaskSuccess", () => new AwsError("AccessDeniedException", "not allowed"));
+    const failed = await invokeArchive(dir, post({ decision: "reject" }), env);
+    expect(failed.result.statusCode).to.equal(503);
+    expect(failed.logs).to.contain("approval page could not record a decision").and.contain("AccessDeniedException");
+
+    for (const run of [decided, failed]) {
+      expect(run.logs).to.not.contain(TOKEN.slice(26, 90));
+      expect(run.logs).to.not.contain(encodeToken(TOKEN).slice(40, 100));
+    }
+  });
+});
