@@ -8,6 +8,7 @@
 // The API is throttled, its access log never holds a query string (the link's token).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { PAGE_PATH } from "../functions/approvalLink";
 import { HttpEvent, handleApprovalPage } from "../functions/approvalPage";
 import { newSfnClient, requiredEnv } from "../functions/awsClients";
 import { Mechanism } from "../functions/contract";
@@ -17,10 +18,10 @@ import { accountFacts } from "./iam";
 import { checkedName, defaultNamePrefix } from "./naming";
 
 export const EMAIL_MECHANISMS: readonly Mechanism[] = ["email-link", "sns-callback"];
-export const PAGE_PATH = "/decide";
+export { PAGE_PATH };
 /** Requests per second across the whole API, and the burst above it (API Gateway throttling). */
 export const DEFAULT_THROTTLE = { ratePerSecond: 5, burst: 10 };
-/** Below the HTTP API's 30 s limit, above the page function's SDK retries. */
+/** Below the HTTP API's 30 s limit (the page makes at most three calls, none retried). */
 export const INTEGRATION_TIMEOUT_MS = 29000;
 
 /** One JSON line per request; `$context.routeKey` names the route without the query string. */
@@ -82,10 +83,11 @@ export class ApprovalPage extends pulumi.ComponentResource {
       callback: async (event: HttpEvent) => handleApprovalPage(event, {
         stateMachineArn: requiredEnv("STATE_MACHINE_ARN"),
         stages: JSON.parse(requiredEnv("STAGES")) as Record<string, Mechanism>,
-      }, newSfnClient()),
+      }, newSfnClient(1)),
       environment: { STATE_MACHINE_ARN: stateMachineArn, STAGES: JSON.stringify(args.stages) },
       statements: [
-        { Sid: "ReadRequestOfExecution", Effect: "Allow", Action: ["states:DescribeExecution"], Resource: [executionsArn] },
+        // DescribeExecution: the request to show. GetExecutionHistory: which task and stage a token belongs to.
+        { Sid: "ReadExecutionsOfStateMachine", Effect: "Allow", Action: ["states:DescribeExecution", "states:GetExecutionHistory"], Resource: [executionsArn] },
         // Heartbeat: GET checks that the token still waits. Success: POST records approve or reject.
         // No SendTaskFailure: a rejection is a decision, sent as success with the decision contract.
         { Sid: "AnswerTasksOfStateMachine", Effect: "Allow", Action: ["states:SendTaskHeartbeat", "states:SendTaskSuccess"], Resource: [stateMachineArn] },

@@ -10,6 +10,7 @@ import { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
 import { LOG_RETENTION_DAYS } from "./approvalFunction";
 import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 import { checkedName, defaultNamePrefix } from "./naming";
+import { stageStateName } from "../functions/contract";
 
 export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
 export const INVALID_DECISION_ERROR = "InvalidStageDecision";
@@ -27,7 +28,7 @@ export function decisionKey(stage: string): string {
 
 export function stageTaskOptions(stage: string): TaskStateOptions {
   return {
-    stateName: `Approval ${stage}`,
+    stateName: stageStateName(stage),
     requestPath: "$.request",
     resultPath: `$.decisions.${decisionKey(stage)}`,
     next: `Check ${stage}`,

@@ -153,7 +153,7 @@ export function snsCallbackTaskStates(args: {
     "$line := function($label, $value) { $exists($value) ? $label & ': ' & $string($value) & '\\n' : '' };",
     "'Approval requested: ' & $string($r.title) & '\\n'",
     "& $line('Request', $r.requestId) & $line('Requester', $r.requester)",
-    "& ($exists($r.amount) ? 'Amount: ' & $string($r.amount) & ($exists($r.currency) ? ' ' & $string($r.currency) : '') & '\\n' : '')",
+    "& ($exists($r.amount) ? 'Amount: ' & $formatNumber($r.amount, '#,##0.00') & ($exists($r.currency) ? ' ' & $string($r.currency) : '') & '\\n' : '')",
     "& $line('Link', $r.link)",
     "& ($exists($r.details) ? 'Details: ' & $substring($string($r.details), 0, 2000) & '\\n' : '')",
     `& '\\nWorkflow: ' & $states.context.StateMachine.Name & '\\nExecution: ' & $states.context.Execution.Name & ${str(`\nStage: ${stage}\n`)}`,

@@ -4,6 +4,9 @@
 // no mail client, link scanner or query parser can change them ('+' would turn into a space,
 // '/' and '=' get re-encoded or cut off by link detectors).
 
+/** The approval page's path: GET shows a request, POST decides it. */
+export const PAGE_PATH = "/decide";
+
 /** Query parameters: t = the task token (base64url), e = the execution ARN, s = the stage. */
 export const LINK_PARAMS = { token: "t", execution: "e", stage: "s" } as const;
 

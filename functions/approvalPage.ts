@@ -4,10 +4,10 @@
 // SendTaskSuccess. A damaged, expired or already used link gets a clear page with the right
 // status, never a stack trace. Everything from the request is HTML-escaped; the page loads
 // nothing from anywhere and says so in its Content-Security-Policy.
-import { DescribeExecutionCommand, SFNClient, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { createHash } from "crypto";
-import { LINK_PARAMS, decodeToken, encodeToken } from "./approvalLink";
-import { ApprovalRequest, Mechanism, requestProblems, stageDecision } from "./contract";
+import { LINK_PARAMS, PAGE_PATH, decodeToken, encodeToken } from "./approvalLink";
+import { ApprovalRequest, Mechanism, requestProblems, stageDecision, stageStateName } from "./contract";
 
 export { decodeToken, encodeToken };
 
@@ -38,7 +38,7 @@ const STYLE = [
   "main{max-width:640px;margin:0 auto;background:#fff;border-radius:8px;padding:20px;box-shadow:0 1px 3px rgba(0,0,0,.12)}",
   "h1{font-size:1.3rem;margin:0 0 12px}dl{display:grid;grid-template-columns:max-content 1fr;gap:4px 12px;margin:0 0 12px}",
   "dt{color:#57606a}dd{margin:0;overflow-wrap:anywhere}h2{font-size:1rem;margin:16px 0 6px}",
-  ".scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem;width:100%}th,td{border:1px solid #d0d7de;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#f6f8fa;font-weight:600}",
+  ".scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem;width:auto;min-width:100%}th,td{border:1px solid #d0d7de;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word}th{background:#f6f8fa;font-weight:600;white-space:nowrap}",
   "label{display:block;margin:12px 0 4px;font-weight:600}input,textarea{width:100%;box-sizing:border-box;padding:8px;font:inherit;border:1px solid #d0d7de;border-radius:6px}",
   ".actions{display:flex;gap:12px;margin-top:16px}button{flex:1;padding:12px;font:inherit;font-weight:600;border:0;border-radius:6px;color:#fff;cursor:pointer}",
   ".approve{background:#1a7f37}.reject{background:#cf222e}.note{color:#57606a;font-size:.85rem}",
@@ -77,7 +77,9 @@ function message(statusCode: number, title: string, text: string): HttpResponse 
 
 export const DAMAGED = () => message(400, "This link does not work", "The approval link is incomplete or damaged. Open it again from the email, or ask the requester to send a new request.");
 export const CLOSED = () => message(410, "Nothing left to decide", "This request was already decided, or it is no longer waiting for a decision (it expired or was stopped). Nothing was changed.");
-export const UNAVAILABLE = () => message(503, "Please try again", "Your decision could not be recorded just now; nothing was changed. Please try again in a minute.");
+export const UNAVAILABLE = () => message(503, "Please try again", "The request could not be loaded just now; nothing was changed. Please open the link again in a minute.");
+/** The decision's fate is unknown (one attempt only: a retry could be refused for our own first success). */
+export const NOT_CONFIRMED = () => message(503, "Your decision was not confirmed", "Step Functions could not be reached, so your decision may or may not have been recorded. Open the link from the email again in a minute: if the request still waits for a decision, decide again; if it says there is nothing left to decide, a decision was recorded.");
 
 interface LinkParams {
   token: string;
@@ -163,6 +165,45 @@ export function detailsHtml(details: unknown): string {
   return render(details, 0);
 }
 
+/** How many of the newest history events are read: a waiting stage's own events are among the last few. */
+const HISTORY_EVENTS = 50;
+
+type Binding = "waiting" | "other-stage" | "not-waiting";
+
+/**
+ * Ties the link's three parts together: the token must be that of the execution's newest Task
+ * (its TaskScheduled event carries it, raw for email-link, base64url inside the message for
+ * sns-callback), and that Task must be the link's stage. Otherwise a link could show one request
+ * (or stage) while its token answers another.
+ */
+export async function linkBinding(params: LinkParams, sfn: SFNClient): Promise<Binding> {
+  const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn: params.executionArn, reverseOrder: true, maxResults: HISTORY_EVENTS, includeExecutionData: true }));
+  const events = history.events ?? [];
+  const scheduled = events.find((event) => event.type === "TaskScheduled");
+  const entered = events.find((event) => event.type === "TaskStateEntered");
+  if (!scheduled || !tokensIn(scheduled.taskScheduledEventDetails?.parameters).includes(params.token)) return "not-waiting";
+  return entered?.stateEnteredEventDetails?.name === stageStateName(params.stage) ? "waiting" : "other-stage";
+}
+
+/** The task tokens a Task's parameters pass on: a Lambda payload's taskToken, or the `t=` of approval links in a message. */
+export function tokensIn(parameters: string | undefined): string[] {
+  let parsed: { Payload?: { taskToken?: unknown }; Message?: unknown };
+  try {
+    parsed = JSON.parse(parameters ?? "null") ?? {};
+  } catch {
+    return [];
+  }
+  const tokens: string[] = [];
+  if (typeof parsed.Payload?.taskToken === "string") tokens.push(parsed.Payload.taskToken);
+  if (typeof parsed.Message === "string") {
+    for (const match of parsed.Message.matchAll(/[?&]t=([A-Za-z0-9_-]+)(?![A-Za-z0-9_-])/g)) {
+      const token = decodeToken(match[1]);
+      if (token) tokens.push(token);
+    }
+  }
+  return tokens;
+}
+
 /** GET: shows the request and the form; reads only (DescribeExecution, and a heartbeat that changes nothing). */
 async function show(params: LinkParams, sfn: SFNClient): Promise<HttpResponse> {
   let request: ApprovalRequest;
@@ -174,6 +215,9 @@ async function show(params: LinkParams, sfn: SFNClient): Promise<HttpResponse> {
     if (requestProblems(input).length > 0) return DAMAGED();
     request = input as ApprovalRequest;
     startDate = execution.startDate;
+    const binding = await linkBinding(params, sfn);
+    if (binding === "other-stage") return DAMAGED();
+    if (binding === "not-waiting") return CLOSED();
     // Confirms that this token still waits (for a callback task without HeartbeatSeconds a heartbeat changes nothing).
     await sfn.send(new SendTaskHeartbeatCommand({ taskToken: params.token }));
   } catch (error) {
@@ -184,7 +228,7 @@ async function show(params: LinkParams, sfn: SFNClient): Promise<HttpResponse> {
   }
   const details = request.details === undefined ? "" : `<h2>Details</h2>${detailsHtml(request.details)}`;
   return page(200, `Approve: ${request.title}`, `<h1>${escapeHtml(request.title)}</h1>${definitionList(request, params, startDate)}${details}`
-    + `<form method="post"><input type="hidden" name="${LINK_PARAMS.token}" value="${escapeHtml(encodeToken(params.token))}">`
+    + `<form method="post" action="${PAGE_PATH.slice(1)}"><input type="hidden" name="${LINK_PARAMS.token}" value="${escapeHtml(encodeToken(params.token))}">`
     + `<input type="hidden" name="${LINK_PARAMS.execution}" value="${escapeHtml(params.executionArn)}"><input type="hidden" name="${LINK_PARAMS.stage}" value="${escapeHtml(params.stage)}">`
     + `<label for="name">Your name</label><input id="name" name="name" required maxlength="100" autocomplete="name">`
     + `<label for="comment">Comment (optional)</label><textarea id="comment" name="comment" rows="3" maxlength="1000"></textarea>`
@@ -213,16 +257,25 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
     decidedAt: new Date(),
   });
   try {
+    const binding = await linkBinding(params, sfn);
+    if (binding === "other-stage") return DAMAGED();
+    if (binding === "not-waiting") return CLOSED();
+  } catch (error) {
+    if (isClosed(error)) return CLOSED();
+    console.error(JSON.stringify({ msg: "approval page could not read the execution history", error: (error as Error).name, executionArn: params.executionArn }));
+    return UNAVAILABLE();
+  }
+  try {
     await sfn.send(new SendTaskSuccessCommand({ taskToken: params.token, output: JSON.stringify(result) }));
   } catch (error) {
     if (isClosed(error)) return CLOSED();
     if (isDamaged(error)) return DAMAGED();
     console.error(JSON.stringify({ msg: "approval page could not record a decision", error: (error as Error).name, executionArn: params.executionArn }));
-    return UNAVAILABLE();
+    return NOT_CONFIRMED();
   }
   console.log(JSON.stringify({ msg: "approval decision recorded", ...result, executionArn: params.executionArn, sourceIp: http.sourceIp, userAgent: http.userAgent }));
   const title = kind === "approved" ? "Approved" : "Rejected";
-  return message(200, title, `Your decision (${kind}) is recorded as ${result.approver}. You can close this page.`);
+  return message(200, title, `Your decision (${kind}) for stage ${params.stage} is recorded as ${result.approver}. You can close this page.`);
 }
 
 function formFields(event: HttpEvent): Record<string, string | undefined> {

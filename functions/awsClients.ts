@@ -9,8 +9,9 @@ import { SFNClient } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SSMClient } from "@aws-sdk/client-ssm";
 
-export function newSfnClient(): SFNClient {
-  return new SFNClient({ maxAttempts: 5 });
+/** `maxAttempts` 1 where a retry could be refused because the first attempt succeeded (the approval page). */
+export function newSfnClient(maxAttempts = 5): SFNClient {
+  return new SFNClient({ maxAttempts });
 }
 
 export function newSsmClient(): SSMClient {

@@ -18,6 +18,11 @@ export interface StageDecision {
   decidedAt: string;
 }
 
+/** The workflow's Task state of a stage (the approval page checks that a link's token belongs to it). */
+export function stageStateName(stage: string): string {
+  return `Approval ${stage}`;
+}
+
 /** The execution input: only `title` is required. */
 export interface ApprovalRequest {
   title: string;

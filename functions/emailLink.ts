@@ -39,7 +39,7 @@ export function composeApprovalEmail(args: {
   const parts = executionArn(args.executionArn);
   const message = `Approval requested: ${request.title}\n`
     + line("Request", request.requestId) + line("Requester", request.requester)
-    + (typeof request.amount === "number" ? `Amount: ${request.amount}${request.currency !== undefined ? ` ${request.currency}` : ""}\n` : "")
+    + (typeof request.amount === "number" ? `Amount: ${formatAmount(request.amount)}${request.currency !== undefined ? ` ${request.currency}` : ""}\n` : "")
     + line("Link", request.link)
     + (request.details !== undefined ? `Details: ${JSON.stringify(request.details).slice(0, DETAILS_MAX_CHARS)}\n` : "")
     + `\nWorkflow: ${parts.stateMachineName}\nExecution: ${parts.name}\nStage: ${args.stage}\n`
@@ -50,6 +50,11 @@ export function composeApprovalEmail(args: {
   // SNS subjects: printable ASCII, no line breaks, under 100 characters.
   const subject = `Approval needed: ${request.title}`.replace(/[^ -~]/g, "?").slice(0, 99);
   return { subject, message };
+}
+
+/** 1234.5 -> "1,234.50" (as the page and the worker show it; JSONata: $formatNumber(x, '#,##0.00')). */
+export function formatAmount(amount: number): string {
+  return amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 }
 
 function executionArn(arn: string): { stateMachineName: string; name: string } {

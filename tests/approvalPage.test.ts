@@ -8,6 +8,7 @@ import { expect } from "chai";
 import { createHash } from "crypto";
 import { ApprovalPageSettings, decodeToken, encodeToken, handleApprovalPage } from "../functions/approvalPage";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
+import { waitingTaskHistory } from "./helpers/executionHistory";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { PageHandler, PageServer, serializedPageHandler, startPageServer } from "./helpers/pageServer";
 import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
@@ -86,7 +87,12 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     await server.close();
     await aws.stop();
   });
-  beforeEach(() => aws.reset());
+  /** The execution waits at `stage` for TOKEN (the history the page reads to tie token and stage). */
+  const waitingAt = (stage: string, token = TOKEN) => aws.on("GetExecutionHistory", () => waitingTaskHistory({ stage, mechanism: page.settings.stages[stage], token, executionArn: page.execution }));
+  beforeEach(() => {
+    aws.reset();
+    waitingAt(page.emailStage);
+  });
 
   const link = (fields: Record<string, string> = {}) => `${base}?${new URLSearchParams({ t: encodeToken(TOKEN), e: page.execution, s: page.emailStage, ...fields })}`;
   const running = (input: unknown = EXPENSE_REPORT) => aws.on("DescribeExecution", () => ({ executionArn: page.execution, stateMachineArn: page.settings.stateMachineArn, status: "RUNNING", input: JSON.stringify(input), startDate: 1795334400 }));
@@ -109,9 +115,10 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     const response = await fetch(link());
     const html = await response.text();
     expect(response.status).to.equal(200);
-    expect(aws.operations()).to.deep.equal(["DescribeExecution", "SendTaskHeartbeat"]);
+    expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat"]);
     expect(aws.requests[0].body).to.deep.equal({ executionArn: page.execution });
-    expect(aws.requests[1].body).to.deep.equal({ taskToken: TOKEN });
+    expect(aws.requests[1].body).to.deep.equal({ executionArn: page.execution, reverseOrder: true, maxResults: 50, includeExecutionData: true });
+    expect(aws.requests[2].body).to.deep.equal({ taskToken: TOKEN });
     expect(html).to.contain("<h1>Expense report ER98765</h1>").and.contain("<dd>750.50 USD</dd>").and.contain("Flight to New York");
     expect(html).to.contain('<button class="approve" type="submit" name="decision" value="approve">Approve</button>');
     expect(html).to.contain(`name="t" value="${encodeToken(TOKEN)}"`);
@@ -121,7 +128,8 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     running();
     aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({})).on("SendTaskFailure", () => ({}));
     for (let i = 0; i < 5; i++) expect((await fetch(link())).status).to.equal(200);
-    expect(aws.operations().filter((o) => o !== "DescribeExecution" && o !== "SendTaskHeartbeat")).to.deep.equal([]);
+    expect(aws.operations().filter((o) => o !== "DescribeExecution" && o !== "GetExecutionHistory" && o !== "SendTaskHeartbeat")).to.deep.equal([]);
+    expect(aws.operations()).to.have.length(15);
   });
 
   it("sends strict security headers, and the CSP admits exactly the page's own inline style", async () => {
@@ -154,18 +162,20 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     const response = await post({ decision: "approve", comment: "ok\nfor Q4" });
     expect(response.status).to.equal(200);
     expect(await response.text()).to.contain("<h1>Approved</h1>").and.contain("recorded as Alice Example (via email link)");
-    expect(aws.operations()).to.deep.equal(["SendTaskSuccess"]);
-    expect(aws.requests[0].body.taskToken).to.equal(TOKEN);
-    const output = JSON.parse(aws.requests[0].body.output);
+    expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "SendTaskSuccess"]);
+    expect(aws.requests[1].body.taskToken).to.equal(TOKEN);
+    const output = JSON.parse(aws.requests[1].body.output);
     expect(output).to.deep.include({ approved: true, decision: "approved", stage: page.emailStage, mechanism: "email-link", approver: "Alice Example (via email link)", comment: "ok for Q4" });
     expect(Date.parse(output.decidedAt)).to.be.within(before - 1000, Date.now());
   });
 
   it("POST reject sends a rejection with the stage's own mechanism", async () => {
     aws.on("SendTaskSuccess", () => ({}));
+    waitingAt(page.snsStage);
     const response = await post({ decision: "reject", s: page.snsStage });
     expect(await response.text()).to.contain("<h1>Rejected</h1>");
-    expect(JSON.parse(aws.requests[0].body.output)).to.deep.include({ approved: false, decision: "rejected", stage: page.snsStage, mechanism: "sns-callback", comment: null });
+    expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "SendTaskSuccess"]);
+    expect(JSON.parse(aws.requests[1].body.output)).to.deep.include({ approved: false, decision: "rejected", stage: page.snsStage, mechanism: "sns-callback", comment: null });
   });
 
   it("a second POST, or a POST after the timeout, shows 'Nothing left to decide' (410), not an error", async () => {
@@ -180,6 +190,7 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     aws.on("SendTaskHeartbeat", () => new AwsError("TaskTimedOut", "Task Timed Out"));
     expect((await fetch(link())).status).to.equal(410);
     aws.reset();
+    waitingAt(page.emailStage);
     aws.on("DescribeExecution", () => ({ executionArn: page.execution, status: "SUCCEEDED", input: JSON.stringify(EXPENSE_REPORT) }));
     const response = await fetch(link());
     expect(response.status).to.equal(410);
@@ -206,12 +217,47 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     expect((await post({ decision: "approve" })).status).to.equal(400);
   });
 
-  it("an AWS failure shows 'Please try again' (503), never a stack trace", async () => {
+  it("an AWS failure while recording shows 'Your decision was not confirmed' (503) after one attempt, never a stack trace", async () => {
     aws.on("SendTaskSuccess", () => new AwsError("ServiceUnavailable", "down", 503));
     const response = await post({ decision: "approve" });
     expect(response.status).to.equal(503);
     const html = await response.text();
-    expect(html).to.contain("Please try again").and.not.match(/at .*\(.*:\d+:\d+\)|Error:/);
+    expect(html).to.contain("Your decision was not confirmed").and.contain("may or may not have been recorded").and.not.match(/at .*\(.*:\d+:\d+\)|Error:/);
+    // One attempt only: a retry after a lost answer would be refused, and the page would wrongly say nothing was recorded.
+    expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "SendTaskSuccess"]);
+  });
+
+  it("an AWS failure while loading shows 'Please try again' (503) and decides nothing", async () => {
+    aws.on("DescribeExecution", () => new AwsError("ServiceUnavailable", "down", 503));
+    const get = await fetch(link());
+    expect(get.status).to.equal(503);
+    expect(await get.text()).to.contain("Please try again").and.contain("nothing was changed");
+    aws.reset();
+    aws.on("GetExecutionHistory", () => new AwsError("ThrottlingException", "slow down", 400));
+    const post503 = await post({ decision: "approve" });
+    expect(post503.status).to.equal(503);
+    expect(aws.operations()).to.deep.equal(["GetExecutionHistory"]);
+  });
+
+  it("a token of another stage (the link's stage changed by hand) shows 'This link does not work' (400) and decides nothing", async () => {
+    running();
+    aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+    // The execution waits at the email stage for TOKEN; the link says the sns stage.
+    expect((await fetch(link({ s: page.snsStage }))).status).to.equal(400);
+    const response = await post({ decision: "approve", s: page.snsStage });
+    expect(response.status).to.equal(400);
+    expect(await response.text()).to.contain("This link does not work");
+    expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "GetExecutionHistory"]);
+  });
+
+  it("a token the execution does not wait for (another execution's, or an earlier stage's) shows 'Nothing left to decide' (410) and decides nothing", async () => {
+    running();
+    aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+    waitingAt(page.emailStage, `${TOKEN}OTHER`);
+    expect((await fetch(link())).status).to.equal(410);
+    const response = await post({ decision: "approve" });
+    expect(response.status).to.equal(410);
+    expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "GetExecutionHistory"]);
   });
 
   it("refuses a POST without a decision or a name, or not from the form, and records nothing", async () => {

@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, readFileSync } from "fs";
 import { join } from "path";
 import { Browser, BrowserContext, ConsoleMessage, Page, chromium } from "playwright-core";
 import { approvalLink, encodeToken } from "../functions/approvalLink";
+import { waitingTaskHistory } from "./helpers/executionHistory";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { PageServer, serializedPageHandler, startPageServer } from "./helpers/pageServer";
 import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
@@ -86,6 +87,7 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     problems = [];
     posts = [];
     aws.on("DescribeExecution", () => ({ executionArn: EXECUTION_ARN, stateMachineArn: STATE_MACHINE_ARN, name: "er98765-2026-11-22", status: "RUNNING", input: REPORT_TEXT, startDate: 1795334400 }))
+      .on("GetExecutionHistory", waitingAtFinance)
       .on("SendTaskHeartbeat", () => ({}))
       .on("SendTaskSuccess", () => ({}));
     context = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 1, isMobile: true, hasTouch: true, locale: "en-US" });
@@ -97,6 +99,9 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
   });
 
   /** Records the page's console errors, CSP reports, uncaught errors and POSTs. */
+  /** The execution waits at stage 'finance' (sns-callback) for TOKEN, as its history shows. */
+  const waitingAtFinance = () => waitingTaskHistory({ stage: "finance", mechanism: "sns-callback", token: TOKEN, executionArn: EXECUTION_ARN });
+
   function watch(p: Page): void {
     p.on("console", (msg: ConsoleMessage) => {
       if (msg.type() === "error" || msg.text().includes("Content Security Policy")) problems.push(redact(`console ${msg.type()}: ${msg.text()}`));
@@ -145,9 +150,10 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     expect(await page.getByRole("button", { name: "Approve" }).evaluate((el: any) => (globalThis as any).getComputedStyle(el).backgroundColor)).to.equal(GREEN);
     expect(await page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")).to.deep.equal([390, 390]);
     // Opening the page read the request and checked the token; it decided nothing.
-    expect(aws.operations()).to.deep.equal(["DescribeExecution", "SendTaskHeartbeat"]);
+    expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat"]);
     expect(aws.requests[0].body).to.deep.equal({ executionArn: EXECUTION_ARN });
-    expect(aws.requests[1].body.taskToken === TOKEN, "the heartbeat carried the link's task token").to.equal(true);
+    expect(aws.requests[1].body).to.deep.equal({ executionArn: EXECUTION_ARN, reverseOrder: true, maxResults: 50, includeExecutionData: true });
+    expect(aws.requests[2].body.taskToken === TOKEN, "the heartbeat carried the link's task token").to.equal(true);
     await page.screenshot({ path: join(ROOT, ARTIFACTS, "approval-page.png"), fullPage: true });
     console.log(`    screenshot: ${ARTIFACTS}/approval-page.png`);
 
@@ -156,8 +162,8 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     const before = Date.now();
     const result = await press("Approve");
     expect(result).to.deep.equal({ status: 200, h1: "Approved" });
-    expect(await page.locator("main p").innerText()).to.equal("Your decision (approved) is recorded as Alice Example (via email link). You can close this page.");
-    expect(aws.operations()).to.deep.equal(["DescribeExecution", "SendTaskHeartbeat", "SendTaskSuccess"]);
+    expect(await page.locator("main p").innerText()).to.equal("Your decision (approved) for stage finance is recorded as Alice Example (via email link). You can close this page.");
+    expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat", "GetExecutionHistory", "SendTaskSuccess"]);
     const [sent] = successes();
     expect(sent.tokenMatches, "SendTaskSuccess carried the link's task token").to.equal(true);
     expect(sent.output).to.deep.include({ approved: true, decision: "approved", stage: "finance", mechanism: "sns-callback", approver: "Alice Example (via email link)", comment: "Receipts checked" });
@@ -187,7 +193,7 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     const result = await press("Reject");
     expect(result).to.deep.equal({ status: 200, h1: "Rejected" });
     expect(methods()).to.deep.equal(["GET", "POST"]);
-    expect(aws.operations()).to.deep.equal(["DescribeExecution", "SendTaskHeartbeat", "SendTaskSuccess"]);
+    expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat", "GetExecutionHistory", "SendTaskSuccess"]);
     const [sent] = successes();
     expect(sent.tokenMatches, "SendTaskSuccess carried the link's task token").to.equal(true);
     expect(sent.output).to.deep.include({ approved: false, decision: "rejected", stage: "finance", mechanism: "sns-callback", approver: "Bob Example (via email link)", comment: null });
@@ -208,6 +214,7 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     aws.reset();
     const closed = () => new AwsError("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'");
     aws.on("DescribeExecution", () => ({ executionArn: EXECUTION_ARN, stateMachineArn: STATE_MACHINE_ARN, name: "er98765-2026-11-22", status: "RUNNING", input: REPORT_TEXT, startDate: 1795334400 }))
+      .on("GetExecutionHistory", waitingAtFinance)
       .on("SendTaskHeartbeat", closed).on("SendTaskSuccess", closed);
 
     // Back: the page is no-store, so Chromium asks again (no form from a cache), and the GET says it is over.
@@ -215,13 +222,13 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     expect(back?.status()).to.equal(410);
     expect((await page.locator("h1").innerText()).trim()).to.equal("Nothing left to decide");
     expect(await page.locator("form").count()).to.equal(0);
-    expect(aws.operations()).to.deep.equal(["DescribeExecution", "SendTaskHeartbeat"]);
+    expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat"]);
 
     // The form still open in the other tab: pressing Approve again records nothing and says so.
     await second.getByLabel("Your name").fill("Alice Example");
     expect(await press("Approve", second)).to.deep.equal({ status: 410, h1: "Nothing left to decide" });
     expect(await second.locator("main p").innerText()).to.contain("Nothing was changed.");
-    expect(aws.operations()).to.deep.equal(["DescribeExecution", "SendTaskHeartbeat", "SendTaskSuccess"]);
+    expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat", "GetExecutionHistory", "SendTaskSuccess"]);
     const [refused] = successes();
     expect(refused.tokenMatches, "the refused SendTaskSuccess carried the link's task token").to.equal(true);
     expect(refused.output).to.deep.include({ decision: "approved", stage: "finance", approver: "Alice Example (via email link)" });

@@ -13,8 +13,9 @@ import { join } from "path";
 import { stageTaskOptions } from "../components/approvalWorkflow";
 import { decodeToken } from "../functions/approvalLink";
 import { handleApprovalPage } from "../functions/approvalPage";
-import { StageDecision } from "../functions/contract";
+import { Mechanism, StageDecision } from "../functions/contract";
 import { composeApprovalEmail, sendApprovalEmail } from "../functions/emailLink";
+import { waitingTaskHistory } from "./helpers/executionHistory";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { DEFAULT_ENTERED_TIME, RunResult, runDefinition } from "./helpers/localStateMachine";
 import { PageServer, startPageServer } from "./helpers/pageServer";
@@ -32,12 +33,15 @@ const TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe+/=${"Zm9v+bar/baz=".repeat(70)}`;
 
 /** What Step Functions does with a waiting task: SendTaskSuccess completes it once; then it is gone. */
 class WaitingTasks {
-  private waiting: { token: string; resolve: (output: unknown) => void } | undefined;
+  private waiting: { token: string; stage: string; mechanism: Mechanism; resolve: (output: unknown) => void } | undefined;
+  /** The stage whose Task was scheduled last, and its token (what the execution history shows). */
+  private last: { token: string; stage: string; mechanism: Mechanism } | undefined;
   running = true;
 
-  wait(token: string): Promise<unknown> {
+  wait(token: string, stage: string, mechanism: Mechanism): Promise<unknown> {
     if (this.waiting) throw new Error("two tasks waiting at once");
-    return new Promise((resolve) => { this.waiting = { token, resolve }; });
+    this.last = { token, stage, mechanism };
+    return new Promise((resolve) => { this.waiting = { token, stage, mechanism, resolve }; });
   }
 
   isWaiting(token: string): boolean {
@@ -49,6 +53,10 @@ class WaitingTasks {
     aws.on("DescribeExecution", (body) => (body.executionArn === EXECUTION_ARN
       ? { executionArn: EXECUTION_ARN, stateMachineArn: STATE_MACHINE_ARN, status: this.running ? "RUNNING" : "SUCCEEDED", input: JSON.stringify(EXPENSE), startDate: 1795341600 }
       : new AwsError("ExecutionDoesNotExist", "Execution does not exist")));
+    aws.on("GetExecutionHistory", (body) => {
+      if (body.executionArn !== EXECUTION_ARN) return new AwsError("ExecutionDoesNotExist", "Execution does not exist");
+      return this.last ? waitingTaskHistory({ ...this.last, executionArn: EXECUTION_ARN, request: EXPENSE }) : { events: [] };
+    });
     aws.on("SendTaskHeartbeat", (body) => (this.isWaiting(body.taskToken) ? {} : new AwsError("TaskDoesNotExist", "Task does not exist anymore")));
     aws.on("SendTaskSuccess", (body) => {
       if (!this.waiting || this.waiting.token !== body.taskToken) return new AwsError("TaskDoesNotExist", "Task does not exist anymore");
@@ -142,13 +150,13 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
         // lambda:invoke.waitForTaskToken: the start function runs with the Task's payload; the
         // Task then waits for the page's SendTaskSuccess.
         [stageTaskOptions("team-lead").stateName]: async (params: { FunctionName: string; Payload: any }) => {
-          const decided = tasks.wait(params.Payload.taskToken);
+          const decided = tasks.wait(params.Payload.taskToken, "team-lead", "email-link");
           await sendApprovalEmail(params.Payload, { stage: "team-lead", topicArn: TEAM_LEAD_TOPIC, pageUrl: PAGE_URL, timeoutSeconds: 172800 }, sns);
           return Promise.race([decided, approverFailed]);
         },
         // sns:publish.waitForTaskToken: Step Functions publishes the evaluated Arguments itself.
         [stageTaskOptions("finance").stateName]: async (publish: PublishCommandInput) => {
-          const decided = tasks.wait(TOKEN);
+          const decided = tasks.wait(TOKEN, "finance", "sns-callback");
           deliver({ ...publish, via: "sns-callback Task" });
           return Promise.race([decided, approverFailed]);
         },
@@ -171,7 +179,9 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
     ]);
     for (const stage of stages) expect(Date.parse(stage.decidedAt)).to.be.within(before - 1000, Date.now());
     expect(result.output).to.deep.include({ approved: true, decision: "approved", request: EXPENSE });
-    expect(aws.operations()).to.deep.equal(["DescribeExecution", "SendTaskHeartbeat", "SendTaskSuccess", "DescribeExecution", "SendTaskHeartbeat", "SendTaskSuccess"]);
+    const show = ["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat"];
+    const decide = ["GetExecutionHistory", "SendTaskSuccess"];
+    expect(aws.operations()).to.deep.equal([...show, ...decide, ...show, ...decide]);
   });
 
   it("the sns-callback email, built by the state machine in JSONata, says exactly what the email-link function's email says", async () => {

@@ -9,6 +9,7 @@ import { ACCESS_LOG_FORMAT } from "../components/approvalPage";
 import { JSONATA_URL_SAFE_TOKEN } from "../components/asl";
 import { decodeToken, encodeToken } from "../functions/approvalLink";
 import { linkParams } from "../functions/approvalPage";
+import { waitingTaskHistory } from "./helpers/executionHistory";
 import { AwsError, FakeAws, snsPublishXml } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { ACCOUNT_ID, API_ID, ProgramRun, RecordedResource, archiveFiles, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
@@ -168,7 +169,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       const all = statements(named(staging.resources, "approval-page-handler-policy"));
       expect(all).to.deep.equal([
         writeOwnLogs("/sfn-approvals/staging/approval-page-handler"),
-        { Sid: "ReadRequestOfExecution", Effect: "Allow", Action: ["states:DescribeExecution"], Resource: [EXECUTIONS_ARN] },
+        { Sid: "ReadExecutionsOfStateMachine", Effect: "Allow", Action: ["states:DescribeExecution", "states:GetExecutionHistory"], Resource: [EXECUTIONS_ARN] },
         { Sid: "AnswerTasksOfStateMachine", Effect: "Allow", Action: ["states:SendTaskHeartbeat", "states:SendTaskSuccess"], Resource: [STATE_MACHINE_ARN] },
       ]);
       expect(JSON.stringify(all)).to.not.contain("SendTaskFailure");
@@ -401,7 +402,7 @@ describe("email-link start function (staging 'team-lead'), as deployed: serializ
       "Approval requested: Expense report ER98765",
       "Request: ER98765",
       "Requester: Jane Doe <jane@example.com>",
-      "Amount: 750.5 USD",
+      "Amount: 750.50 USD",
       "Link: https://example.com/reports/ER98765",
       'Details: {"transactions":[{"date":"2024-09-20","description":"Flight to New York","amount":450}]}',
     ]);
@@ -504,15 +505,19 @@ describe("approval page function (staging), as deployed: logs", function () {
     isBase64Encoded: false,
   });
 
+  const waitingAtFinance = () => aws.on("GetExecutionHistory", () => waitingTaskHistory({ stage: "finance", mechanism: "sns-callback", token: TOKEN, executionArn: EXECUTION_ARN }));
+
   it("records who decided, from where, never the token, for a decision and for a failure", async () => {
+    waitingAtFinance();
     aws.on("SendTaskSuccess", () => ({}));
     const decided = await invokeArchive(dir, post({ decision: "approve" }), env);
     expect(decided.result.statusCode).to.equal(200);
-    expect(aws.requests.map((r) => [r.operation, r.body.taskToken])).to.deep.equal([["SendTaskSuccess", TOKEN]]);
+    expect(aws.requests.map((r) => [r.operation, r.body.taskToken])).to.deep.equal([["GetExecutionHistory", undefined], ["SendTaskSuccess", TOKEN]]);
     const line = decided.logs.split("\n").find((l) => l.includes("approval decision recorded"));
     expect(JSON.parse(line!)).to.deep.include({ decision: "approved", stage: "finance", mechanism: "sns-callback", approver: "Fiona Finance (via email link)", executionArn: EXECUTION_ARN, sourceIp: "203.0.113.7", userAgent: "Mozilla/5.0 test" });
 
     aws.reset();
+    waitingAtFinance();
     aws.on("SendTaskSuccess", () => new AwsError("AccessDeniedException", "not allowed"));
     const failed = await invokeArchive(dir, post({ decision: "reject" }), env);
     expect(failed.result.statusCode).to.equal(503);
