@@ -107,7 +107,7 @@ export class ApprovalPage extends pulumi.ComponentResource {
       target: pulumi.interpolate`integrations/${integration.id}`,
     }, parent));
 
-    new aws.lambda.Permission(`${name}-invoke`, {
+    const permission = new aws.lambda.Permission(`${name}-invoke`, {
       function: this.handler.function.name,
       action: "lambda:InvokeFunction",
       principal: "apigateway.amazonaws.com",
@@ -125,7 +125,7 @@ export class ApprovalPage extends pulumi.ComponentResource {
       autoDeploy: true,
       defaultRouteSettings: { throttlingRateLimit: throttle.ratePerSecond, throttlingBurstLimit: throttle.burst },
       accessLogSettings: { destinationArn: this.accessLogs.arn, format: ACCESS_LOG_FORMAT },
-    }, { parent: this, dependsOn: routes });
+    }, { parent: this, dependsOn: [...routes, permission] });
 
     // The page answers every expected problem with a 4xx page; a 5xx means AWS was unreachable
     // (503, nothing recorded) or the function broke.

@@ -10,7 +10,7 @@ import { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
 import { LOG_RETENTION_DAYS } from "./approvalFunction";
 import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 import { checkedName, defaultNamePrefix } from "./naming";
-import { stageStateName } from "../functions/contract";
+import { Mechanism, stageStateName } from "../functions/contract";
 
 export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
 export const INVALID_DECISION_ERROR = "InvalidStageDecision";
@@ -81,10 +81,21 @@ function finalState(approved: boolean, decision: string, decisionPaths: string[]
   };
 }
 
+/** The execution's timeout for these stages; refuses stages that cannot all wait within one year. */
+export function checkExecutionLength(stages: Array<{ stage: string; maxWaitSeconds: number }>): number {
+  const timeoutSeconds = stages.reduce((sum, s) => sum + s.maxWaitSeconds, EXECUTION_TIMEOUT_MARGIN_SECONDS);
+  if (timeoutSeconds > MAX_EXECUTION_SECONDS) {
+    throw new pulumi.RunError(`The stages ${stages.map((s) => `${s.stage} (up to ${Math.round(s.maxWaitSeconds / 86400)}d)`).join(", ")} can wait ${Math.round(timeoutSeconds / 86400)} days in all, beyond a Standard execution's 365 days; shorten their timeouts`);
+  }
+  return timeoutSeconds;
+}
+
 export interface AssembledStage {
   stage: string;
   /** The mechanism's states for `stageTaskOptions(stage)`. */
   states: AslStates;
+  /** When given, a decision naming another mechanism is refused like a malformed one. */
+  mechanism?: Mechanism;
   maxWaitSeconds: number;
 }
 
@@ -122,7 +133,7 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
   }
 
   const decisionPaths: string[] = [];
-  args.stages.forEach(({ stage, states: stageStates }, i) => {
+  args.stages.forEach(({ stage, states: stageStates, mechanism }, i) => {
     const options = stageTaskOptions(stage);
     if (!(options.stateName in stageStates)) throw new Error(`Stage '${stage}' has no state named '${options.stateName}'`);
     add(stageStates);
@@ -137,6 +148,10 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
           { Not: { Variable: `${options.resultPath}.decision`, IsPresent: true }, Next: `Invalid decision at ${stage}` },
           { Not: { Variable: `${options.resultPath}.approved`, IsBoolean: true }, Next: `Invalid decision at ${stage}` },
           { Not: { Variable: `${options.resultPath}.decision`, IsString: true }, Next: `Invalid decision at ${stage}` },
+          // A decision must be this stage's own: one naming another stage (or mechanism) was sent
+          // with a token it does not belong to.
+          { And: [{ Variable: `${options.resultPath}.stage`, IsPresent: true }, { Not: { Variable: `${options.resultPath}.stage`, StringEquals: stage } }], Next: `Invalid decision at ${stage}` },
+          ...(mechanism ? [{ And: [{ Variable: `${options.resultPath}.mechanism`, IsPresent: true }, { Not: { Variable: `${options.resultPath}.mechanism`, StringEquals: mechanism } }], Next: `Invalid decision at ${stage}` }] : []),
           {
             And: [
               { Variable: `${options.resultPath}.approved`, BooleanEquals: true },
@@ -151,7 +166,7 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
       [`Invalid decision at ${stage}`]: {
         Type: "Fail",
         Error: INVALID_DECISION_ERROR,
-        Cause: `Stage '${stage}' answered without a boolean 'approved' and a string 'decision'; nothing was approved.`,
+        Cause: `Stage '${stage}' answered without a boolean 'approved' and a string 'decision', or in the name of another stage or mechanism; nothing was approved.`,
       },
       [`Rejected at ${stage}`]: finalState(false, "rejected", [...decisionPaths]),
       [`Timed out at ${stage}`]: finalState(false, "timed_out", [...decisionPaths]),
@@ -159,10 +174,7 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
   });
   add({ Approved: finalState(true, "approved", decisionPaths) });
 
-  const timeoutSeconds = args.stages.reduce((sum, s) => sum + s.maxWaitSeconds, EXECUTION_TIMEOUT_MARGIN_SECONDS);
-  if (timeoutSeconds > MAX_EXECUTION_SECONDS) {
-    throw new pulumi.RunError(`The stages ${args.stages.map((s) => `${s.stage} (up to ${Math.round(s.maxWaitSeconds / 86400)}d)`).join(", ")} can wait ${Math.round(timeoutSeconds / 86400)} days in all, beyond a Standard execution's 365 days; shorten their timeouts`);
-  }
+  const timeoutSeconds = checkExecutionLength(args.stages);
   return {
     Comment: `sfn-approvals: ${args.stages.map((s) => s.stage).join(" -> ")}`,
     StartAt: "Read request",
@@ -219,6 +231,9 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     if (args.autoApproveBelow !== undefined && !(args.autoApproveBelow > 0)) {
       throw new Error(`ApprovalWorkflow ${name}: autoApproveBelow must be a positive number, got ${args.autoApproveBelow}`);
     }
+    // Checked here, not only when the definition is assembled (inside an apply that waits for the
+    // stages' ARNs), so that `pulumi preview` already refuses it.
+    checkExecutionLength(args.stages.map((s) => ({ stage: s.stage, maxWaitSeconds: s.maxWaitSeconds })));
     const parent = { parent: this };
     const { accountId, region, partition } = accountFacts(parent);
     const stateMachineName = workflowStateMachineName(args.namePrefix, `ApprovalWorkflow ${name}`);
@@ -226,7 +241,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     const tasks = args.stages.map((stage) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage)) }));
     this.definition = pulumi.all(tasks.map((t) => t.task.states)).apply((allStates) => JSON.stringify(assembleWorkflowDefinition({
       autoApproveBelow: args.autoApproveBelow,
-      stages: tasks.map((t, i) => ({ stage: t.stage.stage, states: allStates[i], maxWaitSeconds: t.stage.maxWaitSeconds })),
+      stages: tasks.map((t, i) => ({ stage: t.stage.stage, mechanism: t.stage.mechanism, states: allStates[i], maxWaitSeconds: t.stage.maxWaitSeconds })),
     }), null, 2));
 
     this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {

@@ -123,6 +123,9 @@ export function jsonataResultPath(path: string, valueExpression: string): string
  * encodeToken() in functions/approvalLink.ts. JSONPath intrinsics cannot do this (States.Base64Encode
  * yields '+', '/' and '='; there is no replace intrinsic), which is why this one state uses JSONata.
  */
+/** Line breaks and other control characters, as a JSONata regex. */
+const CONTROL_CHARACTERS = "/[\\u0000-\\u001f\\u007f-\\u009f]+/";
+
 export const JSONATA_URL_SAFE_TOKEN = "$replace($replace($replace($base64encode($states.context.Task.Token), '+', '-'), '/', '_'), '=', '')";
 
 /**
@@ -148,12 +151,14 @@ export function snsCallbackTaskStates(args: {
   const message = [
     "(",
     "$r := $states.input.request;",
+    // One-line fields lose line breaks and control characters (as oneLine() in functions/emailLink.ts).
+    `$one := function($v) { $replace($string($v), ${CONTROL_CHARACTERS}, ' ') };`,
     `$link := ${str(`${args.pageUrl}?t=`)} & ${JSONATA_URL_SAFE_TOKEN} & '&e=' & $encodeUrlComponent($states.context.Execution.Id) & ${str(`&s=${stage}`)};`,
     `$deadline := $fromMillis($toMillis($states.context.State.EnteredTime) + ${args.timeoutSeconds * 1000});`,
-    "$line := function($label, $value) { $exists($value) ? $label & ': ' & $string($value) & '\\n' : '' };",
-    "'Approval requested: ' & $string($r.title) & '\\n'",
+    "$line := function($label, $value) { $exists($value) ? $label & ': ' & $one($value) & '\\n' : '' };",
+    "'Approval requested: ' & $one($r.title) & '\\n'",
     "& $line('Request', $r.requestId) & $line('Requester', $r.requester)",
-    "& ($exists($r.amount) ? 'Amount: ' & $formatNumber($r.amount, '#,##0.00') & ($exists($r.currency) ? ' ' & $string($r.currency) : '') & '\\n' : '')",
+    "& ($exists($r.amount) ? 'Amount: ' & $string($r.amount) & ($exists($r.currency) ? ' ' & $one($r.currency) : '') & '\\n' : '')",
     "& $line('Link', $r.link)",
     "& ($exists($r.details) ? 'Details: ' & $substring($string($r.details), 0, 2000) & '\\n' : '')",
     `& '\\nWorkflow: ' & $states.context.StateMachine.Name & '\\nExecution: ' & $states.context.Execution.Name & ${str(`\nStage: ${stage}\n`)}`,
@@ -162,7 +167,7 @@ export function snsCallbackTaskStates(args: {
     `& ${str("Opening the link decides nothing: the page shows the request and asks you to press Approve or Reject. The link stops working once someone decides or the request expires. Anyone who has this email can decide, so do not forward it.\n")}`,
     ")",
   ].join(" ");
-  const subject = `$substring($replace('Approval needed: ' & $string($states.input.request.title), /[^ -~]/, '?'), 0, 99)`;
+  const subject = `$substring($replace('Approval needed: ' & $string($states.input.request.title), ${CONTROL_CHARACTERS}, ' '), 0, 99)`;
   return {
     [options.stateName]: {
       Type: "Task",

@@ -76,6 +76,8 @@ function message(statusCode: number, title: string, text: string): HttpResponse 
 }
 
 export const DAMAGED = () => message(400, "This link does not work", "The approval link is incomplete or damaged. Open it again from the email, or ask the requester to send a new request.");
+/** A POST whose token no longer waits: possibly the approver's own first press (a double click). */
+export const ALREADY_DECIDED = () => message(410, "Nothing left to decide", "A decision on this request was already recorded (perhaps yours, a moment ago), or it is no longer waiting for one (it expired or was stopped). This press changed nothing.");
 export const CLOSED = () => message(410, "Nothing left to decide", "This request was already decided, or it is no longer waiting for a decision (it expired or was stopped). Nothing was changed.");
 export const UNAVAILABLE = () => message(503, "Please try again", "The request could not be loaded just now; nothing was changed. Please open the link again in a minute.");
 /** The decision's fate is unknown (one attempt only: a retry could be refused for our own first success). */
@@ -196,10 +198,11 @@ export function tokensIn(parameters: string | undefined): string[] {
   const tokens: string[] = [];
   if (typeof parsed.Payload?.taskToken === "string") tokens.push(parsed.Payload.taskToken);
   if (typeof parsed.Message === "string") {
-    for (const match of parsed.Message.matchAll(/[?&]t=([A-Za-z0-9_-]+)(?![A-Za-z0-9_-])/g)) {
-      const token = decodeToken(match[1]);
-      if (token) tokens.push(token);
-    }
+    // Only the message's last approval link counts: the request's own text (title, details) comes
+    // before it and could hold a look-alike link with another task's token.
+    const links = [...parsed.Message.matchAll(new RegExp(`${PAGE_PATH}\\?${LINK_PARAMS.token}=([A-Za-z0-9_-]+)(?![A-Za-z0-9_-])`, "g"))];
+    const token = links.length > 0 ? decodeToken(links[links.length - 1][1]) : undefined;
+    if (token) tokens.push(token);
   }
   return tokens;
 }
@@ -228,7 +231,9 @@ async function show(params: LinkParams, sfn: SFNClient): Promise<HttpResponse> {
   }
   const details = request.details === undefined ? "" : `<h2>Details</h2>${detailsHtml(request.details)}`;
   return page(200, `Approve: ${request.title}`, `<h1>${escapeHtml(request.title)}</h1>${definitionList(request, params, startDate)}${details}`
-    + `<form method="post" action="${PAGE_PATH.slice(1)}"><input type="hidden" name="${LINK_PARAMS.token}" value="${escapeHtml(encodeToken(params.token))}">`
+    // The form's first submit button is a disabled, hidden one: pressing Enter in the name field
+    // ("implicit submission") then submits nothing, instead of pressing the first real button, Approve.
+    + `<form method="post" action="${PAGE_PATH.slice(1)}"><button type="submit" disabled hidden aria-hidden="true" tabindex="-1"></button><input type="hidden" name="${LINK_PARAMS.token}" value="${escapeHtml(encodeToken(params.token))}">`
     + `<input type="hidden" name="${LINK_PARAMS.execution}" value="${escapeHtml(params.executionArn)}"><input type="hidden" name="${LINK_PARAMS.stage}" value="${escapeHtml(params.stage)}">`
     + `<label for="name">Your name</label><input id="name" name="name" required maxlength="100" autocomplete="name">`
     + `<label for="comment">Comment (optional)</label><textarea id="comment" name="comment" rows="3" maxlength="1000"></textarea>`
@@ -238,7 +243,7 @@ async function show(params: LinkParams, sfn: SFNClient): Promise<HttpResponse> {
 }
 
 function clean(text: string | undefined, max: number): string {
-  return (text ?? "").replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").trim().slice(0, max);
+  return (text ?? "").replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").replace(/\p{Cf}+/gu, "").trim().slice(0, max);
 }
 
 /** POST: records the decision once. */
@@ -259,7 +264,7 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
   try {
     const binding = await linkBinding(params, sfn);
     if (binding === "other-stage") return DAMAGED();
-    if (binding === "not-waiting") return CLOSED();
+    if (binding === "not-waiting") return ALREADY_DECIDED();
   } catch (error) {
     if (isClosed(error)) return CLOSED();
     console.error(JSON.stringify({ msg: "approval page could not read the execution history", error: (error as Error).name, executionArn: params.executionArn }));
@@ -268,7 +273,7 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
   try {
     await sfn.send(new SendTaskSuccessCommand({ taskToken: params.token, output: JSON.stringify(result) }));
   } catch (error) {
-    if (isClosed(error)) return CLOSED();
+    if (isClosed(error)) return ALREADY_DECIDED();
     if (isDamaged(error)) return DAMAGED();
     console.error(JSON.stringify({ msg: "approval page could not record a decision", error: (error as Error).name, executionArn: params.executionArn }));
     return NOT_CONFIRMED();

@@ -35,11 +35,13 @@ export function composeApprovalEmail(args: {
   deadline: Date;
 }): ApprovalEmail {
   const { request } = args;
-  const line = (label: string, value: unknown) => (value === undefined ? "" : `${label}: ${String(value)}\n`);
+  // One-line fields lose line breaks and control characters: a title cannot draw a fake
+  // "approve here" block above the real link, which always comes last.
+  const line = (label: string, value: unknown) => (value === undefined ? "" : `${label}: ${oneLine(value)}\n`);
   const parts = executionArn(args.executionArn);
-  const message = `Approval requested: ${request.title}\n`
+  const message = `Approval requested: ${oneLine(request.title)}\n`
     + line("Request", request.requestId) + line("Requester", request.requester)
-    + (typeof request.amount === "number" ? `Amount: ${formatAmount(request.amount)}${request.currency !== undefined ? ` ${request.currency}` : ""}\n` : "")
+    + (typeof request.amount === "number" ? `Amount: ${String(request.amount)}${request.currency !== undefined ? ` ${oneLine(request.currency)}` : ""}\n` : "")
     + line("Link", request.link)
     + (request.details !== undefined ? `Details: ${JSON.stringify(request.details).slice(0, DETAILS_MAX_CHARS)}\n` : "")
     + `\nWorkflow: ${parts.stateMachineName}\nExecution: ${parts.name}\nStage: ${args.stage}\n`
@@ -47,14 +49,14 @@ export function composeApprovalEmail(args: {
     + `Review the request and approve or reject it here:\n${args.link}\n\n`
     + "Opening the link decides nothing: the page shows the request and asks you to press Approve or Reject. "
     + "The link stops working once someone decides or the request expires. Anyone who has this email can decide, so do not forward it.\n";
-  // SNS subjects: printable ASCII, no line breaks, under 100 characters.
-  const subject = `Approval needed: ${request.title}`.replace(/[^ -~]/g, "?").slice(0, 99);
+  // SNS subjects: no line breaks or control characters, under 100 characters.
+  const subject = Array.from(`Approval needed: ${oneLine(request.title)}`).slice(0, 99).join("");
   return { subject, message };
 }
 
-/** 1234.5 -> "1,234.50" (as the page and the worker show it; JSONata: $formatNumber(x, '#,##0.00')). */
-export function formatAmount(amount: number): string {
-  return amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 });
+/** Line breaks and control characters become one space (JSONata: the same $replace). */
+export function oneLine(value: unknown): string {
+  return String(value).replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ");
 }
 
 function executionArn(arn: string): { stateMachineName: string; name: string } {

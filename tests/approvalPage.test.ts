@@ -182,7 +182,7 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     aws.on("SendTaskSuccess", () => new AwsError("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'"));
     const response = await post({ decision: "approve" });
     expect(response.status).to.equal(410);
-    expect(await response.text()).to.contain("Nothing left to decide").and.contain("Nothing was changed.");
+    expect(await response.text()).to.contain("Nothing left to decide").and.contain("This press changed nothing.");
   });
 
   it("GET of an expired or already decided request shows 'Nothing left to decide' (410)", async () => {
@@ -248,6 +248,24 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     expect(response.status).to.equal(400);
     expect(await response.text()).to.contain("This link does not work");
     expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "GetExecutionHistory"]);
+  });
+
+  it("a look-alike link in the request's own text (before the real link) does not count: only the message's last link ties a token", async () => {
+    running();
+    aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+    const stolen = `${TOKEN}STOLEN`;
+    // The sns-callback message: the requester put a link with a stolen token into the title; the real link (last) holds another token.
+    aws.on("GetExecutionHistory", () => {
+      const history = waitingTaskHistory({ stage: page.snsStage, mechanism: "sns-callback", token: `${TOKEN}REAL`, executionArn: page.execution });
+      const scheduled = history.events.find((e: any) => e.type === "TaskScheduled") as any;
+      const parameters = JSON.parse(scheduled.taskScheduledEventDetails.parameters);
+      parameters.Message = `Approval requested: see https://x.example/decide?t=${encodeToken(stolen)}&e=x&s=${page.snsStage}\n${parameters.Message}`;
+      scheduled.taskScheduledEventDetails.parameters = JSON.stringify(parameters);
+      return history;
+    });
+    const response = await post({ decision: "approve", s: page.snsStage, t: encodeToken(stolen) });
+    expect(response.status).to.equal(410);
+    expect(aws.operations()).to.deep.equal(["GetExecutionHistory"]);
   });
 
   it("a token the execution does not wait for (another execution's, or an earlier stage's) shows 'Nothing left to decide' (410) and decides nothing", async () => {

@@ -200,6 +200,23 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     expect(problems).to.deep.equal([]);
   });
 
+  it("pressing Enter in the name or comment field decides nothing (no implicit submission through the Approve button)", async () => {
+    await open();
+    await page.getByLabel("Your name").fill("Alice Example");
+    await page.getByLabel("Your name").press("Enter");
+    await page.getByLabel("Comment (optional)").fill("looks fine");
+    await page.getByLabel("Comment (optional)").press("Enter");
+    await page.waitForTimeout(750);
+    expect(posts).to.deep.equal([]);
+    expect(methods()).to.deep.equal(["GET"]);
+    expect(successes()).to.have.length(0);
+    expect((await page.locator("h1").innerText()).trim()).to.equal(REPORT.title);
+    // Only a button decides.
+    expect(await press("Approve")).to.deep.equal({ status: 200, h1: "Approved" });
+    expect(successes().map((s) => s.output.comment)).to.deep.equal(["looks fine\n"].map((c) => c.trim()));
+    expect(problems).to.deep.equal([]);
+  });
+
   it("after a decision, going back or pressing Approve on a page still open shows 'Nothing left to decide' (410)", async () => {
     // The approver opened the link twice (or a colleague on the same topic opened the same email).
     const second = await context.newPage();
@@ -227,7 +244,7 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     // The form still open in the other tab: pressing Approve again records nothing and says so.
     await second.getByLabel("Your name").fill("Alice Example");
     expect(await press("Approve", second)).to.deep.equal({ status: 410, h1: "Nothing left to decide" });
-    expect(await second.locator("main p").innerText()).to.contain("Nothing was changed.");
+    expect(await second.locator("main p").innerText()).to.contain("This press changed nothing.");
     expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat", "GetExecutionHistory", "SendTaskSuccess"]);
     const [refused] = successes();
     expect(refused.tokenMatches, "the refused SendTaskSuccess carried the link's task token").to.equal(true);

@@ -4,6 +4,7 @@
 // approval page function) run with node against a fake SNS / Step Functions endpoint on 127.0.0.1.
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
+import { composeApprovalEmail } from "../functions/emailLink";
 import { ApprovalPage, Mechanism, StageConfig, createApprovalStage } from "../components";
 import { ACCESS_LOG_FORMAT } from "../components/approvalPage";
 import { JSONATA_URL_SAFE_TOKEN } from "../components/asl";
@@ -402,7 +403,7 @@ describe("email-link start function (staging 'team-lead'), as deployed: serializ
       "Approval requested: Expense report ER98765",
       "Request: ER98765",
       "Requester: Jane Doe <jane@example.com>",
-      "Amount: 750.50 USD",
+      "Amount: 750.5 USD",
       "Link: https://example.com/reports/ER98765",
       'Details: {"transactions":[{"date":"2024-09-20","description":"Flight to New York","amount":450}]}',
     ]);
@@ -527,5 +528,39 @@ describe("approval page function (staging), as deployed: logs", function () {
       expect(run.logs).to.not.contain(TOKEN.slice(26, 90));
       expect(run.logs).to.not.contain(encodeToken(TOKEN).slice(40, 100));
     }
+  });
+});
+
+describe("the approval email's text (both email mechanisms)", () => {
+  it("keeps one-line fields on one line, so a request cannot draw a fake link block above the real link, which comes last", () => {
+    const email = composeApprovalEmail({
+      request: { title: "Lunch\n\nReview the request and approve or reject it here:\nhttps://evil.example/decide?t=abc", requester: "Eve\r\nX", amount: 0.125 },
+      stage: "team-lead",
+      executionArn: "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-staging:x-1",
+      link: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide?t=REAL&e=x&s=team-lead",
+      deadline: new Date("2026-11-24T10:00:00Z"),
+    });
+    const lines = email.message.split("\n");
+    expect(lines.slice(0, 3)).to.deep.equal([
+      "Approval requested: Lunch Review the request and approve or reject it here: https://evil.example/decide?t=abc",
+      "Requester: Eve X",
+      "Amount: 0.125",
+    ]);
+    const links = email.message.match(/https:\/\/\S+/g)!;
+    expect(links[links.length - 1]).to.equal("https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide?t=REAL&e=x&s=team-lead");
+    expect(email.subject).to.equal("Approval needed: Lunch Review the request and approve or reject it here: https://evil.example/decide?t=abc".slice(0, 99));
+    expect(email.subject).to.not.match(/[\u0000-\u001f]/);
+  });
+
+  it("keeps a non-ASCII title in the subject, cut at 99 characters", () => {
+    const email = composeApprovalEmail({
+      request: { title: `Réunion à Zürich ${"é".repeat(120)}` },
+      stage: "finance",
+      executionArn: "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-staging:x-1",
+      link: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide?t=T&e=x&s=finance",
+      deadline: new Date("2026-11-24T10:00:00Z"),
+    });
+    expect(Array.from(email.subject)).to.have.length(99);
+    expect(email.subject.startsWith("Approval needed: Réunion à Zürich éé")).to.equal(true);
   });
 });

@@ -390,7 +390,7 @@ describe("flows: generated state machines run locally", () => {
       const result = await run(dev, EXPENSE, { manager });
       expect(result.status).to.equal("FAILED");
       expect(result.error).to.equal("InvalidStageDecision");
-      expect(result.cause).to.equal("Stage 'manager' answered without a boolean 'approved' and a string 'decision'; nothing was approved.");
+      expect(result.cause).to.equal("Stage 'manager' answered without a boolean 'approved' and a string 'decision', or in the name of another stage or mechanism; nothing was approved.");
       expect(result.output).to.equal(undefined);
       expect(result.statesEntered).to.not.include("Approved");
     });
@@ -423,6 +423,20 @@ describe("flows: generated state machines run locally", () => {
       const malformed = { ...devDecision("rejected"), approved: true };
       const result = await run(dev, EXPENSE, { manager: approver(malformed) });
       expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [malformed], request: EXPENSE });
+    });
+
+    it("an approval in the name of another stage (a token sent with the wrong stage): fails with InvalidStageDecision", async () => {
+      const finance = approver(decision("approved", "finance", ALICE, "codepipeline"));
+      const result = await run(prod, EXPENSE, { manager: approver(decision("approved", "finance", ALICE, "ssm-automation")), finance });
+      expect(result).to.deep.include({ status: "FAILED", error: "InvalidStageDecision" });
+      expect(finance.calls).to.have.length(0);
+      expect(result.statesEntered).to.not.include("Approved");
+    });
+
+    it("an approval in the name of another mechanism: fails with InvalidStageDecision", async () => {
+      const result = await run(dev, EXPENSE, { manager: approver(decision("approved", "manager", ALICE, "email-link")) });
+      expect(result).to.deep.include({ status: "FAILED", error: "InvalidStageDecision" });
+      expect(result.statesEntered).to.not.include("Approved");
     });
 
     it("a malformed first decision stops prod before the second stage", async () => {

@@ -1,12 +1,14 @@
 // Every generated state machine definition passes asl-validator and our own lint
 // (tests/helpers/aslLint.ts), and the lint catches what it is there to catch.
 import { expect } from "chai";
-import { assembleWorkflowDefinition, stageTaskOptions } from "../components/approvalWorkflow";
+import * as pulumi from "@pulumi/pulumi";
+import { ApprovalStage } from "../components/approvalStage";
+import { ApprovalWorkflow, assembleWorkflowDefinition, stageTaskOptions } from "../components/approvalWorkflow";
 import { activityTaskStates } from "../components/activityApproval";
 import { AslDefinition, lambdaCallbackTaskStates, snsCallbackTaskStates } from "../components/asl";
 import { Mechanism } from "../functions/contract";
 import { validateDefinition } from "./helpers/aslLint";
-import { ofType, runProgram } from "./helpers/pulumiMocks";
+import { ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
 /** Where a stage's Check state goes on an explicit approval (the rule testing approved == true). */
@@ -382,5 +384,22 @@ describe("workflow definition: execution length", () => {
     expect(() => assemble({ stages: [stageOf("a", 200), stageOf("b", 170)] })).to.throw(
       "The stages a (up to 200d), b (up to 170d) can wait 370 days in all, beyond a Standard execution's 365 days; shorten their timeouts");
     expect(() => assemble({ stages: [stageOf("a", 200), stageOf("b", 160)] })).to.not.throw();
+  });
+
+  it("ApprovalWorkflow refuses them when it is constructed, before any stage's ARN is known (so `pulumi preview` does)", async () => {
+    const never = new Promise<never>(() => undefined);
+    const stage = (name: string, days: number): ApprovalStage => ({
+      stage: name,
+      mechanism: "email-link",
+      maxWaitSeconds: days * 86400,
+      handles: pulumi.output({} as Record<string, string>),
+      // States that never resolve, as in a first preview: the check must not wait for them.
+      taskState: () => ({ states: pulumi.output(never), statements: pulumi.output(never) }),
+      allowCallbacksFrom: () => undefined,
+    });
+    await runWithMocks("staging", {}, () => {
+      expect(() => new ApprovalWorkflow("wf", { stages: [stage("a", 200), stage("b", 170)] })).to.throw(
+        "The stages a (up to 200d), b (up to 170d) can wait 370 days in all, beyond a Standard execution's 365 days; shorten their timeouts");
+    });
   });
 });
