@@ -3,6 +3,7 @@
 // together in one ConfigError, which Pulumi prints without a stack trace.
 import * as pulumi from "@pulumi/pulumi";
 import { MECHANISMS, Mechanism } from "../functions/contract";
+import { emailSuffix } from "./naming";
 
 export { MECHANISMS, Mechanism };
 
@@ -135,6 +136,7 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
       if (seen.has(key)) problems.push(`${at}.approvers lists ${show(approver)} twice: each approver must appear once`);
       seen.add(key);
     }
+    if (rules.approverKind === "email") checkSubscriptionNames(`${at}.approvers`, approvers, problems);
   }
 
   let minRequiredApprovals = 1;
@@ -180,11 +182,29 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   };
 }
 
+/**
+ * Subscriptions are named after their address with every other character than a-z and 0-9 turned
+ * into '-' (emailSuffix): two different addresses must not end up with the same name.
+ */
+function checkSubscriptionNames(key: string, emails: unknown[], problems: string[]): void {
+  const byName = new Map<string, string>();
+  for (const email of emails) {
+    if (typeof email !== "string") continue;
+    const name = emailSuffix(email);
+    const other = byName.get(name);
+    if (other !== undefined && other.toLowerCase() !== email.toLowerCase()) {
+      problems.push(`${key} lists ${show(other)} and ${show(email)}, which differ only in punctuation: their subscriptions would get the same resource name; list one of them`);
+    }
+    byName.set(name, email);
+  }
+}
+
 function checkEmails(key: string, value: unknown, example: string, problems: string[]): void {
   if (!Array.isArray(value)) {
     problems.push(`${key} is ${show(value)}: must be a list of email addresses`);
     return;
   }
+  checkSubscriptionNames(key, value, problems);
   value.forEach((email, i) => {
     if (typeof email !== "string" || !EMAIL_PATTERN.test(email)) {
       problems.push(`${key}[${i}] is ${show(email)}: must be an email address like ${example}`);
