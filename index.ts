@@ -24,9 +24,13 @@ export = async () => {
     autoApproveBelow: config.autoApproveBelow ?? null,
     alertTopicArn: alerts.topic.arn,
     ...(page ? { approvalPageUrl: page.url } : {}),
-    stages: pulumi.all(stages.map((stage) => stage.handles.apply((handles) => ({
+    // Who decides each stage and how long it waits: what `npm run start-approval -- --wait` and
+    // `npm run approvals` show while a request waits.
+    stages: pulumi.all(stages.map((stage, i) => stage.handles.apply((handles) => ({
       name: stage.stage,
       mechanism: stage.mechanism,
+      approvers: config.stages[i].approvers,
+      timeout: config.stages[i].timeout,
       ...handles,
     })))),
   };

@@ -202,6 +202,8 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
     expect(prod.outputs.stages[1]).to.deep.equal({
       name: "finance",
       mechanism: "codepipeline",
+      approvers: ["arn:aws:iam::123456789012:role/FinanceApprover"],
+      timeout: "7d",
       pipelineName: PIPELINE,
       approvalActionArn: `${PIPELINE_ARN}/Approval/Approve`,
       approverPolicyArn: named(prod.resources, "stage-finance-approvers").state.arn,

@@ -323,8 +323,8 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         alertTopicArn: ALERTS_TOPIC,
         approvalPageUrl: PAGE_URL,
         stages: [
-          { name: "team-lead", mechanism: "email-link", topicArn: TEAM_LEAD_TOPIC, approvalPageUrl: PAGE_URL, startFunctionName: "stage-team-lead-start-fn-a1b2c3d" },
-          { name: "finance", mechanism: "sns-callback", topicArn: FINANCE_TOPIC, approvalPageUrl: PAGE_URL },
+          { name: "team-lead", mechanism: "email-link", approvers: ["lead@example.com", "deputy-lead@example.com"], timeout: "2d", topicArn: TEAM_LEAD_TOPIC, approvalPageUrl: PAGE_URL, startFunctionName: "stage-team-lead-start-fn-a1b2c3d" },
+          { name: "finance", mechanism: "sns-callback", approvers: ["finance@example.com"], timeout: "3d", topicArn: FINANCE_TOPIC, approvalPageUrl: PAGE_URL },
         ],
       });
     });

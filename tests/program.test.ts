@@ -80,6 +80,8 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         stages: [{
           name: "manager",
           mechanism: "activity",
+          approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover"],
+          timeout: "1h",
           activityArn: ACTIVITY_ARN,
           activityName: "sfn-approvals-dev-manager",
           approverPolicyArn: APPROVER_POLICY_ARN,
@@ -182,6 +184,8 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       expect(prod.outputs.stages[0]).to.deep.equal({
         name: "manager",
         mechanism: "ssm-automation",
+        approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/bob"],
+        timeout: "3d",
         documentName: "sfn-approvals-prod-manager",
         topicArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:Automation-sfn-approvals-prod-manager`,
         automationRoleArn: `arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`,
