@@ -49,7 +49,7 @@ interface HeldTask {
 export type TaskOutcome = "approved" | "rejected" | "no-task" | "lost" | "invalid" | "interrupted" | "not-sent";
 
 /** Errors that will not go away by retrying: wrong permissions, wrong ARN, bad input (not throttling). */
-function isPermanent(error: unknown): boolean {
+export function isPermanent(error: unknown): boolean {
   const e = error as { name?: string; $retryable?: unknown; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   if (e.$retryable || /Throttl|TooManyRequests|RequestLimitExceeded/.test(e.name ?? "")) return false;
@@ -62,7 +62,7 @@ function isClosedTask(error: unknown): boolean {
   return name === "TaskTimedOut" || name === "TaskDoesNotExist" || name === "InvalidToken";
 }
 
-function describe(error: unknown): string {
+export function describe(error: unknown): string {
   const e = error as { name?: string; message?: string; code?: string };
   return `${e.name ?? "Error"}${e.code && e.code !== e.name ? ` (${e.code})` : ""}: ${e.message ?? String(error)}`;
 }

@@ -30,3 +30,23 @@ export function parseArgs(argv: string[], spec: OptionSpec): { values: Record<st
   }
   return { values, flags };
 }
+
+/**
+ * parseArgs for commands that also take operands (words not starting with `--`), such as
+ * `approvals list` or `approvals show ARN`: the operands are returned in order.
+ */
+export function parseArgsWithOperands(argv: string[], spec: OptionSpec): { values: Record<string, string>; flags: Set<string>; operands: string[] } {
+  const options: string[] = [];
+  const operands: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith("--")) {
+      operands.push(arg);
+      continue;
+    }
+    options.push(arg);
+    const name = arg.slice(2).split("=")[0];
+    if (!arg.includes("=") && spec.values.includes(name) && i + 1 < argv.length && !argv[i + 1].startsWith("--")) options.push(argv[++i]);
+  }
+  return { ...parseArgs(options, spec), operands };
+}

@@ -7,3 +7,8 @@ export const LONG_POLL_REQUEST_TIMEOUT_MS = 70000;
 export function workerSfnClient(region: string): SFNClient {
   return new SFNClient({ region, maxAttempts: 3, requestHandler: { requestTimeout: LONG_POLL_REQUEST_TIMEOUT_MS, connectionTimeout: 5000 } });
 }
+
+/** The client of the start-approval and approvals commands: short calls, the SDK's retries. */
+export function sfnClient(region: string): SFNClient {
+  return new SFNClient({ region, maxAttempts: 4, requestHandler: { requestTimeout: 30000, connectionTimeout: 5000 } });
+}

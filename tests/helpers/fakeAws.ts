@@ -108,3 +108,209 @@ export class FakeAws {
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 }
+
+/** A task token as Step Functions hands them out: long, opaque, base64-like. */
+export function fakeTaskToken(seed: string): string {
+  return `AQCEAAAAKgAAAAMAAAAA${Buffer.from(`${seed}-token-`.repeat(40)).toString("base64").replace(/=+$/, "")}`;
+}
+
+interface ExecutionSnapshot {
+  events: number;
+  status: string;
+  output?: string;
+  error?: string;
+  cause?: string;
+  stopDate?: number;
+}
+
+type StageKind = "lambda" | "activity";
+
+/**
+ * One execution of the approval workflow as Step Functions reports it, built event by event in the
+ * shape of GetExecutionHistory (ids, previousEventId, timestamps in epoch seconds, the state
+ * names of components/approvalWorkflow.ts, Task parameters holding the task token) and
+ * DescribeExecution. `checkpoint()` records what the execution looks like at that moment; each
+ * DescribeExecution moves to the next checkpoint (the last one stays), and GetExecutionHistory
+ * answers from the checkpoint DescribeExecution last showed, so a poller sees it advance.
+ */
+export class FakeExecution {
+  readonly events: Array<Record<string, unknown>> = [];
+  private readonly snapshots: ExecutionSnapshot[] = [];
+  private shown = 0;
+  private state: ExecutionSnapshot = { events: 0, status: "RUNNING" };
+  private decisions: Record<string, unknown> = {};
+  private current?: { stage: string; kind: StageKind };
+  /** Every task token put in the history. */
+  readonly tokens: string[] = [];
+
+  constructor(readonly executionArn: string, readonly request: unknown, readonly startDate: number) {}
+
+  get name(): string {
+    return this.executionArn.split(":").pop()!;
+  }
+
+  private add(type: string, at: number, details: Record<string, unknown> = {}): this {
+    const id = this.events.length + 1;
+    this.events.push({ id, ...(id > 1 ? { previousEventId: id - 1 } : {}), timestamp: at, type, ...details });
+    this.state = { ...this.state, events: this.events.length };
+    return this;
+  }
+
+  private data(): string {
+    return JSON.stringify(Object.keys(this.decisions).length > 0 ? { request: this.request, decisions: this.decisions } : { request: this.request });
+  }
+
+  /** ExecutionStarted, then "Read request" and "Validate request". */
+  start(at = this.startDate): this {
+    const role = "arn:aws:iam::123456789012:role/approvals-role-1a2b3c4";
+    this.add("ExecutionStarted", at, { executionStartedEventDetails: { input: JSON.stringify(this.request), inputDetails: { truncated: false }, roleArn: role } });
+    this.add("PassStateEntered", at + 0.021, { stateEnteredEventDetails: { name: "Read request", input: JSON.stringify(this.request), inputDetails: { truncated: false } } });
+    this.add("PassStateExited", at + 0.022, { stateExitedEventDetails: { name: "Read request", output: this.data(), outputDetails: { truncated: false } } });
+    this.add("ChoiceStateEntered", at + 0.03, { stateEnteredEventDetails: { name: "Validate request", input: this.data(), inputDetails: { truncated: false } } });
+    return this.add("ChoiceStateExited", at + 0.031, { stateExitedEventDetails: { name: "Validate request", output: this.data(), outputDetails: { truncated: false } } });
+  }
+
+  /** Enters "Approval <stage>": a callback Lambda (its parameters hold the token) or an activity task. */
+  waitAt(stage: string, at: number, kind: StageKind = "lambda"): this {
+    this.current = { stage, kind };
+    this.add("TaskStateEntered", at, { stateEnteredEventDetails: { name: `Approval ${stage}`, input: this.data(), inputDetails: { truncated: false } } });
+    if (kind === "activity") {
+      const activity = `arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-test-${stage}`;
+      this.add("ActivityScheduled", at + 0.01, { activityScheduledEventDetails: { resource: activity, input: JSON.stringify({ request: this.request, stage, executionArn: this.executionArn }), inputDetails: { truncated: false }, timeoutInSeconds: 3600, heartbeatInSeconds: 120 } });
+      return this.add("ActivityStarted", at + 2.5, { activityStartedEventDetails: { workerName: "laptop-4242" } });
+    }
+    const token = fakeTaskToken(`${this.name}-${stage}-${this.events.length}`);
+    this.tokens.push(token);
+    const resource = { resourceType: "lambda", resource: "invoke.waitForTaskToken" };
+    const parameters = { FunctionName: `arn:aws:lambda:eu-west-1:123456789012:function:stage-${stage}-start-fn-a1b2c3d`, Payload: { taskToken: token, request: this.request, stage, executionArn: this.executionArn } };
+    this.add("TaskScheduled", at + 0.01, { taskScheduledEventDetails: { ...resource, region: "eu-west-1", parameters: JSON.stringify(parameters), timeoutInSeconds: 259200 } });
+    this.add("TaskStarted", at + 0.02, { taskStartedEventDetails: resource });
+    return this.add("TaskSubmitted", at + 0.4, { taskSubmittedEventDetails: { ...resource, output: JSON.stringify({ ExecutedVersion: "$LATEST", Payload: { started: true }, StatusCode: 200 }), outputDetails: { truncated: false } } });
+  }
+
+  /** The waiting activity task's worker vanished (no heartbeat): released, scheduled again, and picked up by another worker. */
+  releaseActivity(at: number): this {
+    this.add("ActivityTimedOut", at, { activityTimedOutEventDetails: { error: "States.HeartbeatTimeout", cause: "" } });
+    this.add("ActivityScheduled", at + 1, { activityScheduledEventDetails: { resource: `arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-test-${this.current!.stage}`, input: JSON.stringify({ request: this.request, stage: this.current!.stage, executionArn: this.executionArn }), inputDetails: { truncated: false }, timeoutInSeconds: 3600, heartbeatInSeconds: 120 } });
+    return this.add("ActivityStarted", at + 5, { activityStartedEventDetails: { workerName: "desktop-5150" } });
+  }
+
+  /** The waiting stage's decision arrives (SendTaskSuccess), and the workflow checks it. */
+  decide(decision: { decision: "approved" | "rejected"; approver: string | null; comment: string | null; mechanism: string }, at: number): this {
+    const { stage, kind } = this.current!;
+    const full = { approved: decision.decision === "approved", stage, ...decision, decidedAt: new Date(at * 1000).toISOString().replace(/\.\d{3}Z$/, "Z") };
+    const output = JSON.stringify(full);
+    if (kind === "activity") this.add("ActivitySucceeded", at, { activitySucceededEventDetails: { output, outputDetails: { truncated: false } } });
+    else this.add("TaskSucceeded", at, { taskSucceededEventDetails: { resourceType: "lambda", resource: "invoke.waitForTaskToken", output, outputDetails: { truncated: false } } });
+    this.decisions = { ...this.decisions, [stage.replace(/-/g, "_")]: full };
+    return this.check(stage, at);
+  }
+
+  /** The waiting stage's Task times out: its Catch leads to "Approval <stage> timed out". */
+  timeOut(mechanism: string, at: number): this {
+    const { stage } = this.current!;
+    this.add("TaskTimedOut", at, { taskTimedOutEventDetails: { resourceType: "lambda", resource: "invoke.waitForTaskToken", error: "States.Timeout" } });
+    this.decisions = { ...this.decisions, [stage.replace(/-/g, "_")]: { Error: "States.Timeout", Cause: "" } };
+    this.add("TaskStateExited", at + 0.01, { stateExitedEventDetails: { name: `Approval ${stage}`, output: this.data(), outputDetails: { truncated: false } } });
+    this.add("PassStateEntered", at + 0.02, { stateEnteredEventDetails: { name: `Approval ${stage} timed out`, input: this.data(), inputDetails: { truncated: false } } });
+    const decidedAt = new Date((at + 0.02) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    this.decisions = { ...this.decisions, [stage.replace(/-/g, "_")]: { approved: false, decision: "timed_out", stage, mechanism, approver: null, comment: null, decidedAt } };
+    this.add("PassStateExited", at + 0.03, { stateExitedEventDetails: { name: `Approval ${stage} timed out`, output: this.data(), outputDetails: { truncated: false } } });
+    this.add("ChoiceStateEntered", at + 0.04, { stateEnteredEventDetails: { name: `Check ${stage}`, input: this.data(), inputDetails: { truncated: false } } });
+    return this.add("ChoiceStateExited", at + 0.05, { stateExitedEventDetails: { name: `Check ${stage}`, output: this.data(), outputDetails: { truncated: false } } });
+  }
+
+  private check(stage: string, at: number): this {
+    this.add("TaskStateExited", at + 0.01, { stateExitedEventDetails: { name: `Approval ${stage}`, output: this.data(), outputDetails: { truncated: false } } });
+    this.add("ChoiceStateEntered", at + 0.02, { stateEnteredEventDetails: { name: `Check ${stage}`, input: this.data(), inputDetails: { truncated: false } } });
+    return this.add("ChoiceStateExited", at + 0.03, { stateExitedEventDetails: { name: `Check ${stage}`, output: this.data(), outputDetails: { truncated: false } } });
+  }
+
+  /** Ends in a final Pass state ("Approved", "Rejected at <stage>", ...) with the workflow's output. */
+  succeed(finalState: string, result: { approved: boolean; decision: string }, at: number): this {
+    const output = JSON.stringify({ ...result, stages: Object.values(this.decisions), request: this.request });
+    this.add("PassStateEntered", at, { stateEnteredEventDetails: { name: finalState, input: this.data(), inputDetails: { truncated: false } } });
+    this.add("PassStateExited", at + 0.01, { stateExitedEventDetails: { name: finalState, output, outputDetails: { truncated: false } } });
+    this.add("ExecutionSucceeded", at + 0.02, { executionSucceededEventDetails: { output, outputDetails: { truncated: false } } });
+    this.state = { ...this.state, status: "SUCCEEDED", output, stopDate: at + 0.02 };
+    return this;
+  }
+
+  /**
+   * Ends as FAILED with this error and cause: in a Fail state of the workflow when `failState` is
+   * given ("Invalid decision at <stage>", "Request invalid"), else where it is (a Task that failed).
+   */
+  fail(error: string, cause: string, at: number, failState?: string): this {
+    if (failState) this.add("FailStateEntered", at - 0.01, { stateEnteredEventDetails: { name: failState, input: this.data(), inputDetails: { truncated: false } } });
+    else if (this.current) this.add("TaskFailed", at - 0.01, { taskFailedEventDetails: { resourceType: "lambda", resource: "invoke.waitForTaskToken", error, cause } });
+    this.add("ExecutionFailed", at, { executionFailedEventDetails: { error, cause } });
+    this.state = { ...this.state, status: "FAILED", error, cause, stopDate: at };
+    return this;
+  }
+
+  /** Records the execution as it is now; `times` polls see it like this. */
+  checkpoint(times = 1): this {
+    for (let i = 0; i < times; i++) this.snapshots.push({ ...this.state });
+    return this;
+  }
+
+  private snapshot(): ExecutionSnapshot {
+    return this.snapshots.length > 0 ? this.snapshots[Math.max(this.shown, 1) - 1] : this.state;
+  }
+
+  /** DescribeExecution: moves to the next checkpoint. */
+  describe(): Record<string, unknown> {
+    this.shown = Math.min(this.shown + 1, this.snapshots.length);
+    const s = this.snapshot();
+    return {
+      executionArn: this.executionArn,
+      stateMachineArn: this.executionArn.replace(":execution:", ":stateMachine:").replace(/:[^:]+$/, ""),
+      name: this.name,
+      status: s.status,
+      startDate: this.startDate,
+      input: JSON.stringify(this.request),
+      inputDetails: { included: true },
+      ...(s.stopDate !== undefined ? { stopDate: s.stopDate } : {}),
+      ...(s.output !== undefined ? { output: s.output, outputDetails: { included: true } } : {}),
+      ...(s.error !== undefined ? { error: s.error, cause: s.cause } : {}),
+    };
+  }
+
+  /** GetExecutionHistory, with reverseOrder, maxResults (default 100) and nextToken. */
+  history(body: { reverseOrder?: boolean; maxResults?: number; nextToken?: string }): Record<string, unknown> {
+    const visible = this.events.slice(0, this.snapshot().events);
+    const ordered = body.reverseOrder ? [...visible].reverse() : visible;
+    const from = body.nextToken ? Number(body.nextToken.replace("page-", "")) : 0;
+    const size = body.maxResults || 100;
+    const page = ordered.slice(from, from + size);
+    return { events: page, ...(from + size < ordered.length ? { nextToken: `page-${from + size}` } : {}) };
+  }
+
+  /** A ListExecutions item. */
+  listItem(): Record<string, unknown> {
+    const s = this.snapshot();
+    return {
+      executionArn: this.executionArn,
+      stateMachineArn: this.executionArn.replace(":execution:", ":stateMachine:").replace(/:[^:]+$/, ""),
+      name: this.name,
+      status: s.status,
+      startDate: this.startDate,
+      ...(s.stopDate !== undefined ? { stopDate: s.stopDate } : {}),
+    };
+  }
+}
+
+/** Answers DescribeExecution, GetExecutionHistory and ListExecutions (pages of `pageSize`) from these executions. */
+export function serveExecutions(aws: FakeAws, executions: FakeExecution[], pageSize = 100): void {
+  const find = (arn: unknown) => executions.find((e) => e.executionArn === arn);
+  const missing = (arn: unknown) => new AwsError("ExecutionDoesNotExist", `Execution Does Not Exist: '${String(arn)}'`);
+  aws.on("DescribeExecution", (body) => find(body.executionArn)?.describe() ?? missing(body.executionArn));
+  aws.on("GetExecutionHistory", (body) => find(body.executionArn)?.history(body) ?? missing(body.executionArn));
+  aws.on("ListExecutions", (body) => {
+    const matching = executions.filter((e) => e.executionArn.startsWith(`${String(body.stateMachineArn).replace(":stateMachine:", ":execution:")}:`))
+      .map((e) => e.listItem()).filter((item) => !body.statusFilter || item.status === body.statusFilter);
+    const from = body.nextToken ? Number(String(body.nextToken).replace("list-", "")) : 0;
+    const size = Math.min(pageSize, body.maxResults || 100);
+    return { executions: matching.slice(from, from + size), ...(from + size < matching.length ? { nextToken: `list-${from + size}` } : {}) };
+  });
+}

@@ -1,0 +1,174 @@
+// npm run approvals -- (--stack STACK | --state-machine-arn ARN) [list]
+// npm run approvals -- [--stack STACK | --state-machine-arn ARN] show EXECUTION
+//
+// What waits for approval: the running executions of a stack's approval workflow, each with the
+// stage it waits on, for how long and who can decide it; or one execution in detail.
+import { ExecutionListItem, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
+import { describe } from "./lib/approvalWorker";
+import { UsageError, parseArgsWithOperands } from "./lib/args";
+import { sfnClient } from "./lib/clients";
+import { ExecutionPosition, describeExecution, isRunning, parseJson, readPosition, requestLines, stageLabel, stageRows, workflowData } from "./lib/executionStatus";
+import { alignedRows, approverList, cell, formatDuration, formatTime, safeCause, truncate } from "./lib/terminalFormat";
+import { EXECUTION_ARN, WorkflowTarget, consoleLink, executionArnOf, resolveTarget, stageInfo, targetFromArn, targetFromStack } from "./lib/workflowTarget";
+
+const USAGE = `Usage: npm run approvals -- (--stack STACK | --state-machine-arn ARN) [list]
+       npm run approvals -- [--stack STACK | --state-machine-arn ARN] show EXECUTION
+
+  list             (the default) the running executions: the stage each waits on, for how long,
+                   and who can decide it
+  show EXECUTION   one execution (its ARN, or its name with --stack or --state-machine-arn): status,
+                   request, each stage's decision so far, and where it waits now
+  --stack STACK            the approval workflow of this stack (reads its outputs, which also name
+                           each stage's mechanism and approvers; needs the Pulumi CLI)
+  --state-machine-arn ARN  this state machine instead (mechanisms and approvers are then unknown)
+  --help                   this text
+
+Exit codes: 0 done, 2 error (usage, stack outputs, AWS).`;
+
+const say = (text: string) => { process.stdout.write(`${text}\n`); };
+/** Histories read at the same time by `list`. */
+const PARALLEL_READS = 4;
+
+async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+function titleOf(request: unknown): string {
+  const title = (request as { title?: unknown } | undefined)?.title;
+  return typeof title === "string" ? truncate(cell(title), 40) : "";
+}
+
+async function list(sfn: SFNClient, target: WorkflowTarget): Promise<number> {
+  const executions: ExecutionListItem[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await sfn.send(new ListExecutionsCommand({ stateMachineArn: target.stateMachineArn, statusFilter: "RUNNING", maxResults: 100, nextToken }));
+    executions.push(...(page.executions ?? []));
+    nextToken = page.nextToken;
+  } while (nextToken);
+  if (executions.length === 0) {
+    say(`No execution of ${target.stateMachineName} (${target.region}) is running.`);
+    return 0;
+  }
+  const positions = await mapLimited(executions, PARALLEL_READS, (e) => readPosition(sfn, e.executionArn!));
+  const now = Date.now();
+  const rows = executions.map((execution, i) => {
+    const waiting = positions[i].waiting;
+    const info = waiting ? stageInfo(target, waiting.stage) : undefined;
+    return [
+      cell(execution.name ?? execution.executionArn!.split(":").pop()),
+      titleOf(positions[i].request) || "-",
+      waiting ? cell(waiting.stage) : "-",
+      cell(info?.mechanism) || "-",
+      waiting ? formatDuration(now - waiting.since.getTime()) : "-",
+      info && info.approvers.length > 0 ? approverList(info.approvers) : "-",
+    ];
+  });
+  const waitingCount = positions.filter((p) => p.waiting).length;
+  say(`${executions.length} running execution${executions.length === 1 ? "" : "s"} of ${target.stateMachineName} (${target.region}), ${waitingCount} waiting for approval:`);
+  say("");
+  say(alignedRows([["EXECUTION", "TITLE", "STAGE", "MECHANISM", "WAITING", "APPROVERS"], ...rows]).join("\n"));
+  say("");
+  say(`Details: npm run approvals -- ${target.stack ? `--stack ${target.stack}` : `--state-machine-arn ${target.stateMachineArn}`} show EXECUTION`);
+  return 0;
+}
+
+async function show(target: WorkflowTarget | undefined, execution: string): Promise<number> {
+  if (!target && !EXECUTION_ARN.test(execution)) {
+    throw new UsageError(`show '${cell(execution)}': without --stack or --state-machine-arn, give the execution's ARN`);
+  }
+  const executionArn = target ? executionArnOf(target, execution) : execution;
+  const sfn = sfnClient(executionArn.split(":")[3]);
+  let described: Awaited<ReturnType<typeof describeExecution>>;
+  try {
+    described = await describeExecution(sfn, executionArn);
+  } catch (error) {
+    if ((error as { name?: string }).name === "ExecutionDoesNotExist") throw new Error(`there is no execution ${executionArn}`);
+    throw error;
+  }
+  const running = isRunning(described.status);
+  const position: ExecutionPosition = described.status === "SUCCEEDED" ? { decisions: [] } : await readPosition(sfn, executionArn);
+  const result = described.status === "SUCCEEDED" ? workflowData(parseJson(described.output)) : undefined;
+  if (result) position.decisions = result.decisions;
+  const input = parseJson(described.input);
+  const request = typeof input === "object" && input !== null ? input : result?.request ?? position.request;
+
+  const now = Date.now();
+  const start = described.startDate;
+  const lines: Array<[string, string]> = [["Execution", cell(described.name ?? executionArn.split(":").pop())]];
+  const started = start ? `, started ${formatTime(start)}` : "";
+  if (running) {
+    lines.push(["Status", `${cell(described.status)}${started}${start ? ` (${formatDuration(now - start.getTime())} ago)` : ""}`]);
+  } else {
+    const stop = described.stopDate;
+    lines.push(["Status", `${cell(described.status)}${started}${stop ? `, ended ${formatTime(stop)}` : ""}${start && stop ? ` (took ${formatDuration(stop.getTime() - start.getTime())})` : ""}`]);
+  }
+  if (result?.decision) {
+    const last = result.decisions[result.decisions.length - 1];
+    const where = (result.decision === "rejected" || result.decision === "timed_out") && last ? ` at stage ${cell(last.stage)}` : "";
+    lines.push(["Decision", `${cell(result.decision)}${where}`]);
+  } else if (!running && described.status !== "SUCCEEDED") {
+    const error = described.error ?? position.failure?.error;
+    const cause = described.cause ?? position.failure?.cause;
+    if (error) lines.push(["Error", safeCause(error)]);
+    if (cause) lines.push(["Cause", safeCause(cause)]);
+  }
+  if (running && position.waiting) {
+    const info = stageInfo(target, position.waiting.stage);
+    lines.push(["Waiting", `on ${stageLabel(position.waiting.stage, info)} for ${formatDuration(now - position.waiting.since.getTime())}, since ${formatTime(position.waiting.since)}`]);
+    if (info && info.approvers.length > 0) lines.push(["Approvers", approverList(info.approvers, 20)]);
+  } else if (running && position.state) {
+    lines.push(["State", cell(position.state)]);
+  }
+  lines.push(...requestLines(request));
+  lines.push(["ARN", executionArn], ["Console", consoleLink(executionArn)]);
+  say(alignedRows(lines).join("\n"));
+
+  if (result?.decision === "auto_approved") {
+    say("\nNo stage ran: the amount is below the auto-approval threshold.");
+  } else if ((target?.stages.length ?? 0) > 0 || position.decisions.length > 0 || position.waiting) {
+    say(`\nStages\n${stageRows(target, { decisions: position.decisions, at: position.waiting }, !running).join("\n")}`);
+  }
+  return 0;
+}
+
+async function main(): Promise<number> {
+  const { values, flags, operands } = parseArgsWithOperands(process.argv.slice(2), { values: ["stack", "state-machine-arn"], flags: ["help"] });
+  if (flags.has("help")) {
+    say(USAGE);
+    return 0;
+  }
+  const [command = "list", ...rest] = operands;
+  if (command === "list") {
+    if (rest.length > 0) throw new UsageError(`list takes no argument, got '${cell(rest.join(" "))}'`);
+    const target = await resolveTarget(values);
+    return list(sfnClient(target.region), target);
+  }
+  if (command === "show") {
+    if (rest.length !== 1) throw new UsageError("show needs one execution: its ARN, or its name with --stack or --state-machine-arn");
+    if (values.stack && values["state-machine-arn"]) throw new UsageError("give either --stack or --state-machine-arn, not both");
+    const target = values.stack ? await targetFromStack(values.stack)
+      : values["state-machine-arn"] ? targetFromArn(values["state-machine-arn"]) : undefined;
+    return show(target, rest[0]);
+  }
+  throw new UsageError(`unknown command '${cell(command)}' (list or show)`);
+}
+
+main().then((code) => process.exit(code), (error: unknown) => {
+  if (error instanceof UsageError) {
+    process.stderr.write(`approvals: ${error.message}\n\n${USAGE}\n`);
+  } else {
+    const aws = error as { name?: string; $metadata?: unknown };
+    process.stderr.write(`approvals: ${aws.$metadata ? `Step Functions refused the request: ${describe(error)}` : error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exit(2);
+});

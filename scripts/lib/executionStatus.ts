@@ -1,0 +1,213 @@
+// Where an execution of the approval workflow stands, read from Step Functions: the stage it waits
+// on (its newest "Approval <stage>" Task state not yet left), since when, and the decisions so far.
+//
+// Only the newest events of the history are read (reverse order, a page or a few). Of each event
+// only the state names, timestamps and the workflow's own data ({request, decisions}) are used:
+// never the Task parameters, which hold task tokens.
+import { DescribeExecutionCommand, DescribeExecutionCommandOutput, GetExecutionHistoryCommand, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";
+import { stageStateName } from "../../functions/contract";
+import { StageInfo, WorkflowTarget, stageInfo } from "./workflowTarget";
+import { alignedRows, approverList, cell, formatAmount, formatDuration, formatTime, truncate } from "./terminalFormat";
+
+const APPROVAL_STATE_PREFIX = stageStateName("");
+export const HISTORY_PAGE_SIZE = 20;
+const HISTORY_MAX_PAGES = 5;
+
+/** Key of a stage's decision under $.decisions: decisionKey() of components/approvalWorkflow.ts (not imported: it loads Pulumi). */
+export const decisionKey = (stage: string) => stage.replace(/-/g, "_");
+
+/** A stage decision as the workflow recorded it (fields not to be trusted: shown, never acted on). */
+export interface RecordedDecision {
+  stage: string;
+  decision: string;
+  mechanism: string | null;
+  approver: string | null;
+  comment: string | null;
+  decidedAt: string | null;
+}
+
+export interface ExecutionPosition {
+  /** The newest state the execution entered or left. */
+  state?: string;
+  /** The approval stage it waits on now, and since when. */
+  waiting?: { stage: string; since: Date };
+  /** Decisions recorded so far, in the order they were made. */
+  decisions: RecordedDecision[];
+  /** The request, from the newest workflow data. */
+  request?: unknown;
+  /** Why it ended, when it failed, was aborted or timed out (the newest event says). */
+  failure?: { error?: string; cause?: string };
+}
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
+const text = (value: unknown) => (typeof value === "string" ? value : null);
+
+export function parseJson(data: string | undefined): unknown {
+  if (data === undefined) return undefined;
+  try {
+    return JSON.parse(data) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A decision as the workflow's "Check <stage>" state reads it: only approved=true with
+ * decision="approved" approves, "timed_out" is a timeout, anything else a rejection. Not a
+ * decision (undefined): the {Error, Cause} a Catch writes before the timed-out state replaces it,
+ * or an answer without a boolean `approved` and a string `decision` (it fails the execution).
+ */
+function recordedDecision(value: unknown, key?: string): RecordedDecision | undefined {
+  if (!isObject(value) || typeof value.stage !== "string" || typeof value.decision !== "string" || typeof value.approved !== "boolean") return undefined;
+  if (key !== undefined && key !== decisionKey(value.stage)) return undefined;
+  const decision = value.approved && value.decision === "approved" ? "approved" : value.decision === "timed_out" ? "timed_out" : "rejected";
+  return { stage: value.stage, decision, mechanism: text(value.mechanism), approver: text(value.approver), comment: text(value.comment), decidedAt: text(value.decidedAt) };
+}
+
+/** The decisions and request in a state's input or output, or the workflow's output; undefined for other data. */
+export function workflowData(value: unknown): { decisions: RecordedDecision[]; request?: unknown; decision?: string } | undefined {
+  if (!isObject(value)) return undefined;
+  const known = (d: RecordedDecision | undefined): d is RecordedDecision => d !== undefined;
+  if (Array.isArray(value.stages) && typeof value.decision === "string") {
+    return { decisions: value.stages.map((d) => recordedDecision(d)).filter(known), request: value.request, decision: value.decision };
+  }
+  if ("request" in value) {
+    const decisions = isObject(value.decisions) ? Object.entries(value.decisions).map(([key, d]) => recordedDecision(d, key)).filter(known) : [];
+    return { decisions, request: value.request };
+  }
+  return undefined;
+}
+
+/** Reads history events newest first until it knows where the execution is and what was decided. */
+class PositionScan {
+  private readonly position: ExecutionPosition = { decisions: [] };
+  private located = false;
+  private hasData = false;
+
+  /** True once nothing older is needed. */
+  add(event: HistoryEvent): boolean {
+    const ended = event.executionFailedEventDetails ?? event.executionAbortedEventDetails ?? event.executionTimedOutEventDetails;
+    if (ended && !this.position.failure) this.position.failure = { error: ended.error, cause: ended.cause };
+    const entered = event.stateEnteredEventDetails;
+    const exited = event.stateExitedEventDetails;
+    if (entered || exited) {
+      if (!this.located) {
+        this.located = true;
+        this.position.state = (entered ?? exited)!.name;
+        const name = entered?.name ?? "";
+        if (event.type === "TaskStateEntered" && name.startsWith(APPROVAL_STATE_PREFIX) && event.timestamp) {
+          this.position.waiting = { stage: name.slice(APPROVAL_STATE_PREFIX.length), since: event.timestamp };
+        }
+      }
+      if (!this.hasData) {
+        const data = workflowData(parseJson(entered ? entered.input : exited!.output));
+        if (data) {
+          this.hasData = true;
+          this.position.decisions = data.decisions;
+          this.position.request = data.request;
+        }
+      }
+    } else if (event.type === "ExecutionStarted") {
+      // The oldest event: nothing was decided before it; its input is the request.
+      this.located = true;
+      if (!this.hasData) {
+        this.hasData = true;
+        this.position.request = parseJson(event.executionStartedEventDetails?.input);
+      }
+    }
+    return this.located && this.hasData;
+  }
+
+  result(): ExecutionPosition {
+    return this.position;
+  }
+}
+
+/** Where the execution is, from its events (newest first, as GetExecutionHistory with reverseOrder gives them). */
+export function positionFromEvents(eventsNewestFirst: HistoryEvent[]): ExecutionPosition {
+  const scan = new PositionScan();
+  for (const event of eventsNewestFirst) if (scan.add(event)) break;
+  return scan.result();
+}
+
+export async function readPosition(sfn: SFNClient, executionArn: string): Promise<ExecutionPosition> {
+  const scan = new PositionScan();
+  let nextToken: string | undefined;
+  for (let page = 0; page < HISTORY_MAX_PAGES; page++) {
+    const answer = await sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: HISTORY_PAGE_SIZE, nextToken }));
+    for (const event of answer.events ?? []) if (scan.add(event)) return scan.result();
+    nextToken = answer.nextToken;
+    if (!nextToken) break;
+  }
+  return scan.result();
+}
+
+export async function describeExecution(sfn: SFNClient, executionArn: string): Promise<DescribeExecutionCommandOutput> {
+  return sfn.send(new DescribeExecutionCommand({ executionArn }));
+}
+
+/** Still running (a redrive about to run again counts as running). */
+export function isRunning(status: string | undefined): boolean {
+  return status === "RUNNING" || status === "PENDING_REDRIVE";
+}
+
+/** "stage manager (ssm-automation)" */
+export function stageLabel(stage: string, info: StageInfo | undefined): string {
+  return `stage ${cell(stage)}${info?.mechanism ? ` (${cell(info.mechanism)})` : ""}`;
+}
+
+/** "Waiting on stage manager (ssm-automation) since ... (2m 05s); approvers: ..." */
+export function waitingLine(target: WorkflowTarget | undefined, waiting: { stage: string; since: Date }, now: number): string {
+  const info = stageInfo(target, waiting.stage);
+  const approvers = info && info.approvers.length > 0 ? `; approvers: ${approverList(info.approvers)}` : "";
+  return `Waiting on ${stageLabel(waiting.stage, info)} since ${formatTime(waiting.since)} (${formatDuration(now - waiting.since.getTime())})${approvers}`;
+}
+
+/** "Stage manager: approved by alice: "looks fine"" */
+export function decisionLine(decision: RecordedDecision): string {
+  const by = decision.approver ? ` by ${cell(decision.approver)}` : "";
+  const comment = decision.comment ? `: "${truncate(cell(decision.comment), 200)}"` : "";
+  return `Stage ${cell(decision.stage)}: ${cell(decision.decision).replace("_", " ")}${by}${comment}`;
+}
+
+function decidedAt(value: string | null): string {
+  if (!value) return "";
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? cell(value) : formatTime(date);
+}
+
+/**
+ * Each stage with its decision so far, as aligned rows: the stages the stack outputs list (in
+ * order), then any other stage the history names. `at` is the approval stage the execution waits
+ * on (running) or was in when it ended without a decision (failed, aborted, timed out).
+ */
+export function stageRows(target: WorkflowTarget | undefined, position: { decisions: RecordedDecision[]; at?: { stage: string; since: Date } }, ended: boolean): string[] {
+  const names = [...(target?.stages.map((s) => s.name) ?? [])];
+  for (const name of [...position.decisions.map((d) => d.stage), ...(position.at ? [position.at.stage] : [])]) {
+    if (!names.includes(name)) names.push(name);
+  }
+  const rows = names.map((name) => {
+    const decision = [...position.decisions].reverse().find((d) => d.stage === name);
+    const mechanism = cell(stageInfo(target, name)?.mechanism ?? decision?.mechanism ?? "") || "-";
+    if (decision) {
+      return [cell(name), mechanism, cell(decision.decision), decidedAt(decision.decidedAt), cell(decision.approver) || "-", truncate(cell(decision.comment), 100)];
+    }
+    if (position.at?.stage === name) return [cell(name), mechanism, ended ? "no decision" : "waiting", formatTime(position.at.since), "-", ""];
+    return [cell(name), mechanism, ended ? "not reached" : "pending", "", "", ""];
+  });
+  return alignedRows([["STAGE", "MECHANISM", "DECISION", "AT", "BY", "COMMENT"], ...rows], "  ");
+}
+
+/** The request's fields worth a line each: title, request id, requester, amount, link. */
+export function requestLines(request: unknown): Array<[string, string]> {
+  if (!isObject(request)) return [];
+  const lines: Array<[string, string]> = [];
+  const add = (label: string, value: unknown) => { if (typeof value === "string" && value !== "") lines.push([label, truncate(cell(value), 200)]); };
+  add("Title", request.title);
+  add("Request", request.requestId);
+  add("Requester", request.requester);
+  if (typeof request.amount === "number") lines.push(["Amount", formatAmount(request.amount, request.currency)]);
+  add("Link", request.link);
+  return lines;
+}

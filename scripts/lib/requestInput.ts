@@ -1,0 +1,68 @@
+// What start-approval checks before it starts anything: the request file (readable, JSON, the
+// request shape the workflow validates) and the execution name (Step Functions' naming rules).
+import { readFileSync } from "fs";
+import { resolve } from "path";
+import { ApprovalRequest, requestProblems } from "../../functions/contract";
+import { cell, truncate } from "./terminalFormat";
+
+/** A request that would not start, or would fail at once: the message says why. */
+export class RequestInputError extends Error {}
+
+/** Step Functions refuses an execution input above 256 KiB (UTF-8). */
+export const MAX_INPUT_BYTES = 262144;
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  if (typeof value === "string") return `the string "${truncate(cell(value), 40)}"`;
+  if (typeof value === "object") return "an object";
+  return `${typeof value === "number" ? "" : `${typeof value} `}${String(value)}`;
+}
+
+/**
+ * Reads and checks the request file; returns the request and the execution input to send. A
+ * relative path is taken from `baseDirectory` when given (npm runs scripts in the package's folder
+ * and passes the folder it was started from as INIT_CWD).
+ */
+export function readRequestFile(path: string, baseDirectory?: string): { request: ApprovalRequest; input: string } {
+  let text: string;
+  try {
+    text = readFileSync(baseDirectory ? resolve(baseDirectory, path) : path, "utf8");
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const reason = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (error as Error).message;
+    throw new RequestInputError(`cannot read the request file '${path}': ${reason}`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text.replace(/^\uFEFF/, "")) as unknown;
+  } catch (error) {
+    throw new RequestInputError(`the request file '${path}' is not valid JSON: ${truncate(cell((error as Error).message), 300)}`);
+  }
+  const problems = requestProblems(value).map((problem) => {
+    // Say what the file holds for the field the problem names.
+    const field = /^'(\w+)'/.exec(problem)?.[1];
+    const request = value as Record<string, unknown>;
+    return field && typeof value === "object" && value !== null && field in request ? `${problem} (it is ${describeValue(request[field])})` : problem;
+  });
+  if (problems.length > 0) {
+    const holds = typeof value !== "object" || value === null || Array.isArray(value) ? ` (it holds ${describeValue(value)})` : "";
+    throw new RequestInputError(`the request in '${path}' is not a valid approval request${holds}:\n${problems.map((p) => `  - ${p}`).join("\n")}\nSee README "The approval contract": only 'title' is required.`);
+  }
+  const input = JSON.stringify(value);
+  const bytes = Buffer.byteLength(input, "utf8");
+  if (bytes > MAX_INPUT_BYTES) {
+    throw new RequestInputError(`the request in '${path}' is ${bytes} bytes as JSON; Step Functions accepts at most ${MAX_INPUT_BYTES} bytes of execution input`);
+  }
+  return { request: value as ApprovalRequest, input };
+}
+
+/** Why `name` cannot name an execution, or undefined when it can. */
+export function executionNameProblem(name: string): string | undefined {
+  if (name.length < 1 || name.length > 80) return `it must be 1 to 80 characters long (it has ${name.length})`;
+  if (/\s/.test(name)) return "it must not contain whitespace";
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return "it must not contain control characters";
+  const special = [...name].filter((c) => '<>{}[]?*"#%\\^|~`$&,;:/'.includes(c));
+  if (special.length > 0) return `it must not contain ${[...new Set(special)].map((c) => `'${c}'`).join(", ")} (none of < > { } [ ] ? * " # % \\ ^ | ~ \` $ & , ; : /)`;
+  return undefined;
+}

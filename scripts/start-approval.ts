@@ -1,0 +1,208 @@
+// npm run start-approval -- (--stack STACK | --state-machine-arn ARN) --input FILE [--name NAME]
+//                           [--wait [--poll-seconds N] [--status-every N]]
+//
+// Checks a request file against the approval contract, starts the stack's approval workflow with
+// it, and with --wait follows the execution (which stage waits, on whom, since when) until it
+// ends; see README "Start an approval".
+import { SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import { ApprovalRequest } from "../functions/contract";
+import { describe, isPermanent } from "./lib/approvalWorker";
+import { UsageError, parseArgs } from "./lib/args";
+import { sfnClient } from "./lib/clients";
+import {
+  ExecutionPosition, RecordedDecision, decisionLine, describeExecution, isRunning, parseJson, readPosition, stageLabel, stageRows, waitingLine, workflowData,
+} from "./lib/executionStatus";
+import { executionNameProblem, readRequestFile } from "./lib/requestInput";
+import { cell, formatAmount, formatDuration, safeCause, truncate } from "./lib/terminalFormat";
+import { WorkflowTarget, consoleLink, showCommand, stageInfo, targetFromArn, targetFromStack } from "./lib/workflowTarget";
+
+const USAGE = `Usage: npm run start-approval -- (--stack STACK | --state-machine-arn ARN) --input FILE [options]
+
+  --stack STACK            start the approval workflow of this stack (reads its outputs; needs the Pulumi CLI)
+  --state-machine-arn ARN  start this state machine instead (it runs in its ARN's Region)
+  --input FILE             the request, a JSON file (examples/expense-report.json; only "title" is required)
+  --name NAME              the execution's name: 1 to 80 characters, no whitespace, none of
+                           < > { } [ ] ? * " # % \\ ^ | ~ \` $ & , ; : / (default: Step Functions picks one)
+  --wait                   follow the execution until it ends: which stage waits, on whom, since when;
+                           then print the decision
+  --poll-seconds N         with --wait: seconds between checks (default 5)
+  --status-every N         with --wait: seconds between "still waiting" lines (default 60)
+  --help                   this text
+
+Exit codes: 0 started (without --wait), or approved (also auto-approved); 1 rejected or timed out;
+2 error: usage, a bad request file, an AWS error, or the execution failed, was aborted or timed out;
+130 stopped waiting with Ctrl-C (the execution goes on).`;
+
+const say = (text: string) => { process.stdout.write(`${text}\n`); };
+const warn = (text: string) => { process.stderr.write(`${text}\n`); };
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Consecutive failed checks after which --wait gives up. */
+const MAX_CHECK_FAILURES = 5;
+
+function secondsOption(values: Record<string, string>, name: string, fallback: number, min: number): number {
+  const raw = values[name];
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!(Number.isFinite(value) && value >= min && value <= 86400)) throw new UsageError(`--${name} must be a number of seconds from ${min} to 86400, got '${cell(raw)}'`);
+  return value;
+}
+
+async function start(sfn: SFNClient, target: WorkflowTarget, input: string, name: string | undefined): Promise<{ executionArn: string; startDate?: Date }> {
+  try {
+    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn: target.stateMachineArn, input, name }));
+    if (!started.executionArn) throw new Error("Step Functions returned no execution ARN");
+    return { executionArn: started.executionArn, startDate: started.startDate };
+  } catch (error) {
+    const kind = (error as { name?: string }).name;
+    if (kind === "ExecutionAlreadyExists") {
+      throw new Error(`an execution named '${name}' already exists for ${target.stateMachineName} (an execution's name stays taken for 90 days after it ends); choose another --name`);
+    }
+    if (kind === "StateMachineDoesNotExist") {
+      throw new Error(`the state machine ${target.stateMachineArn} does not exist (deleted, or are your credentials for another account?)`);
+    }
+    throw new Error(`could not start the execution: ${describe(error)}`);
+  }
+}
+
+function startedLines(target: WorkflowTarget, request: ApprovalRequest, executionArn: string): string[] {
+  const lines = [
+    `Started "${truncate(cell(request.title), 100)}" on ${target.stateMachineName} (${target.region}).`,
+    `  Execution  ${executionArn}`,
+    `  Console    ${consoleLink(executionArn)}`,
+  ];
+  if (target.autoApproveBelow !== undefined && typeof request.amount === "number" && request.amount < target.autoApproveBelow) {
+    lines.push(`  Amount     ${formatAmount(request.amount, request.currency)} is below the stack's auto-approval threshold (${target.autoApproveBelow}): approved without asking anyone.`);
+  } else if (target.stages.length > 0) {
+    lines.push(`  Stages     ${target.stages.map((s) => `${cell(s.name)}${s.mechanism ? ` (${cell(s.mechanism)})` : ""}`).join(", then ")}`);
+  }
+  return lines;
+}
+
+/** The final report of an ended execution; returns the exit code. */
+function report(target: WorkflowTarget, execution: Awaited<ReturnType<typeof describeExecution>>, position: ExecutionPosition | undefined): number {
+  const took = execution.startDate && execution.stopDate ? ` after ${formatDuration(execution.stopDate.getTime() - execution.startDate.getTime())}` : "";
+  if (execution.status !== "SUCCEEDED") {
+    const error = execution.error ?? position?.failure?.error;
+    const cause = execution.cause ?? position?.failure?.cause;
+    say(`The execution ${cell(execution.status ?? "ended")}${took}${error ? `: ${safeCause(error)}` : ""}`);
+    if (cause) say(`  Cause: ${safeCause(cause)}`);
+    if (position && (position.decisions.length > 0 || position.waiting)) say(stageRows(target, { decisions: position.decisions, at: position.waiting }, true).join("\n"));
+    say("Nothing was approved.");
+    return 2;
+  }
+  const result = workflowData(parseJson(execution.output));
+  if (!result?.decision) {
+    say(`The execution SUCCEEDED${took}, but its output is not an approval result ({approved, decision, stages, request}).`);
+    return 2;
+  }
+  const title = result.request && typeof (result.request as ApprovalRequest).title === "string" ? `: ${truncate(cell((result.request as ApprovalRequest).title), 100)}` : "";
+  const last: RecordedDecision | undefined = result.decisions[result.decisions.length - 1];
+  const at = last ? ` at stage ${cell(last.stage)}` : "";
+  const summary: Record<string, [string, number]> = {
+    approved: [`Approved${took}${title}`, 0],
+    auto_approved: [`Auto-approved${took}${title} (amount below the auto-approval threshold; no stage ran)`, 0],
+    rejected: [`Rejected${at}${took}${title}`, 1],
+    timed_out: [`Timed out${at}${took}${title}`, 1],
+  };
+  const [line, code] = summary[result.decision] ?? [`The execution SUCCEEDED${took} with an unknown decision '${cell(result.decision)}'`, 2];
+  say(line);
+  if (result.decisions.length > 0) say(stageRows(target, { decisions: result.decisions }, true).join("\n"));
+  return code;
+}
+
+/** Follows the execution until it ends; prints a line when something changes, and a "still waiting" line now and then. */
+async function follow(sfn: SFNClient, target: WorkflowTarget, executionArn: string, pollSeconds: number, statusEverySeconds: number): Promise<number> {
+  say(`Waiting for the decision, checking every ${pollSeconds} s (Ctrl-C stops waiting; the execution goes on).`);
+  const seen = new Set<string>();
+  let shownWait: string | undefined;
+  let lastLineAt = Date.now();
+  let failures = 0;
+  for (;;) {
+    let execution: Awaited<ReturnType<typeof describeExecution>>;
+    let position: ExecutionPosition | undefined;
+    try {
+      execution = await describeExecution(sfn, executionArn);
+      // The history is read while it runs (where it waits) and after a failure (what was decided before).
+      if (execution.status !== "SUCCEEDED") position = await readPosition(sfn, executionArn);
+      failures = 0;
+    } catch (error) {
+      failures++;
+      if (isPermanent(error) || failures >= MAX_CHECK_FAILURES) throw new Error(`could not follow the execution: ${describe(error)}. It goes on; check it with: ${showCommand(target, executionArn)}`);
+      warn(`Could not check the execution (${describe(error)}); trying again in ${pollSeconds} s`);
+      await sleep(pollSeconds * 1000);
+      continue;
+    }
+    if (!isRunning(execution.status)) return report(target, execution, position);
+
+    const now = Date.now();
+    for (const decision of position!.decisions) {
+      const key = `${decision.stage}\n${decision.decision}\n${decision.decidedAt}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      say(decisionLine(decision));
+      lastLineAt = now;
+    }
+    const waiting = position!.waiting;
+    const waitKey = waiting ? `${waiting.stage}\n${waiting.since.getTime()}` : undefined;
+    if (waiting && waitKey !== shownWait) {
+      say(waitingLine(target, waiting, now));
+      lastLineAt = now;
+    } else if (now - lastLineAt >= statusEverySeconds * 1000) {
+      say(waiting
+        ? `Still waiting on ${stageLabel(waiting.stage, stageInfo(target, waiting.stage))}: ${formatDuration(now - waiting.since.getTime())} so far`
+        : `Still running${position!.state ? ` (state '${cell(position!.state)}')` : ""}, ${formatDuration(now - (execution.startDate?.getTime() ?? now))} since it started`);
+      lastLineAt = now;
+    }
+    shownWait = waitKey;
+    await sleep(pollSeconds * 1000);
+  }
+}
+
+async function main(): Promise<number> {
+  const { values, flags } = parseArgs(process.argv.slice(2), {
+    values: ["stack", "state-machine-arn", "input", "name", "poll-seconds", "status-every"],
+    flags: ["wait", "help"],
+  });
+  if (flags.has("help")) {
+    say(USAGE);
+    return 0;
+  }
+  if (!values.stack === !values["state-machine-arn"]) throw new UsageError("give either --stack or --state-machine-arn");
+  if (values.input === undefined) throw new UsageError("--input FILE is required: the request as JSON (see examples/expense-report.json)");
+  if (values.name !== undefined) {
+    const problem = executionNameProblem(values.name);
+    if (problem) throw new UsageError(`--name '${cell(values.name)}' is not a valid execution name: ${problem}`);
+  }
+  for (const option of ["poll-seconds", "status-every"]) {
+    if (values[option] !== undefined && !flags.has("wait")) throw new UsageError(`--${option} goes with --wait`);
+  }
+  const pollSeconds = secondsOption(values, "poll-seconds", 5, 0.05);
+  const statusEverySeconds = secondsOption(values, "status-every", 60, 0.05);
+  const arnTarget = values["state-machine-arn"] !== undefined ? targetFromArn(values["state-machine-arn"]) : undefined;
+
+  // The request is checked before anything else runs: a bad file never reaches Step Functions.
+  const { request, input } = readRequestFile(values.input, process.env.INIT_CWD);
+  const target = arnTarget ?? await targetFromStack(values.stack);
+  const sfn = sfnClient(target.region);
+  const { executionArn } = await start(sfn, target, input, values.name);
+  say(startedLines(target, request, executionArn).join("\n"));
+  if (!flags.has("wait")) {
+    say(`Follow it with: ${showCommand(target, executionArn)}`);
+    return 0;
+  }
+  process.on("SIGINT", () => {
+    say(`\nStopped waiting. The execution goes on: ${executionArn}\nFollow it with: ${showCommand(target, executionArn)}`);
+    process.exit(130);
+  });
+  return follow(sfn, target, executionArn, pollSeconds, statusEverySeconds);
+}
+
+main().then((code) => process.exit(code), (error: unknown) => {
+  if (error instanceof UsageError) {
+    warn(`start-approval: ${error.message}\n\n${USAGE}`);
+  } else {
+    // A bad request file (RequestInputError), unreadable stack outputs (StackOutputError), an AWS error.
+    warn(`start-approval: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  process.exit(2);
+});

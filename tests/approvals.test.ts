@@ -1,0 +1,357 @@
+// `npm run approvals` as operators run it: the real CLI (scripts/approvals.ts) in a child process
+// against a fake Step Functions endpoint (ListExecutions, DescribeExecution, GetExecutionHistory
+// with realistic histories whose Task parameters hold task tokens) and a fake `pulumi`.
+import { HistoryEvent } from "@aws-sdk/client-sfn";
+import { expect } from "chai";
+import { spawn } from "child_process";
+import { chmodSync, mkdtempSync, writeFileSync } from "fs";
+import { tmpdir } from "os";
+import { join } from "path";
+import { decisionKey as workflowDecisionKey } from "../components/approvalWorkflow";
+import { sfnClient } from "../scripts/lib/clients";
+import { decisionKey, positionFromEvents, readPosition } from "../scripts/lib/executionStatus";
+import { AwsError, FakeAws, FakeExecution, serveExecutions } from "./helpers/fakeAws";
+import { EXPENSE_REPORT } from "./helpers/fixtures";
+
+const ROOT = join(__dirname, "..");
+const STATE_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-prod";
+const executionArn = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-prod:${name}`;
+const consoleLink = (arn: string) => `https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${arn}`;
+const MANAGERS = ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/carol"];
+const FINANCE = "arn:aws:iam::123456789012:role/FinanceApprover";
+const ALICE = "arn:aws:iam::123456789012:user/alice";
+const BOB = "arn:aws:sts::123456789012:assumed-role/FinanceApprover/bob";
+const DEPLOYMENT = { title: "Deploy payments-api v2.14.0 to production", requestId: "DEP-2026-1122-01", requester: "CI pipeline <ci@example.com>" };
+const PROD_OUTPUTS = {
+  stateMachineArn: STATE_MACHINE,
+  stateMachineName: "sfn-approvals-prod",
+  region: "eu-west-1",
+  autoApproveBelow: null,
+  stages: [
+    { name: "manager", mechanism: "ssm-automation", approvers: MANAGERS, timeout: "3d" },
+    { name: "finance", mechanism: "codepipeline", approvers: [FINANCE], timeout: "7d" },
+  ],
+};
+const USAGE = "Usage: npm run approvals";
+const HOUR = 3600;
+
+const utc = (seconds: number) => `${new Date(seconds * 1000).toISOString().slice(0, 19).replace("T", " ")} UTC`;
+const nowSeconds = () => Math.floor(Date.now() / 1000);
+const dir = mkdtempSync(join(tmpdir(), "approvals-"));
+
+function fakePulumi(stack: string, outputs: object): string {
+  const path = join(dir, `pulumi-${stack}`);
+  writeFileSync(path, `#!/bin/sh\n[ "$*" = "stack output --json --stack ${stack}" ] || { echo "unexpected: $*" >&2; exit 3; }\ncat <<'JSON'\n${JSON.stringify(outputs)}\nJSON\n`);
+  chmodSync(path, 0o755);
+  return path;
+}
+
+describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoint", function () {
+  this.timeout(60000);
+  const aws = new FakeAws();
+  let env: Record<string, string>;
+
+  before(async () => {
+    env = {
+      PATH: process.env.PATH ?? "",
+      HOME: process.env.HOME ?? "/tmp",
+      AWS_REGION: "eu-west-1",
+      AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS",
+      AWS_SECRET_ACCESS_KEY: "fake-secret-for-tests",
+      AWS_EC2_METADATA_DISABLED: "true",
+      AWS_ENDPOINT_URL_SFN: await aws.start(),
+      NODE_NO_WARNINGS: "1",
+      PULUMI_COMMAND: fakePulumi("prod", PROD_OUTPUTS),
+    };
+  });
+  after(() => aws.stop());
+  beforeEach(() => aws.reset());
+
+  function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      let stdout = "";
+      let stderr = "";
+      const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/approvals.ts", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+      child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
+      child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
+      child.on("exit", (code) => resolve({ code, stdout, stderr }));
+    });
+  }
+
+  /**
+   * Three running executions (expense report at finance, a deployment at manager for two days, one
+   * just started) and two ended ones. Times are relative to now, 20 s past a whole minute or hour,
+   * so the durations shown are stable while the test runs.
+   */
+  function executions(now: number) {
+    const expense = new FakeExecution(executionArn("er98765-1"), EXPENSE_REPORT, now - 5 * HOUR - 20).start()
+      .waitAt("manager", now - 5 * HOUR - 19)
+      .decide({ decision: "approved", approver: ALICE, comment: "receipts checked", mechanism: "ssm-automation" }, now - 3 * HOUR - 21)
+      .waitAt("finance", now - 3 * HOUR - 20);
+    const deployment = new FakeExecution(executionArn("dep-2026-1122-01"), DEPLOYMENT, now - 53 * HOUR - 20).start()
+      .waitAt("manager", now - 53 * HOUR - 20);
+    const fresh = new FakeExecution(executionArn("f3c1d2e4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"), { title: "Pay \u001b[2J\u001b[31mnow\u001b[0m\u0007 please", amount: 12 }, now - 1).start();
+    const rejected = new FakeExecution(executionArn("er11111"), { title: "Team dinner", amount: 900, currency: "EUR" }, now - 30 * HOUR).start()
+      .waitAt("manager", now - 30 * HOUR + 1)
+      .decide({ decision: "approved", approver: ALICE, comment: null, mechanism: "ssm-automation" }, now - 29 * HOUR)
+      .waitAt("finance", now - 29 * HOUR + 0.2)
+      .decide({ decision: "rejected", approver: BOB, comment: "not a business expense", mechanism: "codepipeline" }, now - 28 * HOUR)
+      .succeed("Rejected at finance", { approved: false, decision: "rejected" }, now - 28 * HOUR + 0.2);
+    const failed = new FakeExecution(executionArn("er22222"), { title: "Broken" }, now - 2 * HOUR).start()
+      .waitAt("manager", now - 2 * HOUR + 1)
+      .fail("Lambda.ServiceException", "Rate exceeded (Service: Lambda; Status Code: 500)", now - 2 * HOUR + 2);
+    return { expense, deployment, fresh, rejected, failed, all: [expense, rejected, deployment, failed, fresh] };
+  }
+
+  function expectNoToken(all: FakeExecution[], output: string): void {
+    const tokens = all.flatMap((e) => e.tokens);
+    expect(tokens).to.not.be.empty;
+    for (const token of tokens) expect(output).to.not.contain(token.slice(20, 60));
+  }
+
+  describe("list", () => {
+    it("lists the running executions: the stage each waits on, for how long, and its approvers from the stack outputs", async () => {
+      const now = nowSeconds();
+      const x = executions(now);
+      serveExecutions(aws, x.all, 2);
+      const result = await run(["--stack", "prod"]);
+      expect(result.code).to.equal(0);
+      expect(result.stderr).to.equal("");
+      expect(result.stdout.split("\n")).to.deep.equal([
+        "3 running executions of sfn-approvals-prod (eu-west-1), 2 waiting for approval:",
+        "",
+        "EXECUTION                             TITLE                                     STAGE    MECHANISM       WAITING  APPROVERS",
+        `er98765-1                             Expense report ER98765                    finance  codepipeline    3h 00m   ${FINANCE}`,
+        `dep-2026-1122-01                      Deploy payments-api v2.14.0 to producti…  manager  ssm-automation  2d 5h    ${MANAGERS.join(", ")}`,
+        "f3c1d2e4-5a6b-4c7d-8e9f-0a1b2c3d4e5f  Pay now please                            -        -               -        -",
+        "",
+        "Details: npm run approvals -- --stack prod show EXECUTION",
+        "",
+      ]);
+      // Every page of RUNNING executions, then the newest events of each one's history.
+      const lists = aws.requests.filter((r) => r.operation === "ListExecutions").map((r) => r.body);
+      expect(lists).to.deep.equal([
+        { stateMachineArn: STATE_MACHINE, statusFilter: "RUNNING", maxResults: 100 },
+        { stateMachineArn: STATE_MACHINE, statusFilter: "RUNNING", maxResults: 100, nextToken: "list-2" },
+      ]);
+      const histories = aws.requests.filter((r) => r.operation === "GetExecutionHistory").map((r) => r.body);
+      expect(histories.map((h) => h.executionArn).sort()).to.deep.equal([x.expense, x.deployment, x.fresh].map((e) => e.executionArn).sort());
+      for (const h of histories) expect(h).to.deep.include({ reverseOrder: true, maxResults: 20 });
+      expectNoToken(x.all, result.stdout);
+    });
+
+    it("with --state-machine-arn, lists them without mechanisms and approvers", async () => {
+      const now = nowSeconds();
+      const x = executions(now);
+      serveExecutions(aws, [x.expense, x.rejected]);
+      const result = await run(["--state-machine-arn", STATE_MACHINE, "list"]);
+      expect(result.code).to.equal(0);
+      expect(result.stdout.split("\n")).to.deep.equal([
+        "1 running execution of sfn-approvals-prod (eu-west-1), 1 waiting for approval:",
+        "",
+        "EXECUTION  TITLE                   STAGE    MECHANISM  WAITING  APPROVERS",
+        "er98765-1  Expense report ER98765  finance  -          3h 00m   -",
+        "",
+        `Details: npm run approvals -- --state-machine-arn ${STATE_MACHINE} show EXECUTION`,
+        "",
+      ]);
+    });
+
+    it("says when nothing is running", async () => {
+      serveExecutions(aws, []);
+      const result = await run(["--stack", "prod", "list"]);
+      expect(result.code).to.equal(0);
+      expect(result.stdout).to.equal("No execution of sfn-approvals-prod (eu-west-1) is running.\n");
+    });
+
+    it("exits 2 with Step Functions' message when it refuses", async () => {
+      aws.on("ListExecutions", () => new AwsError("AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:ListExecutions"));
+      const result = await run(["--stack", "prod"]);
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.equal("approvals: Step Functions refused the request: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:ListExecutions\n");
+      expect(result.stdout).to.equal("");
+    });
+  });
+
+  describe("show", () => {
+    it("shows a running execution by name: status, where it waits, on whom, the request and each stage so far", async () => {
+      const now = nowSeconds();
+      const x = executions(now);
+      serveExecutions(aws, x.all);
+      const result = await run(["--stack", "prod", "show", "er98765-1"]);
+      expect(result.code).to.equal(0);
+      expect(result.stderr).to.equal("");
+      expect(result.stdout.split("\n")).to.deep.equal([
+        "Execution  er98765-1",
+        `Status     RUNNING, started ${utc(now - 5 * HOUR - 20)} (5h 00m ago)`,
+        `Waiting    on stage finance (codepipeline) for 3h 00m, since ${utc(now - 3 * HOUR - 20)}`,
+        `Approvers  ${FINANCE}`,
+        "Title      Expense report ER98765",
+        "Request    ER98765",
+        "Requester  Jane Doe <jane@example.com>",
+        "Amount     750.50 USD",
+        "Link       https://example.com/reports/ER98765",
+        `ARN        ${x.expense.executionArn}`,
+        `Console    ${consoleLink(x.expense.executionArn)}`,
+        "",
+        "Stages",
+        "  STAGE    MECHANISM       DECISION  AT                       BY                                    COMMENT",
+        `  manager  ssm-automation  approved  ${utc(now - 3 * HOUR - 21)}  ${ALICE}  receipts checked`,
+        `  finance  codepipeline    waiting   ${utc(now - 3 * HOUR - 20)}  -`,
+        "",
+      ]);
+      expect(aws.requests.map((r) => [r.operation, r.body.executionArn])).to.deep.equal([
+        ["DescribeExecution", x.expense.executionArn],
+        ["GetExecutionHistory", x.expense.executionArn],
+      ]);
+      expectNoToken([x.expense], result.stdout);
+    });
+
+    it("shows an ended execution by ARN, without the stack: its decision and every stage's", async () => {
+      const now = nowSeconds();
+      const x = executions(now);
+      serveExecutions(aws, x.all);
+      const result = await run(["show", x.rejected.executionArn]);
+      expect(result.code).to.equal(0);
+      expect(result.stdout.split("\n")).to.deep.equal([
+        "Execution  er11111",
+        `Status     SUCCEEDED, started ${utc(now - 30 * HOUR)}, ended ${utc(now - 28 * HOUR)} (took 2h 00m)`,
+        "Decision   rejected at stage finance",
+        "Title      Team dinner",
+        "Amount     900.00 EUR",
+        `ARN        ${x.rejected.executionArn}`,
+        `Console    ${consoleLink(x.rejected.executionArn)}`,
+        "",
+        "Stages",
+        "  STAGE    MECHANISM       DECISION  AT                       BY                                                          COMMENT",
+        `  manager  ssm-automation  approved  ${utc(now - 29 * HOUR)}  ${ALICE}`,
+        `  finance  codepipeline    rejected  ${utc(now - 28 * HOUR)}  ${BOB}  not a business expense`,
+        "",
+      ]);
+      // Its output says it all: the history is not read.
+      expect(aws.operations()).to.deep.equal(["DescribeExecution"]);
+      expect(String(aws.requests[0].headers.authorization)).to.match(/\/eu-west-1\/states\/aws4_request/);
+    });
+
+    it("shows a failed execution's error and cause, and the stage it failed in", async () => {
+      const now = nowSeconds();
+      const x = executions(now);
+      serveExecutions(aws, x.all);
+      const result = await run(["--stack", "prod", "show", x.failed.executionArn]);
+      expect(result.code).to.equal(0);
+      expect(result.stdout.split("\n")).to.deep.equal([
+        "Execution  er22222",
+        `Status     FAILED, started ${utc(now - 2 * HOUR)}, ended ${utc(now - 2 * HOUR + 2)} (took 2s)`,
+        "Error      Lambda.ServiceException",
+        "Cause      Rate exceeded (Service: Lambda; Status Code: 500)",
+        "Title      Broken",
+        `ARN        ${x.failed.executionArn}`,
+        `Console    ${consoleLink(x.failed.executionArn)}`,
+        "",
+        "Stages",
+        "  STAGE    MECHANISM       DECISION     AT                       BY  COMMENT",
+        `  manager  ssm-automation  no decision  ${utc(now - 2 * HOUR + 1)}  -`,
+        "  finance  codepipeline    not reached",
+        "",
+      ]);
+      expectNoToken([x.failed], result.stdout);
+    });
+
+    it("shows an auto-approved execution", async () => {
+      const now = nowSeconds();
+      const auto = new FakeExecution(executionArn("taxi"), { title: "Taxi", amount: 42 }, now - 60).start()
+        .succeed("Auto-approved", { approved: true, decision: "auto_approved" }, now - 60);
+      serveExecutions(aws, [auto]);
+      const result = await run(["--stack", "prod", "show", "taxi"]);
+      expect(result.code).to.equal(0);
+      expect(result.stdout).to.contain("\nDecision   auto_approved\nTitle      Taxi\nAmount     42.00\n")
+        .and.contain("\n\nNo stage ran: the amount is below the auto-approval threshold.\n");
+    });
+
+    it("says when there is no such execution, and exits 2", async () => {
+      serveExecutions(aws, []);
+      const result = await run(["--stack", "prod", "show", "er00000"]);
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.equal(`approvals: there is no execution ${executionArn("er00000")}\n`);
+    });
+  });
+
+  describe("usage errors print the usage and exit 2", () => {
+    const cases: Array<[string[], string]> = [
+      [[], "approvals: give either --stack or --state-machine-arn"],
+      [["list", "--stack", "prod", "--state-machine-arn", STATE_MACHINE], "approvals: give either --stack or --state-machine-arn"],
+      [["--stack", "prod", "list", "everything"], "approvals: list takes no argument, got 'everything'"],
+      [["--stack", "prod", "show"], "approvals: show needs one execution: its ARN, or its name with --stack or --state-machine-arn"],
+      [["show", "er98765-1"], "approvals: show 'er98765-1': without --stack or --state-machine-arn, give the execution's ARN"],
+      [["--stack", "prod", "show", "arn:aws:states:eu-west-1:123456789012:execution:other-workflow:er1"], "approvals: 'arn:aws:states:eu-west-1:123456789012:execution:other-workflow:er1' is not an execution of " + STATE_MACHINE],
+      [["--state-machine-arn", "arn:aws:sns:eu-west-1:123456789012:topic"], "is not a Step Functions state machine ARN"],
+      [["--stack", "prod", "approve", "er1"], "approvals: unknown command 'approve' (list or show)"],
+      [["--stack", "prod", "--verbose"], "approvals: unknown option --verbose"],
+    ];
+    let results: Array<{ code: number | null; stdout: string; stderr: string }> = [];
+    let requestsMade = -1;
+    before(async () => {
+      aws.reset();
+      results = await Promise.all(cases.map(([args]) => run(args)));
+      requestsMade = aws.requests.length;
+    });
+    cases.forEach(([args, message], i) => {
+      it(`refuses '${args.join(" ")}'`, () => {
+        expect(results[i].code).to.equal(2);
+        expect(results[i].stderr).to.contain(message).and.contain(USAGE);
+        expect(results[i].stdout).to.equal("");
+        expect(requestsMade).to.equal(0);
+      });
+    });
+  });
+});
+
+describe("approvals: reading where an execution stands", () => {
+  /** Events as the SDK hands them over (timestamps as Dates). */
+  const sdkEvents = (events: Array<Record<string, unknown>>) => events.map((e) => ({ ...e, timestamp: new Date((e.timestamp as number) * 1000) })) as unknown as HistoryEvent[];
+
+  it("keys decisions as the workflow does", () => {
+    for (const stage of ["manager", "team-lead", "a-b-c"]) expect(decisionKey(stage)).to.equal(workflowDecisionKey(stage));
+  });
+
+  it("pages through the newest events until it finds the state the execution is in", async () => {
+    const aws = new FakeAws();
+    const url = await aws.start();
+    const previous = process.env.AWS_ENDPOINT_URL_SFN;
+    Object.assign(process.env, { AWS_ENDPOINT_URL_SFN: url, AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS", AWS_SECRET_ACCESS_KEY: "fake" });
+    try {
+      const t0 = nowSeconds() - HOUR;
+      const execution = new FakeExecution(executionArn("busy"), EXPENSE_REPORT, t0).start().waitAt("manager", t0 + 1, "activity");
+      // Released by vanished workers again and again: more events than one page after the state was entered.
+      for (let i = 0; i < 8; i++) execution.releaseActivity(t0 + 200 + i * 130);
+      serveExecutions(aws, [execution]);
+      const position = await readPosition(sfnClient("eu-west-1"), execution.executionArn);
+      expect(position.waiting).to.deep.equal({ stage: "manager", since: new Date((t0 + 1) * 1000) });
+      expect(position.request).to.deep.equal(EXPENSE_REPORT);
+      const pages = aws.requests.map((r) => r.body);
+      expect(pages.map((p) => p.nextToken)).to.deep.equal([undefined, "page-20"]);
+    } finally {
+      if (previous === undefined) delete process.env.AWS_ENDPOINT_URL_SFN;
+      else process.env.AWS_ENDPOINT_URL_SFN = previous;
+      for (const key of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]) delete process.env[key];
+      await aws.stop();
+    }
+  });
+
+  it("does not count what a Catch wrote as a decision, and reads a disagreeing decision as the workflow does", () => {
+    const t0 = 1795341600;
+    const timedOut = new FakeExecution(executionArn("slow"), EXPENSE_REPORT, t0).start().waitAt("manager", t0 + 1).timeOut("ssm-automation", t0 + 100);
+    // Newest first, cut just after "Approval manager timed out" was entered: the decision slot holds {Error, Cause}.
+    const passEntered = timedOut.events.findIndex((e) => (e.stateEnteredEventDetails as { name?: string } | undefined)?.name === "Approval manager timed out");
+    const atPass = positionFromEvents(sdkEvents(timedOut.events.slice(0, passEntered + 1).reverse()));
+    expect(atPass.state).to.equal("Approval manager timed out");
+    expect(atPass.waiting).to.equal(undefined);
+    expect(atPass.decisions).to.deep.equal([]);
+
+    const entered = (decisions: object) => [{ id: 9, previousEventId: 8, timestamp: t0, type: "ChoiceStateEntered", stateEnteredEventDetails: { name: "Check manager", input: JSON.stringify({ request: EXPENSE_REPORT, decisions }) } }];
+    const disagreeing = positionFromEvents(sdkEvents(entered({ manager: { approved: false, decision: "approved", stage: "manager", mechanism: "activity", approver: ALICE, comment: null, decidedAt: "2026-11-22T10:00:00Z" } })));
+    expect(disagreeing.decisions.map((d) => d.decision)).to.deep.equal(["rejected"]);
+    const malformed = positionFromEvents(sdkEvents(entered({ manager: { decision: "approved", stage: "manager" }, finance: { approved: true, decision: "approved", stage: "manager" } })));
+    expect(malformed.decisions, "no boolean 'approved'; a decision under another stage's key").to.deep.equal([]);
+  });
+});
