@@ -2,6 +2,7 @@
 // (scripts/approval-worker.ts) in a child process against a fake Step Functions + STS endpoint on
 // 127.0.0.1, and once through a real terminal (tmux) for an interactive approval and a Ctrl-C.
 import { expect } from "chai";
+import { fakeAwsCliEnv } from "./helpers/cliEnv";
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -29,15 +30,9 @@ function startWorker(args: string[], env: Record<string, string>): WorkerRun {
   let output = "";
   const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/approval-worker.ts", ...args], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "/tmp",
-      AWS_REGION: "eu-west-1",
-      AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS",
-      AWS_SECRET_ACCESS_KEY: "fake-secret-for-tests",
-      AWS_EC2_METADATA_DISABLED: "true",
+    env: fakeAwsCliEnv({
       ...env,
-    },
+    }),
     stdio: ["pipe", "pipe", "pipe"],
   });
   child.stdout!.on("data", (chunk: Buffer) => { output += chunk.toString(); });

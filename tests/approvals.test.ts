@@ -3,6 +3,7 @@
 // with realistic histories whose Task parameters hold task tokens) and a fake `pulumi`.
 import { HistoryEvent } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
+import { fakeAwsCliEnv } from "./helpers/cliEnv";
 import { spawn } from "child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -52,17 +53,11 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
   let env: Record<string, string>;
 
   before(async () => {
-    env = {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "/tmp",
-      AWS_REGION: "eu-west-1",
-      AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS",
-      AWS_SECRET_ACCESS_KEY: "fake-secret-for-tests",
-      AWS_EC2_METADATA_DISABLED: "true",
+    env = fakeAwsCliEnv({
       AWS_ENDPOINT_URL_SFN: await aws.start(),
       NODE_NO_WARNINGS: "1",
       PULUMI_COMMAND: fakePulumi("prod", PROD_OUTPUTS),
-    };
+    });
   });
   after(() => aws.stop());
   beforeEach(() => aws.reset());

@@ -3,6 +3,7 @@
 // prints the prod stack's outputs. With --wait, the fake's DescribeExecution/GetExecutionHistory
 // answers advance poll by poll through a realistic history (whose Task parameters hold task tokens).
 import { expect } from "chai";
+import { fakeAwsCliEnv } from "./helpers/cliEnv";
 import { ChildProcess, spawn } from "child_process";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -89,17 +90,11 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
 
   before(async () => {
     const url = await aws.start();
-    env = {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? "/tmp",
-      AWS_REGION: "eu-west-1",
-      AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS",
-      AWS_SECRET_ACCESS_KEY: "fake-secret-for-tests",
-      AWS_EC2_METADATA_DISABLED: "true",
+    env = fakeAwsCliEnv({
       AWS_ENDPOINT_URL_SFN: url,
       // The AWS SDK's notice about Node 20 would otherwise be part of stderr.
       NODE_NO_WARNINGS: "1",
-    };
+    });
     prodPulumi = fakePulumi("prod", PROD_OUTPUTS);
   });
   after(() => aws.stop());

@@ -1,0 +1,13 @@
+// The environment of a CLI run in a child process by the tests: no real credentials, no instance
+// metadata, a fixed Region; endpoints and the rest come from `extra`.
+export function fakeAwsCliEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: process.env.PATH ?? "",
+    HOME: process.env.HOME ?? "/tmp",
+    AWS_REGION: "eu-west-1",
+    AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS",
+    AWS_SECRET_ACCESS_KEY: "fake-secret-for-tests",
+    AWS_EC2_METADATA_DISABLED: "true",
+    ...extra,
+  };
+}
