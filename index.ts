@@ -2,7 +2,7 @@
 // them in order, and exports what users need to start and follow approvals.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { ApprovalAlerts, ApprovalPage, ApprovalWorkflow, EMAIL_MECHANISMS, Mechanism, createApprovalStage, loadConfig, workflowStateMachineName } from "./components";
+import { ApprovalAlerts, ApprovalPage, ApprovalWorkflow, EMAIL_MECHANISMS, Mechanism, createApprovalStage, loadConfig, stageFollowUps, workflowStateMachineName } from "./components";
 
 export = async () => {
   const config = loadConfig();
@@ -16,7 +16,7 @@ export = async () => {
     alarmActions,
   });
   const stages = config.stages.map((stage) => createApprovalStage(stage, { alarmActions, approvalPageUrl: page?.url }));
-  const workflow = new ApprovalWorkflow("approvals", { stages, autoApproveBelow: config.autoApproveBelow, alarmActions });
+  const workflow = new ApprovalWorkflow("approvals", { stages, autoApproveBelow: config.autoApproveBelow, alarmActions, followUps: stageFollowUps(config.stages) });
   return {
     stateMachineArn: workflow.stateMachine.arn,
     stateMachineName: workflow.stateMachine.name,
@@ -31,6 +31,12 @@ export = async () => {
       mechanism: stage.mechanism,
       approvers: config.stages[i].approvers,
       timeout: config.stages[i].timeout,
+      ...(config.stages[i].remindEvery ? { remindEvery: config.stages[i].remindEvery } : {}),
+      ...(config.stages[i].escalateTo ? {
+        escalateTo: [...config.stages[i].escalateTo!.emails, ...config.stages[i].escalateTo!.topicArns],
+        escalateAfter: `${config.stages[i].escalateAfterPercent}%`,
+      } : {}),
+      ...(workflow.escalationTopics[stage.stage] ? { escalationTopicArn: workflow.escalationTopics[stage.stage].arn } : {}),
       ...handles,
     })))),
   };

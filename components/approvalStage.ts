@@ -16,6 +16,11 @@ export interface ApprovalStage {
   readonly mechanism: Mechanism;
   /** The longest the stage's Task state waits (its TimeoutSeconds). */
   readonly maxWaitSeconds: number;
+  /**
+   * The topic whose subscribers are reminded while the stage waits (its notify addresses, or the
+   * approvers of an email stage); undefined when the stage has nobody to remind.
+   */
+  readonly reminderTopicArn?: pulumi.Output<string>;
   /** Stage handles for the stack output (documentName, topicArn, ...). */
   readonly handles: pulumi.Output<Record<string, string>>;
   taskState(options: TaskStateOptions): ApprovalTaskState;

@@ -10,7 +10,10 @@ import { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
 import { LOG_RETENTION_DAYS } from "./approvalFunction";
 import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 import { checkedName, defaultNamePrefix } from "./naming";
-import { Mechanism, stageStateName } from "../functions/contract";
+import { EscalationTargets } from "./config";
+import { emailTopic } from "./emailTopic";
+import { Mechanism, followUpStateNames, stageStateName } from "../functions/contract";
+import { FollowUpArgs, StageFollowUp, followUpStates } from "./followUp";
 
 export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
 export const INVALID_DECISION_ERROR = "InvalidStageDecision";
@@ -26,13 +29,23 @@ export function decisionKey(stage: string): string {
   return stage.replace(/-/g, "_");
 }
 
-export function stageTaskOptions(stage: string): TaskStateOptions {
+/**
+ * Where a stage's Task reads and writes. With follow-ups (reminders, escalation) the Task runs in
+ * the decision branch of a Parallel state and goes on to the branch's "decided" state instead of
+ * the Check state (see components/followUp.ts).
+ */
+export function stageTaskOptions(stage: string, withFollowUps = false): TaskStateOptions {
   return {
     stateName: stageStateName(stage),
     requestPath: "$.request",
     resultPath: `$.decisions.${decisionKey(stage)}`,
-    next: `Check ${stage}`,
+    next: withFollowUps ? followUpStateNames(stage).decided : `Check ${stage}`,
   };
+}
+
+/** The state a stage starts at: its Task, or the Parallel that runs the Task beside its follow-ups. */
+export function stageEntryName(stage: string, withFollowUps = false): string {
+  return withFollowUps ? followUpStateNames(stage).wrapper : stageStateName(stage);
 }
 
 function requestValidation(next: string): AslStates {
@@ -97,12 +110,14 @@ export interface AssembledStage {
   /** When given, a decision naming another mechanism is refused like a malformed one. */
   mechanism?: Mechanism;
   maxWaitSeconds: number;
+  /** Reminders and escalation (needs `mechanism`); the stage's states were built with stageTaskOptions(stage, true). */
+  followUp?: Pick<FollowUpArgs, "followUp" | "timeoutText" | "approvers">;
 }
 
 /** Pure: the whole definition from the stages' own states. */
 export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; stages: AssembledStage[] }): AslDefinition {
   if (args.stages.length === 0) throw new Error("An approval workflow needs at least one stage");
-  const entry = (i: number) => (i < args.stages.length ? stageTaskOptions(args.stages[i].stage).stateName : "Approved");
+  const entry = (i: number) => (i < args.stages.length ? stageEntryName(args.stages[i].stage, args.stages[i].followUp !== undefined) : "Approved");
   const states: AslStates = {};
   const add = (more: AslStates) => {
     for (const [name, state] of Object.entries(more)) {
@@ -133,10 +148,19 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
   }
 
   const decisionPaths: string[] = [];
-  args.stages.forEach(({ stage, states: stageStates, mechanism }, i) => {
+  args.stages.forEach(({ stage, states: stageStates, mechanism, followUp }, i) => {
     const options = stageTaskOptions(stage);
     if (!(options.stateName in stageStates)) throw new Error(`Stage '${stage}' has no state named '${options.stateName}'`);
-    add(stageStates);
+    if (followUp) {
+      if (!mechanism) throw new Error(`Stage '${stage}' has follow-ups but no mechanism`);
+      const branchStates = followUpStates({ stage, mechanism, options, stageStates, ...followUp });
+      // State names are unique across the whole state machine, branches included.
+      const names = [...Object.keys(branchStates), ...(branchStates[followUpStateNames(stage).wrapper].Branches as Array<{ States: AslStates }>).flatMap((b) => Object.keys(b.States))];
+      for (const name of names) if (name in states) throw new Error(`Two states are named '${name}'`);
+      add(branchStates);
+    } else {
+      add(stageStates);
+    }
     decisionPaths.push(options.resultPath);
     add({
       [options.next]: {
@@ -209,6 +233,20 @@ export interface ApprovalWorkflowArgs {
   namePrefix?: string;
   /** Where the failed-executions alarm publishes (an SNS topic ARN). */
   alarmActions?: pulumi.Input<string>[];
+  /** Reminders and escalation, by stage name (see components/followUp.ts). */
+  followUps?: Record<string, WorkflowFollowUp>;
+}
+
+export interface WorkflowFollowUp {
+  /** Reminds the stage's recipients (ApprovalStage.reminderTopicArn) at this interval while it waits. */
+  remindEverySeconds?: number;
+  /** Told once, escalateAfterSeconds after the stage started, if it is still waiting. */
+  escalateTo?: EscalationTargets;
+  escalateAfterSeconds?: number;
+  escalateAfterPercent?: number;
+  /** For the messages: the stage's timeout as configured and its approvers. */
+  timeout: string;
+  approvers: string[];
 }
 
 /** The state machine's name for a name prefix (the approval page needs it before the state machine exists). */
@@ -222,6 +260,8 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
   readonly logGroup: aws.cloudwatch.LogGroup;
   readonly definition: pulumi.Output<string>;
   readonly failedExecutionsAlarm: aws.cloudwatch.MetricAlarm;
+  /** Per stage with emails under escalateTo: the topic they are subscribed to. */
+  readonly escalationTopics: Record<string, aws.sns.Topic> = {};
 
   constructor(name: string, args: ApprovalWorkflowArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:ApprovalWorkflow", name, {}, opts);
@@ -238,11 +278,28 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     const { accountId, region, partition } = accountFacts(parent);
     const stateMachineName = workflowStateMachineName(args.namePrefix, `ApprovalWorkflow ${name}`);
 
-    const tasks = args.stages.map((stage) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage)) }));
-    this.definition = pulumi.all(tasks.map((t) => t.task.states)).apply((allStates) => JSON.stringify(assembleWorkflowDefinition({
+    const followUps = args.followUps ?? {};
+    for (const stageName of Object.keys(followUps)) {
+      if (!names.includes(stageName)) throw new Error(`ApprovalWorkflow ${name}: followUps names stage '${stageName}', which is not one of ${names.join(", ")}`);
+    }
+    const resolvedFollowUps = args.stages.map((stage) => {
+      const followUp = followUps[stage.stage];
+      if (!followUp || (followUp.remindEverySeconds === undefined && followUp.escalateTo === undefined)) return undefined;
+      return this.resolveFollowUp(name, stateMachineName, stage, followUp);
+    });
+    const tasks = args.stages.map((stage, i) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage, resolvedFollowUps[i] !== undefined)) }));
+    const followUpSettings = pulumi.all(resolvedFollowUps.map((f) => f?.settings ?? pulumi.output(undefined)));
+    this.definition = pulumi.all([pulumi.all(tasks.map((t) => t.task.states)), followUpSettings]).apply(([allStates, settings]) => JSON.stringify(assembleWorkflowDefinition({
       autoApproveBelow: args.autoApproveBelow,
-      stages: tasks.map((t, i) => ({ stage: t.stage.stage, mechanism: t.stage.mechanism, states: allStates[i], maxWaitSeconds: t.stage.maxWaitSeconds })),
+      stages: tasks.map((t, i) => ({
+        stage: t.stage.stage,
+        mechanism: t.stage.mechanism,
+        states: allStates[i],
+        maxWaitSeconds: t.stage.maxWaitSeconds,
+        ...(settings[i] ? { followUp: { followUp: settings[i]!, timeoutText: followUps[t.stage.stage].timeout, approvers: followUps[t.stage.stage].approvers } } : {}),
+      })),
     }), null, 2));
+    const followUpTopics = pulumi.all(resolvedFollowUps.map((f) => f?.topicArns ?? pulumi.output([] as string[]))).apply((lists) => [...new Set(lists.flat())]);
 
     this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {
       name: `/aws/vendedlogs/states/${stateMachineName}`,
@@ -258,7 +315,11 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     }, parent);
     const policy = new aws.iam.RolePolicy(`${name}-policy`, {
       role: this.role.id,
-      policy: policyDocument(pulumi.all(tasks.map((t) => t.task.statements)).apply((lists) => [...lists.flat(), LOG_DELIVERY_STATEMENT])),
+      policy: policyDocument(pulumi.all([pulumi.all(tasks.map((t) => t.task.statements)), followUpTopics]).apply(([lists, topics]) => [
+        ...lists.flat(),
+        ...(topics.length > 0 ? [{ Sid: "PublishRemindersAndEscalations", Effect: "Allow" as const, Action: ["sns:Publish"], Resource: topics }] : []),
+        LOG_DELIVERY_STATEMENT,
+      ])),
     }, parent);
 
     this.stateMachine = new aws.sfn.StateMachine(`${name}-state-machine`, {
@@ -286,5 +347,51 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
       alarmActions: args.alarmActions,
     }, parent);
     this.registerOutputs({ stateMachineArn: this.stateMachine.arn });
+  }
+
+  /** The topics of one stage's follow-ups (creating the escalation email topic) and its settings for followUpStates. */
+  private resolveFollowUp(name: string, stateMachineName: string, stage: ApprovalStage, followUp: WorkflowFollowUp): { settings: pulumi.Output<StageFollowUp>; topicArns: pulumi.Output<string[]> } {
+    const at = `ApprovalWorkflow ${name}, stage '${stage.stage}'`;
+    if (followUp.remindEverySeconds !== undefined) {
+      if (!stage.reminderTopicArn) throw new pulumi.RunError(`${at}: remindEvery is set, but the ${stage.mechanism} stage has nobody to remind (no notify addresses)`);
+      if (!(followUp.remindEverySeconds > 0 && followUp.remindEverySeconds < stage.maxWaitSeconds)) {
+        throw new pulumi.RunError(`${at}: remindEvery must be a positive number of seconds shorter than the stage's wait (${stage.maxWaitSeconds}s), got ${followUp.remindEverySeconds}`);
+      }
+    }
+    const escalation: pulumi.Output<string>[] = [];
+    if (followUp.escalateTo !== undefined) {
+      const { emails, topicArns } = followUp.escalateTo;
+      if (emails.length + topicArns.length === 0) throw new pulumi.RunError(`${at}: escalateTo lists nobody`);
+      if (followUp.escalateAfterSeconds === undefined || !(followUp.escalateAfterSeconds > 0 && followUp.escalateAfterSeconds < stage.maxWaitSeconds)) {
+        throw new pulumi.RunError(`${at}: escalateAfterSeconds must be a positive number of seconds shorter than the stage's wait (${stage.maxWaitSeconds}s), got ${followUp.escalateAfterSeconds}`);
+      }
+      if (emails.length > 0) {
+        const topic = emailTopic({
+          resourceName: `${name}-${stage.stage}-escalation`,
+          subscriptionPrefix: `${name}-${stage.stage}-escalation`,
+          topicName: checkedName(at, "SNS topic", `${stateMachineName}-${stage.stage}-escalation`, 256),
+          displayName: `Approvals overdue (${stage.stage})`,
+          emails,
+          parent: this,
+        });
+        this.escalationTopics[stage.stage] = topic;
+        escalation.push(topic.arn);
+      }
+      escalation.push(...topicArns.map((arn) => pulumi.output(arn)));
+    } else if (followUp.escalateAfterSeconds !== undefined) {
+      throw new pulumi.RunError(`${at}: escalateAfterSeconds is set without escalateTo`);
+    }
+    const reminderTopic = followUp.remindEverySeconds !== undefined ? stage.reminderTopicArn! : pulumi.output(undefined);
+    const settings = pulumi.all([reminderTopic, pulumi.all(escalation)]).apply(([reminderTopicArn, escalationTopicArns]): StageFollowUp => ({
+      ...(followUp.remindEverySeconds !== undefined ? {
+        remindEverySeconds: followUp.remindEverySeconds,
+        // No reminder at the very moment the stage times out.
+        maxReminders: Math.max(1, Math.floor((stage.maxWaitSeconds - 1) / followUp.remindEverySeconds)),
+        reminderTopicArn,
+      } : {}),
+      ...(followUp.escalateTo !== undefined ? { escalateAfterSeconds: followUp.escalateAfterSeconds, escalateAfterPercent: followUp.escalateAfterPercent, escalationTopicArns } : {}),
+    }));
+    const topicArns = settings.apply((s) => [...(s.reminderTopicArn ? [s.reminderTopicArn] : []), ...(s.escalationTopicArns ?? [])]);
+    return { settings, topicArns };
   }
 }

@@ -96,9 +96,12 @@ export function lambdaCallbackTaskStates(args: {
   };
 }
 
-/** A JSONata string literal (single-quoted; backslash and quote escaped). */
+/**
+ * A JSONata string literal. JSONata string escapes are JSON's (\\, \", \n, \uXXXX; there is no \'),
+ * so a JSON string is a JSONata string with the same value.
+ */
 export function jsonataString(text: string): string {
-  return `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'").replace(/\n/g, "\\n")}'`;
+  return JSON.stringify(text);
 }
 
 /**
@@ -124,7 +127,7 @@ export function jsonataResultPath(path: string, valueExpression: string): string
  * yields '+', '/' and '='; there is no replace intrinsic), which is why this one state uses JSONata.
  */
 /** Line breaks and other control characters, as a JSONata regex. */
-const CONTROL_CHARACTERS = "/[\\u0000-\\u001f\\u007f-\\u009f]+/";
+export const CONTROL_CHARACTERS = "/[\\u0000-\\u001f\\u007f-\\u009f]+/";
 
 export const JSONATA_URL_SAFE_TOKEN = "$replace($replace($replace($base64encode($states.context.Task.Token), '+', '-'), '/', '_'), '=', '')";
 

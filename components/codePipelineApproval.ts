@@ -41,6 +41,7 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
   readonly maxWaitSeconds: number;
   readonly bucket: aws.s3.Bucket;
   readonly topic: aws.sns.Topic;
+  readonly reminderTopicArn?: pulumi.Output<string>;
   readonly pipelineRole: aws.iam.Role;
   readonly pipeline: aws.codepipeline.Pipeline;
   readonly tokenTable: aws.dynamodb.Table;
@@ -120,6 +121,8 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
       emails: args.notify,
       parent: this,
     });
+    // Reminders go to the notify addresses; without any there is nobody to remind.
+    if ((args.notify ?? []).length > 0) this.reminderTopicArn = this.topic.arn;
 
     this.pipelineRole = new aws.iam.Role(`${name}-pipeline-role`, {
       description: `Runs the approval pipeline of stage ${args.stage}`,

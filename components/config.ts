@@ -56,6 +56,21 @@ export interface StageConfig {
   timeoutSeconds: number;
   /** The timeout as written in config, for messages and docs. */
   timeout: string;
+  /** Reminders to the stage's recipients while it waits (absent: none). */
+  remindEverySeconds?: number;
+  /** `remindEvery` as written in config. */
+  remindEvery?: string;
+  /** Who is told once `escalateAfterPercent` of the timeout has passed without a decision. */
+  escalateTo?: EscalationTargets;
+  /** Share of the timeout (1 to 99 percent) after which `escalateTo` is notified; set when escalateTo is. */
+  escalateAfterPercent?: number;
+}
+
+export interface EscalationTargets {
+  /** Subscribed to a topic the stack creates for this stage's escalations. */
+  emails: string[];
+  /** Existing SNS topics the state machine publishes to (standard topics, not FIFO). */
+  topicArns: string[];
 }
 
 export interface ApprovalConfig {
@@ -85,7 +100,15 @@ function show(value: unknown): string {
   return text === undefined ? String(value) : text;
 }
 
-const STAGE_KEYS = new Set(["name", "mechanism", "approvers", "minRequiredApprovals", "notify", "timeout"]);
+const STAGE_KEYS = new Set(["name", "mechanism", "approvers", "minRequiredApprovals", "notify", "timeout", "remindEvery", "escalateTo", "escalateAfter"]);
+
+/** Reminders less often than this would only be noise; the shortest stage timeout is longer anyway for the mechanisms that remind. */
+export const MIN_REMIND_EVERY_SECONDS = 300;
+/** At most this many reminders per stage (timeout / remindEvery): each adds events to the execution's history. */
+export const MAX_REMINDERS = 100;
+export const MAX_ESCALATION_TARGETS = 10;
+export const DEFAULT_ESCALATE_AFTER_PERCENT = 50;
+export const SNS_TOPIC_ARN_PATTERN = /^arn:aws(-cn|-us-gov)?:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$/;
 
 function parseStage(raw: unknown, index: number, problems: string[]): StageConfig | undefined {
   const at = `sfn-approvals:stages[${index}]`;
@@ -170,8 +193,11 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
     problems.push(`${at}.timeout is "${timeout}": ${rules.maxTimeoutReason}`);
   }
 
+  const followUps = parseFollowUps(stage, at, mechanism, notify, timeoutSeconds, problems);
+
   if (problems.length > before) return undefined;
   return {
+    ...followUps,
     name: name as string,
     mechanism: mechanism as Mechanism,
     approvers: approvers as string[],
@@ -180,6 +206,74 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
     timeoutSeconds: timeoutSeconds!,
     timeout: (timeout as string).trim(),
   };
+}
+
+/** remindEvery, escalateTo and escalateAfter of one stage. */
+function parseFollowUps(stage: Record<string, unknown>, at: string, mechanism: unknown, notify: unknown, timeoutSeconds: number | undefined, problems: string[]): Pick<StageConfig, "remindEverySeconds" | "remindEvery" | "escalateTo" | "escalateAfterPercent"> {
+  const result: Pick<StageConfig, "remindEverySeconds" | "remindEvery" | "escalateTo" | "escalateAfterPercent"> = {};
+  const remindEvery = stage.remindEvery;
+  if (remindEvery !== undefined) {
+    const seconds = typeof remindEvery === "string" ? parseDuration(remindEvery) : undefined;
+    if (seconds === undefined) {
+      problems.push(`${at}.remindEvery is ${show(remindEvery)}: must be a whole number followed by s, m, h or d, like 4h or 1d`);
+    } else if (mechanism === "activity") {
+      problems.push(`${at}.remindEvery is set, but the activity mechanism sends no email to remind: approvers run \`npm run approval-worker\`; remove remindEvery (escalateTo works for activity stages)`);
+    } else if ((mechanism === "ssm-automation" || mechanism === "codepipeline") && !(Array.isArray(notify) && notify.length > 0)) {
+      problems.push(`${at}.remindEvery is set, but reminders go to the stage's notify addresses and there are none: add notify, or remove remindEvery`);
+    } else if (seconds < MIN_REMIND_EVERY_SECONDS) {
+      problems.push(`${at}.remindEvery is "${remindEvery}": must be at least 5m`);
+    } else if (timeoutSeconds !== undefined && seconds >= timeoutSeconds) {
+      problems.push(`${at}.remindEvery is "${remindEvery}": must be shorter than the stage's timeout (${show(stage.timeout)}), or no reminder would ever be sent`);
+    } else if (timeoutSeconds !== undefined && Math.floor(timeoutSeconds / seconds) > MAX_REMINDERS) {
+      problems.push(`${at}.remindEvery is "${remindEvery}": with timeout ${show(stage.timeout)} it would send ${Math.floor(timeoutSeconds / seconds)} reminders; at most ${MAX_REMINDERS} are allowed, so remind less often`);
+    } else {
+      result.remindEverySeconds = seconds;
+      result.remindEvery = (remindEvery as string).trim();
+    }
+  }
+
+  const escalateTo = stage.escalateTo;
+  if (escalateTo !== undefined) {
+    if (!Array.isArray(escalateTo) || escalateTo.length === 0 || escalateTo.length > MAX_ESCALATION_TARGETS) {
+      problems.push(`${at}.escalateTo is ${show(escalateTo)}: must be a list of 1 to ${MAX_ESCALATION_TARGETS} email addresses or SNS topic ARNs`);
+    } else {
+      const targets: EscalationTargets = { emails: [], topicArns: [] };
+      const seen = new Set<string>();
+      escalateTo.forEach((target, i) => {
+        if (typeof target === "string" && EMAIL_PATTERN.test(target)) {
+          targets.emails.push(target);
+        } else if (typeof target === "string" && SNS_TOPIC_ARN_PATTERN.test(target)) {
+          targets.topicArns.push(target);
+        } else if (typeof target === "string" && /^arn:[^:]+:sns:.*\.fifo$/.test(target)) {
+          problems.push(`${at}.escalateTo[${i}] is ${show(target)}: a FIFO topic needs a message group; use a standard SNS topic`);
+        } else {
+          problems.push(`${at}.escalateTo[${i}] is ${show(target)}: must be an email address like manager@example.com or an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:approvals-escalations`);
+        }
+        if (typeof target === "string") {
+          const key = target.toLowerCase();
+          if (seen.has(key)) problems.push(`${at}.escalateTo lists ${show(target)} twice: each target must appear once`);
+          seen.add(key);
+        }
+      });
+      checkSubscriptionNames(`${at}.escalateTo`, targets.emails, problems);
+      result.escalateTo = targets;
+      result.escalateAfterPercent = DEFAULT_ESCALATE_AFTER_PERCENT;
+    }
+  }
+
+  const escalateAfter = stage.escalateAfter;
+  if (escalateAfter !== undefined) {
+    const match = typeof escalateAfter === "string" ? /^(\d{1,2})%$/.exec(escalateAfter.trim()) : null;
+    const percent = match ? Number(match[1]) : undefined;
+    if (escalateTo === undefined) {
+      problems.push(`${at}.escalateAfter is set without escalateTo: say who is told (escalateTo), or remove escalateAfter`);
+    } else if (percent === undefined || percent < 1 || percent > 99) {
+      problems.push(`${at}.escalateAfter is ${show(escalateAfter)}: must be a share of the timeout from "1%" to "99%", like "75%"`);
+    } else {
+      result.escalateAfterPercent = percent;
+    }
+  }
+  return result;
 }
 
 /**

@@ -52,6 +52,7 @@ export class EmailLinkApproval extends pulumi.ComponentResource implements Appro
   readonly mechanism: Mechanism = "email-link";
   readonly maxWaitSeconds: number;
   readonly topic: aws.sns.Topic;
+  readonly reminderTopicArn?: pulumi.Output<string>;
   readonly startFunction: ApprovalFunction;
   readonly handles: pulumi.Output<Record<string, string>>;
 
@@ -60,6 +61,8 @@ export class EmailLinkApproval extends pulumi.ComponentResource implements Appro
     this.stage = args.stage;
     this.maxWaitSeconds = args.timeoutSeconds;
     this.topic = approverTopic("EmailLinkApproval", name, args, this);
+    // Reminders go to the approvers, who hold the approval link.
+    this.reminderTopicArn = this.topic.arn;
 
     this.startFunction = new ApprovalFunction(`${name}-start`, {
       description: `sfn-approvals ${args.stage}: emails the approval link for one request`,

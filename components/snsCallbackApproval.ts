@@ -18,6 +18,7 @@ export class SnsCallbackApproval extends pulumi.ComponentResource implements App
   readonly mechanism: Mechanism = "sns-callback";
   readonly maxWaitSeconds: number;
   readonly topic: aws.sns.Topic;
+  readonly reminderTopicArn?: pulumi.Output<string>;
   readonly handles: pulumi.Output<Record<string, string>>;
   private readonly approvalPageUrl: pulumi.Input<string>;
 
@@ -27,6 +28,8 @@ export class SnsCallbackApproval extends pulumi.ComponentResource implements App
     this.maxWaitSeconds = args.timeoutSeconds;
     this.approvalPageUrl = args.approvalPageUrl;
     this.topic = approverTopic("SnsCallbackApproval", name, args, this);
+    // Reminders go to the approvers, who hold the approval link.
+    this.reminderTopicArn = this.topic.arn;
     this.handles = stageHandles({ topicArn: this.topic.arn, approvalPageUrl: args.approvalPageUrl });
     this.registerOutputs({ topicArn: this.topic.arn });
   }

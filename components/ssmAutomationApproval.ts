@@ -39,6 +39,7 @@ export class SsmAutomationApproval extends LambdaCallbackApproval {
   readonly mechanism: Mechanism = "ssm-automation";
   readonly maxWaitSeconds: number;
   readonly topic: aws.sns.Topic;
+  readonly reminderTopicArn?: pulumi.Output<string>;
   readonly automationRole: aws.iam.Role;
   readonly document: aws.ssm.Document;
   readonly startFunction: ApprovalFunction;
@@ -74,6 +75,8 @@ export class SsmAutomationApproval extends LambdaCallbackApproval {
       emails: args.notify,
       parent: this,
     });
+    // Reminders go to the notify addresses; without any there is nobody to remind.
+    if ((args.notify ?? []).length > 0) this.reminderTopicArn = this.topic.arn;
 
     this.automationRole = new aws.iam.Role(`${name}-automation-role`, {
       description: `Runs the approval runbook of stage ${args.stage}: publishes its notification, nothing else`,

@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ApprovalStage } from "./approvalStage";
 import { StageConfig } from "./config";
 import { ActivityApproval } from "./activityApproval";
+import { WorkflowFollowUp } from "./approvalWorkflow";
 import { CodePipelineApproval } from "./codePipelineApproval";
 import { EmailLinkApproval } from "./emailLinkApproval";
 import { SnsCallbackApproval } from "./snsCallbackApproval";
@@ -65,4 +66,24 @@ export function createApprovalStage(config: StageConfig, defaults: StageDefaults
       // parseConfig refuses these already; this guards direct callers.
       throw new pulumi.RunError(`Stage '${config.name}': mechanism '${config.mechanism}' is not implemented yet`);
   }
+}
+
+/** The reminders and escalation of the configured stages, for ApprovalWorkflowArgs.followUps. */
+export function stageFollowUps(stages: StageConfig[]): Record<string, WorkflowFollowUp> {
+  const followUps: Record<string, WorkflowFollowUp> = {};
+  for (const stage of stages) {
+    if (stage.remindEverySeconds === undefined && stage.escalateTo === undefined) continue;
+    followUps[stage.name] = {
+      remindEverySeconds: stage.remindEverySeconds,
+      ...(stage.escalateTo ? {
+        escalateTo: stage.escalateTo,
+        escalateAfterPercent: stage.escalateAfterPercent,
+        // A share of the configured timeout (for an activity stage: of one wait, not of its retries).
+        escalateAfterSeconds: Math.max(1, Math.round((stage.timeoutSeconds * (stage.escalateAfterPercent ?? 50)) / 100)),
+      } : {}),
+      timeout: stage.timeout,
+      approvers: stage.approvers,
+    };
+  }
+  return followUps;
 }

@@ -23,6 +23,56 @@ export function stageStateName(stage: string): string {
   return `Approval ${stage}`;
 }
 
+/**
+ * The names of a stage's follow-up states (reminders and escalation). With follow-ups, the stage
+ * Task "Approval <stage>" runs in the first branch of the Parallel state `wrapper`; the reminder
+ * and escalation branches run beside it and stop as soon as the decision is made. Every one of
+ * these names starts with "Approval <stage> ", so stageOfStateName() finds the stage.
+ */
+export function followUpStateNames(stage: string) {
+  const base = stageStateName(stage);
+  return {
+    /** Parallel: the stage's entry state when it has follow-ups. */
+    wrapper: `${base} with follow-ups`,
+    /** Pass then Fail that end the decision branch, carrying the decision out of the Parallel. */
+    decided: `${base} decided`,
+    decidedExit: `${base} decided, stopping follow-ups`,
+    /** Pass states after the Parallel that put the decision back at $.decisions.<stage>. */
+    received: `${base} decision received`,
+    unwrapped: `${base} decision unwrapped`,
+    remindersStart: `${base} reminders start`,
+    reminderWait: `${base} reminder wait`,
+    reminder: `${base} reminder`,
+    reminderNotSent: `${base} reminder not sent`,
+    reminderCount: `${base} reminder counted`,
+    remindersLeft: `${base} reminders left?`,
+    remindersDone: `${base} reminders done`,
+    escalationWait: `${base} escalation wait`,
+    /** One Task per escalation target (1-based). */
+    escalation: (target: number) => `${base} escalation ${target}`,
+    escalationNotSent: (target: number) => `${base} escalation ${target} not sent`,
+    escalated: `${base} escalated`,
+  };
+}
+
+/** The stage a state of the workflow belongs to ("Approval <stage>" or "Approval <stage> ..."); undefined for other states. */
+export function stageOfStateName(name: string): string | undefined {
+  const prefix = stageStateName("");
+  if (!name.startsWith(prefix)) return undefined;
+  const stage = name.slice(prefix.length).split(" ")[0];
+  return /^[a-z][a-z0-9-]{0,30}$/.test(stage) ? stage : undefined;
+}
+
+/** Longest approver comment kept in a decision (a decision must fit a Fail state's Cause, 32,768 characters). */
+export const MAX_COMMENT_CHARS = 4000;
+/** Longest approver text kept in a decision. */
+export const MAX_APPROVER_CHARS = 2048;
+
+function capped(text: string | null | undefined, max: number): string | null {
+  if (!text) return null;
+  return text.length <= max ? text : `${text.slice(0, max - 15)}... (truncated)`;
+}
+
 /** The execution input: only `title` is required. */
 export interface ApprovalRequest {
   title: string;
@@ -66,8 +116,8 @@ export function stageDecision(fields: {
     decision: fields.decision,
     stage: fields.stage,
     mechanism: fields.mechanism,
-    approver: fields.approver ? fields.approver : null,
-    comment: fields.comment ? fields.comment : null,
+    approver: capped(fields.approver, MAX_APPROVER_CHARS),
+    comment: capped(fields.comment, MAX_COMMENT_CHARS),
     decidedAt: decidedAt.toISOString().replace(/\.\d{3}Z$/, "Z"),
   };
 }

@@ -5,6 +5,7 @@
 // (tests/helpers/localStateMachine.ts), the approver opens the link in each email on the real
 // approval page (behind the local HTTP adapter) and presses a button; the page's SendTaskSuccess
 // reaches a fake Step Functions endpoint that completes the waiting Task.
+import { allStates } from "./helpers/aslLint";
 import { PublishCommandInput, SNSClient } from "@aws-sdk/client-sns";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
@@ -238,7 +239,7 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
   it("a mail scanner that opens every link (GET) many times approves nothing: the stage times out", async () => {
     // The finance Task waits 1 s here instead of 3 days (the library enforces TimeoutSeconds).
     const short = JSON.parse(JSON.stringify(definition));
-    short.States["Approval finance"].TimeoutSeconds = 1;
+    allStates(short)["Approval finance"].TimeoutSeconds = 1;
     let scans = 0;
     const result = await runStaging(EXPENSE, async (email) => {
       if (email.TopicArn === TEAM_LEAD_TOPIC) {

@@ -10,6 +10,7 @@ import { ACCESS_LOG_FORMAT } from "../components/approvalPage";
 import { JSONATA_URL_SAFE_TOKEN } from "../components/asl";
 import { decodeToken, encodeToken } from "../functions/approvalLink";
 import { linkParams } from "../functions/approvalPage";
+import { allStates } from "./helpers/aslLint";
 import { waitingTaskHistory } from "./helpers/executionHistory";
 import { AwsError, FakeAws, snsPublishXml } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
@@ -24,6 +25,8 @@ const PAGE_URL = `https://${API_ID}.execute-api.eu-west-1.amazonaws.com/decide`;
 const TEAM_LEAD_TOPIC = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-staging-team-lead-approvals`;
 const FINANCE_TOPIC = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-staging-finance-approvals`;
 const ALERTS_TOPIC = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-staging-alerts`;
+const TEAM_LEAD_ESCALATION_TOPIC = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-staging-team-lead-escalation`;
+const FINANCE_ESCALATION_TOPIC = `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-staging-finance-escalation`;
 const FUNCTION_ARN = `arn:aws:lambda:eu-west-1:${ACCOUNT_ID}:function`;
 const START_FN_ARN = `${FUNCTION_ARN}:stage-team-lead-start-fn-a1b2c3d`;
 const PAGE_FN_ARN = `${FUNCTION_ARN}:approval-page-handler-fn-a1b2c3d`;
@@ -72,7 +75,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
     definition = JSON.parse(named(staging.resources, "approvals-state-machine").inputs.definition);
   });
 
-  it("creates exactly the expected resources: one page (API, two routes, a stage), two Lambdas, three topics, no other mechanism", () => {
+  it("creates exactly the expected resources: one page (API, two routes, a stage), two Lambdas, three topics and two escalation topics, no other mechanism", () => {
     expect(countByType(staging.resources)).to.deep.equal({
       "sfn-approvals:index:ApprovalAlerts": 1,
       "sfn-approvals:index:ApprovalPage": 1,
@@ -90,8 +93,8 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       "aws:iam/rolePolicy:RolePolicy": 3,
       "aws:cloudwatch/logGroup:LogGroup": 4,
       "aws:cloudwatch/metricAlarm:MetricAlarm": 2,
-      "aws:sns/topic:Topic": 3,
-      "aws:sns/topicSubscription:TopicSubscription": 4,
+      "aws:sns/topic:Topic": 5,
+      "aws:sns/topicSubscription:TopicSubscription": 6,
       "aws:sfn/stateMachine:StateMachine": 1,
     });
     expect(ofType(staging.resources, "aws:lambda/function:Function").map((r) => r.name).sort()).to.deep.equal(["approval-page-handler-fn", "stage-team-lead-start-fn"]);
@@ -232,8 +235,9 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       ]);
     });
 
-    it("waits in a lambda:invoke.waitForTaskToken Task for 2 days; a timeout becomes timed_out", () => {
-      expect(definition.States["Approval team-lead"]).to.deep.equal({
+    it("waits in a lambda:invoke.waitForTaskToken Task for 2 days (in the decision branch of its follow-ups); a timeout becomes timed_out", () => {
+      const states = allStates(definition);
+      expect(states["Approval team-lead"]).to.deep.equal({
         Type: "Task",
         Comment: "Approval stage 'team-lead' (email-link): waits for the decision",
         Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
@@ -245,9 +249,10 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         ResultPath: "$.decisions.team_lead",
         Retry: [{ ErrorEquals: ["Lambda.TooManyRequestsException"], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2 }],
         Catch: [{ ErrorEquals: ["States.Timeout"], ResultPath: "$.decisions.team_lead", Next: "Approval team-lead timed out" }],
-        Next: "Check team-lead",
+        Next: "Approval team-lead decided",
       });
-      expect(definition.States["Approval team-lead timed out"].Parameters).to.deep.include({ approved: false, decision: "timed_out", stage: "team-lead", mechanism: "email-link" });
+      expect(states["Approval team-lead timed out"].Next).to.equal("Approval team-lead decided");
+      expect(states["Approval team-lead timed out"].Parameters).to.deep.include({ approved: false, decision: "timed_out", stage: "team-lead", mechanism: "email-link" });
     });
   });
 
@@ -263,32 +268,33 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
     });
 
     it("publishes from the state machine itself (JSONata sns:publish.waitForTaskToken) and waits 3 days; a timeout becomes timed_out", () => {
-      const task = definition.States["Approval finance"];
+      const states = allStates(definition);
+      const task = states["Approval finance"];
       expect(Object.keys(task).sort()).to.deep.equal(["Arguments", "Catch", "Comment", "Next", "Output", "QueryLanguage", "Resource", "TimeoutSeconds", "Type"]);
       expect(task).to.deep.include({
         Type: "Task",
         QueryLanguage: "JSONata",
         Resource: "arn:aws:states:::sns:publish.waitForTaskToken",
         TimeoutSeconds: THREE_DAYS,
-        Next: "Check finance",
+        Next: "Approval finance decided",
         Catch: [{ ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: "Approval finance timed out" }],
       });
       expect(Object.keys(task.Arguments).sort()).to.deep.equal(["Message", "Subject", "TopicArn"]);
       expect(task.Arguments.TopicArn).to.equal(FINANCE_TOPIC);
       // The link: the page URL, the token base64url-encoded, this execution, this stage.
-      expect(task.Arguments.Message).to.contain(`'${PAGE_URL}?t=' & ${JSONATA_URL_SAFE_TOKEN} & '&e=' & $encodeUrlComponent($states.context.Execution.Id) & '&s=finance'`);
+      expect(task.Arguments.Message).to.contain(`"${PAGE_URL}?t=" & ${JSONATA_URL_SAFE_TOKEN} & '&e=' & $encodeUrlComponent($states.context.Execution.Id) & "&s=finance"`);
       expect(task.Output).to.equal("{% $merge([$states.input, {'decisions': $merge([$states.input.decisions, {'finance': $states.result}])}]) %}");
       // No Lambda on the send path, and nothing of the JSONPath dialect in this JSONata state.
       expect(JSON.stringify(task)).to.not.match(/lambda|"Parameters"|"ResultPath"|\$\$\./);
-      expect(definition.States["Approval finance timed out"]).to.deep.include({ Type: "Pass", ResultPath: "$.decisions.finance", Next: "Check finance" });
-      expect(definition.States["Approval finance timed out"].Parameters).to.deep.include({ approved: false, decision: "timed_out", stage: "finance", mechanism: "sns-callback" });
+      expect(states["Approval finance timed out"]).to.deep.include({ Type: "Pass", ResultPath: "$.decisions.finance", Next: "Approval finance decided" });
+      expect(states["Approval finance timed out"].Parameters).to.deep.include({ approved: false, decision: "timed_out", stage: "finance", mechanism: "sns-callback" });
     });
   });
 
   describe("workflow", () => {
     it("runs auto-approve, then team-lead, then finance, within the sum of their waits", () => {
-      expect(definition.States["Check auto-approve"].Default).to.equal("Approval team-lead");
-      expect(definition.States["Check team-lead"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true)).Next).to.equal("Approval finance");
+      expect(definition.States["Check auto-approve"].Default).to.equal("Approval team-lead with follow-ups");
+      expect(definition.States["Check team-lead"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true)).Next).to.equal("Approval finance with follow-ups");
       expect(definition.States["Check finance"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true)).Next).to.equal("Approved");
       expect(definition.TimeoutSeconds).to.equal(TWO_DAYS + THREE_DAYS + 600);
     });
@@ -298,14 +304,14 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       expect(all).to.deep.equal([
         { Sid: "InvokeStartteamlead", Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [START_FN_ARN, `${START_FN_ARN}:*`] },
         { Sid: "PublishApprovalEmailfinance", Effect: "Allow", Action: ["sns:Publish"], Resource: [FINANCE_TOPIC] },
+        // Reminders go to each stage's approver topic; escalations to the stage's escalation topic.
+        { Sid: "PublishRemindersAndEscalations", Effect: "Allow", Action: ["sns:Publish"], Resource: [TEAM_LEAD_TOPIC, TEAM_LEAD_ESCALATION_TOPIC, FINANCE_TOPIC, FINANCE_ESCALATION_TOPIC] },
         {
           Sid: "DeliverExecutionLogs", Effect: "Allow",
           Action: ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"],
           Resource: ["*"],
         },
       ]);
-      // The team-lead topic is the start function's business, not the state machine's.
-      expect(JSON.stringify(all)).to.not.contain(TEAM_LEAD_TOPIC);
       const trust = JSON.parse(named(staging.resources, "approvals-role").inputs.assumeRolePolicy).Statement;
       expect(trust).to.deep.equal([{
         Effect: "Allow", Principal: { Service: "states.amazonaws.com" }, Action: "sts:AssumeRole",
@@ -323,8 +329,16 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         alertTopicArn: ALERTS_TOPIC,
         approvalPageUrl: PAGE_URL,
         stages: [
-          { name: "team-lead", mechanism: "email-link", approvers: ["lead@example.com", "deputy-lead@example.com"], timeout: "2d", topicArn: TEAM_LEAD_TOPIC, approvalPageUrl: PAGE_URL, startFunctionName: "stage-team-lead-start-fn-a1b2c3d" },
-          { name: "finance", mechanism: "sns-callback", approvers: ["finance@example.com"], timeout: "3d", topicArn: FINANCE_TOPIC, approvalPageUrl: PAGE_URL },
+          {
+            name: "team-lead", mechanism: "email-link", approvers: ["lead@example.com", "deputy-lead@example.com"], timeout: "2d",
+            remindEvery: "12h", escalateTo: ["head-of-engineering@example.com"], escalateAfter: "75%", escalationTopicArn: TEAM_LEAD_ESCALATION_TOPIC,
+            topicArn: TEAM_LEAD_TOPIC, approvalPageUrl: PAGE_URL, startFunctionName: "stage-team-lead-start-fn-a1b2c3d",
+          },
+          {
+            name: "finance", mechanism: "sns-callback", approvers: ["finance@example.com"], timeout: "3d",
+            remindEvery: "1d", escalateTo: ["cfo-office@example.com"], escalateAfter: "50%", escalationTopicArn: FINANCE_ESCALATION_TOPIC,
+            topicArn: FINANCE_TOPIC, approvalPageUrl: PAGE_URL,
+          },
         ],
       });
     });

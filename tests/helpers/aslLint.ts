@@ -194,3 +194,17 @@ export function validateDefinition(definition: object): string[] {
   lintScope("", definition, problems);
   return problems;
 }
+
+/** Every state of a definition by name, Parallel branches included (names are unique machine-wide). */
+export function allStates(definition: any): Record<string, any> {
+  const states: Record<string, any> = {};
+  const visit = (scope: any) => {
+    for (const [name, state] of Object.entries<any>(scope?.States ?? {})) {
+      if (name in states) throw new Error(`allStates: two states are named '${name}'`);
+      states[name] = state;
+      for (const branch of state?.Branches ?? []) visit(branch);
+    }
+  };
+  visit(definition);
+  return states;
+}

@@ -30,7 +30,15 @@
 //   (what the service integration would receive), and returns the state's `Output` evaluated with
 //   `$states.result`; ResultPath "$" then makes that the state output, as in Step Functions. A
 //   Catch with `Output: "{% $states.input %}"` becomes `ResultPath: null` (keep the input); any
-//   other JSONata construct is refused, so the emulation never silently differs.
+//   other JSONata construct is refused, so the emulation never silently differs. JSONata Tasks
+//   inside Parallel branches (a stage with reminders) are emulated the same way.
+// - The library removes every backslash from the string an intrinsic function returns
+//   (BaseIntrinsicFunction.call), so States.JsonToString of a value holding a quote or a backslash
+//   yields text that is not JSON, unlike Step Functions. runDefinition runs a Pass state whose
+//   Parameters are exactly { "<key>.$": "States.JsonToString(<path>)" } or
+//   { "<key>.$": "States.StringToJson(<path>)" } (the follow-up states carry a decision out of a
+//   Parallel this way) as a Task with the same paths and Next, whose local handler applies
+//   JSON.stringify or JSON.parse: what the intrinsic is documented to do. The state keeps its name.
 import jsonata from "jsonata";
 import { ExecutionTimeoutError, StateMachine } from "aws-local-stepfunctions";
 
@@ -47,6 +55,8 @@ export interface RunOptions {
   stateEnteredTime?: string;
   /** Pause in milliseconds before every Retry attempt, instead of IntervalSeconds/BackoffRate. */
   retryPauseMs?: number;
+  /** Milliseconds a Wait state (by name) waits instead of its Seconds (reminders in a test run). */
+  waitMs?: Record<string, number>;
 }
 
 export interface RunResult {
@@ -125,30 +135,67 @@ interface JsonataTask {
   Output?: unknown;
 }
 
-/** A copy of `machine` with every top-level JSONata Task replaced as described in the header. */
-function withJsonataTasksEmulated(machine: any): { machine: any; jsonataTasks: Map<string, JsonataTask> } {
+const JSON_INTRINSIC = /^States\.(JsonToString|StringToJson)\((\$[^(),\s]*)\)$/;
+const PASS_FIELDS = new Set(["Type", "Comment", "Parameters", "ResultPath", "InputPath", "OutputPath", "Next", "End"]);
+
+/** The local handler of a JsonToString/StringToJson Pass (see the header); undefined for other states. */
+function jsonIntrinsicPass(name: string, state: any): { task: any; handler: TaskHandler } | undefined {
+  if (state?.Type !== "Pass" || !state.Parameters) return undefined;
+  const entries = Object.entries<unknown>(state.Parameters);
+  const match = entries.length === 1 && entries[0][0].endsWith(".$") && typeof entries[0][1] === "string" ? JSON_INTRINSIC.exec(entries[0][1] as string) : null;
+  if (!match) return undefined;
+  const unsupported = Object.keys(state).filter((key) => !PASS_FIELDS.has(key));
+  if (unsupported.length > 0) throw new Error(`runDefinition: cannot emulate Pass '${name}' with ${unsupported.join(", ")}`);
+  const key = entries[0][0].slice(0, -2);
+  const [, intrinsic, path] = match;
+  const { Parameters, Type, ...rest } = state;
+  void Parameters; void Type;
+  return {
+    task: { ...rest, Type: "Task", Resource: "arn:aws:states:::local:json-intrinsic", Parameters: { "value.$": path } },
+    handler: async ({ value }: { value: unknown }) => {
+      if (intrinsic === "JsonToString") return { [key]: JSON.stringify(value) };
+      if (typeof value !== "string") throw Object.assign(new Error(`States.StringToJson needs a string, got ${typeof value}`), { name: "States.Runtime" });
+      return { [key]: JSON.parse(value) as unknown };
+    },
+  };
+}
+
+/** A copy of `machine` with every JSONata Task (Parallel branches included) replaced as described in the header. */
+function withJsonataTasksEmulated(machine: any): { machine: any; jsonataTasks: Map<string, JsonataTask>; intrinsicPasses: Map<string, TaskHandler> } {
   const copy = JSON.parse(JSON.stringify(machine));
   const jsonataTasks = new Map<string, JsonataTask>();
+  const intrinsicPasses = new Map<string, TaskHandler>();
   if (copy.QueryLanguage === "JSONata") throw new Error("runDefinition: a JSONata workflow is not supported, only JSONata Task states in a JSONPath workflow");
-  for (const [name, state] of Object.entries<any>(copy.States ?? {})) {
-    if (state.QueryLanguage !== "JSONata") continue;
-    const unsupported = Object.keys(state).filter((key) => !JSONATA_TASK_FIELDS.has(key));
-    if (state.Type !== "Task" || unsupported.length > 0) {
-      throw new Error(`runDefinition: cannot emulate JSONata state '${name}' (${state.Type}; unsupported fields: ${unsupported.join(", ") || "none"})`);
-    }
-    const catchers = (state.Catch ?? []).map((catcher: any) => {
-      const keys = Object.keys(catcher).sort().join(",");
-      if (keys !== "ErrorEquals,Next,Output" || catcher.Output !== KEEP_INPUT) {
-        throw new Error(`runDefinition: cannot emulate a Catch of '${name}' other than { ErrorEquals, Output: "${KEEP_INPUT}", Next }`);
+  const visit = (scope: any) => {
+    for (const [name, state] of Object.entries<any>(scope.States ?? {})) {
+      for (const branch of state.Branches ?? []) visit(branch);
+      if (state.ItemProcessor ?? state.Iterator) throw new Error(`runDefinition: Map state '${name}' is not emulated`);
+      const pass = jsonIntrinsicPass(name, state);
+      if (pass) {
+        scope.States[name] = pass.task;
+        intrinsicPasses.set(name, pass.handler);
+        continue;
       }
-      return { ErrorEquals: catcher.ErrorEquals, ResultPath: null, Next: catcher.Next };
-    });
-    jsonataTasks.set(name, { Arguments: state.Arguments, Output: state.Output });
-    const { QueryLanguage, Arguments, Output, Catch, ...rest } = state;
-    void QueryLanguage; void Arguments; void Output; void Catch;
-    copy.States[name] = { ...rest, Parameters: { "input.$": "$", "context.$": "$$" }, ...(catchers.length > 0 ? { Catch: catchers } : {}) };
-  }
-  return { machine: copy, jsonataTasks };
+      if (state.QueryLanguage !== "JSONata") continue;
+      const unsupported = Object.keys(state).filter((key) => !JSONATA_TASK_FIELDS.has(key));
+      if (state.Type !== "Task" || unsupported.length > 0) {
+        throw new Error(`runDefinition: cannot emulate JSONata state '${name}' (${state.Type}; unsupported fields: ${unsupported.join(", ") || "none"})`);
+      }
+      const catchers = (state.Catch ?? []).map((catcher: any) => {
+        const keys = Object.keys(catcher).sort().join(",");
+        if (keys !== "ErrorEquals,Next,Output" || catcher.Output !== KEEP_INPUT) {
+          throw new Error(`runDefinition: cannot emulate a Catch of '${name}' other than { ErrorEquals, Output: "${KEEP_INPUT}", Next }`);
+        }
+        return { ErrorEquals: catcher.ErrorEquals, ResultPath: null, Next: catcher.Next };
+      });
+      jsonataTasks.set(name, { Arguments: state.Arguments, Output: state.Output });
+      const { QueryLanguage, Arguments, Output, Catch, ...rest } = state;
+      void QueryLanguage; void Arguments; void Output; void Catch;
+      scope.States[name] = { ...rest, Parameters: { "input.$": "$", "context.$": "$$" }, ...(catchers.length > 0 ? { Catch: catchers } : {}) };
+    }
+  };
+  visit(copy);
+  return { machine: copy, jsonataTasks, intrinsicPasses };
 }
 
 // The constructor validates the definition with asl-validator (about 0.1 s); runs are independent,
@@ -184,13 +231,14 @@ export async function runDefinition(definition: object, input: unknown, options:
       return jsonataTask.Output === undefined ? result : evaluateJsonataField(jsonataTask.Output, { input: stateInput, context, result });
     };
   }
+  for (const [name, handler] of emulated.intrinsicPasses) handlers[name] = handler;
   const retryIntervalOverrides = options.retryPauseMs === undefined
     ? undefined
     : Object.fromEntries(tasks.map((name) => [name, options.retryPauseMs!]));
 
   const executionArn = options.executionArn ?? DEFAULT_EXECUTION_ARN;
   const execution = machine.run(JSON.parse(JSON.stringify(input ?? null)), {
-    overrides: { taskResourceLocalHandlers: handlers as any, retryIntervalOverrides },
+    overrides: { taskResourceLocalHandlers: handlers as any, retryIntervalOverrides, waitTimeOverrides: options.waitMs },
     context: {
       Execution: { Id: executionArn, Name: executionArn.split(":").pop() },
       StateMachine: { Id: executionArn.replace(":execution:", ":stateMachine:").replace(/:[^:]*$/, ""), Name: executionArn.split(":").slice(-2, -1)[0] },

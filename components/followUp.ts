@@ -1,0 +1,251 @@
+// Reminders and escalation for a waiting stage, built from Step Functions states only (no Lambda,
+// no scheduler, nothing always on). A stage with follow-ups runs in a Parallel state:
+//
+//   "Approval x with follow-ups" (Parallel)
+//     branch 1: "Approval x" (the mechanism's Task, unchanged) -> "Approval x decided" (Pass: the
+//               decision as JSON text) -> "Approval x decided, stopping follow-ups" (Fail,
+//               sfn-approvals.StageDecided, Cause = the decision). A timeout goes through the
+//               mechanism's "timed out" Pass first, so it ends the same way.
+//     branch 2: Wait remindEvery -> publish a reminder to the stage's recipients -> count it ->
+//               Wait again, until maxReminders were sent (those that fit in the stage's wait) -> Succeed
+//     branch 3: Wait escalateAfter -> publish to each escalation target once -> Succeed
+//   Catch sfn-approvals.StageDecided -> "decision received" (Pass: StringToJson of the Cause)
+//     -> "decision unwrapped" (Pass: back to $.decisions.<stage>) -> "Check <stage>".
+//
+// A failing branch stops the others at once, so the decision (or the timeout) stops reminders and
+// a pending escalation immediately. Any other error of branch 1 fails the Parallel with that error,
+// uncaught, exactly as without follow-ups: nothing is approved. The Parallel never succeeds (branch
+// 1 always ends in its Fail); if it ever did, its output holds no decision and the Check state
+// fails the execution with InvalidStageDecision.
+//
+// A reminder or escalation that cannot be published is retried, then skipped (a "not sent" Pass
+// state records it in the history): a broken notification must never end a pending approval.
+// The publish states are JSONata (like the sns-callback Task): the request's title is cut to one
+// line and a subject-safe length, which JSONPath intrinsics cannot do.
+import { Mechanism, followUpStateNames } from "../functions/contract";
+import { AslState, AslStates, CONTROL_CHARACTERS, TaskStateOptions, jsonataString } from "./asl";
+
+export const STAGE_DECIDED_ERROR = "sfn-approvals.StageDecided";
+
+/** Resolved (ARNs known) follow-ups of one stage. */
+export interface StageFollowUp {
+  remindEverySeconds?: number;
+  /** At most this many reminders (the branch then ends): floor of the stage's wait over remindEvery, less one at the timeout itself. */
+  maxReminders?: number;
+  /** Where reminders go: the stage's own topic (its notify addresses or, for email stages, its approvers). */
+  reminderTopicArn?: string;
+  escalateAfterSeconds?: number;
+  escalateAfterPercent?: number;
+  /** Topics told once escalateAfterSeconds have passed, in this order. */
+  escalationTopicArns?: string[];
+}
+
+/** Publishing is retried a few times (throttling, a brief outage), then given up for this round. */
+export const PUBLISH_RETRY = {
+  ErrorEquals: ["States.ALL"],
+  IntervalSeconds: 5,
+  MaxAttempts: 3,
+  BackoffRate: 2,
+};
+const PUBLISH_TIMEOUT_SECONDS = 60;
+const KEEP_INPUT = "{% $states.input %}";
+
+/** How a stage's approvers decide, for reminders and escalations. */
+export const DECIDE_HINTS: Record<Mechanism, string> = {
+  "ssm-automation": "Approvers approve or reject it in the AWS Systems Manager console (Automation: the execution waiting at its approval step) or with aws ssm send-automation-signal, as the first notification explained.",
+  codepipeline: "Approvers approve or reject it in the AWS CodePipeline console (the pipeline's manual approval action), as the first notification explained.",
+  activity: "Approvers decide with `npm run approval-worker` (see the project README).",
+  "email-link": "Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".",
+  "sns-callback": "Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".",
+};
+
+export function hasFollowUps(followUp: StageFollowUp | undefined): boolean {
+  return followUp !== undefined && (followUp.remindEverySeconds !== undefined || followUp.escalateAfterSeconds !== undefined);
+}
+
+/** A JSONata subject: `prefix` and the request title on one line, at most 99 characters (SNS allows fewer than 100). */
+function subjectExpression(prefix: string): string {
+  return `{% $substring($replace(${jsonataString(prefix)} & $string($states.input.request.title), ${CONTROL_CHARACTERS}, ' '), 0, 99) %}`;
+}
+
+/** A JSONata message: `lines` (JSONata string expressions) joined by line breaks, request fields cut to one line. */
+function messageExpression(lines: string[]): string {
+  return [
+    "{% (",
+    "$r := $states.input.request;",
+    `$one := function($v) { $replace($string($v), ${CONTROL_CHARACTERS}, ' ') };`,
+    "$line := function($label, $value) { $exists($value) ? $label & ': ' & $one($value) & '\\n' : '' };",
+    lines.join(" & "),
+    ") %}",
+  ].join(" ");
+}
+
+const REQUEST_LINES = [
+  "'Request: ' & $one($r.title) & '\\n'",
+  "$line('Request ID', $r.requestId)",
+  "$line('Requester', $r.requester)",
+  "($exists($r.amount) ? 'Amount: ' & $string($r.amount) & ($exists($r.currency) ? ' ' & $one($r.currency) : '') & '\\n' : '')",
+  "$line('Link', $r.link)",
+  "'Workflow: ' & $states.context.StateMachine.Name & '\\n'",
+  "'Execution: ' & $states.context.Execution.Name & '\\n'",
+  "'Requested at: ' & $states.context.Execution.StartTime & '\\n'",
+];
+
+function publishState(args: { comment: string; topicArn: string; subject: string; message: string; next: string; notSent: string }): AslState {
+  return {
+    Type: "Task",
+    QueryLanguage: "JSONata",
+    Comment: args.comment,
+    Resource: "arn:aws:states:::sns:publish",
+    Arguments: { TopicArn: args.topicArn, Subject: args.subject, Message: args.message },
+    TimeoutSeconds: PUBLISH_TIMEOUT_SECONDS,
+    // The branch's data stays the stage's input (the publish result is not needed).
+    Output: KEEP_INPUT,
+    Retry: [PUBLISH_RETRY],
+    Catch: [{ ErrorEquals: ["States.ALL"], Output: KEEP_INPUT, Next: args.notSent }],
+    Next: args.next,
+  };
+}
+
+export interface FollowUpArgs {
+  stage: string;
+  mechanism: Mechanism;
+  /** Where the stage reads the request and writes its decision; `next` is the stage's Check state. */
+  options: TaskStateOptions;
+  /** The mechanism's states, built with `next` = followUpStateNames(stage).decided. */
+  stageStates: AslStates;
+  followUp: StageFollowUp;
+  /** The stage timeout as configured ("3d"), for messages. */
+  timeoutText: string;
+  approvers: string[];
+}
+
+/** The stage with reminders and/or escalation: the Parallel state and the states that unwrap the decision. */
+export function followUpStates(args: FollowUpArgs): AslStates {
+  const { stage, options, followUp } = args;
+  const names = followUpStateNames(stage);
+  const str = jsonataString;
+  if (!(options.stateName in args.stageStates)) throw new Error(`followUpStates: stage '${stage}' has no state named '${options.stateName}'`);
+  const branches: Array<{ StartAt: string; States: AslStates }> = [{
+    StartAt: options.stateName,
+    States: {
+      ...args.stageStates,
+      [names.decided]: {
+        Type: "Pass",
+        Comment: "The decision (or timeout) as JSON text, to leave the Parallel as the Cause of the Fail below",
+        Parameters: { "decision.$": `States.JsonToString(${options.resultPath})` },
+        Next: names.decidedExit,
+      },
+      [names.decidedExit]: {
+        Type: "Fail",
+        Comment: "Ends the Parallel at once, which stops the reminder and escalation branches; the Parallel's Catch takes the decision on",
+        Error: STAGE_DECIDED_ERROR,
+        CausePath: "$.decision",
+      },
+    },
+  }];
+
+  if (followUp.remindEverySeconds !== undefined) {
+    if (!followUp.reminderTopicArn) throw new Error(`followUpStates: stage '${stage}' has reminders but no topic to send them to`);
+    const maxReminders = followUp.maxReminders ?? 0;
+    if (!(Number.isInteger(maxReminders) && maxReminders >= 1)) throw new Error(`followUpStates: stage '${stage}' needs maxReminders of at least 1, got ${followUp.maxReminders}`);
+    branches.push({
+      StartAt: names.remindersStart,
+      States: {
+        [names.remindersStart]: {
+          Type: "Pass",
+          Comment: "The reminder branch keeps only the request and a count of reminders sent",
+          Parameters: { "request.$": options.requestPath, sent: 0 },
+          Next: names.reminderWait,
+        },
+        [names.reminderWait]: { Type: "Wait", Seconds: followUp.remindEverySeconds, Next: names.reminder },
+        [names.reminder]: publishState({
+          comment: `Reminds the recipients of stage '${stage}' that a decision is still needed`,
+          topicArn: followUp.reminderTopicArn,
+          subject: subjectExpression("Reminder: approval needed: "),
+          message: messageExpression([
+            str(`Reminder: this approval request is still waiting for a decision at stage '${stage}'.\n\n`),
+            ...REQUEST_LINES,
+            "'Reminder sent at: ' & $states.context.State.EnteredTime & '\\n\\n'",
+            str(`The stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${DECIDE_HINTS[args.mechanism]}\n`),
+          ]),
+          next: names.reminderCount,
+          notSent: names.reminderNotSent,
+        }),
+        [names.reminderNotSent]: {
+          Type: "Pass",
+          Comment: "The reminder could not be published (see the Task's failure above); the next one is tried on schedule",
+          Next: names.reminderCount,
+        },
+        [names.reminderCount]: {
+          Type: "Pass",
+          Parameters: { "request.$": "$.request", "sent.$": "States.MathAdd($.sent, 1)" },
+          Next: names.remindersLeft,
+        },
+        [names.remindersLeft]: {
+          Type: "Choice",
+          Choices: [{ Variable: "$.sent", NumericLessThan: maxReminders, Next: names.reminderWait }],
+          Default: names.remindersDone,
+        },
+        [names.remindersDone]: { Type: "Succeed", Comment: `${maxReminders} reminders sent; the decision branch goes on waiting until the timeout` },
+      },
+    });
+  }
+
+  if (followUp.escalateAfterSeconds !== undefined) {
+    const targets = followUp.escalationTopicArns ?? [];
+    if (targets.length === 0) throw new Error(`followUpStates: stage '${stage}' escalates to nobody`);
+    const states: AslStates = {
+      [names.escalationWait]: { Type: "Wait", Seconds: followUp.escalateAfterSeconds, Next: names.escalation(1) },
+    };
+    targets.forEach((topicArn, i) => {
+      const next = i + 1 < targets.length ? names.escalation(i + 2) : names.escalated;
+      states[names.escalation(i + 1)] = publishState({
+        comment: `Tells escalation target ${i + 1} of stage '${stage}' that the decision is overdue`,
+        topicArn,
+        subject: subjectExpression("Escalation: approval overdue: "),
+        message: messageExpression([
+          str(`Escalation: this approval request has waited ${followUp.escalateAfterPercent ?? "part"}% of its timeout at stage '${stage}' (${args.mechanism}) without a decision.\n\n`),
+          ...REQUEST_LINES,
+          str(`Approvers: ${args.approvers.join(", ")}\n\nThe stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${DECIDE_HINTS[args.mechanism]}\nYou receive this because you are listed under escalateTo for this stage.\n`),
+        ]),
+        next,
+        notSent: names.escalationNotSent(i + 1),
+      });
+      states[names.escalationNotSent(i + 1)] = {
+        Type: "Pass",
+        Comment: `The escalation to target ${i + 1} could not be published (see the Task's failure above)`,
+        Next: next,
+      };
+    });
+    states[names.escalated] = { Type: "Succeed", Comment: "Escalated once; the decision branch goes on waiting" };
+    branches.push({ StartAt: names.escalationWait, States: states });
+  }
+  if (branches.length === 1) throw new Error(`followUpStates: stage '${stage}' has neither reminders nor escalation`);
+
+  return {
+    [names.wrapper]: {
+      Type: "Parallel",
+      Comment: `Stage '${stage}' with ${followUp.remindEverySeconds !== undefined ? "reminders" : ""}${followUp.remindEverySeconds !== undefined && followUp.escalateAfterSeconds !== undefined ? " and " : ""}${followUp.escalateAfterSeconds !== undefined ? "escalation" : ""}: the decision ends every branch`,
+      Branches: branches,
+      // Never used: the decision branch always fails with STAGE_DECIDED_ERROR. Should the Parallel
+      // ever succeed, $.decisions.<stage> is absent and the Check state refuses it.
+      ResultPath: null,
+      Catch: [{ ErrorEquals: [STAGE_DECIDED_ERROR], ResultPath: options.resultPath, Next: names.received }],
+      Next: options.next,
+    },
+    [names.received]: {
+      Type: "Pass",
+      Comment: "The Catch wrote {Error, Cause}; the Cause is the decision as JSON text",
+      Parameters: { "decision.$": `States.StringToJson(${options.resultPath}.Cause)` },
+      ResultPath: options.resultPath,
+      Next: names.unwrapped,
+    },
+    [names.unwrapped]: {
+      Type: "Pass",
+      InputPath: `${options.resultPath}.decision`,
+      ResultPath: options.resultPath,
+      Next: options.next,
+    },
+  };
+}
