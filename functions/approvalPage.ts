@@ -4,7 +4,7 @@
 // SendTaskSuccess. A damaged, expired or already used link gets a clear page with the right
 // status, never a stack trace. Everything from the request is HTML-escaped; the page loads
 // nothing from anywhere and says so in its Content-Security-Policy.
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, SFNClient, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
+import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, SFNClient, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { createHash } from "crypto";
 import { LINK_PARAMS, PAGE_PATH, decodeToken, encodeToken } from "./approvalLink";
 import { ApprovalRequest, Mechanism, requestProblems, stageDecision, stageStateName } from "./contract";
@@ -167,24 +167,83 @@ export function detailsHtml(details: unknown): string {
   return render(details, 0);
 }
 
-/** How many of the newest history events are read: a waiting stage's own events are among the last few. */
-const HISTORY_EVENTS = 50;
+/**
+ * Events per GetExecutionHistory page, and pages at most: 3,000 events hold what a waiting stage's
+ * reminders and escalation can add after its TaskScheduled, even in the worst case of 100 reminders
+ * that all failed to publish (about 23 events each, with the retries) and 10 escalation targets.
+ */
+const HISTORY_PAGE_EVENTS = 200;
+const HISTORY_MAX_PAGES = 15;
+/** Events after which a Task (or the attempt its TaskScheduled began) no longer waits for its token. */
+const TASK_CLOSED = ["TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskAborted", "TaskStartFailed", "TaskSubmitFailed", "TaskStateExited", "TaskStateAborted"];
+/**
+ * Events of a Task state's earlier attempts. A retried attempt's TaskScheduled may follow the failed
+ * attempt's events rather than the TaskStateEntered; the way back to the TaskStateEntered passes them.
+ */
+const TASK_ATTEMPT = ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskFailed", "TaskTimedOut", "TaskStartFailed", "TaskSubmitFailed"];
 
 type Binding = "waiting" | "other-stage" | "not-waiting";
 
+/** The parts of a history event that tie it to the events it follows. */
+type EventLink = Pick<HistoryEvent, "id" | "previousEventId" | "type">;
+
+/** Whether an event of `newer` (newest first) follows the TaskScheduled `scheduledId` through previousEventId links and closes its Task. */
+function taskClosed(scheduledId: number, newer: EventLink[]): boolean {
+  const descendants: Record<number, true> = { [scheduledId]: true };
+  // Oldest first: an event's previousEventId is always older than the event itself.
+  for (let i = newer.length - 1; i >= 0; i--) {
+    const { id, previousEventId, type } = newer[i];
+    if (id === undefined || previousEventId === undefined || !descendants[previousEventId]) continue;
+    if (TASK_CLOSED.includes(type ?? "")) return true;
+    descendants[id] = true;
+  }
+  return false;
+}
+
 /**
- * Ties the link's three parts together: the token must be that of the execution's newest Task
- * (its TaskScheduled event carries it, raw for email-link, base64url inside the message for
- * sns-callback), and that Task must be the link's stage. Otherwise a link could show one request
+ * Ties the link's three parts together: the token must be that of a Task of the execution that
+ * still waits, and that Task must be the link's stage. Otherwise a link could show one request
  * (or stage) while its token answers another.
+ *
+ * The history is read newest first, page by page, until the TaskScheduled event whose parameters
+ * carry the token (raw for email-link, base64url inside the message for sns-callback). It need
+ * not be the newest TaskScheduled: with reminders or escalation, the stage's Task waits in one
+ * branch of a Parallel state while the other branches keep adding their own events (publish
+ * Tasks, Waits), so the newest events may belong to them, and the stage's TaskScheduled may lie
+ * hundreds of events back. Concurrent branches interleave in the history, but each event's
+ * previousEventId names the event it follows in its own branch: the Task still waits unless an
+ * event that follows the TaskScheduled through those links ended it (TaskSucceeded, TaskTimedOut,
+ * TaskStateExited, ...). The Task's state is the TaskStateEntered that the TaskScheduled follows
+ * (directly, or through the events of earlier attempts when the Task was retried). Reading stops
+ * as soon as both are known; a token not found within HISTORY_MAX_PAGES pages does not wait.
  */
 export async function linkBinding(params: LinkParams, sfn: SFNClient): Promise<Binding> {
-  const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn: params.executionArn, reverseOrder: true, maxResults: HISTORY_EVENTS, includeExecutionData: true }));
-  const events = history.events ?? [];
-  const scheduled = events.find((event) => event.type === "TaskScheduled");
-  const entered = events.find((event) => event.type === "TaskStateEntered");
-  if (!scheduled || !tokensIn(scheduled.taskScheduledEventDetails?.parameters).includes(params.token)) return "not-waiting";
-  return entered?.stateEnteredEventDetails?.name === stageStateName(params.stage) ? "waiting" : "other-stage";
+  /** The events newer than the token's TaskScheduled, newest first (only their links are kept). */
+  const newer: EventLink[] = [];
+  /** Once the token's TaskScheduled is found: the id of the older event it follows, looked for next. */
+  let wanted: number | undefined;
+  let nextToken: string | undefined;
+  for (let page = 0; page < HISTORY_MAX_PAGES; page++) {
+    const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn: params.executionArn, reverseOrder: true, maxResults: HISTORY_PAGE_EVENTS, includeExecutionData: true, nextToken }));
+    for (const event of history.events ?? []) {
+      if (wanted === undefined) {
+        if (event.type !== "TaskScheduled" || !tokensIn(event.taskScheduledEventDetails?.parameters).includes(params.token)) {
+          newer.push({ id: event.id, previousEventId: event.previousEventId, type: event.type });
+          continue;
+        }
+        if (event.id === undefined || event.previousEventId === undefined || taskClosed(event.id, newer)) return "not-waiting";
+        wanted = event.previousEventId;
+      } else if (event.id === wanted) {
+        if (event.type === "TaskStateEntered") return event.stateEnteredEventDetails?.name === stageStateName(params.stage) ? "waiting" : "other-stage";
+        if (!TASK_ATTEMPT.includes(event.type ?? "") || event.previousEventId === undefined) return "not-waiting";
+        wanted = event.previousEventId;
+      }
+    }
+    nextToken = history.nextToken;
+    if (!nextToken) break;
+  }
+  // The token's TaskScheduled (or its Task's TaskStateEntered) is not among the events read.
+  return "not-waiting";
 }
 
 /** The task tokens a Task's parameters pass on: a Lambda payload's taskToken, or the `t=` of approval links in a message. */

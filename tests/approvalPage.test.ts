@@ -8,7 +8,7 @@ import { expect } from "chai";
 import { createHash } from "crypto";
 import { ApprovalPageSettings, decodeToken, encodeToken, handleApprovalPage } from "../functions/approvalPage";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
-import { waitingTaskHistory } from "./helpers/executionHistory";
+import { FollowUpStage, HistoryBuilder, waitingTaskHistory } from "./helpers/executionHistory";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { PageHandler, PageServer, serializedPageHandler, startPageServer } from "./helpers/pageServer";
 import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
@@ -117,7 +117,7 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     expect(response.status).to.equal(200);
     expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat"]);
     expect(aws.requests[0].body).to.deep.equal({ executionArn: page.execution });
-    expect(aws.requests[1].body).to.deep.equal({ executionArn: page.execution, reverseOrder: true, maxResults: 50, includeExecutionData: true });
+    expect(aws.requests[1].body).to.deep.equal({ executionArn: page.execution, reverseOrder: true, maxResults: 200, includeExecutionData: true });
     expect(aws.requests[2].body).to.deep.equal({ taskToken: TOKEN });
     expect(html).to.contain("<h1>Expense report ER98765</h1>").and.contain("<dd>750.50 USD</dd>").and.contain("Flight to New York");
     expect(html).to.contain('<button class="approve" type="submit" name="decision" value="approve">Approve</button>');
@@ -276,6 +276,157 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     const response = await post({ decision: "approve" });
     expect(response.status).to.equal(410);
     expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "GetExecutionHistory"]);
+  });
+
+  describe("a stage with reminders and escalation (its Task waits in a Parallel branch; the other branches add newer events)", () => {
+    const historyRequest = { executionArn: page.execution, reverseOrder: true, maxResults: 200, includeExecutionData: true };
+    const historyRequests = () => aws.requests.filter((r) => r.operation === "GetExecutionHistory").map((r) => r.body);
+    /** Serves `h` page by page as Step Functions does. */
+    const serve = (h: HistoryBuilder) => aws.on("GetExecutionHistory", (body) => (body.executionArn === page.execution ? h.page(body) : new AwsError("ExecutionDoesNotExist", "Execution does not exist")));
+    /** The email stage was decided after 40 reminders; the sns stage (TOKEN) now waits with `reminders` reminder cycles behind it, and was escalated after the 20th. */
+    function waitingAtSnsStage(reminders: number) {
+      const h = new HistoryBuilder(page.execution, EXPENSE_REPORT);
+      const first = new FollowUpStage(h, { stage: page.emailStage, mechanism: "email-link", token: `${TOKEN}EARLIER`, executionArn: page.execution });
+      for (let i = 0; i < 40; i++) first.remind();
+      first.end({ decision: "approved", approver: "Lee Lead (via email link)" });
+      const stage = new FollowUpStage(h, { stage: page.snsStage, mechanism: "sns-callback", token: TOKEN, executionArn: page.execution });
+      for (let i = 1; i <= reminders; i++) {
+        stage.remind();
+        if (i === 20) stage.escalate();
+      }
+      return { h, stage };
+    }
+
+    it("finds the token's TaskScheduled behind 30 reminder cycles (on the second page): GET shows the form and POST decides, reading page by page and no further than needed", async () => {
+      const { h, stage } = waitingAtSnsStage(30);
+      // The history as the page finds it: the newest TaskScheduled and TaskStateEntered are a reminder's,
+      // the token's TaskScheduled lies beyond the first page of 200 events, and there is a third page.
+      const newest = h.newestFirst();
+      expect(newest.find((e) => e.type === "TaskScheduled")?.taskScheduledEventDetails.resource).to.equal("publish");
+      expect(newest.find((e) => e.type === "TaskStateEntered")?.stateEnteredEventDetails.name).to.equal(`Approval ${page.snsStage} reminder`);
+      expect(newest.findIndex((e) => e.id === stage.taskScheduled)).to.be.within(200, 399);
+      expect(newest.findIndex((e) => e.id === stage.taskEntered)).to.be.within(200, 399);
+      expect(newest.length).to.be.greaterThan(400);
+      serve(h);
+      running();
+      aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+
+      const response = await fetch(link({ s: page.snsStage }));
+      const html = await response.text();
+      expect(response.status).to.equal(200);
+      expect(html).to.contain("<h1>Expense report ER98765</h1>").and.contain(`<dd>${page.snsStage}</dd>`);
+      expect(html).to.contain('<button class="approve" type="submit" name="decision" value="approve">Approve</button>');
+      expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "GetExecutionHistory", "SendTaskHeartbeat"]);
+      expect(historyRequests()).to.deep.equal([historyRequest, { ...historyRequest, nextToken: "events-from-200" }]);
+      expect(aws.requests[3].body).to.deep.equal({ taskToken: TOKEN });
+
+      aws.requests.length = 0;
+      const decided = await post({ decision: "approve", s: page.snsStage });
+      expect(decided.status).to.equal(200);
+      expect(await decided.text()).to.contain("<h1>Approved</h1>");
+      expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "GetExecutionHistory", "SendTaskSuccess"]);
+      expect(historyRequests()).to.deep.equal([historyRequest, { ...historyRequest, nextToken: "events-from-200" }]);
+      expect(aws.requests[2].body.taskToken).to.equal(TOKEN);
+      expect(JSON.parse(aws.requests[2].body.output)).to.deep.include({ approved: true, decision: "approved", stage: page.snsStage, mechanism: "sns-callback", approver: "Alice Example (via email link)" });
+    });
+
+    it("finds it on the first page when it is there, and reads only that page", async () => {
+      const { h } = waitingAtSnsStage(3);
+      serve(h);
+      aws.on("SendTaskSuccess", () => ({}));
+      expect((await post({ decision: "reject", s: page.snsStage })).status).to.equal(200);
+      expect(historyRequests()).to.deep.equal([historyRequest]);
+      expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "SendTaskSuccess"]);
+    });
+
+    it("a Task that timed out (TaskTimedOut follows its TaskScheduled) shows 'Nothing left to decide' (410) and decides nothing, while reminders are newer and after the stage moved on", async () => {
+      const { h, stage } = waitingAtSnsStage(30);
+      stage.end("timed-out", true);
+      const timedOut = h.events.find((e) => e.type === "TaskTimedOut" && e.previousEventId > stage.taskScheduled)!;
+      expect(h.events.filter((e) => e.id > timedOut.id && e.type === "TaskStateEntered").map((e) => e.stateEnteredEventDetails.name)).to.deep.equal([`Approval ${page.snsStage} reminder`]);
+      serve(h);
+      running();
+      aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+      // The moment the timeout is recorded (nothing after it yet), then the moment the workflow checks the timed-out decision.
+      for (const moment of [timedOut.id, h.last]) {
+        aws.requests.length = 0;
+        h.shownUpTo = moment;
+        const get = await fetch(link({ s: page.snsStage }));
+        expect(get.status, `GET at event ${moment}`).to.equal(410);
+        expect(await get.text()).to.contain("Nothing left to decide");
+        const response = await post({ decision: "approve", s: page.snsStage });
+        expect(response.status, `POST at event ${moment}`).to.equal(410);
+        expect(await response.text()).to.contain("This press changed nothing.");
+        expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "GetExecutionHistory", "GetExecutionHistory", "GetExecutionHistory"]);
+      }
+    });
+
+    it("a token of another stage's Task that still waits (the link's stage changed by hand) shows 'This link does not work' (400) and decides nothing", async () => {
+      const { h } = waitingAtSnsStage(30);
+      serve(h);
+      running();
+      aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+      // TOKEN waits at the sns stage; the link says the email stage.
+      expect((await fetch(link({ s: page.emailStage }))).status).to.equal(400);
+      const response = await post({ decision: "approve", s: page.emailStage });
+      expect(response.status).to.equal(400);
+      expect(await response.text()).to.contain("This link does not work");
+      expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "GetExecutionHistory", "GetExecutionHistory", "GetExecutionHistory"]);
+    });
+
+    it("the token of a stage decided earlier shows 'Nothing left to decide' (410), though that stage's Task state is the link's", async () => {
+      const { h } = waitingAtSnsStage(30);
+      serve(h);
+      running();
+      aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+      const earlier = { t: encodeToken(`${TOKEN}EARLIER`), s: page.emailStage };
+      expect((await fetch(link(earlier))).status).to.equal(410);
+      expect((await post({ decision: "approve", ...earlier })).status).to.equal(410);
+      expect(aws.operations().filter((o) => o !== "DescribeExecution" && o !== "GetExecutionHistory")).to.deep.equal([]);
+    });
+
+    it("finds the token behind the worst case the config allows (100 reminders and 10 escalation targets, every publish failed), on the 12th page", async () => {
+      const h = new HistoryBuilder(page.execution, EXPENSE_REPORT);
+      const stage = new FollowUpStage(h, { stage: page.emailStage, mechanism: "email-link", token: TOKEN, executionArn: page.execution }, { escalationTargets: 10 });
+      for (let i = 1; i <= 100; i++) {
+        stage.remind(true);
+        if (i === 50) stage.escalate(true);
+      }
+      expect(h.newestFirst().findIndex((e) => e.id === stage.taskScheduled)).to.be.within(2200, 2399);
+      serve(h);
+      aws.on("SendTaskSuccess", () => ({}));
+      expect((await post({ decision: "approve" })).status).to.equal(200);
+      expect(historyRequests()).to.deep.equal([historyRequest, ...Array.from({ length: 11 }, (_, n) => ({ ...historyRequest, nextToken: `events-from-${(n + 1) * 200}` }))]);
+      expect(aws.operations().slice(-1)).to.deep.equal(["SendTaskSuccess"]);
+    });
+
+    it("reads at most 15 pages of 200 events: a token further back does not wait (410)", async () => {
+      const h = new HistoryBuilder(page.execution, EXPENSE_REPORT);
+      // More reminders than the config allows: only to put the token's TaskScheduled beyond 3,000 events.
+      const stage = new FollowUpStage(h, { stage: page.emailStage, mechanism: "email-link", token: TOKEN, executionArn: page.execution }, { maxReminders: 1000 });
+      for (let i = 0; i < 300; i++) stage.remind();
+      expect(h.newestFirst().findIndex((e) => e.id === stage.taskScheduled)).to.be.greaterThan(3000);
+      serve(h);
+      aws.on("SendTaskSuccess", () => ({}));
+      expect((await post({ decision: "approve" })).status).to.equal(410);
+      expect(historyRequests()).to.deep.equal([historyRequest, ...Array.from({ length: 14 }, (_, n) => ({ ...historyRequest, nextToken: `events-from-${(n + 1) * 200}` }))]);
+      expect(aws.operations()).to.not.include("SendTaskSuccess");
+    });
+  });
+
+  it("a Task retried after a failed attempt: the new attempt's token waits (its TaskScheduled follows the failed attempt's events), the failed attempt's does not", async () => {
+    const h = new HistoryBuilder(page.execution, EXPENSE_REPORT);
+    const entered = h.enter("Task", `Approval ${page.emailStage}`);
+    const task = { stage: page.emailStage, mechanism: "email-link" as const, executionArn: page.execution };
+    const submitted = h.waitingTask({ ...task, token: `${TOKEN}FIRST` }, entered);
+    const failed = h.add("TaskFailed", { taskFailedEventDetails: { resourceType: "lambda", resource: "invoke.waitForTaskToken", error: "Lambda.TooManyRequestsException", cause: "Rate exceeded" } }, submitted);
+    h.waitingTask({ ...task, token: TOKEN }, failed);
+    aws.on("GetExecutionHistory", (body) => h.page(body));
+    aws.on("SendTaskSuccess", () => ({}));
+    expect((await post({ decision: "approve", t: encodeToken(`${TOKEN}FIRST`) })).status).to.equal(410);
+    expect((await post({ decision: "approve" })).status).to.equal(200);
+    expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "GetExecutionHistory", "SendTaskSuccess"]);
+    expect(aws.requests[2].body.taskToken).to.equal(TOKEN);
   });
 
   it("refuses a POST without a decision or a name, or not from the form, and records nothing", async () => {

@@ -152,7 +152,7 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     // Opening the page read the request and checked the token; it decided nothing.
     expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat"]);
     expect(aws.requests[0].body).to.deep.equal({ executionArn: EXECUTION_ARN });
-    expect(aws.requests[1].body).to.deep.equal({ executionArn: EXECUTION_ARN, reverseOrder: true, maxResults: 50, includeExecutionData: true });
+    expect(aws.requests[1].body).to.deep.equal({ executionArn: EXECUTION_ARN, reverseOrder: true, maxResults: 200, includeExecutionData: true });
     expect(aws.requests[2].body.taskToken === TOKEN, "the heartbeat carried the link's task token").to.equal(true);
     await page.screenshot({ path: join(ROOT, ARTIFACTS, "approval-page.png"), fullPage: true });
     console.log(`    screenshot: ${ARTIFACTS}/approval-page.png`);
