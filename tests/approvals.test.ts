@@ -11,6 +11,7 @@ import { join } from "path";
 import { decisionKey as workflowDecisionKey } from "../components/approvalWorkflow";
 import { sfnClient } from "../scripts/lib/clients";
 import { decisionKey, positionFromEvents, readPosition } from "../scripts/lib/executionStatus";
+import { FollowUpStage, HistoryBuilder, HistoryEventJson } from "./helpers/executionHistory";
 import { AwsError, FakeAws, FakeExecution, serveExecutions } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 
@@ -131,7 +132,7 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       ]);
       const histories = aws.requests.filter((r) => r.operation === "GetExecutionHistory").map((r) => r.body);
       expect(histories.map((h) => h.executionArn).sort()).to.deep.equal([x.expense, x.deployment, x.fresh].map((e) => e.executionArn).sort());
-      for (const h of histories) expect(h).to.deep.include({ reverseOrder: true, maxResults: 20 });
+      for (const h of histories) expect(h).to.deep.include({ reverseOrder: true, maxResults: 200 });
       expectNoToken(x.all, result.stdout);
     });
 
@@ -318,19 +319,144 @@ describe("approvals: reading where an execution stands", () => {
       const t0 = nowSeconds() - HOUR;
       const execution = new FakeExecution(executionArn("busy"), EXPENSE_REPORT, t0).start().waitAt("manager", t0 + 1, "activity");
       // Released by vanished workers again and again: more events than one page after the state was entered.
-      for (let i = 0; i < 8; i++) execution.releaseActivity(t0 + 200 + i * 130);
+      for (let i = 0; i < 70; i++) execution.releaseActivity(t0 + 200 + i * 45);
       serveExecutions(aws, [execution]);
       const position = await readPosition(sfnClient("eu-west-1"), execution.executionArn);
       expect(position.waiting).to.deep.equal({ stage: "manager", since: new Date((t0 + 1) * 1000) });
       expect(position.request).to.deep.equal(EXPENSE_REPORT);
       const pages = aws.requests.map((r) => r.body);
-      expect(pages.map((p) => p.nextToken)).to.deep.equal([undefined, "page-20"]);
+      expect(pages.map((p) => p.nextToken)).to.deep.equal([undefined, "page-200"]);
     } finally {
       if (previous === undefined) delete process.env.AWS_ENDPOINT_URL_SFN;
       else process.env.AWS_ENDPOINT_URL_SFN = previous;
       for (const key of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]) delete process.env[key];
       await aws.stop();
     }
+  });
+
+  describe("stages with reminders and escalation (the Task waits in a Parallel branch; reminder and escalation events are newer)", () => {
+    const MANAGER_DECISION = { stage: "manager", decision: "approved", mechanism: "ssm-automation", approver: ALICE, comment: null };
+    /**
+     * Manager (decided after `managerReminders` reminders; a reminder entered just after the
+     * decision), then finance waiting with `financeReminders` reminders (the 2nd could not be
+     * published) and an escalation after the 3rd.
+     */
+    function followUpExecution(managerReminders: number, financeReminders: number) {
+      const h = new HistoryBuilder(executionArn("er98765-follow-ups"), EXPENSE_REPORT);
+      const manager = new FollowUpStage(h, { stage: "manager", mechanism: "ssm-automation", token: "manager-token", executionArn: h.executionArn });
+      for (let i = 0; i < managerReminders; i++) manager.remind();
+      manager.end({ decision: "approved", approver: ALICE }, true);
+      const finance = new FollowUpStage(h, { stage: "finance", mechanism: "codepipeline", token: "finance-token", executionArn: h.executionArn });
+      for (let i = 1; i <= financeReminders; i++) {
+        finance.remind(i === 2);
+        if (i === 3) finance.escalate();
+      }
+      const managerExited = h.events.find((e) => e.type === "TaskStateExited" && e.stateExitedEventDetails.name === "Approval manager")!.id as number;
+      return { h, manager, finance, managerExited };
+    }
+    /** The history up to event `id`, newest first, as the SDK hands it over. */
+    const upTo = (h: HistoryBuilder, id: number) => sdkEvents(h.events.slice(0, id).reverse());
+    const newestState = (h: HistoryBuilder, id: number) => {
+      const event = h.events.slice(0, id).reverse().find((e) => e.stateEnteredEventDetails || e.stateExitedEventDetails) as HistoryEventJson;
+      return (event.stateEnteredEventDetails ?? event.stateExitedEventDetails).name as string;
+    };
+    const since = (h: HistoryBuilder, id: number) => new Date(h.events[id - 1].timestamp * 1000);
+    const withoutTime = (decisions: Array<{ decidedAt: string | null }>) => decisions.map(({ decidedAt, ...rest }) => rest);
+
+    it("waits on the stage from its Task's TaskStateEntered until its TaskStateExited, whichever branch's event is newest", () => {
+      const { h, manager, finance, managerExited } = followUpExecution(4, 6);
+      const newestStates = new Set<string>();
+      for (let id = manager.taskEntered; id <= h.last; id++) {
+        const position = positionFromEvents(upTo(h, id));
+        const at = `history up to event ${id} (${h.events[id - 1].type})`;
+        expect(position.state, at).to.equal(newestState(h, id));
+        expect(position.request, at).to.deep.equal(EXPENSE_REPORT);
+        if (id < managerExited) {
+          expect(position.waiting, at).to.deep.equal({ stage: "manager", since: since(h, manager.taskEntered) });
+          expect(position.decisions, at).to.deep.equal([]);
+        } else if (id < finance.taskEntered) {
+          expect(position.waiting, at).to.equal(undefined);
+        } else {
+          expect(position.waiting, at).to.deep.equal({ stage: "finance", since: since(h, finance.taskEntered) });
+          expect(withoutTime(position.decisions), at).to.deep.equal([MANAGER_DECISION]);
+          newestStates.add(position.state!);
+        }
+      }
+      // The newest state was each of these while finance waited (before, "Approval finance reminder" would have read as a stage "finance reminder").
+      expect([...newestStates].sort()).to.deep.equal([
+        "Approval finance", "Approval finance escalated", "Approval finance escalation 1", "Approval finance escalation wait",
+        "Approval finance reminder", "Approval finance reminder counted", "Approval finance reminder not sent", "Approval finance reminder wait",
+        "Approval finance reminders left?", "Approval finance reminders start",
+      ]);
+    });
+
+    it("does not wait once the stage is decided, though a reminder state entered after the decision is newer", () => {
+      const { h, managerExited } = followUpExecution(4, 0);
+      const received = h.events.find((e) => e.stateEnteredEventDetails?.name === "Approval manager decision received")!.id as number;
+      const atReceived = positionFromEvents(upTo(h, received));
+      expect(atReceived.state).to.equal("Approval manager decision received");
+      expect(atReceived.waiting).to.equal(undefined);
+      expect(atReceived.decisions, "the Catch's {Error, Cause} is no decision yet").to.deep.equal([]);
+      // Just after the decision, the reminder branch entered its publish Task before the Parallel stopped it.
+      const race = h.events.find((e) => e.id > managerExited && e.type === "TaskStateEntered")!.id as number;
+      expect(h.events[race - 1].stateEnteredEventDetails.name).to.equal("Approval manager reminder");
+      const atRace = positionFromEvents(upTo(h, race));
+      expect(atRace.state).to.equal("Approval manager reminder");
+      expect(atRace.waiting).to.equal(undefined);
+      expect(withoutTime(atRace.decisions)).to.deep.equal([MANAGER_DECISION]);
+      const checked = positionFromEvents(upTo(h, h.events.find((e) => e.stateEnteredEventDetails?.name === "Check manager")!.id));
+      expect(checked.waiting).to.equal(undefined);
+      expect(withoutTime(checked.decisions)).to.deep.equal([MANAGER_DECISION]);
+    });
+
+    /** readPosition of `h`'s execution against a fake Step Functions endpoint that pages it; the GetExecutionHistory requests it sent. */
+    async function readServed(h: HistoryBuilder) {
+      const aws = new FakeAws();
+      const url = await aws.start();
+      const previous = process.env.AWS_ENDPOINT_URL_SFN;
+      Object.assign(process.env, { AWS_ENDPOINT_URL_SFN: url, AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS", AWS_SECRET_ACCESS_KEY: "fake" });
+      try {
+        aws.on("GetExecutionHistory", (body) => h.page(body));
+        const position = await readPosition(sfnClient("eu-west-1"), h.executionArn);
+        return { position, requests: aws.requests.map((r) => r.body) };
+      } finally {
+        if (previous === undefined) delete process.env.AWS_ENDPOINT_URL_SFN;
+        else process.env.AWS_ENDPOINT_URL_SFN = previous;
+        for (const key of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]) delete process.env[key];
+        await aws.stop();
+      }
+    }
+    const pageRequests = (h: HistoryBuilder, pages: number) => Array.from({ length: pages }, (_, n) => ({
+      executionArn: h.executionArn, reverseOrder: true, maxResults: 200, ...(n > 0 ? { nextToken: `events-from-${n * 200}` } : {}),
+    }));
+
+    it("readPosition pages on until it finds the Task's TaskStateEntered behind 20 reminder cycles, and no further", async () => {
+      const { h, finance } = followUpExecution(20, 20);
+      expect(h.newestFirst().findIndex((e) => e.id === finance.taskEntered)).to.be.within(200, 399);
+      expect(h.events.length).to.be.greaterThan(400);
+      const { position, requests } = await readServed(h);
+      expect(position.waiting).to.deep.equal({ stage: "finance", since: since(h, finance.taskEntered) });
+      expect(position.state).to.equal(newestState(h, h.last));
+      expect(position.request).to.deep.equal(EXPENSE_REPORT);
+      expect(withoutTime(position.decisions)).to.deep.equal([MANAGER_DECISION]);
+      expect(requests).to.deep.equal(pageRequests(h, 2));
+    });
+
+    it("readPosition finds the Task behind the worst case the config allows: 100 reminders and 10 escalation targets, every publish failed", async () => {
+      const h = new HistoryBuilder(executionArn("er98765-unlucky"), EXPENSE_REPORT);
+      const finance = new FollowUpStage(h, { stage: "finance", mechanism: "codepipeline", token: "finance-token", executionArn: h.executionArn }, { escalationTargets: 10 });
+      for (let i = 1; i <= 100; i++) {
+        finance.remind(true);
+        if (i === 50) finance.escalate(true);
+      }
+      expect(h.newestFirst()[0].stateExitedEventDetails.name).to.equal("Approval finance reminders done");
+      expect(h.newestFirst().findIndex((e) => e.id === finance.taskEntered)).to.be.within(2200, 2399);
+      const { position, requests } = await readServed(h);
+      expect(position.state).to.equal("Approval finance reminders done");
+      expect(position.waiting).to.deep.equal({ stage: "finance", since: since(h, finance.taskEntered) });
+      expect(position.request).to.deep.equal(EXPENSE_REPORT);
+      expect(requests).to.deep.equal(pageRequests(h, 12));
+    });
   });
 
   it("does not count what a Catch wrote as a decision, and reads a disagreeing decision as the workflow does", () => {

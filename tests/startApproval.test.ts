@@ -319,7 +319,7 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       expect(aws.operations().filter((o) => o === "DescribeExecution")).to.have.length(7);
       const histories = aws.requests.filter((r) => r.operation === "GetExecutionHistory");
       expect(histories).to.have.length(6);
-      for (const h of histories) expect(h.body).to.deep.include({ executionArn: EXECUTION, reverseOrder: true, maxResults: 20 });
+      for (const h of histories) expect(h.body).to.deep.include({ executionArn: EXECUTION, reverseOrder: true, maxResults: 200 });
       const polls = aws.requests.filter((r) => r.operation === "DescribeExecution").map((r) => r.at);
       for (let i = 1; i < polls.length; i++) expect(polls[i] - polls[i - 1], "time between checks").to.be.at.least(40);
       expectNoToken(execution, cli.stdout() + cli.stderr());

@@ -4,14 +4,23 @@
 // Only the newest events of the history are read (reverse order, a page or a few). Of each event
 // only the state names, timestamps and the workflow's own data ({request, decisions}) are used:
 // never the Task parameters, which hold task tokens.
+//
+// A stage with reminders or escalation waits in a Parallel state: its Task "Approval <stage>" in
+// one branch, the reminder and escalation states ("Approval <stage> reminder wait", ...) in the
+// others (components/followUp.ts). Their events are the newest while the Task waits, so the Task's
+// TaskStateEntered can lie many events back: about 11 per reminder sent, about 23 per reminder
+// whose publishing failed on every attempt, at most 100 reminders per stage.
 import { DescribeExecutionCommand, DescribeExecutionCommandOutput, GetExecutionHistoryCommand, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";
-import { stageStateName } from "../../functions/contract";
+import { followUpStateNames, stageOfStateName, stageStateName } from "../../functions/contract";
 import { StageInfo, WorkflowTarget, stageInfo } from "./workflowTarget";
 import { alignedRows, approverList, cell, formatAmount, formatDuration, formatTime, truncate } from "./terminalFormat";
 
-const APPROVAL_STATE_PREFIX = stageStateName("");
-export const HISTORY_PAGE_SIZE = 20;
-const HISTORY_MAX_PAGES = 5;
+/**
+ * Events per page, and pages at most: 3,000 events hold a waiting stage's worst case, 100
+ * reminders that all failed to publish (about 2,300 events) and 10 escalation targets.
+ */
+export const HISTORY_PAGE_SIZE = 200;
+const HISTORY_MAX_PAGES = 15;
 
 /** Key of a stage's decision under $.decisions: decisionKey() of components/approvalWorkflow.ts (not imported: it loads Pulumi). */
 export const decisionKey = (stage: string) => stage.replace(/-/g, "_");
@@ -79,11 +88,37 @@ export function workflowData(value: unknown): { decisions: RecordedDecision[]; r
   return undefined;
 }
 
+/**
+ * What a state event says about the Task of `stage`: "entered" (its TaskStateEntered: it waits
+ * from then on, unless a newer event closed it), "no-wait" (the stage is decided or timed out, or
+ * its Parallel was only just entered: the Task does not wait), or undefined (a reminder or
+ * escalation state, which runs while the Task waits).
+ */
+function stageMark(stage: string, event: HistoryEvent, name: string): "entered" | "no-wait" | undefined {
+  const task = stageStateName(stage);
+  const names = followUpStateNames(stage);
+  if (name === task) return event.type === "TaskStateEntered" ? "entered" : event.stateExitedEventDetails ? "no-wait" : undefined;
+  // The stage's own closing states: "timed out" is timedOutStateName() of components/asl.ts (not imported: it loads Pulumi).
+  if ([`${task} timed out`, names.decided, names.decidedExit, names.received, names.unwrapped].includes(name)) return "no-wait";
+  if (name === names.wrapper) return "no-wait";
+  return undefined;
+}
+
+/** States of a stage's reminder branch: their data is only {request, sent} (a count of reminders), not the workflow's decisions. */
+function inReminderBranch(name: string): boolean {
+  const stage = stageOfStateName(name);
+  if (stage === undefined) return false;
+  const names = followUpStateNames(stage);
+  return [names.remindersStart, names.reminderWait, names.reminder, names.reminderNotSent, names.reminderCount, names.remindersLeft, names.remindersDone].includes(name);
+}
+
 /** Reads history events newest first until it knows where the execution is and what was decided. */
 class PositionScan {
   private readonly position: ExecutionPosition = { decisions: [] };
   private located = false;
   private hasData = false;
+  /** The stage whose Task the newest state (one of its reminder or escalation states) runs beside: its TaskStateEntered is looked for among older events. */
+  private seeking?: string;
 
   /** True once nothing older is needed. */
   add(event: HistoryEvent): boolean {
@@ -92,15 +127,12 @@ class PositionScan {
     const entered = event.stateEnteredEventDetails;
     const exited = event.stateExitedEventDetails;
     if (entered || exited) {
+      const name = (entered ?? exited)!.name;
       if (!this.located) {
-        this.located = true;
-        this.position.state = (entered ?? exited)!.name;
-        const name = entered?.name ?? "";
-        if (event.type === "TaskStateEntered" && name.startsWith(APPROVAL_STATE_PREFIX) && event.timestamp) {
-          this.position.waiting = { stage: name.slice(APPROVAL_STATE_PREFIX.length), since: event.timestamp };
-        }
+        if (this.seeking === undefined) this.position.state = name;
+        this.locate(event, name ?? "");
       }
-      if (!this.hasData) {
+      if (!this.hasData && !inReminderBranch(name ?? "")) {
         const data = workflowData(parseJson(entered ? entered.input : exited!.output));
         if (data) {
           this.hasData = true;
@@ -117,6 +149,28 @@ class PositionScan {
       }
     }
     return this.located && this.hasData;
+  }
+
+  /**
+   * The newest state event names the state; when it is a stage's Task entered, the execution waits
+   * there. When it is one of a stage's reminder or escalation states, older events are read until
+   * the stage's Task entered (it waits since then), or until a TaskStateExited of that Task or one
+   * of the stage's closing states (newer than its TaskStateEntered: the stage was decided) or the
+   * stage's Parallel entered (its Task was not entered yet): then it waits on nothing.
+   */
+  private locate(event: HistoryEvent, name: string): void {
+    const stage = stageOfStateName(name);
+    // While seeking, only the stage's own states count (all the Parallel's branches hold).
+    if (this.seeking !== undefined && stage !== this.seeking) return;
+    const mark = stage === undefined ? "no-wait" : stageMark(stage, event, name);
+    if (mark === undefined) {
+      // A reminder or escalation state: the stage's Task may be waiting beside it.
+      this.seeking = stage;
+      return;
+    }
+    if (mark === "entered" && stage !== undefined && event.timestamp) this.position.waiting = { stage, since: event.timestamp };
+    this.located = true;
+    this.seeking = undefined;
   }
 
   result(): ExecutionPosition {
