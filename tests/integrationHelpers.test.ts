@@ -115,6 +115,16 @@ describe("integration suite helpers", () => {
       });
     }
 
+    it("passes over newer TaskScheduled events of reminder publishes, which carry no token", () => {
+      const events = HISTORIES["email-link"]();
+      const newestId = Math.max(...events.map((e) => e.id ?? 0));
+      const reminder = {
+        id: newestId + 1, previousEventId: newestId, timestamp: new Date(), type: "TaskScheduled",
+        taskScheduledEventDetails: { resource: "publish", resourceType: "sns", region: "eu-west-1", parameters: JSON.stringify({ TopicArn: "arn:aws:sns:eu-west-1:123456789012:t", Subject: "Reminder: approval needed: x", Message: "Reminder: ..." }) },
+      } as HistoryEvent;
+      expect(taskTokenFromHistory([...events, reminder])).to.equal(TOKEN);
+    });
+
     it("works whatever order the events come in", () => {
       expect(taskTokenFromHistory(HISTORIES["sns-callback"]())).to.equal(TOKEN);
       expect(waitingTask(HISTORIES.codepipeline(), false)).to.deep.equal({ kind: "waiting", token: TOKEN, submitted: true });

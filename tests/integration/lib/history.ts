@@ -47,9 +47,18 @@ function newest(events: HistoryEvent[], types: string[], afterId = 0): HistoryEv
   return newestFirst(events).find((event) => types.includes(event.type ?? "") && (event.id ?? 0) > afterId);
 }
 
-/** The task token of the newest TaskScheduled event (undefined when there is none, e.g. an activity stage). */
+/**
+ * The task token of the newest TaskScheduled event that carries one (undefined when there is none,
+ * e.g. an activity stage). With reminders or escalation, newer TaskScheduled events of their SNS
+ * publishes carry no token and are passed over.
+ */
 export function taskTokenFromHistory(events: HistoryEvent[]): string | undefined {
-  return taskTokenFromParameters(newest(events, ["TaskScheduled"])?.taskScheduledEventDetails?.parameters);
+  for (const event of newestFirst(events)) {
+    if (event.type !== "TaskScheduled") continue;
+    const token = taskTokenFromParameters(event.taskScheduledEventDetails?.parameters);
+    if (token !== undefined) return token;
+  }
+  return undefined;
 }
 
 const EXECUTION_END = ["ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"];
