@@ -244,8 +244,9 @@ export interface WorkflowFollowUp {
   escalateTo?: EscalationTargets;
   escalateAfterSeconds?: number;
   escalateAfterPercent?: number;
-  /** For the messages: the stage's timeout as configured and its approvers. */
+  /** The stage's timeout as configured ("2d") and in seconds: reminders stop before it. */
   timeout: string;
+  timeoutSeconds: number;
   approvers: string[];
 }
 
@@ -260,6 +261,8 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
   readonly logGroup: aws.cloudwatch.LogGroup;
   readonly definition: pulumi.Output<string>;
   readonly failedExecutionsAlarm: aws.cloudwatch.MetricAlarm;
+  /** When a stage has reminders or escalation: fires when a publish fails (see README). */
+  readonly followUpPublishAlarm?: aws.cloudwatch.MetricAlarm;
   /** Per stage with emails under escalateTo: the topic they are subscribed to. */
   readonly escalationTopics: Record<string, aws.sns.Topic> = {};
 
@@ -346,6 +349,20 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
       statistic: "Sum",
       alarmActions: args.alarmActions,
     }, parent);
+    // A reminder or escalation that cannot be published is skipped (the approval goes on waiting),
+    // so it must not go unnoticed. Step Functions counts failed service integrations per resource
+    // ARN for the account and Region, not per state machine: other workflows' sns:publish failures
+    // count too.
+    if (resolvedFollowUps.some((f) => f !== undefined)) {
+      this.followUpPublishAlarm = anyOccurrenceAlarm(`${name}-follow-up-alarm`, {
+        description: `Reminders or escalations of ${stateMachineName} could not be published to SNS (they were retried, then skipped); see the '... not sent' states in its executions. Counts every sns:publish Task of this account and Region.`,
+        namespace: "AWS/States",
+        metricName: "ServiceIntegrationsFailed",
+        dimensions: { ServiceIntegrationResourceArn: "arn:aws:states:::sns:publish" },
+        statistic: "Sum",
+        alarmActions: args.alarmActions,
+      }, parent);
+    }
     this.registerOutputs({ stateMachineArn: this.stateMachine.arn });
   }
 
@@ -354,8 +371,8 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     const at = `ApprovalWorkflow ${name}, stage '${stage.stage}'`;
     if (followUp.remindEverySeconds !== undefined) {
       if (!stage.reminderTopicArn) throw new pulumi.RunError(`${at}: remindEvery is set, but the ${stage.mechanism} stage has nobody to remind (no notify addresses)`);
-      if (!(followUp.remindEverySeconds > 0 && followUp.remindEverySeconds < stage.maxWaitSeconds)) {
-        throw new pulumi.RunError(`${at}: remindEvery must be a positive number of seconds shorter than the stage's wait (${stage.maxWaitSeconds}s), got ${followUp.remindEverySeconds}`);
+      if (!(followUp.remindEverySeconds > 0 && followUp.remindEverySeconds < followUp.timeoutSeconds && followUp.timeoutSeconds <= stage.maxWaitSeconds)) {
+        throw new pulumi.RunError(`${at}: remindEvery must be a positive number of seconds shorter than the stage's timeout (${followUp.timeoutSeconds}s, at most its wait of ${stage.maxWaitSeconds}s), got ${followUp.remindEverySeconds}`);
       }
     }
     const escalation: pulumi.Output<string>[] = [];
@@ -385,8 +402,9 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     const settings = pulumi.all([reminderTopic, pulumi.all(escalation)]).apply(([reminderTopicArn, escalationTopicArns]): StageFollowUp => ({
       ...(followUp.remindEverySeconds !== undefined ? {
         remindEverySeconds: followUp.remindEverySeconds,
-        // No reminder at the very moment the stage times out.
-        maxReminders: Math.max(1, Math.floor((stage.maxWaitSeconds - 1) / followUp.remindEverySeconds)),
+        // Reminders that fall before the configured timeout (not the mechanism's extra grace
+        // period, nor an activity's waits after a release); none at the very moment it passes.
+        maxReminders: Math.max(1, Math.floor((followUp.timeoutSeconds - 1) / followUp.remindEverySeconds)),
         reminderTopicArn,
       } : {}),
       ...(followUp.escalateTo !== undefined ? { escalateAfterSeconds: followUp.escalateAfterSeconds, escalateAfterPercent: followUp.escalateAfterPercent, escalationTopicArns } : {}),

@@ -250,7 +250,8 @@ function parseFollowUps(stage: Record<string, unknown>, at: string, mechanism: u
           problems.push(`${at}.escalateTo[${i}] is ${show(target)}: must be an email address like manager@example.com or an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:approvals-escalations`);
         }
         if (typeof target === "string") {
-          const key = target.toLowerCase();
+          // Addresses are compared without case; topic ARNs are case-sensitive.
+          const key = EMAIL_PATTERN.test(target) ? target.toLowerCase() : target;
           if (seen.has(key)) problems.push(`${at}.escalateTo lists ${show(target)} twice: each target must appear once`);
           seen.add(key);
         }

@@ -26,6 +26,8 @@ import { Mechanism, followUpStateNames } from "../functions/contract";
 import { AslState, AslStates, CONTROL_CHARACTERS, TaskStateOptions, jsonataString } from "./asl";
 
 export const STAGE_DECIDED_ERROR = "sfn-approvals.StageDecided";
+/** What a Task of the decision branch failing with STAGE_DECIDED_ERROR is turned into (the workflow's INVALID_DECISION_ERROR). */
+export const FORGED_DECISION_ERROR = "InvalidStageDecision";
 
 /** Resolved (ARNs known) follow-ups of one stage. */
 export interface StageFollowUp {
@@ -126,10 +128,32 @@ export function followUpStates(args: FollowUpArgs): AslStates {
   const names = followUpStateNames(stage);
   const str = jsonataString;
   if (!(options.stateName in args.stageStates)) throw new Error(`followUpStates: stage '${stage}' has no state named '${options.stateName}'`);
+  // Only the branch's own Fail may raise STAGE_DECIDED_ERROR. A Task could fail with that error
+  // name too (SendTaskFailure accepts any error name from whoever holds the token): its Cause would
+  // then pass for a decision. Every Task of the branch catches that error first and fails the
+  // execution instead, so a failure can never become a decision.
+  const guardedStates: AslStates = {};
+  for (const [name, state] of Object.entries(args.stageStates)) {
+    guardedStates[name] = state.Type !== "Task" ? state : {
+      ...state,
+      Catch: [
+        state.QueryLanguage === "JSONata"
+          ? { ErrorEquals: [STAGE_DECIDED_ERROR], Output: KEEP_INPUT, Next: names.forged }
+          : { ErrorEquals: [STAGE_DECIDED_ERROR], ResultPath: null, Next: names.forged },
+        ...((state.Catch as unknown[] | undefined) ?? []),
+      ],
+    };
+  }
   const branches: Array<{ StartAt: string; States: AslStates }> = [{
     StartAt: options.stateName,
     States: {
-      ...args.stageStates,
+      ...guardedStates,
+      [names.forged]: {
+        Type: "Fail",
+        Comment: "A Task failed with the error name reserved for carrying decisions: refused, nothing is approved",
+        Error: FORGED_DECISION_ERROR,
+        Cause: `A Task of stage '${stage}' failed with the error ${STAGE_DECIDED_ERROR}, which only the workflow may raise; it is not a decision and nothing was approved.`,
+      },
       [names.decided]: {
         Type: "Pass",
         Comment: "The decision (or timeout) as JSON text, to leave the Parallel as the Cause of the Fail below",

@@ -82,6 +82,7 @@ export function stageFollowUps(stages: StageConfig[]): Record<string, WorkflowFo
         escalateAfterSeconds: Math.max(1, Math.round((stage.timeoutSeconds * (stage.escalateAfterPercent ?? 50)) / 100)),
       } : {}),
       timeout: stage.timeout,
+      timeoutSeconds: stage.timeoutSeconds,
       approvers: stage.approvers,
     };
   }

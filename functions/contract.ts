@@ -37,6 +37,8 @@ export function followUpStateNames(stage: string) {
     /** Pass then Fail that end the decision branch, carrying the decision out of the Parallel. */
     decided: `${base} decided`,
     decidedExit: `${base} decided, stopping follow-ups`,
+    /** Fail: a Task of the decision branch raised the decision error itself (never a decision). */
+    forged: `${base} forged decision refused`,
     /** Pass states after the Parallel that put the decision back at $.decisions.<stage>. */
     received: `${base} decision received`,
     unwrapped: `${base} decision unwrapped`,
@@ -63,14 +65,33 @@ export function stageOfStateName(name: string): string | undefined {
   return /^[a-z][a-z0-9-]{0,30}$/.test(stage) ? stage : undefined;
 }
 
-/** Longest approver comment kept in a decision (a decision must fit a Fail state's Cause, 32,768 characters). */
+/**
+ * Longest approver comment kept in a decision, counted as JSON text (escapes included): a decision
+ * must fit a Fail state's Cause (32,768 characters) to leave the follow-up Parallel.
+ */
 export const MAX_COMMENT_CHARS = 4000;
-/** Longest approver text kept in a decision. */
+/** Longest approver text kept in a decision, counted the same way. */
 export const MAX_APPROVER_CHARS = 2048;
+const TRUNCATED = "... (truncated)";
 
+/** Length of `text` inside a JSON document (without the quotes). */
+function jsonLength(text: string): number {
+  return JSON.stringify(text).length - 2;
+}
+
+/** `text`, or its longest start (whole code points) plus "... (truncated)" whose JSON length is at most `max`. */
 function capped(text: string | null | undefined, max: number): string | null {
   if (!text) return null;
-  return text.length <= max ? text : `${text.slice(0, max - 15)}... (truncated)`;
+  if (jsonLength(text) <= max) return text;
+  const points = Array.from(text);
+  let low = 0;
+  let high = points.length;
+  while (low < high) {
+    const mid = Math.ceil((low + high) / 2);
+    if (jsonLength(points.slice(0, mid).join("") + TRUNCATED) <= max) low = mid;
+    else high = mid - 1;
+  }
+  return points.slice(0, low).join("") + TRUNCATED;
 }
 
 /** The execution input: only `title` is required. */

@@ -72,6 +72,11 @@ describe("config: parseConfig", () => {
     expect(parseConfig({ stages: [stage({ approvers })] }).stages[0].approvers).to.deep.equal(approvers);
   });
 
+  it("tells escalation topics apart by case (ARNs are case-sensitive), unlike email addresses", () => {
+    const targets = ["arn:aws:sns:eu-west-1:123456789012:Oncall", "arn:aws:sns:eu-west-1:123456789012:oncall"];
+    expect(parseConfig({ stages: [emailStage({ escalateTo: targets })] }).stages[0].escalateTo).to.deep.equal({ emails: [], topicArns: targets });
+  });
+
   it("leaves autoApproveBelow undefined and alertEmails empty when they are not set", () => {
     const config = parseConfig({ stages: [stage()] });
     expect(config.autoApproveBelow).to.equal(undefined);
@@ -138,6 +143,7 @@ describe("config: parseConfig", () => {
     ["an escalation target that is neither an email nor an SNS topic", { stages: [emailStage({ escalateTo: ["arn:aws:iam::123456789012:role/Boss"] })] }, 'sfn-approvals:stages[0].escalateTo[0] is "arn:aws:iam::123456789012:role/Boss": must be an email address like manager@example.com or an SNS topic ARN'],
     ["a FIFO escalation topic", { stages: [emailStage({ escalateTo: ["arn:aws:sns:eu-west-1:123456789012:escalations.fifo"] })] }, 'sfn-approvals:stages[0].escalateTo[0] is "arn:aws:sns:eu-west-1:123456789012:escalations.fifo": a FIFO topic needs a message group'],
     ["an escalation target listed twice", { stages: [emailStage({ escalateTo: ["boss@example.com", "Boss@example.com"] })] }, 'sfn-approvals:stages[0].escalateTo lists "Boss@example.com" twice'],
+    ["the same escalation topic ARN twice", { stages: [emailStage({ escalateTo: ["arn:aws:sns:eu-west-1:123456789012:Oncall", "arn:aws:sns:eu-west-1:123456789012:Oncall"] })] }, 'sfn-approvals:stages[0].escalateTo lists "arn:aws:sns:eu-west-1:123456789012:Oncall" twice'],
     ["escalateAfter without escalateTo", { stages: [emailStage({ escalateAfter: "50%" })] }, "sfn-approvals:stages[0].escalateAfter is set without escalateTo"],
     ["escalateAfter of 100%", { stages: [emailStage({ escalateTo: ["boss@example.com"], escalateAfter: "100%" })] }, 'sfn-approvals:stages[0].escalateAfter is "100%": must be a share of the timeout from "1%" to "99%"'],
     ["escalateAfter as a duration", { stages: [emailStage({ escalateTo: ["boss@example.com"], escalateAfter: "1d" })] }, 'sfn-approvals:stages[0].escalateAfter is "1d": must be a share of the timeout'],

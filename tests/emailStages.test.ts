@@ -92,7 +92,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       "aws:iam/role:Role": 3,
       "aws:iam/rolePolicy:RolePolicy": 3,
       "aws:cloudwatch/logGroup:LogGroup": 4,
-      "aws:cloudwatch/metricAlarm:MetricAlarm": 2,
+      "aws:cloudwatch/metricAlarm:MetricAlarm": 3,
       "aws:sns/topic:Topic": 5,
       "aws:sns/topicSubscription:TopicSubscription": 6,
       "aws:sfn/stateMachine:StateMachine": 1,
@@ -248,7 +248,11 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         TimeoutSeconds: TWO_DAYS,
         ResultPath: "$.decisions.team_lead",
         Retry: [{ ErrorEquals: ["Lambda.TooManyRequestsException"], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2 }],
-        Catch: [{ ErrorEquals: ["States.Timeout"], ResultPath: "$.decisions.team_lead", Next: "Approval team-lead timed out" }],
+        Catch: [
+          // Inside the follow-up Parallel: a failure named like the decision error is refused first.
+          { ErrorEquals: ["sfn-approvals.StageDecided"], ResultPath: null, Next: "Approval team-lead forged decision refused" },
+          { ErrorEquals: ["States.Timeout"], ResultPath: "$.decisions.team_lead", Next: "Approval team-lead timed out" },
+        ],
         Next: "Approval team-lead decided",
       });
       expect(states["Approval team-lead timed out"].Next).to.equal("Approval team-lead decided");
@@ -277,7 +281,10 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         Resource: "arn:aws:states:::sns:publish.waitForTaskToken",
         TimeoutSeconds: THREE_DAYS,
         Next: "Approval finance decided",
-        Catch: [{ ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: "Approval finance timed out" }],
+        Catch: [
+          { ErrorEquals: ["sfn-approvals.StageDecided"], Output: "{% $states.input %}", Next: "Approval finance forged decision refused" },
+          { ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: "Approval finance timed out" },
+        ],
       });
       expect(Object.keys(task.Arguments).sort()).to.deep.equal(["Message", "Subject", "TopicArn"]);
       expect(task.Arguments.TopicArn).to.equal(FINANCE_TOPIC);

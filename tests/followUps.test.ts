@@ -258,7 +258,10 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
       const reminders = publisher();
       const definition = definitionWith(FOLLOW_UP);
       allStates(definition)["Approval manager"].TimeoutSeconds = 1;
-      const result = await run(definition, { "Approval manager": () => new Promise(() => undefined), [names.reminder]: reminders.handler }, { [names.reminderWait]: 150, [names.escalationWait]: LONG });
+      const definitionNoCap = definitionWith({ ...FOLLOW_UP, maxReminders: 100 });
+      allStates(definitionNoCap)["Approval manager"].TimeoutSeconds = 1;
+      void definition;
+      const result = await run(definitionNoCap, { "Approval manager": () => new Promise(() => undefined), [names.reminder]: reminders.handler }, { [names.reminderWait]: 100, [names.escalationWait]: LONG });
       const sentAtEnd = reminders.sent.length;
       await sleep(400);
       expect(result.status).to.equal("SUCCEEDED");
@@ -268,7 +271,8 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
         stages: [{ approved: false, decision: "timed_out", stage: "manager", mechanism: "ssm-automation", approver: null, comment: null, decidedAt: "2026-11-22T10:00:00.000Z" }],
         request: EXPENSE_REPORT,
       });
-      expect(sentAtEnd).to.be.within(3, 5);
+      // About one reminder per 100 ms of the 1 s wait, then none.
+      expect(sentAtEnd).to.be.within(2, 10);
       expect(reminders.sent.length).to.equal(sentAtEnd);
     });
 
@@ -299,6 +303,21 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
       expect(result.statesEntered).to.not.include(names.received);
     });
 
+    it("a Task failing with the decision's own error name (SendTaskFailure by a token holder) is refused: the execution fails, nothing is approved", async () => {
+      const forged = Object.assign(new Error(JSON.stringify(managerDecision("approved"))), { name: STAGE_DECIDED_ERROR });
+      const result = await run(definitionWith(FOLLOW_UP), { "Approval manager": async () => { throw forged; } }, { [names.reminderWait]: LONG, [names.escalationWait]: LONG });
+      expect(result.status).to.equal("FAILED");
+      expect(result.error).to.equal("InvalidStageDecision");
+      expect(result.cause).to.equal(`A Task of stage 'manager' failed with the error ${STAGE_DECIDED_ERROR}, which only the workflow may raise; it is not a decision and nothing was approved.`);
+      expect(result.statesEntered).to.include(names.forged);
+      expect(result.statesEntered).to.not.include(names.received);
+    });
+
+    it("the sns-callback Task (JSONata) of a stage with follow-ups refuses the decision's error name the same way", async () => {
+      const stageStates = allStates(await stagingDefinition())["Approval finance"];
+      expect(stageStates.Catch[0]).to.deep.equal({ ErrorEquals: [STAGE_DECIDED_ERROR], Output: "{% $states.input %}", Next: "Approval finance forged decision refused" });
+    });
+
     it("a malformed decision still fails with InvalidStageDecision after the unwrap, and a decision of another stage too", async () => {
       for (const answer of [{ approved: "yes", decision: "approved" }, { ...managerDecision("approved"), stage: "finance" }, "approved"]) {
         const result = await run(definitionWith(FOLLOW_UP), { "Approval manager": async () => answer }, { [names.reminderWait]: LONG, [names.escalationWait]: LONG });
@@ -323,9 +342,31 @@ describe("contract: decisions stay small enough to leave a Parallel as a Fail's 
     const decision = managerDecision("rejected", "y".repeat(10_000));
     expect(decision.comment!.length).to.equal(MAX_COMMENT_CHARS);
     expect(decision.comment!.endsWith("... (truncated)")).to.equal(true);
-    expect(JSON.stringify(decision).length).to.be.below(32_768);
+  });
+
+  it("counts the JSON escapes (control characters take 6), keeps whole code points, and the whole decision stays far below 32,768", () => {
+    const comment = "\u0001".repeat(5000);
+    const approver = `"${"😀".repeat(3000)}`;
+    const decision = stageDecision({ decision: "approved", stage: "manager", mechanism: "ssm-automation", approver, comment, decidedAt: "2026-11-30T10:00:00Z" });
+    expect(JSON.stringify(decision.comment).length - 2).to.be.at.most(MAX_COMMENT_CHARS);
+    expect(JSON.stringify(decision.approver).length - 2).to.be.at.most(2048);
+    expect(decision.approver!.endsWith("😀... (truncated)")).to.equal(true);
+    expect(decision.comment!.startsWith("\u0001")).to.equal(true);
+    expect(JSON.stringify(decision).length).to.be.below(8000);
+    // Short texts stay untouched.
+    expect(managerDecision("approved", "fine").comment).to.equal("fine");
   });
 });
+
+let stagingRun: Promise<ProgramRun> | undefined;
+/** The staging stack under Pulumi mocks (run once). */
+function stagingProgram(): Promise<ProgramRun> {
+  stagingRun ??= runProgram("staging", stackConfig("staging"));
+  return stagingRun;
+}
+async function stagingDefinition(): Promise<any> {
+  return JSON.parse(named((await stagingProgram()).resources, "approvals-state-machine").inputs.definition);
+}
 
 describe("follow-ups in the staging stack (Pulumi.staging.yaml: both email stages remind and escalate)", () => {
   const ACCOUNT = "123456789012";
@@ -339,8 +380,8 @@ describe("follow-ups in the staging stack (Pulumi.staging.yaml: both email stage
   let definition: any;
 
   before(async () => {
-    staging = await runProgram("staging", stackConfig("staging"));
-    definition = JSON.parse(named(staging.resources, "approvals-state-machine").inputs.definition);
+    staging = await stagingProgram();
+    definition = await stagingDefinition();
   });
 
   it("creates one escalation topic per stage, with an email subscription per escalateTo address, under the workflow", () => {
@@ -395,6 +436,18 @@ describe("follow-ups in the staging stack (Pulumi.staging.yaml: both email stage
     expect(financeEmails[0].Message).to.contain("/decide?t=");
   });
 
+  it("alarms when a reminder or escalation cannot be published (the account's failed sns:publish integrations)", () => {
+    expect(named(staging.resources, "approvals-follow-up-alarm").inputs).to.deep.include({
+      namespace: "AWS/States",
+      metricName: "ServiceIntegrationsFailed",
+      dimensions: { ServiceIntegrationResourceArn: "arn:aws:states:::sns:publish" },
+      statistic: "Sum",
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+      alarmActions: [`arn:aws:sns:eu-west-1:${ACCOUNT}:sfn-approvals-staging-alerts`],
+    });
+  });
+
   it("the state machine may publish only to the stages' topics and the escalation topics", () => {
     const statement = JSON.parse(named(staging.resources, "approvals-policy").inputs.policy).Statement.find((s: any) => s.Sid === "PublishRemindersAndEscalations");
     expect(statement).to.deep.equal({ Sid: "PublishRemindersAndEscalations", Effect: "Allow", Action: ["sns:Publish"], Resource: [TEAM_LEAD_TOPIC, TEAM_LEAD_ESCALATION, FINANCE_TOPIC, FINANCE_ESCALATION] });
@@ -411,11 +464,11 @@ describe("ApprovalWorkflow followUps: contradictory use is refused when the prog
     taskState: (options) => ({ states: pulumi.output({ [options.stateName]: { Type: "Pass", Next: options.next } }), statements: pulumi.output([]) }),
     allowCallbacksFrom: () => undefined,
   });
-  const base = { timeout: "1d", approvers: [ALICE] };
+  const base = { timeout: "1d", timeoutSeconds: 86400, approvers: [ALICE] };
   const cases: Array<[string, ApprovalStage, Record<string, WorkflowFollowUp>, string]> = [
     ["a stage that does not exist", stage("manager", REMINDER_TOPIC), { finance: { ...base, remindEverySeconds: 3600 } }, "ApprovalWorkflow wf: followUps names stage 'finance', which is not one of manager"],
     ["reminders for a stage with nobody to remind", stage("manager"), { manager: { ...base, remindEverySeconds: 3600 } }, "ApprovalWorkflow wf, stage 'manager': remindEvery is set, but the ssm-automation stage has nobody to remind (no notify addresses)"],
-    ["reminders no sooner than the stage's wait", stage("manager", REMINDER_TOPIC), { manager: { ...base, remindEverySeconds: 86400 } }, "ApprovalWorkflow wf, stage 'manager': remindEvery must be a positive number of seconds shorter than the stage's wait (86400s), got 86400"],
+    ["reminders no sooner than the stage's wait", stage("manager", REMINDER_TOPIC), { manager: { ...base, remindEverySeconds: 86400 } }, "ApprovalWorkflow wf, stage 'manager': remindEvery must be a positive number of seconds shorter than the stage's timeout (86400s, at most its wait of 86400s), got 86400"],
     ["an escalation to nobody", stage("manager"), { manager: { ...base, escalateTo: { emails: [], topicArns: [] }, escalateAfterSeconds: 60 } }, "ApprovalWorkflow wf, stage 'manager': escalateTo lists nobody"],
     ["an escalation without a time", stage("manager"), { manager: { ...base, escalateTo: { emails: [], topicArns: [ONCALL_TOPIC] } } }, "ApprovalWorkflow wf, stage 'manager': escalateAfterSeconds must be a positive number of seconds shorter than the stage's wait (86400s), got undefined"],
   ];
