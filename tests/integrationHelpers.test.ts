@@ -125,6 +125,18 @@ describe("integration suite helpers", () => {
       expect(taskTokenFromHistory([...events, reminder])).to.equal(TOKEN);
     });
 
+    it("with follow-ups: waits at the callback Task while a reminder publish (newer, no token) fails beside it", () => {
+      const events = HISTORIES["sns-callback"]();
+      const newestId = Math.max(...events.map((e) => e.id ?? 0));
+      const branchStart = events.find((e) => e.type === "TaskScheduled")!.previousEventId!;
+      const reminder: HistoryEvent[] = [
+        { id: newestId + 1, previousEventId: branchStart, timestamp: new Date(), type: "TaskScheduled", taskScheduledEventDetails: { resource: "publish", resourceType: "sns", region: REGION, parameters: JSON.stringify({ TopicArn: "t", Message: "Reminder" }) } },
+        { id: newestId + 2, previousEventId: newestId + 1, timestamp: new Date(), type: "TaskStarted", taskStartedEventDetails: { resource: "publish", resourceType: "sns" } },
+        { id: newestId + 3, previousEventId: newestId + 2, timestamp: new Date(), type: "TaskFailed", taskFailedEventDetails: { resource: "publish", resourceType: "sns", error: "SNS.ThrottledException", cause: "Rate exceeded" } },
+      ];
+      expect(waitingTask(newestFirst([...events, ...reminder]), false)).to.deep.equal({ kind: "waiting", token: TOKEN, submitted: true });
+    });
+
     it("works whatever order the events come in", () => {
       expect(taskTokenFromHistory(HISTORIES["sns-callback"]())).to.equal(TOKEN);
       expect(waitingTask(HISTORIES.codepipeline(), false)).to.deep.equal({ kind: "waiting", token: TOKEN, submitted: true });
@@ -149,7 +161,9 @@ describe("integration suite helpers", () => {
     });
 
     it("says why when the Task or the execution ended without waiting", () => {
-      const failed = [...lambdaStageHistory("f").slice(0, -2), event("TaskFailed", { taskFailedEventDetails: { ...LAMBDA, error: "Lambda.AWSLambdaException", cause: "AccessDenied" } })];
+      const scheduledOnly = lambdaStageHistory("f").slice(0, -2);
+      // The failure follows the TaskScheduled (previousEventId), as Step Functions links them.
+      const failed = [...scheduledOnly, event("TaskFailed", { previousEventId: scheduledOnly[scheduledOnly.length - 1].id, taskFailedEventDetails: { ...LAMBDA, error: "Lambda.AWSLambdaException", cause: "AccessDenied" } })];
       expect(waitingTask(newestFirst(failed), false)).to.deep.equal({ kind: "ended", reason: "the stage's Task failed: TaskFailed (Lambda.AWSLambdaException: AccessDenied)" });
       const aborted = [...activityHistory(), event("ExecutionAborted", { executionAbortedEventDetails: { error: "IntegrationSuiteCleanup", cause: "stopped" } })];
       expect(waitingTask(newestFirst(aborted), true)).to.deep.equal({ kind: "ended", reason: "the execution ended before a decision was sent: ExecutionAborted (IntegrationSuiteCleanup: stopped)" });
@@ -196,7 +210,13 @@ describe("integration suite helpers", () => {
         expect(parsed).to.deep.equal({
           autoApproveBelow: undefined,
           alertEmails: [],
-          stages: [{ name: IT_STAGE, mechanism, approvers: [approver], minRequiredApprovals: 1, notify: [], timeoutSeconds: 900, timeout: IT_STAGE_TIMEOUT }],
+          stages: [{
+            name: IT_STAGE, mechanism, approvers: [approver], minRequiredApprovals: 1, notify: [], timeoutSeconds: 900, timeout: IT_STAGE_TIMEOUT,
+            // Every test stage runs inside the follow-up Parallel on real AWS.
+            ...(isEmailMechanism(mechanism) ? { remindEverySeconds: 300, remindEvery: "5m" } : {}),
+            escalateTo: { emails: [DEFAULT_IT_EMAIL], topicArns: [] },
+            escalateAfterPercent: 50,
+          }],
         });
       });
     }

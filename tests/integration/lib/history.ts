@@ -83,6 +83,19 @@ export type WaitingTask =
   /** The Task or the execution ended without waiting for a decision. */
   | { kind: "ended"; reason: string };
 
+/** The events that follow `event` through previousEventId links (its own branch of a Parallel), newest first. */
+function descendantsOf(event: HistoryEvent, events: HistoryEvent[]): HistoryEvent[] {
+  const ids = new Set([event.id]);
+  const found: HistoryEvent[] = [];
+  for (const other of [...newestFirst(events)].reverse()) {
+    if ((other.id ?? 0) > (event.id ?? 0) && ids.has(other.previousEventId)) {
+      ids.add(other.id);
+      found.unshift(other);
+    }
+  }
+  return found;
+}
+
 /**
  * Whether the execution waits at its stage Task, and with which token. `activity` looks for the
  * newest ActivityScheduled; every other mechanism for the newest TaskScheduled (whose token must be
@@ -98,14 +111,16 @@ export function waitingTask(events: HistoryEvent[], activity: boolean): WaitingT
     if (failure) return { kind: "ended", reason: `the activity task did not wait for a decision: ${describeEvent(failure)}` };
     return { kind: "waiting", submitted: true };
   }
-  const scheduled = newest(events, ["TaskScheduled"]);
+  // The stage Task is a callback (.waitForTaskToken); the reminder and escalation publishes of a
+  // stage with follow-ups run beside it as plain sns:publish Tasks and are passed over.
+  const scheduled = newestFirst(events).find((event) => event.type === "TaskScheduled" && (event.taskScheduledEventDetails?.resource ?? "").endsWith(".waitForTaskToken"));
   if (!scheduled) return { kind: "not-yet" };
-  const failure = newest(events, TASK_FAILURES, scheduled.id);
+  const failure = descendantsOf(scheduled, events).find((event) => TASK_FAILURES.includes(event.type ?? ""));
   if (failure) return { kind: "ended", reason: `the stage's Task failed: ${describeEvent(failure)}` };
   const details = scheduled.taskScheduledEventDetails;
   const token = taskTokenFromParameters(details?.parameters);
   if (!token) {
     return { kind: "ended", reason: `the newest TaskScheduled event (${details?.resourceType ?? "?"}:${details?.resource ?? "?"}) carries no task token in its parameters` };
   }
-  return { kind: "waiting", token, submitted: newest(events, ["TaskSubmitted"], scheduled.id) !== undefined };
+  return { kind: "waiting", token, submitted: descendantsOf(scheduled, events).some((event) => event.type === "TaskSubmitted") };
 }

@@ -1,6 +1,9 @@
 // The config of one ephemeral integration-test stack: a single stage named `it` that uses the
 // mechanism under test, a short timeout, and no namePrefix (so every resource is named
-// `sfn-approvals-<stack>...` and the stacks of two runs never collide).
+// `sfn-approvals-<stack>...` and the stacks of two runs never collide). Every stage escalates
+// (and the email stages remind): the stage then runs inside the follow-up Parallel, so the real
+// Step Functions carries the decision out of it (Fail Cause, Catch, StringToJson), which no
+// offline test can prove.
 import { MECHANISM_RULES } from "../../../components/config";
 import { MECHANISMS, Mechanism } from "../../../functions/contract";
 
@@ -30,10 +33,24 @@ export interface RawStage {
   mechanism: Mechanism;
   approvers: string[];
   timeout: string;
+  remindEvery?: string;
+  escalateTo: string[];
 }
 
+/** Reminders of the email stages: the shortest allowed, two fit in the 15 minutes. */
+export const IT_REMIND_EVERY = "5m";
+
 export function itStage(mechanism: Mechanism, approver: string): RawStage {
-  return { name: IT_STAGE, mechanism, approvers: [approver], timeout: IT_STAGE_TIMEOUT };
+  return {
+    name: IT_STAGE,
+    mechanism,
+    approvers: [approver],
+    timeout: IT_STAGE_TIMEOUT,
+    // Reminders go to notify addresses or email approvers; only the email stages have them here.
+    ...(isEmailMechanism(mechanism) ? { remindEvery: IT_REMIND_EVERY } : {}),
+    // Told after half the timeout (7.5 minutes), normally after the suite has decided.
+    escalateTo: [DEFAULT_IT_EMAIL],
+  };
 }
 
 /** A config value as the Automation API's setAllConfig takes it. */
