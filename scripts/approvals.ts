@@ -1,4 +1,4 @@
-// npm run approvals -- (--stack STACK | --state-machine-arn ARN) [list]
+// npm run approvals -- (--stack STACK | --state-machine-arn ARN) [list [--max N]]
 // npm run approvals -- [--stack STACK | --state-machine-arn ARN] show EXECUTION
 //
 // What waits for approval: the running executions of a stack's approval workflow, each with the
@@ -6,24 +6,34 @@
 import { ExecutionListItem, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { describe } from "./lib/approvalWorker";
 import { UsageError, parseArgsWithOperands } from "./lib/args";
-import { sfnClient } from "./lib/clients";
+import { isAwsFailure, sfnClient, sfnFailure } from "./lib/clients";
+import { terminalSafe } from "./lib/requestView";
 import { ExecutionPosition, describeExecution, isRunning, parseJson, readPosition, requestLines, stageLabel, stageRows, workflowData } from "./lib/executionStatus";
 import { alignedRows, approverList, cell, formatDuration, formatTime, safeCause, truncate } from "./lib/terminalFormat";
-import { EXECUTION_ARN, WorkflowTarget, consoleLink, executionArnOf, resolveTarget, stageInfo, targetFromArn, targetFromStack } from "./lib/workflowTarget";
+import {
+  EXECUTION_ARN, WorkflowTarget, consoleLink, executionArnOf, hasControlCharacters, resolveTarget, stageInfo, targetFromArn, targetFromStack,
+} from "./lib/workflowTarget";
 
-const USAGE = `Usage: npm run approvals -- (--stack STACK | --state-machine-arn ARN) [list]
+/** Executions `list` shows by default, and at most (each costs a history read). */
+const MAX_LISTED_DEFAULT = 50;
+const MAX_LISTED_LIMIT = 1000;
+
+const USAGE = `Usage: npm run approvals -- (--stack STACK | --state-machine-arn ARN) [list [--max N]]
        npm run approvals -- [--stack STACK | --state-machine-arn ARN] show EXECUTION
 
-  list             (the default) the running executions: the stage each waits on, for how long,
-                   and who can decide it
+  list             (the default) the running executions, newest first: the stage each waits on,
+                   for how long, and who can decide it
   show EXECUTION   one execution (its ARN, or its name with --stack or --state-machine-arn): status,
                    request, each stage's decision so far, and where it waits now
   --stack STACK            the approval workflow of this stack (reads its outputs, which also name
                            each stage's mechanism and approvers; needs the Pulumi CLI)
   --state-machine-arn ARN  this state machine instead (mechanisms and approvers are then unknown)
+  --max N                  with list: list at most N executions, 1 to ${MAX_LISTED_LIMIT} (default ${MAX_LISTED_DEFAULT}); it says
+                           how many more are running
   --help                   this text
 
-Exit codes: 0 done, 2 error (usage, stack outputs, AWS).`;
+Exit codes: 0 done (also when the history of some executions could not be read: their stage shows
+as '?', with the reason under the list), 2 error (usage, stack outputs, AWS).`;
 
 const say = (text: string) => { process.stdout.write(`${text}\n`); };
 /** Histories read at the same time by `list`. */
@@ -47,42 +57,72 @@ function titleOf(request: unknown): string {
   return typeof title === "string" ? truncate(cell(title), 40) : "";
 }
 
-async function list(sfn: SFNClient, target: WorkflowTarget): Promise<number> {
-  const executions: ExecutionListItem[] = [];
+/** `--max N`: a whole number from 1 to MAX_LISTED_LIMIT. */
+function maxOption(raw: string | undefined): number {
+  if (raw === undefined) return MAX_LISTED_DEFAULT;
+  const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
+  if (!(value >= 1 && value <= MAX_LISTED_LIMIT)) throw new UsageError(`--max must be a whole number from 1 to ${MAX_LISTED_LIMIT}, got '${cell(raw)}'`);
+  return value;
+}
+
+async function list(sfn: SFNClient, target: WorkflowTarget, max: number): Promise<number> {
+  const running: ExecutionListItem[] = [];
   let nextToken: string | undefined;
   do {
     const page = await sfn.send(new ListExecutionsCommand({ stateMachineArn: target.stateMachineArn, statusFilter: "RUNNING", maxResults: 100, nextToken }));
-    executions.push(...(page.executions ?? []));
+    running.push(...(page.executions ?? []));
     nextToken = page.nextToken;
   } while (nextToken);
-  if (executions.length === 0) {
+  if (running.length === 0) {
     say(`No execution of ${target.stateMachineName} (${target.region}) is running.`);
     return 0;
   }
-  const positions = await mapLimited(executions, PARALLEL_READS, (e) => readPosition(sfn, e.executionArn!));
+  // Newest first (ListExecutions' order); the histories of the first `max` are read.
+  const executions = running.slice(0, max);
+  const nameOf = (execution: ExecutionListItem) => cell(execution.name ?? execution.executionArn!.split(":").pop());
+  // One history that cannot be read (throttling, a permission) leaves its row unknown, not the list.
+  const positions = await mapLimited(executions, PARALLEL_READS, async (e): Promise<ExecutionPosition | { unread: string }> => {
+    try {
+      return await readPosition(sfn, e.executionArn!);
+    } catch (error) {
+      if (!isAwsFailure(error)) throw error;
+      return { unread: truncate(cell(describe(error)), 160) };
+    }
+  });
   const now = Date.now();
   const rows = executions.map((execution, i) => {
-    const waiting = positions[i].waiting;
+    const position = positions[i];
+    if ("unread" in position) return [nameOf(execution), "-", "?", "-", "-", "-"];
+    const waiting = position.waiting;
     const info = waiting ? stageInfo(target, waiting.stage) : undefined;
     return [
-      cell(execution.name ?? execution.executionArn!.split(":").pop()),
-      titleOf(positions[i].request) || "-",
+      nameOf(execution),
+      titleOf(position.request) || "-",
       waiting ? cell(waiting.stage) : "-",
       cell(info?.mechanism) || "-",
       waiting ? formatDuration(now - waiting.since.getTime()) : "-",
       info && info.approvers.length > 0 ? approverList(info.approvers) : "-",
     ];
   });
-  const waitingCount = positions.filter((p) => p.waiting).length;
-  say(`${executions.length} running execution${executions.length === 1 ? "" : "s"} of ${target.stateMachineName} (${target.region}), ${waitingCount} waiting for approval:`);
+  const waitingCount = positions.filter((p) => "waiting" in p && p.waiting).length;
+  const unread = executions.flatMap((execution, i) => {
+    const position = positions[i];
+    return "unread" in position ? [`? ${nameOf(execution)}: its history could not be read: ${position.unread}`] : [];
+  });
+  const counted = running.length > executions.length ? `; of the newest ${executions.length}, ` : ", ";
+  say(`${running.length} running execution${running.length === 1 ? "" : "s"} of ${target.stateMachineName} (${target.region})${counted}${waitingCount} waiting for approval${unread.length > 0 ? `, ${unread.length} not read` : ""}:`);
   say("");
   say(alignedRows([["EXECUTION", "TITLE", "STAGE", "MECHANISM", "WAITING", "APPROVERS"], ...rows]).join("\n"));
   say("");
-  say(`Details: npm run approvals -- ${target.stack ? `--stack ${target.stack}` : `--state-machine-arn ${target.stateMachineArn}`} show EXECUTION`);
+  if (unread.length > 0) say(`${unread.join("\n")}\n`);
+  const left = running.length - executions.length;
+  if (left > 0) say(`${left} more running execution${left === 1 ? " is" : "s are"} not listed (--max ${max}); raise --max to list them.\n`);
+  say(`Details: npm run approvals -- ${target.stack ? `--stack ${cell(target.stack)}` : `--state-machine-arn ${cell(target.stateMachineArn)}`} show EXECUTION`);
   return 0;
 }
 
 async function show(target: WorkflowTarget | undefined, execution: string): Promise<number> {
+  if (hasControlCharacters(execution)) throw new UsageError(`show '${cell(execution)}': it holds control characters, which no execution ARN or name does`);
   if (!target && !EXECUTION_ARN.test(execution)) {
     throw new UsageError(`show '${cell(execution)}': without --stack or --state-machine-arn, give the execution's ARN`);
   }
@@ -92,7 +132,7 @@ async function show(target: WorkflowTarget | undefined, execution: string): Prom
   try {
     described = await describeExecution(sfn, executionArn);
   } catch (error) {
-    if ((error as { name?: string }).name === "ExecutionDoesNotExist") throw new Error(`there is no execution ${executionArn}`);
+    if ((error as { name?: string }).name === "ExecutionDoesNotExist") throw new Error(`there is no execution ${cell(executionArn)}`);
     throw error;
   }
   const running = isRunning(described.status);
@@ -130,7 +170,7 @@ async function show(target: WorkflowTarget | undefined, execution: string): Prom
     lines.push(["State", cell(position.state)]);
   }
   lines.push(...requestLines(request));
-  lines.push(["ARN", executionArn], ["Console", consoleLink(executionArn)]);
+  lines.push(["ARN", cell(executionArn)], ["Console", cell(consoleLink(executionArn))]);
   say(alignedRows(lines).join("\n"));
 
   if (result?.decision === "auto_approved") {
@@ -142,7 +182,7 @@ async function show(target: WorkflowTarget | undefined, execution: string): Prom
 }
 
 async function main(): Promise<number> {
-  const { values, flags, operands } = parseArgsWithOperands(process.argv.slice(2), { values: ["stack", "state-machine-arn"], flags: ["help"] });
+  const { values, flags, operands } = parseArgsWithOperands(process.argv.slice(2), { values: ["stack", "state-machine-arn", "max"], flags: ["help"] });
   if (flags.has("help")) {
     say(USAGE);
     return 0;
@@ -150,10 +190,12 @@ async function main(): Promise<number> {
   const [command = "list", ...rest] = operands;
   if (command === "list") {
     if (rest.length > 0) throw new UsageError(`list takes no argument, got '${cell(rest.join(" "))}'`);
+    const max = maxOption(values.max);
     const target = await resolveTarget(values);
-    return list(sfnClient(target.region), target);
+    return list(sfnClient(target.region), target, max);
   }
   if (command === "show") {
+    if (values.max !== undefined) throw new UsageError("--max goes with list");
     if (rest.length !== 1) throw new UsageError("show needs one execution: its ARN, or its name with --stack or --state-machine-arn");
     if (values.stack && values["state-machine-arn"]) throw new UsageError("give either --stack or --state-machine-arn, not both");
     const target = values.stack ? await targetFromStack(values.stack)
@@ -165,10 +207,9 @@ async function main(): Promise<number> {
 
 main().then((code) => process.exit(code), (error: unknown) => {
   if (error instanceof UsageError) {
-    process.stderr.write(`approvals: ${error.message}\n\n${USAGE}\n`);
+    process.stderr.write(`approvals: ${terminalSafe(error.message)}\n\n${USAGE}\n`);
   } else {
-    const aws = error as { name?: string; $metadata?: unknown };
-    process.stderr.write(`approvals: ${aws.$metadata ? `Step Functions refused the request: ${describe(error)}` : error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(`approvals: ${terminalSafe(isAwsFailure(error) ? sfnFailure(error) : error instanceof Error ? error.message : String(error))}\n`);
   }
   process.exit(2);
 });

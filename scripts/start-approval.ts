@@ -8,13 +8,14 @@ import { SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
 import { ApprovalRequest } from "../functions/contract";
 import { describe, isPermanent } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
-import { sfnClient } from "./lib/clients";
+import { isAwsFailure, sfnClient, sfnFailure } from "./lib/clients";
 import {
   ExecutionPosition, RecordedDecision, decisionLine, describeExecution, isRunning, parseJson, readPosition, stageLabel, stageRows, waitingLine, workflowData,
 } from "./lib/executionStatus";
-import { executionNameProblem, readRequestFile } from "./lib/requestInput";
+import { executionNameProblem, generatedExecutionName, readRequestFile } from "./lib/requestInput";
+import { terminalSafe } from "./lib/requestView";
 import { cell, formatAmount, formatDuration, safeCause, truncate } from "./lib/terminalFormat";
-import { WorkflowTarget, consoleLink, showCommand, stageInfo, targetFromArn, targetFromStack } from "./lib/workflowTarget";
+import { WorkflowTarget, consoleLink, executionArnOf, showCommand, stageInfo, targetFromArn, targetFromStack } from "./lib/workflowTarget";
 
 const USAGE = `Usage: npm run start-approval -- (--stack STACK | --state-machine-arn ARN) --input FILE [options]
 
@@ -22,22 +23,33 @@ const USAGE = `Usage: npm run start-approval -- (--stack STACK | --state-machine
   --state-machine-arn ARN  start this state machine instead (it runs in its ARN's Region)
   --input FILE             the request, a JSON file (examples/expense-report.json; only "title" is required)
   --name NAME              the execution's name: 1 to 80 characters, no whitespace, none of
-                           < > { } [ ] ? * " # % \\ ^ | ~ \` $ & , ; : / (default: Step Functions picks one)
+                           < > { } [ ] ? * " # % \\ ^ | ~ \` $ & , ; : / (default: the request's
+                           requestId and a random suffix, made before the first attempt, so a retried
+                           start cannot start a second execution)
   --wait                   follow the execution until it ends: which stage waits, on whom, since when;
                            then print the decision
-  --poll-seconds N         with --wait: seconds between checks (default 5)
-  --status-every N         with --wait: seconds between "still waiting" lines (default 60)
+  --poll-seconds N         with --wait: seconds between checks, at least 1 (default 5)
+  --status-every N         with --wait: seconds between "still waiting" lines, at least 1 (default 60)
   --help                   this text
 
-Exit codes: 0 started (without --wait), or approved (also auto-approved); 1 rejected or timed out;
-2 error: usage, a bad request file, an AWS error, or the execution failed, was aborted or timed out;
-130 stopped waiting with Ctrl-C (the execution goes on).`;
+Exit codes: 0 started (without --wait), or approved (also auto-approved); 1 rejected, or a stage
+timed out waiting for its decision; 2 error: usage, a bad request file, an AWS error, or the
+execution failed, was aborted or timed out as a whole (TIMED_OUT), or its output is not a
+consistent approval result; 130 Ctrl-C: stopped waiting (the execution goes on), or stopped before
+Step Functions confirmed the start (the execution may have started: the message says how to check).`;
 
 const say = (text: string) => { process.stdout.write(`${text}\n`); };
 const warn = (text: string) => { process.stderr.write(`${text}\n`); };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Consecutive failed checks after which --wait gives up. */
 const MAX_CHECK_FAILURES = 5;
+/**
+ * Least --poll-seconds and --status-every: 1 s. Test-only: SFN_APPROVALS_TEST_FAST_POLL=1 lowers it
+ * to 0.05 s, so the tests can follow an execution quickly; not for operators.
+ */
+const MIN_SECONDS = process.env.SFN_APPROVALS_TEST_FAST_POLL === "1" ? 0.05 : 1;
+/** Connection errors of a request that never left: it cannot have started anything. */
+const NOT_SENT_CODES = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
 
 function secondsOption(values: Record<string, string>, name: string, fallback: number, min: number): number {
   const raw = values[name];
@@ -47,20 +59,39 @@ function secondsOption(values: Record<string, string>, name: string, fallback: n
   return value;
 }
 
-async function start(sfn: SFNClient, target: WorkflowTarget, input: string, name: string | undefined): Promise<{ executionArn: string; startDate?: Date }> {
+/** A failed start after which the execution may have started all the same: Step Functions failed (5xx) or an answer was lost (timeout, dropped connection). */
+function mayHaveStarted(error: unknown): boolean {
+  const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined) return status >= 500;
+  return isAwsFailure(error) && e.name !== "CredentialsProviderError" && e.name !== "TokenProviderError" && !NOT_SENT_CODES.includes(e.code ?? "");
+}
+
+/**
+ * Starts the execution under `name`, given (--name) or generated: every attempt of the SDK sends
+ * the same name, so a retry after a lost answer returns the execution the first attempt started.
+ */
+async function start(sfn: SFNClient, target: WorkflowTarget, input: string, name: string, generated: boolean): Promise<{ executionArn: string; startDate?: Date }> {
   try {
     const started = await sfn.send(new StartExecutionCommand({ stateMachineArn: target.stateMachineArn, input, name }));
     if (!started.executionArn) throw new Error("Step Functions returned no execution ARN");
     return { executionArn: started.executionArn, startDate: started.startDate };
   } catch (error) {
     const kind = (error as { name?: string }).name;
+    if (kind === "ExecutionAlreadyExists" && generated) {
+      // The name was made for this start a moment ago: an earlier attempt started it (its answer was
+      // lost) and it has ended since, so the retry is refused instead of answered with it.
+      warn(`Step Functions says execution '${cell(name)}' exists: an earlier attempt of this start, whose answer was lost, started it.`);
+      return { executionArn: executionArnOf(target, name) };
+    }
     if (kind === "ExecutionAlreadyExists") {
-      throw new Error(`an execution named '${name}' already exists for ${target.stateMachineName} (an execution's name stays taken for 90 days after it ends); choose another --name`);
+      throw new Error(`an execution named '${cell(name)}' already exists for ${target.stateMachineName} (an execution's name stays taken for 90 days after it ends); choose another --name`);
     }
     if (kind === "StateMachineDoesNotExist") {
-      throw new Error(`the state machine ${target.stateMachineArn} does not exist (deleted, or are your credentials for another account?)`);
+      throw new Error(`the state machine ${cell(target.stateMachineArn)} does not exist (deleted, or are your credentials for another account?)`);
     }
-    throw new Error(`could not start the execution: ${describe(error)}`);
+    const maybe = mayHaveStarted(error) ? `. The execution '${cell(name)}' may have started all the same; check with: ${showCommand(target, executionArnOf(target, name))}` : "";
+    throw new Error(`could not start the execution: ${sfnFailure(error)}${maybe}`);
   }
 }
 
@@ -91,20 +122,25 @@ function report(target: WorkflowTarget, execution: Awaited<ReturnType<typeof des
     return 2;
   }
   const result = workflowData(parseJson(execution.output));
-  if (!result?.decision) {
+  if (!result?.decision || result.approved === undefined) {
     say(`The execution SUCCEEDED${took}, but its output is not an approval result ({approved, decision, stages, request}).`);
     return 2;
   }
   const title = result.request && typeof (result.request as ApprovalRequest).title === "string" ? `: ${truncate(cell((result.request as ApprovalRequest).title), 100)}` : "";
   const last: RecordedDecision | undefined = result.decisions[result.decisions.length - 1];
   const at = last ? ` at stage ${cell(last.stage)}` : "";
-  const summary: Record<string, [string, number]> = {
-    approved: [`Approved${took}${title}`, 0],
-    auto_approved: [`Auto-approved${took}${title} (amount below the auto-approval threshold; no stage ran)`, 0],
-    rejected: [`Rejected${at}${took}${title}`, 1],
-    timed_out: [`Timed out${at}${took}${title}`, 1],
-  };
-  const [line, code] = summary[result.decision] ?? [`The execution SUCCEEDED${took} with an unknown decision '${cell(result.decision)}'`, 2];
+  // Each decision with its line, exit code, and the `approved` it must come with: only
+  // approved=true with "approved" or "auto_approved" approves (exit 0); anything else is no approval.
+  const summary = new Map<string, [string, number, boolean]>([
+    ["approved", [`Approved${took}${title}`, 0, true]],
+    ["auto_approved", [`Auto-approved${took}${title} (amount below the auto-approval threshold; no stage ran)`, 0, true]],
+    ["rejected", [`Rejected${at}${took}${title}`, 1, false]],
+    ["timed_out", [`Timed out${at}${took}${title}`, 1, false]],
+  ]);
+  const known = summary.get(result.decision);
+  const [line, code] = !known ? [`The execution SUCCEEDED${took} with an unknown decision '${cell(result.decision)}': not counted as approved.`, 2]
+    : known[2] !== result.approved ? [`The execution SUCCEEDED${took}, but its output contradicts itself (decision '${cell(result.decision)}', approved ${result.approved}): not counted as approved.`, 2]
+    : known;
   say(line);
   if (result.decisions.length > 0) say(stageRows(target, { decisions: result.decisions }, true).join("\n"));
   return code;
@@ -127,7 +163,10 @@ async function follow(sfn: SFNClient, target: WorkflowTarget, executionArn: stri
       failures = 0;
     } catch (error) {
       failures++;
-      if (isPermanent(error) || failures >= MAX_CHECK_FAILURES) throw new Error(`could not follow the execution: ${describe(error)}. It goes on; check it with: ${showCommand(target, executionArn)}`);
+      if (isPermanent(error)) throw new Error(`could not follow the execution: ${describe(error)}. It goes on; check it with: ${showCommand(target, executionArn)}`);
+      if (failures >= MAX_CHECK_FAILURES) {
+        throw new Error(`could not follow the execution: ${failures} checks in a row failed, the last with ${describe(error)}. It goes on; check it with: ${showCommand(target, executionArn)}`);
+      }
       warn(`Could not check the execution (${describe(error)}); trying again in ${pollSeconds} s`);
       await sleep(pollSeconds * 1000);
       continue;
@@ -176,33 +215,39 @@ async function main(): Promise<number> {
   for (const option of ["poll-seconds", "status-every"]) {
     if (values[option] !== undefined && !flags.has("wait")) throw new UsageError(`--${option} goes with --wait`);
   }
-  const pollSeconds = secondsOption(values, "poll-seconds", 5, 0.05);
-  const statusEverySeconds = secondsOption(values, "status-every", 60, 0.05);
+  const pollSeconds = secondsOption(values, "poll-seconds", 5, MIN_SECONDS);
+  const statusEverySeconds = secondsOption(values, "status-every", 60, MIN_SECONDS);
   const arnTarget = values["state-machine-arn"] !== undefined ? targetFromArn(values["state-machine-arn"]) : undefined;
 
   // The request is checked before anything else runs: a bad file never reaches Step Functions.
   const { request, input } = readRequestFile(values.input, process.env.INIT_CWD);
   const target = arnTarget ?? await targetFromStack(values.stack);
   const sfn = sfnClient(target.region);
-  const { executionArn } = await start(sfn, target, input, values.name);
+  const name = values.name ?? generatedExecutionName(request);
+  // Ctrl-C is handled from before StartExecution is sent: while it is in flight, the execution may
+  // have started, and the person should know how to find out.
+  let interrupted = () => `Stopped before Step Functions confirmed the start: the execution '${cell(name)}' may have started.\n`
+    + `Check with: ${showCommand(target, executionArnOf(target, name))}`;
+  process.on("SIGINT", () => {
+    say(`\n${interrupted()}`);
+    process.exit(130);
+  });
+  const { executionArn } = await start(sfn, target, input, name, values.name === undefined);
+  interrupted = () => `Stopped waiting. The execution goes on: ${executionArn}\nFollow it with: ${showCommand(target, executionArn)}`;
   say(startedLines(target, request, executionArn).join("\n"));
   if (!flags.has("wait")) {
     say(`Follow it with: ${showCommand(target, executionArn)}`);
     return 0;
   }
-  process.on("SIGINT", () => {
-    say(`\nStopped waiting. The execution goes on: ${executionArn}\nFollow it with: ${showCommand(target, executionArn)}`);
-    process.exit(130);
-  });
   return follow(sfn, target, executionArn, pollSeconds, statusEverySeconds);
 }
 
 main().then((code) => process.exit(code), (error: unknown) => {
   if (error instanceof UsageError) {
-    warn(`start-approval: ${error.message}\n\n${USAGE}`);
+    warn(`start-approval: ${terminalSafe(error.message)}\n\n${USAGE}`);
   } else {
     // A bad request file (RequestInputError), unreadable stack outputs (StackOutputError), an AWS error.
-    warn(`start-approval: ${error instanceof Error ? error.message : String(error)}`);
+    warn(`start-approval: ${terminalSafe(isAwsFailure(error) ? sfnFailure(error) : error instanceof Error ? error.message : String(error))}`);
   }
   process.exit(2);
 });

@@ -63,11 +63,13 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
   after(() => aws.stop());
   beforeEach(() => aws.reset());
 
-  function run(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  /** Runs the CLI; `extraEnv` adds to the environment, and removes a variable given as undefined. */
+  function run(args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const childEnv = Object.fromEntries(Object.entries({ ...env, ...extraEnv }).filter(([, value]) => value !== undefined));
     return new Promise((resolve) => {
       let stdout = "";
       let stderr = "";
-      const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/approvals.ts", ...args], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/approvals.ts", ...args], { cwd: ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
       child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
       child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
       child.on("exit", (code) => resolve({ code, stdout, stderr }));
@@ -160,12 +162,149 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       expect(result.stdout).to.equal("No execution of sfn-approvals-prod (eu-west-1) is running.\n");
     });
 
+    it("shows an execution whose history cannot be read with stage '?' and the reason, keeps the others, and exits 0", async () => {
+      const now = nowSeconds();
+      const x = executions(now);
+      serveExecutions(aws, x.all);
+      aws.on("GetExecutionHistory", (body) => body.executionArn === x.deployment.executionArn
+        ? new AwsError("ThrottlingException", "Rate exceeded")
+        : x.all.find((e) => e.executionArn === body.executionArn)!.history(body));
+      // One attempt per read (AWS_MAX_ATTEMPTS, the SDK's setting): the SDK's backoff on throttling would make this test slow.
+      const result = await run(["--stack", "prod"], { AWS_MAX_ATTEMPTS: "1" });
+      expect(result.code).to.equal(0);
+      expect(result.stderr).to.equal("");
+      expect(result.stdout.split("\n")).to.deep.equal([
+        "3 running executions of sfn-approvals-prod (eu-west-1), 1 waiting for approval, 1 not read:",
+        "",
+        "EXECUTION                             TITLE                   STAGE    MECHANISM     WAITING  APPROVERS",
+        `er98765-1                             Expense report ER98765  finance  codepipeline  3h 00m   ${FINANCE}`,
+        "dep-2026-1122-01                      -                       ?        -             -        -",
+        "f3c1d2e4-5a6b-4c7d-8e9f-0a1b2c3d4e5f  Pay now please          -        -             -        -",
+        "",
+        "? dep-2026-1122-01: its history could not be read: ThrottlingException: Rate exceeded",
+        "",
+        "Details: npm run approvals -- --stack prod show EXECUTION",
+        "",
+      ]);
+      expect(aws.requests.filter((r) => r.operation === "GetExecutionHistory").map((r) => r.body.executionArn).sort())
+        .to.deep.equal([x.expense, x.deployment, x.fresh].map((e) => e.executionArn).sort());
+    });
+
+    it("with --max N, reads and lists the newest N and says how many more are running", async () => {
+      const now = nowSeconds();
+      const x = executions(now);
+      serveExecutions(aws, x.all);
+      const result = await run(["--stack", "prod", "list", "--max", "2"]);
+      expect(result.code).to.equal(0);
+      expect(result.stdout.split("\n")).to.deep.equal([
+        "3 running executions of sfn-approvals-prod (eu-west-1); of the newest 2, 2 waiting for approval:",
+        "",
+        "EXECUTION         TITLE                                     STAGE    MECHANISM       WAITING  APPROVERS",
+        `er98765-1         Expense report ER98765                    finance  codepipeline    3h 00m   ${FINANCE}`,
+        `dep-2026-1122-01  Deploy payments-api v2.14.0 to producti…  manager  ssm-automation  2d 5h    ${MANAGERS.join(", ")}`,
+        "",
+        "1 more running execution is not listed (--max 2); raise --max to list them.",
+        "",
+        "Details: npm run approvals -- --stack prod show EXECUTION",
+        "",
+      ]);
+      // Every RUNNING execution is counted; only the listed ones' histories are read.
+      expect(aws.requests.filter((r) => r.operation === "GetExecutionHistory").map((r) => r.body.executionArn).sort())
+        .to.deep.equal([x.expense, x.deployment].map((e) => e.executionArn).sort());
+    });
+
+    it("lists at most 50 executions by default", async () => {
+      const now = nowSeconds();
+      const many = Array.from({ length: 53 }, (_, i) => new FakeExecution(executionArn(`er${String(i).padStart(5, "0")}`), { title: `Report ${i}` }, now - 60).start());
+      serveExecutions(aws, many);
+      const result = await run(["--state-machine-arn", STATE_MACHINE]);
+      expect(result.code).to.equal(0);
+      const lines = result.stdout.split("\n");
+      expect(lines[0]).to.equal("53 running executions of sfn-approvals-prod (eu-west-1); of the newest 50, 0 waiting for approval:");
+      expect(lines.filter((l) => /^er\d{5} /.test(l))).to.have.length(50);
+      expect(lines.slice(-5)).to.deep.equal([
+        "",
+        "3 more running executions are not listed (--max 50); raise --max to list them.",
+        "",
+        `Details: npm run approvals -- --state-machine-arn ${STATE_MACHINE} show EXECUTION`,
+        "",
+      ]);
+      expect(aws.operations().filter((o) => o === "GetExecutionHistory")).to.have.length(50);
+    });
+
+    it("prints titles without bidirectional controls, so none shows reversed", async () => {
+      const now = nowSeconds();
+      const reversed = new FakeExecution(executionArn("er33333"), { title: "Refund \u202eexe.fdp\u202c \u2067now\u2069\u061c" }, now - 60).start();
+      serveExecutions(aws, [reversed]);
+      const result = await run(["--state-machine-arn", STATE_MACHINE]);
+      expect(result.code).to.equal(0);
+      expect(result.stdout.split("\n")[3]).to.equal("er33333    Refund exe.fdp now  -      -          -        -");
+      expect(result.stdout).to.not.match(/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/);
+    });
+
     it("exits 2 with Step Functions' message when it refuses", async () => {
       aws.on("ListExecutions", () => new AwsError("AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:ListExecutions"));
       const result = await run(["--stack", "prod"]);
       expect(result.code).to.equal(2);
       expect(result.stderr).to.equal("approvals: Step Functions refused the request: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:ListExecutions\n");
       expect(result.stdout).to.equal("");
+    });
+
+    it("says Step Functions could not be reached (not that it refused) when the connection fails, and exits 2", async () => {
+      const closed = new FakeAws();
+      const url = await closed.start();
+      await closed.stop();
+      const result = await run(["--state-machine-arn", STATE_MACHINE], { AWS_ENDPOINT_URL_SFN: url });
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.equal(`approvals: could not reach Step Functions: Error (ECONNREFUSED): connect ECONNREFUSED ${url.replace("http://", "")}\n`);
+      expect(result.stdout).to.equal("");
+    });
+
+    it("says no AWS credentials were found (not that Step Functions refused) when there are none, and exits 2", async () => {
+      const home = mkdtempSync(join(tmpdir(), "approvals-home-"));
+      const result = await run(["--state-machine-arn", STATE_MACHINE], {
+        AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, HOME: home,
+        AWS_CONFIG_FILE: join(home, "config"), AWS_SHARED_CREDENTIALS_FILE: join(home, "credentials"),
+      });
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.equal("approvals: no AWS credentials were found (CredentialsProviderError: Could not load credentials from any providers); "
+        + "sign in (e.g. aws sso login) or set AWS_PROFILE, then try again\n");
+      expect(aws.requests).to.have.length(0);
+    });
+  });
+
+  describe("stack outputs that cannot be used", () => {
+    const INSTEAD = "or pass the ARN directly (--state-machine-arn, see 'aws stepfunctions list-state-machines')";
+    function pulumiScript(name: string, body: string): string {
+      const path = join(dir, `pulumi-${name}`);
+      writeFileSync(path, `#!/bin/sh\n${body}\n`);
+      chmodSync(path, 0o755);
+      return path;
+    }
+
+    it("without the Pulumi CLI, names the option of this command (--state-machine-arn)", async () => {
+      const missing = join(dir, "no-pulumi-here");
+      const result = await run(["--stack", "prod"], { PULUMI_COMMAND: missing });
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.equal(`approvals: the Pulumi CLI ('${missing}') is not installed or not on PATH; install it, ${INSTEAD}\n`);
+      expect(aws.requests).to.have.length(0);
+    });
+
+    it("says what it printed when the outputs are null or not an object (no TypeError)", async () => {
+      const cases: Array<[string, string]> = [["null", "null"], ["[]", "an array"], ["42", "a number"]];
+      for (const [printed, what] of cases) {
+        const result = await run(["--stack", "prod"], { PULUMI_COMMAND: pulumiScript(`prints-${what.replace(/ /g, "-")}`, `echo '${printed}'`) });
+        expect(result.code, printed).to.equal(2);
+        expect(result.stderr, printed).to.equal(`approvals: 'pulumi stack output --json --stack prod' printed ${what}, not the stack's outputs (an object); ${INSTEAD}\n`);
+      }
+      expect(aws.requests).to.have.length(0);
+    });
+
+    it("passes Pulumi's error on as one terminal-safe line", async () => {
+      const failing = pulumiScript("failing", `printf 'error: \\033[31mno stack named %s found\\033[0m\\033]0;pwned\\007\\n  (run pulumi login)\\n' "'prod'" >&2; exit 255`);
+      const result = await run(["--stack", "prod"], { PULUMI_COMMAND: failing });
+      expect(result.code).to.equal(2);
+      expect(result.stderr).to.equal("approvals: could not read the outputs of stack 'prod': error: no stack named 'prod' found (run pulumi login)\n");
     });
   });
 
@@ -270,6 +409,14 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       expect(result.code).to.equal(2);
       expect(result.stderr).to.equal(`approvals: there is no execution ${executionArn("er00000")}\n`);
     });
+
+    it("echoes an execution name back without bidirectional controls", async () => {
+      serveExecutions(aws, []);
+      const result = await run(["--stack", "prod", "show", "er\u202e00000"]);
+      expect(result.code).to.equal(2);
+      expect(aws.requests.map((r) => r.body.executionArn)).to.deep.equal([executionArn("er\u202e00000")]);
+      expect(result.stderr).to.equal(`approvals: there is no execution ${executionArn("er00000")}\n`);
+    });
   });
 
   describe("usage errors print the usage and exit 2", () => {
@@ -283,6 +430,14 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       [["--state-machine-arn", "arn:aws:sns:eu-west-1:123456789012:topic"], "is not a Step Functions state machine ARN"],
       [["--stack", "prod", "approve", "er1"], "approvals: unknown command 'approve' (list or show)"],
       [["--stack", "prod", "--verbose"], "approvals: unknown option --verbose"],
+      [["--stack", "prod", "list", "--max", "0"], "approvals: --max must be a whole number from 1 to 1000, got '0'"],
+      [["--stack", "prod", "--max", "2.5"], "approvals: --max must be a whole number from 1 to 1000, got '2.5'"],
+      [["--stack", "prod", "show", "er98765-1", "--max", "5"], "approvals: --max goes with list"],
+      [["--stack", "prod", "show", "er\u001b[2J\u001b]0;pwned\u0007x"], "approvals: show 'erx': it holds control characters, which no execution ARN or name does\n"],
+      [["show", `${executionArn("er1")}\u001b[31m`], `approvals: show '${executionArn("er1")}': it holds control characters, which no execution ARN or name does\n`],
+      [["--state-machine-arn", `${STATE_MACHINE}\u001b[8m`], `approvals: --state-machine-arn '${STATE_MACHINE}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME); it holds control characters\n`],
+      [["--stack", "prod", "\u001b]0;pwned\u0007bogus"], "approvals: unknown command 'bogus' (list or show)\n"],
+      [["--stack", "prod", "--\u001b[31mverbose"], "approvals: unknown option --verbose\n"],
     ];
     let results: Array<{ code: number | null; stdout: string; stderr: string }> = [];
     let requestsMade = -1;
@@ -292,9 +447,11 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       requestsMade = aws.requests.length;
     });
     cases.forEach(([args, message], i) => {
-      it(`refuses '${args.join(" ")}'`, () => {
+      it(`refuses '${args.join(" ").replace(/[\u0000-\u001f\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)}'`, () => {
         expect(results[i].code).to.equal(2);
         expect(results[i].stderr).to.contain(message).and.contain(USAGE);
+        // What it echoes back of the command line is terminal-safe.
+        expect(results[i].stderr).to.not.match(/[\u001b\u0007]/);
         expect(results[i].stdout).to.equal("");
         expect(requestsMade).to.equal(0);
       });
@@ -326,6 +483,30 @@ describe("approvals: reading where an execution stands", () => {
       expect(position.request).to.deep.equal(EXPENSE_REPORT);
       const pages = aws.requests.map((r) => r.body);
       expect(pages.map((p) => p.nextToken)).to.deep.equal([undefined, "page-200"]);
+    } finally {
+      if (previous === undefined) delete process.env.AWS_ENDPOINT_URL_SFN;
+      else process.env.AWS_ENDPOINT_URL_SFN = previous;
+      for (const key of ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]) delete process.env[key];
+      await aws.stop();
+    }
+  });
+
+  it("stops paging the history at 15 pages (3,000 events) when the state it waits in is further back", async () => {
+    const aws = new FakeAws();
+    const url = await aws.start();
+    const previous = process.env.AWS_ENDPOINT_URL_SFN;
+    Object.assign(process.env, { AWS_ENDPOINT_URL_SFN: url, AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS", AWS_SECRET_ACCESS_KEY: "fake" });
+    try {
+      const t0 = nowSeconds() - 30 * HOUR;
+      const execution = new FakeExecution(executionArn("stuck"), EXPENSE_REPORT, t0).start().waitAt("manager", t0 + 1, "activity");
+      // 3 events per release: 3,300 events newer than the Task's TaskStateEntered, more than 15 pages of 200.
+      for (let i = 0; i < 1100; i++) execution.releaseActivity(t0 + 200 + i * 45);
+      serveExecutions(aws, [execution]);
+      const position = await readPosition(sfnClient("eu-west-1"), execution.executionArn);
+      const pages = aws.requests.map((r) => r.body);
+      expect(pages.map((p) => p.nextToken)).to.deep.equal([undefined, ...Array.from({ length: 14 }, (_, n) => `page-${(n + 1) * 200}`)]);
+      for (const page of pages) expect(page).to.deep.include({ executionArn: execution.executionArn, reverseOrder: true, maxResults: 200 });
+      expect(position.waiting, "not found within the pages read").to.equal(undefined);
     } finally {
       if (previous === undefined) delete process.env.AWS_ENDPOINT_URL_SFN;
       else process.env.AWS_ENDPOINT_URL_SFN = previous;

@@ -8,7 +8,7 @@ import { ChildProcess, spawn } from "child_process";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { AwsError, FakeAws, FakeExecution, serveExecutions } from "./helpers/fakeAws";
+import { AwsError, FakeAws, FakeExecution, fakeTaskToken, serveExecutions } from "./helpers/fakeAws";
 
 const ROOT = join(__dirname, "..");
 const STATE_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-prod";
@@ -94,6 +94,8 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       AWS_ENDPOINT_URL_SFN: url,
       // The AWS SDK's notice about Node 20 would otherwise be part of stderr.
       NODE_NO_WARNINGS: "1",
+      // Test-only: lets --poll-seconds and --status-every go below 1 s, so --wait runs are quick.
+      SFN_APPROVALS_TEST_FAST_POLL: "1",
     });
     prodPulumi = fakePulumi("prod", PROD_OUTPUTS);
   });
@@ -204,6 +206,10 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "bell\u0007"], "is not a valid execution name: it must not contain control characters"],
       [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--poll-seconds", "1"], "start-approval: --poll-seconds goes with --wait"],
       [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--poll-seconds", "0"], "start-approval: --poll-seconds must be a number of seconds from 0.05 to 86400, got '0'"],
+      [["--state-machine-arn", `${STATE_MACHINE}\u001b[2J\u001b]0;pwned\u0007`, "--input", EXAMPLE],
+        `start-approval: --state-machine-arn '${STATE_MACHINE}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME); it holds control characters\n`],
+      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "\u001b[31mred\u001b[0m\u202eevil"], "start-approval: unexpected argument 'redevil'\n"],
+      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--\u001b[31mbogus"], "start-approval: unknown option --bogus\n"],
       [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--bogus"], "start-approval: unknown option --bogus"],
     ];
     let runs: Run[] = [];
@@ -215,12 +221,25 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       requestsMade = aws.requests.length;
     });
     cases.forEach(([args, message], i) => {
-      it(`refuses ${args.filter((a) => a !== EXAMPLE && a !== STATE_MACHINE).join(" ").slice(0, 60)}`, async () => {
+      const shown = args.filter((a) => a !== EXAMPLE && a !== STATE_MACHINE).join(" ").replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+      it(`refuses ${shown.slice(0, 60)}`, async () => {
         expect(await runs[i].exited).to.equal(2);
         expect(runs[i].stderr()).to.contain(message).and.contain(USAGE);
+        // What it echoes back of the command line is terminal-safe: no escape sequences, no bidi controls.
+        expect(runs[i].stderr()).to.not.match(/[\u001b\u0007\u202a-\u202e]/);
         expect(runs[i].stdout()).to.equal("");
         expect(requestsMade).to.equal(0);
       });
+    });
+
+    it("refuses --poll-seconds and --status-every below 1 s (fractional ones only under the test-only SFN_APPROVALS_TEST_FAST_POLL)", async () => {
+      const fast = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--poll-seconds", "0.5"], { SFN_APPROVALS_TEST_FAST_POLL: "" });
+      const status = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--status-every", "0.9"], { SFN_APPROVALS_TEST_FAST_POLL: "" });
+      expect(await fast.exited).to.equal(2);
+      expect(fast.stderr()).to.contain("start-approval: --poll-seconds must be a number of seconds from 1 to 86400, got '0.5'\n\nUsage: npm run start-approval");
+      expect(await status.exited).to.equal(2);
+      expect(status.stderr()).to.contain("start-approval: --status-every must be a number of seconds from 1 to 86400, got '0.9'\n\nUsage: npm run start-approval");
+      expect(aws.requests).to.have.length(0);
     });
 
     it("accepts a name with the characters Step Functions allows", async () => {
@@ -249,14 +268,16 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
     expect(cli.stderr()).to.equal("");
   });
 
-  it("without --name, lets Step Functions name the execution; with --state-machine-arn, works in the ARN's Region", async () => {
+  it("without --name, names the execution after the request id and a random suffix; with --state-machine-arn, works in the ARN's Region", async () => {
     const arn = "arn:aws:states:us-west-2:123456789012:stateMachine:approvals";
     const execution = "arn:aws:states:us-west-2:123456789012:execution:approvals:0f8e2a4c-1111-2222-3333-444455556666";
     aws.on("StartExecution", () => ({ executionArn: execution, startDate: nowSeconds() }));
     const request = requestFile(JSON.stringify({ title: "Deploy", requestId: "DEP-1" }));
     const cli = run(["--state-machine-arn", arn, "--input", request]);
     expect(await cli.exited).to.equal(0);
-    expect(aws.requests[0].body).to.deep.equal({ stateMachineArn: arn, input: `{"title":"Deploy","requestId":"DEP-1"}` });
+    expect(aws.requests[0].body).to.have.all.keys("stateMachineArn", "input", "name");
+    expect(aws.requests[0].body).to.deep.include({ stateMachineArn: arn, input: `{"title":"Deploy","requestId":"DEP-1"}` });
+    expect(aws.requests[0].body.name).to.match(/^DEP-1-[0-9a-f]{12}$/);
     expect(String(aws.requests[0].headers.authorization)).to.match(/\/us-west-2\/states\/aws4_request/);
     expect(cli.stdout()).to.contain(`  Console    https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/v2/executions/details/${execution}\n`)
       .and.contain(`Follow it with: npm run approvals -- show ${execution}\n`);
@@ -437,6 +458,218 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       expect(cli.stderr()).to.equal("start-approval: could not follow the execution: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:GetExecutionHistory. "
         + "It goes on; check it with: npm run approvals -- --stack prod show er98765-1\n");
       expect(aws.operations().filter((o) => o === "GetExecutionHistory")).to.have.length(1);
+    });
+  });
+
+  describe("starting: one execution, whatever the retries", () => {
+    /** The execution ARN Step Functions gives an execution of the prod state machine named `name`. */
+    const arnOf = (name: string) => `${STATE_MACHINE.replace(":stateMachine:", ":execution:")}:${name}`;
+    const startedLines = (name: string) => [
+      `Started "Expense report ER98765" on sfn-approvals-prod (eu-west-1).`,
+      `  Execution  ${arnOf(name)}`,
+      `  Console    https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${arnOf(name)}`,
+      "  Stages     manager (ssm-automation), then finance (codepipeline)",
+    ];
+
+    it("without --name, retries a StartExecution answered 500 with the same generated name, and reports the one execution", async () => {
+      aws.on("StartExecution", (body) => aws.operations().length === 1
+        ? new AwsError("InternalFailure", "An internal error occurred", 500)
+        : { executionArn: arnOf(body.name), startDate: nowSeconds() });
+      const cli = run(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: prodPulumi });
+      expect(await cli.exited).to.equal(0);
+      expect(aws.operations()).to.deep.equal(["StartExecution", "StartExecution"]);
+      const [first, second] = aws.requests.map((r) => r.body);
+      expect(first.name).to.match(/^ER98765-[0-9a-f]{12}$/);
+      expect(first).to.deep.equal({ stateMachineArn: STATE_MACHINE, input: JSON.stringify(REQUEST), name: first.name });
+      expect(second, "the retry sends the same name and input: Step Functions answers it with the same execution").to.deep.equal(first);
+      expect(cli.stdout()).to.equal([...startedLines(first.name), `Follow it with: npm run approvals -- --stack prod show ${first.name}`, ""].join("\n"));
+      expect(cli.stderr()).to.equal("");
+    });
+
+    it("when the retry finds its generated name taken (the first attempt started it, and it has ended), goes on with that execution", async () => {
+      aws.on("StartExecution", (body) => aws.operations().length === 1
+        ? new AwsError("InternalFailure", "An internal error occurred", 500)
+        : new AwsError("ExecutionAlreadyExists", `Execution Already Exists: '${arnOf(body.name)}'`));
+      const cli = run(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: prodPulumi });
+      expect(await cli.exited).to.equal(0);
+      const name = aws.requests[0].body.name;
+      expect(aws.requests.map((r) => r.body.name)).to.deep.equal([name, name]);
+      expect(cli.stdout()).to.equal([...startedLines(name), `Follow it with: npm run approvals -- --stack prod show ${name}`, ""].join("\n"));
+      expect(cli.stderr()).to.equal(`Step Functions says execution '${name}' exists: an earlier attempt of this start, whose answer was lost, started it.\n`);
+    });
+
+    it("when every attempt fails on Step Functions' side, says the execution may have started and how to check it, and exits 2", async () => {
+      aws.on("StartExecution", () => new AwsError("InternalFailure", "An internal error occurred", 500));
+      const cli = run(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: prodPulumi });
+      expect(await cli.exited).to.equal(2);
+      const name = aws.requests[0].body.name;
+      expect(aws.requests.map((r) => r.body.name), "the SDK's four attempts").to.deep.equal([name, name, name, name]);
+      expect(cli.stderr()).to.equal("start-approval: could not start the execution: Step Functions failed to answer (HTTP 500): InternalFailure: An internal error occurred. "
+        + `The execution '${name}' may have started all the same; check with: npm run approvals -- --stack prod show ${name}\n`);
+      expect(cli.stdout()).to.equal("");
+    });
+
+    it("when Step Functions cannot be reached, says so (not that it refused), and exits 2", async () => {
+      const closed = new FakeAws();
+      const url = await closed.start();
+      await closed.stop();
+      const cli = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "er98765-1"], { AWS_ENDPOINT_URL_SFN: url });
+      expect(await cli.exited).to.equal(2);
+      expect(cli.stderr()).to.equal(`start-approval: could not start the execution: could not reach Step Functions: Error (ECONNREFUSED): connect ECONNREFUSED ${url.replace("http://", "")}\n`);
+    });
+
+    it("on Ctrl-C while StartExecution is in flight, says the execution may have started and how to check, and exits 130", async () => {
+      let answer: (value: unknown) => void = () => undefined;
+      aws.on("StartExecution", () => new Promise((resolve) => { answer = resolve; }));
+      const cli = run(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: prodPulumi });
+      await waitFor(() => aws.operations().includes("StartExecution"), "the StartExecution request");
+      cli.child.kill("SIGINT");
+      expect(await cli.exited).to.equal(130);
+      const name = aws.requests[0].body.name;
+      expect(name).to.match(/^ER98765-[0-9a-f]{12}$/);
+      expect(cli.stdout()).to.equal(`\nStopped before Step Functions confirmed the start: the execution '${name}' may have started.\nCheck with: npm run approvals -- --stack prod show ${name}\n`);
+      expect(cli.stderr()).to.equal("");
+      answer({ executionArn: arnOf(name), startDate: nowSeconds() });
+    });
+
+    it("prints the title without bidirectional controls, so it cannot show reversed", async () => {
+      aws.on("StartExecution", () => ({ executionArn: EXECUTION, startDate: nowSeconds() }));
+      const request = requestFile(JSON.stringify({ title: "Invoice \u202efdp.exe\u202c for \u2066ACME\u2069\u200f", requestId: "INV-1" }));
+      const cli = run(["--stack", "prod", "--input", request, "--name", "er98765-1"], { PULUMI_COMMAND: prodPulumi });
+      expect(await cli.exited).to.equal(0);
+      expect(cli.stdout().split("\n")[0]).to.equal(`Started "Invoice fdp.exe for ACME" on sfn-approvals-prod (eu-west-1).`);
+      expect(cli.stdout()).to.not.match(/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/);
+    });
+  });
+
+  describe("--wait: what ends it, and what it prints", () => {
+    it("exits 2, never 'Approved', when the output says approved: false beside decision 'approved'", async () => {
+      const t0 = nowSeconds() - 2;
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
+        .waitAt("manager", t0 + 0.5).checkpoint()
+        .decide({ decision: "approved", approver: ALICE, comment: "ok", mechanism: "ssm-automation" }, t0 + 1)
+        .succeed("Approved", { approved: false, decision: "approved" }, t0 + 1.1).checkpoint();
+      serve(execution);
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--name", "er98765-1", "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      expect(await cli.exited).to.equal(2);
+      expect(steady(cli.stdout()).split("\n").slice(5)).to.deep.equal([
+        `Waiting on stage manager (ssm-automation) since ${utc(t0)} (Ns); approvers: ${MANAGERS.join(", ")}`,
+        "The execution SUCCEEDED after Ns, but its output contradicts itself (decision 'approved', approved false): not counted as approved.",
+        "  STAGE    MECHANISM       DECISION     AT                       BY                                    COMMENT",
+        `  manager  ssm-automation  approved     ${utc(t0 + 1)}  ${ALICE}  ok`,
+        "  finance  codepipeline    not reached",
+        "",
+      ]);
+      expect(cli.stdout()).to.not.match(/^Approved/m);
+    });
+
+    it("exits 2 on an unknown decision, even one named like a property of every object", async () => {
+      const t0 = nowSeconds() - 1;
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start().checkpoint()
+        .succeed("Approved", { approved: true, decision: "toString" }, t0 + 0.1).checkpoint();
+      serve(execution);
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      expect(await cli.exited).to.equal(2);
+      expect(steady(cli.stdout()).split("\n").slice(5)).to.deep.equal([
+        "The execution SUCCEEDED after Ns with an unknown decision 'toString': not counted as approved.",
+        "",
+      ]);
+      expect(cli.stderr()).to.equal("");
+    });
+
+    it("exits 2 when the execution as a whole timed out (TIMED_OUT), unlike a stage's timeout (exit 1)", async () => {
+      const t0 = nowSeconds() - 2;
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
+        .waitAt("manager", t0 + 0.5).checkpoint()
+        .timeOutExecution(t0 + 1.5).checkpoint();
+      serve(execution);
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      expect(await cli.exited).to.equal(2);
+      expect(steady(cli.stdout()).split("\n").slice(5)).to.deep.equal([
+        `Waiting on stage manager (ssm-automation) since ${utc(t0)} (Ns); approvers: ${MANAGERS.join(", ")}`,
+        "The execution TIMED_OUT after Ns: States.Timeout",
+        "  Cause: The execution ran longer than its TimeoutSeconds.",
+        "  STAGE    MECHANISM       DECISION     AT                       BY  COMMENT",
+        `  manager  ssm-automation  no decision  ${utc(t0)}  -`,
+        "  finance  codepipeline    not reached",
+        "Nothing was approved.",
+        "",
+      ]);
+      const help = run(["--help"]);
+      expect(await help.exited).to.equal(0);
+      expect(help.stdout()).to.contain("1 rejected, or a stage\ntimed out waiting for its decision; 2 error:")
+        .and.contain("execution failed, was aborted or timed out as a whole (TIMED_OUT)");
+    });
+
+    it("removes a task token from the failure cause it prints", async () => {
+      const t0 = nowSeconds() - 2;
+      const token = fakeTaskToken("cause");
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
+        .waitAt("manager", t0 + 0.5).checkpoint()
+        .fail("States.TaskFailed", `SendTaskFailure for {"taskToken":"${token}","stage":"manager"} was refused`, t0 + 1).checkpoint();
+      serve(execution);
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      expect(await cli.exited).to.equal(2);
+      const lines = steady(cli.stdout()).split("\n");
+      expect(lines.slice(6, 8)).to.deep.equal([
+        "The execution FAILED after Ns: States.TaskFailed",
+        `  Cause: SendTaskFailure for {"taskToken":"[long value removed]","stage":"manager"} was refused`,
+      ]);
+      expect(cli.stdout() + cli.stderr()).to.not.contain(token.slice(20, 60));
+      expectNoToken(execution, cli.stdout() + cli.stderr());
+    });
+
+    it(`gives up with exit 2 after 5 checks in a row fail (throttling), saying so`, async () => {
+      const t0 = nowSeconds() - 1;
+      serve(new FakeExecution(EXECUTION, REQUEST, t0).start().waitAt("manager", t0 + 0.5).checkpoint(10));
+      aws.on("DescribeExecution", () => new AwsError("ThrottlingException", "Rate exceeded"));
+      // One attempt per check (AWS_MAX_ATTEMPTS, the SDK's setting): the SDK's own backoff would make this test slow.
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi, AWS_MAX_ATTEMPTS: "1" });
+      expect(await cli.exited).to.equal(2);
+      expect(cli.stderr()).to.equal([
+        ...Array.from({ length: 4 }, () => "Could not check the execution (ThrottlingException: Rate exceeded); trying again in 0.05 s"),
+        "start-approval: could not follow the execution: 5 checks in a row failed, the last with ThrottlingException: Rate exceeded. It goes on; check it with: npm run approvals -- --stack prod show er98765-1",
+        "",
+      ].join("\n"));
+      expect(aws.operations().filter((o) => o === "DescribeExecution")).to.have.length(5);
+    });
+
+    it("prints the real time a stage has waited (2 minutes here) and the time the execution took", async () => {
+      const now = nowSeconds();
+      const t0 = now - 130;
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
+        .waitAt("manager", now - 120).checkpoint(2)
+        .decide({ decision: "approved", approver: ALICE, comment: null, mechanism: "ssm-automation" }, now - 2)
+        .waitAt("finance", now - 1.5)
+        .decide({ decision: "approved", approver: BOB, comment: null, mechanism: "codepipeline" }, now - 1)
+        .succeed("Approved", { approved: true, decision: "approved" }, now - 1).checkpoint();
+      serve(execution);
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      expect(await cli.exited).to.equal(0);
+      const lines = cli.stdout().split("\n");
+      // Unlike the other tests, the output is not steady()-ed: the durations are the ones printed.
+      expect(lines[5]).to.match(new RegExp(`^Waiting on stage manager \\(ssm-automation\\) since ${utc(now - 120)} \\(2m 0\\ds\\); approvers: `));
+      expect(lines[6]).to.equal("Approved after 2m 09s: Expense report ER98765");
+    });
+
+    it("prints a decision seen while waiting without the escape sequences of its comment", async () => {
+      const t0 = nowSeconds() - 2;
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
+        .waitAt("manager", t0 + 0.5).checkpoint()
+        .decide({ decision: "approved", approver: ALICE, comment: "fine \u001b[31mby me\u001b[0m\u001b]0;pwned\u0007\u202e", mechanism: "ssm-automation" }, t0 + 1)
+        .waitAt("finance", t0 + 1.2).checkpoint()
+        .decide({ decision: "approved", approver: BOB, comment: "ok", mechanism: "codepipeline" }, t0 + 1.5)
+        .succeed("Approved", { approved: true, decision: "approved" }, t0 + 1.6).checkpoint();
+      serve(execution);
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      expect(await cli.exited).to.equal(0);
+      expect(steady(cli.stdout()).split("\n").slice(5, 9)).to.deep.equal([
+        `Waiting on stage manager (ssm-automation) since ${utc(t0)} (Ns); approvers: ${MANAGERS.join(", ")}`,
+        `Stage manager: approved by ${ALICE}: "fine by me"`,
+        `Waiting on stage finance (codepipeline) since ${utc(t0 + 1)} (Ns); approvers: ${FINANCE}`,
+        "Approved after Ns: Expense report ER98765",
+      ]);
+      expect(cli.stdout()).to.not.match(/[\u001b\u0007\u202e]/);
     });
   });
 });

@@ -1,5 +1,8 @@
 // A small, strict command-line parser: `--name value` options and `--flag` switches; anything
-// unknown is an error with the usage text, never silently ignored.
+// unknown is an error with the usage text, never silently ignored. What it echoes back is made
+// terminal-safe.
+import { cell } from "./terminalFormat";
+
 export class UsageError extends Error {}
 
 export interface OptionSpec {
@@ -15,17 +18,17 @@ export function parseArgs(argv: string[], spec: OptionSpec): { values: Record<st
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const name = arg.startsWith("--") ? arg.slice(2).split("=")[0] : undefined;
-    if (name === undefined) throw new UsageError(`unexpected argument '${arg}'`);
+    if (name === undefined) throw new UsageError(`unexpected argument '${cell(arg)}'`);
     const inline = arg.includes("=") ? arg.slice(arg.indexOf("=") + 1) : undefined;
     if (spec.flags.includes(name)) {
-      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
+      if (inline !== undefined) throw new UsageError(`--${cell(name)} takes no value`);
       flags.add(name);
     } else if (spec.values.includes(name)) {
       const value = inline ?? argv[++i];
-      if (value === undefined || (inline === undefined && value.startsWith("--"))) throw new UsageError(`--${name} needs a value`);
+      if (value === undefined || (inline === undefined && value.startsWith("--"))) throw new UsageError(`--${cell(name)} needs a value`);
       values[name] = value;
     } else {
-      throw new UsageError(`unknown option --${name}`);
+      throw new UsageError(`unknown option --${cell(name)}`);
     }
   }
   return { values, flags };

@@ -1,5 +1,6 @@
 // AWS clients of the command-line tools.
 import { SFNClient } from "@aws-sdk/client-sfn";
+import { describe } from "./approvalWorker";
 
 /** GetActivityTask holds the connection for up to 60 s: the worker's client must wait longer than that. */
 export const LONG_POLL_REQUEST_TIMEOUT_MS = 70000;
@@ -8,7 +9,31 @@ export function workerSfnClient(region: string): SFNClient {
   return new SFNClient({ region, maxAttempts: 3, requestHandler: { requestTimeout: LONG_POLL_REQUEST_TIMEOUT_MS, connectionTimeout: 5000 } });
 }
 
-/** The client of the start-approval and approvals commands: short calls, the SDK's retries. */
+/**
+ * The client of the start-approval and approvals commands: short calls, the SDK's retries (4
+ * attempts; AWS_MAX_ATTEMPTS, the SDK's own setting, overrides it).
+ */
 export function sfnClient(region: string): SFNClient {
-  return new SFNClient({ region, maxAttempts: 4, requestHandler: { requestTimeout: 30000, connectionTimeout: 5000 } });
+  return new SFNClient({ region, ...(process.env.AWS_MAX_ATTEMPTS ? {} : { maxAttempts: 4 }), requestHandler: { requestTimeout: 30000, connectionTimeout: 5000 } });
+}
+
+/** True for an error of an AWS call (an answer, no answer, or no credentials), false for the tools' own errors. */
+export function isAwsFailure(error: unknown): boolean {
+  const e = error as { name?: string; $metadata?: unknown };
+  return e.$metadata !== undefined || e.name === "CredentialsProviderError" || e.name === "TokenProviderError";
+}
+
+/**
+ * What went wrong with a call to Step Functions, in words: it refused the request (a 4xx answer),
+ * failed on its side (5xx), was not reached (connection, timeout), or no credentials were found.
+ */
+export function sfnFailure(error: unknown): string {
+  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
+  const status = e.$metadata?.httpStatusCode;
+  if (status !== undefined && status < 500) return `Step Functions refused the request: ${describe(error)}`;
+  if (status !== undefined) return `Step Functions failed to answer (HTTP ${status}): ${describe(error)}`;
+  if (e.name === "CredentialsProviderError" || e.name === "TokenProviderError") {
+    return `no AWS credentials were found (${describe(error)}); sign in (e.g. aws sso login) or set AWS_PROFILE, then try again`;
+  }
+  return `could not reach Step Functions: ${describe(error)}`;
 }

@@ -74,12 +74,16 @@ function recordedDecision(value: unknown, key?: string): RecordedDecision | unde
   return { stage: value.stage, decision, mechanism: text(value.mechanism), approver: text(value.approver), comment: text(value.comment), decidedAt: text(value.decidedAt) };
 }
 
-/** The decisions and request in a state's input or output, or the workflow's output; undefined for other data. */
-export function workflowData(value: unknown): { decisions: RecordedDecision[]; request?: unknown; decision?: string } | undefined {
+/**
+ * The decisions and request in a state's input or output, or the workflow's output (which also has
+ * the overall `decision` and `approved`, when a boolean); undefined for other data.
+ */
+export function workflowData(value: unknown): { decisions: RecordedDecision[]; request?: unknown; decision?: string; approved?: boolean } | undefined {
   if (!isObject(value)) return undefined;
   const known = (d: RecordedDecision | undefined): d is RecordedDecision => d !== undefined;
   if (Array.isArray(value.stages) && typeof value.decision === "string") {
-    return { decisions: value.stages.map((d) => recordedDecision(d)).filter(known), request: value.request, decision: value.decision };
+    const approved = typeof value.approved === "boolean" ? value.approved : undefined;
+    return { decisions: value.stages.map((d) => recordedDecision(d)).filter(known), request: value.request, decision: value.decision, approved };
   }
   if ("request" in value) {
     const decisions = isObject(value.decisions) ? Object.entries(value.decisions).map(([key, d]) => recordedDecision(d, key)).filter(known) : [];

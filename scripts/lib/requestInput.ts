@@ -1,5 +1,6 @@
 // What start-approval checks before it starts anything: the request file (readable, JSON, the
 // request shape the workflow validates) and the execution name (Step Functions' naming rules).
+import { randomUUID } from "crypto";
 import { readFileSync } from "fs";
 import { resolve } from "path";
 import { ApprovalRequest, requestProblems } from "../../functions/contract";
@@ -65,4 +66,15 @@ export function executionNameProblem(name: string): string | undefined {
   const special = [...name].filter((c) => '<>{}[]?*"#%\\^|~`$&,;:/'.includes(c));
   if (special.length > 0) return `it must not contain ${[...new Set(special)].map((c) => `'${c}'`).join(", ")} (none of < > { } [ ] ? * " # % \\ ^ | ~ \` $ & , ; : /)`;
   return undefined;
+}
+
+/**
+ * A name for an execution started without --name: the request id (or "request") and 12 random hex
+ * digits, only letters, digits, '-' and '_', at most 80 characters. Made once, before the first
+ * attempt, so the SDK's retries of StartExecution are idempotent: Step Functions answers a repeat
+ * with the same name and input with the execution the first attempt started.
+ */
+export function generatedExecutionName(request: ApprovalRequest): string {
+  const id = typeof request.requestId === "string" ? request.requestId.replace(/[^A-Za-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "") : "";
+  return `${id.slice(0, 67) || "request"}-${randomUUID().replace(/-/g, "").slice(0, 12)}`;
 }

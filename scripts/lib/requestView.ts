@@ -1,14 +1,18 @@
 // Renders an approval request for a terminal: readable, and safe. Every string from the request is
-// stripped of control characters and escape sequences, so a request cannot move the cursor,
-// recolour or rewrite what the approver sees.
+// stripped of control characters, escape sequences and bidirectional controls, so a request cannot
+// move the cursor, recolour, rewrite or reverse what the approver sees.
 import { ApprovalRequest } from "../../functions/contract";
 
-/** Removes ANSI/terminal escape sequences and control characters (keeps tab and newline). */
+/**
+ * Removes ANSI/terminal escape sequences, control characters (keeps tab and newline) and the
+ * bidirectional controls (embeddings, overrides, isolates and marks), which would show text reversed.
+ */
 export function terminalSafe(text: string): string {
   return text
     .replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, "")
     .replace(/\u001b\][^\u0007\u001b]*(\u0007|\u001b\\)?/g, "")
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "");
+    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "")
+    .replace(/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g, "");
 }
 
 function scalar(value: unknown): string {

@@ -1,10 +1,17 @@
 // Which approval workflow a command works on: from a stack's outputs (`--stack`, which also tells
 // each stage's mechanism and approvers) or from a state machine ARN (`--state-machine-arn`).
 import { UsageError } from "./args";
-import { StackOutputError, readStackOutputs } from "./stackOutputs";
+import { STATE_MACHINE_ARN_INSTEAD, StackOutputError, readStackOutputs } from "./stackOutputs";
+import { cell } from "./terminalFormat";
 
-export const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):stateMachine:([^:\s]+)$/;
-export const EXECUTION_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):execution:([^:\s]+):([^:\s]+)$/;
+// Names hold no whitespace, ':' or control characters (Step Functions' naming rules).
+export const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):stateMachine:([^:\s\u0000-\u001f\u007f-\u009f]+)$/;
+export const EXECUTION_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):execution:([^:\s\u0000-\u001f\u007f-\u009f]+):([^:\s\u0000-\u001f\u007f-\u009f]+)$/;
+
+/** True when a command-line value holds control characters (no ARN or name does; echoed back, they are removed). */
+export function hasControlCharacters(value: string): boolean {
+  return /[\u0000-\u001f\u007f-\u009f]/.test(value);
+}
 
 /** What the stack outputs say about a stage (`stages[]` of index.ts). */
 export interface StageInfo {
@@ -17,6 +24,7 @@ export interface StageInfo {
 
 export interface WorkflowTarget {
   stateMachineArn: string;
+  /** For display: terminal-safe. */
   stateMachineName: string;
   /** The state machine's Region (from its ARN). */
   region: string;
@@ -29,8 +37,11 @@ export interface WorkflowTarget {
 
 export function targetFromArn(arn: string, option = "--state-machine-arn"): WorkflowTarget {
   const match = STATE_MACHINE_ARN.exec(arn);
-  if (!match) throw new UsageError(`${option} '${arn}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)`);
-  return { stateMachineArn: arn, stateMachineName: match[3], region: match[1], stages: [] };
+  if (!match) {
+    const control = hasControlCharacters(arn) ? "; it holds control characters" : "";
+    throw new UsageError(`${option} '${cell(arn)}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)${control}`);
+  }
+  return { stateMachineArn: arn, stateMachineName: cell(match[3]), region: match[1], stages: [] };
 }
 
 function stagesFromOutputs(value: unknown): StageInfo[] {
@@ -48,10 +59,10 @@ function stagesFromOutputs(value: unknown): StageInfo[] {
 }
 
 export async function targetFromStack(stack: string): Promise<WorkflowTarget> {
-  const outputs = await readStackOutputs(stack);
+  const outputs = await readStackOutputs(stack, STATE_MACHINE_ARN_INSTEAD);
   const arn = (outputs as { stateMachineArn?: unknown }).stateMachineArn;
   if (typeof arn !== "string" || !STATE_MACHINE_ARN.test(arn)) {
-    throw new StackOutputError(`stack '${stack}' has no stateMachineArn output (is it deployed? 'pulumi up --stack ${stack}'); or pass --state-machine-arn`);
+    throw new StackOutputError(`stack '${cell(stack)}' has no stateMachineArn output (is it deployed? 'pulumi up --stack ${cell(stack)}'); or pass --state-machine-arn`);
   }
   const threshold = (outputs as { autoApproveBelow?: unknown }).autoApproveBelow;
   return {
@@ -75,11 +86,12 @@ export function stageInfo(target: WorkflowTarget | undefined, stage: string): St
 /** The execution ARN for an execution name (or ARN) of the target's state machine. */
 export function executionArnOf(target: WorkflowTarget, nameOrArn: string): string {
   const prefix = `${target.stateMachineArn.replace(":stateMachine:", ":execution:")}:`;
+  if (hasControlCharacters(nameOrArn)) throw new UsageError(`'${cell(nameOrArn)}' is neither an execution ARN nor an execution name: it holds control characters`);
   if (!EXECUTION_ARN.test(nameOrArn)) {
-    if (nameOrArn.includes(":")) throw new UsageError(`'${nameOrArn}' is neither an execution ARN nor an execution name`);
+    if (nameOrArn.includes(":")) throw new UsageError(`'${cell(nameOrArn)}' is neither an execution ARN nor an execution name`);
     return `${prefix}${nameOrArn}`;
   }
-  if (!nameOrArn.startsWith(prefix)) throw new UsageError(`'${nameOrArn}' is not an execution of ${target.stateMachineArn}`);
+  if (!nameOrArn.startsWith(prefix)) throw new UsageError(`'${cell(nameOrArn)}' is not an execution of ${target.stateMachineArn}`);
   return nameOrArn;
 }
 
@@ -92,6 +104,6 @@ export function consoleLink(executionArn: string): string {
 /** The command that shows an execution later, for hints. */
 export function showCommand(target: WorkflowTarget | undefined, executionArn: string): string {
   return target?.stack
-    ? `npm run approvals -- --stack ${target.stack} show ${executionArn.split(":").pop()}`
-    : `npm run approvals -- show ${executionArn}`;
+    ? `npm run approvals -- --stack ${cell(target.stack)} show ${cell(executionArn.split(":").pop())}`
+    : `npm run approvals -- show ${cell(executionArn)}`;
 }

@@ -248,6 +248,13 @@ export class FakeExecution {
     return this;
   }
 
+  /** Ends as TIMED_OUT: the execution as a whole ran past its TimeoutSeconds, wherever it was. */
+  timeOutExecution(at: number): this {
+    this.add("ExecutionTimedOut", at, { executionTimedOutEventDetails: { error: "States.Timeout", cause: "The execution ran longer than its TimeoutSeconds." } });
+    this.state = { ...this.state, status: "TIMED_OUT", stopDate: at };
+    return this;
+  }
+
   /** Records the execution as it is now; `times` polls see it like this. */
   checkpoint(times = 1): this {
     for (let i = 0; i < times; i++) this.snapshots.push({ ...this.state });
