@@ -30,7 +30,7 @@ waiting, 130 interrupted.`;
 
 async function activityFromStack(stack: string, stage: string | undefined): Promise<string> {
   const outputs = await readStackOutputs(stack);
-  const activities = (outputs.stages ?? []).filter((s) => s.mechanism === "activity");
+  const activities = (Array.isArray(outputs.stages) ? outputs.stages : []).filter((s) => s !== null && typeof s === "object" && s.mechanism === "activity");
   const chosen = stage ? activities.filter((s) => s.name === stage) : activities;
   if (chosen.length !== 1) {
     const names = activities.map((s) => s.name).join(", ") || "none";

@@ -155,7 +155,10 @@ async function show(target: WorkflowTarget | undefined, execution: string): Prom
   if (result?.decision) {
     const last = result.decisions[result.decisions.length - 1];
     const where = (result.decision === "rejected" || result.decision === "timed_out") && last ? ` at stage ${cell(last.stage)}` : "";
-    lines.push(["Decision", `${cell(result.decision)}${where}`]);
+    // Only approved=true with an approving decision is an approval (as start-approval's exit code).
+    const approving = result.decision === "approved" || result.decision === "auto_approved";
+    const consistent = approving ? result.approved === true : result.approved === false;
+    lines.push(["Decision", consistent ? `${cell(result.decision)}${where}` : `${cell(result.decision)}${where}, but approved is ${String(result.approved)}: not an approval`]);
   } else if (!running && described.status !== "SUCCEEDED") {
     const error = described.error ?? position.failure?.error;
     const cause = described.cause ?? position.failure?.cause;

@@ -329,6 +329,18 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     expect(noActivity.output()).to.contain(`approval-worker: the Pulumi CLI ('${join(bin, "missing-pulumi")}') is not installed or not on PATH; install it, or pass the ARN directly (for the approval worker: --activity-arn, see 'aws stepfunctions list-activities')`);
   });
 
+  it("says there is no activity stage when the stack's stages output is not a list (no TypeError)", async () => {
+    const bin = mkdtempSync(join(tmpdir(), "fake-pulumi-"));
+    const fakePulumi = join(bin, "pulumi");
+    writeFileSync(fakePulumi, `#!/bin/sh\necho '${JSON.stringify({ stateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-dev", stages: "manager" })}'\n`);
+    chmodSync(fakePulumi, 0o755);
+    const worker = startWorker(["--stack", "dev", "--once"], { ...endpoints, PULUMI_COMMAND: fakePulumi });
+    expect(await worker.exited).to.equal(2);
+    expect(worker.output()).to.contain("approval-worker: stack 'dev' has no activity stage\n");
+    expect(worker.output()).to.not.contain("TypeError");
+    expect(aws.requests.filter((r) => r.operation === "GetActivityTask")).to.have.length(0);
+  });
+
   const usage: Array<[string[], string]> = [
     [["--once"], "approval-worker: give either --stack or --activity-arn"],
     [["--activity-arn", ACTIVITY, "--decide", "maybe"], "approval-worker: --decide must be approve or reject, got 'maybe'"],

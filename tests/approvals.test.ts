@@ -403,6 +403,15 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
         .and.contain("\n\nNo stage ran: the amount is below the auto-approval threshold.\n");
     });
 
+    it("does not call an output that says approved: false beside decision 'approved' an approval", async () => {
+      const now = nowSeconds();
+      const odd = new FakeExecution(executionArn("odd"), { title: "Odd" }, now - 60).start()
+        .succeed("Approved", { approved: false, decision: "approved" }, now - 60);
+      serveExecutions(aws, [odd]);
+      const result = await run(["--stack", "prod", "show", "odd"]);
+      expect(result.stdout).to.contain("\nDecision   approved, but approved is false: not an approval\n");
+    });
+
     it("says when there is no such execution, and exits 2", async () => {
       serveExecutions(aws, []);
       const result = await run(["--stack", "prod", "show", "er00000"]);
