@@ -1,5 +1,5 @@
 // Amazon States Language building blocks shared by every mechanism and the workflow.
-import { Mechanism } from "../functions/contract";
+import { Mechanism, timedOutStateName } from "../functions/contract";
 
 export type AslState = Record<string, unknown> & { Type: string };
 export type AslStates = Record<string, AslState>;
@@ -35,9 +35,7 @@ export const LAMBDA_SERVICE_RETRY = {
   BackoffRate: 2,
 };
 
-export function timedOutStateName(stateName: string): string {
-  return `${stateName} timed out`;
-}
+export { timedOutStateName };
 
 /** The Pass state that turns a States.Timeout into the `timed_out` stage decision. */
 export function timedOutState(stage: string, mechanism: Mechanism, resultPath: string, next: string): AslState {

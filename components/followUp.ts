@@ -250,7 +250,7 @@ export function followUpStates(args: FollowUpArgs): AslStates {
   return {
     [names.wrapper]: {
       Type: "Parallel",
-      Comment: `Stage '${stage}' with ${followUp.remindEverySeconds !== undefined ? "reminders" : ""}${followUp.remindEverySeconds !== undefined && followUp.escalateAfterSeconds !== undefined ? " and " : ""}${followUp.escalateAfterSeconds !== undefined ? "escalation" : ""}: the decision ends every branch`,
+      Comment: `Stage '${stage}' with ${[followUp.remindEverySeconds !== undefined ? "reminders" : "", followUp.escalateAfterSeconds !== undefined ? "escalation" : ""].filter(Boolean).join(" and ")}: the decision ends every branch`,
       Branches: branches,
       // Never used: the decision branch always fails with STAGE_DECIDED_ERROR. Should the Parallel
       // ever succeed, $.decisions.<stage> is absent and the Check state refuses it.

@@ -7,6 +7,7 @@
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, SFNClient, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { createHash } from "crypto";
 import { LINK_PARAMS, PAGE_PATH, decodeToken, encodeToken } from "./approvalLink";
+import { eventsFollowing } from "./historyLinks";
 import { ApprovalRequest, Mechanism, requestProblems, stageDecision, stageStateName } from "./contract";
 
 export { decodeToken, encodeToken };
@@ -187,17 +188,9 @@ type Binding = "waiting" | "other-stage" | "not-waiting";
 /** The parts of a history event that tie it to the events it follows. */
 type EventLink = Pick<HistoryEvent, "id" | "previousEventId" | "type">;
 
-/** Whether an event of `newer` (newest first) follows the TaskScheduled `scheduledId` through previousEventId links and closes its Task. */
+/** Whether an event of `newer` follows the TaskScheduled `scheduledId` through previousEventId links and closes its Task. */
 function taskClosed(scheduledId: number, newer: EventLink[]): boolean {
-  const descendants: Record<number, true> = { [scheduledId]: true };
-  // Oldest first: an event's previousEventId is always older than the event itself.
-  for (let i = newer.length - 1; i >= 0; i--) {
-    const { id, previousEventId, type } = newer[i];
-    if (id === undefined || previousEventId === undefined || !descendants[previousEventId]) continue;
-    if (TASK_CLOSED.includes(type ?? "")) return true;
-    descendants[id] = true;
-  }
-  return false;
+  return eventsFollowing(scheduledId, newer).some((event) => TASK_CLOSED.includes(event.type ?? ""));
 }
 
 /**

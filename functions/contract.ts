@@ -23,6 +23,11 @@ export function stageStateName(stage: string): string {
   return `Approval ${stage}`;
 }
 
+/** The Pass state that turns a stage Task's timeout into the `timed_out` decision. */
+export function timedOutStateName(stateName: string): string {
+  return `${stateName} timed out`;
+}
+
 /**
  * The names of a stage's follow-up states (reminders and escalation). With follow-ups, the stage
  * Task "Approval <stage>" runs in the first branch of the Parallel state `wrapper`; the reminder

@@ -11,7 +11,7 @@
 // TaskStateEntered can lie many events back: about 11 per reminder sent, about 23 per reminder
 // whose publishing failed on every attempt, at most 100 reminders per stage.
 import { DescribeExecutionCommand, DescribeExecutionCommandOutput, GetExecutionHistoryCommand, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";
-import { followUpStateNames, stageOfStateName, stageStateName } from "../../functions/contract";
+import { followUpStateNames, stageOfStateName, stageStateName, timedOutStateName } from "../../functions/contract";
 import { StageInfo, WorkflowTarget, stageInfo } from "./workflowTarget";
 import { alignedRows, approverList, cell, formatAmount, formatDuration, formatTime, truncate } from "./terminalFormat";
 
@@ -102,8 +102,8 @@ function stageMark(stage: string, event: HistoryEvent, name: string): "entered" 
   const task = stageStateName(stage);
   const names = followUpStateNames(stage);
   if (name === task) return event.type === "TaskStateEntered" ? "entered" : event.stateExitedEventDetails ? "no-wait" : undefined;
-  // The stage's own closing states: "timed out" is timedOutStateName() of components/asl.ts (not imported: it loads Pulumi).
-  if ([`${task} timed out`, names.decided, names.decidedExit, names.received, names.unwrapped].includes(name)) return "no-wait";
+  // The stage's own closing states.
+  if ([timedOutStateName(task), names.decided, names.decidedExit, names.received, names.unwrapped].includes(name)) return "no-wait";
   if (name === names.wrapper) return "no-wait";
   return undefined;
 }

@@ -8,6 +8,7 @@
 // GetActivityTask), only an ActivityScheduled event.
 import type { HistoryEvent } from "@aws-sdk/client-sfn";
 import { LINK_PARAMS, PAGE_PATH } from "../../../functions/approvalLink";
+import { eventsFollowing } from "../../../functions/historyLinks";
 
 /** base64url (RFC 4648 section 5, no padding) back to text; undefined unless it is exactly that. */
 export function fromBase64Url(encoded: string): string | undefined {
@@ -85,15 +86,7 @@ export type WaitingTask =
 
 /** The events that follow `event` through previousEventId links (its own branch of a Parallel), newest first. */
 function descendantsOf(event: HistoryEvent, events: HistoryEvent[]): HistoryEvent[] {
-  const ids = new Set([event.id]);
-  const found: HistoryEvent[] = [];
-  for (const other of [...newestFirst(events)].reverse()) {
-    if ((other.id ?? 0) > (event.id ?? 0) && ids.has(other.previousEventId)) {
-      ids.add(other.id);
-      found.unshift(other);
-    }
-  }
-  return found;
+  return eventsFollowing(event.id ?? 0, events).reverse();
 }
 
 /**
