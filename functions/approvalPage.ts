@@ -335,9 +335,18 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
   return message(200, title, `Your decision (${kind}) for stage ${params.stage} is recorded as ${result.approver}. You can close this page.`);
 }
 
-function formFields(event: HttpEvent): Record<string, string | undefined> {
+/**
+ * The form's fields, or the name of a field that came more than once. A repeated field is refused
+ * rather than resolved (first or last wins): the page never guesses which decision was meant.
+ */
+export function formFields(event: HttpEvent): { fields: Record<string, string> } | { repeated: string } {
   const raw = event.isBase64Encoded ? Buffer.from(event.body ?? "", "base64").toString("utf8") : event.body ?? "";
-  return Object.fromEntries(new URLSearchParams(raw));
+  const fields: Record<string, string> = {};
+  for (const [key, value] of new URLSearchParams(raw)) {
+    if (Object.prototype.hasOwnProperty.call(fields, key)) return { repeated: key };
+    fields[key] = value;
+  }
+  return { fields };
 }
 
 export async function handleApprovalPage(event: HttpEvent, settings: ApprovalPageSettings, sfn: SFNClient): Promise<HttpResponse> {
@@ -350,8 +359,11 @@ export async function handleApprovalPage(event: HttpEvent, settings: ApprovalPag
     const contentType = (event.headers?.["content-type"] ?? "").split(";")[0].trim();
     if (contentType !== "application/x-www-form-urlencoded") return message(415, "Unsupported form", "Please use the buttons on the approval page.");
     const form = formFields(event);
-    const params = linkParams(form, settings);
-    return params ? decide(params, form, event, sfn) : DAMAGED();
+    if ("repeated" in form) {
+      return message(400, "The form arrived damaged", "A field of the form came more than once, so nothing was decided. Open the link from your email again and press one button.");
+    }
+    const params = linkParams(form.fields, settings);
+    return params ? decide(params, form.fields, event, sfn) : DAMAGED();
   }
   return message(405, "Not allowed", "Open the link from your email.");
 }

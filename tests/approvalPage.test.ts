@@ -429,6 +429,25 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     expect(aws.requests[2].body.taskToken).to.equal(TOKEN);
   });
 
+  it("refuses a POST that repeats a field (400, nothing read or decided), whichever value comes last", async () => {
+    aws.on("SendTaskSuccess", () => ({}));
+    const fields = { t: encodeToken(TOKEN), e: page.execution, s: page.emailStage, name: "Alice Example" };
+    const repeated = [
+      [["decision", "reject"], ["decision", "approve"]],
+      [["decision", "approve"], ["decision", "reject"]],
+      [["decision", "approve"], ["name", "Mallory"]],
+      [["decision", "approve"], ["s", page.emailStage]],
+      [["decision", "approve"], ["t", encodeToken(TOKEN)]],
+    ];
+    for (const extra of repeated) {
+      const body = new URLSearchParams([...Object.entries(fields), ...extra]).toString();
+      const response = await fetch(base, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body });
+      expect(response.status, body).to.equal(400);
+      expect(await response.text()).to.contain("came more than once").and.contain("nothing was decided");
+    }
+    expect(aws.requests).to.have.length(0);
+  });
+
   it("refuses a POST without a decision or a name, or not from the form, and records nothing", async () => {
     aws.on("SendTaskSuccess", () => ({}));
     expect((await post({ decision: "yes" })).status).to.equal(400);
