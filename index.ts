@@ -3,9 +3,12 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ApprovalAlerts, ApprovalPage, ApprovalWorkflow, EMAIL_MECHANISMS, Mechanism, createApprovalStage, loadConfig, stageFollowUps, workflowStateMachineName } from "./components";
+import { checkAccounts } from "./components/config";
 
 export = async () => {
   const config = loadConfig();
+  // Another account's approver could never decide: refuse it now, naming its key.
+  checkAccounts(config, (await aws.getCallerIdentity()).accountId);
   const alerts = new ApprovalAlerts("alerts", { emails: config.alertEmails });
   const alarmActions = [alerts.topic.arn];
   // Stages that email a link need the approval page first: the link points at it.

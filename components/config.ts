@@ -77,7 +77,44 @@ export interface ApprovalConfig {
   autoApproveBelow?: number;
   /** Operators notified of undeliverable decisions and failed executions. */
   alertEmails: string[];
+  /** IAM users and roles (of the stack's account) who may read execution data in clear: operators. */
+  executionDataReaders: string[];
   stages: StageConfig[];
+}
+
+/** Every key of the `sfn-approvals` namespace; any other is refused (a typo must not turn a feature off). */
+export const CONFIG_KEYS = ["stages", "autoApproveBelow", "alertEmails", "executionDataReaders"] as const;
+export const MAX_EXECUTION_DATA_READERS = 20;
+
+/**
+ * The identity of an IAM user or role as IAM sees it: "IAM user, group, role, and policy names must be
+ * unique within the account. Names are not distinguished by case" (IAM API Reference, CreateRole and
+ * CreateUser, RoleName/UserName), and the path is no part of the name
+ * (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-friendly-names).
+ * Two ARNs with the same identity are one principal, and must count once toward a quorum.
+ */
+export function principalIdentity(arn: string): string | undefined {
+  const match = /^arn:([a-z-]+):iam::(\d{12}):(user|role)\/(?:.*\/)?([^/]+)$/.exec(arn);
+  return match ? `${match[1]}:${match[2]}:${match[3]}/${match[4].toLowerCase()}` : undefined;
+}
+
+/** The account of an IAM user or role ARN. */
+export function principalAccount(arn: string): string | undefined {
+  return /^arn:[a-z-]+:iam::(\d{12}):/.exec(arn)?.[1];
+}
+
+/** Problems for a list of IAM principals written twice (by identity), as config key `key`. */
+function checkPrincipalDuplicates(key: string, principals: unknown[], problems: string[]): void {
+  const seen = new Map<string, string>();
+  for (const principal of principals) {
+    if (typeof principal !== "string") continue;
+    const identity = principalIdentity(principal);
+    if (identity === undefined) continue;
+    const other = seen.get(identity);
+    if (other === undefined) seen.set(identity, principal);
+    else if (other === principal) problems.push(`${key} lists ${show(principal)} twice: each approver must appear once`);
+    else problems.push(`${key} lists ${show(other)} and ${show(principal)}, which IAM treats as one principal (names are not distinguished by case or path): list it once`);
+  }
 }
 
 export class ConfigError extends pulumi.RunError {
@@ -152,14 +189,18 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
           : `${at}.approvers[${i}] is ${show(approver)}: must be an IAM user or role ARN like arn:aws:iam::123456789012:role/ReleaseApprover`);
       }
     });
-    // Email addresses are compared without case: one mailbox, one subscription.
-    const seen = new Set<unknown>();
-    for (const approver of approvers) {
-      const key = rules.approverKind === "email" && typeof approver === "string" ? approver.toLowerCase() : approver;
-      if (seen.has(key)) problems.push(`${at}.approvers lists ${show(approver)} twice: each approver must appear once`);
-      seen.add(key);
+    if (rules.approverKind === "email") {
+      // Email addresses are compared without case: one mailbox, one subscription.
+      const seen = new Set<unknown>();
+      for (const approver of approvers) {
+        const key = typeof approver === "string" ? approver.toLowerCase() : approver;
+        if (seen.has(key)) problems.push(`${at}.approvers lists ${show(approver)} twice: each approver must appear once`);
+        seen.add(key);
+      }
+      checkSubscriptionNames(`${at}.approvers`, approvers, problems);
+    } else {
+      checkPrincipalDuplicates(`${at}.approvers`, approvers, problems);
     }
-    if (rules.approverKind === "email") checkSubscriptionNames(`${at}.approvers`, approvers, problems);
   }
 
   let minRequiredApprovals = 1;
@@ -314,10 +355,19 @@ export interface RawConfig {
   stages?: unknown;
   autoApproveBelow?: unknown;
   alertEmails?: unknown;
+  executionDataReaders?: unknown;
+  /** Every key set in the namespace, without the "sfn-approvals:" prefix (unknown ones are refused). */
+  keys?: string[];
 }
 
 export function parseConfig(raw: RawConfig): ApprovalConfig {
   const problems: string[] = [];
+  for (const key of raw.keys ?? []) {
+    if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
+      const near = CONFIG_KEYS.find((known) => known.toLowerCase() === key.toLowerCase());
+      problems.push(`sfn-approvals:${key} is not a known key${near ? ` (did you mean sfn-approvals:${near}?)` : ""}: allowed are ${CONFIG_KEYS.map((k) => `sfn-approvals:${k}`).join(", ")}`);
+    }
+  }
   let autoApproveBelow: number | undefined;
   if (raw.autoApproveBelow !== undefined) {
     const value = typeof raw.autoApproveBelow === "string" && /^\d+(\.\d+)?$/.test(raw.autoApproveBelow.trim())
@@ -332,6 +382,18 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
 
   const alertEmails = raw.alertEmails ?? [];
   checkEmails("sfn-approvals:alertEmails", alertEmails, "oncall@example.com", problems);
+
+  const readers = raw.executionDataReaders ?? [];
+  if (!Array.isArray(readers) || readers.length > MAX_EXECUTION_DATA_READERS) {
+    problems.push(`sfn-approvals:executionDataReaders is ${show(readers)}: must be a list of at most ${MAX_EXECUTION_DATA_READERS} IAM user or role ARNs (operators who may read execution data)`);
+  } else {
+    readers.forEach((reader, i) => {
+      if (typeof reader !== "string" || !IAM_PRINCIPAL_PATTERN.test(reader)) {
+        problems.push(`sfn-approvals:executionDataReaders[${i}] is ${show(reader)}: must be an IAM user or role ARN like arn:aws:iam::123456789012:role/PlatformOperator`);
+      }
+    });
+    checkPrincipalDuplicates("sfn-approvals:executionDataReaders", readers, problems);
+  }
 
   const stages: StageConfig[] = [];
   if (raw.stages === undefined) {
@@ -352,7 +414,29 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
   }
 
   if (problems.length > 0) throw new ConfigError(problems);
-  return { autoApproveBelow, alertEmails: alertEmails as string[], stages };
+  return { autoApproveBelow, alertEmails: alertEmails as string[], executionDataReaders: readers as string[], stages };
+}
+
+/**
+ * Refuses IAM principals of another account than the stack's. For every IAM mechanism the principal
+ * acts on a resource of the stack's account that has no resource policy to admit another account (an
+ * SSM automation execution, a CodePipeline action, a Step Functions activity), and the approver
+ * policies are attached in the stack's account: another account's principal could never decide.
+ */
+export function checkAccounts(config: ApprovalConfig, accountId: string): void {
+  const problems: string[] = [];
+  const check = (key: string, arn: string) => {
+    const account = principalAccount(arn);
+    if (account !== undefined && account !== accountId) {
+      problems.push(`${key} is ${show(arn)}: it is in account ${account}, but this stack deploys to account ${accountId}; IAM approvers and readers must be users or roles of that account (a principal of another account cannot act on this account's automation executions, pipelines or activities)`);
+    }
+  };
+  config.stages.forEach((stage, i) => {
+    if (MECHANISM_RULES[stage.mechanism].approverKind !== "iam-principal") return;
+    stage.approvers.forEach((arn, j) => check(`sfn-approvals:stages[${i}].approvers[${j}]`, arn));
+  });
+  config.executionDataReaders.forEach((arn, i) => check(`sfn-approvals:executionDataReaders[${i}]`, arn));
+  if (problems.length > 0) throw new ConfigError(problems);
 }
 
 /** Reads and validates the `sfn-approvals` namespace of the current stack. */
@@ -364,5 +448,13 @@ export function loadConfig(config: pulumi.Config = new pulumi.Config("sfn-approv
       throw new ConfigError([`sfn-approvals:${key} is not valid YAML/JSON: ${error instanceof Error ? error.message : String(error)}`]);
     }
   };
-  return parseConfig({ stages: structured("stages"), alertEmails: structured("alertEmails"), autoApproveBelow: config.get("autoApproveBelow") });
+  const prefix = `${config.name}:`;
+  const keys = Object.keys(pulumi.runtime.allConfig()).filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length));
+  return parseConfig({
+    stages: structured("stages"),
+    alertEmails: structured("alertEmails"),
+    executionDataReaders: structured("executionDataReaders"),
+    autoApproveBelow: config.get("autoApproveBelow"),
+    keys,
+  });
 }

@@ -134,8 +134,9 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
     } catch (error) {
       caught = error;
     }
+    // Refused when the config is read, naming the key (tests/program.test.ts covers every IAM mechanism).
     expect((caught as Error | undefined)?.message).to.equal(
-      "error serializing property \"role\": CodePipelineApproval stage-finance: approver arn:aws:iam::999999999999:role/FinanceApprover is not in the stack's account 123456789012; approvers of this mechanism must be users or roles of that account");
+      "Invalid sfn-approvals stack config:\n  - sfn-approvals:stages[0].approvers[0] is \"arn:aws:iam::999999999999:role/FinanceApprover\": it is in account 999999999999, but this stack deploys to account 123456789012; IAM approvers and readers must be users or roles of that account (a principal of another account cannot act on this account's automation executions, pipelines or activities)");
   });
 
   it("keeps task tokens in an encrypted DynamoDB table with point-in-time recovery and a TTL", () => {

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { ConfigError, parseConfig, parseDuration } from "../components/config";
+import { ConfigError, checkAccounts, parseConfig, parseDuration } from "../components/config";
 
 const ROLE = "arn:aws:iam::123456789012:role/ReleaseApprover";
 const USER = "arn:aws:iam::123456789012:user/alice";
@@ -34,6 +34,7 @@ describe("config: parseConfig", () => {
     expect(config).to.deep.equal({
       autoApproveBelow: 500,
       alertEmails: [],
+      executionDataReaders: [],
       stages: [
         { name: "manager", mechanism: "ssm-automation", approvers: [ROLE, USER], minRequiredApprovals: 2, notify: ["approvers@example.com"], timeoutSeconds: 259200, timeout: "3d" },
         { name: "finance-team", mechanism: "ssm-automation", approvers: [USER], minRequiredApprovals: 1, notify: [], timeoutSeconds: 5400, timeout: "90m" },
@@ -115,6 +116,13 @@ describe("config: parseConfig", () => {
     ["an email where an ARN belongs", { stages: [stage({ approvers: ["alice@example.com"] })] }, 'sfn-approvals:stages[0].approvers[0] is "alice@example.com": must be an IAM user or role ARN'],
     ["no approvers", { stages: [stage({ approvers: [] })] }, "sfn-approvals:stages[0].approvers is []: must be a non-empty list of IAM user or role ARNs"],
     ["duplicate approver", { stages: [stage({ approvers: [ROLE, ROLE] })] }, `sfn-approvals:stages[0].approvers lists "${ROLE}" twice`],
+    ["the same role twice, its names differing only in case (IAM names are not distinguished by case)", { stages: [stage({ approvers: [ROLE, USER, "arn:aws:iam::123456789012:role/releaseapprover"], minRequiredApprovals: 2 })] }, `sfn-approvals:stages[0].approvers lists "${ROLE}" and "arn:aws:iam::123456789012:role/releaseapprover", which IAM treats as one principal (names are not distinguished by case or path): list it once`],
+    ["the same role twice, with and without a path", { stages: [stage({ mechanism: "activity", notify: [], approvers: [ROLE, "arn:aws:iam::123456789012:role/teams/ReleaseApprover"] })] }, `sfn-approvals:stages[0].approvers lists "${ROLE}" and "arn:aws:iam::123456789012:role/teams/ReleaseApprover", which IAM treats as one principal`],
+    ["the same user twice in a codepipeline stage", { stages: [stage({ mechanism: "codepipeline", approvers: [USER, "arn:aws:iam::123456789012:user/ALICE"] })] }, `sfn-approvals:stages[0].approvers lists "${USER}" and "arn:aws:iam::123456789012:user/ALICE", which IAM treats as one principal`],
+    ["an execution data reader that is not an IAM ARN", { stages: [stage()], executionDataReaders: ["ops@example.com"] }, 'sfn-approvals:executionDataReaders[0] is "ops@example.com": must be an IAM user or role ARN like arn:aws:iam::123456789012:role/PlatformOperator'],
+    ["execution data readers that are not a list", { stages: [stage()], executionDataReaders: "arn:aws:iam::123456789012:role/Ops" }, 'sfn-approvals:executionDataReaders is "arn:aws:iam::123456789012:role/Ops": must be a list of at most 20 IAM user or role ARNs'],
+    ["an execution data reader twice", { stages: [stage()], executionDataReaders: [ROLE, "arn:aws:iam::123456789012:role/ops/ReleaseApprover"] }, `sfn-approvals:executionDataReaders lists "${ROLE}" and "arn:aws:iam::123456789012:role/ops/ReleaseApprover", which IAM treats as one principal`],
+    ["an unknown key of the namespace", { stages: [stage()], keys: ["stages", "autoapproveBelow"] }, "sfn-approvals:autoapproveBelow is not a known key (did you mean sfn-approvals:autoApproveBelow?)"],
     ["more than 10 SSM approvers", { stages: [stage({ approvers: Array.from({ length: 11 }, (_, i) => `arn:aws:iam::123456789012:user/u${i}`) })] }, "sfn-approvals:stages[0].approvers has 11 entries: ssm-automation allows at most 10 approvers"],
     ["minRequiredApprovals of 0", { stages: [stage({ minRequiredApprovals: 0 })] }, "sfn-approvals:stages[0].minRequiredApprovals is 0: must be a whole number from 1 to the number of approvers (1)"],
     ["minRequiredApprovals above the approver count", { stages: [stage({ approvers: [ROLE, USER], minRequiredApprovals: 3 })] }, "sfn-approvals:stages[0].minRequiredApprovals is 3: must be a whole number from 1 to the number of approvers (2)"],
@@ -170,6 +178,20 @@ describe("config: parseConfig", () => {
       // pulumi.RunError is what makes Pulumi print the message alone, without a stack trace.
       expect((e as unknown as { __pulumiRunError: boolean }).__pulumiRunError).to.equal(true);
     }
+  });
+});
+
+describe("config: principals", () => {
+  it("a user and a role of the same name are two principals; two accounts' roles of one name are two", () => {
+    const config = parseConfig({ stages: [stage({ approvers: [USER, "arn:aws:iam::123456789012:role/alice", "arn:aws:iam::210987654321:role/alice"] })] });
+    expect(config.stages[0].approvers).to.have.length(3);
+  });
+
+  it("checkAccounts accepts principals of the stack's account, and leaves email approvers alone", () => {
+    const config = parseConfig({ executionDataReaders: [ROLE], stages: [stage({ approvers: [ROLE, USER] }), emailStage()] });
+    expect(config.executionDataReaders).to.deep.equal([ROLE]);
+    expect(() => checkAccounts(config, "123456789012")).not.to.throw();
+    expect(() => checkAccounts(config, "210987654321")).to.throw(ConfigError, "sfn-approvals:stages[0].approvers[0]");
   });
 });
 

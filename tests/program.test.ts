@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { ApprovalWorkflow, SsmAutomationApproval, SsmAutomationApprovalArgs } from "../components";
 import { ConfigError } from "../components/config";
-import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
+import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, lastRunResources, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
 /** Where a stage's Check state goes on an explicit approval (the rule testing approved == true). */
@@ -298,7 +298,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
           Definition: ["sfn-approvals-prod-manager"],
           StepName: ["Approve"],
           Action: ["aws:approve"],
-          Status: ["Success", "Failed", "TimedOut", "Cancelled"],
+          Status: ["Success", "Failed", "TimedOut", "Cancelled", "Rejected"],
         },
       });
       const dlqArn = `arn:aws:sqs:eu-west-1:${ACCOUNT_ID}:stage-manager-decisions-dlq-a1b2c3d`;
@@ -535,6 +535,46 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       }
       expect(caught).to.be.instanceOf(ConfigError);
       expect((caught as Error).message).to.contain('sfn-approvals:stages[0].mechanism is "sms": must be one of');
+    });
+
+    /** The ConfigError a program run fails with, and how many resources it registered first. */
+    async function configErrorOf(stack: string, overrides: Record<string, unknown>): Promise<{ error: ConfigError; resources: number }> {
+      let caught: unknown;
+      try {
+        await runProgram(stack, stackConfig(stack, overrides));
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, "the program should fail with a ConfigError").to.be.instanceOf(ConfigError);
+      return { error: caught as ConfigError, resources: lastRunResources().length };
+    }
+
+    it("refuses an approver or reader of another account for every IAM mechanism, naming the key, before any resource", async () => {
+      const other = (name: string) => `arn:aws:iam::999999999999:role/${name}`;
+      const { error, resources } = await configErrorOf("dev", {
+        "sfn-approvals:executionDataReaders": [`arn:aws:iam::${ACCOUNT_ID}:role/Operator`, other("Auditor")],
+        "sfn-approvals:stages": [
+          { name: "manager", mechanism: "ssm-automation", timeout: "1h", approvers: [`arn:aws:iam::${ACCOUNT_ID}:user/alice`, other("ReleaseApprover")] },
+          { name: "finance", mechanism: "codepipeline", timeout: "1h", approvers: [other("FinanceApprover")] },
+          { name: "ops", mechanism: "activity", timeout: "1h", approvers: [other("Operator")] },
+          { name: "lead", mechanism: "email-link", timeout: "1h", approvers: ["lead@example.com"] },
+        ],
+      });
+      expect(error.problems).to.deep.equal([
+        `sfn-approvals:stages[0].approvers[1] is "${other("ReleaseApprover")}": it is in account 999999999999, but this stack deploys to account ${ACCOUNT_ID}; IAM approvers and readers must be users or roles of that account (a principal of another account cannot act on this account's automation executions, pipelines or activities)`,
+        `sfn-approvals:stages[1].approvers[0] is "${other("FinanceApprover")}": it is in account 999999999999, but this stack deploys to account ${ACCOUNT_ID}; IAM approvers and readers must be users or roles of that account (a principal of another account cannot act on this account's automation executions, pipelines or activities)`,
+        `sfn-approvals:stages[2].approvers[0] is "${other("Operator")}": it is in account 999999999999, but this stack deploys to account ${ACCOUNT_ID}; IAM approvers and readers must be users or roles of that account (a principal of another account cannot act on this account's automation executions, pipelines or activities)`,
+        `sfn-approvals:executionDataReaders[1] is "${other("Auditor")}": it is in account 999999999999, but this stack deploys to account ${ACCOUNT_ID}; IAM approvers and readers must be users or roles of that account (a principal of another account cannot act on this account's automation executions, pipelines or activities)`,
+      ]);
+      expect(resources, "nothing is registered before the config is accepted").to.equal(0);
+    });
+
+    it("refuses an unknown key of the sfn-approvals namespace (a typo would turn a feature off), with a hint", async () => {
+      const { error } = await configErrorOf("staging", { "sfn-approvals:autoapproveBelow": "500", "sfn-approvals:approvers": "[]" });
+      expect(error.problems).to.deep.equal([
+        "sfn-approvals:autoapproveBelow is not a known key (did you mean sfn-approvals:autoApproveBelow?): allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders",
+        "sfn-approvals:approvers is not a known key: allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders",
+      ]);
     });
 
     it("reports stages that are not valid YAML/JSON", async () => {

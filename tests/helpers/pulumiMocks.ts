@@ -122,6 +122,11 @@ export async function runWithMocks<T>(stack: string, config: Record<string, stri
   return { resources: [...mocks.recorded], result: result as T };
 }
 
+/** The resources the last run registered, also when it failed. */
+export function lastRunResources(): RecordedResource[] {
+  return [...mocks.recorded];
+}
+
 /** Runs index.ts for a stack config and resolves its stack outputs. */
 export async function runProgram(stack: string, config: Record<string, string>): Promise<ProgramRun> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
