@@ -9,8 +9,12 @@ import { StageDecision, StageDecisionKind, stageDecision } from "./contract";
 
 export const AUTOMATION_STEP_DETAIL_TYPE = "EC2 Automation Step Status-change Notification";
 export const APPROVE_STEP_NAME = "Approve";
-/** aws:approve step statuses that end the step; the EventBridge rule matches exactly these. */
-export const TERMINAL_STEP_STATUSES = ["Success", "Failed", "TimedOut", "Cancelled"] as const;
+/**
+ * aws:approve step statuses that end the step; the EventBridge rule matches exactly these. All are
+ * values of SSM's AutomationExecutionStatus (@aws-sdk/client-ssm). AWS does not say whether a
+ * rejected aws:approve step reports Failed or Rejected (docs/unknowns.md), so both count.
+ */
+export const TERMINAL_STEP_STATUSES = ["Success", "Failed", "TimedOut", "Cancelled", "Rejected"] as const;
 
 export interface AutomationResultSettings {
   documentName: string;
@@ -60,7 +64,17 @@ export function parseStepEvent(event: unknown, settings: AutomationResultSetting
   return { executionId: detail.ExecutionId, status: status as StepEvent["status"], stepName: detail.StepName };
 }
 
-/** Reads aws:approve's ApproverDecisions output: a list of JSON maps (Approver, Decision, Comment, ApprovalDecisionTime). */
+/** The two words an approver's entry may carry (SendAutomationSignal's SignalType uses the same). */
+const APPROVER_DECISIONS = ["Approve", "Reject"];
+
+/**
+ * Reads aws:approve's ApproverDecisions output (MapList; documented only as "a JSON map that
+ * includes the approval decision of each approver"). The key of the decision is not documented:
+ * a re:Post answer shows `Decision`, AWS's @cdklabs/cdk-ssm-documents simulator models
+ * `ApprovalStatus` (src/simulation/automation/approve-simulation.ts). Either is read; an entry
+ * whose two keys disagree, or whose word is neither Approve nor Reject, is no evidence and is
+ * skipped. Entries only name who decided: the decision itself comes from the step.
+ */
 export function parseApproverDecisions(values: string[] | undefined): ApproverDecision[] {
   const decisions: ApproverDecision[] = [];
   for (const value of values ?? []) {
@@ -73,10 +87,13 @@ export function parseApproverDecisions(values: string[] | undefined): ApproverDe
     for (const item of Array.isArray(parsed) ? parsed : [parsed]) {
       if (typeof item !== "object" || item === null) continue;
       const d = item as Record<string, unknown>;
-      if (typeof d.Approver !== "string" || typeof d.Decision !== "string") continue;
+      const words = [d.Decision, d.ApprovalStatus].filter((w) => w !== undefined);
+      const decision = words[0];
+      if (typeof d.Approver !== "string" || d.Approver === "" || words.length === 0 || words.some((w) => w !== decision)) continue;
+      if (typeof decision !== "string" || !APPROVER_DECISIONS.includes(decision)) continue;
       decisions.push({
         approver: d.Approver,
-        decision: d.Decision,
+        decision,
         comment: typeof d.Comment === "string" && d.Comment !== "" ? d.Comment : null,
         time: typeof d.ApprovalDecisionTime === "string" ? d.ApprovalDecisionTime : null,
       });
@@ -104,6 +121,7 @@ export function decisionOfStep(step: StepExecution, automationId: string, decisi
       return "approved";
     case "Failed":
       return approvalStatus === "Rejected" || decisions.some((d) => d.decision === "Reject") ? "rejected" : "failed";
+    case "Rejected": // if SSM reports a rejection this way (docs/unknowns.md)
     case "Cancelled":
       return "rejected";
     case "TimedOut":

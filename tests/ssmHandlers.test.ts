@@ -1,7 +1,10 @@
 // The deployed code of the ssm-automation stage (prod's 'manager' stage): both CallbackFunctions,
 // serialized by Pulumi under mocks, run with node against a fake SSM + Step Functions endpoint on 127.0.0.1.
+import { AutomationExecutionStatus } from "@aws-sdk/client-ssm";
 import { expect } from "chai";
 import { randomBytes } from "crypto";
+import { readFileSync } from "fs";
+import { join } from "path";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
@@ -18,14 +21,18 @@ const TASK_TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe${randomBytes(825).toString("base6
 
 const REQUEST = EXPENSE_REPORT;
 
-/** The "EC2 Automation Step Status-change Notification" event as documented by AWS, for our runbook. */
+/** AWS's own sample "EC2 Automation Step Status-change Notification" event; the fixture names its page. */
+const DOCUMENTED: { source: { page: string }; event: { detail: Record<string, unknown> } & Record<string, unknown> } = JSON.parse(
+  readFileSync(join(__dirname, "fixtures", "aws-events", "ssm-automation-step-status-change.json"), "utf8"));
+
+/** The documented event, for our runbook's aws:approve step. Variants change only fields the sample has. */
 function stepEvent(detail: Record<string, unknown> = {}): Record<string, unknown> {
+  for (const key of Object.keys(detail)) {
+    if (!(key in DOCUMENTED.event.detail)) throw new Error(`stepEvent: '${key}' is not a field of the documented event`);
+  }
+  const sample = structuredClone(DOCUMENTED.event);
   return {
-    version: "0",
-    id: "eeca120b-a321-433e-9635-dab369006a6b",
-    "detail-type": "EC2 Automation Step Status-change Notification",
-    source: "aws.ssm",
-    account: "123456789012",
+    ...sample,
     time: "2026-11-22T10:00:05Z",
     region: "eu-west-1",
     resources: [
@@ -33,10 +40,9 @@ function stepEvent(detail: Record<string, unknown> = {}): Record<string, unknown
       `arn:aws:ssm:eu-west-1:123456789012:automation-definition/${DOCUMENT}:1`,
     ],
     detail: {
+      ...sample.detail,
       ExecutionId: AUTOMATION_ID,
       Definition: DOCUMENT,
-      DefinitionVersion: 1.0,
-      Status: "Success",
       EndTime: "Nov 22, 2026 10:00:04 AM",
       StartTime: "Nov 22, 2026 9:12:00 AM",
       Time: 2884000.0,
@@ -73,6 +79,7 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
   let resultDir: string;
   let startEnv: Record<string, string>;
   let resultEnv: Record<string, string>;
+  let rulePattern: any;
   const runs: HandlerRun[] = [];
 
   before(async () => {
@@ -80,6 +87,7 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
     const start = named(prod.resources, "stage-manager-start-fn");
     const result = named(prod.resources, "stage-manager-result-fn");
     expect(start.inputs.environment.variables.DOCUMENT_NAME).to.equal(DOCUMENT);
+    rulePattern = JSON.parse(named(prod.resources, "stage-manager-decision-rule").inputs.eventPattern);
     startDir = writeArchive(await archiveFiles(start));
     resultDir = writeArchive(await archiveFiles(result));
     const url = await aws.start();
@@ -173,6 +181,24 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
       expect(JSON.parse(sent.body.output)).to.deep.equal(expected);
     }
 
+    it("is triggered by the rule on the documented event's own field names and values", () => {
+      // Check B: the rule's keys are the sample event's keys (capitalised as AWS writes them), and
+      // every status it matches is one of SSM's AutomationExecutionStatus values.
+      expect(rulePattern.source).to.deep.equal([DOCUMENTED.event.source]);
+      expect(rulePattern["detail-type"]).to.deep.equal([DOCUMENTED.event["detail-type"]]);
+      for (const key of Object.keys(rulePattern.detail)) expect(DOCUMENTED.event.detail, key).to.have.property(key);
+      expect(rulePattern.detail.Status.every((s: string) => (Object.values(AutomationExecutionStatus) as string[]).includes(s))).to.equal(true);
+      expect(stepEvent().detail).to.deep.include({ Definition: rulePattern.detail.Definition[0], StepName: rulePattern.detail.StepName[0], Action: rulePattern.detail.Action[0] });
+    });
+
+    it("sends nothing for AWS's sample event as published (another runbook's aws:runCommand step)", async () => {
+      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } })).on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(DOCUMENTED.event);
+      expect(run.ok).to.equal(false);
+      expect(run.error!.message).to.match(/^InvalidEvent: the event is for runbook 'runcommand1'/);
+      expect(aws.requests).to.have.length(0);
+    });
+
     it("sends the approval with who approved and their comment", async () => {
       aws.on("GetAutomationExecution", () => automation({
         StepStatus: "Success",
@@ -262,6 +288,42 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
       })).on("SendTaskSuccess", () => ({}));
       await invokeResult(stepEvent());
       expectSentDecision({ approved: true, decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: `${alice}, ${bob}`, comment: "ok; fine by me", decidedAt: "2026-11-22T09:45:00Z" });
+    });
+
+    it("names the approver when ApproverDecisions spells the decision ApprovalStatus (AWS's cdk-ssm-documents simulator)", async () => {
+      // @cdklabs/cdk-ssm-documents src/simulation/automation/approve-simulation.ts: { Approver, ApprovalStatus: Approve|Reject, ApprovalDecisionTime }
+      aws.on("GetAutomationExecution", () => automation({
+        StepStatus: "Success",
+        Outputs: { ApprovalStatus: ["Approved"], ApproverDecisions: [JSON.stringify({ Approver: APPROVER, ApprovalStatus: "Approve", ApprovalDecisionTime: "2026-11-22T10:00:00Z" })] },
+      })).on("SendTaskSuccess", () => ({}));
+      await invokeResult(stepEvent());
+      expectSentDecision({ approved: true, decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: null, decidedAt: "2026-11-22T10:00:00Z" });
+    });
+
+    it("counts no approver from an entry whose two decision keys disagree or whose word is unknown", async () => {
+      const mallory = "arn:aws:iam::123456789012:user/mallory";
+      aws.on("GetAutomationExecution", () => automation({
+        StepStatus: "Success",
+        Outputs: {
+          ApprovalStatus: ["Approved"],
+          ApproverDecisions: [
+            JSON.stringify({ Approver: mallory, Decision: "Approve", ApprovalStatus: "Reject", Comment: "both" }),
+            JSON.stringify({ Approver: mallory, Decision: "approved", Comment: "lower case" }),
+            JSON.stringify({ Approver: APPROVER, Decision: "Approve", ApprovalStatus: "Approve", Comment: "agreed", ApprovalDecisionTime: "2026-11-22T10:00:00Z" }),
+          ],
+        },
+      })).on("SendTaskSuccess", () => ({}));
+      await invokeResult(stepEvent());
+      expectSentDecision({ approved: true, decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "agreed", decidedAt: "2026-11-22T10:00:00Z" });
+    });
+
+    it("sends a rejection for a step that reports Rejected (whichever status SSM uses for a rejection)", async () => {
+      aws.on("GetAutomationExecution", () => automation({
+        StepStatus: "Rejected",
+        Outputs: { ApprovalStatus: ["Rejected"], ApproverDecisions: [JSON.stringify({ Approver: APPROVER, ApprovalStatus: "Reject", Comment: "no", ApprovalDecisionTime: "2026-11-22T09:30:00Z" })] },
+      })).on("SendTaskSuccess", () => ({}));
+      await invokeResult(stepEvent({ Status: "Rejected" }));
+      expectSentDecision({ approved: false, decision: "rejected", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "no", decidedAt: "2026-11-22T09:30:00Z" });
     });
 
     it("refuses to approve a Success step whose ApprovalStatus is not Approved", async () => {
