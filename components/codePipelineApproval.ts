@@ -5,14 +5,15 @@
 // delivered with retries, a dead-letter queue and an alarm.
 //
 //   Task (lambda:invoke.waitForTaskToken) -> start fn -> StartPipelineExecution(variables) + token record
-//   pipeline: Request (S3 source) -> Approval (Manual, SNS) -> Record (S3 deploy of approved requests)
-//   EventBridge "CodePipeline Action Execution State Change" -> result fn -> SendTaskSuccess
+//   pipeline: Request (S3 source) -> Approval (Manual, SNS; entered only with an ApprovalKey) -> Record (S3 deploy)
+//   EventBridge "CodePipeline Action Execution State Change" (approval action) and "CodePipeline
+//   Pipeline Execution State Change" (ended without success) -> result fn -> SendTaskSuccess/Failure
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { Mechanism } from "../functions/contract";
 import { newCodePipelineClient, newDynamoDbClient, newSfnClient, requiredEnv } from "../functions/awsClients";
-import { ACTION_DETAIL_TYPE, APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, deliverPipelineDecision } from "../functions/pipelineResult";
-import { APPROVAL_KEY_VARIABLE, startPipeline } from "../functions/startPipeline";
+import { ACTION_DETAIL_TYPE, APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, PIPELINE_DETAIL_TYPE, PIPELINE_END_STATES, deliverPipelineDecision } from "../functions/pipelineResult";
+import { APPROVAL_KEY_DEFAULT, APPROVAL_KEY_VARIABLE, startPipeline } from "../functions/startPipeline";
 import { ApprovalFunction } from "./approvalFunction";
 import { DecisionDeadLetters } from "./decisionDeadLetters";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
@@ -131,12 +132,25 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
         ArnLike: { "aws:SourceArn": pipelineArn },
       }),
     }, parent);
+    // What AWS documents for this pipeline's parts, on its one bucket (source, artifact store and
+    // deploy target) and its topic; the S3 statements keep AWS's aws:ResourceAccount condition.
+    // CodePipeline User Guide (https://docs.aws.amazon.com/codepipeline/latest/userguide/):
+    //   how-to-custom-role.html "CodePipeline service role policy" (artifact store),
+    //   action-reference-S3.html#edit-role-s3source, action-reference-S3Deploy.html#edit-role-s3deploy,
+    //   approvals-service-role-permissions.html (sns:Publish; AWS shows "*", here the stage's topic).
+    // The VariableCheck rule of the Approval stage needs no permission (rule-reference-VariableCheck.html).
+    const inThisAccount = { StringEquals: { "aws:ResourceAccount": accountId } };
     const pipelinePolicy = new aws.iam.RolePolicy(`${name}-pipeline-policy`, {
       role: this.pipelineRole.id,
       policy: policyDocument([
-        { Sid: "ReadSourceAndArtifacts", Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion"], Resource: [pulumi.interpolate`${this.bucket.arn}/*`] },
-        { Sid: "WriteArtifactsAndRecords", Effect: "Allow", Action: ["s3:PutObject"], Resource: [pulumi.interpolate`${this.bucket.arn}/*`] },
-        { Sid: "CheckSourceBucket", Effect: "Allow", Action: ["s3:GetBucketVersioning", "s3:GetBucketLocation"], Resource: [this.bucket.arn] },
+        // Artifact store, S3 source and S3 deploy: GetBucketVersioning, GetBucketAcl, GetBucketLocation.
+        { Sid: "CheckBucket", Effect: "Allow", Action: ["s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketLocation"], Resource: [this.bucket.arn], Condition: inThisAccount },
+        // S3 source (GetObject, GetObjectVersion, Get*Tagging) and artifact store reads.
+        { Sid: "ReadSourceAndArtifacts", Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"], Resource: [pulumi.interpolate`${this.bucket.arn}/*`], Condition: inThisAccount },
+        // Artifact store writes (PutObject, PutObjectAcl, PutObjectTagging) and S3 deploy (PutObject,
+        // PutObjectAcl, PutObjectVersionAcl). ACLs stay disabled (BucketOwnerEnforced), so the ACL
+        // rights grant nothing beyond the owner's.
+        { Sid: "WriteArtifactsAndRecords", Effect: "Allow", Action: ["s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectVersionAcl", "s3:PutObjectTagging"], Resource: [pulumi.interpolate`${this.bucket.arn}/*`], Condition: inThisAccount },
         { Sid: "NotifyApprovers", Effect: "Allow", Action: ["sns:Publish"], Resource: [this.topic.arn] },
       ]),
     }, parent);
@@ -150,7 +164,7 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
       roleArn: this.pipelineRole.arn,
       artifactStores: [{ location: this.bucket.bucket, type: "S3" }],
       variables: [
-        { name: APPROVAL_KEY_VARIABLE, defaultValue: "-", description: "Key of the waiting task's record (set by the start function)" },
+        { name: APPROVAL_KEY_VARIABLE, defaultValue: APPROVAL_KEY_DEFAULT, description: "Key of the waiting task's record (set by the start function)" },
         { name: "RequestSummary", defaultValue: "-", description: "Summary of the request shown to approvers" },
         { name: "RequestLink", defaultValue: "https://console.aws.amazon.com/states/home", description: "Link to the request" },
         { name: "RequestId", defaultValue: "-", description: "requestId of the request" },
@@ -171,6 +185,24 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
         },
         {
           name: APPROVAL_STAGE_NAME,
+          // CodePipeline starts a run when the pipeline is created ("When a pipeline is created, a
+          // pipeline execution starts automatically": CodePipeline User Guide, pipelines-about-starting.html),
+          // with the default variables. That run, and any run not started with a request's key, must
+          // not mail approvers: the stage is entered only when ApprovalKey is not its default, else the
+          // stage (so the execution) fails and the result function logs and ignores it.
+          // Stage conditions: stage-conditions.html; VariableCheck rule (category Rule, owner AWS,
+          // provider VariableCheck, version 1; configuration Variable, Value, Operator EQ|CONTAINS|MATCHES|NE):
+          // https://docs.aws.amazon.com/codepipeline/latest/userguide/rule-reference-VariableCheck.html
+          beforeEntry: {
+            condition: {
+              result: "FAIL",
+              rules: [{
+                name: "RequestHasApprovalKey",
+                ruleTypeId: { category: "Rule", owner: "AWS", provider: "VariableCheck", version: "1" },
+                configuration: { Variable: `#{variables.${APPROVAL_KEY_VARIABLE}}`, Operator: "NE", Value: APPROVAL_KEY_DEFAULT },
+              }],
+            },
+          },
           actions: [{
             name: APPROVAL_ACTION_NAME,
             category: "Approval",
@@ -202,7 +234,7 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
           }],
         },
       ],
-    }, { parent: this, dependsOn: [pipelinePolicy] });
+    }, { parent: this, dependsOn: [pipelinePolicy, source] });
 
     // Token records: 400 KB items (a token is at most 2 KB), encrypted, point-in-time recovery, TTL.
     this.tokenTable = new aws.dynamodb.Table(`${name}-tokens`, {
@@ -260,9 +292,11 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
         stage: requiredEnv("STAGE_NAME"),
         tableName: requiredEnv("TABLE_NAME"),
         approvers: JSON.parse(requiredEnv("APPROVERS")) as string[],
+        starterRoleArn: requiredEnv("STARTER_ROLE_ARN"),
       }, { codepipeline: newCodePipelineClient(), dynamodb: newDynamoDbClient(), sfn: newSfnClient() }),
-      // Only these principals' answers count, whoever else holds PutApprovalResult.
-      environment: { ...common, APPROVERS: JSON.stringify(args.approvers) },
+      // Only these principals' answers count, whoever else holds PutApprovalResult; and only
+      // executions the start function's role started (its ARN: account and name) carry a request.
+      environment: { ...common, APPROVERS: JSON.stringify(args.approvers), STARTER_ROLE_ARN: this.startFunction.role.arn },
       statements: [
         { Sid: "ReadApprovalAction", Effect: "Allow", Action: ["codepipeline:GetPipelineExecution", "codepipeline:ListActionExecutions"], Resource: [pipelineArn] },
         { Sid: "ReadAndCloseTaskTokens", Effect: "Allow", Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: [this.tokenTable.arn] },
@@ -270,18 +304,31 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
       ],
     }, parent);
 
+    // One rule (the dead-letter set-up delivers one rule to the function), two kinds of events told
+    // apart by $or inside detail: pipeline-level events have no "action" field. Operators $or,
+    // anything-but and exists: EventBridge User Guide, eb-create-pattern-operators.html. Event
+    // shapes and states: CodePipeline User Guide, detect-state-changes-cloudwatch-events.html.
     this.decisionRule = new aws.cloudwatch.EventRule(`${name}-decision-rule`, {
-      description: `approval action of ${pipelineName} finished`,
+      description: `approval action of ${pipelineName} finished, or an execution of it ended without success`,
       eventPattern: pulumi.jsonStringify({
         source: ["aws.codepipeline"],
-        "detail-type": [ACTION_DETAIL_TYPE],
+        "detail-type": [ACTION_DETAIL_TYPE, PIPELINE_DETAIL_TYPE],
         detail: {
           pipeline: [this.pipeline.name],
-          stage: [APPROVAL_STAGE_NAME],
-          action: [APPROVAL_ACTION_NAME],
-          type: { category: ["Approval"] },
-          // Every final state (SUCCEEDED, FAILED, CANCELED, ABANDONED, ...): only STARTED is not.
-          state: [{ "anything-but": ["STARTED"] }],
+          $or: [
+            {
+              stage: [APPROVAL_STAGE_NAME],
+              action: [APPROVAL_ACTION_NAME],
+              type: { category: ["Approval"] },
+              // Every final state (SUCCEEDED, FAILED, CANCELED, ABANDONED): only STARTED is not.
+              state: [{ "anything-but": ["STARTED"] }],
+            },
+            {
+              // An execution that ended before its approval could decide (defect: it waited out its timeout).
+              action: [{ exists: false }],
+              state: Object.keys(PIPELINE_END_STATES),
+            },
+          ],
         },
       }),
     }, parent);

@@ -1,20 +1,37 @@
-// Lambda behind the EventBridge rule on "CodePipeline Action Execution State Change" for the
-// stage's approval action. It looks up the task token recorded for the pipeline execution, reads
-// who decided from ListActionExecutions, and answers the task once. Anything unexpected throws, so
-// the event is retried and ends in the dead-letter queue; it never sends what it cannot prove.
-import { ActionExecutionDetail, CodePipelineClient, GetPipelineExecutionCommand, ListActionExecutionsCommand } from "@aws-sdk/client-codepipeline";
+// Lambda behind the EventBridge rule of the stage's approval pipeline. Two kinds of events reach it:
+// "CodePipeline Action Execution State Change" for the approval action (a decision), and
+// "CodePipeline Pipeline Execution State Change" for an execution that ended without success
+// (FAILED, STOPPED, SUPERSEDED, CANCELED), which ends a request whose approval never started.
+// It answers a waiting task only for executions this stage's start function started; it looks up
+// the task token recorded for the execution, reads who decided from ListActionExecutions, and
+// answers the task once. The run CodePipeline starts when the pipeline is created is no request:
+// it is logged and ignored. Anything unexpected throws, so the event is retried and ends in the
+// dead-letter queue; it never sends what it cannot prove.
+import { ActionExecutionDetail, CodePipelineClient, GetPipelineExecutionCommand, ListActionExecutionsCommand, PipelineExecution } from "@aws-sdk/client-codepipeline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { deliverToStepFunctions } from "./callbackTask";
 import { StageDecision, StageDecisionKind, stageDecision } from "./contract";
-import { actorIsAnyOf } from "./principals";
-import { APPROVAL_KEY_VARIABLE } from "./startPipeline";
+import { actorIsAnyOf, actorIsPrincipal } from "./principals";
+import { APPROVAL_KEY_DEFAULT, APPROVAL_KEY_VARIABLE } from "./startPipeline";
 import { TokenRecord, getTokenRecord, markDecided } from "./tokenStore";
 
 export const ACTION_DETAIL_TYPE = "CodePipeline Action Execution State Change";
+export const PIPELINE_DETAIL_TYPE = "CodePipeline Pipeline Execution State Change";
+/**
+ * Pipeline execution states that end it without success, with the GetPipelineExecution status each
+ * one means (CodePipeline User Guide, "Monitoring CodePipeline events", Detail types:
+ * https://docs.aws.amazon.com/codepipeline/latest/userguide/detect-state-changes-cloudwatch-events.html;
+ * PipelineExecutionStatus in @aws-sdk/client-codepipeline). STARTED, STOPPING, RESUMED and
+ * SUCCEEDED are not matched.
+ */
+export const PIPELINE_END_STATES = { FAILED: "Failed", STOPPED: "Stopped", SUPERSEDED: "Superseded", CANCELED: "Cancelled" } as const;
+export type PipelineEndState = keyof typeof PIPELINE_END_STATES;
 export const APPROVAL_STAGE_NAME = "Approval";
 export const APPROVAL_ACTION_NAME = "Approve";
 export const ACTION_FAILED_ERROR = "ApprovalActionFailed";
+/** Sent when the pipeline execution of a request ended before its approval action ran. */
+export const PIPELINE_FAILED_ERROR = "ApprovalPipelineFailed";
 /** A Failed approval nobody decided counts as timed out when it ran this close to its timeout. */
 export const TIMEOUT_TOLERANCE_SECONDS = 120;
 
@@ -24,20 +41,30 @@ export interface PipelineResultSettings {
   tableName: string;
   /** The IAM user and role ARNs whose answers count. */
   approvers: string[];
+  /** ARN of the start function's role: only executions it started may decide a request. */
+  starterRoleArn: string;
 }
 
 export interface ApprovalEvent {
+  kind: "action";
   pipelineExecutionId: string;
   state: string;
 }
 
-export function parseApprovalEvent(event: unknown, settings: PipelineResultSettings): ApprovalEvent {
+export interface PipelineEndEvent {
+  kind: "pipeline";
+  pipelineExecutionId: string;
+  state: PipelineEndState;
+}
+
+function eventDetail(event: unknown, settings: PipelineResultSettings): { detailType: string; detail: Record<string, unknown>; id: string } {
   if (typeof event !== "object" || event === null) {
     throw new Error("InvalidEvent: expected an EventBridge event object");
   }
   const e = event as Record<string, unknown>;
-  if (e.source !== "aws.codepipeline" || e["detail-type"] !== ACTION_DETAIL_TYPE) {
-    throw new Error(`InvalidEvent: expected source 'aws.codepipeline' and detail-type '${ACTION_DETAIL_TYPE}', got '${String(e.source)}' / '${String(e["detail-type"])}'`);
+  const detailType = e["detail-type"];
+  if (e.source !== "aws.codepipeline" || (detailType !== ACTION_DETAIL_TYPE && detailType !== PIPELINE_DETAIL_TYPE)) {
+    throw new Error(`InvalidEvent: expected source 'aws.codepipeline' and detail-type '${ACTION_DETAIL_TYPE}' or '${PIPELINE_DETAIL_TYPE}', got '${String(e.source)}' / '${String(detailType)}'`);
   }
   const detail = e.detail as Record<string, unknown> | undefined;
   if (typeof detail !== "object" || detail === null) {
@@ -46,18 +73,62 @@ export function parseApprovalEvent(event: unknown, settings: PipelineResultSetti
   if (detail.pipeline !== settings.pipelineName) {
     throw new Error(`InvalidEvent: the event is for pipeline '${String(detail.pipeline)}', this function handles '${settings.pipelineName}'`);
   }
-  const type = detail.type as Record<string, unknown> | undefined;
-  if (detail.stage !== APPROVAL_STAGE_NAME || detail.action !== APPROVAL_ACTION_NAME || type?.category !== "Approval") {
-    throw new Error(`InvalidEvent: expected the approval action '${APPROVAL_STAGE_NAME}/${APPROVAL_ACTION_NAME}', got '${String(detail.stage)}/${String(detail.action)}' (${String(type?.category)})`);
-  }
   const id = detail["execution-id"];
   if (typeof id !== "string" || !/^[0-9a-fA-F-]{36}$/.test(id)) {
     throw new Error(`InvalidEvent: 'detail.execution-id' must be a pipeline execution id, got '${String(id)}'`);
   }
+  return { detailType, detail, id };
+}
+
+export function parseApprovalEvent(event: unknown, settings: PipelineResultSettings): ApprovalEvent | PipelineEndEvent {
+  const { detailType, detail, id } = eventDetail(event, settings);
+  if (detailType === PIPELINE_DETAIL_TYPE) {
+    if (typeof detail.state !== "string" || !Object.hasOwn(PIPELINE_END_STATES, detail.state)) {
+      throw new Error(`InvalidEvent: pipeline state '${String(detail.state)}' is not one that ends an execution without success (${Object.keys(PIPELINE_END_STATES).join(", ")})`);
+    }
+    return { kind: "pipeline", pipelineExecutionId: id, state: detail.state as PipelineEndState };
+  }
+  const type = detail.type as Record<string, unknown> | undefined;
+  if (detail.stage !== APPROVAL_STAGE_NAME || detail.action !== APPROVAL_ACTION_NAME || type?.category !== "Approval") {
+    throw new Error(`InvalidEvent: expected the approval action '${APPROVAL_STAGE_NAME}/${APPROVAL_ACTION_NAME}', got '${String(detail.stage)}/${String(detail.action)}' (${String(type?.category)})`);
+  }
   if (typeof detail.state !== "string" || detail.state === "STARTED") {
     throw new Error(`InvalidEvent: action state '${String(detail.state)}' is not a final state`);
   }
-  return { pipelineExecutionId: id, state: detail.state };
+  return { kind: "action", pipelineExecutionId: id, state: detail.state };
+}
+
+/** What a pipeline execution is to this stage: no request, someone else's look-alike, or a request. */
+export type ExecutionOrigin =
+  | { kind: "no-request"; why: string }
+  | { kind: "foreign"; startedBy: string }
+  | { kind: "request"; approvalKey: string };
+
+/**
+ * Only executions that this stage's start function started carry a request. The trigger tells who
+ * started one (GetPipelineExecution pipelineExecution.trigger: triggerType StartPipelineExecution,
+ * triggerDetail the caller's ARN, a role session "arn:aws:sts::<account>:assumed-role/<role>/<session>";
+ * CodePipeline API Reference, ExecutionTrigger). The run CodePipeline starts when the pipeline is
+ * created (triggerType CreatePipeline), and any run with the default ApprovalKey, is no request.
+ */
+export function originOf(execution: PipelineExecution | undefined, starterRoleArn: string): ExecutionOrigin {
+  const trigger = execution?.trigger;
+  if (trigger?.triggerType === "CreatePipeline") {
+    return { kind: "no-request", why: "CodePipeline started it when the pipeline was created (trigger CreatePipeline)" };
+  }
+  const variables = execution?.variables;
+  const approvalKey = variables?.find((v) => v.name === APPROVAL_KEY_VARIABLE)?.resolvedValue;
+  if (approvalKey === APPROVAL_KEY_DEFAULT) {
+    return { kind: "no-request", why: `it carries the default ${APPROVAL_KEY_VARIABLE} '${APPROVAL_KEY_DEFAULT}', so no start function started it` };
+  }
+  const startedBy = trigger?.triggerDetail;
+  if (trigger?.triggerType !== "StartPipelineExecution" || startedBy === undefined || !actorIsPrincipal(startedBy, starterRoleArn)) {
+    return { kind: "foreign", startedBy: `${String(trigger?.triggerType)} by ${String(startedBy)}` };
+  }
+  if (!approvalKey) {
+    throw new Error(`MissingTaskToken: pipeline execution ${String(execution?.pipelineExecutionId)} has no ${APPROVAL_KEY_VARIABLE} variable; no decision sent`);
+  }
+  return { kind: "request", approvalKey };
 }
 
 /** Errors sent with SendTaskFailure when an approval ended without a decision anyone may rely on. */
@@ -98,24 +169,45 @@ export function outcomeOfAction(action: ActionExecutionDetail, record: TokenReco
   }
 }
 
+export type PipelineResult =
+  | StageDecision
+  | { duplicate: true; decision: string }
+  | { failed: string }
+  | { ignored: string }
+  | { deferred: string };
+
 export async function deliverPipelineDecision(
   event: unknown,
   settings: PipelineResultSettings,
   clients: { codepipeline: CodePipelineClient; dynamodb: DynamoDBClient; sfn: SFNClient },
   now: () => Date = () => new Date(),
-): Promise<StageDecision | { duplicate: true; decision: string } | { failed: string }> {
-  const { pipelineExecutionId: id, state } = parseApprovalEvent(event, settings);
+): Promise<PipelineResult> {
+  const parsed = parseApprovalEvent(event, settings);
+  const id = parsed.pipelineExecutionId;
+  const what = parsed.kind === "pipeline" ? `pipeline ${parsed.state}` : `approval action ${parsed.state}`;
   const { pipelineExecution } = await clients.codepipeline.send(new GetPipelineExecutionCommand({ pipelineName: settings.pipelineName, pipelineExecutionId: id }));
-  const approvalKey = pipelineExecution?.variables?.find((v) => v.name === APPROVAL_KEY_VARIABLE)?.resolvedValue;
-  const record = approvalKey ? await getTokenRecord(clients.dynamodb, settings.tableName, approvalKey) : undefined;
-  if (!approvalKey || !record || record.taskToken === "") {
+  const origin = originOf(pipelineExecution, settings.starterRoleArn);
+  if (origin.kind === "no-request") {
+    // Nobody asked for this run: nothing to answer, nothing to retry, nobody to page.
+    console.log(JSON.stringify({ msg: "no request: pipeline execution ignored", pipelineExecutionId: id, stage: settings.stage, event: what, why: origin.why }));
+    return { ignored: origin.why };
+  }
+  if (origin.kind === "foreign") {
+    // A look-alike: someone allowed to start the pipeline started it with a request's key. It
+    // decides nothing; the waiting request keeps waiting, and the dead-letter alarm reports it.
+    throw new Error(`ForeignExecution: pipeline execution ${id} was started by ${origin.startedBy}, not by this stage's start function; no decision sent`);
+  }
+  const approvalKey = origin.approvalKey;
+  const record = await getTokenRecord(clients.dynamodb, settings.tableName, approvalKey);
+  if (!record || record.taskToken === "") {
     throw new Error(`MissingTaskToken: no task token is recorded for pipeline execution ${id}; no decision sent`);
   }
   if (record.stage !== settings.stage) {
     throw new Error(`ForeignRecord: the record of pipeline execution ${id} belongs to stage '${record.stage}', not '${settings.stage}'`);
   }
   if (record.decidedAt) {
-    console.log(JSON.stringify({ msg: "decision already delivered; repeated event ignored", pipelineExecutionId: id, decision: record.decision }));
+    // Also a pipeline FAILED after the approval (say, the Record stage failed): the decision stands.
+    console.log(JSON.stringify({ msg: "decision already delivered; repeated or later event ignored", pipelineExecutionId: id, event: what, decision: record.decision }));
     return { duplicate: true, decision: record.decision ?? "unknown" };
   }
 
@@ -123,18 +215,22 @@ export async function deliverPipelineDecision(
     pipelineName: settings.pipelineName,
     filter: { pipelineExecutionId: id },
   }));
-  const action = (actionExecutionDetails ?? []).find((a) => a.stageName === APPROVAL_STAGE_NAME && a.actionName === APPROVAL_ACTION_NAME && a.pipelineExecutionId === id);
+  const details = (actionExecutionDetails ?? []).filter((a) => a.pipelineExecutionId === id);
+  const action = details.find((a) => a.stageName === APPROVAL_STAGE_NAME && a.actionName === APPROVAL_ACTION_NAME);
+  if (parsed.kind === "pipeline") {
+    return endRequestOfEndedPipeline(parsed, pipelineExecution, details, action, record, settings, clients, now);
+  }
   if (!action) {
     throw new Error(`ActionNotFound: pipeline execution ${id} has no approval action execution`);
   }
-  if ((action.status === "Succeeded") !== (state === "SUCCEEDED")) {
-    throw new Error(`InconsistentEvent: the event says ${state} but the approval action of ${id} is '${String(action.status)}'; refusing to decide`);
+  if ((action.status === "Succeeded") !== (parsed.state === "SUCCEEDED")) {
+    throw new Error(`InconsistentEvent: the event says ${parsed.state} but the approval action of ${id} is '${String(action.status)}'; refusing to decide`);
   }
   const outcome = outcomeOfAction(action, record, settings.approvers);
-  const what = `for pipeline execution ${id} (stage ${settings.stage})`;
+  const forWhat = `for pipeline execution ${id} (stage ${settings.stage})`;
 
   if (outcome.kind === "failure") {
-    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: outcome.error, cause: outcome.cause })), `the failure ${what}`);
+    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: outcome.error, cause: outcome.cause })), `the failure ${forWhat}`);
     await markDecided(clients.dynamodb, settings.tableName, approvalKey, { decision: `failed:${outcome.error}`, decidedAt: now().toISOString(), pipelineExecutionId: id });
     console.error(JSON.stringify({ msg: "approval ended without a decision; execution failed", pipelineExecutionId: id, error: outcome.error, cause: outcome.cause }));
     return { failed: outcome.error };
@@ -149,8 +245,54 @@ export async function deliverPipelineDecision(
     decidedAt: action.lastUpdateTime ?? now(),
   });
   await deliverToStepFunctions(() => clients.sfn.send(new SendTaskSuccessCommand({ taskToken: record.taskToken, output: JSON.stringify(result) })),
-    `the decision ${outcome.kind} ${what}`);
+    `the decision ${outcome.kind} ${forWhat}`);
   await markDecided(clients.dynamodb, settings.tableName, approvalKey, { decision: outcome.kind, decidedAt: result.decidedAt, pipelineExecutionId: id });
   console.log(JSON.stringify({ msg: "approval decision delivered", pipelineExecutionId: id, ...result }));
   return result;
+}
+
+/**
+ * A request's pipeline execution ended without success. When its approval action ran, that
+ * action's own event decides (a rejection or timeout also fails the pipeline), so nothing is sent
+ * here. When it never ran (an earlier action failed, the execution was stopped, superseded or
+ * canceled first), no action event will come: the task fails at once instead of waiting out its
+ * timeout, and the workflow's failed-executions alarm reports it.
+ */
+async function endRequestOfEndedPipeline(
+  event: PipelineEndEvent,
+  execution: PipelineExecution | undefined,
+  details: ActionExecutionDetail[],
+  action: ActionExecutionDetail | undefined,
+  record: TokenRecord,
+  settings: PipelineResultSettings,
+  clients: { dynamodb: DynamoDBClient; sfn: SFNClient },
+  now: () => Date,
+): Promise<PipelineResult> {
+  const id = event.pipelineExecutionId;
+  const status = execution?.status;
+  if (status === "InProgress") {
+    // Retried (RESUMED) since the event: it is not over, and its approval may still run.
+    console.log(JSON.stringify({ msg: "pipeline execution is running again; nothing sent", pipelineExecutionId: id, event: event.state }));
+    return { ignored: `pipeline execution ${id} is running again` };
+  }
+  if (!Object.values<string>(PIPELINE_END_STATES).includes(String(status))) {
+    throw new Error(`InconsistentEvent: the event says ${event.state} but pipeline execution ${id} is '${String(status)}'; refusing to decide`);
+  }
+  if (action) {
+    if (action.status === "InProgress") {
+      throw new Error(`ActionNotFinished: pipeline execution ${id} ended ${event.state} while its approval action is still 'InProgress'`);
+    }
+    console.log(JSON.stringify({ msg: "pipeline ended after its approval action ran; the action's event decides", pipelineExecutionId: id, event: event.state, approvalAction: action.status }));
+    return { deferred: `the approval action of ${id} ran (${String(action.status)}); its event decides` };
+  }
+  const broken = details.find((a) => a.status === "Failed" || a.status === "Abandoned");
+  const reason = broken
+    ? `: ${String(broken.stageName)}/${String(broken.actionName)} ${String(broken.status)}${broken.output?.executionResult?.errorDetails?.message ? ` (${broken.output.executionResult.errorDetails.message})` : ""}`
+    : "";
+  const cause = `The approval pipeline execution ${id} of stage ${settings.stage} ended ${event.state} before its approval action ran${reason}`.slice(0, 4000);
+  await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: PIPELINE_FAILED_ERROR, cause })),
+    `the failure for pipeline execution ${id} (stage ${settings.stage})`);
+  await markDecided(clients.dynamodb, settings.tableName, record.approvalKey, { decision: `failed:${PIPELINE_FAILED_ERROR}`, decidedAt: now().toISOString(), pipelineExecutionId: id });
+  console.error(JSON.stringify({ msg: "approval pipeline ended before its approval; execution failed", pipelineExecutionId: id, error: PIPELINE_FAILED_ERROR, cause }));
+  return { failed: PIPELINE_FAILED_ERROR };
 }

@@ -13,6 +13,8 @@ export const SUMMARY_MAX = 500;
 export const RECORD_RETENTION_SECONDS = 7 * 86400;
 /** The pipeline variable that tells the result function which record belongs to an execution. */
 export const APPROVAL_KEY_VARIABLE = "ApprovalKey";
+/** Its default: an execution that still carries it was not started by the start function. */
+export const APPROVAL_KEY_DEFAULT = "-";
 
 export interface StartPipelineSettings {
   pipelineName: string;

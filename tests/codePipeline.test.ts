@@ -3,6 +3,8 @@
 // Functions endpoint on 127.0.0.1.
 import { expect } from "chai";
 import { createHash, randomBytes } from "crypto";
+import { readFileSync } from "fs";
+import { join } from "path";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { stageDecision } from "../functions/contract";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
@@ -27,6 +29,21 @@ function statements(policy: RecordedResource): any[] {
 
 function token(): string {
   return `AQCEAAAAKgAAAAMAAAAAAAAAAe${randomBytes(900).toString("base64")}`;
+}
+
+/** A sample event of AWS's documentation (tests/fixtures/aws-events), with the page it comes from. */
+function awsSample(file: string): { source: { page: string }; event: any } {
+  return JSON.parse(readFileSync(join(__dirname, "fixtures", "aws-events", file), "utf8"));
+}
+const ACTION_SAMPLE = awsSample("codepipeline-action-abandoned.json");
+const PIPELINE_SAMPLE = awsSample("codepipeline-pipeline-failed.json");
+const STARTED_SAMPLE = awsSample("codepipeline-pipeline-started.json");
+
+/** Who started an execution, in the shape AWS shows (arn:aws:sts::<account>:assumed-role/<role>/<session>). */
+function startedByRoleSession(account: string, role: string, session: string): string {
+  const sample: string = STARTED_SAMPLE.event.detail["execution-trigger"]["trigger-detail"];
+  expect(sample).to.equal("arn:aws:sts::123456789012:assumed-role/Admin/my-user");
+  return sample.replace("123456789012", account).replace("/Admin/", `/${role}/`).replace(/\/my-user$/, `/${session}`);
 }
 
 describe("codepipeline stage (prod 'finance'): resources", () => {
@@ -55,6 +72,18 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
       },
       {
         name: "Approval",
+        // Entered only by a run that carries a request's key: the run CodePipeline starts on creation
+        // (default variables) fails here and never mails approvers (VariableCheck rule page).
+        beforeEntry: {
+          condition: {
+            result: "FAIL",
+            rules: [{
+              name: "RequestHasApprovalKey",
+              ruleTypeId: { category: "Rule", owner: "AWS", provider: "VariableCheck", version: "1" },
+              configuration: { Variable: "#{variables.ApprovalKey}", Operator: "NE", Value: "-" },
+            }],
+          },
+        },
         actions: [{
           name: "Approve", category: "Approval", owner: "AWS", provider: "Manual", version: "1", timeoutInMinutes: 10080,
           configuration: { NotificationArn: TOPIC_ARN, CustomData: "#{variables.RequestSummary}", ExternalEntityLink: "#{variables.RequestLink}" },
@@ -82,16 +111,20 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
     expect(named(prod.resources, "stage-finance-source").inputs).to.include({ bucket: BUCKET, key: "request/source.zip" });
   });
 
-  it("lets the pipeline role only read and write its bucket and publish to its topic, assumed only by CodePipeline for this pipeline", () => {
+  it("gives the pipeline role what AWS documents for an S3 source, the artifact store, an S3 deploy and SNS notification, on its own bucket and topic, assumed only by CodePipeline for this pipeline", () => {
     const trust = JSON.parse(named(prod.resources, "stage-finance-pipeline-role").inputs.assumeRolePolicy).Statement;
     expect(trust).to.deep.equal([{
       Effect: "Allow", Principal: { Service: "codepipeline.amazonaws.com" }, Action: "sts:AssumeRole",
       Condition: { StringEquals: { "aws:SourceAccount": ACCOUNT_ID }, ArnLike: { "aws:SourceArn": PIPELINE_ARN } },
     }]);
+    // CodePipeline User Guide: how-to-custom-role.html (service role policy: artifact store),
+    // action-reference-S3.html#edit-role-s3source, action-reference-S3Deploy.html#edit-role-s3deploy,
+    // approvals-service-role-permissions.html (sns:Publish).
+    const inThisAccount = { StringEquals: { "aws:ResourceAccount": ACCOUNT_ID } };
     expect(statements(named(prod.resources, "stage-finance-pipeline-policy"))).to.deep.equal([
-      { Sid: "ReadSourceAndArtifacts", Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion"], Resource: [`${BUCKET_ARN}/*`] },
-      { Sid: "WriteArtifactsAndRecords", Effect: "Allow", Action: ["s3:PutObject"], Resource: [`${BUCKET_ARN}/*`] },
-      { Sid: "CheckSourceBucket", Effect: "Allow", Action: ["s3:GetBucketVersioning", "s3:GetBucketLocation"], Resource: [BUCKET_ARN] },
+      { Sid: "CheckBucket", Effect: "Allow", Action: ["s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketLocation"], Resource: [BUCKET_ARN], Condition: inThisAccount },
+      { Sid: "ReadSourceAndArtifacts", Effect: "Allow", Action: ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"], Resource: [`${BUCKET_ARN}/*`], Condition: inThisAccount },
+      { Sid: "WriteArtifactsAndRecords", Effect: "Allow", Action: ["s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectVersionAcl", "s3:PutObjectTagging"], Resource: [`${BUCKET_ARN}/*`], Condition: inThisAccount },
       { Sid: "NotifyApprovers", Effect: "Allow", Action: ["sns:Publish"], Resource: [TOPIC_ARN] },
     ]);
     expect(named(prod.resources, "stage-finance-notify-finance-example-com").inputs).to.include({ topic: TOPIC_ARN, protocol: "email", endpoint: "finance@example.com" });
@@ -168,7 +201,10 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
     expect(named(prod.resources, "stage-finance-start-fn").inputs).to.deep.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, environment: { variables: { ...common, TIMEOUT_SECONDS: String(SEVEN_DAYS) } } });
     expect(named(prod.resources, "stage-finance-result-fn").inputs).to.deep.include({
       runtime: "nodejs22.x", memorySize: 128, timeout: 30,
-      environment: { variables: { ...common, APPROVERS: JSON.stringify(["arn:aws:iam::123456789012:role/FinanceApprover"]) } },
+      environment: { variables: {
+        ...common, APPROVERS: JSON.stringify(["arn:aws:iam::123456789012:role/FinanceApprover"]),
+        STARTER_ROLE_ARN: named(prod.resources, "stage-finance-start-role").state.arn,
+      } },
     });
   });
 
@@ -180,16 +216,17 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
     }
   });
 
-  it("matches every final state of this pipeline's approval action and delivers it with retries and a dead-letter queue", () => {
+  it("matches every final state of this pipeline's approval action, and every execution that ends without success, and delivers them with retries and a dead-letter queue", () => {
     expect(JSON.parse(named(prod.resources, "stage-finance-decision-rule").inputs.eventPattern)).to.deep.equal({
       source: ["aws.codepipeline"],
-      "detail-type": ["CodePipeline Action Execution State Change"],
+      "detail-type": ["CodePipeline Action Execution State Change", "CodePipeline Pipeline Execution State Change"],
       detail: {
         pipeline: [PIPELINE],
-        stage: ["Approval"],
-        action: ["Approve"],
-        type: { category: ["Approval"] },
-        state: [{ "anything-but": ["STARTED"] }],
+        $or: [
+          { stage: ["Approval"], action: ["Approve"], type: { category: ["Approval"] }, state: [{ "anything-but": ["STARTED"] }] },
+          // Pipeline-level states that end an execution without success (detect-state-changes-cloudwatch-events.html, Detail types).
+          { action: [{ exists: false }], state: ["FAILED", "STOPPED", "SUPERSEDED", "CANCELED"] },
+        ],
       },
     });
     expect(named(prod.resources, "stage-finance-decisions-target").inputs).to.deep.include({
@@ -215,6 +252,17 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
       resultFunctionName: "stage-finance-result-fn-a1b2c3d",
       deadLetterQueueUrl: `https://sqs.eu-west-1.amazonaws.com/${ACCOUNT_ID}/stage-finance-decisions-dlq-a1b2c3d`,
     });
+  });
+});
+
+describe("codepipeline events in these tests (Check B: as AWS documents them)", () => {
+  it("start from AWS documentation's sample events, each naming its page", () => {
+    for (const sample of [ACTION_SAMPLE, PIPELINE_SAMPLE, STARTED_SAMPLE]) {
+      expect(sample.source.page).to.match(/^https:\/\/docs\.aws\.amazon\.com\/codepipeline\/latest\/userguide\/detect-state-changes-cloudwatch-events\.html#/);
+      expect(sample.event.source).to.equal("aws.codepipeline");
+    }
+    expect(ACTION_SAMPLE.event["detail-type"]).to.equal("CodePipeline Action Execution State Change");
+    expect(PIPELINE_SAMPLE.event["detail-type"]).to.equal("CodePipeline Pipeline Execution State Change");
   });
 });
 
@@ -259,6 +307,9 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
   let resultDir: string;
   let startEnv: Record<string, string>;
   let resultEnv: Record<string, string>;
+  let starterRole: string;
+  /** The trigger of an execution the stage's start function started (GetPipelineExecution pipelineExecution.trigger). */
+  let STARTER: { triggerType: string; triggerDetail: string };
   const runs: Array<{ run: HandlerRun; token: string }> = [];
   const executionArn = (name: string) => `arn:aws:states:eu-west-1:${ACCOUNT_ID}:execution:sfn-approvals-prod:${name}`;
   const taskEvent = (taskToken: string, name = "er98765-1", request: Record<string, unknown> = EXPENSE_REPORT) =>
@@ -274,6 +325,9 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
     const endpoints = { AWS_ENDPOINT_URL_CODEPIPELINE: url, AWS_ENDPOINT_URL_DYNAMODB: url, AWS_ENDPOINT_URL_SFN: url };
     startEnv = { ...start.inputs.environment.variables, ...endpoints };
     resultEnv = { ...result.inputs.environment.variables, ...endpoints };
+    // A Lambda's calls come from a session of its role named after the function.
+    starterRole = String(resultEnv.STARTER_ROLE_ARN).split("/").pop()!;
+    STARTER = { triggerType: "StartPipelineExecution", triggerDetail: startedByRoleSession(ACCOUNT_ID, starterRole, start.state.name) };
   });
   after(() => aws.stop());
   beforeEach(() => {
@@ -294,7 +348,7 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
     aws.on("GetPipelineExecution", (body) => {
       const execution = [...byClientToken.values()].find((e) => e.id === body.pipelineExecutionId);
       if (!execution) return new AwsError("PipelineExecutionNotFoundException", `${body.pipelineExecutionId} not found`);
-      return { pipelineExecution: { pipelineName: PIPELINE, pipelineExecutionId: execution.id, status: "InProgress", variables: execution.variables.map((v) => ({ name: v.name, resolvedValue: v.value })) } };
+      return { pipelineExecution: { pipelineName: PIPELINE, pipelineExecutionId: execution.id, status: "InProgress", trigger: STARTER, variables: execution.variables.map((v) => ({ name: v.name, resolvedValue: v.value })) } };
     });
     return byClientToken;
   }
@@ -400,20 +454,25 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
     const CONTROLLER = "arn:aws:sts::123456789012:assumed-role/FinanceApprover/carol";
     const STARTED = 1795334400; // 2026-11-22T08:00:00Z
 
+    /** AWS's sample action event (Action ABANDONED), made this pipeline's approval action: only fields the sample shows change. */
     function actionEvent(pipelineExecutionId: string, state: string, detail: Record<string, unknown> = {}): Record<string, unknown> {
+      const sample = ACTION_SAMPLE.event;
       return {
-        version: "0",
-        id: "01234567-0123-0123-0123-0123456789ab",
-        "detail-type": "CodePipeline Action Execution State Change",
-        source: "aws.codepipeline",
-        account: ACCOUNT_ID,
-        time: "2026-11-22T09:00:00Z",
-        region: "eu-west-1",
-        resources: [PIPELINE_ARN],
+        ...sample, account: ACCOUNT_ID, time: "2026-11-22T09:00:00Z", region: "eu-west-1", resources: [PIPELINE_ARN],
         detail: {
-          pipeline: PIPELINE, "execution-id": pipelineExecutionId, stage: "Approval", action: "Approve", state, region: "eu-west-1",
-          type: { owner: "AWS", category: "Approval", provider: "Manual", version: "1" }, version: 1, ...detail,
+          ...sample.detail, pipeline: PIPELINE, "execution-id": pipelineExecutionId, stage: "Approval", action: "Approve", state, region: "eu-west-1",
+          // The Manual approval action type (action structure reference: Approval / AWS / Manual / 1).
+          type: { owner: "AWS", provider: "Manual", category: "Approval", version: "1" }, ...detail,
         },
+      };
+    }
+
+    /** AWS's sample pipeline event (Pipeline FAILED), made this pipeline's: only fields the sample shows change. */
+    function pipelineEvent(pipelineExecutionId: string, state: string): Record<string, unknown> {
+      const sample = PIPELINE_SAMPLE.event;
+      return {
+        ...sample, account: ACCOUNT_ID, time: "2026-11-22T09:00:00Z", region: "eu-west-1", resources: [PIPELINE_ARN],
+        detail: { ...sample.detail, pipeline: PIPELINE, "execution-id": pipelineExecutionId, state },
       };
     }
 
@@ -435,16 +494,35 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
     }
 
     /** A started request: its record, and the pipeline execution that carries its key. */
-    function waitingRequest(pipelineExecutionId: string, taskToken: string, extra: Record<string, unknown> = {}): void {
+    function waitingRequest(pipelineExecutionId: string, taskToken: string, extra: Record<string, unknown> = {}, status = "InProgress"): void {
       const key = keyOf(taskToken);
       table.items.set(key, {
         approvalKey: { S: key }, taskToken: { S: taskToken }, stage: { S: "finance" }, executionArn: { S: executionArn("x") },
         requestId: { S: "ER98765" }, createdAt: { S: "2026-11-22T08:00:00.000Z" }, timeoutSeconds: { N: String(SEVEN_DAYS) }, expiresAt: { N: "1796544000" }, ...extra,
       });
-      aws.on("GetPipelineExecution", (body) => body.pipelineExecutionId === pipelineExecutionId
-        ? { pipelineExecution: { pipelineName: PIPELINE, pipelineExecutionId, status: "InProgress", variables: [{ name: "ApprovalKey", resolvedValue: key }, { name: "RequestId", resolvedValue: "ER98765" }] } }
-        : new AwsError("PipelineExecutionNotFoundException", "not found"));
+      executions({ [pipelineExecutionId]: { status, trigger: STARTER, key } });
     }
+
+    /** GetPipelineExecution for these executions: who started each (trigger), its status and its ApprovalKey. */
+    function executions(byId: Record<string, { status: string; trigger: unknown; key: string }>): void {
+      aws.on("GetPipelineExecution", (body) => {
+        const execution = byId[body.pipelineExecutionId];
+        if (!execution) return new AwsError("PipelineExecutionNotFoundException", "not found");
+        return { pipelineExecution: {
+          pipelineName: PIPELINE, pipelineExecutionId: body.pipelineExecutionId, status: execution.status, trigger: execution.trigger,
+          variables: [{ name: "ApprovalKey", resolvedValue: execution.key }, { name: "RequestId", resolvedValue: "ER98765" }],
+        } };
+      });
+    }
+
+    it("feeds the handler AWS's sample events with only the fields the samples show changed (Check B)", () => {
+      const keys = (o: Record<string, unknown>) => Object.keys(o).sort();
+      for (const [variant, sample] of [[actionEvent(EXECUTION, "SUCCEEDED"), ACTION_SAMPLE.event], [pipelineEvent(EXECUTION, "STOPPED"), PIPELINE_SAMPLE.event]] as const) {
+        expect(keys(variant)).to.deep.equal(keys(sample));
+        expect(keys(variant.detail as Record<string, unknown>)).to.deep.equal(keys(sample.detail));
+      }
+      expect(keys((actionEvent(EXECUTION, "FAILED").detail as any).type)).to.deep.equal(keys(ACTION_SAMPLE.event.detail.type));
+    });
 
     it("sends the approval of a listed approver with their comment, then closes the record", async () => {
       const taskToken = token();
@@ -571,19 +649,114 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
     });
 
     it("sends nothing for a pipeline execution with no recorded token", async () => {
-      aws.on("GetPipelineExecution", () => ({ pipelineExecution: { pipelineExecutionId: EXECUTION, variables: [{ name: "ApprovalKey", resolvedValue: "0".repeat(64) }] } }));
+      executions({ [EXECUTION]: { status: "InProgress", trigger: STARTER, key: "0".repeat(64) } });
       aws.on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), []);
       expect(run.error!.message).to.equal(`MissingTaskToken: no task token is recorded for pipeline execution ${EXECUTION}; no decision sent`);
       expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem"]);
     });
 
-    it("sends nothing for a pipeline execution started without an approval key (by hand)", async () => {
-      aws.on("GetPipelineExecution", () => ({ pipelineExecution: { pipelineExecutionId: EXECUTION, variables: [{ name: "ApprovalKey", resolvedValue: "-" }] } }));
+    it("ignores, quietly, a pipeline execution started without an approval key (by hand): no request, nothing sent", async () => {
+      executions({ [EXECUTION]: { status: "InProgress", trigger: { triggerType: "StartPipelineExecution", triggerDetail: "arn:aws:sts::123456789012:assumed-role/Admin/bob" }, key: "-" } });
       aws.on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), []);
-      expect(run.error!.message).to.match(/^MissingTaskToken: /);
+      expect(run.ok).to.equal(true);
+      expect(run.result).to.deep.equal({ ignored: "it carries the default ApprovalKey '-', so no start function started it" });
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution"]);
+    });
+
+    // Issue 11, defect 2: "When a pipeline is created, a pipeline execution starts automatically"
+    // (CodePipeline User Guide, pipelines-about-starting.html; trigger type CreatePipeline). The
+    // Approval stage's entry condition fails that run, so the pipeline FAILS: that event must end quietly.
+    it("ignores the run CodePipeline starts when the pipeline is created: nothing sent, nothing thrown (no dead letter, no alarm), the log says why", async () => {
+      executions({ [EXECUTION]: { status: "Failed", trigger: { triggerType: "CreatePipeline", triggerDetail: "arn:aws:iam::123456789012:user/deployer" }, key: "-" } });
+      aws.on("SendTaskSuccess", () => ({})).on("SendTaskFailure", () => ({}));
+      // The pipeline event, and (had the approval been entered anyway) the approval's own event.
+      const runs = await Promise.all([invokeResult(pipelineEvent(EXECUTION, "FAILED"), []), invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [])]);
+      for (const run of runs) {
+        expect(run.ok).to.equal(true);
+        expect(run.result).to.deep.equal({ ignored: "CodePipeline started it when the pipeline was created (trigger CreatePipeline)" });
+        expect(run.logs).to.contain("no request: pipeline execution ignored");
+      }
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetPipelineExecution"]);
+    });
+
+    // Issue 11, defect 3: anyone allowed to start the pipeline can start a look-alike with a waiting
+    // request's key; only executions the start function's role started may decide.
+    it("lets no look-alike execution decide a waiting request, even with its key and an approver's answer: the request waits, and its own execution decides it", async () => {
+      const taskToken = token();
+      waitingRequest(EXECUTION, taskToken);
+      const [ADMIN_COPY, NAMESAKE_COPY] = ["11111111-2222-4333-8444-555555555555", "66666666-7777-4888-9999-aaaaaaaaaaaa"];
+      executions({
+        [EXECUTION]: { status: "InProgress", trigger: STARTER, key: keyOf(taskToken) },
+        [ADMIN_COPY]: { status: "InProgress", trigger: { triggerType: "StartPipelineExecution", triggerDetail: startedByRoleSession(ACCOUNT_ID, "Admin", "mallory") }, key: keyOf(taskToken) },
+        // A role of the same name in another account is another principal.
+        [NAMESAKE_COPY]: { status: "InProgress", trigger: { triggerType: "StartPipelineExecution", triggerDetail: startedByRoleSession("999999999999", starterRole, "stage-finance-start-fn-a1b2c3d") }, key: keyOf(taskToken) },
+      });
+      const approved = (id: string) => actionExecution(id, { status: "Succeeded", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionSummary: "ok" } } });
+      listActions({ [EXECUTION]: approved(EXECUTION), [ADMIN_COPY]: approved(ADMIN_COPY), [NAMESAKE_COPY]: approved(NAMESAKE_COPY) });
+      aws.on("SendTaskSuccess", () => ({})).on("SendTaskFailure", () => ({}));
+      const copies = await Promise.all([ADMIN_COPY, NAMESAKE_COPY].map((id) => invokeResult(actionEvent(id, "SUCCEEDED"), [taskToken])));
+      expect(copies[0].error!.message).to.equal(`ForeignExecution: pipeline execution ${ADMIN_COPY} was started by StartPipelineExecution by arn:aws:sts::123456789012:assumed-role/Admin/mallory, not by this stage's start function; no decision sent`);
+      expect(copies[1].error!.message).to.match(new RegExp(`^ForeignExecution: pipeline execution ${NAMESAKE_COPY} was started by StartPipelineExecution by arn:aws:sts::999999999999:assumed-role/`));
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetPipelineExecution"]);
+      expect(table.items.get(keyOf(taskToken))!.decidedAt).to.equal(undefined);
+
+      const real = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
+      expect(real.result).to.include({ approved: true, decision: "approved", approver: CONTROLLER });
+      expect(aws.requests.filter((r) => r.operation === "SendTaskSuccess").map((r) => r.body.taskToken)).to.deep.equal([taskToken]);
+    });
+
+    /** ListActionExecutions for one execution: exactly these action executions. */
+    function listedActions(pipelineExecutionId: string, details: Array<Record<string, unknown>>): void {
+      aws.on("ListActionExecutions", (body) => ({ actionExecutionDetails: body.filter.pipelineExecutionId === pipelineExecutionId ? details : [] }));
+    }
+
+    // Issue 11, defect 4: a pipeline that ends before its approval action sends no action event; the
+    // request must end at once (the failed execution raises the workflow's failed-executions alarm).
+    it("fails the request at once (ApprovalPipelineFailed) when its pipeline fails or is stopped before the approval action ran", async () => {
+      for (const [state, status, source, reason] of [
+        ["FAILED", "Failed", { status: "Failed", output: { executionResult: { errorDetails: { code: "JobFailed", message: "Insufficient permissions: s3:GetObject" } } } }, ": Request/Request Failed (Insufficient permissions: s3:GetObject)"],
+        ["STOPPED", "Stopped", { status: "Succeeded" }, ""],
+      ] as const) {
+        aws.reset();
+        table.items.clear();
+        table.install(aws);
+        const taskToken = token();
+        waitingRequest(EXECUTION, taskToken, {}, status);
+        listedActions(EXECUTION, [actionExecution(EXECUTION, { stageName: "Request", actionName: "Request", ...source })]);
+        aws.on("SendTaskFailure", () => ({})).on("SendTaskSuccess", () => ({}));
+        const run = await invokeResult(pipelineEvent(EXECUTION, state), [taskToken]);
+        expect(run.result, state).to.deep.equal({ failed: "ApprovalPipelineFailed" });
+        expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem", "ListActionExecutions", "SendTaskFailure", "UpdateItem"]);
+        expect(aws.requests[3].body).to.deep.equal({
+          taskToken, error: "ApprovalPipelineFailed",
+          cause: `The approval pipeline execution ${EXECUTION} of stage finance ended ${state} before its approval action ran${reason}`,
+        });
+        expect(table.items.get(keyOf(taskToken))!.decision).to.deep.equal({ S: "failed:ApprovalPipelineFailed" });
+      }
+    });
+
+    it("never lets a pipeline that ends after its approval ran (say, the Record stage failed) change the decision, in either order of the events", async () => {
+      const taskToken = token();
+      waitingRequest(EXECUTION, taskToken, {}, "Failed");
+      listedActions(EXECUTION, [
+        actionExecution(EXECUTION, { stageName: "Record", actionName: "RecordApproval", status: "Failed" }),
+        actionExecution(EXECUTION, { status: "Succeeded", updatedBy: CONTROLLER, output: { executionResult: { externalExecutionSummary: "ok" } } }),
+      ]);
+      aws.on("SendTaskSuccess", () => ({})).on("SendTaskFailure", () => ({}));
+      // The pipeline's event first: the approval action ran, so its own event decides.
+      const early = await invokeResult(pipelineEvent(EXECUTION, "FAILED"), [taskToken]);
+      expect(early.result).to.deep.equal({ deferred: `the approval action of ${EXECUTION} ran (Succeeded); its event decides` });
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem", "ListActionExecutions"]);
+      const decided = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
+      expect(decided.result).to.include({ approved: true, decision: "approved" });
+      // The pipeline's event again, after the decision (redelivered, or simply later): nothing changes.
+      aws.requests.length = 0;
+      const late = await invokeResult(pipelineEvent(EXECUTION, "FAILED"), [taskToken]);
+      expect(late.result).to.deep.equal({ duplicate: true, decision: "approved" });
       expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem"]);
+      expect(table.items.get(keyOf(taskToken))!.decision).to.deep.equal({ S: "approved" });
     });
 
     const foreign: Array<[string, unknown, RegExp]> = [
