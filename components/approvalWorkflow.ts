@@ -14,6 +14,7 @@ import { EscalationTargets } from "./config";
 import { emailTopic } from "./emailTopic";
 import { Mechanism, followUpStateNames, stageStateName } from "../functions/contract";
 import { FollowUpArgs, StageFollowUp, followUpStates } from "./followUp";
+import { WorkflowKey } from "./workflowKey";
 
 export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
 export const INVALID_DECISION_ERROR = "InvalidStageDecision";
@@ -107,8 +108,8 @@ export interface AssembledStage {
   stage: string;
   /** The mechanism's states for `stageTaskOptions(stage)`. */
   states: AslStates;
-  /** When given, a decision naming another mechanism is refused like a malformed one. */
-  mechanism?: Mechanism;
+  /** The stage's mechanism: a decision must name it (and the stage) to count. */
+  mechanism: Mechanism;
   maxWaitSeconds: number;
   /** Reminders and escalation (needs `mechanism`); the stage's states were built with stageTaskOptions(stage, true). */
   followUp?: Pick<FollowUpArgs, "followUp" | "timeoutText" | "approvers">;
@@ -162,35 +163,41 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
       add(stageStates);
     }
     decisionPaths.push(options.resultPath);
+    const decision = (field: string) => `${options.resultPath}.${field}`;
+    const invalid = `Invalid decision at ${stage}`;
     add({
       [options.next]: {
         Type: "Choice",
-        Comment: `Only an explicit approval of stage '${stage}' goes on`,
+        Comment: `Only a whole approval of stage '${stage}' goes on; a decision that is not whole fails the execution`,
+        // A decision is whole when all four fields are present with their types, it names this stage
+        // and this stage's mechanism (one naming another was sent with a token it does not belong to),
+        // and approved and decision agree. Rules are tried in order, so each type test only sees a
+        // present field; anything no rule accepts is refused (Default), never read as a rejection.
         Choices: [
-          // Rules are tried in order, so each type test only sees a field that is present.
-          { Not: { Variable: `${options.resultPath}.approved`, IsPresent: true }, Next: `Invalid decision at ${stage}` },
-          { Not: { Variable: `${options.resultPath}.decision`, IsPresent: true }, Next: `Invalid decision at ${stage}` },
-          { Not: { Variable: `${options.resultPath}.approved`, IsBoolean: true }, Next: `Invalid decision at ${stage}` },
-          { Not: { Variable: `${options.resultPath}.decision`, IsString: true }, Next: `Invalid decision at ${stage}` },
-          // A decision must be this stage's own: one naming another stage (or mechanism) was sent
-          // with a token it does not belong to.
-          { And: [{ Variable: `${options.resultPath}.stage`, IsPresent: true }, { Not: { Variable: `${options.resultPath}.stage`, StringEquals: stage } }], Next: `Invalid decision at ${stage}` },
-          ...(mechanism ? [{ And: [{ Variable: `${options.resultPath}.mechanism`, IsPresent: true }, { Not: { Variable: `${options.resultPath}.mechanism`, StringEquals: mechanism } }], Next: `Invalid decision at ${stage}` }] : []),
+          ...["approved", "decision", "stage", "mechanism"].map((field) => ({ Not: { Variable: decision(field), IsPresent: true }, Next: invalid })),
+          { Not: { Variable: decision("approved"), IsBoolean: true }, Next: invalid },
+          ...["decision", "stage", "mechanism"].map((field) => ({ Not: { Variable: decision(field), IsString: true }, Next: invalid })),
+          { Not: { Variable: decision("stage"), StringEquals: stage }, Next: invalid },
+          { Not: { Variable: decision("mechanism"), StringEquals: mechanism }, Next: invalid },
           {
-            And: [
-              { Variable: `${options.resultPath}.approved`, BooleanEquals: true },
-              { Variable: `${options.resultPath}.decision`, StringEquals: "approved" },
-            ],
+            And: [{ Variable: decision("approved"), BooleanEquals: true }, { Variable: decision("decision"), StringEquals: "approved" }],
             Next: entry(i + 1),
           },
-          { Variable: `${options.resultPath}.decision`, StringEquals: "timed_out", Next: `Timed out at ${stage}` },
+          {
+            And: [{ Variable: decision("approved"), BooleanEquals: false }, { Variable: decision("decision"), StringEquals: "rejected" }],
+            Next: `Rejected at ${stage}`,
+          },
+          {
+            And: [{ Variable: decision("approved"), BooleanEquals: false }, { Variable: decision("decision"), StringEquals: "timed_out" }],
+            Next: `Timed out at ${stage}`,
+          },
         ],
-        Default: `Rejected at ${stage}`,
+        Default: invalid,
       },
-      [`Invalid decision at ${stage}`]: {
+      [invalid]: {
         Type: "Fail",
         Error: INVALID_DECISION_ERROR,
-        Cause: `Stage '${stage}' answered without a boolean 'approved' and a string 'decision', or in the name of another stage or mechanism; nothing was approved.`,
+        Cause: `Stage '${stage}' answered with a decision that is not whole: it needs a boolean 'approved' and a 'decision' that agree (true/approved, false/rejected, false/timed_out), 'stage' '${stage}' and 'mechanism' '${mechanism}'; nothing was approved.`,
       },
       [`Rejected at ${stage}`]: finalState(false, "rejected", [...decisionPaths]),
       [`Timed out at ${stage}`]: finalState(false, "timed_out", [...decisionPaths]),
@@ -235,6 +242,8 @@ export interface ApprovalWorkflowArgs {
   alarmActions?: pulumi.Input<string>[];
   /** Reminders and escalation, by stage name (see components/followUp.ts). */
   followUps?: Record<string, WorkflowFollowUp>;
+  /** Encrypts the definition and execution history (with the stages' activities); its policy gets the execution role. */
+  dataKey?: WorkflowKey;
 }
 
 export interface WorkflowFollowUp {
@@ -316,12 +325,16 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
         ArnLike: { "aws:SourceArn": pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:stateMachine:${stateMachineName}` },
       }),
     }, parent);
+    // The key's policy names this role (the last principal it needs); the role's own policy says the same.
+    args.dataKey?.allowExecutionRole(this.role.arn);
+    const keyStatements = args.dataKey ? args.dataKey.executionRoleStatements() : pulumi.output([] as PolicyStatement[]);
     const policy = new aws.iam.RolePolicy(`${name}-policy`, {
       role: this.role.id,
-      policy: policyDocument(pulumi.all([pulumi.all(tasks.map((t) => t.task.statements)), followUpTopics]).apply(([lists, topics]) => [
+      policy: policyDocument(pulumi.all([pulumi.all(tasks.map((t) => t.task.statements)), followUpTopics, keyStatements]).apply(([lists, topics, kms]) => [
         ...lists.flat(),
         ...(topics.length > 0 ? [{ Sid: "PublishRemindersAndEscalations", Effect: "Allow" as const, Action: ["sns:Publish"], Resource: topics }] : []),
         LOG_DELIVERY_STATEMENT,
+        ...kms,
       ])),
     }, parent);
 
@@ -336,6 +349,8 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
         includeExecutionData: false,
         logDestination: pulumi.interpolate`${this.logGroup.arn}:*`,
       },
+      // Reading the history then takes kms:Decrypt, which only the key policy's principals have.
+      ...(args.dataKey ? { encryptionConfiguration: args.dataKey.encryptionConfiguration } : {}),
     }, { parent: this, dependsOn: [policy] });
 
     for (const stage of args.stages) stage.allowCallbacksFrom(this.stateMachine.arn);

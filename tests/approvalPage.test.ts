@@ -432,7 +432,7 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
   it("refuses a POST that repeats a field (400, nothing read or decided), whichever value comes last", async () => {
     aws.on("SendTaskSuccess", () => ({}));
     const fields = { t: encodeToken(TOKEN), e: page.execution, s: page.emailStage, name: "Alice Example" };
-    const repeated = [
+    const repeated: Array<Array<[string, string]>> = [
       [["decision", "reject"], ["decision", "approve"]],
       [["decision", "approve"], ["decision", "reject"]],
       [["decision", "approve"], ["name", "Mallory"]],

@@ -390,7 +390,7 @@ describe("flows: generated state machines run locally", () => {
       const result = await run(dev, EXPENSE, { manager });
       expect(result.status).to.equal("FAILED");
       expect(result.error).to.equal("InvalidStageDecision");
-      expect(result.cause).to.equal("Stage 'manager' answered without a boolean 'approved' and a string 'decision', or in the name of another stage or mechanism; nothing was approved.");
+      expect(result.cause).to.equal("Stage 'manager' answered with a decision that is not whole: it needs a boolean 'approved' and a 'decision' that agree (true/approved, false/rejected, false/timed_out), 'stage' 'manager' and 'mechanism' 'activity'; nothing was approved.");
       expect(result.output).to.equal(undefined);
       expect(result.statesEntered).to.not.include("Approved");
     });
@@ -407,22 +407,33 @@ describe("flows: generated state machines run locally", () => {
       expect(result).to.deep.include({ status: "FAILED", error: "InvalidStageDecision" });
     });
 
-    it("{approved: true, decision: 'yes'} (not a known decision): ends rejected", async () => {
-      const malformed = { approved: true, decision: "yes" };
-      const result = await run(dev, EXPENSE, { manager: approver(malformed) });
-      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [malformed], request: EXPENSE });
-    });
+    // A decision is whole or refused: never read as a rejection either, so no decision is lost silently.
+    const notWhole: Array<[string, unknown]> = [
+      ["{approved: true, decision: 'approved'} alone (no stage, no mechanism)", { approved: true, decision: "approved" }],
+      ["an approval without 'stage'", (({ stage, ...rest }) => { void stage; return rest; })(devDecision("approved"))],
+      ["an approval without 'mechanism'", (({ mechanism, ...rest }) => { void mechanism; return rest; })(devDecision("approved"))],
+      ["an approval whose stage is null", { ...devDecision("approved"), stage: null }],
+      ["an approval whose mechanism is a number", { ...devDecision("approved"), mechanism: 3 }],
+      ["{approved: true, decision: 'yes'} (not a known decision)", { ...devDecision("approved"), decision: "yes" }],
+      ["{approved: false, decision: 'approved'} (contradictory)", { ...devDecision("approved"), approved: false }],
+      ["{approved: true, decision: 'rejected'} (contradictory)", { ...devDecision("rejected"), approved: true }],
+      ["{approved: true, decision: 'timed_out'} (contradictory)", { ...devDecision("timed_out"), approved: true }],
+      ["a rejection without 'mechanism'", (({ mechanism, ...rest }) => { void mechanism; return rest; })(devDecision("rejected"))],
+    ];
+    for (const [what, malformed] of notWhole) {
+      it(`${what}: fails with InvalidStageDecision, never approved nor read as a rejection`, async () => {
+        const result = await run(dev, EXPENSE, { manager: approver(malformed) });
+        expect(result).to.deep.include({ status: "FAILED", error: "InvalidStageDecision" });
+        expect(result.output).to.equal(undefined);
+        expect(result.statesEntered).to.not.include("Approved");
+      });
+    }
 
-    it("{approved: false, decision: 'approved'} (contradictory): ends rejected", async () => {
-      const malformed = { ...devDecision("approved"), approved: false };
-      const result = await run(dev, EXPENSE, { manager: approver(malformed) });
-      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [malformed], request: EXPENSE });
-    });
-
-    it("{approved: true, decision: 'rejected'} (contradictory): ends rejected", async () => {
-      const malformed = { ...devDecision("rejected"), approved: true };
-      const result = await run(dev, EXPENSE, { manager: approver(malformed) });
-      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [malformed], request: EXPENSE });
+    it("a whole rejection and a whole timeout still end as rejected and timed_out", async () => {
+      for (const kind of ["rejected", "timed_out"] as const) {
+        const result = await run(dev, EXPENSE, { manager: approver(devDecision(kind)) });
+        expect(result.output, kind).to.deep.equal({ approved: false, decision: kind, stages: [devDecision(kind)], request: EXPENSE });
+      }
     });
 
     it("an approval in the name of another stage (a token sent with the wrong stage): fails with InvalidStageDecision", async () => {
@@ -477,6 +488,7 @@ describe("flows: generated state machines run locally", () => {
       autoApproveBelow: 100,
       stages: stages.map(([stage, mechanism]) => ({
         stage,
+        mechanism,
         maxWaitSeconds: 3600,
         states: lambdaCallbackTaskStates({ options: stageTaskOptions(stage), functionArn: FUNCTION_ARN, stage, mechanism, timeoutSeconds: 3600 }),
       })),

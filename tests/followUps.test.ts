@@ -318,8 +318,9 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
       expect(stageStates.Catch[0]).to.deep.equal({ ErrorEquals: [STAGE_DECIDED_ERROR], Output: "{% $states.input %}", Next: "Approval finance forged decision refused" });
     });
 
-    it("a malformed decision still fails with InvalidStageDecision after the unwrap, and a decision of another stage too", async () => {
-      for (const answer of [{ approved: "yes", decision: "approved" }, { ...managerDecision("approved"), stage: "finance" }, "approved"]) {
+    it("a malformed or partial decision still fails with InvalidStageDecision after the unwrap, and a decision of another stage too", async () => {
+      const partial = (({ stage, mechanism, ...rest }) => { void stage; void mechanism; return rest; })(managerDecision("approved"));
+      for (const answer of [{ approved: "yes", decision: "approved" }, { ...managerDecision("approved"), stage: "finance" }, "approved", partial, { approved: true, decision: "approved" }]) {
         const result = await run(definitionWith(FOLLOW_UP), { "Approval manager": async () => answer }, { [names.reminderWait]: LONG, [names.escalationWait]: LONG });
         expect(result.status, JSON.stringify(answer)).to.equal("FAILED");
         expect(result.error, JSON.stringify(answer)).to.equal("InvalidStageDecision");

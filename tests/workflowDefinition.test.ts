@@ -25,6 +25,7 @@ const ACTIVITY_ARN = "arn:aws:states:eu-west-1:123456789012:activity:approval-ma
 function stage(name: string, timeoutSeconds: number, mechanism: Mechanism = "ssm-automation") {
   return {
     stage: name,
+    mechanism,
     maxWaitSeconds: timeoutSeconds,
     states: lambdaCallbackTaskStates({ options: stageTaskOptions(name), functionArn: FUNCTION_ARN, stage: name, mechanism, timeoutSeconds }),
   };
@@ -51,6 +52,7 @@ function taskStates(definition: any): Array<[string, any]> {
 function activityStage(name: string, timeoutSeconds: number, heartbeatSeconds = 120) {
   return {
     stage: name,
+    mechanism: "activity" as const,
     maxWaitSeconds: timeoutSeconds,
     states: activityTaskStates({ options: stageTaskOptions(name), activityArn: `arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-test-${name}`, stage: name, timeoutSeconds, heartbeatSeconds }),
   };
@@ -63,6 +65,7 @@ const PAGE_URL = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide"
 function snsStage(name: string, timeoutSeconds: number) {
   return {
     stage: name,
+    mechanism: "sns-callback" as const,
     maxWaitSeconds: timeoutSeconds,
     states: snsCallbackTaskStates({ options: stageTaskOptions(name), topicArn: TOPIC_ARN, pageUrl: PAGE_URL, stage: name, timeoutSeconds }),
   };
@@ -384,7 +387,7 @@ describe("workflow definition: execution length", () => {
   it("refuses stages whose waits add up beyond a Standard execution's year, naming them", () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { assembleWorkflowDefinition: assemble, stageTaskOptions: options } = require("../components/approvalWorkflow") as typeof import("../components/approvalWorkflow");
-    const stageOf = (name: string, days: number) => ({ stage: name, maxWaitSeconds: days * 86400, states: { [options(name).stateName]: { Type: "Pass", Next: options(name).next } } });
+    const stageOf = (name: string, days: number) => ({ stage: name, mechanism: "activity" as const, maxWaitSeconds: days * 86400, states: { [options(name).stateName]: { Type: "Pass", Next: options(name).next } } });
     expect(() => assemble({ stages: [stageOf("a", 200), stageOf("b", 170)] })).to.throw(
       "The stages a (up to 200d), b (up to 170d) can wait 370 days in all, beyond a Standard execution's 365 days; shorten their timeouts");
     expect(() => assemble({ stages: [stageOf("a", 200), stageOf("b", 160)] })).to.not.throw();
