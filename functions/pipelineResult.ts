@@ -108,8 +108,9 @@ export type ExecutionOrigin =
  * Only executions that this stage's start function started carry a request. The trigger tells who
  * started one (GetPipelineExecution pipelineExecution.trigger: triggerType StartPipelineExecution,
  * triggerDetail the caller's ARN, a role session "arn:aws:sts::<account>:assumed-role/<role>/<session>";
- * CodePipeline API Reference, ExecutionTrigger). The run CodePipeline starts when the pipeline is
- * created (triggerType CreatePipeline), and any run with the default ApprovalKey, is no request.
+ * CodePipeline API Reference, API_ExecutionTrigger.html; @aws-sdk/client-codepipeline models:
+ * ExecutionTrigger, TriggerType). The run CodePipeline starts when the pipeline is created
+ * (triggerType CreatePipeline), and any run with the default ApprovalKey, is no request.
  */
 export function originOf(execution: PipelineExecution | undefined, starterRoleArn: string): ExecutionOrigin {
   const trigger = execution?.trigger;
