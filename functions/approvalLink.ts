@@ -19,6 +19,7 @@ export function decodeToken(encoded: string | undefined): string | undefined {
   if (!encoded || !/^[A-Za-z0-9_-]{4,4000}$/.test(encoded)) return undefined;
   const token = Buffer.from(encoded, "base64url").toString("utf8");
   if (encodeToken(token) !== encoded) return undefined;
+  // A task token is 1..2048 characters (Step Functions API Reference, SendTaskSuccess, taskToken).
   return token.length >= 1 && token.length <= 2048 && /^[\x21-\x7e]+$/.test(token) ? token : undefined;
 }
 

@@ -16,6 +16,8 @@ export function parseCallbackTaskEvent(event: unknown, stage: string): CallbackT
     throw new Error("InvalidEvent: expected an object with taskToken, request, stage and executionArn");
   }
   const e = event as Record<string, unknown>;
+  // taskToken is 1..2048 characters: Step Functions API Reference, SendTaskSuccess, and the current
+  // service model (botocore stepfunctions/2016-11-23 TaskToken max 2048; earlier models said 1024).
   if (typeof e.taskToken !== "string" || e.taskToken.length === 0 || e.taskToken.length > 2048) {
     throw new Error("InvalidEvent: 'taskToken' must be a non-empty string of at most 2048 characters");
   }

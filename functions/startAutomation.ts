@@ -3,13 +3,14 @@
 // as a runbook parameter. The runbook's aws:approve step then waits for the approvers.
 import { SSMClient, StartAutomationExecutionCommand } from "@aws-sdk/client-ssm";
 import { executionName, parseCallbackTaskEvent } from "./callbackTask";
-import { summarizeRequest } from "./contract";
+import { fitText, summarizeRequest } from "./contract";
 
 /**
  * SSM caps each automation parameter value at 512 characters (AutomationParameterValue in the
- * SSM API model), while a Step Functions task token may be up to 2048 characters (SendTaskSuccess,
- * taskToken). The token therefore travels as a StringList of chunks, joined again by the result
- * function; the message stays below the same per-value cap.
+ * SSM API model), while a Step Functions task token may be up to 2048 characters (Step Functions API
+ * Reference, SendTaskSuccess: taskToken 1..2048; earlier models said 1024). The token therefore
+ * travels as a StringList of chunks, joined again by the result function; the message stays below
+ * the same per-value cap.
  */
 export const PARAMETER_VALUE_MAX = 500;
 
@@ -37,7 +38,8 @@ export async function startAutomation(
     Parameters: {
       TaskToken: splitToken(input.taskToken),
       Message: [message],
-      RequestId: [input.request.requestId ?? "-"],
+      // An automation parameter value holds 1 to 512 characters: "" or a long id would fail the start.
+      RequestId: [fitText(input.request.requestId ?? "-", PARAMETER_VALUE_MAX)],
       ExecutionArn: [input.executionArn],
     },
   }));
