@@ -125,7 +125,7 @@ export function jsonataResultPath(path: string, valueExpression: string): string
  * yields '+', '/' and '='; there is no replace intrinsic), which is why this one state uses JSONata.
  */
 /** Line breaks and other control characters, as a JSONata regex. */
-export const CONTROL_CHARACTERS = "/[\\u0000-\\u001f\\u007f-\\u009f]+/";
+export const CONTROL_CHARACTERS = "/[\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]+/";
 
 export const JSONATA_URL_SAFE_TOKEN = "$replace($replace($replace($base64encode($states.context.Task.Token), '+', '-'), '/', '_'), '=', '')";
 
@@ -148,7 +148,8 @@ export function snsCallbackTaskStates(args: {
   const timedOut = timedOutStateName(options.stateName);
   const str = jsonataString;
   // Every value from the request is turned into text with $string (a number or an object stays
-  // readable); the subject keeps printable ASCII only, as SNS requires, and at most 99 characters.
+  // readable); the subject loses line breaks and control characters and keeps at most 99 characters
+  // (SNS Publish: "UTF-8 text with no line breaks or control characters, and less than 100 characters").
   const message = [
     "(",
     "$r := $states.input.request;",

@@ -49,14 +49,15 @@ export function composeApprovalEmail(args: {
     + `Review the request and approve or reject it here:\n${args.link}\n\n`
     + "Opening the link decides nothing: the page shows the request and asks you to press Approve or Reject. "
     + "The link stops working once someone decides or the request expires. Anyone who has this email can decide, so do not forward it.\n";
-  // SNS subjects: no line breaks or control characters, under 100 characters.
+  // SNS Publish: "Subjects must be UTF-8 text with no line breaks or control characters, and less
+  // than 100 characters long" (SNS API Reference, Publish); cut by code point, never mid-character.
   const subject = Array.from(`Approval needed: ${oneLine(request.title)}`).slice(0, 99).join("");
   return { subject, message };
 }
 
-/** Line breaks and control characters become one space (JSONata: the same $replace). */
+/** Line breaks (U+2028/U+2029 too) and control characters become one space (JSONata: the same $replace). */
 export function oneLine(value: unknown): string {
-  return String(value).replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ");
+  return String(value).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ");
 }
 
 function executionArn(arn: string): { stateMachineName: string; name: string } {

@@ -9,6 +9,9 @@ import Ajv from "ajv";
 import { expect } from "chai";
 import { readFileSync } from "fs";
 import { Diagnostic, TextDocument, getLanguageService } from "amazon-states-language-service";
+import jsonata from "jsonata";
+import { composeApprovalEmail } from "../functions/emailLink";
+import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { RecordedResource, ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
@@ -95,6 +98,56 @@ describe("AWS's own validators: SSM document schema and the Amazon States Langua
 
   it("every state machine definition passes amazon-states-language-service with zero diagnostics", async () => {
     for (const [name, definition] of generated.definitions) expect(await definitionDiagnostics(definition), name).to.deep.equal([]);
+  });
+
+  describe("SNS Publish subjects follow AWS's rule", () => {
+    // SNS API Reference, Publish, Subject (also node_modules/@aws-sdk/client-sns dist-types
+    // PublishInput.Subject): "Subjects must be UTF-8 text with no line breaks or control characters,
+    // and less than 100 characters long." Line breaks include U+2028/U+2029; control characters
+    // are C0, DEL and C1; characters are counted as Unicode code points.
+    const BREAKS_OR_CONTROLS = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/u;
+    const TITLES = [
+      "Expense report ER98765",
+      "line one\r\nline two\tand a tab",
+      "paragraph\u2029separator and line\u2028separator",
+      "next line \u0085 and \u0000 nul and \u007f del",
+      "x".repeat(300),
+      "\u{1F4B8}".repeat(120),
+      "caf\u00e9 \u65e5\u672c\u8a9e ".repeat(20),
+    ];
+    const follows = (subject: unknown, what: string) => {
+      expect(subject, what).to.be.a("string");
+      expect(BREAKS_OR_CONTROLS.test(subject as string), `${what}: ${JSON.stringify(subject)}`).to.equal(false);
+      expect(Array.from(subject as string).length, what).to.be.below(100);
+      expect(Buffer.from(subject as string, "utf8").toString("utf8"), what).to.equal(subject);
+    };
+
+    it("the email-link start function's subject", () => {
+      for (const title of TITLES) {
+        const email = composeApprovalEmail({ request: { ...EXPENSE_REPORT, title }, stage: "lead", executionArn: "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-staging:er-1", link: "https://example.com/decide?c=x", deadline: new Date("2026-11-24T10:00:00Z") });
+        follows(email.subject, `email-link: ${JSON.stringify(title)}`);
+      }
+    });
+
+    it("every Subject a state machine publishes (sns-callback Task, reminders, escalations), evaluated as Step Functions' JSONata would", async () => {
+      const subjects: Array<[string, string]> = [];
+      const walk = (states: Record<string, any>, where: string) => {
+        for (const [name, state] of Object.entries(states)) {
+          if (typeof state.Arguments?.Subject === "string") subjects.push([`${where} / ${name}`, state.Arguments.Subject]);
+          for (const branch of state.Branches ?? []) walk(branch.States, `${where} / ${name}`);
+        }
+      };
+      for (const [name, definition] of generated.definitions) walk((definition as any).States, name);
+      expect(subjects.length).to.be.at.least(6);
+      for (const [where, subject] of subjects) {
+        const expression = /^\{%([\s\S]*)%\}$/.exec(subject);
+        expect(expression, where).to.not.equal(null);
+        for (const title of TITLES) {
+          const value = await jsonata(expression![1]).evaluate({}, { states: { input: { request: { ...EXPENSE_REPORT, title } } } });
+          follows(value, `${where}: ${JSON.stringify(title)}`);
+        }
+      }
+    });
   });
 
   describe("the validators catch what they are there to catch", () => {
