@@ -1,5 +1,5 @@
 // Amazon States Language building blocks shared by every mechanism and the workflow.
-import { Mechanism, timedOutStateName } from "../functions/contract";
+import { Mechanism, ONE_LINE_FIELD_MAX, TRUNCATION_MARK, timedOutStateName } from "../functions/contract";
 
 export type AslState = Record<string, unknown> & { Type: string };
 export type AslStates = Record<string, AslState>;
@@ -127,6 +127,13 @@ export function jsonataResultPath(path: string, valueExpression: string): string
 /** Line breaks and other control characters, as a JSONata regex. */
 export const CONTROL_CHARACTERS = "/[\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]+/";
 
+/**
+ * JSONata `$one($v)`: a request value as one line of an email, control characters turned into
+ * spaces and cut to ONE_LINE_FIELD_MAX characters (functions/contract.ts, the request field rule).
+ */
+export const JSONATA_ONE_LINE = `$one := function($v) { ( $t := $replace($string($v), ${CONTROL_CHARACTERS}, ' '); `
+  + `$length($t) > ${ONE_LINE_FIELD_MAX} ? $substring($t, 0, ${ONE_LINE_FIELD_MAX - TRUNCATION_MARK.length}) & ${jsonataString(TRUNCATION_MARK)} : $t ) };`;
+
 export const JSONATA_URL_SAFE_TOKEN = "$replace($replace($replace($base64encode($states.context.Task.Token), '+', '-'), '/', '_'), '=', '')";
 
 /**
@@ -154,7 +161,7 @@ export function snsCallbackTaskStates(args: {
     "(",
     "$r := $states.input.request;",
     // One-line fields lose line breaks and control characters (as oneLine() in functions/emailLink.ts).
-    `$one := function($v) { $replace($string($v), ${CONTROL_CHARACTERS}, ' ') };`,
+    JSONATA_ONE_LINE,
     `$link := ${str(`${args.pageUrl}?t=`)} & ${JSONATA_URL_SAFE_TOKEN} & '&e=' & $encodeUrlComponent($states.context.Execution.Id) & ${str(`&s=${stage}`)};`,
     `$deadline := $fromMillis($toMillis($states.context.State.EnteredTime) + ${args.timeoutSeconds * 1000});`,
     "$line := function($label, $value) { $exists($value) ? $label & ': ' & $one($value) & '\\n' : '' };",

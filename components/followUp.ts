@@ -23,7 +23,7 @@
 // The publish states are JSONata (like the sns-callback Task): the request's title is cut to one
 // line and a subject-safe length, which JSONPath intrinsics cannot do.
 import { Mechanism, followUpStateNames } from "../functions/contract";
-import { AslState, AslStates, CONTROL_CHARACTERS, TaskStateOptions, jsonataString } from "./asl";
+import { AslState, AslStates, CONTROL_CHARACTERS, JSONATA_ONE_LINE, TaskStateOptions, jsonataString } from "./asl";
 
 export const STAGE_DECIDED_ERROR = "sfn-approvals.StageDecided";
 /** What a Task of the decision branch failing with STAGE_DECIDED_ERROR is turned into (the workflow's INVALID_DECISION_ERROR). */
@@ -75,7 +75,7 @@ function messageExpression(lines: string[]): string {
   return [
     "{% (",
     "$r := $states.input.request;",
-    `$one := function($v) { $replace($string($v), ${CONTROL_CHARACTERS}, ' ') };`,
+    JSONATA_ONE_LINE,
     "$line := function($label, $value) { $exists($value) ? $label & ': ' & $one($value) & '\\n' : '' };",
     lines.join(" & "),
     ") %}",

@@ -173,6 +173,35 @@ export function requestProblems(value: unknown): string[] {
 }
 
 /**
+ * Request fields and AWS limits, one rule: a request is refused for its shape (requestProblems, and
+ * the same checks in the workflow's "Validate request" state), never for the length of its text.
+ * Where a mechanism passes a field to an AWS API with a smaller limit, it shortens the text to fit,
+ * at a character boundary, ending in TRUNCATION_MARK, and an empty value becomes "-":
+ * - SSM Automation parameters (Message, RequestId): 1 to 512 characters (AutomationParameterValue);
+ * - CodePipeline variables (RequestSummary, RequestId): 1 to 1000 characters (PipelineVariable value);
+ *   a link longer than that is replaced by the execution's console link rather than cut;
+ * - SNS subjects: fewer than 100 characters; every one-line field of an email (title, requestId,
+ *   requester, currency, link) at most ONE_LINE_FIELD_MAX characters, details at most 2000, so a
+ *   message stays far below SNS's 256 KB.
+ * The execution input keeps the whole request; the total input is bounded by Step Functions'
+ * 256 KiB (checked by `npm run start-approval` before it starts an execution).
+ */
+export const TRUNCATION_MARK = "... (truncated)";
+export const ONE_LINE_FIELD_MAX = 1000;
+
+/** `text` cut to at most `max` UTF-16 units at a code point boundary, ending in TRUNCATION_MARK; "-" when empty. */
+export function fitText(text: string, max: number): string {
+  if (text === "") return "-";
+  if (text.length <= max) return text;
+  let kept = "";
+  for (const point of text) {
+    if (kept.length + point.length > max - TRUNCATION_MARK.length) break;
+    kept += point;
+  }
+  return kept + TRUNCATION_MARK;
+}
+
+/**
  * A short plain-text summary of a request for notifications, cut to `maxChars`. With
  * `oneLine`, parts are joined with " | " and control characters (newlines too) become spaces.
  */
