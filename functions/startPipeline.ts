@@ -63,7 +63,8 @@ export async function startPipeline(
     }
   }
 
-  const link = input.request.link && /^https?:\/\/\S+$/.test(input.request.link) ? input.request.link : executionConsoleLink(input.executionArn);
+  // A variable value holds at most 1000 characters: a longer link is replaced, never cut into a broken one.
+  const link = input.request.link && input.request.link.length <= 1000 && /^https?:\/\/\S+$/.test(input.request.link) ? input.request.link : executionConsoleLink(input.executionArn);
   // The approval key doubles as the client token, so a repeated invocation asks CodePipeline for
   // the same execution again rather than a second one.
   const { pipelineExecutionId } = await clients.codepipeline.send(new StartPipelineExecutionCommand({
@@ -72,7 +73,7 @@ export async function startPipeline(
     variables: [
       { name: APPROVAL_KEY_VARIABLE, value: approvalKey },
       { name: "RequestSummary", value: summarizeRequest(input.request, SUMMARY_MAX, true) },
-      { name: "RequestLink", value: link.slice(0, 1000) },
+      { name: "RequestLink", value: link },
       { name: "RequestId", value: safeKeyPart(input.request.requestId ?? "-") },
       { name: "ExecutionName", value: executionName(input.executionArn) },
     ],

@@ -406,6 +406,15 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
       expect(variables.RequestSummary).to.equal("Approval requested: Deploy now | Request: DEP 1/2 | Link: javascript:alert(1)");
     });
 
+    it("fits every variable to CodePipeline's 1 to 1000 characters: an empty requestId becomes '-', a link over 1000 characters becomes the console link (never a cut, broken link)", async () => {
+      pipeline(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c05"]);
+      await invokeStart(taskEvent(token(), "deploy-2", { title: "T".repeat(5000), requestId: "", requester: "R".repeat(5000), link: `https://example.com/${"a".repeat(1000)}` }));
+      const variables = Object.fromEntries(aws.requests[1].body.variables.map((v: any) => [v.name, v.value]));
+      for (const [name, value] of Object.entries<string>(variables)) expect(value.length, name).to.be.within(1, 1000);
+      expect(variables.RequestId).to.equal("-");
+      expect(variables.RequestLink).to.equal(`https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${executionArn("deploy-2")}`);
+    });
+
     it("is idempotent for a repeated invocation with the same task token", async () => {
       const taskToken = token();
       const starts = pipeline(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c03", "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c04"]);
