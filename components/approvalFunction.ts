@@ -6,6 +6,7 @@ import * as aws from "@pulumi/aws";
 import { readFileSync } from "fs";
 import { join } from "path";
 import * as pulumi from "@pulumi/pulumi";
+import { redactingHandler } from "../functions/redact";
 import { PolicyStatement, policyDocument, serviceTrustPolicy } from "./iam";
 
 export const LAMBDA_RUNTIME = "nodejs22.x";
@@ -62,9 +63,13 @@ export class ApprovalFunction<E = unknown, R = unknown> extends pulumi.Component
       ])),
     }, parent);
 
+    // Every error the handler throws and every line it logs is redacted first, so no task token
+    // (an AWS error message may echo it) reaches the logs, a Task's Cause or a dead-letter record.
+    // The wrapper captures only the callback (not `args`, whose Outputs cannot be serialized).
+    const callback = args.callback;
     this.function = new aws.lambda.CallbackFunction<E, R>(`${name}-fn`, {
       description: args.description,
-      callback: args.callback,
+      callback: redactingHandler(callback) as aws.lambda.Callback<E, R>,
       role: this.role,
       runtime: LAMBDA_RUNTIME,
       memorySize: LAMBDA_MEMORY_MB,

@@ -1,6 +1,7 @@
 // What every "start" function receives from its callback Task state, and how every "result"
 // function hands a decision back to Step Functions. Errors never carry the task token.
 import { ApprovalRequest, requestProblems } from "./contract";
+import { redactText } from "./redact";
 
 /** The Payload of the Task state (see lambdaCallbackTaskStates in components/asl.ts). */
 export interface CallbackTaskEvent {
@@ -39,13 +40,16 @@ export function executionName(executionArn: string): string {
   return executionArn.split(":").pop() ?? executionArn;
 }
 
-/** Runs a SendTask* call; its error is rethrown saying what was being delivered (never with the token). */
+/**
+ * Runs a SendTask* call; its error is rethrown saying what was being delivered. AWS's message is
+ * redacted: a validation error echoes the request, and with it the token.
+ */
 export async function deliverToStepFunctions(send: () => Promise<unknown>, what: string): Promise<void> {
   try {
     await send();
   } catch (error) {
     const name = error instanceof Error ? error.name : "Error";
     const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`DecisionNotDelivered: sending ${what} failed with ${name}: ${message}`);
+    throw new Error(`DecisionNotDelivered: sending ${what} failed with ${redactText(name)}: ${redactText(message)}`);
   }
 }

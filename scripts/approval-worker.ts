@@ -7,6 +7,7 @@ import { STSClient } from "@aws-sdk/client-sts";
 import { hostname } from "os";
 import { createInterface, Interface } from "readline";
 import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "../components/activityApproval";
+import { redactText } from "../functions/redact";
 import { ApprovalWorker, TaskOutcome, WorkerIO } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
 import { workerSfnClient } from "./lib/clients";
@@ -128,6 +129,7 @@ main().then((code) => process.exit(code), (error: unknown) => {
     process.stderr.write(`approval-worker: ${error.message}\n\n${USAGE}\n`);
     process.exit(2);
   }
-  process.stderr.write(`approval-worker: ${error instanceof StackOutputError ? error.message : error instanceof Error ? error.message : String(error)}\n`);
+  // Never the raw text of an AWS error: it may echo a task token.
+  process.stderr.write(`approval-worker: ${redactText(error instanceof StackOutputError ? error.message : error instanceof Error ? error.message : String(error))}\n`);
   process.exit(1);
 });

@@ -4,6 +4,7 @@
 // What waits for approval: the running executions of a stack's approval workflow, each with the
 // stage it waits on, for how long and who can decide it; or one execution in detail.
 import { ExecutionListItem, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
+import { redactText } from "../functions/redact";
 import { describe } from "./lib/approvalWorker";
 import { UsageError, parseArgsWithOperands } from "./lib/args";
 import { isAwsFailure, sfnClient, sfnFailure } from "./lib/clients";
@@ -212,7 +213,7 @@ main().then((code) => process.exit(code), (error: unknown) => {
   if (error instanceof UsageError) {
     process.stderr.write(`approvals: ${terminalSafe(error.message)}\n\n${USAGE}\n`);
   } else {
-    process.stderr.write(`approvals: ${terminalSafe(isAwsFailure(error) ? sfnFailure(error) : error instanceof Error ? error.message : String(error))}\n`);
+    process.stderr.write(`approvals: ${terminalSafe(isAwsFailure(error) ? sfnFailure(error) : redactText(error instanceof Error ? error.message : String(error)))}\n`);
   }
   process.exit(2);
 });

@@ -5,6 +5,7 @@
 import { GetActivityTaskCommand, SFNClient, SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { ApprovalRequest, StageDecisionKind, requestProblems, stageDecision } from "../../functions/contract";
+import { redactText } from "../../functions/redact";
 import { renderRequest, terminalSafe } from "./requestView";
 
 export const INVALID_TASK_ERROR = "InvalidApprovalTask";
@@ -62,9 +63,10 @@ function isClosedTask(error: unknown): boolean {
   return name === "TaskTimedOut" || name === "TaskDoesNotExist" || name === "InvalidToken";
 }
 
-export function describe(error: unknown): string {
+/** An AWS error in words, without the task token (`secrets`) or anything token-shaped: AWS messages may echo the request. */
+export function describe(error: unknown, secrets: string[] = []): string {
   const e = error as { name?: string; message?: string; code?: string };
-  return `${e.name ?? "Error"}${e.code && e.code !== e.name ? ` (${e.code})` : ""}: ${e.message ?? String(error)}`;
+  return redactText(`${e.name ?? "Error"}${e.code && e.code !== e.name ? ` (${e.code})` : ""}: ${e.message ?? String(error)}`, secrets);
 }
 
 export class ApprovalWorker {
@@ -156,7 +158,7 @@ export class ApprovalWorker {
       try {
         await this.sfn.send(new SendTaskFailureCommand({ taskToken: token, error: INVALID_TASK_ERROR, cause }));
       } catch (error) {
-        this.io.warn(`Could not fail the malformed task (${describe(error)}); it is released when its heartbeat expires.`);
+        this.io.warn(`Could not fail the malformed task (${describe(error, [token])}); it is released when its heartbeat expires.`);
       }
       return "invalid";
     }
@@ -191,7 +193,7 @@ export class ApprovalWorker {
           this.io.warn(`This request is no longer yours to decide (${name}): its heartbeat expired or it was closed. Nothing was sent.`);
           this.io.cancelQuestion();
         } else {
-          this.io.warn(`Heartbeat failed (${describe(error)}); will try again`);
+          this.io.warn(`Heartbeat failed (${describe(error, [held.token])}); will try again`);
         }
       });
     }, this.options.heartbeatEverySeconds * 1000);
@@ -230,15 +232,15 @@ export class ApprovalWorker {
       } catch (error) {
         if (attempt > 1 && isClosedTask(error)) {
           // An earlier attempt may have arrived even though its answer was lost on the way back.
-          this.io.warn(`Your decision may already have been recorded by an earlier attempt (now: ${describe(error)}). Check the execution ${held.executionArn}.`);
+          this.io.warn(`Your decision may already have been recorded by an earlier attempt (now: ${describe(error, [held.token])}). Check the execution ${held.executionArn}.`);
           return "not-sent";
         }
         if (isPermanent(error) || attempt >= 5) {
-          this.io.warn(`Your decision was NOT recorded: ${describe(error)}. The request stays open until its heartbeat expires; run the worker again to decide it.`);
+          this.io.warn(`Your decision was NOT recorded: ${describe(error, [held.token])}. The request stays open until its heartbeat expires; run the worker again to decide it.`);
           return "not-sent";
         }
         const delay = this.options.retryBaseMs * 2 ** (attempt - 1);
-        this.io.warn(`Sending the decision failed (${describe(error)}); retrying in ${(delay / 1000).toFixed(1)} s`);
+        this.io.warn(`Sending the decision failed (${describe(error, [held.token])}); retrying in ${(delay / 1000).toFixed(1)} s`);
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }

@@ -1,5 +1,6 @@
 // Plain-text formatting of the operating commands: times, durations, amounts and aligned columns.
 // Every cell is made terminal-safe and one line, whatever it came from.
+import { redactText } from "../../functions/redact";
 import { terminalSafe } from "./requestView";
 
 /** A table cell or inline value: no control characters or escape sequences, no line breaks. */
@@ -50,8 +51,8 @@ export function approverList(approvers: string[], shown = 5): string {
 
 /**
  * An error cause for the terminal: one line, at most 1000 characters, and without long opaque
- * values (a task token is 100+ base64 characters; a cause should never show one).
+ * values (a task token is 100+ base64 characters; a cause should never show one) or pieces of them.
  */
 export function safeCause(text: string): string {
-  return truncate(cell(text).replace(/[A-Za-z0-9+/_=-]{100,}/g, "[long value removed]"), 1000);
+  return truncate(redactText(cell(text).replace(/[A-Za-z0-9+/_=-]{100,}/g, "[long value removed]")), 1000);
 }

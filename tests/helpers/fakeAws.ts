@@ -22,6 +22,25 @@ export class AwsError {
 /** Returns the JSON answer; for query-protocol operations (STS), the XML text. */
 export type OperationHandler = (body: any) => unknown | AwsError | Promise<unknown | AwsError>;
 
+/**
+ * A fault whose message echoes a value of the request, as AWS validation errors do, e.g.
+ * "1 validation error detected: Value 'AAAA...' at 'taskToken' failed to satisfy constraint: ...".
+ * `path` is the request field, dotted ("taskToken", "Parameters.TaskToken", "Item.taskToken.S",
+ * "Message"); a list shows as "[a, b]", an object as JSON. Without `path`, the whole request.
+ */
+export function echoingFault(path?: string, options: { type?: string; status?: number; constraint?: string } = {}): OperationHandler {
+  return (body) => {
+    const value = path === undefined ? body : path.split(".").reduce((v: any, key) => (v === undefined || v === null ? undefined : v[key]), body);
+    const shown = typeof value === "string" ? value : Array.isArray(value) ? `[${value.join(", ")}]` : JSON.stringify(value);
+    const constraint = options.constraint ?? "Member must have length less than or equal to 1024";
+    return new AwsError(options.type ?? "ValidationException", `1 validation error detected: Value '${shown}' at '${path ?? "request"}' failed to satisfy constraint: ${constraint}`, options.status ?? 400);
+  };
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
 /** STS GetCallerIdentity's XML answer for `arn`. */
 export function callerIdentityXml(arn: string, account = "123456789012"): string {
   return `<GetCallerIdentityResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><GetCallerIdentityResult><Arn>${arn}</Arn><UserId>AROAEXAMPLE:session</UserId><Account>${account}</Account></GetCallerIdentityResult><ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata></GetCallerIdentityResponse>`;
@@ -41,9 +60,17 @@ export class FakeAws {
   private server?: Server;
   url = "";
 
+  private fallback?: OperationHandler;
+
   /** Scripts the answer of an operation, by operation name (e.g. "SendTaskSuccess"). */
   on(operation: string, handler: OperationHandler): this {
     this.handlers.set(operation, handler);
+    return this;
+  }
+
+  /** Answers every operation without its own handler, e.g. with echoingFault() (until reset). */
+  otherwise(handler: OperationHandler): this {
+    this.fallback = handler;
     return this;
   }
 
@@ -54,6 +81,7 @@ export class FakeAws {
   reset(): void {
     this.requests.length = 0;
     this.handlers.clear();
+    this.fallback = undefined;
   }
 
   async start(): Promise<string> {
@@ -77,7 +105,7 @@ export class FakeAws {
         }
         const operation = target.split(".").pop() ?? "";
         this.requests.push({ target, operation, body, headers: req.headers, at: Date.now() });
-        const handler = this.handlers.get(operation);
+        const handler = this.handlers.get(operation) ?? this.fallback;
         let answer: unknown;
         try {
           answer = handler ? await handler(body) : new AwsError("UnknownOperationException", `FakeAws has no handler for ${target || "(no X-Amz-Target)"}`);
@@ -89,7 +117,7 @@ export class FakeAws {
           res.end(String(answer));
         } else if (answer instanceof AwsError && query) {
           res.writeHead(answer.status, { "content-type": "text/xml" });
-          res.end(`<ErrorResponse><Error><Type>Sender</Type><Code>${answer.type}</Code><Message>${answer.message}</Message></Error><RequestId>fake</RequestId></ErrorResponse>`);
+          res.end(`<ErrorResponse><Error><Type>Sender</Type><Code>${answer.type}</Code><Message>${escapeXml(answer.message)}</Message></Error><RequestId>fake</RequestId></ErrorResponse>`);
         } else if (answer instanceof AwsError) {
           res.writeHead(answer.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-errortype": answer.type });
           res.end(JSON.stringify({ __type: answer.type, message: answer.message }));

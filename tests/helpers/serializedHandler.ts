@@ -10,6 +10,13 @@ export interface HandlerRun {
   ok: boolean;
   result?: any;
   error?: { name: string; message: string };
+  /**
+   * On an error, what the Lambda runtime makes of it: the error response it posts (what Step
+   * Functions records as the Task's Cause and an on-failure destination as responsePayload), also
+   * logged as "Invoke Error" with the error's enumerable fields. As in
+   * aws/aws-lambda-nodejs-runtime-interface-client src/utils/error.ts (formatError, toFormatted).
+   */
+  response?: { errorType: string; errorMessage: string; trace: string[] };
   /** Everything the handler logged (stdout and stderr). */
   logs: string;
 }
@@ -18,9 +25,21 @@ const RUNNER = `
 const { handler } = require("./__index.js");
 const event = JSON.parse(process.env.TEST_EVENT);
 const report = (value) => process.stdout.write("\\n@@RESULT@@" + JSON.stringify(value) + "\\n");
+const runtimeView = (e) => {
+  if (!(e instanceof Error)) return { errorType: typeof e, errorMessage: String(e), trace: [] };
+  const response = { errorType: e.name, errorMessage: e.message, trace: String(e.stack).split("\\n") };
+  let formatted;
+  try {
+    formatted = JSON.stringify(e, (k, v) => v instanceof Error ? Object.assign({ errorType: v.name, errorMessage: v.message, code: v.code }, v, { stack: String(v.stack).split("\\n") }) : v);
+  } catch {
+    formatted = JSON.stringify(response);
+  }
+  console.error("Invoke Error \\t" + formatted);
+  return response;
+};
 Promise.resolve()
   .then(() => handler(event, { functionName: "test", awsRequestId: "req-1" }))
-  .then((result) => report({ ok: true, result }), (e) => report({ ok: false, error: { name: e && e.name, message: e && e.message } }));
+  .then((result) => report({ ok: true, result }), (e) => report({ ok: false, error: { name: e && e.name, message: e && e.message }, response: runtimeView(e) }));
 `;
 
 export function writeArchive(files: Record<string, string>): string {
