@@ -2,7 +2,7 @@
 // them in order, and exports what users need to start and follow approvals.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { ApprovalAlerts, ApprovalPage, ApprovalWorkflow, EMAIL_MECHANISMS, Mechanism, createApprovalStage, loadConfig, stageFollowUps, workflowStateMachineName } from "./components";
+import { ApprovalAlerts, ApprovalPage, ApprovalWorkflow, EMAIL_MECHANISMS, Mechanism, WorkflowKey, createApprovalStage, loadConfig, stageFollowUps, workflowStateMachineName } from "./components";
 import { checkAccounts } from "./components/config";
 
 export = async () => {
@@ -11,21 +11,28 @@ export = async () => {
   checkAccounts(config, (await aws.getCallerIdentity()).accountId);
   const alerts = new ApprovalAlerts("alerts", { emails: config.alertEmails });
   const alarmActions = [alerts.topic.arn];
+  // Execution data (requests, task tokens) is encrypted with the stack's own key: reading the
+  // history takes kms:Decrypt, which only the principals its policy names have. The page, the
+  // stages and the workflow each register theirs; the workflow, built last, completes the policy.
+  const dataKey = new WorkflowKey("execution-data", { stateMachineName: workflowStateMachineName(), executionDataReaders: config.executionDataReaders });
   // Stages that email a link need the approval page first: the link points at it.
   const emailStages = config.stages.filter((stage) => EMAIL_MECHANISMS.includes(stage.mechanism));
   const page = emailStages.length === 0 ? undefined : new ApprovalPage("approval-page", {
     stateMachineName: workflowStateMachineName(),
     stages: Object.fromEntries(emailStages.map((stage) => [stage.name, stage.mechanism])) as Record<string, Mechanism>,
     alarmActions,
+    dataKey,
   });
-  const stages = config.stages.map((stage) => createApprovalStage(stage, { alarmActions, approvalPageUrl: page?.url }));
-  const workflow = new ApprovalWorkflow("approvals", { stages, autoApproveBelow: config.autoApproveBelow, alarmActions, followUps: stageFollowUps(config.stages) });
+  const linkCodeTable = page?.linkCodes ? { name: page.linkCodes.name, arn: page.linkCodes.arn } : undefined;
+  const stages = config.stages.map((stage) => createApprovalStage(stage, { alarmActions, approvalPageUrl: page?.url, linkCodeTable, dataKey }));
+  const workflow = new ApprovalWorkflow("approvals", { stages, autoApproveBelow: config.autoApproveBelow, alarmActions, followUps: stageFollowUps(config.stages), dataKey });
   return {
     stateMachineArn: workflow.stateMachine.arn,
     stateMachineName: workflow.stateMachine.name,
     region: aws.getRegionOutput().region,
     autoApproveBelow: config.autoApproveBelow ?? null,
     alertTopicArn: alerts.topic.arn,
+    executionDataKeyArn: dataKey.arn,
     ...(page ? { approvalPageUrl: page.url } : {}),
     // Who decides each stage and how long it waits: what `npm run start-approval -- --wait` and
     // `npm run approvals` show while a request waits.

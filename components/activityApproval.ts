@@ -10,6 +10,10 @@
 // Classic `aws.sfn.Activity` rather than `@pulumi/aws-native` (as the seed used): it is the same
 // CreateActivity call, but through the provider every other resource here already uses, so a stack
 // needs one provider, one set of credentials and no Cloud Control API permissions.
+//
+// With the stack's data key (WorkflowKey), the activity's task inputs are encrypted with it; the
+// approvers decrypt them on GetActivityTask (their policy and the key policy both allow it, for
+// this activity's encryption context only).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { Mechanism } from "../functions/contract";
@@ -19,6 +23,7 @@ import { accountFacts, policyDocument } from "./iam";
 import { checkedName, defaultNamePrefix } from "./naming";
 import { stageHandles } from "./lambdaCallbackStage";
 import { attachToPrincipals } from "./principals";
+import { WorkflowKey } from "./workflowKey";
 
 /** Longest silence between two heartbeats of a worker that holds the task (the worker beats every 30 s). */
 export const ACTIVITY_HEARTBEAT_SECONDS = 120;
@@ -34,6 +39,8 @@ export interface ActivityApprovalArgs {
   timeoutSeconds: number;
   /** Start of physical resource names; defaults to "<project>-<stack>". */
   namePrefix?: string;
+  /** The stack's data key: encrypts the activity's task inputs. */
+  dataKey?: WorkflowKey;
 }
 
 export class ActivityApproval extends pulumi.ComponentResource implements ApprovalStage {
@@ -64,11 +71,17 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
     const prefix = `${args.namePrefix ?? defaultNamePrefix()}-${args.stage}`;
     const component = `ActivityApproval ${name}`;
 
+    const activityName = checkedName(component, "activity", prefix, 80);
+    // The key policy names the workers for this activity's ARN, known from its name before it exists.
+    const encryptedArn = args.dataKey?.addActivity(args.stage, activityName, args.approvers);
     this.activity = new aws.sfn.Activity(`${name}-activity`, {
-      name: checkedName(component, "activity", prefix, 80),
-    }, parent);
+      name: activityName,
+      // An activity's encryption cannot change in place (CloudFormation: "Update requires:
+      // Replacement"): adding the key replaces the activity, so drain waiting requests first (README).
+      ...(args.dataKey ? { encryptionConfiguration: args.dataKey.encryptionConfiguration } : {}),
+    }, { parent: this, ...(args.dataKey ? { deleteBeforeReplace: true } : {}) });
 
-    // Exactly what the approval worker calls, on this activity only.
+    // Exactly what the approval worker calls, on this activity only (and, encrypted, reading its task inputs).
     this.approverPolicy = new aws.iam.Policy(`${name}-approvers`, {
       description: `Run the approval worker of stage ${args.stage} of sfn-approvals`,
       policy: policyDocument([{
@@ -76,7 +89,7 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
         Effect: "Allow",
         Action: ["states:GetActivityTask", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
         Resource: [this.activity.arn],
-      }]),
+      }, ...(args.dataKey && encryptedArn ? [args.dataKey.activityReadStatement("ReadThisActivityTasks", encryptedArn)] : [])]),
     }, parent);
     attachToPrincipals({ component, resourceName: name, principals: args.approvers, policyArn: this.approverPolicy.arn, accountId, parent: this });
 

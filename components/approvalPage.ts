@@ -5,17 +5,21 @@
 // It is built before the stages and the workflow, because their emails need its URL; it knows
 // the state machine by name (its ARN follows from the name), so nothing waits on anything else.
 // The Lambda may read executions of that state machine and answer its tasks, nothing more.
-// The API is throttled, its access log never holds a query string (the link's token).
+// The API is throttled, its access log never holds a query string (the link's token or code).
+// With an email-link stage it also owns the one-time code table of those links (functions/linkCodes.ts):
+// the start functions write codes, the page reads and claims them. With the stack's data key, the
+// page's role is one of the key policy's readers of execution data (it reads the history).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { PAGE_PATH } from "../functions/approvalLink";
 import { HttpEvent, handleApprovalPage } from "../functions/approvalPage";
-import { newSfnClient, requiredEnv } from "../functions/awsClients";
+import { newDynamoDbClient, newSfnClient, requiredEnv } from "../functions/awsClients";
 import { Mechanism } from "../functions/contract";
 import { anyOccurrenceAlarm } from "./alarms";
 import { ApprovalFunction, LOG_RETENTION_DAYS } from "./approvalFunction";
 import { accountFacts } from "./iam";
 import { checkedName, defaultNamePrefix } from "./naming";
+import { WorkflowKey } from "./workflowKey";
 
 export const EMAIL_MECHANISMS: readonly Mechanism[] = ["email-link", "sns-callback"];
 export { PAGE_PATH };
@@ -46,6 +50,14 @@ export interface ApprovalPageArgs {
   throttle?: { ratePerSecond: number; burst: number };
   /** Where the alarm on server errors of the page publishes (an SNS topic ARN). */
   alarmActions?: pulumi.Input<string>[];
+  /** The stack's data key: the page's role may decrypt the workflow's execution data. */
+  dataKey?: WorkflowKey;
+}
+
+/** The code table as the email-link start functions need it. */
+export interface LinkCodeTable {
+  name: pulumi.Input<string>;
+  arn: pulumi.Input<string>;
 }
 
 export class ApprovalPage extends pulumi.ComponentResource {
@@ -54,6 +66,8 @@ export class ApprovalPage extends pulumi.ComponentResource {
   readonly accessLogs: aws.cloudwatch.LogGroup;
   readonly handler: ApprovalFunction;
   readonly serverErrorsAlarm: aws.cloudwatch.MetricAlarm;
+  /** Only with an email-link stage: the one-time codes of its links. */
+  readonly linkCodes?: aws.dynamodb.Table;
   /** The link target of every approval email: https://<api>.execute-api.<region>.amazonaws.com/decide */
   readonly url: pulumi.Output<string>;
 
@@ -78,21 +92,45 @@ export class ApprovalPage extends pulumi.ComponentResource {
     }, parent);
     this.url = pulumi.interpolate`${this.api.apiEndpoint}${PAGE_PATH}`;
 
+    if (Object.values(args.stages).includes("email-link")) {
+      // One item per email: a hash of its code and the token sealed under the code; TTL ends it.
+      this.linkCodes = new aws.dynamodb.Table(`${name}-link-codes`, {
+        name: checkedName(`ApprovalPage ${name}`, "DynamoDB table", `${prefix}-link-codes`, 255),
+        billingMode: "PAY_PER_REQUEST",
+        hashKey: "codeHash",
+        attributes: [{ name: "codeHash", type: "S" }],
+        ttl: { attributeName: "expiresAt", enabled: true },
+        pointInTimeRecovery: { enabled: true },
+        serverSideEncryption: { enabled: true },
+      }, parent);
+    }
+    const codeTable = this.linkCodes;
+
     this.handler = new ApprovalFunction(`${name}-handler`, {
       description: `sfn-approvals approval page of ${args.stateMachineName}`,
       callback: async (event: HttpEvent) => handleApprovalPage(event, {
         stateMachineArn: requiredEnv("STATE_MACHINE_ARN"),
         stages: JSON.parse(requiredEnv("STAGES")) as Record<string, Mechanism>,
-      }, newSfnClient(1)),
-      environment: { STATE_MACHINE_ARN: stateMachineArn, STAGES: JSON.stringify(args.stages) },
+        codeTable: process.env.CODE_TABLE_NAME,
+      }, newSfnClient(1), newDynamoDbClient()),
+      environment: {
+        STATE_MACHINE_ARN: stateMachineArn,
+        STAGES: JSON.stringify(args.stages),
+        ...(codeTable ? { CODE_TABLE_NAME: codeTable.name } : {}),
+      },
       statements: [
         // DescribeExecution: the request to show. GetExecutionHistory: which task and stage a token belongs to.
         { Sid: "ReadExecutionsOfStateMachine", Effect: "Allow", Action: ["states:DescribeExecution", "states:GetExecutionHistory"], Resource: [executionsArn] },
         // Heartbeat: GET checks that the token still waits. Success: POST records approve or reject.
         // No SendTaskFailure: a rejection is a decision, sent as success with the decision contract.
         { Sid: "AnswerTasksOfStateMachine", Effect: "Allow", Action: ["states:SendTaskHeartbeat", "states:SendTaskSuccess"], Resource: [stateMachineArn] },
+        // GetItem: a code link's item. UpdateItem: the conditional claim, then its confirmation.
+        ...(codeTable ? [{ Sid: "ReadAndClaimLinkCodes", Effect: "Allow" as const, Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: [codeTable.arn] }] : []),
+        // The execution data (request, history with the tokens) is encrypted with the stack's key.
+        ...(args.dataKey ? [args.dataKey.readStatement("DecryptExecutionData")] : []),
       ],
     }, parent);
+    args.dataKey?.addExecutionReader("ApprovalPageReadsExecutionData", this.handler.role.arn);
 
     const integration = new aws.apigatewayv2.Integration(`${name}-integration`, {
       apiId: this.api.id,
@@ -138,6 +176,6 @@ export class ApprovalPage extends pulumi.ComponentResource {
       alarmActions: args.alarmActions,
     }, parent);
 
-    this.registerOutputs({ url: this.url });
+    this.registerOutputs({ url: this.url, ...(this.linkCodes ? { linkCodeTable: this.linkCodes.name } : {}) });
   }
 }

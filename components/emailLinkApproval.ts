@@ -1,16 +1,18 @@
 // Approval by an email with a link (seed 003), fixed: the link opens the approval page, whose GET
 // only shows the request (mail scanners that fetch links decide nothing); the approver decides
 // with a POST; a rejection is a decision (the contract's `rejected`), not a success with a magic
-// string; tokens travel base64url; the Task has a timeout.
+// string; the link carries a one-time code, never the task token (the code's item in the page's
+// table holds the token sealed under the code); the Task has a timeout.
 //
-//   Task (lambda:invoke.waitForTaskToken, TimeoutSeconds) -> start fn -> SNS email with the link
+//   Task (lambda:invoke.waitForTaskToken, TimeoutSeconds) -> start fn -> code item + SNS email with the link
 //   approver opens the link -> ApprovalPage GET (shows) -> POST (Approve/Reject) -> SendTaskSuccess
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { newSnsClient, requiredEnv } from "../functions/awsClients";
+import { newDynamoDbClient, newSnsClient, requiredEnv } from "../functions/awsClients";
 import { Mechanism } from "../functions/contract";
 import { sendApprovalEmail } from "../functions/emailLink";
 import { ApprovalFunction } from "./approvalFunction";
+import { LinkCodeTable } from "./approvalPage";
 import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
 import { TaskStateOptions } from "./asl";
 import { emailTopic } from "./emailTopic";
@@ -26,6 +28,8 @@ export interface EmailApprovalArgs {
   timeoutSeconds: number;
   /** The approval page (ApprovalPage.url). */
   approvalPageUrl: pulumi.Input<string>;
+  /** email-link: the page's code table (ApprovalPage.linkCodes), where the start function stores each link's code. */
+  linkCodeTable?: LinkCodeTable;
   /** Start of physical resource names; defaults to "<project>-<stack>". */
   namePrefix?: string;
 }
@@ -60,6 +64,7 @@ export class EmailLinkApproval extends pulumi.ComponentResource implements Appro
     super("sfn-approvals:index:EmailLinkApproval", name, {}, opts);
     this.stage = args.stage;
     this.maxWaitSeconds = args.timeoutSeconds;
+    if (!args.linkCodeTable) throw new Error(`EmailLinkApproval ${name}: needs the approval page's code table (linkCodeTable: ApprovalPage.linkCodes)`);
     this.topic = approverTopic("EmailLinkApproval", name, args, this);
     // Reminders go to the approvers, who hold the approval link.
     this.reminderTopicArn = this.topic.arn;
@@ -71,14 +76,20 @@ export class EmailLinkApproval extends pulumi.ComponentResource implements Appro
         topicArn: requiredEnv("TOPIC_ARN"),
         pageUrl: requiredEnv("APPROVAL_PAGE_URL"),
         timeoutSeconds: Number(requiredEnv("TIMEOUT_SECONDS")),
-      }, newSnsClient()),
+        codeTable: requiredEnv("CODE_TABLE_NAME"),
+      }, { sns: newSnsClient(), dynamodb: newDynamoDbClient() }),
       environment: {
         STAGE_NAME: args.stage,
         TOPIC_ARN: this.topic.arn,
         APPROVAL_PAGE_URL: args.approvalPageUrl,
         TIMEOUT_SECONDS: String(args.timeoutSeconds),
+        CODE_TABLE_NAME: args.linkCodeTable.name,
       },
-      statements: [{ Sid: "PublishApprovalEmail", Effect: "Allow", Action: ["sns:Publish"], Resource: [this.topic.arn] }],
+      statements: [
+        { Sid: "PublishApprovalEmail", Effect: "Allow", Action: ["sns:Publish"], Resource: [this.topic.arn] },
+        // A new item per email (conditional: a code is never written twice); the function reads nothing back.
+        { Sid: "StoreLinkCodes", Effect: "Allow", Action: ["dynamodb:PutItem"], Resource: [args.linkCodeTable.arn] },
+      ],
     }, { parent: this });
 
     this.handles = stageHandles({

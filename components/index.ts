@@ -1,7 +1,7 @@
 export { ActivityApproval, ActivityApprovalArgs } from "./activityApproval";
 export { ApprovalAlerts, ApprovalAlertsArgs } from "./approvalAlerts";
 export { ApprovalFunction, ApprovalFunctionArgs } from "./approvalFunction";
-export { ApprovalPage, ApprovalPageArgs, EMAIL_MECHANISMS } from "./approvalPage";
+export { ApprovalPage, ApprovalPageArgs, EMAIL_MECHANISMS, LinkCodeTable } from "./approvalPage";
 export { ApprovalStage, ApprovalTaskState } from "./approvalStage";
 export { ApprovalWorkflow, ApprovalWorkflowArgs, WorkflowFollowUp, assembleWorkflowDefinition, stageEntryName, stageTaskOptions, workflowStateMachineName } from "./approvalWorkflow";
 export { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
@@ -14,4 +14,5 @@ export { SsmAutomationApproval, SsmAutomationApprovalArgs } from "./ssmAutomatio
 export { SnsCallbackApproval } from "./snsCallbackApproval";
 export { StageDefaults, createApprovalStage, stageFollowUps } from "./stages";
 export { STAGE_DECIDED_ERROR, StageFollowUp, followUpStates } from "./followUp";
+export { WorkflowKey, WorkflowKeyArgs } from "./workflowKey";
 export { ApprovalRequest, Mechanism, StageDecision, WorkflowResult } from "../functions/contract";

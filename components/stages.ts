@@ -3,6 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { ApprovalStage } from "./approvalStage";
 import { StageConfig } from "./config";
 import { ActivityApproval } from "./activityApproval";
+import { LinkCodeTable } from "./approvalPage";
+import { WorkflowKey } from "./workflowKey";
 import { WorkflowFollowUp } from "./approvalWorkflow";
 import { CodePipelineApproval } from "./codePipelineApproval";
 import { EmailLinkApproval } from "./emailLinkApproval";
@@ -14,6 +16,10 @@ export interface StageDefaults {
   alarmActions?: pulumi.Input<string>[];
   /** The approval page (ApprovalPage.url); required by email-link and sns-callback stages. */
   approvalPageUrl?: pulumi.Input<string>;
+  /** The page's code table (ApprovalPage.linkCodes); required by email-link stages. */
+  linkCodeTable?: LinkCodeTable;
+  /** The stack's data key (WorkflowKey): encrypts activities. */
+  dataKey?: WorkflowKey;
 }
 
 function pageUrl(config: StageConfig, defaults: StageDefaults): pulumi.Input<string> {
@@ -47,6 +53,7 @@ export function createApprovalStage(config: StageConfig, defaults: StageDefaults
         stage: config.name,
         approvers: config.approvers,
         timeoutSeconds: config.timeoutSeconds,
+        dataKey: defaults.dataKey,
       }, opts);
     case "email-link":
       return new EmailLinkApproval(`stage-${config.name}`, {
@@ -54,6 +61,7 @@ export function createApprovalStage(config: StageConfig, defaults: StageDefaults
         approvers: config.approvers,
         timeoutSeconds: config.timeoutSeconds,
         approvalPageUrl: pageUrl(config, defaults),
+        linkCodeTable: defaults.linkCodeTable,
       }, opts);
     case "sns-callback":
       return new SnsCallbackApproval(`stage-${config.name}`, {

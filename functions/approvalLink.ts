@@ -1,5 +1,7 @@
 // The link in an approval email, shared by the email-link start function, the sns-callback Task
 // state (built in JSONata, see components/asl.ts) and the approval page that reads it.
+// email-link links carry only a one-time code (functions/linkCodes.ts); sns-callback links carry
+// the task token, because no function runs on their send path.
 // Task tokens travel base64url-encoded (RFC 4648 section 5, no padding): only [A-Za-z0-9_-], so
 // no mail client, link scanner or query parser can change them ('+' would turn into a space,
 // '/' and '=' get re-encoded or cut off by link detectors).
@@ -7,8 +9,8 @@
 /** The approval page's path: GET shows a request, POST decides it. */
 export const PAGE_PATH = "/decide";
 
-/** Query parameters: t = the task token (base64url), e = the execution ARN, s = the stage. */
-export const LINK_PARAMS = { token: "t", execution: "e", stage: "s" } as const;
+/** Query parameters: t = the task token (base64url), e = the execution ARN, s = the stage; c = an email-link code (alone). */
+export const LINK_PARAMS = { token: "t", execution: "e", stage: "s", code: "c" } as const;
 
 export function encodeToken(token: string): string {
   return Buffer.from(token, "utf8").toString("base64url");
@@ -31,4 +33,9 @@ export function approvalLink(pageUrl: string, token: string, executionArn: strin
     `${LINK_PARAMS.stage}=${encodeURIComponent(stage)}`,
   ].join("&");
   return `${pageUrl}?${query}`;
+}
+
+/** The approval link of an email-link email: `<pageUrl>?c=<code>` (the code is base64url already). */
+export function codeLink(pageUrl: string, code: string): string {
+  return `${pageUrl}?${LINK_PARAMS.code}=${code}`;
 }

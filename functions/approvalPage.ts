@@ -4,10 +4,14 @@
 // SendTaskSuccess. A damaged, expired or already used link gets a clear page with the right
 // status, never a stack trace. Everything from the request is HTML-escaped; the page loads
 // nothing from anywhere and says so in its Content-Security-Policy.
+// email-link links carry a one-time code (functions/linkCodes.ts), never the token: the page finds
+// the token, execution and stage in the code's item, and refuses token links for those stages.
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, SFNClient, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
-import { createHash } from "crypto";
+import { createHash, randomUUID } from "crypto";
 import { LINK_PARAMS, PAGE_PATH, decodeToken, encodeToken } from "./approvalLink";
 import { eventsFollowing } from "./historyLinks";
+import { claimLinkCode, codeOpen, confirmLinkCode, getLinkCode, isLinkCode, openToken } from "./linkCodes";
 import { ApprovalRequest, Mechanism, requestProblems, stageDecision, stageStateName } from "./contract";
 
 export { decodeToken, encodeToken };
@@ -17,6 +21,8 @@ export interface ApprovalPageSettings {
   stateMachineArn: string;
   /** Stage name -> mechanism of every stage that sends approvers here. */
   stages: Record<string, Mechanism>;
+  /** The code table of email-link links (ApprovalPage.linkCodes); needed when a stage uses email-link. */
+  codeTable?: string;
 }
 
 /** The part of an API Gateway HTTP API (payload 2.0) event the page reads. */
@@ -89,20 +95,71 @@ interface LinkParams {
   executionArn: string;
   stage: string;
   mechanism: Mechanism;
+  /** email-link: the link's one-time code (token, execution and stage come from its item). */
+  code?: string;
+}
+
+/** What the page needs besides the request: Step Functions, and the code table's client. */
+interface PageClients {
+  sfn: SFNClient;
+  dynamodb?: DynamoDBClient;
+  settings: ApprovalPageSettings;
 }
 
 /** Characters Step Functions refuses in execution names (and so never in an execution ARN's last part). */
 const EXECUTION_NAME = /^[^\s<>{}\[\]?*"#%\\^|~`$&,;:\/\u0000-\u001f\u007f-\u009f]{1,80}$/;
 
-/** The link's parameters: t (token), e (execution ARN of this state machine), s (a known stage). */
+function isExecutionOf(settings: ApprovalPageSettings, executionArn: string | undefined): executionArn is string {
+  const executionPrefix = `${settings.stateMachineArn.replace(":stateMachine:", ":execution:")}:`;
+  return !!executionArn && executionArn.startsWith(executionPrefix) && EXECUTION_NAME.test(executionArn.slice(executionPrefix.length));
+}
+
+/**
+ * A token link's parameters: t (token), e (execution ARN of this state machine), s (a known
+ * stage). Only sns-callback stages take token links: an email-link stage decides only with its
+ * one-time code, so a token read elsewhere (the execution history) opens nothing here.
+ */
 export function linkParams(fields: Record<string, string | undefined>, settings: ApprovalPageSettings): LinkParams | undefined {
   const token = decodeToken(fields[LINK_PARAMS.token]);
-  const executionPrefix = `${settings.stateMachineArn.replace(":stateMachine:", ":execution:")}:`;
   const executionArn = fields[LINK_PARAMS.execution];
   const stage = fields[LINK_PARAMS.stage];
-  if (!token || !executionArn || !executionArn.startsWith(executionPrefix) || !EXECUTION_NAME.test(executionArn.slice(executionPrefix.length))) return undefined;
-  if (!stage || !Object.prototype.hasOwnProperty.call(settings.stages, stage)) return undefined;
+  if (!token || !isExecutionOf(settings, executionArn)) return undefined;
+  if (!stage || !Object.prototype.hasOwnProperty.call(settings.stages, stage) || settings.stages[stage] === "email-link") return undefined;
   return { token, executionArn, stage, mechanism: settings.stages[stage] };
+}
+
+/**
+ * A code link's parameters, from the code's item; or the page to answer instead: a malformed code
+ * or an item that is not this page's is damaged, a used or expired code shows `closed`. A
+ * well-formed code without an item is closed too: codes are 256 random bits, so that is almost
+ * always one whose item DynamoDB's TTL deleted after the request expired.
+ */
+async function codeParams(code: string | undefined, clients: PageClients, closed: () => HttpResponse): Promise<{ params: LinkParams } | { answer: HttpResponse }> {
+  const { settings, dynamodb } = clients;
+  if (!isLinkCode(code)) return { answer: DAMAGED() };
+  if (!settings.codeTable || !dynamodb) {
+    console.error(JSON.stringify({ msg: "approval page has no code table: a deployment error" }));
+    return { answer: UNAVAILABLE() };
+  }
+  let item;
+  try {
+    item = await getLinkCode(dynamodb, settings.codeTable, code);
+  } catch (error) {
+    console.error(JSON.stringify({ msg: "approval page could not read the link's code", error: (error as Error).name }));
+    return { answer: UNAVAILABLE() };
+  }
+  if (!item) return { answer: closed() };
+  if (settings.stages[item.stage] !== "email-link" || !isExecutionOf(settings, item.executionArn)) return { answer: DAMAGED() };
+  // Sealed under the code and bound to the item's stage and execution: an edited item opens nothing.
+  const token = openToken(code, item.sealedToken, item.stage, item.executionArn);
+  if (!token) return { answer: DAMAGED() };
+  if (!codeOpen(item, Math.floor(Date.now() / 1000))) return { answer: closed() };
+  return { params: { token, executionArn: item.executionArn, stage: item.stage, mechanism: "email-link", code } };
+}
+
+/** Whether a link or form names a code together with token-link fields (never produced by an email). */
+function mixesCodeAndToken(fields: Record<string, string | undefined>): boolean {
+  return [LINK_PARAMS.token, LINK_PARAMS.execution, LINK_PARAMS.stage].some((name) => fields[name] !== undefined);
 }
 
 function isClosed(error: unknown): boolean {
@@ -285,8 +342,7 @@ async function show(params: LinkParams, sfn: SFNClient): Promise<HttpResponse> {
   return page(200, `Approve: ${request.title}`, `<h1>${escapeHtml(request.title)}</h1>${definitionList(request, params, startDate)}${details}`
     // The form's first submit button is a disabled, hidden one: pressing Enter in the name field
     // ("implicit submission") then submits nothing, instead of pressing the first real button, Approve.
-    + `<form method="post" action="${PAGE_PATH.slice(1)}"><button type="submit" disabled hidden aria-hidden="true" tabindex="-1"></button><input type="hidden" name="${LINK_PARAMS.token}" value="${escapeHtml(encodeToken(params.token))}">`
-    + `<input type="hidden" name="${LINK_PARAMS.execution}" value="${escapeHtml(params.executionArn)}"><input type="hidden" name="${LINK_PARAMS.stage}" value="${escapeHtml(params.stage)}">`
+    + `<form method="post" action="${PAGE_PATH.slice(1)}"><button type="submit" disabled hidden aria-hidden="true" tabindex="-1"></button>${hiddenLinkFields(params)}`
     + `<label for="name">Your name</label><input id="name" name="name" required maxlength="100" autocomplete="name">`
     + `<label for="comment">Comment (optional)</label><textarea id="comment" name="comment" rows="3" maxlength="1000"></textarea>`
     + `<div class="actions"><button class="approve" type="submit" name="decision" value="approve">Approve</button>`
@@ -294,16 +350,32 @@ async function show(params: LinkParams, sfn: SFNClient): Promise<HttpResponse> {
     + `<p class="note">Opening this page decides nothing; only the buttons do, once. Your name, your IP address, your browser and the time are recorded with your decision.</p>`);
 }
 
+/** The form carries the link back: its code alone, or token, execution and stage. */
+function hiddenLinkFields(params: LinkParams): string {
+  const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
+  if (params.code !== undefined) return hidden(LINK_PARAMS.code, params.code);
+  return hidden(LINK_PARAMS.token, encodeToken(params.token)) + hidden(LINK_PARAMS.execution, params.executionArn) + hidden(LINK_PARAMS.stage, params.stage);
+}
+
 function clean(text: string | undefined, max: number): string {
   return (text ?? "").replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").replace(/\p{Cf}+/gu, "").trim().slice(0, max);
 }
 
-/** POST: records the decision once. */
-async function decide(params: LinkParams, form: Record<string, string | undefined>, event: HttpEvent, sfn: SFNClient): Promise<HttpResponse> {
+/** The decision and name of a POST, or the page that says what is missing. */
+function formDecision(form: Record<string, string | undefined>): { kind: "approved" | "rejected"; name: string } | { answer: HttpResponse } {
   const kind = form.decision === "approve" ? "approved" : form.decision === "reject" ? "rejected" : undefined;
   const name = clean(form.name, 100);
-  if (!kind) return message(400, "Choose Approve or Reject", "The form arrived without a decision. Go back and press Approve or Reject.");
-  if (!name) return message(400, "Your name is needed", "Go back, type your name and press the button again.");
+  if (!kind) return { answer: message(400, "Choose Approve or Reject", "The form arrived without a decision. Go back and press Approve or Reject.") };
+  if (!name) return { answer: message(400, "Your name is needed", "Go back, type your name and press the button again.") };
+  return { kind, name };
+}
+
+/** POST: records the decision once (a code link: claims its code first, conditionally, so only one press sends). */
+async function decide(params: LinkParams, form: Record<string, string | undefined>, event: HttpEvent, clients: PageClients): Promise<HttpResponse> {
+  const { sfn } = clients;
+  const chosen = formDecision(form);
+  if ("answer" in chosen) return chosen.answer;
+  const { kind, name } = chosen;
   const http = event.requestContext?.http ?? {};
   const result = stageDecision({
     decision: kind,
@@ -322,6 +394,17 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
     console.error(JSON.stringify({ msg: "approval page could not read the execution history", error: (error as Error).name, executionArn: params.executionArn }));
     return UNAVAILABLE();
   }
+  // A code decides once: the conditional claim lets one press through; a second (a double click,
+  // a forwarded email) is refused here. An unconfirmed claim frees itself after CLAIM_STALE_SECONDS.
+  const claimId = randomUUID();
+  if (params.code !== undefined) {
+    try {
+      if (!(await claimLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, { claimId, decision: kind, nowSeconds: Math.floor(Date.now() / 1000) }))) return ALREADY_DECIDED();
+    } catch (error) {
+      console.error(JSON.stringify({ msg: "approval page could not claim the link's code", error: (error as Error).name, executionArn: params.executionArn }));
+      return UNAVAILABLE();
+    }
+  }
   try {
     await sfn.send(new SendTaskSuccessCommand({ taskToken: params.token, output: JSON.stringify(result) }));
   } catch (error) {
@@ -329,6 +412,12 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
     if (isDamaged(error)) return DAMAGED();
     console.error(JSON.stringify({ msg: "approval page could not record a decision", error: (error as Error).name, executionArn: params.executionArn }));
     return NOT_CONFIRMED();
+  }
+  if (params.code !== undefined) {
+    // Bookkeeping only: Step Functions accepts one decision per token whatever this item says.
+    await confirmLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, claimId, new Date().toISOString()).catch((error: unknown) => {
+      console.error(JSON.stringify({ msg: "approval page could not mark the link's code as used", error: (error as Error).name, executionArn: params.executionArn }));
+    });
   }
   console.log(JSON.stringify({ msg: "approval decision recorded", ...result, executionArn: params.executionArn, sourceIp: http.sourceIp, userAgent: http.userAgent }));
   const title = kind === "approved" ? "Approved" : "Rejected";
@@ -349,10 +438,17 @@ export function formFields(event: HttpEvent): { fields: Record<string, string> }
   return { fields };
 }
 
-export async function handleApprovalPage(event: HttpEvent, settings: ApprovalPageSettings, sfn: SFNClient): Promise<HttpResponse> {
+export async function handleApprovalPage(event: HttpEvent, settings: ApprovalPageSettings, sfn: SFNClient, dynamodb?: DynamoDBClient): Promise<HttpResponse> {
+  const clients: PageClients = { sfn, dynamodb, settings };
   const method = event.requestContext?.http?.method;
   if (method === "GET") {
-    const params = linkParams(event.queryStringParameters ?? {}, settings);
+    const query = event.queryStringParameters ?? {};
+    if (query[LINK_PARAMS.code] !== undefined) {
+      if (mixesCodeAndToken(query)) return DAMAGED();
+      const found = await codeParams(query[LINK_PARAMS.code], clients, CLOSED);
+      return "answer" in found ? found.answer : show(found.params, sfn);
+    }
+    const params = linkParams(query, settings);
     return params ? show(params, sfn) : DAMAGED();
   }
   if (method === "POST") {
@@ -362,8 +458,16 @@ export async function handleApprovalPage(event: HttpEvent, settings: ApprovalPag
     if ("repeated" in form) {
       return message(400, "The form arrived damaged", "A field of the form came more than once, so nothing was decided. Open the link from your email again and press one button.");
     }
+    if (form.fields[LINK_PARAMS.code] !== undefined) {
+      if (mixesCodeAndToken(form.fields)) return DAMAGED();
+      // The form is checked before the code is looked up: a press without a decision reads nothing.
+      const chosen = formDecision(form.fields);
+      if ("answer" in chosen) return chosen.answer;
+      const found = await codeParams(form.fields[LINK_PARAMS.code], clients, ALREADY_DECIDED);
+      return "answer" in found ? found.answer : decide(found.params, form.fields, event, clients);
+    }
     const params = linkParams(form.fields, settings);
-    return params ? decide(params, form.fields, event, sfn) : DAMAGED();
+    return params ? decide(params, form.fields, event, clients) : DAMAGED();
   }
   return message(405, "Not allowed", "Open the link from your email.");
 }

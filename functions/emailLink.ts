@@ -1,11 +1,14 @@
 // The start function of the email-link mechanism (seed 003, fixed): invoked by the stage's
-// `lambda:invoke.waitForTaskToken` Task, it publishes one approval email to the stage's SNS topic
-// (its subscribers are the approvers) with a link to the approval page. The link holds the task
-// token base64url-encoded; opening it decides nothing. The token is never logged.
+// `lambda:invoke.waitForTaskToken` Task, it stores a one-time code for the task (its hash, and the
+// token sealed under it: functions/linkCodes.ts) and publishes one approval email to the stage's
+// SNS topic (its subscribers are the approvers) with a link to the approval page that carries only
+// that code. Opening the link decides nothing. Neither the token nor the code is ever logged.
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
-import { approvalLink } from "./approvalLink";
+import { codeLink } from "./approvalLink";
 import { executionName, parseCallbackTaskEvent } from "./callbackTask";
-import { ApprovalRequest } from "./contract";
+import { ApprovalRequest, ONE_LINE_FIELD_MAX, fitText } from "./contract";
+import { codeHashOf, newLinkCode, putLinkCode, sealToken } from "./linkCodes";
 
 export interface EmailLinkSettings {
   stage: string;
@@ -14,6 +17,8 @@ export interface EmailLinkSettings {
   pageUrl: string;
   /** The stage's timeout: the email says until when the link works. */
   timeoutSeconds: number;
+  /** The approval page's code table (ApprovalPage.linkCodes). */
+  codeTable: string;
 }
 
 export interface ApprovalEmail {
@@ -56,8 +61,10 @@ export function composeApprovalEmail(args: {
 }
 
 /** Line breaks (U+2028/U+2029 too) and control characters become one space (JSONata: the same $replace). */
+/** A request value as one line of the email, cut to ONE_LINE_FIELD_MAX characters (the request field rule in contract.ts). */
 export function oneLine(value: unknown): string {
-  return String(value).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ");
+  const text = String(value).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ");
+  return text === "" ? "" : fitText(text, ONE_LINE_FIELD_MAX);
 }
 
 function executionArn(arn: string): { stateMachineName: string; name: string } {
@@ -65,16 +72,27 @@ function executionArn(arn: string): { stateMachineName: string; name: string } {
   return { stateMachineName: parts[parts.length - 2] ?? "", name: executionName(arn) };
 }
 
-export async function sendApprovalEmail(event: unknown, settings: EmailLinkSettings, sns: SNSClient, now: Date = new Date()): Promise<{ messageId: string }> {
+export async function sendApprovalEmail(event: unknown, settings: EmailLinkSettings, clients: { sns: SNSClient; dynamodb: DynamoDBClient }, now: Date = new Date()): Promise<{ messageId: string }> {
   const task = parseCallbackTaskEvent(event, settings.stage);
+  const deadline = new Date(now.getTime() + settings.timeoutSeconds * 1000);
+  // The code is stored before the email goes out: a link in a sent email always has its item.
+  const code = newLinkCode();
+  await putLinkCode(clients.dynamodb, settings.codeTable, {
+    codeHash: codeHashOf(code),
+    sealedToken: sealToken(code, task.taskToken, settings.stage, task.executionArn),
+    stage: settings.stage,
+    executionArn: task.executionArn,
+    createdAt: now.toISOString(),
+    expiresAt: Math.ceil(deadline.getTime() / 1000),
+  });
   const email = composeApprovalEmail({
     request: task.request,
     stage: settings.stage,
     executionArn: task.executionArn,
-    link: approvalLink(settings.pageUrl, task.taskToken, task.executionArn, settings.stage),
-    deadline: new Date(now.getTime() + settings.timeoutSeconds * 1000),
+    link: codeLink(settings.pageUrl, code),
+    deadline,
   });
-  const result = await sns.send(new PublishCommand({ TopicArn: settings.topicArn, Subject: email.subject, Message: email.message }));
+  const result = await clients.sns.send(new PublishCommand({ TopicArn: settings.topicArn, Subject: email.subject, Message: email.message }));
   if (!result.MessageId) throw new Error("EmailNotSent: SNS returned no MessageId");
   console.log(JSON.stringify({ msg: "approval email published", stage: settings.stage, executionArn: task.executionArn, messageId: result.MessageId }));
   return { messageId: result.MessageId };

@@ -3,11 +3,16 @@
 // with a fake Step Functions endpoint behind it. The whole suite runs twice: against
 // handleApprovalPage called directly, and against the staging stack's page function as deployed
 // (its serialized __index.js, run with node per request, settings from its environment).
+// Token links (t, e, s) are the sns-callback stage's; the email-link stage takes only a one-time
+// code (c), whose item lives in a fake of the page's code table (tests/helpers/fakeCodeTable.ts).
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
 import { createHash } from "crypto";
 import { ApprovalPageSettings, decodeToken, encodeToken, handleApprovalPage } from "../functions/approvalPage";
+import { CLAIM_STALE_SECONDS, codeHashOf, newLinkCode, sealToken } from "../functions/linkCodes";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
+import { FakeCodeTable } from "./helpers/fakeCodeTable";
 import { FollowUpStage, HistoryBuilder, waitingTaskHistory } from "./helpers/executionHistory";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { PageHandler, PageServer, serializedPageHandler, startPageServer } from "./helpers/pageServer";
@@ -18,7 +23,7 @@ import { stackConfig } from "./helpers/stackConfig";
 const STATE_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-prod";
 const EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-prod:er98765-1";
 const TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe+/=${"Zm9v+bar/baz=".repeat(60)}`;
-const SETTINGS: ApprovalPageSettings = { stateMachineArn: STATE_MACHINE, stages: { review: "email-link", finance: "sns-callback" } };
+const SETTINGS: ApprovalPageSettings = { stateMachineArn: STATE_MACHINE, stages: { review: "email-link", finance: "sns-callback" }, codeTable: "sfn-approvals-prod-link-codes" };
 
 /** One way to run the page: the settings it answers with, and how to build the handler behind the adapter. */
 interface PageUnderTest {
@@ -42,14 +47,17 @@ const DIRECT: PageUnderTest = {
   snsStage: "finance",
   direct: true,
   handler: async (sfnEndpoint) => {
-    const sfn = new SFNClient({ region: "eu-west-1", endpoint: sfnEndpoint, credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" }, maxAttempts: 1 });
-    return (event) => handleApprovalPage(event, SETTINGS, sfn);
+    const credentials = { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" };
+    const sfn = new SFNClient({ region: "eu-west-1", endpoint: sfnEndpoint, credentials, maxAttempts: 1 });
+    const dynamodb = new DynamoDBClient({ region: "eu-west-1", endpoint: sfnEndpoint, credentials, maxAttempts: 1 });
+    return (event) => handleApprovalPage(event, SETTINGS, sfn, dynamodb);
   },
 };
 
 const STAGING_SETTINGS: ApprovalPageSettings = {
   stateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-staging",
   stages: { "team-lead": "email-link", finance: "sns-callback" },
+  codeTable: "sfn-approvals-staging-link-codes",
 };
 
 const SERIALIZED: PageUnderTest = {
@@ -66,7 +74,8 @@ const SERIALIZED: PageUnderTest = {
     // The settings this run assumes are the ones the stack gives its page function.
     expect(variables.STATE_MACHINE_ARN).to.equal(STAGING_SETTINGS.stateMachineArn);
     expect(JSON.parse(variables.STAGES)).to.deep.equal(STAGING_SETTINGS.stages);
-    return serializedPageHandler(writeArchive(await archiveFiles(fn)), { ...variables, AWS_ENDPOINT_URL_SFN: sfnEndpoint });
+    expect(variables.CODE_TABLE_NAME).to.equal(STAGING_SETTINGS.codeTable);
+    return serializedPageHandler(writeArchive(await archiveFiles(fn)), { ...variables, AWS_ENDPOINT_URL_SFN: sfnEndpoint, AWS_ENDPOINT_URL_DYNAMODB: sfnEndpoint });
   },
 };
 
@@ -89,17 +98,44 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
   });
   /** The execution waits at `stage` for TOKEN (the history the page reads to tie token and stage). */
   const waitingAt = (stage: string, token = TOKEN) => aws.on("GetExecutionHistory", () => waitingTaskHistory({ stage, mechanism: page.settings.stages[stage], token, executionArn: page.execution }));
+  let codes: FakeCodeTable;
   beforeEach(() => {
     aws.reset();
-    waitingAt(page.emailStage);
+    waitingAt(page.snsStage);
+    codes = new FakeCodeTable(page.settings.codeTable!);
+    codes.serve(aws);
   });
 
-  const link = (fields: Record<string, string> = {}) => `${base}?${new URLSearchParams({ t: encodeToken(TOKEN), e: page.execution, s: page.emailStage, ...fields })}`;
+  /** A token link: only the sns-callback stage takes them. */
+  const link = (fields: Record<string, string> = {}) => `${base}?${new URLSearchParams({ t: encodeToken(TOKEN), e: page.execution, s: page.snsStage, ...fields })}`;
   const running = (input: unknown = EXPENSE_REPORT) => aws.on("DescribeExecution", () => ({ executionArn: page.execution, stateMachineArn: page.settings.stateMachineArn, status: "RUNNING", input: JSON.stringify(input), startDate: 1795334400 }));
   const post = (fields: Record<string, string>, contentType = "application/x-www-form-urlencoded") => fetch(base, {
     method: "POST",
     headers: { "content-type": contentType },
-    body: new URLSearchParams({ t: encodeToken(TOKEN), e: page.execution, s: page.emailStage, name: "Alice Example", ...fields }).toString(),
+    body: new URLSearchParams({ t: encodeToken(TOKEN), e: page.execution, s: page.snsStage, name: "Alice Example", ...fields }).toString(),
+  });
+  /** What the email-link start function stores for a task (functions/emailLink.ts): returns the link's code. */
+  const storeCode = (token = TOKEN, item: { stage?: string; executionArn?: string; expiresAt?: number; claimedAt?: number; claimId?: string; confirmedAt?: string } = {}) => {
+    const code = newLinkCode();
+    const stage = item.stage ?? page.emailStage;
+    const executionArn = item.executionArn ?? page.execution;
+    codes.items.set(codeHashOf(code), {
+      codeHash: { S: codeHashOf(code) },
+      sealedToken: { S: sealToken(code, token, stage, executionArn) },
+      stage: { S: stage },
+      executionArn: { S: executionArn },
+      createdAt: { S: new Date().toISOString() },
+      expiresAt: { N: String(item.expiresAt ?? Math.floor(Date.now() / 1000) + 3600) },
+      ...(item.claimedAt !== undefined ? { claimedAt: { N: String(item.claimedAt) }, claimId: { S: item.claimId ?? "someone-else" } } : {}),
+      ...(item.confirmedAt !== undefined ? { confirmedAt: { S: item.confirmedAt } } : {}),
+    });
+    return code;
+  };
+  const codeLink = (code: string) => `${base}?c=${code}`;
+  const postCode = (code: string, fields: Record<string, string>) => fetch(base, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ c: code, name: "Alice Example", ...fields }).toString(),
   });
 
   it("encodes tokens URL-safe and decodes them back exactly", () => {
@@ -165,14 +201,13 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "SendTaskSuccess"]);
     expect(aws.requests[1].body.taskToken).to.equal(TOKEN);
     const output = JSON.parse(aws.requests[1].body.output);
-    expect(output).to.deep.include({ approved: true, decision: "approved", stage: page.emailStage, mechanism: "email-link", approver: "Alice Example (via email link)", comment: "ok for Q4" });
+    expect(output).to.deep.include({ approved: true, decision: "approved", stage: page.snsStage, mechanism: "sns-callback", approver: "Alice Example (via email link)", comment: "ok for Q4" });
     expect(Date.parse(output.decidedAt)).to.be.within(before - 1000, Date.now());
   });
 
   it("POST reject sends a rejection with the stage's own mechanism", async () => {
     aws.on("SendTaskSuccess", () => ({}));
-    waitingAt(page.snsStage);
-    const response = await post({ decision: "reject", s: page.snsStage });
+    const response = await post({ decision: "reject" });
     expect(await response.text()).to.contain("<h1>Rejected</h1>");
     expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "SendTaskSuccess"]);
     expect(JSON.parse(aws.requests[1].body.output)).to.deep.include({ approved: false, decision: "rejected", stage: page.snsStage, mechanism: "sns-callback", comment: null });
@@ -190,7 +225,7 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     aws.on("SendTaskHeartbeat", () => new AwsError("TaskTimedOut", "Task Timed Out"));
     expect((await fetch(link())).status).to.equal(410);
     aws.reset();
-    waitingAt(page.emailStage);
+    waitingAt(page.snsStage);
     aws.on("DescribeExecution", () => ({ executionArn: page.execution, status: "SUCCEEDED", input: JSON.stringify(EXPENSE_REPORT) }));
     const response = await fetch(link());
     expect(response.status).to.equal(410);
@@ -239,15 +274,16 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     expect(aws.operations()).to.deep.equal(["GetExecutionHistory"]);
   });
 
-  it("a token of another stage (the link's stage changed by hand) shows 'This link does not work' (400) and decides nothing", async () => {
+  it("a token link naming the email-link stage opens nothing (400, nothing read): that stage decides only with its code, so a token read in the history cannot decide it", async () => {
     running();
     aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
-    // The execution waits at the email stage for TOKEN; the link says the sns stage.
-    expect((await fetch(link({ s: page.snsStage }))).status).to.equal(400);
-    const response = await post({ decision: "approve", s: page.snsStage });
+    // The execution really waits at the email stage for TOKEN (the history's TaskScheduled payload holds it).
+    waitingAt(page.emailStage);
+    expect((await fetch(link({ s: page.emailStage }))).status).to.equal(400);
+    const response = await post({ decision: "approve", s: page.emailStage });
     expect(response.status).to.equal(400);
     expect(await response.text()).to.contain("This link does not work");
-    expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "GetExecutionHistory"]);
+    expect(aws.requests).to.have.length(0);
   });
 
   it("a look-alike link in the request's own text (before the real link) does not count: only the message's last link ties a token", async () => {
@@ -271,11 +307,161 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
   it("a token the execution does not wait for (another execution's, or an earlier stage's) shows 'Nothing left to decide' (410) and decides nothing", async () => {
     running();
     aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
-    waitingAt(page.emailStage, `${TOKEN}OTHER`);
+    waitingAt(page.snsStage, `${TOKEN}OTHER`);
     expect((await fetch(link())).status).to.equal(410);
     const response = await post({ decision: "approve" });
     expect(response.status).to.equal(410);
     expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "GetExecutionHistory"]);
+  });
+
+  describe("email-link: a one-time code, the token and binding from its item (issue 11, defect 12)", () => {
+    beforeEach(() => waitingAt(page.emailStage));
+    /** The deployed function runs the first three (GET, POST, second use); the rest run against the handler only (a node process per request is slow). */
+    const it = (title: string, test: () => Promise<void>) => (page.direct || /^(GET shows|POST approve claims|a second use)/.test(title) ? globalThis.it(title, test) : undefined);
+    const claims = () => aws.requests.filter((r) => r.operation === "UpdateItem").map((r) => r.body.UpdateExpression);
+
+    it("GET shows the request; the form carries back only the code, never the token", async () => {
+      running();
+      aws.on("SendTaskHeartbeat", () => ({}));
+      const code = storeCode();
+      const response = await fetch(codeLink(code));
+      const html = await response.text();
+      expect(response.status).to.equal(200);
+      expect(aws.operations()).to.deep.equal(["GetItem", "DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat"]);
+      expect(aws.requests[0].body).to.deep.equal({ TableName: page.settings.codeTable, Key: { codeHash: { S: codeHashOf(code) } }, ConsistentRead: true });
+      expect(aws.requests[1].body).to.deep.equal({ executionArn: page.execution });
+      expect(aws.requests[3].body).to.deep.equal({ taskToken: TOKEN });
+      expect(html).to.contain("<h1>Expense report ER98765</h1>").and.contain(`<dd>${page.emailStage}</dd>`);
+      expect([...html.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)].map((m) => [m[1], m[2]])).to.deep.equal([["c", code]]);
+      expect(html).to.not.contain(encodeToken(TOKEN).slice(40, 100));
+    });
+
+    it("POST approve claims the code (conditionally), sends the decision once with the email-link stage's mechanism, then marks the code used", async () => {
+      aws.on("SendTaskSuccess", () => ({}));
+      const code = storeCode();
+      const response = await postCode(code, { decision: "approve", comment: "fine" });
+      expect(response.status).to.equal(200);
+      expect(await response.text()).to.contain("<h1>Approved</h1>");
+      expect(aws.operations()).to.deep.equal(["GetItem", "GetExecutionHistory", "UpdateItem", "SendTaskSuccess", "UpdateItem"]);
+      expect(claims()).to.deep.equal(["SET claimedAt = :now, claimId = :claim, decision = :decision", "SET confirmedAt = :at"]);
+      const sent = aws.requests.find((r) => r.operation === "SendTaskSuccess")!.body;
+      expect(sent.taskToken).to.equal(TOKEN);
+      expect(JSON.parse(sent.output)).to.deep.include({ approved: true, decision: "approved", stage: page.emailStage, mechanism: "email-link", approver: "Alice Example (via email link)", comment: "fine" });
+      const item = codes.items.get(codeHashOf(code))!;
+      expect(item.decision).to.deep.equal({ S: "approved" });
+      expect(item.confirmedAt?.S).to.be.a("string");
+    });
+
+    it("a second use of a code is refused (410) without sending anything, by GET and by POST", async () => {
+      running();
+      aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+      const code = storeCode();
+      expect((await postCode(code, { decision: "approve" })).status).to.equal(200);
+      aws.requests.length = 0;
+      const again = await postCode(code, { decision: "reject" });
+      expect(again.status).to.equal(410);
+      expect(await again.text()).to.contain("Nothing left to decide").and.contain("This press changed nothing.");
+      expect((await fetch(codeLink(code))).status).to.equal(410);
+      expect(aws.operations()).to.deep.equal(["GetItem", "GetItem"]);
+    });
+
+    it("two presses at once: only the one that claims the code sends a decision; the other gets 410", async () => {
+      aws.on("SendTaskSuccess", () => ({}));
+      const code = storeCode();
+      const answers = await Promise.all([postCode(code, { decision: "approve" }), postCode(code, { decision: "reject" })]);
+      expect(answers.map((a) => a.status).sort()).to.deep.equal([200, 410]);
+      expect(aws.operations().filter((o) => o === "SendTaskSuccess")).to.have.length(1);
+    });
+
+    it("an unknown, expired or already confirmed code shows 'Nothing left to decide' (410) and decides nothing; a damaged one 'This link does not work' (400) without a look-up", async () => {
+      running();
+      aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+      const now = Math.floor(Date.now() / 1000);
+      for (const code of [newLinkCode(), storeCode(TOKEN, { expiresAt: now - 1 }), storeCode(TOKEN, { claimedAt: now - 600, confirmedAt: "2026-11-22T10:00:00Z" })]) {
+        aws.requests.length = 0;
+        expect((await fetch(codeLink(code))).status).to.equal(410);
+        const response = await postCode(code, { decision: "approve" });
+        expect(response.status).to.equal(410);
+        expect(aws.operations()).to.deep.equal(["GetItem", "GetItem"]);
+      }
+      aws.requests.length = 0;
+      for (const bad of [`${base}?c=short`, `${base}?c=${"a".repeat(44)}`, `${base}?c=${newLinkCode()}&t=${encodeToken(TOKEN)}`, `${base}?c=${newLinkCode()}&s=${page.emailStage}`]) {
+        const response = await fetch(bad);
+        expect(response.status, bad).to.equal(400);
+        expect(await response.text()).to.contain("This link does not work");
+      }
+      expect((await postCode("not-a-code", { decision: "approve" })).status).to.equal(400);
+      expect(aws.requests).to.have.length(0);
+    });
+
+    it("a code whose item names another stage (an sns-callback stage, an unknown one), another workflow's execution, or an edited token opens nothing (400)", async () => {
+      running();
+      aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+      const other = storeCode(TOKEN, { stage: page.snsStage });
+      const unknown = storeCode(TOKEN, { stage: "unknown-stage" });
+      const foreign = storeCode(TOKEN, { executionArn: "arn:aws:states:eu-west-1:123456789012:execution:someone-elses-machine:x" });
+      // The item's stage changed in the table after the start function sealed the token for the email stage.
+      const edited = storeCode();
+      codes.items.get(codeHashOf(edited))!.executionArn = { S: `${page.execution}-2` };
+      for (const code of [other, unknown, foreign, edited]) {
+        expect((await fetch(codeLink(code))).status).to.equal(400);
+        expect((await postCode(code, { decision: "approve" })).status).to.equal(400);
+      }
+      expect(aws.operations().filter((o) => o !== "GetItem")).to.deep.equal([]);
+    });
+
+    it("a code whose token waits at another stage's Task (per the history) opens nothing (400) and is not claimed", async () => {
+      running();
+      aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+      waitingAt(page.snsStage);
+      const code = storeCode();
+      expect((await fetch(codeLink(code))).status).to.equal(400);
+      expect((await postCode(code, { decision: "approve" })).status).to.equal(400);
+      expect(aws.operations()).to.deep.equal(["GetItem", "DescribeExecution", "GetExecutionHistory", "GetItem", "GetExecutionHistory"]);
+      expect(codes.items.get(codeHashOf(code))!.claimedAt).to.equal(undefined);
+    });
+
+    it("while another press holds a fresh claim the code is refused (410); a claim older than a minute that Step Functions never confirmed frees the code", async () => {
+      aws.on("SendTaskSuccess", () => ({}));
+      const now = Math.floor(Date.now() / 1000);
+      const fresh = storeCode(TOKEN, { claimedAt: now - 5 });
+      expect((await postCode(fresh, { decision: "approve" })).status).to.equal(410);
+      expect(aws.operations()).to.deep.equal(["GetItem"]);
+      const stale = storeCode(TOKEN, { claimedAt: now - CLAIM_STALE_SECONDS - 5 });
+      expect((await postCode(stale, { decision: "approve" })).status).to.equal(200);
+      expect(aws.operations().filter((o) => o === "SendTaskSuccess")).to.have.length(1);
+    });
+
+    it("a decision Step Functions did not confirm: 'not confirmed' (503), the code stays claimed but unconfirmed, so the approver can decide again once the claim is stale", async () => {
+      aws.on("SendTaskSuccess", () => new AwsError("ServiceUnavailable", "down", 503));
+      const code = storeCode();
+      const response = await postCode(code, { decision: "approve" });
+      expect(response.status).to.equal(503);
+      expect(await response.text()).to.contain("Your decision was not confirmed");
+      expect(aws.operations()).to.deep.equal(["GetItem", "GetExecutionHistory", "UpdateItem", "SendTaskSuccess"]);
+      const item = codes.items.get(codeHashOf(code))!;
+      expect(item.claimedAt).to.not.equal(undefined);
+      expect(item.confirmedAt).to.equal(undefined);
+      // A minute later (the claim made stale here), the same link decides.
+      item.claimedAt = { N: String(Math.floor(Date.now() / 1000) - CLAIM_STALE_SECONDS - 1) };
+      aws.on("SendTaskSuccess", () => ({}));
+      expect((await postCode(code, { decision: "approve" })).status).to.equal(200);
+    });
+
+    it("the code table unreachable: 'Please try again' (503), nothing decided", async () => {
+      aws.on("GetItem", () => new AwsError("ServiceUnavailable", "down", 503)).on("SendTaskSuccess", () => ({}));
+      const code = newLinkCode();
+      expect((await fetch(codeLink(code))).status).to.equal(503);
+      expect((await postCode(code, { decision: "approve" })).status).to.equal(503);
+      expect(aws.operations().filter((o) => o !== "GetItem")).to.deep.equal([]);
+    });
+
+    it("a POST with a code but without a decision or a name reads nothing", async () => {
+      const code = storeCode();
+      expect((await postCode(code, { decision: "maybe" })).status).to.equal(400);
+      expect((await postCode(code, { decision: "approve", name: " " })).status).to.equal(400);
+      expect(aws.requests).to.have.length(0);
+    });
   });
 
   describe("a stage with reminders and escalation (its Task waits in a Parallel branch; the other branches add newer events)", () => {
@@ -361,7 +547,7 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
       }
     });
 
-    it("a token of another stage's Task that still waits (the link's stage changed by hand) shows 'This link does not work' (400) and decides nothing", async () => {
+    it("a token link naming the email-link stage is refused before reading the history (400), while its token waits at the sns stage", async () => {
       const { h } = waitingAtSnsStage(30);
       serve(h);
       running();
@@ -371,23 +557,23 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
       const response = await post({ decision: "approve", s: page.emailStage });
       expect(response.status).to.equal(400);
       expect(await response.text()).to.contain("This link does not work");
-      expect(aws.operations()).to.deep.equal(["DescribeExecution", "GetExecutionHistory", "GetExecutionHistory", "GetExecutionHistory", "GetExecutionHistory"]);
+      expect(aws.requests).to.have.length(0);
     });
 
-    it("the token of a stage decided earlier shows 'Nothing left to decide' (410), though that stage's Task state is the link's", async () => {
+    it("the code of a stage decided earlier shows 'Nothing left to decide' (410): its token's Task ended, though the code was never used", async () => {
       const { h } = waitingAtSnsStage(30);
       serve(h);
       running();
       aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
-      const earlier = { t: encodeToken(`${TOKEN}EARLIER`), s: page.emailStage };
-      expect((await fetch(link(earlier))).status).to.equal(410);
-      expect((await post({ decision: "approve", ...earlier })).status).to.equal(410);
-      expect(aws.operations().filter((o) => o !== "DescribeExecution" && o !== "GetExecutionHistory")).to.deep.equal([]);
+      const code = storeCode(`${TOKEN}EARLIER`);
+      expect((await fetch(codeLink(code))).status).to.equal(410);
+      expect((await postCode(code, { decision: "approve" })).status).to.equal(410);
+      expect(aws.operations().filter((o) => !["GetItem", "DescribeExecution", "GetExecutionHistory"].includes(o))).to.deep.equal([]);
     });
 
     it("finds the token behind the worst case the config allows (100 reminders and 10 escalation targets, every publish failed), on the 12th page", async () => {
       const h = new HistoryBuilder(page.execution, EXPENSE_REPORT);
-      const stage = new FollowUpStage(h, { stage: page.emailStage, mechanism: "email-link", token: TOKEN, executionArn: page.execution }, { escalationTargets: 10 });
+      const stage = new FollowUpStage(h, { stage: page.snsStage, mechanism: "sns-callback", token: TOKEN, executionArn: page.execution }, { escalationTargets: 10 });
       for (let i = 1; i <= 100; i++) {
         stage.remind(true);
         if (i === 50) stage.escalate(true);
@@ -403,7 +589,7 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     it("reads at most 15 pages of 200 events: a token further back does not wait (410)", async () => {
       const h = new HistoryBuilder(page.execution, EXPENSE_REPORT);
       // More reminders than the config allows: only to put the token's TaskScheduled beyond 3,000 events.
-      const stage = new FollowUpStage(h, { stage: page.emailStage, mechanism: "email-link", token: TOKEN, executionArn: page.execution }, { maxReminders: 1000 });
+      const stage = new FollowUpStage(h, { stage: page.snsStage, mechanism: "sns-callback", token: TOKEN, executionArn: page.execution }, { maxReminders: 1000 });
       for (let i = 0; i < 300; i++) stage.remind();
       expect(h.newestFirst().findIndex((e) => e.id === stage.taskScheduled)).to.be.greaterThan(3000);
       serve(h);
@@ -414,7 +600,7 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     });
   });
 
-  it("a Task retried after a failed attempt: the new attempt's token waits (its TaskScheduled follows the failed attempt's events), the failed attempt's does not", async () => {
+  it("a Task retried after a failed attempt: the new attempt's code waits (its TaskScheduled follows the failed attempt's events), the failed attempt's does not", async () => {
     const h = new HistoryBuilder(page.execution, EXPENSE_REPORT);
     const entered = h.enter("Task", `Approval ${page.emailStage}`);
     const task = { stage: page.emailStage, mechanism: "email-link" as const, executionArn: page.execution };
@@ -423,20 +609,23 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     h.waitingTask({ ...task, token: TOKEN }, failed);
     aws.on("GetExecutionHistory", (body) => h.page(body));
     aws.on("SendTaskSuccess", () => ({}));
-    expect((await post({ decision: "approve", t: encodeToken(`${TOKEN}FIRST`) })).status).to.equal(410);
-    expect((await post({ decision: "approve" })).status).to.equal(200);
-    expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "GetExecutionHistory", "SendTaskSuccess"]);
-    expect(aws.requests[2].body.taskToken).to.equal(TOKEN);
+    // Each attempt's start function stored its own code.
+    const first = storeCode(`${TOKEN}FIRST`);
+    const second = storeCode(TOKEN);
+    expect((await postCode(first, { decision: "approve" })).status).to.equal(410);
+    expect((await postCode(second, { decision: "approve" })).status).to.equal(200);
+    expect(aws.operations()).to.deep.equal(["GetItem", "GetExecutionHistory", "GetItem", "GetExecutionHistory", "UpdateItem", "SendTaskSuccess", "UpdateItem"]);
+    expect(aws.requests.find((r) => r.operation === "SendTaskSuccess")!.body.taskToken).to.equal(TOKEN);
   });
 
   it("refuses a POST that repeats a field (400, nothing read or decided), whichever value comes last", async () => {
     aws.on("SendTaskSuccess", () => ({}));
-    const fields = { t: encodeToken(TOKEN), e: page.execution, s: page.emailStage, name: "Alice Example" };
+    const fields = { t: encodeToken(TOKEN), e: page.execution, s: page.snsStage, name: "Alice Example" };
     const repeated: Array<Array<[string, string]>> = [
       [["decision", "reject"], ["decision", "approve"]],
       [["decision", "approve"], ["decision", "reject"]],
       [["decision", "approve"], ["name", "Mallory"]],
-      [["decision", "approve"], ["s", page.emailStage]],
+      [["decision", "approve"], ["s", page.snsStage]],
       [["decision", "approve"], ["t", encodeToken(TOKEN)]],
     ];
     for (const extra of repeated) {

@@ -63,7 +63,7 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     const staging = await runProgram("staging", stackConfig("staging"));
     const fn = named(staging.resources, "approval-page-handler-fn");
     const variables = fn.inputs.environment.variables as Record<string, string>;
-    expect(variables).to.deep.equal({ STATE_MACHINE_ARN, STAGES: JSON.stringify({ "team-lead": "email-link", finance: "sns-callback" }) });
+    expect(variables).to.deep.equal({ STATE_MACHINE_ARN, STAGES: JSON.stringify({ "team-lead": "email-link", finance: "sns-callback" }), CODE_TABLE_NAME: "sfn-approvals-staging-link-codes" });
     const dir = writeArchive(await archiveFiles(fn));
     const endpoint = await aws.start();
     server = await startPageServer(serializedPageHandler(dir, { ...variables, AWS_ENDPOINT_URL_SFN: endpoint }));

@@ -4,8 +4,10 @@
 // client), the sns-callback Task's JSONata Arguments are evaluated as Step Functions would
 // (tests/helpers/localStateMachine.ts), the approver opens the link in each email on the real
 // approval page (behind the local HTTP adapter) and presses a button; the page's SendTaskSuccess
-// reaches a fake Step Functions endpoint that completes the waiting Task.
+// reaches a fake Step Functions endpoint that completes the waiting Task. The email-link code
+// lives in a fake of the page's code table (written by the start function, claimed by the page).
 import { allStates } from "./helpers/aslLint";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PublishCommandInput, SNSClient } from "@aws-sdk/client-sns";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
@@ -18,6 +20,7 @@ import { Mechanism, StageDecision } from "../functions/contract";
 import { composeApprovalEmail, sendApprovalEmail } from "../functions/emailLink";
 import { waitingTaskHistory } from "./helpers/executionHistory";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
+import { FakeCodeTable } from "./helpers/fakeCodeTable";
 import { DEFAULT_ENTERED_TIME, RunResult, runDefinition } from "./helpers/localStateMachine";
 import { PageServer, startPageServer } from "./helpers/pageServer";
 import { named, ofType, runProgram } from "./helpers/pulumiMocks";
@@ -29,6 +32,7 @@ const EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfn-appro
 const PAGE_URL = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide";
 const TEAM_LEAD_TOPIC = "arn:aws:sns:eu-west-1:123456789012:sfn-approvals-staging-team-lead-approvals";
 const FINANCE_TOPIC = "arn:aws:sns:eu-west-1:123456789012:sfn-approvals-staging-finance-approvals";
+const CODE_TABLE = "sfn-approvals-staging-link-codes";
 /** A realistic task token: long, with every base64 character that breaks links. */
 const TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe+/=${"Zm9v+bar/baz=".repeat(70)}`;
 
@@ -87,6 +91,8 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
   let definition: any;
   let tasks: WaitingTasks;
   let emails: Email[];
+  let codes: FakeCodeTable;
+  let dynamodb: DynamoDBClient;
 
   before(async () => {
     const run = await runProgram("staging", stackConfig("staging"));
@@ -95,11 +101,14 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
     definition = JSON.parse(machines[0].inputs.definition);
     // The page's settings, exactly as the deployed function gets them.
     const env = named(run.resources, "approval-page-handler-fn").inputs.environment.variables;
-    const settings = { stateMachineArn: env.STATE_MACHINE_ARN, stages: JSON.parse(env.STAGES) };
-    expect(settings).to.deep.equal({ stateMachineArn: STATE_MACHINE_ARN, stages: { "team-lead": "email-link", finance: "sns-callback" } });
+    const settings = { stateMachineArn: env.STATE_MACHINE_ARN, stages: JSON.parse(env.STAGES), codeTable: env.CODE_TABLE_NAME };
+    expect(settings).to.deep.equal({ stateMachineArn: STATE_MACHINE_ARN, stages: { "team-lead": "email-link", finance: "sns-callback" }, codeTable: CODE_TABLE });
+    expect(named(run.resources, "stage-team-lead-start-fn").inputs.environment.variables.CODE_TABLE_NAME).to.equal(CODE_TABLE);
     const endpoint = await aws.start();
-    const sfn = new SFNClient({ region: "eu-west-1", endpoint, credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" }, maxAttempts: 1 });
-    page = await startPageServer((event) => handleApprovalPage(event, settings, sfn));
+    const credentials = { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" };
+    const sfn = new SFNClient({ region: "eu-west-1", endpoint, credentials, maxAttempts: 1 });
+    dynamodb = new DynamoDBClient({ region: "eu-west-1", endpoint, credentials, maxAttempts: 1 });
+    page = await startPageServer((event) => handleApprovalPage(event, settings, sfn, dynamodb));
   });
   after(async () => {
     await page.close();
@@ -109,6 +118,8 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
     aws.reset();
     tasks = new WaitingTasks();
     tasks.serve(aws);
+    codes = new FakeCodeTable(CODE_TABLE);
+    codes.serve(aws);
     emails = [];
   });
 
@@ -152,7 +163,7 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
         // Task then waits for the page's SendTaskSuccess.
         [stageTaskOptions("team-lead").stateName]: async (params: { FunctionName: string; Payload: any }) => {
           const decided = tasks.wait(params.Payload.taskToken, "team-lead", "email-link");
-          await sendApprovalEmail(params.Payload, { stage: "team-lead", topicArn: TEAM_LEAD_TOPIC, pageUrl: PAGE_URL, timeoutSeconds: 172800 }, sns);
+          await sendApprovalEmail(params.Payload, { stage: "team-lead", topicArn: TEAM_LEAD_TOPIC, pageUrl: PAGE_URL, timeoutSeconds: 172800, codeTable: CODE_TABLE }, { sns, dynamodb });
           return Promise.race([decided, approverFailed]);
         },
         // sns:publish.waitForTaskToken: Step Functions publishes the evaluated Arguments itself.
@@ -182,7 +193,13 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
     expect(result.output).to.deep.include({ approved: true, decision: "approved", request: EXPENSE });
     const show = ["DescribeExecution", "GetExecutionHistory", "SendTaskHeartbeat"];
     const decide = ["GetExecutionHistory", "SendTaskSuccess"];
-    expect(aws.operations()).to.deep.equal([...show, ...decide, ...show, ...decide]);
+    // The email-link stage: the start function stores the code; the page looks it up on GET and on
+    // POST, claims it before SendTaskSuccess and marks it confirmed after.
+    expect(aws.operations()).to.deep.equal([
+      "PutItem", "GetItem", ...show, "GetItem", "GetExecutionHistory", "UpdateItem", "SendTaskSuccess", "UpdateItem",
+      ...show, ...decide,
+    ]);
+    expect([...codes.items.values()].map((item) => [item.stage.S, item.decision?.S, item.confirmedAt !== undefined])).to.deep.equal([["team-lead", "approved", true]]);
   });
 
   it("the sns-callback email, built by the state machine in JSONata, says exactly what the email-link function's email says", async () => {
@@ -201,19 +218,45 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
     expect(finance.Subject).to.equal("Approval needed: Expense report ER98765");
   });
 
-  it("every link carries the token URL-safe (base64url, no + / =) and it arrives intact", async () => {
+  it("the email-link link carries only a one-time code, the sns-callback link the token URL-safe (base64url, no + / =); both arrive intact", async () => {
     await runStaging(EXPENSE, async (email) => { await approverOpens(email, { decision: "approve", name: "A" }); });
     expect(emails).to.have.length(2);
-    for (const email of emails) {
-      const link = new URL(linkIn(email));
-      expect(link.searchParams.get("t"), email.via).to.match(/^[A-Za-z0-9_-]+$/);
-      expect(decodeToken(link.searchParams.get("t")!), email.via).to.equal(TOKEN);
-      expect(link.searchParams.get("e")).to.equal(EXECUTION_ARN);
-      // Each parameter is name=value with nothing a mail client or parser could alter in the value.
-      for (const pair of link.search.slice(1).split("&")) expect(pair, email.via).to.match(/^[tes]=[A-Za-z0-9_%.-]+$/);
-    }
+    const [teamLead, finance] = emails.map((email) => new URL(linkIn(email)));
+    expect([...teamLead.searchParams.keys()]).to.deep.equal(["c"]);
+    expect(teamLead.searchParams.get("c")).to.match(/^[A-Za-z0-9_-]{43}$/);
+    expect(emails[0].Message).to.not.contain(Buffer.from(TOKEN).toString("base64url").slice(40, 100)).and.not.contain(TOKEN.slice(26, 90));
+    expect(finance.searchParams.get("t")).to.match(/^[A-Za-z0-9_-]+$/);
+    expect(decodeToken(finance.searchParams.get("t")!)).to.equal(TOKEN);
+    expect(finance.searchParams.get("e")).to.equal(EXECUTION_ARN);
+    // Each parameter is name=value with nothing a mail client or parser could alter in the value.
+    for (const link of [teamLead, finance]) for (const pair of link.search.slice(1).split("&")) expect(pair).to.match(/^[tesc]=[A-Za-z0-9_%.-]+$/);
     const tokenSent = aws.requests.filter((r) => r.operation === "SendTaskSuccess").map((r) => r.body.taskToken);
     expect(tokenSent).to.deep.equal([TOKEN, TOKEN]);
+  });
+
+  it("an email-link code decides once: a second press on the team lead's email, or its link opened again, changes nothing (410), and finance still decides", async () => {
+    let teamLeadEmail: Email | undefined;
+    let press: ((decision: string) => Promise<Response>) | undefined;
+    let secondPress: Response | undefined;
+    const result = await runStaging(EXPENSE, async (email) => {
+      if (email.TopicArn === TEAM_LEAD_TOPIC) {
+        teamLeadEmail = email;
+        const html = await (await fetch(linkIn(email).replace(PAGE_URL, page.url))).text();
+        const code = /<input type="hidden" name="c" value="([A-Za-z0-9_-]{43})">/.exec(html)![1];
+        press = (decision) => fetch(page.url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ c: code, name: "Lee Lead", decision }).toString() });
+        expect((await press("approve")).status).to.equal(200);
+        return;
+      }
+      // While finance waits, the team lead presses again (a double click, or a forwarded email).
+      secondPress = await press!("reject");
+      await approverOpens(email, { decision: "approve", name: "Fay Finance" });
+    });
+    expect(secondPress!.status).to.equal(410);
+    expect(await secondPress!.text()).to.contain("Nothing left to decide").and.contain("This press changed nothing.");
+    expect((await fetch(linkIn(teamLeadEmail!).replace(PAGE_URL, page.url))).status).to.equal(410);
+    expect(result.output).to.deep.include({ approved: true, decision: "approved" });
+    expect(result.output.stages[0]).to.deep.include({ stage: "team-lead", decision: "approved", approver: "Lee Lead (via email link)" });
+    expect(aws.operations().filter((op) => op === "SendTaskSuccess")).to.have.length(2);
   });
 
   it("the finance approver rejects: the execution ends rejected, with the team lead's approval kept", async () => {

@@ -44,6 +44,8 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
       return { name: physical, apiEndpoint: `https://${API_ID}.execute-api.${REGION}.amazonaws.com`, executionArn: `arn:aws:execute-api:${REGION}:${ACCOUNT_ID}:${API_ID}`, arn: `arn:aws:apigateway:${REGION}::/apis/${API_ID}` };
     case "aws:sfn/activity:Activity":
       return { name: physical, arn: arn("states", `activity:${physical}`) };
+    case "aws:kms/key:Key":
+      return { keyId: `${name}-0000-key-id`, arn: arn("kms", `key/${name}-0000-key-id`) };
     default:
       return { name: physical, arn: arn("mock", `${type}/${physical}`) };
   }
@@ -64,6 +66,9 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
         return { accountId: ACCOUNT_ID, arn: `arn:aws:iam::${ACCOUNT_ID}:user/deployer`, userId: "AIDEXAMPLE", id: ACCOUNT_ID };
       case "aws:index/getRegion:getRegion":
         return { name: REGION, region: REGION, id: REGION, description: "Europe (Ireland)", endpoint: `ec2.${REGION}.amazonaws.com` };
+      case "aws:iam/getSessionContext:getSessionContext":
+        // The deployer above is an IAM user: its issuer is itself.
+        return { arn: args.inputs.arn, issuerArn: args.inputs.arn, issuerId: "AIDEXAMPLE", issuerName: "deployer", sessionName: "", id: args.inputs.arn };
       case "aws:index/getPartition:getPartition":
         return { partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws", id: "aws" };
       default:

@@ -1,0 +1,170 @@
+// One-time codes of email-link approval links (issue 11, defect 12). The link in the email carries
+// only a random code; the task token stays server-side, so neither the link nor the execution
+// history (where the token also sits) is enough on its own: the page decides an email-link stage
+// only with a code.
+//
+// The table never holds the code: an item is keyed by sha256(code), and the task token is stored
+// encrypted with AES-256-GCM under a key derived from the code (HKDF-SHA256), bound to the item's
+// stage and execution. Whoever can read the table (dynamodb:Scan is part of ReadOnlyAccess) gets
+// no token and no working link.
+// Plain TypeScript with no Pulumi import: the start function and the page are serialized with it.
+import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "crypto";
+
+/** 32 random bytes, base64url without padding: 43 characters of [A-Za-z0-9_-]. */
+export const CODE_BYTES = 32;
+const CODE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+/** An unconfirmed claim older than this may be claimed again (the page's function runs at most 30 s). */
+export const CLAIM_STALE_SECONDS = 60;
+
+export function newLinkCode(): string {
+  return randomBytes(CODE_BYTES).toString("base64url");
+}
+
+/** A string that can be a code (the page refuses anything else without a look-up). */
+export function isLinkCode(value: string | undefined): value is string {
+  return typeof value === "string" && CODE_PATTERN.test(value);
+}
+
+/** The item key of a code: sha256 of the code, hex. */
+export function codeHashOf(code: string): string {
+  return createHash("sha256").update(code, "utf8").digest("hex");
+}
+
+function tokenKey(code: string): Buffer {
+  return Buffer.from(hkdfSync("sha256", Buffer.from(code, "utf8"), Buffer.alloc(0), "sfn-approvals link code: task token key", 32));
+}
+
+function associatedData(codeHash: string, stage: string, executionArn: string): Buffer {
+  return Buffer.from(JSON.stringify([codeHash, stage, executionArn]), "utf8");
+}
+
+/** The token encrypted for the item: base64 of iv (12) | ciphertext | tag (16). */
+export function sealToken(code: string, token: string, stage: string, executionArn: string): string {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", tokenKey(code), iv);
+  cipher.setAAD(associatedData(codeHashOf(code), stage, executionArn));
+  const sealed = Buffer.concat([cipher.update(token, "utf8"), cipher.final()]);
+  return Buffer.concat([iv, sealed, cipher.getAuthTag()]).toString("base64");
+}
+
+/** The token back, or undefined when the code, stage or execution does not match what was sealed. */
+export function openToken(code: string, sealed: string, stage: string, executionArn: string): string | undefined {
+  const bytes = Buffer.from(sealed, "base64");
+  if (bytes.length < 12 + 16 + 1) return undefined;
+  try {
+    const decipher = createDecipheriv("aes-256-gcm", tokenKey(code), bytes.subarray(0, 12));
+    decipher.setAAD(associatedData(codeHashOf(code), stage, executionArn));
+    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
+    return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString("utf8");
+  } catch {
+    return undefined;
+  }
+}
+
+/** An item of the code table, as stored. */
+export interface LinkCodeItem {
+  codeHash: string;
+  /** sealToken(...) of the task token. */
+  sealedToken: string;
+  stage: string;
+  executionArn: string;
+  createdAt: string;
+  /** Epoch seconds: the link stops working then (the stage's timeout), and DynamoDB's TTL may delete the item. */
+  expiresAt: number;
+  /** Epoch seconds of the POST that claimed the code, and which request it was. */
+  claimedAt?: number;
+  claimId?: string;
+  /** Set once Step Functions confirmed the decision. */
+  confirmedAt?: string;
+  decision?: string;
+}
+
+function isConditionFailure(error: unknown): boolean {
+  return error instanceof ConditionalCheckFailedException || (error as { name?: string }).name === "ConditionalCheckFailedException";
+}
+
+/** Stores a new code's item (a code is never stored twice). */
+export async function putLinkCode(dynamodb: DynamoDBClient, table: string, item: LinkCodeItem): Promise<void> {
+  await dynamodb.send(new PutItemCommand({
+    TableName: table,
+    Item: {
+      codeHash: { S: item.codeHash },
+      sealedToken: { S: item.sealedToken },
+      stage: { S: item.stage },
+      executionArn: { S: item.executionArn },
+      createdAt: { S: item.createdAt },
+      expiresAt: { N: String(item.expiresAt) },
+    },
+    ConditionExpression: "attribute_not_exists(codeHash)",
+  }));
+}
+
+export async function getLinkCode(dynamodb: DynamoDBClient, table: string, code: string): Promise<LinkCodeItem | undefined> {
+  const { Item: item } = await dynamodb.send(new GetItemCommand({ TableName: table, Key: { codeHash: { S: codeHashOf(code) } }, ConsistentRead: true }));
+  if (!item) return undefined;
+  const text = (name: string) => item[name]?.S;
+  const number = (name: string) => (item[name]?.N === undefined ? undefined : Number(item[name]!.N));
+  return {
+    codeHash: text("codeHash") ?? "",
+    sealedToken: text("sealedToken") ?? "",
+    stage: text("stage") ?? "",
+    executionArn: text("executionArn") ?? "",
+    createdAt: text("createdAt") ?? "",
+    expiresAt: number("expiresAt") ?? 0,
+    claimedAt: number("claimedAt"),
+    claimId: text("claimId"),
+    confirmedAt: text("confirmedAt"),
+    decision: text("decision"),
+  };
+}
+
+/** Whether a code can still decide at `nowSeconds`: not expired, and not claimed (or its claim is stale and unconfirmed). */
+export function codeOpen(item: LinkCodeItem, nowSeconds: number): boolean {
+  if (nowSeconds >= item.expiresAt || item.confirmedAt !== undefined) return false;
+  return item.claimedAt === undefined || item.claimedAt < nowSeconds - CLAIM_STALE_SECONDS;
+}
+
+/**
+ * Claims a code for one POST: true when this request may send the decision. Idempotent for the
+ * same claimId (an SDK retry after a lost answer claims again), refused while another request's
+ * claim is fresh or once a decision was confirmed. An unconfirmed claim goes stale after
+ * CLAIM_STALE_SECONDS, so a decision Step Functions never received can be made again (Step
+ * Functions itself accepts one decision per token).
+ */
+export async function claimLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claim: { claimId: string; decision: string; nowSeconds: number }): Promise<boolean> {
+  try {
+    await dynamodb.send(new UpdateItemCommand({
+      TableName: table,
+      Key: { codeHash: { S: codeHashOf(code) } },
+      UpdateExpression: "SET claimedAt = :now, claimId = :claim, decision = :decision",
+      ConditionExpression: "attribute_exists(codeHash) AND expiresAt > :now AND attribute_not_exists(confirmedAt)"
+        + " AND (attribute_not_exists(claimedAt) OR claimId = :claim OR claimedAt < :stale)",
+      ExpressionAttributeValues: {
+        ":now": { N: String(claim.nowSeconds) },
+        ":stale": { N: String(claim.nowSeconds - CLAIM_STALE_SECONDS) },
+        ":claim": { S: claim.claimId },
+        ":decision": { S: claim.decision },
+      },
+    }));
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/** Records that Step Functions confirmed this claim's decision. */
+export async function confirmLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claimId: string, confirmedAt: string): Promise<void> {
+  try {
+    await dynamodb.send(new UpdateItemCommand({
+      TableName: table,
+      Key: { codeHash: { S: codeHashOf(code) } },
+      UpdateExpression: "SET confirmedAt = :at",
+      ConditionExpression: "claimId = :claim",
+      ExpressionAttributeValues: { ":at": { S: confirmedAt }, ":claim": { S: claimId } },
+    }));
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+}
