@@ -65,6 +65,11 @@ interface Facts {
   tableArn: string;
   /** A Task state of the definition (rows with `task`). */
   task: Record<string, any>;
+  /** The execution data key (components/workflowKey.ts) and who runs `pulumi up` (under mocks: getCallerIdentity's user). */
+  keyArn: string;
+  deployer: string;
+  /** sfn-approvals:executionDataReaders of the stack's config. */
+  readers: string[];
 }
 
 interface LambdaFacts {
@@ -74,7 +79,7 @@ interface LambdaFacts {
 }
 
 type Part = Mechanism | "workflow" | "approval page" | "every function";
-type Who = "start function" | "result function" | "page function" | "function" | "automation role" | "pipeline role" | "state machine" | "approvers" | `service ${string}`;
+type Who = "start function" | "result function" | "page function" | "function" | "automation role" | "pipeline role" | "state machine" | "approvers" | "deployer" | "operators" | `service ${string}`;
 
 interface Call {
   part: Part;
@@ -95,6 +100,15 @@ const sourceOf = (f: Facts) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceAr
 // The artifact bucket's policy denies requests without TLS; CodePipeline calls S3 over TLS.
 const tls = () => ({ "aws:SecureTransport": "true" });
 const CP_DOCS = "codepipeline/latest/userguide/how-to-custom-role.html, action-reference-S3.html, action-reference-S3Deploy.html";
+/**
+ * The execution data key (issue 11, defect 12; components/workflowKey.ts cites the evidence). Step
+ * Functions calls KMS with the encryption context aws:states:stateMachineArn (definition, history)
+ * or aws:states:activityArn (activity inputs), valued with the resource's ARN
+ * (step-functions/latest/dg/encryption-at-rest.html); the key policy names every principal.
+ */
+const SFN_KMS_DOCS = "step-functions/latest/dg/encryption-at-rest.html; aws-cdk-lib aws-stepfunctions state-machine.ts, activity.ts";
+const executionData = (f: Facts) => ({ "kms:EncryptionContext:aws:states:stateMachineArn": f.stateMachineArn });
+const activityInputs = (f: Facts) => ({ "kms:EncryptionContext:aws:states:activityArn": f.stage.activityArn });
 /** An object the source action writes to the artifact store (<pipeline name, 20 characters>/<artifact, 10>/<random>). */
 const artifactObject = (f: Facts) => [`${f.bucketArn}/${f.stage.pipelineName.slice(0, 20)}/RequestArt/Ab3dE9x`];
 
@@ -192,6 +206,17 @@ const CALLS: Call[] = [
   { part: "activity", who: "approvers", sends: "SendTaskHeartbeatCommand", in: "scripts/lib/approvalWorker.ts", action: "states:SendTaskHeartbeat", resources: (f) => [f.stage.activityArn] },
   { part: "activity", who: "approvers", sends: "SendTaskSuccessCommand", in: "scripts/lib/approvalWorker.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stage.activityArn] },
   { part: "activity", who: "approvers", sends: "SendTaskFailureCommand", in: "scripts/lib/approvalWorker.ts", action: "states:SendTaskFailure", resources: (f) => [f.stage.activityArn] },
+  // The activity's task inputs are encrypted with the execution data key: the worker's GetActivityTask
+  // decrypts with the caller's rights (GetActivityTask lists KmsAccessDeniedException: "Either your KMS
+  // key policy or API caller does not have the required permissions"). SendTask* need none (their
+  // output is encrypted "using the KMS key for the execution role", SendTaskFailure API reference).
+  { part: "activity", who: "approvers", sends: "GetActivityTaskCommand (Step Functions decrypts the task input)", in: SFN_KMS_DOCS, action: "kms:Decrypt", resources: (f) => [f.keyArn], context: activityInputs },
+  // The state machine encrypts the task input it schedules (the execution role, and Step Functions itself as AWS CDK grants it).
+  ...(["kms:GenerateDataKey", "kms:Decrypt"]).flatMap((action): Call[] => [
+    { part: "activity", who: "state machine", sends: "the activity Task schedules an encrypted task input", in: SFN_KMS_DOCS, action, resources: (f) => [f.keyArn], context: activityInputs },
+    { part: "activity", who: "service states.amazonaws.com", sends: "Step Functions encrypts the activity's task input", in: SFN_KMS_DOCS, action, resources: (f) => [f.keyArn], context: activityInputs },
+    { part: "activity", who: "deployer", sends: "CreateActivity with encryptionConfiguration (pulumi up)", in: "components/activityApproval.ts", action, resources: (f) => [f.keyArn], context: activityInputs },
+  ]),
 
   // ---- email-link (the page that decides is "approval page" below) -------------------------------
   { part: "email-link", who: "start function", sends: "PublishCommand", in: "functions/emailLink.ts", action: "sns:Publish", resources: (f) => [f.stage.topicArn] },
@@ -209,6 +234,9 @@ const CALLS: Call[] = [
   { part: "approval page", who: "page function", sends: "DescribeExecutionCommand", in: "functions/approvalPage.ts", action: "states:DescribeExecution", resources: (f) => [f.executionArn] },
   { part: "approval page", who: "page function", sends: "SendTaskHeartbeatCommand", in: "functions/approvalPage.ts", action: "states:SendTaskHeartbeat", resources: (f) => [f.stateMachineArn] },
   { part: "approval page", who: "page function", sends: "SendTaskSuccessCommand", in: "functions/approvalPage.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stateMachineArn] },
+  // DescribeExecution (the request) and GetExecutionHistory with execution data (the token's task)
+  // decrypt with the caller's rights ("callers must have kms:Decrypt permission", DescribeExecution API reference).
+  { part: "approval page", who: "page function", sends: "DescribeExecution / GetExecutionHistory of an encrypted execution", in: SFN_KMS_DOCS, action: "kms:Decrypt", resources: (f) => [f.keyArn], context: executionData },
 
   // ---- the workflow: the state machine's role --------------------------------------------------
   { part: "workflow", who: "service states.amazonaws.com", sends: "runs the state machine as its role", in: "components/approvalWorkflow.ts", action: "sts:AssumeRole",
@@ -217,6 +245,19 @@ const CALLS: Call[] = [
   ...["CreateLogDelivery", "GetLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery", "ListLogDeliveries", "PutResourcePolicy", "DescribeResourcePolicies", "DescribeLogGroups"].map((name): Call => ({
     part: "workflow", who: "state machine", sends: "CreateStateMachine / UpdateStateMachine with loggingConfiguration", in: "step-functions/latest/dg/cw-logs.html", action: `logs:${name}`, resources: () => ["*"],
   })),
+  // The execution data key: the execution role writes and reads execution data; the deployer's
+  // CreateStateMachine / UpdateStateMachine encrypt the definition and the provider reads it back
+  // (DescribeStateMachine: "callers must have kms:Decrypt permission"); logging to CloudWatch Logs
+  // as AWS CDK grants it for an encrypted, logging state machine; operators read executions.
+  ...(["kms:GenerateDataKey", "kms:Decrypt"]).flatMap((action): Call[] => [
+    { part: "workflow", who: "state machine", sends: "Step Functions encrypts and decrypts execution data (encryptionConfiguration)", in: SFN_KMS_DOCS, action, resources: (f) => [f.keyArn], context: executionData },
+    { part: "workflow", who: "deployer", sends: "CreateStateMachine / UpdateStateMachine / DescribeStateMachine (pulumi up)", in: "components/approvalWorkflow.ts", action, resources: (f) => [f.keyArn], context: executionData },
+  ]),
+  { part: "workflow", who: "state machine", sends: "log delivery of an encrypted state machine", in: SFN_KMS_DOCS, action: "kms:GenerateDataKey", resources: (f) => [f.keyArn],
+    context: () => ({ "kms:EncryptionContext:SourceArn": `arn:aws:logs:${REGION}:${ACCOUNT_ID}:*` }) },
+  { part: "workflow", who: "service delivery.logs.amazonaws.com", sends: "log delivery of an encrypted state machine", in: SFN_KMS_DOCS, action: "kms:Decrypt", resources: (f) => [f.keyArn] },
+  { part: "workflow", who: "operators", sends: "npm run approvals / start-approval --wait (DescribeExecution, GetExecutionHistory)", in: "scripts/lib/executionStatus.ts", action: "kms:Decrypt",
+    resources: (f) => [f.keyArn], context: executionData },
   // Task states: every Task of every generated definition must match one of these rows. A stage's
   // own Task ("Approval <stage>") counts for its mechanism, reminders and escalations for the workflow.
   ...(["ssm-automation", "codepipeline", "email-link"] as const).map((part): Call => ({
@@ -259,7 +300,11 @@ const STACKS: Record<string, () => Record<string, string>> = {
   dev: () => stackConfig("dev"),
   staging: () => stackConfig("staging"),
   prod: () => stackConfig("prod"),
-  "all-mechanisms": () => stackConfig("prod", { "sfn-approvals:stages": ALL_MECHANISMS_STAGES, "sfn-approvals:autoApproveBelow": "100" }),
+  "all-mechanisms": () => stackConfig("prod", {
+    "sfn-approvals:stages": ALL_MECHANISMS_STAGES,
+    "sfn-approvals:autoApproveBelow": "100",
+    "sfn-approvals:executionDataReaders": ["arn:aws:iam::123456789012:role/ops/PlatformOperator", "arn:aws:iam::123456789012:user/erin"],
+  }),
 };
 
 /** The parts a stack has, from its config (known before the runs, so tests can be named after them). */
@@ -328,6 +373,9 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
     stateMachineArn: machine.state.arn as string,
     executionArn: arn("states", `execution:${machine.state.name}:${EXECUTION_NAME}`),
     page: resources.filter((r) => r.type === "aws:lambda/function:Function" && r.name === "approval-page-handler-fn").map(lambda)[0],
+    keyArn: one(resources.filter((r) => r.type === "aws:kms/key:Key"), "execution data key").state.arn as string,
+    deployer: `arn:aws:iam::${ACCOUNT_ID}:user/deployer`,
+    readers: JSON.parse(config["sfn-approvals:executionDataReaders"] ?? "[]") as string[],
   };
   const stageFacts = (stage: Record<string, any>): Facts => {
     const result = functionNamed(stage.resultFunctionName);
@@ -364,6 +412,8 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
         case "pipeline role": return [facts.stage.pipelineRoleArn];
         case "state machine": return [machine.inputs.roleArn];
         case "approvers": return facts.stage.approvers;
+        case "deployer": return [facts.deployer];
+        case "operators": return facts.readers;
         default: return [call.who.replace(/^service /, "")];
       }
     };
@@ -552,11 +602,17 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
     expect(unknown, unknown.join("\n")).to.deep.equal([]);
   });
 
-  it("refuses what the policies must not allow: other runbooks, other state machines, confused deputies, rejections on the page", async () => {
+  it("refuses what the policies must not allow: other runbooks, other state machines, confused deputies, rejections on the page, decryption by anyone the key policy does not name", async () => {
     const prod = runOf("prod");
     const all = runOf("all-mechanisms");
     const roleOf = (run: StackRun, fnName: string) => one(run.resources.filter((r) => r.type === "aws:lambda/function:Function" && r.name === fnName), fnName).inputs.role as string;
     const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT_ID}:${resource}`;
+    const allKey = one(all.resources.filter((r) => r.type === "aws:kms/key:Key"), "key").state.arn as string;
+    const allHistory = { "kms:EncryptionContext:aws:states:stateMachineArn": arn("states", "stateMachine:sfn-approvals-all-mechanisms") };
+    /** An account administrator: an IAM policy allowing everything (as AdministratorAccess does). */
+    const ADMIN: CollectedPolicy = { origin: "AdministratorAccess (test)", kind: "identity", principal: "arn:aws:iam::123456789012:role/Admin", document: { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] } };
+    // ... who can still administer the key (and so change its policy: README, "who can still read").
+    expect((await simulateCall([...all.policies, ADMIN], { principal: ADMIN.principal!, action: "kms:PutKeyPolicy", resource: allKey })).result).to.equal("Allowed");
     const refusals: Array<[CollectedPolicy[], Parameters<typeof simulateCall>[1]]> = [
       // The start function may start this runbook only.
       [prod.policies, { principal: roleOf(prod, "stage-manager-start-fn"), action: "ssm:StartAutomationExecution", resource: arn("ssm", "document/AWS-RunShellScript") }],
@@ -570,6 +626,16 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
       // Trust and resource policies hold against confused deputies.
       [prod.policies, { principal: "states.amazonaws.com", action: "sts:AssumeRole", resource: one(prod.resources.filter((r) => r.name === "approvals-role"), "role").state.arn, context: { "aws:SourceAccount": "210987654321", "aws:SourceArn": "arn:aws:states:eu-west-1:210987654321:stateMachine:sfn-approvals-prod" } }],
       [prod.policies, { principal: "events.amazonaws.com", action: "lambda:InvokeFunction", resource: one(prod.resources.filter((r) => r.name === "stage-manager-result-fn"), "fn").state.arn, context: { "aws:SourceArn": arn("events", "rule/another-rule") } }],
+      // The execution data key (defect 12): read access to the history is not decryption. Nobody the
+      // key policy does not name decrypts, not even an administrator whose IAM policy allows "*"; the
+      // named principals only for their own data (their encryption context).
+      [[...all.policies, ADMIN], { principal: ADMIN.principal!, action: "kms:Decrypt", resource: allKey, context: allHistory }],
+      [all.policies, { principal: "arn:aws:iam::123456789012:role/ReadOnlyAuditor", action: "kms:Decrypt", resource: allKey, context: allHistory }],
+      [all.policies, { principal: "arn:aws:iam::123456789012:user/dave", action: "kms:Decrypt", resource: allKey, context: allHistory }],
+      [all.policies, { principal: roleOf(all, "approval-page-handler-fn"), action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:stateMachineArn": arn("states", "stateMachine:someone-elses") } }],
+      [all.policies, { principal: roleOf(all, "approval-page-handler-fn"), action: "kms:GenerateDataKey", resource: allKey, context: allHistory }],
+      [all.policies, { principal: "arn:aws:iam::123456789012:user/erin", action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:activityArn": arn("states", "activity:sfn-approvals-all-mechanisms-worker") } }],
+      [all.policies, { principal: "delivery.logs.amazonaws.com", action: "kms:GenerateDataKey", resource: allKey, context: allHistory }],
     ];
     const allowed: string[] = [];
     for (const [policies, call] of refusals) {

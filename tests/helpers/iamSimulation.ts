@@ -164,6 +164,35 @@ function accountOf(arn: string): string {
 }
 
 /**
+ * iam-simulate carries a variable condition key only in the `prefix/variable` form (aws:ResourceTag/Name:
+ * listHasVariableKeyMatch in its simulationEngine.js); kms:EncryptionContext:<key> has a colon there,
+ * so the simulator drops it from the request and no condition on it can ever match. For the evaluation
+ * only, both the policies and the request name it as the equivalent single-valued string key
+ * aws:RequestTag/kms-ec:<key> (same operator, same values).
+ */
+const ENCRYPTION_CONTEXT_KEY = /^kms:EncryptionContext:(.+)$/i;
+function simulatableKey(key: string): string {
+  const match = ENCRYPTION_CONTEXT_KEY.exec(key);
+  return match ? `aws:RequestTag/kms-ec:${match[1]}` : key;
+}
+function simulatableDocument(document: PolicyDocument): PolicyDocument {
+  const statements = statementsOf(document).map((statement) => withoutPrincipalPaths(statement)).map((statement) => (statement.Condition === undefined ? statement : {
+    ...statement,
+    Condition: Object.fromEntries(Object.entries(statement.Condition).map(([operator, block]) => [
+      operator, Object.fromEntries(Object.entries(block).map(([key, value]) => [simulatableKey(key), value])),
+    ])),
+  }));
+  return { ...document, Statement: statements } as PolicyDocument;
+}
+
+/** A resource policy naming a user or role with a path (a key policy): without it, as requests name principals here (withoutPath). */
+function withoutPrincipalPaths(statement: Statement): Statement {
+  const principal = statement.Principal as { AWS?: string | string[] } | undefined;
+  if (principal?.AWS === undefined) return statement;
+  return { ...statement, Principal: { ...principal, AWS: list(principal.AWS).map(withoutPath) } };
+}
+
+/**
  * Evaluates one request. `unvalidated` skips the reference's resource-type validation: only for the
  * documented task-token exception (see TASK_TOKEN_ACTIONS in tests/iamSimulation.test.ts).
  */
@@ -178,13 +207,13 @@ export async function simulateCall(policies: CollectedPolicy[], call: {
   const principal = withoutPath(call.principal);
   // AWS sets aws:ResourceAccount in the request context of requests on a resource; the simulator
   // leaves the context to the caller (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceaccount).
-  const context = { ...(call.resource === "*" ? {} : { "aws:ResourceAccount": accountOf(call.resource) }), ...call.context };
+  const context = Object.fromEntries(Object.entries({ ...(call.resource === "*" ? {} : { "aws:ResourceAccount": accountOf(call.resource) }), ...call.context }).map(([key, value]) => [simulatableKey(key), value]));
   const simulation = {
     request: { principal, action: call.action, resource: { resource: call.resource, accountId: accountOf(call.resource) }, contextVariables: context },
-    identityPolicies: policies.filter((p) => p.kind === "identity" && p.principal === principal).map((p) => ({ name: p.origin, policy: p.document })),
+    identityPolicies: policies.filter((p) => p.kind === "identity" && p.principal === principal).map((p) => ({ name: p.origin, policy: simulatableDocument(p.document) })),
     serviceControlPolicies: [],
     resourceControlPolicies: [],
-    resourcePolicy: resourcePolicyFor(policies, call.action, call.resource),
+    resourcePolicy: ((document) => document && simulatableDocument(document))(resourcePolicyFor(policies, call.action, call.resource)),
   };
   if (call.unvalidated) return { result: runUnsafeSimulation(simulation, {}) };
   const response = await runSimulation(simulation, {});
