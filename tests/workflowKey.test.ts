@@ -1,0 +1,160 @@
+// Issue 11, defect 12: the stack's execution data key (components/workflowKey.ts). Every stack
+// encrypts its state machine and activities with a customer managed key whose policy names each
+// principal that may decrypt, for its own encryption context only; nobody else (read access to
+// the execution history included) sees the tokens or the requests. Under Pulumi mocks: the exact
+// key, alias, key policy, encryptionConfiguration of the state machine and of every activity, and
+// the IAM statements that mirror the key policy. tests/iamSimulation.test.ts evaluates the calls.
+import * as pulumi from "@pulumi/pulumi";
+import { expect } from "chai";
+import { WorkflowKey } from "../components";
+import { ACCOUNT_ID, ProgramRun, RecordedResource, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
+import { stackConfig } from "./helpers/stackConfig";
+
+const KEY_ARN = `arn:aws:kms:eu-west-1:${ACCOUNT_ID}:key/execution-data-key-0000-key-id`;
+const DEPLOYER = `arn:aws:iam::${ACCOUNT_ID}:user/deployer`;
+const ROOT = `arn:aws:iam::${ACCOUNT_ID}:root`;
+const ROLE = (name: string) => `arn:aws:iam::${ACCOUNT_ID}:role/${name}-a1b2c3d`;
+const STATE_MACHINE = (stack: string) => `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-${stack}`;
+const ACTIVITY = (stack: string, stage: string) => `arn:aws:states:eu-west-1:${ACCOUNT_ID}:activity:sfn-approvals-${stack}-${stage}`;
+const READERS = ["arn:aws:iam::123456789012:role/ops/PlatformOperator", "arn:aws:iam::123456789012:user/erin"];
+const ADMIN_ACTIONS = [
+  "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*", "kms:Disable*", "kms:Get*", "kms:Delete*",
+  "kms:TagResource", "kms:UntagResource", "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand",
+];
+
+/** Four mechanisms in one stack (the fifth, codepipeline, adds no key use), two of them activities, and operators who read execution data. */
+const ALL = stackConfig("prod", {
+  "sfn-approvals:stages": [
+    { name: "manager", mechanism: "ssm-automation", approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover"], notify: ["m@example.com"], timeout: "1d" },
+    { name: "worker", mechanism: "activity", approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/dave"], timeout: "1h" },
+    { name: "second", mechanism: "activity", approvers: ["arn:aws:iam::123456789012:user/frank"], timeout: "1h" },
+    { name: "link", mechanism: "email-link", approvers: ["lead@example.com"], timeout: "1d" },
+    { name: "callback", mechanism: "sns-callback", approvers: ["cfo@example.com"], timeout: "1d" },
+  ],
+  "sfn-approvals:executionDataReaders": READERS,
+});
+
+function keyPolicy(run: ProgramRun): any[] {
+  return JSON.parse(named(run.resources, "execution-data-key").inputs.policy).Statement;
+}
+
+function statements(resource: RecordedResource): any[] {
+  return JSON.parse(resource.inputs.policy).Statement;
+}
+
+const encrypt = (sid: string, principal: unknown, context: Record<string, unknown>, actions = ["kms:Decrypt", "kms:GenerateDataKey"]) => ({
+  Sid: sid, Effect: "Allow", Principal: principal, Action: actions, Resource: "*", Condition: { StringEquals: context },
+});
+
+describe("execution data key (issue 11, defect 12): customer managed KMS key of the state machine and activities", () => {
+  const runs: Record<string, ProgramRun> = {};
+  before(async () => {
+    runs.all = await runProgram("all", ALL);
+    runs.staging = await runProgram("staging", stackConfig("staging"));
+  });
+
+  it("every committed stack creates one rotating symmetric key with an alias, and encrypts its state machine with it (data keys reused 5 minutes)", async () => {
+    for (const stack of ["dev", "staging", "prod"]) {
+      const run = stack === "staging" ? runs.staging : await runProgram(stack, stackConfig(stack));
+      const [key] = ofType(run.resources, "aws:kms/key:Key");
+      expect(ofType(run.resources, "aws:kms/key:Key"), stack).to.have.length(1);
+      expect(key.name).to.equal("execution-data-key");
+      const { policy, ...settings } = key.inputs;
+      expect(settings, stack).to.deep.equal({
+        description: `Execution data of sfn-approvals-${stack} (Step Functions state machine and activities): task tokens and requests`,
+        keyUsage: "ENCRYPT_DECRYPT",
+        customerMasterKeySpec: "SYMMETRIC_DEFAULT",
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+      });
+      expect(named(run.resources, "execution-data-alias").inputs).to.deep.equal({ name: `alias/sfn-approvals-${stack}-execution-data`, targetKeyId: "execution-data-key-0000-key-id" });
+      expect(named(run.resources, "approvals-state-machine").inputs.encryptionConfiguration, stack).to.deep.equal({
+        type: "CUSTOMER_MANAGED_KMS_KEY", kmsKeyId: KEY_ARN, kmsDataKeyReusePeriodSeconds: 300,
+      });
+      expect(run.outputs.executionDataKeyArn).to.equal(KEY_ARN);
+    }
+  });
+
+  it("encrypts every activity with the same key (replaced rather than updated: its encryption cannot change in place)", () => {
+    const activities = ofType(runs.all.resources, "aws:sfn/activity:Activity");
+    expect(activities.map((a) => [a.inputs.name, a.inputs.encryptionConfiguration])).to.deep.equal([
+      ["sfn-approvals-all-worker", { type: "CUSTOMER_MANAGED_KMS_KEY", kmsKeyId: KEY_ARN, kmsDataKeyReusePeriodSeconds: 300 }],
+      ["sfn-approvals-all-second", { type: "CUSTOMER_MANAGED_KMS_KEY", kmsKeyId: KEY_ARN, kmsDataKeyReusePeriodSeconds: 300 }],
+    ]);
+  });
+
+  it("has exactly this key policy: administration through IAM (no use), and use only by the named principals, each for its own encryption context", () => {
+    const sm = { "kms:EncryptionContext:aws:states:stateMachineArn": STATE_MACHINE("all") };
+    const activities = { "kms:EncryptionContext:aws:states:activityArn": [ACTIVITY("all", "worker"), ACTIVITY("all", "second")] };
+    expect(keyPolicy(runs.all)).to.deep.equal([
+      { Sid: "AdministerKeyThroughIam", Effect: "Allow", Principal: { AWS: ROOT }, Action: ADMIN_ACTIONS, Resource: "*" },
+      encrypt("DeployerEncryptsDefinition", { AWS: DEPLOYER }, sm),
+      encrypt("StateMachineEncryptsExecutionData", { AWS: ROLE("approvals-role") }, sm),
+      encrypt("StateMachineEncryptsLogDeliveries", { AWS: ROLE("approvals-role") }, { "kms:EncryptionContext:SourceArn": `arn:aws:logs:eu-west-1:${ACCOUNT_ID}:*` }, ["kms:GenerateDataKey"]),
+      { Sid: "LogDeliveryDecrypts", Effect: "Allow", Principal: { Service: "delivery.logs.amazonaws.com" }, Action: ["kms:Decrypt"], Resource: "*" },
+      encrypt("DeployerEncryptsActivities", { AWS: DEPLOYER }, activities),
+      encrypt("StateMachineEncryptsActivityInputs", { AWS: ROLE("approvals-role") }, activities),
+      encrypt("StepFunctionsEncryptsActivityInputs", { Service: "states.amazonaws.com" }, activities),
+      encrypt("OperatorsReadExecutionData", { AWS: READERS }, sm, ["kms:Decrypt"]),
+      encrypt("ApprovalPageReadsExecutionData", { AWS: ROLE("approval-page-handler-role") }, sm, ["kms:Decrypt"]),
+      encrypt("WorkersReadworkerTasks", { AWS: ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/dave"] }, { "kms:EncryptionContext:aws:states:activityArn": ACTIVITY("all", "worker") }, ["kms:Decrypt"]),
+      encrypt("WorkersReadsecondTasks", { AWS: ["arn:aws:iam::123456789012:user/frank"] }, { "kms:EncryptionContext:aws:states:activityArn": ACTIVITY("all", "second") }, ["kms:Decrypt"]),
+    ]);
+  });
+
+  it("gives the account (and so IAM policies, ReadOnlyAccess included) no kms:Decrypt, GenerateDataKey or Encrypt, and nobody kms:* or a statement without a context but log delivery", () => {
+    for (const run of [runs.all, runs.staging]) {
+      const policy = keyPolicy(run);
+      const root = policy.filter((s) => JSON.stringify(s.Principal).includes(":root"));
+      expect(root).to.have.length(1);
+      for (const action of root[0].Action) expect(action).to.not.match(/^kms:(\*|Decrypt|GenerateDataKey|Encrypt|ReEncrypt)/);
+      for (const statement of policy) {
+        expect(statement.Action).to.not.include("kms:*");
+        if (statement.Sid !== "AdministerKeyThroughIam" && statement.Sid !== "LogDeliveryDecrypts") expect(statement.Condition, statement.Sid).to.have.property("StringEquals");
+      }
+    }
+  });
+
+  it("names no reader when none is configured, and no activity statement without activities (staging)", () => {
+    expect(keyPolicy(runs.staging).map((s) => s.Sid)).to.deep.equal([
+      "AdministerKeyThroughIam", "DeployerEncryptsDefinition", "StateMachineEncryptsExecutionData", "StateMachineEncryptsLogDeliveries", "LogDeliveryDecrypts", "ApprovalPageReadsExecutionData",
+    ]);
+  });
+
+  it("mirrors the key policy in IAM: the execution role, the page function and each activity's approver policy (the email-link start function and result functions need none)", () => {
+    const sm = { "kms:EncryptionContext:aws:states:stateMachineArn": STATE_MACHINE("all") };
+    const kms = (resource: RecordedResource) => statements(resource).filter((s) => JSON.stringify(s.Action).includes("kms:"));
+    expect(kms(named(runs.all.resources, "approvals-policy"))).to.deep.equal([
+      { Sid: "EncryptExecutionData", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: [KEY_ARN], Condition: { StringEquals: sm } },
+      { Sid: "EncryptActivityInputs", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: [KEY_ARN], Condition: { StringEquals: { "kms:EncryptionContext:aws:states:activityArn": [ACTIVITY("all", "worker"), ACTIVITY("all", "second")] } } },
+      { Sid: "EncryptLogDeliveries", Effect: "Allow", Action: ["kms:GenerateDataKey"], Resource: [KEY_ARN], Condition: { StringEquals: { "kms:EncryptionContext:SourceArn": `arn:aws:logs:eu-west-1:${ACCOUNT_ID}:*` } } },
+    ]);
+    expect(kms(named(runs.all.resources, "approval-page-handler-policy"))).to.deep.equal([
+      { Sid: "DecryptExecutionData", Effect: "Allow", Action: ["kms:Decrypt"], Resource: [KEY_ARN], Condition: { StringEquals: sm } },
+    ]);
+    for (const stage of ["worker", "second"]) {
+      expect(statements(named(runs.all.resources, `stage-${stage}-approvers`))).to.deep.equal([
+        { Sid: "WorkThisApprovalActivity", Effect: "Allow", Action: ["states:GetActivityTask", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"], Resource: [ACTIVITY("all", stage)] },
+        { Sid: "ReadThisActivityTasks", Effect: "Allow", Action: ["kms:Decrypt"], Resource: [KEY_ARN], Condition: { StringEquals: { "kms:EncryptionContext:aws:states:activityArn": ACTIVITY("all", stage) } } },
+      ]);
+    }
+    for (const policy of ofType(runs.all.resources, "aws:iam/rolePolicy:RolePolicy").filter((p) => !["approvals-policy", "approval-page-handler-policy"].includes(p.name))) {
+      expect(kms(policy), policy.name).to.deep.equal([]);
+    }
+  });
+
+  it("refuses to register a reader or an activity after the workflow completed the key policy", async () => {
+    let error: unknown;
+    await runWithMocks("dev", {}, () => {
+      const key = new WorkflowKey("k", { stateMachineName: "sfn-approvals-dev", executionDataReaders: [] });
+      key.allowExecutionRole("arn:aws:iam::123456789012:role/r");
+      try {
+        key.addExecutionReader("Late", "arn:aws:iam::123456789012:role/late");
+      } catch (caught) {
+        error = caught;
+      }
+    });
+    expect(error).to.be.instanceOf(pulumi.RunError);
+    expect((error as Error).message).to.equal("WorkflowKey: addExecutionReader after the workflow's execution role completed the key policy; create the page and the stages before the workflow");
+  });
+});
