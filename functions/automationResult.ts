@@ -6,6 +6,7 @@ import { GetAutomationExecutionCommand, SSMClient, StepExecution } from "@aws-sd
 import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { deliverToStepFunctions } from "./callbackTask";
 import { StageDecision, StageDecisionKind, stageDecision } from "./contract";
+import { redactText } from "./redact";
 
 export const AUTOMATION_STEP_DETAIL_TYPE = "EC2 Automation Step Status-change Notification";
 export const APPROVE_STEP_NAME = "Approve";
@@ -167,7 +168,7 @@ export async function deliverAutomationDecision(
   const decision = decisionOfStep(step, id, approverDecisions);
   if (decision === "failed") {
     const cause = `The aws:approve step of automation ${id} (stage ${settings.stage}) failed without a rejection: ${step.FailureMessage ?? "no failure message"}`;
-    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken, error: STEP_FAILED_ERROR, cause: cause.slice(0, 32768) })),
+    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken, error: STEP_FAILED_ERROR, cause: redactText(cause, [taskToken]).slice(0, 32768) })),
       `the failure for automation ${id} (stage ${settings.stage})`);
     console.error(JSON.stringify({ msg: "approval step failed; execution failed", automationExecutionId: id, stage: settings.stage, cause }));
     // The execution has failed with a clear error (and the failed-executions alarm reports it);

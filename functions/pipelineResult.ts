@@ -13,6 +13,7 @@ import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-
 import { deliverToStepFunctions } from "./callbackTask";
 import { StageDecision, StageDecisionKind, stageDecision } from "./contract";
 import { actorIsAnyOf, actorIsPrincipal } from "./principals";
+import { redactText } from "./redact";
 import { APPROVAL_KEY_DEFAULT, APPROVAL_KEY_VARIABLE } from "./startPipeline";
 import { TokenRecord, getTokenRecord, markDecided } from "./tokenStore";
 
@@ -231,7 +232,7 @@ export async function deliverPipelineDecision(
   const forWhat = `for pipeline execution ${id} (stage ${settings.stage})`;
 
   if (outcome.kind === "failure") {
-    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: outcome.error, cause: outcome.cause })), `the failure ${forWhat}`);
+    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: outcome.error, cause: redactText(outcome.cause, [record.taskToken]) })), `the failure ${forWhat}`);
     await markDecided(clients.dynamodb, settings.tableName, approvalKey, { decision: `failed:${outcome.error}`, decidedAt: now().toISOString(), pipelineExecutionId: id });
     console.error(JSON.stringify({ msg: "approval ended without a decision; execution failed", pipelineExecutionId: id, error: outcome.error, cause: outcome.cause }));
     return { failed: outcome.error };
@@ -291,7 +292,7 @@ async function endRequestOfEndedPipeline(
     ? `: ${String(broken.stageName)}/${String(broken.actionName)} ${String(broken.status)}${broken.output?.executionResult?.errorDetails?.message ? ` (${broken.output.executionResult.errorDetails.message})` : ""}`
     : "";
   const cause = `The approval pipeline execution ${id} of stage ${settings.stage} ended ${event.state} before its approval action ran${reason}`.slice(0, 4000);
-  await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: PIPELINE_FAILED_ERROR, cause })),
+  await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: PIPELINE_FAILED_ERROR, cause: redactText(cause, [record.taskToken]) })),
     `the failure for pipeline execution ${id} (stage ${settings.stage})`);
   await markDecided(clients.dynamodb, settings.tableName, record.approvalKey, { decision: `failed:${PIPELINE_FAILED_ERROR}`, decidedAt: now().toISOString(), pipelineExecutionId: id });
   console.error(JSON.stringify({ msg: "approval pipeline ended before its approval; execution failed", pipelineExecutionId: id, error: PIPELINE_FAILED_ERROR, cause }));

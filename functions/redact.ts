@@ -32,43 +32,27 @@ export function looksLikeToken(run: string): boolean {
   return changes / (run.length - 1) >= 0.45;
 }
 
-/** Every form a secret travels in: as is, base64 and base64url (approval links), URL-encoded. */
-export function secretForms(secret: string): string[] {
-  const base64 = Buffer.from(secret, "utf8").toString("base64");
-  const forms = [secret, base64, base64.replace(/=+$/, ""), Buffer.from(secret, "utf8").toString("base64url"), encodeURIComponent(secret), encodeURIComponent(base64)];
-  return forms.filter((form, i) => form.length > 0 && forms.indexOf(form) === i);
-}
-
 /**
- * `text` without the secrets (in any form of secretForms(), or any piece of MIN_SECRET_PIECE
- * characters of one, such as the 500-character chunks sent to SSM) and without token-shaped runs.
+ * `text` without the secrets (as they are, base64, base64url as in approval links, URL-encoded; or
+ * any piece of MIN_SECRET_PIECE characters of those, such as the 500-character chunks sent to SSM:
+ * such a piece holds one of the run's aligned 20-character blocks), without an approval link's t
+ * (task token) or c (one-time code, 43 characters) at any length, and without token-shaped runs.
+ * Comments stay out of the function bodies: every handler's archive carries them.
  */
 export function redactText(text: string, secrets: string[] = []): string {
-  const forms = secrets.filter((s) => typeof s === "string" && s.length >= 8).flatMap(secretForms).sort((a, b) => b.length - a.length);
+  const forms = secrets.filter((s) => typeof s === "string" && s.length >= 8).flatMap((secret) => {
+    const base64 = Buffer.from(secret).toString("base64");
+    return [secret, base64, Buffer.from(secret).toString("base64url"), encodeURIComponent(secret), encodeURIComponent(base64)];
+  }).sort((a, b) => b.length - a.length);
   let result = text;
   for (const form of forms) if (form.length >= 16) result = result.split(form).join(REDACTED);
-  // Any shared piece of 40+ characters contains one of these aligned 20-character blocks.
-  const half = MIN_SECRET_PIECE / 2;
-  const sharesPiece = (run: string) => forms.some((form) => {
-    for (let i = 0; i + half <= run.length; i += half) if (form.includes(run.slice(i, i + half))) return true;
+  const shared = (run: string) => forms.some((form) => {
+    for (let i = 0; i + 20 <= run.length; i += 20) if (form.includes(run.slice(i, i + 20))) return true;
     return false;
   });
   return result
-    // An approval link's t (task token) and c (one-time code, 43 characters) are secrets at any length.
     .replace(/([?&](?:amp;)?[tc]=)(?:[A-Za-z0-9_-]|%[0-9A-Fa-f]{2}){8,}/g, `$1${REDACTED}`)
-    .replace(RUN, (run) => (run.length >= MIN_SECRET_PIECE && (looksLikeToken(run) || sharesPiece(run)) ? REDACTED : run));
-}
-
-/** A value to log, with every string in it redacted (objects and arrays are copied). */
-export function redactValue(value: unknown, secrets: string[] = [], depth = 0): unknown {
-  if (typeof value === "string") return redactText(value, secrets);
-  if (value instanceof Error) return redactedError(value, secrets);
-  if (value === null || typeof value !== "object" || value instanceof Date) return value;
-  if (depth >= 8) return REDACTED;
-  if (Array.isArray(value)) return value.map((item) => redactValue(item, secrets, depth + 1));
-  const prototype = Object.getPrototypeOf(value);
-  if (prototype !== Object.prototype && prototype !== null) return redactText(String(value), secrets);
-  return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [redactText(k, secrets), redactValue(v, secrets, depth + 1)]));
+    .replace(RUN, (run) => (run.length >= MIN_SECRET_PIECE && (looksLikeToken(run) || shared(run)) ? REDACTED : run));
 }
 
 /**
@@ -77,75 +61,59 @@ export function redactValue(value: unknown, secrets: string[] = [], depth = 0): 
  * which the Lambda runtime would log.
  */
 export function redactedError(error: unknown, secrets: string[] = []): Error {
-  const e = (typeof error === "object" && error !== null ? error : {}) as { name?: unknown; message?: unknown; stack?: unknown };
+  const e = (error instanceof Object ? error : {}) as { name?: unknown; message?: unknown; stack?: unknown };
   const name = typeof e.name === "string" && e.name !== "" ? e.name : "Error";
-  const message = typeof e.message === "string" ? e.message : typeof error === "object" && error !== null ? "" : String(error);
+  const message = typeof e.message === "string" ? e.message : error instanceof Object ? "" : String(error);
   const safe = new Error(redactText(message, secrets));
-  Object.defineProperty(safe, "name", { value: redactText(name, secrets), writable: true, configurable: true, enumerable: false });
+  Object.defineProperty(safe, "name", { value: redactText(name, secrets), writable: true, configurable: true });
   safe.stack = redactText(typeof e.stack === "string" ? e.stack : `${name}: ${message}`, secrets);
   return safe;
 }
 
 /**
  * The secrets an invocation event carries: `taskToken` of a callback Task's payload, and the
- * approval page's `t` (a task token, base64url; also decoded) and `c` (a one-time code), from the
- * query or the form.
+ * approval page's `t` (a task token, base64url; also decoded to the token) and `c` (a one-time
+ * code), from the query or the (possibly base64) form body.
  */
 export function secretsOf(event: unknown): string[] {
-  const found: string[] = [];
-  const visit = (value: unknown, depth: number) => {
-    if (value === null || typeof value !== "object" || depth > 5) return;
-    for (const [key, item] of Object.entries(value as Record<string, unknown>)) {
-      if (typeof item === "string" && /^(task_?token|token)$/i.test(key)) found.push(item);
-      else visit(item, depth + 1);
-    }
-  };
-  visit(event, 0);
-  const http = (typeof event === "object" && event !== null ? event : {}) as { queryStringParameters?: Record<string, unknown>; body?: unknown; isBase64Encoded?: unknown };
-  const links: unknown[] = [http.queryStringParameters?.t, http.queryStringParameters?.c];
-  if (typeof http.body === "string") {
-    try {
-      const body = new URLSearchParams(http.isBase64Encoded === true ? Buffer.from(http.body, "base64").toString("utf8") : http.body);
-      links.push(...body.getAll("t"), ...body.getAll("c"));
-    } catch {
-      // not a form: nothing to add
-    }
+  const e = (event instanceof Object ? event : {}) as { taskToken?: unknown; queryStringParameters?: Record<string, unknown>; body?: unknown; isBase64Encoded?: unknown };
+  const found = [e.taskToken, e.queryStringParameters?.t, e.queryStringParameters?.c];
+  if (typeof e.body === "string") {
+    const form = new URLSearchParams(e.isBase64Encoded === true ? Buffer.from(e.body, "base64").toString() : e.body);
+    found.push(...form.getAll("t"), ...form.getAll("c"));
   }
-  for (const link of links) {
-    if (typeof link !== "string" || link === "") continue;
-    found.push(link);
-    const decoded = /^[A-Za-z0-9_-]+$/.test(link) ? Buffer.from(link, "base64url").toString("utf8") : "";
-    if (/^[\x21-\x7e]+$/.test(decoded)) found.push(decoded);
-  }
-  return found.filter((s, i) => s.length >= 8 && found.indexOf(s) === i);
-}
-
-const CONSOLE_METHODS = ["log", "info", "warn", "error", "debug", "trace"] as const;
-
-/** Makes console.* redact what it is given; returns the function that puts the originals back. */
-export function redactConsole(secrets: string[]): () => void {
-  const originals = CONSOLE_METHODS.map((method) => console[method]);
-  CONSOLE_METHODS.forEach((method, i) => {
-    console[method] = (...args: unknown[]) => originals[i].apply(console, args.map((arg) => redactValue(arg, secrets)));
-  });
-  return () => CONSOLE_METHODS.forEach((method, i) => { console[method] = originals[i]; });
+  const secrets = found.filter((s): s is string => typeof s === "string" && s.length >= 8);
+  const decoded = secrets.map((s) => (/^[\w-]+$/.test(s) ? Buffer.from(s, "base64url").toString() : "")).filter((s) => /^[\x21-\x7e]{8,}$/.test(s));
+  return [...new Set([...secrets, ...decoded])];
 }
 
 /**
- * Wraps a Lambda handler: while it runs, console output is redacted, and whatever it throws is
- * rethrown as redactedError(), so no task token reaches the function's logs, the error that Step
- * Functions records as the Task's Cause, or a dead-letter record (its responsePayload).
+ * Wraps a Lambda handler: while it runs, console output is redacted (strings and Errors; anything
+ * else as its JSON), and whatever it throws is rethrown as redactedError(), so no task token reaches
+ * the function's logs, the error that Step Functions records as the Task's Cause, or a dead-letter
+ * record (its responsePayload).
  */
 export function redactingHandler<A extends unknown[], R>(handler: (...args: A) => R): (...args: A) => Promise<Awaited<R>> {
   return async (...args: A): Promise<Awaited<R>> => {
     const secrets = secretsOf(args[0]);
-    const restore = redactConsole(secrets);
+    const clean = (value: unknown) => {
+      if (value instanceof Error) return redactedError(value, secrets);
+      if (typeof value !== "object" || value === null) return typeof value === "string" ? redactText(value, secrets) : value;
+      try {
+        return redactText(JSON.stringify(value), secrets);
+      } catch {
+        return redactText(String(value), secrets);
+      }
+    };
+    const methods = ["log", "info", "warn", "error", "debug", "trace"] as const;
+    const originals = methods.map((method) => console[method]);
+    methods.forEach((method, i) => { console[method] = (...values: unknown[]) => originals[i].apply(console, values.map(clean)); });
     try {
       return await handler(...args);
     } catch (error) {
       throw redactedError(error, secrets);
     } finally {
-      restore();
+      methods.forEach((method, i) => { console[method] = originals[i]; });
     }
   };
 }
