@@ -24,32 +24,34 @@
 //   states.amazonaws.com the same on an activity's key, and with logging enabled the role gets
 //   kms:GenerateDataKey with kms:EncryptionContext:SourceArn arn:...:logs:<region>:<account>:* and
 //   delivery.logs.amazonaws.com kms:Decrypt.
-// - AWS KMS Developer Guide, "Default key policy": the key administrators' actions
+// - AWS KMS Developer Guide, "Default key policy", key administrators: kms:Create*, Describe*,
+//   Enable*, List*, Put*, Update*, Revoke*, Disable*, Get*, Delete*, TagResource, UntagResource,
+//   ScheduleKeyDeletion, CancelKeyDeletion, RotateKeyOnDemand
 //   (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html#key-policy-default-allow-administrators).
-//   Here the account (root) gets only those, so IAM policies can administer the key but never
-//   decrypt with it: every principal that decrypts is named below.
+//   Here the account (root) gets those patterns' actions that apply to one symmetric key, named
+//   (KEY_ADMIN_ACTIONS), so IAM policies can administer the key but never use it: every principal
+//   that decrypts is named below. kms:CreateGrant is left out: a grant would be a way to decrypt
+//   that the key policy does not show.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { PolicyStatement, accountFacts } from "./iam";
 import { checkedName, defaultNamePrefix } from "./naming";
 
-/** The key administrators' actions of AWS's default key policy; no kms:Decrypt, kms:GenerateDataKey or kms:Encrypt. */
+/**
+ * What AWS's default key policy gives key administrators, expanded to the actions of the Service
+ * Authorization Reference that apply to a symmetric key (not custom key stores, imported material,
+ * asymmetric or multi-Region keys), without kms:CreateGrant: no kms:Decrypt, GenerateDataKey or Encrypt.
+ */
 export const KEY_ADMIN_ACTIONS = [
-  "kms:Create*",
-  "kms:Describe*",
-  "kms:Enable*",
-  "kms:List*",
-  "kms:Put*",
-  "kms:Update*",
-  "kms:Revoke*",
-  "kms:Disable*",
-  "kms:Get*",
-  "kms:Delete*",
-  "kms:TagResource",
-  "kms:UntagResource",
-  "kms:ScheduleKeyDeletion",
-  "kms:CancelKeyDeletion",
-  "kms:RotateKeyOnDemand",
+  "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias",
+  "kms:DescribeKey", "kms:UpdateKeyDescription",
+  "kms:EnableKey", "kms:DisableKey",
+  "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:RotateKeyOnDemand",
+  "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:ListKeyPolicies",
+  "kms:GetKeyRotationStatus", "kms:ListKeyRotations",
+  "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource",
+  "kms:ListGrants", "kms:RevokeGrant",
+  "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
 ];
 
 /** Encrypt (new data keys) and decrypt: what Step Functions needs to write and read execution data. */

@@ -50,6 +50,8 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
   describe("dev: one activity stage", () => {
     const ACTIVITY_ARN = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:activity:sfn-approvals-dev-manager`;
     const APPROVER_POLICY_ARN = `arn:aws:iam::${ACCOUNT_ID}:policy/stage-manager-approvers-a1b2c3d`;
+    /** The execution data key (issue 11, defect 12; tests/workflowKey.test.ts). */
+    const KEY_ARN = `arn:aws:kms:eu-west-1:${ACCOUNT_ID}:key/execution-data-key-0000-key-id`;
 
     it("creates exactly the expected resources: no Lambda, an activity, the approvers' policy and its attachment", () => {
       expect(countByType(dev.resources)).to.deep.equal({
@@ -66,6 +68,9 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         "aws:cloudwatch/logGroup:LogGroup": 1,
         "aws:cloudwatch/metricAlarm:MetricAlarm": 1,
         "aws:sfn/stateMachine:StateMachine": 1,
+        "sfn-approvals:index:WorkflowKey": 1,
+        "aws:kms/key:Key": 1,
+        "aws:kms/alias:Alias": 1,
       });
       expect(ofType(dev.resources, "aws:lambda/function:Function")).to.have.length(0);
     });
@@ -77,6 +82,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         region: "eu-west-1",
         autoApproveBelow: 500,
         alertTopicArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-dev-alerts`,
+        executionDataKeyArn: KEY_ARN,
         stages: [{
           name: "manager",
           mechanism: "activity",
@@ -90,7 +96,10 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
     });
 
     it("names the stage's activity after the project, the stack and the stage", () => {
-      expect(named(dev.resources, "stage-manager-activity").inputs).to.deep.equal({ name: "sfn-approvals-dev-manager" });
+      expect(named(dev.resources, "stage-manager-activity").inputs).to.deep.equal({
+        name: "sfn-approvals-dev-manager",
+        encryptionConfiguration: { type: "CUSTOMER_MANAGED_KMS_KEY", kmsKeyId: KEY_ARN, kmsDataKeyReusePeriodSeconds: 300 },
+      });
     });
 
     it("lets only the configured approver work this activity: poll, heartbeat and answer, on this activity only", () => {
@@ -100,6 +109,13 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         Effect: "Allow",
         Action: ["states:GetActivityTask", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
         Resource: [ACTIVITY_ARN],
+      }, {
+        // GetActivityTask decrypts the task input (encrypted with the execution data key) with the worker's rights.
+        Sid: "ReadThisActivityTasks",
+        Effect: "Allow",
+        Action: ["kms:Decrypt"],
+        Resource: [KEY_ARN],
+        Condition: { StringEquals: { "kms:EncryptionContext:aws:states:activityArn": ACTIVITY_ARN } },
       }]);
       expect(policy.state.arn).to.equal(APPROVER_POLICY_ARN);
       // Attached by name to the approver role of Pulumi.dev.yaml, and to nobody else.
@@ -156,7 +172,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       expect(JSON.stringify(definition.States["Approval manager"])).to.not.contain("Task.Token");
     });
 
-    it("gives the state machine no right for the activity stage, only the log delivery actions that have no resource scope", () => {
+    it("gives the state machine no right for the activity stage, only the log delivery actions that have no resource scope and the execution data key", () => {
       const trust = JSON.parse(named(dev.resources, "approvals-role").inputs.assumeRolePolicy).Statement[0];
       expect(trust.Principal).to.deep.equal({ Service: "states.amazonaws.com" });
       expect(trust.Condition).to.deep.equal({
@@ -164,11 +180,11 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         ArnLike: { "aws:SourceArn": `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev` },
       });
       const all = statements(named(dev.resources, "approvals-policy"));
-      expect(all.map((s) => s.Sid)).to.deep.equal(["DeliverExecutionLogs"]);
+      expect(all.map((s) => s.Sid)).to.deep.equal(["DeliverExecutionLogs", "EncryptExecutionData", "EncryptActivityInputs", "EncryptLogDeliveries"]);
       const [logs] = all;
       expect(logs.Resource).to.deep.equal(["*"]);
       expect(logs.Action.every((a: string) => a.startsWith("logs:") && !a.includes("*"))).to.equal(true);
-      expect(JSON.stringify(all)).to.not.contain("states:");
+      expect(all.flatMap((s) => s.Action).filter((a: string) => a.startsWith("states:"))).to.deep.equal([]);
     });
   });
 
@@ -361,7 +377,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         ArnLike: { "aws:SourceArn": `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod` },
       });
       const all = statements(named(prod.resources, "approvals-policy"));
-      expect(all.map((s) => s.Sid)).to.deep.equal(["InvokeStartmanager", "InvokeStartfinance", "DeliverExecutionLogs"]);
+      expect(all.map((s) => s.Sid)).to.deep.equal(["InvokeStartmanager", "InvokeStartfinance", "DeliverExecutionLogs", "EncryptExecutionData", "EncryptLogDeliveries"]);
       const [invoke, , logs] = all;
       expect(invoke).to.deep.equal({
         Sid: "InvokeStartmanager", Effect: "Allow", Action: ["lambda:InvokeFunction"],
@@ -422,7 +438,8 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
               expect(action, resource).to.match(/^[a-z0-9-]+:[A-Za-z]+$/);
             }
             expect(JSON.stringify(statement), resource).to.not.match(/FullAccess/);
-            if ([statement.Resource].flat().includes("*")) {
+            // In a key policy, Resource "*" is the key itself (AWS KMS Developer Guide, "Key policies").
+            if ([statement.Resource].flat().includes("*") && resource !== "execution-data-key.policy") {
               expect(statement.Sid, `${resource} uses Resource "*"`).to.equal("DeliverExecutionLogs");
             }
           }
@@ -466,7 +483,10 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         user: "carol", policyArn: `arn:aws:iam::${ACCOUNT_ID}:policy/stage-manager-approvers-a1b2c3d`,
       });
       const kept = { ...edited, resources: edited.resources.filter((r) => names(dev).includes(r.name)) };
-      expect(changedInputs(dev, kept).map((r) => r.name)).to.deep.equal([]);
+      // The activity's workers decrypt its task inputs: the execution data key's policy names them too.
+      expect(changedInputs(dev, kept).map((r) => r.name)).to.deep.equal(["execution-data-key"]);
+      const workers = (run: ProgramRun) => JSON.parse(named(run.resources, "execution-data-key").inputs.policy).Statement.find((s: any) => s.Sid === "WorkersReadmanagerTasks").Principal;
+      expect(workers(edited)).to.deep.equal({ AWS: ["arn:aws:iam::123456789012:user/carol"] });
     });
   });
 
