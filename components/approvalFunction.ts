@@ -29,6 +29,12 @@ export interface ApprovalFunctionArgs<E, R> {
   environment: Record<string, pulumi.Input<string>>;
   /** What the handler may do besides writing its own logs. */
   statements: pulumi.Input<PolicyStatement[]>;
+  /**
+   * Production dependencies shipped in the archive instead of taken from the runtime: an AWS SDK
+   * client whose response fields the handler reads are newer than the runtime's SDK is known to
+   * have (tests/sdkResponseFields.test.ts); the runtime's older client would silently drop them.
+   */
+  bundledPackages?: string[];
 }
 
 export class ApprovalFunction<E = unknown, R = unknown> extends pulumi.ComponentResource {
@@ -76,7 +82,7 @@ export class ApprovalFunction<E = unknown, R = unknown> extends pulumi.Component
       timeout: LAMBDA_TIMEOUT_SECONDS,
       environment: { variables: args.environment },
       loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
-      codePathOptions: { extraExcludePackages: EXCLUDED_PACKAGES },
+      codePathOptions: { extraExcludePackages: EXCLUDED_PACKAGES.filter((name) => !(args.bundledPackages ?? []).includes(name)) },
     }, { parent: this, dependsOn: [policy] });
 
     this.registerOutputs({ functionArn: this.function.arn, roleArn: this.role.arn });

@@ -27,6 +27,8 @@ export const APPROVAL_MIN_SECONDS = 5 * 60;
 export const APPROVAL_MAX_SECONDS = 86400 * 60;
 /** Time for a decision made just before the approval timeout to be delivered before the Task's own timeout. */
 export const PIPELINE_EVENT_GRACE_SECONDS = 900;
+/** Shipped in the start and result functions' archives (see bundledPackages). */
+export const CODEPIPELINE_CLIENT = "@aws-sdk/client-codepipeline";
 export const SOURCE_OBJECT_KEY = "request/source.zip";
 
 export interface CodePipelineApprovalArgs extends LambdaCallbackStageArgs {
@@ -270,6 +272,9 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
     const common = { PIPELINE_NAME: this.pipeline.name, STAGE_NAME: args.stage, TABLE_NAME: this.tokenTable.name };
     this.startFunction = new ApprovalFunction(`${name}-start`, {
       description: `sfn-approvals ${args.stage}: starts the approval pipeline for one request`,
+      // variables, trigger and updatedBy are newer than the runtime's SDK is known to have (3.188.0):
+      // ship the client that has them (>= 3.515.0; tests/sdkResponseFields.test.ts).
+      bundledPackages: [CODEPIPELINE_CLIENT],
       callback: async (event: unknown) => startPipeline(event, {
         pipelineName: requiredEnv("PIPELINE_NAME"),
         stage: requiredEnv("STAGE_NAME"),
@@ -287,6 +292,9 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
 
     this.resultFunction = new ApprovalFunction(`${name}-result`, {
       description: `sfn-approvals ${args.stage}: sends the pipeline approval decision to Step Functions`,
+      // variables, trigger and updatedBy are newer than the runtime's SDK is known to have (3.188.0):
+      // ship the client that has them (>= 3.515.0; tests/sdkResponseFields.test.ts).
+      bundledPackages: [CODEPIPELINE_CLIENT],
       callback: async (event: unknown) => deliverPipelineDecision(event, {
         pipelineName: requiredEnv("PIPELINE_NAME"),
         stage: requiredEnv("STAGE_NAME"),

@@ -208,11 +208,17 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
     });
   });
 
-  it("packages each callback as the handler alone, under 50 KB", async () => {
+  it("packages each callback as the handler under 50 KB plus the CodePipeline client it reads new response fields with (the runtime's SDK may predate them), and no other client", async () => {
+    const installed = JSON.parse(readFileSync(join(__dirname, "..", "node_modules", "@aws-sdk", "client-codepipeline", "package.json"), "utf8")).version as string;
+    // updatedBy and errorDetails arrived last, in 3.515.0 (tests/sdkResponseFields.test.ts).
+    expect(installed.split(".").map(Number)[1]).to.be.at.least(515);
     for (const name of ["stage-finance-start-fn", "stage-finance-result-fn"]) {
       const files = await archiveFiles(named(prod.resources, name));
-      expect(Object.keys(files), name).to.deep.equal(["__index.js"]);
       expect(Buffer.byteLength(files["__index.js"]), name).to.be.below(50 * 1024);
+      const packages = Object.keys(files).filter((path) => path !== "__index.js");
+      expect(packages, name).to.include("node_modules/@aws-sdk/client-codepipeline");
+      expect(packages.filter((path) => /client-(sfn|dynamodb|ssm|sns|s3|sts)$/.test(path)), name).to.deep.equal([]);
+      expect(packages.every((path) => path.startsWith("node_modules/")), name).to.equal(true);
     }
   });
 

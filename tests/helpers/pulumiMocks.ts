@@ -151,11 +151,15 @@ export function named(resources: RecordedResource[], name: string): RecordedReso
 }
 
 /** The serialized __index.js of a CallbackFunction's archive, from the mock inputs. */
+/** How archiveFiles names a folder the archive ships (a bundled package): this prefix and its path. */
+export const ARCHIVE_FOLDER = "<folder>";
+
 export async function archiveFiles(fn: RecordedResource): Promise<Record<string, string>> {
   const assets = await fn.inputs.code.assets;
   const files: Record<string, string> = {};
   for (const [path, asset] of Object.entries<any>(assets)) {
-    files[path] = asset.text !== undefined ? String(await asset.text) : `<non-text asset ${Object.keys(asset).join(",")}>`;
+    // A package folder (a FileArchive, as Pulumi ships a bundled dependency) is named by its path.
+    files[path] = asset.text !== undefined ? String(await asset.text) : asset.path !== undefined ? `${ARCHIVE_FOLDER}${String(await asset.path)}` : `<non-text asset ${Object.keys(asset).join(",")}>`;
   }
   return files;
 }

@@ -2,9 +2,10 @@
 // it) with `node` in a child process, like the Lambda runtime: only the archive's files, the AWS
 // SDK resolved from node_modules as the runtime provides it, fake credentials and endpoints.
 import { execFile } from "child_process";
-import { mkdtempSync, writeFileSync } from "fs";
+import { mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
-import { join } from "path";
+import { dirname, join, resolve } from "path";
+import { ARCHIVE_FOLDER } from "./pulumiMocks";
 
 export interface HandlerRun {
   ok: boolean;
@@ -44,7 +45,13 @@ Promise.resolve()
 
 export function writeArchive(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), "sfn-approvals-lambda-"));
-  for (const [path, text] of Object.entries(files)) writeFileSync(join(dir, path), text);
+  for (const [path, text] of Object.entries(files)) {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    // A bundled package: linked in from node_modules, so the handler loads it from its own archive
+    // (as in Lambda, where /var/task comes before the runtime's SDK on NODE_PATH).
+    if (text.startsWith(ARCHIVE_FOLDER)) symlinkSync(resolve(text.slice(ARCHIVE_FOLDER.length)), join(dir, path), "dir");
+    else writeFileSync(join(dir, path), text);
+  }
   writeFileSync(join(dir, "runner.js"), RUNNER);
   return dir;
 }
