@@ -6,7 +6,13 @@ import { parseConfig } from "../components/config";
 import { linkParams } from "../functions/approvalPage";
 import { MECHANISMS, Mechanism, stageStateName } from "../functions/contract";
 import { approvalKeyOf } from "../functions/tokenStore";
-import { FORM_CONTENT_TYPE, approvalPageForm, approvalPageLink, pageApprover } from "./integration/lib/approvalPage";
+import { FORM_CONTENT_TYPE, approvalPageForm, approvalPageLink, codePageForm, pageApprover } from "./integration/lib/approvalPage";
+import { SqsJson, codeLinkInEmail, inboxQueuePolicy } from "./integration/lib/emailInbox";
+import { judgeKeylessRead, readHistoryWithoutKey, readerSessionPolicy } from "./integration/lib/keyCheck";
+import { composeApprovalEmail } from "../functions/emailLink";
+import { codeLink } from "../functions/approvalLink";
+import { FakeAws } from "./helpers/fakeAws";
+import { SFNClient } from "@aws-sdk/client-sfn";
 import { SuiteUsageError, parseSuiteArgs } from "./integration/lib/args";
 import { approvalTokenFromActionExecutions, approvalTokenFromPipelineState, isExecutionOfTask } from "./integration/lib/codePipeline";
 import { fromBase64Url, taskTokenFromHistory, taskTokenFromParameters, waitingTask } from "./integration/lib/history";
@@ -210,6 +216,7 @@ describe("integration suite helpers", () => {
         expect(parsed).to.deep.equal({
           autoApproveBelow: undefined,
           alertEmails: [],
+          executionDataReaders: [],
           stages: [{
             name: IT_STAGE, mechanism, approvers: [approver], minRequiredApprovals: 1, notify: [], timeoutSeconds: 900, timeout: IT_STAGE_TIMEOUT,
             // Every test stage runs inside the follow-up Parallel on real AWS.
@@ -383,6 +390,78 @@ describe("integration suite helpers", () => {
       expect(prerequisiteLines({ ...ready, backend: { ok: false, reason: "not logged in" } }).filter((line) => !line.ok).map((line) => line.item)).to.deep.equal(["Pulumi backend"]);
       expect(prerequisiteLines({ ...ready, region: { name: "moon-1", from: "AWS_DEFAULT_REGION" } }).filter((line) => !line.ok).map((line) => line.text))
         .to.deep.equal(["AWS_DEFAULT_REGION is 'moon-1', which is not a Region name; export AWS_REGION=<a Region like eu-west-1>"]);
+    });
+  });
+  describe("email-link from the email itself (issue 11, defect 12)", () => {
+    const CODE = "Q2xhdWRlIHdhcyBoZXJlIGFuZCBsZWZ0IGEgY29kZQ0";
+    const email = (executionArn: string, link: string) => composeApprovalEmail({
+      request: { ...REQUEST, title: `Pay ${PAGE_URL}?c=${"x".repeat(43)} now` }, stage: IT_STAGE, executionArn, link, deadline: new Date(T0),
+    }).message;
+
+    it("takes the code link of this execution's email (the real link comes last), not a reminder's or another execution's", () => {
+      expect(CODE).to.have.length(43);
+      const mine = email(EXECUTION_ARN, codeLink(PAGE_URL, CODE));
+      expect(codeLinkInEmail(mine, PAGE_URL, STACK)).to.equal(`${PAGE_URL}?c=${CODE}`);
+      expect(codeLinkInEmail(email(`${EXECUTION_ARN}-other`, codeLink(PAGE_URL, CODE)), PAGE_URL, STACK)).to.equal(undefined);
+      expect(codeLinkInEmail(`Reminder: Approval ${IT_STAGE} still waits.\nExecution: ${STACK}\nOpen your earlier email.`, PAGE_URL, STACK)).to.equal(undefined);
+      expect(codeLinkInEmail(mine.replace(CODE, `${CODE}X`), PAGE_URL, STACK)).to.equal(`${PAGE_URL}?c=${"x".repeat(43)}`);
+    });
+
+    it("posts the code alone with the name, comment and decision", () => {
+      expect(Object.fromEntries(new URLSearchParams(codePageForm({ code: CODE, name: IT_PAGE_NAME, comment: IT_COMMENT, decision: "approve" })))).to.deep.equal({
+        c: CODE, name: IT_PAGE_NAME, comment: IT_COMMENT, decision: "approve",
+      });
+    });
+
+    it("lets only the stage's topic deliver to the inbox queue", () => {
+      const queue = `arn:aws:sqs:${REGION}:${ACCOUNT}:${STACK}-inbox`;
+      const topic = `arn:aws:sns:${REGION}:${ACCOUNT}:sfn-approvals-${STACK}-it-approvals`;
+      expect(JSON.parse(inboxQueuePolicy(queue, topic))).to.deep.equal({
+        Version: "2012-10-17",
+        Statement: [{ Sid: "StageTopicDelivers", Effect: "Allow", Principal: { Service: "sns.amazonaws.com" }, Action: "sqs:SendMessage", Resource: queue, Condition: { ArnEquals: { "aws:SourceArn": topic } } }],
+      });
+    });
+
+    it("calls SQS with its JSON protocol, signed with Signature V4 for service sqs", async () => {
+      const aws = new FakeAws();
+      const url = await aws.start();
+      try {
+        aws.on("CreateQueue", () => ({ QueueUrl: `${url}/${ACCOUNT}/q` }));
+        // The suite signs with the SDK's own hash (any client's config.sha256), as run.ts does.
+        const sqs = new SqsJson({ region: REGION, credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" }, sha256: new SFNClient({ region: REGION }).config.sha256 }, `${url}/`);
+        expect(await sqs.call("CreateQueue", { QueueName: "q" })).to.deep.equal({ QueueUrl: `${url}/${ACCOUNT}/q` });
+        const [request] = aws.requests;
+        expect(request.target).to.equal("AmazonSQS.CreateQueue");
+        expect(request.headers["content-type"]).to.equal("application/x-amz-json-1.0");
+        expect(request.body).to.deep.equal({ QueueName: "q" });
+        expect(String(request.headers.authorization)).to.match(new RegExp(`^AWS4-HMAC-SHA256 Credential=AKIAFAKE/\\d{8}/${REGION}/sqs/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target, Signature=[0-9a-f]{64}$`));
+      } finally {
+        await aws.stop();
+      }
+    });
+  });
+
+  describe("reading the history without the key", () => {
+    const history = (token: string) => lambdaStageHistory("start", token);
+
+    it("lets the federated reader read exactly this execution", () => {
+      expect(JSON.parse(readerSessionPolicy(EXECUTION_ARN))).to.deep.equal({
+        Version: "2012-10-17",
+        Statement: [{ Effect: "Allow", Action: ["states:GetExecutionHistory", "states:DescribeExecution"], Resource: EXECUTION_ARN }],
+      });
+    });
+
+    it("fails only when the reader got a task token", () => {
+      expect(judgeKeylessRead({ error: "KmsAccessDeniedException" })).to.deep.equal({ ran: true, answer: "AWS refused the read: KmsAccessDeniedException", tokenVisible: false });
+      expect(judgeKeylessRead({ events: history(TOKEN) }).tokenVisible).to.equal(true);
+      const withoutData = executionStart().map(({ executionStartedEventDetails, stateEnteredEventDetails, stateExitedEventDetails, ...rest }) => rest);
+      expect(judgeKeylessRead({ events: withoutData })).to.deep.equal({ ran: true, answer: `AWS returned ${withoutData.length} events, 0 with execution data, no task token`, tokenVisible: false });
+    });
+
+    it("is skipped, calling nothing, when the suite runs as a role session (only IAM users get federation tokens)", async () => {
+      const result = await readHistoryWithoutKey({ region: REGION, callerArn: CALLER, executionArn: EXECUTION_ARN });
+      expect(result).to.deep.include({ ran: false, tokenVisible: false });
+      expect(result.answer).to.match(/^skipped: only an IAM user/);
     });
   });
 });

@@ -1,11 +1,13 @@
 // Each mechanism's real decision path, as an approver takes it (README, "Approving (...)"):
 // SSM SendAutomationSignal, CodePipeline PutApprovalResult, the activity worker, and a POST of
-// the approval page's form.
+// the approval page's form (email-link: from the link in the email itself, which carries a
+// one-time code found nowhere else).
 import { CodePipelineClient, GetPipelineExecutionCommand, GetPipelineStateCommand, ListActionExecutionsCommand, ListPipelineExecutionsCommand, PutApprovalResultCommand } from "@aws-sdk/client-codepipeline";
 import { DescribeAutomationExecutionsCommand, GetAutomationExecutionCommand, SSMClient, SendAutomationSignalCommand, StopAutomationExecutionCommand } from "@aws-sdk/client-ssm";
 import { spawn } from "child_process";
 import { APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, approvalTokenFromActionExecutions, approvalTokenFromPipelineState, isExecutionOfTask } from "./lib/codePipeline";
-import { FORM_CONTENT_TYPE, approvalPageForm, approvalPageLink } from "./lib/approvalPage";
+import { FORM_CONTENT_TYPE, approvalPageForm, approvalPageLink, codePageForm } from "./lib/approvalPage";
+import { EmailInbox, codeLinkInEmail } from "./lib/emailInbox";
 import { IT_COMMENT, IT_PAGE_NAME } from "./lib/outcome";
 import { Progress, poll, sleep } from "./progress";
 import { REPO_ROOT } from "./stack";
@@ -196,6 +198,51 @@ export async function approveOnPage(ctx: DecideContext, pageUrl: string): Promis
     const body = approvalPageForm({ token, executionArn: ctx.executionArn, stage: ctx.stage, name: IT_PAGE_NAME, comment: IT_COMMENT, decision: "approve" });
     const answer = await fetchText(pageUrl, { method: "POST", headers: { "content-type": FORM_CONTENT_TYPE }, body });
     if (answer.status !== 200 || !answer.body.includes("Approved")) throw new Error(`the approval page answered the POST with ${answer.status}: ${pageSummary(answer.body)}`);
+    return answer;
+  }, (answer) => `${answer.status} ${pageSummary(answer.body)}`);
+}
+
+/**
+ * email-link: the link of the approval email as the stage's topic delivered it (to the suite's
+ * queue), opened and answered; then pressed again, which the page must refuse (410): a code
+ * decides once.
+ */
+export async function approveWithEmailCode(ctx: DecideContext, pageUrl: string, inbox: EmailInbox): Promise<void> {
+  const executionName = ctx.executionArn.split(":").pop()!;
+  let seen = "no message yet";
+  const link = await ctx.progress.step(ctx.scope, "receiving the approval email (SNS to the suite's SQS queue)", () => poll("the approval email of this execution", async () => {
+    const messages = await inbox.receive(10);
+    for (const message of messages) {
+      const found = codeLinkInEmail(message, pageUrl, executionName);
+      if (found) return found;
+    }
+    if (messages.length > 0) seen = `${messages.length} message(s) without this execution's code link`;
+    return undefined;
+  }, { timeoutMs: FIND_TIMEOUT_MS, intervalMs: 1000, signal: ctx.signal, lastSeen: () => seen }), () => `link ${pageUrl}?c=...`);
+  const code = new URL(link).searchParams.get("c")!;
+  let last: string | undefined;
+  await ctx.progress.step(ctx.scope, "GET the email's link", () => poll("the approval page to show the request", async () => {
+    let page: { status: number; body: string };
+    try {
+      page = await fetchText(link, { method: "GET" });
+    } catch (error) {
+      last = `not reachable: ${(error as Error).message}`;
+      return undefined;
+    }
+    if (page.status === 200 && page.body.includes(`name="c" value="${code}"`) && page.body.includes('value="approve"')) return page;
+    last = `${page.status} ${pageSummary(page.body)}`;
+    if (page.status >= 500 || page.status === 429 || page.status === 404) return undefined;
+    throw new Error(`the approval page answered ${last}`);
+  }, { timeoutMs: 2 * 60 * 1000, intervalMs: POLL_MS, signal: ctx.signal, lastSeen: () => last }), (page) => `${page.status}, shows the form (the code alone as hidden field)`);
+  const press = (decision: "approve" | "reject") => fetchText(pageUrl, { method: "POST", headers: { "content-type": FORM_CONTENT_TYPE }, body: codePageForm({ code, name: IT_PAGE_NAME, comment: IT_COMMENT, decision }) });
+  await ctx.progress.step(ctx.scope, "POST the form with decision=approve", async () => {
+    const answer = await press("approve");
+    if (answer.status !== 200 || !answer.body.includes("Approved")) throw new Error(`the approval page answered the POST with ${answer.status}: ${pageSummary(answer.body)}`);
+    return answer;
+  }, (answer) => `${answer.status} ${pageSummary(answer.body)}`);
+  await ctx.progress.step(ctx.scope, "POST the same code again (decision=reject): refused", async () => {
+    const answer = await press("reject");
+    if (answer.status !== 410) throw new Error(`a second use of the code was answered ${answer.status}: ${pageSummary(answer.body)} (expected 410)`);
     return answer;
   }, (answer) => `${answer.status} ${pageSummary(answer.body)}`);
 }

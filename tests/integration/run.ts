@@ -3,17 +3,24 @@
 // The integration suite: for each approval mechanism, an ephemeral stack (it-<mechanism>-<random>)
 // with one stage `it`, deployed with the Pulumi Automation API; an approval started with
 // examples/expense-report.json; the approval decided through the mechanism's real API; the
-// execution's output checked; the stack destroyed and removed. Without the Pulumi CLI, a backend,
+// execution's output checked; the stack destroyed and removed. Every stack encrypts its execution
+// data with its own KMS key: the suite checks that the state machine uses it, reads the history as
+// the deployer (a principal the key policy names), decides email-link from the email itself (its
+// link's one-time code), and, run as an IAM user, reads an email stage's history as a principal the
+// key policy does not name. Without the Pulumi CLI, a backend,
 // AWS credentials or a Region it deploys nothing, says what is missing and exits 0.
 // Not part of `npm test` (no *.test.ts here): it needs an AWS account and takes minutes per mechanism.
 
-import { DescribeExecutionCommand, DescribeExecutionOutput, GetExecutionHistoryCommand, HistoryEvent, SFNClient, StartExecutionCommand, StopExecutionCommand } from "@aws-sdk/client-sfn";
+import { DescribeExecutionCommand, DescribeExecutionOutput, DescribeStateMachineCommand, GetExecutionHistoryCommand, HistoryEvent, SFNClient, StartExecutionCommand, StopExecutionCommand } from "@aws-sdk/client-sfn";
+import { SNSClient } from "@aws-sdk/client-sns";
 import type { OutputMap, Stack } from "@pulumi/pulumi/automation";
 import { randomBytes } from "crypto";
 import { readFileSync } from "fs";
 import { join } from "path";
 import { ConfigError, parseConfig } from "../../components/config";
-import { approveCodePipeline, approveOnPage, approveSsmAutomation, approveWithWorker, DecideContext } from "./deciders";
+import { approveCodePipeline, approveOnPage, approveSsmAutomation, approveWithEmailCode, approveWithWorker, DecideContext } from "./deciders";
+import { EmailInbox } from "./lib/emailInbox";
+import { readHistoryWithoutKey } from "./lib/keyCheck";
 import { SuiteUsageError, USAGE, parseSuiteArgs } from "./lib/args";
 import { waitingTask } from "./lib/history";
 import { approverArnFromCaller } from "./lib/identity";
@@ -127,6 +134,30 @@ async function runMechanism(mechanism: Mechanism, suite: Suite): Promise<Mechani
     showPulumiLog = false;
     const { stateMachineArn, stage } = deployedStage(outputs, mechanism);
 
+    // The execution data key is in place: the state machine is encrypted with the stack's own key.
+    await progress.step(scope, "DescribeStateMachine: encrypted with the stack's key", async () => {
+      const { encryptionConfiguration: encryption } = await sfn.send(new DescribeStateMachineCommand({ stateMachineArn, includedData: "METADATA_ONLY" }));
+      if (encryption?.type !== "CUSTOMER_MANAGED_KMS_KEY" || encryption.kmsKeyId !== outputs.executionDataKeyArn?.value) {
+        throw new Error(`the state machine's encryptionConfiguration is ${JSON.stringify(encryption)}, expected CUSTOMER_MANAGED_KMS_KEY with ${String(outputs.executionDataKeyArn?.value)}`);
+      }
+      return encryption;
+    }, (encryption) => `${encryption.type}, data keys reused ${encryption.kmsDataKeyReusePeriodSeconds}s`);
+
+    // email-link: the email's link holds the one-time code; the suite receives the email in a queue
+    // subscribed before the request starts.
+    let inbox: EmailInbox | undefined;
+    if (mechanism === "email-link") {
+      const opened = await progress.step(scope, `subscribing an SQS queue to ${handle(stage, "topicArn").split(":").pop()} (the approvers' email)`, () => EmailInbox.open({
+        signing: { region: suite.region, credentials: sfn.config.credentials, sha256: sfn.config.sha256 },
+        account: suite.caller.account,
+        topicArn: handle(stage, "topicArn"),
+        queueName: `${stackName}-inbox`,
+        sns: new SNSClient({ region: suite.region }),
+      }), (value) => value.queueUrl);
+      inbox = opened;
+      cleanups.push(() => opened.close());
+    }
+
     const arn = await progress.step(scope, `StartExecution of ${stateMachineArn.split(":").pop()} with examples/expense-report.json`, async () => {
       const { executionArn: started } = await sfn.send(new StartExecutionCommand({ stateMachineArn, name: stackName, input: JSON.stringify(suite.request) }));
       if (!started) throw new Error("StartExecution returned no executionArn");
@@ -146,7 +177,13 @@ async function runMechanism(mechanism: Mechanism, suite: Suite): Promise<Mechani
       // should a Task not record one, the token is usable anyway once it was scheduled.
       scheduledAt ??= Date.now();
       return state.submitted || Date.now() - scheduledAt >= SUBMIT_GRACE_MS ? state : undefined;
-    }, { timeoutMs: WAIT_FOR_TASK_MS, intervalMs: POLL_MS, signal: suite.signal, lastSeen: () => newestEvent && `newest history event ${newestEvent}` }), (state) => (state.token ? `task token found in the history (${state.token.length} characters)` : "activity task scheduled"));
+    }, { timeoutMs: WAIT_FOR_TASK_MS, intervalMs: POLL_MS, signal: suite.signal, lastSeen: () => newestEvent && `newest history event ${newestEvent}` }), (state) => (state.token ? `task token found in the history (${state.token.length} characters), read with the key as the deployer` : "activity task scheduled"));
+
+    if (isEmailMechanism(mechanism)) {
+      // Read access is not approval power: a reader the key policy does not name sees no token.
+      const keyless = await progress.step(scope, "GetExecutionHistory as a principal the key policy does not name", () => readHistoryWithoutKey({ region: suite.region, callerArn: suite.caller.arn, executionArn: arn }), (result) => result.answer);
+      if (keyless.tokenVisible) throw new Error("a principal the key policy does not name read the task token from the execution history");
+    }
 
     const context: DecideContext = {
       scope, progress, signal: suite.signal, region: suite.region, executionArn: arn, stage: IT_STAGE, taskToken: waiting.token,
@@ -156,7 +193,7 @@ async function runMechanism(mechanism: Mechanism, suite: Suite): Promise<Mechani
       case "ssm-automation": await approveSsmAutomation(context, handle(stage, "documentName")); break;
       case "codepipeline": await approveCodePipeline(context, handle(stage, "pipelineName")); break;
       case "activity": await approveWithWorker(context, handle(stage, "activityArn")); break;
-      case "email-link":
+      case "email-link": await approveWithEmailCode(context, handle(stage, "approvalPageUrl"), inbox!); break;
       case "sns-callback": await approveOnPage(context, handle(stage, "approvalPageUrl")); break;
     }
 

@@ -1,5 +1,6 @@
 // What an approver's browser sends to the approval page (functions/approvalPage.ts): the GET link
-// from the email, and the POST of its form (hidden t, e, s; the name typed; the button pressed).
+// from the email, and the POST of its form (hidden t, e, s, or for email-link the hidden c alone;
+// the name typed; the button pressed).
 import { LINK_PARAMS } from "../../../functions/approvalLink";
 
 export const FORM_CONTENT_TYPE = "application/x-www-form-urlencoded";
@@ -41,4 +42,12 @@ export function approvalPageForm(args: PageDecision): string {
 /** How the page records the person who decided (functions/approvalPage.ts). */
 export function pageApprover(name: string): string {
   return `${name} (via email link)`;
+}
+
+/** The urlencoded body of an email-link page's form: the link's code, the name, the button. */
+export function codePageForm(args: { code: string; name: string; decision: "approve" | "reject"; comment?: string }): string {
+  const fields: Record<string, string> = { [LINK_PARAMS.code]: args.code, name: args.name };
+  if (args.comment !== undefined) fields.comment = args.comment;
+  fields.decision = args.decision;
+  return new URLSearchParams(fields).toString();
 }
