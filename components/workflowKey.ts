@@ -36,6 +36,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { PolicyStatement, accountFacts } from "./iam";
 import { checkedName, defaultNamePrefix } from "./naming";
+import { principalOf } from "./principals";
 
 /**
  * What AWS's default key policy gives key administrators, expanded to the actions of the Service
@@ -230,7 +231,21 @@ export function keyPolicy(args: {
   }
   for (const reader of args.readers) statements.push(statement(reader.sid, { AWS: reader.principal }, DECRYPT_ACTIONS, stateMachine));
   for (const activity of args.activities) {
-    statements.push(statement(`WorkersRead${activity.stage.replace(/[^A-Za-z0-9]/g, "")}Tasks`, { AWS: activity.workers }, DECRYPT_ACTIONS, { StringEquals: { [ACTIVITY_CONTEXT]: activity.activityArn } }));
+    // The approvers are config ARNs, which may leave out a role's path (their policy attachments use
+    // names only); a key policy naming such an ARN as Principal is refused as an invalid principal.
+    // So the account is the principal, narrowed to these users or roles by name, whatever their
+    // path, and each must also hold the approver policy's ReadThisActivityTasks (attached to exactly them).
+    statements.push(statement(`WorkersRead${activity.stage.replace(/[^A-Za-z0-9]/g, "")}Tasks`, { AWS: pulumi.interpolate`arn:${args.partition}:iam::${args.accountId}:root` }, DECRYPT_ACTIONS, {
+      StringEquals: { [ACTIVITY_CONTEXT]: activity.activityArn },
+      ArnLike: { "aws:PrincipalArn": activity.workers.flatMap(principalArnPatterns) },
+    }));
   }
   return pulumi.jsonStringify({ Version: "2012-10-17", Statement: statements });
+}
+
+/** The ARN patterns of one IAM user or role, with or without a path (names are unique in an account whatever the path). */
+export function principalArnPatterns(arn: string): string[] {
+  const { account, kind, name } = principalOf(arn);
+  const partition = arn.split(":")[1];
+  return [`arn:${partition}:iam::${account}:${kind}/${name}`, `arn:${partition}:iam::${account}:${kind}/*/${name}`];
 }

@@ -446,7 +446,8 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
         principal,
         action: call.action,
         resource,
-        context: call.context?.(facts),
+        // AWS sets aws:PrincipalArn for every request of an IAM user or role (the role's ARN for its sessions).
+        context: { ...(/^arn:aws:iam::\d{12}:(user|role)\//.test(principal) ? { "aws:PrincipalArn": principal } : {}), ...call.context?.(facts) },
         unvalidated: TASK_TOKEN_ACTIONS.includes(call.action),
       })));
       rows.push({ stack, call, principal, resources: callResources, outcomes, subject });
@@ -636,6 +637,9 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
       [all.policies, { principal: roleOf(all, "approval-page-handler-fn"), action: "kms:GenerateDataKey", resource: allKey, context: allHistory }],
       [all.policies, { principal: "arn:aws:iam::123456789012:user/erin", action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:activityArn": arn("states", "activity:sfn-approvals-all-mechanisms-worker") } }],
       [all.policies, { principal: "delivery.logs.amazonaws.com", action: "kms:GenerateDataKey", resource: allKey, context: allHistory }],
+      // An activity's inputs: only its approvers (by name, and holding the approver policy), not an administrator.
+      [[...all.policies, ADMIN], { principal: ADMIN.principal!, action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:activityArn": arn("states", "activity:sfn-approvals-all-mechanisms-worker"), "aws:PrincipalArn": ADMIN.principal! } }],
+      [all.policies, { principal: "arn:aws:iam::123456789012:user/carol", action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:activityArn": arn("states", "activity:sfn-approvals-all-mechanisms-worker"), "aws:PrincipalArn": "arn:aws:iam::123456789012:user/carol" } }],
     ];
     const allowed: string[] = [];
     for (const [policies, call] of refusals) {

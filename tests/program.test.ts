@@ -485,8 +485,8 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       const kept = { ...edited, resources: edited.resources.filter((r) => names(dev).includes(r.name)) };
       // The activity's workers decrypt its task inputs: the execution data key's policy names them too.
       expect(changedInputs(dev, kept).map((r) => r.name)).to.deep.equal(["execution-data-key"]);
-      const workers = (run: ProgramRun) => JSON.parse(named(run.resources, "execution-data-key").inputs.policy).Statement.find((s: any) => s.Sid === "WorkersReadmanagerTasks").Principal;
-      expect(workers(edited)).to.deep.equal({ AWS: ["arn:aws:iam::123456789012:user/carol"] });
+      const workers = (run: ProgramRun) => JSON.parse(named(run.resources, "execution-data-key").inputs.policy).Statement.find((s: any) => s.Sid === "WorkersReadmanagerTasks").Condition.ArnLike;
+      expect(workers(edited)).to.deep.equal({ "aws:PrincipalArn": ["arn:aws:iam::123456789012:user/carol", "arn:aws:iam::123456789012:user/*/carol"] });
     });
   });
 

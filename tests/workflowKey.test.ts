@@ -49,6 +49,11 @@ const encrypt = (sid: string, principal: unknown, context: Record<string, unknow
   Sid: sid, Effect: "Allow", Principal: principal, Action: actions, Resource: "*", Condition: { StringEquals: context },
 });
 
+const workers = (stage: string, patterns: string[]) => ({
+  Sid: `WorkersRead${stage}Tasks`, Effect: "Allow", Principal: { AWS: ROOT }, Action: ["kms:Decrypt"], Resource: "*",
+  Condition: { StringEquals: { "kms:EncryptionContext:aws:states:activityArn": ACTIVITY("all", stage) }, ArnLike: { "aws:PrincipalArn": patterns } },
+});
+
 describe("execution data key (issue 11, defect 12): customer managed KMS key of the state machine and activities", () => {
   const runs: Record<string, ProgramRun> = {};
   before(async () => {
@@ -100,8 +105,9 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
       encrypt("StepFunctionsEncryptsActivityInputs", { Service: "states.amazonaws.com" }, activities),
       encrypt("OperatorsReadExecutionData", { AWS: READERS }, sm, ["kms:Decrypt"]),
       encrypt("ApprovalPageReadsExecutionData", { AWS: ROLE("approval-page-handler-role") }, sm, ["kms:Decrypt"]),
-      encrypt("WorkersReadworkerTasks", { AWS: ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/dave"] }, { "kms:EncryptionContext:aws:states:activityArn": ACTIVITY("all", "worker") }, ["kms:Decrypt"]),
-      encrypt("WorkersReadsecondTasks", { AWS: ["arn:aws:iam::123456789012:user/frank"] }, { "kms:EncryptionContext:aws:states:activityArn": ACTIVITY("all", "second") }, ["kms:Decrypt"]),
+      // The account, narrowed to the stage's approvers by name (a config ARN may leave out a role's path).
+      workers("worker", ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:role/*/ReleaseApprover", "arn:aws:iam::123456789012:user/dave", "arn:aws:iam::123456789012:user/*/dave"]),
+      workers("second", ["arn:aws:iam::123456789012:user/frank", "arn:aws:iam::123456789012:user/*/frank"]),
     ]);
   });
 
@@ -109,8 +115,11 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
     for (const run of [runs.all, runs.staging]) {
       const policy = keyPolicy(run);
       const root = policy.filter((s) => JSON.stringify(s.Principal).includes(":root"));
-      expect(root).to.have.length(1);
-      for (const action of root[0].Action) expect(action).to.not.match(/^kms:(\*|Decrypt|GenerateDataKey|Encrypt|ReEncrypt|CreateGrant)|\*/);
+      const [admin, ...workerStatements] = root;
+      expect(admin.Sid).to.equal("AdministerKeyThroughIam");
+      for (const action of admin.Action) expect(action).to.not.match(/^kms:(\*|Decrypt|GenerateDataKey|Encrypt|ReEncrypt|CreateGrant)|\*/);
+      // The account's only other statements: decrypting one activity's inputs, for principals of those names.
+      for (const statement of workerStatements) expect(Object.keys(statement.Condition).sort(), statement.Sid).to.deep.equal(["ArnLike", "StringEquals"]);
       for (const statement of policy) {
         expect(statement.Action).to.not.include("kms:*");
         if (statement.Sid !== "AdministerKeyThroughIam" && statement.Sid !== "LogDeliveryDecrypts") expect(statement.Condition, statement.Sid).to.have.property("StringEquals");
