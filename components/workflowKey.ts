@@ -208,6 +208,11 @@ export function keyPolicy(args: {
   activities: Array<{ stage: string; activityArn: pulumi.Input<string>; workers: string[] }>;
 }): pulumi.Output<string> {
   const stateMachine = { StringEquals: { [STATE_MACHINE_CONTEXT]: args.stateMachineArn } };
+  // A key policy naming the account root as a principal delegates to every IAM policy of the account.
+  const deployerArn = pulumi.output(args.deployerArn).apply((arn) => {
+    if (/:root$/.test(arn)) throw new pulumi.RunError(`WorkflowKey: pulumi up runs as the account's root user (${arn}); the execution data key would then let every IAM principal of the account decrypt. Deploy as an IAM user or role`);
+    return arn;
+  });
   const activityArns = args.activities.map((a) => a.activityArn);
   const activities = { StringEquals: { [ACTIVITY_CONTEXT]: activityArns } };
   const statement = (sid: string, principal: unknown, actions: string[], condition?: unknown) => ({
@@ -216,7 +221,7 @@ export function keyPolicy(args: {
   const statements: unknown[] = [
     statement("AdministerKeyThroughIam", { AWS: pulumi.interpolate`arn:${args.partition}:iam::${args.accountId}:root` }, KEY_ADMIN_ACTIONS),
     // CreateStateMachine/UpdateStateMachine encrypt the definition; the provider reads it back with DescribeStateMachine.
-    statement("DeployerEncryptsDefinition", { AWS: args.deployerArn }, ENCRYPT_ACTIONS, stateMachine),
+    statement("DeployerEncryptsDefinition", { AWS: deployerArn }, ENCRYPT_ACTIONS, stateMachine),
     statement("StateMachineEncryptsExecutionData", { AWS: args.executionRoleArn }, ENCRYPT_ACTIONS, stateMachine),
     // Logging is on (level ALL, without execution data); AWS CDK grants these two for an encrypted, logging state machine.
     statement("StateMachineEncryptsLogDeliveries", { AWS: args.executionRoleArn }, ["kms:GenerateDataKey"], { StringEquals: { [LOG_DELIVERY_CONTEXT]: pulumi.interpolate`arn:${args.partition}:logs:${args.region}:${args.accountId}:*` } }),
@@ -224,7 +229,7 @@ export function keyPolicy(args: {
   ];
   if (args.activities.length > 0) {
     statements.push(
-      statement("DeployerEncryptsActivities", { AWS: args.deployerArn }, ENCRYPT_ACTIONS, activities),
+      statement("DeployerEncryptsActivities", { AWS: deployerArn }, ENCRYPT_ACTIONS, activities),
       statement("StateMachineEncryptsActivityInputs", { AWS: args.executionRoleArn }, ENCRYPT_ACTIONS, activities),
       statement("StepFunctionsEncryptsActivityInputs", { Service: "states.amazonaws.com" }, ENCRYPT_ACTIONS, activities),
     );

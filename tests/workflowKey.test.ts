@@ -7,6 +7,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { WorkflowKey } from "../components";
+import { keyPolicy as buildKeyPolicy } from "../components/workflowKey";
 import { ACCOUNT_ID, ProgramRun, RecordedResource, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
@@ -153,6 +154,22 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
     for (const policy of ofType(runs.all.resources, "aws:iam/rolePolicy:RolePolicy").filter((p) => !["approvals-policy", "approval-page-handler-policy"].includes(p.name))) {
       expect(kms(policy), policy.name).to.deep.equal([]);
     }
+  });
+
+  it("refuses a deployment by the account's root user (the key policy would delegate decryption to every IAM policy)", async () => {
+    let error: unknown;
+    try {
+      // The policy's Output fails as a resource input would: the run fails with the error.
+      await runWithMocks("dev", {}, () => {
+        buildKeyPolicy({
+          accountId: ACCOUNT_ID, region: "eu-west-1", partition: "aws", stateMachineArn: STATE_MACHINE("dev"),
+          deployerArn: ROOT, executionRoleArn: ROLE("approvals-role"), readers: [], activities: [],
+        });
+      });
+    } catch (caught) {
+      error = caught;
+    }
+    expect((error as Error)?.message).to.match(/^WorkflowKey: pulumi up runs as the account's root user .*Deploy as an IAM user or role$/);
   });
 
   it("refuses to register a reader or an activity after the workflow completed the key policy", async () => {
