@@ -3,7 +3,35 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ApprovalAlerts, ApprovalPage, ApprovalWorkflow, EMAIL_MECHANISMS, Mechanism, WorkflowKey, createApprovalStage, loadConfig, stageFollowUps, workflowStateMachineName } from "./components";
-import { checkAccounts } from "./components/config";
+import { APPROVER_POLICY_MECHANISMS, ApprovalConfig, checkAccounts } from "./components/config";
+import { defaultNamePrefix } from "./components/naming";
+import { ApproverAccess, ApproverPolicyReport, RolePolicyQuota, approverPolicyName, isIdentityCenterRole, principalOf } from "./components/principals";
+
+/** How codepipeline and activity stages attach their approver policies (README: Approvers who sign in with IAM Identity Center). */
+function approverAccess(config: ApprovalConfig): Omit<ApproverAccess, "permissionSets"> {
+  const prefix = config.approverPolicyPrefix ?? defaultNamePrefix();
+  const attach = config.attachApproverPolicies !== false;
+  // Each role is checked against its quota with every approver policy the stack attaches to it.
+  const roleQuota = RolePolicyQuota.of(config.stages
+    .filter((stage) => attach && APPROVER_POLICY_MECHANISMS.includes(stage.mechanism))
+    .flatMap((stage) => stage.approvers
+      .filter((arn) => principalOf(arn).kind === "role" && !isIdentityCenterRole(arn))
+      .map((role) => ({ role, policyName: approverPolicyName("sfn-approvals", prefix, stage.name) }))));
+  const ic = config.identityCenter;
+  return {
+    attach,
+    policyNamePrefix: prefix,
+    roleQuota,
+    ...(ic ? {
+      identityCenter: {
+        instanceArn: ic.instanceArn,
+        ...(ic.region ? { region: ic.region } : {}),
+        // The instance is administered from the management (or delegated administrator) account.
+        ...(ic.roleArn ? { provider: new aws.Provider("identity-center", { region: (ic.region ?? aws.config.region) as aws.Region, assumeRoles: [{ roleArn: ic.roleArn, sessionName: "sfn-approvals" }] }) } : {}),
+      },
+    } : {}),
+  };
+}
 
 export = async () => {
   const config = loadConfig();
@@ -24,7 +52,9 @@ export = async () => {
     dataKey,
   });
   const linkCodeTable = page?.linkCodes ? { name: page.linkCodes.name, arn: page.linkCodes.arn } : undefined;
-  const stages = config.stages.map((stage) => createApprovalStage(stage, { alarmActions, approvalPageUrl: page?.url, linkCodeTable, dataKey }));
+  const access = approverAccess(config);
+  const stages = config.stages.map((stage) => createApprovalStage(stage, { alarmActions, approvalPageUrl: page?.url, linkCodeTable, dataKey, approverAccess: access }));
+  const reports = stages.flatMap((stage) => ((stage as { approverPolicyReport?: ApproverPolicyReport }).approverPolicyReport ?? []));
   const workflow = new ApprovalWorkflow("approvals", { stages, autoApproveBelow: config.autoApproveBelow, alarmActions, followUps: stageFollowUps(config.stages), dataKey });
   return {
     stateMachineArn: workflow.stateMachine.arn,
@@ -34,6 +64,9 @@ export = async () => {
     alertTopicArn: alerts.topic.arn,
     executionDataKeyArn: dataKey.arn,
     ...(page ? { approvalPageUrl: page.url } : {}),
+    // Each codepipeline and activity stage's approver policy: its name and path (what a permission
+    // set references), and where the stack attached it or what is left to do.
+    ...(reports.length > 0 ? { approverPolicies: reports } : {}),
     // Who decides each stage and how long it waits: what `npm run start-approval -- --wait` and
     // `npm run approvals` show while a request waits.
     stages: pulumi.all(stages.map((stage, i) => stage.handles.apply((handles) => ({

@@ -1,7 +1,8 @@
 // Approval through a Step Functions activity (seed 002), fixed: the Task's Resource is the
 // activity ARN (the seed's `arn:aws:states:::lambda:invokeActivity:...` does not exist), the state
 // machine needs no extra rights for it (the seed gave it AWSStepFunctionsFullAccess), and only the
-// configured approvers may poll and answer this activity, through a policy the component attaches.
+// configured approvers may poll and answer this activity, through a policy the component attaches
+// (to IAM users and roles, or to IAM Identity Center permission sets: components/principals.ts).
 //
 //   Task (Resource: activity ARN, TimeoutSeconds, HeartbeatSeconds)
 //   approver runs `npm run approval-worker`: GetActivityTask -> shows the request -> heartbeats
@@ -22,7 +23,7 @@ import { AslStates, TaskStateOptions, timedOutState, timedOutStateName } from ".
 import { accountFacts, policyDocument } from "./iam";
 import { checkedName, defaultNamePrefix } from "./naming";
 import { stageHandles } from "./lambdaCallbackStage";
-import { attachToPrincipals } from "./principals";
+import { ApproverAccess, ApproverPolicyReport, createApproverPolicy } from "./principals";
 import { WorkflowKey } from "./workflowKey";
 
 /** Longest silence between two heartbeats of a worker that holds the task (the worker beats every 30 s). */
@@ -41,6 +42,8 @@ export interface ActivityApprovalArgs {
   namePrefix?: string;
   /** The stack's data key: encrypts the activity's task inputs. */
   dataKey?: WorkflowKey;
+  /** Where the approver policy is attached (default: to every approver but IAM Identity Center roles). */
+  approverAccess?: ApproverAccess;
 }
 
 export class ActivityApproval extends pulumi.ComponentResource implements ApprovalStage {
@@ -51,6 +54,7 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
   readonly heartbeatSeconds: number;
   readonly activity: aws.sfn.Activity;
   readonly approverPolicy: aws.iam.Policy;
+  readonly approverPolicyReport: ApproverPolicyReport;
   readonly handles: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: ActivityApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -82,7 +86,11 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
     }, { parent: this, ...(args.dataKey ? { deleteBeforeReplace: true } : {}) });
 
     // Exactly what the approval worker calls, on this activity only (and, encrypted, reading its task inputs).
-    this.approverPolicy = new aws.iam.Policy(`${name}-approvers`, {
+    const approvers = createApproverPolicy({
+      component,
+      resourceName: name,
+      stage: args.stage,
+      namePrefix: args.namePrefix ?? defaultNamePrefix(),
       description: `Run the approval worker of stage ${args.stage} of sfn-approvals`,
       policy: policyDocument([{
         Sid: "WorkThisApprovalActivity",
@@ -90,13 +98,20 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
         Action: ["states:GetActivityTask", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
         Resource: [this.activity.arn],
       }, ...(args.dataKey && encryptedArn ? [args.dataKey.activityReadStatement("ReadThisActivityTasks", encryptedArn)] : [])]),
-    }, parent);
-    attachToPrincipals({ component, resourceName: name, principals: args.approvers, policyArn: this.approverPolicy.arn, accountId, parent: this });
+      approvers: args.approvers,
+      access: args.approverAccess,
+      accountId,
+      parent: this,
+    });
+    this.approverPolicy = approvers.policy;
+    this.approverPolicyReport = approvers.report;
 
     this.handles = stageHandles({
       activityArn: this.activity.arn,
       activityName: this.activity.name,
       approverPolicyArn: this.approverPolicy.arn,
+      approverPolicyName: approvers.report.policyName,
+      approverPolicyPath: approvers.report.policyPath,
     });
     this.registerOutputs({ handles: this.handles });
   }

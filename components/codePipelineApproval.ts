@@ -20,7 +20,7 @@ import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
 import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./lambdaCallbackStage";
 import { emailTopic } from "./emailTopic";
 import { checkedName, defaultNamePrefix } from "./naming";
-import { attachToPrincipals, principalOf } from "./principals";
+import { ApproverAccess, ApproverPolicyReport, createApproverPolicy, principalOf } from "./principals";
 
 /** CodePipeline's manual approval timeout: 5 minutes to 86400 minutes (CodePipeline quotas). */
 export const APPROVAL_MIN_SECONDS = 5 * 60;
@@ -36,6 +36,8 @@ export interface CodePipelineApprovalArgs extends LambdaCallbackStageArgs {
   approvers: string[];
   /** How long the approval action waits, in seconds (300..5184000, whole minutes are used). */
   timeoutSeconds: number;
+  /** Where the approver policy is attached (default: to every approver but IAM Identity Center roles). */
+  approverAccess?: ApproverAccess;
 }
 
 export class CodePipelineApproval extends LambdaCallbackApproval {
@@ -49,6 +51,7 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
   readonly pipeline: aws.codepipeline.Pipeline;
   readonly tokenTable: aws.dynamodb.Table;
   readonly approverPolicy: aws.iam.Policy;
+  readonly approverPolicyReport: ApproverPolicyReport;
   readonly startFunction: ApprovalFunction;
   readonly resultFunction: ApprovalFunction;
   readonly decisionRule: aws.cloudwatch.EventRule;
@@ -250,7 +253,11 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
     }, parent);
 
     // Exactly the right to answer this approval action, plus reading the pipeline to find it.
-    this.approverPolicy = new aws.iam.Policy(`${name}-approvers`, {
+    const approvers = createApproverPolicy({
+      component,
+      resourceName: name,
+      stage: args.stage,
+      namePrefix: args.namePrefix ?? defaultNamePrefix(),
       description: `Approve or reject stage ${args.stage} of sfn-approvals (pipeline ${pipelineName})`,
       policy: policyDocument([
         {
@@ -266,8 +273,13 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
           Resource: [pipelineArn],
         },
       ]),
-    }, parent);
-    attachToPrincipals({ component, resourceName: name, principals: args.approvers, policyArn: this.approverPolicy.arn, accountId, parent: this });
+      approvers: args.approvers,
+      access: args.approverAccess,
+      accountId,
+      parent: this,
+    });
+    this.approverPolicy = approvers.policy;
+    this.approverPolicyReport = approvers.report;
 
     const common = { PIPELINE_NAME: this.pipeline.name, STAGE_NAME: args.stage, TABLE_NAME: this.tokenTable.name };
     this.startFunction = new ApprovalFunction(`${name}-start`, {
@@ -346,6 +358,8 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
       pipelineName: this.pipeline.name,
       approvalActionArn: pulumi.interpolate`${pipelineArn}/${APPROVAL_STAGE_NAME}/${APPROVAL_ACTION_NAME}`,
       approverPolicyArn: this.approverPolicy.arn,
+      approverPolicyName: approvers.report.policyName,
+      approverPolicyPath: approvers.report.policyPath,
       topicArn: this.topic.arn,
       artifactBucket: this.bucket.bucket,
       tokenTableName: this.tokenTable.name,

@@ -64,6 +64,8 @@ export interface StageConfig {
   escalateTo?: EscalationTargets;
   /** Share of the timeout (1 to 99 percent) after which `escalateTo` is notified; set when escalateTo is. */
   escalateAfterPercent?: number;
+  /** codepipeline, activity: IAM Identity Center permission sets the stack attaches the stage's approver policy to (set only when configured). */
+  permissionSets?: string[];
 }
 
 export interface EscalationTargets {
@@ -80,10 +82,25 @@ export interface ApprovalConfig {
   /** IAM users and roles (of the stack's account) who may read execution data in clear: operators. */
   executionDataReaders: string[];
   stages: StageConfig[];
+  /** false: the stack attaches its approver policies to no IAM user, role or permission set (absent: true). */
+  attachApproverPolicies?: boolean;
+  /** Start of the approver policies' names instead of "<project>-<stack>" (set only when configured). */
+  approverPolicyPrefix?: string;
+  /** The IAM Identity Center instance whose permission sets `stages[].permissionSets` name. */
+  identityCenter?: IdentityCenterConfig;
+}
+
+export interface IdentityCenterConfig {
+  /** arn:aws:sso:::instance/ssoins-<16 characters> */
+  instanceArn: string;
+  /** The instance's Region (absent: the stack's). */
+  region?: string;
+  /** A role that administers the instance (management or delegated administrator account), assumed for the attachments. */
+  roleArn?: string;
 }
 
 /** Every key of the `sfn-approvals` namespace; any other is refused (a typo must not turn a feature off). */
-export const CONFIG_KEYS = ["stages", "autoApproveBelow", "alertEmails", "executionDataReaders"] as const;
+export const CONFIG_KEYS = ["stages", "autoApproveBelow", "alertEmails", "executionDataReaders", "attachApproverPolicies", "approverPolicyPrefix", "identityCenter"] as const;
 export const MAX_EXECUTION_DATA_READERS = 20;
 
 /**
@@ -137,7 +154,19 @@ function show(value: unknown): string {
   return text === undefined ? String(value) : text;
 }
 
-const STAGE_KEYS = new Set(["name", "mechanism", "approvers", "minRequiredApprovals", "notify", "timeout", "remindEvery", "escalateTo", "escalateAfter"]);
+const STAGE_KEYS = new Set(["name", "mechanism", "approvers", "minRequiredApprovals", "notify", "timeout", "remindEvery", "escalateTo", "escalateAfter", "permissionSets"]);
+
+// IAM Identity Center ARNs, as the AWS CLI reference gives their patterns
+// (https://docs.aws.amazon.com/cli/latest/reference/sso-admin/attach-customer-managed-policy-reference-to-permission-set.html).
+export const IDENTITY_CENTER_INSTANCE_PATTERN = /^arn:(aws|aws-us-gov|aws-cn):sso:::instance\/((?:ssoins|ins)-[a-zA-Z0-9-.]{16})$/;
+export const PERMISSION_SET_PATTERN = /^arn:(aws|aws-us-gov|aws-cn):sso:::permissionSet\/((?:ssoins|ins)-[a-zA-Z0-9-.]{16})\/ps-[a-zA-Z0-9-./]{16}$/;
+export const IAM_ROLE_PATTERN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+export const AWS_REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d$/;
+/** The approver policy is named <prefix>-<stage>-approvers: with a 31-character stage, 86 characters fit IAM's 128. */
+export const APPROVER_POLICY_PREFIX_PATTERN = /^[A-Za-z0-9+=,.@_-]{1,64}$/;
+export const MAX_PERMISSION_SETS = 10;
+/** The mechanisms whose approvers get a policy from the stack (the others: aws:approve names them, or they decide by email). */
+export const APPROVER_POLICY_MECHANISMS: readonly Mechanism[] = ["codepipeline", "activity"];
 
 /** Reminders less often than this would only be noise; the shortest stage timeout is longer anyway for the mechanisms that remind. */
 export const MIN_REMIND_EVERY_SECONDS = 300;
@@ -235,10 +264,12 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   }
 
   const followUps = parseFollowUps(stage, at, mechanism, notify, timeoutSeconds, problems);
+  const permissionSets = parsePermissionSets(stage.permissionSets, at, mechanism, problems);
 
   if (problems.length > before) return undefined;
   return {
     ...followUps,
+    ...(permissionSets ? { permissionSets } : {}),
     name: name as string,
     mechanism: mechanism as Mechanism,
     approvers: approvers as string[],
@@ -247,6 +278,61 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
     timeoutSeconds: timeoutSeconds!,
     timeout: (timeout as string).trim(),
   };
+}
+
+/** stages[].permissionSets: permission set ARNs, for a mechanism that gives its approvers a policy. */
+function parsePermissionSets(value: unknown, at: string, mechanism: unknown, problems: string[]): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!APPROVER_POLICY_MECHANISMS.includes(mechanism as Mechanism)) {
+    problems.push(`${at}.permissionSets is set, but ${show(mechanism)} gives its approvers no policy to attach (only ${APPROVER_POLICY_MECHANISMS.join(" and ")} do); remove permissionSets`);
+    return undefined;
+  }
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_PERMISSION_SETS) {
+    problems.push(`${at}.permissionSets is ${show(value)}: must be a list of 1 to ${MAX_PERMISSION_SETS} IAM Identity Center permission set ARNs like arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef`);
+    return undefined;
+  }
+  value.forEach((arn, i) => {
+    if (typeof arn !== "string" || !PERMISSION_SET_PATTERN.test(arn)) {
+      problems.push(`${at}.permissionSets[${i}] is ${show(arn)}: must be a permission set ARN like arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef (IAM Identity Center console, Permission sets, the set's ARN)`);
+    } else if (value.indexOf(arn) !== i) {
+      problems.push(`${at}.permissionSets lists ${show(arn)} twice: each permission set must appear once`);
+    }
+  });
+  return value as string[];
+}
+
+/** sfn-approvals:identityCenter: { instanceArn, region?, roleArn? }. */
+function parseIdentityCenter(value: unknown, problems: string[]): IdentityCenterConfig | undefined {
+  const key = "sfn-approvals:identityCenter";
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    problems.push(`${key} is ${show(value)}: must be an object with instanceArn (arn:aws:sso:::instance/ssoins-...) and optionally region and roleArn`);
+    return undefined;
+  }
+  const raw = value as Record<string, unknown>;
+  const before = problems.length;
+  for (const k of Object.keys(raw)) {
+    if (!["instanceArn", "region", "roleArn"].includes(k)) problems.push(`${key}.${k} is not a known key: allowed are instanceArn, region, roleArn`);
+  }
+  if (typeof raw.instanceArn !== "string" || !IDENTITY_CENTER_INSTANCE_PATTERN.test(raw.instanceArn)) {
+    problems.push(`${key}.instanceArn is ${show(raw.instanceArn)}: must be an IAM Identity Center instance ARN like arn:aws:sso:::instance/ssoins-1234567890abcdef (aws sso-admin list-instances)`);
+  }
+  if (raw.region !== undefined && (typeof raw.region !== "string" || !AWS_REGION_PATTERN.test(raw.region))) {
+    problems.push(`${key}.region is ${show(raw.region)}: must be the AWS Region of the Identity Center instance, like eu-west-1 (leave it out when it is the stack's Region)`);
+  }
+  if (raw.roleArn !== undefined && (typeof raw.roleArn !== "string" || !IAM_ROLE_PATTERN.test(raw.roleArn))) {
+    problems.push(`${key}.roleArn is ${show(raw.roleArn)}: must be an IAM role ARN like arn:aws:iam::111122223333:role/PermissionSetAdmin, in the account that administers the instance (leave it out when pulumi up runs there)`);
+  }
+  if (problems.length > before) return undefined;
+  return {
+    instanceArn: raw.instanceArn as string,
+    ...(raw.region !== undefined ? { region: raw.region as string } : {}),
+    ...(raw.roleArn !== undefined ? { roleArn: raw.roleArn as string } : {}),
+  };
+}
+
+/** The instance id of an Identity Center instance or permission set ARN ("ssoins-..."). */
+function instanceIdOf(arn: string): string | undefined {
+  return IDENTITY_CENTER_INSTANCE_PATTERN.exec(arn)?.[2] ?? PERMISSION_SET_PATTERN.exec(arn)?.[2];
 }
 
 /** remindEvery, escalateTo and escalateAfter of one stage. */
@@ -356,6 +442,9 @@ export interface RawConfig {
   autoApproveBelow?: unknown;
   alertEmails?: unknown;
   executionDataReaders?: unknown;
+  attachApproverPolicies?: unknown;
+  approverPolicyPrefix?: unknown;
+  identityCenter?: unknown;
   /** Every key set in the namespace, without the "sfn-approvals:" prefix (unknown ones are refused). */
   keys?: string[];
 }
@@ -396,6 +485,7 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
   }
 
   const stages: StageConfig[] = [];
+  const stageIndexes = new Map<StageConfig, number>();
   if (raw.stages === undefined) {
     problems.push(`sfn-approvals:stages is missing: set a list of 1 to ${MAX_STAGES} stages, each with name, mechanism, approvers and timeout (see README, "Config reference")`);
   } else if (!Array.isArray(raw.stages) || raw.stages.length === 0 || raw.stages.length > MAX_STAGES) {
@@ -403,7 +493,10 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
   } else {
     raw.stages.forEach((rawStage, i) => {
       const stage = parseStage(rawStage, i, problems);
-      if (stage) stages.push(stage);
+      if (stage) {
+        stages.push(stage);
+        stageIndexes.set(stage, i);
+      }
     });
     const names = raw.stages.map((s) => (typeof s === "object" && s !== null ? (s as Record<string, unknown>).name : undefined));
     names.forEach((name, i) => {
@@ -413,8 +506,50 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
     });
   }
 
+  let attachApproverPolicies: boolean | undefined;
+  if (raw.attachApproverPolicies !== undefined) {
+    const value = raw.attachApproverPolicies;
+    if (value === true || value === "true") attachApproverPolicies = true;
+    else if (value === false || value === "false") attachApproverPolicies = false;
+    else problems.push(`sfn-approvals:attachApproverPolicies is ${show(value)}: must be true or false (false: the stack attaches its approver policies to no IAM user, role or permission set; you attach them)`);
+  }
+
+  let approverPolicyPrefix: string | undefined;
+  if (raw.approverPolicyPrefix !== undefined) {
+    if (typeof raw.approverPolicyPrefix !== "string" || !APPROVER_POLICY_PREFIX_PATTERN.test(raw.approverPolicyPrefix)) {
+      problems.push(`sfn-approvals:approverPolicyPrefix is ${show(raw.approverPolicyPrefix)}: must be 1 to 64 letters, digits or +=,.@_- (the approver policies are named <prefix>-<stage>-approvers)`);
+    } else {
+      approverPolicyPrefix = raw.approverPolicyPrefix;
+    }
+  }
+
+  const identityCenter = raw.identityCenter === undefined ? undefined : parseIdentityCenter(raw.identityCenter, problems);
+  // Attaching to permission sets needs the instance, and the switch that turns attachments off must not be contradicted.
+  stages.forEach((stage) => {
+    if (stage.permissionSets === undefined) return;
+    const at = `sfn-approvals:stages[${stageIndexes.get(stage)}]`;
+    if (attachApproverPolicies === false) {
+      problems.push(`${at}.permissionSets is set, but sfn-approvals:attachApproverPolicies is false (the stack attaches nothing): remove one of them`);
+    } else if (raw.identityCenter === undefined) {
+      problems.push(`${at}.permissionSets is set without sfn-approvals:identityCenter: name the Identity Center instance (instanceArn) its permission sets belong to`);
+    } else if (identityCenter) {
+      const instance = instanceIdOf(identityCenter.instanceArn);
+      stage.permissionSets.forEach((arn, i) => {
+        if (instanceIdOf(arn) !== instance) problems.push(`${at}.permissionSets[${i}] is ${show(arn)}: it belongs to instance ${instanceIdOf(arn)}, not to the instance of sfn-approvals:identityCenter.instanceArn (${instance})`);
+      });
+    }
+  });
+
   if (problems.length > 0) throw new ConfigError(problems);
-  return { autoApproveBelow, alertEmails: alertEmails as string[], executionDataReaders: readers as string[], stages };
+  return {
+    autoApproveBelow,
+    alertEmails: alertEmails as string[],
+    executionDataReaders: readers as string[],
+    stages,
+    ...(attachApproverPolicies !== undefined ? { attachApproverPolicies } : {}),
+    ...(approverPolicyPrefix !== undefined ? { approverPolicyPrefix } : {}),
+    ...(identityCenter ? { identityCenter } : {}),
+  };
 }
 
 /**
@@ -454,7 +589,10 @@ export function loadConfig(config: pulumi.Config = new pulumi.Config("sfn-approv
     stages: structured("stages"),
     alertEmails: structured("alertEmails"),
     executionDataReaders: structured("executionDataReaders"),
+    identityCenter: structured("identityCenter"),
     autoApproveBelow: config.get("autoApproveBelow"),
+    attachApproverPolicies: config.get("attachApproverPolicies"),
+    approverPolicyPrefix: config.get("approverPolicyPrefix"),
     keys,
   });
 }

@@ -5,6 +5,7 @@ import { StageConfig } from "./config";
 import { ActivityApproval } from "./activityApproval";
 import { LinkCodeTable } from "./approvalPage";
 import { WorkflowKey } from "./workflowKey";
+import { ApproverAccess } from "./principals";
 import { WorkflowFollowUp } from "./approvalWorkflow";
 import { CodePipelineApproval } from "./codePipelineApproval";
 import { EmailLinkApproval } from "./emailLinkApproval";
@@ -20,6 +21,13 @@ export interface StageDefaults {
   linkCodeTable?: LinkCodeTable;
   /** The stack's data key (WorkflowKey): encrypts activities. */
   dataKey?: WorkflowKey;
+  /** How codepipeline and activity stages attach their approver policy; each stage adds its own permissionSets. */
+  approverAccess?: Omit<ApproverAccess, "permissionSets">;
+}
+
+/** A stage's ApproverAccess: the stack's settings and the stage's permission sets. */
+function approverAccess(config: StageConfig, defaults: StageDefaults): ApproverAccess {
+  return { ...defaults.approverAccess, ...(config.permissionSets ? { permissionSets: config.permissionSets } : {}) };
 }
 
 function pageUrl(config: StageConfig, defaults: StageDefaults): pulumi.Input<string> {
@@ -47,6 +55,7 @@ export function createApprovalStage(config: StageConfig, defaults: StageDefaults
         notify: config.notify,
         timeoutSeconds: config.timeoutSeconds,
         alarmActions: defaults.alarmActions,
+        approverAccess: approverAccess(config, defaults),
       }, opts);
     case "activity":
       return new ActivityApproval(`stage-${config.name}`, {
@@ -54,6 +63,7 @@ export function createApprovalStage(config: StageConfig, defaults: StageDefaults
         approvers: config.approvers,
         timeoutSeconds: config.timeoutSeconds,
         dataKey: defaults.dataKey,
+        approverAccess: approverAccess(config, defaults),
       }, opts);
     case "email-link":
       return new EmailLinkApproval(`stage-${config.name}`, {

@@ -49,7 +49,8 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
 
   describe("dev: one activity stage", () => {
     const ACTIVITY_ARN = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:activity:sfn-approvals-dev-manager`;
-    const APPROVER_POLICY_ARN = `arn:aws:iam::${ACCOUNT_ID}:policy/stage-manager-approvers-a1b2c3d`;
+    // A stable name and path a permission set can reference (issue 12; tests/ssoApprovers.test.ts).
+    const APPROVER_POLICY_ARN = `arn:aws:iam::${ACCOUNT_ID}:policy/sfn-approvals/sfn-approvals-dev-manager-approvers`;
     /** The execution data key (issue 11, defect 12; tests/workflowKey.test.ts). */
     const KEY_ARN = `arn:aws:kms:eu-west-1:${ACCOUNT_ID}:key/execution-data-key-0000-key-id`;
 
@@ -83,6 +84,16 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         autoApproveBelow: 500,
         alertTopicArn: `arn:aws:sns:eu-west-1:${ACCOUNT_ID}:sfn-approvals-dev-alerts`,
         executionDataKeyArn: KEY_ARN,
+        approverPolicies: [{
+          stage: "manager",
+          policyName: "sfn-approvals-dev-manager-approvers",
+          policyPath: "/sfn-approvals/",
+          policyArn: APPROVER_POLICY_ARN,
+          attachedTo: ["arn:aws:iam::123456789012:role/ReleaseApprover"],
+          permissionSets: [],
+          addToPermissionSets: [],
+          attachYourself: [],
+        }],
         stages: [{
           name: "manager",
           mechanism: "activity",
@@ -91,6 +102,8 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
           activityArn: ACTIVITY_ARN,
           activityName: "sfn-approvals-dev-manager",
           approverPolicyArn: APPROVER_POLICY_ARN,
+          approverPolicyName: "sfn-approvals-dev-manager-approvers",
+          approverPolicyPath: "/sfn-approvals/",
         }],
       });
     });
@@ -480,7 +493,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       expect(names(dev).filter((n) => !names(edited).includes(n))).to.deep.equal(["stage-manager-approver-role-ReleaseApprover"]);
       expect(names(edited).filter((n) => !names(dev).includes(n))).to.deep.equal(["stage-manager-approver-user-carol"]);
       expect(named(edited.resources, "stage-manager-approver-user-carol").inputs).to.deep.equal({
-        user: "carol", policyArn: `arn:aws:iam::${ACCOUNT_ID}:policy/stage-manager-approvers-a1b2c3d`,
+        user: "carol", policyArn: `arn:aws:iam::${ACCOUNT_ID}:policy/sfn-approvals/sfn-approvals-dev-manager-approvers`,
       });
       const kept = { ...edited, resources: edited.resources.filter((r) => names(dev).includes(r.name)) };
       // The activity's workers decrypt its task inputs: the execution data key's policy names them too.
@@ -595,8 +608,8 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
     it("refuses an unknown key of the sfn-approvals namespace (a typo would turn a feature off), with a hint", async () => {
       const { error } = await configErrorOf("staging", { "sfn-approvals:autoapproveBelow": "500", "sfn-approvals:approvers": "[]" });
       expect(error.problems).to.deep.equal([
-        "sfn-approvals:autoapproveBelow is not a known key (did you mean sfn-approvals:autoApproveBelow?): allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders",
-        "sfn-approvals:approvers is not a known key: allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders",
+        "sfn-approvals:autoapproveBelow is not a known key (did you mean sfn-approvals:autoApproveBelow?): allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders, sfn-approvals:attachApproverPolicies, sfn-approvals:approverPolicyPrefix, sfn-approvals:identityCenter",
+        "sfn-approvals:approvers is not a known key: allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders, sfn-approvals:attachApproverPolicies, sfn-approvals:approverPolicyPrefix, sfn-approvals:identityCenter",
       ]);
     });
 

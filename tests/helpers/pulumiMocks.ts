@@ -37,7 +37,8 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
     case "aws:dynamodb/table:Table":
       return { name: physical, arn: arn("dynamodb", `table/${physical}`) };
     case "aws:iam/policy:Policy":
-      return { name: physical, arn: `arn:aws:iam::${ACCOUNT_ID}:policy/${physical}` };
+      // As in IAM, a policy's ARN holds its path (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns).
+      return { name: physical, arn: `arn:aws:iam::${ACCOUNT_ID}:policy${inputs.path ?? "/"}${physical}` };
     case "aws:sfn/stateMachine:StateMachine":
       return { name: physical, arn: arn("states", `stateMachine:${physical}`) };
     case "aws:apigatewayv2/api:Api":
@@ -50,6 +51,14 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
       return { name: physical, arn: arn("mock", `${type}/${physical}`) };
   }
 }
+
+/**
+ * What the preview-time IAM checks read under mocks (components/principals.ts, RolePolicyQuota):
+ * managed policies already attached to a role (by role name; a role listed in `missingRoles` does not
+ * exist), and the account's "Managed policies per role" quota (undefined: Service Quotas refuses the
+ * call, as for a deployer without servicequotas:GetServiceQuota). Tests that change them restore them.
+ */
+export const iamFacts: { attachedRolePolicies: Record<string, string[]>; missingRoles: string[]; managedPoliciesPerRole?: number } = { attachedRolePolicies: {}, missingRoles: [] };
 
 const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
   recorded: [],
@@ -69,6 +78,15 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
       case "aws:iam/getSessionContext:getSessionContext":
         // The deployer above is an IAM user: its issuer is itself.
         return { arn: args.inputs.arn, issuerArn: args.inputs.arn, issuerId: "AIDEXAMPLE", issuerName: "deployer", sessionName: "", id: args.inputs.arn };
+      case "aws:iam/getRolePolicyAttachments:getRolePolicyAttachments": {
+        const role = args.inputs.roleName as string;
+        if (iamFacts.missingRoles.includes(role)) throw new Error(`NoSuchEntity: The role with name ${role} cannot be found.`);
+        const attachedPolicies = (iamFacts.attachedRolePolicies[role] ?? []).map((policyArn) => ({ policyArn, policyName: policyArn.split("/").pop() }));
+        return { roleName: role, attachedPolicies, id: role };
+      }
+      case "aws:servicequotas/getServiceQuota:getServiceQuota":
+        if (iamFacts.managedPoliciesPerRole === undefined) throw new Error("AccessDeniedException: User is not authorized to perform: servicequotas:GetServiceQuota");
+        return { ...args.inputs, value: iamFacts.managedPoliciesPerRole, defaultValue: 10, adjustable: true, globalQuota: true, quotaName: "Managed policies per role", serviceName: "AWS Identity and Access Management (IAM)", arn: "", id: "iam/L-0DA4ABF3", usageMetrics: [] };
       case "aws:index/getPartition:getPartition":
         return { partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws", id: "aws" };
       default:
