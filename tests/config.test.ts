@@ -181,6 +181,70 @@ describe("config: parseConfig", () => {
   });
 });
 
+describe("config: approvers who sign in with IAM Identity Center, and where approver policies go (issue 12)", () => {
+  // Permission-set roles as IAM Identity Center names them, with and without the Region segment
+  // (https://docs.aws.amazon.com/singlesignon/latest/userguide/referencingpermissionsets.html).
+  const SSO = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_FinanceApprover_1234567890abcdef";
+  const SSO_US_EAST_1 = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ReleaseApprover_abcdef0123456789";
+  const INSTANCE = "arn:aws:sso:::instance/ssoins-1234567890abcdef";
+  const SET = "arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef";
+  const pipeline = (overrides: Record<string, unknown> = {}) => stage({ mechanism: "codepipeline", approvers: [SSO], ...overrides });
+
+  it("accepts Identity Center role ARNs with their path for every IAM mechanism", () => {
+    const config = parseConfig({ stages: [
+      stage({ approvers: [SSO, SSO_US_EAST_1] }),
+      stage({ name: "finance", mechanism: "codepipeline", approvers: [SSO] }),
+      stage({ name: "worker", mechanism: "activity", notify: undefined, approvers: [SSO_US_EAST_1] }),
+    ] });
+    expect(config.stages.map((s) => s.approvers)).to.deep.equal([[SSO, SSO_US_EAST_1], [SSO], [SSO_US_EAST_1]]);
+  });
+
+  it("leaves the new keys out when they are not set (attachApproverPolicies defaults to true)", () => {
+    const config = parseConfig({ stages: [pipeline()] });
+    expect(config).to.not.have.any.keys("attachApproverPolicies", "approverPolicyPrefix", "identityCenter");
+    expect(config.stages[0]).to.not.have.any.keys("permissionSets");
+  });
+
+  it("reads attachApproverPolicies, approverPolicyPrefix, identityCenter and stages[].permissionSets", () => {
+    expect(parseConfig({ stages: [pipeline()], attachApproverPolicies: "false" }).attachApproverPolicies).to.equal(false);
+    expect(parseConfig({ stages: [pipeline()], attachApproverPolicies: "true" }).attachApproverPolicies).to.equal(true);
+    const config = parseConfig({
+      approverPolicyPrefix: "sfn-approvals",
+      identityCenter: { instanceArn: INSTANCE, region: "us-east-1", roleArn: "arn:aws:iam::111122223333:role/PermissionSetAdmin" },
+      stages: [pipeline({ permissionSets: [SET] }), stage({ name: "worker", mechanism: "activity", notify: undefined, permissionSets: ["arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-abcdef0123456789"] })],
+    });
+    expect(config.approverPolicyPrefix).to.equal("sfn-approvals");
+    expect(config.identityCenter).to.deep.equal({ instanceArn: INSTANCE, region: "us-east-1", roleArn: "arn:aws:iam::111122223333:role/PermissionSetAdmin" });
+    expect(config.stages.map((s) => s.permissionSets)).to.deep.equal([[SET], ["arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-abcdef0123456789"]]);
+  });
+
+  const cases: Array<[string, Parameters<typeof parseConfig>[0], string]> = [
+    ["attachApproverPolicies that is not true or false", { stages: [pipeline()], attachApproverPolicies: "no" }, 'sfn-approvals:attachApproverPolicies is "no": must be true or false'],
+    ["an approverPolicyPrefix IAM would refuse in a policy name", { stages: [pipeline()], approverPolicyPrefix: "team policies" }, 'sfn-approvals:approverPolicyPrefix is "team policies": must be 1 to 64 letters, digits or +=,.@_-'],
+    ["an identityCenter that is not an object", { stages: [pipeline()], identityCenter: INSTANCE }, `sfn-approvals:identityCenter is "${INSTANCE}": must be an object with instanceArn`],
+    ["an identityCenter without instanceArn", { stages: [pipeline()], identityCenter: { region: "eu-west-1" } }, "sfn-approvals:identityCenter.instanceArn is undefined: must be an IAM Identity Center instance ARN like arn:aws:sso:::instance/ssoins-1234567890abcdef"],
+    ["a malformed instance ARN", { stages: [pipeline()], identityCenter: { instanceArn: "arn:aws:sso:::instance/ssoins-123" } }, 'sfn-approvals:identityCenter.instanceArn is "arn:aws:sso:::instance/ssoins-123"'],
+    ["an identityCenter region that is no Region", { stages: [pipeline()], identityCenter: { instanceArn: INSTANCE, region: "Ireland" } }, 'sfn-approvals:identityCenter.region is "Ireland": must be the AWS Region of the Identity Center instance'],
+    ["an identityCenter roleArn that is a user", { stages: [pipeline()], identityCenter: { instanceArn: INSTANCE, roleArn: USER } }, `sfn-approvals:identityCenter.roleArn is "${USER}": must be an IAM role ARN`],
+    ["an unknown key of identityCenter", { stages: [pipeline()], identityCenter: { instanceArn: INSTANCE, instance: INSTANCE } }, "sfn-approvals:identityCenter.instance is not a known key: allowed are instanceArn, region, roleArn"],
+    ["permissionSets on an ssm-automation stage (aws:approve names approvers; the stack gives them no policy)", { stages: [stage({ permissionSets: [SET] })], identityCenter: { instanceArn: INSTANCE } }, 'sfn-approvals:stages[0].permissionSets is set, but "ssm-automation" gives its approvers no policy to attach (only codepipeline and activity do)'],
+    ["permissionSets on an email stage", { stages: [emailStage({ permissionSets: [SET] })], identityCenter: { instanceArn: INSTANCE } }, 'sfn-approvals:stages[0].permissionSets is set, but "email-link" gives its approvers no policy'],
+    ["an empty permissionSets", { stages: [pipeline({ permissionSets: [] })], identityCenter: { instanceArn: INSTANCE } }, "sfn-approvals:stages[0].permissionSets is []: must be a list of 1 to 10 IAM Identity Center permission set ARNs"],
+    ["a permission set given by name", { stages: [pipeline({ permissionSets: ["FinanceApprover"] })], identityCenter: { instanceArn: INSTANCE } }, 'sfn-approvals:stages[0].permissionSets[0] is "FinanceApprover": must be a permission set ARN like arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef'],
+    ["a permission set twice", { stages: [pipeline({ permissionSets: [SET, SET] })], identityCenter: { instanceArn: INSTANCE } }, `sfn-approvals:stages[0].permissionSets lists "${SET}" twice`],
+    ["permissionSets without identityCenter", { stages: [pipeline({ permissionSets: [SET] })] }, "sfn-approvals:stages[0].permissionSets is set without sfn-approvals:identityCenter: name the Identity Center instance"],
+    ["a permission set of another instance", { stages: [pipeline({ permissionSets: ["arn:aws:sso:::permissionSet/ssoins-0000000000000000/ps-1234567890abcdef"] })], identityCenter: { instanceArn: INSTANCE } }, 'sfn-approvals:stages[0].permissionSets[0] is "arn:aws:sso:::permissionSet/ssoins-0000000000000000/ps-1234567890abcdef": it belongs to instance ssoins-0000000000000000, not to the instance of sfn-approvals:identityCenter.instanceArn (ssoins-1234567890abcdef)'],
+    ["permissionSets with attachApproverPolicies false", { stages: [pipeline({ permissionSets: [SET] })], identityCenter: { instanceArn: INSTANCE }, attachApproverPolicies: "false" }, "sfn-approvals:stages[0].permissionSets is set, but sfn-approvals:attachApproverPolicies is false (the stack attaches nothing): remove one of them"],
+    ["a misspelt attachApproverPolicies", { stages: [pipeline()], keys: ["stages", "attachapproverpolicies"] }, "sfn-approvals:attachapproverpolicies is not a known key (did you mean sfn-approvals:attachApproverPolicies?)"],
+  ];
+  for (const [what, raw, message] of cases) {
+    it(`rejects ${what} with a message naming key, value and what is allowed`, () => {
+      const problems = problemsOf(raw);
+      expect(problems.some((p) => p.includes(message)), `problems: ${JSON.stringify(problems)}`).to.equal(true);
+    });
+  }
+});
+
 describe("config: principals", () => {
   it("a user and a role of the same name are two principals; two accounts' roles of one name are two", () => {
     const config = parseConfig({ stages: [stage({ approvers: [USER, "arn:aws:iam::123456789012:role/alice", "arn:aws:iam::210987654321:role/alice"] })] });

@@ -12,6 +12,8 @@ export interface RecordedResource {
   name: string;
   inputs: Record<string, any>;
   state: Record<string, any>;
+  /** The explicit provider's reference ("<urn>::<id>"), when the resource has one. */
+  provider?: string;
 }
 
 function fakeState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
@@ -60,11 +62,16 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
  */
 export const iamFacts: { attachedRolePolicies: Record<string, string[]>; missingRoles: string[]; managedPoliciesPerRole?: number } = { attachedRolePolicies: {}, missingRoles: [] };
 
+/** A failed invoke as the engine reports it: Pulumi rethrows `details` (runtime/invoke.js). */
+function invokeError(message: string): Error {
+  return Object.assign(new Error(message), { details: message });
+}
+
 const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
   recorded: [],
   newResource(args) {
     const state = { ...args.inputs, ...fakeState(args.type, args.name, args.inputs) };
-    this.recorded.push({ type: args.type, name: args.name, inputs: args.inputs, state });
+    this.recorded.push({ type: args.type, name: args.name, inputs: args.inputs, state, ...(args.provider ? { provider: args.provider } : {}) });
     // As in AWS, a bucket's id is its name.
     const id = args.type === "aws:s3/bucket:Bucket" ? state.bucket : args.type === "aws:apigatewayv2/api:Api" ? API_ID : `${args.name}-id`;
     return { id, state };
@@ -80,12 +87,12 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
         return { arn: args.inputs.arn, issuerArn: args.inputs.arn, issuerId: "AIDEXAMPLE", issuerName: "deployer", sessionName: "", id: args.inputs.arn };
       case "aws:iam/getRolePolicyAttachments:getRolePolicyAttachments": {
         const role = args.inputs.roleName as string;
-        if (iamFacts.missingRoles.includes(role)) throw new Error(`NoSuchEntity: The role with name ${role} cannot be found.`);
+        if (iamFacts.missingRoles.includes(role)) throw invokeError(`NoSuchEntity: The role with name ${role} cannot be found.`);
         const attachedPolicies = (iamFacts.attachedRolePolicies[role] ?? []).map((policyArn) => ({ policyArn, policyName: policyArn.split("/").pop() }));
         return { roleName: role, attachedPolicies, id: role };
       }
       case "aws:servicequotas/getServiceQuota:getServiceQuota":
-        if (iamFacts.managedPoliciesPerRole === undefined) throw new Error("AccessDeniedException: User is not authorized to perform: servicequotas:GetServiceQuota");
+        if (iamFacts.managedPoliciesPerRole === undefined) throw invokeError("AccessDeniedException: User is not authorized to perform: servicequotas:GetServiceQuota");
         return { ...args.inputs, value: iamFacts.managedPoliciesPerRole, defaultValue: 10, adjustable: true, globalQuota: true, quotaName: "Managed policies per role", serviceName: "AWS Identity and Access Management (IAM)", arn: "", id: "iam/L-0DA4ABF3", usageMetrics: [] };
       case "aws:index/getPartition:getPartition":
         return { partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws", id: "aws" };
