@@ -296,6 +296,22 @@ const ALL_MECHANISMS_STAGES = [
   { name: "callback", mechanism: "sns-callback", approvers: ["cfo@example.com"], timeout: "1d", remindEvery: "8h", escalateTo: ["cto@example.com", "arn:aws:sns:eu-west-1:123456789012:team-escalations"] },
 ];
 
+/**
+ * Approvers who sign in with IAM Identity Center (issue 12): permission-set roles with their path (with
+ * and without a Region segment), whose permission sets get the approver policies through aws.ssoadmin.
+ */
+const FINANCE_SSO = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_FinanceApprover_1234567890abcdef";
+const RELEASE_SSO = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ReleaseApprover_abcdef0123456789";
+const FINANCE_SET = "arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef";
+const RELEASE_SET = "arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-abcdef0123456789";
+/** The roles IAM Identity Center created for each permission set in the stack's account. */
+const PERMISSION_SET_ROLES: Record<string, string[]> = { [FINANCE_SET]: [FINANCE_SSO], [RELEASE_SET]: [RELEASE_SSO] };
+const IDENTITY_CENTER_STAGES = [
+  { name: "manager", mechanism: "ssm-automation", approvers: [RELEASE_SSO, FINANCE_SSO], minRequiredApprovals: 1, notify: ["managers@example.com"], timeout: "1d" },
+  { name: "finance", mechanism: "codepipeline", approvers: [FINANCE_SSO, "arn:aws:iam::123456789012:role/teams/Controller"], notify: ["finance@example.com"], timeout: "1d", permissionSets: [FINANCE_SET] },
+  { name: "worker", mechanism: "activity", approvers: [RELEASE_SSO], timeout: "1h", permissionSets: [RELEASE_SET] },
+];
+
 const STACKS: Record<string, () => Record<string, string>> = {
   dev: () => stackConfig("dev"),
   staging: () => stackConfig("staging"),
@@ -304,6 +320,10 @@ const STACKS: Record<string, () => Record<string, string>> = {
     "sfn-approvals:stages": ALL_MECHANISMS_STAGES,
     "sfn-approvals:autoApproveBelow": "100",
     "sfn-approvals:executionDataReaders": ["arn:aws:iam::123456789012:role/ops/PlatformOperator", "arn:aws:iam::123456789012:user/erin"],
+  }),
+  "identity-center": () => stackConfig("prod", {
+    "sfn-approvals:stages": IDENTITY_CENTER_STAGES,
+    "sfn-approvals:identityCenter": { instanceArn: "arn:aws:sso:::instance/ssoins-1234567890abcdef" },
   }),
 };
 
@@ -355,7 +375,7 @@ function taskStates(states: Record<string, any>): Array<[string, any]> {
 async function simulateStack(stack: string, config: Record<string, string>): Promise<StackRun> {
   const run = await runProgram(stack, config);
   const resources = run.resources;
-  const policies = collectPolicies(resources);
+  const policies = collectPolicies(resources, PERMISSION_SET_ROLES);
   const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT_ID}:${resource}`;
   const machine = one(resources.filter((r) => r.type === "aws:sfn/stateMachine:StateMachine"), "state machine");
   expect(machine.inputs.tracingConfiguration?.enabled ?? false, "X-Ray tracing needs xray:* rows in CALLS").to.equal(false);
@@ -641,6 +661,15 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
       [[...all.policies, ADMIN], { principal: ADMIN.principal!, action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:activityArn": arn("states", "activity:sfn-approvals-all-mechanisms-worker"), "aws:PrincipalArn": ADMIN.principal! } }],
       [all.policies, { principal: "arn:aws:iam::123456789012:user/carol", action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:activityArn": arn("states", "activity:sfn-approvals-all-mechanisms-worker"), "aws:PrincipalArn": "arn:aws:iam::123456789012:user/carol" } }],
     ];
+    // Another permission set's users (say, administrators signing in with IAM Identity Center) cannot work an activity.
+    const ic = runOf("identity-center");
+    const icWorker = arn("states", "activity:sfn-approvals-identity-center-worker");
+    const ADMIN_SSO = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123456789abcdef";
+    const icKey = one(ic.resources.filter((r) => r.type === "aws:kms/key:Key"), "key").state.arn as string;
+    refusals.push(
+      [ic.policies, { principal: ADMIN_SSO, action: "states:GetActivityTask", resource: icWorker, context: { "aws:PrincipalArn": ADMIN_SSO } }],
+      [[...ic.policies, { ...ADMIN, principal: withoutPath(ADMIN_SSO) }], { principal: ADMIN_SSO, action: "kms:Decrypt", resource: icKey, context: { "kms:EncryptionContext:aws:states:activityArn": icWorker, "aws:PrincipalArn": ADMIN_SSO } }],
+    );
     const allowed: string[] = [];
     for (const [policies, call] of refusals) {
       const outcome = await simulateCall(policies, call);

@@ -65,7 +65,7 @@ function s3Bucket(arn: string): string | undefined {
  * KMS key policies, Lambda permissions). A policy kind this does not know fails loudly, so that
  * nothing the stack creates escapes the simulation.
  */
-export function collectPolicies(resources: RecordedResource[]): CollectedPolicy[] {
+export function collectPolicies(resources: RecordedResource[], permissionSetRoles: Record<string, string[]> = {}): CollectedPolicy[] {
   const collected: CollectedPolicy[] = [];
   const ofType = (type: string) => resources.filter((r) => r.type === type);
   const roles = ofType("aws:iam/role:Role");
@@ -95,6 +95,18 @@ export function collectPolicies(resources: RecordedResource[]): CollectedPolicy[
   }
   for (const attachment of ofType("aws:iam/userPolicyAttachment:UserPolicyAttachment")) {
     attach(attachment, `arn:aws:iam::${ACCOUNT_ID}:user/${attachment.inputs.user}`);
+  }
+  // A permission set's customer managed policy reference: IAM Identity Center attaches the policy of
+  // that name and path in the account to the set's role there (AWSReservedSSO_...;
+  // https://docs.aws.amazon.com/singlesignon/latest/userguide/howtocmp.html). Which roles a set has
+  // is the caller's to say (`permissionSetRoles`).
+  for (const attachment of ofType("aws:ssoadmin/customerManagedPolicyAttachment:CustomerManagedPolicyAttachment")) {
+    const reference = attachment.inputs.customerManagedPolicyReference;
+    const policy = ofType("aws:iam/policy:Policy").find((p) => p.inputs.name === reference.name && (p.inputs.path ?? "/") === (reference.path ?? "/"));
+    if (!policy) throw new Error(`${attachment.name}: references ${reference.path}${reference.name}, which this run does not create; its document is unknown`);
+    const roles = permissionSetRoles[attachment.inputs.permissionSetArn];
+    if (!roles) throw new Error(`${attachment.name}: which roles permission set ${attachment.inputs.permissionSetArn} has is not given to collectPolicies`);
+    for (const role of roles) collected.push({ origin: `${policy.name}.policy (permission set, ${attachment.name})`, kind: "identity", principal: withoutPath(role), document: parse(policy.inputs.policy, policy.name) });
   }
   for (const type of ["aws:iam/groupPolicyAttachment:GroupPolicyAttachment", "aws:iam/policyAttachment:PolicyAttachment", "aws:iam/userPolicy:UserPolicy", "aws:iam/groupPolicy:GroupPolicy"]) {
     if (ofType(type).length > 0) throw new Error(`${type} is not collected yet: extend collectPolicies`);
