@@ -296,7 +296,7 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
       environment: { ...common, TIMEOUT_SECONDS: String(timeoutMinutes * 60) },
       statements: [
         { Sid: "StartApprovalPipeline", Effect: "Allow", Action: ["codepipeline:StartPipelineExecution"], Resource: [pipelineArn] },
-        { Sid: "RecordTaskTokens", Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:GetItem"], Resource: [this.tokenTable.arn] },
+        { Sid: "RecordTaskTokens", Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: [this.tokenTable.arn] },
       ],
     }, parent);
 

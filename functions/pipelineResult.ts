@@ -31,6 +31,8 @@ export type PipelineEndState = keyof typeof PIPELINE_END_STATES;
 export const APPROVAL_STAGE_NAME = "Approval";
 export const APPROVAL_ACTION_NAME = "Approve";
 export const ACTION_FAILED_ERROR = "ApprovalActionFailed";
+/** Sent when the Approval stage of a request's execution ran more than once (retried). */
+export const APPROVAL_RETRIED_ERROR = "ApprovalStageRetried";
 /** Sent when the pipeline execution of a request ended before its approval action ran. */
 export const PIPELINE_FAILED_ERROR = "ApprovalPipelineFailed";
 /** A Failed approval nobody decided counts as timed out when it ran this close to its timeout. */
@@ -49,6 +51,8 @@ export interface PipelineResultSettings {
 export interface ApprovalEvent {
   kind: "action";
   pipelineExecutionId: string;
+  /** detail.action-execution-id (in AWS's sample action events): which run of the action ended. */
+  actionExecutionId: string;
   state: string;
 }
 
@@ -96,7 +100,11 @@ export function parseApprovalEvent(event: unknown, settings: PipelineResultSetti
   if (typeof detail.state !== "string" || detail.state === "STARTED") {
     throw new Error(`InvalidEvent: action state '${String(detail.state)}' is not a final state`);
   }
-  return { kind: "action", pipelineExecutionId: id, state: detail.state };
+  const actionExecutionId = detail["action-execution-id"];
+  if (typeof actionExecutionId !== "string" || actionExecutionId === "") {
+    throw new Error(`InvalidEvent: 'detail.action-execution-id' must name the action execution, got '${String(actionExecutionId)}'`);
+  }
+  return { kind: "action", pipelineExecutionId: id, actionExecutionId, state: detail.state };
 }
 
 /** What a pipeline execution is to this stage: no request, someone else's look-alike, or a request. */
@@ -207,6 +215,11 @@ export async function deliverPipelineDecision(
   if (record.stage !== settings.stage) {
     throw new Error(`ForeignRecord: the record of pipeline execution ${id} belongs to stage '${record.stage}', not '${settings.stage}'`);
   }
+  if (record.pipelineExecutionId !== id) {
+    // Not the execution the start function bound to this request (a second start with the same
+    // token), or not bound yet (the start function has not finished): never decides; retried.
+    throw new Error(`UnboundExecution: pipeline execution ${id} is not the one started for this request${record.pipelineExecutionId ? "" : " (none is bound yet)"}; no decision sent`);
+  }
   if (record.decidedAt) {
     // Also a pipeline FAILED after the approval (say, the Record stage failed): the decision stands.
     console.log(JSON.stringify({ msg: "decision already delivered; repeated or later event ignored", pipelineExecutionId: id, event: what, decision: record.decision }));
@@ -218,18 +231,28 @@ export async function deliverPipelineDecision(
     filter: { pipelineExecutionId: id },
   }));
   const details = (actionExecutionDetails ?? []).filter((a) => a.pipelineExecutionId === id);
-  const action = details.find((a) => a.stageName === APPROVAL_STAGE_NAME && a.actionName === APPROVAL_ACTION_NAME);
+  const approvals = details.filter((a) => a.stageName === APPROVAL_STAGE_NAME && a.actionName === APPROVAL_ACTION_NAME);
   if (parsed.kind === "pipeline") {
-    return endRequestOfEndedPipeline(parsed, pipelineExecution, details, action, record, settings, clients, now);
+    return endRequestOfEndedPipeline(parsed, pipelineExecution, details, approvals[0], record, settings, clients, now);
   }
+  const forWhat = `for pipeline execution ${id} (stage ${settings.stage})`;
+  if (approvals.length > 1) {
+    // The Approval stage was retried (RetryStageExecution): one run may have rejected while another
+    // approves. No single answer can be trusted, so the request fails instead of deciding.
+    const cause = `The approval action of pipeline execution ${id} (stage ${settings.stage}) ran ${approvals.length} times (the stage was retried); nothing was decided`;
+    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: APPROVAL_RETRIED_ERROR, cause })), `the failure ${forWhat}`);
+    await markDecided(clients.dynamodb, settings.tableName, approvalKey, { decision: `failed:${APPROVAL_RETRIED_ERROR}`, decidedAt: now().toISOString(), pipelineExecutionId: id });
+    console.error(JSON.stringify({ msg: "approval stage retried; execution failed", pipelineExecutionId: id, error: APPROVAL_RETRIED_ERROR, cause }));
+    return { failed: APPROVAL_RETRIED_ERROR };
+  }
+  const action = approvals.find((a) => a.actionExecutionId === parsed.actionExecutionId);
   if (!action) {
-    throw new Error(`ActionNotFound: pipeline execution ${id} has no approval action execution`);
+    throw new Error(`ActionNotFound: pipeline execution ${id} has no approval action execution ${parsed.actionExecutionId}`);
   }
   if ((action.status === "Succeeded") !== (parsed.state === "SUCCEEDED")) {
     throw new Error(`InconsistentEvent: the event says ${parsed.state} but the approval action of ${id} is '${String(action.status)}'; refusing to decide`);
   }
   const outcome = outcomeOfAction(action, record, settings.approvers);
-  const forWhat = `for pipeline execution ${id} (stage ${settings.stage})`;
 
   if (outcome.kind === "failure") {
     await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: outcome.error, cause: redactText(outcome.cause, [record.taskToken]) })), `the failure ${forWhat}`);

@@ -5,7 +5,7 @@ import { CodePipelineClient, StartPipelineExecutionCommand } from "@aws-sdk/clie
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { executionName, parseCallbackTaskEvent } from "./callbackTask";
 import { summarizeRequest } from "./contract";
-import { approvalKeyOf, getTokenRecord, putTokenRecord } from "./tokenStore";
+import { approvalKeyOf, bindPipelineExecution, getTokenRecord, putTokenRecord, requestHashOf } from "./tokenStore";
 
 /** Pipeline variable values hold at most 1000 characters (PipelineVariable.value: 1..1000, pattern .*). */
 export const SUMMARY_MAX = 500;
@@ -43,6 +43,7 @@ export async function startPipeline(
 ): Promise<{ pipelineExecutionId: string }> {
   const input = parseCallbackTaskEvent(event, settings.stage);
   const approvalKey = approvalKeyOf(input.taskToken);
+  const requestHash = requestHashOf(input);
   const createdAt = now();
   const stored = await putTokenRecord(clients.dynamodb, settings.tableName, {
     approvalKey,
@@ -53,6 +54,7 @@ export async function startPipeline(
     createdAt: createdAt.toISOString(),
     timeoutSeconds: settings.timeoutSeconds,
     expiresAt: Math.floor(createdAt.getTime() / 1000) + settings.timeoutSeconds + RECORD_RETENTION_SECONDS,
+    requestHash,
   });
   if (!stored) {
     // A repeated invocation for the same task finds its own record; anything else is refused
@@ -60,6 +62,11 @@ export async function startPipeline(
     const existing = await getTokenRecord(clients.dynamodb, settings.tableName, approvalKey);
     if (existing?.taskToken !== input.taskToken || existing.stage !== input.stage) {
       throw new Error(`TokenConflict: approval key ${approvalKey.slice(0, 12)}... is already recorded for another task; nothing started`);
+    }
+    // The same token with another request (the start function invoked by hand with a stolen token):
+    // approvers would see that request while their answer decides the waiting one.
+    if (existing.requestHash !== requestHash) {
+      throw new Error(`RequestConflict: approval key ${approvalKey.slice(0, 12)}... was recorded for another request; nothing started`);
     }
   }
 
@@ -79,6 +86,8 @@ export async function startPipeline(
     ],
   }));
   if (!pipelineExecutionId) throw new Error("StartPipelineExecution returned no pipelineExecutionId");
+  // Only this execution may decide the request (the result function checks the binding).
+  await bindPipelineExecution(clients.dynamodb, settings.tableName, approvalKey, pipelineExecutionId);
   console.log(JSON.stringify({
     msg: stored ? "approval pipeline started" : "approval pipeline started again for the same task",
     stage: input.stage,

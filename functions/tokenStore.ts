@@ -24,6 +24,10 @@ export interface TokenRecord {
   timeoutSeconds: number;
   /** Epoch seconds after which DynamoDB may delete the record (TTL). */
   expiresAt: number;
+  /** sha256 of the request, its execution and stage: a repeated start must ask for the same request. */
+  requestHash?: string;
+  /** The one pipeline execution started for this record; only it may decide (bindPipelineExecution). */
+  pipelineExecutionId?: string;
   /** Set once the decision was delivered, so a repeated event sends nothing twice. */
   decidedAt?: string;
   decision?: string;
@@ -32,6 +36,11 @@ export interface TokenRecord {
 /** The key of a task's record: a hash of its token (so the token itself is never an identifier). */
 export function approvalKeyOf(taskToken: string): string {
   return createHash("sha256").update(taskToken).digest("hex");
+}
+
+/** What a start function was asked: a second start with the same token must ask the same. */
+export function requestHashOf(input: { request: unknown; executionArn: string; stage: string }): string {
+  return createHash("sha256").update(JSON.stringify([input.request, input.executionArn, input.stage])).digest("hex");
 }
 
 /** Stores a new record; false when one already exists under its key. */
@@ -48,6 +57,7 @@ export async function putTokenRecord(dynamodb: DynamoDBClient, table: string, re
         createdAt: { S: record.createdAt },
         timeoutSeconds: { N: String(record.timeoutSeconds) },
         expiresAt: { N: String(record.expiresAt) },
+        ...(record.requestHash ? { requestHash: { S: record.requestHash } } : {}),
       },
       ConditionExpression: "attribute_not_exists(approvalKey)",
     }));
@@ -77,7 +87,31 @@ export async function getTokenRecord(dynamodb: DynamoDBClient, table: string, ap
     expiresAt: Number(item.expiresAt?.N ?? 0),
     decidedAt: text("decidedAt"),
     decision: text("decision"),
+    requestHash: text("requestHash"),
+    pipelineExecutionId: text("pipelineExecutionId"),
   };
+}
+
+/**
+ * Binds the record to the pipeline execution its start function started, once: a second execution
+ * for the same token (a start function invoked again by hand) can never be bound, and so never
+ * decide. The same execution again (an idempotent retry) is fine.
+ */
+export async function bindPipelineExecution(dynamodb: DynamoDBClient, table: string, approvalKey: string, pipelineExecutionId: string): Promise<void> {
+  try {
+    await dynamodb.send(new UpdateItemCommand({
+      TableName: table,
+      Key: { approvalKey: { S: approvalKey } },
+      UpdateExpression: "SET pipelineExecutionId = :execution",
+      ConditionExpression: "attribute_exists(approvalKey) AND (attribute_not_exists(pipelineExecutionId) OR pipelineExecutionId = :execution)",
+      ExpressionAttributeValues: { ":execution": { S: pipelineExecutionId } },
+    }));
+  } catch (error) {
+    if (error instanceof ConditionalCheckFailedException || (error as { name?: string }).name === "ConditionalCheckFailedException") {
+      throw new Error(`SecondExecution: another pipeline execution is already bound to approval key ${approvalKey.slice(0, 12)}...; pipeline execution ${pipelineExecutionId} can never decide it`);
+    }
+    throw error;
+  }
 }
 
 /** Records that the decision was delivered (only once), and for which pipeline execution. */
@@ -86,7 +120,7 @@ export async function markDecided(dynamodb: DynamoDBClient, table: string, appro
     TableName: table,
     Key: { approvalKey: { S: approvalKey } },
     UpdateExpression: "SET decidedAt = :decidedAt, decision = :decision, pipelineExecutionId = :execution",
-    ConditionExpression: "attribute_exists(approvalKey) AND attribute_not_exists(decidedAt)",
+    ConditionExpression: "attribute_exists(approvalKey) AND attribute_not_exists(decidedAt) AND (attribute_not_exists(pipelineExecutionId) OR pipelineExecutionId = :execution)",
     ExpressionAttributeValues: { ":decidedAt": { S: fields.decidedAt }, ":decision": { S: fields.decision }, ":execution": { S: fields.pipelineExecutionId } },
   }));
 }

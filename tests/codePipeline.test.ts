@@ -187,7 +187,7 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
   it("scopes both functions to this pipeline, this table and this state machine", () => {
     expect(statements(named(prod.resources, "stage-finance-start-policy")).slice(1)).to.deep.equal([
       { Sid: "StartApprovalPipeline", Effect: "Allow", Action: ["codepipeline:StartPipelineExecution"], Resource: [PIPELINE_ARN] },
-      { Sid: "RecordTaskTokens", Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:GetItem"], Resource: [TABLE_ARN] },
+      { Sid: "RecordTaskTokens", Effect: "Allow", Action: ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: [TABLE_ARN] },
     ]);
     expect(statements(named(prod.resources, "stage-finance-result-policy")).slice(1)).to.deep.equal([
       { Sid: "ReadApprovalAction", Effect: "Allow", Action: ["codepipeline:GetPipelineExecution", "codepipeline:ListActionExecutions"], Resource: [PIPELINE_ARN] },
@@ -295,12 +295,24 @@ class FakeTable {
       const item = this.items.get(body.Key.approvalKey.S);
       return item ? { Item: item } : {};
     });
+    // Exactly the two updates the handlers send (tokenStore.ts), with their conditions evaluated.
     aws.on("UpdateItem", (body) => {
       const item = this.items.get(body.Key.approvalKey.S);
-      if (!item || item.decidedAt) return new AwsError("ConditionalCheckFailedException", "The conditional request failed");
+      const execution = body.ExpressionAttributeValues[":execution"];
+      const boundElsewhere = item?.pipelineExecutionId !== undefined && item.pipelineExecutionId.S !== execution.S;
+      const failed = () => new AwsError("ConditionalCheckFailedException", "The conditional request failed");
+      if (body.UpdateExpression === "SET pipelineExecutionId = :execution") {
+        expect(body.ConditionExpression).to.equal("attribute_exists(approvalKey) AND (attribute_not_exists(pipelineExecutionId) OR pipelineExecutionId = :execution)");
+        if (!item || boundElsewhere) return failed();
+        item.pipelineExecutionId = execution;
+        return {};
+      }
+      expect(body.UpdateExpression).to.equal("SET decidedAt = :decidedAt, decision = :decision, pipelineExecutionId = :execution");
+      expect(body.ConditionExpression).to.equal("attribute_exists(approvalKey) AND attribute_not_exists(decidedAt) AND (attribute_not_exists(pipelineExecutionId) OR pipelineExecutionId = :execution)");
+      if (!item || item.decidedAt || boundElsewhere) return failed();
       item.decidedAt = body.ExpressionAttributeValues[":decidedAt"];
       item.decision = body.ExpressionAttributeValues[":decision"];
-      item.pipelineExecutionId = body.ExpressionAttributeValues[":execution"];
+      item.pipelineExecutionId = execution;
       return {};
     });
   }
@@ -346,11 +358,14 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
   });
 
   /** CodePipeline: one new execution id per client token (handed out in order), the same one again for a repeated token. */
-  function pipeline(ids: string[]): Map<string, { id: string; variables: Array<{ name: string; value: string }> }> {
+  /** StartPipelineExecution, idempotent by clientRequestToken unless `idempotent` is false (a new execution every call). */
+  function pipeline(ids: string[], idempotent = true): Map<string, { id: string; variables: Array<{ name: string; value: string }> }> {
     const byClientToken = new Map<string, { id: string; variables: Array<{ name: string; value: string }> }>();
+    let started = 0;
     aws.on("StartPipelineExecution", (body) => {
       expect(body.name).to.equal(PIPELINE);
-      if (!byClientToken.has(body.clientRequestToken)) byClientToken.set(body.clientRequestToken, { id: ids[byClientToken.size], variables: body.variables });
+      if (!idempotent && byClientToken.has(body.clientRequestToken)) byClientToken.set(`${body.clientRequestToken}#${started}`, byClientToken.get(body.clientRequestToken)!);
+      if (!idempotent || !byClientToken.has(body.clientRequestToken)) byClientToken.set(body.clientRequestToken, { id: ids[started++], variables: body.variables });
       return { pipelineExecutionId: byClientToken.get(body.clientRequestToken)!.id };
     });
     aws.on("GetPipelineExecution", (body) => {
@@ -381,7 +396,10 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
       const run = await invokeStart(taskEvent(taskToken));
       expect(run.error).to.equal(undefined);
       expect(run.result).to.deep.equal({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c01" });
-      expect(aws.operations()).to.deep.equal(["PutItem", "StartPipelineExecution"]);
+      // The record is bound to the execution just started: only it may decide (UpdateItem).
+      expect(aws.operations()).to.deep.equal(["PutItem", "StartPipelineExecution", "UpdateItem"]);
+      expect(table.items.get(keyOf(taskToken))!.pipelineExecutionId).to.deep.equal({ S: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c01" });
+      expect(aws.requests[0].body.Item.requestHash.S).to.match(/^[0-9a-f]{64}$/);
       const put = aws.requests[0].body;
       expect(put.ConditionExpression).to.equal("attribute_not_exists(approvalKey)");
       expect(put.Item).to.deep.include({
@@ -430,9 +448,30 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
       const second = await invokeStart(taskEvent(taskToken));
       expect(first.result).to.deep.equal({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c03" });
       expect(second.result).to.deep.equal({ pipelineExecutionId: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c03" });
-      expect(aws.operations()).to.deep.equal(["PutItem", "StartPipelineExecution", "PutItem", "GetItem", "StartPipelineExecution"]);
+      expect(aws.operations()).to.deep.equal(["PutItem", "StartPipelineExecution", "UpdateItem", "PutItem", "GetItem", "StartPipelineExecution", "UpdateItem"]);
       expect(table.items.size).to.equal(1);
       expect(starts.size).to.equal(1);
+    });
+
+    it("refuses a second start with the same token but another request (the start function invoked by hand with a stolen token): nothing starts", async () => {
+      const taskToken = token();
+      const starts = pipeline(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c0a", "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c0b"]);
+      expect((await invokeStart(taskEvent(taskToken))).ok).to.equal(true);
+      const again = await invokeStart(taskEvent(taskToken, "er98765-1", { title: "Team lunch", amount: 50 }));
+      expect(again.ok).to.equal(false);
+      expect(again.error!.message).to.match(/^RequestConflict: approval key [0-9a-f]{12}\.\.\. was recorded for another request; nothing started$/);
+      expect(aws.operations()).to.deep.equal(["PutItem", "StartPipelineExecution", "UpdateItem", "PutItem", "GetItem"]);
+      expect(starts.size).to.equal(1);
+    });
+
+    it("binds only the first execution: if CodePipeline started a second one for the same token, the start fails (SecondExecution) and that execution never decides", async () => {
+      const taskToken = token();
+      pipeline(["9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c0c", "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c0d"], false);
+      expect((await invokeStart(taskEvent(taskToken))).ok).to.equal(true);
+      const again = await invokeStart(taskEvent(taskToken));
+      expect(again.ok).to.equal(false);
+      expect(again.error!.message).to.match(/^SecondExecution: another pipeline execution is already bound to approval key [0-9a-f]{12}\.\.\.; pipeline execution 9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c0d can never decide it$/);
+      expect(table.items.get(keyOf(taskToken))!.pipelineExecutionId).to.deep.equal({ S: "9d7f1c2e-0b6a-4c1e-9d43-2f1a8e5b7c0c" });
     });
 
     it("starts nothing when the token cannot be recorded", async () => {
@@ -477,7 +516,7 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
       return {
         ...sample, account: ACCOUNT_ID, time: "2026-11-22T09:00:00Z", region: "eu-west-1", resources: [PIPELINE_ARN],
         detail: {
-          ...sample.detail, pipeline: PIPELINE, "execution-id": pipelineExecutionId, stage: "Approval", action: "Approve", state, region: "eu-west-1",
+          ...sample.detail, pipeline: PIPELINE, "execution-id": pipelineExecutionId, "action-execution-id": `act-${pipelineExecutionId.slice(0, 8)}`, stage: "Approval", action: "Approve", state, region: "eu-west-1",
           // The Manual approval action type (action structure reference: Approval / AWS / Manual / 1).
           type: { owner: "AWS", provider: "Manual", category: "Approval", version: "1" }, ...detail,
         },
@@ -515,7 +554,8 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
       const key = keyOf(taskToken);
       table.items.set(key, {
         approvalKey: { S: key }, taskToken: { S: taskToken }, stage: { S: "finance" }, executionArn: { S: executionArn("x") },
-        requestId: { S: "ER98765" }, createdAt: { S: "2026-11-22T08:00:00.000Z" }, timeoutSeconds: { N: String(SEVEN_DAYS) }, expiresAt: { N: "1796544000" }, ...extra,
+        requestId: { S: "ER98765" }, createdAt: { S: "2026-11-22T08:00:00.000Z" }, timeoutSeconds: { N: String(SEVEN_DAYS) }, expiresAt: { N: "1796544000" },
+        pipelineExecutionId: { S: pipelineExecutionId }, ...extra,
       });
       executions({ [pipelineExecutionId]: { status, trigger: STARTER, key } });
     }
@@ -722,6 +762,50 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
       const real = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
       expect(real.result).to.include({ approved: true, decision: "approved", approver: CONTROLLER });
       expect(aws.requests.filter((r) => r.operation === "SendTaskSuccess").map((r) => r.body.taskToken)).to.deep.equal([taskToken]);
+    });
+
+    // Review finding: a second execution the start function itself started for the same token (an
+    // invocation by hand) passes the trigger check; only the execution bound to the record decides.
+    it("lets no second execution of the start function's role decide: only the execution bound to the record does (UnboundExecution)", async () => {
+      const taskToken = token();
+      const SECOND = "77777777-8888-4999-aaaa-bbbbbbbbbbbb";
+      waitingRequest(EXECUTION, taskToken);
+      executions({ [EXECUTION]: { status: "InProgress", trigger: STARTER, key: keyOf(taskToken) }, [SECOND]: { status: "InProgress", trigger: STARTER, key: keyOf(taskToken) } });
+      listActions({ [SECOND]: actionExecution(SECOND, { status: "Succeeded", updatedBy: CONTROLLER }) });
+      aws.on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(actionEvent(SECOND, "SUCCEEDED"), [taskToken]);
+      expect(run.error!.message).to.equal(`UnboundExecution: pipeline execution ${SECOND} is not the one started for this request; no decision sent`);
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem"]);
+      // Not bound yet (the start function has not finished): nothing decides, the event is retried.
+      table.items.get(keyOf(taskToken))!.pipelineExecutionId = undefined;
+      const early = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
+      expect(early.error!.message).to.equal(`UnboundExecution: pipeline execution ${EXECUTION} is not the one started for this request (none is bound yet); no decision sent`);
+      expect(aws.operations().filter((op) => op.startsWith("SendTask"))).to.deep.equal([]);
+    });
+
+    // Review finding: the event names which run of the action ended (action-execution-id); a retried
+    // Approval stage has two runs, and one may reject while the other approves.
+    it("decides from the action run the event names, and fails the request (ApprovalStageRetried) when the Approval stage ran twice", async () => {
+      const taskToken = token();
+      waitingRequest(EXECUTION, taskToken);
+      const rejected = actionExecution(EXECUTION, { actionExecutionId: "run-1", status: "Failed", updatedBy: CONTROLLER });
+      const approved = actionExecution(EXECUTION, { actionExecutionId: "run-2", status: "Succeeded", updatedBy: CONTROLLER });
+      listedActions(EXECUTION, [approved, rejected]);
+      aws.on("SendTaskFailure", () => ({})).on("SendTaskSuccess", () => ({}));
+      const run = await invokeResult(actionEvent(EXECUTION, "FAILED", { "action-execution-id": "run-1" }), [taskToken]);
+      expect(run.result).to.deep.equal({ failed: "ApprovalStageRetried" });
+      expect(aws.operations()).to.deep.equal(["GetPipelineExecution", "GetItem", "ListActionExecutions", "SendTaskFailure", "UpdateItem"]);
+      expect(aws.requests[3].body).to.deep.include({ taskToken, error: "ApprovalStageRetried" });
+
+      // One run only, but not the one the event names: nothing is decided from another run's answer.
+      aws.reset(); table.items.clear(); table.install(aws);
+      const other = token();
+      waitingRequest(EXECUTION, other);
+      listedActions(EXECUTION, [approved]);
+      aws.on("SendTaskSuccess", () => ({}));
+      const mismatch = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED", { "action-execution-id": "run-1" }), [other]);
+      expect(mismatch.error!.message).to.equal(`ActionNotFound: pipeline execution ${EXECUTION} has no approval action execution run-1`);
+      expect(aws.operations()).to.not.include("SendTaskSuccess");
     });
 
     /** ListActionExecutions for one execution: exactly these action executions. */

@@ -153,6 +153,7 @@ const CALLS: Call[] = [
   // ---- codepipeline ----------------------------------------------------------------------------
   { part: "codepipeline", who: "start function", sends: "PutItemCommand", in: "functions/tokenStore.ts", action: "dynamodb:PutItem", resources: (f) => [f.tableArn] },
   { part: "codepipeline", who: "start function", sends: "GetItemCommand", in: "functions/tokenStore.ts", action: "dynamodb:GetItem", resources: (f) => [f.tableArn] },
+  { part: "codepipeline", who: "start function", sends: "UpdateItemCommand", in: "functions/tokenStore.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.tableArn] }, // bindPipelineExecution
   { part: "codepipeline", who: "start function", sends: "StartPipelineExecutionCommand", in: "functions/startPipeline.ts", action: "codepipeline:StartPipelineExecution", resources: (f) => [f.pipelineArn] },
   { part: "codepipeline", who: "service codepipeline.amazonaws.com", sends: "runs the pipeline as its service role", in: "components/codePipelineApproval.ts", action: "sts:AssumeRole",
     resources: (f) => [f.stage.pipelineRoleArn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.pipelineArn }) },
