@@ -2,6 +2,7 @@
 // starts one SSM Automation execution of the stage's approval runbook, with the task token
 // as a runbook parameter. The runbook's aws:approve step then waits for the approvers.
 import { SSMClient, StartAutomationExecutionCommand } from "@aws-sdk/client-ssm";
+import { createHash } from "crypto";
 import { executionName, parseCallbackTaskEvent } from "./callbackTask";
 import { fitText, summarizeRequest } from "./contract";
 
@@ -17,6 +18,21 @@ export const PARAMETER_VALUE_MAX = 500;
 export interface StartAutomationSettings {
   documentName: string;
   stage: string;
+}
+
+/**
+ * The automation's idempotency token, derived from the task token and stage: a second start for the
+ * same task (the start function invoked again, by a retry or by hand with a token read from the
+ * automation's parameters) gets the same ClientToken, so SSM returns the first automation or, with
+ * other parameters (another request), refuses with IdempotentParameterMismatch ("returned when an
+ * idempotent operation is retried and the parameters don't match the original call", SSM API model
+ * in @aws-sdk/client-ssm; ClientToken "enforces the UUID format"). Approvers can never be shown one
+ * request while their answer decides another.
+ */
+export function automationClientToken(taskToken: string, stage: string): string {
+  const hex = createHash("sha256").update(`${stage}\n${taskToken}`).digest("hex");
+  // RFC 4122 layout: version 4 and variant bits set, the rest from the hash.
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${((parseInt(hex[16], 16) & 0x3) | 0x8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
 export function splitToken(token: string, size: number = PARAMETER_VALUE_MAX): string[] {
@@ -35,6 +51,7 @@ export async function startAutomation(
   const message = summarizeRequest(input.request, PARAMETER_VALUE_MAX - trailer.length) + trailer;
   const response = await ssm.send(new StartAutomationExecutionCommand({
     DocumentName: settings.documentName,
+    ClientToken: automationClientToken(input.taskToken, input.stage),
     Parameters: {
       TaskToken: splitToken(input.taskToken),
       Message: [message],

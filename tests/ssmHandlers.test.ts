@@ -134,6 +134,30 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
       expect(request.body).to.not.have.property("Mode");
     });
 
+    // Review finding: the token is readable in the automation's parameters; invoking the start function
+    // again with it and another request must not start a second automation that decides this task.
+    it("sends an idempotency token (UUID) derived from the task: the same task again gets the same one, another request with it is refused by SSM", async () => {
+      /** SSM's documented idempotency: same ClientToken and parameters, the same automation; other parameters, IdempotentParameterMismatch (SSM API model). */
+      const seen = new Map<string, string>();
+      aws.on("StartAutomationExecution", (body) => {
+        const previous = seen.get(body.ClientToken);
+        if (previous !== undefined && previous !== JSON.stringify(body.Parameters)) return new AwsError("IdempotentParameterMismatch", "parameters do not match the original call");
+        seen.set(body.ClientToken, JSON.stringify(body.Parameters));
+        return { AutomationExecutionId: AUTOMATION_ID };
+      });
+      const first = await invokeStart(event);
+      const retry = await invokeStart(event);
+      const stolen = await invokeStart({ ...event, request: { title: "Team lunch", amount: 50 } });
+      const other = await invokeStart({ ...event, taskToken: `${TASK_TOKEN}x` });
+      expect([first.ok, retry.ok, stolen.ok, other.ok]).to.deep.equal([true, true, false, true]);
+      expect(stolen.error!.name).to.equal("IdempotentParameterMismatch");
+      const tokens = aws.requests.map((r) => r.body.ClientToken as string);
+      expect(tokens[0]).to.match(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(tokens.slice(0, 3)).to.deep.equal([tokens[0], tokens[0], tokens[0]]);
+      expect(tokens[3]).to.not.equal(tokens[0]);
+      expect(tokens[0]).to.not.contain(TASK_TOKEN.slice(0, 8));
+    });
+
     it("keeps a long request's message within the parameter limit", async () => {
       aws.on("StartAutomationExecution", () => ({ AutomationExecutionId: AUTOMATION_ID }));
       const longRequest = { ...REQUEST, details: { notes: "x".repeat(5000) } };
