@@ -1,7 +1,8 @@
 // A handler from functions/ deployed as a Lambda with the project's secure defaults: its own
 // least-privilege role (never CallbackFunction's default role with its *FullAccess policies),
 // its own log group with retention, nodejs22.x, small memory, short timeout, and an archive that
-// holds only the handler (the runtime provides AWS SDK v3).
+// holds only the handler (the runtime provides AWS SDK v3), plus any client the handler needs newer
+// than the runtime's SDK (bundledPackages).
 import * as aws from "@pulumi/aws";
 import { readFileSync } from "fs";
 import { join } from "path";
@@ -17,7 +18,8 @@ export const LOG_RETENTION_DAYS = 365;
 /**
  * Every production dependency is either an AWS SDK v3 client, which the Lambda runtime already
  * provides, or a Pulumi package the handlers never load. Excluding them all keeps each archive to
- * the serialized handler alone, also when a new client is added to package.json.
+ * the serialized handler alone, also when a new client is added to package.json; a function ships a
+ * client only when it names it in bundledPackages.
  */
 export const EXCLUDED_PACKAGES: string[] = Object.keys(
   (JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies,

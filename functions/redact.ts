@@ -16,9 +16,9 @@ export const MIN_SECRET_PIECE = 40;
 const RUN = /(?<!\\(?:u[0-9A-Fa-f]{0,3})?)(?:[A-Za-z0-9+/_-]|%2[BbFf])+(?:={1,2}|(?:%3[Dd]){1,2})?/g;
 
 /**
- * A run shaped like a task token: an opaque string of 1 to 1024 characters (2048 in newer pages of
- * https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html; no
- * upper bound is assumed here), in practice base64 of binary data. Runs of 100+ such characters
+ * A run shaped like a task token: an opaque string of 1 to 2048 characters (SendTaskSuccess taskToken in
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html and the
+ * current service model; older models said 1024; no upper bound is assumed here), in practice base64 of binary data. Runs of 100+ such characters
  * with mixed case and digits always count; 40 to 99 when letter case and digits alternate as often
  * as in random base64 (about 64% of neighbours differ), unlike resource names and identifiers.
  */
