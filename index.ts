@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ApprovalAlerts, ApprovalPage, ApprovalWorkflow, EMAIL_MECHANISMS, Mechanism, WorkflowKey, createApprovalStage, loadConfig, stageFollowUps, workflowStateMachineName } from "./components";
 import { APPROVER_POLICY_MECHANISMS, ApprovalConfig, checkAccounts } from "./components/config";
 import { defaultNamePrefix } from "./components/naming";
-import { ApproverAccess, ApproverPolicyReport, RolePolicyQuota, approverPolicyName, isIdentityCenterRole, principalOf } from "./components/principals";
+import { ApproverAccess, ApproverPolicyReport, RolePolicyQuota, approverPolicyName, isIdentityCenterRole, principalOf, resolvePrincipalArns } from "./components/principals";
 
 /** How codepipeline and activity stages attach their approver policies (README: Approvers who sign in with IAM Identity Center). */
 function approverAccess(config: ApprovalConfig): Omit<ApproverAccess, "permissionSets"> {
@@ -42,7 +42,9 @@ export = async () => {
   // Execution data (requests, task tokens) is encrypted with the stack's own key: reading the
   // history takes kms:Decrypt, which only the principals its policy names have. The page, the
   // stages and the workflow each register theirs; the workflow, built last, completes the policy.
-  const dataKey = new WorkflowKey("execution-data", { stateMachineName: workflowStateMachineName(), executionDataReaders: config.executionDataReaders });
+  // The key policy names each reader exactly as IAM has it (config may leave a role's path out).
+  const executionDataReaders = await resolvePrincipalArns("sfn-approvals:executionDataReaders", config.executionDataReaders);
+  const dataKey = new WorkflowKey("execution-data", { stateMachineName: workflowStateMachineName(), executionDataReaders });
   // Stages that email a link need the approval page first: the link points at it.
   const emailStages = config.stages.filter((stage) => EMAIL_MECHANISMS.includes(stage.mechanism));
   const page = emailStages.length === 0 ? undefined : new ApprovalPage("approval-page", {

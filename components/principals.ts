@@ -22,6 +22,7 @@
 //   Service Quotas lists it as IAM quota L-0DA4ABF3 "Managed policies per role", in us-east-1.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { ConfigError } from "./config";
 import { checkedName } from "./naming";
 
 export interface Principal {
@@ -261,4 +262,24 @@ export class RolePolicyQuota {
 
 function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split("\n")[0];
+}
+
+/**
+ * The real ARNs (paths included) of the IAM users and roles that config names under `key`, looked up
+ * in IAM: a key policy must name a principal exactly as IAM has it, while config may leave the path
+ * out. A principal that does not exist fails the preview with a ConfigError naming its key.
+ */
+export async function resolvePrincipalArns(key: string, arns: string[]): Promise<string[]> {
+  const problems: string[] = [];
+  const resolved = await Promise.all(arns.map(async (arn, i) => {
+    const { kind, name } = principalOf(arn);
+    try {
+      return kind === "role" ? (await aws.iam.getRole({ name })).arn : (await aws.iam.getUser({ userName: name })).arn;
+    } catch (error) {
+      problems.push(`${key}[${i}] is "${arn}": IAM has no such ${kind} in this account (${String((error as Error).message ?? error).split("\n")[0]}); name an existing ${kind}`);
+      return arn;
+    }
+  }));
+  if (problems.length > 0) throw new ConfigError(problems);
+  return resolved;
 }

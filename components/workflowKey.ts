@@ -90,7 +90,7 @@ export class WorkflowKey extends pulumi.ComponentResource {
   readonly policy: pulumi.Output<string>;
   private readonly facts: ReturnType<typeof accountFacts>;
   private readonly activities: ActivityGrant[] = [];
-  private readonly readers: Array<{ sid: string; principal: pulumi.Input<string> | string[] }> = [];
+  private readonly readers: Array<{ sid: string; principal: pulumi.Input<string> | pulumi.Input<string>[] }> = [];
   private readonly resolvePolicy: (policy: pulumi.Output<string>) => void;
   private sealed = false;
 
@@ -104,6 +104,8 @@ export class WorkflowKey extends pulumi.ComponentResource {
     // The issuer of an assumed-role session is its role, with the role's path (getCallerIdentity
     // gives the session ARN, which a key policy cannot name).
     this.deployerArn = aws.iam.getSessionContextOutput({ arn: aws.getCallerIdentityOutput({}, parent).arn }, parent).issuerArn;
+    // A key policy names a principal by its exact ARN, path included (index.ts resolves config ARNs
+    // with resolvePrincipalArns first).
     if (args.executionDataReaders.length > 0) this.readers.push({ sid: "OperatorsReadExecutionData", principal: args.executionDataReaders });
 
     // The policy names principals that exist only later in the program (the workflow's execution
@@ -204,7 +206,7 @@ export function keyPolicy(args: {
   stateMachineArn: pulumi.Input<string>;
   deployerArn: pulumi.Input<string>;
   executionRoleArn: pulumi.Input<string>;
-  readers: Array<{ sid: string; principal: pulumi.Input<string> | string[] }>;
+  readers: Array<{ sid: string; principal: pulumi.Input<string> | pulumi.Input<string>[] }>;
   activities: Array<{ stage: string; activityArn: pulumi.Input<string>; workers: string[] }>;
 }): pulumi.Output<string> {
   const stateMachine = { StringEquals: { [STATE_MACHINE_CONTEXT]: args.stateMachineArn } };
@@ -235,12 +237,18 @@ export function keyPolicy(args: {
     );
   }
   for (const reader of args.readers) statements.push(statement(reader.sid, { AWS: reader.principal }, DECRYPT_ACTIONS, stateMachine));
+  const sids = new Set<string>();
   for (const activity of args.activities) {
     // The approvers are config ARNs, which may leave out a role's path (their policy attachments use
     // names only); a key policy naming such an ARN as Principal is refused as an invalid principal.
     // So the account is the principal, narrowed to these users or roles by name, whatever their
     // path, and each must also hold the approver policy's ReadThisActivityTasks (attached to exactly them).
-    statements.push(statement(`WorkersRead${activity.stage.replace(/[^A-Za-z0-9]/g, "")}Tasks`, { AWS: pulumi.interpolate`arn:${args.partition}:iam::${args.accountId}:root` }, DECRYPT_ACTIONS, {
+    // Stage names keep only letters and digits here ("a-b" and "ab" would meet): a repeat gets a number.
+    const base = `WorkersRead${activity.stage.replace(/[^A-Za-z0-9]/g, "")}Tasks`;
+    let sid = base;
+    for (let n = 2; sids.has(sid); n++) sid = `${base}${n}`;
+    sids.add(sid);
+    statements.push(statement(sid, { AWS: pulumi.interpolate`arn:${args.partition}:iam::${args.accountId}:root` }, DECRYPT_ACTIONS, {
       StringEquals: { [ACTIVITY_CONTEXT]: activity.activityArn },
       ArnLike: { "aws:PrincipalArn": activity.workers.flatMap(principalArnPatterns) },
     }));

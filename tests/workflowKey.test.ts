@@ -8,7 +8,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { WorkflowKey } from "../components";
 import { keyPolicy as buildKeyPolicy } from "../components/workflowKey";
-import { ACCOUNT_ID, ProgramRun, RecordedResource, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
+import { ConfigError } from "../components/config";
+import { ACCOUNT_ID, ProgramRun, RecordedResource, iamFacts, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
 const KEY_ARN = `arn:aws:kms:eu-west-1:${ACCOUNT_ID}:key/execution-data-key-0000-key-id`;
@@ -35,7 +36,8 @@ const ALL = stackConfig("prod", {
     { name: "link", mechanism: "email-link", approvers: ["lead@example.com"], timeout: "1d" },
     { name: "callback", mechanism: "sns-callback", approvers: ["cfo@example.com"], timeout: "1d" },
   ],
-  "sfn-approvals:executionDataReaders": READERS,
+  // The operator role is written without its path (/ops/): the key policy must still name its real ARN.
+  "sfn-approvals:executionDataReaders": ["arn:aws:iam::123456789012:role/PlatformOperator", "arn:aws:iam::123456789012:user/erin"],
 });
 
 function keyPolicy(run: ProgramRun): any[] {
@@ -58,7 +60,9 @@ const workers = (stage: string, patterns: string[]) => ({
 describe("execution data key (issue 11, defect 12): customer managed KMS key of the state machine and activities", () => {
   const runs: Record<string, ProgramRun> = {};
   before(async () => {
+    iamFacts.paths = { PlatformOperator: "/ops/" };
     runs.all = await runProgram("all", ALL);
+    iamFacts.paths = {};
     runs.staging = await runProgram("staging", stackConfig("staging"));
   });
 
@@ -154,6 +158,30 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
     for (const policy of ofType(runs.all.resources, "aws:iam/rolePolicy:RolePolicy").filter((p) => !["approvals-policy", "approval-page-handler-policy"].includes(p.name))) {
       expect(kms(policy), policy.name).to.deep.equal([]);
     }
+  });
+
+  it("fails the preview, naming the reader, when an executionDataReaders principal does not exist (the key policy could not name it)", async () => {
+    iamFacts.missingRoles = ["Ghost"];
+    let error: unknown;
+    try {
+      await runProgram("dev", stackConfig("dev", { "sfn-approvals:executionDataReaders": ["arn:aws:iam::123456789012:role/Ghost"] }));
+    } catch (caught) {
+      error = caught;
+    } finally {
+      iamFacts.missingRoles = [];
+    }
+    expect(error).to.be.instanceOf(ConfigError);
+    expect((error as ConfigError).problems).to.deep.equal(['sfn-approvals:executionDataReaders[0] is "arn:aws:iam::123456789012:role/Ghost": IAM has no such role in this account (NoSuchEntity: The role with name Ghost cannot be found.); name an existing role']);
+  });
+
+  it("gives each activity stage's workers a statement of its own, also for stage names that differ only in punctuation", async () => {
+    const run = await runProgram("dev", stackConfig("dev", { "sfn-approvals:stages": [
+      { name: "a-b", mechanism: "activity", approvers: ["arn:aws:iam::123456789012:user/dave"], timeout: "1h" },
+      { name: "ab", mechanism: "activity", approvers: ["arn:aws:iam::123456789012:user/frank"], timeout: "1h" },
+    ] }));
+    const sids = keyPolicy(run).map((statement) => statement.Sid);
+    expect(sids.filter((sid: string) => sid.startsWith("WorkersRead"))).to.deep.equal(["WorkersReadabTasks", "WorkersReadabTasks2"]);
+    expect(new Set(sids).size).to.equal(sids.length);
   });
 
   it("refuses a deployment by the account's root user (the key policy would delegate decryption to every IAM policy)", async () => {

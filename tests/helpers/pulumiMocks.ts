@@ -60,7 +60,7 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
  * exist), and the account's "Managed policies per role" quota (undefined: Service Quotas refuses the
  * call, as for a deployer without servicequotas:GetServiceQuota). Tests that change them restore them.
  */
-export const iamFacts: { attachedRolePolicies: Record<string, string[]>; missingRoles: string[]; managedPoliciesPerRole?: number } = { attachedRolePolicies: {}, missingRoles: [] };
+export const iamFacts: { attachedRolePolicies: Record<string, string[]>; missingRoles: string[]; managedPoliciesPerRole?: number; paths: Record<string, string> } = { attachedRolePolicies: {}, missingRoles: [], paths: {} };
 
 /** A failed invoke as the engine reports it: Pulumi rethrows `details` (runtime/invoke.js). */
 function invokeError(message: string): Error {
@@ -90,6 +90,14 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
         if (iamFacts.missingRoles.includes(role)) throw invokeError(`NoSuchEntity: The role with name ${role} cannot be found.`);
         const attachedPolicies = (iamFacts.attachedRolePolicies[role] ?? []).map((policyArn) => ({ policyArn, policyName: policyArn.split("/").pop() }));
         return { roleName: role, attachedPolicies, id: role };
+      }
+      // A user's or role's real ARN, with its path (iamFacts.paths by name; "/" otherwise).
+      case "aws:iam/getRole:getRole":
+      case "aws:iam/getUser:getUser": {
+        const kind = args.token === "aws:iam/getRole:getRole" ? "role" : "user";
+        const name = (kind === "role" ? args.inputs.name : args.inputs.userName) as string;
+        if (iamFacts.missingRoles.includes(name)) throw invokeError(`NoSuchEntity: The ${kind} with name ${name} cannot be found.`);
+        return { ...args.inputs, arn: `arn:aws:iam::${ACCOUNT_ID}:${kind}${iamFacts.paths[name] ?? "/"}${name}`, path: iamFacts.paths[name] ?? "/", id: name };
       }
       case "aws:servicequotas/getServiceQuota:getServiceQuota":
         if (iamFacts.managedPoliciesPerRole === undefined) throw invokeError("AccessDeniedException: User is not authorized to perform: servicequotas:GetServiceQuota");
