@@ -11,7 +11,7 @@ import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, SFN
 import { createHash, randomUUID } from "crypto";
 import { LINK_PARAMS, PAGE_PATH, decodeToken, encodeToken } from "./approvalLink";
 import { eventsFollowing } from "./historyLinks";
-import { claimLinkCode, codeOpen, confirmLinkCode, getLinkCode, isLinkCode, openToken } from "./linkCodes";
+import { claimLinkCode, codeState, confirmLinkCode, getLinkCode, isLinkCode, openToken, releaseLinkCode } from "./linkCodes";
 import { ApprovalRequest, Mechanism, requestProblems, stageDecision, stageStateName } from "./contract";
 
 export { decodeToken, encodeToken };
@@ -87,8 +87,13 @@ export const DAMAGED = () => message(400, "This link does not work", "The approv
 export const ALREADY_DECIDED = () => message(410, "Nothing left to decide", "A decision on this request was already recorded (perhaps yours, a moment ago), or it is no longer waiting for one (it expired or was stopped). This press changed nothing.");
 export const CLOSED = () => message(410, "Nothing left to decide", "This request was already decided, or it is no longer waiting for a decision (it expired or was stopped). Nothing was changed.");
 export const UNAVAILABLE = () => message(503, "Please try again", "The request could not be loaded just now; nothing was changed. Please open the link again in a minute.");
+// "2 minutes": past CLAIM_STALE_SECONDS (linkCodes.ts) after any claim, so the link then shows the form or "Nothing left to decide".
 /** The decision's fate is unknown (one attempt only: a retry could be refused for our own first success). */
-export const NOT_CONFIRMED = () => message(503, "Your decision was not confirmed", "Step Functions could not be reached, so your decision may or may not have been recorded. Open the link from the email again in a minute: if the request still waits for a decision, decide again; if it says there is nothing left to decide, a decision was recorded.");
+export const NOT_CONFIRMED = () => message(503, "Your decision was not confirmed", "Step Functions did not confirm your decision, so it may or may not have been recorded. Open the link from the email again in 2 minutes: if the request still waits for a decision, decide again; if it says there is nothing left to decide, a decision was recorded.");
+/** AWS refused the decision (an answer with a 4xx status): nothing was recorded, and a code link is free again. */
+export const NOT_RECORDED = (claimKept = false) => message(503, "Your decision was not recorded", `Step Functions refused it just now, so nothing was recorded. Open the link from the email again${claimKept ? " in 2 minutes" : ""} and decide again; if this page comes back, try again later.`);
+/** A code whose fresh, unconfirmed claim belongs to an earlier press (perhaps still on its way) while the request still waits. */
+export const BEING_RECORDED = (press: boolean) => message(409, "A decision is being recorded", `Approve or Reject was pressed on this request less than a minute ago (perhaps by you), and Step Functions has not confirmed that decision. ${press ? "This press changed nothing." : "Nothing was changed."} Open the link from the email again in 2 minutes: if the request still waits for a decision, decide then; if it says there is nothing left to decide, a decision was recorded.`);
 
 interface LinkParams {
   token: string;
@@ -129,12 +134,13 @@ export function linkParams(fields: Record<string, string | undefined>, settings:
 }
 
 /**
- * A code link's parameters, from the code's item; or the page to answer instead: a malformed code
- * or an item that is not this page's is damaged, a used or expired code shows `closed`. A
- * well-formed code without an item is closed too: codes are 256 random bits, so that is almost
- * always one whose item DynamoDB's TTL deleted after the request expired.
+ * A code link's parameters, from the code's item, and whether an earlier press holds a fresh
+ * claim on it; or the page to answer instead: a malformed code or an item that is not this
+ * page's is damaged, a used or expired code shows `closed`. A well-formed code without an item is
+ * closed too: codes are 256 random bits, so that is almost always one whose item DynamoDB's TTL
+ * deleted after the request expired.
  */
-async function codeParams(code: string | undefined, clients: PageClients, closed: () => HttpResponse): Promise<{ params: LinkParams } | { answer: HttpResponse }> {
+async function codeParams(code: string | undefined, clients: PageClients, closed: () => HttpResponse): Promise<{ params: LinkParams; claimed: boolean } | { answer: HttpResponse }> {
   const { settings, dynamodb } = clients;
   if (!isLinkCode(code)) return { answer: DAMAGED() };
   if (!settings.codeTable || !dynamodb) {
@@ -153,8 +159,9 @@ async function codeParams(code: string | undefined, clients: PageClients, closed
   // Sealed under the code and bound to the item's stage and execution: an edited item opens nothing.
   const token = openToken(code, item.sealedToken, item.stage, item.executionArn);
   if (!token) return { answer: DAMAGED() };
-  if (!codeOpen(item, Math.floor(Date.now() / 1000))) return { answer: closed() };
-  return { params: { token, executionArn: item.executionArn, stage: item.stage, mechanism: "email-link", code } };
+  const state = codeState(item, Math.floor(Date.now() / 1000));
+  if (state === "closed") return { answer: closed() };
+  return { params: { token, executionArn: item.executionArn, stage: item.stage, mechanism: "email-link", code }, claimed: state === "claimed" };
 }
 
 /** Whether a link or form names a code together with token-link fields (never produced by an email). */
@@ -169,6 +176,23 @@ function isClosed(error: unknown): boolean {
 
 function isDamaged(error: unknown): boolean {
   return (error as { name?: string }).name === "InvalidToken";
+}
+
+/**
+ * Whether a failed SendTaskSuccess proves that Step Functions recorded nothing: AWS answered with a
+ * 4xx status, refusing the request. Every error SendTaskSuccess declares is a client fault with
+ * HTTP 400 (InvalidOutput, InvalidToken, KmsAccessDeniedException, KmsInvalidStateException,
+ * KmsThrottlingException, TaskDoesNotExist, TaskTimedOut: @aws-sdk/client-sfn
+ * dist-types/commands/SendTaskSuccessCommand.d.ts; https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html),
+ * as are the common ThrottlingException and AccessDeniedException
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/CommonErrors.html). The SDK puts the
+ * answer's status in $metadata.httpStatusCode (@aws-sdk/core protocols, AwsJson1_0Protocol). A 5xx
+ * (InternalFailure, ServiceUnavailable) or no answer at all (a dropped connection, a timeout) leaves
+ * the decision's fate unknown.
+ */
+function refusedByAws(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
+  return typeof status === "number" && status >= 400 && status < 500;
 }
 
 function definitionList(request: ApprovalRequest, params: LinkParams, startDate: Date | undefined): string {
@@ -370,6 +394,20 @@ function formDecision(form: Record<string, string | undefined>): { kind: "approv
   return { kind, name };
 }
 
+/** Nothing while the link's Task still waits at its stage (per the history); else the page to answer, `closed` when it no longer waits. */
+async function unlessWaiting(params: LinkParams, sfn: SFNClient, closed: () => HttpResponse): Promise<HttpResponse | undefined> {
+  try {
+    const binding = await linkBinding(params, sfn);
+    if (binding === "other-stage") return DAMAGED();
+    if (binding === "not-waiting") return closed();
+  } catch (error) {
+    if (isClosed(error)) return CLOSED();
+    console.error(JSON.stringify({ msg: "approval page could not read the execution history", error: (error as Error).name, executionArn: params.executionArn }));
+    return UNAVAILABLE();
+  }
+  return undefined;
+}
+
 /** POST: records the decision once (a code link: claims its code first, conditionally, so only one press sends). */
 async function decide(params: LinkParams, form: Record<string, string | undefined>, event: HttpEvent, clients: PageClients): Promise<HttpResponse> {
   const { sfn } = clients;
@@ -385,41 +423,50 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
     comment: clean(form.comment, 1000) || null,
     decidedAt: new Date(),
   });
-  try {
-    const binding = await linkBinding(params, sfn);
-    if (binding === "other-stage") return DAMAGED();
-    if (binding === "not-waiting") return ALREADY_DECIDED();
-  } catch (error) {
-    if (isClosed(error)) return CLOSED();
-    console.error(JSON.stringify({ msg: "approval page could not read the execution history", error: (error as Error).name, executionArn: params.executionArn }));
-    return UNAVAILABLE();
-  }
+  const stop = await unlessWaiting(params, sfn, ALREADY_DECIDED);
+  if (stop) return stop;
   // A code decides once: the conditional claim lets one press through; a second (a double click,
-  // a forwarded email) is refused here. An unconfirmed claim frees itself after CLAIM_STALE_SECONDS.
+  // a forwarded email) is refused here. A claim whose decision AWS refused is released at once; one
+  // whose decision's fate is unknown frees the code after CLAIM_STALE_SECONDS.
   const claimId = randomUUID();
   if (params.code !== undefined) {
     try {
-      if (!(await claimLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, { claimId, decision: kind, nowSeconds: Math.floor(Date.now() / 1000) }))) return ALREADY_DECIDED();
+      if (!(await claimLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, { claimId, nowSeconds: Math.floor(Date.now() / 1000) }))) return BEING_RECORDED(true);
     } catch (error) {
       console.error(JSON.stringify({ msg: "approval page could not claim the link's code", error: (error as Error).name, executionArn: params.executionArn }));
       return UNAVAILABLE();
     }
   }
+  // Every attempt is logged with its decision, whatever its fate (never the token).
+  const attempt = { ...result, executionArn: params.executionArn, sourceIp: http.sourceIp, userAgent: http.userAgent };
   try {
     await sfn.send(new SendTaskSuccessCommand({ taskToken: params.token, output: JSON.stringify(result) }));
   } catch (error) {
+    const errorName = (error as Error).name;
+    if (!refusedByAws(error)) {
+      // Step Functions may have recorded it: the claim stays, so no second decision races this one.
+      console.error(JSON.stringify({ msg: "approval decision not confirmed", error: errorName, ...attempt }));
+      return NOT_CONFIRMED();
+    }
+    let claimKept = false;
+    if (params.code !== undefined) {
+      await releaseLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, claimId).catch((releaseError: unknown) => {
+        claimKept = true;
+        console.error(JSON.stringify({ msg: "approval page could not release the link's code", error: (releaseError as Error).name, executionArn: params.executionArn }));
+      });
+    }
     if (isClosed(error)) return ALREADY_DECIDED();
     if (isDamaged(error)) return DAMAGED();
-    console.error(JSON.stringify({ msg: "approval page could not record a decision", error: (error as Error).name, executionArn: params.executionArn }));
-    return NOT_CONFIRMED();
+    console.error(JSON.stringify({ msg: "approval decision refused by Step Functions", error: errorName, ...attempt }));
+    return NOT_RECORDED(claimKept);
   }
   if (params.code !== undefined) {
     // Bookkeeping only: Step Functions accepts one decision per token whatever this item says.
-    await confirmLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, claimId, new Date().toISOString()).catch((error: unknown) => {
+    await confirmLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, claimId, { confirmedAt: new Date().toISOString(), decision: kind }).catch((error: unknown) => {
       console.error(JSON.stringify({ msg: "approval page could not mark the link's code as used", error: (error as Error).name, executionArn: params.executionArn }));
     });
   }
-  console.log(JSON.stringify({ msg: "approval decision recorded", ...result, executionArn: params.executionArn, sourceIp: http.sourceIp, userAgent: http.userAgent }));
+  console.log(JSON.stringify({ msg: "approval decision recorded", ...attempt }));
   const title = kind === "approved" ? "Approved" : "Rejected";
   return message(200, title, `Your decision (${kind}) for stage ${params.stage} is recorded as ${result.approver}. You can close this page.`);
 }
@@ -446,7 +493,9 @@ export async function handleApprovalPage(event: HttpEvent, settings: ApprovalPag
     if (query[LINK_PARAMS.code] !== undefined) {
       if (mixesCodeAndToken(query)) return DAMAGED();
       const found = await codeParams(query[LINK_PARAMS.code], clients, CLOSED);
-      return "answer" in found ? found.answer : show(found.params, sfn);
+      if ("answer" in found) return found.answer;
+      // An earlier press's claim, unconfirmed: recorded (the Task ended), or perhaps still on its way.
+      return found.claimed ? (await unlessWaiting(found.params, sfn, CLOSED)) ?? BEING_RECORDED(false) : show(found.params, sfn);
     }
     const params = linkParams(query, settings);
     return params ? show(params, sfn) : DAMAGED();
@@ -464,7 +513,9 @@ export async function handleApprovalPage(event: HttpEvent, settings: ApprovalPag
       const chosen = formDecision(form.fields);
       if ("answer" in chosen) return chosen.answer;
       const found = await codeParams(form.fields[LINK_PARAMS.code], clients, ALREADY_DECIDED);
-      return "answer" in found ? found.answer : decide(found.params, form.fields, event, clients);
+      if ("answer" in found) return found.answer;
+      // Never a second decision while the first may be in flight.
+      return found.claimed ? (await unlessWaiting(found.params, sfn, ALREADY_DECIDED)) ?? BEING_RECORDED(true) : decide(found.params, form.fields, event, clients);
     }
     const params = linkParams(form.fields, settings);
     return params ? decide(params, form.fields, event, clients) : DAMAGED();

@@ -14,7 +14,10 @@ import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } f
 /** 32 random bytes, base64url without padding: 43 characters of [A-Za-z0-9_-]. */
 export const CODE_BYTES = 32;
 const CODE_PATTERN = /^[A-Za-z0-9_-]{43}$/;
-/** An unconfirmed claim older than this may be claimed again (the page's function runs at most 30 s). */
+/**
+ * An unconfirmed claim older than this may be claimed again: the page's function runs at most 30 s,
+ * so by then the claim's SendTaskSuccess was answered or abandoned. The pages say "2 minutes".
+ */
 export const CLAIM_STALE_SECONDS = 60;
 
 export function newLinkCode(): string {
@@ -72,10 +75,10 @@ export interface LinkCodeItem {
   createdAt: string;
   /** Epoch seconds: the link stops working then (the stage's timeout), and DynamoDB's TTL may delete the item. */
   expiresAt: number;
-  /** Epoch seconds of the POST that claimed the code, and which request it was. */
+  /** Epoch seconds of the POST that claimed the code, and which request it was (removed when AWS refused its decision). */
   claimedAt?: number;
   claimId?: string;
-  /** Set once Step Functions confirmed the decision. */
+  /** Set once Step Functions confirmed the decision, by the claim that sent it: the table never names an unconfirmed decision. */
   confirmedAt?: string;
   decision?: string;
 }
@@ -119,32 +122,35 @@ export async function getLinkCode(dynamodb: DynamoDBClient, table: string, code:
   };
 }
 
-/** Whether a code can still decide at `nowSeconds`: not expired, and not claimed (or its claim is stale and unconfirmed). */
-export function codeOpen(item: LinkCodeItem, nowSeconds: number): boolean {
-  if (nowSeconds >= item.expiresAt || item.confirmedAt !== undefined) return false;
-  return item.claimedAt === undefined || item.claimedAt < nowSeconds - CLAIM_STALE_SECONDS;
+/**
+ * A code at `nowSeconds`: `closed` when expired or its decision confirmed; `claimed` while a press's
+ * unconfirmed claim is fresh (its decision may still be on its way to Step Functions); else `open`
+ * (never claimed, or its claim is stale).
+ */
+export function codeState(item: LinkCodeItem, nowSeconds: number): "open" | "claimed" | "closed" {
+  if (nowSeconds >= item.expiresAt || item.confirmedAt !== undefined) return "closed";
+  return item.claimedAt !== undefined && item.claimedAt >= nowSeconds - CLAIM_STALE_SECONDS ? "claimed" : "open";
 }
 
 /**
  * Claims a code for one POST: true when this request may send the decision. Idempotent for the
  * same claimId (an SDK retry after a lost answer claims again), refused while another request's
- * claim is fresh or once a decision was confirmed. An unconfirmed claim goes stale after
- * CLAIM_STALE_SECONDS, so a decision Step Functions never received can be made again (Step
- * Functions itself accepts one decision per token).
+ * claim is fresh or once a decision was confirmed. A claim whose decision AWS refused is released
+ * at once; one whose decision's fate is unknown goes stale after CLAIM_STALE_SECONDS, so a decision
+ * Step Functions never received can be made again, but never while the first may be in flight.
  */
-export async function claimLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claim: { claimId: string; decision: string; nowSeconds: number }): Promise<boolean> {
+export async function claimLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claim: { claimId: string; nowSeconds: number }): Promise<boolean> {
   try {
     await dynamodb.send(new UpdateItemCommand({
       TableName: table,
       Key: { codeHash: { S: codeHashOf(code) } },
-      UpdateExpression: "SET claimedAt = :now, claimId = :claim, decision = :decision",
+      UpdateExpression: "SET claimedAt = :now, claimId = :claim",
       ConditionExpression: "attribute_exists(codeHash) AND expiresAt > :now AND attribute_not_exists(confirmedAt)"
         + " AND (attribute_not_exists(claimedAt) OR claimId = :claim OR claimedAt < :stale)",
       ExpressionAttributeValues: {
         ":now": { N: String(claim.nowSeconds) },
         ":stale": { N: String(claim.nowSeconds - CLAIM_STALE_SECONDS) },
         ":claim": { S: claim.claimId },
-        ":decision": { S: claim.decision },
       },
     }));
     return true;
@@ -154,15 +160,33 @@ export async function claimLinkCode(dynamodb: DynamoDBClient, table: string, cod
   }
 }
 
-/** Records that Step Functions confirmed this claim's decision. */
-export async function confirmLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claimId: string, confirmedAt: string): Promise<void> {
+/** Records the decision Step Functions confirmed for this claim. */
+export async function confirmLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claimId: string, confirmed: { confirmedAt: string; decision: string }): Promise<void> {
   try {
     await dynamodb.send(new UpdateItemCommand({
       TableName: table,
       Key: { codeHash: { S: codeHashOf(code) } },
-      UpdateExpression: "SET confirmedAt = :at",
+      UpdateExpression: "SET confirmedAt = :at, decision = :decision",
       ConditionExpression: "claimId = :claim",
-      ExpressionAttributeValues: { ":at": { S: confirmedAt }, ":claim": { S: claimId } },
+      ExpressionAttributeValues: { ":at": { S: confirmed.confirmedAt }, ":decision": { S: confirmed.decision }, ":claim": { S: claimId } },
+    }));
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+  }
+}
+
+/**
+ * Frees the code from this claim, only when AWS refused the claim's decision (nothing was
+ * recorded), so the link decides again at once. A claim taken over meanwhile is left alone.
+ */
+export async function releaseLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claimId: string): Promise<void> {
+  try {
+    await dynamodb.send(new UpdateItemCommand({
+      TableName: table,
+      Key: { codeHash: { S: codeHashOf(code) } },
+      UpdateExpression: "REMOVE claimedAt, claimId",
+      ConditionExpression: "claimId = :claim",
+      ExpressionAttributeValues: { ":claim": { S: claimId } },
     }));
   } catch (error) {
     if (!isConditionFailure(error)) throw error;

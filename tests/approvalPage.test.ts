@@ -257,8 +257,16 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     const response = await post({ decision: "approve" });
     expect(response.status).to.equal(503);
     const html = await response.text();
-    expect(html).to.contain("Your decision was not confirmed").and.contain("may or may not have been recorded").and.not.match(/at .*\(.*:\d+:\d+\)|Error:/);
+    expect(html).to.contain("Your decision was not confirmed").and.contain("may or may not have been recorded").and.contain("in 2 minutes").and.not.match(/at .*\(.*:\d+:\d+\)|Error:/);
     // One attempt only: a retry after a lost answer would be refused, and the page would wrongly say nothing was recorded.
+    expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "SendTaskSuccess"]);
+  });
+
+  it("Step Functions refusing the decision (ThrottlingException, status 400) shows 'Your decision was not recorded' (503): nothing was recorded, decide again", async () => {
+    aws.on("SendTaskSuccess", () => new AwsError("ThrottlingException", "Rate exceeded", 400));
+    const response = await post({ decision: "approve" });
+    expect(response.status).to.equal(503);
+    expect(await response.text()).to.contain("Your decision was not recorded").and.contain("nothing was recorded").and.not.contain("may or may not");
     expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "SendTaskSuccess"]);
   });
 
@@ -316,8 +324,19 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
 
   describe("email-link: a one-time code, the token and binding from its item (issue 11, defect 12)", () => {
     beforeEach(() => waitingAt(page.emailStage));
-    /** The deployed function runs the first three (GET, POST, second use); the rest run against the handler only (a node process per request is slow). */
-    const it = (title: string, test: () => Promise<void>) => (page.direct || /^(GET shows|POST approve claims|a second use)/.test(title) ? globalThis.it(title, test) : undefined);
+    /** The deployed function runs five (GET, POST, second use, AWS refused, a fresh claim of unknown fate); the rest run against the handler only (a node process per request is slow). */
+    const it = (title: string, test: () => Promise<void>) => (page.direct || /^(GET shows|POST approve claims|a second use|a decision AWS refused|a fresh claim whose)/.test(title) ? globalThis.it(title, test) : undefined);
+    /** The code's item as the table holds it, without its key and sealed token. */
+    const itemOf = (code: string) => {
+      const { codeHash, sealedToken, ...rest } = codes.items.get(codeHashOf(code))!;
+      return rest;
+    };
+    /** The execution's history once Step Functions recorded a decision: the stage's Task succeeded. */
+    const decidedAt = (stage: string) => aws.on("GetExecutionHistory", () => {
+      const history = waitingTaskHistory({ stage, mechanism: page.settings.stages[stage], token: TOKEN, executionArn: page.execution });
+      history.events.unshift({ id: 9, previousEventId: 8, timestamp: 1795341610, type: "TaskSucceeded", taskSucceededEventDetails: { resourceType: "lambda", resource: "invoke.waitForTaskToken", output: "{}" } });
+      return history;
+    });
     const claims = () => aws.requests.filter((r) => r.operation === "UpdateItem").map((r) => r.body.UpdateExpression);
 
     it("GET shows the request; the form carries back only the code, never the token", async () => {
@@ -343,7 +362,11 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
       expect(response.status).to.equal(200);
       expect(await response.text()).to.contain("<h1>Approved</h1>");
       expect(aws.operations()).to.deep.equal(["GetItem", "GetExecutionHistory", "UpdateItem", "SendTaskSuccess", "UpdateItem"]);
-      expect(claims()).to.deep.equal(["SET claimedAt = :now, claimId = :claim, decision = :decision", "SET confirmedAt = :at"]);
+      // The claim names no decision; the decision is written only with Step Functions' confirmation, by the same claim.
+      expect(claims()).to.deep.equal(["SET claimedAt = :now, claimId = :claim", "SET confirmedAt = :at, decision = :decision"]);
+      const [claim, confirm] = aws.requests.filter((r) => r.operation === "UpdateItem").map((r) => r.body);
+      expect(confirm.ConditionExpression).to.equal("claimId = :claim");
+      expect(confirm.ExpressionAttributeValues[":claim"]).to.deep.equal(claim.ExpressionAttributeValues[":claim"]);
       const sent = aws.requests.find((r) => r.operation === "SendTaskSuccess")!.body;
       expect(sent.taskToken).to.equal(TOKEN);
       expect(JSON.parse(sent.output)).to.deep.include({ approved: true, decision: "approved", stage: page.emailStage, mechanism: "email-link", approver: "Alice Example (via email link)", comment: "fine" });
@@ -365,11 +388,13 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
       expect(aws.operations()).to.deep.equal(["GetItem", "GetItem"]);
     });
 
-    it("two presses at once: only the one that claims the code sends a decision; the other gets 410", async () => {
+    it("two presses at once: only the one that claims the code sends a decision; the other gets 'being recorded' (409) or, once the first is confirmed, 410", async () => {
       aws.on("SendTaskSuccess", () => ({}));
       const code = storeCode();
       const answers = await Promise.all([postCode(code, { decision: "approve" }), postCode(code, { decision: "reject" })]);
-      expect(answers.map((a) => a.status).sort()).to.deep.equal([200, 410]);
+      const statuses = answers.map((a) => a.status).sort();
+      expect(statuses[0]).to.equal(200);
+      expect(statuses[1]).to.be.oneOf([409, 410]);
       expect(aws.operations().filter((o) => o === "SendTaskSuccess")).to.have.length(1);
     });
 
@@ -421,31 +446,140 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
       expect(codes.items.get(codeHashOf(code))!.claimedAt).to.equal(undefined);
     });
 
-    it("while another press holds a fresh claim the code is refused (410); a claim older than a minute that Step Functions never confirmed frees the code", async () => {
-      aws.on("SendTaskSuccess", () => ({}));
+    it("a fresh claim whose fate is unknown (the pressing request timed out at API Gateway's 29 s, or lost its answer) while the history still waits: GET and POST say 'being recorded, open again in 2 minutes' (409), never 'already decided', and send nothing; once the claim is stale the link decides", async () => {
+      running();
+      aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
       const now = Math.floor(Date.now() / 1000);
-      const fresh = storeCode(TOKEN, { claimedAt: now - 5 });
-      expect((await postCode(fresh, { decision: "approve" })).status).to.equal(410);
-      expect(aws.operations()).to.deep.equal(["GetItem"]);
-      const stale = storeCode(TOKEN, { claimedAt: now - CLAIM_STALE_SECONDS - 5 });
-      expect((await postCode(stale, { decision: "approve" })).status).to.equal(200);
+      const code = storeCode(TOKEN, { claimedAt: now - 5 });
+      const before = itemOf(code);
+      const get = await fetch(codeLink(code));
+      const html = await get.text();
+      expect(get.status).to.equal(409);
+      expect(html).to.contain("A decision is being recorded").and.contain("in 2 minutes").and.contain("Nothing was changed.").and.not.contain("Nothing left to decide").and.not.contain("<form");
+      const post = await postCode(code, { decision: "reject" });
+      expect(post.status).to.equal(409);
+      expect(await post.text()).to.contain("A decision is being recorded").and.contain("This press changed nothing.");
+      // It reads the code and the history (does the Task still wait?), and sends and writes nothing.
+      expect(aws.operations()).to.deep.equal(["GetItem", "GetExecutionHistory", "GetItem", "GetExecutionHistory"]);
+      expect(itemOf(code)).to.deep.equal(before);
+      // The claim is older than CLAIM_STALE_SECONDS and never confirmed: the same link shows the form and decides.
+      codes.items.get(codeHashOf(code))!.claimedAt = { N: String(now - CLAIM_STALE_SECONDS - 1) };
+      expect((await fetch(codeLink(code))).status).to.equal(200);
+      expect((await postCode(code, { decision: "approve" })).status).to.equal(200);
       expect(aws.operations().filter((o) => o === "SendTaskSuccess")).to.have.length(1);
     });
 
-    it("a decision Step Functions did not confirm: 'not confirmed' (503), the code stays claimed but unconfirmed, so the approver can decide again once the claim is stale", async () => {
+    it("a fresh claim while the history shows the Task decided: GET and POST say 'Nothing left to decide' (410), the decision was recorded", async () => {
+      aws.on("SendTaskSuccess", () => ({}));
+      decidedAt(page.emailStage);
+      const code = storeCode(TOKEN, { claimedAt: Math.floor(Date.now() / 1000) - 5 });
+      expect((await fetch(codeLink(code))).status).to.equal(410);
+      const post = await postCode(code, { decision: "reject" });
+      expect(post.status).to.equal(410);
+      expect(await post.text()).to.contain("Nothing left to decide");
+      expect(aws.operations()).to.deep.equal(["GetItem", "GetExecutionHistory", "GetItem", "GetExecutionHistory"]);
+    });
+
+    it("a decision AWS refused (ThrottlingException, an answer with status 400): the page says nothing was recorded, frees the code at once, and the same link decides again", async () => {
+      running();
+      let refuse = true;
+      aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => (refuse ? new AwsError("ThrottlingException", "Rate exceeded", 400) : {}));
+      const code = storeCode();
+      const refused = await postCode(code, { decision: "approve" });
+      expect(refused.status).to.equal(503);
+      expect(await refused.text()).to.contain("Your decision was not recorded").and.contain("nothing was recorded").and.not.contain("may or may not");
+      expect(aws.operations()).to.deep.equal(["GetItem", "GetExecutionHistory", "UpdateItem", "SendTaskSuccess", "UpdateItem"]);
+      // The release: only this press's claim, removed.
+      const [claim, release] = aws.requests.filter((r) => r.operation === "UpdateItem").map((r) => r.body);
+      expect(release).to.deep.include({ UpdateExpression: "REMOVE claimedAt, claimId", ConditionExpression: "claimId = :claim" });
+      expect(release.ExpressionAttributeValues).to.deep.equal({ ":claim": claim.ExpressionAttributeValues[":claim"] });
+      const item = itemOf(code);
+      expect(item.claimedAt).to.equal(undefined);
+      expect(item.claimId).to.equal(undefined);
+      expect(item.decision).to.equal(undefined);
+      // Reopened at once: the form, then a decision.
+      refuse = false;
+      expect((await fetch(codeLink(code))).status).to.equal(200);
+      const decided = await postCode(code, { decision: "reject" });
+      expect(decided.status).to.equal(200);
+      expect(await decided.text()).to.contain("<h1>Rejected</h1>");
+      expect(itemOf(code).decision).to.deep.equal({ S: "rejected" });
+    });
+
+    it("every answer of AWS with a 4xx status proves nothing was recorded and frees the code: KMS errors, access denied, bad output (503 'not recorded'), a closed task (410), an unknown token (400)", async () => {
+      // The errors SendTaskSuccess declares (all HTTP 400: @aws-sdk/client-sfn dist-types/commands/SendTaskSuccessCommand.d.ts,
+      // https://docs.aws.amazon.com/step-functions/latest/apireference/API_SendTaskSuccess.html) and AWS's common ones.
+      const cases: Array<[string, number, string]> = [
+        ["KmsThrottlingException", 503, "Your decision was not recorded"],
+        ["KmsAccessDeniedException", 503, "Your decision was not recorded"],
+        ["KmsInvalidStateException", 503, "Your decision was not recorded"],
+        ["AccessDeniedException", 503, "Your decision was not recorded"],
+        ["InvalidOutput", 503, "Your decision was not recorded"],
+        ["TaskTimedOut", 410, "Nothing left to decide"],
+        ["TaskDoesNotExist", 410, "Nothing left to decide"],
+        ["InvalidToken", 400, "This link does not work"],
+      ];
+      for (const [type, status, title] of cases) {
+        aws.on("SendTaskSuccess", () => new AwsError(type, "refused", 400));
+        const code = storeCode();
+        const response = await postCode(code, { decision: "approve" });
+        expect(response.status, type).to.equal(status);
+        expect(await response.text(), type).to.contain(title);
+        const item = itemOf(code);
+        expect([item.claimedAt, item.claimId, item.decision, item.confirmedAt], type).to.deep.equal([undefined, undefined, undefined, undefined]);
+      }
+    });
+
+    it("a decision whose answer was lost (the request timed out after Step Functions took it): 'not confirmed, open again in 2 minutes' (503); the claim stays, so nothing is sent again, and a reopened link says 'Nothing left to decide'", async () => {
+      const credentials = { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" };
+      // A client that stops waiting after 300 ms (no answer, no status), as at API Gateway's or the SDK's timeout.
+      const impatient = new SFNClient({ region: "eu-west-1", endpoint: aws.url, credentials, maxAttempts: 1, requestHandler: { requestTimeout: 300, throwOnRequestTimeout: true } });
+      const dynamodb = new DynamoDBClient({ region: "eu-west-1", endpoint: aws.url, credentials, maxAttempts: 1 });
+      const code = storeCode();
+      // Step Functions records the decision at once; its answer comes too late.
+      aws.on("SendTaskSuccess", async () => {
+        decidedAt(page.emailStage);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        return {};
+      });
+      const event = { requestContext: { http: { method: "POST", sourceIp: "127.0.0.1", userAgent: "test" } }, headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ c: code, name: "Alice Example", decision: "approve" }).toString() };
+      const response = await handleApprovalPage(event, page.settings, impatient, dynamodb);
+      expect(response.statusCode).to.equal(503);
+      expect(response.body).to.contain("Your decision was not confirmed").and.contain("may or may not have been recorded").and.contain("in 2 minutes");
+      const item = itemOf(code);
+      expect(item.claimedAt).to.not.equal(undefined);
+      expect(item.confirmedAt).to.equal(undefined);
+      expect(item.decision).to.equal(undefined);
+      // Reopened: the history shows the decision, so the page says there is nothing left to decide; a press sends nothing.
+      aws.requests.length = 0;
+      expect((await fetch(codeLink(code))).status).to.equal(410);
+      const again = await postCode(code, { decision: "reject" });
+      expect(again.status).to.equal(410);
+      expect(aws.operations()).to.deep.equal(["GetItem", "GetExecutionHistory", "GetItem", "GetExecutionHistory"]);
+    });
+
+    it("a decision Step Functions did not confirm (503 from AWS: its fate unknown): 'not confirmed, open again in 2 minutes' (503), the code stays claimed, the table names no decision; once the claim is stale the approver decides again, and the table records the decision Step Functions confirmed", async () => {
       aws.on("SendTaskSuccess", () => new AwsError("ServiceUnavailable", "down", 503));
       const code = storeCode();
       const response = await postCode(code, { decision: "approve" });
       expect(response.status).to.equal(503);
-      expect(await response.text()).to.contain("Your decision was not confirmed");
+      expect(await response.text()).to.contain("Your decision was not confirmed").and.contain("in 2 minutes");
+      // No release after a server error: the first request may still be recorded.
       expect(aws.operations()).to.deep.equal(["GetItem", "GetExecutionHistory", "UpdateItem", "SendTaskSuccess"]);
       const item = codes.items.get(codeHashOf(code))!;
       expect(item.claimedAt).to.not.equal(undefined);
       expect(item.confirmedAt).to.equal(undefined);
-      // A minute later (the claim made stale here), the same link decides.
+      expect(item.decision).to.equal(undefined);
+      // A minute later (the claim made stale here), another press takes the claim over; its fate is unknown too: still no decision in the table.
       item.claimedAt = { N: String(Math.floor(Date.now() / 1000) - CLAIM_STALE_SECONDS - 1) };
+      expect((await postCode(code, { decision: "reject" })).status).to.equal(503);
+      expect(itemOf(code).decision).to.equal(undefined);
+      // Then one that Step Functions confirms: the table says what Step Functions recorded.
+      codes.items.get(codeHashOf(code))!.claimedAt = { N: String(Math.floor(Date.now() / 1000) - CLAIM_STALE_SECONDS - 1) };
       aws.on("SendTaskSuccess", () => ({}));
       expect((await postCode(code, { decision: "approve" })).status).to.equal(200);
+      expect(itemOf(code).decision).to.deep.equal({ S: "approved" });
+      expect(itemOf(code).confirmedAt?.S).to.be.a("string");
     });
 
     it("the code table unreachable: 'Please try again' (503), nothing decided", async () => {

@@ -1,6 +1,6 @@
-// The email-link code table (functions/linkCodes.ts) behind FakeAws: PutItem, GetItem and the two
-// UpdateItem calls, evaluating exactly the condition expressions the code sends (any other
-// expression is refused, so a changed expression fails the tests instead of passing unchecked).
+// The email-link code table (functions/linkCodes.ts) behind FakeAws: PutItem, GetItem and the three
+// UpdateItem calls (claim, confirm, release), evaluating exactly the expressions the code sends (any
+// other expression is refused, so a changed expression fails the tests instead of passing unchecked).
 import { AwsError, FakeAws } from "./fakeAws";
 
 type Item = Record<string, { S?: string; N?: string }>;
@@ -8,7 +8,8 @@ type Item = Record<string, { S?: string; N?: string }>;
 const PUT_CONDITION = "attribute_not_exists(codeHash)";
 const CLAIM_CONDITION = "attribute_exists(codeHash) AND expiresAt > :now AND attribute_not_exists(confirmedAt)"
   + " AND (attribute_not_exists(claimedAt) OR claimId = :claim OR claimedAt < :stale)";
-const CONFIRM_CONDITION = "claimId = :claim";
+/** The condition of both the confirmation and the release: only the claim's own request. */
+const OWN_CLAIM_CONDITION = "claimId = :claim";
 
 export class FakeCodeTable {
   readonly items = new Map<string, Item>();
@@ -56,15 +57,22 @@ export class FakeCodeTable {
       const open = item !== undefined && number("expiresAt")! > now && item.confirmedAt === undefined
         && (claimedAt === undefined || item.claimId?.S === values[":claim"].S || claimedAt < Number(values[":stale"].N));
       if (!open) return failed;
-      if (body.UpdateExpression !== "SET claimedAt = :now, claimId = :claim, decision = :decision") return new AwsError("ValidationException", `unknown update ${body.UpdateExpression}`);
-      Object.assign(item!, { claimedAt: values[":now"], claimId: values[":claim"], decision: values[":decision"] });
+      if (body.UpdateExpression !== "SET claimedAt = :now, claimId = :claim") return new AwsError("ValidationException", `unknown update ${body.UpdateExpression}`);
+      Object.assign(item!, { claimedAt: values[":now"], claimId: values[":claim"] });
       return {};
     }
-    if (body.ConditionExpression === CONFIRM_CONDITION) {
+    if (body.ConditionExpression === OWN_CLAIM_CONDITION) {
       if (item === undefined || item.claimId?.S !== values[":claim"].S) return failed;
-      if (body.UpdateExpression !== "SET confirmedAt = :at") return new AwsError("ValidationException", `unknown update ${body.UpdateExpression}`);
-      item.confirmedAt = values[":at"];
-      return {};
+      if (body.UpdateExpression === "SET confirmedAt = :at, decision = :decision") {
+        Object.assign(item, { confirmedAt: values[":at"], decision: values[":decision"] });
+        return {};
+      }
+      if (body.UpdateExpression === "REMOVE claimedAt, claimId") {
+        delete item.claimedAt;
+        delete item.claimId;
+        return {};
+      }
+      return new AwsError("ValidationException", `unknown update ${body.UpdateExpression}`);
     }
     return new AwsError("ValidationException", `FakeCodeTable does not know the condition ${body.ConditionExpression}`);
   }
