@@ -212,6 +212,7 @@ export function summarizeRequest(request: ApprovalRequest, maxChars: number, one
   if (typeof request.amount === "number") lines.push(`Amount: ${request.amount}${request.currency ? ` ${request.currency}` : ""}`);
   if (request.link) lines.push(`Link: ${request.link}`);
   if (request.details !== undefined) lines.push(`Details: ${JSON.stringify(request.details)}`);
-  const text = oneLine ? lines.map((line) => line.replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ")).join(" | ") : lines.join("\n");
-  return text.length <= maxChars ? text : `${text.slice(0, Math.max(0, maxChars - 15))}... (truncated)`;
+  // U+2028/U+2029 are line breaks too (as in the emails): a one-line summary holds none.
+  const text = oneLine ? lines.map((line) => line.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ")).join(" | ") : lines.join("\n");
+  return fitText(text, maxChars);
 }

@@ -4,7 +4,7 @@
 // workflow's validation lets through and check what reaches each API against that API's limits.
 import { expect } from "chai";
 import { SSMClient } from "@aws-sdk/client-ssm";
-import { ONE_LINE_FIELD_MAX, TRUNCATION_MARK, fitText, requestProblems } from "../functions/contract";
+import { ONE_LINE_FIELD_MAX, TRUNCATION_MARK, fitText, requestProblems, summarizeRequest } from "../functions/contract";
 import { PARAMETER_VALUE_MAX, startAutomation } from "../functions/startAutomation";
 import { snsCallbackTaskStates } from "../components/asl";
 import { stageTaskOptions } from "../components/approvalWorkflow";
@@ -122,5 +122,16 @@ describe("request fields and AWS limits (one rule: validated for shape, shortene
     visit(states);
     expect(publishes).to.have.length(2);
     for (const state of publishes) expectWithinSnsLimits(await published(state));
+  });
+});
+
+describe("request summaries (SSM message, pipeline RequestSummary)", () => {
+  it("a one-line summary holds no line break of any kind, and a cut never leaves half a surrogate pair", () => {
+    const summary = summarizeRequest({ title: `A\u2028B\u2029C\r\nD${"😀".repeat(400)}` }, 500, true);
+    expect(summary).to.not.match(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+    expect(summary.length).to.be.at.most(500);
+    expect(summary.endsWith(TRUNCATION_MARK)).to.equal(true);
+    // A lone surrogate would be a broken character in the parameter AWS receives.
+    expect(summary).to.not.match(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/);
   });
 });
