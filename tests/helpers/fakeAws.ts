@@ -1,6 +1,7 @@
-// A local HTTP server on 127.0.0.1 that speaks the AWS JSON protocol (X-Amz-Target) and the query
-// protocol (form-encoded Action=..., XML answers, as STS and SNS use) of the services the code calls. Tests script each operation's answer and assert on the requests
-// the handlers really sent.
+// A local HTTP server on 127.0.0.1 that speaks the AWS JSON protocol (X-Amz-Target), the query
+// protocol (form-encoded Action=..., XML answers, as STS, SNS, IAM and CloudWatch use) and the
+// REST routes of Lambda the code calls. Tests script each operation's answer and assert on the
+// requests the handlers really sent, and who signed them (the access key of the Authorization header).
 import { AddressInfo } from "net";
 import { IncomingHttpHeaders, Server, createServer } from "http";
 
@@ -13,14 +14,34 @@ export interface RecordedRequest {
   headers: IncomingHttpHeaders;
   /** When the request arrived (ms since the epoch). */
   at: number;
+  method: string;
+  path: string;
+  /** The access key that signed the request (Signature V4 Credential=), "" when unsigned. */
+  accessKeyId: string;
+  /** The signing name of the credential scope, e.g. "sqs", "iam", "states"; "" when unsigned. */
+  service: string;
 }
 
 export class AwsError {
   constructor(readonly type: string, readonly message: string, readonly status = 400) {}
 }
 
-/** Returns the JSON answer; for query-protocol operations (STS), the XML text. */
-export type OperationHandler = (body: any) => unknown | AwsError | Promise<unknown | AwsError>;
+/** A REST answer written as it is: status, headers and body (e.g. a Lambda function error). */
+export class RawAnswer {
+  constructor(readonly status: number, readonly body: string, readonly headers: Record<string, string> = {}) {}
+}
+
+/** Returns the JSON answer; for query-protocol operations (STS, SNS, IAM), the XML text. */
+export type OperationHandler = (body: any, request: RecordedRequest) => unknown | AwsError | RawAnswer | Promise<unknown | AwsError | RawAnswer>;
+
+/**
+ * REST routes of Lambda (https://docs.aws.amazon.com/lambda/latest/api/): the operation and the
+ * body the handler gets, { FunctionName, Payload } for Invoke.
+ */
+const REST_ROUTES: Array<{ method: string; pattern: RegExp; operation: string; body: (match: RegExpExecArray, payload: unknown) => unknown }> = [
+  { method: "POST", pattern: /^\/2015-03-31\/functions\/([^/]+)\/invocations$/, operation: "Invoke", body: (m, payload) => ({ FunctionName: decodeURIComponent(m[1]), Payload: payload }) },
+  { method: "GET", pattern: /^\/2015-03-31\/functions\/([^/]+)\/configuration$/, operation: "GetFunctionConfiguration", body: (m) => ({ FunctionName: decodeURIComponent(m[1]) }) },
+];
 
 /**
  * A fault whose message echoes a value of the request, as AWS validation errors do, e.g.
@@ -39,6 +60,22 @@ export function echoingFault(path?: string, options: { type?: string; status?: n
 
 function escapeXml(text: string): string {
   return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+/** The XML answer of a query-protocol operation: `<{Action}Response><{Action}Result>{result}</...>`. */
+export function queryXml(action: string, result: string, namespace = "https://iam.amazonaws.com/doc/2010-05-08/"): string {
+  return `<${action}Response xmlns="${namespace}"><${action}Result>${result}</${action}Result><ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata></${action}Response>`;
+}
+
+/** Text for an XML element. */
+export function xmlText(text: string): string {
+  return escapeXml(text);
+}
+
+/** STS AssumeRole's XML answer. */
+export function assumeRoleXml(args: { accessKeyId: string; secretAccessKey: string; sessionToken: string; sessionArn: string; expiration?: Date }): string {
+  const expiration = (args.expiration ?? new Date(Date.now() + 3600 * 1000)).toISOString();
+  return queryXml("AssumeRole", `<Credentials><AccessKeyId>${args.accessKeyId}</AccessKeyId><SecretAccessKey>${args.secretAccessKey}</SecretAccessKey><SessionToken>${args.sessionToken}</SessionToken><Expiration>${expiration}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAFAKE:${args.sessionArn.split("/").pop()}</AssumedRoleId><Arn>${args.sessionArn}</Arn></AssumedRoleUser>`, "https://sts.amazonaws.com/doc/2011-06-15/");
 }
 
 /** STS GetCallerIdentity's XML answer for `arn`. */
@@ -103,16 +140,29 @@ export class FakeAws {
             body = { unparsable: text };
           }
         }
+        const path = (req.url ?? "/").split("?")[0];
+        if (!query && !target) {
+          const route = REST_ROUTES.find((r) => r.method === req.method && r.pattern.test(path));
+          if (route) {
+            target = `rest.${route.operation}`;
+            body = route.body(route.pattern.exec(path)!, body);
+          }
+        }
         const operation = target.split(".").pop() ?? "";
-        this.requests.push({ target, operation, body, headers: req.headers, at: Date.now() });
+        const credential = /Credential=([^/,\s]+)\/\d{8}\/[^/]+\/([^/]+)\//.exec(String(req.headers.authorization ?? ""));
+        const request: RecordedRequest = { target, operation, body, headers: req.headers, at: Date.now(), method: req.method ?? "", path, accessKeyId: credential?.[1] ?? "", service: credential?.[2] ?? "" };
+        this.requests.push(request);
         const handler = this.handlers.get(operation) ?? this.fallback;
         let answer: unknown;
         try {
-          answer = handler ? await handler(body) : new AwsError("UnknownOperationException", `FakeAws has no handler for ${target || "(no X-Amz-Target)"}`);
+          answer = handler ? await handler(body, request) : new AwsError("UnknownOperationException", `FakeAws has no handler for ${target || "(no X-Amz-Target)"}`);
         } catch (error) {
           answer = new AwsError("InternalFailure", String(error), 500);
         }
-        if (query && !(answer instanceof AwsError)) {
+        if (answer instanceof RawAnswer) {
+          res.writeHead(answer.status, { "content-type": "application/json", ...answer.headers });
+          res.end(answer.body);
+        } else if (query && !(answer instanceof AwsError)) {
           res.writeHead(200, { "content-type": "text/xml" });
           res.end(String(answer));
         } else if (answer instanceof AwsError && query) {
