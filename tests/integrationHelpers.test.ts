@@ -1,5 +1,6 @@
 // The side-effect-free helpers of the integration suite (tests/integration/lib): offline, no AWS.
-// The suite itself (tests/integration/run.ts) needs an AWS account and is not part of `npm test`.
+// The suite itself (tests/integration/run.ts) needs an AWS account and is not part of `npm test`;
+// its orchestration runs offline against fakes in tests/integrationRun.test.ts.
 import type { HistoryEvent } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
 import { parseConfig } from "../components/config";
@@ -7,19 +8,23 @@ import { linkParams } from "../functions/approvalPage";
 import { MECHANISMS, Mechanism, stageStateName } from "../functions/contract";
 import { approvalKeyOf } from "../functions/tokenStore";
 import { FORM_CONTENT_TYPE, approvalPageForm, approvalPageLink, codePageForm, pageApprover } from "./integration/lib/approvalPage";
-import { SqsJson, codeLinkInEmail, inboxQueuePolicy } from "./integration/lib/emailInbox";
+import { codeLinkInEmail, inboxQueuePolicy, isEscalationOf, isReminderOf, tokenLinkInEmail } from "./integration/lib/emailInbox";
 import { judgeKeylessRead, readHistoryWithoutKey, readerSessionPolicy } from "./integration/lib/keyCheck";
 import { composeApprovalEmail } from "../functions/emailLink";
-import { codeLink } from "../functions/approvalLink";
+import { approvalLink, codeLink } from "../functions/approvalLink";
 import { FakeAws } from "./helpers/fakeAws";
 import { SFNClient } from "@aws-sdk/client-sfn";
-import { SuiteUsageError, parseSuiteArgs } from "./integration/lib/args";
-import { approvalTokenFromActionExecutions, approvalTokenFromPipelineState, isExecutionOfTask } from "./integration/lib/codePipeline";
-import { fromBase64Url, taskTokenFromHistory, taskTokenFromParameters, waitingTask } from "./integration/lib/history";
-import { ApproverIdentityError, approverArnFromCaller } from "./integration/lib/identity";
-import { IT_COMMENT, IT_PAGE_NAME, approvalProblems, expectedApproval } from "./integration/lib/outcome";
+import { DEFAULT_STALE_AFTER_MS, SuiteUsageError, parseSuiteArgs } from "./integration/lib/args";
+import { approvalTokenFromActionExecutions, isExecutionOfTask } from "./integration/lib/codePipeline";
+import { callbackInvocationFromHistory, fromBase64Url, taskTokenFromHistory, taskTokenFromParameters, waitingTask } from "./integration/lib/history";
+import { IT_COMMENT, IT_PAGE_NAME, IT_REJECT_COMMENT, expectedOutcome, outcomeProblems } from "./integration/lib/outcome";
 import { PrerequisiteFacts, formatPrerequisiteLine, prerequisiteLines } from "./integration/lib/prerequisites";
-import { DEFAULT_IT_EMAIL, IT_STAGE, IT_STAGE_TIMEOUT, isEmailMechanism, itStackConfig, rawConfigOf, stackNameFor } from "./integration/lib/stackConfig";
+import { SUITE_ROLE_PATTERN, SuiteIdentityError, environmentAs, runnerOf, runnerTrustPolicy, suiteRoleNames, suiteRolePolicy } from "./integration/lib/roles";
+import { SignedAws } from "./integration/lib/signedAws";
+import { DEFAULT_IT_EMAIL, EMOJI_TITLE, IT_STAGE, IT_TIMEOUTS, isEmailMechanism, itStackConfig, itTimeoutSeconds, rawConfigOf, runPlans, stackNameFor, suiteStackName } from "./integration/lib/stackConfig";
+import { isIamRefusal, judgeApproverDecisions, judgeClientRequestToken, judgeHeartbeatClock, judgeNonApproverSignal, judgeRejectedStep, judgeResolvedConfiguration, judgeUpdatedBy } from "./integration/lib/unknowns";
+import { OperationCounter } from "./integration/stack";
+import { composeApprovalEmail as emailOf } from "../functions/emailLink";
 
 const REGION = "eu-west-1";
 const ACCOUNT = "123456789012";
@@ -188,27 +193,59 @@ describe("integration suite helpers", () => {
     });
   });
 
-  describe("approver identity", () => {
-    it("turns a role session into its role, keeps IAM users and roles", () => {
-      expect(approverArnFromCaller(CALLER)).to.equal(ROLE);
-      expect(approverArnFromCaller(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_AdministratorAccess_0123456789abcdef/jane@example.com`))
-        .to.equal(`arn:aws:iam::${ACCOUNT}:role/AWSReservedSSO_AdministratorAccess_0123456789abcdef`);
-      expect(approverArnFromCaller("arn:aws-cn:sts::123456789012:assumed-role/Deployer/ci-1234")).to.equal("arn:aws-cn:iam::123456789012:role/Deployer");
-      expect(approverArnFromCaller(`arn:aws:iam::${ACCOUNT}:user/alice`)).to.equal(`arn:aws:iam::${ACCOUNT}:user/alice`);
-      expect(approverArnFromCaller(`arn:aws:iam::${ACCOUNT}:user/ops/alice`)).to.equal(`arn:aws:iam::${ACCOUNT}:user/ops/alice`);
+  describe("the suite's roles", () => {
+    it("trusts the runner only: an IAM user by its ARN, a role session by its role's name with or without a path", () => {
+      expect(runnerOf(CALLER)).to.deep.equal({ kind: "role", partition: "aws", account: ACCOUNT, name: "ReleaseApprover" });
+      expect(JSON.parse(runnerTrustPolicy(runnerOf(`arn:aws:sts::${ACCOUNT}:assumed-role/AWSReservedSSO_Admin_0123456789abcdef/jane@example.com`)))).to.deep.equal({
+        Version: "2012-10-17",
+        Statement: [{
+          Sid: "OnlyTheSuiteRunnerAssumes", Effect: "Allow", Principal: { AWS: `arn:aws:iam::${ACCOUNT}:root` }, Action: "sts:AssumeRole",
+          Condition: { ArnLike: { "aws:PrincipalArn": [`arn:aws:iam::${ACCOUNT}:role/AWSReservedSSO_Admin_0123456789abcdef`, `arn:aws:iam::${ACCOUNT}:role/*/AWSReservedSSO_Admin_0123456789abcdef`] } },
+        }],
+      });
+      const user = `arn:aws-cn:iam::${ACCOUNT}:user/ops/alice`;
+      expect(JSON.parse(runnerTrustPolicy(runnerOf(user))).Statement[0]).to.deep.include({ Principal: { AWS: `arn:aws-cn:iam::${ACCOUNT}:root` }, Condition: { ArnEquals: { "aws:PrincipalArn": user } } });
     });
 
-    it("refuses principals that cannot approve", () => {
-      expect(() => approverArnFromCaller(`arn:aws:iam::${ACCOUNT}:root`)).to.throw(ApproverIdentityError, /root user/);
-      expect(() => approverArnFromCaller(`arn:aws:sts::${ACCOUNT}:federated-user/bob`)).to.throw(ApproverIdentityError, /federated user/);
-      expect(() => approverArnFromCaller("AIDAEXAMPLE")).to.throw(ApproverIdentityError);
+    it("refuses runners that cannot assume a role", () => {
+      expect(() => runnerOf(`arn:aws:iam::${ACCOUNT}:root`)).to.throw(SuiteIdentityError, /root user/);
+      expect(() => runnerOf(`arn:aws:sts::${ACCOUNT}:federated-user/bob`)).to.throw(SuiteIdentityError, /federated user/);
+      expect(() => runnerOf("AIDAEXAMPLE")).to.throw(SuiteIdentityError);
+    });
+
+    it("names an approver and a non-approver per stack, which --cleanup-stale recognises", () => {
+      for (const mechanism of ["ssm-automation", "codepipeline", "activity"] as const) {
+        const names = suiteRoleNames(stackNameFor(mechanism, "3f9a1c"));
+        expect(names).to.deep.equal({ approver: `sfn-approvals-it-${mechanism}-3f9a1c-approver`, other: `sfn-approvals-it-${mechanism}-3f9a1c-other` });
+        for (const name of Object.values(names)) {
+          expect(name.length).to.be.at.most(64);
+          expect(SUITE_ROLE_PATTERN.test(name)).to.equal(true);
+        }
+      }
+      expect(SUITE_ROLE_PATTERN.test("ReleaseApprover")).to.equal(false);
+      expect(SUITE_ROLE_PATTERN.test("sfn-approvals-prod-approver")).to.equal(false);
+    });
+
+    it("gives both roles ssm:SendAutomationSignal for ssm-automation (the stack grants approvers nothing there), nothing otherwise", () => {
+      expect(JSON.parse(suiteRolePolicy("ssm-automation", { partition: "aws", region: REGION, account: ACCOUNT })!)).to.deep.equal({
+        Version: "2012-10-17",
+        Statement: [{ Sid: "SignalApprovalAutomations", Effect: "Allow", Action: "ssm:SendAutomationSignal", Resource: `arn:aws:ssm:${REGION}:${ACCOUNT}:automation-execution/*` }],
+      });
+      expect(suiteRolePolicy("codepipeline", { partition: "aws", region: REGION, account: ACCOUNT })).to.equal(undefined);
+      expect(suiteRolePolicy("activity", { partition: "aws", region: REGION, account: ACCOUNT })).to.equal(undefined);
+    });
+
+    it("runs the worker with the assumed role's credentials and none of the runner's other sources (AWS_PROFILE would win)", () => {
+      const env = environmentAs({ PATH: "/bin", AWS_REGION: REGION, AWS_PROFILE: "admin", AWS_ACCESS_KEY_ID: "AKIARUNNER", AWS_SECRET_ACCESS_KEY: "s", AWS_SESSION_TOKEN: "t", AWS_WEB_IDENTITY_TOKEN_FILE: "/f", AWS_ROLE_ARN: "r" },
+        { credentials: { accessKeyId: "ASIAAPPROVER", secretAccessKey: "a", sessionToken: "b" }, sessionArn: "x" });
+      expect(env).to.deep.equal({ PATH: "/bin", AWS_REGION: REGION, AWS_ACCESS_KEY_ID: "ASIAAPPROVER", AWS_SECRET_ACCESS_KEY: "a", AWS_SESSION_TOKEN: "b" });
     });
   });
 
   describe("stack config per mechanism", () => {
     for (const mechanism of MECHANISMS) {
       it(`${mechanism}: one stage "it", valid for parseConfig`, () => {
-        const approver = isEmailMechanism(mechanism) ? DEFAULT_IT_EMAIL : approverArnFromCaller(CALLER);
+        const approver = isEmailMechanism(mechanism) ? DEFAULT_IT_EMAIL : `arn:aws:iam::${ACCOUNT}:role/${suiteRoleNames(stackNameFor(mechanism, "3f9a1c")).approver}`;
         const config = itStackConfig({ mechanism, region: REGION, approver });
         expect(Object.keys(config).sort()).to.deep.equal(["aws:region", "sfn-approvals:stages"]);
         expect(config["aws:region"]).to.deep.equal({ value: REGION });
@@ -218,9 +255,9 @@ describe("integration suite helpers", () => {
           alertEmails: [],
           executionDataReaders: [],
           stages: [{
-            name: IT_STAGE, mechanism, approvers: [approver], minRequiredApprovals: 1, notify: [], timeoutSeconds: 900, timeout: IT_STAGE_TIMEOUT,
-            // Every test stage runs inside the follow-up Parallel on real AWS.
-            ...(isEmailMechanism(mechanism) ? { remindEverySeconds: 300, remindEvery: "5m" } : {}),
+            name: IT_STAGE, mechanism, approvers: [approver], minRequiredApprovals: 1, notify: [], timeoutSeconds: itTimeoutSeconds(mechanism), timeout: IT_TIMEOUTS[mechanism],
+            // Every test stage runs inside the follow-up Parallel on real AWS; email-link's timeout run waits for a reminder.
+            ...(mechanism === "email-link" ? { remindEverySeconds: 300, remindEvery: "5m" } : {}),
             escalateTo: { emails: [DEFAULT_IT_EMAIL], topicArns: [] },
             escalateAfterPercent: 50,
           }],
@@ -233,6 +270,30 @@ describe("integration suite helpers", () => {
       // The state machine is sfn-approvals-<stack> and the activity sfn-approvals-<stack>-<stage>: at most 80 characters each.
       for (const mechanism of MECHANISMS) expect(`sfn-approvals-${stackNameFor(mechanism, "3f9a1c")}-${IT_STAGE}`.length).to.be.at.most(80);
       expect(() => stackNameFor("activity", "Bad_Suffix")).to.throw(/suffix/);
+    });
+
+    it("times out soon enough for a run, late enough to decide first (codepipeline's minimum; a heartbeat check; a reminder and the escalation before the timeout)", () => {
+      expect(IT_TIMEOUTS).to.deep.equal({ "ssm-automation": "3m", codepipeline: "5m", activity: "4m", "email-link": "6m", "sns-callback": "3m" });
+      // The activity's approve run waits past HeartbeatSeconds (120) plus a margin before its worker polls.
+      expect(itTimeoutSeconds("activity")).to.be.above(120 + 30 + 30);
+      // email-link: the reminder at 5m and the escalation at 50% both fall before the timeout.
+      expect(itTimeoutSeconds("email-link")).to.be.above(300);
+    });
+
+    it("runs approve, reject and timeout; the email mechanisms reject a request titled with 120 emoji", () => {
+      expect(runPlans("codepipeline")).to.deep.equal([{ outcome: "approved", suffix: "approve" }, { outcome: "rejected", suffix: "reject" }, { outcome: "timed_out", suffix: "timeout" }]);
+      expect(runPlans("sns-callback")[1]).to.deep.equal({ outcome: "rejected", suffix: "reject", title: EMOJI_TITLE });
+      expect(Array.from(EMOJI_TITLE)).to.have.length(120);
+      // The subject the publish carries: 99 code points, 181 UTF-16 units, 345 bytes.
+      const subject = emailOf({ request: { title: EMOJI_TITLE }, stage: IT_STAGE, executionArn: EXECUTION_ARN, link: PAGE_URL, deadline: new Date(T0) }).subject;
+      expect([Array.from(subject).length, subject.length, Buffer.byteLength(subject)]).to.deep.equal([99, 181, 345]);
+    });
+
+    it("recognises its own stacks, also in Pulumi Cloud's org/project/stack form", () => {
+      expect(suiteStackName("it-activity-3f9a1c")).to.equal("it-activity-3f9a1c");
+      expect(suiteStackName("acme/sfn-approvals/it-email-link-t00001")).to.equal("it-email-link-t00001");
+      expect(suiteStackName("dev")).to.equal(undefined);
+      expect(suiteStackName("it-carrier-pigeon-3f9a1c")).to.equal(undefined);
     });
 
     it("knows which mechanisms take email addresses, and refuses a malformed Region", () => {
@@ -289,59 +350,78 @@ describe("integration suite helpers", () => {
       expect(approvalTokenFromActionExecutions(details, mine)).to.equal("3e1c7d2a-4b5f-4c6d-8e9f-0a1b2c3d4e5f");
       expect(approvalTokenFromActionExecutions(details.slice(0, 2), mine)).to.equal(undefined);
     });
-
-    it("falls back to GetPipelineState's token only for that execution's open approval", () => {
-      const state = { stageStates: [{ stageName: "Approval", latestExecution: { pipelineExecutionId: mine, status: "InProgress" as const }, actionStates: [{ actionName: "Approve", latestExecution: { status: "InProgress" as const, token: "5f8e1a2b-0000-4000-8000-000000000000" } }] }] };
-      expect(approvalTokenFromPipelineState(state, mine)).to.equal("5f8e1a2b-0000-4000-8000-000000000000");
-      expect(approvalTokenFromPipelineState(state, initial)).to.equal(undefined);
-      expect(approvalTokenFromPipelineState({ stageStates: [] }, mine)).to.equal(undefined);
-    });
   });
 
   describe("the execution's outcome", () => {
+    const SESSION = `arn:aws:sts::${ACCOUNT}:assumed-role/ReleaseApprover/sfn-approvals-it`;
     const decision = (overrides: Record<string, unknown> = {}) => ({ approved: true, decision: "approved", stage: IT_STAGE, mechanism: "codepipeline", approver: CALLER, comment: IT_COMMENT, decidedAt: "2026-11-22T10:05:00Z", ...overrides });
     const execution = (stage: Record<string, unknown>, overrides: Record<string, unknown> = {}) => ({
       status: "SUCCEEDED",
-      output: JSON.stringify({ approved: true, decision: "approved", stages: [stage], request: REQUEST, ...overrides }),
+      output: JSON.stringify({ approved: stage.approved, decision: stage.decision, stages: [stage], request: REQUEST, ...overrides }),
     });
-    const expected = (mechanism: Mechanism) => expectedApproval({ mechanism, stage: IT_STAGE, request: REQUEST, callerArn: CALLER, approver: ROLE });
+    const expected = (mechanism: Mechanism, outcome: "approved" | "rejected" | "timed_out" = "approved") => expectedOutcome({ mechanism, outcome, stage: IT_STAGE, request: REQUEST, roleArn: ROLE, sessionArn: SESSION });
+    const rejected = { approved: false, decision: "rejected", comment: IT_REJECT_COMMENT };
+    const timedOut = { approved: false, decision: "timed_out", approver: null, comment: null };
 
-    it("accepts the approval each mechanism reports", () => {
-      expect(approvalProblems(execution(decision()), expected("codepipeline"))).to.deep.equal([]);
-      expect(approvalProblems(execution(decision({ mechanism: "activity" })), expected("activity"))).to.deep.equal([]);
-      expect(approvalProblems(execution(decision({ mechanism: "ssm-automation", approver: "alice", comment: "via SSM" })), expected("ssm-automation"))).to.deep.equal([]);
-      expect(approvalProblems(execution(decision({ mechanism: "sns-callback", approver: pageApprover(IT_PAGE_NAME) })), expected("sns-callback"))).to.deep.equal([]);
+    it("accepts the approval, rejection and timeout each mechanism reports", () => {
+      expect(outcomeProblems(execution(decision()), expected("codepipeline"))).to.deep.equal([]);
+      expect(outcomeProblems(execution(decision({ ...rejected })), expected("codepipeline", "rejected"))).to.deep.equal([]);
+      expect(outcomeProblems(execution(decision({ mechanism: "activity", approver: SESSION })), expected("activity"))).to.deep.equal([]);
+      expect(outcomeProblems(execution(decision({ mechanism: "ssm-automation", approver: "alice", comment: "via SSM" })), expected("ssm-automation"))).to.deep.equal([]);
+      expect(outcomeProblems(execution(decision({ mechanism: "sns-callback", approver: pageApprover(IT_PAGE_NAME), ...rejected })), expected("sns-callback", "rejected"))).to.deep.equal([]);
+      for (const mechanism of MECHANISMS) expect(outcomeProblems(execution(decision({ mechanism, ...timedOut })), expected(mechanism, "timed_out"))).to.deep.equal([]);
     });
 
-    it("names every difference from the expected approval", () => {
-      expect(approvalProblems(execution(decision({ approved: false, decision: "rejected", mechanism: "activity" }), { approved: false, decision: "rejected" }), expected("codepipeline"))).to.deep.equal([
+    it("names every difference from the expected outcome", () => {
+      expect(outcomeProblems(execution(decision({ mechanism: "activity", ...rejected, approver: SESSION })), expected("codepipeline"))).to.deep.equal([
         "output.approved is false, expected true",
         'output.decision is "rejected", expected "approved"',
         'output.stages[0].mechanism is "activity", expected "codepipeline"',
         "output.stages[0].approved is false, expected true",
         'output.stages[0].decision is "rejected", expected "approved"',
+        `output.stages[0].comment is "${IT_REJECT_COMMENT}", expected "${IT_COMMENT}"`,
       ]);
-      expect(approvalProblems(execution(decision({ approver: `arn:aws:sts::${ACCOUNT}:assumed-role/Admin/bob` })), expected("codepipeline")))
+      expect(outcomeProblems(execution(decision({ approver: `arn:aws:sts::${ACCOUNT}:assumed-role/Admin/bob` })), expected("codepipeline")))
         .to.deep.equal([`output.stages[0].approver is "arn:aws:sts::${ACCOUNT}:assumed-role/Admin/bob", expected ${ROLE} or a session of it`]);
-      expect(approvalProblems(execution(decision({ mechanism: "email-link", approver: "Mallory (via email link)" })), expected("email-link")))
+      expect(outcomeProblems(execution(decision({ mechanism: "activity", approver: CALLER })), expected("activity")))
+        .to.deep.equal([`output.stages[0].approver is "${CALLER}", expected "${SESSION}"`]);
+      expect(outcomeProblems(execution(decision({ mechanism: "email-link", approver: "Mallory (via email link)" })), expected("email-link")))
         .to.deep.equal([`output.stages[0].approver is "Mallory (via email link)", expected "${IT_PAGE_NAME} (via email link)"`]);
-      expect(approvalProblems(execution(decision(), { stages: [] }), expected("codepipeline"))).to.deep.equal(["output.stages should hold exactly one decision (stage it), got []"]);
+      expect(outcomeProblems(execution(decision(), { stages: [] }), expected("codepipeline"))).to.deep.equal(["output.stages should hold exactly one decision (stage it), got []"]);
+      // A timeout names nobody and carries no comment.
+      expect(outcomeProblems(execution(decision({ ...timedOut, approver: CALLER })), expected("codepipeline", "timed_out"))).to.deep.equal([`output.stages[0].approver is "${CALLER}", expected null`]);
+      // An approval where a rejection was wanted.
+      expect(outcomeProblems(execution(decision()), expected("codepipeline", "rejected"))).to.deep.equal([
+        "output.approved is true, expected false", 'output.decision is "approved", expected "rejected"', "output.stages[0].approved is true, expected false",
+        'output.stages[0].decision is "approved", expected "rejected"', `output.stages[0].comment is "${IT_COMMENT}", expected "${IT_REJECT_COMMENT}"`,
+      ]);
     });
 
     it("reports an execution that did not succeed with its error", () => {
-      expect(approvalProblems({ status: "FAILED", error: "UnauthorizedApprover", cause: "answered by someone else" }, expected("codepipeline")))
+      expect(outcomeProblems({ status: "FAILED", error: "UnauthorizedApprover", cause: "answered by someone else" }, expected("codepipeline")))
         .to.deep.equal(["the execution ended FAILED (UnauthorizedApprover: answered by someone else), not SUCCEEDED"]);
     });
   });
 
   describe("command line", () => {
+    const defaults = { keep: false, verbose: false, help: false, require: false, cleanupStale: false, olderThanMs: DEFAULT_STALE_AFTER_MS };
+
     it("runs all five mechanisms by default, in the README's order", () => {
-      expect(parseSuiteArgs([])).to.deep.equal({ mechanisms: [...MECHANISMS], keep: false, verbose: false, help: false });
+      expect(parseSuiteArgs([])).to.deep.equal({ ...defaults, mechanisms: [...MECHANISMS] });
     });
 
-    it("takes --mechanism repeated or comma-separated, --keep and --verbose", () => {
-      expect(parseSuiteArgs(["--mechanism", "sns-callback", "--mechanism=activity,ssm-automation", "--keep", "--verbose"]))
-        .to.deep.equal({ mechanisms: ["ssm-automation", "activity", "sns-callback"], keep: true, verbose: true, help: false });
+    it("takes --mechanism repeated or comma-separated, --keep, --verbose and --require", () => {
+      expect(parseSuiteArgs(["--mechanism", "sns-callback", "--mechanism=activity,ssm-automation", "--keep", "--verbose", "--require"]))
+        .to.deep.equal({ ...defaults, mechanisms: ["ssm-automation", "activity", "sns-callback"], keep: true, verbose: true, require: true });
+    });
+
+    it("takes --cleanup-stale alone, with --older-than", () => {
+      expect(parseSuiteArgs(["--cleanup-stale"])).to.deep.include({ cleanupStale: true, olderThanMs: 2 * 3600 * 1000 });
+      expect(parseSuiteArgs(["--cleanup-stale", "--older-than", "0m"])).to.deep.include({ cleanupStale: true, olderThanMs: 0 });
+      expect(parseSuiteArgs(["--cleanup-stale", "--older-than=1d"])).to.deep.include({ olderThanMs: 86400 * 1000 });
+      expect(() => parseSuiteArgs(["--older-than", "1h"])).to.throw(SuiteUsageError, /goes with --cleanup-stale/);
+      expect(() => parseSuiteArgs(["--cleanup-stale", "--mechanism", "activity"])).to.throw(SuiteUsageError, /runs no tests/);
+      expect(() => parseSuiteArgs(["--cleanup-stale", "--older-than", "2 hours"])).to.throw(SuiteUsageError, /--older-than '2 hours'/);
     });
 
     it("refuses unknown mechanisms and arguments", () => {
@@ -413,31 +493,29 @@ describe("integration suite helpers", () => {
       });
     });
 
-    it("lets only the stage's topic deliver to the inbox queue", () => {
+    it("lets only the stage's topics deliver to the inbox queue", () => {
       const queue = `arn:aws:sqs:${REGION}:${ACCOUNT}:${STACK}-inbox`;
       const topic = `arn:aws:sns:${REGION}:${ACCOUNT}:sfn-approvals-${STACK}-it-approvals`;
-      expect(JSON.parse(inboxQueuePolicy(queue, topic))).to.deep.equal({
-        Version: "2012-10-17",
-        Statement: [{ Sid: "StageTopicDelivers", Effect: "Allow", Principal: { Service: "sns.amazonaws.com" }, Action: "sqs:SendMessage", Resource: queue, Condition: { ArnEquals: { "aws:SourceArn": topic } } }],
-      });
+      const escalation = `arn:aws:sns:${REGION}:${ACCOUNT}:sfn-approvals-${STACK}-it-escalation`;
+      const statement = { Sid: "StageTopicsDeliver", Effect: "Allow", Principal: { Service: "sns.amazonaws.com" }, Action: "sqs:SendMessage", Resource: queue };
+      expect(JSON.parse(inboxQueuePolicy(queue, [topic]))).to.deep.equal({ Version: "2012-10-17", Statement: [{ ...statement, Condition: { ArnEquals: { "aws:SourceArn": topic } } }] });
+      expect(JSON.parse(inboxQueuePolicy(queue, [topic, escalation])).Statement[0].Condition).to.deep.equal({ ArnEquals: { "aws:SourceArn": [topic, escalation] } });
     });
 
-    it("calls SQS with its JSON protocol, signed with Signature V4 for service sqs", async () => {
-      const aws = new FakeAws();
-      const url = await aws.start();
-      try {
-        aws.on("CreateQueue", () => ({ QueueUrl: `${url}/${ACCOUNT}/q` }));
-        // The suite signs with the SDK's own hash (any client's config.sha256), as run.ts does.
-        const sqs = new SqsJson({ region: REGION, credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" }, sha256: new SFNClient({ region: REGION }).config.sha256 }, `${url}/`);
-        expect(await sqs.call("CreateQueue", { QueueName: "q" })).to.deep.equal({ QueueUrl: `${url}/${ACCOUNT}/q` });
-        const [request] = aws.requests;
-        expect(request.target).to.equal("AmazonSQS.CreateQueue");
-        expect(request.headers["content-type"]).to.equal("application/x-amz-json-1.0");
-        expect(request.body).to.deep.equal({ QueueName: "q" });
-        expect(String(request.headers.authorization)).to.match(new RegExp(`^AWS4-HMAC-SHA256 Credential=AKIAFAKE/\\d{8}/${REGION}/sqs/aws4_request, SignedHeaders=content-type;host;x-amz-content-sha256;x-amz-date;x-amz-target, Signature=[0-9a-f]{64}$`));
-      } finally {
-        await aws.stop();
-      }
+    it("takes an sns-callback email's token link (the last one) with the token, execution and stage it carries", () => {
+      const link = approvalLink(PAGE_URL, TOKEN, EXECUTION_ARN, IT_STAGE);
+      const message = emailOf({ request: { ...REQUEST, title: `see ${approvalLink(PAGE_URL, OTHER_TOKEN, EXECUTION_ARN, IT_STAGE)}` }, stage: IT_STAGE, executionArn: EXECUTION_ARN, link, deadline: new Date(T0) }).message;
+      expect(tokenLinkInEmail(message, PAGE_URL, STACK)).to.deep.equal({ link, token: TOKEN, executionArn: EXECUTION_ARN, stage: IT_STAGE });
+      expect(tokenLinkInEmail(message, PAGE_URL, `${STACK}-other`)).to.equal(undefined);
+      expect(tokenLinkInEmail(message.replace(link, `${PAGE_URL}?t=QUJD+&e=x&s=it`), PAGE_URL, STACK)?.token).to.equal(OTHER_TOKEN);
+    });
+
+    it("tells the reminders and escalations of an execution apart (components/followUp.ts wording)", () => {
+      const lines = `Request: x\nWorkflow: sfn-approvals-${STACK}\nExecution: ${STACK}\n`;
+      const reminder = `Reminder: this approval request is still waiting for a decision at stage 'it'.\n\n${lines}`;
+      const escalation = `Escalation: this approval request has waited 50% of its timeout at stage 'it' (email-link) without a decision.\n\n${lines}`;
+      expect([isReminderOf(reminder, STACK), isEscalationOf(reminder, STACK), isReminderOf(escalation, STACK), isEscalationOf(escalation, STACK)]).to.deep.equal([true, false, false, true]);
+      expect(isReminderOf(reminder, `${STACK}-other`)).to.equal(false);
     });
   });
 
@@ -462,6 +540,106 @@ describe("integration suite helpers", () => {
       const result = await readHistoryWithoutKey({ region: REGION, callerArn: CALLER, executionArn: EXECUTION_ARN });
       expect(result).to.deep.include({ ran: false, tokenVisible: false });
       expect(result.answer).to.match(/^skipped: only an IAM user/);
+    });
+  });
+
+  describe("the open AWS questions a run settles (docs/unknowns.md): each judge fails when the code's assumption is wrong", () => {
+    const AUTOMATION = "0a1b2c3d-0000-4000-8000-000000000001";
+    const entry = (word: string, keys: "Decision" | "ApprovalStatus" | "Verdict" = "Decision") => JSON.stringify([{ Approver: ROLE, [keys]: word, Comment: "c", ApprovalDecisionTime: "2026-11-22T10:00:00Z" }]);
+
+    it("#2: a rejected aws:approve must be a status the rule matches and the result function reads as rejected", () => {
+      expect(judgeRejectedStep({ StepName: "Approve", StepStatus: "Failed", Outputs: { ApprovalStatus: ["Rejected"], ApproverDecisions: [entry("Reject")] } }, AUTOMATION)).to.deep.include({ row: 2, ok: true });
+      expect(judgeRejectedStep({ StepName: "Approve", StepStatus: "Rejected" }, AUTOMATION)).to.deep.include({ ok: true });
+      // Failed with no sign of a rejection: the result function reads a broken step, not a rejection.
+      expect(judgeRejectedStep({ StepName: "Approve", StepStatus: "Failed", Outputs: {} }, AUTOMATION)).to.deep.include({ ok: false });
+      expect(judgeRejectedStep({ StepName: "Approve", StepStatus: "Denied" as never }, AUTOMATION).answer).to.match(/does NOT match/);
+    });
+
+    it("#3: ApproverDecisions must carry an entry the result function reads (Approver with Decision or ApprovalStatus)", () => {
+      expect(judgeApproverDecisions({ Outputs: { ApproverDecisions: [entry("Approve")] } }, "Approve")).to.deep.include({ row: 3, ok: true });
+      expect(judgeApproverDecisions({ Outputs: { ApproverDecisions: [entry("Reject", "ApprovalStatus")] } }, "Reject")).to.deep.include({ ok: true });
+      const other = judgeApproverDecisions({ Outputs: { ApproverDecisions: [entry("Approve", "Verdict")] } }, "Approve");
+      expect(other).to.deep.include({ ok: false });
+      expect(other.answer).to.contain("keys: Approver, Verdict, Comment, ApprovalDecisionTime");
+    });
+
+    it("#20: SSM itself must refuse a non-approver's signal (IAM's own refusal proves nothing) and the automation keep waiting", () => {
+      expect(judgeNonApproverSignal({ error: { name: "InvalidAutomationSignalException", message: "not an approver" } }, true)).to.deep.include({ row: 20, ok: true });
+      expect(judgeNonApproverSignal({ error: { name: "AccessDeniedException", message: `User: ${CALLER} is not authorized to perform: ssm:SendAutomationSignal on resource: x` } }, true)).to.deep.include({ ok: false });
+      expect(judgeNonApproverSignal({}, false)).to.deep.include({ ok: false });
+      expect(isIamRefusal("User: x is not authorized to perform: codepipeline:PutApprovalResult")).to.equal(true);
+    });
+
+    it("#4: updatedBy must name the approver role or a session of it", () => {
+      expect(judgeUpdatedBy({ status: "Succeeded", updatedBy: `arn:aws:sts::${ACCOUNT}:assumed-role/ReleaseApprover/s` }, ROLE)).to.deep.include({ row: 4, ok: true });
+      expect(judgeUpdatedBy({ status: "Succeeded" }, ROLE)).to.deep.include({ ok: false });
+      expect(judgeUpdatedBy({ status: "Failed", updatedBy: CALLER.replace("ReleaseApprover", "Admin") }, ROLE)).to.deep.include({ ok: false });
+    });
+
+    it("#5: the same clientRequestToken must give the same execution, and only one carries the key", () => {
+      expect(judgeClientRequestToken({ first: "e1", second: "e1", executionsWithKey: ["e1"] })).to.deep.include({ row: 5, ok: true });
+      expect(judgeClientRequestToken({ first: "e1", second: "e2", executionsWithKey: ["e1", "e2"] })).to.deep.include({ ok: false });
+      expect(judgeClientRequestToken({ first: "e1", second: undefined, executionsWithKey: ["e1"] })).to.deep.include({ ok: false });
+    });
+
+    it("#6: the approval's resolvedConfiguration must show the request, not #{variables...}", () => {
+      expect(judgeResolvedConfiguration({ input: { resolvedConfiguration: { CustomData: "Expense report", ExternalEntityLink: "https://example.com/r" } } })).to.deep.include({ row: 6, ok: true });
+      expect(judgeResolvedConfiguration({ input: { resolvedConfiguration: { CustomData: "#{variables.RequestSummary}", ExternalEntityLink: "https://example.com/r" } } })).to.deep.include({ ok: false });
+      expect(judgeResolvedConfiguration({ input: {} })).to.deep.include({ ok: false });
+    });
+
+    it("#1: with no worker past HeartbeatSeconds, the activity task must still wait, never released", () => {
+      const waiting = newestFirst(activityHistory());
+      expect(judgeHeartbeatClock(waiting, 120, 150000)).to.deep.include({ row: 1, ok: true });
+      const released = newestFirst([...activityHistory(), event("ActivityTimedOut", { activityTimedOutEventDetails: { error: "States.HeartbeatTimeout" } }), event("ActivityScheduled", {})]);
+      const judged = judgeHeartbeatClock(released, 120, 150000);
+      expect(judged).to.deep.include({ ok: false });
+      expect(judged.answer).to.contain("2 ActivityScheduled, 1 ActivityTimedOut");
+    });
+  });
+
+  describe("other pieces of the orchestration", () => {
+    it("finds the start function's invocation (function and payload) of the waiting callback Task", () => {
+      expect(callbackInvocationFromHistory(newestFirst(lambdaStageHistory("stage-it-start-fn-5d6e7f8")))).to.deep.equal({
+        functionName: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:stage-it-start-fn-5d6e7f8`,
+        payload: { taskToken: TOKEN, request: REQUEST, stage: IT_STAGE, executionArn: EXECUTION_ARN },
+      });
+      expect(callbackInvocationFromHistory(newestFirst(snsCallbackHistory()))).to.equal(undefined);
+    });
+
+    it("counts Pulumi's finished resource operations from its output, in chunks, for the progress lines", () => {
+      const counter = new OperationCounter();
+      counter.feed(" +  aws:iam:Role stage-it-start-role creating (0s) \n +  aws:iam:Role stage-it-start-role created (1s) \n ~  aws:sfn:StateMachine approvals-state");
+      counter.feed("-machine updated (2s) [diff: ~definition]\n -  aws:sqs:Queue old-dlq deleted (0.5s) \nResources:\n    + 2 created\n");
+      expect({ done: counter.done, last: counter.last }).to.deep.equal({ done: 3, last: "aws:sqs:Queue old-dlq deleted" });
+    });
+
+    it("signs each hand-made call for its service and sends it where the SDK would (AWS_ENDPOINT_URL_<SERVICE>, AWS_ENDPOINT_URL)", async () => {
+      const aws = new FakeAws();
+      const url = await aws.start();
+      try {
+        aws.on("Invoke", (body) => ({ echo: body }));
+        aws.on("FilterLogEvents", () => ({ events: [{ timestamp: 1, message: "m" }] }));
+        aws.on("ListRuleNamesByTarget", () => ({ RuleNames: ["r"] }));
+        aws.on("GetMetricStatistics", () => "<GetMetricStatisticsResponse><GetMetricStatisticsResult><Datapoints><member><Sum>1.0</Sum></member><member><Sum>2.0</Sum></member></Datapoints></GetMetricStatisticsResult></GetMetricStatisticsResponse>");
+        const signing = { region: REGION, credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" }, sha256: new SFNClient({ region: REGION }).config.sha256 };
+        const signed = new SignedAws(signing, { AWS_ENDPOINT_URL: url });
+        expect(await signed.invoke("fn-1", { a: 1 })).to.deep.equal({ result: { echo: { FunctionName: "fn-1", Payload: { a: 1 } } } });
+        expect(await signed.filterLogEvents({ logGroupName: "/g", startTime: 5 })).to.deep.equal([{ timestamp: 1, message: "m" }]);
+        expect(await signed.ruleNamesByTarget("arn:aws:lambda:x")).to.deep.equal(["r"]);
+        expect(await signed.metricSums({ namespace: "AWS/Events", metricName: "FailedInvocations", dimensions: { RuleName: "r" }, start: new Date(0), end: new Date(60000), periodSeconds: 60 })).to.deep.equal([1, 2]);
+        expect(aws.requests.map((r) => [r.operation, r.service, r.method, r.path])).to.deep.equal([
+          ["Invoke", "lambda", "POST", "/2015-03-31/functions/fn-1/invocations"],
+          ["FilterLogEvents", "logs", "POST", "/"],
+          ["ListRuleNamesByTarget", "events", "POST", "/"],
+          ["GetMetricStatistics", "monitoring", "POST", "/"],
+        ]);
+        expect(aws.requests[3].body).to.deep.include({ Namespace: "AWS/Events", MetricName: "FailedInvocations", "Dimensions.member.1.Name": "RuleName", "Dimensions.member.1.Value": "r", "Statistics.member.1": "Sum" });
+        expect(new SignedAws(signing, { AWS_ENDPOINT_URL: "http://a", AWS_ENDPOINT_URL_LAMBDA: "http://b" }).endpoint({ signingName: "lambda", envName: "LAMBDA" }).origin).to.equal("http://b");
+        expect(new SignedAws(signing, {}).endpoint({ signingName: "logs", envName: "CLOUDWATCH_LOGS" }).origin).to.equal(`https://logs.${REGION}.amazonaws.com`);
+      } finally {
+        await aws.stop();
+      }
     });
   });
 });

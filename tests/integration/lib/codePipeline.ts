@@ -4,7 +4,7 @@
 // PutApprovalResult `token`). The pipeline execution of one request is the one whose ApprovalKey
 // variable is the hash of the request's task token (functions/startPipeline.ts); other executions
 // (the run CodePipeline may start when the pipeline is created) wait with the default key "-".
-import type { ActionExecutionDetail, GetPipelineStateOutput, PipelineExecution } from "@aws-sdk/client-codepipeline";
+import type { ActionExecutionDetail, PipelineExecution } from "@aws-sdk/client-codepipeline";
 import { APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME } from "../../../functions/pipelineResult";
 import { APPROVAL_KEY_VARIABLE } from "../../../functions/startPipeline";
 import { approvalKeyOf } from "../../../functions/tokenStore";
@@ -22,12 +22,4 @@ export function approvalTokenFromActionExecutions(details: ActionExecutionDetail
   const waiting = details.find((detail) => detail.pipelineExecutionId === pipelineExecutionId
     && detail.stageName === APPROVAL_STAGE_NAME && detail.actionName === APPROVAL_ACTION_NAME && detail.status === "InProgress");
   return waiting?.output?.executionResult?.externalExecutionId || undefined;
-}
-
-/** The classic token from GetPipelineState (SUPERSEDED/QUEUED pipelines), when its latest approval belongs to this execution. */
-export function approvalTokenFromPipelineState(state: Pick<GetPipelineStateOutput, "stageStates">, pipelineExecutionId: string): string | undefined {
-  const stage = (state.stageStates ?? []).find((s) => s.stageName === APPROVAL_STAGE_NAME);
-  if (!stage || stage.latestExecution?.pipelineExecutionId !== pipelineExecutionId) return undefined;
-  const action = (stage.actionStates ?? []).find((a) => a.actionName === APPROVAL_ACTION_NAME);
-  return action?.latestExecution?.status === "InProgress" ? action.latestExecution.token || undefined : undefined;
 }

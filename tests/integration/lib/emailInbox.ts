@@ -1,70 +1,40 @@
-// The approval email as the suite receives it: an SQS queue subscribed to the stage's topic (raw
-// delivery: a message's body is the email's text), so the suite opens the link an approver gets.
-// An email-link link carries a one-time code that is nowhere else (not in the history, only its
-// hash in the page's table), so reading the email is the only way to decide such a stage.
-//
-// SQS is called with its JSON protocol (AWS JSON 1.0, X-Amz-Target AmazonSQS.<Operation>;
-// https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/sqs-api-requests-json.html),
-// signed with Signature V4 (the SDK's own signer, @smithy/signature-v4, which every @aws-sdk client
-// depends on): no SQS client is among the project's dependencies.
+// The emails as the suite receives them: an SQS queue subscribed to the stage's topic (and the
+// escalation topic), raw delivery, so a message's body is the email's text. The suite opens the
+// link an approver gets; an email-link link carries a one-time code that is nowhere else (not in
+// the history, only its hash in the page's table), so reading the email is the only way to
+// decide such a stage. Same account: SNS confirms an SQS subscription at once, no click needed
+// (SNS Developer Guide, "Fanout to Amazon SQS queues").
+import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { SNSClient, SubscribeCommand, UnsubscribeCommand } from "@aws-sdk/client-sns";
-import { SignatureV4 } from "@smithy/signature-v4";
-import { PAGE_PATH } from "../../../functions/approvalLink";
+import { LINK_PARAMS, PAGE_PATH, decodeToken } from "../../../functions/approvalLink";
+import { Interrupted, sleep } from "../progress";
 
-/** The signing inputs of any SDK v3 client (its config resolves credentials and the SHA-256 constructor). */
-export interface Signing {
-  region: string;
-  credentials: ConstructorParameters<typeof SignatureV4>[0]["credentials"];
-  sha256: ConstructorParameters<typeof SignatureV4>[0]["sha256"];
-}
-
-/** A minimal SQS client for the JSON protocol. `endpoint` defaults to the Region's. */
-export class SqsJson {
-  private readonly signer: SignatureV4;
-  private readonly url: URL;
-
-  constructor(signing: Signing, endpoint = `https://sqs.${signing.region}.amazonaws.com/`) {
-    this.signer = new SignatureV4({ service: "sqs", region: signing.region, credentials: signing.credentials, sha256: signing.sha256 });
-    this.url = new URL(endpoint);
-  }
-
-  async call<T = Record<string, unknown>>(operation: string, input: Record<string, unknown>): Promise<T> {
-    const body = JSON.stringify(input);
-    const signed = await this.signer.sign({
-      method: "POST",
-      protocol: this.url.protocol,
-      hostname: this.url.hostname,
-      port: this.url.port ? Number(this.url.port) : undefined,
-      path: this.url.pathname,
-      query: {},
-      headers: { host: this.url.host, "content-type": "application/x-amz-json-1.0", "x-amz-target": `AmazonSQS.${operation}` },
-      body,
-    });
-    // fetch sets Host itself (to the same value).
-    const { host: _host, ...headers } = signed.headers;
-    const response = await fetch(this.url, { method: "POST", headers, body, signal: AbortSignal.timeout(30000) });
-    const text = await response.text();
-    if (!response.ok) {
-      const type = response.headers.get("x-amzn-query-error") ?? (JSON.parse(text || "{}") as { __type?: string }).__type ?? "";
-      throw new Error(`SQS ${operation} failed: ${response.status} ${type}`.trim());
-    }
-    return JSON.parse(text || "{}") as T;
-  }
-}
-
-/** The queue policy that lets exactly this topic deliver to the queue (SNS to SQS, same account). */
-export function inboxQueuePolicy(queueArn: string, topicArn: string): string {
+/** The queue policy that lets exactly these topics deliver to the queue (SNS to SQS, same account). */
+export function inboxQueuePolicy(queueArn: string, topicArns: string[]): string {
   return JSON.stringify({
     Version: "2012-10-17",
     Statement: [{
-      Sid: "StageTopicDelivers",
+      Sid: "StageTopicsDeliver",
       Effect: "Allow",
       Principal: { Service: "sns.amazonaws.com" },
       Action: "sqs:SendMessage",
       Resource: queueArn,
-      Condition: { ArnEquals: { "aws:SourceArn": topicArn } },
+      Condition: { ArnEquals: { "aws:SourceArn": topicArns.length === 1 ? topicArns[0] : topicArns } },
     }],
   });
+}
+
+function escaped(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+function pageBase(pageUrl: string): string {
+  return pageUrl.endsWith(PAGE_PATH) ? pageUrl : `${pageUrl}${PAGE_PATH}`;
+}
+
+/** Whether the email names this execution (`Execution: <name>` on a line of its own). */
+export function emailOfExecution(message: string, executionName: string): boolean {
+  return message.split("\n").includes(`Execution: ${executionName}`);
 }
 
 /**
@@ -73,46 +43,89 @@ export function inboxQueuePolicy(queueArn: string, topicArn: string): string {
  * other executions give undefined.
  */
 export function codeLinkInEmail(message: string, pageUrl: string, executionName: string): string | undefined {
-  if (!message.split("\n").includes(`Execution: ${executionName}`)) return undefined;
-  const base = pageUrl.endsWith(PAGE_PATH) ? pageUrl : `${pageUrl}${PAGE_PATH}`;
-  const escaped = base.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
-  const links = [...message.matchAll(new RegExp(`${escaped}\\?c=([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])`, "g"))];
+  if (!emailOfExecution(message, executionName)) return undefined;
+  const links = [...message.matchAll(new RegExp(`${escaped(pageBase(pageUrl))}\\?${LINK_PARAMS.code}=([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])`, "g"))];
   return links.length > 0 ? links[links.length - 1][0] : undefined;
 }
 
-/** An SQS queue subscribed to one topic; `close` unsubscribes and deletes it. */
-export class EmailInbox {
-  private constructor(private readonly sqs: SqsJson, private readonly sns: SNSClient, readonly queueUrl: string, readonly subscriptionArn: string) {}
+/** The approval link of an sns-callback email: the last `<pageUrl>?t=...&e=...&s=...`, with what it carries. */
+export function tokenLinkInEmail(message: string, pageUrl: string, executionName: string): { link: string; token: string; executionArn: string; stage: string } | undefined {
+  if (!emailOfExecution(message, executionName)) return undefined;
+  const links = [...message.matchAll(new RegExp(`${escaped(pageBase(pageUrl))}\\?${LINK_PARAMS.token}=[A-Za-z0-9_-]+&${LINK_PARAMS.execution}=[^&\\s]+&${LINK_PARAMS.stage}=[^&\\s]+`, "g"))];
+  if (links.length === 0) return undefined;
+  const link = links[links.length - 1][0];
+  const params = new URL(link).searchParams;
+  const token = decodeToken(params.get(LINK_PARAMS.token) ?? undefined);
+  const executionArn = params.get(LINK_PARAMS.execution);
+  const stage = params.get(LINK_PARAMS.stage);
+  return token && executionArn && stage ? { link, token, executionArn, stage } : undefined;
+}
 
-  static async open(args: { signing: Signing; account: string; topicArn: string; queueName: string; sns: SNSClient }): Promise<EmailInbox> {
-    const { signing, account, topicArn, queueName, sns } = args;
-    const sqs = new SqsJson(signing);
-    const partition = topicArn.split(":")[1];
-    const queueArn = `arn:${partition}:sqs:${signing.region}:${account}:${queueName}`;
-    const { QueueUrl: queueUrl } = await sqs.call<{ QueueUrl?: string }>("CreateQueue", { QueueName: queueName, Attributes: { Policy: inboxQueuePolicy(queueArn, topicArn), MessageRetentionPeriod: "3600" } });
+/** A reminder of components/followUp.ts for this execution. */
+export function isReminderOf(message: string, executionName: string): boolean {
+  return message.startsWith("Reminder: this approval request is still waiting") && emailOfExecution(message, executionName);
+}
+
+/** An escalation of components/followUp.ts for this execution. */
+export function isEscalationOf(message: string, executionName: string): boolean {
+  return message.startsWith("Escalation: this approval request has waited") && emailOfExecution(message, executionName);
+}
+
+/**
+ * An SQS queue subscribed to some topics. Every message received is kept (and deleted from the
+ * queue), so the runs of one stack, which share the inbox, each find their own.
+ */
+export class EmailInbox {
+  readonly messages: string[] = [];
+
+  private constructor(private readonly sqs: SQSClient, private readonly sns: SNSClient, readonly queueUrl: string, readonly subscriptionArns: string[]) {}
+
+  static async open(args: { sqs: SQSClient; sns: SNSClient; region: string; partition: string; account: string; topicArns: string[]; queueName: string }): Promise<EmailInbox> {
+    const { sqs, sns } = args;
+    const queueArn = `arn:${args.partition}:sqs:${args.region}:${args.account}:${args.queueName}`;
+    const { QueueUrl: queueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: args.queueName, Attributes: { Policy: inboxQueuePolicy(queueArn, args.topicArns), MessageRetentionPeriod: "3600" } }));
     if (!queueUrl) throw new Error("SQS CreateQueue returned no QueueUrl");
+    const subscriptions: string[] = [];
     try {
-      // Same account: SNS confirms an SQS subscription at once (ReturnSubscriptionArn gives its ARN).
-      const { SubscriptionArn: subscriptionArn } = await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: "sqs", Endpoint: queueArn, Attributes: { RawMessageDelivery: "true" }, ReturnSubscriptionArn: true }));
-      if (!subscriptionArn || !subscriptionArn.startsWith("arn:")) throw new Error(`SNS Subscribe returned ${subscriptionArn ?? "no subscription"}`);
-      return new EmailInbox(sqs, sns, queueUrl, subscriptionArn);
+      for (const topicArn of args.topicArns) {
+        // Same account: SNS confirms an SQS subscription at once (ReturnSubscriptionArn gives its ARN).
+        const { SubscriptionArn: arn } = await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: "sqs", Endpoint: queueArn, Attributes: { RawMessageDelivery: "true" }, ReturnSubscriptionArn: true }));
+        if (!arn || !arn.startsWith("arn:")) throw new Error(`SNS Subscribe to ${topicArn} returned ${arn ?? "no subscription"}`);
+        subscriptions.push(arn);
+      }
+      return new EmailInbox(sqs, sns, queueUrl, subscriptions);
     } catch (error) {
-      await sqs.call("DeleteQueue", { QueueUrl: queueUrl }).catch(() => undefined);
+      await new EmailInbox(sqs, sns, queueUrl, subscriptions).close().catch(() => undefined);
       throw error;
     }
   }
 
-  /** The bodies of the messages that arrived (long poll up to `waitSeconds`); each is deleted once read. */
-  async receive(waitSeconds = 10): Promise<string[]> {
-    const { Messages: messages = [] } = await this.sqs.call<{ Messages?: Array<{ Body?: string; ReceiptHandle?: string }> }>("ReceiveMessage", { QueueUrl: this.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds });
-    for (const message of messages) {
-      if (message.ReceiptHandle) await this.sqs.call("DeleteMessage", { QueueUrl: this.queueUrl, ReceiptHandle: message.ReceiptHandle });
+  /** Takes what arrived (long poll up to `waitSeconds`) into `messages`. */
+  async receive(waitSeconds: number): Promise<void> {
+    const { Messages: received = [] } = await this.sqs.send(new ReceiveMessageCommand({ QueueUrl: this.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }));
+    this.messages.push(...received.map((message) => message.Body ?? ""));
+    const handles = received.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle })).filter((entry) => entry.ReceiptHandle);
+    if (handles.length > 0) await this.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: handles }));
+  }
+
+  /** The first kept message `pick` maps to a value, receiving more until one does or `timeoutMs` passed. */
+  async waitFor<T>(pick: (message: string) => T | undefined, options: { timeoutMs: number; waitSeconds: number; intervalMs: number; signal: AbortSignal }): Promise<T | undefined> {
+    const deadline = Date.now() + options.timeoutMs;
+    for (;;) {
+      if (options.signal.aborted) throw new Interrupted();
+      for (const message of this.messages) {
+        const value = pick(message);
+        if (value !== undefined) return value;
+      }
+      if (Date.now() >= deadline) return undefined;
+      const before = this.messages.length;
+      await this.receive(options.waitSeconds);
+      if (this.messages.length === before && options.waitSeconds === 0) await sleep(options.intervalMs, options.signal);
     }
-    return messages.map((message) => message.Body ?? "");
   }
 
   async close(): Promise<void> {
-    await this.sns.send(new UnsubscribeCommand({ SubscriptionArn: this.subscriptionArn }));
-    await this.sqs.call("DeleteQueue", { QueueUrl: this.queueUrl });
+    for (const arn of this.subscriptionArns) await this.sns.send(new UnsubscribeCommand({ SubscriptionArn: arn }));
+    await this.sqs.send(new DeleteQueueCommand({ QueueUrl: this.queueUrl }));
   }
 }

@@ -117,3 +117,22 @@ export function waitingTask(events: HistoryEvent[], activity: boolean): WaitingT
   }
   return { kind: "waiting", token, submitted: descendantsOf(scheduled, events).some((event) => event.type === "TaskSubmitted") };
 }
+
+/**
+ * The Lambda invocation of the newest callback Task (`lambda:invoke.waitForTaskToken`) as Step
+ * Functions recorded it: the function and the payload it was sent ({ taskToken, request, stage,
+ * executionArn }). Sending that payload again is exactly a retried invocation.
+ */
+export function callbackInvocationFromHistory(events: HistoryEvent[]): { functionName: string; payload: Record<string, unknown> } | undefined {
+  const scheduled = newestFirst(events).find((event) => event.type === "TaskScheduled"
+    && event.taskScheduledEventDetails?.resourceType === "lambda" && (event.taskScheduledEventDetails.resource ?? "").endsWith(".waitForTaskToken"));
+  let parameters: unknown;
+  try {
+    parameters = JSON.parse(scheduled?.taskScheduledEventDetails?.parameters ?? "null");
+  } catch {
+    return undefined;
+  }
+  const { FunctionName: functionName, Payload: payload } = (parameters ?? {}) as { FunctionName?: unknown; Payload?: unknown };
+  if (typeof functionName !== "string" || typeof payload !== "object" || payload === null) return undefined;
+  return { functionName, payload: payload as Record<string, unknown> };
+}

@@ -1,19 +1,21 @@
-// What a successful approval looks like at the end of the workflow (README "The approval contract"):
-// the execution SUCCEEDED with { approved: true, decision: "approved", stages: [<the stage's
-// decision, by the expected mechanism>], request }.
+// What each run's execution must end with (README "The approval contract"): SUCCEEDED with
+// { approved, decision, stages: [<the stage's decision, by the expected mechanism>], request },
+// where decision is approved, rejected or timed_out as the suite made it.
 import { Mechanism, StageDecision, WorkflowResult } from "../../../functions/contract";
 import { actorIsPrincipal } from "../../../functions/principals";
 import { pageApprover } from "./approvalPage";
+import type { Outcome } from "./stackConfig";
 
-export interface ApprovalExpectation {
+export interface OutcomeExpectation {
+  outcome: Outcome;
   stage: string;
   mechanism: Mechanism;
   /** The request the execution was started with (it comes back under `request`). */
   request: unknown;
   /**
-   * Who must show up as `approver`: `exactly` for the activity worker (the caller's STS ARN) and
-   * the approval page (the typed name); `principal` for codepipeline (a session of the configured
-   * role, or that user); neither: any non-empty text (ssm-automation reports SSM's own wording).
+   * Who must show up as `approver` (approved and rejected): `exactly` for the activity worker (its
+   * STS session ARN) and the approval page (the typed name); `principal` for codepipeline (a
+   * session of the configured role); neither: any non-empty text (SSM's own wording).
    */
   approver?: { exactly: string } | { principal: string };
   /** The comment the decision must carry, when the mechanism passes it through verbatim. */
@@ -28,17 +30,18 @@ function parseOutput(output: string | undefined): unknown {
   }
 }
 
-/** Problems with a finished execution (empty: it is the approval we expected). */
-export function approvalProblems(execution: { status?: string; output?: string; error?: string; cause?: string }, expected: ApprovalExpectation): string[] {
+/** Problems with a finished execution (empty: it ended as expected). */
+export function outcomeProblems(execution: { status?: string; output?: string; error?: string; cause?: string }, expected: OutcomeExpectation): string[] {
   if (execution.status !== "SUCCEEDED") {
     const why = [execution.error, execution.cause].filter(Boolean).join(": ");
     return [`the execution ended ${execution.status ?? "in an unknown state"}${why ? ` (${why})` : ""}, not SUCCEEDED`];
   }
   const result = parseOutput(execution.output) as Partial<WorkflowResult> | undefined;
   if (typeof result !== "object" || result === null) return [`the execution's output is not a JSON object: ${String(execution.output).slice(0, 200)}`];
+  const approved = expected.outcome === "approved";
   const problems: string[] = [];
-  if (result.approved !== true) problems.push(`output.approved is ${JSON.stringify(result.approved)}, expected true`);
-  if (result.decision !== "approved") problems.push(`output.decision is ${JSON.stringify(result.decision)}, expected "approved"`);
+  if (result.approved !== approved) problems.push(`output.approved is ${JSON.stringify(result.approved)}, expected ${approved}`);
+  if (result.decision !== expected.outcome) problems.push(`output.decision is ${JSON.stringify(result.decision)}, expected "${expected.outcome}"`);
   if (JSON.stringify(result.request) !== JSON.stringify(expected.request)) problems.push("output.request is not the request the execution was started with");
   const stages = Array.isArray(result.stages) ? (result.stages as Partial<StageDecision>[]) : undefined;
   if (!stages || stages.length !== 1) {
@@ -51,14 +54,20 @@ export function approvalProblems(execution: { status?: string; output?: string; 
   };
   field("stage", expected.stage);
   field("mechanism", expected.mechanism);
-  field("approved", true);
-  field("decision", "approved");
+  field("approved", approved);
+  field("decision", expected.outcome);
   if (typeof decision.decidedAt !== "string" || Number.isNaN(Date.parse(decision.decidedAt))) {
     problems.push(`output.stages[0].decidedAt is ${JSON.stringify(decision.decidedAt)}, expected a timestamp`);
   }
+  if (expected.outcome === "timed_out") {
+    // Nobody decided: no approver, no comment (components/asl.ts timedOutState; the result functions' timed_out).
+    field("approver", null);
+    field("comment", null);
+    return problems;
+  }
   const approver = decision.approver;
   if (typeof approver !== "string" || approver === "") {
-    problems.push(`output.stages[0].approver is ${JSON.stringify(approver)}, expected who approved`);
+    problems.push(`output.stages[0].approver is ${JSON.stringify(approver)}, expected who decided`);
   } else if (expected.approver && "exactly" in expected.approver && approver !== expected.approver.exactly) {
     problems.push(`output.stages[0].approver is ${JSON.stringify(approver)}, expected ${JSON.stringify(expected.approver.exactly)}`);
   } else if (expected.approver && "principal" in expected.approver && !actorIsPrincipal(approver, expected.approver.principal)) {
@@ -70,27 +79,34 @@ export function approvalProblems(execution: { status?: string; output?: string; 
 
 /** What the suite's approver says, on every mechanism that carries a comment. */
 export const IT_COMMENT = "approved by the sfn-approvals integration suite";
+export const IT_REJECT_COMMENT = "rejected by the sfn-approvals integration suite";
 /** The name the suite types into the approval page. */
 export const IT_PAGE_NAME = "sfn-approvals integration suite";
 
+export function commentFor(outcome: "approved" | "rejected"): string {
+  return outcome === "approved" ? IT_COMMENT : IT_REJECT_COMMENT;
+}
+
 /**
- * The approval each mechanism must report when the suite approves it as `callerArn` (its STS
- * identity), listed in config as `approver`.
+ * The outcome each mechanism must report when the suite decides (or lets time out) as the
+ * approver role `roleArn`, whose session is `sessionArn` (the activity worker records it).
  */
-export function expectedApproval(args: { mechanism: Mechanism; stage: string; request: unknown; callerArn: string; approver: string }): ApprovalExpectation {
-  const base = { stage: args.stage, mechanism: args.mechanism, request: args.request };
+export function expectedOutcome(args: { mechanism: Mechanism; outcome: Outcome; stage: string; request: unknown; roleArn?: string; sessionArn?: string }): OutcomeExpectation {
+  const base = { outcome: args.outcome, stage: args.stage, mechanism: args.mechanism, request: args.request };
+  if (args.outcome === "timed_out") return base;
+  const comment = commentFor(args.outcome);
   switch (args.mechanism) {
     case "activity":
       // The worker records its own STS identity and passes the comment through.
-      return { ...base, approver: { exactly: args.callerArn }, comment: IT_COMMENT };
+      return { ...base, ...(args.sessionArn ? { approver: { exactly: args.sessionArn } } : {}), comment };
     case "codepipeline":
-      // updatedBy of the approval action: the configured principal or a session of it; comment = the summary.
-      return { ...base, approver: { principal: args.approver }, comment: IT_COMMENT };
+      // updatedBy of the approval action: the configured role or a session of it; comment = the summary.
+      return { ...base, ...(args.roleArn ? { approver: { principal: args.roleArn } } : {}), comment };
     case "ssm-automation":
-      // ApproverDecisions as SSM words them: only required to name someone.
+      // ApproverDecisions as SSM words them: only required to name someone (docs/unknowns.md row 3 is checked apart).
       return base;
     case "email-link":
     case "sns-callback":
-      return { ...base, approver: { exactly: pageApprover(IT_PAGE_NAME) }, comment: IT_COMMENT };
+      return { ...base, approver: { exactly: pageApprover(IT_PAGE_NAME) }, comment };
   }
 }
