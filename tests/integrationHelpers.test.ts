@@ -22,7 +22,7 @@ import { PrerequisiteFacts, formatPrerequisiteLine, prerequisiteLines } from "./
 import { SUITE_ROLE_PATTERN, SuiteIdentityError, environmentAs, runnerOf, runnerTrustPolicy, suiteRoleNames, suiteRolePolicy } from "./integration/lib/roles";
 import { SignedAws } from "./integration/lib/signedAws";
 import { DEFAULT_IT_EMAIL, EMOJI_TITLE, IT_STAGE, IT_TIMEOUTS, isEmailMechanism, itStackConfig, itTimeoutSeconds, rawConfigOf, runPlans, stackNameFor, suiteStackName } from "./integration/lib/stackConfig";
-import { isIamRefusal, judgeApproverDecisions, judgeClientRequestToken, judgeHeartbeatClock, judgeNonApproverSignal, judgeRejectedStep, judgeResolvedConfiguration, judgeUpdatedBy } from "./integration/lib/unknowns";
+import { isIamRefusal, judgeApproverDecisions, judgeAutomationClientToken, judgeClientRequestToken, judgeHeartbeatClock, judgeNonApproverSignal, judgeRejectedStep, judgeResolvedConfiguration, judgeUpdatedBy } from "./integration/lib/unknowns";
 import { OperationCounter } from "./integration/stack";
 import { composeApprovalEmail as emailOf } from "../functions/emailLink";
 
@@ -563,8 +563,8 @@ describe("integration suite helpers", () => {
       expect(other.answer).to.contain("keys: Approver, Verdict, Comment, ApprovalDecisionTime");
     });
 
-    it("#20: SSM itself must refuse a non-approver's signal (IAM's own refusal proves nothing) and the automation keep waiting", () => {
-      expect(judgeNonApproverSignal({ error: { name: "InvalidAutomationSignalException", message: "not an approver" } }, true)).to.deep.include({ row: 20, ok: true });
+    it("#21: SSM itself must refuse a non-approver's signal (IAM's own refusal proves nothing) and the automation keep waiting", () => {
+      expect(judgeNonApproverSignal({ error: { name: "InvalidAutomationSignalException", message: "not an approver" } }, true)).to.deep.include({ row: 21, ok: true });
       expect(judgeNonApproverSignal({ error: { name: "AccessDeniedException", message: `User: ${CALLER} is not authorized to perform: ssm:SendAutomationSignal on resource: x` } }, true)).to.deep.include({ ok: false });
       expect(judgeNonApproverSignal({}, false)).to.deep.include({ ok: false });
       expect(isIamRefusal("User: x is not authorized to perform: codepipeline:PutApprovalResult")).to.equal(true);
@@ -577,9 +577,20 @@ describe("integration suite helpers", () => {
     });
 
     it("#5: the same clientRequestToken must give the same execution, and only one carries the key", () => {
-      expect(judgeClientRequestToken({ first: "e1", second: "e1", executionsWithKey: ["e1"] })).to.deep.include({ row: 5, ok: true });
-      expect(judgeClientRequestToken({ first: "e1", second: "e2", executionsWithKey: ["e1", "e2"] })).to.deep.include({ ok: false });
-      expect(judgeClientRequestToken({ first: "e1", second: undefined, executionsWithKey: ["e1"] })).to.deep.include({ ok: false });
+      expect(judgeClientRequestToken({ first: "e1", again: { id: "e1" }, executionsWithKey: ["e1"] })).to.deep.include({ row: 5, ok: true });
+      expect(judgeClientRequestToken({ first: "e1", again: { id: "e2" }, executionsWithKey: ["e1", "e2"] })).to.deep.include({ ok: false });
+      // Not idempotent: the second execution exists, the record's binding refuses the retry.
+      const refused = judgeClientRequestToken({ first: "e1", again: { error: "Unhandled: SecondExecution: ..." }, executionsWithKey: ["e1", "e2"] });
+      expect(refused).to.deep.include({ ok: false });
+      expect(refused.answer).to.contain("refused (Unhandled: SecondExecution");
+    });
+
+    it("#20: a retried SSM start gives the first automation or is refused, another request under the token is refused, one automation exists", () => {
+      const refusedOther = { error: "Unhandled: IdempotentParameterMismatch: ..." };
+      expect(judgeAutomationClientToken({ first: "a1", again: { id: "a1" }, otherRequest: refusedOther, automations: ["a1"] })).to.deep.include({ row: 20, ok: true });
+      expect(judgeAutomationClientToken({ first: "a1", again: { error: "Unhandled: IdempotentParameterMismatch" }, otherRequest: refusedOther, automations: ["a1"] })).to.deep.include({ ok: true });
+      expect(judgeAutomationClientToken({ first: "a1", again: { id: "a2" }, otherRequest: refusedOther, automations: ["a1", "a2"] })).to.deep.include({ ok: false });
+      expect(judgeAutomationClientToken({ first: "a1", again: { id: "a1" }, otherRequest: { id: "a3" }, automations: ["a1", "a3"] })).to.deep.include({ ok: false });
     });
 
     it("#6: the approval's resolvedConfiguration must show the request, not #{variables...}", () => {

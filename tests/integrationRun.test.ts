@@ -162,7 +162,8 @@ describe("integration suite orchestration (offline: fake pulumi on PATH, fake AW
     ].sort());
     // The non-approvers were refused: SSM's own check (IAM allowed the call), IAM for the others.
     expect(byKey("SendAutomationSignal")).to.include(session("ssm-automation", 1, "other"));
-    expect(output).to.match(/unknowns #20 \[ssm-non-approver-refused\] SSM answered InvalidAutomationSignalException: .* the automation still waits/);
+    expect(output).to.match(/unknowns #21 \[ssm-non-approver-refused\] SSM answered InvalidAutomationSignalException: .* the automation still waits/);
+    expect(output).to.match(/unknowns #20 \[ssm-client-token\] first start: automation (\S+); the start function again with the same payload: \1; with another request: refused \(Unhandled: IdempotentParameterMismatch/);
     expect(byKey("PutApprovalResult")).to.include(session("codepipeline", 2, "other"));
     expect(output).to.contain("[codepipeline-non-approver-refused] PutApprovalResult by a non-approver: AccessDeniedException");
     expect(byKey("GetActivityTask")).to.include(session("activity", 3, "other"));
@@ -180,7 +181,7 @@ describe("integration suite orchestration (offline: fake pulumi on PATH, fake AW
     ]);
     expect(output).to.contain("[email-reminder-and-escalation] while it-email-link-t00004-timeout waited: a reminder arrived, the escalation arrived");
     // The open questions, answered and judged.
-    for (const row of [1, 2, 3, 4, 5, 6, 8, 18, 20]) expect(output).to.match(new RegExp(`ok +unknowns #${row} \\[`));
+    for (const row of [1, 2, 3, 4, 5, 6, 8, 18, 20, 21]) expect(output).to.match(new RegExp(`ok +unknowns #${row} \\[`));
     expect(output).to.contain("unknowns #2 [ssm-rejected-step-status] StepStatus \"Failed\"");
     // The stack config named the approver role; everything was removed again.
     const config = pulumiCalls(env).find((args) => args[0] === "config" && args.includes("it-activity-t00003"))!;
@@ -204,6 +205,16 @@ describe("integration suite orchestration (offline: fake pulumi on PATH, fake AW
     expect(calls).to.deep.equal(["stack init", "config set-all", "up --yes", "destroy --yes", "stack history", "stack rm"]);
     expect(remainingStacks(env)).to.deep.equal([]);
     expect([...env.cloud.roles.keys()]).to.deep.equal([]);
+  });
+
+  it("an AWS answer that contradicts the code's assumption fails the mechanism, saying which row of docs/unknowns.md it settles", async () => {
+    env = await setUp({ cloud: { unresolvedVariables: true } });
+    const { code, output } = await runInProcess(["--mechanism", "codepipeline"]);
+    expect(code, output).to.equal(1);
+    expect(output).to.match(/FAIL  codepipeline/);
+    expect(output).to.contain("runs: approved ok, rejected ok, timed_out ok");
+    expect(output).to.contain('WRONG unknowns #6 [codepipeline-resolved-variables] resolvedConfiguration {"CustomData":"#{variables.RequestSummary}","ExternalEntityLink":"#{variables.RequestLink}"}: NOT resolved');
+    expect(remainingStacks(env)).to.deep.equal([]);
   });
 
   it("a wait that runs out of time prints the dead-letter queue depth, the functions' errors and the rule's failed invocations", async () => {

@@ -17,7 +17,7 @@ import { IT_PAGE_NAME, commentFor } from "./lib/outcome";
 import { AssumedRole, environmentAs } from "./lib/roles";
 import { SignedAws } from "./lib/signedAws";
 import { Timings } from "./lib/timings";
-import { Settlement, isIamRefusal, judgeClientRequestToken, judgeNonApproverSignal, judgeUpdatedBy } from "./lib/unknowns";
+import { Settlement, StartAnswer, isIamRefusal, judgeAutomationClientToken, judgeClientRequestToken, judgeNonApproverSignal, judgeUpdatedBy } from "./lib/unknowns";
 import { Progress, poll, retryWhileDenied, sleep } from "./progress";
 import { REPO_ROOT } from "./stack";
 
@@ -125,14 +125,18 @@ export async function signalAsNonApprover(ctx: DecideContext, ssm: { runner: SSM
   if (!result.error) throw new Error("SSM accepted SendAutomationSignal from a principal that is not an approver");
 }
 
-export async function decideSsmAutomation(ctx: DecideContext, ssm: { runner: SSMClient; approver: SSMClient; other?: SSMClient }, documentName: string): Promise<string> {
+export async function decideSsmAutomation(ctx: DecideContext, ssm: { runner: SSMClient; approver: SSMClient; other?: SSMClient }, documentName: string, startAgain?: (automationId: string) => Promise<void>): Promise<string> {
   const automationId = await findAutomation(ctx, ssm.runner, documentName);
   ctx.onCleanup(async () => {
-    const { status } = await approveStep(ssm.runner, automationId);
-    if (status === "Waiting" || status === "InProgress" || status === "Pending") {
-      await ssm.runner.send(new StopAutomationExecutionCommand({ AutomationExecutionId: automationId, Type: "Cancel" }));
+    // Every automation of this execution (a second start, should SSM have made one, too).
+    for (const id of await automationsOf(ctx, ssm.runner, documentName)) {
+      const { status } = await approveStep(ssm.runner, id);
+      if (status === "Waiting" || status === "InProgress" || status === "Pending") {
+        await ssm.runner.send(new StopAutomationExecutionCommand({ AutomationExecutionId: id, Type: "Cancel" }));
+      }
     }
   });
+  if (startAgain) await startAgain(automationId);
   if (ssm.other) await signalAsNonApprover(ctx, { runner: ssm.runner, other: ssm.other }, automationId);
   const signalType = ctx.decision === "approved" ? "Approve" : "Reject";
   await ctx.progress.step(ctx.scope, `SendAutomationSignal ${signalType} to ${automationId} as the approver role`, () => retryWhileDenied(() => ssm.approver.send(new SendAutomationSignalCommand({
@@ -194,14 +198,22 @@ export async function findPipelineApproval(ctx: DecideContext, codepipeline: Cod
   ));
 }
 
+/** Invokes a start function with a payload (it holds the task token: errors are redacted). */
+async function invokeStart(ctx: DecideContext, aws: SignedAws, what: string, functionName: string, payload: Record<string, unknown>, taskToken: string, idOf: (result: unknown) => string | undefined): Promise<StartAnswer> {
+  return ctx.progress.step(ctx.scope, `invoking the start function ${functionName.split(":").pop()} ${what}`, async () => {
+    const answer = await aws.invoke(functionName, payload);
+    if (answer.functionError) return { error: redactText(answer.functionError, [taskToken]) };
+    const id = idOf(answer.result);
+    return id ? { id } : { error: `no id in ${redactText(JSON.stringify(answer.result), [taskToken]).slice(0, 200)}` };
+  }, (answer) => (answer.id ? `returned ${answer.id}` : `refused: ${answer.error}`));
+}
+
 /**
  * Row 5: the start function invoked a second time with the payload Step Functions sent it (as a
  * retried invocation would be) must find the same pipeline execution, not start another.
  */
-export async function startAgain(ctx: DecideContext, args: { aws: SignedAws; codepipeline: CodePipelineClient; pipelineName: string; functionName: string; payload: Record<string, unknown>; first: string; taskToken: string }): Promise<void> {
-  const answer = await ctx.progress.step(ctx.scope, `invoking the start function ${args.functionName} again with the same payload`, () => args.aws.invoke(args.functionName, args.payload),
-    (a) => (a.functionError ? `function error ${redactText(a.functionError, [args.taskToken])}` : `returned ${JSON.stringify(a.result)}`));
-  const second = (answer.result as { pipelineExecutionId?: string } | undefined)?.pipelineExecutionId;
+export async function startPipelineAgain(ctx: DecideContext, args: { aws: SignedAws; codepipeline: CodePipelineClient; pipelineName: string; functionName: string; payload: Record<string, unknown>; first: string; taskToken: string }): Promise<void> {
+  const again = await invokeStart(ctx, args.aws, "again with the same payload", args.functionName, args.payload, args.taskToken, (r) => (r as { pipelineExecutionId?: string } | undefined)?.pipelineExecutionId);
   const key = approvalKeyOf(args.taskToken);
   const { pipelineExecutionSummaries: summaries = [] } = await args.codepipeline.send(new ListPipelineExecutionsCommand({ pipelineName: args.pipelineName, maxResults: 25 }));
   const withKey: string[] = [];
@@ -210,7 +222,32 @@ export async function startAgain(ctx: DecideContext, args: { aws: SignedAws; cod
     const { pipelineExecution } = await args.codepipeline.send(new GetPipelineExecutionCommand({ pipelineName: args.pipelineName, pipelineExecutionId: summary.pipelineExecutionId }));
     if ((pipelineExecution?.variables ?? []).some((v) => v.resolvedValue === key)) withKey.push(summary.pipelineExecutionId);
   }
-  ctx.settle(judgeClientRequestToken({ first: args.first, second, executionsWithKey: withKey }));
+  ctx.settle(judgeClientRequestToken({ first: args.first, again, executionsWithKey: withKey }));
+}
+
+/** The automations of the runbook started for this execution (its ExecutionArn parameter). */
+async function automationsOf(ctx: DecideContext, ssm: SSMClient, documentName: string): Promise<string[]> {
+  const { AutomationExecutionMetadataList: list = [] } = await ssm.send(new DescribeAutomationExecutionsCommand({ Filters: [{ Key: "DocumentNamePrefix", Values: [documentName] }] }));
+  const ids: string[] = [];
+  for (const automation of list) {
+    if (automation.DocumentName !== documentName || !automation.AutomationExecutionId) continue;
+    const { AutomationExecution: details } = await ssm.send(new GetAutomationExecutionCommand({ AutomationExecutionId: automation.AutomationExecutionId }));
+    if (details?.Parameters?.ExecutionArn?.[0] === ctx.executionArn) ids.push(automation.AutomationExecutionId);
+  }
+  return ids;
+}
+
+/**
+ * Row 20: the SSM start function invoked again with the payload Step Functions sent it, then with
+ * another request under the same token: one automation, and the other request refused.
+ */
+export async function startAutomationAgain(ctx: DecideContext, args: { aws: SignedAws; ssm: SSMClient; documentName: string; functionName: string; payload: Record<string, unknown>; first: string; taskToken: string }): Promise<void> {
+  const idOf = (r: unknown) => (r as { automationExecutionId?: string } | undefined)?.automationExecutionId;
+  const again = await invokeStart(ctx, args.aws, "again with the same payload", args.functionName, args.payload, args.taskToken, idOf);
+  const request = (args.payload.request ?? {}) as Record<string, unknown>;
+  const otherRequest = await invokeStart(ctx, args.aws, "with the same token and another request (must be refused)", args.functionName,
+    { ...args.payload, request: { ...request, title: `${String(request.title)} (changed by the integration suite)` } }, args.taskToken, idOf);
+  ctx.settle(judgeAutomationClientToken({ first: args.first, again, otherRequest, automations: await automationsOf(ctx, args.ssm, args.documentName) }));
 }
 
 /** PutApprovalResult as a principal that is not an approver (no policy allows it): refused. */

@@ -14,7 +14,7 @@ import type { OutputMap, PulumiCommand, Stack } from "@pulumi/pulumi/automation"
 import { randomBytes } from "crypto";
 import { ConfigError, parseConfig } from "../../components/config";
 import { redactText } from "../../functions/redact";
-import { DecideContext, Decision, WorkerRunner, answerAsNonApprover, approveStep, decideCodePipeline, decideSsmAutomation, decideWithEmailCode, decideWithEmailToken, decideWithWorker, findAutomation, findPipelineApproval, inspectAnsweredAction, pollActivityAsNonApprover, startAgain } from "./deciders";
+import { DecideContext, Decision, WorkerRunner, answerAsNonApprover, approveStep, decideCodePipeline, decideSsmAutomation, decideWithEmailCode, decideWithEmailToken, decideWithWorker, findAutomation, findPipelineApproval, inspectAnsweredAction, pollActivityAsNonApprover, startAutomationAgain, startPipelineAgain } from "./deciders";
 import { stageDiagnostics } from "./diagnostics";
 import { EmailInbox, isEscalationOf, isReminderOf } from "./lib/emailInbox";
 import { callbackInvocationFromHistory, waitingTask } from "./lib/history";
@@ -229,9 +229,17 @@ async function runOne(env: MechanismEnv, plan: RunPlan): Promise<RunResult> {
 
     if (decision) {
       switch (mechanism) {
-        case "ssm-automation":
-          automationId = await decideSsmAutomation(ctx, { runner: suite.clients.ssm, approver: as!.ssm, other: decision === "approved" ? other?.ssm : undefined }, handle(stage, "documentName"));
+        case "ssm-automation": {
+          const documentName = handle(stage, "documentName");
+          const invocation = callbackInvocationFromHistory(waiting.events);
+          // Row 20, on the approve run: the start function again, with the same and with another request.
+          const again = decision === "approved" ? async (first: string) => {
+            if (!invocation || !waiting.token) throw new Error("the start function's invocation was not found in the execution history");
+            await startAutomationAgain(ctx, { aws: suite.clients.aws, ssm: suite.clients.ssm, documentName, functionName: invocation.functionName, payload: invocation.payload, first, taskToken: waiting.token });
+          } : undefined;
+          automationId = await decideSsmAutomation(ctx, { runner: suite.clients.ssm, approver: as!.ssm, other: decision === "approved" ? other?.ssm : undefined }, documentName, again);
           break;
+        }
         case "codepipeline": {
           if (!waiting.token) throw new Error("the codepipeline stage's task token was not found in the execution history");
           const pipelineName = handle(stage, "pipelineName");
@@ -241,7 +249,7 @@ async function runOne(env: MechanismEnv, plan: RunPlan): Promise<RunResult> {
             env.settle(judgeResolvedConfiguration(wait.action));
             const invocation = callbackInvocationFromHistory(waiting.events);
             if (!invocation) throw new Error("the start function's invocation was not found in the execution history");
-            await startAgain(ctx, { aws: suite.clients.aws, codepipeline: suite.clients.codepipeline, pipelineName, functionName: invocation.functionName, payload: invocation.payload, first: wait.pipelineExecutionId, taskToken: waiting.token });
+            await startPipelineAgain(ctx, { aws: suite.clients.aws, codepipeline: suite.clients.codepipeline, pipelineName, functionName: invocation.functionName, payload: invocation.payload, first: wait.pipelineExecutionId, taskToken: waiting.token });
             if (other) await answerAsNonApprover(ctx, other.codepipeline, pipelineName, wait.approvalToken);
           }
           await decideCodePipeline(ctx, { runner: suite.clients.codepipeline, approver: as!.codepipeline }, pipelineName, wait);

@@ -82,6 +82,8 @@ export interface FakeCloudOptions {
   neverWait?: boolean;
   /** The runner's credentials expire after this many GetCallerIdentity calls (an SSO session running out). */
   runnerExpiresAfter?: number;
+  /** CodePipeline leaves the approval's variables unresolved (an answer the code does not assume). */
+  unresolvedVariables?: boolean;
 }
 
 const MECHANISMS_BY_PREFIX: Mechanism[] = ["ssm-automation", "codepipeline", "activity", "email-link", "sns-callback"];
@@ -102,7 +104,7 @@ export class FakeCloud {
   private readonly options: Required<FakeCloudOptions>;
 
   constructor(options: FakeCloudOptions) {
-    this.options = { timeoutAfterMs: 150, assumeDeniedTimes: 0, neverWait: false, runnerExpiresAfter: Number.POSITIVE_INFINITY, ...options };
+    this.options = { timeoutAfterMs: 150, assumeDeniedTimes: 0, neverWait: false, runnerExpiresAfter: Number.POSITIVE_INFINITY, unresolvedVariables: false, ...options };
   }
 
   async start(): Promise<void> {
@@ -199,7 +201,9 @@ export class FakeCloud {
     if (mechanism === "codepipeline") {
       execution.pipeline = {
         id: randomUUID(), approvalToken: randomUUID(),
-        action: { status: "InProgress", input: { resolvedConfiguration: { CustomData: `Request: ${String(execution.request.title)}`, ExternalEntityLink: "https://example.com/reports/ER98765", NotificationArn: this.topicOf(execution, "approvals") } } },
+        action: { status: "InProgress", input: { resolvedConfiguration: this.options.unresolvedVariables
+          ? { CustomData: "#{variables.RequestSummary}", ExternalEntityLink: "#{variables.RequestLink}", NotificationArn: this.topicOf(execution, "approvals") }
+          : { CustomData: `Request: ${String(execution.request.title)}`, ExternalEntityLink: "https://example.com/reports/ER98765", NotificationArn: this.topicOf(execution, "approvals") } } },
       };
     }
     if (mechanism === "email-link") {
@@ -474,12 +478,15 @@ export class FakeCloud {
       return { approvedAt: Date.now() / 1000 };
     });
 
-    // Lambda: a second invocation of the start function finds the same pipeline execution.
+    // Lambda: a start function invoked again with the same payload finds the same pipeline execution
+    // or automation; with another request under the same token it is refused.
     on("Invoke", (b) => {
-      const payload = b.Payload as { taskToken?: string };
+      const payload = b.Payload as { taskToken?: string; request?: unknown };
       const e = [...this.executions.values()].find((x) => x.token === payload.taskToken);
-      if (!e?.pipeline) return new RawAnswer(200, JSON.stringify({ errorType: "Error", errorMessage: "TokenConflict: [redacted]" }), { "x-amz-function-error": "Unhandled" });
-      return { pipelineExecutionId: e.pipeline.id };
+      const refused = (message: string) => new RawAnswer(200, JSON.stringify({ errorType: "Error", errorMessage: message }), { "x-amz-function-error": "Unhandled" });
+      if (!e) return refused("TokenConflict: [redacted]");
+      if (JSON.stringify(payload.request) !== JSON.stringify(e.request)) return refused(e.pipeline ? "RequestConflict: [redacted]" : "IdempotentParameterMismatch: parameters do not match the original call");
+      return e.pipeline ? { pipelineExecutionId: e.pipeline.id } : { automationExecutionId: e.automationId };
     });
     on("GetFunctionConfiguration", (b) => ({ FunctionName: b.FunctionName, FunctionArn: `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${String(b.FunctionName)}`, LoggingConfig: { LogGroup: `/sfn-approvals/${String(b.FunctionName)}` } }));
 

@@ -68,13 +68,13 @@ export function isIamRefusal(message: string | undefined): boolean {
   return /is not authorized to perform: [a-z0-9-]+:[A-Za-z]+/.test(message ?? "");
 }
 
-/** Row 20: SSM refuses SendAutomationSignal from a principal its aws:approve step does not list (which IAM allows). */
+/** Row 21: SSM refuses SendAutomationSignal from a principal its aws:approve step does not list (which IAM allows). */
 export function judgeNonApproverSignal(result: { error?: { name: string; message: string } }, stillWaiting: boolean): Settlement {
   const check = "ssm-non-approver-refused";
-  if (!result.error) return { row: 20, check, answer: "SSM accepted the signal of a principal that is not an approver", ok: false };
+  if (!result.error) return { row: 21, check, answer: "SSM accepted the signal of a principal that is not an approver", ok: false };
   const ok = stillWaiting && !isIamRefusal(result.error.message);
   return {
-    row: 20, check, ok,
+    row: 21, check, ok,
     answer: `SSM answered ${result.error.name}: ${result.error.message.slice(0, 300)}; the automation ${stillWaiting ? "still waits" : "no longer waits"}${isIamRefusal(result.error.message) ? " (that is IAM's refusal, not SSM's: the non-approver's own policy did not apply)" : ""}`,
   };
 }
@@ -89,12 +89,36 @@ export function judgeUpdatedBy(action: ActionExecutionDetail | undefined, approv
   };
 }
 
-/** Row 5: a second invocation of the start function with the same payload starts no second pipeline execution. */
-export function judgeClientRequestToken(args: { first: string; second: string | undefined; executionsWithKey: string[] }): Settlement {
-  const ok = args.second === args.first && args.executionsWithKey.length === 1;
+/** What an invocation of a start function answered: its result's id, or its error (X-Amz-Function-Error). */
+export type StartAnswer = { id?: string; error?: string };
+
+function shown(answer: StartAnswer | undefined): string {
+  return answer?.id ?? (answer?.error ? `refused (${answer.error.slice(0, 300)})` : "no answer");
+}
+
+/**
+ * Row 5: the start function invoked again with the same payload finds the same pipeline execution
+ * (or, not idempotent, is refused: the record is bound to the first), and only one carries the key.
+ */
+export function judgeClientRequestToken(args: { first: string; again: StartAnswer; executionsWithKey: string[] }): Settlement {
+  const ok = args.again.id === args.first && args.executionsWithKey.length === 1;
   return {
     row: 5, check: "codepipeline-client-request-token", ok,
-    answer: `first start: pipeline execution ${args.first}; second start with the same approval key as clientRequestToken: ${args.second ?? "no id"}; executions carrying that key: ${args.executionsWithKey.length} (${args.executionsWithKey.join(", ")})${ok ? ": idempotent" : ": NOT idempotent (a retried start sends a second email)"}`,
+    answer: `first start: pipeline execution ${args.first}; the start function again with the same payload (the approval key as clientRequestToken): ${shown(args.again)}; executions carrying that key: ${args.executionsWithKey.length} (${args.executionsWithKey.join(", ")})${ok ? ": idempotent" : ": NOT idempotent (a retried start starts a second execution, which never decides)"}`,
+  };
+}
+
+/**
+ * Row 20: StartAutomationExecution's ClientToken. A retried start (same payload) must give the
+ * first automation or be refused, never a second one; another request with the same token must be
+ * refused (IdempotentParameterMismatch), so approvers never see one request while deciding another.
+ */
+export function judgeAutomationClientToken(args: { first: string; again: StartAnswer; otherRequest: StartAnswer; automations: string[] }): Settlement {
+  const retryHarmless = args.again.id === args.first || (args.again.id === undefined && args.again.error !== undefined);
+  const ok = retryHarmless && args.otherRequest.id === undefined && args.otherRequest.error !== undefined && args.automations.length === 1;
+  return {
+    row: 20, check: "ssm-client-token", ok,
+    answer: `first start: automation ${args.first}; the start function again with the same payload: ${shown(args.again)}; with another request: ${shown(args.otherRequest)}; automations for this execution: ${args.automations.length}${ok ? "" : " (the code assumes one automation, and another request refused)"}`,
   };
 }
 
