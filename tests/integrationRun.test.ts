@@ -41,7 +41,16 @@ async function setUp(options: { failUp?: Mechanism[]; stacks?: Record<string, { 
   const pulumiDir = join(dir, "pulumi");
   mkdirSync(bin);
   mkdirSync(pulumiDir);
-  writeFileSync(join(bin, "pulumi"), `#!/bin/sh\nexec "${process.execPath}" "${FAKE_PULUMI}" "$@"\n`);
+  // `version` and `whoami` (asked before every run) answered by the shell: a Node start-up costs ~0.3 s.
+  writeFileSync(join(bin, "pulumi"), [
+    "#!/bin/sh",
+    'case "$1" in',
+    '  version) echo "v3.270.0"; exit 0 ;;',
+    '  whoami) printf \'{"user":"tester","url":"file://%s"}\\n\' "$FAKE_PULUMI_DIR"; exit 0 ;;',
+    "esac",
+    `exec "${process.execPath}" "${FAKE_PULUMI}" "$@"`,
+    "",
+  ].join("\n"));
   chmodSync(join(bin, "pulumi"), 0o755);
   const cloud = new FakeCloud({ pulumiDir, ...options.cloud });
   await cloud.start();
@@ -110,18 +119,19 @@ const inProcessWorker: WorkerRunner = async (args, env, _signal, onLine) => {
   }
 };
 
-async function runInProcess(argv: string[], options: { signal?: AbortSignal; timings?: Timings } = {}): Promise<{ code: number; output: string; live: Set<string> }> {
+async function runInProcess(argv: string[], options: { signal?: AbortSignal; stopPulumi?: AbortSignal; timings?: Timings; upMs?: number; onWrite?: (text: string) => void } = {}): Promise<{ code: number; output: string; live: Set<string> }> {
   const chunks: string[] = [];
   const live = new Set<string>();
   let n = 0;
   const code = await runSuite(argv, {
-    write: (text) => { chunks.push(text); },
+    write: (text) => { chunks.push(text); options.onWrite?.(text); },
     signal: options.signal ?? new AbortController().signal,
+    stopPulumi: options.stopPulumi,
     live,
     timings: options.timings ?? FAST,
     runWorker: inProcessWorker,
     suffix: () => `t${String(++n).padStart(5, "0")}`,
-    pulumi: fakePulumiCommand(process.env.FAKE_PULUMI_DIR!),
+    pulumi: fakePulumiCommand(process.env.FAKE_PULUMI_DIR!, { upMs: options.upMs }),
   });
   return { code, output: chunks.join(""), live };
 }
@@ -273,6 +283,22 @@ describe("integration suite orchestration (offline: fake pulumi on PATH, fake AW
     expect([...env.cloud.roles.keys()].sort()).to.deep.equal(["ReleaseApprover", "sfn-approvals-it-codepipeline-new001-approver"]);
     expect([...env.cloud.queues.values()].filter((q) => !q.deleted).map((q) => q.name)).to.deep.equal(["it-email-link-new001-inbox"]);
     expect(output).to.contain("cleanup-stale: done");
+  });
+
+  it("an interrupt during pulumi up cancels the update (SIGINT to the CLI, as on SIGTERM), then destroys and removes the stack and deletes the roles", async () => {
+    env = await setUp();
+    const interrupt = new AbortController();
+    const { code, output } = await runInProcess(["--mechanism", "activity"], {
+      signal: interrupt.signal, stopPulumi: interrupt.signal, upMs: 10000,
+      onWrite: (text) => { if (text.includes("pulumi up ...")) setTimeout(() => interrupt.abort(), 20); },
+    });
+    expect(code, output).to.equal(130);
+    expect(output).to.match(/activity: pulumi up: FAILED after 0\.\ds/);
+    expect(output).to.match(/FAIL  activity .*\n(.*\n)*        interrupted/);
+    // The cancelled update never reached the fake's state; everything after it did.
+    expect(pulumiCalls(env).filter((args) => args.includes("it-activity-t00001")).map((args) => args.slice(0, 2).join(" "))).to.deep.equal(["stack init", "config set-all", "destroy --yes", "stack history", "stack rm"]);
+    expect(remainingStacks(env)).to.deep.equal([]);
+    expect([...env.cloud.roles.keys()]).to.deep.equal([]);
   });
 
   it("SIGTERM cleans up like Ctrl-C: the waiting execution is stopped, the stack destroyed and removed, the roles deleted (command line, child process)", async () => {

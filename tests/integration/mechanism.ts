@@ -44,6 +44,12 @@ export interface SuiteClients {
 export interface Suite {
   progress: Progress;
   signal: AbortSignal;
+  /**
+   * Cancels a running `pulumi up` (the Automation API sends the CLI SIGINT, and Pulumi stops after
+   * the operations in flight). Aborted on SIGTERM only: on Ctrl-C the terminal already sent SIGINT to
+   * the CLI (same process group), and a second SIGINT makes Pulumi exit without recording what it created.
+   */
+  stopPulumi: AbortSignal;
   timings: Timings;
   region: string;
   partition: string;
@@ -371,7 +377,8 @@ export async function runMechanism(mechanism: Mechanism, suite: Suite): Promise<
     stack = await progress.step(scope, `creating stack ${stackName}`, () => createStack(stackName, config, suite.pulumi));
     suite.live.add(`stack ${stackName}`);
     showPulumiLog = true;
-    const outputs = await progress.step(scope, "pulumi up", () => deploy(stack!, stackOptions("up", suite.signal)));
+    const outputs = await progress.step(scope, "pulumi up", () => deploy(stack!, stackOptions("up", suite.stopPulumi)));
+    if (suite.signal.aborted) throw new Interrupted();
     showPulumiLog = false;
     const { stateMachineArn, stage } = deployedStage(outputs, mechanism);
 
@@ -447,7 +454,8 @@ export async function runMechanism(mechanism: Mechanism, suite: Suite): Promise<
     }
   } catch (error) {
     gaveUp ||= error instanceof GaveUp;
-    reason = error instanceof Interrupted ? "interrupted" : reasonOf(error);
+    // An update Ctrl-C cancelled (the terminal's SIGINT reached Pulumi) is an interruption too.
+    reason = error instanceof Interrupted || suite.signal.aborted ? "interrupted" : reasonOf(error);
     progress.line(scope, `FAILED: ${reason}`);
     if (showPulumiLog && log && !suite.verbose) {
       progress.write(`    last lines of ${log.path}:\n${log.tail(PULUMI_LOG_TAIL).map((line) => `    pulumi | ${line}`).join("\n")}\n`);

@@ -14,6 +14,8 @@ function main(): void {
   // The AWS SDK's notice about future Node versions would interleave with the progress lines.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
   const controller = new AbortController();
+  // Ctrl-C reaches `pulumi` (same process group) from the terminal; SIGTERM must be passed on.
+  const stopPulumi = new AbortController();
   const live = new Set<string>();
   let interrupts = 0;
   let code = 130;
@@ -23,6 +25,7 @@ function main(): void {
       code = signal === "SIGTERM" ? 143 : 130;
       process.stdout.write(`\n${signal}: stopping the current requests and removing what this run created (${signal} again leaves it behind).\n`);
       controller.abort();
+      if (signal === "SIGTERM") stopPulumi.abort();
       return;
     }
     for (const thing of live) process.stdout.write(`left behind: ${thing}\n`);
@@ -34,6 +37,7 @@ function main(): void {
   runSuite(process.argv.slice(2), {
     write: (text) => { process.stdout.write(text); },
     signal: controller.signal,
+    stopPulumi: stopPulumi.signal,
     live,
     interruptedCode: () => code,
   }).then((exitCode) => process.exit(exitCode), (error: unknown) => {

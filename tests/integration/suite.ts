@@ -29,6 +29,8 @@ export interface SuiteHost {
   write: Writer;
   /** Aborts on the first SIGINT or SIGTERM: the current requests stop, their stacks are cleaned up. */
   signal: AbortSignal;
+  /** Aborts a running `pulumi up` (see Suite.stopPulumi); default: `signal`. */
+  stopPulumi?: AbortSignal;
   /** What exists right now (stacks and roles), for the message of a second interrupt. */
   live: Set<string>;
   timings?: Timings;
@@ -203,6 +205,7 @@ export async function runSuite(argv: string[], host: SuiteHost): Promise<number>
     const suite: Suite = {
       progress: new Progress(write),
       signal: host.signal,
+      stopPulumi: host.stopPulumi ?? host.signal,
       timings,
       region: region.name,
       partition: facts.aws.arn.split(":")[1],

@@ -13,12 +13,25 @@ const { createCommandError } = require("@pulumi/pulumi/automation/errors") as { 
 
 const { fakePulumi } = require("./fakePulumi.js") as { fakePulumi: (args: string[], dir: string) => { stdout: string; stderr: string; code: number } };
 
-export function fakePulumiCommand(dir: string): PulumiCommand {
+/** `upMs`: `pulumi up` takes this long, and a cancel (the API's SIGINT) ends it as Pulumi does. */
+export function fakePulumiCommand(dir: string, options: { upMs?: number } = {}): PulumiCommand {
   const command = {
     command: "pulumi",
     // Read only for engine event logs (onEvent), which the suite does not use.
     version: null,
-    async run(args: string[], _cwd: string, _env: Record<string, string>, onOutput?: (chunk: string) => void, onError?: (chunk: string) => void): Promise<CommandResult> {
+    async run(args: string[], _cwd: string, _env: Record<string, string>, onOutput?: (chunk: string) => void, onError?: (chunk: string) => void, signal?: AbortSignal): Promise<CommandResult> {
+      if (args[0] === "up" && options.upMs) {
+        onOutput?.("Updating:\n +  aws:kms:Key execution-data-key creating (0s)\n");
+        const cancelled = await new Promise<boolean>((resolve) => {
+          const timer = setTimeout(() => resolve(false), options.upMs);
+          signal?.addEventListener("abort", () => { clearTimeout(timer); resolve(true); }, { once: true });
+        });
+        if (cancelled) {
+          const result = new CommandResult("", "error: update canceled\n", 255);
+          onError?.(result.stderr);
+          throw createCommandError(result);
+        }
+      }
       // A tick later, as a process would answer.
       await new Promise((resolve) => setImmediate(resolve));
       const { stdout, stderr, code } = fakePulumi(args, dir);
