@@ -304,7 +304,8 @@ async function runOne(env: MechanismEnv, plan: RunPlan): Promise<RunResult> {
     if (problems.length > 0) throw new Error(`wrong outcome: ${problems.join("; ")}`);
     return { outcome: plan.outcome, execution: name, passed: true };
   } catch (error) {
-    const reason = error instanceof Interrupted ? "interrupted" : reasonOf(error);
+    // After Ctrl-C, whatever failed next (the worker the terminal's SIGINT stopped) is the interruption.
+    const reason = error instanceof Interrupted || suite.signal.aborted ? "interrupted" : reasonOf(error);
     suite.progress.line(scope, `FAILED: ${reason}`);
     return { outcome: plan.outcome, execution: name, passed: false, reason: error instanceof GaveUp ? `GAVE UP: ${reason}` : reason };
   }
