@@ -70,6 +70,8 @@ async function setUp(options: { failUp?: Mechanism[]; stacks?: Record<string, { 
     AWS_EC2_METADATA_DISABLED: "true",
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     HOME: dir,
+    // Pulumi logs of the test stacks ($TMPDIR/sfn-approvals-it) go away with the test's directory.
+    TMPDIR: dir,
   };
   const saved = Object.fromEntries(Object.keys({ ...vars, CI: "" }).map((key) => [key, process.env[key]]));
   Object.assign(process.env, vars);
