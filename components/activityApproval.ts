@@ -81,7 +81,7 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
     this.activity = new aws.sfn.Activity(`${name}-activity`, {
       name: activityName,
       // An activity's encryption cannot change in place (CloudFormation: "Update requires:
-      // Replacement"): adding the key replaces the activity, so drain waiting requests first (README).
+      // Replacement"): adding the key replaces the activity, so drain waiting requests first (docs/operations.md).
       ...(args.dataKey ? { encryptionConfiguration: args.dataKey.encryptionConfiguration } : {}),
     }, { parent: this, ...(args.dataKey ? { deleteBeforeReplace: true } : {}) });
 

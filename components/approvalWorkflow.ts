@@ -270,7 +270,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
   readonly logGroup: aws.cloudwatch.LogGroup;
   readonly definition: pulumi.Output<string>;
   readonly failedExecutionsAlarm: aws.cloudwatch.MetricAlarm;
-  /** When a stage has reminders or escalation: fires when a publish fails (see README). */
+  /** When a stage has reminders or escalation: fires when a publish fails (see docs/follow-ups.md). */
   readonly followUpPublishAlarm?: aws.cloudwatch.MetricAlarm;
   /** Per stage with emails under escalateTo: the topic they are subscribed to. */
   readonly escalationTopics: Record<string, aws.sns.Topic> = {};

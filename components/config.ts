@@ -487,7 +487,7 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
   const stages: StageConfig[] = [];
   const stageIndexes = new Map<StageConfig, number>();
   if (raw.stages === undefined) {
-    problems.push(`sfn-approvals:stages is missing: set a list of 1 to ${MAX_STAGES} stages, each with name, mechanism, approvers and timeout (see README, "Config reference")`);
+    problems.push(`sfn-approvals:stages is missing: set a list of 1 to ${MAX_STAGES} stages, each with name, mechanism, approvers and timeout (see docs/configuration.md)`);
   } else if (!Array.isArray(raw.stages) || raw.stages.length === 0 || raw.stages.length > MAX_STAGES) {
     problems.push(`sfn-approvals:stages is ${show(raw.stages)}: must be a list of 1 to ${MAX_STAGES} stages`);
   } else {

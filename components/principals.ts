@@ -161,7 +161,7 @@ export function createApproverPolicy(args: {
   const reference = `the customer managed policy '${name}' with path '${APPROVER_POLICY_PATH}'`;
   if (report.addToPermissionSets.length > 0) {
     const sets = [...new Set(report.addToPermissionSets.map((r) => `'${r.permissionSet}'`))].join(", ");
-    pulumi.log.warn(`Stage '${args.stage}': ${report.addToPermissionSets.map((r) => r.role).join(", ")} sign in through IAM Identity Center, whose roles this stack never changes. Add ${reference} to permission set ${sets} (IAM Identity Center console: the permission set, Permissions policies, Attach customer managed policies), or set sfn-approvals:identityCenter and this stage's permissionSets to let the stack attach it. Every account that permission set is assigned to must have a policy of that name and path (README: Approvers who sign in with IAM Identity Center)`, args.parent);
+    pulumi.log.warn(`Stage '${args.stage}': ${report.addToPermissionSets.map((r) => r.role).join(", ")} sign in through IAM Identity Center, whose roles this stack never changes. Add ${reference} to permission set ${sets} (IAM Identity Center console: the permission set, Permissions policies, Attach customer managed policies), or set sfn-approvals:identityCenter and this stage's permissionSets to let the stack attach it. Every account that permission set is assigned to must have a policy of that name and path (docs/identity-center.md)`, args.parent);
   }
   if (report.attachYourself.length > 0) {
     pulumi.log.warn(`Stage '${args.stage}': sfn-approvals:attachApproverPolicies is false, so the stack attached ${reference} to nobody; attach it to ${report.attachYourself.join(", ")} yourself, or they cannot decide`, args.parent);
