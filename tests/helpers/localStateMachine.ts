@@ -47,8 +47,11 @@ export type TaskHandler = (input: any) => Promise<unknown>;
 export interface RunOptions {
   /** Local handler per Task state name. A Task without one fails with `NoLocalTaskHandler`. */
   taskHandlers: Record<string, TaskHandler>;
-  /** Becomes `$$.Task.Token` (the library does not create task tokens). */
-  taskToken?: string;
+  /**
+   * Becomes `$$.Task.Token` (the library does not create task tokens). A function is called on
+   * every read, so each Task can get its own token (the sandbox, scripts/demo/).
+   */
+  taskToken?: string | (() => string);
   /** `$$.Execution.Id`; defaults to DEFAULT_EXECUTION_ARN. */
   executionArn?: string;
   /** `$$.State.EnteredTime` (one fixed value for the whole run); defaults to DEFAULT_ENTERED_TIME. */
@@ -57,6 +60,16 @@ export interface RunOptions {
   retryPauseMs?: number;
   /** Milliseconds a Wait state (by name) waits instead of its Seconds (reminders in a test run). */
   waitMs?: Record<string, number>;
+  /** Called with each event of the library's log as it happens (states entered, exited, failed, caught). */
+  onEvent?: (event: RunEvent) => void;
+}
+
+/** An event of the library's log (its EventLog type is not exported): the fields read here. */
+export interface RunEvent {
+  type: string;
+  state?: { name: string; type: string };
+  Error?: string;
+  Cause?: string;
 }
 
 export interface RunResult {
@@ -243,10 +256,20 @@ export async function runDefinition(definition: object, input: unknown, options:
       Execution: { Id: executionArn, Name: executionArn.split(":").pop() },
       StateMachine: { Id: executionArn.replace(":execution:", ":stateMachine:").replace(/:[^:]*$/, ""), Name: executionArn.split(":").slice(-2, -1)[0] },
       State: { EnteredTime: options.stateEnteredTime ?? DEFAULT_ENTERED_TIME },
-      ...(options.taskToken !== undefined ? { Task: { Token: options.taskToken } } : {}),
+      ...(typeof options.taskToken === "function" ? { Task: { get Token() { return (options.taskToken as () => string)(); } } }
+        : options.taskToken !== undefined ? { Task: { Token: options.taskToken } } : {}),
     },
   });
 
+  const statesEntered: string[] = [];
+  // The library closes its event log when the execution ends (success, failure or timeout); read
+  // as it happens, so onEvent sees each state live.
+  const eventsRead = (async () => {
+    for await (const event of execution.eventLogs) {
+      if (event.type === "StateEntered") statesEntered.push(event.state.name);
+      options.onEvent?.(event as RunEvent);
+    }
+  })();
   let result: Omit<RunResult, "statesEntered">;
   try {
     result = { status: "SUCCEEDED", output: await execution.result };
@@ -261,11 +284,6 @@ export async function runDefinition(definition: object, input: unknown, options:
     }
   }
 
-  const statesEntered: string[] = [];
-  // The library closes its event log when the execution ends (success, failure or timeout),
-  // so this drains the buffered events and returns.
-  for await (const event of execution.eventLogs) {
-    if (event.type === "StateEntered") statesEntered.push(event.state.name);
-  }
+  await eventsRead;
   return { ...result, statesEntered };
 }
