@@ -41,6 +41,8 @@ function terminal(): SandboxIO {
         const rl = createInterface({ input: process.stdin, output: process.stdout });
         let answered = false;
         rl.question(question, (answer) => { answered = true; rl.close(); resolve(answer); });
+        // Ctrl-C at a prompt stops the sandbox, as anywhere else (readline would only pause).
+        rl.on("SIGINT", () => { rl.close(); process.emit("SIGINT"); });
         rl.on("close", () => { if (!answered) resolve(null); });
       }),
     };

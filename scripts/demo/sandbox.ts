@@ -157,6 +157,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
   const say = io.say;
   const cleanup: Array<() => unknown> = [];
   let problem: string | undefined;
+  /** The outcome is known: what approvers still do no longer changes it. */
+  let finished = false;
   try {
     say(NOT_AWS);
     if (!knownStacks().includes(stack)) throw new SandboxProblem(`unknown stack '${stack}': there is no Pulumi.${stack}.yaml (stacks: ${knownStacks().join(", ")})`);
@@ -212,8 +214,23 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     if (outputs.approvalPageUrl && pageFn) {
       const dir = writeArchive(await archiveFiles(pageFn));
       cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
-      page = await startPageServer(serializedPageHandler(dir, { ...pageFn.inputs.environment.variables, ...endpoints }));
-      cleanup.push(() => page!.close());
+      const handler = serializedPageHandler(dir, { ...pageFn.inputs.environment.variables, ...endpoints });
+      let answering = 0;
+      page = await startPageServer(async (event) => {
+        answering += 1;
+        try {
+          return await handler(event);
+        } finally {
+          answering -= 1;
+        }
+      });
+      // A press that decided the last stage is still being answered: its answer goes out first
+      // (closing the server closes only idle connections at once).
+      cleanup.push(async () => {
+        for (let waited = 0; answering > 0 && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+        await new Promise((resolve) => setImmediate(resolve));
+        await page!.close();
+      });
       // The page's API Gateway URL (the mocks' own) becomes the local page's, wherever it appears.
       pageBase = { mock: String(outputs.approvalPageUrl).replace(/\/decide$/, ""), local: page.url.replace(/\/decide$/, "") };
       say(`  approval page: ${page.url} (the page function's serialized archive, behind a local adapter; in AWS: ${outputs.approvalPageUrl})`);
@@ -257,6 +274,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
 
     /** Ends the run as a sandbox problem: every waiting Task fails, so the execution stops. */
     const fail = (why: string) => {
+      if (finished) return;
       if (!problem) {
         problem = why;
         say(`  SANDBOX PROBLEM: ${why}`);
@@ -416,7 +434,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     async function askWord(question: string, words: string[]): Promise<string> {
       for (;;) {
         const answer = await io.ask(question);
-        if (answer === null) throw new SandboxProblem("input ended before a decision");
+        if (answer === null) throw new SandboxProblem("input ended before a decision (with no one at the terminal, use --decide approve|reject)");
         const word = answer.trim().toLowerCase();
         if (words.includes(word)) return word;
         say(`  Please answer ${words.join(", ")}.`);
@@ -438,7 +456,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
         ...endpoints,
       };
       const code = await (options.runWorker ?? cliWorker)({ activityArn, decide, comment, env, interactive: !decide, say });
-      if (code !== 0 && sfn.isWaiting(activityArn)) throw new SandboxProblem(`the approval worker exited with code ${code} without a decision`);
+      if (code !== 0 && sfn.isWaiting(activityArn)) throw new SandboxProblem(`the approval worker exited with code ${code} without a decision${decide ? "" : " (with no one at the terminal, use --decide approve|reject)"}`);
     }
 
     // ---- the Task states ----
@@ -528,9 +546,10 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       onEvent,
     });
     sfn.ended(run.status, { output: run.output, error: run.error, cause: run.cause });
-    // Approvers finish what they were doing (a worker printing its confirmation); a person still
-    // being asked is not waited for.
-    if (decide) await Promise.race([Promise.allSettled(acting), new Promise((resolve) => setTimeout(resolve, 15000).unref())]);
+    // Approvers finish what they were doing (a worker printing its confirmation, a result function
+    // answering a later event); a person still being asked is not waited for long.
+    await Promise.race([Promise.allSettled(acting), new Promise((resolve) => setTimeout(resolve, decide ? 15000 : 5000).unref())]);
+    finished = true;
 
     say("");
     say(`Final output (execution ${run.status}):`);
