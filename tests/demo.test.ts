@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "f
 import { tmpdir } from "os";
 import { join } from "path";
 import { main } from "../scripts/demo";
+import { stackConfig } from "./helpers/stackConfig";
 import { NOT_AWS, SandboxIO, SandboxOptions, SandboxResult, libraryWorker, runSandbox } from "../scripts/demo/sandbox";
 
 const ROOT = join(__dirname, "..");
@@ -182,6 +183,15 @@ describe("sandbox: npm run demo", function () {
     expect(text).to.contain("  arn:aws:iam::123456789012:role/FinanceApprover: approve or reject the pipeline's approval action? ");
     expect(text).to.contain('"CodePipeline Pipeline Execution State Change" (pipeline FAILED)');
     expect(text).to.contain("stage-finance-result-fn-a1b2c3d log | decision already delivered; repeated or later event ignored");
+  });
+
+  it("a config with the deployer's own account id (as the stack files ask) runs as that account", async () => {
+    const config = stackConfig("dev", { "sfn-approvals:stages": [{ name: "manager", mechanism: "activity", approvers: ["arn:aws:iam::111122223333:role/ReleaseApprover"], timeout: "1h" }] });
+    const io = terminal();
+    const result = await sandbox({ stack: "dev", config, decide: "approve", io });
+    expect(result.code, io.text()).to.equal(0);
+    expect(finalOutput(io.lines).stages[0]).to.deep.include({ decision: "approved", approver: "arn:aws:sts::111122223333:assumed-role/ReleaseApprover/sandbox-approver" });
+    expect(io.text()).to.contain("activity sfn-approvals-dev-manager: the task waits for a worker");
   });
 
   it("a problem with the sandbox itself exits 2: an unknown stack, a bad option, an unreadable request, a worker that ends without deciding", async () => {

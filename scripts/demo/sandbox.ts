@@ -24,7 +24,7 @@ import { stageOfStateName } from "../../functions/contract";
 import { AwsError, FakeAws } from "../../tests/helpers/fakeAws";
 import { RunEvent, RunResult, TaskHandler, runDefinition } from "../../tests/helpers/localStateMachine";
 import { PageServer, serializedPageHandler, startPageServer } from "../../tests/helpers/pageServer";
-import { RecordedResource, archiveFiles, ofType, runProgram } from "../../tests/helpers/pulumiMocks";
+import { ACCOUNT_ID, RecordedResource, archiveFiles, mockAccount, ofType, runProgram } from "../../tests/helpers/pulumiMocks";
 import { HandlerRun, invokeArchive, writeArchive } from "../../tests/helpers/serializedHandler";
 import { stackConfig } from "../../tests/helpers/stackConfig";
 import { ApprovalWorker, WorkerIO } from "../lib/approvalWorker";
@@ -51,6 +51,8 @@ export type WorkerRunner = (args: { activityArn: string; decide?: Decide; commen
 
 export interface SandboxOptions {
   stack: string;
+  /** The stack's config as setAllConfig takes it; defaults to Pulumi.<stack>.yaml (tests/helpers/stackConfig.ts). */
+  config?: Record<string, string>;
   /** Every stage is answered by the sandbox itself (no person needed). */
   decide?: Decide;
   /** The request (the execution input); defaults to examples/expense-report.json. */
@@ -85,14 +87,25 @@ interface Generated {
   outputs: Record<string, any>;
 }
 
-/** The program runs once per stack and process (it is deterministic for a stack's config). */
+/**
+ * The one AWS account the config's IAM ARNs name, if there is one: the mocks then answer as that
+ * account, so a config with the deployer's own account id runs as it would deploy.
+ */
+export function configAccount(config: Record<string, string>): string | undefined {
+  const accounts = new Set(Object.values(config).flatMap((value) => [...value.matchAll(/arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):/g)].map((m) => m[1])));
+  return accounts.size === 1 ? [...accounts][0] : undefined;
+}
+
+/** The program runs once per stack config and process (it is deterministic for a config). */
 const generated = new Map<string, Promise<Generated>>();
-function generate(stack: string): Promise<Generated> {
-  let run = generated.get(stack);
+function generate(stack: string, config: Record<string, string>): Promise<Generated> {
+  const key = JSON.stringify([stack, config]);
+  let run = generated.get(key);
   if (!run) {
-    run = runProgram(stack, stackConfig(stack));
-    generated.set(stack, run);
-    run.catch(() => generated.delete(stack));
+    mockAccount.id = configAccount(config) ?? ACCOUNT_ID;
+    run = runProgram(stack, config).finally(() => { mockAccount.id = ACCOUNT_ID; });
+    generated.set(key, run);
+    run.catch(() => generated.delete(key));
   }
   return run;
 }
@@ -173,7 +186,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     say(`Stack ${stack}: running the Pulumi program under mocks (no AWS account, no Pulumi state)...`);
     let program: Generated;
     try {
-      program = await generate(stack);
+      program = await generate(stack, options.config ?? stackConfig(stack));
     } catch (error) {
       throw new SandboxProblem(`the program failed for stack '${stack}': ${(error as Error).message}`);
     }
@@ -185,7 +198,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     const account = String(outputs.stateMachineArn).split(":")[4];
     const region = String(outputs.region);
     say(`  workflow ${outputs.stateMachineName}: ${stages.map((s) => `${s.name} (${s.mechanism})`).join(", then ")}${outputs.autoApproveBelow !== null ? `; requests below ${outputs.autoApproveBelow} are approved automatically` : ""}`);
-    say(`  ${functions.length} Lambda function(s), run from their serialized archives; account ${account} and Region ${region} are the mocks' own`);
+    say(`  ${functions.length} Lambda function(s), run from their serialized archives; account ${account}${account === ACCOUNT_ID ? " (the mocks' own)" : " (the config's)"}, Region ${region} (the mocks' own)`);
 
     // ---- the local AWS endpoints ----
     const endpoint = async (name: string) => {
@@ -266,6 +279,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     for (const s of stages) if (s.activityArn) sfn.activities.add(s.activityArn);
     sfn.onTaskClosed = (stateName, outcome, how) => {
       if (how === "timed-out") say(`  Step Functions: ${stateName} timed out`);
+      else if (how === "aborted") say(`  Step Functions: ${stateName} stopped (the execution ended)`);
       else if ("output" in outcome) {
         const d = outcome.output as { decision?: unknown; approver?: unknown };
         say(`  Step Functions: SendTaskSuccess resumes ${stateName}: ${String(d?.decision)} by ${String(d?.approver)}`);
@@ -460,10 +474,16 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     }
 
     // ---- the Task states ----
-    const fail2 = (error: string, cause: string) => Object.assign(new Error(cause), { name: error });
+    /** An error the workflow itself sees (a function's error, a task failure), not a sandbox problem. */
+    const workflowErrors = new WeakSet<Error>();
+    const taskError = (error: string, cause: string) => {
+      const thrown = Object.assign(new Error(cause), { name: error });
+      workflowErrors.add(thrown);
+      return thrown;
+    };
     const outcomeOf = (outcome: TaskOutcome) => {
       if ("output" in outcome) return outcome.output;
-      throw fail2(outcome.error, outcome.cause);
+      throw taskError(outcome.error, outcome.cause);
     };
     const handlers: Record<string, TaskHandler> = {};
     // The library logs a state as entered just before it calls the Task's handler: a macrotask
@@ -486,7 +506,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
             const cause = JSON.stringify({ errorType: error, errorMessage: run.response?.errorMessage ?? run.error?.message });
             say(`  start function failed: ${error}: ${run.response?.errorMessage ?? run.error?.message}`);
             task.failed(error, cause);
-            throw fail2(error, cause);
+            throw taskError(error, cause);
           }
           task.submitted({ ExecutedVersion: "$LATEST", Payload: run.result, StatusCode: 200 });
           flush();
@@ -521,6 +541,18 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       } else {
         handlers[name] = async () => { throw new SandboxProblem(`the sandbox cannot run Task '${name}' (${resource})`); };
       }
+    }
+
+    // Anything else a Task handler throws is the sandbox's own failure: the run ends as a problem.
+    for (const [name, handler] of Object.entries(handlers)) {
+      handlers[name] = async (input) => {
+        try {
+          return await handler(input);
+        } catch (error) {
+          if (!(error instanceof Error && workflowErrors.has(error))) fail(`Task '${name}': ${(error as Error).message}`);
+          throw error;
+        }
+      };
     }
 
     say(`Request ${relative(process.cwd(), inputFile)}: ${JSON.stringify(request).slice(0, 200)}`);

@@ -12,6 +12,8 @@ import { AwsError, FakeAws, callerIdentityXml } from "../../tests/helpers/fakeAw
 export type HistoryEvent = Record<string, unknown> & { id: number; type: string; previousEventId?: number };
 
 export type TaskOutcome = { output: unknown } | { error: string; cause: string };
+/** How a Task ended: a decision, a failure, its timeout, or the end of the execution around it. */
+export type Closing = "succeeded" | "failed" | "timed-out" | "aborted";
 
 interface WaitingTask {
   token: string;
@@ -22,7 +24,7 @@ interface WaitingTask {
   activityArn?: string;
   /** An activity task's input, as GetActivityTask hands it to the worker. */
   input?: string;
-  closed?: "succeeded" | "failed" | "timed-out";
+  closed?: Closing;
   /** The workflow has left the Task's state. */
   stateDone?: boolean;
   settle: (outcome: TaskOutcome) => void;
@@ -46,7 +48,7 @@ export class SandboxStepFunctions {
   /** The stack's activities (GetActivityTask refuses any other). */
   readonly activities = new Set<string>();
   /** Told of each Task's end: a decision (SendTaskSuccess), a failure, or its timeout. */
-  onTaskClosed?: (stateName: string, outcome: TaskOutcome, how: "succeeded" | "failed" | "timed-out") => void;
+  onTaskClosed?: (stateName: string, outcome: TaskOutcome, how: Closing) => void;
   /** Who GetCallerIdentity says the caller is (the approver the worker runs as). */
   callerArn = "arn:aws:sts::123456789012:assumed-role/SandboxApprover/sandbox";
 
@@ -111,7 +113,7 @@ export class SandboxStepFunctions {
 
   /** The execution ended: nothing waits any more, pending polls return empty. */
   ended(status: "SUCCEEDED" | "FAILED" | "TIMED_OUT", result: { output?: unknown; error?: string; cause?: string }): void {
-    for (const task of [...this.tasks.values()]) if (!task.closed) this.close(task, "timed-out", { error: "States.Timeout", cause: "" });
+    for (const task of [...this.tasks.values()]) if (!task.closed) this.close(task, "aborted", { error: "States.Aborted", cause: "the execution ended" });
     this.status = status;
     this.stop = { at: Date.now() / 1000, ...result };
     const type = status === "SUCCEEDED" ? "ExecutionSucceeded" : status === "FAILED" ? "ExecutionFailed" : "ExecutionTimedOut";
@@ -142,13 +144,14 @@ export class SandboxStepFunctions {
     for (const list of this.pollers.values()) for (const poller of list.splice(0)) poller(undefined);
   }
 
-  private close(task: WaitingTask, how: "succeeded" | "failed" | "timed-out", outcome: TaskOutcome): void {
+  private close(task: WaitingTask, how: Closing, outcome: TaskOutcome): void {
     task.closed = how;
     const activity = task.kind === "activity";
     const [type, key] = how === "succeeded" ? [activity ? "ActivitySucceeded" : "TaskSucceeded", activity ? "activitySucceededEventDetails" : "taskSucceededEventDetails"]
       : how === "failed" ? [activity ? "ActivityFailed" : "TaskFailed", activity ? "activityFailedEventDetails" : "taskFailedEventDetails"]
-        : [activity ? "ActivityTimedOut" : "TaskTimedOut", activity ? "activityTimedOutEventDetails" : "taskTimedOutEventDetails"];
-    const details = "output" in outcome ? { output: JSON.stringify(outcome.output), outputDetails: { truncated: false } } : { error: outcome.error, cause: outcome.cause };
+        : how === "timed-out" ? [activity ? "ActivityTimedOut" : "TaskTimedOut", activity ? "activityTimedOutEventDetails" : "taskTimedOutEventDetails"]
+          : ["TaskStateAborted", "stateExitedEventDetails"];
+    const details = how === "aborted" ? { name: task.stateName } : "output" in outcome ? { output: JSON.stringify(outcome.output), outputDetails: { truncated: false } } : { error: outcome.error, cause: outcome.cause };
     task.lastEventId = this.add(type, { [key]: details }, task.lastEventId).id;
     this.onTaskClosed?.(task.stateName, outcome, how);
     task.settle(outcome);

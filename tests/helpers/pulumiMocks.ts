@@ -3,6 +3,8 @@
 import * as pulumi from "@pulumi/pulumi";
 
 export const ACCOUNT_ID = "123456789012";
+/** The account the mocks answer for (caller identity, ARNs): ACCOUNT_ID, or the stack's own in the sandbox (scripts/demo/). */
+export const mockAccount = { id: ACCOUNT_ID };
 export const REGION = "eu-west-1";
 /** The id of every HTTP API under mocks (as in AWS, 10 lowercase letters and digits). */
 export const API_ID = "a1b2c3d4e5";
@@ -18,16 +20,16 @@ export interface RecordedResource {
 
 function fakeState(type: string, name: string, inputs: Record<string, any>): Record<string, any> {
   const physical = inputs.name ?? `${name}-a1b2c3d`;
-  const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT_ID}:${resource}`;
+  const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${mockAccount.id}:${resource}`;
   switch (type) {
     case "aws:iam/role:Role":
-      return { name: physical, arn: `arn:aws:iam::${ACCOUNT_ID}:role/${physical}` };
+      return { name: physical, arn: `arn:aws:iam::${mockAccount.id}:role/${physical}` };
     case "aws:lambda/function:Function":
       return { name: physical, arn: arn("lambda", `function:${physical}`), invokeArn: `invoke:${physical}` };
     case "aws:sns/topic:Topic":
       return { name: physical, arn: arn("sns", physical) };
     case "aws:sqs/queue:Queue":
-      return { name: physical, arn: arn("sqs", physical), url: `https://sqs.${REGION}.amazonaws.com/${ACCOUNT_ID}/${physical}` };
+      return { name: physical, arn: arn("sqs", physical), url: `https://sqs.${REGION}.amazonaws.com/${mockAccount.id}/${physical}` };
     case "aws:ssm/document:Document":
       return { name: physical, arn: arn("ssm", `document/${physical}`) };
     case "aws:cloudwatch/eventRule:EventRule":
@@ -40,11 +42,11 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
       return { name: physical, arn: arn("dynamodb", `table/${physical}`) };
     case "aws:iam/policy:Policy":
       // As in IAM, a policy's ARN holds its path (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-arns).
-      return { name: physical, arn: `arn:aws:iam::${ACCOUNT_ID}:policy${inputs.path ?? "/"}${physical}` };
+      return { name: physical, arn: `arn:aws:iam::${mockAccount.id}:policy${inputs.path ?? "/"}${physical}` };
     case "aws:sfn/stateMachine:StateMachine":
       return { name: physical, arn: arn("states", `stateMachine:${physical}`) };
     case "aws:apigatewayv2/api:Api":
-      return { name: physical, apiEndpoint: `https://${API_ID}.execute-api.${REGION}.amazonaws.com`, executionArn: `arn:aws:execute-api:${REGION}:${ACCOUNT_ID}:${API_ID}`, arn: `arn:aws:apigateway:${REGION}::/apis/${API_ID}` };
+      return { name: physical, apiEndpoint: `https://${API_ID}.execute-api.${REGION}.amazonaws.com`, executionArn: `arn:aws:execute-api:${REGION}:${mockAccount.id}:${API_ID}`, arn: `arn:aws:apigateway:${REGION}::/apis/${API_ID}` };
     case "aws:sfn/activity:Activity":
       return { name: physical, arn: arn("states", `activity:${physical}`) };
     case "aws:kms/key:Key":
@@ -79,7 +81,7 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
   call(args) {
     switch (args.token) {
       case "aws:index/getCallerIdentity:getCallerIdentity":
-        return { accountId: ACCOUNT_ID, arn: `arn:aws:iam::${ACCOUNT_ID}:user/deployer`, userId: "AIDEXAMPLE", id: ACCOUNT_ID };
+        return { accountId: mockAccount.id, arn: `arn:aws:iam::${mockAccount.id}:user/deployer`, userId: "AIDEXAMPLE", id: mockAccount.id };
       case "aws:index/getRegion:getRegion":
         return { name: REGION, region: REGION, id: REGION, description: "Europe (Ireland)", endpoint: `ec2.${REGION}.amazonaws.com` };
       case "aws:iam/getSessionContext:getSessionContext":
@@ -97,7 +99,7 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
         const kind = args.token === "aws:iam/getRole:getRole" ? "role" : "user";
         const name = (kind === "role" ? args.inputs.name : args.inputs.userName) as string;
         if (iamFacts.missingRoles.includes(name)) throw invokeError(`NoSuchEntity: The ${kind} with name ${name} cannot be found.`);
-        return { ...args.inputs, arn: `arn:aws:iam::${ACCOUNT_ID}:${kind}${iamFacts.paths[name] ?? "/"}${name}`, path: iamFacts.paths[name] ?? "/", id: name };
+        return { ...args.inputs, arn: `arn:aws:iam::${mockAccount.id}:${kind}${iamFacts.paths[name] ?? "/"}${name}`, path: iamFacts.paths[name] ?? "/", id: name };
       }
       case "aws:servicequotas/getServiceQuota:getServiceQuota":
         if (iamFacts.managedPoliciesPerRole === undefined) throw invokeError("AccessDeniedException: User is not authorized to perform: servicequotas:GetServiceQuota");
