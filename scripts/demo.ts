@@ -4,8 +4,10 @@
 // scripts/demo/sandbox.ts). It is a sandbox, not AWS: nothing it shows proves IAM permissions or
 // AWS service behaviour.
 import { Interface, createInterface } from "readline";
+import { resolve } from "path";
 import { parseArgs } from "util";
-import { DEFAULT_EMAIL_DIR, NOT_AWS, SandboxIO, knownStacks, runSandbox } from "./demo/sandbox";
+import { DEFAULT_EMAIL_DIR, NOT_AWS, knownStacks } from "./demo/basics";
+import type { SandboxIO } from "./demo/sandbox";
 
 const USAGE = `Usage: npm run demo [-- [--stack STACK] [--decide approve|reject] [--input FILE]]
 
@@ -84,6 +86,9 @@ export async function main(argv: string[], io: SandboxIO = terminal()): Promise<
     io.say(`demo: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
   }
+  // Loaded only now: the program, the page and the fakes take seconds to load, --help none.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { runSandbox } = require("./demo/sandbox") as typeof import("./demo/sandbox");
   const result = await runSandbox({
     stack: values.stack ?? "dev",
     decide: values.decide as "approve" | "reject" | undefined,
@@ -93,7 +98,8 @@ export async function main(argv: string[], io: SandboxIO = terminal()): Promise<
   return result.code;
 }
 
-if (require.main === module) {
+// Run as a program (ts-node, or node scripts/run.js, which sets argv[1] to this file), not when imported.
+if (require.main === module || resolve(process.argv[1] ?? "") === __filename) {
   process.on("SIGINT", () => {
     process.stdout.write(`\nStopped (Ctrl-C): nothing more is decided.\n${NOT_AWS}\n`);
     process.exit(130);

@@ -15,7 +15,7 @@
 import "../../tests/helpers/setup";
 import { spawn } from "child_process";
 import { randomBytes } from "crypto";
-import { mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "fs";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { join, relative } from "path";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { STSClient } from "@aws-sdk/client-sts";
@@ -28,14 +28,12 @@ import { ACCOUNT_ID, RecordedResource, archiveFiles, mockAccount, ofType, runPro
 import { HandlerRun, invokeArchive, writeArchive } from "../../tests/helpers/serializedHandler";
 import { stackConfig } from "../../tests/helpers/stackConfig";
 import { ApprovalWorker, WorkerIO } from "../lib/approvalWorker";
+import { DEFAULT_EMAIL_DIR, DEFAULT_INPUT, NOT_AWS, ROOT, knownStacks } from "./basics";
 import { approvalActionEvent, automationStepEvent, pipelineFailedEvent } from "./events";
 import { Automation, Delivery, PipelineExecution, SandboxCodePipeline, SandboxSns, SandboxSsm, SandboxTables, approveStepOf } from "./services";
 import { SandboxStepFunctions, TaskOutcome } from "./stepFunctions";
 
-export const NOT_AWS = "SANDBOX — not AWS: nothing here proves IAM permissions or AWS service behaviour";
-const ROOT = join(__dirname, "..", "..");
-export const DEFAULT_INPUT = join(ROOT, "examples", "expense-report.json");
-export const DEFAULT_EMAIL_DIR = join(ROOT, ".sandbox", "emails");
+export { NOT_AWS, knownStacks } from "./basics";
 
 export type Decide = "approve" | "reject";
 
@@ -76,11 +74,6 @@ export interface SandboxResult {
 
 /** A problem with the sandbox itself (not the workflow's answer): exit code 2. */
 export class SandboxProblem extends Error {}
-
-/** The stacks of this project: Pulumi.<stack>.yaml next to Pulumi.yaml. */
-export function knownStacks(): string[] {
-  return readdirSync(ROOT).map((f) => /^Pulumi\.([^.]+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => s !== undefined).sort();
-}
 
 interface Generated {
   resources: RecordedResource[];
