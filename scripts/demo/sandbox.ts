@@ -8,10 +8,13 @@
 // Approvers answer as they would in AWS: from the email's link on the page, through the approval
 // worker on the stage's activity, or by answering the runbook step or pipeline action, after which
 // the EventBridge event AWS documents reaches the stage's result function.
+// These pieces are the tests' own helpers, shared rather than copied, so the sandbox runs what the
+// tests check.
 //
 // It is a sandbox, not AWS: nothing it shows proves IAM permissions or AWS service behaviour.
-// Promise.withResolvers for aws-local-stepfunctions on Node 20, and no AWS_* settings of the
-// developer's: nothing here may reach AWS.
+
+// Promise.withResolvers for aws-local-stepfunctions on Node 20, and none of the developer's AWS_*
+// settings: nothing here may reach AWS.
 import "../../tests/helpers/setup";
 import { spawn } from "child_process";
 import { randomBytes } from "crypto";
@@ -133,7 +136,7 @@ function logLines(logs: string): string[] {
 /** The default worker: the real approval worker CLI, run with npm as a person would run it. */
 export const cliWorker: WorkerRunner = ({ activityArn, decide, comment, env, interactive, say }) => new Promise((resolve, reject) => {
   const args = ["run", "--silent", "approval-worker", "--", "--activity-arn", activityArn, "--once", ...(decide ? ["--decide", decide, "--comment", comment ?? ""] : [])];
-  const child = spawn(process.platform === "win32" ? "npm.cmd" : "npm", args, { cwd: ROOT, env, stdio: interactive ? "inherit" : ["ignore", "pipe", "pipe"] });
+  const child = spawn("npm", args, { cwd: ROOT, env, stdio: interactive ? "inherit" : ["ignore", "pipe", "pipe"] });
   const prefix = (stream: NodeJS.ReadableStream | null) => stream?.on("data", (chunk: Buffer) => {
     for (const line of chunk.toString("utf8").split("\n")) if (line.trim() !== "") say(`    worker | ${line}`);
   });
