@@ -29,6 +29,28 @@ ${NOT_AWS}.`;
 
 class UsageError extends Error {}
 
+const OPTIONS = { stack: { type: "string" }, decide: { type: "string" }, input: { type: "string" }, help: { type: "boolean" } } as const;
+
+/** Edit distance (insertions, deletions, substitutions) between two short words. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length];
+}
+
+/** parseArgs's message, with the nearest option for a mistyped one. */
+function usageMessage(error: Error & { code?: string }): string {
+  const unknown = error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ? /'(-{1,2}[^']*)'/.exec(error.message)?.[1] : undefined;
+  if (!unknown) return error.message;
+  const word = unknown.replace(/^-+/, "").split("=")[0];
+  const near = Object.keys(OPTIONS).filter((name) => distance(word, name) <= 2).sort((x, y) => distance(word, x) - distance(word, y))[0];
+  return `unknown option ${unknown}${near ? ` (did you mean --${near}?)` : ""}`;
+}
+
 /**
  * The terminal: one readline per question, so the approval worker (a child process) can read the
  * terminal in between. Input that is not a terminal (a pipe) is read by one reader for the whole
@@ -71,19 +93,14 @@ function terminal(): SandboxIO {
 export async function main(argv: string[], io: SandboxIO = terminal()): Promise<number> {
   let values: { stack?: string; decide?: string; input?: string; help?: boolean };
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: { stack: { type: "string" }, decide: { type: "string" }, input: { type: "string" }, help: { type: "boolean" } },
-      strict: true,
-      allowPositionals: false,
-    }));
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
     if (values.help) {
       io.say(USAGE);
       return 0;
     }
     if (values.decide !== undefined && values.decide !== "approve" && values.decide !== "reject") throw new UsageError(`--decide must be approve or reject, got '${values.decide}'`);
   } catch (error) {
-    io.say(`demo: ${(error as Error).message}\n\n${USAGE}`);
+    io.say(`demo: ${error instanceof UsageError ? error.message : usageMessage(error as Error)}\n\n${USAGE}`);
     return 2;
   }
   // Loaded only now: the program, the page and the fakes take seconds to load, --help none.

@@ -199,10 +199,16 @@ describe("sandbox: npm run demo", function () {
     expect(await main(["--stack", "nope", "--decide", "approve"], unknown)).to.equal(2);
     expect(unknown.text()).to.contain("SANDBOX PROBLEM: unknown stack 'nope': there is no Pulumi.nope.yaml (stacks: dev, prod, staging)");
     expect(unknown.lines[unknown.lines.length - 1]).to.equal(NOT_AWS);
-    for (const argv of [["--decide", "maybe"], ["--stak", "dev"], ["dev"]]) {
+    // The last two are util.parseArgs's own words.
+    for (const [argv, message] of [
+      [["--decide", "maybe"], /^demo: --decide must be approve or reject, got 'maybe'$/],
+      [["--stak", "dev"], /^demo: unknown option --stak \(did you mean --stack\?\)$/],
+      [["--decide"], /^demo: .*'--decide <value>' argument missing/],
+      [["dev"], /^demo: .*'dev'/],
+    ] as const) {
       const usage = terminal();
-      expect(await main(argv, usage), argv.join(" ")).to.equal(2);
-      expect(usage.lines[0]).to.match(/^demo: /);
+      expect(await main([...argv], usage), argv.join(" ")).to.equal(2);
+      expect(usage.lines[0]).to.match(message);
       expect(usage.text()).to.contain("Usage: npm run demo");
     }
     const missing = terminal();
