@@ -26,10 +26,9 @@ import { stageHandles } from "./lambdaCallbackStage";
 import { ApproverAccess, ApproverPolicyReport, createApproverPolicy } from "./principals";
 import { WorkflowKey } from "./workflowKey";
 
-/** Longest silence between two heartbeats of a worker that holds the task (the worker beats every 30 s). */
-export const ACTIVITY_HEARTBEAT_SECONDS = 120;
-/** How often a task released by a vanished worker (heartbeat timeout) is offered again. */
-export const ACTIVITY_RELEASES = 3;
+import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "./activityTiming";
+
+export { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES };
 
 export interface ActivityApprovalArgs {
   /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */

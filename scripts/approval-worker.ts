@@ -6,7 +6,7 @@
 import { STSClient } from "@aws-sdk/client-sts";
 import { hostname } from "os";
 import { createInterface, Interface } from "readline";
-import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "../components/activityApproval";
+import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "../components/activityTiming";
 import { redactText } from "../functions/redact";
 import { ApprovalWorker, TaskOutcome, WorkerIO } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";

@@ -1,0 +1,18 @@
+// Runs one of the project's TypeScript programs with plain node: node scripts/run.js FILE.ts [args].
+// The npm scripts (approvals, start-approval, approval-worker) start the CLIs through it.
+"use strict";
+const { enableCompileCache } = require("module");
+const { join, resolve } = require("path");
+
+// Node's compile cache keeps V8's code for the modules loaded (the AWS SDK above all) between starts.
+enableCompileCache?.(process.env.SFN_APPROVALS_NODE_CACHE || join(__dirname, "..", "node_modules", ".cache", "sfn-approvals", "v8"));
+require("./register");
+
+const file = process.argv[2];
+if (!file || !file.endsWith(".ts")) {
+  process.stderr.write("usage: node scripts/run.js FILE.ts [ARGS...]\n");
+  process.exit(2);
+}
+// The program sees itself as argv[1] and its own arguments from argv[2] on, as under node FILE.
+process.argv.splice(1, 2, resolve(file));
+require(resolve(file));
