@@ -2,7 +2,7 @@
 // (scripts/approval-worker.ts) in a child process against a fake Step Functions + STS endpoint on
 // 127.0.0.1, and once through a real terminal (tmux) for an interactive approval and a Ctrl-C.
 import { expect } from "chai";
-import { fakeAwsCliEnv } from "./helpers/cliEnv";
+import { cliArgs, fakeAwsCliEnv } from "./helpers/cliEnv";
 import { ChildProcess, execFileSync, spawn } from "child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -28,7 +28,7 @@ interface WorkerRun {
 
 function startWorker(args: string[], env: Record<string, string>): WorkerRun {
   let output = "";
-  const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/approval-worker.ts", ...args], {
+  const child = spawn(process.execPath, cliArgs("approval-worker", args), {
     cwd: ROOT,
     env: fakeAwsCliEnv({
       ...env,
@@ -424,7 +424,7 @@ describe("approval worker in a real terminal (tmux)", function () {
       AWS_REGION: "eu-west-1", AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS", AWS_SECRET_ACCESS_KEY: "fake-secret-for-tests",
       AWS_EC2_METADATA_DISABLED: "true", AWS_ENDPOINT_URL_SFN: aws.url, AWS_ENDPOINT_URL_STS: aws.url,
     };
-    const command = `cd ${ROOT} && ${process.execPath} -r ts-node/register/transpile-only scripts/approval-worker.ts --activity-arn ${ACTIVITY} --once; echo WORKER_EXIT=$?; sleep 60`;
+    const command = `cd ${ROOT} && ${process.execPath} ${cliArgs("approval-worker").join(" ")} --activity-arn ${ACTIVITY} --once; echo WORKER_EXIT=$?; sleep 60`;
     tmux("new-session", "-d", "-s", "worker", "-x", "110", "-y", "50", ...Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]), command);
   }
 

@@ -3,7 +3,7 @@
 // with realistic histories whose Task parameters hold task tokens) and a fake `pulumi`.
 import { HistoryEvent } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
-import { fakeAwsCliEnv } from "./helpers/cliEnv";
+import { cliArgs, fakeAwsCliEnv } from "./helpers/cliEnv";
 import { spawn } from "child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -69,7 +69,7 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
     return new Promise((resolve) => {
       let stdout = "";
       let stderr = "";
-      const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/approvals.ts", ...args], { cwd: ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
+      const child = spawn(process.execPath, cliArgs("approvals", args), { cwd: ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
       child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
       child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
       child.on("exit", (code) => resolve({ code, stdout, stderr }));

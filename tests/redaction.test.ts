@@ -13,7 +13,7 @@ import { REDACTED, redactText, redactedError, redactingHandler, secretsOf } from
 import { describe as describeError } from "../scripts/lib/approvalWorker";
 import { sfnFailure } from "../scripts/lib/clients";
 import { safeCause } from "../scripts/lib/terminalFormat";
-import { fakeAwsCliEnv } from "./helpers/cliEnv";
+import { cliArgs, fakeAwsCliEnv } from "./helpers/cliEnv";
 import { FakeAws, callerIdentityXml, echoingFault, fakeTaskToken } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
@@ -310,8 +310,8 @@ describe("approval worker CLI: a refused decision is reported without the activi
     aws.on("GetCallerIdentity", () => callerIdentityXml("arn:aws:sts::123456789012:assumed-role/ReleaseApprover/alice"))
       .on("GetActivityTask", () => (given ? {} : (given = true, { taskToken: token, input: JSON.stringify({ request: EXPENSE_REPORT, stage: "manager", executionArn: EXECUTION_ARN }) })))
       .on("SendTaskSuccess", echoingFault("taskToken"));
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/approval-worker.ts",
-      "--activity-arn", "arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-dev-manager", "--decide", "approve", "--once"], {
+    const child = spawn(process.execPath, cliArgs("approval-worker",
+      ["--activity-arn", "arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-dev-manager", "--decide", "approve", "--once"]), {
       cwd: join(__dirname, ".."),
       env: fakeAwsCliEnv({ AWS_ENDPOINT_URL_SFN: url, AWS_ENDPOINT_URL_STS: url }),
       stdio: ["ignore", "pipe", "pipe"],

@@ -3,7 +3,7 @@
 // prints the prod stack's outputs. With --wait, the fake's DescribeExecution/GetExecutionHistory
 // answers advance poll by poll through a realistic history (whose Task parameters hold task tokens).
 import { expect } from "chai";
-import { fakeAwsCliEnv } from "./helpers/cliEnv";
+import { cliArgs, fakeAwsCliEnv } from "./helpers/cliEnv";
 import { ChildProcess, spawn } from "child_process";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -69,7 +69,7 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
   function run(args: string[], extraEnv: Record<string, string> = {}): Run {
     let stdout = "";
     let stderr = "";
-    const child = spawn(process.execPath, ["-r", "ts-node/register/transpile-only", "scripts/start-approval.ts", ...args], {
+    const child = spawn(process.execPath, cliArgs("start-approval", args), {
       cwd: ROOT,
       env: { ...env, ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],
