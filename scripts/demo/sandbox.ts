@@ -194,7 +194,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     const account = String(outputs.stateMachineArn).split(":")[4];
     const region = String(outputs.region);
     say(`  workflow ${outputs.stateMachineName}: ${stages.map((s) => `${s.name} (${s.mechanism})`).join(", then ")}${outputs.autoApproveBelow !== null ? `; requests below ${outputs.autoApproveBelow} are approved automatically` : ""}`);
-    say(`  ${functions.length} Lambda function(s), run from their serialized archives; account ${account}${account === ACCOUNT_ID ? " (the mocks' own)" : " (the config's)"}, Region ${region} (the mocks' own)`);
+    say(`  ${functions.length === 0 ? "no Lambda functions" : `${functions.length} Lambda functions, run from their serialized archives`}; account ${account}${account === ACCOUNT_ID ? " (the mocks' own)" : " (the config's)"}, Region ${region} (the mocks' own)`);
 
     // ---- the local AWS endpoints ----
     const endpoint = async (name: string) => {
