@@ -1,6 +1,6 @@
 // A handler from functions/ deployed as a Lambda with the project's secure defaults: its own
 // least-privilege role (never CallbackFunction's default role with its *FullAccess policies),
-// its own log group with retention, nodejs22.x, small memory, short timeout, and an archive that
+// its own log group with retention, nodejs24.x, small memory, short timeout, and an archive that
 // holds only the handler (the runtime provides AWS SDK v3), plus any client the handler needs newer
 // than the runtime's SDK (bundledPackages).
 import * as aws from "@pulumi/aws";
@@ -10,7 +10,9 @@ import * as pulumi from "@pulumi/pulumi";
 import { redactingHandler } from "../functions/redact";
 import { PolicyStatement, policyDocument, serviceTrustPolicy } from "./iam";
 
-export const LAMBDA_RUNTIME = "nodejs22.x";
+// Node.js 24, deprecated on 30 April 2028 (https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html);
+// the tests and the CLIs run on the same major (package.json devDependencies.node).
+export const LAMBDA_RUNTIME = "nodejs24.x";
 export const LAMBDA_MEMORY_MB = 128;
 export const LAMBDA_TIMEOUT_SECONDS = 30;
 export const LOG_RETENTION_DAYS = 365;

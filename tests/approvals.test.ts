@@ -56,7 +56,6 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
   before(async () => {
     env = fakeAwsCliEnv({
       AWS_ENDPOINT_URL_SFN: await aws.start(),
-      NODE_NO_WARNINGS: "1",
       PULUMI_COMMAND: fakePulumi("prod", PROD_OUTPUTS),
     });
   });

@@ -198,9 +198,9 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
       { Sid: "SendDecisionToStateMachine", Effect: "Allow", Action: ["states:SendTaskSuccess", "states:SendTaskFailure"], Resource: [`arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod`] },
     ]);
     const common = { PIPELINE_NAME: PIPELINE, STAGE_NAME: "finance", TABLE_NAME: TABLE };
-    expect(named(prod.resources, "stage-finance-start-fn").inputs).to.deep.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, environment: { variables: { ...common, TIMEOUT_SECONDS: String(SEVEN_DAYS) } } });
+    expect(named(prod.resources, "stage-finance-start-fn").inputs).to.deep.include({ runtime: "nodejs24.x", memorySize: 128, timeout: 30, environment: { variables: { ...common, TIMEOUT_SECONDS: String(SEVEN_DAYS) } } });
     expect(named(prod.resources, "stage-finance-result-fn").inputs).to.deep.include({
-      runtime: "nodejs22.x", memorySize: 128, timeout: 30,
+      runtime: "nodejs24.x", memorySize: 128, timeout: 30,
       environment: { variables: {
         ...common, APPROVERS: JSON.stringify(["arn:aws:iam::123456789012:role/FinanceApprover"]),
         STARTER_ROLE_ARN: named(prod.resources, "stage-finance-start-role").state.arn,

@@ -198,7 +198,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
 
     it("deploys the page function with the state machine and the email stages as its settings", () => {
       const fn = named(staging.resources, "approval-page-handler-fn").inputs;
-      expect(fn).to.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, handler: "__index.handler", role: `arn:aws:iam::${ACCOUNT_ID}:role/approval-page-handler-role-a1b2c3d` });
+      expect(fn).to.include({ runtime: "nodejs24.x", memorySize: 128, timeout: 30, handler: "__index.handler", role: `arn:aws:iam::${ACCOUNT_ID}:role/approval-page-handler-role-a1b2c3d` });
       expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: "/sfn-approvals/staging/approval-page-handler" });
       expect(fn.environment.variables).to.deep.equal({ STATE_MACHINE_ARN, STAGES: JSON.stringify(STAGES), CODE_TABLE_NAME: CODE_TABLE });
       expect(JSON.parse(fn.environment.variables.STAGES)).to.deep.equal(STAGES);
@@ -244,7 +244,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
 
     it("deploys the start function with its stage, topic, page URL and timeout", () => {
       const fn = named(staging.resources, "stage-team-lead-start-fn").inputs;
-      expect(fn).to.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, handler: "__index.handler", role: `arn:aws:iam::${ACCOUNT_ID}:role/stage-team-lead-start-role-a1b2c3d` });
+      expect(fn).to.include({ runtime: "nodejs24.x", memorySize: 128, timeout: 30, handler: "__index.handler", role: `arn:aws:iam::${ACCOUNT_ID}:role/stage-team-lead-start-role-a1b2c3d` });
       expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: "/sfn-approvals/staging/stage-team-lead-start" });
       expect(fn.environment.variables).to.deep.equal({
         STAGE_NAME: "team-lead",

@@ -1,7 +1,10 @@
 import { expect } from "chai";
+import { execFileSync } from "child_process";
+import { join } from "path";
 import { ApprovalWorkflow, SsmAutomationApproval, SsmAutomationApprovalArgs } from "../components";
 import { ConfigError } from "../components/config";
 import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, lastRunResources, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
+import { writeArchive } from "./helpers/serializedHandler";
 import { stackConfig } from "./helpers/stackConfig";
 
 /** Where a stage's Check state goes on an explicit approval (the rule testing approved == true). */
@@ -297,11 +300,11 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       ]);
     });
 
-    it("deploys both handlers as small nodejs22.x Lambdas with their own role, log group and settings", () => {
+    it("deploys both handlers as small nodejs24.x Lambdas with their own role, log group and settings", () => {
       const start = named(prod.resources, "stage-manager-start-fn").inputs;
       const result = named(prod.resources, "stage-manager-result-fn").inputs;
       for (const fn of [start, result]) {
-        expect(fn).to.include({ runtime: "nodejs22.x", memorySize: 128, timeout: 30, handler: "__index.handler" });
+        expect(fn).to.include({ runtime: "nodejs24.x", memorySize: 128, timeout: 30, handler: "__index.handler" });
         expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: fn === start ? "/sfn-approvals/prod/stage-manager-start" : "/sfn-approvals/prod/stage-manager-result" });
       }
       expect(start.role).to.equal(`arn:aws:iam::${ACCOUNT_ID}:role/stage-manager-start-role-a1b2c3d`);
@@ -311,6 +314,20 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       for (const name of ["stage-manager-start-logs", "stage-manager-result-logs", "approvals-logs"]) {
         expect(named(prod.resources, name).inputs.retentionInDays).to.equal(365);
       }
+    });
+
+    it("exports every handler with fewer than three parameters: nodejs24.x refuses callback-style handlers", async () => {
+      // The runtime refuses a handler whose length is 3 or more (aws/aws-lambda-nodejs-runtime-interface-client
+      // src/function/callback-deprecation.ts; "Lambda supports callback-based function handlers for Node.js 22 and
+      // earlier runtimes only", https://docs.aws.amazon.com/lambda/latest/dg/nodejs-context.html). Loaded in one node.
+      const functions = [dev, prod, staging].flatMap((run) => ofType(run.resources, "aws:lambda/function:Function"));
+      const dirs = await Promise.all(functions.map(async (fn) => writeArchive(await archiveFiles(fn))));
+      const script = "for (const dir of JSON.parse(process.argv[1])) { const h = require(dir + '/__index.js').handler; console.log(typeof h, h.length); }";
+      const lines = execFileSync(process.execPath, ["-e", script, JSON.stringify(dirs)], {
+        encoding: "utf8", env: { PATH: process.env.PATH ?? "", NODE_PATH: join(__dirname, "..", "node_modules"), AWS_REGION: "eu-west-1" },
+      }).trim().split("\n");
+      expect(functions.length).to.be.greaterThan(5);
+      expect(lines.map((line, i) => `${functions[i].name}: ${line}`)).to.deep.equal(functions.map((fn) => `${fn.name}: function 0`));
     });
 
     it("packages each callback as the handler alone (no node_modules), under 50 KB", async () => {

@@ -92,8 +92,6 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
     const url = await aws.start();
     env = fakeAwsCliEnv({
       AWS_ENDPOINT_URL_SFN: url,
-      // The AWS SDK's notice about Node 20 would otherwise be part of stderr.
-      NODE_NO_WARNINGS: "1",
       // Test-only: lets --poll-seconds and --status-every go below 1 s, so --wait runs are quick.
       SFN_APPROVALS_TEST_FAST_POLL: "1",
     });
