@@ -7,11 +7,11 @@ import { STSClient } from "@aws-sdk/client-sts";
 import { hostname } from "os";
 import { createInterface, Interface } from "readline";
 import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "../components/activityTiming";
-import { redactText } from "../functions/redact";
 import { ApprovalWorker, TaskOutcome, WorkerIO } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
 import { workerSfnClient } from "./lib/clients";
-import { StackOutputError, readStackOutputs } from "./lib/stackOutputs";
+import { reportFailure } from "./lib/failures";
+import { readStackOutputs } from "./lib/stackOutputs";
 
 const USAGE = `Usage: npm run approval-worker -- (--stack STACK [--stage NAME] | --activity-arn ARN) [options]
 
@@ -26,8 +26,9 @@ const USAGE = `Usage: npm run approval-worker -- (--stack STACK [--stage NAME] |
 The Region is the activity's own (from its ARN). Approvers without the Pulumi state use
 --activity-arn (aws stepfunctions list-activities shows it; the stack output is stages[].activityArn).
 
-Exit codes: 0 decided, 1 error or no decision sent, 2 usage error, 3 (--once) no request was
-waiting, 130 interrupted.`;
+Exit codes: 0 decided; 1 no decision sent (input ended, the request was taken back or malformed,
+or the decision was not recorded); 2 error: usage, no or expired AWS credentials, stack outputs,
+an AWS error; 3 (--once) no request was waiting; 130 interrupted.`;
 
 async function activityFromStack(stack: string, stage: string | undefined): Promise<string> {
   const outputs = await readStackOutputs(stack);
@@ -124,12 +125,5 @@ async function main(): Promise<number> {
   }
 }
 
-main().then((code) => process.exit(code), (error: unknown) => {
-  if (error instanceof UsageError) {
-    process.stderr.write(`approval-worker: ${error.message}\n\n${USAGE}\n`);
-    process.exit(2);
-  }
-  // Never the raw text of an AWS error: it may echo a task token.
-  process.stderr.write(`approval-worker: ${redactText(error instanceof StackOutputError ? error.message : error instanceof Error ? error.message : String(error))}\n`);
-  process.exit(1);
-});
+// Never the raw text of an AWS error: it may echo a task token (reportFailure redacts).
+main().then((code) => process.exit(code), (error: unknown) => process.exit(reportFailure("approval-worker", error, USAGE)));

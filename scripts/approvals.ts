@@ -4,11 +4,10 @@
 // What waits for approval: the running executions of a stack's approval workflow, each with the
 // stage it waits on, for how long and who can decide it; or one execution in detail.
 import { ExecutionListItem, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
-import { redactText } from "../functions/redact";
 import { describe } from "./lib/approvalWorker";
 import { UsageError, parseArgsWithOperands } from "./lib/args";
-import { isAwsFailure, sfnClient, sfnFailure } from "./lib/clients";
-import { terminalSafe } from "./lib/requestView";
+import { isAwsFailure, sfnClient } from "./lib/clients";
+import { reportFailure } from "./lib/failures";
 import { ExecutionPosition, describeExecution, isRunning, parseJson, readPosition, requestLines, stageLabel, stageRows, workflowData } from "./lib/executionStatus";
 import { alignedRows, approverList, cell, formatDuration, formatTime, safeCause, truncate } from "./lib/terminalFormat";
 import {
@@ -209,11 +208,4 @@ async function main(): Promise<number> {
   throw new UsageError(`unknown command '${cell(command)}' (list or show)`);
 }
 
-main().then((code) => process.exit(code), (error: unknown) => {
-  if (error instanceof UsageError) {
-    process.stderr.write(`approvals: ${terminalSafe(error.message)}\n\n${USAGE}\n`);
-  } else {
-    process.stderr.write(`approvals: ${terminalSafe(isAwsFailure(error) ? sfnFailure(error) : redactText(error instanceof Error ? error.message : String(error)))}\n`);
-  }
-  process.exit(2);
-});
+main().then((code) => process.exit(code), (error: unknown) => process.exit(reportFailure("approvals", error, USAGE)));

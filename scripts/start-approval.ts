@@ -9,11 +9,11 @@ import { ApprovalRequest } from "../functions/contract";
 import { describe, isPermanent } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
 import { isAwsFailure, sfnClient, sfnFailure } from "./lib/clients";
+import { FailureCause, failureCause, reportFailure } from "./lib/failures";
 import {
   ExecutionPosition, RecordedDecision, decisionLine, describeExecution, isRunning, parseJson, readPosition, stageLabel, stageRows, waitingLine, workflowData,
 } from "./lib/executionStatus";
 import { executionNameProblem, generatedExecutionName, readRequestFile } from "./lib/requestInput";
-import { terminalSafe } from "./lib/requestView";
 import { cell, formatAmount, formatDuration, safeCause, truncate } from "./lib/terminalFormat";
 import { WorkflowTarget, consoleLink, executionArnOf, showCommand, stageInfo, targetFromArn, targetFromStack } from "./lib/workflowTarget";
 
@@ -48,6 +48,7 @@ const MAX_CHECK_FAILURES = 5;
  * to 0.05 s, so the tests can follow an execution quickly; not for operators.
  */
 const MIN_SECONDS = process.env.SFN_APPROVALS_TEST_FAST_POLL === "1" ? 0.05 : 1;
+const CREDENTIAL_CAUSES: FailureCause[] = ["no-credentials", "expired-credentials"];
 /** Connection errors of a request that never left: it cannot have started anything. */
 const NOT_SENT_CODES = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
 
@@ -78,6 +79,8 @@ async function start(sfn: SFNClient, target: WorkflowTarget, input: string, name
     return { executionArn: started.executionArn, startDate: started.startDate };
   } catch (error) {
     const kind = (error as { name?: string }).name;
+    // No or expired credentials: nothing was sent, and the message is the one every CLI gives.
+    if (CREDENTIAL_CAUSES.includes(failureCause(error))) throw error;
     if (kind === "ExecutionAlreadyExists" && generated) {
       // The name was made for this start a moment ago: an earlier attempt started it (its answer was
       // lost) and it has ended since, so the retry is refused instead of answered with it.
@@ -242,12 +245,5 @@ async function main(): Promise<number> {
   return follow(sfn, target, executionArn, pollSeconds, statusEverySeconds);
 }
 
-main().then((code) => process.exit(code), (error: unknown) => {
-  if (error instanceof UsageError) {
-    warn(`start-approval: ${terminalSafe(error.message)}\n\n${USAGE}`);
-  } else {
-    // A bad request file (RequestInputError), unreadable stack outputs (StackOutputError), an AWS error.
-    warn(`start-approval: ${terminalSafe(isAwsFailure(error) ? sfnFailure(error) : error instanceof Error ? error.message : String(error))}`);
-  }
-  process.exit(2);
-});
+// A usage error, a bad request file (RequestInputError), unreadable stack outputs, credentials, AWS.
+main().then((code) => process.exit(code), (error: unknown) => process.exit(reportFailure("start-approval", error, USAGE)));

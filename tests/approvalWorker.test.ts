@@ -325,7 +325,7 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     expect(aws.requests.find((r) => r.operation === "GetActivityTask")!.body.activityArn).to.equal(ACTIVITY);
 
     const noActivity = startWorker(["--stack", "prod", "--once"], { ...endpoints, PULUMI_COMMAND: join(bin, "missing-pulumi") });
-    expect(await noActivity.exited).to.equal(1);
+    expect(await noActivity.exited).to.equal(2);
     expect(noActivity.output()).to.contain(`approval-worker: the Pulumi CLI ('${join(bin, "missing-pulumi")}') is not installed or not on PATH; install it, or pass the ARN directly (for the approval worker: --activity-arn, see 'aws stepfunctions list-activities')`);
   });
 

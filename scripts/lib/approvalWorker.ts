@@ -6,6 +6,7 @@ import { GetActivityTaskCommand, SFNClient, SendTaskFailureCommand, SendTaskHear
 import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
 import { ApprovalRequest, StageDecisionKind, requestProblems, stageDecision } from "../../functions/contract";
 import { redactText } from "../../functions/redact";
+import { AwsCallError, failureCause } from "./failures";
 import { renderRequest, terminalSafe } from "./requestView";
 
 export const INVALID_TASK_ERROR = "InvalidApprovalTask";
@@ -85,7 +86,7 @@ export class ApprovalWorker {
   /** Who the approvals will be recorded as: the caller's ARN from STS. */
   async identity(): Promise<string> {
     if (!this.identityArn) {
-      const { Arn } = await this.sts.send(new GetCallerIdentityCommand({}));
+      const { Arn } = await this.sts.send(new GetCallerIdentityCommand({})).catch((error: unknown) => { throw new AwsCallError("STS", error); });
       if (!Arn) throw new Error("STS GetCallerIdentity returned no ARN");
       this.identityArn = Arn;
     }
@@ -130,6 +131,8 @@ export class ApprovalWorker {
         return { token: task.taskToken, input: task.input ?? "" };
       } catch (error) {
         if (this.interrupted) return undefined;
+        // No or expired credentials: said as every CLI says it.
+        if (["no-credentials", "expired-credentials"].includes(failureCause(error))) throw error;
         if (isPermanent(error)) throw new Error(`Step Functions refused GetActivityTask: ${describe(error)}`);
         failures++;
         if (this.options.maxPollFailures !== undefined && failures >= this.options.maxPollFailures) {

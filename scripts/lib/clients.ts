@@ -1,6 +1,6 @@
 // AWS clients of the command-line tools.
 import { SFNClient } from "@aws-sdk/client-sfn";
-import { describe } from "./approvalWorker";
+import { failureMessage } from "./failures";
 
 /** GetActivityTask holds the connection for up to 60 s: the worker's client must wait longer than that. */
 export const LONG_POLL_REQUEST_TIMEOUT_MS = 70000;
@@ -25,15 +25,9 @@ export function isAwsFailure(error: unknown): boolean {
 
 /**
  * What went wrong with a call to Step Functions, in words: it refused the request (a 4xx answer),
- * failed on its side (5xx), was not reached (connection, timeout), or no credentials were found.
+ * failed on its side (5xx), was not reached (connection, timeout), or no credentials were found
+ * (the message every CLI gives for that cause: scripts/lib/failures.ts).
  */
 export function sfnFailure(error: unknown): string {
-  const e = error as { name?: string; $metadata?: { httpStatusCode?: number } };
-  const status = e.$metadata?.httpStatusCode;
-  if (status !== undefined && status < 500) return `Step Functions refused the request: ${describe(error)}`;
-  if (status !== undefined) return `Step Functions failed to answer (HTTP ${status}): ${describe(error)}`;
-  if (e.name === "CredentialsProviderError" || e.name === "TokenProviderError") {
-    return `no AWS credentials were found (${describe(error)}); sign in (e.g. aws sso login) or set AWS_PROFILE, then try again`;
-  }
-  return `could not reach Step Functions: ${describe(error)}`;
+  return failureMessage(error);
 }
