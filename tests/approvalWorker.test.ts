@@ -26,6 +26,9 @@ interface WorkerRun {
   exited: Promise<number | null>;
 }
 
+/** Workers still running after their test (it failed before stopping them): ended, so teardown never waits on them. */
+const running = new Set<ChildProcess>();
+
 function startWorker(args: string[], env: Record<string, string>): WorkerRun {
   let output = "";
   const child = spawn(process.execPath, cliArgs("approval-worker", args), {
@@ -37,7 +40,8 @@ function startWorker(args: string[], env: Record<string, string>): WorkerRun {
   });
   child.stdout!.on("data", (chunk: Buffer) => { output += chunk.toString(); });
   child.stderr!.on("data", (chunk: Buffer) => { output += chunk.toString(); });
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => { running.delete(child); resolve(code); }));
   return { child, output: () => output, exited };
 }
 
@@ -62,6 +66,10 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
   beforeEach(() => {
     aws.reset();
     aws.on("GetCallerIdentity", () => callerIdentityXml(ME));
+  });
+  afterEach(() => {
+    for (const child of running) child.kill("SIGKILL");
+    running.clear();
   });
 
   /** One task on the first poll, nothing after that. */

@@ -76,9 +76,16 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
     });
     child.stdout!.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
     child.stderr!.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    running.add(child);
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => { running.delete(child); resolve(code); }));
     return { child, stdout: () => stdout, stderr: () => stderr, exited };
   }
+  /** Runs still going after their test (it failed before they ended): ended, so teardown never waits on them. */
+  const running = new Set<ChildProcess>();
+  afterEach(() => {
+    for (const child of running) child.kill("SIGKILL");
+    running.clear();
+  });
 
   async function waitFor(check: () => boolean, what: string, timeoutMs = 20000): Promise<void> {
     const until = Date.now() + timeoutMs;
