@@ -8,6 +8,7 @@ import { tmpdir } from "os";
 import { join } from "path";
 import { UsageError, nearestOption, parseArgs, parseArgsWithOperands } from "../scripts/lib/args";
 import { AwsCallError, EXIT_FAILURE, failureCause, failureMessage } from "../scripts/lib/failures";
+import { RequestInputError } from "../scripts/lib/requestInput";
 import { StackOutputError } from "../scripts/lib/stackOutputs";
 import { cliArgs, fakeAwsCliEnv } from "./helpers/cliEnv";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
@@ -69,6 +70,9 @@ describe("CLI failures (scripts/lib/failures.ts): one message and one exit code 
     expect(failureCause(sdkError("ExpiredTokenException", "The security token included in the request is expired", { $metadata: { httpStatusCode: 403 } }))).to.equal("expired-credentials");
     expect(failureCause(sdkError("TokenProviderError", "The SSO session token is expired. Run aws sso login"))).to.equal("expired-credentials");
     expect(failureCause(new StackOutputError("could not read the outputs of stack 'x'"))).to.equal("stack-outputs");
+    // The tool's own words about a request file, path and all: nothing in them is redacted.
+    const file = "the request in '/tmp/start-approval-Xq3ZpL/request-k2j4h5g6f7d8s9a0.json' is not a valid approval request";
+    expect(failureMessage(new RequestInputError(file))).to.equal(file);
     expect(failureCause(sdkError("AccessDeniedException", "no", { $metadata: { httpStatusCode: 400 } }))).to.equal("aws-refused");
     expect(failureCause(sdkError("InternalFailure", "oops", { $metadata: { httpStatusCode: 500 } }))).to.equal("aws-failed");
     expect(failureCause(sdkError("Error", "connect ECONNREFUSED 127.0.0.1:9", { code: "ECONNREFUSED", $metadata: {} }))).to.equal("unreachable");

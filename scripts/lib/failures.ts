@@ -3,13 +3,14 @@
 // the job itself (rejected, no request waiting, nothing sent) keep each tool's own codes.
 import { redactText } from "../../functions/redact";
 import { UsageError } from "./args";
+import { RequestInputError } from "./requestInput";
 import { terminalSafe } from "./requestView";
 import { StackOutputError } from "./stackOutputs";
 
 /** Exit code of every failure below: usage, credentials, stack outputs, AWS, network. */
 export const EXIT_FAILURE = 2;
 
-export type FailureCause = "usage" | "no-credentials" | "expired-credentials" | "stack-outputs" | "aws-refused" | "aws-failed" | "unreachable" | "other";
+export type FailureCause = "usage" | "request-file" | "no-credentials" | "expired-credentials" | "stack-outputs" | "aws-refused" | "aws-failed" | "unreachable" | "other";
 
 /** A failed call to one AWS service, named for the message (the SDK's errors do not say which service answered). */
 export class AwsCallError extends Error {
@@ -39,6 +40,7 @@ function words(e: SdkError): string {
 export function failureCause(error: unknown): FailureCause {
   if (error instanceof UsageError) return "usage";
   if (error instanceof StackOutputError) return "stack-outputs";
+  if (error instanceof RequestInputError) return "request-file";
   const { error: e } = unwrap(error);
   const name = e.name ?? "";
   if (name === "ExpiredTokenException" || (name === "TokenProviderError" && /expired/i.test(e.message ?? ""))) return "expired-credentials";
@@ -54,6 +56,7 @@ export function failureMessage(error: unknown): string {
   const { service, error: e } = unwrap(error);
   switch (failureCause(error)) {
     case "usage":
+    case "request-file":
     case "stack-outputs":
       return terminalSafe((error as Error).message);
     case "no-credentials":
