@@ -3,7 +3,6 @@
 //
 // Long-polls the stage's activity for approval requests and lets the person at the terminal
 // approve or reject each one; see README "The activity mechanism".
-import { STSClient } from "@aws-sdk/client-sts";
 import { hostname } from "os";
 import { createInterface, Interface } from "readline";
 import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "../components/activityTiming";
@@ -11,6 +10,7 @@ import { ApprovalWorker, TaskOutcome, WorkerIO } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
 import { workerSfnClient } from "./lib/clients";
 import { reportFailure } from "./lib/failures";
+import { stsSdk } from "./lib/sdk";
 import { readStackOutputs } from "./lib/stackOutputs";
 
 const USAGE = `Usage: npm run approval-worker -- (--stack STACK [--stage NAME] | --activity-arn ARN) [options]
@@ -100,7 +100,7 @@ async function main(): Promise<number> {
   // The activity lives in the Region its ARN names, whatever AWS_REGION says.
   const region = activityArn.split(":")[3];
   const sfn = workerSfnClient(region);
-  const sts = new STSClient({ region });
+  const sts = new (stsSdk().STSClient)({ region });
   const terminal = terminalIO(values.decide === undefined);
   const worker = new ApprovalWorker(sfn, sts, terminal.io, {
     activityArn,

@@ -3,11 +3,12 @@
 //
 // What waits for approval: the running executions of a stack's approval workflow, each with the
 // stage it waits on, for how long and who can decide it; or one execution in detail.
-import { ExecutionListItem, ListExecutionsCommand, SFNClient } from "@aws-sdk/client-sfn";
+import type { ExecutionListItem, SFNClient } from "@aws-sdk/client-sfn";
 import { describe } from "./lib/approvalWorker";
 import { UsageError, parseArgsWithOperands } from "./lib/args";
 import { isAwsFailure, sfnClient } from "./lib/clients";
 import { reportFailure } from "./lib/failures";
+import { sfnSdk } from "./lib/sdk";
 import { ExecutionPosition, describeExecution, isRunning, parseJson, readPosition, requestLines, stageLabel, stageRows, workflowData } from "./lib/executionStatus";
 import { alignedRows, approverList, cell, formatDuration, formatTime, safeCause, truncate } from "./lib/terminalFormat";
 import {
@@ -69,7 +70,7 @@ async function list(sfn: SFNClient, target: WorkflowTarget, max: number): Promis
   const running: ExecutionListItem[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await sfn.send(new ListExecutionsCommand({ stateMachineArn: target.stateMachineArn, statusFilter: "RUNNING", maxResults: 100, nextToken }));
+    const page = await sfn.send(new (sfnSdk().ListExecutionsCommand)({ stateMachineArn: target.stateMachineArn, statusFilter: "RUNNING", maxResults: 100, nextToken }));
     running.push(...(page.executions ?? []));
     nextToken = page.nextToken;
   } while (nextToken);

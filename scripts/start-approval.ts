@@ -4,12 +4,13 @@
 // Checks a request file against the approval contract, starts the stack's approval workflow with
 // it, and with --wait follows the execution (which stage waits, on whom, since when) until it
 // ends; see README "Start an approval".
-import { SFNClient, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import type { SFNClient } from "@aws-sdk/client-sfn";
 import { ApprovalRequest } from "../functions/contract";
 import { describe, isPermanent } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
 import { isAwsFailure, sfnClient, sfnFailure } from "./lib/clients";
 import { FailureCause, failureCause, reportFailure } from "./lib/failures";
+import { sfnSdk } from "./lib/sdk";
 import {
   ExecutionPosition, RecordedDecision, decisionLine, describeExecution, isRunning, parseJson, readPosition, stageLabel, stageRows, waitingLine, workflowData,
 } from "./lib/executionStatus";
@@ -74,7 +75,7 @@ function mayHaveStarted(error: unknown): boolean {
  */
 async function start(sfn: SFNClient, target: WorkflowTarget, input: string, name: string, generated: boolean): Promise<{ executionArn: string; startDate?: Date }> {
   try {
-    const started = await sfn.send(new StartExecutionCommand({ stateMachineArn: target.stateMachineArn, input, name }));
+    const started = await sfn.send(new (sfnSdk().StartExecutionCommand)({ stateMachineArn: target.stateMachineArn, input, name }));
     if (!started.executionArn) throw new Error("Step Functions returned no execution ARN");
     return { executionArn: started.executionArn, startDate: started.startDate };
   } catch (error) {

@@ -2,11 +2,12 @@
 // request, keeps the task alive with heartbeats while a person decides, and sends the approval
 // contract with the approver's own identity. It never sends an approval it was not told to send:
 // Ctrl-C, end of input, a lost task or an error send nothing that approves.
-import { GetActivityTaskCommand, SFNClient, SendTaskFailureCommand, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
-import { GetCallerIdentityCommand, STSClient } from "@aws-sdk/client-sts";
+import type { SFNClient } from "@aws-sdk/client-sfn";
+import type { STSClient } from "@aws-sdk/client-sts";
 import { ApprovalRequest, StageDecisionKind, requestProblems, stageDecision } from "../../functions/contract";
 import { redactText } from "../../functions/redact";
 import { AwsCallError, failureCause } from "./failures";
+import { sfnSdk, stsSdk } from "./sdk";
 import { renderRequest, terminalSafe } from "./requestView";
 
 export const INVALID_TASK_ERROR = "InvalidApprovalTask";
@@ -86,7 +87,7 @@ export class ApprovalWorker {
   /** Who the approvals will be recorded as: the caller's ARN from STS. */
   async identity(): Promise<string> {
     if (!this.identityArn) {
-      const { Arn } = await this.sts.send(new GetCallerIdentityCommand({})).catch((error: unknown) => { throw new AwsCallError("STS", error); });
+      const { Arn } = await this.sts.send(new (stsSdk().GetCallerIdentityCommand)({})).catch((error: unknown) => { throw new AwsCallError("STS", error); });
       if (!Arn) throw new Error("STS GetCallerIdentity returned no ARN");
       this.identityArn = Arn;
     }
@@ -121,7 +122,7 @@ export class ApprovalWorker {
       if (this.interrupted) return undefined;
       try {
         const task = await this.sfn.send(
-          new GetActivityTaskCommand({ activityArn: this.options.activityArn, workerName: this.options.workerName }),
+          new (sfnSdk().GetActivityTaskCommand)({ activityArn: this.options.activityArn, workerName: this.options.workerName }),
           { abortSignal: this.poll.signal },
         );
         if (!task.taskToken) {
@@ -159,7 +160,7 @@ export class ApprovalWorker {
       const cause = `The approval task's input is malformed: ${problems.join("; ")}`;
       this.io.warn(`${cause}. Failing the task; nothing was approved.`);
       try {
-        await this.sfn.send(new SendTaskFailureCommand({ taskToken: token, error: INVALID_TASK_ERROR, cause }));
+        await this.sfn.send(new (sfnSdk().SendTaskFailureCommand)({ taskToken: token, error: INVALID_TASK_ERROR, cause }));
       } catch (error) {
         this.io.warn(`Could not fail the malformed task (${describe(error, [token])}); it is released when its heartbeat expires.`);
       }
@@ -186,7 +187,7 @@ export class ApprovalWorker {
 
   private startHeartbeats(held: HeldTask): void {
     held.heartbeat = setInterval(() => {
-      this.sfn.send(new SendTaskHeartbeatCommand({ taskToken: held.token })).catch((error: unknown) => {
+      this.sfn.send(new (sfnSdk().SendTaskHeartbeatCommand)({ taskToken: held.token })).catch((error: unknown) => {
         // A heartbeat answered after this task was decided or given up must not touch the next one.
         if (this.held !== held || held.sending || held.heartbeat === undefined) return;
         const name = (error as { name?: string }).name;
@@ -229,7 +230,7 @@ export class ApprovalWorker {
     held.sending = true;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.sfn.send(new SendTaskSuccessCommand({ taskToken: held.token, output: JSON.stringify(result) }));
+        await this.sfn.send(new (sfnSdk().SendTaskSuccessCommand)({ taskToken: held.token, output: JSON.stringify(result) }));
         this.io.say(`${kind === "approved" ? "Approved" : "Rejected"}: ${terminalSafe(held.request.title)} (stage ${terminalSafe(held.stage)}), recorded as ${result.approver}.`);
         return kind === "approved" ? "approved" : "rejected";
       } catch (error) {

@@ -10,7 +10,8 @@
 // others (components/followUp.ts). Their events are the newest while the Task waits, so the Task's
 // TaskStateEntered can lie many events back: about 11 per reminder sent, about 23 per reminder
 // whose publishing failed on every attempt, at most 100 reminders per stage.
-import { DescribeExecutionCommand, DescribeExecutionCommandOutput, GetExecutionHistoryCommand, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";
+import type { DescribeExecutionCommandOutput, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";
+import { sfnSdk } from "./sdk";
 import { followUpStateNames, stageOfStateName, stageStateName, timedOutStateName } from "../../functions/contract";
 import { StageInfo, WorkflowTarget, stageInfo } from "./workflowTarget";
 import { alignedRows, approverList, cell, formatAmount, formatDuration, formatTime, truncate } from "./terminalFormat";
@@ -193,7 +194,7 @@ export async function readPosition(sfn: SFNClient, executionArn: string): Promis
   const scan = new PositionScan();
   let nextToken: string | undefined;
   for (let page = 0; page < HISTORY_MAX_PAGES; page++) {
-    const answer = await sfn.send(new GetExecutionHistoryCommand({ executionArn, reverseOrder: true, maxResults: HISTORY_PAGE_SIZE, nextToken }));
+    const answer = await sfn.send(new (sfnSdk().GetExecutionHistoryCommand)({ executionArn, reverseOrder: true, maxResults: HISTORY_PAGE_SIZE, nextToken }));
     for (const event of answer.events ?? []) if (scan.add(event)) return scan.result();
     nextToken = answer.nextToken;
     if (!nextToken) break;
@@ -202,7 +203,7 @@ export async function readPosition(sfn: SFNClient, executionArn: string): Promis
 }
 
 export async function describeExecution(sfn: SFNClient, executionArn: string): Promise<DescribeExecutionCommandOutput> {
-  return sfn.send(new DescribeExecutionCommand({ executionArn }));
+  return sfn.send(new (sfnSdk().DescribeExecutionCommand)({ executionArn }));
 }
 
 /** Still running (a redrive about to run again counts as running). */
