@@ -167,12 +167,38 @@ export function lastRunResources(): RecordedResource[] {
   return [...mocks.recorded];
 }
 
+/** Plain objects and arrays frozen all the way down (class instances such as assets are left alone). */
+function deepFreeze<T>(value: T): T {
+  const prototype = value !== null && typeof value === "object" ? Object.getPrototypeOf(value) : undefined;
+  if ((prototype === Object.prototype || prototype === Array.prototype || prototype === null) && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value as object)) deepFreeze(child);
+  }
+  return value;
+}
+
+/**
+ * Program runs by stack, config and IAM facts: each is made once per process and shared by the test
+ * files that ask for it (the program under mocks is most of many files' setup). Frozen, so no test
+ * can change what another reads; a failed run is not kept (lastRunResources shows it).
+ */
+const programRuns = new Map<string, Promise<ProgramRun>>();
+
 /** Runs index.ts for a stack config and resolves its stack outputs. */
-export async function runProgram(stack: string, config: Record<string, string>): Promise<ProgramRun> {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const main = require("../../index") as () => Promise<Record<string, unknown>>;
-  const { resources, result } = await runWithMocks(stack, config, main);
-  return { resources, outputs: await resolveDeep(result) };
+export function runProgram(stack: string, config: Record<string, string>): Promise<ProgramRun> {
+  const key = JSON.stringify([stack, config, iamFacts]);
+  let run = programRuns.get(key);
+  if (!run) {
+    run = (async () => {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const main = require("../../index") as () => Promise<Record<string, unknown>>;
+      const { resources, result } = await runWithMocks(stack, config, main);
+      return deepFreeze({ resources, outputs: await resolveDeep(result) });
+    })();
+    programRuns.set(key, run);
+    run.catch(() => programRuns.delete(key));
+  }
+  return run;
 }
 
 export function ofType(resources: RecordedResource[], type: string): RecordedResource[] {
