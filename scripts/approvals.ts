@@ -7,6 +7,7 @@ import type { ExecutionListItem, SFNClient } from "@aws-sdk/client-sfn";
 import { describe } from "./lib/approvalWorker";
 import { UsageError, parseArgsWithOperands } from "./lib/args";
 import { isAwsFailure, sfnClient } from "./lib/clients";
+import { CliIO, PROCESS_IO, isProgram } from "./lib/cliIO";
 import { reportFailure } from "./lib/failures";
 import { sfnSdk } from "./lib/sdk";
 import { ExecutionPosition, describeExecution, isRunning, parseJson, readPosition, requestLines, stageLabel, stageRows, workflowData } from "./lib/executionStatus";
@@ -36,7 +37,8 @@ const USAGE = `Usage: npm run approvals -- (--stack STACK | --state-machine-arn 
 Exit codes: 0 done (also when the history of some executions could not be read: their stage shows
 as '?', with the reason under the list), 2 error (usage, stack outputs, AWS).`;
 
-const say = (text: string) => { process.stdout.write(`${text}\n`); };
+let io: CliIO = PROCESS_IO;
+const say = (text: string) => { io.out(`${text}\n`); };
 /** Histories read at the same time by `list`. */
 const PARALLEL_READS = 4;
 
@@ -185,8 +187,8 @@ async function show(target: WorkflowTarget | undefined, execution: string): Prom
   return 0;
 }
 
-async function main(): Promise<number> {
-  const { values, flags, operands } = parseArgsWithOperands(process.argv.slice(2), { values: ["stack", "state-machine-arn", "max"], flags: ["help"] });
+async function command(argv: string[]): Promise<number> {
+  const { values, flags, operands } = parseArgsWithOperands(argv, { values: ["stack", "state-machine-arn", "max"], flags: ["help"] });
   if (flags.has("help")) {
     say(USAGE);
     return 0;
@@ -209,4 +211,16 @@ async function main(): Promise<number> {
   throw new UsageError(`unknown command '${cell(command)}' (list or show)`);
 }
 
-main().then((code) => process.exit(code), (error: unknown) => process.exit(reportFailure("approvals", error, USAGE)));
+/** The command with its arguments; it prints to `through` (the terminal, or a test's buffers) and returns the exit code. */
+export async function main(argv: string[], through: CliIO = PROCESS_IO): Promise<number> {
+  io = through;
+  try {
+    return await command(argv);
+  } catch (error) {
+    return reportFailure("approvals", error, USAGE, through.err);
+  } finally {
+    io = PROCESS_IO;
+  }
+}
+
+if (isProgram(__filename)) main(process.argv.slice(2)).then((code) => process.exit(code));

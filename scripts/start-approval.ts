@@ -9,6 +9,7 @@ import { ApprovalRequest } from "../functions/contract";
 import { describe, isPermanent } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
 import { isAwsFailure, sfnClient, sfnFailure } from "./lib/clients";
+import { CliIO, PROCESS_IO, isProgram } from "./lib/cliIO";
 import { FailureCause, failureCause, reportFailure } from "./lib/failures";
 import { sfnSdk } from "./lib/sdk";
 import {
@@ -39,8 +40,9 @@ execution failed, was aborted or timed out as a whole (TIMED_OUT), or its output
 consistent approval result; 130 Ctrl-C: stopped waiting (the execution goes on), or stopped before
 Step Functions confirmed the start (the execution may have started: the message says how to check).`;
 
-const say = (text: string) => { process.stdout.write(`${text}\n`); };
-const warn = (text: string) => { process.stderr.write(`${text}\n`); };
+let io: CliIO = PROCESS_IO;
+const say = (text: string) => { io.out(`${text}\n`); };
+const warn = (text: string) => { io.err(`${text}\n`); };
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Consecutive failed checks after which --wait gives up. */
 const MAX_CHECK_FAILURES = 5;
@@ -48,7 +50,7 @@ const MAX_CHECK_FAILURES = 5;
  * Least --poll-seconds and --status-every: 1 s. Test-only: SFN_APPROVALS_TEST_FAST_POLL=1 lowers it
  * to 0.05 s, so the tests can follow an execution quickly; not for operators.
  */
-const MIN_SECONDS = process.env.SFN_APPROVALS_TEST_FAST_POLL === "1" ? 0.05 : 1;
+const minSeconds = () => (process.env.SFN_APPROVALS_TEST_FAST_POLL === "1" ? 0.05 : 1);
 const CREDENTIAL_CAUSES: FailureCause[] = ["no-credentials", "expired-credentials"];
 /** Connection errors of a request that never left: it cannot have started anything. */
 const NOT_SENT_CODES = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
@@ -201,8 +203,8 @@ async function follow(sfn: SFNClient, target: WorkflowTarget, executionArn: stri
   }
 }
 
-async function main(): Promise<number> {
-  const { values, flags } = parseArgs(process.argv.slice(2), {
+async function command(argv: string[], program: boolean): Promise<number> {
+  const { values, flags } = parseArgs(argv, {
     values: ["stack", "state-machine-arn", "input", "name", "poll-seconds", "status-every"],
     flags: ["wait", "help"],
   });
@@ -219,8 +221,8 @@ async function main(): Promise<number> {
   for (const option of ["poll-seconds", "status-every"]) {
     if (values[option] !== undefined && !flags.has("wait")) throw new UsageError(`--${option} goes with --wait`);
   }
-  const pollSeconds = secondsOption(values, "poll-seconds", 5, MIN_SECONDS);
-  const statusEverySeconds = secondsOption(values, "status-every", 60, MIN_SECONDS);
+  const pollSeconds = secondsOption(values, "poll-seconds", 5, minSeconds());
+  const statusEverySeconds = secondsOption(values, "status-every", 60, minSeconds());
   const arnTarget = values["state-machine-arn"] !== undefined ? targetFromArn(values["state-machine-arn"]) : undefined;
 
   // The request is checked before anything else runs: a bad file never reaches Step Functions.
@@ -232,10 +234,12 @@ async function main(): Promise<number> {
   // have started, and the person should know how to find out.
   let interrupted = () => `Stopped before Step Functions confirmed the start: the execution '${cell(name)}' may have started.\n`
     + `Check with: ${showCommand(target, executionArnOf(target, name))}`;
-  process.on("SIGINT", () => {
-    say(`\n${interrupted()}`);
-    process.exit(130);
-  });
+  if (program) {
+    process.on("SIGINT", () => {
+      say(`\n${interrupted()}`);
+      process.exit(130);
+    });
+  }
   const { executionArn } = await start(sfn, target, input, name, values.name === undefined);
   interrupted = () => `Stopped waiting. The execution goes on: ${executionArn}\nFollow it with: ${showCommand(target, executionArn)}`;
   say(startedLines(target, request, executionArn).join("\n"));
@@ -246,5 +250,20 @@ async function main(): Promise<number> {
   return follow(sfn, target, executionArn, pollSeconds, statusEverySeconds);
 }
 
-// A usage error, a bad request file (RequestInputError), unreadable stack outputs, credentials, AWS.
-main().then((code) => process.exit(code), (error: unknown) => process.exit(reportFailure("start-approval", error, USAGE)));
+/**
+ * The command with its arguments; it prints to `through` (the terminal, or a test's buffers) and
+ * returns the exit code. Ctrl-C is handled only in the program.
+ */
+export async function main(argv: string[], through: CliIO = PROCESS_IO): Promise<number> {
+  io = through;
+  try {
+    return await command(argv, through === PROCESS_IO);
+  } catch (error) {
+    // A usage error, a bad request file (RequestInputError), unreadable stack outputs, credentials, AWS.
+    return reportFailure("start-approval", error, USAGE, through.err);
+  } finally {
+    io = PROCESS_IO;
+  }
+}
+
+if (isProgram(__filename)) main(process.argv.slice(2)).then((code) => process.exit(code));

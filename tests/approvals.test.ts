@@ -3,7 +3,8 @@
 // with realistic histories whose Task parameters hold task tokens) and a fake `pulumi`.
 import { HistoryEvent } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
-import { cliArgs, fakeAwsCliEnv } from "./helpers/cliEnv";
+import { main } from "../scripts/approvals";
+import { cliArgs, fakeAwsCliEnv, runInProcess } from "./helpers/cliEnv";
 import { spawn } from "child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -62,8 +63,15 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
   after(() => aws.stop());
   beforeEach(() => aws.reset());
 
-  /** Runs the CLI; `extraEnv` adds to the environment, and removes a variable given as undefined. */
+  /**
+   * Runs the CLI's main in this process; `extraEnv` adds to the environment, and removes a variable
+   * given as undefined. runProcess starts it as npm run does, for the cases about the process.
+   */
   function run(args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return runInProcess(main, args, { ...env, ...extraEnv });
+  }
+
+  function runProcess(args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
     const childEnv = Object.fromEntries(Object.entries({ ...env, ...extraEnv }).filter(([, value]) => value !== undefined));
     return new Promise((resolve) => {
       let stdout = "";
@@ -107,11 +115,11 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
   }
 
   describe("list", () => {
-    it("lists the running executions: the stage each waits on, for how long, and its approvers from the stack outputs", async () => {
+    it("lists the running executions: the stage each waits on, for how long, and its approvers from the stack outputs (a real process)", async () => {
       const now = nowSeconds();
       const x = executions(now);
       serveExecutions(aws, x.all, 2);
-      const result = await run(["--stack", "prod"]);
+      const result = await runProcess(["--stack", "prod"]);
       expect(result.code).to.equal(0);
       expect(result.stderr).to.equal("");
       expect(result.stdout.split("\n")).to.deep.equal([
@@ -259,9 +267,9 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       expect(result.stdout).to.equal("");
     });
 
-    it("says no AWS credentials were found (not that Step Functions refused) when there are none, and exits 2", async () => {
+    it("says no AWS credentials were found (not that Step Functions refused) when there are none, and exits 2 (a real process)", async () => {
       const home = mkdtempSync(join(tmpdir(), "approvals-home-"));
-      const result = await run(["--state-machine-arn", STATE_MACHINE], {
+      const result = await runProcess(["--state-machine-arn", STATE_MACHINE], {
         AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, HOME: home,
         AWS_CONFIG_FILE: join(home, "config"), AWS_SHARED_CREDENTIALS_FILE: join(home, "credentials"),
       });
@@ -308,11 +316,11 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
   });
 
   describe("show", () => {
-    it("shows a running execution by name: status, where it waits, on whom, the request and each stage so far", async () => {
+    it("shows a running execution by name: status, where it waits, on whom, the request and each stage so far (a real process)", async () => {
       const now = nowSeconds();
       const x = executions(now);
       serveExecutions(aws, x.all);
-      const result = await run(["--stack", "prod", "show", "er98765-1"]);
+      const result = await runProcess(["--stack", "prod", "show", "er98765-1"]);
       expect(result.code).to.equal(0);
       expect(result.stderr).to.equal("");
       expect(result.stdout.split("\n")).to.deep.equal([

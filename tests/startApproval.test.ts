@@ -3,7 +3,8 @@
 // prints the prod stack's outputs. With --wait, the fake's DescribeExecution/GetExecutionHistory
 // answers advance poll by poll through a realistic history (whose Task parameters hold task tokens).
 import { expect } from "chai";
-import { cliArgs, fakeAwsCliEnv } from "./helpers/cliEnv";
+import { main } from "../scripts/start-approval";
+import { CliResult, cliArgs, fakeAwsCliEnv, runInProcess } from "./helpers/cliEnv";
 import { ChildProcess, spawn } from "child_process";
 import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
@@ -38,7 +39,8 @@ const utc = (seconds: number) => `${new Date(seconds * 1000).toISOString().slice
 const nowSeconds = () => Math.floor(Date.now() / 1000);
 
 interface Run {
-  child: ChildProcess;
+  /** The process, when started as one (runProcess). */
+  child?: ChildProcess;
   stdout: () => string;
   stderr: () => string;
   exited: Promise<number | null>;
@@ -66,7 +68,14 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
   let env: Record<string, string>;
   let prodPulumi: string;
 
+  /** Runs the CLI's main in this process (one run at a time); runProcess starts it as npm run does. */
   function run(args: string[], extraEnv: Record<string, string> = {}): Run {
+    let result: CliResult | undefined;
+    const exited = runInProcess(main, args, { ...env, ...extraEnv }).then((done) => { result = done; return done.code; });
+    return { stdout: () => result?.stdout ?? "", stderr: () => result?.stderr ?? "", exited };
+  }
+
+  function runProcess(args: string[], extraEnv: Record<string, string> = {}): Run {
     let stdout = "";
     let stderr = "";
     const child = spawn(process.execPath, cliArgs("start-approval", args), {
@@ -133,7 +142,7 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       ["a requester that is not a string", JSON.stringify({ title: "Expense", requester: 42 }), "  - 'requester', when present, must be a string (it is 42)"],
       ["an array", JSON.stringify([{ title: "Expense" }]), "  - the request must be a JSON object"],
     ];
-    // The CLIs of these cases run at the same time (each takes most of a second to start).
+    // The runs of these cases, started together (in this process they run one after another).
     const files = cases.map(([, content]) => requestFile(content));
     let runs: Run[] = [];
     let requestsMade = -1;
@@ -257,7 +266,7 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
 
   it("starts the stack's workflow with the request and the name, and prints the execution and its console page", async () => {
     aws.on("StartExecution", () => ({ executionArn: EXECUTION, startDate: nowSeconds() }));
-    const cli = run(["--stack", "prod", "--input", "examples/expense-report.json", "--name", "er98765-1"], { PULUMI_COMMAND: prodPulumi });
+    const cli = runProcess(["--stack", "prod", "--input", "examples/expense-report.json", "--name", "er98765-1"], { PULUMI_COMMAND: prodPulumi });
     expect(await cli.exited).to.equal(0);
     expect(aws.operations()).to.deep.equal(["StartExecution"]);
     expect(aws.requests[0].target).to.equal("AWSStepFunctions.StartExecution");
@@ -323,7 +332,7 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
         .decide({ decision: "approved", approver: BOB, comment: "budget ok", mechanism: "codepipeline" }, t0 + 3)
         .succeed("Approved", { approved: true, decision: "approved" }, t0 + 3.1).checkpoint();
       serve(execution);
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--name", "er98765-1", "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = runProcess(["--stack", "prod", "--input", EXAMPLE, "--name", "er98765-1", "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
       expect(await cli.exited).to.equal(0);
       expect(steady(cli.stdout()).split("\n")).to.deep.equal([
         `Started "Expense report ER98765" on sfn-approvals-prod (eu-west-1).`,
@@ -438,9 +447,9 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       const execution = new FakeExecution(EXECUTION, REQUEST, t0).start().waitAt("manager", t0 + 0.5, "activity").checkpoint(100000);
       serve(execution);
       aws.on("StopExecution", () => ({ stopDate: nowSeconds() }));
-      const cli = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05", "--status-every", "0.3"]);
+      const cli = runProcess(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05", "--status-every", "0.3"]);
       await waitFor(() => (cli.stdout().match(/Still waiting/g) ?? []).length >= 2, "two 'still waiting' lines");
-      cli.child.kill("SIGINT");
+      cli.child!.kill("SIGINT");
       expect(await cli.exited).to.equal(130);
       const lines = steady(cli.stdout()).split("\n");
       // Without the stack outputs, the stage's mechanism and approvers are unknown.
@@ -526,9 +535,9 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
     it("on Ctrl-C while StartExecution is in flight, says the execution may have started and how to check, and exits 130", async () => {
       let answer: (value: unknown) => void = () => undefined;
       aws.on("StartExecution", () => new Promise((resolve) => { answer = resolve; }));
-      const cli = run(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: prodPulumi });
+      const cli = runProcess(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: prodPulumi });
       await waitFor(() => aws.operations().includes("StartExecution"), "the StartExecution request");
-      cli.child.kill("SIGINT");
+      cli.child!.kill("SIGINT");
       expect(await cli.exited).to.equal(130);
       const name = aws.requests[0].body.name;
       expect(name).to.match(/^ER98765-[0-9a-f]{12}$/);
