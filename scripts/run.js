@@ -1,11 +1,9 @@
 // Runs one of the project's TypeScript programs with plain node: node scripts/run.js FILE.ts [args].
 // The npm scripts (approvals, start-approval, approval-worker) start the CLIs through it.
 "use strict";
-const { enableCompileCache } = require("module");
-const { join, resolve } = require("path");
+const { resolve } = require("path");
 
-// Node's compile cache keeps V8's code for the modules loaded (the AWS SDK above all) between starts.
-enableCompileCache?.(process.env.SFN_APPROVALS_NODE_CACHE || join(__dirname, "..", "node_modules", ".cache", "sfn-approvals", "v8"));
+// TypeScript, and Node's compile cache (V8's code for the AWS SDK, kept between starts).
 require("./register");
 
 const file = process.argv[2];

@@ -155,6 +155,8 @@ export function invokeArchive(dir: string, event: unknown, env: Record<string, s
     AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS",
     AWS_SECRET_ACCESS_KEY: "fake-secret-for-tests",
     AWS_EC2_METADATA_DISABLED: "true",
+    // V8's code for the SDK, kept between runs (as fast as a warm start; the code run is the same).
+    NODE_COMPILE_CACHE: join(__dirname, "..", "..", "node_modules", ".cache", "sfn-approvals", "v8"),
     ...env,
   };
   const key = `${dir}\n${JSON.stringify(fullEnv)}`;
