@@ -63,6 +63,8 @@ interface Execution {
   status: "RUNNING" | "SUCCEEDED" | "ABORTED";
   output?: string;
   startedAt: number;
+  /** When the suite first read the history (saw the stage waiting): the timeout counts from there, so a busy machine's late first look never finds the request already timed out. */
+  firstReadAt?: number;
   /** Taken by a worker (activity). */
   taken?: boolean;
   automationId?: string;
@@ -229,7 +231,7 @@ export class FakeCloud {
   private tick(): void {
     for (const execution of this.executions.values()) {
       if (execution.status !== "RUNNING" || !execution.name.endsWith("-timeout") || this.options.neverWait) continue;
-      if (Date.now() - execution.startedAt < this.options.timeoutAfterMs) continue;
+      if (execution.firstReadAt === undefined || Date.now() - execution.firstReadAt < this.options.timeoutAfterMs) continue;
       if (execution.mechanism === "email-link") {
         const lines = `Request: ${String(execution.request.title)}\nWorkflow: sfn-approvals-${execution.stackName}\nExecution: ${execution.name}\n`;
         this.publish(this.topicOf(execution, "escalation"), `Escalation: this approval request has waited 50% of its timeout at stage 'it' (email-link) without a decision.\n\n${lines}`);
@@ -400,6 +402,7 @@ export class FakeCloud {
     });
     on("GetExecutionHistory", (b) => {
       const e = executionOf(b.executionArn);
+      if (e && e.events.some((event) => event.type === "TaskScheduled" || event.type === "ActivityScheduled")) e.firstReadAt ??= Date.now();
       return e ? { events: b.reverseOrder ? [...e.events].reverse() : e.events } : missing(b.executionArn);
     });
     on("StopExecution", (b) => {
