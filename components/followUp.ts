@@ -56,7 +56,7 @@ const KEEP_INPUT = "{% $states.input %}";
 export const DECIDE_HINTS: Record<Mechanism, string> = {
   "ssm-automation": "Approvers approve or reject it in the AWS Systems Manager console (Automation: the execution waiting at its approval step) or with aws ssm send-automation-signal, as the first notification explained.",
   codepipeline: "Approvers approve or reject it in the AWS CodePipeline console (the pipeline's manual approval action), as the first notification explained.",
-  activity: "Approvers decide with `npm run approval-worker` (see the project README).",
+  activity: "Approvers decide with `npm run approval-worker` (see docs/mechanisms/activity.md).",
   "email-link": "Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".",
   "sns-callback": "Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".",
 };

@@ -2,7 +2,7 @@
 //                            [--decide approve|reject --comment TEXT] [--once] [--region REGION]
 //
 // Long-polls the stage's activity for approval requests and lets the person at the terminal
-// approve or reject each one; see README "The activity mechanism".
+// approve or reject each one; see docs/mechanisms/activity.md.
 import { hostname } from "os";
 import { createInterface, Interface } from "readline";
 import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "../components/activityTiming";

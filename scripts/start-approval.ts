@@ -3,7 +3,7 @@
 //
 // Checks a request file against the approval contract, starts the stack's approval workflow with
 // it, and with --wait follows the execution (which stage waits, on whom, since when) until it
-// ends; see README "Start an approval".
+// ends; see docs/operations.md "Start an approval".
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import { ApprovalRequest } from "../functions/contract";
 import { describe, isPermanent } from "./lib/approvalWorker";

@@ -192,7 +192,7 @@ const CALLS: Call[] = [
   { part: "codepipeline", who: "result function", sends: "SendTaskFailureCommand", in: "functions/pipelineResult.ts", action: "states:SendTaskFailure", resources: (f) => [f.stateMachineArn] },
   { part: "codepipeline", who: "result function", sends: "Lambda on-failure destination (FunctionEventInvokeConfig)", in: "components/decisionDeadLetters.ts", action: "sqs:SendMessage",
     resources: (f) => [f.deadLetterQueueArn] },
-  // Approvers: the README's CLI (list-action-executions, put-approval-result) and the console's pipeline pages.
+  // Approvers: docs/mechanisms/codepipeline.md's CLI (list-action-executions, put-approval-result) and the console's pipeline pages.
   { part: "codepipeline", who: "approvers", sends: "aws codepipeline put-approval-result", in: "README.md (Approving (codepipeline))", action: "codepipeline:PutApprovalResult", resources: (f) => [f.stage.approvalActionArn] },
   { part: "codepipeline", who: "approvers", sends: "aws codepipeline list-action-executions", in: "README.md (Approving (codepipeline))", action: "codepipeline:ListActionExecutions", resources: (f) => [f.pipelineArn] },
   { part: "codepipeline", who: "approvers", sends: "console: pipeline page", in: "README.md (Approving (codepipeline))", action: "codepipeline:GetPipeline", resources: (f) => [f.pipelineArn] },
@@ -633,7 +633,7 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
     const allHistory = { "kms:EncryptionContext:aws:states:stateMachineArn": arn("states", "stateMachine:sfn-approvals-all-mechanisms") };
     /** An account administrator: an IAM policy allowing everything (as AdministratorAccess does). */
     const ADMIN: CollectedPolicy = { origin: "AdministratorAccess (test)", kind: "identity", principal: "arn:aws:iam::123456789012:role/Admin", document: { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] } };
-    // ... who can still administer the key (and so change its policy: README, "who can still read").
+    // ... who can still administer the key (and so change its policy: docs/security.md, "Who can still read").
     expect((await simulateCall([...all.policies, ADMIN], { principal: ADMIN.principal!, action: "kms:PutKeyPolicy", resource: allKey })).result).to.equal("Allowed");
     const refusals: Array<[CollectedPolicy[], Parameters<typeof simulateCall>[1]]> = [
       // The start function may start this runbook only.

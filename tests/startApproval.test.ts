@@ -157,7 +157,7 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
         const cli = runs[i];
         expect(await cli.exited).to.equal(2);
         expect(cli.stderr()).to.contain(`start-approval: the request in '${files[i]}' is not a valid approval request`).and.contain(`\n${problem}\n`)
-          .and.contain(`See README "The approval contract": only 'title' is required.`);
+          .and.contain(`See docs/contract.md: only 'title' is required.`);
         expect(cli.stderr()).to.not.contain(USAGE);
         expect(cli.stdout()).to.equal("");
         expect(requestsMade).to.equal(0);
@@ -173,7 +173,7 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
         "  - 'title' is required and must be a non-empty string",
         `  - 'amount', when present, must be a number of at least 0 (it is the string "lots")`,
         "  - 'currency', when present, must be a string (it is 3)",
-        `See README "The approval contract": only 'title' is required.`,
+        `See docs/contract.md: only 'title' is required.`,
         "",
       ].join("\n"));
       const text = requestFile(`"Expense report"`);

@@ -37,17 +37,6 @@ export { NOT_AWS, knownStacks } from "./basics";
 
 // None of the developer's AWS_* settings (credentials, profile, endpoints): nothing here may reach AWS.
 for (const key of Object.keys(process.env)) if (key.startsWith("AWS_")) delete process.env[key];
-// aws-local-stepfunctions uses Promise.withResolvers, which Node 20 lacks.
-if (typeof (Promise as { withResolvers?: unknown }).withResolvers !== "function") {
-  Object.assign(Promise, {
-    withResolvers<T>() {
-      let resolve!: (value: T | PromiseLike<T>) => void;
-      let reject!: (reason?: unknown) => void;
-      const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
-      return { promise, resolve, reject };
-    },
-  });
-}
 
 export type Decide = "approve" | "reject";
 

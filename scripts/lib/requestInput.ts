@@ -48,7 +48,7 @@ export function readRequestFile(path: string, baseDirectory?: string): { request
   });
   if (problems.length > 0) {
     const holds = typeof value !== "object" || value === null || Array.isArray(value) ? ` (it holds ${describeValue(value)})` : "";
-    throw new RequestInputError(`the request in '${path}' is not a valid approval request${holds}:\n${problems.map((p) => `  - ${p}`).join("\n")}\nSee README "The approval contract": only 'title' is required.`);
+    throw new RequestInputError(`the request in '${path}' is not a valid approval request${holds}:\n${problems.map((p) => `  - ${p}`).join("\n")}\nSee docs/contract.md: only 'title' is required.`);
   }
   const input = JSON.stringify(value);
   const bytes = Buffer.byteLength(input, "utf8");

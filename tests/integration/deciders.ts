@@ -1,4 +1,4 @@
-// Each mechanism's real decision path, as an approver takes it (README, "Approving (...)"), with
+// Each mechanism's real decision path, as an approver takes it (docs/mechanisms/*.md, "How approvers decide"), with
 // the credentials of the suite's approver role: SSM SendAutomationSignal, CodePipeline
 // PutApprovalResult, the approval worker, and the approval page's form opened from the link of
 // the email that was really sent. The runner's own credentials only find what waits and watch it:

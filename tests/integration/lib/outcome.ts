@@ -1,4 +1,4 @@
-// What each run's execution must end with (README "The approval contract"): SUCCEEDED with
+// What each run's execution must end with (docs/contract.md): SUCCEEDED with
 // { approved, decision, stages: [<the stage's decision, by the expected mechanism>], request },
 // where decision is approved, rejected or timed_out as the suite made it.
 import { Mechanism, StageDecision, WorkflowResult } from "../../../functions/contract";

@@ -144,7 +144,7 @@ export function judgeHeartbeatClock(events: HistoryEvent[], heartbeatSeconds: nu
   const ok = timedOut.length === 0 && scheduled === 1 && !ended;
   return {
     row: 1, check: "activity-heartbeat-clock", ok,
-    answer: `${(waitedMs / 1000).toFixed(0)} s after ActivityScheduled without a worker (HeartbeatSeconds ${heartbeatSeconds}): ${scheduled} ActivityScheduled, ${timedOut.length} ActivityTimedOut${ok ? ": the clock starts when a worker takes the task" : ": the clock started at scheduling (README Limits: the stage can fail with States.HeartbeatTimeout)"}`,
+    answer: `${(waitedMs / 1000).toFixed(0)} s after ActivityScheduled without a worker (HeartbeatSeconds ${heartbeatSeconds}): ${scheduled} ActivityScheduled, ${timedOut.length} ActivityTimedOut${ok ? ": the clock starts when a worker takes the task" : ": the clock started at scheduling (docs/limits.md: the stage can fail with States.HeartbeatTimeout)"}`,
   };
 }
 
