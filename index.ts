@@ -2,10 +2,16 @@
 // them in order, and exports what users need to start and follow approvals.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { ApprovalAlerts, ApprovalPage, ApprovalWorkflow, EMAIL_MECHANISMS, Mechanism, WorkflowKey, createApprovalStage, loadConfig, stageFollowUps, workflowStateMachineName } from "./components";
+import { ApprovalAlerts } from "./components/shared/alerts";
+import { ApprovalPage, EMAIL_MECHANISMS } from "./components/mechanisms/approvalPage";
+import { ApprovalWorkflow, workflowStateMachineName } from "./components/workflow/approvalWorkflow";
+import { WorkflowKey } from "./components/workflow/dataKey";
+import { createApprovalStage, stageFollowUps } from "./components/mechanisms";
+import { loadConfig } from "./components/config";
+import { Mechanism } from "./functions/contract";
 import { APPROVER_POLICY_MECHANISMS, ApprovalConfig, checkAccounts } from "./components/config";
-import { defaultNamePrefix } from "./components/naming";
-import { ApproverAccess, ApproverPolicyReport, RolePolicyQuota, approverPolicyName, isIdentityCenterRole, principalOf, resolvePrincipalArns } from "./components/principals";
+import { defaultNamePrefix } from "./components/shared/naming";
+import { ApproverAccess, ApproverPolicyReport, RolePolicyQuota, approverPolicyName, isIdentityCenterRole, principalOf, resolvePrincipalArns } from "./components/shared/principals";
 
 /** How codepipeline and activity stages attach their approver policies (README: Approvers who sign in with IAM Identity Center). */
 function approverAccess(config: ApprovalConfig): Omit<ApproverAccess, "permissionSets"> {

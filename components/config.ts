@@ -3,7 +3,7 @@
 // together in one ConfigError, which Pulumi prints without a stack trace.
 import * as pulumi from "@pulumi/pulumi";
 import { MECHANISMS, Mechanism } from "../functions/contract";
-import { emailSuffix } from "./naming";
+import { emailSuffix } from "./shared/naming";
 
 export { MECHANISMS, Mechanism };
 

@@ -5,7 +5,7 @@
 // approve or reject each one; see docs/mechanisms/activity.md.
 import { hostname } from "os";
 import { createInterface, Interface } from "readline";
-import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "../components/activityTiming";
+import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "../components/mechanisms/activityTiming";
 import { ApprovalWorker, TaskOutcome, WorkerIO } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
 import { workerSfnClient } from "./lib/clients";

@@ -4,7 +4,7 @@
 const { resolve } = require("path");
 
 // TypeScript, and Node's compile cache (V8's code for the AWS SDK, kept between starts).
-require("./register");
+require("./register.js");
 
 const file = process.argv[2];
 if (!file || !file.endsWith(".ts")) {

@@ -9,8 +9,8 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
 import { createHash } from "crypto";
-import { ApprovalPageSettings, decodeToken, encodeToken, handleApprovalPage } from "../functions/approvalPage";
-import { CLAIM_STALE_SECONDS, codeHashOf, newLinkCode, sealToken } from "../functions/linkCodes";
+import { ApprovalPageSettings, decodeToken, encodeToken, handleApprovalPage } from "../functions/mechanisms/email/approvalPage";
+import { CLAIM_STALE_SECONDS, codeHashOf, newLinkCode, sealToken } from "../functions/mechanisms/email/linkCodes";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { FakeCodeTable } from "./helpers/fakeCodeTable";
 import { FollowUpStage, HistoryBuilder, waitingTaskHistory } from "./helpers/executionHistory";
@@ -114,7 +114,7 @@ for (const page of [DIRECT, SERIALIZED]) describe(`approval page (email mechanis
     headers: { "content-type": contentType },
     body: new URLSearchParams({ t: encodeToken(TOKEN), e: page.execution, s: page.snsStage, name: "Alice Example", ...fields }).toString(),
   });
-  /** What the email-link start function stores for a task (functions/emailLink.ts): returns the link's code. */
+  /** What the email-link start function stores for a task (functions/mechanisms/email/emailLink.ts): returns the link's code. */
   const storeCode = (token = TOKEN, item: { stage?: string; executionArn?: string; expiresAt?: number; claimedAt?: number; claimId?: string; confirmedAt?: string } = {}) => {
     const code = newLinkCode();
     const stage = item.stage ?? page.emailStage;

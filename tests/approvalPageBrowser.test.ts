@@ -8,7 +8,7 @@ import { randomBytes } from "crypto";
 import { existsSync, mkdirSync, readFileSync } from "fs";
 import { join } from "path";
 import { Browser, BrowserContext, ConsoleMessage, Page, chromium } from "playwright-core";
-import { approvalLink, encodeToken } from "../functions/approvalLink";
+import { approvalLink, encodeToken } from "../functions/mechanisms/email/approvalLink";
 import { waitingTaskHistory } from "./helpers/executionHistory";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { PageServer, serializedPageHandler, startPageServer } from "./helpers/pageServer";

@@ -9,7 +9,7 @@ import { spawn } from "child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { decisionKey as workflowDecisionKey } from "../components/approvalWorkflow";
+import { decisionKey as workflowDecisionKey } from "../components/workflow/approvalWorkflow";
 import { sfnClient } from "../scripts/lib/clients";
 import { decisionKey, positionFromEvents, readPosition } from "../scripts/lib/executionStatus";
 import { FollowUpStage, HistoryBuilder, HistoryEventJson } from "./helpers/executionHistory";

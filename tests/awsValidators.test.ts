@@ -10,7 +10,7 @@ import { expect } from "chai";
 import { readFileSync } from "fs";
 import { Diagnostic, TextDocument, getLanguageService } from "amazon-states-language-service";
 import jsonata from "jsonata";
-import { composeApprovalEmail } from "../functions/emailLink";
+import { composeApprovalEmail } from "../functions/mechanisms/email/emailLink";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { RecordedResource, ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";

@@ -4,13 +4,16 @@
 // approval page function) run with node against a fake SNS / Step Functions endpoint on 127.0.0.1.
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { composeApprovalEmail } from "../functions/emailLink";
-import { ApprovalPage, Mechanism, StageConfig, createApprovalStage } from "../components";
-import { ACCESS_LOG_FORMAT } from "../components/approvalPage";
-import { JSONATA_URL_SAFE_TOKEN } from "../components/asl";
-import { encodeToken } from "../functions/approvalLink";
-import { linkParams } from "../functions/approvalPage";
-import { codeHashOf, openToken } from "../functions/linkCodes";
+import { composeApprovalEmail } from "../functions/mechanisms/email/emailLink";
+import { ApprovalPage } from "../components/mechanisms/approvalPage";
+import { createApprovalStage } from "../components/mechanisms";
+import { StageConfig } from "../components/config";
+import { Mechanism } from "../functions/contract";
+import { ACCESS_LOG_FORMAT } from "../components/mechanisms/approvalPage";
+import { JSONATA_URL_SAFE_TOKEN } from "../components/workflow/asl";
+import { encodeToken } from "../functions/mechanisms/email/approvalLink";
+import { linkParams } from "../functions/mechanisms/email/approvalPage";
+import { codeHashOf, openToken } from "../functions/mechanisms/email/linkCodes";
 import { allStates } from "./helpers/aslLint";
 import { waitingTaskHistory } from "./helpers/executionHistory";
 import { AwsError, FakeAws, snsPublishXml } from "./helpers/fakeAws";

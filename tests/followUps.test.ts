@@ -1,13 +1,13 @@
-// Reminders and escalation (components/followUp.ts): the Parallel state that runs a stage's Task
+// Reminders and escalation (components/workflow/followUps.ts): the Parallel state that runs a stage's Task
 // beside its reminder and escalation branches, executed with aws-local-stepfunctions. Wait states
 // are shortened per state name (waitMs); every sns:publish is answered by a local handler that
 // records what Step Functions would send to SNS (the JSONata Arguments, evaluated).
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { ApprovalStage } from "../components/approvalStage";
-import { ApprovalWorkflow, WorkflowFollowUp, assembleWorkflowDefinition, stageTaskOptions } from "../components/approvalWorkflow";
-import { lambdaCallbackTaskStates } from "../components/asl";
-import { STAGE_DECIDED_ERROR, StageFollowUp, followUpStates } from "../components/followUp";
+import { ApprovalStage } from "../components/mechanisms/base";
+import { ApprovalWorkflow, WorkflowFollowUp, assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/approvalWorkflow";
+import { lambdaCallbackTaskStates } from "../components/workflow/asl";
+import { STAGE_DECIDED_ERROR, StageFollowUp, followUpStates } from "../components/workflow/followUps";
 import { MAX_COMMENT_CHARS, StageDecision, followUpStateNames, stageDecision } from "../functions/contract";
 import { allStates, validateDefinition } from "./helpers/aslLint";
 import { EXPENSE_REPORT } from "./helpers/fixtures";

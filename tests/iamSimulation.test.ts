@@ -65,7 +65,7 @@ interface Facts {
   tableArn: string;
   /** A Task state of the definition (rows with `task`). */
   task: Record<string, any>;
-  /** The execution data key (components/workflowKey.ts) and who runs `pulumi up` (under mocks: getCallerIdentity's user). */
+  /** The execution data key (components/workflow/dataKey.ts) and who runs `pulumi up` (under mocks: getCallerIdentity's user). */
   keyArn: string;
   deployer: string;
   /** sfn-approvals:executionDataReaders of the stack's config. */
@@ -101,7 +101,7 @@ const sourceOf = (f: Facts) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceAr
 const tls = () => ({ "aws:SecureTransport": "true" });
 const CP_DOCS = "codepipeline/latest/userguide/how-to-custom-role.html, action-reference-S3.html, action-reference-S3Deploy.html";
 /**
- * The execution data key (issue 11, defect 12; components/workflowKey.ts cites the evidence). Step
+ * The execution data key (issue 11, defect 12; components/workflow/dataKey.ts cites the evidence). Step
  * Functions calls KMS with the encryption context aws:states:stateMachineArn (definition, history)
  * or aws:states:activityArn (activity inputs), valued with the resource's ARN
  * (step-functions/latest/dg/encryption-at-rest.html); the key policy names every principal.
@@ -116,7 +116,7 @@ const artifactObject = (f: Facts) => [`${f.bucketArn}/${f.stage.pipelineName.sli
  * Every AWS call each principal must make. To add one (for example the KMS calls of defect 12), append
  * a row next to the others of its principal:
  *   { part: "workflow", who: "state machine", sends: "Step Functions encrypts execution data (encryptionConfiguration)",
- *     in: "components/approvalWorkflow.ts", action: "kms:GenerateDataKey", resources: (f) => [f.arnOf("<the key's Pulumi name>")] },
+ *     in: "components/workflow/approvalWorkflow.ts", action: "kms:GenerateDataKey", resources: (f) => [f.arnOf("<the key's Pulumi name>")] },
  * (under mocks a key needs an ARN of the reference's `key` type: a case for aws:kms/key:Key in
  * fakeState of tests/helpers/pulumiMocks.ts, arn:aws:kms:<region>:<account>:key/<id>).
  * `resources` returns every ARN the request is authorized against (one per resource type the
@@ -129,33 +129,33 @@ const CALLS: Call[] = [
   // Required resource types: document and automation-execution; automation-definition optional
   // (iam-data data/actions/ssm.json; https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html).
   // The definition's version as in AWS's sample step-status event (tests/ssmHandlers.test.ts): 1.
-  { part: "ssm-automation", who: "start function", sends: "StartAutomationExecutionCommand", in: "functions/startAutomation.ts", action: "ssm:StartAutomationExecution",
+  { part: "ssm-automation", who: "start function", sends: "StartAutomationExecutionCommand", in: "functions/mechanisms/ssmAutomation/startAutomation.ts", action: "ssm:StartAutomationExecution",
     resources: (f) => [f.arn("ssm", `document/${f.stage.documentName}`), f.arn("ssm", `automation-definition/${f.stage.documentName}:1`), f.arn("ssm", `automation-execution/${SSM_AUTOMATION_ID}`)] },
   // The runbook's assumeRole is passed to SSM when the automation starts.
-  { part: "ssm-automation", who: "start function", sends: "StartAutomationExecutionCommand", in: "functions/startAutomation.ts", action: "iam:PassRole",
+  { part: "ssm-automation", who: "start function", sends: "StartAutomationExecutionCommand", in: "functions/mechanisms/ssmAutomation/startAutomation.ts", action: "iam:PassRole",
     resources: (f) => [f.stage.automationRoleArn], context: () => ({ "iam:PassedToService": "ssm.amazonaws.com" }) },
-  { part: "ssm-automation", who: "service ssm.amazonaws.com", sends: "runs the runbook as its assumeRole", in: "components/ssmAutomationApproval.ts", action: "sts:AssumeRole",
+  { part: "ssm-automation", who: "service ssm.amazonaws.com", sends: "runs the runbook as its assumeRole", in: "components/mechanisms/ssmAutomation.ts", action: "sts:AssumeRole",
     resources: (f) => [f.stage.automationRoleArn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.arn("ssm", `automation-execution/${SSM_AUTOMATION_ID}`) }) },
-  { part: "ssm-automation", who: "automation role", sends: "aws:approve publishes the request (NotificationArn)", in: "components/ssmAutomationApproval.ts", action: "sns:Publish",
+  { part: "ssm-automation", who: "automation role", sends: "aws:approve publishes the request (NotificationArn)", in: "components/mechanisms/ssmAutomation.ts", action: "sns:Publish",
     resources: (f) => [f.stage.topicArn] },
-  { part: "ssm-automation", who: "service events.amazonaws.com", sends: "EventBridge rule target invokes the result function", in: "components/decisionDeadLetters.ts", action: "lambda:InvokeFunction",
+  { part: "ssm-automation", who: "service events.amazonaws.com", sends: "EventBridge rule target invokes the result function", in: "components/shared/deadLetters.ts", action: "lambda:InvokeFunction",
     resources: (f) => [f.result.arn], context: sourceOf },
-  { part: "ssm-automation", who: "service events.amazonaws.com", sends: "EventBridge dead-letters an undeliverable event", in: "components/decisionDeadLetters.ts", action: "sqs:SendMessage",
+  { part: "ssm-automation", who: "service events.amazonaws.com", sends: "EventBridge dead-letters an undeliverable event", in: "components/shared/deadLetters.ts", action: "sqs:SendMessage",
     resources: (f) => [f.deadLetterQueueArn], context: sourceOf },
-  { part: "ssm-automation", who: "result function", sends: "GetAutomationExecutionCommand", in: "functions/automationResult.ts", action: "ssm:GetAutomationExecution",
+  { part: "ssm-automation", who: "result function", sends: "GetAutomationExecutionCommand", in: "functions/mechanisms/ssmAutomation/automationResult.ts", action: "ssm:GetAutomationExecution",
     resources: (f) => [f.arn("ssm", `automation-execution/${SSM_AUTOMATION_ID}`)] },
-  { part: "ssm-automation", who: "result function", sends: "SendTaskSuccessCommand", in: "functions/automationResult.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stateMachineArn] },
-  { part: "ssm-automation", who: "result function", sends: "SendTaskFailureCommand", in: "functions/automationResult.ts", action: "states:SendTaskFailure", resources: (f) => [f.stateMachineArn] },
+  { part: "ssm-automation", who: "result function", sends: "SendTaskSuccessCommand", in: "functions/mechanisms/ssmAutomation/automationResult.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stateMachineArn] },
+  { part: "ssm-automation", who: "result function", sends: "SendTaskFailureCommand", in: "functions/mechanisms/ssmAutomation/automationResult.ts", action: "states:SendTaskFailure", resources: (f) => [f.stateMachineArn] },
   // Lambda sends a failed asynchronous invocation to the on-failure destination with the function's role.
-  { part: "ssm-automation", who: "result function", sends: "Lambda on-failure destination (FunctionEventInvokeConfig)", in: "components/decisionDeadLetters.ts", action: "sqs:SendMessage",
+  { part: "ssm-automation", who: "result function", sends: "Lambda on-failure destination (FunctionEventInvokeConfig)", in: "components/shared/deadLetters.ts", action: "sqs:SendMessage",
     resources: (f) => [f.deadLetterQueueArn] },
 
   // ---- codepipeline ----------------------------------------------------------------------------
-  { part: "codepipeline", who: "start function", sends: "PutItemCommand", in: "functions/tokenStore.ts", action: "dynamodb:PutItem", resources: (f) => [f.tableArn] },
-  { part: "codepipeline", who: "start function", sends: "GetItemCommand", in: "functions/tokenStore.ts", action: "dynamodb:GetItem", resources: (f) => [f.tableArn] },
-  { part: "codepipeline", who: "start function", sends: "UpdateItemCommand", in: "functions/tokenStore.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.tableArn] }, // bindPipelineExecution
-  { part: "codepipeline", who: "start function", sends: "StartPipelineExecutionCommand", in: "functions/startPipeline.ts", action: "codepipeline:StartPipelineExecution", resources: (f) => [f.pipelineArn] },
-  { part: "codepipeline", who: "service codepipeline.amazonaws.com", sends: "runs the pipeline as its service role", in: "components/codePipelineApproval.ts", action: "sts:AssumeRole",
+  { part: "codepipeline", who: "start function", sends: "PutItemCommand", in: "functions/mechanisms/codePipeline/tokenStore.ts", action: "dynamodb:PutItem", resources: (f) => [f.tableArn] },
+  { part: "codepipeline", who: "start function", sends: "GetItemCommand", in: "functions/mechanisms/codePipeline/tokenStore.ts", action: "dynamodb:GetItem", resources: (f) => [f.tableArn] },
+  { part: "codepipeline", who: "start function", sends: "UpdateItemCommand", in: "functions/mechanisms/codePipeline/tokenStore.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.tableArn] }, // bindPipelineExecution
+  { part: "codepipeline", who: "start function", sends: "StartPipelineExecutionCommand", in: "functions/mechanisms/codePipeline/startPipeline.ts", action: "codepipeline:StartPipelineExecution", resources: (f) => [f.pipelineArn] },
+  { part: "codepipeline", who: "service codepipeline.amazonaws.com", sends: "runs the pipeline as its service role", in: "components/mechanisms/codePipeline.ts", action: "sts:AssumeRole",
     resources: (f) => [f.stage.pipelineRoleArn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.pipelineArn }) },
   // The pipeline role on its one bucket (source, artifact store and deploy target), as the CodePipeline
   // User Guide lists them: the artifact store in how-to-custom-role.html ("CodePipeline service role
@@ -180,17 +180,17 @@ const CALLS: Call[] = [
   })),
   { part: "codepipeline", who: "pipeline role", sends: "manual approval notification (NotificationArn)", in: "codepipeline/latest/userguide/approvals-service-role-permissions.html", action: "sns:Publish",
     resources: (f) => [f.stage.topicArn] },
-  { part: "codepipeline", who: "service events.amazonaws.com", sends: "EventBridge rule target invokes the result function", in: "components/decisionDeadLetters.ts", action: "lambda:InvokeFunction",
+  { part: "codepipeline", who: "service events.amazonaws.com", sends: "EventBridge rule target invokes the result function", in: "components/shared/deadLetters.ts", action: "lambda:InvokeFunction",
     resources: (f) => [f.result.arn], context: sourceOf },
-  { part: "codepipeline", who: "service events.amazonaws.com", sends: "EventBridge dead-letters an undeliverable event", in: "components/decisionDeadLetters.ts", action: "sqs:SendMessage",
+  { part: "codepipeline", who: "service events.amazonaws.com", sends: "EventBridge dead-letters an undeliverable event", in: "components/shared/deadLetters.ts", action: "sqs:SendMessage",
     resources: (f) => [f.deadLetterQueueArn], context: sourceOf },
-  { part: "codepipeline", who: "result function", sends: "GetPipelineExecutionCommand", in: "functions/pipelineResult.ts", action: "codepipeline:GetPipelineExecution", resources: (f) => [f.pipelineArn] },
-  { part: "codepipeline", who: "result function", sends: "ListActionExecutionsCommand", in: "functions/pipelineResult.ts", action: "codepipeline:ListActionExecutions", resources: (f) => [f.pipelineArn] },
-  { part: "codepipeline", who: "result function", sends: "GetItemCommand", in: "functions/tokenStore.ts", action: "dynamodb:GetItem", resources: (f) => [f.tableArn] },
-  { part: "codepipeline", who: "result function", sends: "UpdateItemCommand", in: "functions/tokenStore.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.tableArn] },
-  { part: "codepipeline", who: "result function", sends: "SendTaskSuccessCommand", in: "functions/pipelineResult.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stateMachineArn] },
-  { part: "codepipeline", who: "result function", sends: "SendTaskFailureCommand", in: "functions/pipelineResult.ts", action: "states:SendTaskFailure", resources: (f) => [f.stateMachineArn] },
-  { part: "codepipeline", who: "result function", sends: "Lambda on-failure destination (FunctionEventInvokeConfig)", in: "components/decisionDeadLetters.ts", action: "sqs:SendMessage",
+  { part: "codepipeline", who: "result function", sends: "GetPipelineExecutionCommand", in: "functions/mechanisms/codePipeline/pipelineResult.ts", action: "codepipeline:GetPipelineExecution", resources: (f) => [f.pipelineArn] },
+  { part: "codepipeline", who: "result function", sends: "ListActionExecutionsCommand", in: "functions/mechanisms/codePipeline/pipelineResult.ts", action: "codepipeline:ListActionExecutions", resources: (f) => [f.pipelineArn] },
+  { part: "codepipeline", who: "result function", sends: "GetItemCommand", in: "functions/mechanisms/codePipeline/tokenStore.ts", action: "dynamodb:GetItem", resources: (f) => [f.tableArn] },
+  { part: "codepipeline", who: "result function", sends: "UpdateItemCommand", in: "functions/mechanisms/codePipeline/tokenStore.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.tableArn] },
+  { part: "codepipeline", who: "result function", sends: "SendTaskSuccessCommand", in: "functions/mechanisms/codePipeline/pipelineResult.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stateMachineArn] },
+  { part: "codepipeline", who: "result function", sends: "SendTaskFailureCommand", in: "functions/mechanisms/codePipeline/pipelineResult.ts", action: "states:SendTaskFailure", resources: (f) => [f.stateMachineArn] },
+  { part: "codepipeline", who: "result function", sends: "Lambda on-failure destination (FunctionEventInvokeConfig)", in: "components/shared/deadLetters.ts", action: "sqs:SendMessage",
     resources: (f) => [f.deadLetterQueueArn] },
   // Approvers: docs/mechanisms/codepipeline.md's CLI (list-action-executions, put-approval-result) and the console's pipeline pages.
   { part: "codepipeline", who: "approvers", sends: "aws codepipeline put-approval-result", in: "README.md (Approving (codepipeline))", action: "codepipeline:PutApprovalResult", resources: (f) => [f.stage.approvalActionArn] },
@@ -216,31 +216,31 @@ const CALLS: Call[] = [
   ...(["kms:GenerateDataKey", "kms:Decrypt"]).flatMap((action): Call[] => [
     { part: "activity", who: "state machine", sends: "the activity Task schedules an encrypted task input", in: SFN_KMS_DOCS, action, resources: (f) => [f.keyArn], context: activityInputs },
     { part: "activity", who: "service states.amazonaws.com", sends: "Step Functions encrypts the activity's task input", in: SFN_KMS_DOCS, action, resources: (f) => [f.keyArn], context: activityInputs },
-    { part: "activity", who: "deployer", sends: "CreateActivity with encryptionConfiguration (pulumi up)", in: "components/activityApproval.ts", action, resources: (f) => [f.keyArn], context: activityInputs },
+    { part: "activity", who: "deployer", sends: "CreateActivity with encryptionConfiguration (pulumi up)", in: "components/mechanisms/activity.ts", action, resources: (f) => [f.keyArn], context: activityInputs },
   ]),
 
   // ---- email-link (the page that decides is "approval page" below) -------------------------------
-  { part: "email-link", who: "start function", sends: "PublishCommand", in: "functions/emailLink.ts", action: "sns:Publish", resources: (f) => [f.stage.topicArn] },
+  { part: "email-link", who: "start function", sends: "PublishCommand", in: "functions/mechanisms/email/emailLink.ts", action: "sns:Publish", resources: (f) => [f.stage.topicArn] },
   // The link's one-time code: written by the start function, read and claimed by the page, in the page's table.
-  { part: "email-link", who: "start function", sends: "PutItemCommand", in: "functions/linkCodes.ts", action: "dynamodb:PutItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
-  { part: "email-link", who: "page function", sends: "GetItemCommand", in: "functions/linkCodes.ts", action: "dynamodb:GetItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
-  { part: "email-link", who: "page function", sends: "UpdateItemCommand", in: "functions/linkCodes.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
+  { part: "email-link", who: "start function", sends: "PutItemCommand", in: "functions/mechanisms/email/linkCodes.ts", action: "dynamodb:PutItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
+  { part: "email-link", who: "page function", sends: "GetItemCommand", in: "functions/mechanisms/email/linkCodes.ts", action: "dynamodb:GetItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
+  { part: "email-link", who: "page function", sends: "UpdateItemCommand", in: "functions/mechanisms/email/linkCodes.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
 
   // ---- the approval page (email-link and sns-callback) ------------------------------------------
-  { part: "approval page", who: "service apigateway.amazonaws.com", sends: "GET /decide invokes the page function", in: "components/approvalPage.ts", action: "lambda:InvokeFunction",
+  { part: "approval page", who: "service apigateway.amazonaws.com", sends: "GET /decide invokes the page function", in: "components/mechanisms/approvalPage.ts", action: "lambda:InvokeFunction",
     resources: (f) => [f.page.arn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.arn("execute-api", `${API_ID}/$default/GET/decide`) }) },
-  { part: "approval page", who: "service apigateway.amazonaws.com", sends: "POST /decide invokes the page function", in: "components/approvalPage.ts", action: "lambda:InvokeFunction",
+  { part: "approval page", who: "service apigateway.amazonaws.com", sends: "POST /decide invokes the page function", in: "components/mechanisms/approvalPage.ts", action: "lambda:InvokeFunction",
     resources: (f) => [f.page.arn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.arn("execute-api", `${API_ID}/$default/POST/decide`) }) },
-  { part: "approval page", who: "page function", sends: "GetExecutionHistoryCommand", in: "functions/approvalPage.ts", action: "states:GetExecutionHistory", resources: (f) => [f.executionArn] },
-  { part: "approval page", who: "page function", sends: "DescribeExecutionCommand", in: "functions/approvalPage.ts", action: "states:DescribeExecution", resources: (f) => [f.executionArn] },
-  { part: "approval page", who: "page function", sends: "SendTaskHeartbeatCommand", in: "functions/approvalPage.ts", action: "states:SendTaskHeartbeat", resources: (f) => [f.stateMachineArn] },
-  { part: "approval page", who: "page function", sends: "SendTaskSuccessCommand", in: "functions/approvalPage.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stateMachineArn] },
+  { part: "approval page", who: "page function", sends: "GetExecutionHistoryCommand", in: "functions/mechanisms/email/approvalPage.ts", action: "states:GetExecutionHistory", resources: (f) => [f.executionArn] },
+  { part: "approval page", who: "page function", sends: "DescribeExecutionCommand", in: "functions/mechanisms/email/approvalPage.ts", action: "states:DescribeExecution", resources: (f) => [f.executionArn] },
+  { part: "approval page", who: "page function", sends: "SendTaskHeartbeatCommand", in: "functions/mechanisms/email/approvalPage.ts", action: "states:SendTaskHeartbeat", resources: (f) => [f.stateMachineArn] },
+  { part: "approval page", who: "page function", sends: "SendTaskSuccessCommand", in: "functions/mechanisms/email/approvalPage.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stateMachineArn] },
   // DescribeExecution (the request) and GetExecutionHistory with execution data (the token's task)
   // decrypt with the caller's rights ("callers must have kms:Decrypt permission", DescribeExecution API reference).
   { part: "approval page", who: "page function", sends: "DescribeExecution / GetExecutionHistory of an encrypted execution", in: SFN_KMS_DOCS, action: "kms:Decrypt", resources: (f) => [f.keyArn], context: executionData },
 
   // ---- the workflow: the state machine's role --------------------------------------------------
-  { part: "workflow", who: "service states.amazonaws.com", sends: "runs the state machine as its role", in: "components/approvalWorkflow.ts", action: "sts:AssumeRole",
+  { part: "workflow", who: "service states.amazonaws.com", sends: "runs the state machine as its role", in: "components/workflow/approvalWorkflow.ts", action: "sts:AssumeRole",
     resources: (f) => [f.stage.roleArn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.stateMachineArn }) },
   // Logging to CloudWatch Logs (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).
   ...["CreateLogDelivery", "GetLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery", "ListLogDeliveries", "PutResourcePolicy", "DescribeResourcePolicies", "DescribeLogGroups"].map((name): Call => ({
@@ -252,7 +252,7 @@ const CALLS: Call[] = [
   // as AWS CDK grants it for an encrypted, logging state machine; operators read executions.
   ...(["kms:GenerateDataKey", "kms:Decrypt"]).flatMap((action): Call[] => [
     { part: "workflow", who: "state machine", sends: "Step Functions encrypts and decrypts execution data (encryptionConfiguration)", in: SFN_KMS_DOCS, action, resources: (f) => [f.keyArn], context: executionData },
-    { part: "workflow", who: "deployer", sends: "CreateStateMachine / UpdateStateMachine / DescribeStateMachine (pulumi up)", in: "components/approvalWorkflow.ts", action, resources: (f) => [f.keyArn], context: executionData },
+    { part: "workflow", who: "deployer", sends: "CreateStateMachine / UpdateStateMachine / DescribeStateMachine (pulumi up)", in: "components/workflow/approvalWorkflow.ts", action, resources: (f) => [f.keyArn], context: executionData },
   ]),
   { part: "workflow", who: "state machine", sends: "log delivery of an encrypted state machine", in: SFN_KMS_DOCS, action: "kms:GenerateDataKey", resources: (f) => [f.keyArn],
     context: () => ({ "kms:EncryptionContext:SourceArn": `arn:aws:logs:${REGION}:${ACCOUNT_ID}:*` }) },
@@ -262,19 +262,19 @@ const CALLS: Call[] = [
   // Task states: every Task of every generated definition must match one of these rows. A stage's
   // own Task ("Approval <stage>") counts for its mechanism, reminders and escalations for the workflow.
   ...(["ssm-automation", "codepipeline", "email-link"] as const).map((part): Call => ({
-    part, who: "state machine", sends: "Task arn:aws:states:::lambda:invoke.waitForTaskToken (the stage's start function)", in: "components/asl.ts", task: /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/,
+    part, who: "state machine", sends: "Task arn:aws:states:::lambda:invoke.waitForTaskToken (the stage's start function)", in: "components/workflow/asl.ts", task: /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/,
     action: "lambda:InvokeFunction", resources: (f) => [f.task.Parameters?.FunctionName ?? f.task.Arguments?.FunctionName],
   })),
-  { part: "sns-callback", who: "state machine", sends: "Task arn:aws:states:::sns:publish.waitForTaskToken (the approval email)", in: "components/asl.ts", task: /^arn:aws:states:::sns:publish\.waitForTaskToken$/,
+  { part: "sns-callback", who: "state machine", sends: "Task arn:aws:states:::sns:publish.waitForTaskToken (the approval email)", in: "components/workflow/asl.ts", task: /^arn:aws:states:::sns:publish\.waitForTaskToken$/,
     action: "sns:Publish", resources: (f) => [f.task.Parameters?.TopicArn ?? f.task.Arguments?.TopicArn] },
-  { part: "workflow", who: "state machine", sends: "Task arn:aws:states:::sns:publish (reminders, escalations)", in: "components/followUp.ts", task: /^arn:aws:states:::sns:publish$/,
+  { part: "workflow", who: "state machine", sends: "Task arn:aws:states:::sns:publish (reminders, escalations)", in: "components/workflow/followUps.ts", task: /^arn:aws:states:::sns:publish$/,
     action: "sns:Publish", resources: (f) => [f.task.Parameters?.TopicArn ?? f.task.Arguments?.TopicArn] },
 
   // ---- every Lambda function -----------------------------------------------------------------------
-  { part: "every function", who: "service lambda.amazonaws.com", sends: "Lambda assumes the execution role", in: "components/approvalFunction.ts", action: "sts:AssumeRole", resources: (f) => [f.fn.roleArn] },
-  { part: "every function", who: "function", sends: "the runtime writes the function's logs", in: "components/approvalFunction.ts", action: "logs:CreateLogStream",
+  { part: "every function", who: "service lambda.amazonaws.com", sends: "Lambda assumes the execution role", in: "components/shared/lambda.ts", action: "sts:AssumeRole", resources: (f) => [f.fn.roleArn] },
+  { part: "every function", who: "function", sends: "the runtime writes the function's logs", in: "components/shared/lambda.ts", action: "logs:CreateLogStream",
     resources: (f) => [`${f.fn.logGroupArn}:log-stream:2026/11/22/[$LATEST]0123456789abcdef`] },
-  { part: "every function", who: "function", sends: "the runtime writes the function's logs", in: "components/approvalFunction.ts", action: "logs:PutLogEvents",
+  { part: "every function", who: "function", sends: "the runtime writes the function's logs", in: "components/shared/lambda.ts", action: "logs:PutLogEvents",
     resources: (f) => [`${f.fn.logGroupArn}:log-stream:2026/11/22/[$LATEST]0123456789abcdef`] },
 ];
 
@@ -602,7 +602,7 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
   });
 
   it("has a row for every SDK command the Lambda handlers and the approval worker send", () => {
-    const files = [...readdirSync(join(__dirname, "..", "functions")).filter((f) => f.endsWith(".ts")).map((f) => `functions/${f}`), "scripts/lib/approvalWorker.ts"];
+    const files = [...(readdirSync(join(__dirname, "..", "functions"), { recursive: true }) as string[]).filter((f) => f.endsWith(".ts")).map((f) => `functions/${f}`), "scripts/lib/approvalWorker.ts"];
     const missing: string[] = [];
     for (const file of files) {
       const source = readFileSync(join(__dirname, "..", file), "utf8");

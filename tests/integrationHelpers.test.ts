@@ -4,14 +4,14 @@
 import type { HistoryEvent } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
 import { parseConfig } from "../components/config";
-import { linkParams } from "../functions/approvalPage";
+import { linkParams } from "../functions/mechanisms/email/approvalPage";
 import { MECHANISMS, Mechanism, stageStateName } from "../functions/contract";
-import { approvalKeyOf } from "../functions/tokenStore";
+import { approvalKeyOf } from "../functions/mechanisms/codePipeline/tokenStore";
 import { FORM_CONTENT_TYPE, approvalPageForm, approvalPageLink, codePageForm, pageApprover } from "./integration/lib/approvalPage";
 import { codeLinkInEmail, inboxQueuePolicy, isEscalationOf, isReminderOf, tokenLinkInEmail } from "./integration/lib/emailInbox";
 import { judgeKeylessRead, readHistoryWithoutKey, readerSessionPolicy } from "./integration/lib/keyCheck";
-import { composeApprovalEmail } from "../functions/emailLink";
-import { approvalLink, codeLink } from "../functions/approvalLink";
+import { composeApprovalEmail } from "../functions/mechanisms/email/emailLink";
+import { approvalLink, codeLink } from "../functions/mechanisms/email/approvalLink";
 import { FakeAws } from "./helpers/fakeAws";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { DEFAULT_STALE_AFTER_MS, SuiteUsageError, parseSuiteArgs } from "./integration/lib/args";
@@ -24,7 +24,7 @@ import { SignedAws } from "./integration/lib/signedAws";
 import { DEFAULT_IT_EMAIL, EMOJI_TITLE, IT_STAGE, IT_TIMEOUTS, isEmailMechanism, itStackConfig, itTimeoutSeconds, rawConfigOf, runPlans, stackNameFor, suiteStackName } from "./integration/lib/stackConfig";
 import { isIamRefusal, judgeApproverDecisions, judgeAutomationClientToken, judgeClientRequestToken, judgeHeartbeatClock, judgeNonApproverSignal, judgeRejectedStep, judgeResolvedConfiguration, judgeUpdatedBy } from "./integration/lib/unknowns";
 import { OperationCounter } from "./integration/stack";
-import { composeApprovalEmail as emailOf } from "../functions/emailLink";
+import { composeApprovalEmail as emailOf } from "../functions/mechanisms/email/emailLink";
 
 const REGION = "eu-west-1";
 const ACCOUNT = "123456789012";
@@ -313,7 +313,7 @@ describe("integration suite helpers", () => {
       // base64url needs no escaping: the token arrives exactly as the link carries it.
       expect(fields.t).to.match(/^[A-Za-z0-9_-]+$/);
       expect(body.startsWith(`t=${fields.t}&`)).to.equal(true);
-      // What the page itself reads from that body (functions/approvalPage.ts): the same token, execution and stage.
+      // What the page itself reads from that body (functions/mechanisms/email/approvalPage.ts): the same token, execution and stage.
       expect(linkParams(fields, settings)).to.deep.equal({ token: TOKEN, executionArn: EXECUTION_ARN, stage: IT_STAGE, mechanism: "sns-callback" });
     });
 
@@ -510,7 +510,7 @@ describe("integration suite helpers", () => {
       expect(tokenLinkInEmail(message.replace(link, `${PAGE_URL}?t=QUJD+&e=x&s=it`), PAGE_URL, STACK)?.token).to.equal(OTHER_TOKEN);
     });
 
-    it("tells the reminders and escalations of an execution apart (components/followUp.ts wording)", () => {
+    it("tells the reminders and escalations of an execution apart (components/workflow/followUps.ts wording)", () => {
       const lines = `Request: x\nWorkflow: sfn-approvals-${STACK}\nExecution: ${STACK}\n`;
       const reminder = `Reminder: this approval request is still waiting for a decision at stage 'it'.\n\n${lines}`;
       const escalation = `Escalation: this approval request has waited 50% of its timeout at stage 'it' (email-link) without a decision.\n\n${lines}`;

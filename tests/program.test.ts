@@ -1,7 +1,8 @@
 import { expect } from "chai";
 import { execFileSync } from "child_process";
 import { join } from "path";
-import { ApprovalWorkflow, SsmAutomationApproval, SsmAutomationApprovalArgs } from "../components";
+import { ApprovalWorkflow } from "../components/workflow/approvalWorkflow";
+import { SsmAutomationApproval, SsmAutomationApprovalArgs } from "../components/mechanisms/ssmAutomation";
 import { ConfigError } from "../components/config";
 import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, lastRunResources, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { writeArchive } from "./helpers/serializedHandler";

@@ -8,8 +8,8 @@ import { expect } from "chai";
 import { spawn } from "child_process";
 import { randomBytes } from "crypto";
 import { join } from "path";
-import { deliverToStepFunctions } from "../functions/callbackTask";
-import { REDACTED, redactText, redactedError, redactingHandler, secretsOf } from "../functions/redact";
+import { deliverToStepFunctions } from "../functions/shared/callbackTask";
+import { REDACTED, redactText, redactedError, redactingHandler, secretsOf } from "../functions/shared/redact";
 import { describe as describeError } from "../scripts/lib/approvalWorker";
 import { sfnFailure } from "../scripts/lib/clients";
 import { safeCause } from "../scripts/lib/terminalFormat";
@@ -39,7 +39,7 @@ function expectNoPiece(text: string, secret: string, where: string): void {
   }
 }
 
-describe("redaction of task tokens (functions/redact.ts)", () => {
+describe("redaction of task tokens (functions/shared/redact.ts)", () => {
   const token = newToken();
 
   it("removes a known token in every form it travels in, and any 40-character piece of it (SSM chunks of 500)", () => {

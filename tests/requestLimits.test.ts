@@ -5,13 +5,13 @@
 import { expect } from "chai";
 import { SSMClient } from "@aws-sdk/client-ssm";
 import { ONE_LINE_FIELD_MAX, TRUNCATION_MARK, fitText, requestProblems, summarizeRequest } from "../functions/contract";
-import { PARAMETER_VALUE_MAX, startAutomation } from "../functions/startAutomation";
-import { snsCallbackTaskStates } from "../components/asl";
-import { stageTaskOptions } from "../components/approvalWorkflow";
-import { followUpStates } from "../components/followUp";
-import { lambdaCallbackTaskStates } from "../components/asl";
+import { PARAMETER_VALUE_MAX, startAutomation } from "../functions/mechanisms/ssmAutomation/startAutomation";
+import { snsCallbackTaskStates } from "../components/workflow/asl";
+import { stageTaskOptions } from "../components/workflow/approvalWorkflow";
+import { followUpStates } from "../components/workflow/followUps";
+import { lambdaCallbackTaskStates } from "../components/workflow/asl";
 import { evaluateJsonataField } from "./helpers/localStateMachine";
-import { composeApprovalEmail } from "../functions/emailLink";
+import { composeApprovalEmail } from "../functions/mechanisms/email/emailLink";
 import { ApprovalRequest } from "../functions/contract";
 
 const EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-prod:er-1";

@@ -1,5 +1,5 @@
 // Check C (issue 11): the Lambdas use the AWS SDK their runtime provides (the archives exclude
-// @aws-sdk/*, components/approvalFunction.ts), and an SDK client only returns (and only sends) the
+// @aws-sdk/*, components/shared/lambda.ts), and an SDK client only returns (and only sends) the
 // members its model knows. So every field a handler reads from a response, or needs in a request,
 // must be in the model of the SDK the runtime ships, or the handler silently sees `undefined` (and
 // a request silently loses the field).
@@ -18,7 +18,7 @@ import * as ssm from "@aws-sdk/client-ssm";
 import { expect } from "chai";
 import { readFileSync, readdirSync } from "fs";
 import { join } from "path";
-import { LAMBDA_RUNTIME } from "../components/approvalFunction";
+import { LAMBDA_RUNTIME } from "../components/shared/lambda";
 import { archiveFiles, ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
@@ -60,18 +60,18 @@ const FIRST_V3 = "present in the first v3 release on the npm registry";
 const PIPELINE_VARIABLES = "3.433.0 lacks it, 3.435.0 has it (CHANGELOG 3.435.0: \"define variables at pipeline level and new pipeline type V2\")";
 const UPDATED_BY = "3.507.0 lacks it, 3.515.0 (next version on the registry) has it";
 const FIELDS: FieldRow[] = [
-  // functions/startAutomation.ts
+  // functions/mechanisms/ssmAutomation/startAutomation.ts
   { client: "ssm", command: "StartAutomationExecution", direction: "response", shape: "StartAutomationExecutionResult", field: "AutomationExecutionId", sinceVersion: "3.1.0", source: FIRST_V3 },
-  // functions/automationResult.ts
+  // functions/mechanisms/ssmAutomation/automationResult.ts
   { client: "ssm", command: "GetAutomationExecution", direction: "response", shape: "GetAutomationExecutionResult", field: "AutomationExecution", sinceVersion: "3.1.0", source: FIRST_V3 },
   ...["DocumentName", "ExecutedBy", "Parameters", "StepExecutions"].map((field) => ({ client: "ssm" as const, command: "GetAutomationExecution", direction: "response" as const, shape: "AutomationExecution", field, sinceVersion: "3.1.0", source: FIRST_V3 })),
   ...["StepName", "Action", "StepStatus", "Outputs", "FailureMessage", "ExecutionEndTime"].map((field) => ({ client: "ssm" as const, command: "GetAutomationExecution", direction: "response" as const, shape: "StepExecution", field, sinceVersion: "3.1.0", source: FIRST_V3 })),
-  // functions/startPipeline.ts: the request's key travels as a pipeline variable; an SDK without
+  // functions/mechanisms/codePipeline/startPipeline.ts: the request's key travels as a pipeline variable; an SDK without
   // the member would drop it and start a run that carries no request.
   { client: "codepipeline", command: "StartPipelineExecution", direction: "request", shape: "StartPipelineExecutionInput", field: "variables", sinceVersion: "3.435.0", source: PIPELINE_VARIABLES },
   { client: "codepipeline", command: "StartPipelineExecution", direction: "request", shape: "StartPipelineExecutionInput", field: "clientRequestToken", sinceVersion: "3.4.1", source: FIRST_V3 },
   { client: "codepipeline", command: "StartPipelineExecution", direction: "response", shape: "StartPipelineExecutionOutput", field: "pipelineExecutionId", sinceVersion: "3.4.1", source: FIRST_V3 },
-  // functions/pipelineResult.ts
+  // functions/mechanisms/codePipeline/pipelineResult.ts
   { client: "codepipeline", command: "GetPipelineExecution", direction: "response", shape: "GetPipelineExecutionOutput", field: "pipelineExecution", sinceVersion: "3.4.1", source: FIRST_V3 },
   { client: "codepipeline", command: "GetPipelineExecution", direction: "response", shape: "PipelineExecution", field: "status", sinceVersion: "3.4.1", source: FIRST_V3 },
   { client: "codepipeline", command: "GetPipelineExecution", direction: "response", shape: "PipelineExecution", field: "variables", sinceVersion: "3.435.0", source: PIPELINE_VARIABLES },
@@ -83,11 +83,11 @@ const FIELDS: FieldRow[] = [
   { client: "codepipeline", command: "ListActionExecutions", direction: "response", shape: "ActionExecutionDetail", field: "updatedBy", sinceVersion: "3.515.0", source: UPDATED_BY },
   { client: "codepipeline", command: "ListActionExecutions", direction: "response", shape: "ActionExecutionResult", field: "externalExecutionSummary", sinceVersion: "3.4.1", source: FIRST_V3 },
   { client: "codepipeline", command: "ListActionExecutions", direction: "response", shape: "ActionExecutionResult", field: "errorDetails", sinceVersion: "3.515.0", source: UPDATED_BY },
-  // functions/tokenStore.ts, functions/linkCodes.ts (PutItem and UpdateItem: nothing read)
+  // functions/mechanisms/codePipeline/tokenStore.ts, functions/mechanisms/email/linkCodes.ts (PutItem and UpdateItem: nothing read)
   { client: "dynamodb", command: "GetItem", direction: "response", shape: "GetItemOutput", field: "Item", sinceVersion: "3.1.0", source: FIRST_V3 },
-  // functions/emailLink.ts
+  // functions/mechanisms/email/emailLink.ts
   { client: "sns", command: "Publish", direction: "response", shape: "PublishResponse", field: "MessageId", sinceVersion: "3.0.0", source: FIRST_V3 },
-  // functions/approvalPage.ts (SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat: nothing read)
+  // functions/mechanisms/email/approvalPage.ts (SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat: nothing read)
   ...["status", "input", "startDate"].map((field) => ({ client: "sfn" as const, command: "DescribeExecution", direction: "response" as const, shape: "DescribeExecutionOutput", field, sinceVersion: "3.0.0", source: FIRST_V3 })),
   ...["events", "nextToken"].map((field) => ({ client: "sfn" as const, command: "GetExecutionHistory", direction: "response" as const, shape: "GetExecutionHistoryOutput", field, sinceVersion: "3.0.0", source: FIRST_V3 })),
   ...["id", "previousEventId", "type", "taskScheduledEventDetails", "stateEnteredEventDetails"].map((field) => ({ client: "sfn" as const, command: "GetExecutionHistory", direction: "response" as const, shape: "HistoryEvent", field, sinceVersion: "3.0.0", source: FIRST_V3 })),
@@ -101,7 +101,7 @@ const NOTHING_READ = ["SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat",
 /**
  * Fields the runtime's SDK cannot be shown to know, used by functions that do not ship the client.
  * Empty since the codepipeline start and result functions ship @aws-sdk/client-codepipeline (the
- * installed version, >= 3.515.0) in their archives (bundledPackages, components/codePipelineApproval.ts).
+ * installed version, >= 3.515.0) in their archives (bundledPackages, components/mechanisms/codePipeline.ts).
  * The test fails when this list and the facts differ.
  */
 const KNOWN_GAPS: string[] = [];
@@ -136,7 +136,7 @@ describe("response and request fields the Lambda runtime's AWS SDK knows (check 
 
   it("covers every AWS command the handlers send", () => {
     const sent = new Set<string>();
-    for (const file of readdirSync(join(__dirname, "..", "functions")).filter((f) => f.endsWith(".ts"))) {
+    for (const file of (readdirSync(join(__dirname, "..", "functions"), { recursive: true }) as string[]).filter((f) => f.endsWith(".ts"))) {
       for (const match of readFileSync(join(__dirname, "..", "functions", file), "utf8").matchAll(/new (\w+)Command\(/g)) sent.add(match[1]);
     }
     const covered = new Set([...FIELDS.map((r) => r.command), ...NOTHING_READ]);

@@ -425,7 +425,7 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
 
 describe("ssm-automation result: who may have started an automation", () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { startedBy } = require("../functions/automationResult") as typeof import("../functions/automationResult");
+  const { startedBy } = require("../functions/mechanisms/ssmAutomation/automationResult") as typeof import("../functions/mechanisms/ssmAutomation/automationResult");
   const role = "stage-manager-start-role-a1b2c3d";
   it("accepts the start function's session ARN or its role ARN", () => {
     expect(startedBy(`arn:aws:sts::123456789012:assumed-role/${role}/stage-manager-start-fn-a1b2c3d`, role)).to.equal(true);

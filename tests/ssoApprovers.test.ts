@@ -8,10 +8,10 @@
 import { expect } from "chai";
 import { ActionExecutionDetail } from "@aws-sdk/client-codepipeline";
 import { ConfigError } from "../components/config";
-import { deliverAutomationDecision } from "../functions/automationResult";
-import { outcomeOfAction } from "../functions/pipelineResult";
-import { actorIsAnyOf } from "../functions/principals";
-import { TokenRecord } from "../functions/tokenStore";
+import { deliverAutomationDecision } from "../functions/mechanisms/ssmAutomation/automationResult";
+import { outcomeOfAction } from "../functions/mechanisms/codePipeline/pipelineResult";
+import { actorIsAnyOf } from "../functions/shared/principals";
+import { TokenRecord } from "../functions/mechanisms/codePipeline/tokenStore";
 import { ACCOUNT_ID, ProgramRun, RecordedResource, iamFacts, lastRunResources, named, ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 

@@ -2,10 +2,10 @@
 // (tests/helpers/aslLint.ts), and the lint catches what it is there to catch.
 import { expect } from "chai";
 import * as pulumi from "@pulumi/pulumi";
-import { ApprovalStage } from "../components/approvalStage";
-import { ApprovalWorkflow, assembleWorkflowDefinition, stageTaskOptions } from "../components/approvalWorkflow";
-import { activityTaskStates } from "../components/activityApproval";
-import { AslDefinition, lambdaCallbackTaskStates, snsCallbackTaskStates } from "../components/asl";
+import { ApprovalStage } from "../components/mechanisms/base";
+import { ApprovalWorkflow, assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/approvalWorkflow";
+import { activityTaskStates } from "../components/mechanisms/activity";
+import { AslDefinition, lambdaCallbackTaskStates, snsCallbackTaskStates } from "../components/workflow/asl";
 import { Mechanism, stageOfStateName, stageStateName } from "../functions/contract";
 import { allStates, validateDefinition } from "./helpers/aslLint";
 import { ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
@@ -386,7 +386,7 @@ describe("workflow definition: asl-validator and lint", () => {
 describe("workflow definition: execution length", () => {
   it("refuses stages whose waits add up beyond a Standard execution's year, naming them", () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { assembleWorkflowDefinition: assemble, stageTaskOptions: options } = require("../components/approvalWorkflow") as typeof import("../components/approvalWorkflow");
+    const { assembleWorkflowDefinition: assemble, stageTaskOptions: options } = require("../components/workflow/approvalWorkflow") as typeof import("../components/workflow/approvalWorkflow");
     const stageOf = (name: string, days: number) => ({ stage: name, mechanism: "activity" as const, maxWaitSeconds: days * 86400, states: { [options(name).stateName]: { Type: "Pass", Next: options(name).next } } });
     expect(() => assemble({ stages: [stageOf("a", 200), stageOf("b", 170)] })).to.throw(
       "The stages a (up to 200d), b (up to 170d) can wait 370 days in all, beyond a Standard execution's 365 days; shorten their timeouts");

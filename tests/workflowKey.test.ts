@@ -1,4 +1,4 @@
-// Issue 11, defect 12: the stack's execution data key (components/workflowKey.ts). Every stack
+// Issue 11, defect 12: the stack's execution data key (components/workflow/dataKey.ts). Every stack
 // encrypts its state machine and activities with a customer managed key whose policy names each
 // principal that may decrypt, for its own encryption context only; nobody else (read access to
 // the execution history included) sees the tokens or the requests. Under Pulumi mocks: the exact
@@ -6,8 +6,8 @@
 // the IAM statements that mirror the key policy. tests/iamSimulation.test.ts evaluates the calls.
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { WorkflowKey } from "../components";
-import { keyPolicy as buildKeyPolicy } from "../components/workflowKey";
+import { WorkflowKey } from "../components/workflow/dataKey";
+import { keyPolicy as buildKeyPolicy } from "../components/workflow/dataKey";
 import { ConfigError } from "../components/config";
 import { ACCOUNT_ID, ProgramRun, RecordedResource, iamFacts, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";

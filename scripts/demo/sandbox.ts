@@ -19,7 +19,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { join, relative } from "path";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { STSClient } from "@aws-sdk/client-sts";
-import { tokensIn } from "../../functions/approvalPage";
+import { tokensIn } from "../../functions/mechanisms/email/approvalPage";
 import { stageOfStateName } from "../../functions/contract";
 import { AwsError, FakeAws } from "../../tests/helpers/fakeAws";
 import { RunEvent, RunResult, TaskHandler, runDefinition } from "../../tests/helpers/localStateMachine";

@@ -44,7 +44,7 @@ export class SandboxSns {
 type Item = Record<string, { S?: string; N?: string }>;
 type TableHandlers = Record<"PutItem" | "GetItem" | "UpdateItem", (body: any) => unknown>;
 
-/** A codepipeline stage's token table, evaluating exactly the expressions functions/tokenStore.ts sends (any other is refused). */
+/** A codepipeline stage's token table, evaluating exactly the expressions functions/mechanisms/codePipeline/tokenStore.ts sends (any other is refused). */
 class TokenTable {
   readonly items = new Map<string, Item>();
 
@@ -130,7 +130,7 @@ export interface Automation {
   endTime?: number;
 }
 
-/** The runbook's aws:approve step inputs, from the SSM document's content (components/ssmAutomationApproval.ts approvalRunbook). */
+/** The runbook's aws:approve step inputs, from the SSM document's content (components/mechanisms/ssmAutomation.ts approvalRunbook). */
 export function approveStepOf(documentName: string, content: string): ApproveStep {
   const runbook = JSON.parse(content) as { mainSteps?: Array<{ action?: string; inputs?: Record<string, unknown> }> };
   const step = (runbook.mainSteps ?? []).find((s) => s.action === "aws:approve");

@@ -5,7 +5,7 @@
 import type { SFNClient } from "@aws-sdk/client-sfn";
 import type { STSClient } from "@aws-sdk/client-sts";
 import { ApprovalRequest, StageDecisionKind, requestProblems, stageDecision } from "../../functions/contract";
-import { redactText } from "../../functions/redact";
+import { redactText } from "../../functions/shared/redact";
 import { AwsCallError, failureCause } from "./failures";
 import { sfnSdk, stsSdk } from "./sdk";
 import { renderRequest, terminalSafe } from "./requestView";

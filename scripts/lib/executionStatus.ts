@@ -7,7 +7,7 @@
 //
 // A stage with reminders or escalation waits in a Parallel state: its Task "Approval <stage>" in
 // one branch, the reminder and escalation states ("Approval <stage> reminder wait", ...) in the
-// others (components/followUp.ts). Their events are the newest while the Task waits, so the Task's
+// others (components/workflow/followUps.ts). Their events are the newest while the Task waits, so the Task's
 // TaskStateEntered can lie many events back: about 11 per reminder sent, about 23 per reminder
 // whose publishing failed on every attempt, at most 100 reminders per stage.
 import type { DescribeExecutionCommandOutput, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";
@@ -23,7 +23,7 @@ import { alignedRows, approverList, cell, formatAmount, formatDuration, formatTi
 export const HISTORY_PAGE_SIZE = 200;
 const HISTORY_MAX_PAGES = 15;
 
-/** Key of a stage's decision under $.decisions: decisionKey() of components/approvalWorkflow.ts (not imported: it loads Pulumi). */
+/** Key of a stage's decision under $.decisions: decisionKey() of components/workflow/approvalWorkflow.ts (not imported: it loads Pulumi). */
 export const decisionKey = (stage: string) => stage.replace(/-/g, "_");
 
 /** A stage decision as the workflow recorded it (fields not to be trusted: shown, never acted on). */

@@ -1,7 +1,7 @@
 // What the three CLIs (approvals, start-approval, approval-worker) say when they cannot do their
 // job, and the exit code: one cause, one message, one code, whichever tool meets it. Outcomes of
 // the job itself (rejected, no request waiting, nothing sent) keep each tool's own codes.
-import { redactText } from "../../functions/redact";
+import { redactText } from "../../functions/shared/redact";
 import { UsageError } from "./args";
 import { RequestInputError } from "./requestInput";
 import { terminalSafe } from "./requestView";

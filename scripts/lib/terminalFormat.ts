@@ -1,6 +1,6 @@
 // Plain-text formatting of the operating commands: times, durations, amounts and aligned columns.
 // Every cell is made terminal-safe and one line, whatever it came from.
-import { redactText } from "../../functions/redact";
+import { redactText } from "../../functions/shared/redact";
 import { terminalSafe } from "./requestView";
 
 /** A table cell or inline value: no control characters or escape sequences, no line breaks. */

@@ -11,7 +11,7 @@
 // previousEventId links Step Functions records. Each event names the event it follows in its own
 // branch (the first event of each branch of a Parallel state names the ParallelStateStarted), so
 // the events of a stage with reminders and escalation interleave as they do in a real history.
-import { encodeToken } from "../../functions/approvalLink";
+import { encodeToken } from "../../functions/mechanisms/email/approvalLink";
 import { Mechanism, followUpStateNames, stageStateName } from "../../functions/contract";
 
 const PAGE_URL = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide";
@@ -130,7 +130,7 @@ export class HistoryBuilder {
 }
 
 /**
- * A stage with reminders and escalation (components/followUp.ts): the Parallel state
+ * A stage with reminders and escalation (components/workflow/followUps.ts): the Parallel state
  * "Approval <stage> with follow-ups" whose branches are the stage's Task, the reminder loop and the
  * escalation. Each method adds one branch's events, linked to that branch's newest event. The
  * reminder branch's data is only {request, sent}; the other branches carry the workflow's data.

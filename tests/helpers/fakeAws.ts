@@ -206,7 +206,7 @@ type StageKind = "lambda" | "activity";
 /**
  * One execution of the approval workflow as Step Functions reports it, built event by event in the
  * shape of GetExecutionHistory (ids, previousEventId, timestamps in epoch seconds, the state
- * names of components/approvalWorkflow.ts, Task parameters holding the task token) and
+ * names of components/workflow/approvalWorkflow.ts, Task parameters holding the task token) and
  * DescribeExecution. `checkpoint()` records what the execution looks like at that moment; each
  * DescribeExecution moves to the next checkpoint (the last one stays), and GetExecutionHistory
  * answers from the checkpoint DescribeExecution last showed, so a poller sees it advance.

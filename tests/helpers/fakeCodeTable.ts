@@ -1,4 +1,4 @@
-// The email-link code table (functions/linkCodes.ts) behind FakeAws: PutItem, GetItem and the three
+// The email-link code table (functions/mechanisms/email/linkCodes.ts) behind FakeAws: PutItem, GetItem and the three
 // UpdateItem calls (claim, confirm, release), evaluating exactly the expressions the code sends (any
 // other expression is refused, so a changed expression fails the tests instead of passing unchecked).
 import { AwsError, FakeAws } from "./fakeAws";

@@ -3,8 +3,8 @@
 // lower-case headers, body), and the handler's response is written back as API Gateway would.
 import { Server, createServer } from "http";
 import { AddressInfo } from "net";
-import { HttpEvent, HttpResponse } from "../../functions/approvalPage";
-import { PAGE_PATH } from "../../components/approvalPage";
+import { HttpEvent, HttpResponse } from "../../functions/mechanisms/email/approvalPage";
+import { PAGE_PATH } from "../../components/mechanisms/approvalPage";
 import { invokeArchive } from "./serializedHandler";
 
 export type PageHandler = (event: HttpEvent) => Promise<HttpResponse>;
@@ -24,7 +24,7 @@ export async function startPageServer(handler: PageHandler): Promise<PageServer>
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
       const url = new URL(req.url ?? "/", "http://localhost");
-      // API Gateway routes only GET and POST /decide to the function (see components/approvalPage.ts).
+      // API Gateway routes only GET and POST /decide to the function (see components/mechanisms/approvalPage.ts).
       if (url.pathname !== PAGE_PATH || (req.method !== "GET" && req.method !== "POST")) {
         res.writeHead(404, { "content-type": "application/json" });
         res.end('{"message":"Not Found"}');

@@ -57,7 +57,7 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
 }
 
 /**
- * What the preview-time IAM checks read under mocks (components/principals.ts, RolePolicyQuota):
+ * What the preview-time IAM checks read under mocks (components/shared/principals.ts, RolePolicyQuota):
  * managed policies already attached to a role (by role name; a role listed in `missingRoles` does not
  * exist), and the account's "Managed policies per role" quota (undefined: Service Quotas refuses the
  * call, as for a deployer without servicequotas:GetServiceQuota). Tests that change them restore them.

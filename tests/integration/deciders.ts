@@ -8,8 +8,8 @@ import { ActionExecutionDetail, CodePipelineClient, GetPipelineExecutionCommand,
 import { DescribeExecutionCommand, GetActivityTaskCommand, SFNClient } from "@aws-sdk/client-sfn";
 import { DescribeAutomationExecutionsCommand, GetAutomationExecutionCommand, SSMClient, SendAutomationSignalCommand, StepExecution, StopAutomationExecutionCommand } from "@aws-sdk/client-ssm";
 import { spawn } from "child_process";
-import { APPROVE_STEP_NAME } from "../../functions/automationResult";
-import { redactText } from "../../functions/redact";
+import { APPROVE_STEP_NAME } from "../../functions/mechanisms/ssmAutomation/automationResult";
+import { redactText } from "../../functions/shared/redact";
 import { APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, approvalKeyOf, approvalTokenFromActionExecutions, isExecutionOfTask } from "./lib/codePipeline";
 import { FORM_CONTENT_TYPE, approvalPageForm, codePageForm } from "./lib/approvalPage";
 import { EmailInbox, codeLinkInEmail, tokenLinkInEmail } from "./lib/emailInbox";

@@ -13,7 +13,7 @@ import { STSClient } from "@aws-sdk/client-sts";
 import type { OutputMap, PulumiCommand, Stack } from "@pulumi/pulumi/automation";
 import { randomBytes } from "crypto";
 import { ConfigError, parseConfig } from "../../components/config";
-import { redactText } from "../../functions/redact";
+import { redactText } from "../../functions/shared/redact";
 import { DecideContext, Decision, WorkerRunner, answerAsNonApprover, approveStep, decideCodePipeline, decideSsmAutomation, decideWithEmailCode, decideWithEmailToken, decideWithWorker, findAutomation, findPipelineApproval, inspectAnsweredAction, pollActivityAsNonApprover, startAutomationAgain, startPipelineAgain } from "./deciders";
 import { stageDiagnostics } from "./diagnostics";
 import { EmailInbox, isEscalationOf, isReminderOf } from "./lib/emailInbox";

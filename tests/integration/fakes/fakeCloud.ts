@@ -12,11 +12,11 @@ import { readFileSync } from "fs";
 import { Server, createServer } from "http";
 import { AddressInfo } from "net";
 import { join } from "path";
-import { approvalLink, codeLink, decodeToken } from "../../../functions/approvalLink";
+import { approvalLink, codeLink, decodeToken } from "../../../functions/mechanisms/email/approvalLink";
 import { Mechanism } from "../../../functions/contract";
-import { composeApprovalEmail } from "../../../functions/emailLink";
-import { actorIsAnyOf } from "../../../functions/principals";
-import { approvalKeyOf } from "../../../functions/tokenStore";
+import { composeApprovalEmail } from "../../../functions/mechanisms/email/emailLink";
+import { actorIsAnyOf } from "../../../functions/shared/principals";
+import { approvalKeyOf } from "../../../functions/mechanisms/codePipeline/tokenStore";
 import { AwsError, FakeAws, RawAnswer, RecordedRequest, assumeRoleXml, callerIdentityXml, fakeTaskToken, queryXml, xmlText } from "../../helpers/fakeAws";
 
 export const ACCOUNT = "123456789012";

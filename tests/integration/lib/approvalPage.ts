@@ -1,7 +1,7 @@
-// What an approver's browser sends to the approval page (functions/approvalPage.ts): the GET link
+// What an approver's browser sends to the approval page (functions/mechanisms/email/approvalPage.ts): the GET link
 // from the email, and the POST of its form (hidden t, e, s, or for email-link the hidden c alone;
 // the name typed; the button pressed).
-import { LINK_PARAMS } from "../../../functions/approvalLink";
+import { LINK_PARAMS } from "../../../functions/mechanisms/email/approvalLink";
 
 export const FORM_CONTENT_TYPE = "application/x-www-form-urlencoded";
 
@@ -39,7 +39,7 @@ export function approvalPageForm(args: PageDecision): string {
   return new URLSearchParams(fields).toString();
 }
 
-/** How the page records the person who decided (functions/approvalPage.ts). */
+/** How the page records the person who decided (functions/mechanisms/email/approvalPage.ts). */
 export function pageApprover(name: string): string {
   return `${name} (via email link)`;
 }

@@ -2,12 +2,12 @@
 // where GetPipelineState does not give an approval token: PutApprovalResult then takes the
 // approval action's `externalExecutionId` from ListActionExecutions (CodePipeline API reference,
 // PutApprovalResult `token`). The pipeline execution of one request is the one whose ApprovalKey
-// variable is the hash of the request's task token (functions/startPipeline.ts); other executions
+// variable is the hash of the request's task token (functions/mechanisms/codePipeline/startPipeline.ts); other executions
 // (the run CodePipeline may start when the pipeline is created) wait with the default key "-".
 import type { ActionExecutionDetail, PipelineExecution } from "@aws-sdk/client-codepipeline";
-import { APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME } from "../../../functions/pipelineResult";
-import { APPROVAL_KEY_VARIABLE } from "../../../functions/startPipeline";
-import { approvalKeyOf } from "../../../functions/tokenStore";
+import { APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME } from "../../../functions/mechanisms/codePipeline/pipelineResult";
+import { APPROVAL_KEY_VARIABLE } from "../../../functions/mechanisms/codePipeline/startPipeline";
+import { approvalKeyOf } from "../../../functions/mechanisms/codePipeline/tokenStore";
 
 export { APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, approvalKeyOf };
 

@@ -6,7 +6,7 @@
 // (SNS Developer Guide, "Fanout to Amazon SQS queues").
 import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { SNSClient, SubscribeCommand, UnsubscribeCommand } from "@aws-sdk/client-sns";
-import { LINK_PARAMS, PAGE_PATH, decodeToken } from "../../../functions/approvalLink";
+import { LINK_PARAMS, PAGE_PATH, decodeToken } from "../../../functions/mechanisms/email/approvalLink";
 import { Interrupted, sleep } from "../progress";
 
 /** The queue policy that lets exactly these topics deliver to the queue (SNS to SQS, same account). */
@@ -61,12 +61,12 @@ export function tokenLinkInEmail(message: string, pageUrl: string, executionName
   return token && executionArn && stage ? { link, token, executionArn, stage } : undefined;
 }
 
-/** A reminder of components/followUp.ts for this execution. */
+/** A reminder of components/workflow/followUps.ts for this execution. */
 export function isReminderOf(message: string, executionName: string): boolean {
   return message.startsWith("Reminder: this approval request is still waiting") && emailOfExecution(message, executionName);
 }
 
-/** An escalation of components/followUp.ts for this execution. */
+/** An escalation of components/workflow/followUps.ts for this execution. */
 export function isEscalationOf(message: string, executionName: string): boolean {
   return message.startsWith("Escalation: this approval request has waited") && emailOfExecution(message, executionName);
 }

@@ -7,8 +7,8 @@
 // published message. An activity stage records no token at all (its worker gets it from
 // GetActivityTask), only an ActivityScheduled event.
 import type { HistoryEvent } from "@aws-sdk/client-sfn";
-import { LINK_PARAMS, PAGE_PATH } from "../../../functions/approvalLink";
-import { eventsFollowing } from "../../../functions/historyLinks";
+import { LINK_PARAMS, PAGE_PATH } from "../../../functions/mechanisms/email/approvalLink";
+import { eventsFollowing } from "../../../functions/mechanisms/email/historyLinks";
 
 /** base64url (RFC 4648 section 5, no padding) back to text; undefined unless it is exactly that. */
 export function fromBase64Url(encoded: string): string | undefined {

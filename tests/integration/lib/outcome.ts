@@ -2,7 +2,7 @@
 // { approved, decision, stages: [<the stage's decision, by the expected mechanism>], request },
 // where decision is approved, rejected or timed_out as the suite made it.
 import { Mechanism, StageDecision, WorkflowResult } from "../../../functions/contract";
-import { actorIsPrincipal } from "../../../functions/principals";
+import { actorIsPrincipal } from "../../../functions/shared/principals";
 import { pageApprover } from "./approvalPage";
 import type { Outcome } from "./stackConfig";
 
@@ -60,7 +60,7 @@ export function outcomeProblems(execution: { status?: string; output?: string; e
     problems.push(`output.stages[0].decidedAt is ${JSON.stringify(decision.decidedAt)}, expected a timestamp`);
   }
   if (expected.outcome === "timed_out") {
-    // Nobody decided: no approver, no comment (components/asl.ts timedOutState; the result functions' timed_out).
+    // Nobody decided: no approver, no comment (components/workflow/asl.ts timedOutState; the result functions' timed_out).
     field("approver", null);
     field("comment", null);
     return problems;

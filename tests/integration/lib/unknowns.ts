@@ -4,8 +4,8 @@
 import type { ActionExecutionDetail } from "@aws-sdk/client-codepipeline";
 import type { HistoryEvent } from "@aws-sdk/client-sfn";
 import type { StepExecution } from "@aws-sdk/client-ssm";
-import { TERMINAL_STEP_STATUSES, decisionOfStep, parseApproverDecisions } from "../../../functions/automationResult";
-import { actorIsPrincipal } from "../../../functions/principals";
+import { TERMINAL_STEP_STATUSES, decisionOfStep, parseApproverDecisions } from "../../../functions/mechanisms/ssmAutomation/automationResult";
+import { actorIsPrincipal } from "../../../functions/shared/principals";
 
 export interface Settlement {
   /** The row of docs/unknowns.md it settles (none: a check of the suite's own, such as a refused non-approver). */

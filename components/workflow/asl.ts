@@ -1,5 +1,5 @@
 // Amazon States Language building blocks shared by every mechanism and the workflow.
-import { Mechanism, ONE_LINE_FIELD_MAX, TRUNCATION_MARK, timedOutStateName } from "../functions/contract";
+import { Mechanism, ONE_LINE_FIELD_MAX, TRUNCATION_MARK, timedOutStateName } from "../../functions/contract";
 
 export type AslState = Record<string, unknown> & { Type: string };
 export type AslStates = Record<string, AslState>;
@@ -121,7 +121,7 @@ export function jsonataResultPath(path: string, valueExpression: string): string
 
 /**
  * Base64url (RFC 4648 section 5, no padding) of the task token, in JSONata: the same text as
- * encodeToken() in functions/approvalLink.ts. JSONPath intrinsics cannot do this (States.Base64Encode
+ * encodeToken() in functions/mechanisms/email/approvalLink.ts. JSONPath intrinsics cannot do this (States.Base64Encode
  * yields '+', '/' and '='; there is no replace intrinsic), which is why this one state uses JSONata.
  */
 /** Line breaks and other control characters, as a JSONata regex. */
@@ -160,7 +160,7 @@ export function snsCallbackTaskStates(args: {
   const message = [
     "(",
     "$r := $states.input.request;",
-    // One-line fields lose line breaks and control characters (as oneLine() in functions/emailLink.ts).
+    // One-line fields lose line breaks and control characters (as oneLine() in functions/mechanisms/email/emailLink.ts).
     JSONATA_ONE_LINE,
     `$link := ${str(`${args.pageUrl}?t=`)} & ${JSONATA_URL_SAFE_TOKEN} & '&e=' & $encodeUrlComponent($states.context.Execution.Id) & ${str(`&s=${stage}`)};`,
     `$deadline := $fromMillis($toMillis($states.context.State.EnteredTime) + ${args.timeoutSeconds * 1000});`,

@@ -34,9 +34,9 @@
 //   that the key policy does not show.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { PolicyStatement, accountFacts } from "./iam";
-import { checkedName, defaultNamePrefix } from "./naming";
-import { principalOf } from "./principals";
+import { PolicyStatement, accountFacts } from "../shared/iam";
+import { checkedName, defaultNamePrefix } from "../shared/naming";
+import { principalOf } from "../shared/principals";
 
 /**
  * What AWS's default key policy gives key administrators, expanded to the actions of the Service

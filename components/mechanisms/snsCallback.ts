@@ -7,11 +7,11 @@
 //   approver opens the link -> ApprovalPage GET (shows) -> POST (Approve/Reject) -> SendTaskSuccess
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { Mechanism } from "../functions/contract";
-import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
-import { TaskStateOptions, snsCallbackTaskStates } from "./asl";
-import { EmailApprovalArgs, approverTopic } from "./emailLinkApproval";
-import { stageHandles } from "./lambdaCallbackStage";
+import { Mechanism } from "../../functions/contract";
+import { ApprovalStage, ApprovalTaskState } from "./base";
+import { TaskStateOptions, snsCallbackTaskStates } from "../workflow/asl";
+import { EmailApprovalArgs, approverTopic } from "./emailLink";
+import { stageHandles } from "./callbackStage";
 
 export class SnsCallbackApproval extends pulumi.ComponentResource implements ApprovalStage {
   readonly stage: string;

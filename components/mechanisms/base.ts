@@ -1,8 +1,8 @@
 // What every mechanism component offers the workflow (and any state machine that embeds it).
 import * as pulumi from "@pulumi/pulumi";
-import { Mechanism } from "../functions/contract";
-import { AslStates, TaskStateOptions } from "./asl";
-import { PolicyStatement } from "./iam";
+import { Mechanism } from "../../functions/contract";
+import { AslStates, TaskStateOptions } from "../workflow/asl";
+import { PolicyStatement } from "../shared/iam";
 
 export interface ApprovalTaskState {
   /** The Task state and its helper states, keyed by state name; the entry state is `options.stateName`. */

@@ -22,7 +22,7 @@
 // state records it in the history): a broken notification must never end a pending approval.
 // The publish states are JSONata (like the sns-callback Task): the request's title is cut to one
 // line and a subject-safe length, which JSONPath intrinsics cannot do.
-import { Mechanism, followUpStateNames } from "../functions/contract";
+import { Mechanism, followUpStateNames } from "../../functions/contract";
 import { AslState, AslStates, CONTROL_CHARACTERS, JSONATA_ONE_LINE, TaskStateOptions, jsonataString } from "./asl";
 
 export const STAGE_DECIDED_ERROR = "sfn-approvals.StageDecided";

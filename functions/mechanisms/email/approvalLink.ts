@@ -1,6 +1,6 @@
 // The link in an approval email, shared by the email-link start function, the sns-callback Task
-// state (built in JSONata, see components/asl.ts) and the approval page that reads it.
-// email-link links carry only a one-time code (functions/linkCodes.ts); sns-callback links carry
+// state (built in JSONata, see components/workflow/asl.ts) and the approval page that reads it.
+// email-link links carry only a one-time code (functions/mechanisms/email/linkCodes.ts); sns-callback links carry
 // the task token, because no function runs on their send path.
 // Task tokens travel base64url-encoded (RFC 4648 section 5, no padding): only [A-Za-z0-9_-], so
 // no mail client, link scanner or query parser can change them ('+' would turn into a space,

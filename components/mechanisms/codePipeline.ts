@@ -10,17 +10,17 @@
 //   Pipeline Execution State Change" (ended without success) -> result fn -> SendTaskSuccess/Failure
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { Mechanism } from "../functions/contract";
-import { newCodePipelineClient, newDynamoDbClient, newSfnClient, requiredEnv } from "../functions/awsClients";
-import { ACTION_DETAIL_TYPE, APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, PIPELINE_DETAIL_TYPE, PIPELINE_END_STATES, deliverPipelineDecision } from "../functions/pipelineResult";
-import { APPROVAL_KEY_DEFAULT, APPROVAL_KEY_VARIABLE, startPipeline } from "../functions/startPipeline";
-import { ApprovalFunction } from "./approvalFunction";
-import { DecisionDeadLetters } from "./decisionDeadLetters";
-import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
-import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./lambdaCallbackStage";
-import { emailTopic } from "./emailTopic";
-import { checkedName, defaultNamePrefix } from "./naming";
-import { ApproverAccess, ApproverPolicyReport, createApproverPolicy, principalOf } from "./principals";
+import { Mechanism } from "../../functions/contract";
+import { newCodePipelineClient, newDynamoDbClient, newSfnClient, requiredEnv } from "../../functions/shared/awsClients";
+import { ACTION_DETAIL_TYPE, APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, PIPELINE_DETAIL_TYPE, PIPELINE_END_STATES, deliverPipelineDecision } from "../../functions/mechanisms/codePipeline/pipelineResult";
+import { APPROVAL_KEY_DEFAULT, APPROVAL_KEY_VARIABLE, startPipeline } from "../../functions/mechanisms/codePipeline/startPipeline";
+import { ApprovalFunction } from "../shared/lambda";
+import { DecisionDeadLetters } from "../shared/deadLetters";
+import { accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
+import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./callbackStage";
+import { emailTopic } from "../shared/topics";
+import { checkedName, defaultNamePrefix } from "../shared/naming";
+import { ApproverAccess, ApproverPolicyReport, createApproverPolicy, principalOf } from "../shared/principals";
 
 /** CodePipeline's manual approval timeout: 5 minutes to 86400 minutes (CodePipeline quotas). */
 export const APPROVAL_MIN_SECONDS = 5 * 60;

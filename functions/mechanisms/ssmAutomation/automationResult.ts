@@ -4,9 +4,9 @@
 // the stage's dead-letter queue. It never sends a decision it cannot prove, and never logs the token.
 import { GetAutomationExecutionCommand, SSMClient, StepExecution } from "@aws-sdk/client-ssm";
 import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
-import { deliverToStepFunctions } from "./callbackTask";
-import { StageDecision, StageDecisionKind, stageDecision } from "./contract";
-import { redactText } from "./redact";
+import { deliverToStepFunctions } from "../../shared/callbackTask";
+import { StageDecision, StageDecisionKind, stageDecision } from "../../contract";
+import { redactText } from "../../shared/redact";
 
 export const AUTOMATION_STEP_DETAIL_TYPE = "EC2 Automation Step Status-change Notification";
 export const APPROVE_STEP_NAME = "Approve";

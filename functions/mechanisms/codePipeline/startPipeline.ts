@@ -3,8 +3,8 @@
 // pipeline runs in PARALLEL mode, so concurrent requests never overtake each other.
 import { CodePipelineClient, StartPipelineExecutionCommand } from "@aws-sdk/client-codepipeline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { executionName, parseCallbackTaskEvent } from "./callbackTask";
-import { summarizeRequest } from "./contract";
+import { executionName, parseCallbackTaskEvent } from "../../shared/callbackTask";
+import { summarizeRequest } from "../../contract";
 import { approvalKeyOf, bindPipelineExecution, getTokenRecord, putTokenRecord, requestHashOf } from "./tokenStore";
 
 /** Pipeline variable values hold at most 1000 characters (PipelineVariable.value: 1..1000, pattern .*). */

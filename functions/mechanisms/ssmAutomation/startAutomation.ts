@@ -3,8 +3,8 @@
 // as a runbook parameter. The runbook's aws:approve step then waits for the approvers.
 import { SSMClient, StartAutomationExecutionCommand } from "@aws-sdk/client-ssm";
 import { createHash } from "crypto";
-import { executionName, parseCallbackTaskEvent } from "./callbackTask";
-import { fitText, summarizeRequest } from "./contract";
+import { executionName, parseCallbackTaskEvent } from "../../shared/callbackTask";
+import { fitText, summarizeRequest } from "../../contract";
 
 /**
  * SSM caps each automation parameter value at 512 characters (AutomationParameterValue in the

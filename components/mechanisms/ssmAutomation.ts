@@ -8,16 +8,16 @@
 //   EventBridge "EC2 Automation Step Status-change Notification" -> result fn -> SendTaskSuccess
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { Mechanism } from "../functions/contract";
-import { APPROVE_STEP_NAME, AUTOMATION_STEP_DETAIL_TYPE, TERMINAL_STEP_STATUSES, deliverAutomationDecision } from "../functions/automationResult";
-import { newSfnClient, newSsmClient, requiredEnv } from "../functions/awsClients";
-import { startAutomation } from "../functions/startAutomation";
-import { ApprovalFunction } from "./approvalFunction";
-import { accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
-import { emailTopic } from "./emailTopic";
-import { checkedName, defaultNamePrefix } from "./naming";
-import { DecisionDeadLetters } from "./decisionDeadLetters";
-import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./lambdaCallbackStage";
+import { Mechanism } from "../../functions/contract";
+import { APPROVE_STEP_NAME, AUTOMATION_STEP_DETAIL_TYPE, TERMINAL_STEP_STATUSES, deliverAutomationDecision } from "../../functions/mechanisms/ssmAutomation/automationResult";
+import { newSfnClient, newSsmClient, requiredEnv } from "../../functions/shared/awsClients";
+import { startAutomation } from "../../functions/mechanisms/ssmAutomation/startAutomation";
+import { ApprovalFunction } from "../shared/lambda";
+import { accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
+import { emailTopic } from "../shared/topics";
+import { checkedName, defaultNamePrefix } from "../shared/naming";
+import { DecisionDeadLetters } from "../shared/deadLetters";
+import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./callbackStage";
 
 /**
  * Time for a decision made just before the aws:approve timeout (or its TimedOut event) to be

@@ -1,13 +1,13 @@
 // The start function of the email-link mechanism (seed 003, fixed): invoked by the stage's
 // `lambda:invoke.waitForTaskToken` Task, it stores a one-time code for the task (its hash, and the
-// token sealed under it: functions/linkCodes.ts) and publishes one approval email to the stage's
+// token sealed under it: functions/mechanisms/email/linkCodes.ts) and publishes one approval email to the stage's
 // SNS topic (its subscribers are the approvers) with a link to the approval page that carries only
 // that code. Opening the link decides nothing. Neither the token nor the code is ever logged.
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { codeLink } from "./approvalLink";
-import { executionName, parseCallbackTaskEvent } from "./callbackTask";
-import { ApprovalRequest, ONE_LINE_FIELD_MAX, fitText } from "./contract";
+import { executionName, parseCallbackTaskEvent } from "../../shared/callbackTask";
+import { ApprovalRequest, ONE_LINE_FIELD_MAX, fitText } from "../../contract";
 import { codeHashOf, newLinkCode, putLinkCode, sealToken } from "./linkCodes";
 
 export interface EmailLinkSettings {
@@ -30,7 +30,7 @@ export const DETAILS_MAX_CHARS = 2000;
 
 /**
  * The approval email. The sns-callback Task builds the same text in JSONata
- * (snsCallbackTaskStates in components/asl.ts); a test holds the two to the same output.
+ * (snsCallbackTaskStates in components/workflow/asl.ts); a test holds the two to the same output.
  */
 export function composeApprovalEmail(args: {
   request: ApprovalRequest;

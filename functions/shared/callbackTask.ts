@@ -1,9 +1,9 @@
 // What every "start" function receives from its callback Task state, and how every "result"
 // function hands a decision back to Step Functions. Errors never carry the task token.
-import { ApprovalRequest, requestProblems } from "./contract";
+import { ApprovalRequest, requestProblems } from "../contract";
 import { redactText } from "./redact";
 
-/** The Payload of the Task state (see lambdaCallbackTaskStates in components/asl.ts). */
+/** The Payload of the Task state (see lambdaCallbackTaskStates in components/workflow/asl.ts). */
 export interface CallbackTaskEvent {
   taskToken: string;
   request: ApprovalRequest;

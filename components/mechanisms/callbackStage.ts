@@ -1,10 +1,10 @@
 // What the mechanisms built on a start function + a result function have in common: the Task
 // state that invokes the start function and waits, and the right of the result function to answer it.
 import * as pulumi from "@pulumi/pulumi";
-import { Mechanism } from "../functions/contract";
-import { ApprovalFunction } from "./approvalFunction";
-import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
-import { TaskStateOptions, lambdaCallbackTaskStates } from "./asl";
+import { Mechanism } from "../../functions/contract";
+import { ApprovalFunction } from "../shared/lambda";
+import { ApprovalStage, ApprovalTaskState } from "./base";
+import { TaskStateOptions, lambdaCallbackTaskStates } from "../workflow/asl";
 
 export function lambdaCallbackTaskState(args: {
   stage: string;

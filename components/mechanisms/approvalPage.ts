@@ -1,25 +1,25 @@
 // The approval page of the email mechanisms (email-link, sns-callback): an API Gateway HTTP API
 // with two routes, GET /decide (shows the request, changes nothing) and POST /decide (records
-// the decision once), served by one Lambda (functions/approvalPage.ts).
+// the decision once), served by one Lambda (functions/mechanisms/email/approvalPage.ts).
 //
 // It is built before the stages and the workflow, because their emails need its URL; it knows
 // the state machine by name (its ARN follows from the name), so nothing waits on anything else.
 // The Lambda may read executions of that state machine and answer its tasks, nothing more.
 // The API is throttled, its access log never holds a query string (the link's token or code).
-// With an email-link stage it also owns the one-time code table of those links (functions/linkCodes.ts):
+// With an email-link stage it also owns the one-time code table of those links (functions/mechanisms/email/linkCodes.ts):
 // the start functions write codes, the page reads and claims them. With the stack's data key, the
 // page's role is one of the key policy's readers of execution data (it reads the history).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { PAGE_PATH } from "../functions/approvalLink";
-import { HttpEvent, handleApprovalPage } from "../functions/approvalPage";
-import { newDynamoDbClient, newSfnClient, requiredEnv } from "../functions/awsClients";
-import { Mechanism } from "../functions/contract";
-import { anyOccurrenceAlarm } from "./alarms";
-import { ApprovalFunction, LOG_RETENTION_DAYS } from "./approvalFunction";
-import { accountFacts } from "./iam";
-import { checkedName, defaultNamePrefix } from "./naming";
-import { WorkflowKey } from "./workflowKey";
+import { PAGE_PATH } from "../../functions/mechanisms/email/approvalLink";
+import { HttpEvent, handleApprovalPage } from "../../functions/mechanisms/email/approvalPage";
+import { newDynamoDbClient, newSfnClient, requiredEnv } from "../../functions/shared/awsClients";
+import { Mechanism } from "../../functions/contract";
+import { anyOccurrenceAlarm } from "../shared/alarms";
+import { ApprovalFunction, LOG_RETENTION_DAYS } from "../shared/lambda";
+import { accountFacts } from "../shared/iam";
+import { checkedName, defaultNamePrefix } from "../shared/naming";
+import { WorkflowKey } from "../workflow/dataKey";
 
 export const EMAIL_MECHANISMS: readonly Mechanism[] = ["email-link", "sns-callback"];
 export { PAGE_PATH };

@@ -4,17 +4,17 @@
 // states:startExecution.sync:2 to get an approval.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { anyOccurrenceAlarm } from "./alarms";
-import { ApprovalStage } from "./approvalStage";
+import { anyOccurrenceAlarm } from "../shared/alarms";
+import { ApprovalStage } from "../mechanisms/base";
 import { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
-import { LOG_RETENTION_DAYS } from "./approvalFunction";
-import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "./iam";
-import { checkedName, defaultNamePrefix } from "./naming";
-import { EscalationTargets } from "./config";
-import { emailTopic } from "./emailTopic";
-import { Mechanism, followUpStateNames, stageStateName } from "../functions/contract";
-import { FollowUpArgs, StageFollowUp, followUpStates } from "./followUp";
-import { WorkflowKey } from "./workflowKey";
+import { LOG_RETENTION_DAYS } from "../shared/lambda";
+import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
+import { checkedName, defaultNamePrefix } from "../shared/naming";
+import { EscalationTargets } from "../config";
+import { emailTopic } from "../shared/topics";
+import { Mechanism, followUpStateNames, stageStateName } from "../../functions/contract";
+import { FollowUpArgs, StageFollowUp, followUpStates } from "./followUps";
+import { WorkflowKey } from "./dataKey";
 
 export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
 export const INVALID_DECISION_ERROR = "InvalidStageDecision";
@@ -33,7 +33,7 @@ export function decisionKey(stage: string): string {
 /**
  * Where a stage's Task reads and writes. With follow-ups (reminders, escalation) the Task runs in
  * the decision branch of a Parallel state and goes on to the branch's "decided" state instead of
- * the Check state (see components/followUp.ts).
+ * the Check state (see components/workflow/followUps.ts).
  */
 export function stageTaskOptions(stage: string, withFollowUps = false): TaskStateOptions {
   return {
@@ -240,7 +240,7 @@ export interface ApprovalWorkflowArgs {
   namePrefix?: string;
   /** Where the failed-executions alarm publishes (an SNS topic ARN). */
   alarmActions?: pulumi.Input<string>[];
-  /** Reminders and escalation, by stage name (see components/followUp.ts). */
+  /** Reminders and escalation, by stage name (see components/workflow/followUps.ts). */
   followUps?: Record<string, WorkflowFollowUp>;
   /** Encrypts the definition and execution history (with the stages' activities); its policy gets the execution role. */
   dataKey?: WorkflowKey;

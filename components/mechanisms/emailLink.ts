@@ -8,16 +8,16 @@
 //   approver opens the link -> ApprovalPage GET (shows) -> POST (Approve/Reject) -> SendTaskSuccess
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { newDynamoDbClient, newSnsClient, requiredEnv } from "../functions/awsClients";
-import { Mechanism } from "../functions/contract";
-import { sendApprovalEmail } from "../functions/emailLink";
-import { ApprovalFunction } from "./approvalFunction";
+import { newDynamoDbClient, newSnsClient, requiredEnv } from "../../functions/shared/awsClients";
+import { Mechanism } from "../../functions/contract";
+import { sendApprovalEmail } from "../../functions/mechanisms/email/emailLink";
+import { ApprovalFunction } from "../shared/lambda";
 import { LinkCodeTable } from "./approvalPage";
-import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
-import { TaskStateOptions } from "./asl";
-import { emailTopic } from "./emailTopic";
-import { lambdaCallbackTaskState, stageHandles } from "./lambdaCallbackStage";
-import { checkedName, defaultNamePrefix } from "./naming";
+import { ApprovalStage, ApprovalTaskState } from "./base";
+import { TaskStateOptions } from "../workflow/asl";
+import { emailTopic } from "../shared/topics";
+import { lambdaCallbackTaskState, stageHandles } from "./callbackStage";
+import { checkedName, defaultNamePrefix } from "../shared/naming";
 
 export interface EmailApprovalArgs {
   /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */

@@ -4,7 +4,7 @@
 // SendTaskSuccess. A damaged, expired or already used link gets a clear page with the right
 // status, never a stack trace. Everything from the request is HTML-escaped; the page loads
 // nothing from anywhere and says so in its Content-Security-Policy.
-// email-link links carry a one-time code (functions/linkCodes.ts), never the token: the page finds
+// email-link links carry a one-time code (functions/mechanisms/email/linkCodes.ts), never the token: the page finds
 // the token, execution and stage in the code's item, and refuses token links for those stages.
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, SFNClient, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
@@ -12,7 +12,7 @@ import { createHash, randomUUID } from "crypto";
 import { LINK_PARAMS, PAGE_PATH, decodeToken, encodeToken } from "./approvalLink";
 import { eventsFollowing } from "./historyLinks";
 import { claimLinkCode, codeState, confirmLinkCode, getLinkCode, isLinkCode, openToken, releaseLinkCode } from "./linkCodes";
-import { ApprovalRequest, Mechanism, requestProblems, stageDecision, stageStateName } from "./contract";
+import { ApprovalRequest, Mechanism, requestProblems, stageDecision, stageStateName } from "../../contract";
 
 export { decodeToken, encodeToken };
 

@@ -10,10 +10,10 @@
 import { ActionExecutionDetail, CodePipelineClient, GetPipelineExecutionCommand, ListActionExecutionsCommand, PipelineExecution } from "@aws-sdk/client-codepipeline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
-import { deliverToStepFunctions } from "./callbackTask";
-import { StageDecision, StageDecisionKind, stageDecision } from "./contract";
-import { actorIsAnyOf, actorIsPrincipal } from "./principals";
-import { redactText } from "./redact";
+import { deliverToStepFunctions } from "../../shared/callbackTask";
+import { StageDecision, StageDecisionKind, stageDecision } from "../../contract";
+import { actorIsAnyOf, actorIsPrincipal } from "../../shared/principals";
+import { redactText } from "../../shared/redact";
 import { APPROVAL_KEY_DEFAULT, APPROVAL_KEY_VARIABLE } from "./startPipeline";
 import { TokenRecord, getTokenRecord, markDecided } from "./tokenStore";
 

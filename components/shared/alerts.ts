@@ -2,7 +2,7 @@
 // (failed executions) publish here; `alertEmails` are subscribed.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { emailTopic } from "./emailTopic";
+import { emailTopic } from "./topics";
 import { checkedName, defaultNamePrefix } from "./naming";
 
 export interface ApprovalAlertsArgs {

@@ -2,7 +2,7 @@
 // activity ARN (the seed's `arn:aws:states:::lambda:invokeActivity:...` does not exist), the state
 // machine needs no extra rights for it (the seed gave it AWSStepFunctionsFullAccess), and only the
 // configured approvers may poll and answer this activity, through a policy the component attaches
-// (to IAM users and roles, or to IAM Identity Center permission sets: components/principals.ts).
+// (to IAM users and roles, or to IAM Identity Center permission sets: components/shared/principals.ts).
 //
 //   Task (Resource: activity ARN, TimeoutSeconds, HeartbeatSeconds)
 //   approver runs `npm run approval-worker`: GetActivityTask -> shows the request -> heartbeats
@@ -17,14 +17,14 @@
 // this activity's encryption context only).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { Mechanism } from "../functions/contract";
-import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
-import { AslStates, TaskStateOptions, timedOutState, timedOutStateName } from "./asl";
-import { accountFacts, policyDocument } from "./iam";
-import { checkedName, defaultNamePrefix } from "./naming";
-import { stageHandles } from "./lambdaCallbackStage";
-import { ApproverAccess, ApproverPolicyReport, createApproverPolicy } from "./principals";
-import { WorkflowKey } from "./workflowKey";
+import { Mechanism } from "../../functions/contract";
+import { ApprovalStage, ApprovalTaskState } from "./base";
+import { AslStates, TaskStateOptions, timedOutState, timedOutStateName } from "../workflow/asl";
+import { accountFacts, policyDocument } from "../shared/iam";
+import { checkedName, defaultNamePrefix } from "../shared/naming";
+import { stageHandles } from "./callbackStage";
+import { ApproverAccess, ApproverPolicyReport, createApproverPolicy } from "../shared/principals";
+import { WorkflowKey } from "../workflow/dataKey";
 
 import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "./activityTiming";
 

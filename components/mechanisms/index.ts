@@ -1,16 +1,16 @@
 // From a validated stage config to the mechanism component that implements it.
 import * as pulumi from "@pulumi/pulumi";
-import { ApprovalStage } from "./approvalStage";
-import { StageConfig } from "./config";
-import { ActivityApproval } from "./activityApproval";
+import { ApprovalStage } from "./base";
+import { StageConfig } from "../config";
+import { ActivityApproval } from "./activity";
 import { LinkCodeTable } from "./approvalPage";
-import { WorkflowKey } from "./workflowKey";
-import { ApproverAccess } from "./principals";
-import { WorkflowFollowUp } from "./approvalWorkflow";
-import { CodePipelineApproval } from "./codePipelineApproval";
-import { EmailLinkApproval } from "./emailLinkApproval";
-import { SnsCallbackApproval } from "./snsCallbackApproval";
-import { SsmAutomationApproval } from "./ssmAutomationApproval";
+import { WorkflowKey } from "../workflow/dataKey";
+import { ApproverAccess } from "../shared/principals";
+import { WorkflowFollowUp } from "../workflow/approvalWorkflow";
+import { CodePipelineApproval } from "./codePipeline";
+import { EmailLinkApproval } from "./emailLink";
+import { SnsCallbackApproval } from "./snsCallback";
+import { SsmAutomationApproval } from "./ssmAutomation";
 
 export interface StageDefaults {
   /** Where every stage's alarms publish. */

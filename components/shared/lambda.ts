@@ -7,7 +7,7 @@ import * as aws from "@pulumi/aws";
 import { readFileSync } from "fs";
 import { join } from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { redactingHandler } from "../functions/redact";
+import { redactingHandler } from "../../functions/shared/redact";
 import { PolicyStatement, policyDocument, serviceTrustPolicy } from "./iam";
 
 // Node.js 24, deprecated on 30 April 2028 (https://docs.aws.amazon.com/lambda/latest/dg/lambda-nodejs.html);
@@ -24,7 +24,7 @@ export const LOG_RETENTION_DAYS = 365;
  * client only when it names it in bundledPackages.
  */
 export const EXCLUDED_PACKAGES: string[] = Object.keys(
-  (JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies,
+  (JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies,
 );
 
 export interface ApprovalFunctionArgs<E, R> {
