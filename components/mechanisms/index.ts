@@ -6,7 +6,6 @@ import { ActivityApproval } from "./activity";
 import { LinkCodeTable } from "./approvalPage";
 import { WorkflowKey } from "../workflow/dataKey";
 import { ApproverAccess } from "../shared/principals";
-import { WorkflowFollowUp } from "../workflow/approvalWorkflow";
 import { CodePipelineApproval } from "./codePipeline";
 import { EmailLinkApproval } from "./emailLink";
 import { SnsCallbackApproval } from "./snsCallback";
@@ -84,25 +83,4 @@ export function createApprovalStage(config: StageConfig, defaults: StageDefaults
       // parseConfig refuses these already; this guards direct callers.
       throw new pulumi.RunError(`Stage '${config.name}': mechanism '${config.mechanism}' is not implemented yet`);
   }
-}
-
-/** The reminders and escalation of the configured stages, for ApprovalWorkflowArgs.followUps. */
-export function stageFollowUps(stages: StageConfig[]): Record<string, WorkflowFollowUp> {
-  const followUps: Record<string, WorkflowFollowUp> = {};
-  for (const stage of stages) {
-    if (stage.remindEverySeconds === undefined && stage.escalateTo === undefined) continue;
-    followUps[stage.name] = {
-      remindEverySeconds: stage.remindEverySeconds,
-      ...(stage.escalateTo ? {
-        escalateTo: stage.escalateTo,
-        escalateAfterPercent: stage.escalateAfterPercent,
-        // A share of the configured timeout (for an activity stage: of one wait, not of its retries).
-        escalateAfterSeconds: Math.max(1, Math.round((stage.timeoutSeconds * (stage.escalateAfterPercent ?? 50)) / 100)),
-      } : {}),
-      timeout: stage.timeout,
-      timeoutSeconds: stage.timeoutSeconds,
-      approvers: stage.approvers,
-    };
-  }
-  return followUps;
 }

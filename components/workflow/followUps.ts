@@ -23,6 +23,8 @@
 // The publish states are JSONata (like the sns-callback Task): the request's title is cut to one
 // line and a subject-safe length, which JSONPath intrinsics cannot do.
 import { Mechanism, followUpStateNames } from "../../functions/contract";
+import { StageConfig } from "../config";
+import type { WorkflowFollowUp } from "./approvalWorkflow";
 import { AslState, AslStates, CONTROL_CHARACTERS, JSONATA_ONE_LINE, TaskStateOptions, jsonataString } from "./asl";
 
 export const STAGE_DECIDED_ERROR = "sfn-approvals.StageDecided";
@@ -272,4 +274,25 @@ export function followUpStates(args: FollowUpArgs): AslStates {
       Next: options.next,
     },
   };
+}
+
+/** The reminders and escalation of the configured stages, for ApprovalWorkflowArgs.followUps. */
+export function stageFollowUps(stages: StageConfig[]): Record<string, WorkflowFollowUp> {
+  const followUps: Record<string, WorkflowFollowUp> = {};
+  for (const stage of stages) {
+    if (stage.remindEverySeconds === undefined && stage.escalateTo === undefined) continue;
+    followUps[stage.name] = {
+      remindEverySeconds: stage.remindEverySeconds,
+      ...(stage.escalateTo ? {
+        escalateTo: stage.escalateTo,
+        escalateAfterPercent: stage.escalateAfterPercent,
+        // A share of the configured timeout (for an activity stage: of one wait, not of its retries).
+        escalateAfterSeconds: Math.max(1, Math.round((stage.timeoutSeconds * (stage.escalateAfterPercent ?? 50)) / 100)),
+      } : {}),
+      timeout: stage.timeout,
+      timeoutSeconds: stage.timeoutSeconds,
+      approvers: stage.approvers,
+    };
+  }
+  return followUps;
 }
