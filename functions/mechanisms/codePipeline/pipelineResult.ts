@@ -13,6 +13,7 @@ import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-
 import { deliverToStepFunctions } from "../../shared/callbackTask";
 import { StageDecision, StageDecisionKind, stageDecision } from "../../contract";
 import { actorIsAnyOf, actorIsPrincipal } from "../../shared/principals";
+import { parseEventBridgeEvent } from "../../shared/eventBridge";
 import { redactText } from "../../shared/redact";
 import { APPROVAL_KEY_DEFAULT, APPROVAL_KEY_VARIABLE } from "./startPipeline";
 import { TokenRecord, getTokenRecord, markDecided } from "./tokenStore";
@@ -63,18 +64,7 @@ export interface PipelineEndEvent {
 }
 
 function eventDetail(event: unknown, settings: PipelineResultSettings): { detailType: string; detail: Record<string, unknown>; id: string } {
-  if (typeof event !== "object" || event === null) {
-    throw new Error("InvalidEvent: expected an EventBridge event object");
-  }
-  const e = event as Record<string, unknown>;
-  const detailType = e["detail-type"];
-  if (e.source !== "aws.codepipeline" || (detailType !== ACTION_DETAIL_TYPE && detailType !== PIPELINE_DETAIL_TYPE)) {
-    throw new Error(`InvalidEvent: expected source 'aws.codepipeline' and detail-type '${ACTION_DETAIL_TYPE}' or '${PIPELINE_DETAIL_TYPE}', got '${String(e.source)}' / '${String(detailType)}'`);
-  }
-  const detail = e.detail as Record<string, unknown> | undefined;
-  if (typeof detail !== "object" || detail === null) {
-    throw new Error("InvalidEvent: the event has no 'detail' object");
-  }
+  const { detailType, detail } = parseEventBridgeEvent(event, "aws.codepipeline", [ACTION_DETAIL_TYPE, PIPELINE_DETAIL_TYPE]);
   if (detail.pipeline !== settings.pipelineName) {
     throw new Error(`InvalidEvent: the event is for pipeline '${String(detail.pipeline)}', this function handles '${settings.pipelineName}'`);
   }

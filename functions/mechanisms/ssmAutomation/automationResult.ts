@@ -6,6 +6,7 @@ import { GetAutomationExecutionCommand, SSMClient, StepExecution } from "@aws-sd
 import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { deliverToStepFunctions } from "../../shared/callbackTask";
 import { StageDecision, StageDecisionKind, stageDecision } from "../../contract";
+import { parseEventBridgeEvent } from "../../shared/eventBridge";
 import { redactText } from "../../shared/redact";
 
 export const AUTOMATION_STEP_DETAIL_TYPE = "EC2 Automation Step Status-change Notification";
@@ -38,17 +39,7 @@ export interface StepEvent {
 }
 
 export function parseStepEvent(event: unknown, settings: AutomationResultSettings): StepEvent {
-  if (typeof event !== "object" || event === null) {
-    throw new Error("InvalidEvent: expected an EventBridge event object");
-  }
-  const e = event as Record<string, unknown>;
-  if (e.source !== "aws.ssm" || e["detail-type"] !== AUTOMATION_STEP_DETAIL_TYPE) {
-    throw new Error(`InvalidEvent: expected source 'aws.ssm' and detail-type '${AUTOMATION_STEP_DETAIL_TYPE}', got '${String(e.source)}' / '${String(e["detail-type"])}'`);
-  }
-  const detail = e.detail as Record<string, unknown> | undefined;
-  if (typeof detail !== "object" || detail === null) {
-    throw new Error("InvalidEvent: the event has no 'detail' object");
-  }
+  const { detail } = parseEventBridgeEvent(event, "aws.ssm", [AUTOMATION_STEP_DETAIL_TYPE]);
   if (detail.Definition !== settings.documentName) {
     throw new Error(`InvalidEvent: the event is for runbook '${String(detail.Definition)}', this function handles '${settings.documentName}'`);
   }
