@@ -21,6 +21,7 @@ import { SFNClient } from "@aws-sdk/client-sfn";
 import { STSClient } from "@aws-sdk/client-sts";
 import { tokensIn } from "../../functions/mechanisms/email/approvalPage";
 import { stageOfStateName } from "../../functions/contract";
+import { EventBridgeEvent } from "../../functions/shared/eventBridge";
 import { AwsError, FakeAws } from "../../tests/helpers/fakeAws";
 import { RunEvent, RunResult, TaskHandler, runDefinition } from "../../tests/helpers/localStateMachine";
 import { PageServer, serializedPageHandler, startPageServer } from "../../tests/helpers/pageServer";
@@ -360,7 +361,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     const stageNamed = (name: string) => stages.find((s) => s.name === name);
     const comment = decide ? `decided in the sandbox (--decide ${decide})` : "";
 
-    async function resultFunction(stageName: string, event: Record<string, unknown>, what: string): Promise<void> {
+    async function resultFunction(stageName: string, event: EventBridgeEvent, what: string): Promise<void> {
       const fn = functionNamed(stageNamed(stageName)?.resultFunctionName);
       if (!fn) throw new SandboxProblem(`stage ${stageName} has no result function`);
       say(`  EventBridge: "${String(event["detail-type"])}" (${what}) -> result function ${fn.state.name} (serialized archive)`);
