@@ -3,16 +3,15 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ApprovalAlerts } from "./components/shared/alerts";
-import { ApprovalPage, EMAIL_MECHANISMS } from "./components/mechanisms/approvalPage";
+import { ApprovalPage } from "./components/mechanisms/approvalPage";
 import { ApprovalWorkflow, workflowStateMachineName } from "./components/workflow/approvalWorkflow";
 import { WorkflowKey } from "./components/workflow/dataKey";
-import { createApprovalStage } from "./components/mechanisms";
+import { MECHANISM_DEFINITIONS, createApprovalStage } from "./components/mechanisms";
 import { stageFollowUps } from "./components/workflow/followUps";
-import { loadConfig } from "./components/config";
 import { Mechanism } from "./functions/contract";
-import { APPROVER_POLICY_MECHANISMS, ApprovalConfig, checkAccounts } from "./components/config";
+import { ApprovalConfig, checkAccounts, loadConfig } from "./components/config";
 import { defaultNamePrefix } from "./components/shared/naming";
-import { ApproverAccess, ApproverPolicyReport, RolePolicyQuota, approverPolicyName, isIdentityCenterRole, principalOf, resolvePrincipalArns } from "./components/shared/principals";
+import { ApproverAccess, RolePolicyQuota, approverPolicyName, isIdentityCenterRole, principalOf, resolvePrincipalArns } from "./components/shared/principals";
 
 /** How codepipeline and activity stages attach their approver policies (README: Approvers who sign in with IAM Identity Center). */
 function approverAccess(config: ApprovalConfig): Omit<ApproverAccess, "permissionSets"> {
@@ -20,7 +19,7 @@ function approverAccess(config: ApprovalConfig): Omit<ApproverAccess, "permissio
   const attach = config.attachApproverPolicies !== false;
   // Each role is checked against its quota with every approver policy the stack attaches to it.
   const roleQuota = RolePolicyQuota.of(config.stages
-    .filter((stage) => attach && APPROVER_POLICY_MECHANISMS.includes(stage.mechanism))
+    .filter((stage) => attach && MECHANISM_DEFINITIONS[stage.mechanism].approverPolicy)
     .flatMap((stage) => stage.approvers
       .filter((arn) => principalOf(arn).kind === "role" && !isIdentityCenterRole(arn))
       .map((role) => ({ role, policyName: approverPolicyName("sfn-approvals", prefix, stage.name) }))));
@@ -53,7 +52,7 @@ export = async () => {
   const executionDataReaders = await resolvePrincipalArns("sfn-approvals:executionDataReaders", config.executionDataReaders);
   const dataKey = new WorkflowKey("execution-data", { stateMachineName: workflowStateMachineName(), executionDataReaders });
   // Stages that email a link need the approval page first: the link points at it.
-  const emailStages = config.stages.filter((stage) => EMAIL_MECHANISMS.includes(stage.mechanism));
+  const emailStages = config.stages.filter((stage) => MECHANISM_DEFINITIONS[stage.mechanism].approvalPage !== undefined);
   const page = emailStages.length === 0 ? undefined : new ApprovalPage("approval-page", {
     stateMachineName: workflowStateMachineName(),
     stages: Object.fromEntries(emailStages.map((stage) => [stage.name, stage.mechanism])) as Record<string, Mechanism>,
@@ -63,7 +62,7 @@ export = async () => {
   const linkCodeTable = page?.linkCodes ? { name: page.linkCodes.name, arn: page.linkCodes.arn } : undefined;
   const access = approverAccess(config);
   const stages = config.stages.map((stage) => createApprovalStage(stage, { alarmActions, approvalPageUrl: page?.url, linkCodeTable, dataKey, approverAccess: access }));
-  const reports = stages.flatMap((stage) => ((stage as { approverPolicyReport?: ApproverPolicyReport }).approverPolicyReport ?? []));
+  const reports = stages.flatMap((stage) => stage.approverPolicyReport ?? []);
   const workflow = new ApprovalWorkflow("approvals", { stages, autoApproveBelow: config.autoApproveBelow, alarmActions, followUps: stageFollowUps(config.stages), dataKey });
   return {
     stateMachineArn: workflow.stateMachine.arn,
@@ -78,7 +77,7 @@ export = async () => {
     ...(reports.length > 0 ? { approverPolicies: reports } : {}),
     // Who decides each stage and how long it waits: what `npm run start-approval -- --wait` and
     // `npm run approvals` show while a request waits.
-    stages: pulumi.all(stages.map((stage, i) => stage.handles.apply((handles) => ({
+    stages: pulumi.all(stages.map((stage, i) => stage.stackOutput.apply((stackOutput) => ({
       name: stage.stage,
       mechanism: stage.mechanism,
       approvers: config.stages[i].approvers,
@@ -88,8 +87,8 @@ export = async () => {
         escalateTo: [...config.stages[i].escalateTo!.emails, ...config.stages[i].escalateTo!.topicArns],
         escalateAfter: `${config.stages[i].escalateAfterPercent}%`,
       } : {}),
-      ...(workflow.escalationTopics[stage.stage] ? { escalationTopicArn: workflow.escalationTopics[stage.stage].arn } : {}),
-      ...handles,
+      ...(workflow.followUps.escalationTopics[stage.stage] ? { escalationTopicArn: workflow.followUps.escalationTopics[stage.stage].arn } : {}),
+      ...stackOutput,
     })))),
   };
 };

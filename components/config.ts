@@ -3,40 +3,11 @@
 // together in one ConfigError, which Pulumi prints without a stack trace.
 import * as pulumi from "@pulumi/pulumi";
 import { MECHANISMS, Mechanism } from "../functions/contract";
+import { ConfigError } from "./shared/configError";
+import { MECHANISM_DEFINITIONS, MechanismDefinition, mechanismsWith } from "./mechanisms";
 import { emailSuffix } from "./shared/naming";
 
 export { MECHANISMS, Mechanism };
-
-/** Mechanisms built so far (all five); a mechanism listed in MECHANISMS but not here is refused with "not implemented yet". */
-export const IMPLEMENTED_MECHANISMS: readonly Mechanism[] = [...MECHANISMS];
-
-export interface MechanismRules {
-  /** What `approvers` holds for this mechanism. */
-  approverKind: "iam-principal" | "email";
-  maxApprovers: number;
-  /** Shortest wait the mechanism supports, in seconds. */
-  minTimeoutSeconds: number;
-  minTimeoutText: string;
-  /** Longest wait the mechanism supports, in seconds. */
-  maxTimeoutSeconds: number;
-  /** Where maxTimeoutSeconds comes from, quoted in error messages. */
-  maxTimeoutReason: string;
-}
-
-const DAY = 86400;
-/** A Standard execution lasts at most one year; one email stage leaves room for the execution's margin. */
-const EMAIL_STAGE_MAX_SECONDS = 360 * DAY;
-
-export const MECHANISM_RULES: Record<Mechanism, MechanismRules> = {
-  "ssm-automation": { approverKind: "iam-principal", maxApprovers: 10, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: 30 * DAY, maxTimeoutReason: "aws:approve allows at most 30d" },
-  // A manual approval action waits 5 to 86400 minutes (timeoutInMinutes, CodePipeline quotas).
-  codepipeline: { approverKind: "iam-principal", maxApprovers: 20, minTimeoutSeconds: 300, minTimeoutText: "5m", maxTimeoutSeconds: 60 * DAY, maxTimeoutReason: "a CodePipeline manual approval waits at most 60d" },
-  // A stage may wait its timeout again after each of 3 releases by a vanished worker: 4 x 90d
-  // stays within a Standard execution's one year.
-  activity: { approverKind: "iam-principal", maxApprovers: 20, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: 90 * DAY, maxTimeoutReason: "an activity stage waits at most 90d (it may wait again after each of 3 worker releases, within an execution's 365d)" },
-  "email-link": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: EMAIL_STAGE_MAX_SECONDS, maxTimeoutReason: "an email stage waits at most 360d (a Standard execution lasts at most 365d)" },
-  "sns-callback": { approverKind: "email", maxApprovers: 50, minTimeoutSeconds: 60, minTimeoutText: "1m", maxTimeoutSeconds: EMAIL_STAGE_MAX_SECONDS, maxTimeoutReason: "an email stage waits at most 360d (a Standard execution lasts at most 365d)" },
-};
 
 export const MIN_TIMEOUT_SECONDS = 60;
 export const MAX_STAGES = 5;
@@ -134,14 +105,7 @@ function checkPrincipalDuplicates(key: string, principals: unknown[], problems: 
   }
 }
 
-export class ConfigError extends pulumi.RunError {
-  constructor(readonly problems: string[]) {
-    super(`Invalid sfn-approvals stack config:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
-    this.name = "ConfigError";
-  }
-}
-
-const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: DAY };
+const UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
 /** "90s", "30m", "12h", "3d" -> seconds; undefined when malformed. */
 export function parseDuration(text: string): number | undefined {
@@ -165,8 +129,6 @@ export const AWS_REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d$/;
 /** The approver policy is named <prefix>-<stage>-approvers: with a 31-character stage, 86 characters fit IAM's 128. */
 export const APPROVER_POLICY_PREFIX_PATTERN = /^[A-Za-z0-9+=,.@_-]{1,64}$/;
 export const MAX_PERMISSION_SETS = 10;
-/** The mechanisms whose approvers get a policy from the stack (the others: aws:approve names them, or they decide by email). */
-export const APPROVER_POLICY_MECHANISMS: readonly Mechanism[] = ["codepipeline", "activity"];
 
 /** Reminders less often than this would only be noise; the shortest stage timeout is longer anyway for the mechanisms that remind. */
 export const MIN_REMIND_EVERY_SECONDS = 300;
@@ -194,31 +156,29 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   }
 
   const mechanism = stage.mechanism;
-  let rules: MechanismRules | undefined;
+  let rules: MechanismDefinition | undefined;
   if (typeof mechanism !== "string" || !(MECHANISMS as readonly string[]).includes(mechanism)) {
     problems.push(`${at}.mechanism is ${show(mechanism)}: must be one of ${MECHANISMS.join(", ")}`);
-  } else if (!IMPLEMENTED_MECHANISMS.includes(mechanism as Mechanism)) {
-    problems.push(`${at}.mechanism is "${mechanism}": this mechanism is not implemented yet; available now: ${IMPLEMENTED_MECHANISMS.join(", ")}`);
   } else {
-    rules = MECHANISM_RULES[mechanism as Mechanism];
+    rules = MECHANISM_DEFINITIONS[mechanism as Mechanism];
   }
 
   const approvers = stage.approvers;
   if (!Array.isArray(approvers) || approvers.length === 0) {
-    problems.push(`${at}.approvers is ${show(approvers)}: must be a non-empty list of ${rules?.approverKind === "email" ? "email addresses" : "IAM user or role ARNs"}`);
+    problems.push(`${at}.approvers is ${show(approvers)}: must be a non-empty list of ${rules?.approvers.kind === "email" ? "email addresses" : "IAM user or role ARNs"}`);
   } else if (rules) {
-    if (approvers.length > rules.maxApprovers) {
-      problems.push(`${at}.approvers has ${approvers.length} entries: ${mechanism} allows at most ${rules.maxApprovers} approvers`);
+    if (approvers.length > rules.approvers.max) {
+      problems.push(`${at}.approvers has ${approvers.length} entries: ${mechanism} allows at most ${rules.approvers.max} approvers`);
     }
     approvers.forEach((approver, i) => {
-      const valid = typeof approver === "string" && (rules!.approverKind === "email" ? EMAIL_PATTERN.test(approver) : IAM_PRINCIPAL_PATTERN.test(approver));
+      const valid = typeof approver === "string" && (rules!.approvers.kind === "email" ? EMAIL_PATTERN.test(approver) : IAM_PRINCIPAL_PATTERN.test(approver));
       if (!valid) {
-        problems.push(rules!.approverKind === "email"
+        problems.push(rules!.approvers.kind === "email"
           ? `${at}.approvers[${i}] is ${show(approver)}: must be an email address like approver@example.com`
           : `${at}.approvers[${i}] is ${show(approver)}: must be an IAM user or role ARN like arn:aws:iam::123456789012:role/ReleaseApprover`);
       }
     });
-    if (rules.approverKind === "email") {
+    if (rules.approvers.kind === "email") {
       // Email addresses are compared without case: one mailbox, one subscription.
       const seen = new Set<unknown>();
       for (const approver of approvers) {
@@ -235,8 +195,8 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   let minRequiredApprovals = 1;
   if (stage.minRequiredApprovals !== undefined) {
     const value = stage.minRequiredApprovals;
-    if (mechanism !== "ssm-automation") {
-      problems.push(`${at}.minRequiredApprovals is set, but only the ssm-automation mechanism supports a quorum (this stage uses ${show(mechanism)})`);
+    if (!rules?.quorum) {
+      problems.push(`${at}.minRequiredApprovals is set, but only the ${mechanismsWith("quorum").join(" and ")} mechanism supports a quorum (this stage uses ${show(mechanism)})`);
     } else if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || (Array.isArray(approvers) && value > approvers.length)) {
       problems.push(`${at}.minRequiredApprovals is ${show(value)}: must be a whole number from 1 to the number of approvers (${Array.isArray(approvers) ? approvers.length : "?"})`);
     } else {
@@ -246,25 +206,22 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
 
   const notify = stage.notify ?? [];
   checkEmails(`${at}.notify`, notify, "approvers@example.com", problems);
-  if (mechanism === "activity" && Array.isArray(notify) && notify.length > 0) {
-    problems.push(`${at}.notify is set, but the activity mechanism sends no email: approvers run \`npm run approval-worker\`; remove notify`);
-  }
-  if ((mechanism === "email-link" || mechanism === "sns-callback") && Array.isArray(notify) && notify.length > 0) {
-    problems.push(`${at}.notify is set, but ${mechanism} emails the approval link to the approvers, and whoever has the link can decide: list everyone who may decide under approvers; remove notify`);
+  if (rules && rules.notify !== "allowed" && Array.isArray(notify) && notify.length > 0) {
+    problems.push(`${at}.notify is set, but ${rules.notify.refused}`);
   }
 
   const timeout = stage.timeout;
   let timeoutSeconds: number | undefined;
   if (typeof timeout !== "string" || (timeoutSeconds = parseDuration(timeout)) === undefined) {
     problems.push(`${at}.timeout is ${show(timeout)}: must be a whole number followed by s, m, h or d, like 30m, 12h or 3d`);
-  } else if (timeoutSeconds < (rules?.minTimeoutSeconds ?? MIN_TIMEOUT_SECONDS)) {
-    problems.push(`${at}.timeout is "${timeout}": must be at least ${rules?.minTimeoutText ?? "1m"}${rules && rules.minTimeoutSeconds > MIN_TIMEOUT_SECONDS ? ` for ${String(mechanism)}` : ""}`);
-  } else if (rules && timeoutSeconds > rules.maxTimeoutSeconds) {
-    problems.push(`${at}.timeout is "${timeout}": ${rules.maxTimeoutReason}`);
+  } else if (timeoutSeconds < (rules?.timeout.minSeconds ?? MIN_TIMEOUT_SECONDS)) {
+    problems.push(`${at}.timeout is "${timeout}": must be at least ${rules?.timeout.minText ?? "1m"}${rules && rules.timeout.minSeconds > MIN_TIMEOUT_SECONDS ? ` for ${String(mechanism)}` : ""}`);
+  } else if (rules && timeoutSeconds > rules.timeout.maxSeconds) {
+    problems.push(`${at}.timeout is "${timeout}": ${rules.timeout.maxReason}`);
   }
 
-  const followUps = parseFollowUps(stage, at, mechanism, notify, timeoutSeconds, problems);
-  const permissionSets = parsePermissionSets(stage.permissionSets, at, mechanism, problems);
+  const followUps = parseFollowUps(stage, at, rules, notify, timeoutSeconds, problems);
+  const permissionSets = parsePermissionSets(stage.permissionSets, at, mechanism, rules, problems);
 
   if (problems.length > before) return undefined;
   return {
@@ -281,10 +238,10 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
 }
 
 /** stages[].permissionSets: permission set ARNs, for a mechanism that gives its approvers a policy. */
-function parsePermissionSets(value: unknown, at: string, mechanism: unknown, problems: string[]): string[] | undefined {
+function parsePermissionSets(value: unknown, at: string, mechanism: unknown, rules: MechanismDefinition | undefined, problems: string[]): string[] | undefined {
   if (value === undefined) return undefined;
-  if (!APPROVER_POLICY_MECHANISMS.includes(mechanism as Mechanism)) {
-    problems.push(`${at}.permissionSets is set, but ${show(mechanism)} gives its approvers no policy to attach (only ${APPROVER_POLICY_MECHANISMS.join(" and ")} do); remove permissionSets`);
+  if (!rules?.approverPolicy) {
+    problems.push(`${at}.permissionSets is set, but ${show(mechanism)} gives its approvers no policy to attach (only ${mechanismsWith("approverPolicy").join(" and ")} do); remove permissionSets`);
     return undefined;
   }
   if (!Array.isArray(value) || value.length === 0 || value.length > MAX_PERMISSION_SETS) {
@@ -336,16 +293,16 @@ function instanceIdOf(arn: string): string | undefined {
 }
 
 /** remindEvery, escalateTo and escalateAfter of one stage. */
-function parseFollowUps(stage: Record<string, unknown>, at: string, mechanism: unknown, notify: unknown, timeoutSeconds: number | undefined, problems: string[]): Pick<StageConfig, "remindEverySeconds" | "remindEvery" | "escalateTo" | "escalateAfterPercent"> {
+function parseFollowUps(stage: Record<string, unknown>, at: string, rules: MechanismDefinition | undefined, notify: unknown, timeoutSeconds: number | undefined, problems: string[]): Pick<StageConfig, "remindEverySeconds" | "remindEvery" | "escalateTo" | "escalateAfterPercent"> {
   const result: Pick<StageConfig, "remindEverySeconds" | "remindEvery" | "escalateTo" | "escalateAfterPercent"> = {};
   const remindEvery = stage.remindEvery;
   if (remindEvery !== undefined) {
     const seconds = typeof remindEvery === "string" ? parseDuration(remindEvery) : undefined;
     if (seconds === undefined) {
       problems.push(`${at}.remindEvery is ${show(remindEvery)}: must be a whole number followed by s, m, h or d, like 4h or 1d`);
-    } else if (mechanism === "activity") {
-      problems.push(`${at}.remindEvery is set, but the activity mechanism sends no email to remind: approvers run \`npm run approval-worker\`; remove remindEvery (escalateTo works for activity stages)`);
-    } else if ((mechanism === "ssm-automation" || mechanism === "codepipeline") && !(Array.isArray(notify) && notify.length > 0)) {
+    } else if (rules && typeof rules.reminders === "object") {
+      problems.push(`${at}.remindEvery is set, but ${rules.reminders.refused}`);
+    } else if (rules?.reminders === "notify" && !(Array.isArray(notify) && notify.length > 0)) {
       problems.push(`${at}.remindEvery is set, but reminders go to the stage's notify addresses and there are none: add notify, or remove remindEvery`);
     } else if (seconds < MIN_REMIND_EVERY_SECONDS) {
       problems.push(`${at}.remindEvery is "${remindEvery}": must be at least 5m`);
@@ -567,7 +524,7 @@ export function checkAccounts(config: ApprovalConfig, accountId: string): void {
     }
   };
   config.stages.forEach((stage, i) => {
-    if (MECHANISM_RULES[stage.mechanism].approverKind !== "iam-principal") return;
+    if (MECHANISM_DEFINITIONS[stage.mechanism].approvers.kind !== "iam-principal") return;
     stage.approvers.forEach((arn, j) => check(`sfn-approvals:stages[${i}].approvers[${j}]`, arn));
   });
   config.executionDataReaders.forEach((arn, i) => check(`sfn-approvals:executionDataReaders[${i}]`, arn));

@@ -1,5 +1,6 @@
 import { expect } from "chai";
-import { ConfigError, checkAccounts, parseConfig, parseDuration } from "../components/config";
+import { checkAccounts, parseConfig, parseDuration } from "../components/config";
+import { ConfigError } from "../components/shared/configError";
 
 const ROLE = "arn:aws:iam::123456789012:role/ReleaseApprover";
 const USER = "arn:aws:iam::123456789012:user/alice";

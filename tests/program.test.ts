@@ -3,7 +3,7 @@ import { execFileSync } from "child_process";
 import { join } from "path";
 import { ApprovalWorkflow } from "../components/workflow/approvalWorkflow";
 import { SsmAutomationApproval, SsmAutomationApprovalArgs } from "../components/mechanisms/ssmAutomation";
-import { ConfigError } from "../components/config";
+import { ConfigError } from "../components/shared/configError";
 import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, lastRunResources, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { writeArchive } from "./helpers/serializedHandler";
 import { stackConfig } from "./helpers/stackConfig";
@@ -529,7 +529,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         const defaultNamed = new SsmAutomationApproval("a", args);
         const prefixed = new SsmAutomationApproval("b", { ...args, stage: "audit", namePrefix: "payments-staging" });
         new ApprovalWorkflow("wf", { stages: [defaultNamed, prefixed], namePrefix: "payments-staging" });
-        return defaultNamed.handles;
+        return defaultNamed.stackOutput;
       });
       expect(named(resources, "a-runbook").inputs.name).to.equal("sfn-approvals-staging-release");
       expect(named(resources, "b-runbook").inputs.name).to.equal("payments-staging-audit");

@@ -7,7 +7,7 @@
 // of those roles) count as the configured role's.
 import { expect } from "chai";
 import { ActionExecutionDetail } from "@aws-sdk/client-codepipeline";
-import { ConfigError } from "../components/config";
+import { ConfigError } from "../components/shared/configError";
 import { deliverAutomationDecision } from "../functions/mechanisms/ssmAutomation/automationResult";
 import { outcomeOfAction } from "../functions/mechanisms/codePipeline/pipelineResult";
 import { actorIsAnyOf } from "../functions/shared/principals";

@@ -8,7 +8,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { WorkflowKey } from "../components/workflow/dataKey";
 import { keyPolicy as buildKeyPolicy } from "../components/workflow/dataKey";
-import { ConfigError } from "../components/config";
+import { ConfigError } from "../components/shared/configError";
 import { ACCOUNT_ID, ProgramRun, RecordedResource, iamFacts, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 

@@ -22,7 +22,7 @@ import { ApprovalStage, ApprovalTaskState } from "./base";
 import { AslStates, TaskStateOptions, timedOutState, timedOutStateName } from "../workflow/asl";
 import { accountFacts, policyDocument } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
-import { stageHandles } from "./callbackStage";
+import { stageStackOutput } from "./callbackStage";
 import { ApproverAccess, ApproverPolicyReport, createApproverPolicy } from "../shared/principals";
 import { WorkflowKey } from "../workflow/dataKey";
 
@@ -54,7 +54,7 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
   readonly activity: aws.sfn.Activity;
   readonly approverPolicy: aws.iam.Policy;
   readonly approverPolicyReport: ApproverPolicyReport;
-  readonly handles: pulumi.Output<Record<string, string>>;
+  readonly stackOutput: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: ActivityApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:ActivityApproval", name, {}, opts);
@@ -105,14 +105,14 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
     this.approverPolicy = approvers.policy;
     this.approverPolicyReport = approvers.report;
 
-    this.handles = stageHandles({
+    this.stackOutput = stageStackOutput({
       activityArn: this.activity.arn,
       activityName: this.activity.name,
       approverPolicyArn: this.approverPolicy.arn,
       approverPolicyName: approvers.report.policyName,
       approverPolicyPath: approvers.report.policyPath,
     });
-    this.registerOutputs({ handles: this.handles });
+    this.registerOutputs({ stackOutput: this.stackOutput });
   }
 
   taskState(options: TaskStateOptions): ApprovalTaskState {
@@ -129,7 +129,7 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
     };
   }
 
-  allowCallbacksFrom(): void {
+  grantTaskResponse(): void {
     // Approvers answer with their own identity, allowed by the approver policy; nothing to grant here.
   }
 }

@@ -15,13 +15,13 @@ import { PAGE_PATH } from "../../functions/mechanisms/email/approvalLink";
 import { HttpEvent, handleApprovalPage } from "../../functions/mechanisms/email/approvalPage";
 import { newDynamoDbClient, newSfnClient, requiredEnv } from "../../functions/shared/awsClients";
 import { Mechanism } from "../../functions/contract";
+import { MECHANISM_DEFINITIONS, mechanismsWith } from "./index";
 import { anyOccurrenceAlarm } from "../shared/alarms";
 import { ApprovalFunction, LOG_RETENTION_DAYS } from "../shared/lambda";
 import { accountFacts } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { WorkflowKey } from "../workflow/dataKey";
 
-export const EMAIL_MECHANISMS: readonly Mechanism[] = ["email-link", "sns-callback"];
 export { PAGE_PATH };
 /** Requests per second across the whole API, and the burst above it (API Gateway throttling). */
 export const DEFAULT_THROTTLE = { ratePerSecond: 5, burst: 10 };
@@ -76,7 +76,7 @@ export class ApprovalPage extends pulumi.ComponentResource {
     const stageNames = Object.keys(args.stages);
     if (stageNames.length === 0) throw new Error(`ApprovalPage ${name}: needs at least one stage`);
     for (const [stage, mechanism] of Object.entries(args.stages)) {
-      if (!EMAIL_MECHANISMS.includes(mechanism)) throw new Error(`ApprovalPage ${name}: stage '${stage}' uses ${mechanism}; only ${EMAIL_MECHANISMS.join(" and ")} stages decide on the page`);
+      if (!MECHANISM_DEFINITIONS[mechanism]?.approvalPage) throw new Error(`ApprovalPage ${name}: stage '${stage}' uses ${mechanism}; only ${mechanismsWith("approvalPage").join(" and ")} stages decide on the page`);
     }
     const throttle = args.throttle ?? DEFAULT_THROTTLE;
     const parent = { parent: this };
@@ -92,7 +92,7 @@ export class ApprovalPage extends pulumi.ComponentResource {
     }, parent);
     this.url = pulumi.interpolate`${this.api.apiEndpoint}${PAGE_PATH}`;
 
-    if (Object.values(args.stages).includes("email-link")) {
+    if (Object.values(args.stages).some((mechanism) => MECHANISM_DEFINITIONS[mechanism].approvalPage === "code-link")) {
       // One item per email: a hash of its code and the token sealed under the code; TTL ends it.
       this.linkCodes = new aws.dynamodb.Table(`${name}-link-codes`, {
         name: checkedName(`ApprovalPage ${name}`, "DynamoDB table", `${prefix}-link-codes`, 255),

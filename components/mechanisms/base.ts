@@ -3,6 +3,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Mechanism } from "../../functions/contract";
 import { AslStates, TaskStateOptions } from "../workflow/asl";
 import { PolicyStatement } from "../shared/iam";
+import type { ApproverPolicyReport } from "../shared/principals";
 
 export interface ApprovalTaskState {
   /** The Task state and its helper states, keyed by state name; the entry state is `options.stateName`. */
@@ -21,9 +22,11 @@ export interface ApprovalStage {
    * approvers of an email stage); undefined when the stage has nobody to remind.
    */
   readonly reminderTopicArn?: pulumi.Output<string>;
-  /** Stage handles for the stack output (documentName, topicArn, ...). */
-  readonly handles: pulumi.Output<Record<string, string>>;
+  /** What the stack output `stages[]` shows of this stage besides its config (documentName, topicArn, ...). */
+  readonly stackOutput: pulumi.Output<Record<string, string>>;
   taskState(options: TaskStateOptions): ApprovalTaskState;
   /** Lets the mechanism's decision sender call SendTaskSuccess on exactly this state machine. */
-  allowCallbacksFrom(stateMachineArn: pulumi.Input<string>): void;
+  grantTaskResponse(stateMachineArn: pulumi.Input<string>): void;
+  /** A stage whose mechanism gives approvers a policy: its name, and where it is attached or what is left to do. */
+  readonly approverPolicyReport?: ApproverPolicyReport;
 }

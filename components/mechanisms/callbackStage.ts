@@ -58,7 +58,7 @@ export abstract class LambdaCallbackApproval extends pulumi.ComponentResource im
   abstract readonly stage: string;
   abstract readonly mechanism: Mechanism;
   abstract readonly maxWaitSeconds: number;
-  abstract readonly handles: pulumi.Output<Record<string, string>>;
+  abstract readonly stackOutput: pulumi.Output<Record<string, string>>;
   abstract readonly startFunction: ApprovalFunction;
   abstract readonly resultFunction: ApprovalFunction;
 
@@ -70,12 +70,12 @@ export abstract class LambdaCallbackApproval extends pulumi.ComponentResource im
     return lambdaCallbackTaskState({ stage: this.stage, mechanism: this.mechanism, startFunction: this.startFunction, maxWaitSeconds: this.maxWaitSeconds, options });
   }
 
-  allowCallbacksFrom(stateMachineArn: pulumi.Input<string>): void {
+  grantTaskResponse(stateMachineArn: pulumi.Input<string>): void {
     allowTaskAnswers(this.resultFunction, `${this.resourceName}-result-callback`, stateMachineArn);
   }
 }
 
-/** A stage's handles for the stack output, as one Output of plain strings. */
-export function stageHandles(handles: Record<string, pulumi.Input<string>>): pulumi.Output<Record<string, string>> {
+/** A stage's part of the stack output, as one Output of plain strings. */
+export function stageStackOutput(handles: Record<string, pulumi.Input<string>>): pulumi.Output<Record<string, string>> {
   return pulumi.output(handles) as pulumi.Output<Record<string, string>>;
 }

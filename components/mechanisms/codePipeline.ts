@@ -17,7 +17,7 @@ import { APPROVAL_KEY_DEFAULT, APPROVAL_KEY_VARIABLE, startPipeline } from "../.
 import { ApprovalFunction } from "../shared/lambda";
 import { DecisionDeadLetters } from "../shared/deadLetters";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
-import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./callbackStage";
+import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageStackOutput } from "./callbackStage";
 import { emailTopic } from "../shared/topics";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { ApproverAccess, ApproverPolicyReport, createApproverPolicy, principalOf } from "../shared/principals";
@@ -56,7 +56,7 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
   readonly resultFunction: ApprovalFunction;
   readonly decisionRule: aws.cloudwatch.EventRule;
   readonly deadLetters: DecisionDeadLetters;
-  readonly handles: pulumi.Output<Record<string, string>>;
+  readonly stackOutput: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: CodePipelineApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:CodePipelineApproval", name, opts);
@@ -354,7 +354,7 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
     }, parent);
     this.deadLetters.deliver(this.decisionRule, this.resultFunction);
 
-    this.handles = stageHandles({
+    this.stackOutput = stageStackOutput({
       pipelineName: this.pipeline.name,
       approvalActionArn: pulumi.interpolate`${pipelineArn}/${APPROVAL_STAGE_NAME}/${APPROVAL_ACTION_NAME}`,
       approverPolicyArn: this.approverPolicy.arn,
@@ -367,6 +367,6 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
       resultFunctionName: this.resultFunction.function.name,
       deadLetterQueueUrl: this.deadLetters.queue.url,
     });
-    this.registerOutputs({ handles: this.handles });
+    this.registerOutputs({ stackOutput: this.stackOutput });
   }
 }

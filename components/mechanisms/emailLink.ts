@@ -12,11 +12,11 @@ import { newDynamoDbClient, newSnsClient, requiredEnv } from "../../functions/sh
 import { Mechanism } from "../../functions/contract";
 import { sendApprovalEmail } from "../../functions/mechanisms/email/emailLink";
 import { ApprovalFunction } from "../shared/lambda";
-import { LinkCodeTable } from "./approvalPage";
+import type { LinkCodeTable } from "./approvalPage";
 import { ApprovalStage, ApprovalTaskState } from "./base";
 import { TaskStateOptions } from "../workflow/asl";
 import { emailTopic } from "../shared/topics";
-import { lambdaCallbackTaskState, stageHandles } from "./callbackStage";
+import { lambdaCallbackTaskState, stageStackOutput } from "./callbackStage";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 
 export interface EmailApprovalArgs {
@@ -58,7 +58,7 @@ export class EmailLinkApproval extends pulumi.ComponentResource implements Appro
   readonly topic: aws.sns.Topic;
   readonly reminderTopicArn?: pulumi.Output<string>;
   readonly startFunction: ApprovalFunction;
-  readonly handles: pulumi.Output<Record<string, string>>;
+  readonly stackOutput: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: EmailApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:EmailLinkApproval", name, {}, opts);
@@ -92,7 +92,7 @@ export class EmailLinkApproval extends pulumi.ComponentResource implements Appro
       ],
     }, { parent: this });
 
-    this.handles = stageHandles({
+    this.stackOutput = stageStackOutput({
       topicArn: this.topic.arn,
       approvalPageUrl: args.approvalPageUrl,
       startFunctionName: this.startFunction.function.name,
@@ -105,7 +105,7 @@ export class EmailLinkApproval extends pulumi.ComponentResource implements Appro
   }
 
   /** The decision comes from the ApprovalPage, which holds its own rights on the state machine. */
-  allowCallbacksFrom(): void {
+  grantTaskResponse(): void {
     // Nothing to grant here: the page's function may answer tasks of the workflow's state machine.
   }
 }

@@ -1,27 +1,62 @@
-// From a validated stage config to the mechanism component that implements it.
+// The mechanism registry: everything the rest of the program knows about a mechanism, in one
+// definition each. Config parsing, stage creation, follow-ups, the approval page and index.ts read
+// it; a mechanism in MECHANISMS (functions/contract.ts) without a complete definition here does not
+// compile. Adding one: docs/adding-a-mechanism.md.
 import * as pulumi from "@pulumi/pulumi";
-import { ApprovalStage } from "./base";
-import { StageConfig } from "../config";
+import { MECHANISMS, Mechanism } from "../../functions/contract";
+import type { StageConfig } from "../config";
+import type { ApproverAccess } from "../shared/principals";
+import type { WorkflowKey } from "../workflow/dataKey";
 import { ActivityApproval } from "./activity";
-import { LinkCodeTable } from "./approvalPage";
-import { WorkflowKey } from "../workflow/dataKey";
-import { ApproverAccess } from "../shared/principals";
+import type { LinkCodeTable } from "./approvalPage";
+import { ApprovalStage } from "./base";
 import { CodePipelineApproval } from "./codePipeline";
 import { EmailLinkApproval } from "./emailLink";
 import { SnsCallbackApproval } from "./snsCallback";
 import { SsmAutomationApproval } from "./ssmAutomation";
 
+const DAY = 86400;
+/** A Standard execution lasts at most one year; one email stage leaves room for the execution's margin. */
+const EMAIL_STAGE_MAX_SECONDS = 360 * DAY;
+
+/** What the stack gives every stage it creates. */
 export interface StageDefaults {
   /** Where every stage's alarms publish. */
   alarmActions?: pulumi.Input<string>[];
-  /** The approval page (ApprovalPage.url); required by email-link and sns-callback stages. */
+  /** The approval page (ApprovalPage.url); required by mechanisms whose `approvalPage` is set. */
   approvalPageUrl?: pulumi.Input<string>;
-  /** The page's code table (ApprovalPage.linkCodes); required by email-link stages. */
+  /** The page's code table (ApprovalPage.linkCodes); required by mechanisms with `approvalPage: "code-link"`. */
   linkCodeTable?: LinkCodeTable;
   /** The stack's data key (WorkflowKey): encrypts activities. */
   dataKey?: WorkflowKey;
-  /** How codepipeline and activity stages attach their approver policy; each stage adds its own permissionSets. */
+  /** How stages whose mechanism has `approverPolicy` attach it; each stage adds its own permissionSets. */
   approverAccess?: Omit<ApproverAccess, "permissionSets">;
+}
+
+/** A config key the mechanism has no use for: the end of the message that refuses it (why, and what to do). */
+export interface Refused {
+  refused: string;
+}
+
+export interface MechanismDefinition {
+  /** What `approvers` holds, and how many. */
+  approvers: { kind: "iam-principal" | "email"; max: number };
+  /** The shortest and longest wait the mechanism supports (config `timeout`). */
+  timeout: { minSeconds: number; minText: string; maxSeconds: number; maxReason: string };
+  /** Whether `minRequiredApprovals` (N of the approvers must approve) applies. */
+  quorum: boolean;
+  /** Config `notify`: the stage emails these addresses, or the key is refused (and why). */
+  notify: "allowed" | Refused;
+  /** Who reminders (`remindEvery`) go to: the `notify` addresses, the approvers, or nobody (and why). */
+  reminders: "notify" | "approvers" | Refused;
+  /** Whether approvers decide on the approval page: with one-time code links, or with the task token in the link. */
+  approvalPage?: "code-link" | "token-link";
+  /** Whether the stack gives the approvers an IAM policy (attached, or to permission sets: `permissionSets`). */
+  approverPolicy: boolean;
+  /** How an approver decides, in one sentence: reminders and escalation emails say it. */
+  howToDecide: string;
+  /** The stage's component. */
+  create(name: string, config: StageConfig, defaults: StageDefaults, opts?: pulumi.ComponentResourceOptions): ApprovalStage;
 }
 
 /** A stage's ApproverAccess: the stack's settings and the stage's permission sets. */
@@ -36,51 +71,111 @@ function pageUrl(config: StageConfig, defaults: StageDefaults): pulumi.Input<str
   return defaults.approvalPageUrl;
 }
 
+const EMAIL_HOW_TO_DECIDE = "Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".";
+/** Email stages refuse `notify`: whoever has the link can decide. */
+const emailNotify = (mechanism: Mechanism): Refused => ({
+  refused: `${mechanism} emails the approval link to the approvers, and whoever has the link can decide: list everyone who may decide under approvers; remove notify`,
+});
+const EMAIL_TIMEOUT = { minSeconds: 60, minText: "1m", maxSeconds: EMAIL_STAGE_MAX_SECONDS, maxReason: "an email stage waits at most 360d (a Standard execution lasts at most 365d)" };
+
+export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
+  "ssm-automation": {
+    approvers: { kind: "iam-principal", max: 10 },
+    timeout: { minSeconds: 60, minText: "1m", maxSeconds: 30 * DAY, maxReason: "aws:approve allows at most 30d" },
+    quorum: true,
+    notify: "allowed",
+    reminders: "notify",
+    approverPolicy: false, // aws:approve names its approvers; SSM checks them
+    howToDecide: "Approvers approve or reject it in the AWS Systems Manager console (Automation: the execution waiting at its approval step) or with aws ssm send-automation-signal, as the first notification explained.",
+    create: (name, config, defaults, opts) => new SsmAutomationApproval(name, {
+      stage: config.name,
+      approvers: config.approvers,
+      minRequiredApprovals: config.minRequiredApprovals,
+      notify: config.notify,
+      timeoutSeconds: config.timeoutSeconds,
+      alarmActions: defaults.alarmActions,
+    }, opts),
+  },
+  codepipeline: {
+    approvers: { kind: "iam-principal", max: 20 },
+    // A manual approval action waits 5 to 86400 minutes (timeoutInMinutes, CodePipeline quotas).
+    timeout: { minSeconds: 300, minText: "5m", maxSeconds: 60 * DAY, maxReason: "a CodePipeline manual approval waits at most 60d" },
+    quorum: false,
+    notify: "allowed",
+    reminders: "notify",
+    approverPolicy: true,
+    howToDecide: "Approvers approve or reject it in the AWS CodePipeline console (the pipeline's manual approval action), as the first notification explained.",
+    create: (name, config, defaults, opts) => new CodePipelineApproval(name, {
+      stage: config.name,
+      approvers: config.approvers,
+      notify: config.notify,
+      timeoutSeconds: config.timeoutSeconds,
+      alarmActions: defaults.alarmActions,
+      approverAccess: approverAccess(config, defaults),
+    }, opts),
+  },
+  activity: {
+    approvers: { kind: "iam-principal", max: 20 },
+    // A stage may wait its timeout again after each of 3 releases by a vanished worker: 4 x 90d
+    // stays within a Standard execution's one year.
+    timeout: { minSeconds: 60, minText: "1m", maxSeconds: 90 * DAY, maxReason: "an activity stage waits at most 90d (it may wait again after each of 3 worker releases, within an execution's 365d)" },
+    quorum: false,
+    notify: { refused: "the activity mechanism sends no email: approvers run `npm run approval-worker`; remove notify" },
+    reminders: { refused: "the activity mechanism sends no email to remind: approvers run `npm run approval-worker`; remove remindEvery (escalateTo works for activity stages)" },
+    approverPolicy: true,
+    howToDecide: "Approvers decide with `npm run approval-worker` (see docs/mechanisms/activity.md).",
+    create: (name, config, defaults, opts) => new ActivityApproval(name, {
+      stage: config.name,
+      approvers: config.approvers,
+      timeoutSeconds: config.timeoutSeconds,
+      dataKey: defaults.dataKey,
+      approverAccess: approverAccess(config, defaults),
+    }, opts),
+  },
+  "email-link": {
+    approvers: { kind: "email", max: 50 },
+    timeout: EMAIL_TIMEOUT,
+    quorum: false,
+    notify: emailNotify("email-link"),
+    reminders: "approvers",
+    approvalPage: "code-link",
+    approverPolicy: false,
+    howToDecide: EMAIL_HOW_TO_DECIDE,
+    create: (name, config, defaults, opts) => new EmailLinkApproval(name, {
+      stage: config.name,
+      approvers: config.approvers,
+      timeoutSeconds: config.timeoutSeconds,
+      approvalPageUrl: pageUrl(config, defaults),
+      linkCodeTable: defaults.linkCodeTable,
+    }, opts),
+  },
+  "sns-callback": {
+    approvers: { kind: "email", max: 50 },
+    timeout: EMAIL_TIMEOUT,
+    quorum: false,
+    notify: emailNotify("sns-callback"),
+    reminders: "approvers",
+    approvalPage: "token-link",
+    approverPolicy: false,
+    howToDecide: EMAIL_HOW_TO_DECIDE,
+    create: (name, config, defaults, opts) => new SnsCallbackApproval(name, {
+      stage: config.name,
+      approvers: config.approvers,
+      timeoutSeconds: config.timeoutSeconds,
+      approvalPageUrl: pageUrl(config, defaults),
+    }, opts),
+  },
+};
+
+/** The mechanisms whose definition has `property` set (in MECHANISMS order, for messages). */
+export function mechanismsWith(property: "quorum" | "approverPolicy" | "approvalPage"): Mechanism[] {
+  return MECHANISMS.filter((mechanism) => Boolean(MECHANISM_DEFINITIONS[mechanism][property]));
+}
+
+/** The component of a validated stage config, named `stage-<name>`. */
 export function createApprovalStage(config: StageConfig, defaults: StageDefaults = {}, opts?: pulumi.ComponentResourceOptions): ApprovalStage {
-  switch (config.mechanism) {
-    case "ssm-automation":
-      return new SsmAutomationApproval(`stage-${config.name}`, {
-        stage: config.name,
-        approvers: config.approvers,
-        minRequiredApprovals: config.minRequiredApprovals,
-        notify: config.notify,
-        timeoutSeconds: config.timeoutSeconds,
-        alarmActions: defaults.alarmActions,
-      }, opts);
-    case "codepipeline":
-      return new CodePipelineApproval(`stage-${config.name}`, {
-        stage: config.name,
-        approvers: config.approvers,
-        notify: config.notify,
-        timeoutSeconds: config.timeoutSeconds,
-        alarmActions: defaults.alarmActions,
-        approverAccess: approverAccess(config, defaults),
-      }, opts);
-    case "activity":
-      return new ActivityApproval(`stage-${config.name}`, {
-        stage: config.name,
-        approvers: config.approvers,
-        timeoutSeconds: config.timeoutSeconds,
-        dataKey: defaults.dataKey,
-        approverAccess: approverAccess(config, defaults),
-      }, opts);
-    case "email-link":
-      return new EmailLinkApproval(`stage-${config.name}`, {
-        stage: config.name,
-        approvers: config.approvers,
-        timeoutSeconds: config.timeoutSeconds,
-        approvalPageUrl: pageUrl(config, defaults),
-        linkCodeTable: defaults.linkCodeTable,
-      }, opts);
-    case "sns-callback":
-      return new SnsCallbackApproval(`stage-${config.name}`, {
-        stage: config.name,
-        approvers: config.approvers,
-        timeoutSeconds: config.timeoutSeconds,
-        approvalPageUrl: pageUrl(config, defaults),
-      }, opts);
-    default:
-      // parseConfig refuses these already; this guards direct callers.
-      throw new pulumi.RunError(`Stage '${config.name}': mechanism '${config.mechanism}' is not implemented yet`);
-  }
+  const definition = (MECHANISM_DEFINITIONS as Partial<Record<string, MechanismDefinition>>)[config.mechanism];
+  // parseConfig refuses these already; this guards direct callers.
+  if (!definition) throw new pulumi.RunError(`Stage '${config.name}': mechanism '${config.mechanism}' is not implemented yet`);
+  return definition.create(`stage-${config.name}`, config, defaults, opts);
 }

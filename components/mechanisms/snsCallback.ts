@@ -11,7 +11,7 @@ import { Mechanism } from "../../functions/contract";
 import { ApprovalStage, ApprovalTaskState } from "./base";
 import { TaskStateOptions, snsCallbackTaskStates } from "../workflow/asl";
 import { EmailApprovalArgs, approverTopic } from "./emailLink";
-import { stageHandles } from "./callbackStage";
+import { stageStackOutput } from "./callbackStage";
 
 export class SnsCallbackApproval extends pulumi.ComponentResource implements ApprovalStage {
   readonly stage: string;
@@ -19,7 +19,7 @@ export class SnsCallbackApproval extends pulumi.ComponentResource implements App
   readonly maxWaitSeconds: number;
   readonly topic: aws.sns.Topic;
   readonly reminderTopicArn?: pulumi.Output<string>;
-  readonly handles: pulumi.Output<Record<string, string>>;
+  readonly stackOutput: pulumi.Output<Record<string, string>>;
   private readonly approvalPageUrl: pulumi.Input<string>;
 
   constructor(name: string, args: EmailApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -30,7 +30,7 @@ export class SnsCallbackApproval extends pulumi.ComponentResource implements App
     this.topic = approverTopic("SnsCallbackApproval", name, args, this);
     // Reminders go to the approvers, who hold the approval link.
     this.reminderTopicArn = this.topic.arn;
-    this.handles = stageHandles({ topicArn: this.topic.arn, approvalPageUrl: args.approvalPageUrl });
+    this.stackOutput = stageStackOutput({ topicArn: this.topic.arn, approvalPageUrl: args.approvalPageUrl });
     this.registerOutputs({ topicArn: this.topic.arn });
   }
 
@@ -53,7 +53,7 @@ export class SnsCallbackApproval extends pulumi.ComponentResource implements App
   }
 
   /** The decision comes from the ApprovalPage, which holds its own rights on the state machine. */
-  allowCallbacksFrom(): void {
+  grantTaskResponse(): void {
     // Nothing to grant here: the page's function may answer tasks of the workflow's state machine.
   }
 }

@@ -17,7 +17,7 @@ import { accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam"
 import { emailTopic } from "../shared/topics";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { DecisionDeadLetters } from "../shared/deadLetters";
-import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageHandles } from "./callbackStage";
+import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageStackOutput } from "./callbackStage";
 
 /**
  * Time for a decision made just before the aws:approve timeout (or its TimedOut event) to be
@@ -46,7 +46,7 @@ export class SsmAutomationApproval extends LambdaCallbackApproval {
   readonly resultFunction: ApprovalFunction;
   readonly decisionRule: aws.cloudwatch.EventRule;
   readonly deadLetters: DecisionDeadLetters;
-  readonly handles: pulumi.Output<Record<string, string>>;
+  readonly stackOutput: pulumi.Output<Record<string, string>>;
 
   constructor(name: string, args: SsmAutomationApprovalArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:SsmAutomationApproval", name, opts);
@@ -173,7 +173,7 @@ export class SsmAutomationApproval extends LambdaCallbackApproval {
     }, parent);
     this.deadLetters.deliver(this.decisionRule, this.resultFunction);
 
-    this.handles = stageHandles({
+    this.stackOutput = stageStackOutput({
       documentName: this.document.name,
       topicArn: this.topic.arn,
       automationRoleArn: this.automationRole.arn,
@@ -181,7 +181,7 @@ export class SsmAutomationApproval extends LambdaCallbackApproval {
       resultFunctionName: this.resultFunction.function.name,
       deadLetterQueueUrl: this.deadLetters.queue.url,
     });
-    this.registerOutputs({ handles: this.handles });
+    this.registerOutputs({ stackOutput: this.stackOutput });
   }
 }
 

@@ -22,7 +22,7 @@
 //   Service Quotas lists it as IAM quota L-0DA4ABF3 "Managed policies per role", in us-east-1.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { ConfigError } from "../config";
+import { ConfigError } from "./configError";
 import { checkedName } from "./naming";
 
 export interface Principal {

@@ -4,7 +4,8 @@
 // never collide). Every stage escalates (and email-link reminds): the stage then runs inside the
 // follow-up Parallel, so the real Step Functions carries the decision out of it (Fail Cause,
 // Catch, StringToJson), which no offline test can prove.
-import { MECHANISM_RULES, parseDuration } from "../../../components/config";
+import { parseDuration } from "../../../components/config";
+import { MECHANISM_DEFINITIONS } from "../../../components/mechanisms";
 import { MECHANISMS, Mechanism } from "../../../functions/contract";
 
 export { MECHANISMS, Mechanism };
@@ -33,7 +34,7 @@ export const IT_REMIND_EVERY = "5m";
 
 /** Mechanisms whose approvers are email addresses (the rest take IAM user or role ARNs). */
 export function isEmailMechanism(mechanism: Mechanism): boolean {
-  return MECHANISM_RULES[mechanism].approverKind === "email";
+  return MECHANISM_DEFINITIONS[mechanism].approvers.kind === "email";
 }
 
 /** `it-<mechanism>-<suffix>`: a stack name Pulumi and every resource name derived from it accept. */
