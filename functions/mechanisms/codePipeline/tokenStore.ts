@@ -10,8 +10,9 @@
 // The record is written BEFORE the pipeline execution starts, under an approval key derived from
 // the token; the key travels to the execution as a pipeline variable. So there is never a running
 // approval without its record, whatever happens to the start function in between.
-import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { createHash } from "crypto";
+import { conditionalWrite } from "../../shared/conditionalWrite";
 
 export interface TokenRecord {
   approvalKey: string;
@@ -45,27 +46,21 @@ export function requestHashOf(input: { request: unknown; executionArn: string; s
 
 /** Stores a new record; false when one already exists under its key. */
 export async function putTokenRecord(dynamodb: DynamoDBClient, table: string, record: TokenRecord): Promise<boolean> {
-  try {
-    await dynamodb.send(new PutItemCommand({
-      TableName: table,
-      Item: {
-        approvalKey: { S: record.approvalKey },
-        taskToken: { S: record.taskToken },
-        stage: { S: record.stage },
-        executionArn: { S: record.executionArn },
-        requestId: { S: record.requestId },
-        createdAt: { S: record.createdAt },
-        timeoutSeconds: { N: String(record.timeoutSeconds) },
-        expiresAt: { N: String(record.expiresAt) },
-        ...(record.requestHash ? { requestHash: { S: record.requestHash } } : {}),
-      },
-      ConditionExpression: "attribute_not_exists(approvalKey)",
-    }));
-    return true;
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException || (error as { name?: string }).name === "ConditionalCheckFailedException") return false;
-    throw error;
-  }
+  return conditionalWrite(() => dynamodb.send(new PutItemCommand({
+    TableName: table,
+    Item: {
+      approvalKey: { S: record.approvalKey },
+      taskToken: { S: record.taskToken },
+      stage: { S: record.stage },
+      executionArn: { S: record.executionArn },
+      requestId: { S: record.requestId },
+      createdAt: { S: record.createdAt },
+      timeoutSeconds: { N: String(record.timeoutSeconds) },
+      expiresAt: { N: String(record.expiresAt) },
+      ...(record.requestHash ? { requestHash: { S: record.requestHash } } : {}),
+    },
+    ConditionExpression: "attribute_not_exists(approvalKey)",
+  })));
 }
 
 export async function getTokenRecord(dynamodb: DynamoDBClient, table: string, approvalKey: string): Promise<TokenRecord | undefined> {
@@ -98,19 +93,15 @@ export async function getTokenRecord(dynamodb: DynamoDBClient, table: string, ap
  * decide. The same execution again (an idempotent retry) is fine.
  */
 export async function bindPipelineExecution(dynamodb: DynamoDBClient, table: string, approvalKey: string, pipelineExecutionId: string): Promise<void> {
-  try {
-    await dynamodb.send(new UpdateItemCommand({
-      TableName: table,
-      Key: { approvalKey: { S: approvalKey } },
-      UpdateExpression: "SET pipelineExecutionId = :execution",
-      ConditionExpression: "attribute_exists(approvalKey) AND (attribute_not_exists(pipelineExecutionId) OR pipelineExecutionId = :execution)",
-      ExpressionAttributeValues: { ":execution": { S: pipelineExecutionId } },
-    }));
-  } catch (error) {
-    if (error instanceof ConditionalCheckFailedException || (error as { name?: string }).name === "ConditionalCheckFailedException") {
-      throw new Error(`SecondExecution: another pipeline execution is already bound to approval key ${approvalKey.slice(0, 12)}...; pipeline execution ${pipelineExecutionId} can never decide it`);
-    }
-    throw error;
+  const bound = await conditionalWrite(() => dynamodb.send(new UpdateItemCommand({
+    TableName: table,
+    Key: { approvalKey: { S: approvalKey } },
+    UpdateExpression: "SET pipelineExecutionId = :execution",
+    ConditionExpression: "attribute_exists(approvalKey) AND (attribute_not_exists(pipelineExecutionId) OR pipelineExecutionId = :execution)",
+    ExpressionAttributeValues: { ":execution": { S: pipelineExecutionId } },
+  })));
+  if (!bound) {
+    throw new Error(`SecondExecution: another pipeline execution is already bound to approval key ${approvalKey.slice(0, 12)}...; pipeline execution ${pipelineExecutionId} can never decide it`);
   }
 }
 

@@ -8,8 +8,9 @@
 // stage and execution. Whoever can read the table (dynamodb:Scan is part of ReadOnlyAccess) gets
 // no token and no working link.
 // Plain TypeScript with no Pulumi import: the start function and the page are serialized with it.
-import { ConditionalCheckFailedException, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import { AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "crypto";
+import { conditionalWrite } from "../../shared/conditionalWrite";
 
 /** 32 random bytes, base64url without padding: 43 characters of [A-Za-z0-9_-]. */
 export const CODE_BYTES = 32;
@@ -83,10 +84,6 @@ export interface LinkCodeItem {
   decision?: string;
 }
 
-function isConditionFailure(error: unknown): boolean {
-  return error instanceof ConditionalCheckFailedException || (error as { name?: string }).name === "ConditionalCheckFailedException";
-}
-
 /** Stores a new code's item (a code is never stored twice). */
 export async function putLinkCode(dynamodb: DynamoDBClient, table: string, item: LinkCodeItem): Promise<void> {
   await dynamodb.send(new PutItemCommand({
@@ -140,55 +137,40 @@ export function codeState(item: LinkCodeItem, nowSeconds: number): "open" | "cla
  * Step Functions never received can be made again, but never while the first may be in flight.
  */
 export async function claimLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claim: { claimId: string; nowSeconds: number }): Promise<boolean> {
-  try {
-    await dynamodb.send(new UpdateItemCommand({
-      TableName: table,
-      Key: { codeHash: { S: codeHashOf(code) } },
-      UpdateExpression: "SET claimedAt = :now, claimId = :claim",
-      ConditionExpression: "attribute_exists(codeHash) AND expiresAt > :now AND attribute_not_exists(confirmedAt)"
-        + " AND (attribute_not_exists(claimedAt) OR claimId = :claim OR claimedAt < :stale)",
-      ExpressionAttributeValues: {
-        ":now": { N: String(claim.nowSeconds) },
-        ":stale": { N: String(claim.nowSeconds - CLAIM_STALE_SECONDS) },
-        ":claim": { S: claim.claimId },
-      },
-    }));
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return conditionalWrite(() => dynamodb.send(new UpdateItemCommand({
+    TableName: table,
+    Key: { codeHash: { S: codeHashOf(code) } },
+    UpdateExpression: "SET claimedAt = :now, claimId = :claim",
+    ConditionExpression: "attribute_exists(codeHash) AND expiresAt > :now AND attribute_not_exists(confirmedAt)"
+      + " AND (attribute_not_exists(claimedAt) OR claimId = :claim OR claimedAt < :stale)",
+    ExpressionAttributeValues: {
+      ":now": { N: String(claim.nowSeconds) },
+      ":stale": { N: String(claim.nowSeconds - CLAIM_STALE_SECONDS) },
+      ":claim": { S: claim.claimId },
+    },
+  })));
+}
+
+/** Applies `update` to the code's item only while `claimId` holds it; a claim taken over meanwhile is left alone. */
+async function updateOwnClaim(dynamodb: DynamoDBClient, table: string, code: string, claimId: string, update: string, values: Record<string, AttributeValue> = {}): Promise<void> {
+  await conditionalWrite(() => dynamodb.send(new UpdateItemCommand({
+    TableName: table,
+    Key: { codeHash: { S: codeHashOf(code) } },
+    UpdateExpression: update,
+    ConditionExpression: "claimId = :claim",
+    ExpressionAttributeValues: { ...values, ":claim": { S: claimId } },
+  })));
 }
 
 /** Records the decision Step Functions confirmed for this claim. */
 export async function confirmLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claimId: string, confirmed: { confirmedAt: string; decision: string }): Promise<void> {
-  try {
-    await dynamodb.send(new UpdateItemCommand({
-      TableName: table,
-      Key: { codeHash: { S: codeHashOf(code) } },
-      UpdateExpression: "SET confirmedAt = :at, decision = :decision",
-      ConditionExpression: "claimId = :claim",
-      ExpressionAttributeValues: { ":at": { S: confirmed.confirmedAt }, ":decision": { S: confirmed.decision }, ":claim": { S: claimId } },
-    }));
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-  }
+  await updateOwnClaim(dynamodb, table, code, claimId, "SET confirmedAt = :at, decision = :decision", { ":at": { S: confirmed.confirmedAt }, ":decision": { S: confirmed.decision } });
 }
 
 /**
  * Frees the code from this claim, only when AWS refused the claim's decision (nothing was
- * recorded), so the link decides again at once. A claim taken over meanwhile is left alone.
+ * recorded), so the link decides again at once.
  */
 export async function releaseLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claimId: string): Promise<void> {
-  try {
-    await dynamodb.send(new UpdateItemCommand({
-      TableName: table,
-      Key: { codeHash: { S: codeHashOf(code) } },
-      UpdateExpression: "REMOVE claimedAt, claimId",
-      ConditionExpression: "claimId = :claim",
-      ExpressionAttributeValues: { ":claim": { S: claimId } },
-    }));
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-  }
+  await updateOwnClaim(dynamodb, table, code, claimId, "REMOVE claimedAt, claimId");
 }
