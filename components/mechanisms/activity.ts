@@ -1,16 +1,11 @@
-// Approval through a Step Functions activity (seed 002), fixed: the Task's Resource is the
-// activity ARN (the seed's `arn:aws:states:::lambda:invokeActivity:...` does not exist), the state
-// machine needs no extra rights for it (the seed gave it AWSStepFunctionsFullAccess), and only the
+// The activity mechanism: the Task's Resource is a Step Functions activity; approvers run
+// `npm run approval-worker`, which polls it, shows the request and sends the decision. Only the
 // configured approvers may poll and answer this activity, through a policy the component attaches
-// (to IAM users and roles, or to IAM Identity Center permission sets: components/shared/principals.ts).
+// (to IAM users and roles, or to Identity Center permission sets: components/shared/principals.ts).
+// Flow and diagram: docs/mechanisms/activity.md.
 //
-//   Task (Resource: activity ARN, TimeoutSeconds, HeartbeatSeconds)
-//   approver runs `npm run approval-worker`: GetActivityTask -> shows the request -> heartbeats
-//   while the person decides -> SendTaskSuccess(decision contract)
-//
-// Classic `aws.sfn.Activity` rather than `@pulumi/aws-native` (as the seed used): it is the same
-// CreateActivity call, but through the provider every other resource here already uses, so a stack
-// needs one provider, one set of credentials and no Cloud Control API permissions.
+// Classic `aws.sfn.Activity` rather than `@pulumi/aws-native`: the same CreateActivity call, through
+// the provider every other resource here uses (one provider, no Cloud Control API permissions).
 //
 // With the stack's data key (WorkflowKey), the activity's task inputs are encrypted with it; the
 // approvers decrypt them on GetActivityTask (their policy and the key policy both allow it, for

@@ -1,13 +1,7 @@
-// Approval through a CodePipeline manual approval action (seed 001), fixed:
-// a V2 pipeline in PARALLEL mode, so a new request never supersedes one that waits; the task
-// token lives in a DynamoDB record keyed by pipeline execution (the seed's S3 metadata holds 2 KB
-// in all); approvers get exactly the right to answer this approval action; and decisions are
-// delivered with retries, a dead-letter queue and an alarm.
-//
-//   Task (lambda:invoke.waitForTaskToken) -> start fn -> StartPipelineExecution(variables) + token record
-//   pipeline: Request (S3 source) -> Approval (Manual, SNS; entered only with an ApprovalKey) -> Record (S3 deploy)
-//   EventBridge "CodePipeline Action Execution State Change" (approval action) and "CodePipeline
-//   Pipeline Execution State Change" (ended without success) -> result fn -> SendTaskSuccess/Failure
+// The codepipeline mechanism: a V2 pipeline (PARALLEL mode, so no request supersedes another)
+// whose manual approval action waits for the approvers. The task token waits in a DynamoDB record
+// keyed by the approval (functions/mechanisms/codePipeline/tokenStore.ts); approvers may answer only
+// this action. Flow and diagram: docs/mechanisms/codepipeline.md.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { Mechanism } from "../../functions/contract";
@@ -163,7 +157,7 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
     this.pipeline = new aws.codepipeline.Pipeline(`${name}-pipeline`, {
       name: pipelineName,
       pipelineType: "V2",
-      // PARALLEL: every request runs on its own; SUPERSEDED (the seed's V1 default) would let a
+      // PARALLEL: every request runs on its own; SUPERSEDED (the V1 default) would let a
       // newer request overtake one that waits for approval, which then never gets a decision.
       executionMode: "PARALLEL",
       roleArn: this.pipelineRole.arn,
@@ -344,7 +338,7 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
               state: [{ "anything-but": ["STARTED"] }],
             },
             {
-              // An execution that ended before its approval could decide (defect: it waited out its timeout).
+              // An execution that ended before its approval could decide : the request fails at once instead of waiting out its timeout.
               action: [{ exists: false }],
               state: Object.keys(PIPELINE_END_STATES),
             },

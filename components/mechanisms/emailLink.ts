@@ -1,11 +1,6 @@
-// Approval by an email with a link (seed 003), fixed: the link opens the approval page, whose GET
-// only shows the request (mail scanners that fetch links decide nothing); the approver decides
-// with a POST; a rejection is a decision (the contract's `rejected`), not a success with a magic
-// string; the link carries a one-time code, never the task token (the code's item in the page's
-// table holds the token sealed under the code); the Task has a timeout.
-//
-//   Task (lambda:invoke.waitForTaskToken, TimeoutSeconds) -> start fn -> code item + SNS email with the link
-//   approver opens the link -> ApprovalPage GET (shows) -> POST (Approve/Reject) -> SendTaskSuccess
+// The email-link mechanism: a Lambda emails a link to the approval page. The link carries a
+// one-time code, never the task token; GET only shows the request (mail scanners decide nothing),
+// POST decides. Flow and diagram: docs/mechanisms/email-link.md.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { newDynamoDbClient, newSnsClient, requiredEnv } from "../../functions/shared/awsClients";

@@ -1,10 +1,7 @@
-// Approval by an email that Step Functions publishes itself (seed 004), fixed: the Task is
-// `sns:publish.waitForTaskToken` with no Lambda on the send path, the link's token is base64url
-// (the seed's States.Base64Encode yields '+', '/' and '=' that break links), the link opens the
-// approval page (GET shows, POST decides), and the Task has a timeout (the seed's waited forever).
-//
-//   Task (sns:publish.waitForTaskToken, JSONata message, TimeoutSeconds) -> SNS email with the link
-//   approver opens the link -> ApprovalPage GET (shows) -> POST (Approve/Reject) -> SendTaskSuccess
+// The sns-callback mechanism: Step Functions publishes the approval email itself
+// (sns:publish.waitForTaskToken, no Lambda on the send path); the link carries the token in
+// base64url (States.Base64Encode's '+', '/' and '=' would break it) and opens the approval page.
+// Flow and diagram: docs/mechanisms/sns-callback.md.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { Mechanism } from "../../functions/contract";

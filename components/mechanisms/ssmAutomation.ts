@@ -1,11 +1,7 @@
-// Approval through an SSM Automation runbook with an aws:approve step (seed 000), fixed:
-// approvers, quorum, topic and timeout are baked into the runbook (not parameters a caller could
-// change), the decision is read from the step itself with who approved, anything unexpected
-// throws instead of sending an empty token, and every role is scoped to its own resources.
-//
-//   Task (lambda:invoke.waitForTaskToken) -> start fn -> StartAutomationExecution(TaskToken)
-//   aws:approve -> SNS "Automation..." topic -> approvers decide in the console / send-automation-signal
-//   EventBridge "EC2 Automation Step Status-change Notification" -> result fn -> SendTaskSuccess
+// The ssm-automation mechanism: an SSM Automation runbook whose aws:approve step waits for the
+// approvers. Approvers, quorum, topic and timeout are baked into the runbook (no parameter a caller
+// could change); the decision is read from the step itself, with who approved. Flow and diagram:
+// docs/mechanisms/ssm-automation.md.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { Mechanism } from "../../functions/contract";

@@ -1,4 +1,4 @@
-// The customer managed KMS key of a stack's execution data (issue 11, defect 12). Step Functions
+// The customer managed KMS key of a stack's execution data. Step Functions
 // encrypts the state machine's definition and execution history, and each activity's task inputs,
 // with it (encryptionConfiguration). Task tokens sit in that history (the TaskScheduled event of
 // an email stage), so reading it must take more than states:GetExecutionHistory: only the

@@ -1,9 +1,9 @@
 // Maps an approval request to the task token that waits for it.
 //
 // Why DynamoDB: a task token is up to 2048 characters (Step Functions API Reference, SendTaskSuccess:
-// taskToken 1..2048, as in the current service model; earlier models said 1024). The
-// seed kept it in S3 user-defined metadata, which is limited to 2 KB for all keys and values
-// together (Amazon S3 User Guide, "Working with object metadata"), so real tokens did not fit.
+// taskToken 1..2048, as in the current service model). S3 user-defined metadata would not do: it
+// is limited to 2 KB for all keys and values together (Amazon S3 User Guide, "Working with object
+// metadata").
 // A DynamoDB item holds up to 400 KB (Amazon DynamoDB Developer Guide, "Service, account, and table
 // quotas": item size), is read back with a strongly consistent GetItem, and expires by TTL.
 //

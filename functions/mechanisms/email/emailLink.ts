@@ -1,4 +1,4 @@
-// The start function of the email-link mechanism (seed 003, fixed): invoked by the stage's
+// The start function of the email-link mechanism: invoked by the stage's
 // `lambda:invoke.waitForTaskToken` Task, it stores a one-time code for the task (its hash, and the
 // token sealed under it: functions/mechanisms/email/linkCodes.ts) and publishes one approval email to the stage's
 // SNS topic (its subscribers are the approvers) with a link to the approval page that carries only
@@ -7,7 +7,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PublishCommand, SNSClient } from "@aws-sdk/client-sns";
 import { codeLink } from "./approvalLink";
 import { executionName, parseCallbackTaskEvent } from "../../shared/callbackTask";
-import { ApprovalRequest, ONE_LINE_FIELD_MAX, fitText } from "../../contract";
+import { ApprovalRequest, ONE_LINE_FIELD_MAX, fitText, withoutLineBreaks } from "../../contract";
 import { codeHashOf, newLinkCode, putLinkCode, sealToken } from "./linkCodes";
 
 export interface EmailLinkSettings {
@@ -60,10 +60,12 @@ export function composeApprovalEmail(args: {
   return { subject, message };
 }
 
-/** Line breaks (U+2028/U+2029 too) and control characters become one space (JSONata: the same $replace). */
-/** A request value as one line of the email, cut to ONE_LINE_FIELD_MAX characters (the request field rule in contract.ts). */
+/**
+ * A request value as one line of the email (line breaks and control characters become one space, as
+ * JSONATA_LINE_BREAKS does in the JSONata emails), cut to ONE_LINE_FIELD_MAX characters (contract.ts).
+ */
 export function oneLine(value: unknown): string {
-  const text = String(value).replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ");
+  const text = withoutLineBreaks(String(value));
   return text === "" ? "" : fitText(text, ONE_LINE_FIELD_MAX);
 }
 

@@ -1,4 +1,4 @@
-// One-time codes of email-link approval links (issue 11, defect 12). The link in the email carries
+// One-time codes of email-link approval links. The link in the email carries
 // only a random code; the task token stays server-side, so neither the link nor the execution
 // history (where the token also sits) is enough on its own: the page decides an email-link stage
 // only with a code.
