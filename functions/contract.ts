@@ -28,6 +28,18 @@ export function timedOutStateName(stateName: string): string {
   return `${stateName} timed out`;
 }
 
+/** Key of a stage's decision under $.decisions (stage names may hold '-', JSONPath keys may not). */
+export function decisionKey(stage: string): string {
+  return stage.replace(/-/g, "_");
+}
+
+/** The error a malformed request fails the execution with, before any stage. */
+export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
+/** The error a stage answer that is not a whole decision (or a forged one) fails the execution with: nothing is approved. */
+export const INVALID_DECISION_ERROR = "InvalidStageDecision";
+/** Carries a decision out of a stage's follow-up Parallel as a Fail's Cause; only the workflow's own Fail may raise it. */
+export const STAGE_DECIDED_ERROR = "sfn-approvals.StageDecided";
+
 /**
  * The names of a stage's follow-up states (reminders and escalation). With follow-ups, the stage
  * Task "Approval <stage>" runs in the first branch of the Parallel state `wrapper`; the reminder
@@ -148,6 +160,49 @@ export function stageDecision(fields: {
   };
 }
 
+/** What one request field must be: its JSON type, whether it is required, and its bounds. */
+export type RequestFieldRule = { field: keyof ApprovalRequest; required?: true } & ({ type: "string"; nonEmpty?: true } | { type: "number"; min?: number });
+
+/**
+ * The request rules, one table: requestProblems() checks them in TypeScript and the workflow's
+ * "Validate request" Choice state (components/workflow/request.ts) in ASL, in this order.
+ * `details` is free-form and has no rule.
+ */
+export const REQUEST_FIELDS: RequestFieldRule[] = [
+  { field: "title", required: true, type: "string", nonEmpty: true },
+  { field: "amount", type: "number", min: 0 },
+  { field: "requestId", type: "string" },
+  { field: "requester", type: "string" },
+  { field: "currency", type: "string" },
+  { field: "link", type: "string" },
+];
+
+/** "a non-empty string", "a number of at least 0", ... */
+function ruleText(rule: RequestFieldRule): string {
+  if (rule.type === "string") return rule.nonEmpty ? "a non-empty string" : "a string";
+  return rule.min === undefined ? "a number" : `a number of at least ${rule.min}`;
+}
+
+/** The problem requestProblems reports for a field that breaks its rule. */
+function ruleProblem(rule: RequestFieldRule): string {
+  return rule.required ? `'${rule.field}' is required and must be ${ruleText(rule)}` : `'${rule.field}', when present, must be ${ruleText(rule)}`;
+}
+
+/** All the rules in one sentence: the Cause of the workflow's "Request invalid" Fail state. */
+export function requestRulesText(): string {
+  const required = REQUEST_FIELDS.filter((r) => r.required).map((r) => `${ruleText(r)} '${r.field}'`);
+  const plainStrings = REQUEST_FIELDS.filter((r) => !r.required && r.type === "string" && !r.nonEmpty).map((r) => `'${r.field}'`);
+  const others = REQUEST_FIELDS.filter((r) => !r.required && !(r.type === "string" && !r.nonEmpty)).map(ruleProblem);
+  const list = (items: string[]) => (items.length > 1 ? `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}` : items.join(""));
+  const parts = [...others, ...(plainStrings.length > 0 ? [`${list(plainStrings)}, when present, must be strings`] : [])];
+  return `The request must be a JSON object with ${list(required)}; ${parts.join("; ")}.`;
+}
+
+function followsRule(rule: RequestFieldRule, value: unknown): boolean {
+  if (rule.type === "string") return typeof value === "string" && !(rule.nonEmpty && value === "");
+  return typeof value === "number" && Number.isFinite(value) && !(rule.min !== undefined && value < rule.min);
+}
+
 /**
  * Checks an execution input against the request shape. Returns the list of problems
  * (empty when the request is valid); the state machine enforces the same rules in ASL.
@@ -157,19 +212,7 @@ export function requestProblems(value: unknown): string[] {
     return ["the request must be a JSON object"];
   }
   const request = value as Record<string, unknown>;
-  const problems: string[] = [];
-  if (typeof request.title !== "string" || request.title === "") {
-    problems.push("'title' is required and must be a non-empty string");
-  }
-  if ("amount" in request && (typeof request.amount !== "number" || !Number.isFinite(request.amount) || request.amount < 0)) {
-    problems.push("'amount', when present, must be a number of at least 0");
-  }
-  for (const key of ["requestId", "requester", "currency", "link"]) {
-    if (key in request && typeof request[key] !== "string") {
-      problems.push(`'${key}', when present, must be a string`);
-    }
-  }
-  return problems;
+  return REQUEST_FIELDS.filter((rule) => (rule.field in request ? !followsRule(rule, request[rule.field]) : rule.required)).map(ruleProblem);
 }
 
 /**
@@ -188,6 +231,33 @@ export function requestProblems(value: unknown): string[] {
  */
 export const TRUNCATION_MARK = "... (truncated)";
 export const ONE_LINE_FIELD_MAX = 1000;
+
+/** C0 controls, DEL and C1 controls, as the inside of a RegExp character class: no Step Functions name or ARN holds one. */
+export const CONTROL_CHARACTERS = "\\u0000-\\u001f\\u007f-\\u009f";
+/** A run of control characters (line breaks among them) or U+2028/U+2029, as a RegExp source: one-line text has none. */
+export const LINE_BREAKS = `[${CONTROL_CHARACTERS}\\u2028\\u2029]+`;
+/** LINE_BREAKS as a JSONata regex, for the states that write emails (components/workflow/asl.ts). */
+export const JSONATA_LINE_BREAKS = `/${LINE_BREAKS}/`;
+
+/** True when `text` holds a control character (no Step Functions name or ARN does). */
+export function hasControlCharacters(text: string): boolean {
+  return new RegExp(`[${CONTROL_CHARACTERS}]`).test(text);
+}
+
+/** `text` with each run of LINE_BREAKS turned into one space. */
+export function withoutLineBreaks(text: string): string {
+  return text.replace(new RegExp(LINE_BREAKS, "g"), " ");
+}
+
+/** Why `name` cannot name an execution (Step Functions' naming rules), or undefined when it can. */
+export function executionNameProblem(name: string): string | undefined {
+  if (name.length < 1 || name.length > 80) return `it must be 1 to 80 characters long (it has ${name.length})`;
+  if (/\s/.test(name)) return "it must not contain whitespace";
+  if (hasControlCharacters(name)) return "it must not contain control characters";
+  const special = [...name].filter((c) => '<>{}[]?*"#%\\^|~`$&,;:/'.includes(c));
+  if (special.length > 0) return `it must not contain ${[...new Set(special)].map((c) => `'${c}'`).join(", ")} (none of < > { } [ ] ? * " # % \\ ^ | ~ \` $ & , ; : /)`;
+  return undefined;
+}
 
 /** `text` cut to at most `max` UTF-16 units at a code point boundary, ending in TRUNCATION_MARK; "-" when empty. */
 export function fitText(text: string, max: number): string {
@@ -212,7 +282,6 @@ export function summarizeRequest(request: ApprovalRequest, maxChars: number, one
   if (typeof request.amount === "number") lines.push(`Amount: ${request.amount}${request.currency ? ` ${request.currency}` : ""}`);
   if (request.link) lines.push(`Link: ${request.link}`);
   if (request.details !== undefined) lines.push(`Details: ${JSON.stringify(request.details)}`);
-  // U+2028/U+2029 are line breaks too (as in the emails): a one-line summary holds none.
-  const text = oneLine ? lines.map((line) => line.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]+/g, " ")).join(" | ") : lines.join("\n");
+  const text = oneLine ? lines.map(withoutLineBreaks).join(" | ") : lines.join("\n");
   return fitText(text, maxChars);
 }

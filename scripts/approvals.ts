@@ -13,8 +13,9 @@ import { sfnSdk } from "./lib/sdk";
 import { ExecutionPosition, describeExecution, isRunning, parseJson, readPosition, requestLines, stageLabel, stageRows, workflowData } from "./lib/executionStatus";
 import { alignedRows, approverList, cell, formatDuration, formatTime, safeCause, truncate } from "./lib/terminalFormat";
 import {
-  EXECUTION_ARN, WorkflowTarget, consoleLink, executionArnOf, hasControlCharacters, resolveTarget, stageInfo, targetFromArn, targetFromStack,
+  EXECUTION_ARN, WorkflowTarget, consoleLink, executionArnOf, resolveTarget, stageInfo, targetFromArn, targetFromStack,
 } from "./lib/workflowTarget";
+import { hasControlCharacters } from "../functions/contract";
 
 /** Executions `list` shows by default, and at most (each costs a history read). */
 const MAX_LISTED_DEFAULT = 50;

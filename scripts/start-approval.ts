@@ -5,7 +5,7 @@
 // it, and with --wait follows the execution (which stage waits, on whom, since when) until it
 // ends; see docs/operations.md "Start an approval".
 import type { SFNClient } from "@aws-sdk/client-sfn";
-import { ApprovalRequest } from "../functions/contract";
+import { ApprovalRequest, executionNameProblem } from "../functions/contract";
 import { describe, isPermanent } from "./lib/approvalWorker";
 import { UsageError, parseArgs } from "./lib/args";
 import { isAwsFailure, sfnClient, sfnFailure } from "./lib/clients";
@@ -15,7 +15,7 @@ import { sfnSdk } from "./lib/sdk";
 import {
   ExecutionPosition, RecordedDecision, decisionLine, describeExecution, isRunning, parseJson, readPosition, stageLabel, stageRows, waitingLine, workflowData,
 } from "./lib/executionStatus";
-import { executionNameProblem, generatedExecutionName, readRequestFile } from "./lib/requestInput";
+import { generatedExecutionName, readRequestFile } from "./lib/requestInput";
 import { cell, formatAmount, formatDuration, safeCause, truncate } from "./lib/terminalFormat";
 import { WorkflowTarget, consoleLink, executionArnOf, showCommand, stageInfo, targetFromArn, targetFromStack } from "./lib/workflowTarget";
 

@@ -12,7 +12,7 @@
 // whose publishing failed on every attempt, at most 100 reminders per stage.
 import type { DescribeExecutionCommandOutput, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";
 import { sfnSdk } from "./sdk";
-import { followUpStateNames, stageOfStateName, stageStateName, timedOutStateName } from "../../functions/contract";
+import { decisionKey, followUpStateNames, stageOfStateName, stageStateName, timedOutStateName } from "../../functions/contract";
 import { StageInfo, WorkflowTarget, stageInfo } from "./workflowTarget";
 import { alignedRows, approverList, cell, formatAmount, formatDuration, formatTime, truncate } from "./terminalFormat";
 
@@ -22,9 +22,6 @@ import { alignedRows, approverList, cell, formatAmount, formatDuration, formatTi
  */
 export const HISTORY_PAGE_SIZE = 200;
 const HISTORY_MAX_PAGES = 15;
-
-/** Key of a stage's decision under $.decisions: decisionKey() of components/workflow/approvalWorkflow.ts (not imported: it loads Pulumi). */
-export const decisionKey = (stage: string) => stage.replace(/-/g, "_");
 
 /** A stage decision as the workflow recorded it (fields not to be trusted: shown, never acted on). */
 export interface RecordedDecision {

@@ -1,5 +1,5 @@
 // What start-approval checks before it starts anything: the request file (readable, JSON, the
-// request shape the workflow validates) and the execution name (Step Functions' naming rules).
+// request shape the workflow validates); the execution name's rule is executionNameProblem() in functions/contract.ts.
 import { randomUUID } from "crypto";
 import { readFileSync } from "fs";
 import { resolve } from "path";
@@ -56,16 +56,6 @@ export function readRequestFile(path: string, baseDirectory?: string): { request
     throw new RequestInputError(`the request in '${path}' is ${bytes} bytes as JSON; Step Functions accepts at most ${MAX_INPUT_BYTES} bytes of execution input`);
   }
   return { request: value as ApprovalRequest, input };
-}
-
-/** Why `name` cannot name an execution, or undefined when it can. */
-export function executionNameProblem(name: string): string | undefined {
-  if (name.length < 1 || name.length > 80) return `it must be 1 to 80 characters long (it has ${name.length})`;
-  if (/\s/.test(name)) return "it must not contain whitespace";
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(name)) return "it must not contain control characters";
-  const special = [...name].filter((c) => '<>{}[]?*"#%\\^|~`$&,;:/'.includes(c));
-  if (special.length > 0) return `it must not contain ${[...new Set(special)].map((c) => `'${c}'`).join(", ")} (none of < > { } [ ] ? * " # % \\ ^ | ~ \` $ & , ; : /)`;
-  return undefined;
 }
 
 /**

@@ -1,7 +1,7 @@
 // Renders an approval request for a terminal: readable, and safe. Every string from the request is
 // stripped of control characters, escape sequences and bidirectional controls, so a request cannot
 // move the cursor, recolour, rewrite or reverse what the approver sees.
-import { ApprovalRequest } from "../../functions/contract";
+import { ApprovalRequest, CONTROL_CHARACTERS } from "../../functions/contract";
 
 /**
  * Removes ANSI/terminal escape sequences, control characters (keeps tab and newline) and the
@@ -11,7 +11,7 @@ export function terminalSafe(text: string): string {
   return text
     .replace(/\u001b\[[0-?]*[ -/]*[@-~]/g, "")
     .replace(/\u001b\][^\u0007\u001b]*(\u0007|\u001b\\)?/g, "")
-    .replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, "")
+    .replace(new RegExp(`[${CONTROL_CHARACTERS}]`, "g"), (c) => (c === "\t" || c === "\n" ? c : ""))
     .replace(/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/g, "");
 }
 

@@ -3,15 +3,12 @@
 import { UsageError } from "./args";
 import { STATE_MACHINE_ARN_INSTEAD, StackOutputError, readStackOutputs } from "./stackOutputs";
 import { cell } from "./terminalFormat";
+import { CONTROL_CHARACTERS, hasControlCharacters } from "../../functions/contract";
 
 // Names hold no whitespace, ':' or control characters (Step Functions' naming rules).
-export const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):stateMachine:([^:\s\u0000-\u001f\u007f-\u009f]+)$/;
-export const EXECUTION_ARN = /^arn:aws[a-z-]*:states:([a-z0-9-]+):(\d{12}):execution:([^:\s\u0000-\u001f\u007f-\u009f]+):([^:\s\u0000-\u001f\u007f-\u009f]+)$/;
-
-/** True when a command-line value holds control characters (no ARN or name does; echoed back, they are removed). */
-export function hasControlCharacters(value: string): boolean {
-  return /[\u0000-\u001f\u007f-\u009f]/.test(value);
-}
+const NAME = `[^:\\s${CONTROL_CHARACTERS}]+`;
+export const STATE_MACHINE_ARN = new RegExp(`^arn:aws[a-z-]*:states:([a-z0-9-]+):(\\d{12}):stateMachine:(${NAME})$`);
+export const EXECUTION_ARN = new RegExp(`^arn:aws[a-z-]*:states:([a-z0-9-]+):(\\d{12}):execution:(${NAME}):(${NAME})$`);
 
 /** What the stack outputs say about a stage (`stages[]` of index.ts). */
 export interface StageInfo {

@@ -12,7 +12,7 @@ import { createHash, randomUUID } from "crypto";
 import { LINK_PARAMS, PAGE_PATH, decodeToken, encodeToken } from "./approvalLink";
 import { eventsFollowing } from "./historyLinks";
 import { claimLinkCode, codeState, confirmLinkCode, getLinkCode, isLinkCode, openToken, releaseLinkCode } from "./linkCodes";
-import { ApprovalRequest, Mechanism, requestProblems, stageDecision, stageStateName } from "../../contract";
+import { ApprovalRequest, CONTROL_CHARACTERS, Mechanism, executionNameProblem, requestProblems, stageDecision, stageStateName } from "../../contract";
 
 export { decodeToken, encodeToken };
 
@@ -111,12 +111,9 @@ interface PageClients {
   settings: ApprovalPageSettings;
 }
 
-/** Characters Step Functions refuses in execution names (and so never in an execution ARN's last part). */
-const EXECUTION_NAME = /^[^\s<>{}\[\]?*"#%\\^|~`$&,;:\/\u0000-\u001f\u007f-\u009f]{1,80}$/;
-
 function isExecutionOf(settings: ApprovalPageSettings, executionArn: string | undefined): executionArn is string {
   const executionPrefix = `${settings.stateMachineArn.replace(":stateMachine:", ":execution:")}:`;
-  return !!executionArn && executionArn.startsWith(executionPrefix) && EXECUTION_NAME.test(executionArn.slice(executionPrefix.length));
+  return !!executionArn && executionArn.startsWith(executionPrefix) && executionNameProblem(executionArn.slice(executionPrefix.length)) === undefined;
 }
 
 /**
@@ -382,7 +379,7 @@ function hiddenLinkFields(params: LinkParams): string {
 }
 
 function clean(text: string | undefined, max: number): string {
-  return (text ?? "").replace(/[\u0000-\u001f\u007f-\u009f]+/g, " ").replace(/\p{Cf}+/gu, "").trim().slice(0, max);
+  return (text ?? "").replace(new RegExp(`[${CONTROL_CHARACTERS}]+`, "g"), " ").replace(/\p{Cf}+/gu, "").trim().slice(0, max);
 }
 
 /** The decision and name of a POST, or the page that says what is missing. */
