@@ -2,9 +2,9 @@
 // answered by local handlers the way an approver's decision comes back (SendTaskSuccess with the
 // stage decision of functions/contract.ts), and every flow asserts the exact final output.
 import { expect } from "chai";
-import { REQUEST_INVALID_ERROR, assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/approvalWorkflow";
+import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/approvalWorkflow";
 import { lambdaCallbackTaskStates } from "../components/workflow/asl";
-import { Mechanism, StageDecision, StageDecisionKind, requestProblems, stageDecision } from "../functions/contract";
+import { Mechanism, REQUEST_INVALID_ERROR, StageDecision, StageDecisionKind, requestProblems, stageDecision } from "../functions/contract";
 import { DEFAULT_ENTERED_TIME, DEFAULT_EXECUTION_ARN, RunResult, TaskHandler, heartbeatTimeout, runDefinition } from "./helpers/localStateMachine";
 import { ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";

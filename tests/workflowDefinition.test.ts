@@ -387,7 +387,7 @@ describe("workflow definition: execution length", () => {
   it("refuses stages whose waits add up beyond a Standard execution's year, naming them", () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { assembleWorkflowDefinition: assemble, stageTaskOptions: options } = require("../components/workflow/approvalWorkflow") as typeof import("../components/workflow/approvalWorkflow");
-    const stageOf = (name: string, days: number) => ({ stage: name, mechanism: "activity" as const, maxWaitSeconds: days * 86400, states: { [options(name).stateName]: { Type: "Pass", Next: options(name).next } } });
+    const stageOf = (name: string, days: number) => ({ stage: name, mechanism: "activity" as const, maxWaitSeconds: days * 86400, states: { [options(name).stateName]: { Type: "Pass" as const, Next: options(name).next } } });
     expect(() => assemble({ stages: [stageOf("a", 200), stageOf("b", 170)] })).to.throw(
       "The stages a (up to 200d), b (up to 170d) can wait 370 days in all, beyond a Standard execution's 365 days; shorten their timeouts");
     expect(() => assemble({ stages: [stageOf("a", 200), stageOf("b", 160)] })).to.not.throw();

@@ -6,29 +6,21 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { anyOccurrenceAlarm } from "../shared/alarms";
 import { ApprovalStage } from "../mechanisms/base";
-import { AslDefinition, AslState, AslStates, TaskStateOptions } from "./asl";
+import { AslDefinition, AslState, AslStates, TaskStateOptions, and, booleanEquals, isBoolean, isPresent, isString, not, numericLessThan, stringEquals, when } from "./asl";
+import { requestValidation } from "./request";
 import { LOG_RETENTION_DAYS } from "../shared/lambda";
 import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { EscalationTargets } from "../config";
 import { emailTopic } from "../shared/topics";
-import { Mechanism, followUpStateNames, stageStateName } from "../../functions/contract";
+import { INVALID_DECISION_ERROR, Mechanism, decisionKey, followUpStateNames, stageStateName } from "../../functions/contract";
 import { FollowUpArgs, StageFollowUp, followUpStates } from "./followUps";
 import { WorkflowKey } from "./dataKey";
 
-export const REQUEST_INVALID_ERROR = "InvalidApprovalRequest";
-export const INVALID_DECISION_ERROR = "InvalidStageDecision";
 /** Slack on top of the stage waits for the execution as a whole. */
 export const EXECUTION_TIMEOUT_MARGIN_SECONDS = 600;
 /** A Standard execution lasts at most one year. */
 export const MAX_EXECUTION_SECONDS = 365 * 86400;
-
-const OPTIONAL_STRING_FIELDS = ["requestId", "requester", "currency", "link"];
-
-/** Key of a stage's decision under $.decisions (stage names may hold '-', JSONPath keys may not). */
-export function decisionKey(stage: string): string {
-  return stage.replace(/-/g, "_");
-}
 
 /**
  * Where a stage's Task reads and writes. With follow-ups (reminders, escalation) the Task runs in
@@ -47,39 +39,6 @@ export function stageTaskOptions(stage: string, withFollowUps = false): TaskStat
 /** The state a stage starts at: its Task, or the Parallel that runs the Task beside its follow-ups. */
 export function stageEntryName(stage: string, withFollowUps = false): string {
   return withFollowUps ? followUpStateNames(stage).wrapper : stageStateName(stage);
-}
-
-function requestValidation(next: string): AslStates {
-  const invalid = "Request invalid";
-  const present = (field: string) => ({ Variable: `$.request.${field}`, IsPresent: true });
-  return {
-    "Read request": {
-      Type: "Pass",
-      Comment: "The execution input is the request",
-      Parameters: { "request.$": "$" },
-      Next: "Validate request",
-    },
-    "Validate request": {
-      Type: "Choice",
-      Choices: [
-        { Not: present("title"), Next: invalid },
-        { Not: { Variable: "$.request.title", IsString: true }, Next: invalid },
-        { Variable: "$.request.title", StringEquals: "", Next: invalid },
-        { And: [present("amount"), { Not: { Variable: "$.request.amount", IsNumeric: true } }], Next: invalid },
-        { And: [present("amount"), { Variable: "$.request.amount", NumericLessThan: 0 }], Next: invalid },
-        ...OPTIONAL_STRING_FIELDS.map((field) => ({
-          And: [present(field), { Not: { Variable: `$.request.${field}`, IsString: true } }],
-          Next: invalid,
-        })),
-      ],
-      Default: next,
-    },
-    [invalid]: {
-      Type: "Fail",
-      Error: REQUEST_INVALID_ERROR,
-      Cause: "The request must be a JSON object with a non-empty string 'title'; 'amount', when present, must be a number of at least 0; 'requestId', 'requester', 'currency' and 'link', when present, must be strings.",
-    },
-  };
 }
 
 function finalState(approved: boolean, decision: string, decisionPaths: string[]): AslState {
@@ -134,10 +93,7 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
       "Check auto-approve": {
         Type: "Choice",
         Comment: `Requests with an amount below ${args.autoApproveBelow} skip the stages`,
-        Choices: [{
-          And: [{ Variable: "$.request.amount", IsPresent: true }, { Variable: "$.request.amount", NumericLessThan: args.autoApproveBelow }],
-          Next: "Auto-approved",
-        }],
+        Choices: [when(and(isPresent("$.request.amount"), numericLessThan("$.request.amount", args.autoApproveBelow)), "Auto-approved")],
         Default: entry(0),
       },
       "Auto-approved": {
@@ -156,7 +112,8 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
       if (!mechanism) throw new Error(`Stage '${stage}' has follow-ups but no mechanism`);
       const branchStates = followUpStates({ stage, mechanism, options, stageStates, ...followUp });
       // State names are unique across the whole state machine, branches included.
-      const names = [...Object.keys(branchStates), ...(branchStates[followUpStateNames(stage).wrapper].Branches as Array<{ States: AslStates }>).flatMap((b) => Object.keys(b.States))];
+      const wrapper = branchStates[followUpStateNames(stage).wrapper];
+      const names = [...Object.keys(branchStates), ...(wrapper.Type === "Parallel" ? wrapper.Branches : []).flatMap((b) => Object.keys(b.States))];
       for (const name of names) if (name in states) throw new Error(`Two states are named '${name}'`);
       add(branchStates);
     } else {
@@ -174,23 +131,14 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
         // and approved and decision agree. Rules are tried in order, so each type test only sees a
         // present field; anything no rule accepts is refused (Default), never read as a rejection.
         Choices: [
-          ...["approved", "decision", "stage", "mechanism"].map((field) => ({ Not: { Variable: decision(field), IsPresent: true }, Next: invalid })),
-          { Not: { Variable: decision("approved"), IsBoolean: true }, Next: invalid },
-          ...["decision", "stage", "mechanism"].map((field) => ({ Not: { Variable: decision(field), IsString: true }, Next: invalid })),
-          { Not: { Variable: decision("stage"), StringEquals: stage }, Next: invalid },
-          { Not: { Variable: decision("mechanism"), StringEquals: mechanism }, Next: invalid },
-          {
-            And: [{ Variable: decision("approved"), BooleanEquals: true }, { Variable: decision("decision"), StringEquals: "approved" }],
-            Next: entry(i + 1),
-          },
-          {
-            And: [{ Variable: decision("approved"), BooleanEquals: false }, { Variable: decision("decision"), StringEquals: "rejected" }],
-            Next: `Rejected at ${stage}`,
-          },
-          {
-            And: [{ Variable: decision("approved"), BooleanEquals: false }, { Variable: decision("decision"), StringEquals: "timed_out" }],
-            Next: `Timed out at ${stage}`,
-          },
+          ...["approved", "decision", "stage", "mechanism"].map((field) => when(not(isPresent(decision(field))), invalid)),
+          when(not(isBoolean(decision("approved"))), invalid),
+          ...["decision", "stage", "mechanism"].map((field) => when(not(isString(decision(field))), invalid)),
+          when(not(stringEquals(decision("stage"), stage)), invalid),
+          when(not(stringEquals(decision("mechanism"), mechanism)), invalid),
+          when(and(booleanEquals(decision("approved"), true), stringEquals(decision("decision"), "approved")), entry(i + 1)),
+          when(and(booleanEquals(decision("approved"), false), stringEquals(decision("decision"), "rejected")), `Rejected at ${stage}`),
+          when(and(booleanEquals(decision("approved"), false), stringEquals(decision("decision"), "timed_out")), `Timed out at ${stage}`),
         ],
         Default: invalid,
       },

@@ -22,14 +22,10 @@
 // state records it in the history): a broken notification must never end a pending approval.
 // The publish states are JSONata (like the sns-callback Task): the request's title is cut to one
 // line and a subject-safe length, which JSONPath intrinsics cannot do.
-import { Mechanism, followUpStateNames } from "../../functions/contract";
+import { INVALID_DECISION_ERROR, JSONATA_LINE_BREAKS, Mechanism, STAGE_DECIDED_ERROR, followUpStateNames } from "../../functions/contract";
 import { StageConfig } from "../config";
 import type { WorkflowFollowUp } from "./approvalWorkflow";
-import { AslState, AslStates, CONTROL_CHARACTERS, JSONATA_ONE_LINE, TaskStateOptions, jsonataString } from "./asl";
-
-export const STAGE_DECIDED_ERROR = "sfn-approvals.StageDecided";
-/** What a Task of the decision branch failing with STAGE_DECIDED_ERROR is turned into (the workflow's INVALID_DECISION_ERROR). */
-export const FORGED_DECISION_ERROR = "InvalidStageDecision";
+import { AslBranch, AslState, AslStates, JSONATA_ONE_LINE, TaskStateOptions, jsonataString, numericLessThan, when } from "./asl";
 
 /** Resolved (ARNs known) follow-ups of one stage. */
 export interface StageFollowUp {
@@ -69,7 +65,7 @@ export function hasFollowUps(followUp: StageFollowUp | undefined): boolean {
 
 /** A JSONata subject: `prefix` and the request title on one line, at most 99 characters (SNS allows fewer than 100). */
 function subjectExpression(prefix: string): string {
-  return `{% $substring($replace(${jsonataString(prefix)} & $string($states.input.request.title), ${CONTROL_CHARACTERS}, ' '), 0, 99) %}`;
+  return `{% $substring($replace(${jsonataString(prefix)} & $string($states.input.request.title), ${JSONATA_LINE_BREAKS}, ' '), 0, 99) %}`;
 }
 
 /** A JSONata message: `lines` (JSONata string expressions) joined by line breaks, request fields cut to one line. */
@@ -142,18 +138,18 @@ export function followUpStates(args: FollowUpArgs): AslStates {
         state.QueryLanguage === "JSONata"
           ? { ErrorEquals: [STAGE_DECIDED_ERROR], Output: KEEP_INPUT, Next: names.forged }
           : { ErrorEquals: [STAGE_DECIDED_ERROR], ResultPath: null, Next: names.forged },
-        ...((state.Catch as unknown[] | undefined) ?? []),
+        ...(state.Catch ?? []),
       ],
     };
   }
-  const branches: Array<{ StartAt: string; States: AslStates }> = [{
+  const branches: AslBranch[] = [{
     StartAt: options.stateName,
     States: {
       ...guardedStates,
       [names.forged]: {
         Type: "Fail",
         Comment: "A Task failed with the error name reserved for carrying decisions: refused, nothing is approved",
-        Error: FORGED_DECISION_ERROR,
+        Error: INVALID_DECISION_ERROR,
         Cause: `A Task of stage '${stage}' failed with the error ${STAGE_DECIDED_ERROR}, which only the workflow may raise; it is not a decision and nothing was approved.`,
       },
       [names.decided]: {
@@ -210,7 +206,7 @@ export function followUpStates(args: FollowUpArgs): AslStates {
         },
         [names.remindersLeft]: {
           Type: "Choice",
-          Choices: [{ Variable: "$.sent", NumericLessThan: maxReminders, Next: names.reminderWait }],
+          Choices: [when(numericLessThan("$.sent", maxReminders), names.reminderWait)],
           Default: names.remindersDone,
         },
         [names.remindersDone]: { Type: "Succeed", Comment: `${maxReminders} reminders sent; the decision branch goes on waiting until the timeout` },
