@@ -5,9 +5,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { ApprovalStage } from "../components/mechanisms/base";
-import { ApprovalWorkflow, WorkflowFollowUp, assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/approvalWorkflow";
+import { ApprovalWorkflow, assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/approvalWorkflow";
 import { lambdaCallbackTaskStates } from "../components/workflow/asl";
-import { StageFollowUp, followUpStates } from "../components/workflow/followUps";
+import { StageFollowUp, WorkflowFollowUp, followUpStates } from "../components/workflow/followUps";
 import { MAX_COMMENT_CHARS, STAGE_DECIDED_ERROR, StageDecision, followUpStateNames, stageDecision } from "../functions/contract";
 import { allStates, validateDefinition } from "./helpers/aslLint";
 import { EXPENSE_REPORT } from "./helpers/fixtures";

@@ -11,10 +11,8 @@ import { requestValidation } from "./request";
 import { LOG_RETENTION_DAYS } from "../shared/lambda";
 import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
-import { EscalationTargets } from "../config";
-import { emailTopic } from "../shared/topics";
 import { INVALID_DECISION_ERROR, Mechanism, decisionKey, followUpStateNames, stageStateName } from "../../functions/contract";
-import { FollowUpArgs, StageFollowUp, followUpStates } from "./followUps";
+import { StageFollowUpStates, StageFollowUps, WorkflowFollowUp, followUpStates } from "./followUps";
 import { WorkflowKey } from "./dataKey";
 
 /** Slack on top of the stage waits for the execution as a whole. */
@@ -71,7 +69,7 @@ export interface AssembledStage {
   mechanism: Mechanism;
   maxWaitSeconds: number;
   /** Reminders and escalation (needs `mechanism`); the stage's states were built with stageTaskOptions(stage, true). */
-  followUp?: Pick<FollowUpArgs, "followUp" | "timeoutText" | "approvers">;
+  followUp?: StageFollowUpStates;
 }
 
 /** Pure: the whole definition from the stages' own states. */
@@ -194,19 +192,6 @@ export interface ApprovalWorkflowArgs {
   dataKey?: WorkflowKey;
 }
 
-export interface WorkflowFollowUp {
-  /** Reminds the stage's recipients (ApprovalStage.reminderTopicArn) at this interval while it waits. */
-  remindEverySeconds?: number;
-  /** Told once, escalateAfterSeconds after the stage started, if it is still waiting. */
-  escalateTo?: EscalationTargets;
-  escalateAfterSeconds?: number;
-  escalateAfterPercent?: number;
-  /** The stage's timeout as configured ("2d") and in seconds: reminders stop before it. */
-  timeout: string;
-  timeoutSeconds: number;
-  approvers: string[];
-}
-
 /** The state machine's name for a name prefix (the approval page needs it before the state machine exists). */
 export function workflowStateMachineName(namePrefix?: string, component = "ApprovalWorkflow"): string {
   return checkedName(component, "state machine", namePrefix ?? defaultNamePrefix(), 80);
@@ -218,10 +203,8 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
   readonly logGroup: aws.cloudwatch.LogGroup;
   readonly definition: pulumi.Output<string>;
   readonly failedExecutionsAlarm: aws.cloudwatch.MetricAlarm;
-  /** When a stage has reminders or escalation: fires when a publish fails (see docs/follow-ups.md). */
-  readonly followUpPublishAlarm?: aws.cloudwatch.MetricAlarm;
-  /** Per stage with emails under escalateTo: the topic they are subscribed to. */
-  readonly escalationTopics: Record<string, aws.sns.Topic> = {};
+  /** Reminders and escalation: their topics, publish-failure alarm and role statement. */
+  readonly followUps: StageFollowUps;
 
   constructor(name: string, args: ApprovalWorkflowArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:ApprovalWorkflow", name, {}, opts);
@@ -238,28 +221,19 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     const { accountId, region, partition } = accountFacts(parent);
     const stateMachineName = workflowStateMachineName(args.namePrefix, `ApprovalWorkflow ${name}`);
 
-    const followUps = args.followUps ?? {};
-    for (const stageName of Object.keys(followUps)) {
-      if (!names.includes(stageName)) throw new Error(`ApprovalWorkflow ${name}: followUps names stage '${stageName}', which is not one of ${names.join(", ")}`);
-    }
-    const resolvedFollowUps = args.stages.map((stage) => {
-      const followUp = followUps[stage.stage];
-      if (!followUp || (followUp.remindEverySeconds === undefined && followUp.escalateTo === undefined)) return undefined;
-      return this.resolveFollowUp(name, stateMachineName, stage, followUp);
-    });
-    const tasks = args.stages.map((stage, i) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage, resolvedFollowUps[i] !== undefined)) }));
-    const followUpSettings = pulumi.all(resolvedFollowUps.map((f) => f?.settings ?? pulumi.output(undefined)));
-    this.definition = pulumi.all([pulumi.all(tasks.map((t) => t.task.states)), followUpSettings]).apply(([allStates, settings]) => JSON.stringify(assembleWorkflowDefinition({
+    this.followUps = new StageFollowUps(name, { stages: args.stages, followUps: args.followUps ?? {}, stateMachineName, alarmActions: args.alarmActions, owner: `ApprovalWorkflow ${name}` }, parent);
+    const tasks = args.stages.map((stage) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage, this.followUps.has(stage.stage))) }));
+    const followUpsByStage = pulumi.all(args.stages.map((stage) => this.followUps.states(stage.stage)));
+    this.definition = pulumi.all([pulumi.all(tasks.map((t) => t.task.states)), followUpsByStage]).apply(([allStates, followUps]) => JSON.stringify(assembleWorkflowDefinition({
       autoApproveBelow: args.autoApproveBelow,
       stages: tasks.map((t, i) => ({
         stage: t.stage.stage,
         mechanism: t.stage.mechanism,
         states: allStates[i],
         maxWaitSeconds: t.stage.maxWaitSeconds,
-        ...(settings[i] ? { followUp: { followUp: settings[i]!, timeoutText: followUps[t.stage.stage].timeout, approvers: followUps[t.stage.stage].approvers } } : {}),
+        ...(followUps[i] ? { followUp: followUps[i] } : {}),
       })),
     }), null, 2));
-    const followUpTopics = pulumi.all(resolvedFollowUps.map((f) => f?.topicArns ?? pulumi.output([] as string[]))).apply((lists) => [...new Set(lists.flat())]);
 
     this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {
       name: `/aws/vendedlogs/states/${stateMachineName}`,
@@ -278,9 +252,9 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     const keyStatements = args.dataKey ? args.dataKey.executionRoleStatements() : pulumi.output([] as PolicyStatement[]);
     const policy = new aws.iam.RolePolicy(`${name}-policy`, {
       role: this.role.id,
-      policy: policyDocument(pulumi.all([pulumi.all(tasks.map((t) => t.task.statements)), followUpTopics, keyStatements]).apply(([lists, topics, kms]) => [
+      policy: policyDocument(pulumi.all([pulumi.all(tasks.map((t) => t.task.statements)), this.followUps.statements, keyStatements]).apply(([lists, publish, kms]) => [
         ...lists.flat(),
-        ...(topics.length > 0 ? [{ Sid: "PublishRemindersAndEscalations", Effect: "Allow" as const, Action: ["sns:Publish"], Resource: topics }] : []),
+        ...publish,
         LOG_DELIVERY_STATEMENT,
         ...kms,
       ])),
@@ -312,67 +286,6 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
       statistic: "Sum",
       alarmActions: args.alarmActions,
     }, parent);
-    // A reminder or escalation that cannot be published is skipped (the approval goes on waiting),
-    // so it must not go unnoticed. Step Functions counts failed service integrations per resource
-    // ARN for the account and Region, not per state machine: other workflows' sns:publish failures
-    // count too.
-    if (resolvedFollowUps.some((f) => f !== undefined)) {
-      this.followUpPublishAlarm = anyOccurrenceAlarm(`${name}-follow-up-alarm`, {
-        description: `Reminders or escalations of ${stateMachineName} could not be published to SNS (they were retried, then skipped); see the '... not sent' states in its executions. Counts every sns:publish Task of this account and Region.`,
-        namespace: "AWS/States",
-        metricName: "ServiceIntegrationsFailed",
-        dimensions: { ServiceIntegrationResourceArn: "arn:aws:states:::sns:publish" },
-        statistic: "Sum",
-        alarmActions: args.alarmActions,
-      }, parent);
-    }
     this.registerOutputs({ stateMachineArn: this.stateMachine.arn });
-  }
-
-  /** The topics of one stage's follow-ups (creating the escalation email topic) and its settings for followUpStates. */
-  private resolveFollowUp(name: string, stateMachineName: string, stage: ApprovalStage, followUp: WorkflowFollowUp): { settings: pulumi.Output<StageFollowUp>; topicArns: pulumi.Output<string[]> } {
-    const at = `ApprovalWorkflow ${name}, stage '${stage.stage}'`;
-    if (followUp.remindEverySeconds !== undefined) {
-      if (!stage.reminderTopicArn) throw new pulumi.RunError(`${at}: remindEvery is set, but the ${stage.mechanism} stage has nobody to remind (no notify addresses)`);
-      if (!(followUp.remindEverySeconds > 0 && followUp.remindEverySeconds < followUp.timeoutSeconds && followUp.timeoutSeconds <= stage.maxWaitSeconds)) {
-        throw new pulumi.RunError(`${at}: remindEvery must be a positive number of seconds shorter than the stage's timeout (${followUp.timeoutSeconds}s, at most its wait of ${stage.maxWaitSeconds}s), got ${followUp.remindEverySeconds}`);
-      }
-    }
-    const escalation: pulumi.Output<string>[] = [];
-    if (followUp.escalateTo !== undefined) {
-      const { emails, topicArns } = followUp.escalateTo;
-      if (emails.length + topicArns.length === 0) throw new pulumi.RunError(`${at}: escalateTo lists nobody`);
-      if (followUp.escalateAfterSeconds === undefined || !(followUp.escalateAfterSeconds > 0 && followUp.escalateAfterSeconds < stage.maxWaitSeconds)) {
-        throw new pulumi.RunError(`${at}: escalateAfterSeconds must be a positive number of seconds shorter than the stage's wait (${stage.maxWaitSeconds}s), got ${followUp.escalateAfterSeconds}`);
-      }
-      if (emails.length > 0) {
-        const topic = emailTopic({
-          resourceName: `${name}-${stage.stage}-escalation`,
-          subscriptionPrefix: `${name}-${stage.stage}-escalation`,
-          topicName: checkedName(at, "SNS topic", `${stateMachineName}-${stage.stage}-escalation`, 256),
-          displayName: `Approvals overdue (${stage.stage})`,
-          emails,
-          parent: this,
-        });
-        this.escalationTopics[stage.stage] = topic;
-        escalation.push(topic.arn);
-      }
-      escalation.push(...topicArns.map((arn) => pulumi.output(arn)));
-    } else if (followUp.escalateAfterSeconds !== undefined) {
-      throw new pulumi.RunError(`${at}: escalateAfterSeconds is set without escalateTo`);
-    }
-    const reminderTopic = followUp.remindEverySeconds !== undefined ? stage.reminderTopicArn! : pulumi.output(undefined);
-    const settings = pulumi.all([reminderTopic, pulumi.all(escalation)]).apply(([reminderTopicArn, escalationTopicArns]): StageFollowUp => ({
-      ...(followUp.remindEverySeconds !== undefined ? {
-        remindEverySeconds: followUp.remindEverySeconds,
-        // Reminders that fall before the configured timeout (not the mechanism's extra grace
-        // period, nor an activity's waits after a release); none at the very moment it passes.
-        maxReminders: Math.max(1, Math.floor((followUp.timeoutSeconds - 1) / followUp.remindEverySeconds)),
-        reminderTopicArn,
-      } : {}),
-      ...(followUp.escalateTo !== undefined ? { escalateAfterSeconds: followUp.escalateAfterSeconds, escalateAfterPercent: followUp.escalateAfterPercent, escalationTopicArns } : {}),
-    }));
-    const topicArns = settings.apply((s) => [...(s.reminderTopicArn ? [s.reminderTopicArn] : []), ...(s.escalationTopicArns ?? [])]);
-    return { settings, topicArns };
   }
 }

@@ -23,8 +23,14 @@
 // The publish states are JSONata (like the sns-callback Task): the request's title is cut to one
 // line and a subject-safe length, which JSONPath intrinsics cannot do.
 import { INVALID_DECISION_ERROR, JSONATA_LINE_BREAKS, Mechanism, STAGE_DECIDED_ERROR, followUpStateNames } from "../../functions/contract";
-import { StageConfig } from "../config";
-import type { WorkflowFollowUp } from "./approvalWorkflow";
+import * as aws from "@pulumi/aws";
+import * as pulumi from "@pulumi/pulumi";
+import { EscalationTargets, StageConfig } from "../config";
+import { ApprovalStage } from "../mechanisms/base";
+import { anyOccurrenceAlarm } from "../shared/alarms";
+import { PolicyStatement } from "../shared/iam";
+import { checkedName } from "../shared/naming";
+import { emailTopic } from "../shared/topics";
 import { AslBranch, AslState, AslStates, JSONATA_ONE_LINE, TaskStateOptions, jsonataString, numericLessThan, when } from "./asl";
 
 /** Resolved (ARNs known) follow-ups of one stage. */
@@ -58,10 +64,6 @@ export const DECIDE_HINTS: Record<Mechanism, string> = {
   "email-link": "Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".",
   "sns-callback": "Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".",
 };
-
-export function hasFollowUps(followUp: StageFollowUp | undefined): boolean {
-  return followUp !== undefined && (followUp.remindEverySeconds !== undefined || followUp.escalateAfterSeconds !== undefined);
-}
 
 /** A JSONata subject: `prefix` and the request title on one line, at most 99 characters (SNS allows fewer than 100). */
 function subjectExpression(prefix: string): string {
@@ -272,6 +274,20 @@ export function followUpStates(args: FollowUpArgs): AslStates {
   };
 }
 
+/** A stage's reminders and escalation as configured (ARNs not yet known); see StageFollowUps. */
+export interface WorkflowFollowUp {
+  /** Reminds the stage's recipients (ApprovalStage.reminderTopicArn) at this interval while it waits. */
+  remindEverySeconds?: number;
+  /** Told once, escalateAfterSeconds after the stage started, if it is still waiting. */
+  escalateTo?: EscalationTargets;
+  escalateAfterSeconds?: number;
+  escalateAfterPercent?: number;
+  /** The stage's timeout as configured ("2d") and in seconds: reminders stop before it. */
+  timeout: string;
+  timeoutSeconds: number;
+  approvers: string[];
+}
+
 /** The reminders and escalation of the configured stages, for ApprovalWorkflowArgs.followUps. */
 export function stageFollowUps(stages: StageConfig[]): Record<string, WorkflowFollowUp> {
   const followUps: Record<string, WorkflowFollowUp> = {};
@@ -291,4 +307,126 @@ export function stageFollowUps(stages: StageConfig[]): Record<string, WorkflowFo
     };
   }
   return followUps;
+}
+
+/** What assembleWorkflowDefinition needs of a stage with follow-ups, once their topic ARNs are known. */
+export type StageFollowUpStates = Pick<FollowUpArgs, "followUp" | "timeoutText" | "approvers">;
+
+export interface StageFollowUpsArgs {
+  /** The workflow's stages, in order. */
+  stages: ApprovalStage[];
+  /** By stage name; stages without remindEvery and escalateTo have none. */
+  followUps: Record<string, WorkflowFollowUp>;
+  /** The state machine's name: escalation topics are named after it. */
+  stateMachineName: string;
+  /** Where the publish-failure alarm publishes. */
+  alarmActions?: pulumi.Input<string>[];
+  /** Who refuses contradictory use in error messages ("ApprovalWorkflow approvals"). */
+  owner: string;
+}
+
+/**
+ * The reminders and escalation of a workflow's stages: their validation, the escalation topics
+ * (with their email subscriptions), the state machine role's sns:Publish statement, the
+ * publish-failure alarm, and each stage's settings for followUpStates.
+ *
+ * Deliberately not a pulumi.ComponentResource: its resources stay children of the workflow
+ * (`opts.parent`) under the names `${name}-...`, so their URNs do not change (a new parent would
+ * replace the escalation topics and ask every address to confirm its subscription again).
+ */
+export class StageFollowUps {
+  /** Per stage with emails under escalateTo: the topic they are subscribed to. */
+  readonly escalationTopics: Record<string, aws.sns.Topic> = {};
+  /** When any stage has follow-ups: fires when a publish fails (see docs/follow-ups.md). */
+  readonly publishAlarm?: aws.cloudwatch.MetricAlarm;
+  /** What the state machine's role needs to publish them; none without follow-ups. */
+  readonly statements: pulumi.Output<PolicyStatement[]>;
+  private readonly byStage = new Map<string, pulumi.Output<StageFollowUpStates>>();
+
+  /** Throws (before any resource exists) on contradictory use, so that `pulumi preview` refuses it. */
+  constructor(name: string, args: StageFollowUpsArgs, opts: { parent: pulumi.Resource }) {
+    const names = args.stages.map((s) => s.stage);
+    for (const stageName of Object.keys(args.followUps)) {
+      if (!names.includes(stageName)) throw new Error(`${args.owner}: followUps names stage '${stageName}', which is not one of ${names.join(", ")}`);
+    }
+    const topicLists: pulumi.Output<string[]>[] = [];
+    for (const stage of args.stages) {
+      const followUp = args.followUps[stage.stage];
+      if (!followUp || (followUp.remindEverySeconds === undefined && followUp.escalateTo === undefined)) continue;
+      const settings = this.resolve(name, args, stage, followUp, opts.parent);
+      this.byStage.set(stage.stage, settings.apply((s) => ({ followUp: s, timeoutText: followUp.timeout, approvers: followUp.approvers })));
+      topicLists.push(settings.apply((s) => [...(s.reminderTopicArn ? [s.reminderTopicArn] : []), ...(s.escalationTopicArns ?? [])]));
+    }
+    this.statements = pulumi.all(topicLists).apply((lists) => [...new Set(lists.flat())]).apply((topics): PolicyStatement[] =>
+      topics.length > 0 ? [{ Sid: "PublishRemindersAndEscalations", Effect: "Allow", Action: ["sns:Publish"], Resource: topics }] : []);
+    // A reminder or escalation that cannot be published is skipped (the approval goes on waiting),
+    // so it must not go unnoticed. Step Functions counts failed service integrations per resource
+    // ARN for the account and Region, not per state machine: other workflows' sns:publish failures
+    // count too.
+    if (topicLists.length > 0) {
+      this.publishAlarm = anyOccurrenceAlarm(`${name}-follow-up-alarm`, {
+        description: `Reminders or escalations of ${args.stateMachineName} could not be published to SNS (they were retried, then skipped); see the '... not sent' states in its executions. Counts every sns:publish Task of this account and Region.`,
+        namespace: "AWS/States",
+        metricName: "ServiceIntegrationsFailed",
+        dimensions: { ServiceIntegrationResourceArn: "arn:aws:states:::sns:publish" },
+        statistic: "Sum",
+        alarmActions: args.alarmActions,
+      }, { parent: opts.parent });
+    }
+  }
+
+  /** Whether the stage waits beside reminders or escalation (its Task is then built with stageTaskOptions(stage, true)). */
+  has(stage: string): boolean {
+    return this.byStage.has(stage);
+  }
+
+  /** The stage's follow-ups for assembleWorkflowDefinition; undefined for a stage without. */
+  states(stage: string): pulumi.Output<StageFollowUpStates | undefined> {
+    return this.byStage.get(stage) ?? pulumi.output(undefined);
+  }
+
+  /** Checks one stage's follow-ups, creates its escalation email topic and resolves its settings for followUpStates. */
+  private resolve(name: string, args: StageFollowUpsArgs, stage: ApprovalStage, followUp: WorkflowFollowUp, parent: pulumi.Resource): pulumi.Output<StageFollowUp> {
+    const at = `${args.owner}, stage '${stage.stage}'`;
+    if (followUp.remindEverySeconds !== undefined) {
+      if (!stage.reminderTopicArn) throw new pulumi.RunError(`${at}: remindEvery is set, but the ${stage.mechanism} stage has nobody to remind (no notify addresses)`);
+      if (!(followUp.remindEverySeconds > 0 && followUp.remindEverySeconds < followUp.timeoutSeconds && followUp.timeoutSeconds <= stage.maxWaitSeconds)) {
+        throw new pulumi.RunError(`${at}: remindEvery must be a positive number of seconds shorter than the stage's timeout (${followUp.timeoutSeconds}s, at most its wait of ${stage.maxWaitSeconds}s), got ${followUp.remindEverySeconds}`);
+      }
+    }
+    const escalation: pulumi.Output<string>[] = [];
+    if (followUp.escalateTo !== undefined) {
+      const { emails, topicArns } = followUp.escalateTo;
+      if (emails.length + topicArns.length === 0) throw new pulumi.RunError(`${at}: escalateTo lists nobody`);
+      if (followUp.escalateAfterSeconds === undefined || !(followUp.escalateAfterSeconds > 0 && followUp.escalateAfterSeconds < stage.maxWaitSeconds)) {
+        throw new pulumi.RunError(`${at}: escalateAfterSeconds must be a positive number of seconds shorter than the stage's wait (${stage.maxWaitSeconds}s), got ${followUp.escalateAfterSeconds}`);
+      }
+      if (emails.length > 0) {
+        const topic = emailTopic({
+          resourceName: `${name}-${stage.stage}-escalation`,
+          subscriptionPrefix: `${name}-${stage.stage}-escalation`,
+          topicName: checkedName(at, "SNS topic", `${args.stateMachineName}-${stage.stage}-escalation`, 256),
+          displayName: `Approvals overdue (${stage.stage})`,
+          emails,
+          parent,
+        });
+        this.escalationTopics[stage.stage] = topic;
+        escalation.push(topic.arn);
+      }
+      escalation.push(...topicArns.map((arn) => pulumi.output(arn)));
+    } else if (followUp.escalateAfterSeconds !== undefined) {
+      throw new pulumi.RunError(`${at}: escalateAfterSeconds is set without escalateTo`);
+    }
+    const reminderTopic = followUp.remindEverySeconds !== undefined ? stage.reminderTopicArn! : pulumi.output(undefined);
+    return pulumi.all([reminderTopic, pulumi.all(escalation)]).apply(([reminderTopicArn, escalationTopicArns]): StageFollowUp => ({
+      ...(followUp.remindEverySeconds !== undefined ? {
+        remindEverySeconds: followUp.remindEverySeconds,
+        // Reminders that fall before the configured timeout (not the mechanism's extra grace
+        // period, nor an activity's waits after a release); none at the very moment it passes.
+        maxReminders: Math.max(1, Math.floor((followUp.timeoutSeconds - 1) / followUp.remindEverySeconds)),
+        reminderTopicArn,
+      } : {}),
+      ...(followUp.escalateTo !== undefined ? { escalateAfterSeconds: followUp.escalateAfterSeconds, escalateAfterPercent: followUp.escalateAfterPercent, escalationTopicArns } : {}),
+    }));
+  }
 }
