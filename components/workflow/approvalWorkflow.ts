@@ -72,16 +72,23 @@ export interface AssembledStage {
   followUp?: StageFollowUpStates;
 }
 
+/** Every state name, those in Parallel branches included: names are unique across a whole state machine. */
+function stateNames(states: AslStates): string[] {
+  return Object.entries(states).flatMap(([name, state]) => [name, ...(state.Type === "Parallel" ? state.Branches.flatMap((b) => stateNames(b.States)) : [])]);
+}
+
 /** Pure: the whole definition from the stages' own states. */
 export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; stages: AssembledStage[] }): AslDefinition {
   if (args.stages.length === 0) throw new Error("An approval workflow needs at least one stage");
   const entry = (i: number) => (i < args.stages.length ? stageEntryName(args.stages[i].stage, args.stages[i].followUp !== undefined) : "Approved");
   const states: AslStates = {};
+  const taken = new Set<string>();
   const add = (more: AslStates) => {
-    for (const [name, state] of Object.entries(more)) {
-      if (name in states) throw new Error(`Two states are named '${name}'`);
-      states[name] = state;
+    for (const name of stateNames(more)) {
+      if (taken.has(name)) throw new Error(`Two states are named '${name}'`);
+      taken.add(name);
     }
+    Object.assign(states, more);
   };
 
   const afterValidation = args.autoApproveBelow !== undefined ? "Check auto-approve" : entry(0);
@@ -106,17 +113,7 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
   args.stages.forEach(({ stage, states: stageStates, mechanism, followUp }, i) => {
     const options = stageTaskOptions(stage);
     if (!(options.stateName in stageStates)) throw new Error(`Stage '${stage}' has no state named '${options.stateName}'`);
-    if (followUp) {
-      if (!mechanism) throw new Error(`Stage '${stage}' has follow-ups but no mechanism`);
-      const branchStates = followUpStates({ stage, mechanism, options, stageStates, ...followUp });
-      // State names are unique across the whole state machine, branches included.
-      const wrapper = branchStates[followUpStateNames(stage).wrapper];
-      const names = [...Object.keys(branchStates), ...(wrapper.Type === "Parallel" ? wrapper.Branches : []).flatMap((b) => Object.keys(b.States))];
-      for (const name of names) if (name in states) throw new Error(`Two states are named '${name}'`);
-      add(branchStates);
-    } else {
-      add(stageStates);
-    }
+    add(followUp ? followUpStates({ stage, mechanism, options, stageStates, ...followUp }) : stageStates);
     decisionPaths.push(options.resultPath);
     const decision = (field: string) => `${options.resultPath}.${field}`;
     const invalid = `Invalid decision at ${stage}`;
