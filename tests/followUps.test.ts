@@ -461,9 +461,9 @@ describe("ApprovalWorkflow followUps: contradictory use is refused when the prog
     mechanism: "ssm-automation",
     maxWaitSeconds: 86400,
     ...(reminderTopicArn ? { reminderTopicArn: pulumi.output(reminderTopicArn) } : {}),
-    handles: pulumi.output({} as Record<string, string>),
+    stackOutput: pulumi.output({} as Record<string, string>),
     taskState: (options) => ({ states: pulumi.output({ [options.stateName]: { Type: "Pass", Next: options.next } }), statements: pulumi.output([]) }),
-    allowCallbacksFrom: () => undefined,
+    grantTaskResponse: () => undefined,
   });
   const base = { timeout: "1d", timeoutSeconds: 86400, approvers: [ALICE] };
   const cases: Array<[string, ApprovalStage, Record<string, WorkflowFollowUp>, string]> = [

@@ -399,10 +399,10 @@ describe("workflow definition: execution length", () => {
       stage: name,
       mechanism: "email-link",
       maxWaitSeconds: days * 86400,
-      handles: pulumi.output({} as Record<string, string>),
+      stackOutput: pulumi.output({} as Record<string, string>),
       // States that never resolve, as in a first preview: the check must not wait for them.
       taskState: () => ({ states: pulumi.output(never), statements: pulumi.output(never) }),
-      allowCallbacksFrom: () => undefined,
+      grantTaskResponse: () => undefined,
     });
     await runWithMocks("staging", {}, () => {
       expect(() => new ApprovalWorkflow("wf", { stages: [stage("a", 200), stage("b", 170)] })).to.throw(

@@ -272,7 +272,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
       ...(args.dataKey ? { encryptionConfiguration: args.dataKey.encryptionConfiguration } : {}),
     }, { parent: this, dependsOn: [policy] });
 
-    for (const stage of args.stages) stage.allowCallbacksFrom(this.stateMachine.arn);
+    for (const stage of args.stages) stage.grantTaskResponse(this.stateMachine.arn);
 
     // Failed executions are errors (a malformed request, a broken stage), never decisions.
     this.failedExecutionsAlarm = anyOccurrenceAlarm(`${name}-failed-alarm`, {
