@@ -87,7 +87,7 @@ export = async () => {
         escalateTo: [...config.stages[i].escalateTo!.emails, ...config.stages[i].escalateTo!.topicArns],
         escalateAfter: `${config.stages[i].escalateAfterPercent}%`,
       } : {}),
-      ...(workflow.followUps.escalationTopics[stage.stage] ? { escalationTopicArn: workflow.followUps.escalationTopics[stage.stage].arn } : {}),
+      ...(workflow.followUps?.escalationTopics[stage.stage] ? { escalationTopicArn: workflow.followUps.escalationTopics[stage.stage].arn } : {}),
       ...stackOutput,
     })))),
   };

@@ -88,6 +88,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       "sfn-approvals:index:ApprovalPage": 1,
       "sfn-approvals:index:EmailLinkApproval": 1,
       "sfn-approvals:index:SnsCallbackApproval": 1,
+      "sfn-approvals:index:StageFollowUps": 1,
       "sfn-approvals:index:ApprovalWorkflow": 1,
       "sfn-approvals:index:ApprovalFunction": 2,
       "aws:apigatewayv2/api:Api": 1,

@@ -12,10 +12,13 @@ export function emailTopic(args: {
   displayName: string;
   emails: string[];
   parent: pulumi.Resource;
+  /** Where the topic and its subscriptions were parented before (their state stays theirs). */
+  formerParent?: pulumi.Resource;
 }): aws.sns.Topic {
-  const topic = new aws.sns.Topic(args.resourceName, { name: args.topicName, displayName: args.displayName }, { parent: args.parent });
+  const opts: pulumi.CustomResourceOptions = { parent: args.parent, ...(args.formerParent ? { aliases: [{ parent: args.formerParent }] } : {}) };
+  const topic = new aws.sns.Topic(args.resourceName, { name: args.topicName, displayName: args.displayName }, opts);
   for (const email of args.emails) {
-    new aws.sns.TopicSubscription(`${args.subscriptionPrefix}-${emailSuffix(email)}`, { topic: topic.arn, protocol: "email", endpoint: email }, { parent: args.parent });
+    new aws.sns.TopicSubscription(`${args.subscriptionPrefix}-${emailSuffix(email)}`, { topic: topic.arn, protocol: "email", endpoint: email }, opts);
   }
   return topic;
 }

@@ -201,7 +201,8 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
   readonly definition: pulumi.Output<string>;
   readonly failedExecutionsAlarm: aws.cloudwatch.MetricAlarm;
   /** Reminders and escalation: their topics, publish-failure alarm and role statement. */
-  readonly followUps: StageFollowUps;
+  /** Reminders and escalation, when any stage has them. */
+  readonly followUps?: StageFollowUps;
 
   constructor(name: string, args: ApprovalWorkflowArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:ApprovalWorkflow", name, {}, opts);
@@ -218,9 +219,11 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     const { accountId, region, partition } = accountFacts(parent);
     const stateMachineName = workflowStateMachineName(args.namePrefix, `ApprovalWorkflow ${name}`);
 
-    this.followUps = new StageFollowUps(name, { stages: args.stages, followUps: args.followUps ?? {}, stateMachineName, alarmActions: args.alarmActions, owner: `ApprovalWorkflow ${name}` }, parent);
-    const tasks = args.stages.map((stage) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage, this.followUps.has(stage.stage))) }));
-    const followUpsByStage = pulumi.all(args.stages.map((stage) => this.followUps.states(stage.stage)));
+    const followUpArgs = { stages: args.stages, followUps: args.followUps ?? {}, stateMachineName, alarmActions: args.alarmActions, owner: `ApprovalWorkflow ${name}` };
+    if (StageFollowUps.check(followUpArgs).length > 0) this.followUps = new StageFollowUps(name, followUpArgs, parent);
+    const followUps = this.followUps;
+    const tasks = args.stages.map((stage) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage, followUps?.has(stage.stage) ?? false)) }));
+    const followUpsByStage = pulumi.all(args.stages.map((stage) => followUps?.states(stage.stage) ?? pulumi.output(undefined)));
     this.definition = pulumi.all([pulumi.all(tasks.map((t) => t.task.states)), followUpsByStage]).apply(([allStates, followUps]) => JSON.stringify(assembleWorkflowDefinition({
       autoApproveBelow: args.autoApproveBelow,
       stages: tasks.map((t, i) => ({
@@ -249,7 +252,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     const keyStatements = args.dataKey ? args.dataKey.executionRoleStatements() : pulumi.output([] as PolicyStatement[]);
     const policy = new aws.iam.RolePolicy(`${name}-policy`, {
       role: this.role.id,
-      policy: policyDocument(pulumi.all([pulumi.all(tasks.map((t) => t.task.statements)), this.followUps.statements, keyStatements]).apply(([lists, publish, kms]) => [
+      policy: policyDocument(pulumi.all([pulumi.all(tasks.map((t) => t.task.statements)), followUps?.statements ?? pulumi.output([] as PolicyStatement[]), keyStatements]).apply(([lists, publish, kms]) => [
         ...lists.flat(),
         ...publish,
         LOG_DELIVERY_STATEMENT,

@@ -330,11 +330,12 @@ export interface StageFollowUpsArgs {
  * (with their email subscriptions), the state machine role's sns:Publish statement, the
  * publish-failure alarm, and each stage's settings for followUpStates.
  *
- * Deliberately not a pulumi.ComponentResource: its resources stay children of the workflow
- * (`opts.parent`) under the names `${name}-...`, so their URNs do not change (a new parent would
- * replace the escalation topics and ask every address to confirm its subscription again).
+ * A child component of the workflow. Its resources keep their names and carry an alias to the
+ * workflow, their parent before it existed, so a deployed stack keeps its escalation topics (a new
+ * topic would ask every address to confirm its subscription again). Pulumi: "aliases" option,
+ * `{ parent: oldParent }` (https://www.pulumi.com/docs/iac/operations/stack-management/refactoring-with-aliases/).
  */
-export class StageFollowUps {
+export class StageFollowUps extends pulumi.ComponentResource {
   /** Per stage with emails under escalateTo: the topic they are subscribed to. */
   readonly escalationTopics: Record<string, aws.sns.Topic> = {};
   /** When any stage has follow-ups: fires when a publish fails (see docs/follow-ups.md). */
@@ -345,15 +346,12 @@ export class StageFollowUps {
 
   /** Throws (before any resource exists) on contradictory use, so that `pulumi preview` refuses it. */
   constructor(name: string, args: StageFollowUpsArgs, opts: { parent: pulumi.Resource }) {
-    const names = args.stages.map((s) => s.stage);
-    for (const stageName of Object.keys(args.followUps)) {
-      if (!names.includes(stageName)) throw new Error(`${args.owner}: followUps names stage '${stageName}', which is not one of ${names.join(", ")}`);
-    }
+    const active = StageFollowUps.check(args);
+    super("sfn-approvals:index:StageFollowUps", `${name}-follow-ups`, {}, opts);
+    const children = { parent: this, aliases: [{ parent: opts.parent }] };
     const topicLists: pulumi.Output<string[]>[] = [];
-    for (const stage of args.stages) {
-      const followUp = args.followUps[stage.stage];
-      if (!followUp || (followUp.remindEverySeconds === undefined && followUp.escalateTo === undefined)) continue;
-      const settings = this.resolve(name, args, stage, followUp, opts.parent);
+    for (const { stage, followUp } of active) {
+      const settings = this.resolve(name, args, stage, followUp, children);
       this.byStage.set(stage.stage, settings.apply((s) => ({ followUp: s, timeoutText: followUp.timeout, approvers: followUp.approvers })));
       topicLists.push(settings.apply((s) => [...(s.reminderTopicArn ? [s.reminderTopicArn] : []), ...(s.escalationTopicArns ?? [])]));
     }
@@ -371,8 +369,40 @@ export class StageFollowUps {
         dimensions: { ServiceIntegrationResourceArn: "arn:aws:states:::sns:publish" },
         statistic: "Sum",
         alarmActions: args.alarmActions,
-      }, { parent: opts.parent });
+      }, children);
     }
+    this.registerOutputs({});
+  }
+
+  /** The stages with follow-ups; throws on contradictory use (the workflow creates this component only when there are some). */
+  static check(args: StageFollowUpsArgs): Array<{ stage: ApprovalStage; followUp: WorkflowFollowUp }> {
+    const names = args.stages.map((s) => s.stage);
+    for (const stageName of Object.keys(args.followUps)) {
+      if (!names.includes(stageName)) throw new Error(`${args.owner}: followUps names stage '${stageName}', which is not one of ${names.join(", ")}`);
+    }
+    const active = args.stages.flatMap((stage) => {
+      const followUp = args.followUps[stage.stage];
+      return followUp && (followUp.remindEverySeconds !== undefined || followUp.escalateTo !== undefined) ? [{ stage, followUp }] : [];
+    });
+    for (const { stage, followUp } of active) {
+      const at = `${args.owner}, stage '${stage.stage}'`;
+      if (followUp.remindEverySeconds !== undefined) {
+        if (!stage.reminderTopicArn) throw new pulumi.RunError(`${at}: remindEvery is set, but the ${stage.mechanism} stage has nobody to remind (no notify addresses)`);
+        if (!(followUp.remindEverySeconds > 0 && followUp.remindEverySeconds < followUp.timeoutSeconds && followUp.timeoutSeconds <= stage.maxWaitSeconds)) {
+          throw new pulumi.RunError(`${at}: remindEvery must be a positive number of seconds shorter than the stage's timeout (${followUp.timeoutSeconds}s, at most its wait of ${stage.maxWaitSeconds}s), got ${followUp.remindEverySeconds}`);
+        }
+      }
+      if (followUp.escalateTo !== undefined) {
+        const { emails, topicArns } = followUp.escalateTo;
+        if (emails.length + topicArns.length === 0) throw new pulumi.RunError(`${at}: escalateTo lists nobody`);
+        if (followUp.escalateAfterSeconds === undefined || !(followUp.escalateAfterSeconds > 0 && followUp.escalateAfterSeconds < stage.maxWaitSeconds)) {
+          throw new pulumi.RunError(`${at}: escalateAfterSeconds must be a positive number of seconds shorter than the stage's wait (${stage.maxWaitSeconds}s), got ${followUp.escalateAfterSeconds}`);
+        }
+      } else if (followUp.escalateAfterSeconds !== undefined) {
+        throw new pulumi.RunError(`${at}: escalateAfterSeconds is set without escalateTo`);
+      }
+    }
+    return active;
   }
 
   /** Whether the stage waits beside reminders or escalation (its Task is then built with stageTaskOptions(stage, true)). */
@@ -385,22 +415,12 @@ export class StageFollowUps {
     return this.byStage.get(stage) ?? pulumi.output(undefined);
   }
 
-  /** Checks one stage's follow-ups, creates its escalation email topic and resolves its settings for followUpStates. */
-  private resolve(name: string, args: StageFollowUpsArgs, stage: ApprovalStage, followUp: WorkflowFollowUp, parent: pulumi.Resource): pulumi.Output<StageFollowUp> {
+  /** Creates one stage's escalation email topic and resolves its settings for followUpStates. */
+  private resolve(name: string, args: StageFollowUpsArgs, stage: ApprovalStage, followUp: WorkflowFollowUp, children: { parent: pulumi.Resource; aliases: Array<{ parent: pulumi.Resource }> }): pulumi.Output<StageFollowUp> {
     const at = `${args.owner}, stage '${stage.stage}'`;
-    if (followUp.remindEverySeconds !== undefined) {
-      if (!stage.reminderTopicArn) throw new pulumi.RunError(`${at}: remindEvery is set, but the ${stage.mechanism} stage has nobody to remind (no notify addresses)`);
-      if (!(followUp.remindEverySeconds > 0 && followUp.remindEverySeconds < followUp.timeoutSeconds && followUp.timeoutSeconds <= stage.maxWaitSeconds)) {
-        throw new pulumi.RunError(`${at}: remindEvery must be a positive number of seconds shorter than the stage's timeout (${followUp.timeoutSeconds}s, at most its wait of ${stage.maxWaitSeconds}s), got ${followUp.remindEverySeconds}`);
-      }
-    }
     const escalation: pulumi.Output<string>[] = [];
     if (followUp.escalateTo !== undefined) {
       const { emails, topicArns } = followUp.escalateTo;
-      if (emails.length + topicArns.length === 0) throw new pulumi.RunError(`${at}: escalateTo lists nobody`);
-      if (followUp.escalateAfterSeconds === undefined || !(followUp.escalateAfterSeconds > 0 && followUp.escalateAfterSeconds < stage.maxWaitSeconds)) {
-        throw new pulumi.RunError(`${at}: escalateAfterSeconds must be a positive number of seconds shorter than the stage's wait (${stage.maxWaitSeconds}s), got ${followUp.escalateAfterSeconds}`);
-      }
       if (emails.length > 0) {
         const topic = emailTopic({
           resourceName: `${name}-${stage.stage}-escalation`,
@@ -408,14 +428,13 @@ export class StageFollowUps {
           topicName: checkedName(at, "SNS topic", `${args.stateMachineName}-${stage.stage}-escalation`, 256),
           displayName: `Approvals overdue (${stage.stage})`,
           emails,
-          parent,
+          parent: children.parent,
+          formerParent: children.aliases[0].parent,
         });
         this.escalationTopics[stage.stage] = topic;
         escalation.push(topic.arn);
       }
       escalation.push(...topicArns.map((arn) => pulumi.output(arn)));
-    } else if (followUp.escalateAfterSeconds !== undefined) {
-      throw new pulumi.RunError(`${at}: escalateAfterSeconds is set without escalateTo`);
     }
     const reminderTopic = followUp.remindEverySeconds !== undefined ? stage.reminderTopicArn! : pulumi.output(undefined);
     return pulumi.all([reminderTopic, pulumi.all(escalation)]).apply(([reminderTopicArn, escalationTopicArns]): StageFollowUp => ({
