@@ -27,6 +27,7 @@ import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EscalationTargets, StageConfig } from "../config";
 import { ApprovalStage } from "../mechanisms/base";
+import { MECHANISM_DEFINITIONS } from "../mechanisms";
 import { anyOccurrenceAlarm } from "../shared/alarms";
 import { PolicyStatement } from "../shared/iam";
 import { checkedName } from "../shared/naming";
@@ -55,15 +56,6 @@ export const PUBLISH_RETRY = {
 };
 const PUBLISH_TIMEOUT_SECONDS = 60;
 const KEEP_INPUT = "{% $states.input %}";
-
-/** How a stage's approvers decide, for reminders and escalations. */
-export const DECIDE_HINTS: Record<Mechanism, string> = {
-  "ssm-automation": "Approvers approve or reject it in the AWS Systems Manager console (Automation: the execution waiting at its approval step) or with aws ssm send-automation-signal, as the first notification explained.",
-  codepipeline: "Approvers approve or reject it in the AWS CodePipeline console (the pipeline's manual approval action), as the first notification explained.",
-  activity: "Approvers decide with `npm run approval-worker` (see docs/mechanisms/activity.md).",
-  "email-link": "Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".",
-  "sns-callback": "Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".",
-};
 
 /** A JSONata subject: `prefix` and the request title on one line, at most 99 characters (SNS allows fewer than 100). */
 function subjectExpression(prefix: string): string {
@@ -191,7 +183,7 @@ export function followUpStates(args: FollowUpArgs): AslStates {
             str(`Reminder: this approval request is still waiting for a decision at stage '${stage}'.\n\n`),
             ...REQUEST_LINES,
             "'Reminder sent at: ' & $states.context.State.EnteredTime & '\\n\\n'",
-            str(`The stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${DECIDE_HINTS[args.mechanism]}\n`),
+            str(`The stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${MECHANISM_DEFINITIONS[args.mechanism].howToDecide}\n`),
           ]),
           next: names.reminderCount,
           notSent: names.reminderNotSent,
@@ -231,7 +223,7 @@ export function followUpStates(args: FollowUpArgs): AslStates {
         message: messageExpression([
           str(`Escalation: this approval request has waited ${followUp.escalateAfterPercent ?? "part"}% of its timeout at stage '${stage}' (${args.mechanism}) without a decision.\n\n`),
           ...REQUEST_LINES,
-          str(`Approvers: ${args.approvers.join(", ")}\n\nThe stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${DECIDE_HINTS[args.mechanism]}\nYou receive this because you are listed under escalateTo for this stage.\n`),
+          str(`Approvers: ${args.approvers.join(", ")}\n\nThe stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${MECHANISM_DEFINITIONS[args.mechanism].howToDecide}\nYou receive this because you are listed under escalateTo for this stage.\n`),
         ]),
         next,
         notSent: names.escalationNotSent(i + 1),
