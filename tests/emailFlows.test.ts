@@ -13,7 +13,7 @@ import { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
 import { readFileSync } from "fs";
 import { join } from "path";
-import { stageTaskOptions } from "../components/workflow/approvalWorkflow";
+import { stageTaskOptions } from "../components/workflow/definition";
 import { decodeToken } from "../functions/mechanisms/email/approvalLink";
 import { handleApprovalPage } from "../functions/mechanisms/email/approvalPage";
 import { Mechanism, StageDecision } from "../functions/contract";

@@ -2,7 +2,7 @@
 // answered by local handlers the way an approver's decision comes back (SendTaskSuccess with the
 // stage decision of functions/contract.ts), and every flow asserts the exact final output.
 import { expect } from "chai";
-import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/approvalWorkflow";
+import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
 import { lambdaCallbackTaskStates } from "../components/workflow/asl";
 import { Mechanism, REQUEST_INVALID_ERROR, StageDecision, StageDecisionKind, requestProblems, stageDecision } from "../functions/contract";
 import { DEFAULT_ENTERED_TIME, DEFAULT_EXECUTION_ARN, RunResult, TaskHandler, heartbeatTimeout, runDefinition } from "./helpers/localStateMachine";

@@ -5,7 +5,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { ApprovalStage } from "../components/mechanisms/base";
-import { ApprovalWorkflow, assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/approvalWorkflow";
+import { ApprovalWorkflow } from "../components/workflow/approvalWorkflow";
+import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
 import { lambdaCallbackTaskStates } from "../components/workflow/asl";
 import { StageFollowUp, WorkflowFollowUp, followUpStates } from "../components/workflow/followUps";
 import { MAX_COMMENT_CHARS, STAGE_DECIDED_ERROR, StageDecision, followUpStateNames, stageDecision } from "../functions/contract";

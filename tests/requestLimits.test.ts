@@ -7,7 +7,7 @@ import { SSMClient } from "@aws-sdk/client-ssm";
 import { ONE_LINE_FIELD_MAX, TRUNCATION_MARK, fitText, requestProblems, summarizeRequest } from "../functions/contract";
 import { PARAMETER_VALUE_MAX, startAutomation } from "../functions/mechanisms/ssmAutomation/startAutomation";
 import { snsCallbackTaskStates } from "../components/workflow/asl";
-import { stageTaskOptions } from "../components/workflow/approvalWorkflow";
+import { stageTaskOptions } from "../components/workflow/definition";
 import { followUpStates } from "../components/workflow/followUps";
 import { lambdaCallbackTaskStates } from "../components/workflow/asl";
 import { evaluateJsonataField } from "./helpers/localStateMachine";

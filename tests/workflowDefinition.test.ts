@@ -3,7 +3,8 @@
 import { expect } from "chai";
 import * as pulumi from "@pulumi/pulumi";
 import { ApprovalStage } from "../components/mechanisms/base";
-import { ApprovalWorkflow, assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/approvalWorkflow";
+import { ApprovalWorkflow } from "../components/workflow/approvalWorkflow";
+import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
 import { activityTaskStates } from "../components/mechanisms/activity";
 import { AslDefinition, lambdaCallbackTaskStates, snsCallbackTaskStates } from "../components/workflow/asl";
 import { Mechanism, stageOfStateName, stageStateName } from "../functions/contract";
@@ -386,7 +387,7 @@ describe("workflow definition: asl-validator and lint", () => {
 describe("workflow definition: execution length", () => {
   it("refuses stages whose waits add up beyond a Standard execution's year, naming them", () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { assembleWorkflowDefinition: assemble, stageTaskOptions: options } = require("../components/workflow/approvalWorkflow") as typeof import("../components/workflow/approvalWorkflow");
+    const { assembleWorkflowDefinition: assemble, stageTaskOptions: options } = require("../components/workflow/definition") as typeof import("../components/workflow/definition");
     const stageOf = (name: string, days: number) => ({ stage: name, mechanism: "activity" as const, maxWaitSeconds: days * 86400, states: { [options(name).stateName]: { Type: "Pass" as const, Next: options(name).next } } });
     expect(() => assemble({ stages: [stageOf("a", 200), stageOf("b", 170)] })).to.throw(
       "The stages a (up to 200d), b (up to 170d) can wait 370 days in all, beyond a Standard execution's 365 days; shorten their timeouts");
