@@ -11,31 +11,51 @@ import { stageFollowUps } from "./components/workflow/followUps";
 import { Mechanism } from "./functions/contract";
 import { ApprovalConfig, checkAccounts, loadConfig } from "./components/config";
 import { defaultNamePrefix } from "./components/shared/naming";
-import { ApproverAccess, RolePolicyQuota, approverPolicyName, isIdentityCenterRole, principalOf, resolvePrincipalArns } from "./components/shared/principals";
+import {
+  ApproverAccess,
+  RolePolicyQuota,
+  approverPolicyName,
+  isIdentityCenterRole,
+  principalOf,
+  resolvePrincipalArns,
+} from "./components/shared/principals";
 
 /** How codepipeline and activity stages attach their approver policies (README: Approvers who sign in with IAM Identity Center). */
 function approverAccess(config: ApprovalConfig): Omit<ApproverAccess, "permissionSets"> {
   const prefix = config.approverPolicyPrefix ?? defaultNamePrefix();
   const attach = config.attachApproverPolicies !== false;
   // Each role is checked against its quota with every approver policy the stack attaches to it.
-  const roleQuota = RolePolicyQuota.of(config.stages
-    .filter((stage) => attach && MECHANISM_DEFINITIONS[stage.mechanism].approverPolicy)
-    .flatMap((stage) => stage.approvers
-      .filter((arn) => principalOf(arn).kind === "role" && !isIdentityCenterRole(arn))
-      .map((role) => ({ role, policyName: approverPolicyName("sfn-approvals", prefix, stage.name) }))));
+  const roleQuota = RolePolicyQuota.of(
+    config.stages
+      .filter((stage) => attach && MECHANISM_DEFINITIONS[stage.mechanism].approverPolicy)
+      .flatMap((stage) =>
+        stage.approvers
+          .filter((arn) => principalOf(arn).kind === "role" && !isIdentityCenterRole(arn))
+          .map((role) => ({ role, policyName: approverPolicyName("sfn-approvals", prefix, stage.name) })),
+      ),
+  );
   const ic = config.identityCenter;
   return {
     attach,
     policyNamePrefix: prefix,
     roleQuota,
-    ...(ic ? {
-      identityCenter: {
-        instanceArn: ic.instanceArn,
-        ...(ic.region ? { region: ic.region } : {}),
-        // The instance is administered from the management (or delegated administrator) account.
-        ...(ic.roleArn ? { provider: new aws.Provider("identity-center", { region: (ic.region ?? aws.config.region) as aws.Region, assumeRoles: [{ roleArn: ic.roleArn, sessionName: "sfn-approvals" }] }) } : {}),
-      },
-    } : {}),
+    ...(ic
+      ? {
+          identityCenter: {
+            instanceArn: ic.instanceArn,
+            ...(ic.region ? { region: ic.region } : {}),
+            // The instance is administered from the management (or delegated administrator) account.
+            ...(ic.roleArn
+              ? {
+                  provider: new aws.Provider("identity-center", {
+                    region: (ic.region ?? aws.config.region) as aws.Region,
+                    assumeRoles: [{ roleArn: ic.roleArn, sessionName: "sfn-approvals" }],
+                  }),
+                }
+              : {}),
+          },
+        }
+      : {}),
   };
 }
 
@@ -49,21 +69,49 @@ export = async () => {
   // history takes kms:Decrypt, which only the principals its policy names have. The page, the
   // stages and the workflow each register theirs; the workflow, built last, completes the policy.
   // The key policy names each reader exactly as IAM has it (config may leave a role's path out).
-  const executionDataReaders = await resolvePrincipalArns("sfn-approvals:executionDataReaders", config.executionDataReaders);
-  const dataKey = new WorkflowKey("execution-data", { stateMachineName: workflowStateMachineName(), executionDataReaders });
-  // Stages that email a link need the approval page first: the link points at it.
-  const emailStages = config.stages.filter((stage) => MECHANISM_DEFINITIONS[stage.mechanism].approvalPage !== undefined);
-  const page = emailStages.length === 0 ? undefined : new ApprovalPage("approval-page", {
+  const executionDataReaders = await resolvePrincipalArns(
+    "sfn-approvals:executionDataReaders",
+    config.executionDataReaders,
+  );
+  const dataKey = new WorkflowKey("execution-data", {
     stateMachineName: workflowStateMachineName(),
-    stages: Object.fromEntries(emailStages.map((stage) => [stage.name, stage.mechanism])) as Record<string, Mechanism>,
-    alarmActions,
-    dataKey,
+    executionDataReaders,
   });
+  // Stages that email a link need the approval page first: the link points at it.
+  const emailStages = config.stages.filter(
+    (stage) => MECHANISM_DEFINITIONS[stage.mechanism].approvalPage !== undefined,
+  );
+  const page =
+    emailStages.length === 0
+      ? undefined
+      : new ApprovalPage("approval-page", {
+          stateMachineName: workflowStateMachineName(),
+          stages: Object.fromEntries(emailStages.map((stage) => [stage.name, stage.mechanism])) as Record<
+            string,
+            Mechanism
+          >,
+          alarmActions,
+          dataKey,
+        });
   const linkCodeTable = page?.linkCodes ? { name: page.linkCodes.name, arn: page.linkCodes.arn } : undefined;
   const access = approverAccess(config);
-  const stages = config.stages.map((stage) => createApprovalStage(stage, { alarmActions, approvalPageUrl: page?.url, linkCodeTable, dataKey, approverAccess: access }));
+  const stages = config.stages.map((stage) =>
+    createApprovalStage(stage, {
+      alarmActions,
+      approvalPageUrl: page?.url,
+      linkCodeTable,
+      dataKey,
+      approverAccess: access,
+    }),
+  );
   const reports = stages.flatMap((stage) => stage.approverPolicyReport ?? []);
-  const workflow = new ApprovalWorkflow("approvals", { stages, autoApproveBelow: config.autoApproveBelow, alarmActions, followUps: stageFollowUps(config.stages), dataKey });
+  const workflow = new ApprovalWorkflow("approvals", {
+    stages,
+    autoApproveBelow: config.autoApproveBelow,
+    alarmActions,
+    followUps: stageFollowUps(config.stages),
+    dataKey,
+  });
   return {
     stateMachineArn: workflow.stateMachine.arn,
     stateMachineName: workflow.stateMachine.name,
@@ -77,18 +125,26 @@ export = async () => {
     ...(reports.length > 0 ? { approverPolicies: reports } : {}),
     // Who decides each stage and how long it waits: what `npm run start-approval -- --wait` and
     // `npm run approvals` show while a request waits.
-    stages: pulumi.all(stages.map((stage, i) => stage.stackOutput.apply((stackOutput) => ({
-      name: stage.stage,
-      mechanism: stage.mechanism,
-      approvers: config.stages[i].approvers,
-      timeout: config.stages[i].timeout,
-      ...(config.stages[i].remindEvery ? { remindEvery: config.stages[i].remindEvery } : {}),
-      ...(config.stages[i].escalateTo ? {
-        escalateTo: [...config.stages[i].escalateTo!.emails, ...config.stages[i].escalateTo!.topicArns],
-        escalateAfter: `${config.stages[i].escalateAfterPercent}%`,
-      } : {}),
-      ...(workflow.followUps?.escalationTopics[stage.stage] ? { escalationTopicArn: workflow.followUps.escalationTopics[stage.stage].arn } : {}),
-      ...stackOutput,
-    })))),
+    stages: pulumi.all(
+      stages.map((stage, i) =>
+        stage.stackOutput.apply((stackOutput) => ({
+          name: stage.stage,
+          mechanism: stage.mechanism,
+          approvers: config.stages[i].approvers,
+          timeout: config.stages[i].timeout,
+          ...(config.stages[i].remindEvery ? { remindEvery: config.stages[i].remindEvery } : {}),
+          ...(config.stages[i].escalateTo
+            ? {
+                escalateTo: [...config.stages[i].escalateTo!.emails, ...config.stages[i].escalateTo!.topicArns],
+                escalateAfter: `${config.stages[i].escalateAfterPercent}%`,
+              }
+            : {}),
+          ...(workflow.followUps?.escalationTopics[stage.stage]
+            ? { escalationTopicArn: workflow.followUps.escalationTopics[stage.stage].arn }
+            : {}),
+          ...stackOutput,
+        })),
+      ),
+    ),
   };
 };

@@ -12,7 +12,8 @@ export { MECHANISMS, Mechanism };
 export const MIN_TIMEOUT_SECONDS = 60;
 export const MAX_STAGES = 5;
 export const STAGE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}$/;
-export const IAM_PRINCIPAL_PATTERN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:(user|role)\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
+export const IAM_PRINCIPAL_PATTERN =
+  /^arn:aws(-cn|-us-gov)?:iam::\d{12}:(user|role)\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
 export const EMAIL_PATTERN = /^[^\s@<>()",;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/;
 
 export interface StageConfig {
@@ -71,7 +72,15 @@ export interface IdentityCenterConfig {
 }
 
 /** Every key of the `sfn-approvals` namespace; any other is refused (a typo must not turn a feature off). */
-export const CONFIG_KEYS = ["stages", "autoApproveBelow", "alertEmails", "executionDataReaders", "attachApproverPolicies", "approverPolicyPrefix", "identityCenter"] as const;
+export const CONFIG_KEYS = [
+  "stages",
+  "autoApproveBelow",
+  "alertEmails",
+  "executionDataReaders",
+  "attachApproverPolicies",
+  "approverPolicyPrefix",
+  "identityCenter",
+] as const;
 export const MAX_EXECUTION_DATA_READERS = 20;
 
 /**
@@ -100,8 +109,12 @@ function checkPrincipalDuplicates(key: string, principals: unknown[], problems: 
     if (identity === undefined) continue;
     const other = seen.get(identity);
     if (other === undefined) seen.set(identity, principal);
-    else if (other === principal) problems.push(`${key} lists ${show(principal)} twice: each approver must appear once`);
-    else problems.push(`${key} lists ${show(other)} and ${show(principal)}, which IAM treats as one principal (names are not distinguished by case or path): list it once`);
+    else if (other === principal)
+      problems.push(`${key} lists ${show(principal)} twice: each approver must appear once`);
+    else
+      problems.push(
+        `${key} lists ${show(other)} and ${show(principal)}, which IAM treats as one principal (names are not distinguished by case or path): list it once`,
+      );
   }
 }
 
@@ -118,12 +131,25 @@ function show(value: unknown): string {
   return text === undefined ? String(value) : text;
 }
 
-const STAGE_KEYS = new Set(["name", "mechanism", "approvers", "minRequiredApprovals", "notify", "timeout", "remindEvery", "escalateTo", "escalateAfter", "permissionSets"]);
+const STAGE_KEYS = new Set([
+  "name",
+  "mechanism",
+  "approvers",
+  "minRequiredApprovals",
+  "notify",
+  "timeout",
+  "remindEvery",
+  "escalateTo",
+  "escalateAfter",
+  "permissionSets",
+]);
 
 // IAM Identity Center ARNs, as the AWS CLI reference gives their patterns
 // (https://docs.aws.amazon.com/cli/latest/reference/sso-admin/attach-customer-managed-policy-reference-to-permission-set.html).
-export const IDENTITY_CENTER_INSTANCE_PATTERN = /^arn:(aws|aws-us-gov|aws-cn):sso:::instance\/((?:ssoins|ins)-[a-zA-Z0-9-.]{16})$/;
-export const PERMISSION_SET_PATTERN = /^arn:(aws|aws-us-gov|aws-cn):sso:::permissionSet\/((?:ssoins|ins)-[a-zA-Z0-9-.]{16})\/ps-[a-zA-Z0-9-./]{16}$/;
+export const IDENTITY_CENTER_INSTANCE_PATTERN =
+  /^arn:(aws|aws-us-gov|aws-cn):sso:::instance\/((?:ssoins|ins)-[a-zA-Z0-9-.]{16})$/;
+export const PERMISSION_SET_PATTERN =
+  /^arn:(aws|aws-us-gov|aws-cn):sso:::permissionSet\/((?:ssoins|ins)-[a-zA-Z0-9-.]{16})\/ps-[a-zA-Z0-9-./]{16}$/;
 export const IAM_ROLE_PATTERN = /^arn:aws(-cn|-us-gov)?:iam::\d{12}:role\/([\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
 export const AWS_REGION_PATTERN = /^[a-z]{2}(-[a-z]+)+-\d$/;
 /** The approver policy is named <prefix>-<stage>-approvers: with a 31-character stage, 86 characters fit IAM's 128. */
@@ -147,12 +173,15 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   const stage = raw as Record<string, unknown>;
   const before = problems.length;
   for (const key of Object.keys(stage)) {
-    if (!STAGE_KEYS.has(key)) problems.push(`${at}.${key} is not a known key: allowed are ${[...STAGE_KEYS].join(", ")}`);
+    if (!STAGE_KEYS.has(key))
+      problems.push(`${at}.${key} is not a known key: allowed are ${[...STAGE_KEYS].join(", ")}`);
   }
 
   const name = stage.name;
   if (typeof name !== "string" || !STAGE_NAME_PATTERN.test(name)) {
-    problems.push(`${at}.name is ${show(name)}: must match ^[a-z][a-z0-9-]{0,30}$ (lowercase letter first, then lowercase letters, digits or '-', at most 31 characters)`);
+    problems.push(
+      `${at}.name is ${show(name)}: must match ^[a-z][a-z0-9-]{0,30}$ (lowercase letter first, then lowercase letters, digits or '-', at most 31 characters)`,
+    );
   }
 
   const mechanism = stage.mechanism;
@@ -165,17 +194,25 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
 
   const approvers = stage.approvers;
   if (!Array.isArray(approvers) || approvers.length === 0) {
-    problems.push(`${at}.approvers is ${show(approvers)}: must be a non-empty list of ${rules?.approvers.kind === "email" ? "email addresses" : "IAM user or role ARNs"}`);
+    problems.push(
+      `${at}.approvers is ${show(approvers)}: must be a non-empty list of ${rules?.approvers.kind === "email" ? "email addresses" : "IAM user or role ARNs"}`,
+    );
   } else if (rules) {
     if (approvers.length > rules.approvers.max) {
-      problems.push(`${at}.approvers has ${approvers.length} entries: ${mechanism} allows at most ${rules.approvers.max} approvers`);
+      problems.push(
+        `${at}.approvers has ${approvers.length} entries: ${mechanism} allows at most ${rules.approvers.max} approvers`,
+      );
     }
     approvers.forEach((approver, i) => {
-      const valid = typeof approver === "string" && (rules!.approvers.kind === "email" ? EMAIL_PATTERN.test(approver) : IAM_PRINCIPAL_PATTERN.test(approver));
+      const valid =
+        typeof approver === "string" &&
+        (rules!.approvers.kind === "email" ? EMAIL_PATTERN.test(approver) : IAM_PRINCIPAL_PATTERN.test(approver));
       if (!valid) {
-        problems.push(rules!.approvers.kind === "email"
-          ? `${at}.approvers[${i}] is ${show(approver)}: must be an email address like approver@example.com`
-          : `${at}.approvers[${i}] is ${show(approver)}: must be an IAM user or role ARN like arn:aws:iam::123456789012:role/ReleaseApprover`);
+        problems.push(
+          rules!.approvers.kind === "email"
+            ? `${at}.approvers[${i}] is ${show(approver)}: must be an email address like approver@example.com`
+            : `${at}.approvers[${i}] is ${show(approver)}: must be an IAM user or role ARN like arn:aws:iam::123456789012:role/ReleaseApprover`,
+        );
       }
     });
     if (rules.approvers.kind === "email") {
@@ -183,7 +220,8 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
       const seen = new Set<unknown>();
       for (const approver of approvers) {
         const key = typeof approver === "string" ? approver.toLowerCase() : approver;
-        if (seen.has(key)) problems.push(`${at}.approvers lists ${show(approver)} twice: each approver must appear once`);
+        if (seen.has(key))
+          problems.push(`${at}.approvers lists ${show(approver)} twice: each approver must appear once`);
         seen.add(key);
       }
       checkSubscriptionNames(`${at}.approvers`, approvers, problems);
@@ -196,9 +234,18 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   if (stage.minRequiredApprovals !== undefined) {
     const value = stage.minRequiredApprovals;
     if (!rules?.quorum) {
-      problems.push(`${at}.minRequiredApprovals is set, but only the ${mechanismsWith("quorum").join(" and ")} mechanism supports a quorum (this stage uses ${show(mechanism)})`);
-    } else if (typeof value !== "number" || !Number.isInteger(value) || value < 1 || (Array.isArray(approvers) && value > approvers.length)) {
-      problems.push(`${at}.minRequiredApprovals is ${show(value)}: must be a whole number from 1 to the number of approvers (${Array.isArray(approvers) ? approvers.length : "?"})`);
+      problems.push(
+        `${at}.minRequiredApprovals is set, but only the ${mechanismsWith("quorum").join(" and ")} mechanism supports a quorum (this stage uses ${show(mechanism)})`,
+      );
+    } else if (
+      typeof value !== "number" ||
+      !Number.isInteger(value) ||
+      value < 1 ||
+      (Array.isArray(approvers) && value > approvers.length)
+    ) {
+      problems.push(
+        `${at}.minRequiredApprovals is ${show(value)}: must be a whole number from 1 to the number of approvers (${Array.isArray(approvers) ? approvers.length : "?"})`,
+      );
     } else {
       minRequiredApprovals = value;
     }
@@ -213,9 +260,13 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
   const timeout = stage.timeout;
   let timeoutSeconds: number | undefined;
   if (typeof timeout !== "string" || (timeoutSeconds = parseDuration(timeout)) === undefined) {
-    problems.push(`${at}.timeout is ${show(timeout)}: must be a whole number followed by s, m, h or d, like 30m, 12h or 3d`);
+    problems.push(
+      `${at}.timeout is ${show(timeout)}: must be a whole number followed by s, m, h or d, like 30m, 12h or 3d`,
+    );
   } else if (timeoutSeconds < (rules?.timeout.minSeconds ?? MIN_TIMEOUT_SECONDS)) {
-    problems.push(`${at}.timeout is "${timeout}": must be at least ${rules?.timeout.minText ?? "1m"}${rules && rules.timeout.minSeconds > MIN_TIMEOUT_SECONDS ? ` for ${String(mechanism)}` : ""}`);
+    problems.push(
+      `${at}.timeout is "${timeout}": must be at least ${rules?.timeout.minText ?? "1m"}${rules && rules.timeout.minSeconds > MIN_TIMEOUT_SECONDS ? ` for ${String(mechanism)}` : ""}`,
+    );
   } else if (rules && timeoutSeconds > rules.timeout.maxSeconds) {
     problems.push(`${at}.timeout is "${timeout}": ${rules.timeout.maxReason}`);
   }
@@ -238,19 +289,31 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
 }
 
 /** stages[].permissionSets: permission set ARNs, for a mechanism that gives its approvers a policy. */
-function parsePermissionSets(value: unknown, at: string, mechanism: unknown, rules: MechanismDefinition | undefined, problems: string[]): string[] | undefined {
+function parsePermissionSets(
+  value: unknown,
+  at: string,
+  mechanism: unknown,
+  rules: MechanismDefinition | undefined,
+  problems: string[],
+): string[] | undefined {
   if (value === undefined) return undefined;
   if (!rules?.approverPolicy) {
-    problems.push(`${at}.permissionSets is set, but ${show(mechanism)} gives its approvers no policy to attach (only ${mechanismsWith("approverPolicy").join(" and ")} do); remove permissionSets`);
+    problems.push(
+      `${at}.permissionSets is set, but ${show(mechanism)} gives its approvers no policy to attach (only ${mechanismsWith("approverPolicy").join(" and ")} do); remove permissionSets`,
+    );
     return undefined;
   }
   if (!Array.isArray(value) || value.length === 0 || value.length > MAX_PERMISSION_SETS) {
-    problems.push(`${at}.permissionSets is ${show(value)}: must be a list of 1 to ${MAX_PERMISSION_SETS} IAM Identity Center permission set ARNs like arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef`);
+    problems.push(
+      `${at}.permissionSets is ${show(value)}: must be a list of 1 to ${MAX_PERMISSION_SETS} IAM Identity Center permission set ARNs like arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef`,
+    );
     return undefined;
   }
   value.forEach((arn, i) => {
     if (typeof arn !== "string" || !PERMISSION_SET_PATTERN.test(arn)) {
-      problems.push(`${at}.permissionSets[${i}] is ${show(arn)}: must be a permission set ARN like arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef (IAM Identity Center console, Permission sets, the set's ARN)`);
+      problems.push(
+        `${at}.permissionSets[${i}] is ${show(arn)}: must be a permission set ARN like arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef (IAM Identity Center console, Permission sets, the set's ARN)`,
+      );
     } else if (value.indexOf(arn) !== i) {
       problems.push(`${at}.permissionSets lists ${show(arn)} twice: each permission set must appear once`);
     }
@@ -262,22 +325,31 @@ function parsePermissionSets(value: unknown, at: string, mechanism: unknown, rul
 function parseIdentityCenter(value: unknown, problems: string[]): IdentityCenterConfig | undefined {
   const key = "sfn-approvals:identityCenter";
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    problems.push(`${key} is ${show(value)}: must be an object with instanceArn (arn:aws:sso:::instance/ssoins-...) and optionally region and roleArn`);
+    problems.push(
+      `${key} is ${show(value)}: must be an object with instanceArn (arn:aws:sso:::instance/ssoins-...) and optionally region and roleArn`,
+    );
     return undefined;
   }
   const raw = value as Record<string, unknown>;
   const before = problems.length;
   for (const k of Object.keys(raw)) {
-    if (!["instanceArn", "region", "roleArn"].includes(k)) problems.push(`${key}.${k} is not a known key: allowed are instanceArn, region, roleArn`);
+    if (!["instanceArn", "region", "roleArn"].includes(k))
+      problems.push(`${key}.${k} is not a known key: allowed are instanceArn, region, roleArn`);
   }
   if (typeof raw.instanceArn !== "string" || !IDENTITY_CENTER_INSTANCE_PATTERN.test(raw.instanceArn)) {
-    problems.push(`${key}.instanceArn is ${show(raw.instanceArn)}: must be an IAM Identity Center instance ARN like arn:aws:sso:::instance/ssoins-1234567890abcdef (aws sso-admin list-instances)`);
+    problems.push(
+      `${key}.instanceArn is ${show(raw.instanceArn)}: must be an IAM Identity Center instance ARN like arn:aws:sso:::instance/ssoins-1234567890abcdef (aws sso-admin list-instances)`,
+    );
   }
   if (raw.region !== undefined && (typeof raw.region !== "string" || !AWS_REGION_PATTERN.test(raw.region))) {
-    problems.push(`${key}.region is ${show(raw.region)}: must be the AWS Region of the Identity Center instance, like eu-west-1 (leave it out when it is the stack's Region)`);
+    problems.push(
+      `${key}.region is ${show(raw.region)}: must be the AWS Region of the Identity Center instance, like eu-west-1 (leave it out when it is the stack's Region)`,
+    );
   }
   if (raw.roleArn !== undefined && (typeof raw.roleArn !== "string" || !IAM_ROLE_PATTERN.test(raw.roleArn))) {
-    problems.push(`${key}.roleArn is ${show(raw.roleArn)}: must be an IAM role ARN like arn:aws:iam::111122223333:role/PermissionSetAdmin, in the account that administers the instance (leave it out when pulumi up runs there)`);
+    problems.push(
+      `${key}.roleArn is ${show(raw.roleArn)}: must be an IAM role ARN like arn:aws:iam::111122223333:role/PermissionSetAdmin, in the account that administers the instance (leave it out when pulumi up runs there)`,
+    );
   }
   if (problems.length > before) return undefined;
   return {
@@ -293,23 +365,38 @@ function instanceIdOf(arn: string): string | undefined {
 }
 
 /** remindEvery, escalateTo and escalateAfter of one stage. */
-function parseFollowUps(stage: Record<string, unknown>, at: string, rules: MechanismDefinition | undefined, notify: unknown, timeoutSeconds: number | undefined, problems: string[]): Pick<StageConfig, "remindEverySeconds" | "remindEvery" | "escalateTo" | "escalateAfterPercent"> {
+function parseFollowUps(
+  stage: Record<string, unknown>,
+  at: string,
+  rules: MechanismDefinition | undefined,
+  notify: unknown,
+  timeoutSeconds: number | undefined,
+  problems: string[],
+): Pick<StageConfig, "remindEverySeconds" | "remindEvery" | "escalateTo" | "escalateAfterPercent"> {
   const result: Pick<StageConfig, "remindEverySeconds" | "remindEvery" | "escalateTo" | "escalateAfterPercent"> = {};
   const remindEvery = stage.remindEvery;
   if (remindEvery !== undefined) {
     const seconds = typeof remindEvery === "string" ? parseDuration(remindEvery) : undefined;
     if (seconds === undefined) {
-      problems.push(`${at}.remindEvery is ${show(remindEvery)}: must be a whole number followed by s, m, h or d, like 4h or 1d`);
+      problems.push(
+        `${at}.remindEvery is ${show(remindEvery)}: must be a whole number followed by s, m, h or d, like 4h or 1d`,
+      );
     } else if (rules && typeof rules.reminders === "object") {
       problems.push(`${at}.remindEvery is set, but ${rules.reminders.refused}`);
     } else if (rules?.reminders === "notify" && !(Array.isArray(notify) && notify.length > 0)) {
-      problems.push(`${at}.remindEvery is set, but reminders go to the stage's notify addresses and there are none: add notify, or remove remindEvery`);
+      problems.push(
+        `${at}.remindEvery is set, but reminders go to the stage's notify addresses and there are none: add notify, or remove remindEvery`,
+      );
     } else if (seconds < MIN_REMIND_EVERY_SECONDS) {
       problems.push(`${at}.remindEvery is "${remindEvery}": must be at least 5m`);
     } else if (timeoutSeconds !== undefined && seconds >= timeoutSeconds) {
-      problems.push(`${at}.remindEvery is "${remindEvery}": must be shorter than the stage's timeout (${show(stage.timeout)}), or no reminder would ever be sent`);
+      problems.push(
+        `${at}.remindEvery is "${remindEvery}": must be shorter than the stage's timeout (${show(stage.timeout)}), or no reminder would ever be sent`,
+      );
     } else if (timeoutSeconds !== undefined && Math.floor(timeoutSeconds / seconds) > MAX_REMINDERS) {
-      problems.push(`${at}.remindEvery is "${remindEvery}": with timeout ${show(stage.timeout)} it would send ${Math.floor(timeoutSeconds / seconds)} reminders; at most ${MAX_REMINDERS} are allowed, so remind less often`);
+      problems.push(
+        `${at}.remindEvery is "${remindEvery}": with timeout ${show(stage.timeout)} it would send ${Math.floor(timeoutSeconds / seconds)} reminders; at most ${MAX_REMINDERS} are allowed, so remind less often`,
+      );
     } else {
       result.remindEverySeconds = seconds;
       result.remindEvery = (remindEvery as string).trim();
@@ -319,7 +406,9 @@ function parseFollowUps(stage: Record<string, unknown>, at: string, rules: Mecha
   const escalateTo = stage.escalateTo;
   if (escalateTo !== undefined) {
     if (!Array.isArray(escalateTo) || escalateTo.length === 0 || escalateTo.length > MAX_ESCALATION_TARGETS) {
-      problems.push(`${at}.escalateTo is ${show(escalateTo)}: must be a list of 1 to ${MAX_ESCALATION_TARGETS} email addresses or SNS topic ARNs`);
+      problems.push(
+        `${at}.escalateTo is ${show(escalateTo)}: must be a list of 1 to ${MAX_ESCALATION_TARGETS} email addresses or SNS topic ARNs`,
+      );
     } else {
       const targets: EscalationTargets = { emails: [], topicArns: [] };
       const seen = new Set<string>();
@@ -329,14 +418,19 @@ function parseFollowUps(stage: Record<string, unknown>, at: string, rules: Mecha
         } else if (typeof target === "string" && SNS_TOPIC_ARN_PATTERN.test(target)) {
           targets.topicArns.push(target);
         } else if (typeof target === "string" && /^arn:[^:]+:sns:.*\.fifo$/.test(target)) {
-          problems.push(`${at}.escalateTo[${i}] is ${show(target)}: a FIFO topic needs a message group; use a standard SNS topic`);
+          problems.push(
+            `${at}.escalateTo[${i}] is ${show(target)}: a FIFO topic needs a message group; use a standard SNS topic`,
+          );
         } else {
-          problems.push(`${at}.escalateTo[${i}] is ${show(target)}: must be an email address like manager@example.com or an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:approvals-escalations`);
+          problems.push(
+            `${at}.escalateTo[${i}] is ${show(target)}: must be an email address like manager@example.com or an SNS topic ARN like arn:aws:sns:eu-west-1:123456789012:approvals-escalations`,
+          );
         }
         if (typeof target === "string") {
           // Addresses are compared without case; topic ARNs are case-sensitive.
           const key = EMAIL_PATTERN.test(target) ? target.toLowerCase() : target;
-          if (seen.has(key)) problems.push(`${at}.escalateTo lists ${show(target)} twice: each target must appear once`);
+          if (seen.has(key))
+            problems.push(`${at}.escalateTo lists ${show(target)} twice: each target must appear once`);
           seen.add(key);
         }
       });
@@ -351,9 +445,13 @@ function parseFollowUps(stage: Record<string, unknown>, at: string, rules: Mecha
     const match = typeof escalateAfter === "string" ? /^(\d{1,2})%$/.exec(escalateAfter.trim()) : null;
     const percent = match ? Number(match[1]) : undefined;
     if (escalateTo === undefined) {
-      problems.push(`${at}.escalateAfter is set without escalateTo: say who is told (escalateTo), or remove escalateAfter`);
+      problems.push(
+        `${at}.escalateAfter is set without escalateTo: say who is told (escalateTo), or remove escalateAfter`,
+      );
     } else if (percent === undefined || percent < 1 || percent > 99) {
-      problems.push(`${at}.escalateAfter is ${show(escalateAfter)}: must be a share of the timeout from "1%" to "99%", like "75%"`);
+      problems.push(
+        `${at}.escalateAfter is ${show(escalateAfter)}: must be a share of the timeout from "1%" to "99%", like "75%"`,
+      );
     } else {
       result.escalateAfterPercent = percent;
     }
@@ -372,7 +470,9 @@ function checkSubscriptionNames(key: string, emails: unknown[], problems: string
     const name = emailSuffix(email);
     const other = byName.get(name);
     if (other !== undefined && other.toLowerCase() !== email.toLowerCase()) {
-      problems.push(`${key} lists ${show(other)} and ${show(email)}, which differ only in punctuation: their subscriptions would get the same resource name; list one of them`);
+      problems.push(
+        `${key} lists ${show(other)} and ${show(email)}, which differ only in punctuation: their subscriptions would get the same resource name; list one of them`,
+      );
     }
     byName.set(name, email);
   }
@@ -387,7 +487,9 @@ function checkEmails(key: string, value: unknown, example: string, problems: str
   value.forEach((email, i) => {
     if (typeof email !== "string" || !EMAIL_PATTERN.test(email)) {
       problems.push(`${key}[${i}] is ${show(email)}: must be an email address like ${example}`);
-    } else if (value.findIndex((other) => typeof other === "string" && other.toLowerCase() === email.toLowerCase()) !== i) {
+    } else if (
+      value.findIndex((other) => typeof other === "string" && other.toLowerCase() === email.toLowerCase()) !== i
+    ) {
       problems.push(`${key} lists ${show(email)} twice: each address must appear once`);
     }
   });
@@ -411,16 +513,21 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
   for (const key of raw.keys ?? []) {
     if (!(CONFIG_KEYS as readonly string[]).includes(key)) {
       const near = CONFIG_KEYS.find((known) => known.toLowerCase() === key.toLowerCase());
-      problems.push(`sfn-approvals:${key} is not a known key${near ? ` (did you mean sfn-approvals:${near}?)` : ""}: allowed are ${CONFIG_KEYS.map((k) => `sfn-approvals:${k}`).join(", ")}`);
+      problems.push(
+        `sfn-approvals:${key} is not a known key${near ? ` (did you mean sfn-approvals:${near}?)` : ""}: allowed are ${CONFIG_KEYS.map((k) => `sfn-approvals:${k}`).join(", ")}`,
+      );
     }
   }
   let autoApproveBelow: number | undefined;
   if (raw.autoApproveBelow !== undefined) {
-    const value = typeof raw.autoApproveBelow === "string" && /^\d+(\.\d+)?$/.test(raw.autoApproveBelow.trim())
-      ? Number(raw.autoApproveBelow)
-      : raw.autoApproveBelow;
+    const value =
+      typeof raw.autoApproveBelow === "string" && /^\d+(\.\d+)?$/.test(raw.autoApproveBelow.trim())
+        ? Number(raw.autoApproveBelow)
+        : raw.autoApproveBelow;
     if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-      problems.push(`sfn-approvals:autoApproveBelow is ${show(raw.autoApproveBelow)}: must be a positive number (requests with an amount below it skip approval); remove the key to send every request to the stages`);
+      problems.push(
+        `sfn-approvals:autoApproveBelow is ${show(raw.autoApproveBelow)}: must be a positive number (requests with an amount below it skip approval); remove the key to send every request to the stages`,
+      );
     } else {
       autoApproveBelow = value;
     }
@@ -431,11 +538,15 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
 
   const readers = raw.executionDataReaders ?? [];
   if (!Array.isArray(readers) || readers.length > MAX_EXECUTION_DATA_READERS) {
-    problems.push(`sfn-approvals:executionDataReaders is ${show(readers)}: must be a list of at most ${MAX_EXECUTION_DATA_READERS} IAM user or role ARNs (operators who may read execution data)`);
+    problems.push(
+      `sfn-approvals:executionDataReaders is ${show(readers)}: must be a list of at most ${MAX_EXECUTION_DATA_READERS} IAM user or role ARNs (operators who may read execution data)`,
+    );
   } else {
     readers.forEach((reader, i) => {
       if (typeof reader !== "string" || !IAM_PRINCIPAL_PATTERN.test(reader)) {
-        problems.push(`sfn-approvals:executionDataReaders[${i}] is ${show(reader)}: must be an IAM user or role ARN like arn:aws:iam::123456789012:role/PlatformOperator`);
+        problems.push(
+          `sfn-approvals:executionDataReaders[${i}] is ${show(reader)}: must be an IAM user or role ARN like arn:aws:iam::123456789012:role/PlatformOperator`,
+        );
       }
     });
     checkPrincipalDuplicates("sfn-approvals:executionDataReaders", readers, problems);
@@ -444,7 +555,9 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
   const stages: StageConfig[] = [];
   const stageIndexes = new Map<StageConfig, number>();
   if (raw.stages === undefined) {
-    problems.push(`sfn-approvals:stages is missing: set a list of 1 to ${MAX_STAGES} stages, each with name, mechanism, approvers and timeout (see docs/configuration.md)`);
+    problems.push(
+      `sfn-approvals:stages is missing: set a list of 1 to ${MAX_STAGES} stages, each with name, mechanism, approvers and timeout (see docs/configuration.md)`,
+    );
   } else if (!Array.isArray(raw.stages) || raw.stages.length === 0 || raw.stages.length > MAX_STAGES) {
     problems.push(`sfn-approvals:stages is ${show(raw.stages)}: must be a list of 1 to ${MAX_STAGES} stages`);
   } else {
@@ -455,10 +568,14 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
         stageIndexes.set(stage, i);
       }
     });
-    const names = raw.stages.map((s) => (typeof s === "object" && s !== null ? (s as Record<string, unknown>).name : undefined));
+    const names = raw.stages.map((s) =>
+      typeof s === "object" && s !== null ? (s as Record<string, unknown>).name : undefined,
+    );
     names.forEach((name, i) => {
       if (typeof name === "string" && names.indexOf(name) !== i) {
-        problems.push(`sfn-approvals:stages[${i}].name is "${name}": stage names must be unique (also used by stages[${names.indexOf(name)}])`);
+        problems.push(
+          `sfn-approvals:stages[${i}].name is "${name}": stage names must be unique (also used by stages[${names.indexOf(name)}])`,
+        );
       }
     });
   }
@@ -468,31 +585,47 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
     const value = raw.attachApproverPolicies;
     if (value === true || value === "true") attachApproverPolicies = true;
     else if (value === false || value === "false") attachApproverPolicies = false;
-    else problems.push(`sfn-approvals:attachApproverPolicies is ${show(value)}: must be true or false (false: the stack attaches its approver policies to no IAM user, role or permission set; you attach them)`);
+    else
+      problems.push(
+        `sfn-approvals:attachApproverPolicies is ${show(value)}: must be true or false (false: the stack attaches its approver policies to no IAM user, role or permission set; you attach them)`,
+      );
   }
 
   let approverPolicyPrefix: string | undefined;
   if (raw.approverPolicyPrefix !== undefined) {
-    if (typeof raw.approverPolicyPrefix !== "string" || !APPROVER_POLICY_PREFIX_PATTERN.test(raw.approverPolicyPrefix)) {
-      problems.push(`sfn-approvals:approverPolicyPrefix is ${show(raw.approverPolicyPrefix)}: must be 1 to 64 letters, digits or +=,.@_- (the approver policies are named <prefix>-<stage>-approvers)`);
+    if (
+      typeof raw.approverPolicyPrefix !== "string" ||
+      !APPROVER_POLICY_PREFIX_PATTERN.test(raw.approverPolicyPrefix)
+    ) {
+      problems.push(
+        `sfn-approvals:approverPolicyPrefix is ${show(raw.approverPolicyPrefix)}: must be 1 to 64 letters, digits or +=,.@_- (the approver policies are named <prefix>-<stage>-approvers)`,
+      );
     } else {
       approverPolicyPrefix = raw.approverPolicyPrefix;
     }
   }
 
-  const identityCenter = raw.identityCenter === undefined ? undefined : parseIdentityCenter(raw.identityCenter, problems);
+  const identityCenter =
+    raw.identityCenter === undefined ? undefined : parseIdentityCenter(raw.identityCenter, problems);
   // Attaching to permission sets needs the instance, and the switch that turns attachments off must not be contradicted.
   stages.forEach((stage) => {
     if (stage.permissionSets === undefined) return;
     const at = `sfn-approvals:stages[${stageIndexes.get(stage)}]`;
     if (attachApproverPolicies === false) {
-      problems.push(`${at}.permissionSets is set, but sfn-approvals:attachApproverPolicies is false (the stack attaches nothing): remove one of them`);
+      problems.push(
+        `${at}.permissionSets is set, but sfn-approvals:attachApproverPolicies is false (the stack attaches nothing): remove one of them`,
+      );
     } else if (raw.identityCenter === undefined) {
-      problems.push(`${at}.permissionSets is set without sfn-approvals:identityCenter: name the Identity Center instance (instanceArn) its permission sets belong to`);
+      problems.push(
+        `${at}.permissionSets is set without sfn-approvals:identityCenter: name the Identity Center instance (instanceArn) its permission sets belong to`,
+      );
     } else if (identityCenter) {
       const instance = instanceIdOf(identityCenter.instanceArn);
       stage.permissionSets.forEach((arn, i) => {
-        if (instanceIdOf(arn) !== instance) problems.push(`${at}.permissionSets[${i}] is ${show(arn)}: it belongs to instance ${instanceIdOf(arn)}, not to the instance of sfn-approvals:identityCenter.instanceArn (${instance})`);
+        if (instanceIdOf(arn) !== instance)
+          problems.push(
+            `${at}.permissionSets[${i}] is ${show(arn)}: it belongs to instance ${instanceIdOf(arn)}, not to the instance of sfn-approvals:identityCenter.instanceArn (${instance})`,
+          );
       });
     }
   });
@@ -520,7 +653,9 @@ export function checkAccounts(config: ApprovalConfig, accountId: string): void {
   const check = (key: string, arn: string) => {
     const account = principalAccount(arn);
     if (account !== undefined && account !== accountId) {
-      problems.push(`${key} is ${show(arn)}: it is in account ${account}, but this stack deploys to account ${accountId}; IAM approvers and readers must be users or roles of that account (a principal of another account cannot act on this account's automation executions, pipelines or activities)`);
+      problems.push(
+        `${key} is ${show(arn)}: it is in account ${account}, but this stack deploys to account ${accountId}; IAM approvers and readers must be users or roles of that account (a principal of another account cannot act on this account's automation executions, pipelines or activities)`,
+      );
     }
   };
   config.stages.forEach((stage, i) => {
@@ -537,11 +672,15 @@ export function loadConfig(config: pulumi.Config = new pulumi.Config("sfn-approv
     try {
       return config.getObject<unknown>(key);
     } catch (error) {
-      throw new ConfigError([`sfn-approvals:${key} is not valid YAML/JSON: ${error instanceof Error ? error.message : String(error)}`]);
+      throw new ConfigError([
+        `sfn-approvals:${key} is not valid YAML/JSON: ${error instanceof Error ? error.message : String(error)}`,
+      ]);
     }
   };
   const prefix = `${config.name}:`;
-  const keys = Object.keys(pulumi.runtime.allConfig()).filter((key) => key.startsWith(prefix)).map((key) => key.slice(prefix.length));
+  const keys = Object.keys(pulumi.runtime.allConfig())
+    .filter((key) => key.startsWith(prefix))
+    .map((key) => key.slice(prefix.length));
   return parseConfig({
     stages: structured("stages"),
     alertEmails: structured("alertEmails"),

@@ -161,7 +161,9 @@ export function stageDecision(fields: {
 }
 
 /** What one request field must be: its JSON type, whether it is required, and its bounds. */
-export type RequestFieldRule = { field: keyof ApprovalRequest; required?: true } & ({ type: "string"; nonEmpty?: true } | { type: "number"; min?: number });
+export type RequestFieldRule = { field: keyof ApprovalRequest; required?: true } & (
+  { type: "string"; nonEmpty?: true } | { type: "number"; min?: number }
+);
 
 /**
  * The request rules, one table: requestProblems() checks them in TypeScript and the workflow's
@@ -185,16 +187,24 @@ function ruleText(rule: RequestFieldRule): string {
 
 /** The problem requestProblems reports for a field that breaks its rule. */
 function ruleProblem(rule: RequestFieldRule): string {
-  return rule.required ? `'${rule.field}' is required and must be ${ruleText(rule)}` : `'${rule.field}', when present, must be ${ruleText(rule)}`;
+  return rule.required
+    ? `'${rule.field}' is required and must be ${ruleText(rule)}`
+    : `'${rule.field}', when present, must be ${ruleText(rule)}`;
 }
 
 /** All the rules in one sentence: the Cause of the workflow's "Request invalid" Fail state. */
 export function requestRulesText(): string {
   const required = REQUEST_FIELDS.filter((r) => r.required).map((r) => `${ruleText(r)} '${r.field}'`);
-  const plainStrings = REQUEST_FIELDS.filter((r) => !r.required && r.type === "string" && !r.nonEmpty).map((r) => `'${r.field}'`);
+  const plainStrings = REQUEST_FIELDS.filter((r) => !r.required && r.type === "string" && !r.nonEmpty).map(
+    (r) => `'${r.field}'`,
+  );
   const others = REQUEST_FIELDS.filter((r) => !r.required && !(r.type === "string" && !r.nonEmpty)).map(ruleProblem);
-  const list = (items: string[]) => (items.length > 1 ? `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}` : items.join(""));
-  const parts = [...others, ...(plainStrings.length > 0 ? [`${list(plainStrings)}, when present, must be strings`] : [])];
+  const list = (items: string[]) =>
+    items.length > 1 ? `${items.slice(0, -1).join(", ")} and ${items[items.length - 1]}` : items.join("");
+  const parts = [
+    ...others,
+    ...(plainStrings.length > 0 ? [`${list(plainStrings)}, when present, must be strings`] : []),
+  ];
   return `The request must be a JSON object with ${list(required)}; ${parts.join("; ")}.`;
 }
 
@@ -212,7 +222,9 @@ export function requestProblems(value: unknown): string[] {
     return ["the request must be a JSON object"];
   }
   const request = value as Record<string, unknown>;
-  return REQUEST_FIELDS.filter((rule) => (rule.field in request ? !followsRule(rule, request[rule.field]) : rule.required)).map(ruleProblem);
+  return REQUEST_FIELDS.filter((rule) =>
+    rule.field in request ? !followsRule(rule, request[rule.field]) : rule.required,
+  ).map(ruleProblem);
 }
 
 /**
@@ -255,7 +267,8 @@ export function executionNameProblem(name: string): string | undefined {
   if (/\s/.test(name)) return "it must not contain whitespace";
   if (hasControlCharacters(name)) return "it must not contain control characters";
   const special = [...name].filter((c) => '<>{}[]?*"#%\\^|~`$&,;:/'.includes(c));
-  if (special.length > 0) return `it must not contain ${[...new Set(special)].map((c) => `'${c}'`).join(", ")} (none of < > { } [ ] ? * " # % \\ ^ | ~ \` $ & , ; : /)`;
+  if (special.length > 0)
+    return `it must not contain ${[...new Set(special)].map((c) => `'${c}'`).join(", ")} (none of < > { } [ ] ? * " # % \\ ^ | ~ \` $ & , ; : /)`;
   return undefined;
 }
 
@@ -279,7 +292,8 @@ export function summarizeRequest(request: ApprovalRequest, maxChars: number, one
   const lines = [`Approval requested: ${request.title}`];
   if (request.requestId) lines.push(`Request: ${request.requestId}`);
   if (request.requester) lines.push(`Requester: ${request.requester}`);
-  if (typeof request.amount === "number") lines.push(`Amount: ${request.amount}${request.currency ? ` ${request.currency}` : ""}`);
+  if (typeof request.amount === "number")
+    lines.push(`Amount: ${request.amount}${request.currency ? ` ${request.currency}` : ""}`);
   if (request.link) lines.push(`Link: ${request.link}`);
   if (request.details !== undefined) lines.push(`Details: ${JSON.stringify(request.details)}`);
   const text = oneLine ? lines.map(withoutLineBreaks).join(" | ") : lines.join("\n");

@@ -32,13 +32,17 @@ an AWS error; 3 (--once) no request was waiting; 130 interrupted.`;
 
 async function activityFromStack(stack: string, stage: string | undefined): Promise<string> {
   const outputs = await readStackOutputs(stack);
-  const activities = (Array.isArray(outputs.stages) ? outputs.stages : []).filter((s) => s !== null && typeof s === "object" && s.mechanism === "activity");
+  const activities = (Array.isArray(outputs.stages) ? outputs.stages : []).filter(
+    (s) => s !== null && typeof s === "object" && s.mechanism === "activity",
+  );
   const chosen = stage ? activities.filter((s) => s.name === stage) : activities;
   if (chosen.length !== 1) {
     const names = activities.map((s) => s.name).join(", ") || "none";
-    throw new UsageError(stage
-      ? `stack '${stack}' has no activity stage named '${stage}' (activity stages: ${names})`
-      : `stack '${stack}' has ${activities.length === 0 ? "no activity stage" : `several activity stages (${names}); choose one with --stage`}`);
+    throw new UsageError(
+      stage
+        ? `stack '${stack}' has no activity stage named '${stage}' (activity stages: ${names})`
+        : `stack '${stack}' has ${activities.length === 0 ? "no activity stage" : `several activity stages (${names}); choose one with --stage`}`,
+    );
   }
   return chosen[0].activityArn;
 }
@@ -51,21 +55,43 @@ function terminalIO(interactive: boolean): { io: WorkerIO; close(): void; onInte
   let ended = !interactive;
   let current: { controller: AbortController; resolve: (answer: string | null) => void } | undefined;
   const interruptHandlers: Array<() => void> = [];
-  const rl: Interface | undefined = interactive ? createInterface({ input: process.stdin, output: process.stdout }) : undefined;
-  const settle = (answer: string | null) => { const open = current; current = undefined; open?.resolve(answer); };
-  rl?.on("close", () => { ended = true; settle(null); });
+  const rl: Interface | undefined = interactive
+    ? createInterface({ input: process.stdin, output: process.stdout })
+    : undefined;
+  const settle = (answer: string | null) => {
+    const open = current;
+    current = undefined;
+    open?.resolve(answer);
+  };
+  rl?.on("close", () => {
+    ended = true;
+    settle(null);
+  });
   rl?.on("SIGINT", () => interruptHandlers.forEach((h) => h()));
   return {
     io: {
-      say: (text) => { process.stdout.write(`${text}\n`); },
-      warn: (text) => { process.stderr.write(`${text}\n`); },
-      ask: (question) => new Promise((resolve) => {
-        if (!rl || ended) { resolve(null); return; }
-        const controller = new AbortController();
-        current = { controller, resolve };
-        rl.question(question, { signal: controller.signal }, (answer) => { if (current?.controller === controller) settle(answer); });
-      }),
-      cancelQuestion: () => { current?.controller.abort(); settle(null); },
+      say: (text) => {
+        process.stdout.write(`${text}\n`);
+      },
+      warn: (text) => {
+        process.stderr.write(`${text}\n`);
+      },
+      ask: (question) =>
+        new Promise((resolve) => {
+          if (!rl || ended) {
+            resolve(null);
+            return;
+          }
+          const controller = new AbortController();
+          current = { controller, resolve };
+          rl.question(question, { signal: controller.signal }, (answer) => {
+            if (current?.controller === controller) settle(answer);
+          });
+        }),
+      cancelQuestion: () => {
+        current?.controller.abort();
+        settle(null);
+      },
       inputEnded: () => ended,
     },
     close: () => rl?.close(),
@@ -74,7 +100,13 @@ function terminalIO(interactive: boolean): { io: WorkerIO; close(): void; onInte
 }
 
 const EXIT_CODES: Record<TaskOutcome, number> = {
-  approved: 0, rejected: 0, "no-task": 3, interrupted: 130, invalid: 1, lost: 1, "not-sent": 1,
+  approved: 0,
+  rejected: 0,
+  "no-task": 3,
+  interrupted: 130,
+  invalid: 1,
+  lost: 1,
+  "not-sent": 1,
 };
 
 async function main(): Promise<number> {
@@ -87,12 +119,21 @@ async function main(): Promise<number> {
     return 0;
   }
   if (!values.stack === !values["activity-arn"]) throw new UsageError("give either --stack or --activity-arn");
-  if (values.decide !== undefined && values.decide !== "approve" && values.decide !== "reject") throw new UsageError(`--decide must be approve or reject, got '${values.decide}'`);
-  if (values.comment !== undefined && values.decide === undefined) throw new UsageError("--comment goes with --decide (interactive mode asks for a comment)");
-  if (values.decide !== undefined && !flags.has("once")) throw new UsageError("--decide needs --once: without it the worker would decide every request that arrives, unattended");
+  if (values.decide !== undefined && values.decide !== "approve" && values.decide !== "reject")
+    throw new UsageError(`--decide must be approve or reject, got '${values.decide}'`);
+  if (values.comment !== undefined && values.decide === undefined)
+    throw new UsageError("--comment goes with --decide (interactive mode asks for a comment)");
+  if (values.decide !== undefined && !flags.has("once"))
+    throw new UsageError(
+      "--decide needs --once: without it the worker would decide every request that arrives, unattended",
+    );
   const heartbeatEvery = Number(values["heartbeat-every"] ?? 30);
-  if (!(heartbeatEvery >= 1 && heartbeatEvery < ACTIVITY_HEARTBEAT_SECONDS)) throw new UsageError(`--heartbeat-every must be 1 to ${ACTIVITY_HEARTBEAT_SECONDS - 1} seconds`);
-  if (values["activity-arn"] !== undefined && !/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:activity:[A-Za-z0-9_-]+$/.test(values["activity-arn"])) {
+  if (!(heartbeatEvery >= 1 && heartbeatEvery < ACTIVITY_HEARTBEAT_SECONDS))
+    throw new UsageError(`--heartbeat-every must be 1 to ${ACTIVITY_HEARTBEAT_SECONDS - 1} seconds`);
+  if (
+    values["activity-arn"] !== undefined &&
+    !/^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:activity:[A-Za-z0-9_-]+$/.test(values["activity-arn"])
+  ) {
     throw new UsageError(`--activity-arn '${values["activity-arn"]}' is not a Step Functions activity ARN`);
   }
 
@@ -126,4 +167,7 @@ async function main(): Promise<number> {
 }
 
 // Never the raw text of an AWS error: it may echo a task token (reportFailure redacts).
-main().then((code) => process.exit(code), (error: unknown) => process.exit(reportFailure("approval-worker", error, USAGE)));
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => process.exit(reportFailure("approval-worker", error, USAGE)),
+);

@@ -10,10 +10,27 @@ import { isAwsFailure, sfnClient } from "./lib/clients";
 import { CliIO, PROCESS_IO, isProgram } from "./lib/cliIO";
 import { reportFailure } from "./lib/failures";
 import { sfnSdk } from "./lib/sdk";
-import { ExecutionPosition, describeExecution, isRunning, parseJson, readPosition, requestLines, stageLabel, stageRows, workflowData } from "./lib/executionStatus";
+import {
+  ExecutionPosition,
+  describeExecution,
+  isRunning,
+  parseJson,
+  readPosition,
+  requestLines,
+  stageLabel,
+  stageRows,
+  workflowData,
+} from "./lib/executionStatus";
 import { alignedRows, approverList, cell, formatDuration, formatTime, safeCause, truncate } from "./lib/terminalFormat";
 import {
-  EXECUTION_ARN, WorkflowTarget, consoleLink, executionArnOf, resolveTarget, stageInfo, targetFromArn, targetFromStack,
+  EXECUTION_ARN,
+  WorkflowTarget,
+  consoleLink,
+  executionArnOf,
+  resolveTarget,
+  stageInfo,
+  targetFromArn,
+  targetFromStack,
 } from "./lib/workflowTarget";
 import { hasControlCharacters } from "../functions/contract";
 
@@ -39,7 +56,9 @@ Exit codes: 0 done (also when the history of some executions could not be read: 
 as '?', with the reason under the list), 2 error (usage, stack outputs, AWS).`;
 
 let io: CliIO = PROCESS_IO;
-const say = (text: string) => { io.out(`${text}\n`); };
+const say = (text: string) => {
+  io.out(`${text}\n`);
+};
 /** Histories read at the same time by `list`. */
 const PARALLEL_READS = 4;
 
@@ -65,7 +84,8 @@ function titleOf(request: unknown): string {
 function maxOption(raw: string | undefined): number {
   if (raw === undefined) return MAX_LISTED_DEFAULT;
   const value = /^\d+$/.test(raw) ? Number(raw) : NaN;
-  if (!(value >= 1 && value <= MAX_LISTED_LIMIT)) throw new UsageError(`--max must be a whole number from 1 to ${MAX_LISTED_LIMIT}, got '${cell(raw)}'`);
+  if (!(value >= 1 && value <= MAX_LISTED_LIMIT))
+    throw new UsageError(`--max must be a whole number from 1 to ${MAX_LISTED_LIMIT}, got '${cell(raw)}'`);
   return value;
 }
 
@@ -73,7 +93,14 @@ async function list(sfn: SFNClient, target: WorkflowTarget, max: number): Promis
   const running: ExecutionListItem[] = [];
   let nextToken: string | undefined;
   do {
-    const page = await sfn.send(new (sfnSdk().ListExecutionsCommand)({ stateMachineArn: target.stateMachineArn, statusFilter: "RUNNING", maxResults: 100, nextToken }));
+    const page = await sfn.send(
+      new (sfnSdk().ListExecutionsCommand)({
+        stateMachineArn: target.stateMachineArn,
+        statusFilter: "RUNNING",
+        maxResults: 100,
+        nextToken,
+      }),
+    );
     running.push(...(page.executions ?? []));
     nextToken = page.nextToken;
   } while (nextToken);
@@ -85,14 +112,18 @@ async function list(sfn: SFNClient, target: WorkflowTarget, max: number): Promis
   const executions = running.slice(0, max);
   const nameOf = (execution: ExecutionListItem) => cell(execution.name ?? execution.executionArn!.split(":").pop());
   // One history that cannot be read (throttling, a permission) leaves its row unknown, not the list.
-  const positions = await mapLimited(executions, PARALLEL_READS, async (e): Promise<ExecutionPosition | { unread: string }> => {
-    try {
-      return await readPosition(sfn, e.executionArn!);
-    } catch (error) {
-      if (!isAwsFailure(error)) throw error;
-      return { unread: truncate(cell(describe(error)), 160) };
-    }
-  });
+  const positions = await mapLimited(
+    executions,
+    PARALLEL_READS,
+    async (e): Promise<ExecutionPosition | { unread: string }> => {
+      try {
+        return await readPosition(sfn, e.executionArn!);
+      } catch (error) {
+        if (!isAwsFailure(error)) throw error;
+        return { unread: truncate(cell(describe(error)), 160) };
+      }
+    },
+  );
   const now = Date.now();
   const rows = executions.map((execution, i) => {
     const position = positions[i];
@@ -114,19 +145,27 @@ async function list(sfn: SFNClient, target: WorkflowTarget, max: number): Promis
     return "unread" in position ? [`? ${nameOf(execution)}: its history could not be read: ${position.unread}`] : [];
   });
   const counted = running.length > executions.length ? `; of the newest ${executions.length}, ` : ", ";
-  say(`${running.length} running execution${running.length === 1 ? "" : "s"} of ${target.stateMachineName} (${target.region})${counted}${waitingCount} waiting for approval${unread.length > 0 ? `, ${unread.length} not read` : ""}:`);
+  say(
+    `${running.length} running execution${running.length === 1 ? "" : "s"} of ${target.stateMachineName} (${target.region})${counted}${waitingCount} waiting for approval${unread.length > 0 ? `, ${unread.length} not read` : ""}:`,
+  );
   say("");
   say(alignedRows([["EXECUTION", "TITLE", "STAGE", "MECHANISM", "WAITING", "APPROVERS"], ...rows]).join("\n"));
   say("");
   if (unread.length > 0) say(`${unread.join("\n")}\n`);
   const left = running.length - executions.length;
-  if (left > 0) say(`${left} more running execution${left === 1 ? " is" : "s are"} not listed (--max ${max}); raise --max to list them.\n`);
-  say(`Details: npm run approvals -- ${target.stack ? `--stack ${cell(target.stack)}` : `--state-machine-arn ${cell(target.stateMachineArn)}`} show EXECUTION`);
+  if (left > 0)
+    say(
+      `${left} more running execution${left === 1 ? " is" : "s are"} not listed (--max ${max}); raise --max to list them.\n`,
+    );
+  say(
+    `Details: npm run approvals -- ${target.stack ? `--stack ${cell(target.stack)}` : `--state-machine-arn ${cell(target.stateMachineArn)}`} show EXECUTION`,
+  );
   return 0;
 }
 
 async function show(target: WorkflowTarget | undefined, execution: string): Promise<number> {
-  if (hasControlCharacters(execution)) throw new UsageError(`show '${cell(execution)}': it holds control characters, which no execution ARN or name does`);
+  if (hasControlCharacters(execution))
+    throw new UsageError(`show '${cell(execution)}': it holds control characters, which no execution ARN or name does`);
   if (!target && !EXECUTION_ARN.test(execution)) {
     throw new UsageError(`show '${cell(execution)}': without --stack or --state-machine-arn, give the execution's ARN`);
   }
@@ -136,33 +175,49 @@ async function show(target: WorkflowTarget | undefined, execution: string): Prom
   try {
     described = await describeExecution(sfn, executionArn);
   } catch (error) {
-    if ((error as { name?: string }).name === "ExecutionDoesNotExist") throw new Error(`there is no execution ${cell(executionArn)}`);
+    if ((error as { name?: string }).name === "ExecutionDoesNotExist")
+      throw new Error(`there is no execution ${cell(executionArn)}`);
     throw error;
   }
   const running = isRunning(described.status);
-  const position: ExecutionPosition = described.status === "SUCCEEDED" ? { decisions: [] } : await readPosition(sfn, executionArn);
+  const position: ExecutionPosition =
+    described.status === "SUCCEEDED" ? { decisions: [] } : await readPosition(sfn, executionArn);
   const result = described.status === "SUCCEEDED" ? workflowData(parseJson(described.output)) : undefined;
   if (result) position.decisions = result.decisions;
   const input = parseJson(described.input);
-  const request = typeof input === "object" && input !== null ? input : result?.request ?? position.request;
+  const request = typeof input === "object" && input !== null ? input : (result?.request ?? position.request);
 
   const now = Date.now();
   const start = described.startDate;
   const lines: Array<[string, string]> = [["Execution", cell(described.name ?? executionArn.split(":").pop())]];
   const started = start ? `, started ${formatTime(start)}` : "";
   if (running) {
-    lines.push(["Status", `${cell(described.status)}${started}${start ? ` (${formatDuration(now - start.getTime())} ago)` : ""}`]);
+    lines.push([
+      "Status",
+      `${cell(described.status)}${started}${start ? ` (${formatDuration(now - start.getTime())} ago)` : ""}`,
+    ]);
   } else {
     const stop = described.stopDate;
-    lines.push(["Status", `${cell(described.status)}${started}${stop ? `, ended ${formatTime(stop)}` : ""}${start && stop ? ` (took ${formatDuration(stop.getTime() - start.getTime())})` : ""}`]);
+    lines.push([
+      "Status",
+      `${cell(described.status)}${started}${stop ? `, ended ${formatTime(stop)}` : ""}${start && stop ? ` (took ${formatDuration(stop.getTime() - start.getTime())})` : ""}`,
+    ]);
   }
   if (result?.decision) {
     const last = result.decisions[result.decisions.length - 1];
-    const where = (result.decision === "rejected" || result.decision === "timed_out") && last ? ` at stage ${cell(last.stage)}` : "";
+    const where =
+      (result.decision === "rejected" || result.decision === "timed_out") && last
+        ? ` at stage ${cell(last.stage)}`
+        : "";
     // Only approved=true with an approving decision is an approval (as start-approval's exit code).
     const approving = result.decision === "approved" || result.decision === "auto_approved";
     const consistent = approving ? result.approved === true : result.approved === false;
-    lines.push(["Decision", consistent ? `${cell(result.decision)}${where}` : `${cell(result.decision)}${where}, but approved is ${String(result.approved)}: not an approval`]);
+    lines.push([
+      "Decision",
+      consistent
+        ? `${cell(result.decision)}${where}`
+        : `${cell(result.decision)}${where}, but approved is ${String(result.approved)}: not an approval`,
+    ]);
   } else if (!running && described.status !== "SUCCEEDED") {
     const error = described.error ?? position.failure?.error;
     const cause = described.cause ?? position.failure?.cause;
@@ -171,7 +226,10 @@ async function show(target: WorkflowTarget | undefined, execution: string): Prom
   }
   if (running && position.waiting) {
     const info = stageInfo(target, position.waiting.stage);
-    lines.push(["Waiting", `on ${stageLabel(position.waiting.stage, info)} for ${formatDuration(now - position.waiting.since.getTime())}, since ${formatTime(position.waiting.since)}`]);
+    lines.push([
+      "Waiting",
+      `on ${stageLabel(position.waiting.stage, info)} for ${formatDuration(now - position.waiting.since.getTime())}, since ${formatTime(position.waiting.since)}`,
+    ]);
     if (info && info.approvers.length > 0) lines.push(["Approvers", approverList(info.approvers, 20)]);
   } else if (running && position.state) {
     lines.push(["State", cell(position.state)]);
@@ -189,7 +247,10 @@ async function show(target: WorkflowTarget | undefined, execution: string): Prom
 }
 
 async function command(argv: string[]): Promise<number> {
-  const { values, flags, operands } = parseArgsWithOperands(argv, { values: ["stack", "state-machine-arn", "max"], flags: ["help"] });
+  const { values, flags, operands } = parseArgsWithOperands(argv, {
+    values: ["stack", "state-machine-arn", "max"],
+    flags: ["help"],
+  });
   if (flags.has("help")) {
     say(USAGE);
     return 0;
@@ -203,10 +264,15 @@ async function command(argv: string[]): Promise<number> {
   }
   if (command === "show") {
     if (values.max !== undefined) throw new UsageError("--max goes with list");
-    if (rest.length !== 1) throw new UsageError("show needs one execution: its ARN, or its name with --stack or --state-machine-arn");
-    if (values.stack && values["state-machine-arn"]) throw new UsageError("give either --stack or --state-machine-arn, not both");
-    const target = values.stack ? await targetFromStack(values.stack)
-      : values["state-machine-arn"] ? targetFromArn(values["state-machine-arn"]) : undefined;
+    if (rest.length !== 1)
+      throw new UsageError("show needs one execution: its ARN, or its name with --stack or --state-machine-arn");
+    if (values.stack && values["state-machine-arn"])
+      throw new UsageError("give either --stack or --state-machine-arn, not both");
+    const target = values.stack
+      ? await targetFromStack(values.stack)
+      : values["state-machine-arn"]
+        ? targetFromArn(values["state-machine-arn"])
+        : undefined;
     return show(target, rest[0]);
   }
   throw new UsageError(`unknown command '${cell(command)}' (list or show)`);

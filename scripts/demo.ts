@@ -29,14 +29,20 @@ ${NOT_AWS}.`;
 
 class UsageError extends Error {}
 
-const OPTIONS = { stack: { type: "string" }, decide: { type: "string" }, input: { type: "string" }, help: { type: "boolean" } } as const;
+const OPTIONS = {
+  stack: { type: "string" },
+  decide: { type: "string" },
+  input: { type: "string" },
+  help: { type: "boolean" },
+} as const;
 
 /** Edit distance (insertions, deletions, substitutions) between two short words. */
 function distance(a: string, b: string): number {
   let row = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    for (let j = 1; j <= b.length; j++)
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
     row = next;
   }
   return row[b.length];
@@ -44,10 +50,13 @@ function distance(a: string, b: string): number {
 
 /** parseArgs's message, with the nearest option for a mistyped one. */
 function usageMessage(error: Error & { code?: string }): string {
-  const unknown = error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ? /'(-{1,2}[^']*)'/.exec(error.message)?.[1] : undefined;
+  const unknown =
+    error.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" ? /'(-{1,2}[^']*)'/.exec(error.message)?.[1] : undefined;
   if (!unknown) return error.message;
   const word = unknown.replace(/^-+/, "").split("=")[0];
-  const near = Object.keys(OPTIONS).filter((name) => distance(word, name) <= 2).sort((x, y) => distance(word, x) - distance(word, y))[0];
+  const near = Object.keys(OPTIONS)
+    .filter((name) => distance(word, name) <= 2)
+    .sort((x, y) => distance(word, x) - distance(word, y))[0];
   return `unknown option ${unknown}${near ? ` (did you mean --${near}?)` : ""}`;
 }
 
@@ -57,18 +66,30 @@ function usageMessage(error: Error & { code?: string }): string {
  * run, so no answer is lost between questions.
  */
 function terminal(): SandboxIO {
-  const say = (text: string) => { process.stdout.write(`${text}\n`); };
+  const say = (text: string) => {
+    process.stdout.write(`${text}\n`);
+  };
   if (process.stdin.isTTY) {
     return {
       say,
-      ask: (question) => new Promise((resolve) => {
-        const rl = createInterface({ input: process.stdin, output: process.stdout });
-        let answered = false;
-        rl.question(question, (answer) => { answered = true; rl.close(); resolve(answer); });
-        // Ctrl-C at a prompt stops the sandbox, as anywhere else (readline would only pause).
-        rl.on("SIGINT", () => { rl.close(); process.emit("SIGINT"); });
-        rl.on("close", () => { if (!answered) resolve(null); });
-      }),
+      ask: (question) =>
+        new Promise((resolve) => {
+          const rl = createInterface({ input: process.stdin, output: process.stdout });
+          let answered = false;
+          rl.question(question, (answer) => {
+            answered = true;
+            rl.close();
+            resolve(answer);
+          });
+          // Ctrl-C at a prompt stops the sandbox, as anywhere else (readline would only pause).
+          rl.on("SIGINT", () => {
+            rl.close();
+            process.emit("SIGINT");
+          });
+          rl.on("close", () => {
+            if (!answered) resolve(null);
+          });
+        }),
     };
   }
   let reader: Interface | undefined;
@@ -81,8 +102,15 @@ function terminal(): SandboxIO {
       process.stdout.write(question);
       if (!reader) {
         reader = createInterface({ input: process.stdin });
-        reader.on("line", (line) => { const next = waiting.shift(); if (next) next(line); else lines.push(line); });
-        reader.on("close", () => { ended = true; for (const next of waiting.splice(0)) next(null); });
+        reader.on("line", (line) => {
+          const next = waiting.shift();
+          if (next) next(line);
+          else lines.push(line);
+        });
+        reader.on("close", () => {
+          ended = true;
+          for (const next of waiting.splice(0)) next(null);
+        });
       }
       if (lines.length > 0) return Promise.resolve(lines.shift()!);
       return ended ? Promise.resolve(null) : new Promise((resolve) => waiting.push(resolve));
@@ -98,7 +126,8 @@ export async function main(argv: string[], io: SandboxIO = terminal()): Promise<
       io.say(USAGE);
       return 0;
     }
-    if (values.decide !== undefined && values.decide !== "approve" && values.decide !== "reject") throw new UsageError(`--decide must be approve or reject, got '${values.decide}'`);
+    if (values.decide !== undefined && values.decide !== "approve" && values.decide !== "reject")
+      throw new UsageError(`--decide must be approve or reject, got '${values.decide}'`);
   } catch (error) {
     io.say(`demo: ${error instanceof UsageError ? error.message : usageMessage(error as Error)}\n\n${USAGE}`);
     return 2;
@@ -121,8 +150,11 @@ if (require.main === module || resolve(process.argv[1] ?? "") === __filename) {
     process.stdout.write(`\nStopped (Ctrl-C): nothing more is decided.\n${NOT_AWS}\n`);
     process.exit(130);
   });
-  main(process.argv.slice(2)).then((code) => process.exit(code), (error: unknown) => {
-    process.stderr.write(`demo: ${(error as Error).message}\n${NOT_AWS}\n`);
-    process.exit(2);
-  });
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`demo: ${(error as Error).message}\n${NOT_AWS}\n`);
+      process.exit(2);
+    },
+  );
 }

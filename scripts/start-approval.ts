@@ -13,11 +13,29 @@ import { CliIO, PROCESS_IO, isProgram } from "./lib/cliIO";
 import { FailureCause, failureCause, reportFailure } from "./lib/failures";
 import { sfnSdk } from "./lib/sdk";
 import {
-  ExecutionPosition, RecordedDecision, decisionLine, describeExecution, isRunning, parseJson, readPosition, stageLabel, stageRows, waitingLine, workflowData,
+  ExecutionPosition,
+  RecordedDecision,
+  decisionLine,
+  describeExecution,
+  isRunning,
+  parseJson,
+  readPosition,
+  stageLabel,
+  stageRows,
+  waitingLine,
+  workflowData,
 } from "./lib/executionStatus";
 import { generatedExecutionName, readRequestFile } from "./lib/requestInput";
 import { cell, formatAmount, formatDuration, safeCause, truncate } from "./lib/terminalFormat";
-import { WorkflowTarget, consoleLink, executionArnOf, showCommand, stageInfo, targetFromArn, targetFromStack } from "./lib/workflowTarget";
+import {
+  WorkflowTarget,
+  consoleLink,
+  executionArnOf,
+  showCommand,
+  stageInfo,
+  targetFromArn,
+  targetFromStack,
+} from "./lib/workflowTarget";
 
 const USAGE = `Usage: npm run start-approval -- (--stack STACK | --state-machine-arn ARN) --input FILE [options]
 
@@ -41,8 +59,12 @@ consistent approval result; 130 Ctrl-C: stopped waiting (the execution goes on),
 Step Functions confirmed the start (the execution may have started: the message says how to check).`;
 
 let io: CliIO = PROCESS_IO;
-const say = (text: string) => { io.out(`${text}\n`); };
-const warn = (text: string) => { io.err(`${text}\n`); };
+const say = (text: string) => {
+  io.out(`${text}\n`);
+};
+const warn = (text: string) => {
+  io.err(`${text}\n`);
+};
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Consecutive failed checks after which --wait gives up. */
 const MAX_CHECK_FAILURES = 5;
@@ -59,7 +81,8 @@ function secondsOption(values: Record<string, string>, name: string, fallback: n
   const raw = values[name];
   if (raw === undefined) return fallback;
   const value = Number(raw);
-  if (!(Number.isFinite(value) && value >= min && value <= 86400)) throw new UsageError(`--${name} must be a number of seconds from ${min} to 86400, got '${cell(raw)}'`);
+  if (!(Number.isFinite(value) && value >= min && value <= 86400))
+    throw new UsageError(`--${name} must be a number of seconds from ${min} to 86400, got '${cell(raw)}'`);
   return value;
 }
 
@@ -68,16 +91,29 @@ function mayHaveStarted(error: unknown): boolean {
   const e = error as { name?: string; code?: string; $metadata?: { httpStatusCode?: number } };
   const status = e.$metadata?.httpStatusCode;
   if (status !== undefined) return status >= 500;
-  return isAwsFailure(error) && e.name !== "CredentialsProviderError" && e.name !== "TokenProviderError" && !NOT_SENT_CODES.includes(e.code ?? "");
+  return (
+    isAwsFailure(error) &&
+    e.name !== "CredentialsProviderError" &&
+    e.name !== "TokenProviderError" &&
+    !NOT_SENT_CODES.includes(e.code ?? "")
+  );
 }
 
 /**
  * Starts the execution under `name`, given (--name) or generated: every attempt of the SDK sends
  * the same name, so a retry after a lost answer returns the execution the first attempt started.
  */
-async function start(sfn: SFNClient, target: WorkflowTarget, input: string, name: string, generated: boolean): Promise<{ executionArn: string; startDate?: Date }> {
+async function start(
+  sfn: SFNClient,
+  target: WorkflowTarget,
+  input: string,
+  name: string,
+  generated: boolean,
+): Promise<{ executionArn: string; startDate?: Date }> {
   try {
-    const started = await sfn.send(new (sfnSdk().StartExecutionCommand)({ stateMachineArn: target.stateMachineArn, input, name }));
+    const started = await sfn.send(
+      new (sfnSdk().StartExecutionCommand)({ stateMachineArn: target.stateMachineArn, input, name }),
+    );
     if (!started.executionArn) throw new Error("Step Functions returned no execution ARN");
     return { executionArn: started.executionArn, startDate: started.startDate };
   } catch (error) {
@@ -87,16 +123,24 @@ async function start(sfn: SFNClient, target: WorkflowTarget, input: string, name
     if (kind === "ExecutionAlreadyExists" && generated) {
       // The name was made for this start a moment ago: an earlier attempt started it (its answer was
       // lost) and it has ended since, so the retry is refused instead of answered with it.
-      warn(`Step Functions says execution '${cell(name)}' exists: an earlier attempt of this start, whose answer was lost, started it.`);
+      warn(
+        `Step Functions says execution '${cell(name)}' exists: an earlier attempt of this start, whose answer was lost, started it.`,
+      );
       return { executionArn: executionArnOf(target, name) };
     }
     if (kind === "ExecutionAlreadyExists") {
-      throw new Error(`an execution named '${cell(name)}' already exists for ${target.stateMachineName} (an execution's name stays taken for 90 days after it ends); choose another --name`);
+      throw new Error(
+        `an execution named '${cell(name)}' already exists for ${target.stateMachineName} (an execution's name stays taken for 90 days after it ends); choose another --name`,
+      );
     }
     if (kind === "StateMachineDoesNotExist") {
-      throw new Error(`the state machine ${cell(target.stateMachineArn)} does not exist (deleted, or are your credentials for another account?)`);
+      throw new Error(
+        `the state machine ${cell(target.stateMachineArn)} does not exist (deleted, or are your credentials for another account?)`,
+      );
     }
-    const maybe = mayHaveStarted(error) ? `. The execution '${cell(name)}' may have started all the same; check with: ${showCommand(target, executionArnOf(target, name))}` : "";
+    const maybe = mayHaveStarted(error)
+      ? `. The execution '${cell(name)}' may have started all the same; check with: ${showCommand(target, executionArnOf(target, name))}`
+      : "";
     throw new Error(`could not start the execution: ${sfnFailure(error)}${maybe}`);
   }
 }
@@ -107,53 +151,91 @@ function startedLines(target: WorkflowTarget, request: ApprovalRequest, executio
     `  Execution  ${executionArn}`,
     `  Console    ${consoleLink(executionArn)}`,
   ];
-  if (target.autoApproveBelow !== undefined && typeof request.amount === "number" && request.amount < target.autoApproveBelow) {
-    lines.push(`  Amount     ${formatAmount(request.amount, request.currency)} is below the stack's auto-approval threshold (${target.autoApproveBelow}): approved without asking anyone.`);
+  if (
+    target.autoApproveBelow !== undefined &&
+    typeof request.amount === "number" &&
+    request.amount < target.autoApproveBelow
+  ) {
+    lines.push(
+      `  Amount     ${formatAmount(request.amount, request.currency)} is below the stack's auto-approval threshold (${target.autoApproveBelow}): approved without asking anyone.`,
+    );
   } else if (target.stages.length > 0) {
-    lines.push(`  Stages     ${target.stages.map((s) => `${cell(s.name)}${s.mechanism ? ` (${cell(s.mechanism)})` : ""}`).join(", then ")}`);
+    lines.push(
+      `  Stages     ${target.stages.map((s) => `${cell(s.name)}${s.mechanism ? ` (${cell(s.mechanism)})` : ""}`).join(", then ")}`,
+    );
   }
   return lines;
 }
 
 /** The final report of an ended execution; returns the exit code. */
-function report(target: WorkflowTarget, execution: Awaited<ReturnType<typeof describeExecution>>, position: ExecutionPosition | undefined): number {
-  const took = execution.startDate && execution.stopDate ? ` after ${formatDuration(execution.stopDate.getTime() - execution.startDate.getTime())}` : "";
+function report(
+  target: WorkflowTarget,
+  execution: Awaited<ReturnType<typeof describeExecution>>,
+  position: ExecutionPosition | undefined,
+): number {
+  const took =
+    execution.startDate && execution.stopDate
+      ? ` after ${formatDuration(execution.stopDate.getTime() - execution.startDate.getTime())}`
+      : "";
   if (execution.status !== "SUCCEEDED") {
     const error = execution.error ?? position?.failure?.error;
     const cause = execution.cause ?? position?.failure?.cause;
     say(`The execution ${cell(execution.status ?? "ended")}${took}${error ? `: ${safeCause(error)}` : ""}`);
     if (cause) say(`  Cause: ${safeCause(cause)}`);
-    if (position && (position.decisions.length > 0 || position.waiting)) say(stageRows(target, { decisions: position.decisions, at: position.waiting }, true).join("\n"));
+    if (position && (position.decisions.length > 0 || position.waiting))
+      say(stageRows(target, { decisions: position.decisions, at: position.waiting }, true).join("\n"));
     say("Nothing was approved.");
     return 2;
   }
   const result = workflowData(parseJson(execution.output));
   if (!result?.decision || result.approved === undefined) {
-    say(`The execution SUCCEEDED${took}, but its output is not an approval result ({approved, decision, stages, request}).`);
+    say(
+      `The execution SUCCEEDED${took}, but its output is not an approval result ({approved, decision, stages, request}).`,
+    );
     return 2;
   }
-  const title = result.request && typeof (result.request as ApprovalRequest).title === "string" ? `: ${truncate(cell((result.request as ApprovalRequest).title), 100)}` : "";
+  const title =
+    result.request && typeof (result.request as ApprovalRequest).title === "string"
+      ? `: ${truncate(cell((result.request as ApprovalRequest).title), 100)}`
+      : "";
   const last: RecordedDecision | undefined = result.decisions[result.decisions.length - 1];
   const at = last ? ` at stage ${cell(last.stage)}` : "";
   // Each decision with its line, exit code, and the `approved` it must come with: only
   // approved=true with "approved" or "auto_approved" approves (exit 0); anything else is no approval.
   const summary = new Map<string, [string, number, boolean]>([
     ["approved", [`Approved${took}${title}`, 0, true]],
-    ["auto_approved", [`Auto-approved${took}${title} (amount below the auto-approval threshold; no stage ran)`, 0, true]],
+    [
+      "auto_approved",
+      [`Auto-approved${took}${title} (amount below the auto-approval threshold; no stage ran)`, 0, true],
+    ],
     ["rejected", [`Rejected${at}${took}${title}`, 1, false]],
     ["timed_out", [`Timed out${at}${took}${title}`, 1, false]],
   ]);
   const known = summary.get(result.decision);
-  const [line, code] = !known ? [`The execution SUCCEEDED${took} with an unknown decision '${cell(result.decision)}': not counted as approved.`, 2]
-    : known[2] !== result.approved ? [`The execution SUCCEEDED${took}, but its output contradicts itself (decision '${cell(result.decision)}', approved ${result.approved}): not counted as approved.`, 2]
-    : known;
+  const [line, code] = !known
+    ? [
+        `The execution SUCCEEDED${took} with an unknown decision '${cell(result.decision)}': not counted as approved.`,
+        2,
+      ]
+    : known[2] !== result.approved
+      ? [
+          `The execution SUCCEEDED${took}, but its output contradicts itself (decision '${cell(result.decision)}', approved ${result.approved}): not counted as approved.`,
+          2,
+        ]
+      : known;
   say(line);
   if (result.decisions.length > 0) say(stageRows(target, { decisions: result.decisions }, true).join("\n"));
   return code;
 }
 
 /** Follows the execution until it ends; prints a line when something changes, and a "still waiting" line now and then. */
-async function follow(sfn: SFNClient, target: WorkflowTarget, executionArn: string, pollSeconds: number, statusEverySeconds: number): Promise<number> {
+async function follow(
+  sfn: SFNClient,
+  target: WorkflowTarget,
+  executionArn: string,
+  pollSeconds: number,
+  statusEverySeconds: number,
+): Promise<number> {
   say(`Waiting for the decision, checking every ${pollSeconds} s (Ctrl-C stops waiting; the execution goes on).`);
   const seen = new Set<string>();
   let shownWait: string | undefined;
@@ -169,9 +251,14 @@ async function follow(sfn: SFNClient, target: WorkflowTarget, executionArn: stri
       failures = 0;
     } catch (error) {
       failures++;
-      if (isPermanent(error)) throw new Error(`could not follow the execution: ${describe(error)}. It goes on; check it with: ${showCommand(target, executionArn)}`);
+      if (isPermanent(error))
+        throw new Error(
+          `could not follow the execution: ${describe(error)}. It goes on; check it with: ${showCommand(target, executionArn)}`,
+        );
       if (failures >= MAX_CHECK_FAILURES) {
-        throw new Error(`could not follow the execution: ${failures} checks in a row failed, the last with ${describe(error)}. It goes on; check it with: ${showCommand(target, executionArn)}`);
+        throw new Error(
+          `could not follow the execution: ${failures} checks in a row failed, the last with ${describe(error)}. It goes on; check it with: ${showCommand(target, executionArn)}`,
+        );
       }
       warn(`Could not check the execution (${describe(error)}); trying again in ${pollSeconds} s`);
       await sleep(pollSeconds * 1000);
@@ -193,9 +280,11 @@ async function follow(sfn: SFNClient, target: WorkflowTarget, executionArn: stri
       say(waitingLine(target, waiting, now));
       lastLineAt = now;
     } else if (now - lastLineAt >= statusEverySeconds * 1000) {
-      say(waiting
-        ? `Still waiting on ${stageLabel(waiting.stage, stageInfo(target, waiting.stage))}: ${formatDuration(now - waiting.since.getTime())} so far`
-        : `Still running${position!.state ? ` (state '${cell(position!.state)}')` : ""}, ${formatDuration(now - (execution.startDate?.getTime() ?? now))} since it started`);
+      say(
+        waiting
+          ? `Still waiting on ${stageLabel(waiting.stage, stageInfo(target, waiting.stage))}: ${formatDuration(now - waiting.since.getTime())} so far`
+          : `Still running${position!.state ? ` (state '${cell(position!.state)}')` : ""}, ${formatDuration(now - (execution.startDate?.getTime() ?? now))} since it started`,
+      );
       lastLineAt = now;
     }
     shownWait = waitKey;
@@ -212,8 +301,10 @@ async function command(argv: string[], program: boolean): Promise<number> {
     say(USAGE);
     return 0;
   }
-  if (!values.stack === !values["state-machine-arn"]) throw new UsageError("give either --stack or --state-machine-arn");
-  if (values.input === undefined) throw new UsageError("--input FILE is required: the request as JSON (see examples/expense-report.json)");
+  if (!values.stack === !values["state-machine-arn"])
+    throw new UsageError("give either --stack or --state-machine-arn");
+  if (values.input === undefined)
+    throw new UsageError("--input FILE is required: the request as JSON (see examples/expense-report.json)");
   if (values.name !== undefined) {
     const problem = executionNameProblem(values.name);
     if (problem) throw new UsageError(`--name '${cell(values.name)}' is not a valid execution name: ${problem}`);
@@ -227,13 +318,14 @@ async function command(argv: string[], program: boolean): Promise<number> {
 
   // The request is checked before anything else runs: a bad file never reaches Step Functions.
   const { request, input } = readRequestFile(values.input, process.env.INIT_CWD);
-  const target = arnTarget ?? await targetFromStack(values.stack);
+  const target = arnTarget ?? (await targetFromStack(values.stack));
   const sfn = sfnClient(target.region);
   const name = values.name ?? generatedExecutionName(request);
   // Ctrl-C is handled from before StartExecution is sent: while it is in flight, the execution may
   // have started, and the person should know how to find out.
-  let interrupted = () => `Stopped before Step Functions confirmed the start: the execution '${cell(name)}' may have started.\n`
-    + `Check with: ${showCommand(target, executionArnOf(target, name))}`;
+  let interrupted = () =>
+    `Stopped before Step Functions confirmed the start: the execution '${cell(name)}' may have started.\n` +
+    `Check with: ${showCommand(target, executionArnOf(target, name))}`;
   if (program) {
     process.on("SIGINT", () => {
       say(`\n${interrupted()}`);
@@ -241,7 +333,8 @@ async function command(argv: string[], program: boolean): Promise<number> {
     });
   }
   const { executionArn } = await start(sfn, target, input, name, values.name === undefined);
-  interrupted = () => `Stopped waiting. The execution goes on: ${executionArn}\nFollow it with: ${showCommand(target, executionArn)}`;
+  interrupted = () =>
+    `Stopped waiting. The execution goes on: ${executionArn}\nFollow it with: ${showCommand(target, executionArn)}`;
   say(startedLines(target, request, executionArn).join("\n"));
   if (!flags.has("wait")) {
     say(`Follow it with: ${showCommand(target, executionArn)}`);

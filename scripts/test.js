@@ -17,7 +17,10 @@ const args = process.argv.slice(2);
 const jobs = Number(process.env.SFN_APPROVALS_TEST_JOBS) || Math.max(2, availableParallelism()) + 1;
 
 function run(script, scriptArgs, options) {
-  const child = spawn(process.execPath, [require.resolve(script, { paths: [ROOT] }), ...scriptArgs], { cwd: ROOT, ...options });
+  const child = spawn(process.execPath, [require.resolve(script, { paths: [ROOT] }), ...scriptArgs], {
+    cwd: ROOT,
+    ...options,
+  });
   const exited = new Promise((resolve) => child.on("close", (code, signal) => resolve(code ?? (signal ? 1 : 0))));
   return { child, exited };
 }
@@ -29,15 +32,34 @@ function mochaArgs() {
 }
 
 async function main() {
-  if (args.length > 0) return (await run("mocha/bin/mocha.js", mochaArgs(), { stdio: "inherit" }).exited);
+  if (args.length > 0) return await run("mocha/bin/mocha.js", mochaArgs(), { stdio: "inherit" }).exited;
 
   const started = Date.now();
   // The type check waits for the tests' spare CPU: it has no timers to miss.
-  const tsc = run("typescript/bin/tsc", ["--noEmit", "--incremental", "--tsBuildInfoFile", "node_modules/.cache/sfn-approvals/tsconfig.tsbuildinfo", "-p", "."], { stdio: ["ignore", "pipe", "pipe"] });
-  try { setPriority(tsc.child.pid, 10); } catch { /* not allowed here: same priority */ }
+  const tsc = run(
+    "typescript/bin/tsc",
+    [
+      "--noEmit",
+      "--incremental",
+      "--tsBuildInfoFile",
+      "node_modules/.cache/sfn-approvals/tsconfig.tsbuildinfo",
+      "-p",
+      ".",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  try {
+    setPriority(tsc.child.pid, 10);
+  } catch {
+    /* not allowed here: same priority */
+  }
   let tscOutput = "";
-  tsc.child.stdout.on("data", (chunk) => { tscOutput += chunk; });
-  tsc.child.stderr.on("data", (chunk) => { tscOutput += chunk; });
+  tsc.child.stdout.on("data", (chunk) => {
+    tscOutput += chunk;
+  });
+  tsc.child.stderr.on("data", (chunk) => {
+    tscOutput += chunk;
+  });
   const mocha = run("mocha/bin/mocha.js", mochaArgs(), { stdio: "inherit" });
   const [tscCode, mochaCode] = await Promise.all([tsc.exited, mocha.exited]);
   const seconds = Math.round((Date.now() - started) / 1000);
@@ -47,7 +69,10 @@ async function main() {
   return tscCode !== 0 || mochaCode !== 0 ? 1 : 0;
 }
 
-main().then((code) => process.exit(code), (error) => {
-  process.stderr.write(`${error.stack ?? error}\n`);
-  process.exit(2);
-});
+main().then(
+  (code) => process.exit(code),
+  (error) => {
+    process.stderr.write(`${error.stack ?? error}\n`);
+    process.exit(2);
+  },
+);

@@ -38,10 +38,19 @@ function startWorker(args: string[], env: Record<string, string>): WorkerRun {
     }),
     stdio: ["pipe", "pipe", "pipe"],
   });
-  child.stdout!.on("data", (chunk: Buffer) => { output += chunk.toString(); });
-  child.stderr!.on("data", (chunk: Buffer) => { output += chunk.toString(); });
+  child.stdout!.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr!.on("data", (chunk: Buffer) => {
+    output += chunk.toString();
+  });
   running.add(child);
-  const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => { running.delete(child); resolve(code); }));
+  const exited = new Promise<number | null>((resolve) =>
+    child.on("exit", (code) => {
+      running.delete(child);
+      resolve(code);
+    }),
+  );
   return { child, output: () => output, exited };
 }
 
@@ -82,13 +91,17 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     });
   }
 
-  const sentDecisions = () => aws.requests.filter((r) => r.operation === "SendTaskSuccess" || r.operation === "SendTaskFailure");
+  const sentDecisions = () =>
+    aws.requests.filter((r) => r.operation === "SendTaskSuccess" || r.operation === "SendTaskFailure");
 
   it("approves non-interactively with a comment, as the caller's identity", async () => {
     oneTask();
     aws.on("SendTaskSuccess", () => ({}));
     const before = Date.now();
-    const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "approve", "--comment", "receipts checked"], endpoints);
+    const worker = startWorker(
+      ["--activity-arn", ACTIVITY, "--once", "--decide", "approve", "--comment", "receipts checked"],
+      endpoints,
+    );
     expect(await worker.exited).to.equal(0);
     const poll = aws.requests.find((r) => r.operation === "GetActivityTask")!;
     expect(poll.body.activityArn).to.equal(ACTIVITY);
@@ -97,10 +110,19 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     expect(sent.operation).to.equal("SendTaskSuccess");
     expect(sent.body.taskToken).to.equal(TOKEN);
     const output = JSON.parse(sent.body.output);
-    expect(output).to.deep.include({ approved: true, decision: "approved", stage: "manager", mechanism: "activity", approver: ME, comment: "receipts checked" });
+    expect(output).to.deep.include({
+      approved: true,
+      decision: "approved",
+      stage: "manager",
+      mechanism: "activity",
+      approver: ME,
+      comment: "receipts checked",
+    });
     expect(Date.parse(output.decidedAt)).to.be.within(before - 1000, Date.now());
-    expect(worker.output()).to.contain("Approving as arn:aws:sts::123456789012:assumed-role/ReleaseApprover/alice")
-      .and.contain("Expense report ER98765").and.contain("Approved: Expense report ER98765 (stage manager)");
+    expect(worker.output())
+      .to.contain("Approving as arn:aws:sts::123456789012:assumed-role/ReleaseApprover/alice")
+      .and.contain("Expense report ER98765")
+      .and.contain("Approved: Expense report ER98765 (stage manager)");
     expect(worker.output()).to.not.contain(TOKEN.slice(20, 80));
   });
 
@@ -109,7 +131,12 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     aws.on("SendTaskSuccess", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "reject"], endpoints);
     expect(await worker.exited).to.equal(0);
-    expect(JSON.parse(sentDecisions()[0].body.output)).to.deep.include({ approved: false, decision: "rejected", comment: null, approver: ME });
+    expect(JSON.parse(sentDecisions()[0].body.output)).to.deep.include({
+      approved: false,
+      decision: "rejected",
+      comment: null,
+      approver: ME,
+    });
   });
 
   it("says so and exits 3 when a poll returns no task", async () => {
@@ -140,12 +167,18 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     const heartbeats = aws.requests.filter((r) => r.operation === "SendTaskHeartbeat");
     expect(heartbeats.every((h) => h.body.taskToken === TOKEN)).to.equal(true);
     const success = aws.requests.find((r) => r.operation === "SendTaskSuccess")!;
-    expect(JSON.parse(success.body.output)).to.deep.include({ approved: true, decision: "approved", comment: "looks good" });
+    expect(JSON.parse(success.body.output)).to.deep.include({
+      approved: true,
+      decision: "approved",
+      comment: "looks good",
+    });
   });
 
   it("keeps working after a decision (without --once): no heartbeat for the decided request, and waits for the next", async () => {
     let polls = 0;
-    aws.on("GetActivityTask", () => (++polls === 1 ? { taskToken: TOKEN, input: TASK_INPUT } : new Promise(() => undefined)));
+    aws.on("GetActivityTask", () =>
+      ++polls === 1 ? { taskToken: TOKEN, input: TASK_INPUT } : new Promise(() => undefined),
+    );
     aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--heartbeat-every", "1"], endpoints);
     await waitFor(() => worker.output().includes(PROMPT), "the decision prompt");
@@ -163,12 +196,17 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
 
   it("sends nothing on Ctrl-C while holding a task, and says what happens to it", async () => {
     oneTask();
-    aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({})).on("SendTaskFailure", () => ({}));
+    aws
+      .on("SendTaskHeartbeat", () => ({}))
+      .on("SendTaskSuccess", () => ({}))
+      .on("SendTaskFailure", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--once"], endpoints);
     await waitFor(() => worker.output().includes(PROMPT), "the decision prompt");
     worker.child.kill("SIGINT");
     expect(await worker.exited).to.equal(130);
-    expect(worker.output()).to.contain('Stopped. No decision was sent for "Expense report ER98765" (stage manager). Step Functions releases it when its heartbeat expires (within 120 s) and offers it to the next worker; after 3 releases the stage ends as timed_out.');
+    expect(worker.output()).to.contain(
+      'Stopped. No decision was sent for "Expense report ER98765" (stage manager). Step Functions releases it when its heartbeat expires (within 120 s) and offers it to the next worker; after 3 releases the stage ends as timed_out.',
+    );
     expect(sentDecisions()).to.have.length(0);
   });
 
@@ -199,10 +237,16 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     aws.on("GetActivityTask", () => {
       polls++;
       if (polls === 1) return { taskToken: TOKEN, input: TASK_INPUT };
-      if (polls === 2) return { taskToken: other, input: JSON.stringify({ request: { title: "Second request" }, stage: "manager", executionArn: EXECUTION }) };
+      if (polls === 2)
+        return {
+          taskToken: other,
+          input: JSON.stringify({ request: { title: "Second request" }, stage: "manager", executionArn: EXECUTION }),
+        };
       return new Promise(() => undefined);
     });
-    aws.on("SendTaskHeartbeat", (body) => (body.taskToken === TOKEN ? new AwsError("TaskTimedOut", "Task Timed Out") : {}));
+    aws.on("SendTaskHeartbeat", (body) =>
+      body.taskToken === TOKEN ? new AwsError("TaskTimedOut", "Task Timed Out") : {},
+    );
     aws.on("SendTaskSuccess", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--heartbeat-every", "1"], endpoints);
     await waitFor(() => worker.output().includes("Second request"), "the second request");
@@ -221,7 +265,13 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
 
   it("drops lines typed while waiting, so they cannot answer a request nobody has seen", async () => {
     let release!: (value: unknown) => void;
-    aws.on("GetActivityTask", () => new Promise((resolve) => { release = resolve; }));
+    aws.on(
+      "GetActivityTask",
+      () =>
+        new Promise((resolve) => {
+          release = resolve;
+        }),
+    );
     aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--once"], endpoints);
     await waitFor(() => aws.operations().includes("GetActivityTask"), "the long poll");
@@ -238,20 +288,26 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
 
   it("stops taking requests once input has ended", async () => {
     let polls = 0;
-    aws.on("GetActivityTask", () => (++polls === 1 ? { taskToken: TOKEN, input: TASK_INPUT } : { taskToken: "another", input: TASK_INPUT }));
+    aws.on("GetActivityTask", () =>
+      ++polls === 1 ? { taskToken: TOKEN, input: TASK_INPUT } : { taskToken: "another", input: TASK_INPUT },
+    );
     aws.on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY], endpoints);
     await waitFor(() => worker.output().includes(PROMPT), "the decision prompt");
     worker.child.stdin!.end();
     expect(await worker.exited).to.equal(1);
     expect(polls).to.equal(1);
-    expect(worker.output()).to.contain("Input ended: no more decisions can be typed, so the worker stops taking requests.");
+    expect(worker.output()).to.contain(
+      "Input ended: no more decisions can be typed, so the worker stops taking requests.",
+    );
     expect(aws.operations()).to.not.include("SendTaskSuccess");
   });
 
   it("retries a throttled poll instead of giving up", async () => {
     let calls = 0;
-    aws.on("GetActivityTask", () => (++calls <= 3 ? new AwsError("ThrottlingException", "Rate exceeded") : { taskToken: TOKEN, input: TASK_INPUT }));
+    aws.on("GetActivityTask", () =>
+      ++calls <= 3 ? new AwsError("ThrottlingException", "Rate exceeded") : { taskToken: TOKEN, input: TASK_INPUT },
+    );
     aws.on("SendTaskSuccess", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "approve"], endpoints);
     expect(await worker.exited).to.equal(0);
@@ -261,16 +317,23 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
   it("says a decision may already be recorded when a retry finds the task closed", async () => {
     oneTask();
     let sends = 0;
-    aws.on("SendTaskSuccess", () => (++sends <= 3 ? new AwsError("InternalFailure", "try again", 500) : new AwsError("TaskTimedOut", "Task Timed Out")));
+    aws.on("SendTaskSuccess", () =>
+      ++sends <= 3 ? new AwsError("InternalFailure", "try again", 500) : new AwsError("TaskTimedOut", "Task Timed Out"),
+    );
     const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "approve"], endpoints);
     expect(await worker.exited).to.equal(1);
-    expect(worker.output()).to.contain(`Your decision may already have been recorded by an earlier attempt (now: TaskTimedOut: Task Timed Out). Check the execution ${EXECUTION}.`);
+    expect(worker.output()).to.contain(
+      `Your decision may already have been recorded by an earlier attempt (now: TaskTimedOut: Task Timed Out). Check the execution ${EXECUTION}.`,
+    );
   });
 
   it("works in the activity's own Region whatever AWS_REGION says", async () => {
     oneTask();
     aws.on("SendTaskSuccess", () => ({}));
-    const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "reject"], { ...endpoints, AWS_REGION: "us-east-1" });
+    const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "reject"], {
+      ...endpoints,
+      AWS_REGION: "us-east-1",
+    });
     expect(await worker.exited).to.equal(0);
     const poll = aws.requests.find((r) => r.operation === "GetActivityTask")!;
     expect(String(poll.headers.authorization)).to.match(/\/eu-west-1\/states\/aws4_request/);
@@ -278,10 +341,17 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
 
   it("stops asking and sends nothing when the task is no longer the worker's (heartbeat refused)", async () => {
     oneTask();
-    aws.on("SendTaskHeartbeat", () => new AwsError("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'")).on("SendTaskSuccess", () => ({}));
+    aws
+      .on(
+        "SendTaskHeartbeat",
+        () => new AwsError("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'"),
+      )
+      .on("SendTaskSuccess", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--heartbeat-every", "1"], endpoints);
     expect(await worker.exited).to.equal(1);
-    expect(worker.output()).to.contain("This request is no longer yours to decide (TaskTimedOut): its heartbeat expired or it was closed. Nothing was sent.");
+    expect(worker.output()).to.contain(
+      "This request is no longer yours to decide (TaskTimedOut): its heartbeat expired or it was closed. Nothing was sent.",
+    );
     expect(sentDecisions()).to.have.length(0);
   });
 
@@ -289,12 +359,16 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     let calls = 0;
     aws.on("GetActivityTask", () => {
       calls++;
-      return calls <= 3 ? new AwsError("ServiceUnavailable", "Service is unavailable", 503) : { taskToken: TOKEN, input: TASK_INPUT };
+      return calls <= 3
+        ? new AwsError("ServiceUnavailable", "Service is unavailable", 503)
+        : { taskToken: TOKEN, input: TASK_INPUT };
     });
     aws.on("SendTaskSuccess", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "approve"], endpoints);
     expect(await worker.exited).to.equal(0);
-    expect(worker.output()).to.match(/Could not reach Step Functions \(ServiceUnavailable: Service is unavailable\); retrying in 1\.0 s/);
+    expect(worker.output()).to.match(
+      /Could not reach Step Functions \(ServiceUnavailable: Service is unavailable\); retrying in 1\.0 s/,
+    );
     expect(sentDecisions().map((r) => r.operation)).to.deep.equal(["SendTaskSuccess"]);
   });
 
@@ -308,12 +382,19 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     expect(failure.body).to.deep.equal({
       taskToken: TOKEN,
       error: "InvalidApprovalTask",
-      cause: "The approval task's input is malformed: 'title' is required and must be a non-empty string; 'amount', when present, must be a number of at least 0; 'executionArn' is missing",
+      cause:
+        "The approval task's input is malformed: 'title' is required and must be a non-empty string; 'amount', when present, must be a number of at least 0; 'executionArn' is missing",
     });
   });
 
   it("removes terminal escape sequences from what the request shows", async () => {
-    oneTask(JSON.stringify({ request: { title: "Pay \u001b[2J\u001b[31mnow\u001b[0m\u0007", requester: "x\u001b]0;owned\u0007y" }, stage: "manager", executionArn: EXECUTION }));
+    oneTask(
+      JSON.stringify({
+        request: { title: "Pay \u001b[2J\u001b[31mnow\u001b[0m\u0007", requester: "x\u001b]0;owned\u0007y" },
+        stage: "manager",
+        executionArn: EXECUTION,
+      }),
+    );
     aws.on("SendTaskSuccess", () => ({}));
     const worker = startWorker(["--activity-arn", ACTIVITY, "--once", "--decide", "reject"], endpoints);
     expect(await worker.exited).to.equal(0);
@@ -324,26 +405,43 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
   it("reads the activity from the stack's outputs with --stack", async () => {
     const bin = mkdtempSync(join(tmpdir(), "fake-pulumi-"));
     const fakePulumi = join(bin, "pulumi");
-    writeFileSync(fakePulumi, `#!/bin/sh\n[ "$*" = "stack output --json --stack dev" ] || { echo "unexpected: $*" >&2; exit 3; }\necho '${JSON.stringify({
-      stateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-dev", region: "eu-west-1",
-      stages: [{ name: "manager", mechanism: "activity", activityArn: ACTIVITY }],
-    })}'\n`);
+    writeFileSync(
+      fakePulumi,
+      `#!/bin/sh\n[ "$*" = "stack output --json --stack dev" ] || { echo "unexpected: $*" >&2; exit 3; }\necho '${JSON.stringify(
+        {
+          stateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-dev",
+          region: "eu-west-1",
+          stages: [{ name: "manager", mechanism: "activity", activityArn: ACTIVITY }],
+        },
+      )}'\n`,
+    );
     chmodSync(fakePulumi, 0o755);
     oneTask();
     aws.on("SendTaskSuccess", () => ({}));
-    const worker = startWorker(["--stack", "dev", "--once", "--decide", "approve"], { ...endpoints, PULUMI_COMMAND: fakePulumi });
+    const worker = startWorker(["--stack", "dev", "--once", "--decide", "approve"], {
+      ...endpoints,
+      PULUMI_COMMAND: fakePulumi,
+    });
     expect(await worker.exited).to.equal(0);
     expect(aws.requests.find((r) => r.operation === "GetActivityTask")!.body.activityArn).to.equal(ACTIVITY);
 
-    const noActivity = startWorker(["--stack", "prod", "--once"], { ...endpoints, PULUMI_COMMAND: join(bin, "missing-pulumi") });
+    const noActivity = startWorker(["--stack", "prod", "--once"], {
+      ...endpoints,
+      PULUMI_COMMAND: join(bin, "missing-pulumi"),
+    });
     expect(await noActivity.exited).to.equal(2);
-    expect(noActivity.output()).to.contain(`approval-worker: the Pulumi CLI ('${join(bin, "missing-pulumi")}') is not installed or not on PATH; install it, or pass the ARN directly (for the approval worker: --activity-arn, see 'aws stepfunctions list-activities')`);
+    expect(noActivity.output()).to.contain(
+      `approval-worker: the Pulumi CLI ('${join(bin, "missing-pulumi")}') is not installed or not on PATH; install it, or pass the ARN directly (for the approval worker: --activity-arn, see 'aws stepfunctions list-activities')`,
+    );
   });
 
   it("says there is no activity stage when the stack's stages output is not a list (no TypeError)", async () => {
     const bin = mkdtempSync(join(tmpdir(), "fake-pulumi-"));
     const fakePulumi = join(bin, "pulumi");
-    writeFileSync(fakePulumi, `#!/bin/sh\necho '${JSON.stringify({ stateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-dev", stages: "manager" })}'\n`);
+    writeFileSync(
+      fakePulumi,
+      `#!/bin/sh\necho '${JSON.stringify({ stateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-dev", stages: "manager" })}'\n`,
+    );
     chmodSync(fakePulumi, 0o755);
     const worker = startWorker(["--stack", "dev", "--once"], { ...endpoints, PULUMI_COMMAND: fakePulumi });
     expect(await worker.exited).to.equal(2);
@@ -354,9 +452,15 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
 
   const usage: Array<[string[], string]> = [
     [["--once"], "approval-worker: give either --stack or --activity-arn"],
-    [["--activity-arn", ACTIVITY, "--decide", "maybe"], "approval-worker: --decide must be approve or reject, got 'maybe'"],
+    [
+      ["--activity-arn", ACTIVITY, "--decide", "maybe"],
+      "approval-worker: --decide must be approve or reject, got 'maybe'",
+    ],
     [["--activity-arn", ACTIVITY, "--comment", "hi"], "approval-worker: --comment goes with --decide"],
-    [["--activity-arn", ACTIVITY, "--decide", "approve"], "approval-worker: --decide needs --once: without it the worker would decide every request that arrives, unattended"],
+    [
+      ["--activity-arn", ACTIVITY, "--decide", "approve"],
+      "approval-worker: --decide needs --once: without it the worker would decide every request that arrives, unattended",
+    ],
     [["--activity-arn", "arn:aws:lambda:eu-west-1:123456789012:function:x"], "is not a Step Functions activity ARN"],
     [["--activity-arn", ACTIVITY, "--bogus"], "approval-worker: unknown option --bogus"],
   ];
@@ -372,20 +476,39 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
 
 describe("approval worker: its Step Functions client", () => {
   it("waits longer for an answer than GetActivityTask's 60 s long poll", async () => {
-    const handler = workerSfnClient("eu-west-1").config.requestHandler as unknown as { configProvider: Promise<{ requestTimeout: number }> };
+    const handler = workerSfnClient("eu-west-1").config.requestHandler as unknown as {
+      configProvider: Promise<{ requestTimeout: number }>;
+    };
     expect((await handler.configProvider).requestTimeout).to.be.above(60000);
   });
 });
 
 describe("approval worker: how a request looks", () => {
   it("renders the expense report readably, with its transactions as a table", () => {
-    const text = renderRequest({
-      ...EXPENSE_REPORT,
-      details: { transactions: [
-        { transactionId: "T001", date: "2024-09-20", category: "Travel", description: "Flight to New York", amount: 450 },
-        { transactionId: "T002", date: "2024-09-21", category: "Accommodation", description: "Hotel stay - 2 nights", amount: 300.5 },
-      ] },
-    }, { stage: "manager", executionArn: EXECUTION });
+    const text = renderRequest(
+      {
+        ...EXPENSE_REPORT,
+        details: {
+          transactions: [
+            {
+              transactionId: "T001",
+              date: "2024-09-20",
+              category: "Travel",
+              description: "Flight to New York",
+              amount: 450,
+            },
+            {
+              transactionId: "T002",
+              date: "2024-09-21",
+              category: "Accommodation",
+              description: "Hotel stay - 2 nights",
+              amount: 300.5,
+            },
+          ],
+        },
+      },
+      { stage: "manager", executionArn: EXECUTION },
+    );
     expect(text.split("\n")).to.deep.equal([
       "",
       "=".repeat(72),
@@ -414,7 +537,8 @@ describe("approval worker in a real terminal (tmux)", function () {
   this.timeout(60000);
   const aws = new FakeAws();
   const socket = `sfn-approvals-test-${process.pid}`;
-  const tmux = (...args: string[]) => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+  const tmux = (...args: string[]) =>
+    execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   const screen = () => tmux("capture-pane", "-p", "-J", "-t", "worker");
 
   before(async () => {
@@ -426,43 +550,81 @@ describe("approval worker in a real terminal (tmux)", function () {
     await aws.start();
   });
   after(async () => {
-    try { tmux("kill-server"); } catch { /* already gone */ }
+    try {
+      tmux("kill-server");
+    } catch {
+      /* already gone */
+    }
     await aws.stop();
   });
 
   function startInTmux(): void {
     const env = {
-      AWS_REGION: "eu-west-1", AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS", AWS_SECRET_ACCESS_KEY: "fake-secret-for-tests",
-      AWS_EC2_METADATA_DISABLED: "true", AWS_ENDPOINT_URL_SFN: aws.url, AWS_ENDPOINT_URL_STS: aws.url,
+      AWS_REGION: "eu-west-1",
+      AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS",
+      AWS_SECRET_ACCESS_KEY: "fake-secret-for-tests",
+      AWS_EC2_METADATA_DISABLED: "true",
+      AWS_ENDPOINT_URL_SFN: aws.url,
+      AWS_ENDPOINT_URL_STS: aws.url,
     };
     const command = `cd ${ROOT} && ${process.execPath} ${cliArgs("approval-worker").join(" ")} --activity-arn ${ACTIVITY} --once; echo WORKER_EXIT=$?; sleep 60`;
-    tmux("new-session", "-d", "-s", "worker", "-x", "110", "-y", "50", ...Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]), command);
+    tmux(
+      "new-session",
+      "-d",
+      "-s",
+      "worker",
+      "-x",
+      "110",
+      "-y",
+      "50",
+      ...Object.entries(env).flatMap(([k, v]) => ["-e", `${k}=${v}`]),
+      command,
+    );
   }
 
   beforeEach(() => {
     aws.reset();
-    aws.on("GetCallerIdentity", () => callerIdentityXml(ME)).on("SendTaskHeartbeat", () => ({})).on("SendTaskSuccess", () => ({}));
+    aws
+      .on("GetCallerIdentity", () => callerIdentityXml(ME))
+      .on("SendTaskHeartbeat", () => ({}))
+      .on("SendTaskSuccess", () => ({}));
     let given = false;
     aws.on("GetActivityTask", () => (given ? {} : ((given = true), { taskToken: TOKEN, input: TASK_INPUT })));
   });
   afterEach(() => {
-    try { tmux("kill-session", "-t", "worker"); } catch { /* already gone */ }
+    try {
+      tmux("kill-session", "-t", "worker");
+    } catch {
+      /* already gone */
+    }
   });
 
   it("lets an approver read the request and approve it from the keyboard", async () => {
     startInTmux();
     await waitFor(() => screen().includes("Decision: type"), "the decision prompt on screen");
     const shown = screen();
-    expect(shown).to.contain("Expense report ER98765").and.contain("Amount     750.50 USD").and.contain("Requester  Jane Doe <jane@example.com>");
+    expect(shown)
+      .to.contain("Expense report ER98765")
+      .and.contain("Amount     750.50 USD")
+      .and.contain("Requester  Jane Doe <jane@example.com>");
     expect(shown).to.match(/date\s+description\s+amount\n\s+-+\s+-+\s+-+\n\s+2024-09-20\s+Flight to New York\s+450/);
     tmux("send-keys", "-t", "worker", "approve", "Enter");
     await waitFor(() => screen().includes("Comment (optional"), "the comment prompt on screen");
     tmux("send-keys", "-t", "worker", "Receipts attached, fine by me", "Enter");
     await waitFor(() => screen().includes("WORKER_EXIT="), "the worker to exit");
-    expect(screen()).to.contain("Approved: Expense report ER98765 (stage manager), recorded as arn:aws:sts::123456789012:assumed-role/ReleaseApprover/alice.").and.contain("WORKER_EXIT=0");
+    expect(screen())
+      .to.contain(
+        "Approved: Expense report ER98765 (stage manager), recorded as arn:aws:sts::123456789012:assumed-role/ReleaseApprover/alice.",
+      )
+      .and.contain("WORKER_EXIT=0");
     const sent = aws.requests.filter((r) => r.operation === "SendTaskSuccess");
     expect(sent).to.have.length(1);
-    expect(JSON.parse(sent[0].body.output)).to.deep.include({ approved: true, decision: "approved", comment: "Receipts attached, fine by me", approver: ME });
+    expect(JSON.parse(sent[0].body.output)).to.deep.include({
+      approved: true,
+      decision: "approved",
+      comment: "Receipts attached, fine by me",
+      approver: ME,
+    });
   });
 
   it("sends nothing when the approver presses Ctrl-C at the prompt", async () => {
@@ -470,7 +632,11 @@ describe("approval worker in a real terminal (tmux)", function () {
     await waitFor(() => screen().includes("Decision: type"), "the decision prompt on screen");
     tmux("send-keys", "-t", "worker", "C-c");
     await waitFor(() => screen().includes("WORKER_EXIT="), "the worker to exit");
-    expect(screen().replace(/\n/g, " ")).to.contain("No decision was sent for \"Expense report ER98765\"").and.contain("WORKER_EXIT=130");
-    expect(aws.requests.filter((r) => r.operation === "SendTaskSuccess" || r.operation === "SendTaskFailure")).to.have.length(0);
+    expect(screen().replace(/\n/g, " "))
+      .to.contain('No decision was sent for "Expense report ER98765"')
+      .and.contain("WORKER_EXIT=130");
+    expect(
+      aws.requests.filter((r) => r.operation === "SendTaskSuccess" || r.operation === "SendTaskFailure"),
+    ).to.have.length(0);
   });
 });

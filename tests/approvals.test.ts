@@ -19,12 +19,21 @@ import { EXPENSE_REPORT } from "./helpers/fixtures";
 const ROOT = join(__dirname, "..");
 const STATE_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-prod";
 const executionArn = (name: string) => `arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-prod:${name}`;
-const consoleLink = (arn: string) => `https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${arn}`;
-const MANAGERS = ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/carol"];
+const consoleLink = (arn: string) =>
+  `https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${arn}`;
+const MANAGERS = [
+  "arn:aws:iam::123456789012:role/ReleaseApprover",
+  "arn:aws:iam::123456789012:user/alice",
+  "arn:aws:iam::123456789012:user/carol",
+];
 const FINANCE = "arn:aws:iam::123456789012:role/FinanceApprover";
 const ALICE = "arn:aws:iam::123456789012:user/alice";
 const BOB = "arn:aws:sts::123456789012:assumed-role/FinanceApprover/bob";
-const DEPLOYMENT = { title: "Deploy payments-api v2.14.0 to production", requestId: "DEP-2026-1122-01", requester: "CI pipeline <ci@example.com>" };
+const DEPLOYMENT = {
+  title: "Deploy payments-api v2.14.0 to production",
+  requestId: "DEP-2026-1122-01",
+  requester: "CI pipeline <ci@example.com>",
+};
 const PROD_OUTPUTS = {
   stateMachineArn: STATE_MACHINE,
   stateMachineName: "sfn-approvals-prod",
@@ -44,7 +53,10 @@ const dir = mkdtempSync(join(tmpdir(), "approvals-"));
 
 function fakePulumi(stack: string, outputs: object): string {
   const path = join(dir, `pulumi-${stack}`);
-  writeFileSync(path, `#!/bin/sh\n[ "$*" = "stack output --json --stack ${stack}" ] || { echo "unexpected: $*" >&2; exit 3; }\ncat <<'JSON'\n${JSON.stringify(outputs)}\nJSON\n`);
+  writeFileSync(
+    path,
+    `#!/bin/sh\n[ "$*" = "stack output --json --stack ${stack}" ] || { echo "unexpected: $*" >&2; exit 3; }\ncat <<'JSON'\n${JSON.stringify(outputs)}\nJSON\n`,
+  );
   chmodSync(path, 0o755);
   return path;
 }
@@ -67,18 +79,34 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
    * Runs the CLI's main in this process; `extraEnv` adds to the environment, and removes a variable
    * given as undefined. runProcess starts it as npm run does, for the cases about the process.
    */
-  function run(args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  function run(
+    args: string[],
+    extraEnv: Record<string, string | undefined> = {},
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
     return runInProcess(main, args, { ...env, ...extraEnv });
   }
 
-  function runProcess(args: string[], extraEnv: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const childEnv = Object.fromEntries(Object.entries({ ...env, ...extraEnv }).filter(([, value]) => value !== undefined));
+  function runProcess(
+    args: string[],
+    extraEnv: Record<string, string | undefined> = {},
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const childEnv = Object.fromEntries(
+      Object.entries({ ...env, ...extraEnv }).filter(([, value]) => value !== undefined),
+    );
     return new Promise((resolve) => {
       let stdout = "";
       let stderr = "";
-      const child = spawn(process.execPath, cliArgs("approvals", args), { cwd: ROOT, env: childEnv, stdio: ["ignore", "pipe", "pipe"] });
-      child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
-      child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
+      const child = spawn(process.execPath, cliArgs("approvals", args), {
+        cwd: ROOT,
+        env: childEnv,
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
       child.on("exit", (code) => resolve({ code, stdout, stderr }));
     });
   }
@@ -89,20 +117,38 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
    * so the durations shown are stable while the test runs.
    */
   function executions(now: number) {
-    const expense = new FakeExecution(executionArn("er98765-1"), EXPENSE_REPORT, now - 5 * HOUR - 20).start()
+    const expense = new FakeExecution(executionArn("er98765-1"), EXPENSE_REPORT, now - 5 * HOUR - 20)
+      .start()
       .waitAt("manager", now - 5 * HOUR - 19)
-      .decide({ decision: "approved", approver: ALICE, comment: "receipts checked", mechanism: "ssm-automation" }, now - 3 * HOUR - 21)
+      .decide(
+        { decision: "approved", approver: ALICE, comment: "receipts checked", mechanism: "ssm-automation" },
+        now - 3 * HOUR - 21,
+      )
       .waitAt("finance", now - 3 * HOUR - 20);
-    const deployment = new FakeExecution(executionArn("dep-2026-1122-01"), DEPLOYMENT, now - 53 * HOUR - 20).start()
+    const deployment = new FakeExecution(executionArn("dep-2026-1122-01"), DEPLOYMENT, now - 53 * HOUR - 20)
+      .start()
       .waitAt("manager", now - 53 * HOUR - 20);
-    const fresh = new FakeExecution(executionArn("f3c1d2e4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"), { title: "Pay \u001b[2J\u001b[31mnow\u001b[0m\u0007 please", amount: 12 }, now - 1).start();
-    const rejected = new FakeExecution(executionArn("er11111"), { title: "Team dinner", amount: 900, currency: "EUR" }, now - 30 * HOUR).start()
+    const fresh = new FakeExecution(
+      executionArn("f3c1d2e4-5a6b-4c7d-8e9f-0a1b2c3d4e5f"),
+      { title: "Pay \u001b[2J\u001b[31mnow\u001b[0m\u0007 please", amount: 12 },
+      now - 1,
+    ).start();
+    const rejected = new FakeExecution(
+      executionArn("er11111"),
+      { title: "Team dinner", amount: 900, currency: "EUR" },
+      now - 30 * HOUR,
+    )
+      .start()
       .waitAt("manager", now - 30 * HOUR + 1)
       .decide({ decision: "approved", approver: ALICE, comment: null, mechanism: "ssm-automation" }, now - 29 * HOUR)
       .waitAt("finance", now - 29 * HOUR + 0.2)
-      .decide({ decision: "rejected", approver: BOB, comment: "not a business expense", mechanism: "codepipeline" }, now - 28 * HOUR)
+      .decide(
+        { decision: "rejected", approver: BOB, comment: "not a business expense", mechanism: "codepipeline" },
+        now - 28 * HOUR,
+      )
       .succeed("Rejected at finance", { approved: false, decision: "rejected" }, now - 28 * HOUR + 0.2);
-    const failed = new FakeExecution(executionArn("er22222"), { title: "Broken" }, now - 2 * HOUR).start()
+    const failed = new FakeExecution(executionArn("er22222"), { title: "Broken" }, now - 2 * HOUR)
+      .start()
       .waitAt("manager", now - 2 * HOUR + 1)
       .fail("Lambda.ServiceException", "Rate exceeded (Service: Lambda; Status Code: 500)", now - 2 * HOUR + 2);
     return { expense, deployment, fresh, rejected, failed, all: [expense, rejected, deployment, failed, fresh] };
@@ -140,7 +186,9 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
         { stateMachineArn: STATE_MACHINE, statusFilter: "RUNNING", maxResults: 100, nextToken: "list-2" },
       ]);
       const histories = aws.requests.filter((r) => r.operation === "GetExecutionHistory").map((r) => r.body);
-      expect(histories.map((h) => h.executionArn).sort()).to.deep.equal([x.expense, x.deployment, x.fresh].map((e) => e.executionArn).sort());
+      expect(histories.map((h) => h.executionArn).sort()).to.deep.equal(
+        [x.expense, x.deployment, x.fresh].map((e) => e.executionArn).sort(),
+      );
       for (const h of histories) expect(h).to.deep.include({ reverseOrder: true, maxResults: 200 });
       expectNoToken(x.all, result.stdout);
     });
@@ -173,9 +221,11 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       const now = nowSeconds();
       const x = executions(now);
       serveExecutions(aws, x.all);
-      aws.on("GetExecutionHistory", (body) => body.executionArn === x.deployment.executionArn
-        ? new AwsError("ThrottlingException", "Rate exceeded")
-        : x.all.find((e) => e.executionArn === body.executionArn)!.history(body));
+      aws.on("GetExecutionHistory", (body) =>
+        body.executionArn === x.deployment.executionArn
+          ? new AwsError("ThrottlingException", "Rate exceeded")
+          : x.all.find((e) => e.executionArn === body.executionArn)!.history(body),
+      );
       // One attempt per read (AWS_MAX_ATTEMPTS, the SDK's setting): the SDK's backoff on throttling would make this test slow.
       const result = await run(["--stack", "prod"], { AWS_MAX_ATTEMPTS: "1" });
       expect(result.code).to.equal(0);
@@ -193,8 +243,12 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
         "Details: npm run approvals -- --stack prod show EXECUTION",
         "",
       ]);
-      expect(aws.requests.filter((r) => r.operation === "GetExecutionHistory").map((r) => r.body.executionArn).sort())
-        .to.deep.equal([x.expense, x.deployment, x.fresh].map((e) => e.executionArn).sort());
+      expect(
+        aws.requests
+          .filter((r) => r.operation === "GetExecutionHistory")
+          .map((r) => r.body.executionArn)
+          .sort(),
+      ).to.deep.equal([x.expense, x.deployment, x.fresh].map((e) => e.executionArn).sort());
     });
 
     it("with --max N, reads and lists the newest N and says how many more are running", async () => {
@@ -216,18 +270,26 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
         "",
       ]);
       // Every RUNNING execution is counted; only the listed ones' histories are read.
-      expect(aws.requests.filter((r) => r.operation === "GetExecutionHistory").map((r) => r.body.executionArn).sort())
-        .to.deep.equal([x.expense, x.deployment].map((e) => e.executionArn).sort());
+      expect(
+        aws.requests
+          .filter((r) => r.operation === "GetExecutionHistory")
+          .map((r) => r.body.executionArn)
+          .sort(),
+      ).to.deep.equal([x.expense, x.deployment].map((e) => e.executionArn).sort());
     });
 
     it("lists at most 50 executions by default", async () => {
       const now = nowSeconds();
-      const many = Array.from({ length: 53 }, (_, i) => new FakeExecution(executionArn(`er${String(i).padStart(5, "0")}`), { title: `Report ${i}` }, now - 60).start());
+      const many = Array.from({ length: 53 }, (_, i) =>
+        new FakeExecution(executionArn(`er${String(i).padStart(5, "0")}`), { title: `Report ${i}` }, now - 60).start(),
+      );
       serveExecutions(aws, many);
       const result = await run(["--state-machine-arn", STATE_MACHINE]);
       expect(result.code).to.equal(0);
       const lines = result.stdout.split("\n");
-      expect(lines[0]).to.equal("53 running executions of sfn-approvals-prod (eu-west-1); of the newest 50, 0 waiting for approval:");
+      expect(lines[0]).to.equal(
+        "53 running executions of sfn-approvals-prod (eu-west-1); of the newest 50, 0 waiting for approval:",
+      );
       expect(lines.filter((l) => /^er\d{5} /.test(l))).to.have.length(50);
       expect(lines.slice(-5)).to.deep.equal([
         "",
@@ -241,7 +303,11 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
 
     it("prints titles without bidirectional controls, so none shows reversed", async () => {
       const now = nowSeconds();
-      const reversed = new FakeExecution(executionArn("er33333"), { title: "Refund \u202eexe.fdp\u202c \u2067now\u2069\u061c" }, now - 60).start();
+      const reversed = new FakeExecution(
+        executionArn("er33333"),
+        { title: "Refund \u202eexe.fdp\u202c \u2067now\u2069\u061c" },
+        now - 60,
+      ).start();
       serveExecutions(aws, [reversed]);
       const result = await run(["--state-machine-arn", STATE_MACHINE]);
       expect(result.code).to.equal(0);
@@ -250,10 +316,19 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
     });
 
     it("exits 2 with Step Functions' message when it refuses", async () => {
-      aws.on("ListExecutions", () => new AwsError("AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:ListExecutions"));
+      aws.on(
+        "ListExecutions",
+        () =>
+          new AwsError(
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:ListExecutions",
+          ),
+      );
       const result = await run(["--stack", "prod"]);
       expect(result.code).to.equal(2);
-      expect(result.stderr).to.equal("approvals: Step Functions refused the request: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:ListExecutions\n");
+      expect(result.stderr).to.equal(
+        "approvals: Step Functions refused the request: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:ListExecutions\n",
+      );
       expect(result.stdout).to.equal("");
     });
 
@@ -263,19 +338,26 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       await closed.stop();
       const result = await run(["--state-machine-arn", STATE_MACHINE], { AWS_ENDPOINT_URL_SFN: url });
       expect(result.code).to.equal(2);
-      expect(result.stderr).to.equal(`approvals: could not reach Step Functions: Error (ECONNREFUSED): connect ECONNREFUSED ${url.replace("http://", "")}\n`);
+      expect(result.stderr).to.equal(
+        `approvals: could not reach Step Functions: Error (ECONNREFUSED): connect ECONNREFUSED ${url.replace("http://", "")}\n`,
+      );
       expect(result.stdout).to.equal("");
     });
 
     it("says no AWS credentials were found (not that Step Functions refused) when there are none, and exits 2 (a real process)", async () => {
       const home = mkdtempSync(join(tmpdir(), "approvals-home-"));
       const result = await runProcess(["--state-machine-arn", STATE_MACHINE], {
-        AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, HOME: home,
-        AWS_CONFIG_FILE: join(home, "config"), AWS_SHARED_CREDENTIALS_FILE: join(home, "credentials"),
+        AWS_ACCESS_KEY_ID: undefined,
+        AWS_SECRET_ACCESS_KEY: undefined,
+        HOME: home,
+        AWS_CONFIG_FILE: join(home, "config"),
+        AWS_SHARED_CREDENTIALS_FILE: join(home, "credentials"),
       });
       expect(result.code).to.equal(2);
-      expect(result.stderr).to.equal("approvals: no AWS credentials were found (CredentialsProviderError: Could not load credentials from any providers); "
-        + "sign in (e.g. aws sso login) or set AWS_PROFILE, then try again\n");
+      expect(result.stderr).to.equal(
+        "approvals: no AWS credentials were found (CredentialsProviderError: Could not load credentials from any providers); " +
+          "sign in (e.g. aws sso login) or set AWS_PROFILE, then try again\n",
+      );
       expect(aws.requests).to.have.length(0);
     });
   });
@@ -293,25 +375,40 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       const missing = join(dir, "no-pulumi-here");
       const result = await run(["--stack", "prod"], { PULUMI_COMMAND: missing });
       expect(result.code).to.equal(2);
-      expect(result.stderr).to.equal(`approvals: the Pulumi CLI ('${missing}') is not installed or not on PATH; install it, ${INSTEAD}\n`);
+      expect(result.stderr).to.equal(
+        `approvals: the Pulumi CLI ('${missing}') is not installed or not on PATH; install it, ${INSTEAD}\n`,
+      );
       expect(aws.requests).to.have.length(0);
     });
 
     it("says what it printed when the outputs are null or not an object (no TypeError)", async () => {
-      const cases: Array<[string, string]> = [["null", "null"], ["[]", "an array"], ["42", "a number"]];
+      const cases: Array<[string, string]> = [
+        ["null", "null"],
+        ["[]", "an array"],
+        ["42", "a number"],
+      ];
       for (const [printed, what] of cases) {
-        const result = await run(["--stack", "prod"], { PULUMI_COMMAND: pulumiScript(`prints-${what.replace(/ /g, "-")}`, `echo '${printed}'`) });
+        const result = await run(["--stack", "prod"], {
+          PULUMI_COMMAND: pulumiScript(`prints-${what.replace(/ /g, "-")}`, `echo '${printed}'`),
+        });
         expect(result.code, printed).to.equal(2);
-        expect(result.stderr, printed).to.equal(`approvals: 'pulumi stack output --json --stack prod' printed ${what}, not the stack's outputs (an object); ${INSTEAD}\n`);
+        expect(result.stderr, printed).to.equal(
+          `approvals: 'pulumi stack output --json --stack prod' printed ${what}, not the stack's outputs (an object); ${INSTEAD}\n`,
+        );
       }
       expect(aws.requests).to.have.length(0);
     });
 
     it("passes Pulumi's error on as one terminal-safe line", async () => {
-      const failing = pulumiScript("failing", `printf 'error: \\033[31mno stack named %s found\\033[0m\\033]0;pwned\\007\\n  (run pulumi login)\\n' "'prod'" >&2; exit 255`);
+      const failing = pulumiScript(
+        "failing",
+        `printf 'error: \\033[31mno stack named %s found\\033[0m\\033]0;pwned\\007\\n  (run pulumi login)\\n' "'prod'" >&2; exit 255`,
+      );
       const result = await run(["--stack", "prod"], { PULUMI_COMMAND: failing });
       expect(result.code).to.equal(2);
-      expect(result.stderr).to.equal("approvals: could not read the outputs of stack 'prod': error: no stack named 'prod' found (run pulumi login)\n");
+      expect(result.stderr).to.equal(
+        "approvals: could not read the outputs of stack 'prod': error: no stack named 'prod' found (run pulumi login)\n",
+      );
     });
   });
 
@@ -401,18 +498,21 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
 
     it("shows an auto-approved execution", async () => {
       const now = nowSeconds();
-      const auto = new FakeExecution(executionArn("taxi"), { title: "Taxi", amount: 42 }, now - 60).start()
+      const auto = new FakeExecution(executionArn("taxi"), { title: "Taxi", amount: 42 }, now - 60)
+        .start()
         .succeed("Auto-approved", { approved: true, decision: "auto_approved" }, now - 60);
       serveExecutions(aws, [auto]);
       const result = await run(["--stack", "prod", "show", "taxi"]);
       expect(result.code).to.equal(0);
-      expect(result.stdout).to.contain("\nDecision   auto_approved\nTitle      Taxi\nAmount     42.00\n")
+      expect(result.stdout)
+        .to.contain("\nDecision   auto_approved\nTitle      Taxi\nAmount     42.00\n")
         .and.contain("\n\nNo stage ran: the amount is below the auto-approval threshold.\n");
     });
 
     it("does not call an output that says approved: false beside decision 'approved' an approval", async () => {
       const now = nowSeconds();
-      const odd = new FakeExecution(executionArn("odd"), { title: "Odd" }, now - 60).start()
+      const odd = new FakeExecution(executionArn("odd"), { title: "Odd" }, now - 60)
+        .start()
         .succeed("Approved", { approved: false, decision: "approved" }, now - 60);
       serveExecutions(aws, [odd]);
       const result = await run(["--stack", "prod", "show", "odd"]);
@@ -438,20 +538,45 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
   describe("usage errors print the usage and exit 2", () => {
     const cases: Array<[string[], string]> = [
       [[], "approvals: give either --stack or --state-machine-arn"],
-      [["list", "--stack", "prod", "--state-machine-arn", STATE_MACHINE], "approvals: give either --stack or --state-machine-arn"],
+      [
+        ["list", "--stack", "prod", "--state-machine-arn", STATE_MACHINE],
+        "approvals: give either --stack or --state-machine-arn",
+      ],
       [["--stack", "prod", "list", "everything"], "approvals: list takes no argument, got 'everything'"],
-      [["--stack", "prod", "show"], "approvals: show needs one execution: its ARN, or its name with --stack or --state-machine-arn"],
-      [["show", "er98765-1"], "approvals: show 'er98765-1': without --stack or --state-machine-arn, give the execution's ARN"],
-      [["--stack", "prod", "show", "arn:aws:states:eu-west-1:123456789012:execution:other-workflow:er1"], "approvals: 'arn:aws:states:eu-west-1:123456789012:execution:other-workflow:er1' is not an execution of " + STATE_MACHINE],
-      [["--state-machine-arn", "arn:aws:sns:eu-west-1:123456789012:topic"], "is not a Step Functions state machine ARN"],
+      [
+        ["--stack", "prod", "show"],
+        "approvals: show needs one execution: its ARN, or its name with --stack or --state-machine-arn",
+      ],
+      [
+        ["show", "er98765-1"],
+        "approvals: show 'er98765-1': without --stack or --state-machine-arn, give the execution's ARN",
+      ],
+      [
+        ["--stack", "prod", "show", "arn:aws:states:eu-west-1:123456789012:execution:other-workflow:er1"],
+        "approvals: 'arn:aws:states:eu-west-1:123456789012:execution:other-workflow:er1' is not an execution of " +
+          STATE_MACHINE,
+      ],
+      [
+        ["--state-machine-arn", "arn:aws:sns:eu-west-1:123456789012:topic"],
+        "is not a Step Functions state machine ARN",
+      ],
       [["--stack", "prod", "approve", "er1"], "approvals: unknown command 'approve' (list or show)"],
       [["--stack", "prod", "--verbose"], "approvals: unknown option --verbose"],
       [["--stack", "prod", "list", "--max", "0"], "approvals: --max must be a whole number from 1 to 1000, got '0'"],
       [["--stack", "prod", "--max", "2.5"], "approvals: --max must be a whole number from 1 to 1000, got '2.5'"],
       [["--stack", "prod", "show", "er98765-1", "--max", "5"], "approvals: --max goes with list"],
-      [["--stack", "prod", "show", "er\u001b[2J\u001b]0;pwned\u0007x"], "approvals: show 'erx': it holds control characters, which no execution ARN or name does\n"],
-      [["show", `${executionArn("er1")}\u001b[31m`], `approvals: show '${executionArn("er1")}': it holds control characters, which no execution ARN or name does\n`],
-      [["--state-machine-arn", `${STATE_MACHINE}\u001b[8m`], `approvals: --state-machine-arn '${STATE_MACHINE}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME); it holds control characters\n`],
+      [
+        ["--stack", "prod", "show", "er\u001b[2J\u001b]0;pwned\u0007x"],
+        "approvals: show 'erx': it holds control characters, which no execution ARN or name does\n",
+      ],
+      [
+        ["show", `${executionArn("er1")}\u001b[31m`],
+        `approvals: show '${executionArn("er1")}': it holds control characters, which no execution ARN or name does\n`,
+      ],
+      [
+        ["--state-machine-arn", `${STATE_MACHINE}\u001b[8m`],
+        `approvals: --state-machine-arn '${STATE_MACHINE}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME); it holds control characters\n`,
+      ],
       [["--stack", "prod", "\u001b]0;pwned\u0007bogus"], "approvals: unknown command 'bogus' (list or show)\n"],
       [["--stack", "prod", "--\u001b[31mverbose"], "approvals: unknown option --verbose\n"],
     ];
@@ -477,7 +602,8 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
 
 describe("approvals: reading where an execution stands", () => {
   /** Events as the SDK hands them over (timestamps as Dates). */
-  const sdkEvents = (events: Array<Record<string, unknown>>) => events.map((e) => ({ ...e, timestamp: new Date((e.timestamp as number) * 1000) })) as unknown as HistoryEvent[];
+  const sdkEvents = (events: Array<Record<string, unknown>>) =>
+    events.map((e) => ({ ...e, timestamp: new Date((e.timestamp as number) * 1000) })) as unknown as HistoryEvent[];
 
   it("keys decisions as the workflow does", () => {
     expect(["manager", "team-lead", "a-b-c"].map(decisionKey)).to.deep.equal(["manager", "team_lead", "a_b_c"]);
@@ -487,10 +613,16 @@ describe("approvals: reading where an execution stands", () => {
     const aws = new FakeAws();
     const url = await aws.start();
     const previous = process.env.AWS_ENDPOINT_URL_SFN;
-    Object.assign(process.env, { AWS_ENDPOINT_URL_SFN: url, AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS", AWS_SECRET_ACCESS_KEY: "fake" });
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SFN: url,
+      AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS",
+      AWS_SECRET_ACCESS_KEY: "fake",
+    });
     try {
       const t0 = nowSeconds() - HOUR;
-      const execution = new FakeExecution(executionArn("busy"), EXPENSE_REPORT, t0).start().waitAt("manager", t0 + 1, "activity");
+      const execution = new FakeExecution(executionArn("busy"), EXPENSE_REPORT, t0)
+        .start()
+        .waitAt("manager", t0 + 1, "activity");
       // Released by vanished workers again and again: more events than one page after the state was entered.
       for (let i = 0; i < 70; i++) execution.releaseActivity(t0 + 200 + i * 45);
       serveExecutions(aws, [execution]);
@@ -511,17 +643,27 @@ describe("approvals: reading where an execution stands", () => {
     const aws = new FakeAws();
     const url = await aws.start();
     const previous = process.env.AWS_ENDPOINT_URL_SFN;
-    Object.assign(process.env, { AWS_ENDPOINT_URL_SFN: url, AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS", AWS_SECRET_ACCESS_KEY: "fake" });
+    Object.assign(process.env, {
+      AWS_ENDPOINT_URL_SFN: url,
+      AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS",
+      AWS_SECRET_ACCESS_KEY: "fake",
+    });
     try {
       const t0 = nowSeconds() - 30 * HOUR;
-      const execution = new FakeExecution(executionArn("stuck"), EXPENSE_REPORT, t0).start().waitAt("manager", t0 + 1, "activity");
+      const execution = new FakeExecution(executionArn("stuck"), EXPENSE_REPORT, t0)
+        .start()
+        .waitAt("manager", t0 + 1, "activity");
       // 3 events per release: 3,300 events newer than the Task's TaskStateEntered, more than 15 pages of 200.
       for (let i = 0; i < 1100; i++) execution.releaseActivity(t0 + 200 + i * 45);
       serveExecutions(aws, [execution]);
       const position = await readPosition(sfnClient("eu-west-1"), execution.executionArn);
       const pages = aws.requests.map((r) => r.body);
-      expect(pages.map((p) => p.nextToken)).to.deep.equal([undefined, ...Array.from({ length: 14 }, (_, n) => `page-${(n + 1) * 200}`)]);
-      for (const page of pages) expect(page).to.deep.include({ executionArn: execution.executionArn, reverseOrder: true, maxResults: 200 });
+      expect(pages.map((p) => p.nextToken)).to.deep.equal([
+        undefined,
+        ...Array.from({ length: 14 }, (_, n) => `page-${(n + 1) * 200}`),
+      ]);
+      for (const page of pages)
+        expect(page).to.deep.include({ executionArn: execution.executionArn, reverseOrder: true, maxResults: 200 });
       expect(position.waiting, "not found within the pages read").to.equal(undefined);
     } finally {
       if (previous === undefined) delete process.env.AWS_ENDPOINT_URL_SFN;
@@ -532,7 +674,13 @@ describe("approvals: reading where an execution stands", () => {
   });
 
   describe("stages with reminders and escalation (the Task waits in a Parallel branch; reminder and escalation events are newer)", () => {
-    const MANAGER_DECISION = { stage: "manager", decision: "approved", mechanism: "ssm-automation", approver: ALICE, comment: null };
+    const MANAGER_DECISION = {
+      stage: "manager",
+      decision: "approved",
+      mechanism: "ssm-automation",
+      approver: ALICE,
+      comment: null,
+    };
     /**
      * Manager (decided after `managerReminders` reminders; a reminder entered just after the
      * decision), then finance waiting with `financeReminders` reminders (the 2nd could not be
@@ -540,25 +688,41 @@ describe("approvals: reading where an execution stands", () => {
      */
     function followUpExecution(managerReminders: number, financeReminders: number) {
       const h = new HistoryBuilder(executionArn("er98765-follow-ups"), EXPENSE_REPORT);
-      const manager = new FollowUpStage(h, { stage: "manager", mechanism: "ssm-automation", token: "manager-token", executionArn: h.executionArn });
+      const manager = new FollowUpStage(h, {
+        stage: "manager",
+        mechanism: "ssm-automation",
+        token: "manager-token",
+        executionArn: h.executionArn,
+      });
       for (let i = 0; i < managerReminders; i++) manager.remind();
       manager.end({ decision: "approved", approver: ALICE }, true);
-      const finance = new FollowUpStage(h, { stage: "finance", mechanism: "codepipeline", token: "finance-token", executionArn: h.executionArn });
+      const finance = new FollowUpStage(h, {
+        stage: "finance",
+        mechanism: "codepipeline",
+        token: "finance-token",
+        executionArn: h.executionArn,
+      });
       for (let i = 1; i <= financeReminders; i++) {
         finance.remind(i === 2);
         if (i === 3) finance.escalate();
       }
-      const managerExited = h.events.find((e) => e.type === "TaskStateExited" && e.stateExitedEventDetails.name === "Approval manager")!.id as number;
+      const managerExited = h.events.find(
+        (e) => e.type === "TaskStateExited" && e.stateExitedEventDetails.name === "Approval manager",
+      )!.id as number;
       return { h, manager, finance, managerExited };
     }
     /** The history up to event `id`, newest first, as the SDK hands it over. */
     const upTo = (h: HistoryBuilder, id: number) => sdkEvents(h.events.slice(0, id).reverse());
     const newestState = (h: HistoryBuilder, id: number) => {
-      const event = h.events.slice(0, id).reverse().find((e) => e.stateEnteredEventDetails || e.stateExitedEventDetails) as HistoryEventJson;
+      const event = h.events
+        .slice(0, id)
+        .reverse()
+        .find((e) => e.stateEnteredEventDetails || e.stateExitedEventDetails) as HistoryEventJson;
       return (event.stateEnteredEventDetails ?? event.stateExitedEventDetails).name as string;
     };
     const since = (h: HistoryBuilder, id: number) => new Date(h.events[id - 1].timestamp * 1000);
-    const withoutTime = (decisions: Array<{ decidedAt: string | null }>) => decisions.map(({ decidedAt, ...rest }) => rest);
+    const withoutTime = (decisions: Array<{ decidedAt: string | null }>) =>
+      decisions.map(({ decidedAt, ...rest }) => rest);
 
     it("waits on the stage from its Task's TaskStateEntered until its TaskStateExited, whichever branch's event is newest", () => {
       const { h, manager, finance, managerExited } = followUpExecution(4, 6);
@@ -581,15 +745,23 @@ describe("approvals: reading where an execution stands", () => {
       }
       // The newest state was each of these while finance waited (before, "Approval finance reminder" would have read as a stage "finance reminder").
       expect([...newestStates].sort()).to.deep.equal([
-        "Approval finance", "Approval finance escalated", "Approval finance escalation 1", "Approval finance escalation wait",
-        "Approval finance reminder", "Approval finance reminder counted", "Approval finance reminder not sent", "Approval finance reminder wait",
-        "Approval finance reminders left?", "Approval finance reminders start",
+        "Approval finance",
+        "Approval finance escalated",
+        "Approval finance escalation 1",
+        "Approval finance escalation wait",
+        "Approval finance reminder",
+        "Approval finance reminder counted",
+        "Approval finance reminder not sent",
+        "Approval finance reminder wait",
+        "Approval finance reminders left?",
+        "Approval finance reminders start",
       ]);
     });
 
     it("does not wait once the stage is decided, though a reminder state entered after the decision is newer", () => {
       const { h, managerExited } = followUpExecution(4, 0);
-      const received = h.events.find((e) => e.stateEnteredEventDetails?.name === "Approval manager decision received")!.id as number;
+      const received = h.events.find((e) => e.stateEnteredEventDetails?.name === "Approval manager decision received")!
+        .id as number;
       const atReceived = positionFromEvents(upTo(h, received));
       expect(atReceived.state).to.equal("Approval manager decision received");
       expect(atReceived.waiting).to.equal(undefined);
@@ -601,7 +773,9 @@ describe("approvals: reading where an execution stands", () => {
       expect(atRace.state).to.equal("Approval manager reminder");
       expect(atRace.waiting).to.equal(undefined);
       expect(withoutTime(atRace.decisions)).to.deep.equal([MANAGER_DECISION]);
-      const checked = positionFromEvents(upTo(h, h.events.find((e) => e.stateEnteredEventDetails?.name === "Check manager")!.id));
+      const checked = positionFromEvents(
+        upTo(h, h.events.find((e) => e.stateEnteredEventDetails?.name === "Check manager")!.id),
+      );
       expect(checked.waiting).to.equal(undefined);
       expect(withoutTime(checked.decisions)).to.deep.equal([MANAGER_DECISION]);
     });
@@ -611,7 +785,11 @@ describe("approvals: reading where an execution stands", () => {
       const aws = new FakeAws();
       const url = await aws.start();
       const previous = process.env.AWS_ENDPOINT_URL_SFN;
-      Object.assign(process.env, { AWS_ENDPOINT_URL_SFN: url, AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS", AWS_SECRET_ACCESS_KEY: "fake" });
+      Object.assign(process.env, {
+        AWS_ENDPOINT_URL_SFN: url,
+        AWS_ACCESS_KEY_ID: "AKIAFAKEFORTESTS",
+        AWS_SECRET_ACCESS_KEY: "fake",
+      });
       try {
         aws.on("GetExecutionHistory", (body) => h.page(body));
         const position = await readPosition(sfnClient("eu-west-1"), h.executionArn);
@@ -623,9 +801,13 @@ describe("approvals: reading where an execution stands", () => {
         await aws.stop();
       }
     }
-    const pageRequests = (h: HistoryBuilder, pages: number) => Array.from({ length: pages }, (_, n) => ({
-      executionArn: h.executionArn, reverseOrder: true, maxResults: 200, ...(n > 0 ? { nextToken: `events-from-${n * 200}` } : {}),
-    }));
+    const pageRequests = (h: HistoryBuilder, pages: number) =>
+      Array.from({ length: pages }, (_, n) => ({
+        executionArn: h.executionArn,
+        reverseOrder: true,
+        maxResults: 200,
+        ...(n > 0 ? { nextToken: `events-from-${n * 200}` } : {}),
+      }));
 
     it("readPosition pages on until it finds the Task's TaskStateEntered behind 20 reminder cycles, and no further", async () => {
       const { h, finance } = followUpExecution(20, 20);
@@ -641,7 +823,11 @@ describe("approvals: reading where an execution stands", () => {
 
     it("readPosition finds the Task behind the worst case the config allows: 100 reminders and 10 escalation targets, every publish failed", async () => {
       const h = new HistoryBuilder(executionArn("er98765-unlucky"), EXPENSE_REPORT);
-      const finance = new FollowUpStage(h, { stage: "finance", mechanism: "codepipeline", token: "finance-token", executionArn: h.executionArn }, { escalationTargets: 10 });
+      const finance = new FollowUpStage(
+        h,
+        { stage: "finance", mechanism: "codepipeline", token: "finance-token", executionArn: h.executionArn },
+        { escalationTargets: 10 },
+      );
       for (let i = 1; i <= 100; i++) {
         finance.remind(true);
         if (i === 50) finance.escalate(true);
@@ -658,18 +844,55 @@ describe("approvals: reading where an execution stands", () => {
 
   it("does not count what a Catch wrote as a decision, and reads a disagreeing decision as the workflow does", () => {
     const t0 = 1795341600;
-    const timedOut = new FakeExecution(executionArn("slow"), EXPENSE_REPORT, t0).start().waitAt("manager", t0 + 1).timeOut("ssm-automation", t0 + 100);
+    const timedOut = new FakeExecution(executionArn("slow"), EXPENSE_REPORT, t0)
+      .start()
+      .waitAt("manager", t0 + 1)
+      .timeOut("ssm-automation", t0 + 100);
     // Newest first, cut just after "Approval manager timed out" was entered: the decision slot holds {Error, Cause}.
-    const passEntered = timedOut.events.findIndex((e) => (e.stateEnteredEventDetails as { name?: string } | undefined)?.name === "Approval manager timed out");
+    const passEntered = timedOut.events.findIndex(
+      (e) => (e.stateEnteredEventDetails as { name?: string } | undefined)?.name === "Approval manager timed out",
+    );
     const atPass = positionFromEvents(sdkEvents(timedOut.events.slice(0, passEntered + 1).reverse()));
     expect(atPass.state).to.equal("Approval manager timed out");
     expect(atPass.waiting).to.equal(undefined);
     expect(atPass.decisions).to.deep.equal([]);
 
-    const entered = (decisions: object) => [{ id: 9, previousEventId: 8, timestamp: t0, type: "ChoiceStateEntered", stateEnteredEventDetails: { name: "Check manager", input: JSON.stringify({ request: EXPENSE_REPORT, decisions }) } }];
-    const disagreeing = positionFromEvents(sdkEvents(entered({ manager: { approved: false, decision: "approved", stage: "manager", mechanism: "activity", approver: ALICE, comment: null, decidedAt: "2026-11-22T10:00:00Z" } })));
+    const entered = (decisions: object) => [
+      {
+        id: 9,
+        previousEventId: 8,
+        timestamp: t0,
+        type: "ChoiceStateEntered",
+        stateEnteredEventDetails: {
+          name: "Check manager",
+          input: JSON.stringify({ request: EXPENSE_REPORT, decisions }),
+        },
+      },
+    ];
+    const disagreeing = positionFromEvents(
+      sdkEvents(
+        entered({
+          manager: {
+            approved: false,
+            decision: "approved",
+            stage: "manager",
+            mechanism: "activity",
+            approver: ALICE,
+            comment: null,
+            decidedAt: "2026-11-22T10:00:00Z",
+          },
+        }),
+      ),
+    );
     expect(disagreeing.decisions.map((d) => d.decision)).to.deep.equal(["rejected"]);
-    const malformed = positionFromEvents(sdkEvents(entered({ manager: { decision: "approved", stage: "manager" }, finance: { approved: true, decision: "approved", stage: "manager" } })));
+    const malformed = positionFromEvents(
+      sdkEvents(
+        entered({
+          manager: { decision: "approved", stage: "manager" },
+          finance: { approved: true, decision: "approved", stage: "manager" },
+        }),
+      ),
+    );
     expect(malformed.decisions, "no boolean 'approved'; a decision under another stage's key").to.deep.equal([]);
   });
 });

@@ -17,12 +17,20 @@ import { stackConfig } from "./helpers/stackConfig";
 
 // The schema's patterns (e.g. "^{{[ ]{0,1}[a-zA-Z_.]+[ ]{0,1}}}$") are not valid with the `u` flag
 // that ajv 8 adds; the language service itself evaluates them without it.
-const ssmSchema = JSON.parse(readFileSync(require.resolve("aws-ssm-document-language-service/dist/schema.json"), "utf8"));
-const ajv = new Ajv({ allErrors: true, strict: false, code: { regExp: ((pattern: string, flags: string) => new RegExp(pattern, flags.replace("u", ""))) as never } });
+const ssmSchema = JSON.parse(
+  readFileSync(require.resolve("aws-ssm-document-language-service/dist/schema.json"), "utf8"),
+);
+const ajv = new Ajv({
+  allErrors: true,
+  strict: false,
+  code: { regExp: ((pattern: string, flags: string) => new RegExp(pattern, flags.replace("u", ""))) as never },
+});
 const validateRunbook = ajv.compile(ssmSchema);
 
 function runbookErrors(runbook: unknown): string[] {
-  return validateRunbook(runbook) ? [] : (validateRunbook.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message ?? ""}`);
+  return validateRunbook(runbook)
+    ? []
+    : (validateRunbook.errors ?? []).map((e) => `${e.instancePath || "/"} ${e.message ?? ""}`);
 }
 
 const asl = getLanguageService({});
@@ -52,30 +60,73 @@ const TEST_STACKS: Record<string, Record<string, unknown>> = {
   "five-mechanisms-with-follow-ups": {
     "sfn-approvals:stages": [
       {
-        name: "manager", mechanism: "ssm-automation", minRequiredApprovals: 10, timeout: "30d", remindEvery: "1d", escalateTo: ["oncall@example.com"], escalateAfter: "10%",
-        approvers: Array.from({ length: 10 }, (_, i) => USER(`approver${i}`)), notify: ["managers@example.com"],
+        name: "manager",
+        mechanism: "ssm-automation",
+        minRequiredApprovals: 10,
+        timeout: "30d",
+        remindEvery: "1d",
+        escalateTo: ["oncall@example.com"],
+        escalateAfter: "10%",
+        approvers: Array.from({ length: 10 }, (_, i) => USER(`approver${i}`)),
+        notify: ["managers@example.com"],
       },
-      { name: "release", mechanism: "codepipeline", approvers: [ROLE("ReleaseApprover")], notify: ["release@example.com"], timeout: "7d", remindEvery: "1d", escalateTo: [`arn:aws:sns:eu-west-1:${ACCOUNT}:platform-oncall`] },
-      { name: "operator", mechanism: "activity", approvers: [ROLE("Operator")], timeout: "4h", escalateTo: ["oncall@example.com"], escalateAfter: "90%" },
-      { name: "lead", mechanism: "email-link", approvers: ["lead@example.com"], timeout: "2d", remindEvery: "12h", escalateTo: ["head@example.com"] },
-      { name: "finance", mechanism: "sns-callback", approvers: ["finance@example.com"], timeout: "3d", remindEvery: "1d", escalateTo: ["cfo@example.com", `arn:aws:sns:eu-west-1:${ACCOUNT}:finance-oncall`] },
+      {
+        name: "release",
+        mechanism: "codepipeline",
+        approvers: [ROLE("ReleaseApprover")],
+        notify: ["release@example.com"],
+        timeout: "7d",
+        remindEvery: "1d",
+        escalateTo: [`arn:aws:sns:eu-west-1:${ACCOUNT}:platform-oncall`],
+      },
+      {
+        name: "operator",
+        mechanism: "activity",
+        approvers: [ROLE("Operator")],
+        timeout: "4h",
+        escalateTo: ["oncall@example.com"],
+        escalateAfter: "90%",
+      },
+      {
+        name: "lead",
+        mechanism: "email-link",
+        approvers: ["lead@example.com"],
+        timeout: "2d",
+        remindEvery: "12h",
+        escalateTo: ["head@example.com"],
+      },
+      {
+        name: "finance",
+        mechanism: "sns-callback",
+        approvers: ["finance@example.com"],
+        timeout: "3d",
+        remindEvery: "1d",
+        escalateTo: ["cfo@example.com", `arn:aws:sns:eu-west-1:${ACCOUNT}:finance-oncall`],
+      },
     ],
   },
 };
 
-interface Generated { runbooks: Array<[string, unknown]>; definitions: Array<[string, unknown]> }
+interface Generated {
+  runbooks: Array<[string, unknown]>;
+  definitions: Array<[string, unknown]>;
+}
 
 function collect(stack: string, resources: RecordedResource[], into: Generated): void {
-  for (const doc of ofType(resources, "aws:ssm/document:Document")) into.runbooks.push([`${stack}: ${doc.inputs.name}`, JSON.parse(doc.inputs.content)]);
-  for (const machine of ofType(resources, "aws:sfn/stateMachine:StateMachine")) into.definitions.push([`${stack}: ${machine.name}`, JSON.parse(machine.inputs.definition)]);
+  for (const doc of ofType(resources, "aws:ssm/document:Document"))
+    into.runbooks.push([`${stack}: ${doc.inputs.name}`, JSON.parse(doc.inputs.content)]);
+  for (const machine of ofType(resources, "aws:sfn/stateMachine:StateMachine"))
+    into.definitions.push([`${stack}: ${machine.name}`, JSON.parse(machine.inputs.definition)]);
 }
 
 describe("AWS's own validators: SSM document schema and the Amazon States Language service", function () {
   const generated: Generated = { runbooks: [], definitions: [] };
 
   before(async () => {
-    for (const stack of ["dev", "prod", "staging"]) collect(stack, (await runProgram(stack, stackConfig(stack))).resources, generated);
-    for (const [name, overrides] of Object.entries(TEST_STACKS)) collect(name, (await runProgram("dev", stackConfig("dev", overrides))).resources, generated);
+    for (const stack of ["dev", "prod", "staging"])
+      collect(stack, (await runProgram(stack, stackConfig(stack))).resources, generated);
+    for (const [name, overrides] of Object.entries(TEST_STACKS))
+      collect(name, (await runProgram("dev", stackConfig("dev", overrides))).resources, generated);
   });
 
   it("builds the runbooks and definitions it should (one runbook per ssm-automation stage, one state machine per stack)", () => {
@@ -87,7 +138,12 @@ describe("AWS's own validators: SSM document schema and the Amazon States Langua
     expect(generated.definitions).to.have.length(5);
     const resources = generated.definitions.map(([, d]) => JSON.stringify(d));
     // The test stacks really hold every mechanism's Task and the follow-up Parallel.
-    for (const marker of ["lambda:invoke.waitForTaskToken", ":activity:", "sns:publish.waitForTaskToken", "\"Type\":\"Parallel\""]) {
+    for (const marker of [
+      "lambda:invoke.waitForTaskToken",
+      ":activity:",
+      "sns:publish.waitForTaskToken",
+      '"Type":"Parallel"',
+    ]) {
       expect(resources[4], marker).to.contain(marker);
     }
   });
@@ -97,7 +153,8 @@ describe("AWS's own validators: SSM document schema and the Amazon States Langua
   });
 
   it("every state machine definition passes amazon-states-language-service with zero diagnostics", async () => {
-    for (const [name, definition] of generated.definitions) expect(await definitionDiagnostics(definition), name).to.deep.equal([]);
+    for (const [name, definition] of generated.definitions)
+      expect(await definitionDiagnostics(definition), name).to.deep.equal([]);
   });
 
   describe("SNS Publish subjects follow AWS's rule", () => {
@@ -124,7 +181,13 @@ describe("AWS's own validators: SSM document schema and the Amazon States Langua
 
     it("the email-link start function's subject", () => {
       for (const title of TITLES) {
-        const email = composeApprovalEmail({ request: { ...EXPENSE_REPORT, title }, stage: "lead", executionArn: "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-staging:er-1", link: "https://example.com/decide?c=x", deadline: new Date("2026-11-24T10:00:00Z") });
+        const email = composeApprovalEmail({
+          request: { ...EXPENSE_REPORT, title },
+          stage: "lead",
+          executionArn: "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-staging:er-1",
+          link: "https://example.com/decide?c=x",
+          deadline: new Date("2026-11-24T10:00:00Z"),
+        });
         follows(email.subject, `email-link: ${JSON.stringify(title)}`);
       }
     });
@@ -133,7 +196,8 @@ describe("AWS's own validators: SSM document schema and the Amazon States Langua
       const subjects: Array<[string, string]> = [];
       const walk = (states: Record<string, any>, where: string) => {
         for (const [name, state] of Object.entries(states)) {
-          if (typeof state.Arguments?.Subject === "string") subjects.push([`${where} / ${name}`, state.Arguments.Subject]);
+          if (typeof state.Arguments?.Subject === "string")
+            subjects.push([`${where} / ${name}`, state.Arguments.Subject]);
           for (const branch of state.Branches ?? []) walk(branch.States, `${where} / ${name}`);
         }
       };
@@ -143,7 +207,10 @@ describe("AWS's own validators: SSM document schema and the Amazon States Langua
         const expression = /^\{%([\s\S]*)%\}$/.exec(subject);
         expect(expression, where).to.not.equal(null);
         for (const title of TITLES) {
-          const value = await jsonata(expression![1]).evaluate({}, { states: { input: { request: { ...EXPENSE_REPORT, title } } } });
+          const value = await jsonata(expression![1]).evaluate(
+            {},
+            { states: { input: { request: { ...EXPENSE_REPORT, title } } } },
+          );
           follows(value, `${where}: ${JSON.stringify(title)}`);
         }
       }
@@ -158,10 +225,26 @@ describe("AWS's own validators: SSM document schema and the Amazon States Langua
         edit(copy.mainSteps[0], copy);
         return runbookErrors(copy);
       };
-      expect(broken((step) => { delete step.inputs.Approvers; })).to.include("/mainSteps/0/inputs must have required property 'Approvers'");
-      expect(broken((step) => { step.action = "aws:aprove"; }).join("\n")).to.contain("/mainSteps/0/action must be equal to one of the allowed values");
-      expect(broken((step) => { step.onFailure = "Stop"; }).join("\n")).to.contain("/mainSteps/0/onFailure must match pattern");
-      expect(broken((_, doc) => { doc.schemaVersion = "2.2"; }).join("\n")).to.contain("/schemaVersion must be equal to one of the allowed values");
+      expect(
+        broken((step) => {
+          delete step.inputs.Approvers;
+        }),
+      ).to.include("/mainSteps/0/inputs must have required property 'Approvers'");
+      expect(
+        broken((step) => {
+          step.action = "aws:aprove";
+        }).join("\n"),
+      ).to.contain("/mainSteps/0/action must be equal to one of the allowed values");
+      expect(
+        broken((step) => {
+          step.onFailure = "Stop";
+        }).join("\n"),
+      ).to.contain("/mainSteps/0/onFailure must match pattern");
+      expect(
+        broken((_, doc) => {
+          doc.schemaVersion = "2.2";
+        }).join("\n"),
+      ).to.contain("/schemaVersion must be equal to one of the allowed values");
     });
 
     it("a definition with a dangling Next, an unknown state type or a Task without Resource has diagnostics", async () => {
@@ -172,9 +255,22 @@ describe("AWS's own validators: SSM document schema and the Amazon States Langua
         return (await definitionDiagnostics(copy)).join("\n");
       };
       const firstTask = (d: any) => Object.values<any>(d.States).find((s) => s.Type === "Task");
-      expect(await broken((d) => { d.States[d.StartAt].Next = "No such state"; d.States[d.StartAt].End = undefined; })).to.contain("The value of \"Next\" property must be the name of an existing state.");
-      expect(await broken((d) => { d.States[d.StartAt].Type = "Wait4"; })).to.not.equal("");
-      expect(await broken((d) => { delete firstTask(d).Resource; })).to.not.equal("");
+      expect(
+        await broken((d) => {
+          d.States[d.StartAt].Next = "No such state";
+          d.States[d.StartAt].End = undefined;
+        }),
+      ).to.contain('The value of "Next" property must be the name of an existing state.');
+      expect(
+        await broken((d) => {
+          d.States[d.StartAt].Type = "Wait4";
+        }),
+      ).to.not.equal("");
+      expect(
+        await broken((d) => {
+          delete firstTask(d).Resource;
+        }),
+      ).to.not.equal("");
     });
   });
 });

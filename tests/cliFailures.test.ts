@@ -34,15 +34,25 @@ describe("CLI arguments (scripts/lib/args.ts, on util.parseArgs)", () => {
     const { values, flags } = parseArgs(["--stack", "dev", "--max=5", "--once", "--stack", "prod"], SPEC);
     expect(values).to.deep.equal({ stack: "prod", max: "5" });
     expect([...flags]).to.deep.equal(["once"]);
-    expect(parseArgsWithOperands(["show", "--stack", "dev", "er-1"], SPEC)).to.deep.equal({ values: { stack: "dev" }, flags: new Set(), operands: ["show", "er-1"] });
+    expect(parseArgsWithOperands(["show", "--stack", "dev", "er-1"], SPEC)).to.deep.equal({
+      values: { stack: "dev" },
+      flags: new Set(),
+      operands: ["show", "er-1"],
+    });
   });
 
   it("refuses what it does not know, in the tools' words, naming the nearest option for a mistyped one", () => {
-    expect(usageError(() => parseArgs(["--stak", "dev"], SPEC))).to.equal("unknown option --stak (did you mean --stack?)");
-    expect(usageError(() => parseArgs(["--state-machine", "arn"], SPEC))).to.equal("unknown option --state-machine (did you mean --state-machine-arn?)");
+    expect(usageError(() => parseArgs(["--stak", "dev"], SPEC))).to.equal(
+      "unknown option --stak (did you mean --stack?)",
+    );
+    expect(usageError(() => parseArgs(["--state-machine", "arn"], SPEC))).to.equal(
+      "unknown option --state-machine (did you mean --state-machine-arn?)",
+    );
     expect(usageError(() => parseArgs(["--onec"], SPEC))).to.equal("unknown option --onec (did you mean --once?)");
     expect(usageError(() => parseArgs(["--verbose"], SPEC))).to.equal("unknown option --verbose");
-    expect(usageError(() => parseArgs(["-s", "dev"], SPEC))).to.equal("unknown option -s (options start with --; see --help)");
+    expect(usageError(() => parseArgs(["-s", "dev"], SPEC))).to.equal(
+      "unknown option -s (options start with --; see --help)",
+    );
     expect(usageError(() => parseArgs(["--stack"], SPEC))).to.equal("--stack needs a value");
     expect(usageError(() => parseArgs(["--stack", "--once"], SPEC))).to.equal("--stack needs a value");
     expect(usageError(() => parseArgs(["--once=yes"], SPEC))).to.equal("--once takes no value");
@@ -60,24 +70,43 @@ describe("CLI arguments (scripts/lib/args.ts, on util.parseArgs)", () => {
 });
 
 describe("CLI failures (scripts/lib/failures.ts): one message and one exit code per cause", () => {
-  const sdkError = (name: string, message: string, extra: object = {}) => Object.assign(new Error(message), { name, ...extra });
+  const sdkError = (name: string, message: string, extra: object = {}) =>
+    Object.assign(new Error(message), { name, ...extra });
 
   it("names each cause, whichever service the call went to", () => {
     const none = sdkError("CredentialsProviderError", "Could not load credentials from any providers");
     expect(failureCause(none)).to.equal("no-credentials");
     expect(failureCause(new AwsCallError("STS", none))).to.equal("no-credentials");
     expect(failureMessage(new AwsCallError("STS", none))).to.equal(failureMessage(none));
-    expect(failureCause(sdkError("ExpiredTokenException", "The security token included in the request is expired", { $metadata: { httpStatusCode: 403 } }))).to.equal("expired-credentials");
-    expect(failureCause(sdkError("TokenProviderError", "The SSO session token is expired. Run aws sso login"))).to.equal("expired-credentials");
+    expect(
+      failureCause(
+        sdkError("ExpiredTokenException", "The security token included in the request is expired", {
+          $metadata: { httpStatusCode: 403 },
+        }),
+      ),
+    ).to.equal("expired-credentials");
+    expect(
+      failureCause(sdkError("TokenProviderError", "The SSO session token is expired. Run aws sso login")),
+    ).to.equal("expired-credentials");
     expect(failureCause(new StackOutputError("could not read the outputs of stack 'x'"))).to.equal("stack-outputs");
     // The tool's own words about a request file, path and all: nothing in them is redacted.
-    const file = "the request in '/tmp/start-approval-Xq3ZpL/request-k2j4h5g6f7d8s9a0.json' is not a valid approval request";
+    const file =
+      "the request in '/tmp/start-approval-Xq3ZpL/request-k2j4h5g6f7d8s9a0.json' is not a valid approval request";
     expect(failureMessage(new RequestInputError(file))).to.equal(file);
-    expect(failureCause(sdkError("AccessDeniedException", "no", { $metadata: { httpStatusCode: 400 } }))).to.equal("aws-refused");
-    expect(failureCause(sdkError("InternalFailure", "oops", { $metadata: { httpStatusCode: 500 } }))).to.equal("aws-failed");
-    expect(failureCause(sdkError("Error", "connect ECONNREFUSED 127.0.0.1:9", { code: "ECONNREFUSED", $metadata: {} }))).to.equal("unreachable");
-    expect(failureMessage(new AwsCallError("STS", sdkError("Error", "getaddrinfo ENOTFOUND sts", { code: "ENOTFOUND", $metadata: {} }))))
-      .to.equal("could not reach STS: Error (ENOTFOUND): getaddrinfo ENOTFOUND sts");
+    expect(failureCause(sdkError("AccessDeniedException", "no", { $metadata: { httpStatusCode: 400 } }))).to.equal(
+      "aws-refused",
+    );
+    expect(failureCause(sdkError("InternalFailure", "oops", { $metadata: { httpStatusCode: 500 } }))).to.equal(
+      "aws-failed",
+    );
+    expect(
+      failureCause(sdkError("Error", "connect ECONNREFUSED 127.0.0.1:9", { code: "ECONNREFUSED", $metadata: {} })),
+    ).to.equal("unreachable");
+    expect(
+      failureMessage(
+        new AwsCallError("STS", sdkError("Error", "getaddrinfo ENOTFOUND sts", { code: "ENOTFOUND", $metadata: {} })),
+      ),
+    ).to.equal("could not reach STS: Error (ENOTFOUND): getaddrinfo ENOTFOUND sts");
     expect(EXIT_FAILURE).to.equal(2);
   });
 });
@@ -93,30 +122,50 @@ describe("the three CLIs alike (real processes against a fake endpoint)", functi
   chmodSync(pulumi, 0o755);
   const home = mkdtempSync(join(tmpdir(), "cli-failures-home-"));
   const noCredentials = {
-    AWS_ACCESS_KEY_ID: undefined, AWS_SECRET_ACCESS_KEY: undefined, HOME: home,
-    AWS_CONFIG_FILE: join(home, "config"), AWS_SHARED_CREDENTIALS_FILE: join(home, "credentials"),
+    AWS_ACCESS_KEY_ID: undefined,
+    AWS_SECRET_ACCESS_KEY: undefined,
+    HOME: home,
+    AWS_CONFIG_FILE: join(home, "config"),
+    AWS_SHARED_CREDENTIALS_FILE: join(home, "credentials"),
   };
 
-  before(async () => { url = await aws.start(); });
+  before(async () => {
+    url = await aws.start();
+  });
   after(() => aws.stop());
   beforeEach(() => aws.reset());
 
-  function run(tool: "approvals" | "start-approval" | "approval-worker", args: string[], extra: Record<string, string | undefined> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const env = Object.fromEntries(Object.entries({ ...fakeAwsCliEnv({ AWS_ENDPOINT_URL_SFN: url, AWS_ENDPOINT_URL_STS: url, PULUMI_COMMAND: pulumi }), ...extra })
-      .filter(([, value]) => value !== undefined)) as Record<string, string>;
+  function run(
+    tool: "approvals" | "start-approval" | "approval-worker",
+    args: string[],
+    extra: Record<string, string | undefined> = {},
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    const env = Object.fromEntries(
+      Object.entries({
+        ...fakeAwsCliEnv({ AWS_ENDPOINT_URL_SFN: url, AWS_ENDPOINT_URL_STS: url, PULUMI_COMMAND: pulumi }),
+        ...extra,
+      }).filter(([, value]) => value !== undefined),
+    ) as Record<string, string>;
     return new Promise((resolve) => {
       let stdout = "";
       let stderr = "";
       const child = spawn(process.execPath, cliArgs(tool, args), { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
-      child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
-      child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
+      child.stdout.on("data", (chunk: Buffer) => {
+        stdout += chunk.toString();
+      });
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+      });
       child.on("exit", (code) => resolve({ code, stdout, stderr }));
     });
   }
 
   const TOOLS = {
     approvals: { byArn: ["--state-machine-arn", STATE_MACHINE], byStack: ["--stack", "nope", "list"] },
-    "start-approval": { byArn: ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE], byStack: ["--stack", "nope", "--input", EXAMPLE] },
+    "start-approval": {
+      byArn: ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE],
+      byStack: ["--stack", "nope", "--input", EXAMPLE],
+    },
     "approval-worker": { byArn: ["--activity-arn", ACTIVITY, "--once"], byStack: ["--stack", "nope", "--once"] },
   } as const;
 
@@ -124,31 +173,40 @@ describe("the three CLIs alike (real processes against a fake endpoint)", functi
     describe(tool, () => {
       it("no AWS credentials: the sign-in hint, exit 2, nothing sent", async () => {
         const result = await run(tool, [...args.byArn], noCredentials);
-        expect(result.stderr).to.equal(`${tool}: no AWS credentials were found (CredentialsProviderError: Could not load credentials from any providers); `
-          + "sign in (e.g. aws sso login) or set AWS_PROFILE, then try again\n");
+        expect(result.stderr).to.equal(
+          `${tool}: no AWS credentials were found (CredentialsProviderError: Could not load credentials from any providers); ` +
+            "sign in (e.g. aws sso login) or set AWS_PROFILE, then try again\n",
+        );
         expect(result.code).to.equal(2);
         expect(aws.requests).to.have.length(0);
       });
 
       it("expired credentials (ExpiredTokenException): sign in again, exit 2", async () => {
-        const expired = () => new AwsError("ExpiredTokenException", "The security token included in the request is expired", 403);
+        const expired = () =>
+          new AwsError("ExpiredTokenException", "The security token included in the request is expired", 403);
         aws.on("ListExecutions", expired).on("StartExecution", expired).on("GetCallerIdentity", expired);
         const result = await run(tool, [...args.byArn]);
-        expect(result.stderr).to.equal(`${tool}: your AWS credentials have expired (ExpiredTokenException: The security token included in the request is expired); `
-          + "sign in again (e.g. aws sso login), then try again\n");
+        expect(result.stderr).to.equal(
+          `${tool}: your AWS credentials have expired (ExpiredTokenException: The security token included in the request is expired); ` +
+            "sign in again (e.g. aws sso login), then try again\n",
+        );
         expect(result.code).to.equal(2);
       });
 
       it("a stack that does not exist: Pulumi's answer, exit 2", async () => {
         const result = await run(tool, [...args.byStack]);
-        expect(result.stderr).to.equal(`${tool}: could not read the outputs of stack 'nope': error: no stack named 'nope' found\n`);
+        expect(result.stderr).to.equal(
+          `${tool}: could not read the outputs of stack 'nope': error: no stack named 'nope' found\n`,
+        );
         expect(result.code).to.equal(2);
         expect(aws.requests).to.have.length(0);
       });
 
       it("a mistyped option: did you mean, the usage text, exit 2", async () => {
         const result = await run(tool, ["--stak", "nope"]);
-        expect(result.stderr).to.match(new RegExp(`^${tool}: unknown option --stak \\(did you mean --stack\\?\\)\\n\\nUsage: npm run ${tool} -- `));
+        expect(result.stderr).to.match(
+          new RegExp(`^${tool}: unknown option --stak \\(did you mean --stack\\?\\)\\n\\nUsage: npm run ${tool} -- `),
+        );
         expect(result.code).to.equal(2);
       });
     });

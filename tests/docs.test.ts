@@ -12,7 +12,14 @@ import { ConfigError } from "../components/shared/configError";
 const ROOT = resolve(__dirname, "..");
 const README = join(ROOT, "README.md");
 const DOCS = join(ROOT, "docs");
-const MECHANISM_HEADINGS = ["Overview", "Config keys", "Resources and defaults", "How approvers decide", "Diagram", "What it fixes over the public examples"];
+const MECHANISM_HEADINGS = [
+  "Overview",
+  "Config keys",
+  "Resources and defaults",
+  "How approvers decide",
+  "Diagram",
+  "What it fixes over the public examples",
+];
 
 function markdownFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
@@ -43,7 +50,11 @@ export function githubSlug(heading: string): string {
     .replace(/!?\[([^\]]*)\]\([^)]*\)/g, "$1")
     .replace(/<[^>]+>/g, "")
     .replace(/`/g, "");
-  return text.trim().toLowerCase().replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, "").replace(/ /g, "-");
+  return text
+    .trim()
+    .toLowerCase()
+    .replace(/[^\p{L}\p{M}\p{N}\p{Pc} -]/gu, "")
+    .replace(/ /g, "-");
 }
 
 /** Every anchor a file's headings get on GitHub (a repeated slug gets -1, -2, ...). */
@@ -94,7 +105,9 @@ describe("documentation (README.md and docs/)", () => {
     expect(githubSlug("Request fields and AWS limits: one rule")).to.equal("request-fields-and-aws-limits-one-rule");
     expect(githubSlug("The page's resources")).to.equal("the-pages-resources");
     expect(githubSlug("`ssm-automation` or `codepipeline`?")).to.equal("ssm-automation-or-codepipeline");
-    expect(githubSlug("What it does not protect against, and what to do")).to.equal("what-it-does-not-protect-against-and-what-to-do");
+    expect(githubSlug("What it does not protect against, and what to do")).to.equal(
+      "what-it-does-not-protect-against-and-what-to-do",
+    );
     expect(githubSlug("auto_approved [the link](x.md)")).to.equal("auto_approved-the-link");
   });
 
@@ -120,7 +133,9 @@ describe("documentation (README.md and docs/)", () => {
 
   it("README.md links to every page of docs/", () => {
     const linked = new Set(linksOf(README).map((target) => resolve(ROOT, target.split("#")[0])));
-    const pages = markdownFiles(DOCS).filter((page) => !linked.has(page)).map(show);
+    const pages = markdownFiles(DOCS)
+      .filter((page) => !linked.has(page))
+      .map(show);
     expect(pages, "docs pages the README does not link").to.deep.equal([]);
   });
 
@@ -148,15 +163,20 @@ describe("documentation (README.md and docs/)", () => {
     for (const mechanism of MECHANISMS) {
       const path = join(DOCS, "mechanisms", `${mechanism}.md`);
       expect(existsSync(path), show(path)).to.equal(true);
-      const headings = proseLines(read(path)).map((line) => /^## (.*)$/.exec(line)?.[1]).filter((h): h is string => h !== undefined);
+      const headings = proseLines(read(path))
+        .map((line) => /^## (.*)$/.exec(line)?.[1])
+        .filter((h): h is string => h !== undefined);
       expect(headings, show(path)).to.deep.equal(MECHANISM_HEADINGS);
     }
   });
 
   it("uses no internal vocabulary ('seed')", () => {
-    const found = FILES.flatMap((file) => read(file).split("\n")
-      .map((line, i) => (/\bseeds?\b/i.test(line) ? `${show(file)}:${i + 1}: ${line.trim()}` : undefined))
-      .filter((hit): hit is string => hit !== undefined));
+    const found = FILES.flatMap((file) =>
+      read(file)
+        .split("\n")
+        .map((line, i) => (/\bseeds?\b/i.test(line) ? `${show(file)}:${i + 1}: ${line.trim()}` : undefined))
+        .filter((hit): hit is string => hit !== undefined),
+    );
     expect(found).to.deep.equal([]);
   });
 });

@@ -38,7 +38,8 @@ const TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe+/=${"Zm9v+bar/baz=".repeat(70)}`;
 
 /** What Step Functions does with a waiting task: SendTaskSuccess completes it once; then it is gone. */
 class WaitingTasks {
-  private waiting: { token: string; stage: string; mechanism: Mechanism; resolve: (output: unknown) => void } | undefined;
+  private waiting:
+    { token: string; stage: string; mechanism: Mechanism; resolve: (output: unknown) => void } | undefined;
   /** The stage whose Task was scheduled last, and its token (what the execution history shows). */
   private last: { token: string; stage: string; mechanism: Mechanism } | undefined;
   running = true;
@@ -46,7 +47,9 @@ class WaitingTasks {
   wait(token: string, stage: string, mechanism: Mechanism): Promise<unknown> {
     if (this.waiting) throw new Error("two tasks waiting at once");
     this.last = { token, stage, mechanism };
-    return new Promise((resolve) => { this.waiting = { token, stage, mechanism, resolve }; });
+    return new Promise((resolve) => {
+      this.waiting = { token, stage, mechanism, resolve };
+    });
   }
 
   isWaiting(token: string): boolean {
@@ -55,16 +58,29 @@ class WaitingTasks {
 
   /** Wires the fake Step Functions endpoint the approval page calls. */
   serve(aws: FakeAws): void {
-    aws.on("DescribeExecution", (body) => (body.executionArn === EXECUTION_ARN
-      ? { executionArn: EXECUTION_ARN, stateMachineArn: STATE_MACHINE_ARN, status: this.running ? "RUNNING" : "SUCCEEDED", input: JSON.stringify(EXPENSE), startDate: 1795341600 }
-      : new AwsError("ExecutionDoesNotExist", "Execution does not exist")));
+    aws.on("DescribeExecution", (body) =>
+      body.executionArn === EXECUTION_ARN
+        ? {
+            executionArn: EXECUTION_ARN,
+            stateMachineArn: STATE_MACHINE_ARN,
+            status: this.running ? "RUNNING" : "SUCCEEDED",
+            input: JSON.stringify(EXPENSE),
+            startDate: 1795341600,
+          }
+        : new AwsError("ExecutionDoesNotExist", "Execution does not exist"),
+    );
     aws.on("GetExecutionHistory", (body) => {
       if (body.executionArn !== EXECUTION_ARN) return new AwsError("ExecutionDoesNotExist", "Execution does not exist");
-      return this.last ? waitingTaskHistory({ ...this.last, executionArn: EXECUTION_ARN, request: EXPENSE }) : { events: [] };
+      return this.last
+        ? waitingTaskHistory({ ...this.last, executionArn: EXECUTION_ARN, request: EXPENSE })
+        : { events: [] };
     });
-    aws.on("SendTaskHeartbeat", (body) => (this.isWaiting(body.taskToken) ? {} : new AwsError("TaskDoesNotExist", "Task does not exist anymore")));
+    aws.on("SendTaskHeartbeat", (body) =>
+      this.isWaiting(body.taskToken) ? {} : new AwsError("TaskDoesNotExist", "Task does not exist anymore"),
+    );
     aws.on("SendTaskSuccess", (body) => {
-      if (!this.waiting || this.waiting.token !== body.taskToken) return new AwsError("TaskDoesNotExist", "Task does not exist anymore");
+      if (!this.waiting || this.waiting.token !== body.taskToken)
+        return new AwsError("TaskDoesNotExist", "Task does not exist anymore");
       const { resolve } = this.waiting;
       this.waiting = undefined;
       resolve(JSON.parse(body.output));
@@ -101,9 +117,19 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
     definition = JSON.parse(machines[0].inputs.definition);
     // The page's settings, exactly as the deployed function gets them.
     const env = named(run.resources, "approval-page-handler-fn").inputs.environment.variables;
-    const settings = { stateMachineArn: env.STATE_MACHINE_ARN, stages: JSON.parse(env.STAGES), codeTable: env.CODE_TABLE_NAME };
-    expect(settings).to.deep.equal({ stateMachineArn: STATE_MACHINE_ARN, stages: { "team-lead": "email-link", finance: "sns-callback" }, codeTable: CODE_TABLE });
-    expect(named(run.resources, "stage-team-lead-start-fn").inputs.environment.variables.CODE_TABLE_NAME).to.equal(CODE_TABLE);
+    const settings = {
+      stateMachineArn: env.STATE_MACHINE_ARN,
+      stages: JSON.parse(env.STAGES),
+      codeTable: env.CODE_TABLE_NAME,
+    };
+    expect(settings).to.deep.equal({
+      stateMachineArn: STATE_MACHINE_ARN,
+      stages: { "team-lead": "email-link", finance: "sns-callback" },
+      codeTable: CODE_TABLE,
+    });
+    expect(named(run.resources, "stage-team-lead-start-fn").inputs.environment.variables.CODE_TABLE_NAME).to.equal(
+      CODE_TABLE,
+    );
     const endpoint = await aws.start();
     const credentials = { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" };
     const sfn = new SFNClient({ region: "eu-west-1", endpoint, credentials, maxAttempts: 1 });
@@ -124,24 +150,41 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
   });
 
   /** The approver: opens the email's link (GET), then presses a button (POST) unless `decide` is undefined. */
-  async function approverOpens(email: Email, decide?: { decision: "approve" | "reject"; name: string; comment?: string }): Promise<{ get: Response; post?: Response; postHtml?: string }> {
+  async function approverOpens(
+    email: Email,
+    decide?: { decision: "approve" | "reject"; name: string; comment?: string },
+  ): Promise<{ get: Response; post?: Response; postHtml?: string }> {
     const local = linkIn(email).replace(PAGE_URL, page.url);
     const get = await fetch(local);
     const html = await get.text();
     if (!decide) return { get };
     expect(get.status, html).to.equal(200);
     // The form posts back the hidden fields of the page, as a browser would.
-    const hidden = Object.fromEntries([...html.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)].map((m) => [m[1], m[2].replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c)))]));
+    const hidden = Object.fromEntries(
+      [...html.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)].map((m) => [
+        m[1],
+        m[2].replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c))),
+      ]),
+    );
     const post = await fetch(page.url, {
       method: "POST",
       headers: { "content-type": "application/x-www-form-urlencoded" },
-      body: new URLSearchParams({ ...hidden, name: decide.name, comment: decide.comment ?? "", decision: decide.decision }).toString(),
+      body: new URLSearchParams({
+        ...hidden,
+        name: decide.name,
+        comment: decide.comment ?? "",
+        decision: decide.decision,
+      }).toString(),
     });
     return { get, post, postHtml: await post.text() };
   }
 
   /** Runs the staging workflow; `onEmail` plays the approver for each email as it arrives. */
-  function runStaging(input: unknown, onEmail: (email: Email) => Promise<void>, machine: any = definition): Promise<RunResult> {
+  function runStaging(
+    input: unknown,
+    onEmail: (email: Email) => Promise<void>,
+    machine: any = definition,
+  ): Promise<RunResult> {
     // A failing approver (an assertion in onEmail) fails the waiting Task at once with its error,
     // instead of leaving it to wait for its timeout.
     let approverFailed: Promise<never> = new Promise(() => undefined);
@@ -163,7 +206,17 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
         // Task then waits for the page's SendTaskSuccess.
         [stageTaskOptions("team-lead").stateName]: async (params: { FunctionName: string; Payload: any }) => {
           const decided = tasks.wait(params.Payload.taskToken, "team-lead", "email-link");
-          await sendApprovalEmail(params.Payload, { stage: "team-lead", topicArn: TEAM_LEAD_TOPIC, pageUrl: PAGE_URL, timeoutSeconds: 172800, codeTable: CODE_TABLE }, { sns, dynamodb });
+          await sendApprovalEmail(
+            params.Payload,
+            {
+              stage: "team-lead",
+              topicArn: TEAM_LEAD_TOPIC,
+              pageUrl: PAGE_URL,
+              timeoutSeconds: 172800,
+              codeTable: CODE_TABLE,
+            },
+            { sns, dynamodb },
+          );
           return Promise.race([decided, approverFailed]);
         },
         // sns:publish.waitForTaskToken: Step Functions publishes the evaluated Arguments itself.
@@ -183,11 +236,28 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
       await approverOpens(email, { decision: "approve", name, comment: `ok from ${name}` });
     });
     expect(result.status, JSON.stringify(result)).to.equal("SUCCEEDED");
-    expect(emails.map((e) => [e.via, e.TopicArn])).to.deep.equal([["email-link start function", TEAM_LEAD_TOPIC], ["sns-callback Task", FINANCE_TOPIC]]);
+    expect(emails.map((e) => [e.via, e.TopicArn])).to.deep.equal([
+      ["email-link start function", TEAM_LEAD_TOPIC],
+      ["sns-callback Task", FINANCE_TOPIC],
+    ]);
     const stages = result.output.stages as StageDecision[];
     expect(stages.map(({ decidedAt, ...rest }) => rest)).to.deep.equal([
-      { approved: true, decision: "approved", stage: "team-lead", mechanism: "email-link", approver: "Lee Lead (via email link)", comment: "ok from Lee Lead" },
-      { approved: true, decision: "approved", stage: "finance", mechanism: "sns-callback", approver: "Fay Finance (via email link)", comment: "ok from Fay Finance" },
+      {
+        approved: true,
+        decision: "approved",
+        stage: "team-lead",
+        mechanism: "email-link",
+        approver: "Lee Lead (via email link)",
+        comment: "ok from Lee Lead",
+      },
+      {
+        approved: true,
+        decision: "approved",
+        stage: "finance",
+        mechanism: "sns-callback",
+        approver: "Fay Finance (via email link)",
+        comment: "ok from Fay Finance",
+      },
     ]);
     for (const stage of stages) expect(Date.parse(stage.decidedAt)).to.be.within(before - 1000, Date.now());
     expect(result.output).to.deep.include({ approved: true, decision: "approved", request: EXPENSE });
@@ -196,14 +266,26 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
     // The email-link stage: the start function stores the code; the page looks it up on GET and on
     // POST, claims it before SendTaskSuccess and marks it confirmed after.
     expect(aws.operations()).to.deep.equal([
-      "PutItem", "GetItem", ...show, "GetItem", "GetExecutionHistory", "UpdateItem", "SendTaskSuccess", "UpdateItem",
-      ...show, ...decide,
+      "PutItem",
+      "GetItem",
+      ...show,
+      "GetItem",
+      "GetExecutionHistory",
+      "UpdateItem",
+      "SendTaskSuccess",
+      "UpdateItem",
+      ...show,
+      ...decide,
     ]);
-    expect([...codes.items.values()].map((item) => [item.stage.S, item.decision?.S, item.confirmedAt !== undefined])).to.deep.equal([["team-lead", "approved", true]]);
+    expect(
+      [...codes.items.values()].map((item) => [item.stage.S, item.decision?.S, item.confirmedAt !== undefined]),
+    ).to.deep.equal([["team-lead", "approved", true]]);
   });
 
   it("the sns-callback email, built by the state machine in JSONata, says exactly what the email-link function's email says", async () => {
-    await runStaging(EXPENSE, async (email) => { await approverOpens(email, { decision: "approve", name: "A" }); });
+    await runStaging(EXPENSE, async (email) => {
+      await approverOpens(email, { decision: "approve", name: "A" });
+    });
     const finance = emails.find((e) => e.via === "sns-callback Task")!;
     // Same request, stage, execution and link as the JSONata Task had; the deadline is the state's
     // entered time (the local runner's fixed $$.State.EnteredTime) plus the stage's 3 days.
@@ -214,22 +296,30 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
       link: `${PAGE_URL}?t=${Buffer.from(TOKEN).toString("base64url")}&e=${encodeURIComponent(EXECUTION_ARN)}&s=finance`,
       deadline: new Date(Date.parse(DEFAULT_ENTERED_TIME) + 259200 * 1000),
     });
-    expect({ Subject: finance.Subject, Message: finance.Message }).to.deep.equal({ Subject: expected.subject, Message: expected.message });
+    expect({ Subject: finance.Subject, Message: finance.Message }).to.deep.equal({
+      Subject: expected.subject,
+      Message: expected.message,
+    });
     expect(finance.Subject).to.equal("Approval needed: Expense report ER98765");
   });
 
   it("the email-link link carries only a one-time code, the sns-callback link the token URL-safe (base64url, no + / =); both arrive intact", async () => {
-    await runStaging(EXPENSE, async (email) => { await approverOpens(email, { decision: "approve", name: "A" }); });
+    await runStaging(EXPENSE, async (email) => {
+      await approverOpens(email, { decision: "approve", name: "A" });
+    });
     expect(emails).to.have.length(2);
     const [teamLead, finance] = emails.map((email) => new URL(linkIn(email)));
     expect([...teamLead.searchParams.keys()]).to.deep.equal(["c"]);
     expect(teamLead.searchParams.get("c")).to.match(/^[A-Za-z0-9_-]{43}$/);
-    expect(emails[0].Message).to.not.contain(Buffer.from(TOKEN).toString("base64url").slice(40, 100)).and.not.contain(TOKEN.slice(26, 90));
+    expect(emails[0].Message)
+      .to.not.contain(Buffer.from(TOKEN).toString("base64url").slice(40, 100))
+      .and.not.contain(TOKEN.slice(26, 90));
     expect(finance.searchParams.get("t")).to.match(/^[A-Za-z0-9_-]+$/);
     expect(decodeToken(finance.searchParams.get("t")!)).to.equal(TOKEN);
     expect(finance.searchParams.get("e")).to.equal(EXECUTION_ARN);
     // Each parameter is name=value with nothing a mail client or parser could alter in the value.
-    for (const link of [teamLead, finance]) for (const pair of link.search.slice(1).split("&")) expect(pair).to.match(/^[tesc]=[A-Za-z0-9_%.-]+$/);
+    for (const link of [teamLead, finance])
+      for (const pair of link.search.slice(1).split("&")) expect(pair).to.match(/^[tesc]=[A-Za-z0-9_%.-]+$/);
     const tokenSent = aws.requests.filter((r) => r.operation === "SendTaskSuccess").map((r) => r.body.taskToken);
     expect(tokenSent).to.deep.equal([TOKEN, TOKEN]);
   });
@@ -243,7 +333,12 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
         teamLeadEmail = email;
         const html = await (await fetch(linkIn(email).replace(PAGE_URL, page.url))).text();
         const code = /<input type="hidden" name="c" value="([A-Za-z0-9_-]{43})">/.exec(html)![1];
-        press = (decision) => fetch(page.url, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ c: code, name: "Lee Lead", decision }).toString() });
+        press = (decision) =>
+          fetch(page.url, {
+            method: "POST",
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+            body: new URLSearchParams({ c: code, name: "Lee Lead", decision }).toString(),
+          });
         expect((await press("approve")).status).to.equal(200);
         return;
       }
@@ -252,17 +347,27 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
       await approverOpens(email, { decision: "approve", name: "Fay Finance" });
     });
     expect(secondPress!.status).to.equal(410);
-    expect(await secondPress!.text()).to.contain("Nothing left to decide").and.contain("This press changed nothing.");
+    expect(await secondPress!.text())
+      .to.contain("Nothing left to decide")
+      .and.contain("This press changed nothing.");
     expect((await fetch(linkIn(teamLeadEmail!).replace(PAGE_URL, page.url))).status).to.equal(410);
     expect(result.output).to.deep.include({ approved: true, decision: "approved" });
-    expect(result.output.stages[0]).to.deep.include({ stage: "team-lead", decision: "approved", approver: "Lee Lead (via email link)" });
+    expect(result.output.stages[0]).to.deep.include({
+      stage: "team-lead",
+      decision: "approved",
+      approver: "Lee Lead (via email link)",
+    });
     expect(aws.operations().filter((op) => op === "SendTaskSuccess")).to.have.length(2);
   });
 
   it("the finance approver rejects: the execution ends rejected, with the team lead's approval kept", async () => {
     const result = await runStaging(EXPENSE, async (email) => {
       const finance = email.TopicArn === FINANCE_TOPIC;
-      await approverOpens(email, { decision: finance ? "reject" : "approve", name: finance ? "Fay Finance" : "Lee Lead", comment: finance ? "No receipt for the hotel" : "" });
+      await approverOpens(email, {
+        decision: finance ? "reject" : "approve",
+        name: finance ? "Fay Finance" : "Lee Lead",
+        comment: finance ? "No receipt for the hotel" : "",
+      });
     });
     expect(result.status).to.equal("SUCCEEDED");
     expect(result.output).to.deep.include({ approved: false, decision: "rejected" });
@@ -273,7 +378,9 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
   });
 
   it("the team lead rejects: finance gets no email", async () => {
-    const result = await runStaging(EXPENSE, async (email) => { await approverOpens(email, { decision: "reject", name: "Lee Lead" }); });
+    const result = await runStaging(EXPENSE, async (email) => {
+      await approverOpens(email, { decision: "reject", name: "Lee Lead" });
+    });
     expect(result.output).to.deep.include({ approved: false, decision: "rejected" });
     expect(emails.map((e) => e.via)).to.deep.equal(["email-link start function"]);
     expect(result.statesEntered).to.not.include("Approval finance");
@@ -284,21 +391,30 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
     const short = JSON.parse(JSON.stringify(definition));
     allStates(short)["Approval finance"].TimeoutSeconds = 1;
     let scans = 0;
-    const result = await runStaging(EXPENSE, async (email) => {
-      if (email.TopicArn === TEAM_LEAD_TOPIC) {
-        await approverOpens(email, { decision: "approve", name: "Lee Lead" });
-        return;
-      }
-      for (let i = 0; i < 5; i++) {
-        const { get } = await approverOpens(email);
-        expect(get.status).to.equal(200);
-        scans += 1;
-      }
-    }, short);
+    const result = await runStaging(
+      EXPENSE,
+      async (email) => {
+        if (email.TopicArn === TEAM_LEAD_TOPIC) {
+          await approverOpens(email, { decision: "approve", name: "Lee Lead" });
+          return;
+        }
+        for (let i = 0; i < 5; i++) {
+          const { get } = await approverOpens(email);
+          expect(get.status).to.equal(200);
+          scans += 1;
+        }
+      },
+      short,
+    );
     expect(scans).to.equal(5);
     expect(result.status).to.equal("SUCCEEDED");
     expect(result.output).to.deep.include({ approved: false, decision: "timed_out" });
-    expect(result.output.stages[1]).to.deep.include({ stage: "finance", decision: "timed_out", mechanism: "sns-callback", approver: null });
+    expect(result.output.stages[1]).to.deep.include({
+      stage: "finance",
+      decision: "timed_out",
+      mechanism: "sns-callback",
+      approver: null,
+    });
     expect(aws.operations().filter((op) => op === "SendTaskSuccess")).to.have.length(1);
   });
 
@@ -324,7 +440,9 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
 
   it("an expense report below 500 is approved automatically: no email is sent", async () => {
     const small = { ...EXPENSE, amount: 250 };
-    const result = await runStaging(small, async () => { throw new Error("no email expected"); });
+    const result = await runStaging(small, async () => {
+      throw new Error("no email expected");
+    });
     expect(result.output).to.deep.equal({ approved: true, decision: "auto_approved", stages: [], request: small });
     expect(emails).to.deep.equal([]);
     expect(aws.requests).to.deep.equal([]);

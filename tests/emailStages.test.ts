@@ -18,7 +18,17 @@ import { allStates } from "./helpers/aslLint";
 import { waitingTaskHistory } from "./helpers/executionHistory";
 import { AwsError, FakeAws, snsPublishXml } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
-import { ACCOUNT_ID, API_ID, ProgramRun, RecordedResource, archiveFiles, named, ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
+import {
+  ACCOUNT_ID,
+  API_ID,
+  ProgramRun,
+  RecordedResource,
+  archiveFiles,
+  named,
+  ofType,
+  runProgram,
+  runWithMocks,
+} from "./helpers/pulumiMocks";
 import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHandler";
 import { stackConfig } from "./helpers/stackConfig";
 
@@ -54,7 +64,12 @@ function countByType(resources: RecordedResource[]): Record<string, number> {
 }
 
 function writeOwnLogs(logGroup: string) {
-  return { Sid: "WriteOwnLogs", Effect: "Allow", Action: ["logs:CreateLogStream", "logs:PutLogEvents"], Resource: [`arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:${logGroup}:*`] };
+  return {
+    Sid: "WriteOwnLogs",
+    Effect: "Allow",
+    Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+    Resource: [`arn:aws:logs:eu-west-1:${ACCOUNT_ID}:log-group:${logGroup}:*`],
+  };
 }
 
 async function caughtError(run: () => Promise<unknown>): Promise<Error | undefined> {
@@ -110,9 +125,21 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       "aws:kms/alias:Alias": 1,
       "aws:dynamodb/table:Table": 1,
     });
-    expect(ofType(staging.resources, "aws:lambda/function:Function").map((r) => r.name).sort()).to.deep.equal(["approval-page-handler-fn", "stage-team-lead-start-fn"]);
-    expect(ofType(staging.resources, "aws:iam/role:Role").map((r) => r.name).sort()).to.deep.equal(["approval-page-handler-role", "approvals-role", "stage-team-lead-start-role"]);
-    expect(ofType(staging.resources, "aws:cloudwatch/logGroup:LogGroup").map((r) => `${r.name}=${r.inputs.name}:${r.inputs.retentionInDays}`).sort()).to.deep.equal([
+    expect(
+      ofType(staging.resources, "aws:lambda/function:Function")
+        .map((r) => r.name)
+        .sort(),
+    ).to.deep.equal(["approval-page-handler-fn", "stage-team-lead-start-fn"]);
+    expect(
+      ofType(staging.resources, "aws:iam/role:Role")
+        .map((r) => r.name)
+        .sort(),
+    ).to.deep.equal(["approval-page-handler-role", "approvals-role", "stage-team-lead-start-role"]);
+    expect(
+      ofType(staging.resources, "aws:cloudwatch/logGroup:LogGroup")
+        .map((r) => `${r.name}=${r.inputs.name}:${r.inputs.retentionInDays}`)
+        .sort(),
+    ).to.deep.equal([
       "approval-page-access-logs=/sfn-approvals/staging/approval-page-access:365",
       "approval-page-handler-logs=/sfn-approvals/staging/approval-page-handler:365",
       "approvals-logs=/aws/vendedlogs/states/sfn-approvals-staging:365",
@@ -158,7 +185,10 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
           format: ACCESS_LOG_FORMAT,
         },
       });
-      expect(named(staging.resources, "approval-page-access-logs").inputs).to.deep.equal({ name: "/sfn-approvals/staging/approval-page-access", retentionInDays: 365 });
+      expect(named(staging.resources, "approval-page-access-logs").inputs).to.deep.equal({
+        name: "/sfn-approvals/staging/approval-page-access",
+        retentionInDays: 365,
+      });
     });
 
     it("never writes a query string (the link's token) into the access log", () => {
@@ -167,9 +197,20 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       const variables = Object.values(fields).flatMap((value) => value.match(/\$context\.[A-Za-z0-9_.]+/g) ?? []);
       expect(variables.length).to.be.greaterThan(3);
       // Every variable it logs is one that cannot hold the query string.
-      const safe = ["$context.requestId", "$context.requestTime", "$context.identity.sourceIp", "$context.identity.userAgent", "$context.routeKey", "$context.status", "$context.responseLength", "$context.integrationErrorMessage"];
+      const safe = [
+        "$context.requestId",
+        "$context.requestTime",
+        "$context.identity.sourceIp",
+        "$context.identity.userAgent",
+        "$context.routeKey",
+        "$context.status",
+        "$context.responseLength",
+        "$context.integrationErrorMessage",
+      ];
       for (const variable of variables) expect(safe, variable).to.include(variable);
-      expect(format).to.not.match(/\$context\.path|\$context\.requestOverride|\$context\.resourcePath|querystring|rawQueryString|\$input|\$request\./i);
+      expect(format).to.not.match(
+        /\$context\.path|\$context\.requestOverride|\$context\.resourcePath|querystring|rawQueryString|\$input|\$request\./i,
+      );
       expect(Object.keys(fields)).to.include("routeKey");
     });
 
@@ -186,25 +227,56 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       const all = statements(named(staging.resources, "approval-page-handler-policy"));
       expect(all).to.deep.equal([
         writeOwnLogs("/sfn-approvals/staging/approval-page-handler"),
-        { Sid: "ReadExecutionsOfStateMachine", Effect: "Allow", Action: ["states:DescribeExecution", "states:GetExecutionHistory"], Resource: [EXECUTIONS_ARN] },
-        { Sid: "AnswerTasksOfStateMachine", Effect: "Allow", Action: ["states:SendTaskHeartbeat", "states:SendTaskSuccess"], Resource: [STATE_MACHINE_ARN] },
-        { Sid: "ReadAndClaimLinkCodes", Effect: "Allow", Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: [CODE_TABLE_ARN] },
         {
-          Sid: "DecryptExecutionData", Effect: "Allow", Action: ["kms:Decrypt"], Resource: [KEY_ARN],
+          Sid: "ReadExecutionsOfStateMachine",
+          Effect: "Allow",
+          Action: ["states:DescribeExecution", "states:GetExecutionHistory"],
+          Resource: [EXECUTIONS_ARN],
+        },
+        {
+          Sid: "AnswerTasksOfStateMachine",
+          Effect: "Allow",
+          Action: ["states:SendTaskHeartbeat", "states:SendTaskSuccess"],
+          Resource: [STATE_MACHINE_ARN],
+        },
+        {
+          Sid: "ReadAndClaimLinkCodes",
+          Effect: "Allow",
+          Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+          Resource: [CODE_TABLE_ARN],
+        },
+        {
+          Sid: "DecryptExecutionData",
+          Effect: "Allow",
+          Action: ["kms:Decrypt"],
+          Resource: [KEY_ARN],
           Condition: { StringEquals: { "kms:EncryptionContext:aws:states:stateMachineArn": STATE_MACHINE_ARN } },
         },
       ]);
       expect(JSON.stringify(all)).to.not.contain("SendTaskFailure");
-      expect(JSON.parse(named(staging.resources, "approval-page-handler-role").inputs.assumeRolePolicy).Statement).to.deep.equal([
-        { Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" },
-      ]);
+      expect(
+        JSON.parse(named(staging.resources, "approval-page-handler-role").inputs.assumeRolePolicy).Statement,
+      ).to.deep.equal([{ Effect: "Allow", Principal: { Service: "lambda.amazonaws.com" }, Action: "sts:AssumeRole" }]);
     });
 
     it("deploys the page function with the state machine and the email stages as its settings", () => {
       const fn = named(staging.resources, "approval-page-handler-fn").inputs;
-      expect(fn).to.include({ runtime: "nodejs24.x", memorySize: 128, timeout: 30, handler: "__index.handler", role: `arn:aws:iam::${ACCOUNT_ID}:role/approval-page-handler-role-a1b2c3d` });
-      expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: "/sfn-approvals/staging/approval-page-handler" });
-      expect(fn.environment.variables).to.deep.equal({ STATE_MACHINE_ARN, STAGES: JSON.stringify(STAGES), CODE_TABLE_NAME: CODE_TABLE });
+      expect(fn).to.include({
+        runtime: "nodejs24.x",
+        memorySize: 128,
+        timeout: 30,
+        handler: "__index.handler",
+        role: `arn:aws:iam::${ACCOUNT_ID}:role/approval-page-handler-role-a1b2c3d`,
+      });
+      expect(fn.loggingConfig).to.deep.equal({
+        logFormat: "JSON",
+        logGroup: "/sfn-approvals/staging/approval-page-handler",
+      });
+      expect(fn.environment.variables).to.deep.equal({
+        STATE_MACHINE_ARN,
+        STAGES: JSON.stringify(STAGES),
+        CODE_TABLE_NAME: CODE_TABLE,
+      });
       expect(JSON.parse(fn.environment.variables.STAGES)).to.deep.equal(STAGES);
     });
 
@@ -238,18 +310,38 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
 
   describe("email-link stage 'team-lead'", () => {
     it("emails through its own topic, one email subscription per approver", () => {
-      expect(named(staging.resources, "stage-team-lead-topic").inputs).to.deep.equal({ name: "sfn-approvals-staging-team-lead-approvals", displayName: "Approval team-lead" });
-      const subscriptions = ofType(staging.resources, "aws:sns/topicSubscription:TopicSubscription").filter((r) => r.name.startsWith("stage-team-lead-"));
+      expect(named(staging.resources, "stage-team-lead-topic").inputs).to.deep.equal({
+        name: "sfn-approvals-staging-team-lead-approvals",
+        displayName: "Approval team-lead",
+      });
+      const subscriptions = ofType(staging.resources, "aws:sns/topicSubscription:TopicSubscription").filter((r) =>
+        r.name.startsWith("stage-team-lead-"),
+      );
       expect(subscriptions.map((r) => [r.name, r.inputs]).sort()).to.deep.equal([
-        ["stage-team-lead-approver-deputy-lead-example-com", { topic: TEAM_LEAD_TOPIC, protocol: "email", endpoint: "deputy-lead@example.com" }],
-        ["stage-team-lead-approver-lead-example-com", { topic: TEAM_LEAD_TOPIC, protocol: "email", endpoint: "lead@example.com" }],
+        [
+          "stage-team-lead-approver-deputy-lead-example-com",
+          { topic: TEAM_LEAD_TOPIC, protocol: "email", endpoint: "deputy-lead@example.com" },
+        ],
+        [
+          "stage-team-lead-approver-lead-example-com",
+          { topic: TEAM_LEAD_TOPIC, protocol: "email", endpoint: "lead@example.com" },
+        ],
       ]);
     });
 
     it("deploys the start function with its stage, topic, page URL and timeout", () => {
       const fn = named(staging.resources, "stage-team-lead-start-fn").inputs;
-      expect(fn).to.include({ runtime: "nodejs24.x", memorySize: 128, timeout: 30, handler: "__index.handler", role: `arn:aws:iam::${ACCOUNT_ID}:role/stage-team-lead-start-role-a1b2c3d` });
-      expect(fn.loggingConfig).to.deep.equal({ logFormat: "JSON", logGroup: "/sfn-approvals/staging/stage-team-lead-start" });
+      expect(fn).to.include({
+        runtime: "nodejs24.x",
+        memorySize: 128,
+        timeout: 30,
+        handler: "__index.handler",
+        role: `arn:aws:iam::${ACCOUNT_ID}:role/stage-team-lead-start-role-a1b2c3d`,
+      });
+      expect(fn.loggingConfig).to.deep.equal({
+        logFormat: "JSON",
+        logGroup: "/sfn-approvals/staging/stage-team-lead-start",
+      });
       expect(fn.environment.variables).to.deep.equal({
         STAGE_NAME: "team-lead",
         TOPIC_ARN: TEAM_LEAD_TOPIC,
@@ -275,28 +367,60 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
         Parameters: {
           FunctionName: START_FN_ARN,
-          Payload: { "taskToken.$": "$$.Task.Token", "request.$": "$.request", stage: "team-lead", "executionArn.$": "$$.Execution.Id" },
+          Payload: {
+            "taskToken.$": "$$.Task.Token",
+            "request.$": "$.request",
+            stage: "team-lead",
+            "executionArn.$": "$$.Execution.Id",
+          },
         },
         TimeoutSeconds: TWO_DAYS,
         ResultPath: "$.decisions.team_lead",
-        Retry: [{ ErrorEquals: ["Lambda.TooManyRequestsException"], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2 }],
+        Retry: [
+          { ErrorEquals: ["Lambda.TooManyRequestsException"], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2 },
+        ],
         Catch: [
           // Inside the follow-up Parallel: a failure named like the decision error is refused first.
-          { ErrorEquals: ["sfn-approvals.StageDecided"], ResultPath: null, Next: "Approval team-lead forged decision refused" },
-          { ErrorEquals: ["States.Timeout"], ResultPath: "$.decisions.team_lead", Next: "Approval team-lead timed out" },
+          {
+            ErrorEquals: ["sfn-approvals.StageDecided"],
+            ResultPath: null,
+            Next: "Approval team-lead forged decision refused",
+          },
+          {
+            ErrorEquals: ["States.Timeout"],
+            ResultPath: "$.decisions.team_lead",
+            Next: "Approval team-lead timed out",
+          },
         ],
         Next: "Approval team-lead decided",
       });
       expect(states["Approval team-lead timed out"].Next).to.equal("Approval team-lead decided");
-      expect(states["Approval team-lead timed out"].Parameters).to.deep.include({ approved: false, decision: "timed_out", stage: "team-lead", mechanism: "email-link" });
+      expect(states["Approval team-lead timed out"].Parameters).to.deep.include({
+        approved: false,
+        decision: "timed_out",
+        stage: "team-lead",
+        mechanism: "email-link",
+      });
     });
   });
 
   describe("sns-callback stage 'finance'", () => {
     it("has its topic and one email subscription, and no Lambda, role or policy of its own", () => {
-      expect(named(staging.resources, "stage-finance-topic").inputs).to.deep.equal({ name: "sfn-approvals-staging-finance-approvals", displayName: "Approval finance" });
-      expect(named(staging.resources, "stage-finance-approver-finance-example-com").inputs).to.deep.equal({ topic: FINANCE_TOPIC, protocol: "email", endpoint: "finance@example.com" });
-      expect(staging.resources.filter((r) => r.name.startsWith("stage-finance")).map((r) => `${r.type} ${r.name}`).sort()).to.deep.equal([
+      expect(named(staging.resources, "stage-finance-topic").inputs).to.deep.equal({
+        name: "sfn-approvals-staging-finance-approvals",
+        displayName: "Approval finance",
+      });
+      expect(named(staging.resources, "stage-finance-approver-finance-example-com").inputs).to.deep.equal({
+        topic: FINANCE_TOPIC,
+        protocol: "email",
+        endpoint: "finance@example.com",
+      });
+      expect(
+        staging.resources
+          .filter((r) => r.name.startsWith("stage-finance"))
+          .map((r) => `${r.type} ${r.name}`)
+          .sort(),
+      ).to.deep.equal([
         "aws:sns/topic:Topic stage-finance-topic",
         "aws:sns/topicSubscription:TopicSubscription stage-finance-approver-finance-example-com",
         "sfn-approvals:index:SnsCallbackApproval stage-finance",
@@ -306,7 +430,17 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
     it("publishes from the state machine itself (JSONata sns:publish.waitForTaskToken) and waits 3 days; a timeout becomes timed_out", () => {
       const states = allStates(definition);
       const task = states["Approval finance"];
-      expect(Object.keys(task).sort()).to.deep.equal(["Arguments", "Catch", "Comment", "Next", "Output", "QueryLanguage", "Resource", "TimeoutSeconds", "Type"]);
+      expect(Object.keys(task).sort()).to.deep.equal([
+        "Arguments",
+        "Catch",
+        "Comment",
+        "Next",
+        "Output",
+        "QueryLanguage",
+        "Resource",
+        "TimeoutSeconds",
+        "Type",
+      ]);
       expect(task).to.deep.include({
         Type: "Task",
         QueryLanguage: "JSONata",
@@ -314,52 +448,117 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         TimeoutSeconds: THREE_DAYS,
         Next: "Approval finance decided",
         Catch: [
-          { ErrorEquals: ["sfn-approvals.StageDecided"], Output: "{% $states.input %}", Next: "Approval finance forged decision refused" },
+          {
+            ErrorEquals: ["sfn-approvals.StageDecided"],
+            Output: "{% $states.input %}",
+            Next: "Approval finance forged decision refused",
+          },
           { ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: "Approval finance timed out" },
         ],
       });
       expect(Object.keys(task.Arguments).sort()).to.deep.equal(["Message", "Subject", "TopicArn"]);
       expect(task.Arguments.TopicArn).to.equal(FINANCE_TOPIC);
       // The link: the page URL, the token base64url-encoded, this execution, this stage.
-      expect(task.Arguments.Message).to.contain(`"${PAGE_URL}?t=" & ${JSONATA_URL_SAFE_TOKEN} & '&e=' & $encodeUrlComponent($states.context.Execution.Id) & "&s=finance"`);
-      expect(task.Output).to.equal("{% $merge([$states.input, {'decisions': $merge([$states.input.decisions, {'finance': $states.result}])}]) %}");
+      expect(task.Arguments.Message).to.contain(
+        `"${PAGE_URL}?t=" & ${JSONATA_URL_SAFE_TOKEN} & '&e=' & $encodeUrlComponent($states.context.Execution.Id) & "&s=finance"`,
+      );
+      expect(task.Output).to.equal(
+        "{% $merge([$states.input, {'decisions': $merge([$states.input.decisions, {'finance': $states.result}])}]) %}",
+      );
       // No Lambda on the send path, and nothing of the JSONPath dialect in this JSONata state.
       expect(JSON.stringify(task)).to.not.match(/lambda|"Parameters"|"ResultPath"|\$\$\./);
-      expect(states["Approval finance timed out"]).to.deep.include({ Type: "Pass", ResultPath: "$.decisions.finance", Next: "Approval finance decided" });
-      expect(states["Approval finance timed out"].Parameters).to.deep.include({ approved: false, decision: "timed_out", stage: "finance", mechanism: "sns-callback" });
+      expect(states["Approval finance timed out"]).to.deep.include({
+        Type: "Pass",
+        ResultPath: "$.decisions.finance",
+        Next: "Approval finance decided",
+      });
+      expect(states["Approval finance timed out"].Parameters).to.deep.include({
+        approved: false,
+        decision: "timed_out",
+        stage: "finance",
+        mechanism: "sns-callback",
+      });
     });
   });
 
   describe("workflow", () => {
     it("runs auto-approve, then team-lead, then finance, within the sum of their waits", () => {
       expect(definition.States["Check auto-approve"].Default).to.equal("Approval team-lead with follow-ups");
-      expect(definition.States["Check team-lead"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true)).Next).to.equal("Approval finance with follow-ups");
-      expect(definition.States["Check finance"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true)).Next).to.equal("Approved");
+      expect(
+        definition.States["Check team-lead"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true))
+          .Next,
+      ).to.equal("Approval finance with follow-ups");
+      expect(
+        definition.States["Check finance"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true))
+          .Next,
+      ).to.equal("Approved");
       expect(definition.TimeoutSeconds).to.equal(TWO_DAYS + THREE_DAYS + 600);
     });
 
     it("lets the state machine exactly: invoke the team-lead start function, publish to the finance topic, deliver its logs", () => {
       const all = statements(named(staging.resources, "approvals-policy"));
       expect(all).to.deep.equal([
-        { Sid: "InvokeStartteamlead", Effect: "Allow", Action: ["lambda:InvokeFunction"], Resource: [START_FN_ARN, `${START_FN_ARN}:*`] },
+        {
+          Sid: "InvokeStartteamlead",
+          Effect: "Allow",
+          Action: ["lambda:InvokeFunction"],
+          Resource: [START_FN_ARN, `${START_FN_ARN}:*`],
+        },
         { Sid: "PublishApprovalEmailfinance", Effect: "Allow", Action: ["sns:Publish"], Resource: [FINANCE_TOPIC] },
         // Reminders go to each stage's approver topic; escalations to the stage's escalation topic.
-        { Sid: "PublishRemindersAndEscalations", Effect: "Allow", Action: ["sns:Publish"], Resource: [TEAM_LEAD_TOPIC, TEAM_LEAD_ESCALATION_TOPIC, FINANCE_TOPIC, FINANCE_ESCALATION_TOPIC] },
         {
-          Sid: "DeliverExecutionLogs", Effect: "Allow",
-          Action: ["logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups"],
+          Sid: "PublishRemindersAndEscalations",
+          Effect: "Allow",
+          Action: ["sns:Publish"],
+          Resource: [TEAM_LEAD_TOPIC, TEAM_LEAD_ESCALATION_TOPIC, FINANCE_TOPIC, FINANCE_ESCALATION_TOPIC],
+        },
+        {
+          Sid: "DeliverExecutionLogs",
+          Effect: "Allow",
+          Action: [
+            "logs:CreateLogDelivery",
+            "logs:GetLogDelivery",
+            "logs:UpdateLogDelivery",
+            "logs:DeleteLogDelivery",
+            "logs:ListLogDeliveries",
+            "logs:PutResourcePolicy",
+            "logs:DescribeResourcePolicies",
+            "logs:DescribeLogGroups",
+          ],
           Resource: ["*"],
         },
         // The execution data key (see tests/workflowKey.test.ts for the key policy's side).
-        { Sid: "EncryptExecutionData", Effect: "Allow", Action: ["kms:Decrypt", "kms:GenerateDataKey"], Resource: [KEY_ARN], Condition: { StringEquals: { "kms:EncryptionContext:aws:states:stateMachineArn": STATE_MACHINE_ARN } } },
-        { Sid: "EncryptLogDeliveries", Effect: "Allow", Action: ["kms:GenerateDataKey"], Resource: [KEY_ARN], Condition: { StringEquals: { "kms:EncryptionContext:SourceArn": `arn:aws:logs:eu-west-1:${ACCOUNT_ID}:*` } } },
+        {
+          Sid: "EncryptExecutionData",
+          Effect: "Allow",
+          Action: ["kms:Decrypt", "kms:GenerateDataKey"],
+          Resource: [KEY_ARN],
+          Condition: { StringEquals: { "kms:EncryptionContext:aws:states:stateMachineArn": STATE_MACHINE_ARN } },
+        },
+        {
+          Sid: "EncryptLogDeliveries",
+          Effect: "Allow",
+          Action: ["kms:GenerateDataKey"],
+          Resource: [KEY_ARN],
+          Condition: { StringEquals: { "kms:EncryptionContext:SourceArn": `arn:aws:logs:eu-west-1:${ACCOUNT_ID}:*` } },
+        },
       ]);
       const trust = JSON.parse(named(staging.resources, "approvals-role").inputs.assumeRolePolicy).Statement;
-      expect(trust).to.deep.equal([{
-        Effect: "Allow", Principal: { Service: "states.amazonaws.com" }, Action: "sts:AssumeRole",
-        Condition: { StringEquals: { "aws:SourceAccount": ACCOUNT_ID }, ArnLike: { "aws:SourceArn": STATE_MACHINE_ARN } },
-      }]);
-      expect(named(staging.resources, "approvals-state-machine").inputs).to.include({ name: "sfn-approvals-staging", type: "STANDARD" });
+      expect(trust).to.deep.equal([
+        {
+          Effect: "Allow",
+          Principal: { Service: "states.amazonaws.com" },
+          Action: "sts:AssumeRole",
+          Condition: {
+            StringEquals: { "aws:SourceAccount": ACCOUNT_ID },
+            ArnLike: { "aws:SourceArn": STATE_MACHINE_ARN },
+          },
+        },
+      ]);
+      expect(named(staging.resources, "approvals-state-machine").inputs).to.include({
+        name: "sfn-approvals-staging",
+        type: "STANDARD",
+      });
     });
 
     it("exports the approval page URL and each stage with its handles", () => {
@@ -373,14 +572,29 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         approvalPageUrl: PAGE_URL,
         stages: [
           {
-            name: "team-lead", mechanism: "email-link", approvers: ["lead@example.com", "deputy-lead@example.com"], timeout: "2d",
-            remindEvery: "12h", escalateTo: ["head-of-engineering@example.com"], escalateAfter: "75%", escalationTopicArn: TEAM_LEAD_ESCALATION_TOPIC,
-            topicArn: TEAM_LEAD_TOPIC, approvalPageUrl: PAGE_URL, startFunctionName: "stage-team-lead-start-fn-a1b2c3d",
+            name: "team-lead",
+            mechanism: "email-link",
+            approvers: ["lead@example.com", "deputy-lead@example.com"],
+            timeout: "2d",
+            remindEvery: "12h",
+            escalateTo: ["head-of-engineering@example.com"],
+            escalateAfter: "75%",
+            escalationTopicArn: TEAM_LEAD_ESCALATION_TOPIC,
+            topicArn: TEAM_LEAD_TOPIC,
+            approvalPageUrl: PAGE_URL,
+            startFunctionName: "stage-team-lead-start-fn-a1b2c3d",
           },
           {
-            name: "finance", mechanism: "sns-callback", approvers: ["finance@example.com"], timeout: "3d",
-            remindEvery: "1d", escalateTo: ["cfo-office@example.com"], escalateAfter: "50%", escalationTopicArn: FINANCE_ESCALATION_TOPIC,
-            topicArn: FINANCE_TOPIC, approvalPageUrl: PAGE_URL,
+            name: "finance",
+            mechanism: "sns-callback",
+            approvers: ["finance@example.com"],
+            timeout: "3d",
+            remindEvery: "1d",
+            escalateTo: ["cfo-office@example.com"],
+            escalateAfter: "50%",
+            escalationTopicArn: FINANCE_ESCALATION_TOPIC,
+            topicArn: FINANCE_TOPIC,
+            approvalPageUrl: PAGE_URL,
           },
         ],
       });
@@ -396,27 +610,58 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         expect(code, name).to.not.match(/@pulumi\//);
         const required = [...code.matchAll(/require\("([^"]+)"\)/g)].map((m) => m[1]);
         expect(required.length, name).to.be.greaterThan(0);
-        for (const module of required) expect(module, name).to.match(/^(@aws-sdk\/client-(sns|sfn|dynamodb)\/|crypto$|node:)/);
+        for (const module of required)
+          expect(module, name).to.match(/^(@aws-sdk\/client-(sns|sfn|dynamodb)\/|crypto$|node:)/);
       }
     });
   });
 
   describe("contradictory use of the email components", () => {
-    const emailStage: StageConfig = { name: "team-lead", mechanism: "email-link", approvers: ["lead@example.com"], minRequiredApprovals: 1, notify: [], timeoutSeconds: 3600, timeout: "1h" };
+    const emailStage: StageConfig = {
+      name: "team-lead",
+      mechanism: "email-link",
+      approvers: ["lead@example.com"],
+      minRequiredApprovals: 1,
+      notify: [],
+      timeoutSeconds: 3600,
+      timeout: "1h",
+    };
 
     it("an email stage without the approval page fails with a RunError saying what to pass", async () => {
       for (const mechanism of ["email-link", "sns-callback"] as const) {
-        const error = await caughtError(() => runWithMocks("staging", {}, () => createApprovalStage({ ...emailStage, mechanism }, { alarmActions: [] })));
+        const error = await caughtError(() =>
+          runWithMocks("staging", {}, () => createApprovalStage({ ...emailStage, mechanism }, { alarmActions: [] })),
+        );
         expect(error, mechanism).to.be.instanceOf(pulumi.RunError);
-        expect(error!.message).to.equal(`Stage 'team-lead': ${mechanism} needs the approval page; create an ApprovalPage and pass its url as approvalPageUrl`);
+        expect(error!.message).to.equal(
+          `Stage 'team-lead': ${mechanism} needs the approval page; create an ApprovalPage and pass its url as approvalPageUrl`,
+        );
       }
     });
 
     it("an ApprovalPage refuses an empty stage map and a stage of another mechanism", async () => {
-      const empty = await caughtError(() => runWithMocks("staging", {}, () => new ApprovalPage("page", { stateMachineName: "sfn-approvals-staging", stages: {} })));
+      const empty = await caughtError(() =>
+        runWithMocks(
+          "staging",
+          {},
+          () => new ApprovalPage("page", { stateMachineName: "sfn-approvals-staging", stages: {} }),
+        ),
+      );
       expect(empty?.message).to.equal("ApprovalPage page: needs at least one stage");
-      const other = await caughtError(() => runWithMocks("staging", {}, () => new ApprovalPage("page", { stateMachineName: "sfn-approvals-staging", stages: { "team-lead": "email-link", manager: "activity" } })));
-      expect(other?.message).to.equal("ApprovalPage page: stage 'manager' uses activity; only email-link and sns-callback stages decide on the page");
+      const other = await caughtError(() =>
+        runWithMocks(
+          "staging",
+          {},
+          () =>
+            new ApprovalPage("page", {
+              stateMachineName: "sfn-approvals-staging",
+              stages: { "team-lead": "email-link", manager: "activity" },
+            }),
+        ),
+      );
+      expect(other?.message).to.equal(
+        "ApprovalPage page: stage 'manager' uses activity; only email-link and sns-callback stages decide on the page",
+      );
     });
   });
 });
@@ -458,7 +703,11 @@ describe("email-link start function (staging 'team-lead'), as deployed: serializ
     const [put, request] = aws.requests;
     expect(request.target).to.equal("query.Publish");
     expect(Object.keys(request.body).sort()).to.deep.equal(["Action", "Message", "Subject", "TopicArn", "Version"]);
-    expect(request.body).to.include({ Action: "Publish", TopicArn: TEAM_LEAD_TOPIC, Subject: "Approval needed: Expense report ER98765" });
+    expect(request.body).to.include({
+      Action: "Publish",
+      TopicArn: TEAM_LEAD_TOPIC,
+      Subject: "Approval needed: Expense report ER98765",
+    });
     const message: string = request.body.Message;
     expect(message.split("\n").slice(0, 6)).to.deep.equal([
       "Approval requested: Expense report ER98765",
@@ -483,7 +732,12 @@ describe("email-link start function (staging 'team-lead'), as deployed: serializ
     expect(link.search).to.equal(`?c=${code}`);
     expect(message).to.not.contain(TOKEN.slice(26, 90)).and.not.contain(encodeToken(TOKEN).slice(40, 100));
     // A token link naming this email-link stage opens nothing on the page.
-    expect(linkParams({ t: encodeToken(TOKEN), e: EXECUTION_ARN, s: "team-lead" }, { stateMachineArn: STATE_MACHINE_ARN, stages: STAGES })).to.equal(undefined);
+    expect(
+      linkParams(
+        { t: encodeToken(TOKEN), e: EXECUTION_ARN, s: "team-lead" },
+        { stateMachineArn: STATE_MACHINE_ARN, stages: STAGES },
+      ),
+    ).to.equal(undefined);
 
     // The item, written before the email (conditionally: a code is never stored twice): the code's
     // hash, never the code; the token only sealed under the code, bound to stage and execution.
@@ -491,16 +745,28 @@ describe("email-link start function (staging 'team-lead'), as deployed: serializ
     expect(put.body.TableName).to.equal(CODE_TABLE);
     expect(put.body.ConditionExpression).to.equal("attribute_not_exists(codeHash)");
     const item = put.body.Item;
-    expect(Object.keys(item).sort()).to.deep.equal(["codeHash", "createdAt", "executionArn", "expiresAt", "sealedToken", "stage"]);
+    expect(Object.keys(item).sort()).to.deep.equal([
+      "codeHash",
+      "createdAt",
+      "executionArn",
+      "expiresAt",
+      "sealedToken",
+      "stage",
+    ]);
     expect(item.codeHash).to.deep.equal({ S: codeHashOf(code) });
     expect(item).to.deep.include({ stage: { S: "team-lead" }, executionArn: { S: EXECUTION_ARN } });
     expect(Number(item.expiresAt.N)).to.equal(Math.ceil(deadline / 1000));
     expect(Date.parse(item.createdAt.S)).to.be.within(before, after);
     const stored = JSON.stringify(put.body);
-    expect(stored).to.not.contain(code).and.not.contain(TOKEN.slice(26, 90)).and.not.contain(encodeToken(TOKEN).slice(40, 100));
+    expect(stored)
+      .to.not.contain(code)
+      .and.not.contain(TOKEN.slice(26, 90))
+      .and.not.contain(encodeToken(TOKEN).slice(40, 100));
     expect(openToken(code, item.sealedToken.S, "team-lead", EXECUTION_ARN)).to.equal(TOKEN);
     expect(openToken(code, item.sealedToken.S, "finance", EXECUTION_ARN), "bound to its stage").to.equal(undefined);
-    expect(openToken("A".repeat(43), item.sealedToken.S, "team-lead", EXECUTION_ARN), "only with its code").to.equal(undefined);
+    expect(openToken("A".repeat(43), item.sealedToken.S, "team-lead", EXECUTION_ARN), "only with its code").to.equal(
+      undefined,
+    );
     // It logged what it did (and, checked after all runs, never the token or the code).
     expect(run.logs).to.contain('"msg":"approval email published"').and.contain("msg-0001").and.not.contain(code);
   });
@@ -510,7 +776,9 @@ describe("email-link start function (staging 'team-lead'), as deployed: serializ
     const longest = `${TOKEN}${"/+=x".repeat(512)}`.slice(0, 2048);
     expect((await invoke({ ...event, taskToken: longest })).ok).to.equal(true);
     expect((await invoke(event)).ok).to.equal(true);
-    const [first, second] = aws.requests.filter((r) => r.operation === "Publish").map((r) => linkIn(r.body.Message).searchParams.get("c")!);
+    const [first, second] = aws.requests
+      .filter((r) => r.operation === "Publish")
+      .map((r) => linkIn(r.body.Message).searchParams.get("c")!);
     expect(first).to.not.equal(second);
     const [item] = aws.requests.filter((r) => r.operation === "PutItem").map((r) => r.body.Item);
     expect(openToken(first, item.sealedToken.S, "team-lead", EXECUTION_ARN)).to.equal(longest);
@@ -525,11 +793,23 @@ describe("email-link start function (staging 'team-lead'), as deployed: serializ
   });
 
   const badEvents: Array<[string, unknown, RegExp]> = [
-    ["another stage", { ...event, stage: "finance" }, /^InvalidEvent: this function serves stage 'team-lead', the event names stage 'finance'$/],
+    [
+      "another stage",
+      { ...event, stage: "finance" },
+      /^InvalidEvent: this function serves stage 'team-lead', the event names stage 'finance'$/,
+    ],
     ["no task token", { ...event, taskToken: undefined }, /^InvalidEvent: 'taskToken' must be a non-empty string/],
     ["an empty task token", { ...event, taskToken: "" }, /^InvalidEvent: 'taskToken' must be a non-empty string/],
-    ["a request without title", { ...event, request: { amount: 10 } }, /^InvalidEvent: the request is malformed: 'title' is required/],
-    ["an amount that is not a number", { ...event, request: { ...EXPENSE_REPORT, amount: "750.50" } }, /^InvalidEvent: the request is malformed: 'amount', when present, must be a number/],
+    [
+      "a request without title",
+      { ...event, request: { amount: 10 } },
+      /^InvalidEvent: the request is malformed: 'title' is required/,
+    ],
+    [
+      "an amount that is not a number",
+      { ...event, request: { ...EXPENSE_REPORT, amount: "750.50" } },
+      /^InvalidEvent: the request is malformed: 'amount', when present, must be a number/,
+    ],
     ["no execution ARN", { ...event, executionArn: undefined }, /^InvalidEvent: 'executionArn' must be the ARN/],
   ];
   for (const [what, bad, message] of badEvents) {
@@ -548,7 +828,10 @@ describe("email-link start function (staging 'team-lead'), as deployed: serializ
     const run = await invoke(event);
     expect(run.ok).to.equal(false);
     expect(run.result).to.equal(undefined);
-    expect(run.error).to.deep.equal({ name: "AuthorizationErrorException", message: "User is not authorized to perform: SNS:Publish" });
+    expect(run.error).to.deep.equal({
+      name: "AuthorizationErrorException",
+      message: "User is not authorized to perform: SNS:Publish",
+    });
     expect(aws.operations()).to.deep.equal(["PutItem", "Publish"]);
   });
 
@@ -589,20 +872,40 @@ describe("approval page function (staging), as deployed: logs", function () {
   const post = (fields: Record<string, string>) => ({
     requestContext: { http: { method: "POST", sourceIp: "203.0.113.7", userAgent: "Mozilla/5.0 test" } },
     headers: { "content-type": "application/x-www-form-urlencoded" },
-    body: new URLSearchParams({ t: encodeToken(TOKEN), e: EXECUTION_ARN, s: "finance", name: "Fiona Finance", ...fields }).toString(),
+    body: new URLSearchParams({
+      t: encodeToken(TOKEN),
+      e: EXECUTION_ARN,
+      s: "finance",
+      name: "Fiona Finance",
+      ...fields,
+    }).toString(),
     isBase64Encoded: false,
   });
 
-  const waitingAtFinance = () => aws.on("GetExecutionHistory", () => waitingTaskHistory({ stage: "finance", mechanism: "sns-callback", token: TOKEN, executionArn: EXECUTION_ARN }));
+  const waitingAtFinance = () =>
+    aws.on("GetExecutionHistory", () =>
+      waitingTaskHistory({ stage: "finance", mechanism: "sns-callback", token: TOKEN, executionArn: EXECUTION_ARN }),
+    );
 
   it("records who decided, from where, never the token, for a decision and for a failure", async () => {
     waitingAtFinance();
     aws.on("SendTaskSuccess", () => ({}));
     const decided = await invokeArchive(dir, post({ decision: "approve" }), env);
     expect(decided.result.statusCode).to.equal(200);
-    expect(aws.requests.map((r) => [r.operation, r.body.taskToken])).to.deep.equal([["GetExecutionHistory", undefined], ["SendTaskSuccess", TOKEN]]);
+    expect(aws.requests.map((r) => [r.operation, r.body.taskToken])).to.deep.equal([
+      ["GetExecutionHistory", undefined],
+      ["SendTaskSuccess", TOKEN],
+    ]);
     const line = decided.logs.split("\n").find((l) => l.includes("approval decision recorded"));
-    expect(JSON.parse(line!)).to.deep.include({ decision: "approved", stage: "finance", mechanism: "sns-callback", approver: "Fiona Finance (via email link)", executionArn: EXECUTION_ARN, sourceIp: "203.0.113.7", userAgent: "Mozilla/5.0 test" });
+    expect(JSON.parse(line!)).to.deep.include({
+      decision: "approved",
+      stage: "finance",
+      mechanism: "sns-callback",
+      approver: "Fiona Finance (via email link)",
+      executionArn: EXECUTION_ARN,
+      sourceIp: "203.0.113.7",
+      userAgent: "Mozilla/5.0 test",
+    });
 
     aws.reset();
     waitingAtFinance();
@@ -611,7 +914,14 @@ describe("approval page function (staging), as deployed: logs", function () {
     expect(failed.result.statusCode).to.equal(503);
     // AWS refused it (status 400): nothing recorded; the line keeps the attempt.
     const refused = failed.logs.split("\n").find((l) => l.includes("approval decision refused by Step Functions"));
-    expect(JSON.parse(refused!)).to.deep.include({ error: "AccessDeniedException", decision: "rejected", stage: "finance", approver: "Fiona Finance (via email link)", executionArn: EXECUTION_ARN, sourceIp: "203.0.113.7" });
+    expect(JSON.parse(refused!)).to.deep.include({
+      error: "AccessDeniedException",
+      decision: "rejected",
+      stage: "finance",
+      approver: "Fiona Finance (via email link)",
+      executionArn: EXECUTION_ARN,
+      sourceIp: "203.0.113.7",
+    });
 
     for (const run of [decided, failed]) {
       expect(run.logs).to.not.contain(TOKEN.slice(26, 90));
@@ -623,7 +933,11 @@ describe("approval page function (staging), as deployed: logs", function () {
 describe("the approval email's text (both email mechanisms)", () => {
   it("keeps one-line fields on one line, so a request cannot draw a fake link block above the real link, which comes last", () => {
     const email = composeApprovalEmail({
-      request: { title: "Lunch\n\nReview the request and approve or reject it here:\nhttps://evil.example/decide?t=abc", requester: "Eve\r\nX", amount: 0.125 },
+      request: {
+        title: "Lunch\n\nReview the request and approve or reject it here:\nhttps://evil.example/decide?t=abc",
+        requester: "Eve\r\nX",
+        amount: 0.125,
+      },
       stage: "team-lead",
       executionArn: "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-staging:x-1",
       link: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide?t=REAL&e=x&s=team-lead",
@@ -636,8 +950,15 @@ describe("the approval email's text (both email mechanisms)", () => {
       "Amount: 0.125",
     ]);
     const links = email.message.match(/https:\/\/\S+/g)!;
-    expect(links[links.length - 1]).to.equal("https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide?t=REAL&e=x&s=team-lead");
-    expect(email.subject).to.equal("Approval needed: Lunch Review the request and approve or reject it here: https://evil.example/decide?t=abc".slice(0, 99));
+    expect(links[links.length - 1]).to.equal(
+      "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide?t=REAL&e=x&s=team-lead",
+    );
+    expect(email.subject).to.equal(
+      "Approval needed: Lunch Review the request and approve or reject it here: https://evil.example/decide?t=abc".slice(
+        0,
+        99,
+      ),
+    );
     expect(email.subject).to.not.match(/[\u0000-\u001f]/);
   });
 

@@ -4,8 +4,22 @@
 import { expect } from "chai";
 import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
 import { lambdaCallbackTaskStates } from "../components/workflow/asl";
-import { Mechanism, REQUEST_INVALID_ERROR, StageDecision, StageDecisionKind, requestProblems, stageDecision } from "../functions/contract";
-import { DEFAULT_ENTERED_TIME, DEFAULT_EXECUTION_ARN, RunResult, TaskHandler, heartbeatTimeout, runDefinition } from "./helpers/localStateMachine";
+import {
+  Mechanism,
+  REQUEST_INVALID_ERROR,
+  StageDecision,
+  StageDecisionKind,
+  requestProblems,
+  stageDecision,
+} from "../functions/contract";
+import {
+  DEFAULT_ENTERED_TIME,
+  DEFAULT_EXECUTION_ARN,
+  RunResult,
+  TaskHandler,
+  heartbeatTimeout,
+  runDefinition,
+} from "./helpers/localStateMachine";
 import { ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
@@ -15,7 +29,8 @@ const EXECUTION_ARN = "arn:aws:states:eu-west-1:123456789012:execution:sfn-appro
 const DECIDED_AT = "2026-11-22T10:00:00Z";
 const ALICE = "arn:aws:iam::123456789012:user/alice";
 const BOB = "arn:aws:iam::123456789012:user/bob";
-const INVALID_CAUSE = "The request must be a JSON object with a non-empty string 'title'; 'amount', when present, must be a number of at least 0; 'requestId', 'requester', 'currency' and 'link', when present, must be strings.";
+const INVALID_CAUSE =
+  "The request must be a JSON object with a non-empty string 'title'; 'amount', when present, must be a number of at least 0; 'requestId', 'requester', 'currency' and 'link', when present, must be strings.";
 
 const EXPENSE = EXPENSE_REPORT;
 const DEPLOYMENT = { title: "Deploy payments-api v2.14.0 to production", requestId: "DEP-2026-1122-01" };
@@ -28,8 +43,20 @@ async function generatedDefinition(stack: string): Promise<any> {
   return JSON.parse(machines[0].inputs.definition);
 }
 
-function decision(kind: StageDecisionKind, stage: string, approver: string | null = ALICE, mechanism: Mechanism = "ssm-automation"): StageDecision {
-  return stageDecision({ decision: kind, stage, mechanism, approver, comment: `${kind} by test`, decidedAt: DECIDED_AT });
+function decision(
+  kind: StageDecisionKind,
+  stage: string,
+  approver: string | null = ALICE,
+  mechanism: Mechanism = "ssm-automation",
+): StageDecision {
+  return stageDecision({
+    decision: kind,
+    stage,
+    mechanism,
+    approver,
+    comment: `${kind} by test`,
+    decidedAt: DECIDED_AT,
+  });
 }
 
 /** A decision of dev's 'manager' stage, as the approval worker sends it for the activity. */
@@ -59,12 +86,25 @@ function approver(...results: Array<unknown | (() => unknown)>): Approver {
 /** A stage handler that never answers, as an approver who never decides. */
 function silentApprover(): Approver {
   const calls: any[] = [];
-  return { calls, handler: (input) => { calls.push(input); return new Promise(() => undefined); } };
+  return {
+    calls,
+    handler: (input) => {
+      calls.push(input);
+      return new Promise(() => undefined);
+    },
+  };
 }
 
 function run(definition: object, input: unknown, approvers: Record<string, Approver>): Promise<RunResult> {
-  const taskHandlers = Object.fromEntries(Object.entries(approvers).map(([stage, a]) => [stageTaskOptions(stage).stateName, a.handler]));
-  return runDefinition(definition, input, { taskHandlers, taskToken: TOKEN, executionArn: EXECUTION_ARN, retryPauseMs: 0 });
+  const taskHandlers = Object.fromEntries(
+    Object.entries(approvers).map(([stage, a]) => [stageTaskOptions(stage).stateName, a.handler]),
+  );
+  return runDefinition(definition, input, {
+    taskHandlers,
+    taskToken: TOKEN,
+    executionArn: EXECUTION_ARN,
+    retryPauseMs: 0,
+  });
 }
 
 /** A local copy of `definition` whose stage Task waits only `seconds` (the library enforces TimeoutSeconds). */
@@ -89,7 +129,12 @@ describe("flows: generated state machines run locally", () => {
       const manager = approver(devDecision("approved"));
       const result = await run(dev, EXPENSE, { manager });
       expect(result).to.deep.include({ status: "SUCCEEDED" });
-      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [devDecision("approved")], request: EXPENSE });
+      expect(result.output).to.deep.equal({
+        approved: true,
+        decision: "approved",
+        stages: [devDecision("approved")],
+        request: EXPENSE,
+      });
       expect(manager.calls).to.have.length(1);
     });
 
@@ -103,7 +148,12 @@ describe("flows: generated state machines run locally", () => {
       const manager = approver(devDecision("rejected", BOB));
       const result = await run(dev, EXPENSE, { manager });
       expect(result.status).to.equal("SUCCEEDED");
-      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [devDecision("rejected", BOB)], request: EXPENSE });
+      expect(result.output).to.deep.equal({
+        approved: false,
+        decision: "rejected",
+        stages: [devDecision("rejected", BOB)],
+        request: EXPENSE,
+      });
     });
 
     it("timeout: the activity's TimeoutSeconds expires and the execution ends timed_out, not hung", async () => {
@@ -122,55 +172,93 @@ describe("flows: generated state machines run locally", () => {
       expect(result.output).to.deep.equal({
         approved: false,
         decision: "timed_out",
-        stages: [{
-          approved: false,
-          decision: "timed_out",
-          stage: "manager",
-          mechanism: "activity",
-          approver: null,
-          comment: null,
-          decidedAt: "2026-11-22T11:00:00.123Z", // $$.State.EnteredTime of the timed-out Pass state
-        }],
+        stages: [
+          {
+            approved: false,
+            decision: "timed_out",
+            stage: "manager",
+            mechanism: "activity",
+            approver: null,
+            comment: null,
+            decidedAt: "2026-11-22T11:00:00.123Z", // $$.State.EnteredTime of the timed-out Pass state
+          },
+        ],
         request: EXPENSE,
       });
     });
 
     it("a worker that vanished (heartbeat timeout) releases the task; the next worker's approval counts", async () => {
-      const manager = approver(() => { throw heartbeatTimeout(); }, devDecision("approved", BOB));
+      const manager = approver(
+        () => {
+          throw heartbeatTimeout();
+        },
+        devDecision("approved", BOB),
+      );
       const result = await run(dev, EXPENSE, { manager });
       expect(manager.calls).to.have.length(2);
       expect(manager.calls[1]).to.deep.equal(manager.calls[0]);
       expect(result.status).to.equal("SUCCEEDED");
       expect(result.statesEntered).to.not.include("Approval manager timed out");
-      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [devDecision("approved", BOB)], request: EXPENSE });
+      expect(result.output).to.deep.equal({
+        approved: true,
+        decision: "approved",
+        stages: [devDecision("approved", BOB)],
+        request: EXPENSE,
+      });
     });
 
     it("four heartbeat timeouts in a row: the task is offered 3 more times, then the stage ends timed_out (States.Timeout also matches heartbeat timeouts), never approved", async () => {
-      const manager = approver(() => { throw heartbeatTimeout(); });
+      const manager = approver(() => {
+        throw heartbeatTimeout();
+      });
       const result = await run(dev, EXPENSE, { manager });
       expect(manager.calls).to.have.length(1 + 3);
       expect(result.status).to.equal("SUCCEEDED");
-      expect(result.statesEntered).to.include("Approval manager timed out").and.to.include("Timed out at manager").and.to.not.include("Approved");
+      expect(result.statesEntered)
+        .to.include("Approval manager timed out")
+        .and.to.include("Timed out at manager")
+        .and.to.not.include("Approved");
       expect(result.output).to.deep.equal({
         approved: false,
         decision: "timed_out",
-        stages: [{ approved: false, decision: "timed_out", stage: "manager", mechanism: "activity", approver: null, comment: null, decidedAt: DEFAULT_ENTERED_TIME }],
+        stages: [
+          {
+            approved: false,
+            decision: "timed_out",
+            stage: "manager",
+            mechanism: "activity",
+            approver: null,
+            comment: null,
+            decidedAt: DEFAULT_ENTERED_TIME,
+          },
+        ],
         request: EXPENSE,
       });
     });
 
     it("a worker that fails the task (a malformed task, SendTaskFailure): the execution fails with that error, not retried", async () => {
-      const manager = approver(() => { throw Object.assign(new Error("The approval task's input is malformed"), { name: "InvalidApprovalTask" }); });
+      const manager = approver(() => {
+        throw Object.assign(new Error("The approval task's input is malformed"), { name: "InvalidApprovalTask" });
+      });
       const result = await run(dev, EXPENSE, { manager });
       expect(manager.calls).to.have.length(1);
-      expect(result).to.deep.include({ status: "FAILED", error: "InvalidApprovalTask", cause: "The approval task's input is malformed" });
+      expect(result).to.deep.include({
+        status: "FAILED",
+        error: "InvalidApprovalTask",
+        cause: "The approval task's input is malformed",
+      });
       expect(result.output).to.equal(undefined);
     });
 
     it("an approver's own timed_out decision also ends timed_out", async () => {
       const manager = approver(devDecision("timed_out", null));
       const result = await run(dev, EXPENSE, { manager });
-      expect(result.output).to.deep.equal({ approved: false, decision: "timed_out", stages: [devDecision("timed_out", null)], request: EXPENSE });
+      expect(result.output).to.deep.equal({
+        approved: false,
+        decision: "timed_out",
+        stages: [devDecision("timed_out", null)],
+        request: EXPENSE,
+      });
     });
 
     for (const amount of [0, 120, 499.99]) {
@@ -190,7 +278,12 @@ describe("flows: generated state machines run locally", () => {
         const request = { ...EXPENSE, amount };
         const result = await run(dev, request, { manager });
         expect(manager.calls).to.have.length(1);
-        expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [devDecision("rejected")], request });
+        expect(result.output).to.deep.equal({
+          approved: false,
+          decision: "rejected",
+          stages: [devDecision("rejected")],
+          request,
+        });
       });
     }
 
@@ -198,7 +291,12 @@ describe("flows: generated state machines run locally", () => {
       const manager = approver(devDecision("approved"));
       const result = await run(dev, DEPLOYMENT, { manager });
       expect(manager.calls).to.have.length(1);
-      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [devDecision("approved")], request: DEPLOYMENT });
+      expect(result.output).to.deep.equal({
+        approved: true,
+        decision: "approved",
+        stages: [devDecision("approved")],
+        request: DEPLOYMENT,
+      });
     });
   });
 
@@ -209,8 +307,15 @@ describe("flows: generated state machines run locally", () => {
       await run(prod, EXPENSE, { manager, finance });
       expect(manager.calls).to.have.length(1);
       const [input] = manager.calls;
-      expect(input.FunctionName).to.equal("arn:aws:lambda:eu-west-1:123456789012:function:stage-manager-start-fn-a1b2c3d");
-      expect(input.Payload).to.deep.equal({ taskToken: TOKEN, request: EXPENSE, stage: "manager", executionArn: EXECUTION_ARN });
+      expect(input.FunctionName).to.equal(
+        "arn:aws:lambda:eu-west-1:123456789012:function:stage-manager-start-fn-a1b2c3d",
+      );
+      expect(input.Payload).to.deep.equal({
+        taskToken: TOKEN,
+        request: EXPENSE,
+        stage: "manager",
+        executionArn: EXECUTION_ARN,
+      });
     });
 
     it("timeout: the stage's TimeoutSeconds expires and the execution ends timed_out, not hung", async () => {
@@ -232,37 +337,52 @@ describe("flows: generated state machines run locally", () => {
       expect(result.output).to.deep.equal({
         approved: false,
         decision: "timed_out",
-        stages: [{
-          approved: false,
-          decision: "timed_out",
-          stage: "manager",
-          mechanism: "ssm-automation",
-          approver: null,
-          comment: null,
-          decidedAt: "2026-11-22T11:00:00.123Z", // $$.State.EnteredTime of the timed-out Pass state
-        }],
+        stages: [
+          {
+            approved: false,
+            decision: "timed_out",
+            stage: "manager",
+            mechanism: "ssm-automation",
+            approver: null,
+            comment: null,
+            decidedAt: "2026-11-22T11:00:00.123Z", // $$.State.EnteredTime of the timed-out Pass state
+          },
+        ],
         request: EXPENSE,
       });
       expect(result.output.stages[0].decidedAt).to.be.a("string");
     });
 
     it("retries the start when Lambda reports it never ran, then waits for the decision", async () => {
-      const throttled = () => { throw Object.assign(new Error("Rate exceeded"), { name: "Lambda.TooManyRequestsException" }); };
+      const throttled = () => {
+        throw Object.assign(new Error("Rate exceeded"), { name: "Lambda.TooManyRequestsException" });
+      };
       const manager = approver(throttled, throttled, decision("rejected", "manager"));
       const finance = approver(decision("approved", "finance", BOB, "codepipeline"));
       const result = await run(prod, EXPENSE, { manager, finance });
       expect(manager.calls).to.have.length(3);
       expect(finance.calls).to.have.length(0);
-      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [decision("rejected", "manager")], request: EXPENSE });
+      expect(result.output).to.deep.equal({
+        approved: false,
+        decision: "rejected",
+        stages: [decision("rejected", "manager")],
+        request: EXPENSE,
+      });
     });
 
     it("a start function that throws a generic error: the execution fails with that error, not retried", async () => {
-      const manager = approver(() => { throw new Error("SSM StartAutomationExecution: AccessDenied"); });
+      const manager = approver(() => {
+        throw new Error("SSM StartAutomationExecution: AccessDenied");
+      });
       const finance = approver(decision("approved", "finance", BOB, "codepipeline"));
       const result = await run(prod, EXPENSE, { manager, finance });
       expect(manager.calls).to.have.length(1); // not retried: only errors meaning "never ran" are
       expect(finance.calls).to.have.length(0);
-      expect(result).to.deep.include({ status: "FAILED", error: "Error", cause: "SSM StartAutomationExecution: AccessDenied" });
+      expect(result).to.deep.include({
+        status: "FAILED",
+        error: "Error",
+        cause: "SSM StartAutomationExecution: AccessDenied",
+      });
       expect(result.output).to.equal(undefined);
     });
   });
@@ -281,7 +401,9 @@ describe("flows: generated state machines run locally", () => {
       });
       expect(manager.calls.map((c) => c.Payload.stage)).to.deep.equal(["manager"]);
       expect(finance.calls.map((c) => c.Payload.stage)).to.deep.equal(["finance"]);
-      expect(result.statesEntered.indexOf("Approval manager")).to.be.lessThan(result.statesEntered.indexOf("Approval finance"));
+      expect(result.statesEntered.indexOf("Approval manager")).to.be.lessThan(
+        result.statesEntered.indexOf("Approval finance"),
+      );
     });
 
     it("the second stage rejects: ends rejected, first decision approved, second rejected", async () => {
@@ -301,7 +423,12 @@ describe("flows: generated state machines run locally", () => {
       const finance = approver(decision("approved", "finance", BOB, "codepipeline"));
       const result = await run(prod, EXPENSE, { manager, finance });
       expect(finance.calls).to.have.length(0);
-      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [decision("rejected", "manager", ALICE)], request: EXPENSE });
+      expect(result.output).to.deep.equal({
+        approved: false,
+        decision: "rejected",
+        stages: [decision("rejected", "manager", ALICE)],
+        request: EXPENSE,
+      });
     });
 
     it("a small amount is not auto-approved where no autoApproveBelow is configured", async () => {
@@ -326,7 +453,15 @@ describe("flows: generated state machines run locally", () => {
         decision: "timed_out",
         stages: [
           decision("approved", "manager", ALICE),
-          { approved: false, decision: "timed_out", stage: "finance", mechanism: "codepipeline", approver: null, comment: null, decidedAt: "2026-11-22T10:00:00.000Z" },
+          {
+            approved: false,
+            decision: "timed_out",
+            stage: "finance",
+            mechanism: "codepipeline",
+            approver: null,
+            comment: null,
+            decidedAt: "2026-11-22T10:00:00.000Z",
+          },
         ],
         request: EXPENSE,
       });
@@ -354,8 +489,17 @@ describe("flows: generated state machines run locally", () => {
         it(`${stack}: ${name}`, async () => {
           const manager = approver(decision("approved", "manager"));
           const finance = approver(decision("approved", "finance", ALICE, "codepipeline"));
-          const result = await run(stack === "dev" ? dev : prod, input, stack === "dev" ? { manager } : { manager, finance });
-          expect(result).to.deep.equal({ status: "FAILED", error: REQUEST_INVALID_ERROR, cause: INVALID_CAUSE, statesEntered: ["Read request", "Validate request", "Request invalid"] });
+          const result = await run(
+            stack === "dev" ? dev : prod,
+            input,
+            stack === "dev" ? { manager } : { manager, finance },
+          );
+          expect(result).to.deep.equal({
+            status: "FAILED",
+            error: REQUEST_INVALID_ERROR,
+            cause: INVALID_CAUSE,
+            statesEntered: ["Read request", "Validate request", "Request invalid"],
+          });
           expect(manager.calls).to.have.length(0);
           expect(finance.calls).to.have.length(0);
           // The state machine and the handlers' requestProblems agree on what is malformed.
@@ -369,7 +513,12 @@ describe("flows: generated state machines run locally", () => {
       // execution fails one state earlier than for the other malformed inputs; it still never waits.
       const manager = approver(decision("approved", "manager"));
       const result = await run(dev, null, { manager });
-      expect(result).to.deep.equal({ status: "FAILED", error: "States.Runtime", cause: "Path expression '$' does not point to a value", statesEntered: ["Read request"] });
+      expect(result).to.deep.equal({
+        status: "FAILED",
+        error: "States.Runtime",
+        cause: "Path expression '$' does not point to a value",
+        statesEntered: ["Read request"],
+      });
       expect(manager.calls).to.have.length(0);
       expect(requestProblems(null)).to.deep.equal(["the request must be a JSON object"]);
     });
@@ -392,7 +541,9 @@ describe("flows: generated state machines run locally", () => {
       const result = await run(dev, EXPENSE, { manager });
       expect(result.status).to.equal("FAILED");
       expect(result.error).to.equal("InvalidStageDecision");
-      expect(result.cause).to.equal("Stage 'manager' answered with a decision that is not whole: it needs a boolean 'approved' and a 'decision' that agree (true/approved, false/rejected, false/timed_out), 'stage' 'manager' and 'mechanism' 'activity'; nothing was approved.");
+      expect(result.cause).to.equal(
+        "Stage 'manager' answered with a decision that is not whole: it needs a boolean 'approved' and a 'decision' that agree (true/approved, false/rejected, false/timed_out), 'stage' 'manager' and 'mechanism' 'activity'; nothing was approved.",
+      );
       expect(result.output).to.equal(undefined);
       expect(result.statesEntered).to.not.include("Approved");
     });
@@ -411,16 +562,37 @@ describe("flows: generated state machines run locally", () => {
 
     // A decision is whole or refused: never read as a rejection either, so no decision is lost silently.
     const notWhole: Array<[string, unknown]> = [
-      ["{approved: true, decision: 'approved'} alone (no stage, no mechanism)", { approved: true, decision: "approved" }],
-      ["an approval without 'stage'", (({ stage, ...rest }) => { void stage; return rest; })(devDecision("approved"))],
-      ["an approval without 'mechanism'", (({ mechanism, ...rest }) => { void mechanism; return rest; })(devDecision("approved"))],
+      [
+        "{approved: true, decision: 'approved'} alone (no stage, no mechanism)",
+        { approved: true, decision: "approved" },
+      ],
+      [
+        "an approval without 'stage'",
+        (({ stage, ...rest }) => {
+          void stage;
+          return rest;
+        })(devDecision("approved")),
+      ],
+      [
+        "an approval without 'mechanism'",
+        (({ mechanism, ...rest }) => {
+          void mechanism;
+          return rest;
+        })(devDecision("approved")),
+      ],
       ["an approval whose stage is null", { ...devDecision("approved"), stage: null }],
       ["an approval whose mechanism is a number", { ...devDecision("approved"), mechanism: 3 }],
       ["{approved: true, decision: 'yes'} (not a known decision)", { ...devDecision("approved"), decision: "yes" }],
       ["{approved: false, decision: 'approved'} (contradictory)", { ...devDecision("approved"), approved: false }],
       ["{approved: true, decision: 'rejected'} (contradictory)", { ...devDecision("rejected"), approved: true }],
       ["{approved: true, decision: 'timed_out'} (contradictory)", { ...devDecision("timed_out"), approved: true }],
-      ["a rejection without 'mechanism'", (({ mechanism, ...rest }) => { void mechanism; return rest; })(devDecision("rejected"))],
+      [
+        "a rejection without 'mechanism'",
+        (({ mechanism, ...rest }) => {
+          void mechanism;
+          return rest;
+        })(devDecision("rejected")),
+      ],
     ];
     for (const [what, malformed] of notWhole) {
       it(`${what}: fails with InvalidStageDecision, never approved nor read as a rejection`, async () => {
@@ -434,27 +606,40 @@ describe("flows: generated state machines run locally", () => {
     it("a whole rejection and a whole timeout still end as rejected and timed_out", async () => {
       for (const kind of ["rejected", "timed_out"] as const) {
         const result = await run(dev, EXPENSE, { manager: approver(devDecision(kind)) });
-        expect(result.output, kind).to.deep.equal({ approved: false, decision: kind, stages: [devDecision(kind)], request: EXPENSE });
+        expect(result.output, kind).to.deep.equal({
+          approved: false,
+          decision: kind,
+          stages: [devDecision(kind)],
+          request: EXPENSE,
+        });
       }
     });
 
     it("an approval in the name of another stage (a token sent with the wrong stage): fails with InvalidStageDecision", async () => {
       const finance = approver(decision("approved", "finance", ALICE, "codepipeline"));
-      const result = await run(prod, EXPENSE, { manager: approver(decision("approved", "finance", ALICE, "ssm-automation")), finance });
+      const result = await run(prod, EXPENSE, {
+        manager: approver(decision("approved", "finance", ALICE, "ssm-automation")),
+        finance,
+      });
       expect(result).to.deep.include({ status: "FAILED", error: "InvalidStageDecision" });
       expect(finance.calls).to.have.length(0);
       expect(result.statesEntered).to.not.include("Approved");
     });
 
     it("an approval in the name of another mechanism: fails with InvalidStageDecision", async () => {
-      const result = await run(dev, EXPENSE, { manager: approver(decision("approved", "manager", ALICE, "email-link")) });
+      const result = await run(dev, EXPENSE, {
+        manager: approver(decision("approved", "manager", ALICE, "email-link")),
+      });
       expect(result).to.deep.include({ status: "FAILED", error: "InvalidStageDecision" });
       expect(result.statesEntered).to.not.include("Approved");
     });
 
     it("a malformed first decision stops prod before the second stage", async () => {
       const finance = approver(decision("approved", "finance", ALICE, "codepipeline"));
-      const result = await run(prod, EXPENSE, { manager: approver({ approved: "yes", decision: "approved" }), finance });
+      const result = await run(prod, EXPENSE, {
+        manager: approver({ approved: "yes", decision: "approved" }),
+        finance,
+      });
       expect(finance.calls).to.have.length(0);
       expect(result).to.deep.include({ status: "FAILED", error: "InvalidStageDecision" });
       expect(result.output).to.equal(undefined);
@@ -467,7 +652,9 @@ describe("flows: generated state machines run locally", () => {
     });
 
     it("a handler that throws a generic error: the execution fails with that error", async () => {
-      const manager = approver(() => { throw new Error("SendTaskSuccess: AccessDenied"); });
+      const manager = approver(() => {
+        throw new Error("SendTaskSuccess: AccessDenied");
+      });
       const result = await run(dev, EXPENSE, { manager });
       expect(manager.calls).to.have.length(1); // not retried: only a vanished worker (heartbeat timeout) is
       expect(result).to.deep.include({ status: "FAILED", error: "Error", cause: "SendTaskSuccess: AccessDenied" });
@@ -475,24 +662,39 @@ describe("flows: generated state machines run locally", () => {
     });
 
     it("a handler that fails the task (SendTaskFailure): the execution fails with that error", async () => {
-      const manager = approver(() => { throw Object.assign(new Error("approval automation failed"), { name: "ApprovalFailed" }); });
+      const manager = approver(() => {
+        throw Object.assign(new Error("approval automation failed"), { name: "ApprovalFailed" });
+      });
       const finance = approver(decision("approved", "finance", ALICE, "codepipeline"));
       const result = await run(prod, EXPENSE, { manager, finance });
-      expect(result).to.deep.include({ status: "FAILED", error: "ApprovalFailed", cause: "approval automation failed" });
+      expect(result).to.deep.include({
+        status: "FAILED",
+        error: "ApprovalFailed",
+        cause: "approval automation failed",
+      });
       expect(finance.calls).to.have.length(0);
     });
   });
 
   describe("assembled from the pure builders: hyphenated stages of different mechanisms", () => {
     const FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:start";
-    const stages: Array<[string, Mechanism]> = [["team-lead", "email-link"], ["cost-center", "sns-callback"]];
+    const stages: Array<[string, Mechanism]> = [
+      ["team-lead", "email-link"],
+      ["cost-center", "sns-callback"],
+    ];
     const definition = assembleWorkflowDefinition({
       autoApproveBelow: 100,
       stages: stages.map(([stage, mechanism]) => ({
         stage,
         mechanism,
         maxWaitSeconds: 3600,
-        states: lambdaCallbackTaskStates({ options: stageTaskOptions(stage), functionArn: FUNCTION_ARN, stage, mechanism, timeoutSeconds: 3600 }),
+        states: lambdaCallbackTaskStates({
+          options: stageTaskOptions(stage),
+          functionArn: FUNCTION_ARN,
+          stage,
+          mechanism,
+          timeoutSeconds: 3600,
+        }),
       })),
     });
 
@@ -503,10 +705,16 @@ describe("flows: generated state machines run locally", () => {
       expect(result.output).to.deep.equal({
         approved: true,
         decision: "approved",
-        stages: [decision("approved", "team-lead", "lead@example.com", "email-link"), decision("approved", "cost-center", "cfo@example.com", "sns-callback")],
+        stages: [
+          decision("approved", "team-lead", "lead@example.com", "email-link"),
+          decision("approved", "cost-center", "cfo@example.com", "sns-callback"),
+        ],
         request: EXPENSE,
       });
-      expect(teamLead.calls[0]).to.deep.equal({ FunctionName: FUNCTION_ARN, Payload: { taskToken: TOKEN, request: EXPENSE, stage: "team-lead", executionArn: EXECUTION_ARN } });
+      expect(teamLead.calls[0]).to.deep.equal({
+        FunctionName: FUNCTION_ARN,
+        Payload: { taskToken: TOKEN, request: EXPENSE, stage: "team-lead", executionArn: EXECUTION_ARN },
+      });
       expect(costCenter.calls[0].Payload.stage).to.equal("cost-center");
     });
 
@@ -520,7 +728,17 @@ describe("flows: generated state machines run locally", () => {
       expect(result.output).to.deep.equal({
         approved: false,
         decision: "timed_out",
-        stages: [{ approved: false, decision: "timed_out", stage: "team-lead", mechanism: "email-link", approver: null, comment: null, decidedAt: "2026-11-22T10:00:00.000Z" }],
+        stages: [
+          {
+            approved: false,
+            decision: "timed_out",
+            stage: "team-lead",
+            mechanism: "email-link",
+            approver: null,
+            comment: null,
+            decidedAt: "2026-11-22T10:00:00.000Z",
+          },
+        ],
         request: EXPENSE,
       });
     });

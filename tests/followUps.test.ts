@@ -9,7 +9,13 @@ import { ApprovalWorkflow } from "../components/workflow/approvalWorkflow";
 import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
 import { lambdaCallbackTaskStates } from "../components/workflow/asl";
 import { StageFollowUp, WorkflowFollowUp, followUpStates } from "../components/workflow/followUps";
-import { MAX_COMMENT_CHARS, STAGE_DECIDED_ERROR, StageDecision, followUpStateNames, stageDecision } from "../functions/contract";
+import {
+  MAX_COMMENT_CHARS,
+  STAGE_DECIDED_ERROR,
+  StageDecision,
+  followUpStateNames,
+  stageDecision,
+} from "../functions/contract";
 import { allStates, validateDefinition } from "./helpers/aslLint";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { RunResult, TaskHandler, runDefinition } from "./helpers/localStateMachine";
@@ -38,18 +44,33 @@ const FOLLOW_UP: StageFollowUp = {
 /** prod's 'manager' stage (ssm-automation, a Lambda callback Task waiting 1 day) with follow-ups. */
 function definitionWith(followUp: StageFollowUp, timeoutSeconds = 24 * HOUR): any {
   return assembleWorkflowDefinition({
-    stages: [{
-      stage: "manager",
-      mechanism: "ssm-automation",
-      maxWaitSeconds: timeoutSeconds,
-      states: lambdaCallbackTaskStates({ options: stageTaskOptions("manager", true), functionArn: FUNCTION_ARN, stage: "manager", mechanism: "ssm-automation", timeoutSeconds }),
-      followUp: { followUp, timeoutText: "1d", approvers: [ALICE, "arn:aws:iam::123456789012:role/ReleaseApprover"] },
-    }],
+    stages: [
+      {
+        stage: "manager",
+        mechanism: "ssm-automation",
+        maxWaitSeconds: timeoutSeconds,
+        states: lambdaCallbackTaskStates({
+          options: stageTaskOptions("manager", true),
+          functionArn: FUNCTION_ARN,
+          stage: "manager",
+          mechanism: "ssm-automation",
+          timeoutSeconds,
+        }),
+        followUp: { followUp, timeoutText: "1d", approvers: [ALICE, "arn:aws:iam::123456789012:role/ReleaseApprover"] },
+      },
+    ],
   });
 }
 
 function managerDecision(kind: "approved" | "rejected", comment: string | null = `${kind} by test`): StageDecision {
-  return stageDecision({ decision: kind, stage: "manager", mechanism: "ssm-automation", approver: ALICE, comment, decidedAt: "2026-11-30T10:00:00Z" });
+  return stageDecision({
+    decision: kind,
+    stage: "manager",
+    mechanism: "ssm-automation",
+    approver: ALICE,
+    comment,
+    decidedAt: "2026-11-30T10:00:00Z",
+  });
 }
 
 /** Records every publish (the SNS Publish request Step Functions would send). */
@@ -59,7 +80,8 @@ function publisher(failures = 0): { handler: TaskHandler; sent: any[]; attempts:
     attempts: 0,
     handler: async (input: any) => {
       recorder.attempts += 1;
-      if (recorder.attempts <= failures) throw Object.assign(new Error("Rate exceeded"), { name: "SNS.ThrottledException" });
+      if (recorder.attempts <= failures)
+        throw Object.assign(new Error("Rate exceeded"), { name: "SNS.ThrottledException" });
       recorder.sent.push(input);
       return { MessageId: `m-${recorder.sent.length}` };
     },
@@ -70,20 +92,39 @@ function publisher(failures = 0): { handler: TaskHandler; sent: any[]; attempts:
 /** An approver who decides once `ready` resolves (e.g. after the third reminder). */
 function approverAfter(ready: Promise<unknown>, answer: () => unknown): { handler: TaskHandler; calls: any[] } {
   const calls: any[] = [];
-  return { calls, handler: async (input) => { calls.push(input); await ready; return answer(); } };
+  return {
+    calls,
+    handler: async (input) => {
+      calls.push(input);
+      await ready;
+      return answer();
+    },
+  };
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
-  const promise = new Promise<void>((r) => { resolve = r; });
+  const promise = new Promise<void>((r) => {
+    resolve = r;
+  });
   return { promise, resolve };
 }
 
 const LONG = 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function run(definition: any, handlers: Record<string, TaskHandler>, waitMs: Record<string, number>): Promise<RunResult> {
-  return runDefinition(definition, EXPENSE_REPORT, { taskHandlers: handlers, taskToken: TOKEN, executionArn: EXECUTION_ARN, retryPauseMs: 0, waitMs });
+async function run(
+  definition: any,
+  handlers: Record<string, TaskHandler>,
+  waitMs: Record<string, number>,
+): Promise<RunResult> {
+  return runDefinition(definition, EXPENSE_REPORT, {
+    taskHandlers: handlers,
+    taskToken: TOKEN,
+    executionArn: EXECUTION_ARN,
+    retryPauseMs: 0,
+    waitMs,
+  });
 }
 
 function count(states: string[], name: string): number {
@@ -93,7 +134,11 @@ function count(states: string[], name: string): number {
 describe("follow-ups: reminders and escalation while a stage waits", () => {
   describe("the generated states", () => {
     it("pass asl-validator and our lint, with and without each kind of follow-up", () => {
-      for (const followUp of [FOLLOW_UP, { ...FOLLOW_UP, escalateAfterSeconds: undefined, escalationTopicArns: undefined }, { ...FOLLOW_UP, remindEverySeconds: undefined, reminderTopicArn: undefined }]) {
+      for (const followUp of [
+        FOLLOW_UP,
+        { ...FOLLOW_UP, escalateAfterSeconds: undefined, escalationTopicArns: undefined },
+        { ...FOLLOW_UP, remindEverySeconds: undefined, reminderTopicArn: undefined },
+      ]) {
         expect(validateDefinition(definitionWith(followUp))).to.deep.equal([]);
       }
     });
@@ -107,7 +152,11 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
         Catch: [{ ErrorEquals: [STAGE_DECIDED_ERROR], ResultPath: "$.decisions.manager", Next: names.received }],
         Next: "Check manager",
       });
-      expect(parallel.Branches.map((b: any) => b.StartAt)).to.deep.equal(["Approval manager", names.remindersStart, names.escalationWait]);
+      expect(parallel.Branches.map((b: any) => b.StartAt)).to.deep.equal([
+        "Approval manager",
+        names.remindersStart,
+        names.escalationWait,
+      ]);
       expect(definition.States["Read request"]).to.exist;
       expect(definition.States["Validate request"].Default).to.equal(names.wrapper);
       const decisionBranch = parallel.Branches[0].States;
@@ -119,9 +168,23 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
         Parameters: { "decision.$": "States.JsonToString($.decisions.manager)" },
         Next: names.decidedExit,
       });
-      expect(decisionBranch[names.decidedExit]).to.deep.include({ Type: "Fail", Error: STAGE_DECIDED_ERROR, CausePath: "$.decision" });
-      expect(definition.States[names.received]).to.deep.include({ Type: "Pass", Parameters: { "decision.$": "States.StringToJson($.decisions.manager.Cause)" }, ResultPath: "$.decisions.manager", Next: names.unwrapped });
-      expect(definition.States[names.unwrapped]).to.deep.include({ Type: "Pass", InputPath: "$.decisions.manager.decision", ResultPath: "$.decisions.manager", Next: "Check manager" });
+      expect(decisionBranch[names.decidedExit]).to.deep.include({
+        Type: "Fail",
+        Error: STAGE_DECIDED_ERROR,
+        CausePath: "$.decision",
+      });
+      expect(definition.States[names.received]).to.deep.include({
+        Type: "Pass",
+        Parameters: { "decision.$": "States.StringToJson($.decisions.manager.Cause)" },
+        ResultPath: "$.decisions.manager",
+        Next: names.unwrapped,
+      });
+      expect(definition.States[names.unwrapped]).to.deep.include({
+        Type: "Pass",
+        InputPath: "$.decisions.manager.decision",
+        ResultPath: "$.decisions.manager",
+        Next: "Check manager",
+      });
     });
 
     it("remind every remindEvery, at most maxReminders times, to the stage's topic; escalate once, to each target in turn", () => {
@@ -138,21 +201,59 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
         Next: names.reminderCount,
       });
       expect(states[names.reminder].Arguments.TopicArn).to.equal(REMINDER_TOPIC);
-      expect(states[names.remindersLeft]).to.deep.equal({ Type: "Choice", Choices: [{ Variable: "$.sent", NumericLessThan: 5, Next: names.reminderWait }], Default: names.remindersDone });
-      expect(states[names.escalationWait]).to.deep.equal({ Type: "Wait", Seconds: 12 * HOUR, Next: names.escalation(1) });
-      expect([states[names.escalation(1)].Arguments.TopicArn, states[names.escalation(1)].Next]).to.deep.equal([ESCALATION_TOPIC, names.escalation(2)]);
-      expect([states[names.escalation(2)].Arguments.TopicArn, states[names.escalation(2)].Next]).to.deep.equal([ONCALL_TOPIC, names.escalated]);
+      expect(states[names.remindersLeft]).to.deep.equal({
+        Type: "Choice",
+        Choices: [{ Variable: "$.sent", NumericLessThan: 5, Next: names.reminderWait }],
+        Default: names.remindersDone,
+      });
+      expect(states[names.escalationWait]).to.deep.equal({
+        Type: "Wait",
+        Seconds: 12 * HOUR,
+        Next: names.escalation(1),
+      });
+      expect([states[names.escalation(1)].Arguments.TopicArn, states[names.escalation(1)].Next]).to.deep.equal([
+        ESCALATION_TOPIC,
+        names.escalation(2),
+      ]);
+      expect([states[names.escalation(2)].Arguments.TopicArn, states[names.escalation(2)].Next]).to.deep.equal([
+        ONCALL_TOPIC,
+        names.escalated,
+      ]);
       expect(states[names.escalationNotSent(1)].Next).to.equal(names.escalation(2));
       expect(states[names.escalated].Type).to.equal("Succeed");
     });
 
     it("are refused without any follow-up, or with reminders but nowhere to send them", () => {
-      const base = { stage: "manager", mechanism: "ssm-automation" as const, options: stageTaskOptions("manager", true), timeoutText: "1d", approvers: [ALICE] };
-      const stageStates = lambdaCallbackTaskStates({ options: stageTaskOptions("manager", true), functionArn: FUNCTION_ARN, stage: "manager", mechanism: "ssm-automation", timeoutSeconds: 60 });
-      expect(() => followUpStates({ ...base, stageStates, followUp: {} })).to.throw("has neither reminders nor escalation");
-      expect(() => followUpStates({ ...base, stageStates, followUp: { remindEverySeconds: 600, maxReminders: 2 } })).to.throw("has reminders but no topic");
-      expect(() => followUpStates({ ...base, stageStates, followUp: { remindEverySeconds: 600, reminderTopicArn: REMINDER_TOPIC } })).to.throw("needs maxReminders of at least 1");
-      expect(() => followUpStates({ ...base, stageStates, followUp: { escalateAfterSeconds: 600, escalationTopicArns: [] } })).to.throw("escalates to nobody");
+      const base = {
+        stage: "manager",
+        mechanism: "ssm-automation" as const,
+        options: stageTaskOptions("manager", true),
+        timeoutText: "1d",
+        approvers: [ALICE],
+      };
+      const stageStates = lambdaCallbackTaskStates({
+        options: stageTaskOptions("manager", true),
+        functionArn: FUNCTION_ARN,
+        stage: "manager",
+        mechanism: "ssm-automation",
+        timeoutSeconds: 60,
+      });
+      expect(() => followUpStates({ ...base, stageStates, followUp: {} })).to.throw(
+        "has neither reminders nor escalation",
+      );
+      expect(() =>
+        followUpStates({ ...base, stageStates, followUp: { remindEverySeconds: 600, maxReminders: 2 } }),
+      ).to.throw("has reminders but no topic");
+      expect(() =>
+        followUpStates({
+          ...base,
+          stageStates,
+          followUp: { remindEverySeconds: 600, reminderTopicArn: REMINDER_TOPIC },
+        }),
+      ).to.throw("needs maxReminders of at least 1");
+      expect(() =>
+        followUpStates({ ...base, stageStates, followUp: { escalateAfterSeconds: 600, escalationTopicArns: [] } }),
+      ).to.throw("escalates to nobody");
     });
   });
 
@@ -162,18 +263,40 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
       const escalations = publisher();
       const manager = approverAfter(Promise.resolve(), () => managerDecision("approved"));
       const started = Date.now();
-      const result = await run(definitionWith(FOLLOW_UP), {
-        "Approval manager": manager.handler,
-        [names.reminder]: reminders.handler,
-        [names.escalation(1)]: escalations.handler,
-        [names.escalation(2)]: escalations.handler,
-      }, { [names.reminderWait]: LONG, [names.escalationWait]: LONG });
+      const result = await run(
+        definitionWith(FOLLOW_UP),
+        {
+          "Approval manager": manager.handler,
+          [names.reminder]: reminders.handler,
+          [names.escalation(1)]: escalations.handler,
+          [names.escalation(2)]: escalations.handler,
+        },
+        { [names.reminderWait]: LONG, [names.escalationWait]: LONG },
+      );
       expect(Date.now() - started).to.be.below(3000);
       expect(result.status).to.equal("SUCCEEDED");
-      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [managerDecision("approved")], request: EXPENSE_REPORT });
-      expect(manager.calls).to.deep.equal([{ FunctionName: FUNCTION_ARN, Payload: { taskToken: TOKEN, request: EXPENSE_REPORT, stage: "manager", executionArn: EXECUTION_ARN } }]);
+      expect(result.output).to.deep.equal({
+        approved: true,
+        decision: "approved",
+        stages: [managerDecision("approved")],
+        request: EXPENSE_REPORT,
+      });
+      expect(manager.calls).to.deep.equal([
+        {
+          FunctionName: FUNCTION_ARN,
+          Payload: { taskToken: TOKEN, request: EXPENSE_REPORT, stage: "manager", executionArn: EXECUTION_ARN },
+        },
+      ]);
       expect([reminders.attempts, escalations.attempts]).to.deep.equal([0, 0]);
-      for (const state of [names.wrapper, names.decided, names.decidedExit, names.received, names.unwrapped, "Check manager", "Approved"]) {
+      for (const state of [
+        names.wrapper,
+        names.decided,
+        names.decidedExit,
+        names.received,
+        names.unwrapped,
+        "Check manager",
+        "Approved",
+      ]) {
         expect(count(result.statesEntered, state), state).to.equal(1);
       }
     });
@@ -187,15 +310,27 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
         return answer;
       };
       const manager = approverAfter(third.promise, () => managerDecision("rejected"));
-      const result = await run(definitionWith(FOLLOW_UP), { "Approval manager": manager.handler, [names.reminder]: handler }, { [names.reminderWait]: 20, [names.escalationWait]: LONG });
+      const result = await run(
+        definitionWith(FOLLOW_UP),
+        { "Approval manager": manager.handler, [names.reminder]: handler },
+        { [names.reminderWait]: 20, [names.escalationWait]: LONG },
+      );
       await sleep(200);
-      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [managerDecision("rejected")], request: EXPENSE_REPORT });
+      expect(result.output).to.deep.equal({
+        approved: false,
+        decision: "rejected",
+        stages: [managerDecision("rejected")],
+        request: EXPENSE_REPORT,
+      });
       expect(reminders.sent).to.have.length(3);
       expect(count(result.statesEntered, names.reminder)).to.equal(3);
       // Step Functions sets $$.Execution.StartTime; the local run takes the current time.
       const [first] = reminders.sent;
       expect(first.Message).to.match(/\nRequested at: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z\n/);
-      expect({ ...first, Message: first.Message.replace(/\nRequested at: [^\n]*\n/, "\nRequested at: START\n") }).to.deep.equal({
+      expect({
+        ...first,
+        Message: first.Message.replace(/\nRequested at: [^\n]*\n/, "\nRequested at: START\n"),
+      }).to.deep.equal({
         TopicArn: REMINDER_TOPIC,
         Subject: "Reminder: approval needed: Expense report ER98765",
         Message: [
@@ -223,9 +358,20 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
       const reminders = publisher();
       const escalations = publisher();
       let release!: () => void;
-      const decided = new Promise<void>((r) => { release = r; });
+      const decided = new Promise<void>((r) => {
+        release = r;
+      });
       const manager = approverAfter(decided, () => managerDecision("approved"));
-      const running = run(definitionWith({ ...FOLLOW_UP, maxReminders: 2 }), { "Approval manager": manager.handler, [names.reminder]: reminders.handler, [names.escalation(1)]: escalations.handler, [names.escalation(2)]: escalations.handler }, { [names.reminderWait]: 10, [names.escalationWait]: 50 });
+      const running = run(
+        definitionWith({ ...FOLLOW_UP, maxReminders: 2 }),
+        {
+          "Approval manager": manager.handler,
+          [names.reminder]: reminders.handler,
+          [names.escalation(1)]: escalations.handler,
+          [names.escalation(2)]: escalations.handler,
+        },
+        { [names.reminderWait]: 10, [names.escalationWait]: 50 },
+      );
       await sleep(300);
       release();
       const result = await running;
@@ -244,14 +390,34 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
         if (escalations.sent.length === 2) both.resolve();
         return answer;
       };
-      const manager = approverAfter(both.promise.then(() => sleep(100)), () => managerDecision("approved"));
-      const result = await run(definitionWith(FOLLOW_UP), { "Approval manager": manager.handler, [names.escalation(1)]: handler, [names.escalation(2)]: handler, [names.reminder]: publisher().handler }, { [names.escalationWait]: 10, [names.reminderWait]: LONG });
+      const manager = approverAfter(
+        both.promise.then(() => sleep(100)),
+        () => managerDecision("approved"),
+      );
+      const result = await run(
+        definitionWith(FOLLOW_UP),
+        {
+          "Approval manager": manager.handler,
+          [names.escalation(1)]: handler,
+          [names.escalation(2)]: handler,
+          [names.reminder]: publisher().handler,
+        },
+        { [names.escalationWait]: 10, [names.reminderWait]: LONG },
+      );
       expect(result.output.decision).to.equal("approved");
       expect(escalations.sent.map((s) => s.TopicArn)).to.deep.equal([ESCALATION_TOPIC, ONCALL_TOPIC]);
-      expect(escalations.sent[0].Subject).to.equal(`Escalation: approval overdue: ${EXPENSE_REPORT.title}`.slice(0, 99));
-      expect(escalations.sent[0].Message).to.match(/^Escalation: this approval request has waited 50% of its timeout at stage 'manager' \(ssm-automation\) without a decision\.\n/);
-      expect(escalations.sent[0].Message).to.contain(`\nApprovers: ${ALICE}, arn:aws:iam::123456789012:role/ReleaseApprover\n`);
-      expect(escalations.sent[0].Message).to.contain("You receive this because you are listed under escalateTo for this stage.");
+      expect(escalations.sent[0].Subject).to.equal(
+        `Escalation: approval overdue: ${EXPENSE_REPORT.title}`.slice(0, 99),
+      );
+      expect(escalations.sent[0].Message).to.match(
+        /^Escalation: this approval request has waited 50% of its timeout at stage 'manager' \(ssm-automation\) without a decision\.\n/,
+      );
+      expect(escalations.sent[0].Message).to.contain(
+        `\nApprovers: ${ALICE}, arn:aws:iam::123456789012:role/ReleaseApprover\n`,
+      );
+      expect(escalations.sent[0].Message).to.contain(
+        "You receive this because you are listed under escalateTo for this stage.",
+      );
       expect(escalations.sent[1].Message).to.equal(escalations.sent[0].Message);
     });
 
@@ -262,14 +428,28 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
       const definitionNoCap = definitionWith({ ...FOLLOW_UP, maxReminders: 100 });
       allStates(definitionNoCap)["Approval manager"].TimeoutSeconds = 1;
       void definition;
-      const result = await run(definitionNoCap, { "Approval manager": () => new Promise(() => undefined), [names.reminder]: reminders.handler }, { [names.reminderWait]: 100, [names.escalationWait]: LONG });
+      const result = await run(
+        definitionNoCap,
+        { "Approval manager": () => new Promise(() => undefined), [names.reminder]: reminders.handler },
+        { [names.reminderWait]: 100, [names.escalationWait]: LONG },
+      );
       const sentAtEnd = reminders.sent.length;
       await sleep(400);
       expect(result.status).to.equal("SUCCEEDED");
       expect(result.output).to.deep.equal({
         approved: false,
         decision: "timed_out",
-        stages: [{ approved: false, decision: "timed_out", stage: "manager", mechanism: "ssm-automation", approver: null, comment: null, decidedAt: "2026-11-22T10:00:00.000Z" }],
+        stages: [
+          {
+            approved: false,
+            decision: "timed_out",
+            stage: "manager",
+            mechanism: "ssm-automation",
+            approver: null,
+            comment: null,
+            decidedAt: "2026-11-22T10:00:00.000Z",
+          },
+        ],
         request: EXPENSE_REPORT,
       });
       // About one reminder per 100 ms of the 1 s wait, then none.
@@ -287,53 +467,108 @@ describe("follow-ups: reminders and escalation while a stage waits", () => {
         return answer;
       };
       const manager = approverAfter(sent.promise, () => managerDecision("approved"));
-      const result = await run(definitionWith(FOLLOW_UP), { "Approval manager": manager.handler, [names.reminder]: handler }, { [names.reminderWait]: 10, [names.escalationWait]: LONG });
+      const result = await run(
+        definitionWith(FOLLOW_UP),
+        { "Approval manager": manager.handler, [names.reminder]: handler },
+        { [names.reminderWait]: 10, [names.escalationWait]: LONG },
+      );
       expect(reminders.attempts).to.equal(5);
       expect(reminders.sent).to.have.length(1);
       expect(count(result.statesEntered, names.reminderNotSent)).to.equal(1);
-      expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [managerDecision("approved")], request: EXPENSE_REPORT });
+      expect(result.output).to.deep.equal({
+        approved: true,
+        decision: "approved",
+        stages: [managerDecision("approved")],
+        request: EXPENSE_REPORT,
+      });
     });
 
     it("an error of the stage's own Task fails the execution with that error, as without follow-ups; nothing approves", async () => {
-      const result = await run(definitionWith(FOLLOW_UP), {
-        "Approval manager": async () => { throw Object.assign(new Error("automation could not start"), { name: "Lambda.ServiceException" }); },
-        [names.reminder]: publisher().handler,
-      }, { [names.reminderWait]: 10, [names.escalationWait]: LONG });
+      const result = await run(
+        definitionWith(FOLLOW_UP),
+        {
+          "Approval manager": async () => {
+            throw Object.assign(new Error("automation could not start"), { name: "Lambda.ServiceException" });
+          },
+          [names.reminder]: publisher().handler,
+        },
+        { [names.reminderWait]: 10, [names.escalationWait]: LONG },
+      );
       expect(result.status).to.equal("FAILED");
       expect(result.error).to.equal("Lambda.ServiceException");
       expect(result.statesEntered).to.not.include(names.received);
     });
 
     it("a Task failing with the decision's own error name (SendTaskFailure by a token holder) is refused: the execution fails, nothing is approved", async () => {
-      const forged = Object.assign(new Error(JSON.stringify(managerDecision("approved"))), { name: STAGE_DECIDED_ERROR });
-      const result = await run(definitionWith(FOLLOW_UP), { "Approval manager": async () => { throw forged; } }, { [names.reminderWait]: LONG, [names.escalationWait]: LONG });
+      const forged = Object.assign(new Error(JSON.stringify(managerDecision("approved"))), {
+        name: STAGE_DECIDED_ERROR,
+      });
+      const result = await run(
+        definitionWith(FOLLOW_UP),
+        {
+          "Approval manager": async () => {
+            throw forged;
+          },
+        },
+        { [names.reminderWait]: LONG, [names.escalationWait]: LONG },
+      );
       expect(result.status).to.equal("FAILED");
       expect(result.error).to.equal("InvalidStageDecision");
-      expect(result.cause).to.equal(`A Task of stage 'manager' failed with the error ${STAGE_DECIDED_ERROR}, which only the workflow may raise; it is not a decision and nothing was approved.`);
+      expect(result.cause).to.equal(
+        `A Task of stage 'manager' failed with the error ${STAGE_DECIDED_ERROR}, which only the workflow may raise; it is not a decision and nothing was approved.`,
+      );
       expect(result.statesEntered).to.include(names.forged);
       expect(result.statesEntered).to.not.include(names.received);
     });
 
     it("the sns-callback Task (JSONata) of a stage with follow-ups refuses the decision's error name the same way", async () => {
       const stageStates = allStates(await stagingDefinition())["Approval finance"];
-      expect(stageStates.Catch[0]).to.deep.equal({ ErrorEquals: [STAGE_DECIDED_ERROR], Output: "{% $states.input %}", Next: "Approval finance forged decision refused" });
+      expect(stageStates.Catch[0]).to.deep.equal({
+        ErrorEquals: [STAGE_DECIDED_ERROR],
+        Output: "{% $states.input %}",
+        Next: "Approval finance forged decision refused",
+      });
     });
 
     it("a malformed or partial decision still fails with InvalidStageDecision after the unwrap, and a decision of another stage too", async () => {
-      const partial = (({ stage, mechanism, ...rest }) => { void stage; void mechanism; return rest; })(managerDecision("approved"));
-      for (const answer of [{ approved: "yes", decision: "approved" }, { ...managerDecision("approved"), stage: "finance" }, "approved", partial, { approved: true, decision: "approved" }]) {
-        const result = await run(definitionWith(FOLLOW_UP), { "Approval manager": async () => answer }, { [names.reminderWait]: LONG, [names.escalationWait]: LONG });
+      const partial = (({ stage, mechanism, ...rest }) => {
+        void stage;
+        void mechanism;
+        return rest;
+      })(managerDecision("approved"));
+      for (const answer of [
+        { approved: "yes", decision: "approved" },
+        { ...managerDecision("approved"), stage: "finance" },
+        "approved",
+        partial,
+        { approved: true, decision: "approved" },
+      ]) {
+        const result = await run(
+          definitionWith(FOLLOW_UP),
+          { "Approval manager": async () => answer },
+          { [names.reminderWait]: LONG, [names.escalationWait]: LONG },
+        );
         expect(result.status, JSON.stringify(answer)).to.equal("FAILED");
         expect(result.error, JSON.stringify(answer)).to.equal("InvalidStageDecision");
       }
     });
 
     it("the decision comes out of the Parallel unchanged: quotes, line breaks, unicode and a comment of the longest kept length", async () => {
-      const comment = `"Fine" — but check the hotel's {receipt}\\n\nnext line ✓ ${"x".repeat(MAX_COMMENT_CHARS - 60)}`.slice(0, MAX_COMMENT_CHARS);
+      const comment =
+        `"Fine" — but check the hotel's {receipt}\\n\nnext line ✓ ${"x".repeat(MAX_COMMENT_CHARS - 60)}`.slice(
+          0,
+          MAX_COMMENT_CHARS,
+        );
       const answer = managerDecision("approved", comment);
       expect(answer.comment).to.equal(comment);
-      const result = await run(definitionWith(FOLLOW_UP), { "Approval manager": async () => answer }, { [names.reminderWait]: LONG, [names.escalationWait]: LONG });
-      expect(result, JSON.stringify({ error: result.error, cause: result.cause?.slice(0, 300) })).to.deep.include({ status: "SUCCEEDED" });
+      const result = await run(
+        definitionWith(FOLLOW_UP),
+        { "Approval manager": async () => answer },
+        { [names.reminderWait]: LONG, [names.escalationWait]: LONG },
+      );
+      expect(result, JSON.stringify({ error: result.error, cause: result.cause?.slice(0, 300) })).to.deep.include({
+        status: "SUCCEEDED",
+      });
       expect(result.output.stages).to.deep.equal([answer]);
     });
   });
@@ -349,7 +584,14 @@ describe("contract: decisions stay small enough to leave a Parallel as a Fail's 
   it("counts the JSON escapes (control characters take 6), keeps whole code points, and the whole decision stays far below 32,768", () => {
     const comment = "\u0001".repeat(5000);
     const approver = `"${"😀".repeat(3000)}`;
-    const decision = stageDecision({ decision: "approved", stage: "manager", mechanism: "ssm-automation", approver, comment, decidedAt: "2026-11-30T10:00:00Z" });
+    const decision = stageDecision({
+      decision: "approved",
+      stage: "manager",
+      mechanism: "ssm-automation",
+      approver,
+      comment,
+      decidedAt: "2026-11-30T10:00:00Z",
+    });
     expect(JSON.stringify(decision.comment).length - 2).to.be.at.most(MAX_COMMENT_CHARS);
     expect(JSON.stringify(decision.approver).length - 2).to.be.at.most(2048);
     expect(decision.approver!.endsWith("😀... (truncated)")).to.equal(true);
@@ -387,10 +629,22 @@ describe("follow-ups in the staging stack (Pulumi.staging.yaml: both email stage
   });
 
   it("creates one escalation topic per stage, with an email subscription per escalateTo address, under the workflow", () => {
-    expect(named(staging.resources, "approvals-team-lead-escalation").inputs).to.deep.equal({ name: "sfn-approvals-staging-team-lead-escalation", displayName: "Approvals overdue (team-lead)" });
-    expect(named(staging.resources, "approvals-finance-escalation").inputs).to.deep.equal({ name: "sfn-approvals-staging-finance-escalation", displayName: "Approvals overdue (finance)" });
-    expect(named(staging.resources, "approvals-team-lead-escalation-head-of-engineering-example-com").inputs).to.deep.equal({ topic: TEAM_LEAD_ESCALATION, protocol: "email", endpoint: "head-of-engineering@example.com" });
-    expect(named(staging.resources, "approvals-finance-escalation-cfo-office-example-com").inputs).to.deep.equal({ topic: FINANCE_ESCALATION, protocol: "email", endpoint: "cfo-office@example.com" });
+    expect(named(staging.resources, "approvals-team-lead-escalation").inputs).to.deep.equal({
+      name: "sfn-approvals-staging-team-lead-escalation",
+      displayName: "Approvals overdue (team-lead)",
+    });
+    expect(named(staging.resources, "approvals-finance-escalation").inputs).to.deep.equal({
+      name: "sfn-approvals-staging-finance-escalation",
+      displayName: "Approvals overdue (finance)",
+    });
+    expect(
+      named(staging.resources, "approvals-team-lead-escalation-head-of-engineering-example-com").inputs,
+    ).to.deep.equal({ topic: TEAM_LEAD_ESCALATION, protocol: "email", endpoint: "head-of-engineering@example.com" });
+    expect(named(staging.resources, "approvals-finance-escalation-cfo-office-example-com").inputs).to.deep.equal({
+      topic: FINANCE_ESCALATION,
+      protocol: "email",
+      endpoint: "cfo-office@example.com",
+    });
   });
 
   it("reminds each stage's approvers on their own topic (12h and 1d), at most the reminders that fit before the timeout, and escalates after 75% and 50%", () => {
@@ -400,7 +654,9 @@ describe("follow-ups in the staging stack (Pulumi.staging.yaml: both email stage
     expect(states[lead.remindersLeft].Choices[0].NumericLessThan).to.equal(3);
     expect(states[lead.escalationWait].Seconds).to.equal(36 * HOUR);
     expect(states[lead.escalation(1)].Arguments.TopicArn).to.equal(TEAM_LEAD_ESCALATION);
-    expect(states[lead.escalation(1)].Arguments.Message).to.contain("waited 75% of its timeout at stage 'team-lead' (email-link)");
+    expect(states[lead.escalation(1)].Arguments.Message).to.contain(
+      "waited 75% of its timeout at stage 'team-lead' (email-link)",
+    );
     expect(states[finance.reminderWait].Seconds).to.equal(24 * HOUR);
     expect(states[finance.reminder].Arguments.TopicArn).to.equal(FINANCE_TOPIC);
     expect(states[finance.remindersLeft].Choices[0].NumericLessThan).to.equal(2);
@@ -415,22 +671,69 @@ describe("follow-ups in the staging stack (Pulumi.staging.yaml: both email stage
     const escalations = publisher();
     const reminded = deferred();
     const escalated = deferred();
-    const leadDecision = stageDecision({ decision: "approved", stage: "team-lead", mechanism: "email-link", approver: "Lee Lead (via email link)", decidedAt: "2026-11-30T10:00:00Z" });
-    const financeDecision = stageDecision({ decision: "approved", stage: "finance", mechanism: "sns-callback", approver: "Fay Finance (via email link)", decidedAt: "2026-11-30T11:00:00Z" });
+    const leadDecision = stageDecision({
+      decision: "approved",
+      stage: "team-lead",
+      mechanism: "email-link",
+      approver: "Lee Lead (via email link)",
+      decidedAt: "2026-11-30T10:00:00Z",
+    });
+    const financeDecision = stageDecision({
+      decision: "approved",
+      stage: "finance",
+      mechanism: "sns-callback",
+      approver: "Fay Finance (via email link)",
+      decidedAt: "2026-11-30T11:00:00Z",
+    });
     const financeEmails: any[] = [];
-    const result = await run(definition, {
-      "Approval team-lead": async () => { await reminded.promise; return leadDecision; },
-      "Approval finance": async (email) => { financeEmails.push(email); await escalated.promise; return financeDecision; },
-      [lead.reminder]: async (input) => { const answer = await reminders.handler(input); reminded.resolve(); return answer; },
-      [finance.escalation(1)]: async (input) => { const answer = await escalations.handler(input); escalated.resolve(); return answer; },
-    }, { [lead.reminderWait]: 10, [lead.escalationWait]: LONG, [finance.reminderWait]: LONG, [finance.escalationWait]: 10 });
+    const result = await run(
+      definition,
+      {
+        "Approval team-lead": async () => {
+          await reminded.promise;
+          return leadDecision;
+        },
+        "Approval finance": async (email) => {
+          financeEmails.push(email);
+          await escalated.promise;
+          return financeDecision;
+        },
+        [lead.reminder]: async (input) => {
+          const answer = await reminders.handler(input);
+          reminded.resolve();
+          return answer;
+        },
+        [finance.escalation(1)]: async (input) => {
+          const answer = await escalations.handler(input);
+          escalated.resolve();
+          return answer;
+        },
+      },
+      {
+        [lead.reminderWait]: 10,
+        [lead.escalationWait]: LONG,
+        [finance.reminderWait]: LONG,
+        [finance.escalationWait]: 10,
+      },
+    );
     expect(result.status).to.equal("SUCCEEDED");
-    expect(result.output).to.deep.equal({ approved: true, decision: "approved", stages: [leadDecision, financeDecision], request: EXPENSE_REPORT });
-    expect(reminders.sent.map((s) => [s.TopicArn, s.Subject])).to.deep.equal([[TEAM_LEAD_TOPIC, "Reminder: approval needed: Expense report ER98765"]]);
-    expect(reminders.sent[0].Message).to.contain("Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".");
+    expect(result.output).to.deep.equal({
+      approved: true,
+      decision: "approved",
+      stages: [leadDecision, financeDecision],
+      request: EXPENSE_REPORT,
+    });
+    expect(reminders.sent.map((s) => [s.TopicArn, s.Subject])).to.deep.equal([
+      [TEAM_LEAD_TOPIC, "Reminder: approval needed: Expense report ER98765"],
+    ]);
+    expect(reminders.sent[0].Message).to.contain(
+      'Approvers decide with the approval link in the earlier email whose subject starts with "Approval needed".',
+    );
     // A reminder never carries a link: only the approval email holds the token.
     expect(reminders.sent[0].Message).to.not.match(/https:\/\/\S+\/decide/);
-    expect(escalations.sent.map((s) => [s.TopicArn, s.Subject])).to.deep.equal([[FINANCE_ESCALATION, "Escalation: approval overdue: Expense report ER98765"]]);
+    expect(escalations.sent.map((s) => [s.TopicArn, s.Subject])).to.deep.equal([
+      [FINANCE_ESCALATION, "Escalation: approval overdue: Expense report ER98765"],
+    ]);
     expect(escalations.sent[0].Message).to.contain("\nApprovers: finance@example.com\n");
     // The sns-callback Task ran inside the Parallel branch with its JSONata email, once.
     expect(financeEmails).to.have.length(1);
@@ -451,8 +754,15 @@ describe("follow-ups in the staging stack (Pulumi.staging.yaml: both email stage
   });
 
   it("the state machine may publish only to the stages' topics and the escalation topics", () => {
-    const statement = JSON.parse(named(staging.resources, "approvals-policy").inputs.policy).Statement.find((s: any) => s.Sid === "PublishRemindersAndEscalations");
-    expect(statement).to.deep.equal({ Sid: "PublishRemindersAndEscalations", Effect: "Allow", Action: ["sns:Publish"], Resource: [TEAM_LEAD_TOPIC, TEAM_LEAD_ESCALATION, FINANCE_TOPIC, FINANCE_ESCALATION] });
+    const statement = JSON.parse(named(staging.resources, "approvals-policy").inputs.policy).Statement.find(
+      (s: any) => s.Sid === "PublishRemindersAndEscalations",
+    );
+    expect(statement).to.deep.equal({
+      Sid: "PublishRemindersAndEscalations",
+      Effect: "Allow",
+      Action: ["sns:Publish"],
+      Resource: [TEAM_LEAD_TOPIC, TEAM_LEAD_ESCALATION, FINANCE_TOPIC, FINANCE_ESCALATION],
+    });
   });
 });
 
@@ -463,16 +773,44 @@ describe("ApprovalWorkflow followUps: contradictory use is refused when the prog
     maxWaitSeconds: 86400,
     ...(reminderTopicArn ? { reminderTopicArn: pulumi.output(reminderTopicArn) } : {}),
     stackOutput: pulumi.output({} as Record<string, string>),
-    taskState: (options) => ({ states: pulumi.output({ [options.stateName]: { Type: "Pass", Next: options.next } }), statements: pulumi.output([]) }),
+    taskState: (options) => ({
+      states: pulumi.output({ [options.stateName]: { Type: "Pass", Next: options.next } }),
+      statements: pulumi.output([]),
+    }),
     grantTaskResponse: () => undefined,
   });
   const base = { timeout: "1d", timeoutSeconds: 86400, approvers: [ALICE] };
   const cases: Array<[string, ApprovalStage, Record<string, WorkflowFollowUp>, string]> = [
-    ["a stage that does not exist", stage("manager", REMINDER_TOPIC), { finance: { ...base, remindEverySeconds: 3600 } }, "ApprovalWorkflow wf: followUps names stage 'finance', which is not one of manager"],
-    ["reminders for a stage with nobody to remind", stage("manager"), { manager: { ...base, remindEverySeconds: 3600 } }, "ApprovalWorkflow wf, stage 'manager': remindEvery is set, but the ssm-automation stage has nobody to remind (no notify addresses)"],
-    ["reminders no sooner than the stage's wait", stage("manager", REMINDER_TOPIC), { manager: { ...base, remindEverySeconds: 86400 } }, "ApprovalWorkflow wf, stage 'manager': remindEvery must be a positive number of seconds shorter than the stage's timeout (86400s, at most its wait of 86400s), got 86400"],
-    ["an escalation to nobody", stage("manager"), { manager: { ...base, escalateTo: { emails: [], topicArns: [] }, escalateAfterSeconds: 60 } }, "ApprovalWorkflow wf, stage 'manager': escalateTo lists nobody"],
-    ["an escalation without a time", stage("manager"), { manager: { ...base, escalateTo: { emails: [], topicArns: [ONCALL_TOPIC] } } }, "ApprovalWorkflow wf, stage 'manager': escalateAfterSeconds must be a positive number of seconds shorter than the stage's wait (86400s), got undefined"],
+    [
+      "a stage that does not exist",
+      stage("manager", REMINDER_TOPIC),
+      { finance: { ...base, remindEverySeconds: 3600 } },
+      "ApprovalWorkflow wf: followUps names stage 'finance', which is not one of manager",
+    ],
+    [
+      "reminders for a stage with nobody to remind",
+      stage("manager"),
+      { manager: { ...base, remindEverySeconds: 3600 } },
+      "ApprovalWorkflow wf, stage 'manager': remindEvery is set, but the ssm-automation stage has nobody to remind (no notify addresses)",
+    ],
+    [
+      "reminders no sooner than the stage's wait",
+      stage("manager", REMINDER_TOPIC),
+      { manager: { ...base, remindEverySeconds: 86400 } },
+      "ApprovalWorkflow wf, stage 'manager': remindEvery must be a positive number of seconds shorter than the stage's timeout (86400s, at most its wait of 86400s), got 86400",
+    ],
+    [
+      "an escalation to nobody",
+      stage("manager"),
+      { manager: { ...base, escalateTo: { emails: [], topicArns: [] }, escalateAfterSeconds: 60 } },
+      "ApprovalWorkflow wf, stage 'manager': escalateTo lists nobody",
+    ],
+    [
+      "an escalation without a time",
+      stage("manager"),
+      { manager: { ...base, escalateTo: { emails: [], topicArns: [ONCALL_TOPIC] } } },
+      "ApprovalWorkflow wf, stage 'manager': escalateAfterSeconds must be a positive number of seconds shorter than the stage's wait (86400s), got undefined",
+    ],
   ];
   for (const [what, approvalStage, followUps, message] of cases) {
     it(what, async () => {

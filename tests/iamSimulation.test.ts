@@ -8,7 +8,19 @@ import { join } from "path";
 import { MECHANISMS, Mechanism, stageStateName } from "../functions/contract";
 import { ACCOUNT_ID, API_ID, REGION, RecordedResource, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
-import { CallOutcome, CollectedPolicy, actionKnown, actionsNamed, collectPolicies, list, resourceTypeProblem, resourceTypesOf, simulateCall, statementsOf, withoutPath } from "./helpers/iamSimulation";
+import {
+  CallOutcome,
+  CollectedPolicy,
+  actionKnown,
+  actionsNamed,
+  collectPolicies,
+  list,
+  resourceTypeProblem,
+  resourceTypesOf,
+  simulateCall,
+  statementsOf,
+  withoutPath,
+} from "./helpers/iamSimulation";
 
 /**
  * The one exception to the reference. states:SendTaskSuccess, SendTaskFailure and SendTaskHeartbeat
@@ -79,7 +91,18 @@ interface LambdaFacts {
 }
 
 type Part = Mechanism | "workflow" | "approval page" | "every function";
-type Who = "start function" | "result function" | "page function" | "function" | "automation role" | "pipeline role" | "state machine" | "approvers" | "deployer" | "operators" | `service ${string}`;
+type Who =
+  | "start function"
+  | "result function"
+  | "page function"
+  | "function"
+  | "automation role"
+  | "pipeline role"
+  | "state machine"
+  | "approvers"
+  | "deployer"
+  | "operators"
+  | `service ${string}`;
 
 interface Call {
   part: Part;
@@ -99,14 +122,16 @@ interface Call {
 const sourceOf = (f: Facts) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.decisionRuleArn });
 // The artifact bucket's policy denies requests without TLS; CodePipeline calls S3 over TLS.
 const tls = () => ({ "aws:SecureTransport": "true" });
-const CP_DOCS = "codepipeline/latest/userguide/how-to-custom-role.html, action-reference-S3.html, action-reference-S3Deploy.html";
+const CP_DOCS =
+  "codepipeline/latest/userguide/how-to-custom-role.html, action-reference-S3.html, action-reference-S3Deploy.html";
 /**
  * The execution data key (issue 11, defect 12; components/workflow/dataKey.ts cites the evidence). Step
  * Functions calls KMS with the encryption context aws:states:stateMachineArn (definition, history)
  * or aws:states:activityArn (activity inputs), valued with the resource's ARN
  * (step-functions/latest/dg/encryption-at-rest.html); the key policy names every principal.
  */
-const SFN_KMS_DOCS = "step-functions/latest/dg/encryption-at-rest.html; aws-cdk-lib aws-stepfunctions state-machine.ts, activity.ts";
+const SFN_KMS_DOCS =
+  "step-functions/latest/dg/encryption-at-rest.html; aws-cdk-lib aws-stepfunctions state-machine.ts, activity.ts";
 const executionData = (f: Facts) => ({ "kms:EncryptionContext:aws:states:stateMachineArn": f.stateMachineArn });
 const activityInputs = (f: Facts) => ({ "kms:EncryptionContext:aws:states:activityArn": f.stage.activityArn });
 /** An object the source action writes to the artifact store (<pipeline name, 20 characters>/<artifact, 10>/<random>). */
@@ -129,153 +154,649 @@ const CALLS: Call[] = [
   // Required resource types: document and automation-execution; automation-definition optional
   // (iam-data data/actions/ssm.json; https://docs.aws.amazon.com/service-authorization/latest/reference/list_awssystemsmanager.html).
   // The definition's version as in AWS's sample step-status event (tests/ssmHandlers.test.ts): 1.
-  { part: "ssm-automation", who: "start function", sends: "StartAutomationExecutionCommand", in: "functions/mechanisms/ssmAutomation/startAutomation.ts", action: "ssm:StartAutomationExecution",
-    resources: (f) => [f.arn("ssm", `document/${f.stage.documentName}`), f.arn("ssm", `automation-definition/${f.stage.documentName}:1`), f.arn("ssm", `automation-execution/${SSM_AUTOMATION_ID}`)] },
+  {
+    part: "ssm-automation",
+    who: "start function",
+    sends: "StartAutomationExecutionCommand",
+    in: "functions/mechanisms/ssmAutomation/startAutomation.ts",
+    action: "ssm:StartAutomationExecution",
+    resources: (f) => [
+      f.arn("ssm", `document/${f.stage.documentName}`),
+      f.arn("ssm", `automation-definition/${f.stage.documentName}:1`),
+      f.arn("ssm", `automation-execution/${SSM_AUTOMATION_ID}`),
+    ],
+  },
   // The runbook's assumeRole is passed to SSM when the automation starts.
-  { part: "ssm-automation", who: "start function", sends: "StartAutomationExecutionCommand", in: "functions/mechanisms/ssmAutomation/startAutomation.ts", action: "iam:PassRole",
-    resources: (f) => [f.stage.automationRoleArn], context: () => ({ "iam:PassedToService": "ssm.amazonaws.com" }) },
-  { part: "ssm-automation", who: "service ssm.amazonaws.com", sends: "runs the runbook as its assumeRole", in: "components/mechanisms/ssmAutomation.ts", action: "sts:AssumeRole",
-    resources: (f) => [f.stage.automationRoleArn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.arn("ssm", `automation-execution/${SSM_AUTOMATION_ID}`) }) },
-  { part: "ssm-automation", who: "automation role", sends: "aws:approve publishes the request (NotificationArn)", in: "components/mechanisms/ssmAutomation.ts", action: "sns:Publish",
-    resources: (f) => [f.stage.topicArn] },
-  { part: "ssm-automation", who: "service events.amazonaws.com", sends: "EventBridge rule target invokes the result function", in: "components/shared/deadLetters.ts", action: "lambda:InvokeFunction",
-    resources: (f) => [f.result.arn], context: sourceOf },
-  { part: "ssm-automation", who: "service events.amazonaws.com", sends: "EventBridge dead-letters an undeliverable event", in: "components/shared/deadLetters.ts", action: "sqs:SendMessage",
-    resources: (f) => [f.deadLetterQueueArn], context: sourceOf },
-  { part: "ssm-automation", who: "result function", sends: "GetAutomationExecutionCommand", in: "functions/mechanisms/ssmAutomation/automationResult.ts", action: "ssm:GetAutomationExecution",
-    resources: (f) => [f.arn("ssm", `automation-execution/${SSM_AUTOMATION_ID}`)] },
-  { part: "ssm-automation", who: "result function", sends: "SendTaskSuccessCommand", in: "functions/mechanisms/ssmAutomation/automationResult.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stateMachineArn] },
-  { part: "ssm-automation", who: "result function", sends: "SendTaskFailureCommand", in: "functions/mechanisms/ssmAutomation/automationResult.ts", action: "states:SendTaskFailure", resources: (f) => [f.stateMachineArn] },
+  {
+    part: "ssm-automation",
+    who: "start function",
+    sends: "StartAutomationExecutionCommand",
+    in: "functions/mechanisms/ssmAutomation/startAutomation.ts",
+    action: "iam:PassRole",
+    resources: (f) => [f.stage.automationRoleArn],
+    context: () => ({ "iam:PassedToService": "ssm.amazonaws.com" }),
+  },
+  {
+    part: "ssm-automation",
+    who: "service ssm.amazonaws.com",
+    sends: "runs the runbook as its assumeRole",
+    in: "components/mechanisms/ssmAutomation.ts",
+    action: "sts:AssumeRole",
+    resources: (f) => [f.stage.automationRoleArn],
+    context: (f) => ({
+      "aws:SourceAccount": ACCOUNT_ID,
+      "aws:SourceArn": f.arn("ssm", `automation-execution/${SSM_AUTOMATION_ID}`),
+    }),
+  },
+  {
+    part: "ssm-automation",
+    who: "automation role",
+    sends: "aws:approve publishes the request (NotificationArn)",
+    in: "components/mechanisms/ssmAutomation.ts",
+    action: "sns:Publish",
+    resources: (f) => [f.stage.topicArn],
+  },
+  {
+    part: "ssm-automation",
+    who: "service events.amazonaws.com",
+    sends: "EventBridge rule target invokes the result function",
+    in: "components/shared/deadLetters.ts",
+    action: "lambda:InvokeFunction",
+    resources: (f) => [f.result.arn],
+    context: sourceOf,
+  },
+  {
+    part: "ssm-automation",
+    who: "service events.amazonaws.com",
+    sends: "EventBridge dead-letters an undeliverable event",
+    in: "components/shared/deadLetters.ts",
+    action: "sqs:SendMessage",
+    resources: (f) => [f.deadLetterQueueArn],
+    context: sourceOf,
+  },
+  {
+    part: "ssm-automation",
+    who: "result function",
+    sends: "GetAutomationExecutionCommand",
+    in: "functions/mechanisms/ssmAutomation/automationResult.ts",
+    action: "ssm:GetAutomationExecution",
+    resources: (f) => [f.arn("ssm", `automation-execution/${SSM_AUTOMATION_ID}`)],
+  },
+  {
+    part: "ssm-automation",
+    who: "result function",
+    sends: "SendTaskSuccessCommand",
+    in: "functions/mechanisms/ssmAutomation/automationResult.ts",
+    action: "states:SendTaskSuccess",
+    resources: (f) => [f.stateMachineArn],
+  },
+  {
+    part: "ssm-automation",
+    who: "result function",
+    sends: "SendTaskFailureCommand",
+    in: "functions/mechanisms/ssmAutomation/automationResult.ts",
+    action: "states:SendTaskFailure",
+    resources: (f) => [f.stateMachineArn],
+  },
   // Lambda sends a failed asynchronous invocation to the on-failure destination with the function's role.
-  { part: "ssm-automation", who: "result function", sends: "Lambda on-failure destination (FunctionEventInvokeConfig)", in: "components/shared/deadLetters.ts", action: "sqs:SendMessage",
-    resources: (f) => [f.deadLetterQueueArn] },
+  {
+    part: "ssm-automation",
+    who: "result function",
+    sends: "Lambda on-failure destination (FunctionEventInvokeConfig)",
+    in: "components/shared/deadLetters.ts",
+    action: "sqs:SendMessage",
+    resources: (f) => [f.deadLetterQueueArn],
+  },
 
   // ---- codepipeline ----------------------------------------------------------------------------
-  { part: "codepipeline", who: "start function", sends: "PutItemCommand", in: "functions/mechanisms/codePipeline/tokenStore.ts", action: "dynamodb:PutItem", resources: (f) => [f.tableArn] },
-  { part: "codepipeline", who: "start function", sends: "GetItemCommand", in: "functions/mechanisms/codePipeline/tokenStore.ts", action: "dynamodb:GetItem", resources: (f) => [f.tableArn] },
-  { part: "codepipeline", who: "start function", sends: "UpdateItemCommand", in: "functions/mechanisms/codePipeline/tokenStore.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.tableArn] }, // bindPipelineExecution
-  { part: "codepipeline", who: "start function", sends: "StartPipelineExecutionCommand", in: "functions/mechanisms/codePipeline/startPipeline.ts", action: "codepipeline:StartPipelineExecution", resources: (f) => [f.pipelineArn] },
-  { part: "codepipeline", who: "service codepipeline.amazonaws.com", sends: "runs the pipeline as its service role", in: "components/mechanisms/codePipeline.ts", action: "sts:AssumeRole",
-    resources: (f) => [f.stage.pipelineRoleArn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.pipelineArn }) },
+  {
+    part: "codepipeline",
+    who: "start function",
+    sends: "PutItemCommand",
+    in: "functions/mechanisms/codePipeline/tokenStore.ts",
+    action: "dynamodb:PutItem",
+    resources: (f) => [f.tableArn],
+  },
+  {
+    part: "codepipeline",
+    who: "start function",
+    sends: "GetItemCommand",
+    in: "functions/mechanisms/codePipeline/tokenStore.ts",
+    action: "dynamodb:GetItem",
+    resources: (f) => [f.tableArn],
+  },
+  {
+    part: "codepipeline",
+    who: "start function",
+    sends: "UpdateItemCommand",
+    in: "functions/mechanisms/codePipeline/tokenStore.ts",
+    action: "dynamodb:UpdateItem",
+    resources: (f) => [f.tableArn],
+  }, // bindPipelineExecution
+  {
+    part: "codepipeline",
+    who: "start function",
+    sends: "StartPipelineExecutionCommand",
+    in: "functions/mechanisms/codePipeline/startPipeline.ts",
+    action: "codepipeline:StartPipelineExecution",
+    resources: (f) => [f.pipelineArn],
+  },
+  {
+    part: "codepipeline",
+    who: "service codepipeline.amazonaws.com",
+    sends: "runs the pipeline as its service role",
+    in: "components/mechanisms/codePipeline.ts",
+    action: "sts:AssumeRole",
+    resources: (f) => [f.stage.pipelineRoleArn],
+    context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.pipelineArn }),
+  },
   // The pipeline role on its one bucket (source, artifact store and deploy target), as the CodePipeline
   // User Guide lists them: the artifact store in how-to-custom-role.html ("CodePipeline service role
   // policy"), the S3 source action in action-reference-S3.html#edit-role-s3source, the S3 deploy action
   // in action-reference-S3Deploy.html#edit-role-s3deploy. CodePipeline calls S3 over TLS (the bucket's
   // policy denies anything else).
-  ...(["s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketLocation"]).map((action): Call => ({
-    part: "codepipeline", who: "pipeline role", sends: "S3 source action and artifact store: the bucket", in: CP_DOCS, action, resources: (f) => [f.bucketArn], context: tls,
+  ...["s3:GetBucketVersioning", "s3:GetBucketAcl", "s3:GetBucketLocation"].map((action): Call => ({
+    part: "codepipeline",
+    who: "pipeline role",
+    sends: "S3 source action and artifact store: the bucket",
+    in: CP_DOCS,
+    action,
+    resources: (f) => [f.bucketArn],
+    context: tls,
   })),
-  ...(["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"]).map((action): Call => ({
-    part: "codepipeline", who: "pipeline role", sends: "S3 source action reads the source object", in: CP_DOCS, action, resources: (f) => [`${f.bucketArn}/${f.sourceKey}`], context: tls,
+  ...["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"].map(
+    (action): Call => ({
+      part: "codepipeline",
+      who: "pipeline role",
+      sends: "S3 source action reads the source object",
+      in: CP_DOCS,
+      action,
+      resources: (f) => [`${f.bucketArn}/${f.sourceKey}`],
+      context: tls,
+    }),
+  ),
+  ...["s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging"].map((action): Call => ({
+    part: "codepipeline",
+    who: "pipeline role",
+    sends: "the source action writes RequestArtifact to the artifact store",
+    in: CP_DOCS,
+    action,
+    resources: artifactObject,
+    context: tls,
   })),
-  ...(["s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectTagging"]).map((action): Call => ({
-    part: "codepipeline", who: "pipeline role", sends: "the source action writes RequestArtifact to the artifact store", in: CP_DOCS, action, resources: artifactObject, context: tls,
+  ...["s3:GetObject", "s3:GetObjectVersion"].map((action): Call => ({
+    part: "codepipeline",
+    who: "pipeline role",
+    sends: "the S3 deploy action reads RequestArtifact from the artifact store",
+    in: CP_DOCS,
+    action,
+    resources: artifactObject,
+    context: tls,
   })),
-  ...(["s3:GetObject", "s3:GetObjectVersion"]).map((action): Call => ({
-    part: "codepipeline", who: "pipeline role", sends: "the S3 deploy action reads RequestArtifact from the artifact store", in: CP_DOCS, action, resources: artifactObject, context: tls,
+  ...["s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectVersionAcl"].map((action): Call => ({
+    part: "codepipeline",
+    who: "pipeline role",
+    sends: "the S3 deploy action writes approved/<RequestId>/<execution>.zip",
+    in: CP_DOCS,
+    action,
+    resources: (f) => [`${f.bucketArn}/approved/ER98765/${PIPELINE_EXECUTION_ID}.zip`],
+    context: tls,
   })),
-  ...(["s3:PutObject", "s3:PutObjectAcl", "s3:PutObjectVersionAcl"]).map((action): Call => ({
-    part: "codepipeline", who: "pipeline role", sends: "the S3 deploy action writes approved/<RequestId>/<execution>.zip", in: CP_DOCS, action,
-    resources: (f) => [`${f.bucketArn}/approved/ER98765/${PIPELINE_EXECUTION_ID}.zip`], context: tls,
-  })),
-  { part: "codepipeline", who: "pipeline role", sends: "manual approval notification (NotificationArn)", in: "codepipeline/latest/userguide/approvals-service-role-permissions.html", action: "sns:Publish",
-    resources: (f) => [f.stage.topicArn] },
-  { part: "codepipeline", who: "service events.amazonaws.com", sends: "EventBridge rule target invokes the result function", in: "components/shared/deadLetters.ts", action: "lambda:InvokeFunction",
-    resources: (f) => [f.result.arn], context: sourceOf },
-  { part: "codepipeline", who: "service events.amazonaws.com", sends: "EventBridge dead-letters an undeliverable event", in: "components/shared/deadLetters.ts", action: "sqs:SendMessage",
-    resources: (f) => [f.deadLetterQueueArn], context: sourceOf },
-  { part: "codepipeline", who: "result function", sends: "GetPipelineExecutionCommand", in: "functions/mechanisms/codePipeline/pipelineResult.ts", action: "codepipeline:GetPipelineExecution", resources: (f) => [f.pipelineArn] },
-  { part: "codepipeline", who: "result function", sends: "ListActionExecutionsCommand", in: "functions/mechanisms/codePipeline/pipelineResult.ts", action: "codepipeline:ListActionExecutions", resources: (f) => [f.pipelineArn] },
-  { part: "codepipeline", who: "result function", sends: "GetItemCommand", in: "functions/mechanisms/codePipeline/tokenStore.ts", action: "dynamodb:GetItem", resources: (f) => [f.tableArn] },
-  { part: "codepipeline", who: "result function", sends: "UpdateItemCommand", in: "functions/mechanisms/codePipeline/tokenStore.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.tableArn] },
-  { part: "codepipeline", who: "result function", sends: "SendTaskSuccessCommand", in: "functions/mechanisms/codePipeline/pipelineResult.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stateMachineArn] },
-  { part: "codepipeline", who: "result function", sends: "SendTaskFailureCommand", in: "functions/mechanisms/codePipeline/pipelineResult.ts", action: "states:SendTaskFailure", resources: (f) => [f.stateMachineArn] },
-  { part: "codepipeline", who: "result function", sends: "Lambda on-failure destination (FunctionEventInvokeConfig)", in: "components/shared/deadLetters.ts", action: "sqs:SendMessage",
-    resources: (f) => [f.deadLetterQueueArn] },
+  {
+    part: "codepipeline",
+    who: "pipeline role",
+    sends: "manual approval notification (NotificationArn)",
+    in: "codepipeline/latest/userguide/approvals-service-role-permissions.html",
+    action: "sns:Publish",
+    resources: (f) => [f.stage.topicArn],
+  },
+  {
+    part: "codepipeline",
+    who: "service events.amazonaws.com",
+    sends: "EventBridge rule target invokes the result function",
+    in: "components/shared/deadLetters.ts",
+    action: "lambda:InvokeFunction",
+    resources: (f) => [f.result.arn],
+    context: sourceOf,
+  },
+  {
+    part: "codepipeline",
+    who: "service events.amazonaws.com",
+    sends: "EventBridge dead-letters an undeliverable event",
+    in: "components/shared/deadLetters.ts",
+    action: "sqs:SendMessage",
+    resources: (f) => [f.deadLetterQueueArn],
+    context: sourceOf,
+  },
+  {
+    part: "codepipeline",
+    who: "result function",
+    sends: "GetPipelineExecutionCommand",
+    in: "functions/mechanisms/codePipeline/pipelineResult.ts",
+    action: "codepipeline:GetPipelineExecution",
+    resources: (f) => [f.pipelineArn],
+  },
+  {
+    part: "codepipeline",
+    who: "result function",
+    sends: "ListActionExecutionsCommand",
+    in: "functions/mechanisms/codePipeline/pipelineResult.ts",
+    action: "codepipeline:ListActionExecutions",
+    resources: (f) => [f.pipelineArn],
+  },
+  {
+    part: "codepipeline",
+    who: "result function",
+    sends: "GetItemCommand",
+    in: "functions/mechanisms/codePipeline/tokenStore.ts",
+    action: "dynamodb:GetItem",
+    resources: (f) => [f.tableArn],
+  },
+  {
+    part: "codepipeline",
+    who: "result function",
+    sends: "UpdateItemCommand",
+    in: "functions/mechanisms/codePipeline/tokenStore.ts",
+    action: "dynamodb:UpdateItem",
+    resources: (f) => [f.tableArn],
+  },
+  {
+    part: "codepipeline",
+    who: "result function",
+    sends: "SendTaskSuccessCommand",
+    in: "functions/mechanisms/codePipeline/pipelineResult.ts",
+    action: "states:SendTaskSuccess",
+    resources: (f) => [f.stateMachineArn],
+  },
+  {
+    part: "codepipeline",
+    who: "result function",
+    sends: "SendTaskFailureCommand",
+    in: "functions/mechanisms/codePipeline/pipelineResult.ts",
+    action: "states:SendTaskFailure",
+    resources: (f) => [f.stateMachineArn],
+  },
+  {
+    part: "codepipeline",
+    who: "result function",
+    sends: "Lambda on-failure destination (FunctionEventInvokeConfig)",
+    in: "components/shared/deadLetters.ts",
+    action: "sqs:SendMessage",
+    resources: (f) => [f.deadLetterQueueArn],
+  },
   // Approvers: docs/mechanisms/codepipeline.md's CLI (list-action-executions, put-approval-result) and the console's pipeline pages.
-  { part: "codepipeline", who: "approvers", sends: "aws codepipeline put-approval-result", in: "README.md (Approving (codepipeline))", action: "codepipeline:PutApprovalResult", resources: (f) => [f.stage.approvalActionArn] },
-  { part: "codepipeline", who: "approvers", sends: "aws codepipeline list-action-executions", in: "README.md (Approving (codepipeline))", action: "codepipeline:ListActionExecutions", resources: (f) => [f.pipelineArn] },
-  { part: "codepipeline", who: "approvers", sends: "console: pipeline page", in: "README.md (Approving (codepipeline))", action: "codepipeline:GetPipeline", resources: (f) => [f.pipelineArn] },
-  { part: "codepipeline", who: "approvers", sends: "console: pipeline page", in: "README.md (Approving (codepipeline))", action: "codepipeline:GetPipelineState", resources: (f) => [f.pipelineArn] },
-  { part: "codepipeline", who: "approvers", sends: "console: execution history", in: "README.md (Approving (codepipeline))", action: "codepipeline:ListPipelineExecutions", resources: (f) => [f.pipelineArn] },
-  { part: "codepipeline", who: "approvers", sends: "console: an execution", in: "README.md (Approving (codepipeline))", action: "codepipeline:GetPipelineExecution", resources: (f) => [f.pipelineArn] },
+  {
+    part: "codepipeline",
+    who: "approvers",
+    sends: "aws codepipeline put-approval-result",
+    in: "README.md (Approving (codepipeline))",
+    action: "codepipeline:PutApprovalResult",
+    resources: (f) => [f.stage.approvalActionArn],
+  },
+  {
+    part: "codepipeline",
+    who: "approvers",
+    sends: "aws codepipeline list-action-executions",
+    in: "README.md (Approving (codepipeline))",
+    action: "codepipeline:ListActionExecutions",
+    resources: (f) => [f.pipelineArn],
+  },
+  {
+    part: "codepipeline",
+    who: "approvers",
+    sends: "console: pipeline page",
+    in: "README.md (Approving (codepipeline))",
+    action: "codepipeline:GetPipeline",
+    resources: (f) => [f.pipelineArn],
+  },
+  {
+    part: "codepipeline",
+    who: "approvers",
+    sends: "console: pipeline page",
+    in: "README.md (Approving (codepipeline))",
+    action: "codepipeline:GetPipelineState",
+    resources: (f) => [f.pipelineArn],
+  },
+  {
+    part: "codepipeline",
+    who: "approvers",
+    sends: "console: execution history",
+    in: "README.md (Approving (codepipeline))",
+    action: "codepipeline:ListPipelineExecutions",
+    resources: (f) => [f.pipelineArn],
+  },
+  {
+    part: "codepipeline",
+    who: "approvers",
+    sends: "console: an execution",
+    in: "README.md (Approving (codepipeline))",
+    action: "codepipeline:GetPipelineExecution",
+    resources: (f) => [f.pipelineArn],
+  },
 
   // ---- activity: the approvers' worker (the state machine's activity Task is a Task row below) ----
   // "No permissions are required to perform this operation": https://docs.aws.amazon.com/STS/latest/APIReference/API_GetCallerIdentity.html
-  { part: "activity", who: "approvers", sends: "GetCallerIdentityCommand", in: "scripts/lib/approvalWorker.ts", action: "sts:GetCallerIdentity", resources: () => ["*"] },
-  { part: "activity", who: "approvers", sends: "GetActivityTaskCommand", in: "scripts/lib/approvalWorker.ts", action: "states:GetActivityTask", resources: (f) => [f.stage.activityArn] },
-  { part: "activity", who: "approvers", sends: "SendTaskHeartbeatCommand", in: "scripts/lib/approvalWorker.ts", action: "states:SendTaskHeartbeat", resources: (f) => [f.stage.activityArn] },
-  { part: "activity", who: "approvers", sends: "SendTaskSuccessCommand", in: "scripts/lib/approvalWorker.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stage.activityArn] },
-  { part: "activity", who: "approvers", sends: "SendTaskFailureCommand", in: "scripts/lib/approvalWorker.ts", action: "states:SendTaskFailure", resources: (f) => [f.stage.activityArn] },
+  {
+    part: "activity",
+    who: "approvers",
+    sends: "GetCallerIdentityCommand",
+    in: "scripts/lib/approvalWorker.ts",
+    action: "sts:GetCallerIdentity",
+    resources: () => ["*"],
+  },
+  {
+    part: "activity",
+    who: "approvers",
+    sends: "GetActivityTaskCommand",
+    in: "scripts/lib/approvalWorker.ts",
+    action: "states:GetActivityTask",
+    resources: (f) => [f.stage.activityArn],
+  },
+  {
+    part: "activity",
+    who: "approvers",
+    sends: "SendTaskHeartbeatCommand",
+    in: "scripts/lib/approvalWorker.ts",
+    action: "states:SendTaskHeartbeat",
+    resources: (f) => [f.stage.activityArn],
+  },
+  {
+    part: "activity",
+    who: "approvers",
+    sends: "SendTaskSuccessCommand",
+    in: "scripts/lib/approvalWorker.ts",
+    action: "states:SendTaskSuccess",
+    resources: (f) => [f.stage.activityArn],
+  },
+  {
+    part: "activity",
+    who: "approvers",
+    sends: "SendTaskFailureCommand",
+    in: "scripts/lib/approvalWorker.ts",
+    action: "states:SendTaskFailure",
+    resources: (f) => [f.stage.activityArn],
+  },
   // The activity's task inputs are encrypted with the execution data key: the worker's GetActivityTask
   // decrypts with the caller's rights (GetActivityTask lists KmsAccessDeniedException: "Either your KMS
   // key policy or API caller does not have the required permissions"). SendTask* need none (their
   // output is encrypted "using the KMS key for the execution role", SendTaskFailure API reference).
-  { part: "activity", who: "approvers", sends: "GetActivityTaskCommand (Step Functions decrypts the task input)", in: SFN_KMS_DOCS, action: "kms:Decrypt", resources: (f) => [f.keyArn], context: activityInputs },
+  {
+    part: "activity",
+    who: "approvers",
+    sends: "GetActivityTaskCommand (Step Functions decrypts the task input)",
+    in: SFN_KMS_DOCS,
+    action: "kms:Decrypt",
+    resources: (f) => [f.keyArn],
+    context: activityInputs,
+  },
   // The state machine encrypts the task input it schedules (the execution role, and Step Functions itself as AWS CDK grants it).
-  ...(["kms:GenerateDataKey", "kms:Decrypt"]).flatMap((action): Call[] => [
-    { part: "activity", who: "state machine", sends: "the activity Task schedules an encrypted task input", in: SFN_KMS_DOCS, action, resources: (f) => [f.keyArn], context: activityInputs },
-    { part: "activity", who: "service states.amazonaws.com", sends: "Step Functions encrypts the activity's task input", in: SFN_KMS_DOCS, action, resources: (f) => [f.keyArn], context: activityInputs },
-    { part: "activity", who: "deployer", sends: "CreateActivity with encryptionConfiguration (pulumi up)", in: "components/mechanisms/activity.ts", action, resources: (f) => [f.keyArn], context: activityInputs },
+  ...["kms:GenerateDataKey", "kms:Decrypt"].flatMap((action): Call[] => [
+    {
+      part: "activity",
+      who: "state machine",
+      sends: "the activity Task schedules an encrypted task input",
+      in: SFN_KMS_DOCS,
+      action,
+      resources: (f) => [f.keyArn],
+      context: activityInputs,
+    },
+    {
+      part: "activity",
+      who: "service states.amazonaws.com",
+      sends: "Step Functions encrypts the activity's task input",
+      in: SFN_KMS_DOCS,
+      action,
+      resources: (f) => [f.keyArn],
+      context: activityInputs,
+    },
+    {
+      part: "activity",
+      who: "deployer",
+      sends: "CreateActivity with encryptionConfiguration (pulumi up)",
+      in: "components/mechanisms/activity.ts",
+      action,
+      resources: (f) => [f.keyArn],
+      context: activityInputs,
+    },
   ]),
 
   // ---- email-link (the page that decides is "approval page" below) -------------------------------
-  { part: "email-link", who: "start function", sends: "PublishCommand", in: "functions/mechanisms/email/emailLink.ts", action: "sns:Publish", resources: (f) => [f.stage.topicArn] },
+  {
+    part: "email-link",
+    who: "start function",
+    sends: "PublishCommand",
+    in: "functions/mechanisms/email/emailLink.ts",
+    action: "sns:Publish",
+    resources: (f) => [f.stage.topicArn],
+  },
   // The link's one-time code: written by the start function, read and claimed by the page, in the page's table.
-  { part: "email-link", who: "start function", sends: "PutItemCommand", in: "functions/mechanisms/email/linkCodes.ts", action: "dynamodb:PutItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
-  { part: "email-link", who: "page function", sends: "GetItemCommand", in: "functions/mechanisms/email/linkCodes.ts", action: "dynamodb:GetItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
-  { part: "email-link", who: "page function", sends: "UpdateItemCommand", in: "functions/mechanisms/email/linkCodes.ts", action: "dynamodb:UpdateItem", resources: (f) => [f.arnOf("approval-page-link-codes")] },
+  {
+    part: "email-link",
+    who: "start function",
+    sends: "PutItemCommand",
+    in: "functions/mechanisms/email/linkCodes.ts",
+    action: "dynamodb:PutItem",
+    resources: (f) => [f.arnOf("approval-page-link-codes")],
+  },
+  {
+    part: "email-link",
+    who: "page function",
+    sends: "GetItemCommand",
+    in: "functions/mechanisms/email/linkCodes.ts",
+    action: "dynamodb:GetItem",
+    resources: (f) => [f.arnOf("approval-page-link-codes")],
+  },
+  {
+    part: "email-link",
+    who: "page function",
+    sends: "UpdateItemCommand",
+    in: "functions/mechanisms/email/linkCodes.ts",
+    action: "dynamodb:UpdateItem",
+    resources: (f) => [f.arnOf("approval-page-link-codes")],
+  },
 
   // ---- the approval page (email-link and sns-callback) ------------------------------------------
-  { part: "approval page", who: "service apigateway.amazonaws.com", sends: "GET /decide invokes the page function", in: "components/mechanisms/approvalPage.ts", action: "lambda:InvokeFunction",
-    resources: (f) => [f.page.arn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.arn("execute-api", `${API_ID}/$default/GET/decide`) }) },
-  { part: "approval page", who: "service apigateway.amazonaws.com", sends: "POST /decide invokes the page function", in: "components/mechanisms/approvalPage.ts", action: "lambda:InvokeFunction",
-    resources: (f) => [f.page.arn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.arn("execute-api", `${API_ID}/$default/POST/decide`) }) },
-  { part: "approval page", who: "page function", sends: "GetExecutionHistoryCommand", in: "functions/mechanisms/email/approvalPage.ts", action: "states:GetExecutionHistory", resources: (f) => [f.executionArn] },
-  { part: "approval page", who: "page function", sends: "DescribeExecutionCommand", in: "functions/mechanisms/email/approvalPage.ts", action: "states:DescribeExecution", resources: (f) => [f.executionArn] },
-  { part: "approval page", who: "page function", sends: "SendTaskHeartbeatCommand", in: "functions/mechanisms/email/approvalPage.ts", action: "states:SendTaskHeartbeat", resources: (f) => [f.stateMachineArn] },
-  { part: "approval page", who: "page function", sends: "SendTaskSuccessCommand", in: "functions/mechanisms/email/approvalPage.ts", action: "states:SendTaskSuccess", resources: (f) => [f.stateMachineArn] },
+  {
+    part: "approval page",
+    who: "service apigateway.amazonaws.com",
+    sends: "GET /decide invokes the page function",
+    in: "components/mechanisms/approvalPage.ts",
+    action: "lambda:InvokeFunction",
+    resources: (f) => [f.page.arn],
+    context: (f) => ({
+      "aws:SourceAccount": ACCOUNT_ID,
+      "aws:SourceArn": f.arn("execute-api", `${API_ID}/$default/GET/decide`),
+    }),
+  },
+  {
+    part: "approval page",
+    who: "service apigateway.amazonaws.com",
+    sends: "POST /decide invokes the page function",
+    in: "components/mechanisms/approvalPage.ts",
+    action: "lambda:InvokeFunction",
+    resources: (f) => [f.page.arn],
+    context: (f) => ({
+      "aws:SourceAccount": ACCOUNT_ID,
+      "aws:SourceArn": f.arn("execute-api", `${API_ID}/$default/POST/decide`),
+    }),
+  },
+  {
+    part: "approval page",
+    who: "page function",
+    sends: "GetExecutionHistoryCommand",
+    in: "functions/mechanisms/email/approvalPage.ts",
+    action: "states:GetExecutionHistory",
+    resources: (f) => [f.executionArn],
+  },
+  {
+    part: "approval page",
+    who: "page function",
+    sends: "DescribeExecutionCommand",
+    in: "functions/mechanisms/email/approvalPage.ts",
+    action: "states:DescribeExecution",
+    resources: (f) => [f.executionArn],
+  },
+  {
+    part: "approval page",
+    who: "page function",
+    sends: "SendTaskHeartbeatCommand",
+    in: "functions/mechanisms/email/approvalPage.ts",
+    action: "states:SendTaskHeartbeat",
+    resources: (f) => [f.stateMachineArn],
+  },
+  {
+    part: "approval page",
+    who: "page function",
+    sends: "SendTaskSuccessCommand",
+    in: "functions/mechanisms/email/approvalPage.ts",
+    action: "states:SendTaskSuccess",
+    resources: (f) => [f.stateMachineArn],
+  },
   // DescribeExecution (the request) and GetExecutionHistory with execution data (the token's task)
   // decrypt with the caller's rights ("callers must have kms:Decrypt permission", DescribeExecution API reference).
-  { part: "approval page", who: "page function", sends: "DescribeExecution / GetExecutionHistory of an encrypted execution", in: SFN_KMS_DOCS, action: "kms:Decrypt", resources: (f) => [f.keyArn], context: executionData },
+  {
+    part: "approval page",
+    who: "page function",
+    sends: "DescribeExecution / GetExecutionHistory of an encrypted execution",
+    in: SFN_KMS_DOCS,
+    action: "kms:Decrypt",
+    resources: (f) => [f.keyArn],
+    context: executionData,
+  },
 
   // ---- the workflow: the state machine's role --------------------------------------------------
-  { part: "workflow", who: "service states.amazonaws.com", sends: "runs the state machine as its role", in: "components/workflow/approvalWorkflow.ts", action: "sts:AssumeRole",
-    resources: (f) => [f.stage.roleArn], context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.stateMachineArn }) },
+  {
+    part: "workflow",
+    who: "service states.amazonaws.com",
+    sends: "runs the state machine as its role",
+    in: "components/workflow/approvalWorkflow.ts",
+    action: "sts:AssumeRole",
+    resources: (f) => [f.stage.roleArn],
+    context: (f) => ({ "aws:SourceAccount": ACCOUNT_ID, "aws:SourceArn": f.stateMachineArn }),
+  },
   // Logging to CloudWatch Logs (https://docs.aws.amazon.com/step-functions/latest/dg/cw-logs.html#cloudwatch-iam-policy).
-  ...["CreateLogDelivery", "GetLogDelivery", "UpdateLogDelivery", "DeleteLogDelivery", "ListLogDeliveries", "PutResourcePolicy", "DescribeResourcePolicies", "DescribeLogGroups"].map((name): Call => ({
-    part: "workflow", who: "state machine", sends: "CreateStateMachine / UpdateStateMachine with loggingConfiguration", in: "step-functions/latest/dg/cw-logs.html", action: `logs:${name}`, resources: () => ["*"],
+  ...[
+    "CreateLogDelivery",
+    "GetLogDelivery",
+    "UpdateLogDelivery",
+    "DeleteLogDelivery",
+    "ListLogDeliveries",
+    "PutResourcePolicy",
+    "DescribeResourcePolicies",
+    "DescribeLogGroups",
+  ].map((name): Call => ({
+    part: "workflow",
+    who: "state machine",
+    sends: "CreateStateMachine / UpdateStateMachine with loggingConfiguration",
+    in: "step-functions/latest/dg/cw-logs.html",
+    action: `logs:${name}`,
+    resources: () => ["*"],
   })),
   // The execution data key: the execution role writes and reads execution data; the deployer's
   // CreateStateMachine / UpdateStateMachine encrypt the definition and the provider reads it back
   // (DescribeStateMachine: "callers must have kms:Decrypt permission"); logging to CloudWatch Logs
   // as AWS CDK grants it for an encrypted, logging state machine; operators read executions.
-  ...(["kms:GenerateDataKey", "kms:Decrypt"]).flatMap((action): Call[] => [
-    { part: "workflow", who: "state machine", sends: "Step Functions encrypts and decrypts execution data (encryptionConfiguration)", in: SFN_KMS_DOCS, action, resources: (f) => [f.keyArn], context: executionData },
-    { part: "workflow", who: "deployer", sends: "CreateStateMachine / UpdateStateMachine / DescribeStateMachine (pulumi up)", in: "components/workflow/approvalWorkflow.ts", action, resources: (f) => [f.keyArn], context: executionData },
+  ...["kms:GenerateDataKey", "kms:Decrypt"].flatMap((action): Call[] => [
+    {
+      part: "workflow",
+      who: "state machine",
+      sends: "Step Functions encrypts and decrypts execution data (encryptionConfiguration)",
+      in: SFN_KMS_DOCS,
+      action,
+      resources: (f) => [f.keyArn],
+      context: executionData,
+    },
+    {
+      part: "workflow",
+      who: "deployer",
+      sends: "CreateStateMachine / UpdateStateMachine / DescribeStateMachine (pulumi up)",
+      in: "components/workflow/approvalWorkflow.ts",
+      action,
+      resources: (f) => [f.keyArn],
+      context: executionData,
+    },
   ]),
-  { part: "workflow", who: "state machine", sends: "log delivery of an encrypted state machine", in: SFN_KMS_DOCS, action: "kms:GenerateDataKey", resources: (f) => [f.keyArn],
-    context: () => ({ "kms:EncryptionContext:SourceArn": `arn:aws:logs:${REGION}:${ACCOUNT_ID}:*` }) },
-  { part: "workflow", who: "service delivery.logs.amazonaws.com", sends: "log delivery of an encrypted state machine", in: SFN_KMS_DOCS, action: "kms:Decrypt", resources: (f) => [f.keyArn] },
-  { part: "workflow", who: "operators", sends: "npm run approvals / start-approval --wait (DescribeExecution, GetExecutionHistory)", in: "scripts/lib/executionStatus.ts", action: "kms:Decrypt",
-    resources: (f) => [f.keyArn], context: executionData },
+  {
+    part: "workflow",
+    who: "state machine",
+    sends: "log delivery of an encrypted state machine",
+    in: SFN_KMS_DOCS,
+    action: "kms:GenerateDataKey",
+    resources: (f) => [f.keyArn],
+    context: () => ({ "kms:EncryptionContext:SourceArn": `arn:aws:logs:${REGION}:${ACCOUNT_ID}:*` }),
+  },
+  {
+    part: "workflow",
+    who: "service delivery.logs.amazonaws.com",
+    sends: "log delivery of an encrypted state machine",
+    in: SFN_KMS_DOCS,
+    action: "kms:Decrypt",
+    resources: (f) => [f.keyArn],
+  },
+  {
+    part: "workflow",
+    who: "operators",
+    sends: "npm run approvals / start-approval --wait (DescribeExecution, GetExecutionHistory)",
+    in: "scripts/lib/executionStatus.ts",
+    action: "kms:Decrypt",
+    resources: (f) => [f.keyArn],
+    context: executionData,
+  },
   // Task states: every Task of every generated definition must match one of these rows. A stage's
   // own Task ("Approval <stage>") counts for its mechanism, reminders and escalations for the workflow.
   ...(["ssm-automation", "codepipeline", "email-link"] as const).map((part): Call => ({
-    part, who: "state machine", sends: "Task arn:aws:states:::lambda:invoke.waitForTaskToken (the stage's start function)", in: "components/workflow/asl.ts", task: /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/,
-    action: "lambda:InvokeFunction", resources: (f) => [f.task.Parameters?.FunctionName ?? f.task.Arguments?.FunctionName],
+    part,
+    who: "state machine",
+    sends: "Task arn:aws:states:::lambda:invoke.waitForTaskToken (the stage's start function)",
+    in: "components/workflow/asl.ts",
+    task: /^arn:aws:states:::lambda:invoke(\.waitForTaskToken)?$/,
+    action: "lambda:InvokeFunction",
+    resources: (f) => [f.task.Parameters?.FunctionName ?? f.task.Arguments?.FunctionName],
   })),
-  { part: "sns-callback", who: "state machine", sends: "Task arn:aws:states:::sns:publish.waitForTaskToken (the approval email)", in: "components/workflow/asl.ts", task: /^arn:aws:states:::sns:publish\.waitForTaskToken$/,
-    action: "sns:Publish", resources: (f) => [f.task.Parameters?.TopicArn ?? f.task.Arguments?.TopicArn] },
-  { part: "workflow", who: "state machine", sends: "Task arn:aws:states:::sns:publish (reminders, escalations)", in: "components/workflow/followUps.ts", task: /^arn:aws:states:::sns:publish$/,
-    action: "sns:Publish", resources: (f) => [f.task.Parameters?.TopicArn ?? f.task.Arguments?.TopicArn] },
+  {
+    part: "sns-callback",
+    who: "state machine",
+    sends: "Task arn:aws:states:::sns:publish.waitForTaskToken (the approval email)",
+    in: "components/workflow/asl.ts",
+    task: /^arn:aws:states:::sns:publish\.waitForTaskToken$/,
+    action: "sns:Publish",
+    resources: (f) => [f.task.Parameters?.TopicArn ?? f.task.Arguments?.TopicArn],
+  },
+  {
+    part: "workflow",
+    who: "state machine",
+    sends: "Task arn:aws:states:::sns:publish (reminders, escalations)",
+    in: "components/workflow/followUps.ts",
+    task: /^arn:aws:states:::sns:publish$/,
+    action: "sns:Publish",
+    resources: (f) => [f.task.Parameters?.TopicArn ?? f.task.Arguments?.TopicArn],
+  },
 
   // ---- every Lambda function -----------------------------------------------------------------------
-  { part: "every function", who: "service lambda.amazonaws.com", sends: "Lambda assumes the execution role", in: "components/shared/lambda.ts", action: "sts:AssumeRole", resources: (f) => [f.fn.roleArn] },
-  { part: "every function", who: "function", sends: "the runtime writes the function's logs", in: "components/shared/lambda.ts", action: "logs:CreateLogStream",
-    resources: (f) => [`${f.fn.logGroupArn}:log-stream:2026/11/22/[$LATEST]0123456789abcdef`] },
-  { part: "every function", who: "function", sends: "the runtime writes the function's logs", in: "components/shared/lambda.ts", action: "logs:PutLogEvents",
-    resources: (f) => [`${f.fn.logGroupArn}:log-stream:2026/11/22/[$LATEST]0123456789abcdef`] },
+  {
+    part: "every function",
+    who: "service lambda.amazonaws.com",
+    sends: "Lambda assumes the execution role",
+    in: "components/shared/lambda.ts",
+    action: "sts:AssumeRole",
+    resources: (f) => [f.fn.roleArn],
+  },
+  {
+    part: "every function",
+    who: "function",
+    sends: "the runtime writes the function's logs",
+    in: "components/shared/lambda.ts",
+    action: "logs:CreateLogStream",
+    resources: (f) => [`${f.fn.logGroupArn}:log-stream:2026/11/22/[$LATEST]0123456789abcdef`],
+  },
+  {
+    part: "every function",
+    who: "function",
+    sends: "the runtime writes the function's logs",
+    in: "components/shared/lambda.ts",
+    action: "logs:PutLogEvents",
+    resources: (f) => [`${f.fn.logGroupArn}:log-stream:2026/11/22/[$LATEST]0123456789abcdef`],
+  },
 ];
 
 /**
@@ -288,28 +809,80 @@ const TASKS_WITHOUT_CALLS = [/^arn:aws:states:[^:]+:\d{12}:activity:[^:]+$/];
 // ---- stacks -------------------------------------------------------------------------------------
 
 const ALL_MECHANISMS_STAGES = [
-  { name: "manager", mechanism: "ssm-automation", approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/alice"], minRequiredApprovals: 1,
-    notify: ["managers@example.com"], timeout: "1d", remindEvery: "6h", escalateTo: ["boss@example.com", "arn:aws:sns:eu-west-1:123456789012:team-escalations"] },
-  { name: "finance", mechanism: "codepipeline", approvers: ["arn:aws:iam::123456789012:role/teams/FinanceApprover", "arn:aws:iam::123456789012:user/carol"],
-    notify: ["finance@example.com"], timeout: "1d", remindEvery: "12h", escalateTo: ["arn:aws:sns:eu-west-1:123456789012:team-escalations"] },
-  { name: "worker", mechanism: "activity", approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/dave"], timeout: "1h", escalateTo: ["lead@example.com"], escalateAfter: "25%" },
-  { name: "link", mechanism: "email-link", approvers: ["lead@example.com"], timeout: "1d", remindEvery: "6h", escalateTo: ["cto@example.com"] },
-  { name: "callback", mechanism: "sns-callback", approvers: ["cfo@example.com"], timeout: "1d", remindEvery: "8h", escalateTo: ["cto@example.com", "arn:aws:sns:eu-west-1:123456789012:team-escalations"] },
+  {
+    name: "manager",
+    mechanism: "ssm-automation",
+    approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/alice"],
+    minRequiredApprovals: 1,
+    notify: ["managers@example.com"],
+    timeout: "1d",
+    remindEvery: "6h",
+    escalateTo: ["boss@example.com", "arn:aws:sns:eu-west-1:123456789012:team-escalations"],
+  },
+  {
+    name: "finance",
+    mechanism: "codepipeline",
+    approvers: ["arn:aws:iam::123456789012:role/teams/FinanceApprover", "arn:aws:iam::123456789012:user/carol"],
+    notify: ["finance@example.com"],
+    timeout: "1d",
+    remindEvery: "12h",
+    escalateTo: ["arn:aws:sns:eu-west-1:123456789012:team-escalations"],
+  },
+  {
+    name: "worker",
+    mechanism: "activity",
+    approvers: ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/dave"],
+    timeout: "1h",
+    escalateTo: ["lead@example.com"],
+    escalateAfter: "25%",
+  },
+  {
+    name: "link",
+    mechanism: "email-link",
+    approvers: ["lead@example.com"],
+    timeout: "1d",
+    remindEvery: "6h",
+    escalateTo: ["cto@example.com"],
+  },
+  {
+    name: "callback",
+    mechanism: "sns-callback",
+    approvers: ["cfo@example.com"],
+    timeout: "1d",
+    remindEvery: "8h",
+    escalateTo: ["cto@example.com", "arn:aws:sns:eu-west-1:123456789012:team-escalations"],
+  },
 ];
 
 /**
  * Approvers who sign in with IAM Identity Center (issue 12): permission-set roles with their path (with
  * and without a Region segment), whose permission sets get the approver policies through aws.ssoadmin.
  */
-const FINANCE_SSO = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_FinanceApprover_1234567890abcdef";
-const RELEASE_SSO = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ReleaseApprover_abcdef0123456789";
+const FINANCE_SSO =
+  "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_FinanceApprover_1234567890abcdef";
+const RELEASE_SSO =
+  "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_ReleaseApprover_abcdef0123456789";
 const FINANCE_SET = "arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef";
 const RELEASE_SET = "arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-abcdef0123456789";
 /** The roles IAM Identity Center created for each permission set in the stack's account. */
 const PERMISSION_SET_ROLES: Record<string, string[]> = { [FINANCE_SET]: [FINANCE_SSO], [RELEASE_SET]: [RELEASE_SSO] };
 const IDENTITY_CENTER_STAGES = [
-  { name: "manager", mechanism: "ssm-automation", approvers: [RELEASE_SSO, FINANCE_SSO], minRequiredApprovals: 1, notify: ["managers@example.com"], timeout: "1d" },
-  { name: "finance", mechanism: "codepipeline", approvers: [FINANCE_SSO, "arn:aws:iam::123456789012:role/teams/Controller"], notify: ["finance@example.com"], timeout: "1d", permissionSets: [FINANCE_SET] },
+  {
+    name: "manager",
+    mechanism: "ssm-automation",
+    approvers: [RELEASE_SSO, FINANCE_SSO],
+    minRequiredApprovals: 1,
+    notify: ["managers@example.com"],
+    timeout: "1d",
+  },
+  {
+    name: "finance",
+    mechanism: "codepipeline",
+    approvers: [FINANCE_SSO, "arn:aws:iam::123456789012:role/teams/Controller"],
+    notify: ["finance@example.com"],
+    timeout: "1d",
+    permissionSets: [FINANCE_SET],
+  },
   { name: "worker", mechanism: "activity", approvers: [RELEASE_SSO], timeout: "1h", permissionSets: [RELEASE_SET] },
 ];
 
@@ -317,23 +890,35 @@ const STACKS: Record<string, () => Record<string, string>> = {
   dev: () => stackConfig("dev"),
   staging: () => stackConfig("staging"),
   prod: () => stackConfig("prod"),
-  "all-mechanisms": () => stackConfig("prod", {
-    "sfn-approvals:stages": ALL_MECHANISMS_STAGES,
-    "sfn-approvals:autoApproveBelow": "100",
-    "sfn-approvals:executionDataReaders": ["arn:aws:iam::123456789012:role/ops/PlatformOperator", "arn:aws:iam::123456789012:user/erin"],
-  }),
-  "identity-center": () => stackConfig("prod", {
-    "sfn-approvals:stages": IDENTITY_CENTER_STAGES,
-    "sfn-approvals:identityCenter": { instanceArn: "arn:aws:sso:::instance/ssoins-1234567890abcdef" },
-  }),
+  "all-mechanisms": () =>
+    stackConfig("prod", {
+      "sfn-approvals:stages": ALL_MECHANISMS_STAGES,
+      "sfn-approvals:autoApproveBelow": "100",
+      "sfn-approvals:executionDataReaders": [
+        "arn:aws:iam::123456789012:role/ops/PlatformOperator",
+        "arn:aws:iam::123456789012:user/erin",
+      ],
+    }),
+  "identity-center": () =>
+    stackConfig("prod", {
+      "sfn-approvals:stages": IDENTITY_CENTER_STAGES,
+      "sfn-approvals:identityCenter": { instanceArn: "arn:aws:sso:::instance/ssoins-1234567890abcdef" },
+    }),
 };
 
 /** The parts a stack has, from its config (known before the runs, so tests can be named after them). */
 function partsOf(config: Record<string, string>): Part[] {
-  const mechanisms = new Set((JSON.parse(config["sfn-approvals:stages"]) as Array<{ mechanism: Mechanism }>).map((s) => s.mechanism));
+  const mechanisms = new Set(
+    (JSON.parse(config["sfn-approvals:stages"]) as Array<{ mechanism: Mechanism }>).map((s) => s.mechanism),
+  );
   const page = mechanisms.has("email-link") || mechanisms.has("sns-callback");
   const functions = page || mechanisms.has("ssm-automation") || mechanisms.has("codepipeline");
-  return [...MECHANISMS.filter((m) => mechanisms.has(m)), "workflow", ...(page ? ["approval page" as const] : []), ...(functions ? ["every function" as const] : [])];
+  return [
+    ...MECHANISMS.filter((m) => mechanisms.has(m)),
+    "workflow",
+    ...(page ? ["approval page" as const] : []),
+    ...(functions ? ["every function" as const] : []),
+  ];
 }
 
 interface SimulatedRow {
@@ -361,7 +946,9 @@ function one<T>(items: T[], what: string): T {
 
 /** The part a Task state counts for: its stage's mechanism for the stage's own Task, else the workflow (follow-ups). */
 function taskPart(outputs: Record<string, any>, stateName: string): Part {
-  const stage = (outputs.stages as Array<{ name: string; mechanism: Mechanism }>).find((s) => stageStateName(s.name) === stateName);
+  const stage = (outputs.stages as Array<{ name: string; mechanism: Mechanism }>).find(
+    (s) => stageStateName(s.name) === stateName,
+  );
   return stage?.mechanism ?? "workflow";
 }
 
@@ -378,11 +965,20 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
   const resources = run.resources;
   const policies = collectPolicies(resources, PERMISSION_SET_ROLES);
   const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT_ID}:${resource}`;
-  const machine = one(resources.filter((r) => r.type === "aws:sfn/stateMachine:StateMachine"), "state machine");
-  expect(machine.inputs.tracingConfiguration?.enabled ?? false, "X-Ray tracing needs xray:* rows in CALLS").to.equal(false);
+  const machine = one(
+    resources.filter((r) => r.type === "aws:sfn/stateMachine:StateMachine"),
+    "state machine",
+  );
+  expect(machine.inputs.tracingConfiguration?.enabled ?? false, "X-Ray tracing needs xray:* rows in CALLS").to.equal(
+    false,
+  );
   expect(machine.inputs.type, "NOT_APPLICABLE_RESOURCE_TYPES assumes Standard executions").to.equal("STANDARD");
   const definition = JSON.parse(machine.inputs.definition);
-  const lambda = (fn: RecordedResource): LambdaFacts => ({ arn: fn.state.arn, roleArn: fn.inputs.role, logGroupArn: arn("logs", `log-group:${fn.inputs.loggingConfig.logGroup}`) });
+  const lambda = (fn: RecordedResource): LambdaFacts => ({
+    arn: fn.state.arn,
+    roleArn: fn.inputs.role,
+    logGroupArn: arn("logs", `log-group:${fn.inputs.loggingConfig.logGroup}`),
+  });
   const functionNamed = (name: string | undefined): LambdaFacts => {
     const found = resources.find((r) => r.type === "aws:lambda/function:Function" && r.state.name === name);
     return found ? lambda(found) : (undefined as unknown as LambdaFacts);
@@ -390,20 +986,35 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
   const base = {
     stack,
     arn,
-    arnOf: (pulumiName: string) => one(resources.filter((r) => r.name === pulumiName), `resource named ${pulumiName}`).state.arn as string,
+    arnOf: (pulumiName: string) =>
+      one(
+        resources.filter((r) => r.name === pulumiName),
+        `resource named ${pulumiName}`,
+      ).state.arn as string,
     stateMachineArn: machine.state.arn as string,
     executionArn: arn("states", `execution:${machine.state.name}:${EXECUTION_NAME}`),
-    page: resources.filter((r) => r.type === "aws:lambda/function:Function" && r.name === "approval-page-handler-fn").map(lambda)[0],
-    keyArn: one(resources.filter((r) => r.type === "aws:kms/key:Key"), "execution data key").state.arn as string,
+    page: resources
+      .filter((r) => r.type === "aws:lambda/function:Function" && r.name === "approval-page-handler-fn")
+      .map(lambda)[0],
+    keyArn: one(
+      resources.filter((r) => r.type === "aws:kms/key:Key"),
+      "execution data key",
+    ).state.arn as string,
     deployer: `arn:aws:iam::${ACCOUNT_ID}:user/deployer`,
     readers: JSON.parse(config["sfn-approvals:executionDataReaders"] ?? "[]") as string[],
   };
   const stageFacts = (stage: Record<string, any>): Facts => {
     const result = functionNamed(stage.resultFunctionName);
     const queue = resources.find((r) => r.type === "aws:sqs/queue:Queue" && r.state.url === stage.deadLetterQueueUrl);
-    const target = result && resources.find((r) => r.type === "aws:cloudwatch/eventTarget:EventTarget" && r.inputs.arn === result.arn);
-    const rule = target && resources.find((r) => r.type === "aws:cloudwatch/eventRule:EventRule" && r.state.name === target.inputs.rule);
-    const pipeline = resources.find((r) => r.type === "aws:codepipeline/pipeline:Pipeline" && r.inputs.name === stage.pipelineName);
+    const target =
+      result &&
+      resources.find((r) => r.type === "aws:cloudwatch/eventTarget:EventTarget" && r.inputs.arn === result.arn);
+    const rule =
+      target &&
+      resources.find((r) => r.type === "aws:cloudwatch/eventRule:EventRule" && r.state.name === target.inputs.rule);
+    const pipeline = resources.find(
+      (r) => r.type === "aws:codepipeline/pipeline:Pipeline" && r.inputs.name === stage.pipelineName,
+    );
     return {
       ...base,
       stage: { ...stage, pipelineRoleArn: pipeline?.inputs.roleArn },
@@ -415,7 +1026,8 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
       pipelineArn: arn("codepipeline", stage.pipelineName),
       bucketArn: `arn:aws:s3:::${stage.artifactBucket}`,
       sourceKey: pipeline?.inputs.stages[0].actions[0].configuration.S3ObjectKey,
-      tableArn: resources.find((r) => r.type === "aws:dynamodb/table:Table" && r.state.name === stage.tokenTableName)?.state.arn,
+      tableArn: resources.find((r) => r.type === "aws:dynamodb/table:Table" && r.state.name === stage.tokenTableName)
+        ?.state.arn,
       task: {},
     };
   };
@@ -425,22 +1037,36 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
   const subjects = (call: Call): Array<{ principal: string; facts: Facts; subject: string }> => {
     const principalOf = (facts: Facts): string[] => {
       switch (call.who) {
-        case "start function": return [facts.start.roleArn];
-        case "result function": return [facts.result.roleArn];
-        case "page function": return [facts.page.roleArn];
-        case "function": return [facts.fn.roleArn];
-        case "automation role": return [facts.stage.automationRoleArn];
-        case "pipeline role": return [facts.stage.pipelineRoleArn];
-        case "state machine": return [machine.inputs.roleArn];
-        case "approvers": return facts.stage.approvers;
-        case "deployer": return [facts.deployer];
-        case "operators": return facts.readers;
-        default: return [call.who.replace(/^service /, "")];
+        case "start function":
+          return [facts.start.roleArn];
+        case "result function":
+          return [facts.result.roleArn];
+        case "page function":
+          return [facts.page.roleArn];
+        case "function":
+          return [facts.fn.roleArn];
+        case "automation role":
+          return [facts.stage.automationRoleArn];
+        case "pipeline role":
+          return [facts.stage.pipelineRoleArn];
+        case "state machine":
+          return [machine.inputs.roleArn];
+        case "approvers":
+          return facts.stage.approvers;
+        case "deployer":
+          return [facts.deployer];
+        case "operators":
+          return facts.readers;
+        default:
+          return [call.who.replace(/^service /, "")];
       }
     };
-    const each = (facts: Facts, subject: string) => principalOf(facts).map((principal) => ({ principal, facts, subject }));
+    const each = (facts: Facts, subject: string) =>
+      principalOf(facts).map((principal) => ({ principal, facts, subject }));
     if (call.part === "every function") {
-      return resources.filter((r) => r.type === "aws:lambda/function:Function").flatMap((fn) => each({ ...runFacts, fn: lambda(fn) }, fn.state.name));
+      return resources
+        .filter((r) => r.type === "aws:lambda/function:Function")
+        .flatMap((fn) => each({ ...runFacts, fn: lambda(fn) }, fn.state.name));
     }
     if (call.part === "approval page") return base.page ? each(runFacts, "approval page") : [];
     if (call.task) {
@@ -449,7 +1075,9 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
         .flatMap(([name, state]) => each({ ...runFacts, task: state }, `Task '${name}'`));
     }
     if (call.part === "workflow") return each(runFacts, machine.state.name);
-    return (run.outputs.stages as Array<Record<string, any>>).filter((s) => s.mechanism === call.part).flatMap((s) => each(stageFacts(s), `stage ${s.name}`));
+    return (run.outputs.stages as Array<Record<string, any>>)
+      .filter((s) => s.mechanism === call.part)
+      .flatMap((s) => each(stageFacts(s), `stage ${s.name}`));
   };
 
   const rows: SimulatedRow[] = [];
@@ -460,17 +1088,31 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
         callResources = call.resources(facts);
       } catch (error) {
         // A row that cannot name its resources fails its own part, not the whole file.
-        rows.push({ stack, call, principal, resources: ["?"], outcomes: [{ result: `error: ${(error as Error).message}` }], subject });
+        rows.push({
+          stack,
+          call,
+          principal,
+          resources: ["?"],
+          outcomes: [{ result: `error: ${(error as Error).message}` }],
+          subject,
+        });
         continue;
       }
-      const outcomes = await Promise.all(callResources.map((resource) => simulateCall(policies, {
-        principal,
-        action: call.action,
-        resource,
-        // AWS sets aws:PrincipalArn for every request of an IAM user or role (the role's ARN for its sessions).
-        context: { ...(/^arn:aws:iam::\d{12}:(user|role)\//.test(principal) ? { "aws:PrincipalArn": principal } : {}), ...call.context?.(facts) },
-        unvalidated: TASK_TOKEN_ACTIONS.includes(call.action),
-      })));
+      const outcomes = await Promise.all(
+        callResources.map((resource) =>
+          simulateCall(policies, {
+            principal,
+            action: call.action,
+            resource,
+            // AWS sets aws:PrincipalArn for every request of an IAM user or role (the role's ARN for its sessions).
+            context: {
+              ...(/^arn:aws:iam::\d{12}:(user|role)\//.test(principal) ? { "aws:PrincipalArn": principal } : {}),
+              ...call.context?.(facts),
+            },
+            unvalidated: TASK_TOKEN_ACTIONS.includes(call.action),
+          }),
+        ),
+      );
       rows.push({ stack, call, principal, resources: callResources, outcomes, subject });
     }
   }
@@ -512,7 +1154,9 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
         tally.set(row.call.part, entry);
       }
     }
-    console.log(`      IAM calls simulated / allowed: ${[...tally].map(([part, t]) => `${part} ${t.simulated}/${t.allowed}`).join(", ")}`);
+    console.log(
+      `      IAM calls simulated / allowed: ${[...tally].map(([part, t]) => `${part} ${t.simulated}/${t.allowed}`).join(", ")}`,
+    );
   });
 
   for (const [stack, config] of Object.entries(STACKS)) {
@@ -520,7 +1164,9 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
       it(`${stack}, ${part}: every AWS call its principals must make is allowed`, () => {
         const rows = runOf(stack).rows.filter((r) => r.call.part === part);
         expect(rows, "no row was simulated").to.not.be.empty;
-        const refused = rows.flatMap((row) => row.outcomes.flatMap((o, i) => (o.result === "Allowed" ? [] : [`${describeRow(row, i)}: ${o.result}`])));
+        const refused = rows.flatMap((row) =>
+          row.outcomes.flatMap((o, i) => (o.result === "Allowed" ? [] : [`${describeRow(row, i)}: ${o.result}`])),
+        );
         expect(refused, refused.join("\n")).to.deep.equal([]);
       });
     }
@@ -532,14 +1178,21 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
       for (const row of run.rows) {
         if (TASK_TOKEN_ACTIONS.includes(row.call.action)) {
           // The exception: exactly one ARN, of the state machine or activity the token belongs to.
-          if (row.resources.length !== 1 || !TASK_TOKEN_RESOURCE.test(row.resources[0])) problems.push(`${describeRow(row)}: a task token is authorized against one state machine or activity ARN`);
+          if (row.resources.length !== 1 || !TASK_TOKEN_RESOURCE.test(row.resources[0]))
+            problems.push(`${describeRow(row)}: a task token is authorized against one state machine or activity ARN`);
           continue;
         }
         const types = await resourceTypesOf(row.call.action);
         const simulated = new Set(row.outcomes.map((o) => o.resourceType));
-        const missing = types.filter((t) => t.required && !simulated.has(t.name) && !NOT_APPLICABLE_RESOURCE_TYPES[row.call.action]?.includes(t.name)).map((t) => t.name);
+        const missing = types
+          .filter(
+            (t) =>
+              t.required && !simulated.has(t.name) && !NOT_APPLICABLE_RESOURCE_TYPES[row.call.action]?.includes(t.name),
+          )
+          .map((t) => t.name);
         if (missing.length > 0) problems.push(`${describeRow(row)}: no ARN of required type(s) ${missing.join(", ")}`);
-        if (types.length === 0 && row.resources.join() !== "*") problems.push(`${describeRow(row)}: the action has no resource type, so the request is on "*"`);
+        if (types.length === 0 && row.resources.join() !== "*")
+          problems.push(`${describeRow(row)}: the action has no resource type, so the request is on "*"`);
       }
     }
     expect(problems, problems.join("\n")).to.deep.equal([]);
@@ -552,9 +1205,11 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
         for (const statement of statementsOf(policy.document)) {
           if (statement.NotAction !== undefined) problems.push(`${policy.origin}: NotAction`);
           for (const action of list(statement.Action)) {
-            if (!(await actionKnown(action))) problems.push(`${policy.origin}: ${action} is not in the Service Authorization Reference`);
+            if (!(await actionKnown(action)))
+              problems.push(`${policy.origin}: ${action} is not in the Service Authorization Reference`);
             // Roles and approvers get named actions; a key policy may keep AWS's default administrator patterns.
-            if (policy.kind === "identity" && statement.Effect === "Allow" && /[*?]/.test(action)) problems.push(`${policy.origin}: Allow ${action}: name the actions`);
+            if (policy.kind === "identity" && statement.Effect === "Allow" && /[*?]/.test(action))
+              problems.push(`${policy.origin}: Allow ${action}: name the actions`);
           }
         }
       }
@@ -562,7 +1217,7 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
     expect(problems, problems.join("\n")).to.deep.equal([]);
   });
 
-  it("names in every Allow statement only resources of a type its actions support (\"*\" only for actions without one)", async () => {
+  it('names in every Allow statement only resources of a type its actions support ("*" only for actions without one)', async () => {
     const problems = new Set<string>();
     for (const run of Object.values(runs)) {
       for (const policy of run.policies) {
@@ -573,7 +1228,10 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
             for (const resource of list(statement.Resource)) {
               if (resource === "*" && policy.starIsSelf) continue;
               if (TASK_TOKEN_ACTIONS.includes(action)) {
-                if (!TASK_TOKEN_RESOURCE.test(resource)) problems.add(`${policy.origin}: ${action} on ${resource}: only a state machine or activity ARN (the task-token exception)`);
+                if (!TASK_TOKEN_RESOURCE.test(resource))
+                  problems.add(
+                    `${policy.origin}: ${action} on ${resource}: only a state machine or activity ARN (the task-token exception)`,
+                  );
                 continue;
               }
               const problem = await resourceTypeProblem(action, resource);
@@ -593,7 +1251,8 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
       for (const policy of run.policies.filter((p) => p.kind === "identity")) {
         for (const statement of statementsOf(policy.document).filter((s) => s.Effect === "Allow")) {
           for (const action of list(statement.Action)) {
-            if (!needed.has(`${policy.principal} ${action.toLowerCase()}`)) unused.add(`${policy.origin}: ${action} (no row for ${policy.principal})`);
+            if (!needed.has(`${policy.principal} ${action.toLowerCase()}`))
+              unused.add(`${policy.origin}: ${action} (no row for ${policy.principal})`);
           }
         }
       }
@@ -602,7 +1261,12 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
   });
 
   it("has a row for every SDK command the Lambda handlers and the approval worker send", () => {
-    const files = [...(readdirSync(join(__dirname, "..", "functions"), { recursive: true }) as string[]).filter((f) => f.endsWith(".ts")).map((f) => `functions/${f}`), "scripts/lib/approvalWorker.ts"];
+    const files = [
+      ...(readdirSync(join(__dirname, "..", "functions"), { recursive: true }) as string[])
+        .filter((f) => f.endsWith(".ts"))
+        .map((f) => `functions/${f}`),
+      "scripts/lib/approvalWorker.ts",
+    ];
     const missing: string[] = [];
     for (const file of files) {
       const source = readFileSync(join(__dirname, "..", file), "utf8");
@@ -617,7 +1281,9 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
     const unknown: string[] = [];
     for (const [stack, run] of Object.entries(runs)) {
       for (const [name, state] of taskStates(run.definition.States)) {
-        const known = CALLS.some((call) => call.task?.test(state.Resource) && call.part === taskPart(run.outputs, name)) || TASKS_WITHOUT_CALLS.some((pattern) => pattern.test(state.Resource));
+        const known =
+          CALLS.some((call) => call.task?.test(state.Resource) && call.part === taskPart(run.outputs, name)) ||
+          TASKS_WITHOUT_CALLS.some((pattern) => pattern.test(state.Resource));
         if (!known) unknown.push(`${stack}: Task '${name}' Resource ${state.Resource}`);
       }
     }
@@ -627,54 +1293,245 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
   it("refuses what the policies must not allow: other runbooks, other state machines, confused deputies, rejections on the page, decryption by anyone the key policy does not name", async () => {
     const prod = runOf("prod");
     const all = runOf("all-mechanisms");
-    const roleOf = (run: StackRun, fnName: string) => one(run.resources.filter((r) => r.type === "aws:lambda/function:Function" && r.name === fnName), fnName).inputs.role as string;
+    const roleOf = (run: StackRun, fnName: string) =>
+      one(
+        run.resources.filter((r) => r.type === "aws:lambda/function:Function" && r.name === fnName),
+        fnName,
+      ).inputs.role as string;
     const arn = (service: string, resource: string) => `arn:aws:${service}:${REGION}:${ACCOUNT_ID}:${resource}`;
-    const allKey = one(all.resources.filter((r) => r.type === "aws:kms/key:Key"), "key").state.arn as string;
-    const allHistory = { "kms:EncryptionContext:aws:states:stateMachineArn": arn("states", "stateMachine:sfn-approvals-all-mechanisms") };
+    const allKey = one(
+      all.resources.filter((r) => r.type === "aws:kms/key:Key"),
+      "key",
+    ).state.arn as string;
+    const allHistory = {
+      "kms:EncryptionContext:aws:states:stateMachineArn": arn("states", "stateMachine:sfn-approvals-all-mechanisms"),
+    };
     /** An account administrator: an IAM policy allowing everything (as AdministratorAccess does). */
-    const ADMIN: CollectedPolicy = { origin: "AdministratorAccess (test)", kind: "identity", principal: "arn:aws:iam::123456789012:role/Admin", document: { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] } };
+    const ADMIN: CollectedPolicy = {
+      origin: "AdministratorAccess (test)",
+      kind: "identity",
+      principal: "arn:aws:iam::123456789012:role/Admin",
+      document: { Version: "2012-10-17", Statement: [{ Effect: "Allow", Action: "*", Resource: "*" }] },
+    };
     // ... who can still administer the key (and so change its policy: docs/security.md, "Who can still read").
-    expect((await simulateCall([...all.policies, ADMIN], { principal: ADMIN.principal!, action: "kms:PutKeyPolicy", resource: allKey })).result).to.equal("Allowed");
+    expect(
+      (
+        await simulateCall([...all.policies, ADMIN], {
+          principal: ADMIN.principal!,
+          action: "kms:PutKeyPolicy",
+          resource: allKey,
+        })
+      ).result,
+    ).to.equal("Allowed");
     const refusals: Array<[CollectedPolicy[], Parameters<typeof simulateCall>[1]]> = [
       // The start function may start this runbook only.
-      [prod.policies, { principal: roleOf(prod, "stage-manager-start-fn"), action: "ssm:StartAutomationExecution", resource: arn("ssm", "document/AWS-RunShellScript") }],
-      [prod.policies, { principal: roleOf(prod, "stage-manager-start-fn"), action: "iam:PassRole", resource: prod.rows.find((r) => r.call.action === "iam:PassRole")!.resources[0], context: { "iam:PassedToService": "ec2.amazonaws.com" } }],
+      [
+        prod.policies,
+        {
+          principal: roleOf(prod, "stage-manager-start-fn"),
+          action: "ssm:StartAutomationExecution",
+          resource: arn("ssm", "document/AWS-RunShellScript"),
+        },
+      ],
+      [
+        prod.policies,
+        {
+          principal: roleOf(prod, "stage-manager-start-fn"),
+          action: "iam:PassRole",
+          resource: prod.rows.find((r) => r.call.action === "iam:PassRole")!.resources[0],
+          context: { "iam:PassedToService": "ec2.amazonaws.com" },
+        },
+      ],
       // Decisions go to this stack's state machine only.
-      [prod.policies, { principal: roleOf(prod, "stage-manager-result-fn"), action: "states:SendTaskSuccess", resource: arn("states", "stateMachine:someone-elses"), unvalidated: true }],
+      [
+        prod.policies,
+        {
+          principal: roleOf(prod, "stage-manager-result-fn"),
+          action: "states:SendTaskSuccess",
+          resource: arn("states", "stateMachine:someone-elses"),
+          unvalidated: true,
+        },
+      ],
       // The page sends no SendTaskFailure: a rejection is a decision.
-      [all.policies, { principal: roleOf(all, "approval-page-handler-fn"), action: "states:SendTaskFailure", resource: arn("states", "stateMachine:sfn-approvals-all-mechanisms"), unvalidated: true }],
+      [
+        all.policies,
+        {
+          principal: roleOf(all, "approval-page-handler-fn"),
+          action: "states:SendTaskFailure",
+          resource: arn("states", "stateMachine:sfn-approvals-all-mechanisms"),
+          unvalidated: true,
+        },
+      ],
       // Activity approvers answer their activity, not the state machine's callback tokens.
-      [all.policies, { principal: "arn:aws:iam::123456789012:user/dave", action: "states:SendTaskSuccess", resource: arn("states", "stateMachine:sfn-approvals-all-mechanisms"), unvalidated: true }],
+      [
+        all.policies,
+        {
+          principal: "arn:aws:iam::123456789012:user/dave",
+          action: "states:SendTaskSuccess",
+          resource: arn("states", "stateMachine:sfn-approvals-all-mechanisms"),
+          unvalidated: true,
+        },
+      ],
       // Trust and resource policies hold against confused deputies.
-      [prod.policies, { principal: "states.amazonaws.com", action: "sts:AssumeRole", resource: one(prod.resources.filter((r) => r.name === "approvals-role"), "role").state.arn, context: { "aws:SourceAccount": "210987654321", "aws:SourceArn": "arn:aws:states:eu-west-1:210987654321:stateMachine:sfn-approvals-prod" } }],
-      [prod.policies, { principal: "events.amazonaws.com", action: "lambda:InvokeFunction", resource: one(prod.resources.filter((r) => r.name === "stage-manager-result-fn"), "fn").state.arn, context: { "aws:SourceArn": arn("events", "rule/another-rule") } }],
+      [
+        prod.policies,
+        {
+          principal: "states.amazonaws.com",
+          action: "sts:AssumeRole",
+          resource: one(
+            prod.resources.filter((r) => r.name === "approvals-role"),
+            "role",
+          ).state.arn,
+          context: {
+            "aws:SourceAccount": "210987654321",
+            "aws:SourceArn": "arn:aws:states:eu-west-1:210987654321:stateMachine:sfn-approvals-prod",
+          },
+        },
+      ],
+      [
+        prod.policies,
+        {
+          principal: "events.amazonaws.com",
+          action: "lambda:InvokeFunction",
+          resource: one(
+            prod.resources.filter((r) => r.name === "stage-manager-result-fn"),
+            "fn",
+          ).state.arn,
+          context: { "aws:SourceArn": arn("events", "rule/another-rule") },
+        },
+      ],
       // The execution data key (defect 12): read access to the history is not decryption. Nobody the
       // key policy does not name decrypts, not even an administrator whose IAM policy allows "*"; the
       // named principals only for their own data (their encryption context).
-      [[...all.policies, ADMIN], { principal: ADMIN.principal!, action: "kms:Decrypt", resource: allKey, context: allHistory }],
-      [all.policies, { principal: "arn:aws:iam::123456789012:role/ReadOnlyAuditor", action: "kms:Decrypt", resource: allKey, context: allHistory }],
-      [all.policies, { principal: "arn:aws:iam::123456789012:user/dave", action: "kms:Decrypt", resource: allKey, context: allHistory }],
-      [all.policies, { principal: roleOf(all, "approval-page-handler-fn"), action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:stateMachineArn": arn("states", "stateMachine:someone-elses") } }],
-      [all.policies, { principal: roleOf(all, "approval-page-handler-fn"), action: "kms:GenerateDataKey", resource: allKey, context: allHistory }],
-      [all.policies, { principal: "arn:aws:iam::123456789012:user/erin", action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:activityArn": arn("states", "activity:sfn-approvals-all-mechanisms-worker") } }],
-      [all.policies, { principal: "delivery.logs.amazonaws.com", action: "kms:GenerateDataKey", resource: allKey, context: allHistory }],
+      [
+        [...all.policies, ADMIN],
+        { principal: ADMIN.principal!, action: "kms:Decrypt", resource: allKey, context: allHistory },
+      ],
+      [
+        all.policies,
+        {
+          principal: "arn:aws:iam::123456789012:role/ReadOnlyAuditor",
+          action: "kms:Decrypt",
+          resource: allKey,
+          context: allHistory,
+        },
+      ],
+      [
+        all.policies,
+        {
+          principal: "arn:aws:iam::123456789012:user/dave",
+          action: "kms:Decrypt",
+          resource: allKey,
+          context: allHistory,
+        },
+      ],
+      [
+        all.policies,
+        {
+          principal: roleOf(all, "approval-page-handler-fn"),
+          action: "kms:Decrypt",
+          resource: allKey,
+          context: { "kms:EncryptionContext:aws:states:stateMachineArn": arn("states", "stateMachine:someone-elses") },
+        },
+      ],
+      [
+        all.policies,
+        {
+          principal: roleOf(all, "approval-page-handler-fn"),
+          action: "kms:GenerateDataKey",
+          resource: allKey,
+          context: allHistory,
+        },
+      ],
+      [
+        all.policies,
+        {
+          principal: "arn:aws:iam::123456789012:user/erin",
+          action: "kms:Decrypt",
+          resource: allKey,
+          context: {
+            "kms:EncryptionContext:aws:states:activityArn": arn(
+              "states",
+              "activity:sfn-approvals-all-mechanisms-worker",
+            ),
+          },
+        },
+      ],
+      [
+        all.policies,
+        {
+          principal: "delivery.logs.amazonaws.com",
+          action: "kms:GenerateDataKey",
+          resource: allKey,
+          context: allHistory,
+        },
+      ],
       // An activity's inputs: only its approvers (by name, and holding the approver policy), not an administrator.
-      [[...all.policies, ADMIN], { principal: ADMIN.principal!, action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:activityArn": arn("states", "activity:sfn-approvals-all-mechanisms-worker"), "aws:PrincipalArn": ADMIN.principal! } }],
-      [all.policies, { principal: "arn:aws:iam::123456789012:user/carol", action: "kms:Decrypt", resource: allKey, context: { "kms:EncryptionContext:aws:states:activityArn": arn("states", "activity:sfn-approvals-all-mechanisms-worker"), "aws:PrincipalArn": "arn:aws:iam::123456789012:user/carol" } }],
+      [
+        [...all.policies, ADMIN],
+        {
+          principal: ADMIN.principal!,
+          action: "kms:Decrypt",
+          resource: allKey,
+          context: {
+            "kms:EncryptionContext:aws:states:activityArn": arn(
+              "states",
+              "activity:sfn-approvals-all-mechanisms-worker",
+            ),
+            "aws:PrincipalArn": ADMIN.principal!,
+          },
+        },
+      ],
+      [
+        all.policies,
+        {
+          principal: "arn:aws:iam::123456789012:user/carol",
+          action: "kms:Decrypt",
+          resource: allKey,
+          context: {
+            "kms:EncryptionContext:aws:states:activityArn": arn(
+              "states",
+              "activity:sfn-approvals-all-mechanisms-worker",
+            ),
+            "aws:PrincipalArn": "arn:aws:iam::123456789012:user/carol",
+          },
+        },
+      ],
     ];
     // Another permission set's users (say, administrators signing in with IAM Identity Center) cannot work an activity.
     const ic = runOf("identity-center");
     const icWorker = arn("states", "activity:sfn-approvals-identity-center-worker");
-    const ADMIN_SSO = "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123456789abcdef";
-    const icKey = one(ic.resources.filter((r) => r.type === "aws:kms/key:Key"), "key").state.arn as string;
+    const ADMIN_SSO =
+      "arn:aws:iam::123456789012:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_Admin_0123456789abcdef";
+    const icKey = one(
+      ic.resources.filter((r) => r.type === "aws:kms/key:Key"),
+      "key",
+    ).state.arn as string;
     refusals.push(
-      [ic.policies, { principal: ADMIN_SSO, action: "states:GetActivityTask", resource: icWorker, context: { "aws:PrincipalArn": ADMIN_SSO } }],
-      [[...ic.policies, { ...ADMIN, principal: withoutPath(ADMIN_SSO) }], { principal: ADMIN_SSO, action: "kms:Decrypt", resource: icKey, context: { "kms:EncryptionContext:aws:states:activityArn": icWorker, "aws:PrincipalArn": ADMIN_SSO } }],
+      [
+        ic.policies,
+        {
+          principal: ADMIN_SSO,
+          action: "states:GetActivityTask",
+          resource: icWorker,
+          context: { "aws:PrincipalArn": ADMIN_SSO },
+        },
+      ],
+      [
+        [...ic.policies, { ...ADMIN, principal: withoutPath(ADMIN_SSO) }],
+        {
+          principal: ADMIN_SSO,
+          action: "kms:Decrypt",
+          resource: icKey,
+          context: { "kms:EncryptionContext:aws:states:activityArn": icWorker, "aws:PrincipalArn": ADMIN_SSO },
+        },
+      ],
     );
     const allowed: string[] = [];
     for (const [policies, call] of refusals) {
       const outcome = await simulateCall(policies, call);
-      if (outcome.result !== "ImplicitlyDenied" && outcome.result !== "ExplicitlyDenied") allowed.push(`${call.action} by ${call.principal} on ${call.resource}: ${outcome.result}`);
+      if (outcome.result !== "ImplicitlyDenied" && outcome.result !== "ExplicitlyDenied")
+        allowed.push(`${call.action} by ${call.principal} on ${call.resource}: ${outcome.result}`);
     }
     expect(allowed, allowed.join("\n")).to.deep.equal([]);
   });

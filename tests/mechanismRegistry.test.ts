@@ -9,10 +9,19 @@ import { ConfigError } from "../components/shared/configError";
 import { MECHANISMS, Mechanism } from "../functions/contract";
 
 const ROOT = join(__dirname, "..");
-const PAGE_HEADINGS = ["Overview", "Config keys", "Resources and defaults", "How approvers decide", "Diagram", "What it fixes over the public examples"];
+const PAGE_HEADINGS = [
+  "Overview",
+  "Config keys",
+  "Resources and defaults",
+  "How approvers decide",
+  "Diagram",
+  "What it fixes over the public examples",
+];
 
 function approver(definition: MechanismDefinition, i: number): string {
-  return definition.approvers.kind === "email" ? `approver${i}@example.com` : `arn:aws:iam::123456789012:role/Approver${i}`;
+  return definition.approvers.kind === "email"
+    ? `approver${i}@example.com`
+    : `arn:aws:iam::123456789012:role/Approver${i}`;
 }
 
 /** A valid stage of `mechanism` (with notify only where the mechanism takes it), with overrides. */
@@ -49,51 +58,89 @@ describe("mechanism registry: every mechanism in MECHANISMS", () => {
       it("accepts its smallest valid stage, and its longest timeout", () => {
         expect(problemsOf(stageOf(mechanism))).to.deep.equal([]);
         expect(definition.timeout.maxSeconds % 86400, "longest wait in whole days").to.equal(0);
-        expect(problemsOf(stageOf(mechanism, { timeout: `${definition.timeout.maxSeconds / 86400}d` }))).to.deep.equal([]);
+        expect(problemsOf(stageOf(mechanism, { timeout: `${definition.timeout.maxSeconds / 86400}d` }))).to.deep.equal(
+          [],
+        );
       });
 
       it("refuses a timeout beyond its longest wait and below its shortest, saying why", () => {
         const beyond = `${definition.timeout.maxSeconds / 86400 + 1}d`;
-        expect(problemsOf(stageOf(mechanism, { timeout: beyond }))).to.deep.equal([`sfn-approvals:stages[0].timeout is "${beyond}": ${definition.timeout.maxReason}`]);
-        expect(problemsOf(stageOf(mechanism, { timeout: `${definition.timeout.minSeconds - 1}s` }))[0]).to.match(new RegExp(`must be at least ${definition.timeout.minText}`));
+        expect(problemsOf(stageOf(mechanism, { timeout: beyond }))).to.deep.equal([
+          `sfn-approvals:stages[0].timeout is "${beyond}": ${definition.timeout.maxReason}`,
+        ]);
+        expect(problemsOf(stageOf(mechanism, { timeout: `${definition.timeout.minSeconds - 1}s` }))[0]).to.match(
+          new RegExp(`must be at least ${definition.timeout.minText}`),
+        );
       });
 
       it(`refuses more than ${definition.approvers.max} approvers, and approvers of the other kind`, () => {
         const many = Array.from({ length: definition.approvers.max + 1 }, (_, i) => approver(definition, i));
-        expect(problemsOf(stageOf(mechanism, { approvers: many }))).to.include(`sfn-approvals:stages[0].approvers has ${many.length} entries: ${mechanism} allows at most ${definition.approvers.max} approvers`);
-        const other = definition.approvers.kind === "email" ? "arn:aws:iam::123456789012:role/Approver1" : "approver1@example.com";
+        expect(problemsOf(stageOf(mechanism, { approvers: many }))).to.include(
+          `sfn-approvals:stages[0].approvers has ${many.length} entries: ${mechanism} allows at most ${definition.approvers.max} approvers`,
+        );
+        const other =
+          definition.approvers.kind === "email" ? "arn:aws:iam::123456789012:role/Approver1" : "approver1@example.com";
         expect(problemsOf(stageOf(mechanism, { approvers: [other] }))).to.have.length(1);
       });
 
       it(definition.quorum ? "takes minRequiredApprovals" : "refuses minRequiredApprovals", () => {
-        const problems = problemsOf(stageOf(mechanism, { approvers: [approver(definition, 1), approver(definition, 2)], minRequiredApprovals: 2 }));
-        expect(problems).to.deep.equal(definition.quorum ? [] : [
-          `sfn-approvals:stages[0].minRequiredApprovals is set, but only the ${mechanismsWith("quorum").join(" and ")} mechanism supports a quorum (this stage uses "${mechanism}")`,
-        ]);
+        const problems = problemsOf(
+          stageOf(mechanism, {
+            approvers: [approver(definition, 1), approver(definition, 2)],
+            minRequiredApprovals: 2,
+          }),
+        );
+        expect(problems).to.deep.equal(
+          definition.quorum
+            ? []
+            : [
+                `sfn-approvals:stages[0].minRequiredApprovals is set, but only the ${mechanismsWith("quorum").join(" and ")} mechanism supports a quorum (this stage uses "${mechanism}")`,
+              ],
+        );
       });
 
       it(definition.notify === "allowed" ? "takes notify" : "refuses notify, saying why", () => {
         const problems = problemsOf(stageOf(mechanism, { notify: ["team@example.com"] }));
-        expect(problems).to.deep.equal(definition.notify === "allowed" ? [] : [`sfn-approvals:stages[0].notify is set, but ${definition.notify.refused}`]);
+        expect(problems).to.deep.equal(
+          definition.notify === "allowed"
+            ? []
+            : [`sfn-approvals:stages[0].notify is set, but ${definition.notify.refused}`],
+        );
       });
 
       it(`reminds ${definition.reminders === "notify" ? "its notify addresses" : definition.reminders === "approvers" ? "its approvers" : "nobody (remindEvery refused)"}`, () => {
         const problems = problemsOf(stageOf(mechanism, { timeout: "2d", remindEvery: "1d" }));
-        expect(problems).to.deep.equal(typeof definition.reminders === "string" ? [] : [`sfn-approvals:stages[0].remindEvery is set, but ${definition.reminders.refused}`]);
+        expect(problems).to.deep.equal(
+          typeof definition.reminders === "string"
+            ? []
+            : [`sfn-approvals:stages[0].remindEvery is set, but ${definition.reminders.refused}`],
+        );
       });
 
-      it(definition.approverPolicy ? "takes permissionSets (its approvers get a policy)" : "refuses permissionSets (its approvers get no policy)", () => {
-        const permissionSets = ["arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef"];
-        let problems: string[] = [];
-        try {
-          parseConfig({ stages: [stageOf(mechanism, { permissionSets })], identityCenter: { instanceArn: "arn:aws:sso:::instance/ssoins-1234567890abcdef" } });
-        } catch (error) {
-          problems = (error as ConfigError).problems;
-        }
-        expect(problems).to.deep.equal(definition.approverPolicy ? [] : [
-          `sfn-approvals:stages[0].permissionSets is set, but "${mechanism}" gives its approvers no policy to attach (only ${mechanismsWith("approverPolicy").join(" and ")} do); remove permissionSets`,
-        ]);
-      });
+      it(
+        definition.approverPolicy
+          ? "takes permissionSets (its approvers get a policy)"
+          : "refuses permissionSets (its approvers get no policy)",
+        () => {
+          const permissionSets = ["arn:aws:sso:::permissionSet/ssoins-1234567890abcdef/ps-1234567890abcdef"];
+          let problems: string[] = [];
+          try {
+            parseConfig({
+              stages: [stageOf(mechanism, { permissionSets })],
+              identityCenter: { instanceArn: "arn:aws:sso:::instance/ssoins-1234567890abcdef" },
+            });
+          } catch (error) {
+            problems = (error as ConfigError).problems;
+          }
+          expect(problems).to.deep.equal(
+            definition.approverPolicy
+              ? []
+              : [
+                  `sfn-approvals:stages[0].permissionSets is set, but "${mechanism}" gives its approvers no policy to attach (only ${mechanismsWith("approverPolicy").join(" and ")} do); remove permissionSets`,
+                ],
+          );
+        },
+      );
 
       it("has a docs page with the headings every mechanism page has, and says how approvers decide", () => {
         const page = readFileSync(join(ROOT, "docs", "mechanisms", `${mechanism}.md`), "utf8");

@@ -9,8 +9,15 @@ describe("npm test -- FILE (scripts/test.js)", function () {
 
   it("runs only that file, and with -g only the tests whose names match", () => {
     const root = join(__dirname, "..");
-    const output = execFileSync(process.execPath, ["scripts/test.js", "tests/config.test.ts", "-g", "unknown key", "--reporter", "json"], { cwd: root, encoding: "utf8" });
-    const report = JSON.parse(output) as { stats: { tests: number; failures: number }; tests: Array<{ fullTitle: string; file: string }> };
+    const output = execFileSync(
+      process.execPath,
+      ["scripts/test.js", "tests/config.test.ts", "-g", "unknown key", "--reporter", "json"],
+      { cwd: root, encoding: "utf8" },
+    );
+    const report = JSON.parse(output) as {
+      stats: { tests: number; failures: number };
+      tests: Array<{ fullTitle: string; file: string }>;
+    };
     expect(report.stats.failures).to.equal(0);
     expect(report.stats.tests).to.be.greaterThan(0);
     expect([...new Set(report.tests.map((t) => t.file))]).to.deep.equal([join(root, "tests", "config.test.ts")]);

@@ -25,14 +25,31 @@ const SNS_MESSAGE_MAX_BYTES = 262144;
 /** Sends through a stand-in SSM client and returns the StartAutomationExecution input it was given. */
 async function automationStartFor(request: Record<string, unknown>): Promise<any> {
   let sent: any;
-  const ssm = { send: async (command: { input: unknown }) => { sent = command.input; return { AutomationExecutionId: "a1b2c3d4-0000-4000-8000-000000000000" }; } } as unknown as SSMClient;
-  await startAutomation({ taskToken: TOKEN, request, stage: "manager", executionArn: EXECUTION_ARN }, { documentName: "sfn-approvals-prod-manager", stage: "manager" }, ssm);
+  const ssm = {
+    send: async (command: { input: unknown }) => {
+      sent = command.input;
+      return { AutomationExecutionId: "a1b2c3d4-0000-4000-8000-000000000000" };
+    },
+  } as unknown as SSMClient;
+  await startAutomation(
+    { taskToken: TOKEN, request, stage: "manager", executionArn: EXECUTION_ARN },
+    { documentName: "sfn-approvals-prod-manager", stage: "manager" },
+    ssm,
+  );
   return sent;
 }
 
 /** The request at its limits: every optional text field present, huge, with line breaks. */
 const HUGE = "x\n".repeat(60000);
-const HUGE_REQUEST = { title: `T${HUGE}`, requestId: `R${HUGE}`, requester: `Q${HUGE}`, amount: 1, currency: `C${HUGE}`, link: `https://example.com/${"a".repeat(100000)}`, details: { note: HUGE } };
+const HUGE_REQUEST = {
+  title: `T${HUGE}`,
+  requestId: `R${HUGE}`,
+  requester: `Q${HUGE}`,
+  amount: 1,
+  currency: `C${HUGE}`,
+  link: `https://example.com/${"a".repeat(100000)}`,
+  details: { note: HUGE },
+};
 
 describe("request fields and AWS limits (one rule: validated for shape, shortened to fit each API)", () => {
   it("the workflow's validation accepts empty and very long optional text: length is never a reason to refuse", () => {
@@ -51,11 +68,18 @@ describe("request fields and AWS limits (one rule: validated for shape, shortene
 
   for (const [what, requestId, expected] of [
     ["an empty requestId is sent as '-'", "", "-"],
-    ["a requestId of 600 characters is cut to fit, marked", "R".repeat(600), `${"R".repeat(PARAMETER_VALUE_MAX - TRUNCATION_MARK.length)}${TRUNCATION_MARK}`],
+    [
+      "a requestId of 600 characters is cut to fit, marked",
+      "R".repeat(600),
+      `${"R".repeat(PARAMETER_VALUE_MAX - TRUNCATION_MARK.length)}${TRUNCATION_MARK}`,
+    ],
     ["no requestId is sent as '-'", undefined, "-"],
   ] as const) {
     it(`ssm-automation: ${what} (an automation parameter value holds 1 to 512 characters)`, async () => {
-      const sent = await automationStartFor({ title: "Expense report", ...(requestId === undefined ? {} : { requestId }) });
+      const sent = await automationStartFor({
+        title: "Expense report",
+        ...(requestId === undefined ? {} : { requestId }),
+      });
       expect(sent.Parameters.RequestId).to.deep.equal([expected]);
     });
   }
@@ -88,12 +112,21 @@ describe("request fields and AWS limits (one rule: validated for shape, shortene
     expect(Buffer.byteLength(email.Message, "utf8")).to.be.below(SNS_MESSAGE_MAX_BYTES / 10);
     // Each one-line field is cut to ONE_LINE_FIELD_MAX and says so; details to 2000 characters.
     // (The approval link itself, which carries the token, is the one line that is not request text.)
-    for (const line of email.Message.split("\n").filter((l) => !l.includes("/decide?t="))) expect(line.length, line.slice(0, 20)).to.be.at.most((line.startsWith("Details: ") ? 2000 : ONE_LINE_FIELD_MAX) + 20);
+    for (const line of email.Message.split("\n").filter((l) => !l.includes("/decide?t=")))
+      expect(line.length, line.slice(0, 20)).to.be.at.most(
+        (line.startsWith("Details: ") ? 2000 : ONE_LINE_FIELD_MAX) + 20,
+      );
     expect(email.Message).to.contain(TRUNCATION_MARK);
   }
 
   it("sns-callback: the email Step Functions publishes stays within SNS's subject and message limits", async () => {
-    const states = snsCallbackTaskStates({ options: stageTaskOptions("finance"), topicArn: "arn:aws:sns:eu-west-1:123456789012:t", pageUrl: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide", stage: "finance", timeoutSeconds: 3600 });
+    const states = snsCallbackTaskStates({
+      options: stageTaskOptions("finance"),
+      topicArn: "arn:aws:sns:eu-west-1:123456789012:t",
+      pageUrl: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide",
+      stage: "finance",
+      timeoutSeconds: 3600,
+    });
     const email = await published(states["Approval finance"]);
     expectWithinSnsLimits(email);
     // The approval link, which comes last, is whole.
@@ -101,16 +134,40 @@ describe("request fields and AWS limits (one rule: validated for shape, shortene
   });
 
   it("email-link: the email the start function publishes stays within SNS's subject and message limits", () => {
-    const email = composeApprovalEmail({ request: HUGE_REQUEST as ApprovalRequest, stage: "team-lead", executionArn: EXECUTION_ARN, link: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide?c=abc", deadline: new Date("2026-11-24T10:00:00Z") });
+    const email = composeApprovalEmail({
+      request: HUGE_REQUEST as ApprovalRequest,
+      stage: "team-lead",
+      executionArn: EXECUTION_ARN,
+      link: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide?c=abc",
+      deadline: new Date("2026-11-24T10:00:00Z"),
+    });
     expectWithinSnsLimits({ Subject: email.subject, Message: email.message });
   });
 
   it("reminders and escalations: every publish stays within SNS's subject and message limits", async () => {
     const options = stageTaskOptions("manager", true);
-    const stageStates = lambdaCallbackTaskStates({ options, functionArn: "arn:aws:lambda:eu-west-1:123456789012:function:start", stage: "manager", mechanism: "ssm-automation", timeoutSeconds: 86400 });
+    const stageStates = lambdaCallbackTaskStates({
+      options,
+      functionArn: "arn:aws:lambda:eu-west-1:123456789012:function:start",
+      stage: "manager",
+      mechanism: "ssm-automation",
+      timeoutSeconds: 86400,
+    });
     const states = followUpStates({
-      stage: "manager", mechanism: "ssm-automation", options, stageStates, timeoutText: "1d", approvers: ["arn:aws:iam::123456789012:user/alice"],
-      followUp: { remindEverySeconds: 3600, maxReminders: 5, reminderTopicArn: "arn:aws:sns:eu-west-1:123456789012:r", escalateAfterSeconds: 43200, escalateAfterPercent: 50, escalationTopicArns: ["arn:aws:sns:eu-west-1:123456789012:e"] },
+      stage: "manager",
+      mechanism: "ssm-automation",
+      options,
+      stageStates,
+      timeoutText: "1d",
+      approvers: ["arn:aws:iam::123456789012:user/alice"],
+      followUp: {
+        remindEverySeconds: 3600,
+        maxReminders: 5,
+        reminderTopicArn: "arn:aws:sns:eu-west-1:123456789012:r",
+        escalateAfterSeconds: 43200,
+        escalateAfterPercent: 50,
+        escalationTopicArns: ["arn:aws:sns:eu-west-1:123456789012:e"],
+      },
     });
     const publishes: any[] = [];
     const visit = (all: Record<string, any>) => {

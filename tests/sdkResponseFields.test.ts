@@ -57,42 +57,245 @@ interface FieldRow {
 // dist-types/...), checked member by member. "first v3 on the registry" = the oldest version the
 // npm registry serves for that client (3.0.0 sfn/sns, 3.1.0 ssm/dynamodb, 3.4.1 codepipeline).
 const FIRST_V3 = "present in the first v3 release on the npm registry";
-const PIPELINE_VARIABLES = "3.433.0 lacks it, 3.435.0 has it (CHANGELOG 3.435.0: \"define variables at pipeline level and new pipeline type V2\")";
+const PIPELINE_VARIABLES =
+  '3.433.0 lacks it, 3.435.0 has it (CHANGELOG 3.435.0: "define variables at pipeline level and new pipeline type V2")';
 const UPDATED_BY = "3.507.0 lacks it, 3.515.0 (next version on the registry) has it";
 const FIELDS: FieldRow[] = [
   // functions/mechanisms/ssmAutomation/startAutomation.ts
-  { client: "ssm", command: "StartAutomationExecution", direction: "response", shape: "StartAutomationExecutionResult", field: "AutomationExecutionId", sinceVersion: "3.1.0", source: FIRST_V3 },
+  {
+    client: "ssm",
+    command: "StartAutomationExecution",
+    direction: "response",
+    shape: "StartAutomationExecutionResult",
+    field: "AutomationExecutionId",
+    sinceVersion: "3.1.0",
+    source: FIRST_V3,
+  },
   // functions/mechanisms/ssmAutomation/automationResult.ts
-  { client: "ssm", command: "GetAutomationExecution", direction: "response", shape: "GetAutomationExecutionResult", field: "AutomationExecution", sinceVersion: "3.1.0", source: FIRST_V3 },
-  ...["DocumentName", "ExecutedBy", "Parameters", "StepExecutions"].map((field) => ({ client: "ssm" as const, command: "GetAutomationExecution", direction: "response" as const, shape: "AutomationExecution", field, sinceVersion: "3.1.0", source: FIRST_V3 })),
-  ...["StepName", "Action", "StepStatus", "Outputs", "FailureMessage", "ExecutionEndTime"].map((field) => ({ client: "ssm" as const, command: "GetAutomationExecution", direction: "response" as const, shape: "StepExecution", field, sinceVersion: "3.1.0", source: FIRST_V3 })),
+  {
+    client: "ssm",
+    command: "GetAutomationExecution",
+    direction: "response",
+    shape: "GetAutomationExecutionResult",
+    field: "AutomationExecution",
+    sinceVersion: "3.1.0",
+    source: FIRST_V3,
+  },
+  ...["DocumentName", "ExecutedBy", "Parameters", "StepExecutions"].map((field) => ({
+    client: "ssm" as const,
+    command: "GetAutomationExecution",
+    direction: "response" as const,
+    shape: "AutomationExecution",
+    field,
+    sinceVersion: "3.1.0",
+    source: FIRST_V3,
+  })),
+  ...["StepName", "Action", "StepStatus", "Outputs", "FailureMessage", "ExecutionEndTime"].map((field) => ({
+    client: "ssm" as const,
+    command: "GetAutomationExecution",
+    direction: "response" as const,
+    shape: "StepExecution",
+    field,
+    sinceVersion: "3.1.0",
+    source: FIRST_V3,
+  })),
   // functions/mechanisms/codePipeline/startPipeline.ts: the request's key travels as a pipeline variable; an SDK without
   // the member would drop it and start a run that carries no request.
-  { client: "codepipeline", command: "StartPipelineExecution", direction: "request", shape: "StartPipelineExecutionInput", field: "variables", sinceVersion: "3.435.0", source: PIPELINE_VARIABLES },
-  { client: "codepipeline", command: "StartPipelineExecution", direction: "request", shape: "StartPipelineExecutionInput", field: "clientRequestToken", sinceVersion: "3.4.1", source: FIRST_V3 },
-  { client: "codepipeline", command: "StartPipelineExecution", direction: "response", shape: "StartPipelineExecutionOutput", field: "pipelineExecutionId", sinceVersion: "3.4.1", source: FIRST_V3 },
+  {
+    client: "codepipeline",
+    command: "StartPipelineExecution",
+    direction: "request",
+    shape: "StartPipelineExecutionInput",
+    field: "variables",
+    sinceVersion: "3.435.0",
+    source: PIPELINE_VARIABLES,
+  },
+  {
+    client: "codepipeline",
+    command: "StartPipelineExecution",
+    direction: "request",
+    shape: "StartPipelineExecutionInput",
+    field: "clientRequestToken",
+    sinceVersion: "3.4.1",
+    source: FIRST_V3,
+  },
+  {
+    client: "codepipeline",
+    command: "StartPipelineExecution",
+    direction: "response",
+    shape: "StartPipelineExecutionOutput",
+    field: "pipelineExecutionId",
+    sinceVersion: "3.4.1",
+    source: FIRST_V3,
+  },
   // functions/mechanisms/codePipeline/pipelineResult.ts
-  { client: "codepipeline", command: "GetPipelineExecution", direction: "response", shape: "GetPipelineExecutionOutput", field: "pipelineExecution", sinceVersion: "3.4.1", source: FIRST_V3 },
-  { client: "codepipeline", command: "GetPipelineExecution", direction: "response", shape: "PipelineExecution", field: "status", sinceVersion: "3.4.1", source: FIRST_V3 },
-  { client: "codepipeline", command: "GetPipelineExecution", direction: "response", shape: "PipelineExecution", field: "variables", sinceVersion: "3.435.0", source: PIPELINE_VARIABLES },
-  { client: "codepipeline", command: "GetPipelineExecution", direction: "response", shape: "ResolvedPipelineVariable", field: "resolvedValue", sinceVersion: "3.435.0", source: PIPELINE_VARIABLES },
-  { client: "codepipeline", command: "GetPipelineExecution", direction: "response", shape: "PipelineExecution", field: "trigger", sinceVersion: "3.435.0", source: "3.433.0 lacks it, 3.435.0 has it (ExecutionTrigger itself is older: ListPipelineExecutions)" },
-  ...["triggerType", "triggerDetail"].map((field) => ({ client: "codepipeline" as const, command: "GetPipelineExecution", direction: "response" as const, shape: "ExecutionTrigger", field, sinceVersion: "3.4.1", source: FIRST_V3 })),
-  { client: "codepipeline", command: "ListActionExecutions", direction: "response", shape: "ListActionExecutionsOutput", field: "actionExecutionDetails", sinceVersion: "3.4.1", source: FIRST_V3 },
-  ...["pipelineExecutionId", "stageName", "actionName", "status", "startTime", "lastUpdateTime", "output"].map((field) => ({ client: "codepipeline" as const, command: "ListActionExecutions", direction: "response" as const, shape: "ActionExecutionDetail", field, sinceVersion: "3.4.1", source: FIRST_V3 })),
-  { client: "codepipeline", command: "ListActionExecutions", direction: "response", shape: "ActionExecutionDetail", field: "updatedBy", sinceVersion: "3.515.0", source: UPDATED_BY },
-  { client: "codepipeline", command: "ListActionExecutions", direction: "response", shape: "ActionExecutionResult", field: "externalExecutionSummary", sinceVersion: "3.4.1", source: FIRST_V3 },
-  { client: "codepipeline", command: "ListActionExecutions", direction: "response", shape: "ActionExecutionResult", field: "errorDetails", sinceVersion: "3.515.0", source: UPDATED_BY },
+  {
+    client: "codepipeline",
+    command: "GetPipelineExecution",
+    direction: "response",
+    shape: "GetPipelineExecutionOutput",
+    field: "pipelineExecution",
+    sinceVersion: "3.4.1",
+    source: FIRST_V3,
+  },
+  {
+    client: "codepipeline",
+    command: "GetPipelineExecution",
+    direction: "response",
+    shape: "PipelineExecution",
+    field: "status",
+    sinceVersion: "3.4.1",
+    source: FIRST_V3,
+  },
+  {
+    client: "codepipeline",
+    command: "GetPipelineExecution",
+    direction: "response",
+    shape: "PipelineExecution",
+    field: "variables",
+    sinceVersion: "3.435.0",
+    source: PIPELINE_VARIABLES,
+  },
+  {
+    client: "codepipeline",
+    command: "GetPipelineExecution",
+    direction: "response",
+    shape: "ResolvedPipelineVariable",
+    field: "resolvedValue",
+    sinceVersion: "3.435.0",
+    source: PIPELINE_VARIABLES,
+  },
+  {
+    client: "codepipeline",
+    command: "GetPipelineExecution",
+    direction: "response",
+    shape: "PipelineExecution",
+    field: "trigger",
+    sinceVersion: "3.435.0",
+    source: "3.433.0 lacks it, 3.435.0 has it (ExecutionTrigger itself is older: ListPipelineExecutions)",
+  },
+  ...["triggerType", "triggerDetail"].map((field) => ({
+    client: "codepipeline" as const,
+    command: "GetPipelineExecution",
+    direction: "response" as const,
+    shape: "ExecutionTrigger",
+    field,
+    sinceVersion: "3.4.1",
+    source: FIRST_V3,
+  })),
+  {
+    client: "codepipeline",
+    command: "ListActionExecutions",
+    direction: "response",
+    shape: "ListActionExecutionsOutput",
+    field: "actionExecutionDetails",
+    sinceVersion: "3.4.1",
+    source: FIRST_V3,
+  },
+  ...["pipelineExecutionId", "stageName", "actionName", "status", "startTime", "lastUpdateTime", "output"].map(
+    (field) => ({
+      client: "codepipeline" as const,
+      command: "ListActionExecutions",
+      direction: "response" as const,
+      shape: "ActionExecutionDetail",
+      field,
+      sinceVersion: "3.4.1",
+      source: FIRST_V3,
+    }),
+  ),
+  {
+    client: "codepipeline",
+    command: "ListActionExecutions",
+    direction: "response",
+    shape: "ActionExecutionDetail",
+    field: "updatedBy",
+    sinceVersion: "3.515.0",
+    source: UPDATED_BY,
+  },
+  {
+    client: "codepipeline",
+    command: "ListActionExecutions",
+    direction: "response",
+    shape: "ActionExecutionResult",
+    field: "externalExecutionSummary",
+    sinceVersion: "3.4.1",
+    source: FIRST_V3,
+  },
+  {
+    client: "codepipeline",
+    command: "ListActionExecutions",
+    direction: "response",
+    shape: "ActionExecutionResult",
+    field: "errorDetails",
+    sinceVersion: "3.515.0",
+    source: UPDATED_BY,
+  },
   // functions/mechanisms/codePipeline/tokenStore.ts, functions/mechanisms/email/linkCodes.ts (PutItem and UpdateItem: nothing read)
-  { client: "dynamodb", command: "GetItem", direction: "response", shape: "GetItemOutput", field: "Item", sinceVersion: "3.1.0", source: FIRST_V3 },
+  {
+    client: "dynamodb",
+    command: "GetItem",
+    direction: "response",
+    shape: "GetItemOutput",
+    field: "Item",
+    sinceVersion: "3.1.0",
+    source: FIRST_V3,
+  },
   // functions/mechanisms/email/emailLink.ts
-  { client: "sns", command: "Publish", direction: "response", shape: "PublishResponse", field: "MessageId", sinceVersion: "3.0.0", source: FIRST_V3 },
+  {
+    client: "sns",
+    command: "Publish",
+    direction: "response",
+    shape: "PublishResponse",
+    field: "MessageId",
+    sinceVersion: "3.0.0",
+    source: FIRST_V3,
+  },
   // functions/mechanisms/email/approvalPage.ts (SendTaskSuccess, SendTaskFailure, SendTaskHeartbeat: nothing read)
-  ...["status", "input", "startDate"].map((field) => ({ client: "sfn" as const, command: "DescribeExecution", direction: "response" as const, shape: "DescribeExecutionOutput", field, sinceVersion: "3.0.0", source: FIRST_V3 })),
-  ...["events", "nextToken"].map((field) => ({ client: "sfn" as const, command: "GetExecutionHistory", direction: "response" as const, shape: "GetExecutionHistoryOutput", field, sinceVersion: "3.0.0", source: FIRST_V3 })),
-  ...["id", "previousEventId", "type", "taskScheduledEventDetails", "stateEnteredEventDetails"].map((field) => ({ client: "sfn" as const, command: "GetExecutionHistory", direction: "response" as const, shape: "HistoryEvent", field, sinceVersion: "3.0.0", source: FIRST_V3 })),
-  { client: "sfn", command: "GetExecutionHistory", direction: "response", shape: "TaskScheduledEventDetails", field: "parameters", sinceVersion: "3.0.0", source: FIRST_V3 },
-  { client: "sfn", command: "GetExecutionHistory", direction: "response", shape: "StateEnteredEventDetails", field: "name", sinceVersion: "3.0.0", source: FIRST_V3 },
+  ...["status", "input", "startDate"].map((field) => ({
+    client: "sfn" as const,
+    command: "DescribeExecution",
+    direction: "response" as const,
+    shape: "DescribeExecutionOutput",
+    field,
+    sinceVersion: "3.0.0",
+    source: FIRST_V3,
+  })),
+  ...["events", "nextToken"].map((field) => ({
+    client: "sfn" as const,
+    command: "GetExecutionHistory",
+    direction: "response" as const,
+    shape: "GetExecutionHistoryOutput",
+    field,
+    sinceVersion: "3.0.0",
+    source: FIRST_V3,
+  })),
+  ...["id", "previousEventId", "type", "taskScheduledEventDetails", "stateEnteredEventDetails"].map((field) => ({
+    client: "sfn" as const,
+    command: "GetExecutionHistory",
+    direction: "response" as const,
+    shape: "HistoryEvent",
+    field,
+    sinceVersion: "3.0.0",
+    source: FIRST_V3,
+  })),
+  {
+    client: "sfn",
+    command: "GetExecutionHistory",
+    direction: "response",
+    shape: "TaskScheduledEventDetails",
+    field: "parameters",
+    sinceVersion: "3.0.0",
+    source: FIRST_V3,
+  },
+  {
+    client: "sfn",
+    command: "GetExecutionHistory",
+    direction: "response",
+    shape: "StateEnteredEventDetails",
+    field: "name",
+    sinceVersion: "3.0.0",
+    source: FIRST_V3,
+  },
 ];
 
 /** Commands whose calls read nothing from the response (and send only long-standing members). */
@@ -117,7 +320,8 @@ function newer(a: string, b: string): boolean {
 /** Member names of a structure as the installed client (de)serializes it: its exported schema [3, ns, name, traits, members, ...]. */
 function schemaMembers(client: ClientName, shape: string): string[] {
   const schema = (CLIENTS[client] as Record<string, unknown>)[`${shape}$`];
-  if (!Array.isArray(schema) || schema[0] !== 3 || schema[2] !== shape) throw new Error(`@aws-sdk/client-${client} exports no structure schema ${shape}$`);
+  if (!Array.isArray(schema) || schema[0] !== 3 || schema[2] !== shape)
+    throw new Error(`@aws-sdk/client-${client} exports no structure schema ${shape}$`);
   return schema[4] as string[];
 }
 
@@ -127,20 +331,36 @@ describe("response and request fields the Lambda runtime's AWS SDK knows (check 
   before(async () => {
     // dev (activity only) has no Lambda function.
     for (const stack of ["prod", "staging"]) {
-      for (const fn of ofType((await runProgram(stack, stackConfig(stack))).resources, "aws:lambda/function:Function")) {
+      for (const fn of ofType(
+        (await runProgram(stack, stackConfig(stack))).resources,
+        "aws:lambda/function:Function",
+      )) {
         const files = await archiveFiles(fn);
-        functions.push({ name: `${stack}: ${fn.name}`, runtime: fn.inputs.runtime, code: files["__index.js"] ?? "", files: Object.keys(files) });
+        functions.push({
+          name: `${stack}: ${fn.name}`,
+          runtime: fn.inputs.runtime,
+          code: files["__index.js"] ?? "",
+          files: Object.keys(files),
+        });
       }
     }
   });
 
   it("covers every AWS command the handlers send", () => {
     const sent = new Set<string>();
-    for (const file of (readdirSync(join(__dirname, "..", "functions"), { recursive: true }) as string[]).filter((f) => f.endsWith(".ts"))) {
-      for (const match of readFileSync(join(__dirname, "..", "functions", file), "utf8").matchAll(/new (\w+)Command\(/g)) sent.add(match[1]);
+    for (const file of (readdirSync(join(__dirname, "..", "functions"), { recursive: true }) as string[]).filter((f) =>
+      f.endsWith(".ts"),
+    )) {
+      for (const match of readFileSync(join(__dirname, "..", "functions", file), "utf8").matchAll(
+        /new (\w+)Command\(/g,
+      ))
+        sent.add(match[1]);
     }
     const covered = new Set([...FIELDS.map((r) => r.command), ...NOTHING_READ]);
-    expect([...sent].filter((c) => !covered.has(c)), "commands missing from the table").to.deep.equal([]);
+    expect(
+      [...sent].filter((c) => !covered.has(c)),
+      "commands missing from the table",
+    ).to.deep.equal([]);
   });
 
   it("(a) every field is a member of the shape the installed client (de)serializes", () => {
@@ -150,7 +370,12 @@ describe("response and request fields the Lambda runtime's AWS SDK knows (check 
   it("(a) and the shape belongs to the command: the command's output or input reaches it", () => {
     // Guards against a row naming the right field on the wrong command.
     // A member schema is a number (simple type), a thunk, or [thunk, traits]; lists are [1, ns, name, traits, member].
-    const resolve = (t: unknown): unknown => (typeof t === "function" ? resolve((t as () => unknown)()) : Array.isArray(t) && typeof t[0] === "function" ? resolve(t[0]) : t);
+    const resolve = (t: unknown): unknown =>
+      typeof t === "function"
+        ? resolve((t as () => unknown)())
+        : Array.isArray(t) && typeof t[0] === "function"
+          ? resolve(t[0])
+          : t;
     const reaches = (client: ClientName, from: string, to: string, seen = new Set<string>()): boolean => {
       if (from === to) return true;
       if (seen.has(from)) return false;
@@ -159,7 +384,8 @@ describe("response and request fields the Lambda runtime's AWS SDK knows (check 
       if (!Array.isArray(schema) || schema[0] !== 3) return false;
       return (schema[5] as unknown[]).some((member) => {
         let target = resolve(member);
-        while (Array.isArray(target) && (target[0] === 1 || target[0] === 2)) target = resolve(target[0] === 1 ? target[4] : target[5]);
+        while (Array.isArray(target) && (target[0] === 1 || target[0] === 2))
+          target = resolve(target[0] === 1 ? target[4] : target[5]);
         return Array.isArray(target) && target[0] === 3 && reaches(client, target[2] as string, to, seen);
       });
     };
@@ -181,8 +407,15 @@ describe("response and request fields the Lambda runtime's AWS SDK knows (check 
     for (const row of FIELDS) {
       const users = functions.filter((fn) => fn.code.includes(`${row.command}Command`));
       expect(users, `no deployed function sends ${row.command}`).to.not.be.empty;
-      const unknownTo = users.filter((fn) => newer(row.sinceVersion, RUNTIME_SDK[fn.runtime].floor)
-        && !fn.files.some((f) => f === `node_modules/@aws-sdk/client-${row.client}` || f.startsWith(`node_modules/@aws-sdk/client-${row.client}/`)));
+      const unknownTo = users.filter(
+        (fn) =>
+          newer(row.sinceVersion, RUNTIME_SDK[fn.runtime].floor) &&
+          !fn.files.some(
+            (f) =>
+              f === `node_modules/@aws-sdk/client-${row.client}` ||
+              f.startsWith(`node_modules/@aws-sdk/client-${row.client}/`),
+          ),
+      );
       if (unknownTo.length > 0) gaps.push(rowName(row));
     }
     expect(gaps).to.deep.equal(KNOWN_GAPS);

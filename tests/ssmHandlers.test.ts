@@ -22,13 +22,14 @@ const TASK_TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe${randomBytes(825).toString("base6
 const REQUEST = EXPENSE_REPORT;
 
 /** AWS's own sample "EC2 Automation Step Status-change Notification" event; the fixture names its page. */
-const DOCUMENTED: { source: { page: string }; event: { detail: Record<string, unknown> } & Record<string, unknown> } = JSON.parse(
-  readFileSync(join(__dirname, "fixtures", "aws-events", "ssm-automation-step-status-change.json"), "utf8"));
+const DOCUMENTED: { source: { page: string }; event: { detail: Record<string, unknown> } & Record<string, unknown> } =
+  JSON.parse(readFileSync(join(__dirname, "fixtures", "aws-events", "ssm-automation-step-status-change.json"), "utf8"));
 
 /** The documented event, for our runbook's aws:approve step. Variants change only fields the sample has. */
 function stepEvent(detail: Record<string, unknown> = {}): Record<string, unknown> {
   for (const key of Object.keys(detail)) {
-    if (!(key in DOCUMENTED.event.detail)) throw new Error(`stepEvent: '${key}' is not a field of the documented event`);
+    if (!(key in DOCUMENTED.event.detail))
+      throw new Error(`stepEvent: '${key}' is not a field of the documented event`);
   }
   const sample = structuredClone(DOCUMENTED.event);
   return {
@@ -58,7 +59,10 @@ function decisionOutput(approver: string, decision: "Approve" | "Reject", commen
 }
 
 /** GetAutomationExecution's answer for an automation our start function started. */
-function automation(step: Record<string, unknown>, overrides: Record<string, unknown> = {}): { AutomationExecution: Record<string, unknown> } {
+function automation(
+  step: Record<string, unknown>,
+  overrides: Record<string, unknown> = {},
+): { AutomationExecution: Record<string, unknown> } {
   return {
     AutomationExecution: {
       AutomationExecutionId: AUTOMATION_ID,
@@ -66,7 +70,12 @@ function automation(step: Record<string, unknown>, overrides: Record<string, unk
       DocumentVersion: "1",
       AutomationExecutionStatus: "Success",
       ExecutedBy: `arn:aws:sts::123456789012:assumed-role/${STARTER_ROLE}/stage-manager-start-fn-a1b2c3d`,
-      Parameters: { TaskToken: [TASK_TOKEN.slice(0, 500), TASK_TOKEN.slice(500, 1000), TASK_TOKEN.slice(1000)], Message: ["..."], RequestId: ["ER98765"], ExecutionArn: [EXECUTION_ARN] },
+      Parameters: {
+        TaskToken: [TASK_TOKEN.slice(0, 500), TASK_TOKEN.slice(500, 1000), TASK_TOKEN.slice(1000)],
+        Message: ["..."],
+        RequestId: ["ER98765"],
+        ExecutionArn: [EXECUTION_ARN],
+      },
       StepExecutions: [{ StepName: "Approve", Action: "aws:approve", ExecutionEndTime: 1795341604, ...step }],
       ...overrides,
     },
@@ -121,14 +130,23 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
       const [request] = aws.requests;
       expect(request.target).to.equal("AmazonSSM.StartAutomationExecution");
       expect(request.body.DocumentName).to.equal(DOCUMENT);
-      expect(Object.keys(request.body.Parameters).sort()).to.deep.equal(["ExecutionArn", "Message", "RequestId", "TaskToken"]);
+      expect(Object.keys(request.body.Parameters).sort()).to.deep.equal([
+        "ExecutionArn",
+        "Message",
+        "RequestId",
+        "TaskToken",
+      ]);
       expect(request.body.Parameters.TaskToken.join("")).to.equal(TASK_TOKEN);
       expect(request.body.Parameters.TaskToken.every((chunk: string) => chunk.length <= 500)).to.equal(true);
       expect(request.body.Parameters.RequestId).to.deep.equal(["ER98765"]);
       expect(request.body.Parameters.ExecutionArn).to.deep.equal([EXECUTION_ARN]);
       const [message] = request.body.Parameters.Message;
       expect(message.length).to.be.at.most(500);
-      expect(message).to.contain("Approval requested: Expense report ER98765").and.contain("Amount: 750.5 USD").and.contain("Stage: manager").and.contain("Execution: er98765-1");
+      expect(message)
+        .to.contain("Approval requested: Expense report ER98765")
+        .and.contain("Amount: 750.5 USD")
+        .and.contain("Stage: manager")
+        .and.contain("Execution: er98765-1");
       // Approvers, quorum and topic are fixed in the runbook, never sent by the caller.
       expect(request.body).to.not.have.nested.property("Parameters.Approvers");
       expect(request.body).to.not.have.property("Mode");
@@ -141,7 +159,8 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
       const seen = new Map<string, string>();
       aws.on("StartAutomationExecution", (body) => {
         const previous = seen.get(body.ClientToken);
-        if (previous !== undefined && previous !== JSON.stringify(body.Parameters)) return new AwsError("IdempotentParameterMismatch", "parameters do not match the original call");
+        if (previous !== undefined && previous !== JSON.stringify(body.Parameters))
+          return new AwsError("IdempotentParameterMismatch", "parameters do not match the original call");
         seen.set(body.ClientToken, JSON.stringify(body.Parameters));
         return { AutomationExecutionId: AUTOMATION_ID };
       });
@@ -170,8 +189,16 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
     const badEvents: Array<[string, unknown, RegExp]> = [
       ["no task token", { ...event, taskToken: undefined }, /InvalidEvent: 'taskToken' must be a non-empty string/],
       ["an empty task token", { ...event, taskToken: "" }, /InvalidEvent: 'taskToken'/],
-      ["a request without title", { ...event, request: { amount: 10 } }, /InvalidEvent: the request is malformed: 'title' is required/],
-      ["another stage", { ...event, stage: "finance" }, /this function serves stage 'manager', the event names stage 'finance'/],
+      [
+        "a request without title",
+        { ...event, request: { amount: 10 } },
+        /InvalidEvent: the request is malformed: 'title' is required/,
+      ],
+      [
+        "another stage",
+        { ...event, stage: "finance" },
+        /this function serves stage 'manager', the event names stage 'finance'/,
+      ],
       ["no execution ARN", { ...event, executionArn: undefined }, /'executionArn' must be the ARN/],
       ["a string", "approve", /InvalidEvent: expected an object/],
     ];
@@ -186,10 +213,16 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
     }
 
     it("fails the task when SSM refuses to start the automation", async () => {
-      aws.on("StartAutomationExecution", () => new AwsError("AutomationDefinitionNotFoundException", "Document sfn-approvals-prod-manager not found"));
+      aws.on(
+        "StartAutomationExecution",
+        () => new AwsError("AutomationDefinitionNotFoundException", "Document sfn-approvals-prod-manager not found"),
+      );
       const run = await invokeStart(event);
       expect(run.ok).to.equal(false);
-      expect(run.error).to.deep.equal({ name: "AutomationDefinitionNotFoundException", message: "Document sfn-approvals-prod-manager not found" });
+      expect(run.error).to.deep.equal({
+        name: "AutomationDefinitionNotFoundException",
+        message: "Document sfn-approvals-prod-manager not found",
+      });
     });
   });
 
@@ -211,12 +244,24 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
       expect(rulePattern.source).to.deep.equal([DOCUMENTED.event.source]);
       expect(rulePattern["detail-type"]).to.deep.equal([DOCUMENTED.event["detail-type"]]);
       for (const key of Object.keys(rulePattern.detail)) expect(DOCUMENTED.event.detail, key).to.have.property(key);
-      expect(rulePattern.detail.Status.every((s: string) => (Object.values(AutomationExecutionStatus) as string[]).includes(s))).to.equal(true);
-      expect(stepEvent().detail).to.deep.include({ Definition: rulePattern.detail.Definition[0], StepName: rulePattern.detail.StepName[0], Action: rulePattern.detail.Action[0] });
+      expect(
+        rulePattern.detail.Status.every((s: string) =>
+          (Object.values(AutomationExecutionStatus) as string[]).includes(s),
+        ),
+      ).to.equal(true);
+      expect(stepEvent().detail).to.deep.include({
+        Definition: rulePattern.detail.Definition[0],
+        StepName: rulePattern.detail.StepName[0],
+        Action: rulePattern.detail.Action[0],
+      });
     });
 
     it("sends nothing for AWS's sample event as published (another runbook's aws:runCommand step)", async () => {
-      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(DOCUMENTED.event);
       expect(run.ok).to.equal(false);
       expect(run.error!.message).to.match(/^InvalidEvent: the event is for runbook 'runcommand1'/);
@@ -224,65 +269,143 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
     });
 
     it("sends the approval with who approved and their comment", async () => {
-      aws.on("GetAutomationExecution", () => automation({
-        StepStatus: "Success",
-        Outputs: { ApprovalStatus: ["Approved"], ApproverDecisions: [decisionOutput(APPROVER, "Approve", "looks fine", "2026-11-22T10:00:00.034463Z")] },
-      })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({
+            StepStatus: "Success",
+            Outputs: {
+              ApprovalStatus: ["Approved"],
+              ApproverDecisions: [decisionOutput(APPROVER, "Approve", "looks fine", "2026-11-22T10:00:00.034463Z")],
+            },
+          }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(stepEvent());
       expect(run.error).to.equal(undefined);
-      const expected = { approved: true, decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "looks fine", decidedAt: "2026-11-22T10:00:00Z" };
+      const expected = {
+        approved: true,
+        decision: "approved",
+        stage: "manager",
+        mechanism: "ssm-automation",
+        approver: APPROVER,
+        comment: "looks fine",
+        decidedAt: "2026-11-22T10:00:00Z",
+      };
       expectSentDecision(expected);
       expect(run.result).to.deep.equal(expected);
     });
 
     it("its real rejection, then drives the prod workflow to its end (aws-local-stepfunctions)", async () => {
-      aws.on("GetAutomationExecution", () => automation({
-        StepStatus: "Failed",
-        Outputs: { ApprovalStatus: ["Rejected"], ApproverDecisions: [decisionOutput(APPROVER, "Reject", "not this quarter", "2026-11-22T09:30:00Z")] },
-      }));
+      aws.on("GetAutomationExecution", () =>
+        automation({
+          StepStatus: "Failed",
+          Outputs: {
+            ApprovalStatus: ["Rejected"],
+            ApproverDecisions: [decisionOutput(APPROVER, "Reject", "not this quarter", "2026-11-22T09:30:00Z")],
+          },
+        }),
+      );
       let delivered: unknown;
-      aws.on("SendTaskSuccess", (body) => { delivered = JSON.parse(body.output); return {}; });
+      aws.on("SendTaskSuccess", (body) => {
+        delivered = JSON.parse(body.output);
+        return {};
+      });
       await invokeResult(stepEvent({ Status: "Failed" }));
       const prod = await runProgram("prod", stackConfig("prod"));
       const definition = JSON.parse(named(prod.resources, "approvals-state-machine").inputs.definition);
       let financeCalled = false;
       const result = await runDefinition(definition, EXPENSE_REPORT, {
-        taskHandlers: { "Approval manager": async () => delivered, "Approval finance": async () => { financeCalled = true; return {}; } },
+        taskHandlers: {
+          "Approval manager": async () => delivered,
+          "Approval finance": async () => {
+            financeCalled = true;
+            return {};
+          },
+        },
         taskToken: "local-token",
       });
       expect(financeCalled).to.equal(false);
       expect(result.status).to.equal("SUCCEEDED");
-      expect(result.output).to.deep.equal({ approved: false, decision: "rejected", stages: [delivered], request: EXPENSE_REPORT });
+      expect(result.output).to.deep.equal({
+        approved: false,
+        decision: "rejected",
+        stages: [delivered],
+        request: EXPENSE_REPORT,
+      });
     });
 
     it("sends a rejection for a Failed step, naming who rejected", async () => {
-      aws.on("GetAutomationExecution", () => automation({
-        StepStatus: "Failed",
-        FailureMessage: "Step Approve was rejected",
-        Outputs: { ApprovalStatus: ["Rejected"], ApproverDecisions: [decisionOutput(APPROVER, "Reject", "amount too high", "2026-11-22T09:30:00Z")] },
-      })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({
+            StepStatus: "Failed",
+            FailureMessage: "Step Approve was rejected",
+            Outputs: {
+              ApprovalStatus: ["Rejected"],
+              ApproverDecisions: [decisionOutput(APPROVER, "Reject", "amount too high", "2026-11-22T09:30:00Z")],
+            },
+          }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       await invokeResult(stepEvent({ Status: "Failed" }));
-      expectSentDecision({ approved: false, decision: "rejected", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "amount too high", decidedAt: "2026-11-22T09:30:00Z" });
+      expectSentDecision({
+        approved: false,
+        decision: "rejected",
+        stage: "manager",
+        mechanism: "ssm-automation",
+        approver: APPROVER,
+        comment: "amount too high",
+        decidedAt: "2026-11-22T09:30:00Z",
+      });
     });
 
     it("sends timed_out for a TimedOut step, with no approver", async () => {
-      aws.on("GetAutomationExecution", () => automation({ StepStatus: "TimedOut", Outputs: { ApprovalStatus: ["Waiting"] } })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({ StepStatus: "TimedOut", Outputs: { ApprovalStatus: ["Waiting"] } }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       await invokeResult(stepEvent({ Status: "TimedOut" }));
-      expectSentDecision({ approved: false, decision: "timed_out", stage: "manager", mechanism: "ssm-automation", approver: null, comment: null, decidedAt: "2026-11-22T10:00:04Z" });
+      expectSentDecision({
+        approved: false,
+        decision: "timed_out",
+        stage: "manager",
+        mechanism: "ssm-automation",
+        approver: null,
+        comment: null,
+        decidedAt: "2026-11-22T10:00:04Z",
+      });
     });
 
     it("sends a rejection for a Cancelled automation, with the reason as comment", async () => {
-      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Cancelled", FailureMessage: "Cancelled by arn:aws:iam::123456789012:user/ops" })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({ StepStatus: "Cancelled", FailureMessage: "Cancelled by arn:aws:iam::123456789012:user/ops" }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       await invokeResult(stepEvent({ Status: "Cancelled" }));
-      expectSentDecision({ approved: false, decision: "rejected", stage: "manager", mechanism: "ssm-automation", approver: null, comment: "Cancelled by arn:aws:iam::123456789012:user/ops", decidedAt: "2026-11-22T10:00:04Z" });
+      expectSentDecision({
+        approved: false,
+        decision: "rejected",
+        stage: "manager",
+        mechanism: "ssm-automation",
+        approver: null,
+        comment: "Cancelled by arn:aws:iam::123456789012:user/ops",
+        decidedAt: "2026-11-22T10:00:04Z",
+      });
     });
 
     it("fails the execution (SendTaskFailure), not a rejection, when the step failed without anyone rejecting", async () => {
-      aws.on("GetAutomationExecution", () => automation({
-        StepStatus: "Failed",
-        FailureMessage: "Failed to publish to topic: AuthorizationError",
-        Outputs: { ApprovalStatus: ["Waiting"] },
-      })).on("SendTaskFailure", () => ({})).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({
+            StepStatus: "Failed",
+            FailureMessage: "Failed to publish to topic: AuthorizationError",
+            Outputs: { ApprovalStatus: ["Waiting"] },
+          }),
+        )
+        .on("SendTaskFailure", () => ({}))
+        .on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(stepEvent({ Status: "Failed" }));
       expect(aws.operations()).to.deep.equal(["GetAutomationExecution", "SendTaskFailure"]);
       expect(aws.requests[1].body).to.deep.equal({
@@ -295,63 +418,158 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
     });
 
     it("treats a Failed step with a Reject decision as a rejection even without ApprovalStatus", async () => {
-      aws.on("GetAutomationExecution", () => automation({
-        StepStatus: "Failed",
-        Outputs: { ApproverDecisions: [decisionOutput(APPROVER, "Reject", "no", "2026-11-22T09:30:00Z")] },
-      })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({
+            StepStatus: "Failed",
+            Outputs: { ApproverDecisions: [decisionOutput(APPROVER, "Reject", "no", "2026-11-22T09:30:00Z")] },
+          }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       await invokeResult(stepEvent({ Status: "Failed" }));
-      expectSentDecision({ approved: false, decision: "rejected", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "no", decidedAt: "2026-11-22T09:30:00Z" });
+      expectSentDecision({
+        approved: false,
+        decision: "rejected",
+        stage: "manager",
+        mechanism: "ssm-automation",
+        approver: APPROVER,
+        comment: "no",
+        decidedAt: "2026-11-22T09:30:00Z",
+      });
     });
 
     it("names every approver of a quorum and the time of the last approval", async () => {
       const alice = "arn:aws:iam::123456789012:user/alice";
       const bob = "arn:aws:iam::123456789012:user/bob";
-      aws.on("GetAutomationExecution", () => automation({
-        StepStatus: "Success",
-        Outputs: { ApprovalStatus: ["Approved"], ApproverDecisions: [decisionOutput(alice, "Approve", "ok", "2026-11-22T09:00:00Z"), decisionOutput(bob, "Approve", "fine by me", "2026-11-22T09:45:00Z")] },
-      })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({
+            StepStatus: "Success",
+            Outputs: {
+              ApprovalStatus: ["Approved"],
+              ApproverDecisions: [
+                decisionOutput(alice, "Approve", "ok", "2026-11-22T09:00:00Z"),
+                decisionOutput(bob, "Approve", "fine by me", "2026-11-22T09:45:00Z"),
+              ],
+            },
+          }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       await invokeResult(stepEvent());
-      expectSentDecision({ approved: true, decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: `${alice}, ${bob}`, comment: "ok; fine by me", decidedAt: "2026-11-22T09:45:00Z" });
+      expectSentDecision({
+        approved: true,
+        decision: "approved",
+        stage: "manager",
+        mechanism: "ssm-automation",
+        approver: `${alice}, ${bob}`,
+        comment: "ok; fine by me",
+        decidedAt: "2026-11-22T09:45:00Z",
+      });
     });
 
     it("names the approver when ApproverDecisions spells the decision ApprovalStatus (AWS's cdk-ssm-documents simulator)", async () => {
       // @cdklabs/cdk-ssm-documents src/simulation/automation/approve-simulation.ts: { Approver, ApprovalStatus: Approve|Reject, ApprovalDecisionTime }
-      aws.on("GetAutomationExecution", () => automation({
-        StepStatus: "Success",
-        Outputs: { ApprovalStatus: ["Approved"], ApproverDecisions: [JSON.stringify({ Approver: APPROVER, ApprovalStatus: "Approve", ApprovalDecisionTime: "2026-11-22T10:00:00Z" })] },
-      })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({
+            StepStatus: "Success",
+            Outputs: {
+              ApprovalStatus: ["Approved"],
+              ApproverDecisions: [
+                JSON.stringify({
+                  Approver: APPROVER,
+                  ApprovalStatus: "Approve",
+                  ApprovalDecisionTime: "2026-11-22T10:00:00Z",
+                }),
+              ],
+            },
+          }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       await invokeResult(stepEvent());
-      expectSentDecision({ approved: true, decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: null, decidedAt: "2026-11-22T10:00:00Z" });
+      expectSentDecision({
+        approved: true,
+        decision: "approved",
+        stage: "manager",
+        mechanism: "ssm-automation",
+        approver: APPROVER,
+        comment: null,
+        decidedAt: "2026-11-22T10:00:00Z",
+      });
     });
 
     it("counts no approver from an entry whose two decision keys disagree or whose word is unknown", async () => {
       const mallory = "arn:aws:iam::123456789012:user/mallory";
-      aws.on("GetAutomationExecution", () => automation({
-        StepStatus: "Success",
-        Outputs: {
-          ApprovalStatus: ["Approved"],
-          ApproverDecisions: [
-            JSON.stringify({ Approver: mallory, Decision: "Approve", ApprovalStatus: "Reject", Comment: "both" }),
-            JSON.stringify({ Approver: mallory, Decision: "approved", Comment: "lower case" }),
-            JSON.stringify({ Approver: APPROVER, Decision: "Approve", ApprovalStatus: "Approve", Comment: "agreed", ApprovalDecisionTime: "2026-11-22T10:00:00Z" }),
-          ],
-        },
-      })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({
+            StepStatus: "Success",
+            Outputs: {
+              ApprovalStatus: ["Approved"],
+              ApproverDecisions: [
+                JSON.stringify({ Approver: mallory, Decision: "Approve", ApprovalStatus: "Reject", Comment: "both" }),
+                JSON.stringify({ Approver: mallory, Decision: "approved", Comment: "lower case" }),
+                JSON.stringify({
+                  Approver: APPROVER,
+                  Decision: "Approve",
+                  ApprovalStatus: "Approve",
+                  Comment: "agreed",
+                  ApprovalDecisionTime: "2026-11-22T10:00:00Z",
+                }),
+              ],
+            },
+          }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       await invokeResult(stepEvent());
-      expectSentDecision({ approved: true, decision: "approved", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "agreed", decidedAt: "2026-11-22T10:00:00Z" });
+      expectSentDecision({
+        approved: true,
+        decision: "approved",
+        stage: "manager",
+        mechanism: "ssm-automation",
+        approver: APPROVER,
+        comment: "agreed",
+        decidedAt: "2026-11-22T10:00:00Z",
+      });
     });
 
     it("sends a rejection for a step that reports Rejected (whichever status SSM uses for a rejection)", async () => {
-      aws.on("GetAutomationExecution", () => automation({
-        StepStatus: "Rejected",
-        Outputs: { ApprovalStatus: ["Rejected"], ApproverDecisions: [JSON.stringify({ Approver: APPROVER, ApprovalStatus: "Reject", Comment: "no", ApprovalDecisionTime: "2026-11-22T09:30:00Z" })] },
-      })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({
+            StepStatus: "Rejected",
+            Outputs: {
+              ApprovalStatus: ["Rejected"],
+              ApproverDecisions: [
+                JSON.stringify({
+                  Approver: APPROVER,
+                  ApprovalStatus: "Reject",
+                  Comment: "no",
+                  ApprovalDecisionTime: "2026-11-22T09:30:00Z",
+                }),
+              ],
+            },
+          }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       await invokeResult(stepEvent({ Status: "Rejected" }));
-      expectSentDecision({ approved: false, decision: "rejected", stage: "manager", mechanism: "ssm-automation", approver: APPROVER, comment: "no", decidedAt: "2026-11-22T09:30:00Z" });
+      expectSentDecision({
+        approved: false,
+        decision: "rejected",
+        stage: "manager",
+        mechanism: "ssm-automation",
+        approver: APPROVER,
+        comment: "no",
+        decidedAt: "2026-11-22T09:30:00Z",
+      });
     });
 
     it("refuses to approve a Success step whose ApprovalStatus is not Approved", async () => {
-      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Rejected"] } })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Rejected"] } }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(stepEvent());
       expect(run.ok).to.equal(false);
       expect(run.error!.message).to.match(/^InconsistentAutomation: .*refusing to approve/);
@@ -359,17 +577,33 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
     });
 
     const foreignEvents: Array<[string, unknown, RegExp]> = [
-      ["an event for another runbook", stepEvent({ Definition: "someone-elses-runbook" }), /the event is for runbook 'someone-elses-runbook', this function handles 'sfn-approvals-prod-manager'/],
-      ["an event of another step", stepEvent({ StepName: "runCommand", Action: "aws:runCommand" }), /expected the aws:approve step 'Approve'/],
+      [
+        "an event for another runbook",
+        stepEvent({ Definition: "someone-elses-runbook" }),
+        /the event is for runbook 'someone-elses-runbook', this function handles 'sfn-approvals-prod-manager'/,
+      ],
+      [
+        "an event of another step",
+        stepEvent({ StepName: "runCommand", Action: "aws:runCommand" }),
+        /expected the aws:approve step 'Approve'/,
+      ],
       ["a step that is still waiting", stepEvent({ Status: "Waiting" }), /step status 'Waiting' is not a final status/],
       ["an event without detail", { ...stepEvent(), detail: undefined }, /the event has no 'detail' object/],
       ["an event of another source", { ...stepEvent(), source: "aws.codepipeline" }, /expected source 'aws.ssm'/],
-      ["an event with a malformed execution id", stepEvent({ ExecutionId: "../../etc" }), /'detail.ExecutionId' must be an automation execution id/],
+      [
+        "an event with a malformed execution id",
+        stepEvent({ ExecutionId: "../../etc" }),
+        /'detail.ExecutionId' must be an automation execution id/,
+      ],
       ["not an event at all", null, /InvalidEvent: expected an EventBridge event object/],
     ];
     for (const [what, event, message] of foreignEvents) {
       it(`sends nothing for ${what} and reports a clear error`, async () => {
-        aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } })).on("SendTaskSuccess", () => ({}));
+        aws
+          .on("GetAutomationExecution", () =>
+            automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } }),
+          )
+          .on("SendTaskSuccess", () => ({}));
         const run = await invokeResult(event);
         expect(run.ok).to.equal(false);
         expect(run.error!.message).to.match(message);
@@ -378,38 +612,74 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
     }
 
     it("sends nothing for an automation that carries no task token", async () => {
-      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } }, {
-        Parameters: { Message: ["..."], RequestId: ["-"], ExecutionArn: [EXECUTION_ARN] },
-      })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation(
+            { StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } },
+            {
+              Parameters: { Message: ["..."], RequestId: ["-"], ExecutionArn: [EXECUTION_ARN] },
+            },
+          ),
+        )
+        .on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(stepEvent());
       expect(run.ok).to.equal(false);
-      expect(run.error!.message).to.equal(`MissingTaskToken: automation ${AUTOMATION_ID} has no TaskToken parameter; no decision sent`);
+      expect(run.error!.message).to.equal(
+        `MissingTaskToken: automation ${AUTOMATION_ID} has no TaskToken parameter; no decision sent`,
+      );
       expect(aws.operations()).to.deep.equal(["GetAutomationExecution"]);
     });
 
     it("sends nothing for an automation that someone other than the start function started", async () => {
-      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } }, {
-        ExecutedBy: "arn:aws:iam::123456789012:user/mallory",
-      })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation(
+            { StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } },
+            {
+              ExecutedBy: "arn:aws:iam::123456789012:user/mallory",
+            },
+          ),
+        )
+        .on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(stepEvent());
       expect(run.ok).to.equal(false);
-      expect(run.error!.message).to.match(/^ForeignAutomation: .* started by 'arn:aws:iam::123456789012:user\/mallory'/);
+      expect(run.error!.message).to.match(
+        /^ForeignAutomation: .* started by 'arn:aws:iam::123456789012:user\/mallory'/,
+      );
       expect(aws.operations()).to.deep.equal(["GetAutomationExecution"]);
     });
 
     it("sends nothing when the automation belongs to another runbook than the event says", async () => {
-      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } }, { DocumentName: "other" })).on("SendTaskSuccess", () => ({}));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"] } }, { DocumentName: "other" }),
+        )
+        .on("SendTaskSuccess", () => ({}));
       const run = await invokeResult(stepEvent());
       expect(run.error!.message).to.match(/^ForeignAutomation: automation .* runs 'other'/);
       expect(aws.operations()).to.deep.equal(["GetAutomationExecution"]);
     });
 
     it("fails loudly (so the event is retried, then dead-lettered) when Step Functions refuses the decision", async () => {
-      aws.on("GetAutomationExecution", () => automation({ StepStatus: "Success", Outputs: { ApprovalStatus: ["Approved"], ApproverDecisions: [decisionOutput(APPROVER, "Approve", "", "2026-11-22T10:00:00Z")] } }))
-        .on("SendTaskSuccess", () => new AwsError("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'"));
+      aws
+        .on("GetAutomationExecution", () =>
+          automation({
+            StepStatus: "Success",
+            Outputs: {
+              ApprovalStatus: ["Approved"],
+              ApproverDecisions: [decisionOutput(APPROVER, "Approve", "", "2026-11-22T10:00:00Z")],
+            },
+          }),
+        )
+        .on(
+          "SendTaskSuccess",
+          () => new AwsError("TaskTimedOut", "Task Timed Out: 'Provided task does not exist anymore'"),
+        );
       const run = await invokeResult(stepEvent());
       expect(run.ok).to.equal(false);
-      expect(run.error!.message).to.equal(`DecisionNotDelivered: sending the decision approved for automation ${AUTOMATION_ID} (stage manager) failed with TaskTimedOut: Task Timed Out: 'Provided task does not exist anymore'`);
+      expect(run.error!.message).to.equal(
+        `DecisionNotDelivered: sending the decision approved for automation ${AUTOMATION_ID} (stage manager) failed with TaskTimedOut: Task Timed Out: 'Provided task does not exist anymore'`,
+      );
     });
   });
 
@@ -425,10 +695,13 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
 
 describe("ssm-automation result: who may have started an automation", () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { startedBy } = require("../functions/mechanisms/ssmAutomation/automationResult") as typeof import("../functions/mechanisms/ssmAutomation/automationResult");
+  const { startedBy } =
+    require("../functions/mechanisms/ssmAutomation/automationResult") as typeof import("../functions/mechanisms/ssmAutomation/automationResult");
   const role = "stage-manager-start-role-a1b2c3d";
   it("accepts the start function's session ARN or its role ARN", () => {
-    expect(startedBy(`arn:aws:sts::123456789012:assumed-role/${role}/stage-manager-start-fn-a1b2c3d`, role)).to.equal(true);
+    expect(startedBy(`arn:aws:sts::123456789012:assumed-role/${role}/stage-manager-start-fn-a1b2c3d`, role)).to.equal(
+      true,
+    );
     expect(startedBy(`arn:aws:iam::123456789012:role/${role}`, role)).to.equal(true);
     expect(startedBy(`arn:aws:iam::123456789012:role/service/${role}`, role)).to.equal(true);
   });
@@ -440,7 +713,8 @@ describe("ssm-automation result: who may have started an automation", () => {
       `arn:aws:iam::123456789012:role/${role}x`,
       `arn:aws:sts::123456789012:assumed-role/${role}/`,
       "",
-    ]) expect(startedBy(arn, role), arn).to.equal(false);
+    ])
+      expect(startedBy(arn, role), arn).to.equal(false);
     expect(startedBy(undefined, role)).to.equal(false);
   });
 });

@@ -17,7 +17,11 @@ const EXECUTION = "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals
 const CONSOLE = `https://eu-west-1.console.aws.amazon.com/states/home?region=eu-west-1#/v2/executions/details/${EXECUTION}`;
 const EXAMPLE = join(ROOT, "examples", "expense-report.json");
 const REQUEST = JSON.parse(readFileSync(EXAMPLE, "utf8"));
-const MANAGERS = ["arn:aws:iam::123456789012:role/ReleaseApprover", "arn:aws:iam::123456789012:user/alice", "arn:aws:iam::123456789012:user/carol"];
+const MANAGERS = [
+  "arn:aws:iam::123456789012:role/ReleaseApprover",
+  "arn:aws:iam::123456789012:user/alice",
+  "arn:aws:iam::123456789012:user/carol",
+];
 const FINANCE = "arn:aws:iam::123456789012:role/FinanceApprover";
 const ALICE = "arn:aws:iam::123456789012:user/alice";
 const BOB = "arn:aws:sts::123456789012:assumed-role/FinanceApprover/bob";
@@ -28,8 +32,20 @@ const PROD_OUTPUTS = {
   autoApproveBelow: null,
   alertTopicArn: "arn:aws:sns:eu-west-1:123456789012:alerts-1a2b3c4",
   stages: [
-    { name: "manager", mechanism: "ssm-automation", approvers: MANAGERS, timeout: "3d", documentName: "sfn-approvals-prod-manager" },
-    { name: "finance", mechanism: "codepipeline", approvers: [FINANCE], timeout: "7d", pipelineName: "sfn-approvals-prod-finance" },
+    {
+      name: "manager",
+      mechanism: "ssm-automation",
+      approvers: MANAGERS,
+      timeout: "3d",
+      documentName: "sfn-approvals-prod-manager",
+    },
+    {
+      name: "finance",
+      mechanism: "codepipeline",
+      approvers: [FINANCE],
+      timeout: "7d",
+      pipelineName: "sfn-approvals-prod-finance",
+    },
   ],
 };
 const USAGE = "Usage: npm run start-approval";
@@ -51,7 +67,10 @@ const dir = mkdtempSync(join(tmpdir(), "start-approval-"));
 /** A fake `pulumi` that prints `outputs` for `stack output --json --stack <stack>` and refuses anything else. */
 function fakePulumi(stack: string, outputs: object): string {
   const path = join(dir, `pulumi-${stack}-${Math.random().toString(36).slice(2)}`);
-  writeFileSync(path, `#!/bin/sh\n[ "$*" = "stack output --json --stack ${stack}" ] || { echo "unexpected: $*" >&2; exit 3; }\ncat <<'JSON'\n${JSON.stringify(outputs)}\nJSON\n`);
+  writeFileSync(
+    path,
+    `#!/bin/sh\n[ "$*" = "stack output --json --stack ${stack}" ] || { echo "unexpected: $*" >&2; exit 3; }\ncat <<'JSON'\n${JSON.stringify(outputs)}\nJSON\n`,
+  );
   chmodSync(path, 0o755);
   return path;
 }
@@ -71,7 +90,10 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
   /** Runs the CLI's main in this process (one run at a time); runProcess starts it as npm run does. */
   function run(args: string[], extraEnv: Record<string, string> = {}): Run {
     let result: CliResult | undefined;
-    const exited = runInProcess(main, args, { ...env, ...extraEnv }).then((done) => { result = done; return done.code; });
+    const exited = runInProcess(main, args, { ...env, ...extraEnv }).then((done) => {
+      result = done;
+      return done.code;
+    });
     return { stdout: () => result?.stdout ?? "", stderr: () => result?.stderr ?? "", exited };
   }
 
@@ -83,10 +105,19 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       env: { ...env, ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    child.stdout!.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr!.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
+    child.stdout!.on("data", (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    child.stderr!.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
     running.add(child);
-    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => { running.delete(child); resolve(code); }));
+    const exited = new Promise<number | null>((resolve) =>
+      child.on("exit", (code) => {
+        running.delete(child);
+        resolve(code);
+      }),
+    );
     return { child, stdout: () => stdout, stderr: () => stderr, exited };
   }
   /** Runs still going after their test (it failed before they ended): ended, so teardown never waits on them. */
@@ -135,11 +166,31 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
 
   describe("refuses a request that is not one, before starting anything", () => {
     const cases: Array<[string, string, string]> = [
-      ["no title", JSON.stringify({ requestId: "ER1", amount: 10 }), "  - 'title' is required and must be a non-empty string"],
-      ["an empty title", JSON.stringify({ title: "" }), `  - 'title' is required and must be a non-empty string (it is the string "")`],
-      ["the amount as a string", JSON.stringify({ title: "Expense", amount: "750.50" }), `  - 'amount', when present, must be a number of at least 0 (it is the string "750.50")`],
-      ["a negative amount", JSON.stringify({ title: "Expense", amount: -5 }), "  - 'amount', when present, must be a number of at least 0 (it is -5)"],
-      ["a requester that is not a string", JSON.stringify({ title: "Expense", requester: 42 }), "  - 'requester', when present, must be a string (it is 42)"],
+      [
+        "no title",
+        JSON.stringify({ requestId: "ER1", amount: 10 }),
+        "  - 'title' is required and must be a non-empty string",
+      ],
+      [
+        "an empty title",
+        JSON.stringify({ title: "" }),
+        `  - 'title' is required and must be a non-empty string (it is the string "")`,
+      ],
+      [
+        "the amount as a string",
+        JSON.stringify({ title: "Expense", amount: "750.50" }),
+        `  - 'amount', when present, must be a number of at least 0 (it is the string "750.50")`,
+      ],
+      [
+        "a negative amount",
+        JSON.stringify({ title: "Expense", amount: -5 }),
+        "  - 'amount', when present, must be a number of at least 0 (it is -5)",
+      ],
+      [
+        "a requester that is not a string",
+        JSON.stringify({ title: "Expense", requester: 42 }),
+        "  - 'requester', when present, must be a string (it is 42)",
+      ],
       ["an array", JSON.stringify([{ title: "Expense" }]), "  - the request must be a JSON object"],
     ];
     // The runs of these cases, started together (in this process they run one after another).
@@ -156,7 +207,9 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       it(`with ${what}`, async () => {
         const cli = runs[i];
         expect(await cli.exited).to.equal(2);
-        expect(cli.stderr()).to.contain(`start-approval: the request in '${files[i]}' is not a valid approval request`).and.contain(`\n${problem}\n`)
+        expect(cli.stderr())
+          .to.contain(`start-approval: the request in '${files[i]}' is not a valid approval request`)
+          .and.contain(`\n${problem}\n`)
           .and.contain(`See docs/contract.md: only 'title' is required.`);
         expect(cli.stderr()).to.not.contain(USAGE);
         expect(cli.stdout()).to.equal("");
@@ -168,18 +221,22 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       const several = requestFile(JSON.stringify({ amount: "lots", currency: 3 }));
       const cli = run(["--state-machine-arn", STATE_MACHINE, "--input", several]);
       expect(await cli.exited).to.equal(2);
-      expect(cli.stderr()).to.equal([
-        `start-approval: the request in '${several}' is not a valid approval request:`,
-        "  - 'title' is required and must be a non-empty string",
-        `  - 'amount', when present, must be a number of at least 0 (it is the string "lots")`,
-        "  - 'currency', when present, must be a string (it is 3)",
-        `See docs/contract.md: only 'title' is required.`,
-        "",
-      ].join("\n"));
+      expect(cli.stderr()).to.equal(
+        [
+          `start-approval: the request in '${several}' is not a valid approval request:`,
+          "  - 'title' is required and must be a non-empty string",
+          `  - 'amount', when present, must be a number of at least 0 (it is the string "lots")`,
+          "  - 'currency', when present, must be a string (it is 3)",
+          `See docs/contract.md: only 'title' is required.`,
+          "",
+        ].join("\n"),
+      );
       const text = requestFile(`"Expense report"`);
       const other = run(["--state-machine-arn", STATE_MACHINE, "--input", text]);
       expect(await other.exited).to.equal(2);
-      expect(other.stderr()).to.contain(`is not a valid approval request (it holds the string "Expense report"):\n  - the request must be a JSON object\n`);
+      expect(other.stderr()).to.contain(
+        `is not a valid approval request (it holds the string "Expense report"):\n  - the request must be a JSON object\n`,
+      );
     });
 
     it("when the file is missing", async () => {
@@ -210,20 +267,55 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
   describe("usage errors print the usage and exit 2", () => {
     const cases: Array<[string[], string]> = [
       [["--input", EXAMPLE], "start-approval: give either --stack or --state-machine-arn"],
-      [["--stack", "prod", "--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE], "start-approval: give either --stack or --state-machine-arn"],
+      [
+        ["--stack", "prod", "--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE],
+        "start-approval: give either --stack or --state-machine-arn",
+      ],
       [["--state-machine-arn", STATE_MACHINE], "start-approval: --input FILE is required"],
-      [["--state-machine-arn", "arn:aws:lambda:eu-west-1:123456789012:function:x", "--input", EXAMPLE], "is not a Step Functions state machine ARN"],
-      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "er 98765"], "start-approval: --name 'er 98765' is not a valid execution name: it must not contain whitespace"],
-      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "reports/er98765"], "start-approval: --name 'reports/er98765' is not a valid execution name: it must not contain '/'"],
-      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "a<b>{c}"], "it must not contain '<', '>', '{', '}'"],
-      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "x".repeat(81)], "is not a valid execution name: it must be 1 to 80 characters long (it has 81)"],
-      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "bell\u0007"], "is not a valid execution name: it must not contain control characters"],
-      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--poll-seconds", "1"], "start-approval: --poll-seconds goes with --wait"],
-      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--poll-seconds", "0"], "start-approval: --poll-seconds must be a number of seconds from 0.05 to 86400, got '0'"],
-      [["--state-machine-arn", `${STATE_MACHINE}\u001b[2J\u001b]0;pwned\u0007`, "--input", EXAMPLE],
-        `start-approval: --state-machine-arn '${STATE_MACHINE}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME); it holds control characters\n`],
-      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "\u001b[31mred\u001b[0m\u202eevil"], "start-approval: unexpected argument 'redevil'\n"],
-      [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--\u001b[31mbogus"], "start-approval: unknown option --bogus\n"],
+      [
+        ["--state-machine-arn", "arn:aws:lambda:eu-west-1:123456789012:function:x", "--input", EXAMPLE],
+        "is not a Step Functions state machine ARN",
+      ],
+      [
+        ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "er 98765"],
+        "start-approval: --name 'er 98765' is not a valid execution name: it must not contain whitespace",
+      ],
+      [
+        ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "reports/er98765"],
+        "start-approval: --name 'reports/er98765' is not a valid execution name: it must not contain '/'",
+      ],
+      [
+        ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "a<b>{c}"],
+        "it must not contain '<', '>', '{', '}'",
+      ],
+      [
+        ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "x".repeat(81)],
+        "is not a valid execution name: it must be 1 to 80 characters long (it has 81)",
+      ],
+      [
+        ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "bell\u0007"],
+        "is not a valid execution name: it must not contain control characters",
+      ],
+      [
+        ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--poll-seconds", "1"],
+        "start-approval: --poll-seconds goes with --wait",
+      ],
+      [
+        ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--poll-seconds", "0"],
+        "start-approval: --poll-seconds must be a number of seconds from 0.05 to 86400, got '0'",
+      ],
+      [
+        ["--state-machine-arn", `${STATE_MACHINE}\u001b[2J\u001b]0;pwned\u0007`, "--input", EXAMPLE],
+        `start-approval: --state-machine-arn '${STATE_MACHINE}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME); it holds control characters\n`,
+      ],
+      [
+        ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "\u001b[31mred\u001b[0m\u202eevil"],
+        "start-approval: unexpected argument 'redevil'\n",
+      ],
+      [
+        ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--\u001b[31mbogus"],
+        "start-approval: unknown option --bogus\n",
+      ],
       [["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--bogus"], "start-approval: unknown option --bogus"],
     ];
     let runs: Run[] = [];
@@ -235,7 +327,13 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       requestsMade = aws.requests.length;
     });
     cases.forEach(([args, message], i) => {
-      const shown = args.filter((a) => a !== EXAMPLE && a !== STATE_MACHINE).join(" ").replace(/[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+      const shown = args
+        .filter((a) => a !== EXAMPLE && a !== STATE_MACHINE)
+        .join(" ")
+        .replace(
+          /[\u0000-\u001f\u007f-\u009f\u202a-\u202e]/g,
+          (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
+        );
       it(`refuses ${shown.slice(0, 60)}`, async () => {
         expect(await runs[i].exited).to.equal(2);
         expect(runs[i].stderr()).to.contain(message).and.contain(USAGE);
@@ -247,17 +345,29 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
     });
 
     it("refuses --poll-seconds and --status-every below 1 s (fractional ones only under the test-only SFN_APPROVALS_TEST_FAST_POLL)", async () => {
-      const fast = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--poll-seconds", "0.5"], { SFN_APPROVALS_TEST_FAST_POLL: "" });
-      const status = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--status-every", "0.9"], { SFN_APPROVALS_TEST_FAST_POLL: "" });
+      const fast = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--poll-seconds", "0.5"], {
+        SFN_APPROVALS_TEST_FAST_POLL: "",
+      });
+      const status = run(
+        ["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--status-every", "0.9"],
+        { SFN_APPROVALS_TEST_FAST_POLL: "" },
+      );
       expect(await fast.exited).to.equal(2);
-      expect(fast.stderr()).to.contain("start-approval: --poll-seconds must be a number of seconds from 1 to 86400, got '0.5'\n\nUsage: npm run start-approval");
+      expect(fast.stderr()).to.contain(
+        "start-approval: --poll-seconds must be a number of seconds from 1 to 86400, got '0.5'\n\nUsage: npm run start-approval",
+      );
       expect(await status.exited).to.equal(2);
-      expect(status.stderr()).to.contain("start-approval: --status-every must be a number of seconds from 1 to 86400, got '0.9'\n\nUsage: npm run start-approval");
+      expect(status.stderr()).to.contain(
+        "start-approval: --status-every must be a number of seconds from 1 to 86400, got '0.9'\n\nUsage: npm run start-approval",
+      );
       expect(aws.requests).to.have.length(0);
     });
 
     it("accepts a name with the characters Step Functions allows", async () => {
-      aws.on("StartExecution", () => ({ executionArn: `${EXECUTION.replace(/er98765-1$/, "ER-98765_v2.1+x=y@z")}`, startDate: nowSeconds() }));
+      aws.on("StartExecution", () => ({
+        executionArn: `${EXECUTION.replace(/er98765-1$/, "ER-98765_v2.1+x=y@z")}`,
+        startDate: nowSeconds(),
+      }));
       const cli = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "ER-98765_v2.1+x=y@z"]);
       expect(await cli.exited).to.equal(0);
       expect(aws.requests[0].body.name).to.equal("ER-98765_v2.1+x=y@z");
@@ -266,19 +376,27 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
 
   it("starts the stack's workflow with the request and the name, and prints the execution and its console page", async () => {
     aws.on("StartExecution", () => ({ executionArn: EXECUTION, startDate: nowSeconds() }));
-    const cli = runProcess(["--stack", "prod", "--input", "examples/expense-report.json", "--name", "er98765-1"], { PULUMI_COMMAND: prodPulumi });
+    const cli = runProcess(["--stack", "prod", "--input", "examples/expense-report.json", "--name", "er98765-1"], {
+      PULUMI_COMMAND: prodPulumi,
+    });
     expect(await cli.exited).to.equal(0);
     expect(aws.operations()).to.deep.equal(["StartExecution"]);
     expect(aws.requests[0].target).to.equal("AWSStepFunctions.StartExecution");
-    expect(aws.requests[0].body).to.deep.equal({ stateMachineArn: STATE_MACHINE, input: JSON.stringify(REQUEST), name: "er98765-1" });
-    expect(cli.stdout()).to.equal([
-      `Started "Expense report ER98765" on sfn-approvals-prod (eu-west-1).`,
-      `  Execution  ${EXECUTION}`,
-      `  Console    ${CONSOLE}`,
-      "  Stages     manager (ssm-automation), then finance (codepipeline)",
-      "Follow it with: npm run approvals -- --stack prod show er98765-1",
-      "",
-    ].join("\n"));
+    expect(aws.requests[0].body).to.deep.equal({
+      stateMachineArn: STATE_MACHINE,
+      input: JSON.stringify(REQUEST),
+      name: "er98765-1",
+    });
+    expect(cli.stdout()).to.equal(
+      [
+        `Started "Expense report ER98765" on sfn-approvals-prod (eu-west-1).`,
+        `  Execution  ${EXECUTION}`,
+        `  Console    ${CONSOLE}`,
+        "  Stages     manager (ssm-automation), then finance (codepipeline)",
+        "Follow it with: npm run approvals -- --stack prod show er98765-1",
+        "",
+      ].join("\n"),
+    );
     expect(cli.stderr()).to.equal("");
   });
 
@@ -290,49 +408,73 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
     const cli = run(["--state-machine-arn", arn, "--input", request]);
     expect(await cli.exited).to.equal(0);
     expect(aws.requests[0].body).to.have.all.keys("stateMachineArn", "input", "name");
-    expect(aws.requests[0].body).to.deep.include({ stateMachineArn: arn, input: `{"title":"Deploy","requestId":"DEP-1"}` });
+    expect(aws.requests[0].body).to.deep.include({
+      stateMachineArn: arn,
+      input: `{"title":"Deploy","requestId":"DEP-1"}`,
+    });
     expect(aws.requests[0].body.name).to.match(/^DEP-1-[0-9a-f]{12}$/);
     expect(String(aws.requests[0].headers.authorization)).to.match(/\/us-west-2\/states\/aws4_request/);
-    expect(cli.stdout()).to.contain(`  Console    https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/v2/executions/details/${execution}\n`)
+    expect(cli.stdout())
+      .to.contain(
+        `  Console    https://us-west-2.console.aws.amazon.com/states/home?region=us-west-2#/v2/executions/details/${execution}\n`,
+      )
       .and.contain(`Follow it with: npm run approvals -- show ${execution}\n`);
   });
 
   it("reads a relative --input from the folder npm was started in (INIT_CWD)", async () => {
     aws.on("StartExecution", () => ({ executionArn: EXECUTION, startDate: nowSeconds() }));
-    const cli = run(["--state-machine-arn", STATE_MACHINE, "--input", "deployment-request.json"], { INIT_CWD: join(ROOT, "examples") });
+    const cli = run(["--state-machine-arn", STATE_MACHINE, "--input", "deployment-request.json"], {
+      INIT_CWD: join(ROOT, "examples"),
+    });
     expect(await cli.exited).to.equal(0);
-    expect(JSON.parse(aws.requests[0].body.input)).to.deep.equal(JSON.parse(readFileSync(join(ROOT, "examples", "deployment-request.json"), "utf8")));
+    expect(JSON.parse(aws.requests[0].body.input)).to.deep.equal(
+      JSON.parse(readFileSync(join(ROOT, "examples", "deployment-request.json"), "utf8")),
+    );
   });
 
   it("says when the name is taken, and exits 2", async () => {
     aws.on("StartExecution", () => new AwsError("ExecutionAlreadyExists", `Execution Already Exists: '${EXECUTION}'`));
     const cli = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "er98765-1"]);
     expect(await cli.exited).to.equal(2);
-    expect(cli.stderr()).to.equal("start-approval: an execution named 'er98765-1' already exists for sfn-approvals-prod (an execution's name stays taken for 90 days after it ends); choose another --name\n");
+    expect(cli.stderr()).to.equal(
+      "start-approval: an execution named 'er98765-1' already exists for sfn-approvals-prod (an execution's name stays taken for 90 days after it ends); choose another --name\n",
+    );
   });
 
   it("says when the stack outputs cannot be read, and exits 2", async () => {
     const noStack = fakePulumi("prod", {});
     const cli = run(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: noStack });
     expect(await cli.exited).to.equal(2);
-    expect(cli.stderr()).to.equal("start-approval: stack 'prod' has no stateMachineArn output (is it deployed? 'pulumi up --stack prod'); or pass --state-machine-arn\n");
+    expect(cli.stderr()).to.equal(
+      "start-approval: stack 'prod' has no stateMachineArn output (is it deployed? 'pulumi up --stack prod'); or pass --state-machine-arn\n",
+    );
     const noPulumi = run(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: join(dir, "missing-pulumi") });
     expect(await noPulumi.exited).to.equal(2);
-    expect(noPulumi.stderr()).to.contain(`start-approval: the Pulumi CLI ('${join(dir, "missing-pulumi")}') is not installed or not on PATH`);
+    expect(noPulumi.stderr()).to.contain(
+      `start-approval: the Pulumi CLI ('${join(dir, "missing-pulumi")}') is not installed or not on PATH`,
+    );
     expect(aws.requests).to.have.length(0);
   });
 
   describe("--wait", () => {
     it("follows both stages to an approval: a line per change, the decision table, exit 0", async () => {
       const t0 = nowSeconds() - 2;
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start().checkpoint()
-        .waitAt("manager", t0 + 1).checkpoint(3)
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
+        .checkpoint()
+        .waitAt("manager", t0 + 1)
+        .checkpoint(3)
         .decide({ decision: "approved", approver: ALICE, comment: "looks fine", mechanism: "ssm-automation" }, t0 + 2)
-        .waitAt("finance", t0 + 2.5).checkpoint(2)
+        .waitAt("finance", t0 + 2.5)
+        .checkpoint(2)
         .decide({ decision: "approved", approver: BOB, comment: "budget ok", mechanism: "codepipeline" }, t0 + 3)
-        .succeed("Approved", { approved: true, decision: "approved" }, t0 + 3.1).checkpoint();
+        .succeed("Approved", { approved: true, decision: "approved" }, t0 + 3.1)
+        .checkpoint();
       serve(execution);
-      const cli = runProcess(["--stack", "prod", "--input", EXAMPLE, "--name", "er98765-1", "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = runProcess(
+        ["--stack", "prod", "--input", EXAMPLE, "--name", "er98765-1", "--wait", "--poll-seconds", "0.05"],
+        { PULUMI_COMMAND: prodPulumi },
+      );
       expect(await cli.exited).to.equal(0);
       expect(steady(cli.stdout()).split("\n")).to.deep.equal([
         `Started "Expense report ER98765" on sfn-approvals-prod (eu-west-1).`,
@@ -354,7 +496,8 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       expect(aws.operations().filter((o) => o === "DescribeExecution")).to.have.length(7);
       const histories = aws.requests.filter((r) => r.operation === "GetExecutionHistory");
       expect(histories).to.have.length(6);
-      for (const h of histories) expect(h.body).to.deep.include({ executionArn: EXECUTION, reverseOrder: true, maxResults: 200 });
+      for (const h of histories)
+        expect(h.body).to.deep.include({ executionArn: EXECUTION, reverseOrder: true, maxResults: 200 });
       const polls = aws.requests.filter((r) => r.operation === "DescribeExecution").map((r) => r.at);
       for (let i = 1; i < polls.length; i++) expect(polls[i] - polls[i - 1], "time between checks").to.be.at.least(40);
       expectNoToken(execution, cli.stdout() + cli.stderr());
@@ -362,14 +505,27 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
 
     it("ends at a rejection with exit 1, showing who rejected and why", async () => {
       const t0 = nowSeconds() - 2;
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
         .waitAt("manager", t0 + 0.5)
         .decide({ decision: "approved", approver: ALICE, comment: null, mechanism: "ssm-automation" }, t0 + 1)
-        .waitAt("finance", t0 + 1.2).checkpoint(2)
-        .decide({ decision: "rejected", approver: BOB, comment: "over budget:\nsplit it \u001b[31mplease\u001b[0m", mechanism: "codepipeline" }, t0 + 2)
-        .succeed("Rejected at finance", { approved: false, decision: "rejected" }, t0 + 2.1).checkpoint();
+        .waitAt("finance", t0 + 1.2)
+        .checkpoint(2)
+        .decide(
+          {
+            decision: "rejected",
+            approver: BOB,
+            comment: "over budget:\nsplit it \u001b[31mplease\u001b[0m",
+            mechanism: "codepipeline",
+          },
+          t0 + 2,
+        )
+        .succeed("Rejected at finance", { approved: false, decision: "rejected" }, t0 + 2.1)
+        .checkpoint();
       serve(execution);
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], {
+        PULUMI_COMMAND: prodPulumi,
+      });
       expect(await cli.exited).to.equal(1);
       expect(steady(cli.stdout()).split("\n").slice(5)).to.deep.equal([
         `Stage manager: approved by ${ALICE}`,
@@ -385,12 +541,17 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
 
     it("ends at a timeout with exit 1", async () => {
       const t0 = nowSeconds() - 2;
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
-        .waitAt("manager", t0 + 0.5).checkpoint(2)
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
+        .waitAt("manager", t0 + 0.5)
+        .checkpoint(2)
         .timeOut("ssm-automation", t0 + 1)
-        .succeed("Timed out at manager", { approved: false, decision: "timed_out" }, t0 + 1.1).checkpoint();
+        .succeed("Timed out at manager", { approved: false, decision: "timed_out" }, t0 + 1.1)
+        .checkpoint();
       serve(execution);
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], {
+        PULUMI_COMMAND: prodPulumi,
+      });
       expect(await cli.exited).to.equal(1);
       expect(steady(cli.stdout()).split("\n").slice(5)).to.deep.equal([
         `Waiting on stage manager (ssm-automation) since ${utc(t0)} (Ns); approvers: ${MANAGERS.join(", ")}`,
@@ -405,14 +566,20 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
 
     it("reports a FAILED execution with its error and cause, and exits 2", async () => {
       const t0 = nowSeconds() - 2;
-      const cause = "The pipeline execution 0d3c-… of sfn-approvals-prod-finance was stopped while it waited for approval; nothing was decided.";
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
+      const cause =
+        "The pipeline execution 0d3c-… of sfn-approvals-prod-finance was stopped while it waited for approval; nothing was decided.";
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
         .waitAt("manager", t0 + 0.5)
         .decide({ decision: "approved", approver: ALICE, comment: "ok", mechanism: "ssm-automation" }, t0 + 1)
-        .waitAt("finance", t0 + 1.2).checkpoint()
-        .fail("ApprovalCanceled", cause, t0 + 2).checkpoint();
+        .waitAt("finance", t0 + 1.2)
+        .checkpoint()
+        .fail("ApprovalCanceled", cause, t0 + 2)
+        .checkpoint();
       serve(execution);
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], {
+        PULUMI_COMMAND: prodPulumi,
+      });
       expect(await cli.exited).to.equal(2);
       expect(steady(cli.stdout()).split("\n").slice(5)).to.deep.equal([
         `Stage manager: approved by ${ALICE}: "ok"`,
@@ -431,46 +598,96 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
     it("says when an auto-approval threshold applies, and exits 0 on auto_approved", async () => {
       const t0 = nowSeconds() - 1;
       const small = { title: "Taxi receipt", requestId: "ER11111", amount: 42, currency: "EUR" };
-      const execution = new FakeExecution(EXECUTION, small, t0).start().checkpoint()
-        .succeed("Auto-approved", { approved: true, decision: "auto_approved" }, t0 + 0.1).checkpoint();
+      const execution = new FakeExecution(EXECUTION, small, t0)
+        .start()
+        .checkpoint()
+        .succeed("Auto-approved", { approved: true, decision: "auto_approved" }, t0 + 0.1)
+        .checkpoint();
       serve(execution);
-      const dev = fakePulumi("dev", { ...PROD_OUTPUTS, autoApproveBelow: 500, stages: [{ name: "manager", mechanism: "activity", approvers: [MANAGERS[0]], timeout: "1h" }] });
-      const cli = run(["--stack", "dev", "--input", requestFile(JSON.stringify(small)), "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: dev });
+      const dev = fakePulumi("dev", {
+        ...PROD_OUTPUTS,
+        autoApproveBelow: 500,
+        stages: [{ name: "manager", mechanism: "activity", approvers: [MANAGERS[0]], timeout: "1h" }],
+      });
+      const cli = run(
+        ["--stack", "dev", "--input", requestFile(JSON.stringify(small)), "--wait", "--poll-seconds", "0.05"],
+        { PULUMI_COMMAND: dev },
+      );
       expect(await cli.exited).to.equal(0);
-      expect(steady(cli.stdout())).to.contain("  Amount     42.00 EUR is below the stack's auto-approval threshold (500): approved without asking anyone.\n")
-        .and.contain("\nAuto-approved after Ns: Taxi receipt (amount below the auto-approval threshold; no stage ran)\n");
+      expect(steady(cli.stdout()))
+        .to.contain(
+          "  Amount     42.00 EUR is below the stack's auto-approval threshold (500): approved without asking anyone.\n",
+        )
+        .and.contain(
+          "\nAuto-approved after Ns: Taxi receipt (amount below the auto-approval threshold; no stage ran)\n",
+        );
       expect(cli.stdout()).to.not.contain("STAGE");
     });
 
     it("prints 'still waiting' lines while nothing changes, and stops waiting on Ctrl-C without stopping the execution", async () => {
       const t0 = nowSeconds() - 1;
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start().waitAt("manager", t0 + 0.5, "activity").checkpoint(100000);
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
+        .waitAt("manager", t0 + 0.5, "activity")
+        .checkpoint(100000);
       serve(execution);
       aws.on("StopExecution", () => ({ stopDate: nowSeconds() }));
-      const cli = runProcess(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05", "--status-every", "0.3"]);
+      const cli = runProcess([
+        "--state-machine-arn",
+        STATE_MACHINE,
+        "--input",
+        EXAMPLE,
+        "--wait",
+        "--poll-seconds",
+        "0.05",
+        "--status-every",
+        "0.3",
+      ]);
       await waitFor(() => (cli.stdout().match(/Still waiting/g) ?? []).length >= 2, "two 'still waiting' lines");
       cli.child!.kill("SIGINT");
       expect(await cli.exited).to.equal(130);
       const lines = steady(cli.stdout()).split("\n");
       // Without the stack outputs, the stage's mechanism and approvers are unknown.
-      expect(lines.filter((l) => l.startsWith("Waiting on "))).to.deep.equal([`Waiting on stage manager since ${utc(t0 + 0.5)} (Ns)`]);
+      expect(lines.filter((l) => l.startsWith("Waiting on "))).to.deep.equal([
+        `Waiting on stage manager since ${utc(t0 + 0.5)} (Ns)`,
+      ]);
       const still = lines.filter((l) => l.startsWith("Still waiting"));
       for (const line of still) expect(line).to.match(/^Still waiting on stage manager: \d+s so far$/);
       const checks = aws.requests.filter((r) => r.operation === "DescribeExecution");
       const followedMs = checks[checks.length - 1].at - checks[0].at;
-      expect(still.length, "at most one 'still waiting' line per 0.3 s, not one per check").to.be.at.most(Math.floor(followedMs / 300) + 1);
-      expect(cli.stdout()).to.contain(`\nStopped waiting. The execution goes on: ${EXECUTION}\nFollow it with: npm run approvals -- show ${EXECUTION}\n`);
+      expect(still.length, "at most one 'still waiting' line per 0.3 s, not one per check").to.be.at.most(
+        Math.floor(followedMs / 300) + 1,
+      );
+      expect(cli.stdout()).to.contain(
+        `\nStopped waiting. The execution goes on: ${EXECUTION}\nFollow it with: npm run approvals -- show ${EXECUTION}\n`,
+      );
       expect(aws.operations()).to.not.include("StopExecution");
     });
 
     it("gives up with exit 2 when Step Functions refuses to show the history", async () => {
       const t0 = nowSeconds() - 1;
-      serve(new FakeExecution(EXECUTION, REQUEST, t0).start().waitAt("manager", t0 + 0.5).checkpoint(10));
-      aws.on("GetExecutionHistory", () => new AwsError("AccessDeniedException", "User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:GetExecutionHistory"));
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      serve(
+        new FakeExecution(EXECUTION, REQUEST, t0)
+          .start()
+          .waitAt("manager", t0 + 0.5)
+          .checkpoint(10),
+      );
+      aws.on(
+        "GetExecutionHistory",
+        () =>
+          new AwsError(
+            "AccessDeniedException",
+            "User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:GetExecutionHistory",
+          ),
+      );
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], {
+        PULUMI_COMMAND: prodPulumi,
+      });
       expect(await cli.exited).to.equal(2);
-      expect(cli.stderr()).to.equal("start-approval: could not follow the execution: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:GetExecutionHistory. "
-        + "It goes on; check it with: npm run approvals -- --stack prod show er98765-1\n");
+      expect(cli.stderr()).to.equal(
+        "start-approval: could not follow the execution: AccessDeniedException: User: arn:aws:sts::123456789012:assumed-role/Dev/x is not authorized to perform: states:GetExecutionHistory. " +
+          "It goes on; check it with: npm run approvals -- --stack prod show er98765-1\n",
+      );
       expect(aws.operations().filter((o) => o === "GetExecutionHistory")).to.have.length(1);
     });
   });
@@ -486,30 +703,45 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
     ];
 
     it("without --name, retries a StartExecution answered 500 with the same generated name, and reports the one execution", async () => {
-      aws.on("StartExecution", (body) => aws.operations().length === 1
-        ? new AwsError("InternalFailure", "An internal error occurred", 500)
-        : { executionArn: arnOf(body.name), startDate: nowSeconds() });
+      aws.on("StartExecution", (body) =>
+        aws.operations().length === 1
+          ? new AwsError("InternalFailure", "An internal error occurred", 500)
+          : { executionArn: arnOf(body.name), startDate: nowSeconds() },
+      );
       const cli = run(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: prodPulumi });
       expect(await cli.exited).to.equal(0);
       expect(aws.operations()).to.deep.equal(["StartExecution", "StartExecution"]);
       const [first, second] = aws.requests.map((r) => r.body);
       expect(first.name).to.match(/^ER98765-[0-9a-f]{12}$/);
       expect(first).to.deep.equal({ stateMachineArn: STATE_MACHINE, input: JSON.stringify(REQUEST), name: first.name });
-      expect(second, "the retry sends the same name and input: Step Functions answers it with the same execution").to.deep.equal(first);
-      expect(cli.stdout()).to.equal([...startedLines(first.name), `Follow it with: npm run approvals -- --stack prod show ${first.name}`, ""].join("\n"));
+      expect(
+        second,
+        "the retry sends the same name and input: Step Functions answers it with the same execution",
+      ).to.deep.equal(first);
+      expect(cli.stdout()).to.equal(
+        [...startedLines(first.name), `Follow it with: npm run approvals -- --stack prod show ${first.name}`, ""].join(
+          "\n",
+        ),
+      );
       expect(cli.stderr()).to.equal("");
     });
 
     it("when the retry finds its generated name taken (the first attempt started it, and it has ended), goes on with that execution", async () => {
-      aws.on("StartExecution", (body) => aws.operations().length === 1
-        ? new AwsError("InternalFailure", "An internal error occurred", 500)
-        : new AwsError("ExecutionAlreadyExists", `Execution Already Exists: '${arnOf(body.name)}'`));
+      aws.on("StartExecution", (body) =>
+        aws.operations().length === 1
+          ? new AwsError("InternalFailure", "An internal error occurred", 500)
+          : new AwsError("ExecutionAlreadyExists", `Execution Already Exists: '${arnOf(body.name)}'`),
+      );
       const cli = run(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: prodPulumi });
       expect(await cli.exited).to.equal(0);
       const name = aws.requests[0].body.name;
       expect(aws.requests.map((r) => r.body.name)).to.deep.equal([name, name]);
-      expect(cli.stdout()).to.equal([...startedLines(name), `Follow it with: npm run approvals -- --stack prod show ${name}`, ""].join("\n"));
-      expect(cli.stderr()).to.equal(`Step Functions says execution '${name}' exists: an earlier attempt of this start, whose answer was lost, started it.\n`);
+      expect(cli.stdout()).to.equal(
+        [...startedLines(name), `Follow it with: npm run approvals -- --stack prod show ${name}`, ""].join("\n"),
+      );
+      expect(cli.stderr()).to.equal(
+        `Step Functions says execution '${name}' exists: an earlier attempt of this start, whose answer was lost, started it.\n`,
+      );
     });
 
     it("when every attempt fails on Step Functions' side, says the execution may have started and how to check it, and exits 2", async () => {
@@ -517,9 +749,14 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       const cli = run(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: prodPulumi });
       expect(await cli.exited).to.equal(2);
       const name = aws.requests[0].body.name;
-      expect(aws.requests.map((r) => r.body.name), "the SDK's four attempts").to.deep.equal([name, name, name, name]);
-      expect(cli.stderr()).to.equal("start-approval: could not start the execution: Step Functions failed to answer (HTTP 500): InternalFailure: An internal error occurred. "
-        + `The execution '${name}' may have started all the same; check with: npm run approvals -- --stack prod show ${name}\n`);
+      expect(
+        aws.requests.map((r) => r.body.name),
+        "the SDK's four attempts",
+      ).to.deep.equal([name, name, name, name]);
+      expect(cli.stderr()).to.equal(
+        "start-approval: could not start the execution: Step Functions failed to answer (HTTP 500): InternalFailure: An internal error occurred. " +
+          `The execution '${name}' may have started all the same; check with: npm run approvals -- --stack prod show ${name}\n`,
+      );
       expect(cli.stdout()).to.equal("");
     });
 
@@ -527,31 +764,47 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       const closed = new FakeAws();
       const url = await closed.start();
       await closed.stop();
-      const cli = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "er98765-1"], { AWS_ENDPOINT_URL_SFN: url });
+      const cli = run(["--state-machine-arn", STATE_MACHINE, "--input", EXAMPLE, "--name", "er98765-1"], {
+        AWS_ENDPOINT_URL_SFN: url,
+      });
       expect(await cli.exited).to.equal(2);
-      expect(cli.stderr()).to.equal(`start-approval: could not start the execution: could not reach Step Functions: Error (ECONNREFUSED): connect ECONNREFUSED ${url.replace("http://", "")}\n`);
+      expect(cli.stderr()).to.equal(
+        `start-approval: could not start the execution: could not reach Step Functions: Error (ECONNREFUSED): connect ECONNREFUSED ${url.replace("http://", "")}\n`,
+      );
     });
 
     it("on Ctrl-C while StartExecution is in flight, says the execution may have started and how to check, and exits 130", async () => {
       let answer: (value: unknown) => void = () => undefined;
-      aws.on("StartExecution", () => new Promise((resolve) => { answer = resolve; }));
+      aws.on(
+        "StartExecution",
+        () =>
+          new Promise((resolve) => {
+            answer = resolve;
+          }),
+      );
       const cli = runProcess(["--stack", "prod", "--input", EXAMPLE], { PULUMI_COMMAND: prodPulumi });
       await waitFor(() => aws.operations().includes("StartExecution"), "the StartExecution request");
       cli.child!.kill("SIGINT");
       expect(await cli.exited).to.equal(130);
       const name = aws.requests[0].body.name;
       expect(name).to.match(/^ER98765-[0-9a-f]{12}$/);
-      expect(cli.stdout()).to.equal(`\nStopped before Step Functions confirmed the start: the execution '${name}' may have started.\nCheck with: npm run approvals -- --stack prod show ${name}\n`);
+      expect(cli.stdout()).to.equal(
+        `\nStopped before Step Functions confirmed the start: the execution '${name}' may have started.\nCheck with: npm run approvals -- --stack prod show ${name}\n`,
+      );
       expect(cli.stderr()).to.equal("");
       answer({ executionArn: arnOf(name), startDate: nowSeconds() });
     });
 
     it("prints the title without bidirectional controls, so it cannot show reversed", async () => {
       aws.on("StartExecution", () => ({ executionArn: EXECUTION, startDate: nowSeconds() }));
-      const request = requestFile(JSON.stringify({ title: "Invoice \u202efdp.exe\u202c for \u2066ACME\u2069\u200f", requestId: "INV-1" }));
+      const request = requestFile(
+        JSON.stringify({ title: "Invoice \u202efdp.exe\u202c for \u2066ACME\u2069\u200f", requestId: "INV-1" }),
+      );
       const cli = run(["--stack", "prod", "--input", request, "--name", "er98765-1"], { PULUMI_COMMAND: prodPulumi });
       expect(await cli.exited).to.equal(0);
-      expect(cli.stdout().split("\n")[0]).to.equal(`Started "Invoice fdp.exe for ACME" on sfn-approvals-prod (eu-west-1).`);
+      expect(cli.stdout().split("\n")[0]).to.equal(
+        `Started "Invoice fdp.exe for ACME" on sfn-approvals-prod (eu-west-1).`,
+      );
       expect(cli.stdout()).to.not.match(/[\u202a-\u202e\u2066-\u2069\u200e\u200f\u061c]/);
     });
   });
@@ -559,12 +812,18 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
   describe("--wait: what ends it, and what it prints", () => {
     it("exits 2, never 'Approved', when the output says approved: false beside decision 'approved'", async () => {
       const t0 = nowSeconds() - 2;
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
-        .waitAt("manager", t0 + 0.5).checkpoint()
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
+        .waitAt("manager", t0 + 0.5)
+        .checkpoint()
         .decide({ decision: "approved", approver: ALICE, comment: "ok", mechanism: "ssm-automation" }, t0 + 1)
-        .succeed("Approved", { approved: false, decision: "approved" }, t0 + 1.1).checkpoint();
+        .succeed("Approved", { approved: false, decision: "approved" }, t0 + 1.1)
+        .checkpoint();
       serve(execution);
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--name", "er98765-1", "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = run(
+        ["--stack", "prod", "--input", EXAMPLE, "--name", "er98765-1", "--wait", "--poll-seconds", "0.05"],
+        { PULUMI_COMMAND: prodPulumi },
+      );
       expect(await cli.exited).to.equal(2);
       expect(steady(cli.stdout()).split("\n").slice(5)).to.deep.equal([
         `Waiting on stage manager (ssm-automation) since ${utc(t0)} (Ns); approvers: ${MANAGERS.join(", ")}`,
@@ -579,10 +838,15 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
 
     it("exits 2 on an unknown decision, even one named like a property of every object", async () => {
       const t0 = nowSeconds() - 1;
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start().checkpoint()
-        .succeed("Approved", { approved: true, decision: "toString" }, t0 + 0.1).checkpoint();
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
+        .checkpoint()
+        .succeed("Approved", { approved: true, decision: "toString" }, t0 + 0.1)
+        .checkpoint();
       serve(execution);
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], {
+        PULUMI_COMMAND: prodPulumi,
+      });
       expect(await cli.exited).to.equal(2);
       expect(steady(cli.stdout()).split("\n").slice(5)).to.deep.equal([
         "The execution SUCCEEDED after Ns with an unknown decision 'toString': not counted as approved.",
@@ -593,11 +857,16 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
 
     it("exits 2 when the execution as a whole timed out (TIMED_OUT), unlike a stage's timeout (exit 1)", async () => {
       const t0 = nowSeconds() - 2;
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
-        .waitAt("manager", t0 + 0.5).checkpoint()
-        .timeOutExecution(t0 + 1.5).checkpoint();
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
+        .waitAt("manager", t0 + 0.5)
+        .checkpoint()
+        .timeOutExecution(t0 + 1.5)
+        .checkpoint();
       serve(execution);
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], {
+        PULUMI_COMMAND: prodPulumi,
+      });
       expect(await cli.exited).to.equal(2);
       expect(steady(cli.stdout()).split("\n").slice(5)).to.deep.equal([
         `Waiting on stage manager (ssm-automation) since ${utc(t0)} (Ns); approvers: ${MANAGERS.join(", ")}`,
@@ -611,18 +880,24 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       ]);
       const help = run(["--help"]);
       expect(await help.exited).to.equal(0);
-      expect(help.stdout()).to.contain("1 rejected, or a stage\ntimed out waiting for its decision; 2 error:")
+      expect(help.stdout())
+        .to.contain("1 rejected, or a stage\ntimed out waiting for its decision; 2 error:")
         .and.contain("execution failed, was aborted or timed out as a whole (TIMED_OUT)");
     });
 
     it("removes a task token from the failure cause it prints", async () => {
       const t0 = nowSeconds() - 2;
       const token = fakeTaskToken("cause");
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
-        .waitAt("manager", t0 + 0.5).checkpoint()
-        .fail("States.TaskFailed", `SendTaskFailure for {"taskToken":"${token}","stage":"manager"} was refused`, t0 + 1).checkpoint();
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
+        .waitAt("manager", t0 + 0.5)
+        .checkpoint()
+        .fail("States.TaskFailed", `SendTaskFailure for {"taskToken":"${token}","stage":"manager"} was refused`, t0 + 1)
+        .checkpoint();
       serve(execution);
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], {
+        PULUMI_COMMAND: prodPulumi,
+      });
       expect(await cli.exited).to.equal(2);
       const lines = steady(cli.stdout()).split("\n");
       expect(lines.slice(6, 8)).to.deep.equal([
@@ -635,47 +910,83 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
 
     it(`gives up with exit 2 after 5 checks in a row fail (throttling), saying so`, async () => {
       const t0 = nowSeconds() - 1;
-      serve(new FakeExecution(EXECUTION, REQUEST, t0).start().waitAt("manager", t0 + 0.5).checkpoint(10));
+      serve(
+        new FakeExecution(EXECUTION, REQUEST, t0)
+          .start()
+          .waitAt("manager", t0 + 0.5)
+          .checkpoint(10),
+      );
       aws.on("DescribeExecution", () => new AwsError("ThrottlingException", "Rate exceeded"));
       // One attempt per check (AWS_MAX_ATTEMPTS, the SDK's setting): the SDK's own backoff would make this test slow.
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi, AWS_MAX_ATTEMPTS: "1" });
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], {
+        PULUMI_COMMAND: prodPulumi,
+        AWS_MAX_ATTEMPTS: "1",
+      });
       expect(await cli.exited).to.equal(2);
-      expect(cli.stderr()).to.equal([
-        ...Array.from({ length: 4 }, () => "Could not check the execution (ThrottlingException: Rate exceeded); trying again in 0.05 s"),
-        "start-approval: could not follow the execution: 5 checks in a row failed, the last with ThrottlingException: Rate exceeded. It goes on; check it with: npm run approvals -- --stack prod show er98765-1",
-        "",
-      ].join("\n"));
+      expect(cli.stderr()).to.equal(
+        [
+          ...Array.from(
+            { length: 4 },
+            () => "Could not check the execution (ThrottlingException: Rate exceeded); trying again in 0.05 s",
+          ),
+          "start-approval: could not follow the execution: 5 checks in a row failed, the last with ThrottlingException: Rate exceeded. It goes on; check it with: npm run approvals -- --stack prod show er98765-1",
+          "",
+        ].join("\n"),
+      );
       expect(aws.operations().filter((o) => o === "DescribeExecution")).to.have.length(5);
     });
 
     it("prints the real time a stage has waited (2 minutes here) and the time the execution took", async () => {
       const now = nowSeconds();
       const t0 = now - 130;
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
-        .waitAt("manager", now - 120).checkpoint(2)
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
+        .waitAt("manager", now - 120)
+        .checkpoint(2)
         .decide({ decision: "approved", approver: ALICE, comment: null, mechanism: "ssm-automation" }, now - 2)
         .waitAt("finance", now - 1.5)
         .decide({ decision: "approved", approver: BOB, comment: null, mechanism: "codepipeline" }, now - 1)
-        .succeed("Approved", { approved: true, decision: "approved" }, now - 1).checkpoint();
+        .succeed("Approved", { approved: true, decision: "approved" }, now - 1)
+        .checkpoint();
       serve(execution);
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], {
+        PULUMI_COMMAND: prodPulumi,
+      });
       expect(await cli.exited).to.equal(0);
       const lines = cli.stdout().split("\n");
       // Unlike the other tests, the output is not steady()-ed: the durations are the ones printed.
-      expect(lines[5]).to.match(new RegExp(`^Waiting on stage manager \\(ssm-automation\\) since ${utc(now - 120)} \\(2m 0\\ds\\); approvers: `));
+      expect(lines[5]).to.match(
+        new RegExp(
+          `^Waiting on stage manager \\(ssm-automation\\) since ${utc(now - 120)} \\(2m 0\\ds\\); approvers: `,
+        ),
+      );
       expect(lines[6]).to.equal("Approved after 2m 09s: Expense report ER98765");
     });
 
     it("prints a decision seen while waiting without the escape sequences of its comment", async () => {
       const t0 = nowSeconds() - 2;
-      const execution = new FakeExecution(EXECUTION, REQUEST, t0).start()
-        .waitAt("manager", t0 + 0.5).checkpoint()
-        .decide({ decision: "approved", approver: ALICE, comment: "fine \u001b[31mby me\u001b[0m\u001b]0;pwned\u0007\u202e", mechanism: "ssm-automation" }, t0 + 1)
-        .waitAt("finance", t0 + 1.2).checkpoint()
+      const execution = new FakeExecution(EXECUTION, REQUEST, t0)
+        .start()
+        .waitAt("manager", t0 + 0.5)
+        .checkpoint()
+        .decide(
+          {
+            decision: "approved",
+            approver: ALICE,
+            comment: "fine \u001b[31mby me\u001b[0m\u001b]0;pwned\u0007\u202e",
+            mechanism: "ssm-automation",
+          },
+          t0 + 1,
+        )
+        .waitAt("finance", t0 + 1.2)
+        .checkpoint()
         .decide({ decision: "approved", approver: BOB, comment: "ok", mechanism: "codepipeline" }, t0 + 1.5)
-        .succeed("Approved", { approved: true, decision: "approved" }, t0 + 1.6).checkpoint();
+        .succeed("Approved", { approved: true, decision: "approved" }, t0 + 1.6)
+        .checkpoint();
       serve(execution);
-      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], { PULUMI_COMMAND: prodPulumi });
+      const cli = run(["--stack", "prod", "--input", EXAMPLE, "--wait", "--poll-seconds", "0.05"], {
+        PULUMI_COMMAND: prodPulumi,
+      });
       expect(await cli.exited).to.equal(0);
       expect(steady(cli.stdout()).split("\n").slice(5, 9)).to.deep.equal([
         `Waiting on stage manager (ssm-automation) since ${utc(t0)} (Ns); approvers: ${MANAGERS.join(", ")}`,

@@ -14,11 +14,12 @@ import { stackConfig } from "./helpers/stackConfig";
 
 /** Where a stage's Check state goes on an explicit approval (the rule testing approved == true). */
 function approvalTarget(definition: any, stage: string): string {
-  const rules = definition.States[`Check ${stage}`].Choices.filter((c: any) => c.And?.some((r: any) => r.BooleanEquals === true));
+  const rules = definition.States[`Check ${stage}`].Choices.filter((c: any) =>
+    c.And?.some((r: any) => r.BooleanEquals === true),
+  );
   if (rules.length !== 1) throw new Error(`Check ${stage} has ${rules.length} approval rules`);
   return rules[0].Next;
 }
-
 
 const FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:start";
 const ACTIVITY_ARN = "arn:aws:states:eu-west-1:123456789012:activity:approval-manager";
@@ -28,7 +29,13 @@ function stage(name: string, timeoutSeconds: number, mechanism: Mechanism = "ssm
     stage: name,
     mechanism,
     maxWaitSeconds: timeoutSeconds,
-    states: lambdaCallbackTaskStates({ options: stageTaskOptions(name), functionArn: FUNCTION_ARN, stage: name, mechanism, timeoutSeconds }),
+    states: lambdaCallbackTaskStates({
+      options: stageTaskOptions(name),
+      functionArn: FUNCTION_ARN,
+      stage: name,
+      mechanism,
+      timeoutSeconds,
+    }),
   };
 }
 
@@ -55,7 +62,13 @@ function activityStage(name: string, timeoutSeconds: number, heartbeatSeconds = 
     stage: name,
     mechanism: "activity" as const,
     maxWaitSeconds: timeoutSeconds,
-    states: activityTaskStates({ options: stageTaskOptions(name), activityArn: `arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-test-${name}`, stage: name, timeoutSeconds, heartbeatSeconds }),
+    states: activityTaskStates({
+      options: stageTaskOptions(name),
+      activityArn: `arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-test-${name}`,
+      stage: name,
+      timeoutSeconds,
+      heartbeatSeconds,
+    }),
   };
 }
 
@@ -68,12 +81,21 @@ function snsStage(name: string, timeoutSeconds: number) {
     stage: name,
     mechanism: "sns-callback" as const,
     maxWaitSeconds: timeoutSeconds,
-    states: snsCallbackTaskStates({ options: stageTaskOptions(name), topicArn: TOPIC_ARN, pageUrl: PAGE_URL, stage: name, timeoutSeconds }),
+    states: snsCallbackTaskStates({
+      options: stageTaskOptions(name),
+      topicArn: TOPIC_ARN,
+      pageUrl: PAGE_URL,
+      stage: name,
+      timeoutSeconds,
+    }),
   };
 }
 
 const ONE_STAGE = assembleWorkflowDefinition({ autoApproveBelow: 500, stages: [stage("manager", 3900)] });
-const ONE_ACTIVITY_STAGE = assembleWorkflowDefinition({ autoApproveBelow: 500, stages: [activityStage("manager", 3600)] });
+const ONE_ACTIVITY_STAGE = assembleWorkflowDefinition({
+  autoApproveBelow: 500,
+  stages: [activityStage("manager", 3600)],
+});
 
 describe("workflow definition: asl-validator and lint", () => {
   const generated: Record<string, any> = {};
@@ -87,21 +109,43 @@ describe("workflow definition: asl-validator and lint", () => {
     const cases: Array<[string, AslDefinition]> = [
       ["one stage with auto-approve", ONE_STAGE],
       ["one stage without auto-approve", assembleWorkflowDefinition({ stages: [stage("manager", 3600)] })],
-      ["two stages", assembleWorkflowDefinition({ autoApproveBelow: 1000, stages: [stage("manager", 259200), stage("finance", 604800)] })],
-      ["five stages, hyphenated names, every mechanism", assembleWorkflowDefinition({
-        stages: [
-          stage("team-lead", 3600, "ssm-automation"),
-          stage("release-board", 7200, "codepipeline"),
-          stage("on-call", 600, "activity"),
-          stage("cost-center", 86400, "email-link"),
-          snsStage("security", 3600),
-        ],
-      })],
-      ["one sns-callback stage (a JSONata Task inside a JSONPath workflow)", assembleWorkflowDefinition({ autoApproveBelow: 500, stages: [snsStage("finance", 259200)] })],
-      ["one activity stage (its activity ARN, HeartbeatSeconds and States.HeartbeatTimeout retrier)", ONE_ACTIVITY_STAGE],
-      ["an activity stage between two callback stages, the shortest activity timeout", assembleWorkflowDefinition({
-        stages: [stage("team-lead", 3600), activityStage("on-call", 60, 59), stage("finance", 604800, "codepipeline")],
-      })],
+      [
+        "two stages",
+        assembleWorkflowDefinition({
+          autoApproveBelow: 1000,
+          stages: [stage("manager", 259200), stage("finance", 604800)],
+        }),
+      ],
+      [
+        "five stages, hyphenated names, every mechanism",
+        assembleWorkflowDefinition({
+          stages: [
+            stage("team-lead", 3600, "ssm-automation"),
+            stage("release-board", 7200, "codepipeline"),
+            stage("on-call", 600, "activity"),
+            stage("cost-center", 86400, "email-link"),
+            snsStage("security", 3600),
+          ],
+        }),
+      ],
+      [
+        "one sns-callback stage (a JSONata Task inside a JSONPath workflow)",
+        assembleWorkflowDefinition({ autoApproveBelow: 500, stages: [snsStage("finance", 259200)] }),
+      ],
+      [
+        "one activity stage (its activity ARN, HeartbeatSeconds and States.HeartbeatTimeout retrier)",
+        ONE_ACTIVITY_STAGE,
+      ],
+      [
+        "an activity stage between two callback stages, the shortest activity timeout",
+        assembleWorkflowDefinition({
+          stages: [
+            stage("team-lead", 3600),
+            activityStage("on-call", 60, 59),
+            stage("finance", 604800, "codepipeline"),
+          ],
+        }),
+      ],
     ];
     for (const [name, definition] of cases) {
       it(name, () => {
@@ -132,7 +176,10 @@ describe("workflow definition: asl-validator and lint", () => {
       const dev = generated.dev;
       expect(taskStates(dev).map(([name]) => name)).to.deep.equal(["Approval manager"]);
       expect(dev.States["Validate request"].Default).to.equal("Check auto-approve");
-      expect(dev.States["Check auto-approve"].Choices[0].And[1]).to.deep.equal({ Variable: "$.request.amount", NumericLessThan: 500 });
+      expect(dev.States["Check auto-approve"].Choices[0].And[1]).to.deep.equal({
+        Variable: "$.request.amount",
+        NumericLessThan: 500,
+      });
       expect(dev.States["Check auto-approve"].Default).to.equal("Approval manager");
     });
 
@@ -140,7 +187,9 @@ describe("workflow definition: asl-validator and lint", () => {
       const task = generated.dev.States["Approval manager"];
       expect(task.Resource).to.equal("arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-dev-manager");
       expect([task.HeartbeatSeconds, task.TimeoutSeconds]).to.deep.equal([120, 3600]);
-      expect(task.Retry).to.deep.equal([{ ErrorEquals: ["States.HeartbeatTimeout"], IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 1 }]);
+      expect(task.Retry).to.deep.equal([
+        { ErrorEquals: ["States.HeartbeatTimeout"], IntervalSeconds: 1, MaxAttempts: 3, BackoffRate: 1 },
+      ]);
     });
 
     it("prod: stages 'manager' then 'finance', no auto-approve", () => {
@@ -163,8 +212,16 @@ describe("workflow definition: asl-validator and lint", () => {
 
     it("is the only JSONata state besides the reminder and escalation publishes; the workflow stays JSONPath", () => {
       const definition = generated.staging;
-      const jsonata = Object.entries<any>(allStates(definition)).filter(([, state]) => state.QueryLanguage === "JSONata").map(([name]) => name);
-      expect(jsonata).to.deep.equal(["Approval team-lead reminder", "Approval team-lead escalation 1", "Approval finance", "Approval finance reminder", "Approval finance escalation 1"]);
+      const jsonata = Object.entries<any>(allStates(definition))
+        .filter(([, state]) => state.QueryLanguage === "JSONata")
+        .map(([name]) => name);
+      expect(jsonata).to.deep.equal([
+        "Approval team-lead reminder",
+        "Approval team-lead escalation 1",
+        "Approval finance",
+        "Approval finance reminder",
+        "Approval finance escalation 1",
+      ]);
       expect(definition).to.not.have.property("QueryLanguage");
     });
 
@@ -183,7 +240,11 @@ describe("workflow definition: asl-validator and lint", () => {
     });
 
     it("the lint catches a JSONata callback whose Arguments never use the token", () => {
-      expect(lintTask((state) => { state.Arguments.Message = "{% 'no token here' %}"; })).to.deep.equal([
+      expect(
+        lintTask((state) => {
+          state.Arguments.Message = "{% 'no token here' %}";
+        }),
+      ).to.deep.equal([
         "state 'Approval finance': a .waitForTaskToken task must pass $states.context.Task.Token in its Arguments (in a {% %} expression), or nobody can ever answer it",
       ]);
     });
@@ -193,8 +254,12 @@ describe("workflow definition: asl-validator and lint", () => {
         state.ResultPath = "$.decisions.finance";
         state.Arguments.Subject = "{% 'unclosed %}";
       });
-      expect(problems).to.include("state 'Approval finance': a JSONata state cannot use ResultPath (use Arguments and Output)");
-      expect(problems.some((p) => p.startsWith("state 'Approval finance': JSONata expression does not compile:"))).to.equal(true);
+      expect(problems).to.include(
+        "state 'Approval finance': a JSONata state cannot use ResultPath (use Arguments and Output)",
+      );
+      expect(
+        problems.some((p) => p.startsWith("state 'Approval finance': JSONata expression does not compile:")),
+      ).to.equal(true);
     });
   });
 
@@ -207,26 +272,38 @@ describe("workflow definition: asl-validator and lint", () => {
 
     it("an unknown arn:aws:states::: integration (seed 002's lambda:invokeActivity)", () => {
       const resource = "arn:aws:states:::lambda:invokeActivity:foo";
-      const problems = lintWith((d) => { d.States["Approval manager"].Resource = resource; });
+      const problems = lintWith((d) => {
+        d.States["Approval manager"].Resource = resource;
+      });
       expect(problems).to.have.length(1);
-      expect(problems[0]).to.match(/^state 'Approval manager': unknown service integration Resource 'arn:aws:states:::lambda:invokeActivity:foo'/);
+      expect(problems[0]).to.match(
+        /^state 'Approval manager': unknown service integration Resource 'arn:aws:states:::lambda:invokeActivity:foo'/,
+      );
     });
 
     it("a nonexistent integration in another partition", () => {
-      const problems = lintWith((d) => { d.States["Approval manager"].Resource = "arn:aws-cn:states:::lambda:invokeActivity:foo"; });
+      const problems = lintWith((d) => {
+        d.States["Approval manager"].Resource = "arn:aws-cn:states:::lambda:invokeActivity:foo";
+      });
       expect(problems).to.have.length(1);
-      expect(problems[0]).to.include("unknown service integration Resource 'arn:aws-cn:states:::lambda:invokeActivity:foo'");
+      expect(problems[0]).to.include(
+        "unknown service integration Resource 'arn:aws-cn:states:::lambda:invokeActivity:foo'",
+      );
     });
 
     it("a states ARN that is neither an integration nor an activity", () => {
-      const problems = lintWith((d) => { d.States["Approval manager"].Resource = "arn:aws:states:eu-west-1:123456789012:stateMachine:approve"; });
+      const problems = lintWith((d) => {
+        d.States["Approval manager"].Resource = "arn:aws:states:eu-west-1:123456789012:stateMachine:approve";
+      });
       expect(problems).to.deep.equal([
         "state 'Approval manager': Resource 'arn:aws:states:eu-west-1:123456789012:stateMachine:approve' is neither a service integration (arn:aws:states:::...) nor an activity ARN (arn:aws:states:<region>:<account>:activity:<name>)",
       ]);
     });
 
     it("a waitForTaskToken task without TimeoutSeconds", () => {
-      const problems = lintWith((d) => { delete d.States["Approval manager"].TimeoutSeconds; });
+      const problems = lintWith((d) => {
+        delete d.States["Approval manager"].TimeoutSeconds;
+      });
       expect(problems).to.deep.equal([
         "state 'Approval manager': waits for a callback or activity worker (Resource 'arn:aws:states:::lambda:invoke.waitForTaskToken') but has no TimeoutSeconds, so it can wait up to a year",
       ]);
@@ -255,24 +332,36 @@ describe("workflow definition: asl-validator and lint", () => {
     });
 
     it("HeartbeatSeconds equal to TimeoutSeconds", () => {
-      const problems = lintWith((d) => { d.States["Approval manager"].HeartbeatSeconds = 3900; });
-      expect(problems).to.deep.equal(["state 'Approval manager': HeartbeatSeconds (3900) must be less than TimeoutSeconds (3900)"]);
+      const problems = lintWith((d) => {
+        d.States["Approval manager"].HeartbeatSeconds = 3900;
+      });
+      expect(problems).to.deep.equal([
+        "state 'Approval manager': HeartbeatSeconds (3900) must be less than TimeoutSeconds (3900)",
+      ]);
     });
 
     it("HeartbeatSeconds above TimeoutSeconds", () => {
-      const problems = lintWith((d) => { d.States["Approval manager"].HeartbeatSeconds = 4000; });
-      expect(problems).to.deep.equal(["state 'Approval manager': HeartbeatSeconds (4000) must be less than TimeoutSeconds (3900)"]);
+      const problems = lintWith((d) => {
+        d.States["Approval manager"].HeartbeatSeconds = 4000;
+      });
+      expect(problems).to.deep.equal([
+        "state 'Approval manager': HeartbeatSeconds (4000) must be less than TimeoutSeconds (3900)",
+      ]);
     });
 
     it("the generated activity Task with HeartbeatSeconds equal to its TimeoutSeconds", () => {
       const definition = assembleWorkflowDefinition({ stages: [activityStage("manager", 600, 600)] });
-      expect(validateDefinition(definition)).to.deep.equal(["state 'Approval manager': HeartbeatSeconds (600) must be less than TimeoutSeconds (600)"]);
+      expect(validateDefinition(definition)).to.deep.equal([
+        "state 'Approval manager': HeartbeatSeconds (600) must be less than TimeoutSeconds (600)",
+      ]);
     });
 
     it("dev's generated activity Task with HeartbeatSeconds raised above its TimeoutSeconds, or without TimeoutSeconds", () => {
       const raised = copy(generated.dev);
       raised.States["Approval manager"].HeartbeatSeconds = 3601;
-      expect(validateDefinition(raised)).to.deep.equal(["state 'Approval manager': HeartbeatSeconds (3601) must be less than TimeoutSeconds (3600)"]);
+      expect(validateDefinition(raised)).to.deep.equal([
+        "state 'Approval manager': HeartbeatSeconds (3601) must be less than TimeoutSeconds (3600)",
+      ]);
       const unbounded = copy(generated.dev);
       delete unbounded.States["Approval manager"].TimeoutSeconds;
       expect(validateDefinition(unbounded)).to.deep.equal([
@@ -282,14 +371,21 @@ describe("workflow definition: asl-validator and lint", () => {
     });
 
     it("a waitForTaskToken task that never passes $$.Task.Token", () => {
-      const message = "state 'Approval manager': a .waitForTaskToken task must pass $$.Task.Token in its Parameters (in a 'key.$' field), or nobody can ever answer it";
-      expect(lintWith((d) => { delete d.States["Approval manager"].Parameters.Payload["taskToken.$"]; })).to.deep.equal([message]);
+      const message =
+        "state 'Approval manager': a .waitForTaskToken task must pass $$.Task.Token in its Parameters (in a 'key.$' field), or nobody can ever answer it";
+      expect(
+        lintWith((d) => {
+          delete d.States["Approval manager"].Parameters.Payload["taskToken.$"];
+        }),
+      ).to.deep.equal([message]);
       // A literal (non-".$") field passes the text "$$.Task.Token", not the token.
-      expect(lintWith((d) => {
-        const payload = d.States["Approval manager"].Parameters.Payload;
-        delete payload["taskToken.$"];
-        payload.taskToken = "$$.Task.Token";
-      })).to.deep.equal([message]);
+      expect(
+        lintWith((d) => {
+          const payload = d.States["Approval manager"].Parameters.Payload;
+          delete payload["taskToken.$"];
+          payload.taskToken = "$$.Task.Token";
+        }),
+      ).to.deep.equal([message]);
     });
 
     it("accepts sns:publish.waitForTaskToken passing the token inside an intrinsic (seed 004 style)", () => {
@@ -297,21 +393,28 @@ describe("workflow definition: asl-validator and lint", () => {
         d.States["Approval manager"].Resource = "arn:aws:states:::sns:publish.waitForTaskToken";
         d.States["Approval manager"].Parameters = {
           TopicArn: "arn:aws:sns:eu-west-1:123456789012:approvals",
-          "Message.$": "States.Format('Approve: https://example.com/approve?token={}', States.Base64Encode($$.Task.Token))",
+          "Message.$":
+            "States.Format('Approve: https://example.com/approve?token={}', States.Base64Encode($$.Task.Token))",
         };
       });
       expect(problems).to.deep.equal([]);
     });
 
     it("a dangling Next", () => {
-      const problems = lintWith((d) => { d.States["Approval manager"].Next = "Check managr"; });
+      const problems = lintWith((d) => {
+        d.States["Approval manager"].Next = "Check managr";
+      });
       expect(problems).to.include("state 'Approval manager': Next 'Check managr' names no state of this scope");
-      expect(problems).to.include("asl-validator MISSING_TRANSITION_TARGET: Missing 'StartAt'|'Next'|'Default' target: Check managr");
+      expect(problems).to.include(
+        "asl-validator MISSING_TRANSITION_TARGET: Missing 'StartAt'|'Next'|'Default' target: Check managr",
+      );
       expect(problems).to.have.length(2);
     });
 
     it("a dangling Catch target, and the state it no longer reaches", () => {
-      const problems = lintWith((d) => { d.States["Approval manager"].Catch[0].Next = "Nowhere"; });
+      const problems = lintWith((d) => {
+        d.States["Approval manager"].Catch[0].Next = "Nowhere";
+      });
       expect(problems).to.include("state 'Approval manager': Catch[0].Next 'Nowhere' names no state of this scope");
       expect(problems).to.include("state 'Approval manager timed out': is not reachable from StartAt 'Read request'");
     });
@@ -321,17 +424,23 @@ describe("workflow definition: asl-validator and lint", () => {
         d.States["Check manager"].Choices[1].Next = "Timed out at managr";
         d.States["Check manager"].Default = "Rejected at managr";
       });
-      expect(problems).to.include("state 'Check manager': Choices[1].Next 'Timed out at managr' names no state of this scope");
+      expect(problems).to.include(
+        "state 'Check manager': Choices[1].Next 'Timed out at managr' names no state of this scope",
+      );
       expect(problems).to.include("state 'Check manager': Default 'Rejected at managr' names no state of this scope");
     });
 
     it("an unreachable state", () => {
-      const problems = lintWith((d) => { d.States.Orphan = { Type: "Succeed" }; });
+      const problems = lintWith((d) => {
+        d.States.Orphan = { Type: "Succeed" };
+      });
       expect(problems).to.include("state 'Orphan': is not reachable from StartAt 'Read request'");
     });
 
     it("a missing top-level TimeoutSeconds", () => {
-      const problems = lintWith((d) => { delete d.TimeoutSeconds; });
+      const problems = lintWith((d) => {
+        delete d.TimeoutSeconds;
+      });
       expect(problems).to.deep.equal(["top level: TimeoutSeconds is not set, so an execution can run for a year"]);
     });
 
@@ -372,7 +481,9 @@ describe("workflow definition: asl-validator and lint", () => {
     });
 
     it("reports asl-validator's own schema errors", () => {
-      const problems = lintWith((d) => { d.States["Read request"].Type = "Passs"; });
+      const problems = lintWith((d) => {
+        d.States["Read request"].Type = "Passs";
+      });
       expect(problems.some((p) => p.startsWith("asl-validator SCHEMA_VALIDATION_FAILED"))).to.equal(true);
     });
 
@@ -387,10 +498,17 @@ describe("workflow definition: asl-validator and lint", () => {
 describe("workflow definition: execution length", () => {
   it("refuses stages whose waits add up beyond a Standard execution's year, naming them", () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const { assembleWorkflowDefinition: assemble, stageTaskOptions: options } = require("../components/workflow/definition") as typeof import("../components/workflow/definition");
-    const stageOf = (name: string, days: number) => ({ stage: name, mechanism: "activity" as const, maxWaitSeconds: days * 86400, states: { [options(name).stateName]: { Type: "Pass" as const, Next: options(name).next } } });
+    const { assembleWorkflowDefinition: assemble, stageTaskOptions: options } =
+      require("../components/workflow/definition") as typeof import("../components/workflow/definition");
+    const stageOf = (name: string, days: number) => ({
+      stage: name,
+      mechanism: "activity" as const,
+      maxWaitSeconds: days * 86400,
+      states: { [options(name).stateName]: { Type: "Pass" as const, Next: options(name).next } },
+    });
     expect(() => assemble({ stages: [stageOf("a", 200), stageOf("b", 170)] })).to.throw(
-      "The stages a (up to 200d), b (up to 170d) can wait 370 days in all, beyond a Standard execution's 365 days; shorten their timeouts");
+      "The stages a (up to 200d), b (up to 170d) can wait 370 days in all, beyond a Standard execution's 365 days; shorten their timeouts",
+    );
     expect(() => assemble({ stages: [stageOf("a", 200), stageOf("b", 160)] })).to.not.throw();
   });
 
@@ -407,7 +525,8 @@ describe("workflow definition: execution length", () => {
     });
     await runWithMocks("staging", {}, () => {
       expect(() => new ApprovalWorkflow("wf", { stages: [stage("a", 200), stage("b", 170)] })).to.throw(
-        "The stages a (up to 200d), b (up to 170d) can wait 370 days in all, beyond a Standard execution's 365 days; shorten their timeouts");
+        "The stages a (up to 200d), b (up to 170d) can wait 370 days in all, beyond a Standard execution's 365 days; shorten their timeouts",
+      );
     });
   });
 });

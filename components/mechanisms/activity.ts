@@ -72,12 +72,16 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
     const activityName = checkedName(component, "activity", prefix, 80);
     // The key policy names the workers for this activity's ARN, known from its name before it exists.
     const encryptedArn = args.dataKey?.addActivity(args.stage, activityName, args.approvers);
-    this.activity = new aws.sfn.Activity(`${name}-activity`, {
-      name: activityName,
-      // An activity's encryption cannot change in place (CloudFormation: "Update requires:
-      // Replacement"): adding the key replaces the activity, so drain waiting requests first (docs/operations.md).
-      ...(args.dataKey ? { encryptionConfiguration: args.dataKey.encryptionConfiguration } : {}),
-    }, { parent: this, ...(args.dataKey ? { deleteBeforeReplace: true } : {}) });
+    this.activity = new aws.sfn.Activity(
+      `${name}-activity`,
+      {
+        name: activityName,
+        // An activity's encryption cannot change in place (CloudFormation: "Update requires:
+        // Replacement"): adding the key replaces the activity, so drain waiting requests first (docs/operations.md).
+        ...(args.dataKey ? { encryptionConfiguration: args.dataKey.encryptionConfiguration } : {}),
+      },
+      { parent: this, ...(args.dataKey ? { deleteBeforeReplace: true } : {}) },
+    );
 
     // Exactly what the approval worker calls, on this activity only (and, encrypted, reading its task inputs).
     const approvers = createApproverPolicy({
@@ -86,12 +90,22 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
       stage: args.stage,
       namePrefix: args.namePrefix ?? defaultNamePrefix(),
       description: `Run the approval worker of stage ${args.stage} of sfn-approvals`,
-      policy: policyDocument([{
-        Sid: "WorkThisApprovalActivity",
-        Effect: "Allow",
-        Action: ["states:GetActivityTask", "states:SendTaskSuccess", "states:SendTaskFailure", "states:SendTaskHeartbeat"],
-        Resource: [this.activity.arn],
-      }, ...(args.dataKey && encryptedArn ? [args.dataKey.activityReadStatement("ReadThisActivityTasks", encryptedArn)] : [])]),
+      policy: policyDocument([
+        {
+          Sid: "WorkThisApprovalActivity",
+          Effect: "Allow",
+          Action: [
+            "states:GetActivityTask",
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure",
+            "states:SendTaskHeartbeat",
+          ],
+          Resource: [this.activity.arn],
+        },
+        ...(args.dataKey && encryptedArn
+          ? [args.dataKey.activityReadStatement("ReadThisActivityTasks", encryptedArn)]
+          : []),
+      ]),
       approvers: args.approvers,
       access: args.approverAccess,
       accountId,
@@ -112,13 +126,15 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
 
   taskState(options: TaskStateOptions): ApprovalTaskState {
     return {
-      states: this.activity.arn.apply((activityArn) => activityTaskStates({
-        options,
-        activityArn,
-        stage: this.stage,
-        timeoutSeconds: this.timeoutSeconds,
-        heartbeatSeconds: this.heartbeatSeconds,
-      })),
+      states: this.activity.arn.apply((activityArn) =>
+        activityTaskStates({
+          options,
+          activityArn,
+          stage: this.stage,
+          timeoutSeconds: this.timeoutSeconds,
+          heartbeatSeconds: this.heartbeatSeconds,
+        }),
+      ),
       // The state machine needs no IAM permission to schedule activity tasks.
       statements: pulumi.output([]),
     };
@@ -156,7 +172,14 @@ export function activityTaskStates(args: {
       TimeoutSeconds: args.timeoutSeconds,
       HeartbeatSeconds: args.heartbeatSeconds,
       ResultPath: options.resultPath,
-      Retry: [{ ErrorEquals: ["States.HeartbeatTimeout"], IntervalSeconds: 1, MaxAttempts: ACTIVITY_RELEASES, BackoffRate: 1 }],
+      Retry: [
+        {
+          ErrorEquals: ["States.HeartbeatTimeout"],
+          IntervalSeconds: 1,
+          MaxAttempts: ACTIVITY_RELEASES,
+          BackoffRate: 1,
+        },
+      ],
       Catch: [{ ErrorEquals: ["States.Timeout"], ResultPath: options.resultPath, Next: timedOut }],
       Next: options.next,
     },

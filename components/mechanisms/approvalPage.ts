@@ -76,7 +76,10 @@ export class ApprovalPage extends pulumi.ComponentResource {
     const stageNames = Object.keys(args.stages);
     if (stageNames.length === 0) throw new Error(`ApprovalPage ${name}: needs at least one stage`);
     for (const [stage, mechanism] of Object.entries(args.stages)) {
-      if (!MECHANISM_DEFINITIONS[mechanism]?.approvalPage) throw new Error(`ApprovalPage ${name}: stage '${stage}' uses ${mechanism}; only ${mechanismsWith("approvalPage").join(" and ")} stages decide on the page`);
+      if (!MECHANISM_DEFINITIONS[mechanism]?.approvalPage)
+        throw new Error(
+          `ApprovalPage ${name}: stage '${stage}' uses ${mechanism}; only ${mechanismsWith("approvalPage").join(" and ")} stages decide on the page`,
+        );
     }
     const throttle = args.throttle ?? DEFAULT_THROTTLE;
     const parent = { parent: this };
@@ -85,96 +88,160 @@ export class ApprovalPage extends pulumi.ComponentResource {
     const stateMachineArn = pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:stateMachine:${args.stateMachineName}`;
     const executionsArn = pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:execution:${args.stateMachineName}:*`;
 
-    this.api = new aws.apigatewayv2.Api(`${name}-api`, {
-      name: checkedName(`ApprovalPage ${name}`, "HTTP API", `${prefix}-approval-page`, 128),
-      protocolType: "HTTP",
-      description: `Approval page of ${args.stateMachineName}: GET ${PAGE_PATH} shows a request, POST ${PAGE_PATH} decides it`,
-    }, parent);
+    this.api = new aws.apigatewayv2.Api(
+      `${name}-api`,
+      {
+        name: checkedName(`ApprovalPage ${name}`, "HTTP API", `${prefix}-approval-page`, 128),
+        protocolType: "HTTP",
+        description: `Approval page of ${args.stateMachineName}: GET ${PAGE_PATH} shows a request, POST ${PAGE_PATH} decides it`,
+      },
+      parent,
+    );
     this.url = pulumi.interpolate`${this.api.apiEndpoint}${PAGE_PATH}`;
 
     if (Object.values(args.stages).some((mechanism) => MECHANISM_DEFINITIONS[mechanism].approvalPage === "code-link")) {
       // One item per email: a hash of its code and the token sealed under the code; TTL ends it.
-      this.linkCodes = new aws.dynamodb.Table(`${name}-link-codes`, {
-        name: checkedName(`ApprovalPage ${name}`, "DynamoDB table", `${prefix}-link-codes`, 255),
-        billingMode: "PAY_PER_REQUEST",
-        hashKey: "codeHash",
-        attributes: [{ name: "codeHash", type: "S" }],
-        ttl: { attributeName: "expiresAt", enabled: true },
-        pointInTimeRecovery: { enabled: true },
-        serverSideEncryption: { enabled: true },
-      }, parent);
+      this.linkCodes = new aws.dynamodb.Table(
+        `${name}-link-codes`,
+        {
+          name: checkedName(`ApprovalPage ${name}`, "DynamoDB table", `${prefix}-link-codes`, 255),
+          billingMode: "PAY_PER_REQUEST",
+          hashKey: "codeHash",
+          attributes: [{ name: "codeHash", type: "S" }],
+          ttl: { attributeName: "expiresAt", enabled: true },
+          pointInTimeRecovery: { enabled: true },
+          serverSideEncryption: { enabled: true },
+        },
+        parent,
+      );
     }
     const codeTable = this.linkCodes;
 
-    this.handler = new ApprovalFunction(`${name}-handler`, {
-      description: `sfn-approvals approval page of ${args.stateMachineName}`,
-      callback: async (event: HttpEvent) => handleApprovalPage(event, {
-        stateMachineArn: requiredEnv("STATE_MACHINE_ARN"),
-        stages: JSON.parse(requiredEnv("STAGES")) as Record<string, Mechanism>,
-        codeTable: process.env.CODE_TABLE_NAME,
-      }, newSfnClient(1), newDynamoDbClient()),
-      environment: {
-        STATE_MACHINE_ARN: stateMachineArn,
-        STAGES: JSON.stringify(args.stages),
-        ...(codeTable ? { CODE_TABLE_NAME: codeTable.name } : {}),
+    this.handler = new ApprovalFunction(
+      `${name}-handler`,
+      {
+        description: `sfn-approvals approval page of ${args.stateMachineName}`,
+        callback: async (event: HttpEvent) =>
+          handleApprovalPage(
+            event,
+            {
+              stateMachineArn: requiredEnv("STATE_MACHINE_ARN"),
+              stages: JSON.parse(requiredEnv("STAGES")) as Record<string, Mechanism>,
+              codeTable: process.env.CODE_TABLE_NAME,
+            },
+            newSfnClient(1),
+            newDynamoDbClient(),
+          ),
+        environment: {
+          STATE_MACHINE_ARN: stateMachineArn,
+          STAGES: JSON.stringify(args.stages),
+          ...(codeTable ? { CODE_TABLE_NAME: codeTable.name } : {}),
+        },
+        statements: [
+          // DescribeExecution: the request to show. GetExecutionHistory: which task and stage a token belongs to.
+          {
+            Sid: "ReadExecutionsOfStateMachine",
+            Effect: "Allow",
+            Action: ["states:DescribeExecution", "states:GetExecutionHistory"],
+            Resource: [executionsArn],
+          },
+          // Heartbeat: GET checks that the token still waits. Success: POST records approve or reject.
+          // No SendTaskFailure: a rejection is a decision, sent as success with the decision contract.
+          {
+            Sid: "AnswerTasksOfStateMachine",
+            Effect: "Allow",
+            Action: ["states:SendTaskHeartbeat", "states:SendTaskSuccess"],
+            Resource: [stateMachineArn],
+          },
+          // GetItem: a code link's item. UpdateItem: the conditional claim, then its confirmation.
+          ...(codeTable
+            ? [
+                {
+                  Sid: "ReadAndClaimLinkCodes",
+                  Effect: "Allow" as const,
+                  Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                  Resource: [codeTable.arn],
+                },
+              ]
+            : []),
+          // The execution data (request, history with the tokens) is encrypted with the stack's key.
+          ...(args.dataKey ? [args.dataKey.readStatement("DecryptExecutionData")] : []),
+        ],
       },
-      statements: [
-        // DescribeExecution: the request to show. GetExecutionHistory: which task and stage a token belongs to.
-        { Sid: "ReadExecutionsOfStateMachine", Effect: "Allow", Action: ["states:DescribeExecution", "states:GetExecutionHistory"], Resource: [executionsArn] },
-        // Heartbeat: GET checks that the token still waits. Success: POST records approve or reject.
-        // No SendTaskFailure: a rejection is a decision, sent as success with the decision contract.
-        { Sid: "AnswerTasksOfStateMachine", Effect: "Allow", Action: ["states:SendTaskHeartbeat", "states:SendTaskSuccess"], Resource: [stateMachineArn] },
-        // GetItem: a code link's item. UpdateItem: the conditional claim, then its confirmation.
-        ...(codeTable ? [{ Sid: "ReadAndClaimLinkCodes", Effect: "Allow" as const, Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"], Resource: [codeTable.arn] }] : []),
-        // The execution data (request, history with the tokens) is encrypted with the stack's key.
-        ...(args.dataKey ? [args.dataKey.readStatement("DecryptExecutionData")] : []),
-      ],
-    }, parent);
+      parent,
+    );
     args.dataKey?.addExecutionReader("ApprovalPageReadsExecutionData", this.handler.role.arn);
 
-    const integration = new aws.apigatewayv2.Integration(`${name}-integration`, {
-      apiId: this.api.id,
-      integrationType: "AWS_PROXY",
-      integrationUri: this.handler.function.arn,
-      payloadFormatVersion: "2.0",
-      timeoutMilliseconds: INTEGRATION_TIMEOUT_MS,
-    }, parent);
-    const routes = ["GET", "POST"].map((method) => new aws.apigatewayv2.Route(`${name}-${method.toLowerCase()}`, {
-      apiId: this.api.id,
-      routeKey: `${method} ${PAGE_PATH}`,
-      target: pulumi.interpolate`integrations/${integration.id}`,
-    }, parent));
+    const integration = new aws.apigatewayv2.Integration(
+      `${name}-integration`,
+      {
+        apiId: this.api.id,
+        integrationType: "AWS_PROXY",
+        integrationUri: this.handler.function.arn,
+        payloadFormatVersion: "2.0",
+        timeoutMilliseconds: INTEGRATION_TIMEOUT_MS,
+      },
+      parent,
+    );
+    const routes = ["GET", "POST"].map(
+      (method) =>
+        new aws.apigatewayv2.Route(
+          `${name}-${method.toLowerCase()}`,
+          {
+            apiId: this.api.id,
+            routeKey: `${method} ${PAGE_PATH}`,
+            target: pulumi.interpolate`integrations/${integration.id}`,
+          },
+          parent,
+        ),
+    );
 
-    const permission = new aws.lambda.Permission(`${name}-invoke`, {
-      function: this.handler.function.name,
-      action: "lambda:InvokeFunction",
-      principal: "apigateway.amazonaws.com",
-      sourceArn: pulumi.interpolate`${this.api.executionArn}/*/*${PAGE_PATH}`,
-    }, parent);
+    const permission = new aws.lambda.Permission(
+      `${name}-invoke`,
+      {
+        function: this.handler.function.name,
+        action: "lambda:InvokeFunction",
+        principal: "apigateway.amazonaws.com",
+        sourceArn: pulumi.interpolate`${this.api.executionArn}/*/*${PAGE_PATH}`,
+      },
+      parent,
+    );
 
-    this.accessLogs = new aws.cloudwatch.LogGroup(`${name}-access-logs`, {
-      name: `/${pulumi.getProject()}/${pulumi.getStack()}/${name}-access`,
-      retentionInDays: LOG_RETENTION_DAYS,
-    }, parent);
+    this.accessLogs = new aws.cloudwatch.LogGroup(
+      `${name}-access-logs`,
+      {
+        name: `/${pulumi.getProject()}/${pulumi.getStack()}/${name}-access`,
+        retentionInDays: LOG_RETENTION_DAYS,
+      },
+      parent,
+    );
 
-    this.apiStage = new aws.apigatewayv2.Stage(`${name}-stage`, {
-      apiId: this.api.id,
-      name: "$default",
-      autoDeploy: true,
-      defaultRouteSettings: { throttlingRateLimit: throttle.ratePerSecond, throttlingBurstLimit: throttle.burst },
-      accessLogSettings: { destinationArn: this.accessLogs.arn, format: ACCESS_LOG_FORMAT },
-    }, { parent: this, dependsOn: [...routes, permission] });
+    this.apiStage = new aws.apigatewayv2.Stage(
+      `${name}-stage`,
+      {
+        apiId: this.api.id,
+        name: "$default",
+        autoDeploy: true,
+        defaultRouteSettings: { throttlingRateLimit: throttle.ratePerSecond, throttlingBurstLimit: throttle.burst },
+        accessLogSettings: { destinationArn: this.accessLogs.arn, format: ACCESS_LOG_FORMAT },
+      },
+      { parent: this, dependsOn: [...routes, permission] },
+    );
 
     // The page answers every expected problem with a 4xx page; a 5xx means AWS was unreachable
     // (503, nothing recorded) or the function broke.
-    this.serverErrorsAlarm = anyOccurrenceAlarm(`${name}-errors-alarm`, {
-      description: `The approval page of ${args.stateMachineName} answered with a server error: an approver could not decide`,
-      namespace: "AWS/ApiGateway",
-      metricName: "5xx",
-      dimensions: { ApiId: this.api.id, Stage: "$default" },
-      statistic: "Sum",
-      alarmActions: args.alarmActions,
-    }, parent);
+    this.serverErrorsAlarm = anyOccurrenceAlarm(
+      `${name}-errors-alarm`,
+      {
+        description: `The approval page of ${args.stateMachineName} answered with a server error: an approver could not decide`,
+        namespace: "AWS/ApiGateway",
+        metricName: "5xx",
+        dimensions: { ApiId: this.api.id, Stage: "$default" },
+        statistic: "Sum",
+        alarmActions: args.alarmActions,
+      },
+      parent,
+    );
 
     this.registerOutputs({ url: this.url, ...(this.linkCodes ? { linkCodeTable: this.linkCodes.name } : {}) });
   }

@@ -15,30 +15,40 @@ export function lambdaCallbackTaskState(args: {
 }): ApprovalTaskState {
   const functionArn = args.startFunction.function.arn;
   return {
-    states: functionArn.apply((arn) => lambdaCallbackTaskStates({
-      options: args.options,
-      functionArn: arn,
-      stage: args.stage,
-      mechanism: args.mechanism,
-      timeoutSeconds: args.maxWaitSeconds,
-    })),
-    statements: pulumi.output([{
-      Sid: `InvokeStart${args.stage.replace(/[^a-z0-9]/gi, "")}`,
-      Effect: "Allow" as const,
-      Action: ["lambda:InvokeFunction"],
-      Resource: [functionArn, pulumi.interpolate`${functionArn}:*`],
-    }]),
+    states: functionArn.apply((arn) =>
+      lambdaCallbackTaskStates({
+        options: args.options,
+        functionArn: arn,
+        stage: args.stage,
+        mechanism: args.mechanism,
+        timeoutSeconds: args.maxWaitSeconds,
+      }),
+    ),
+    statements: pulumi.output([
+      {
+        Sid: `InvokeStart${args.stage.replace(/[^a-z0-9]/gi, "")}`,
+        Effect: "Allow" as const,
+        Action: ["lambda:InvokeFunction"],
+        Resource: [functionArn, pulumi.interpolate`${functionArn}:*`],
+      },
+    ]),
   };
 }
 
 /** Lets `resultFunction` answer tasks of exactly this state machine. */
-export function allowTaskAnswers(resultFunction: ApprovalFunction, resourceName: string, stateMachineArn: pulumi.Input<string>): void {
-  resultFunction.allow(resourceName, [{
-    Sid: "SendDecisionToStateMachine",
-    Effect: "Allow",
-    Action: ["states:SendTaskSuccess", "states:SendTaskFailure"],
-    Resource: [stateMachineArn],
-  }]);
+export function allowTaskAnswers(
+  resultFunction: ApprovalFunction,
+  resourceName: string,
+  stateMachineArn: pulumi.Input<string>,
+): void {
+  resultFunction.allow(resourceName, [
+    {
+      Sid: "SendDecisionToStateMachine",
+      Effect: "Allow",
+      Action: ["states:SendTaskSuccess", "states:SendTaskFailure"],
+      Resource: [stateMachineArn],
+    },
+  ]);
 }
 
 /** Arguments every Lambda callback mechanism takes. */
@@ -62,12 +72,22 @@ export abstract class LambdaCallbackApproval extends pulumi.ComponentResource im
   abstract readonly startFunction: ApprovalFunction;
   abstract readonly resultFunction: ApprovalFunction;
 
-  constructor(type: string, protected readonly resourceName: string, opts?: pulumi.ComponentResourceOptions) {
+  constructor(
+    type: string,
+    protected readonly resourceName: string,
+    opts?: pulumi.ComponentResourceOptions,
+  ) {
     super(type, resourceName, {}, opts);
   }
 
   taskState(options: TaskStateOptions): ApprovalTaskState {
-    return lambdaCallbackTaskState({ stage: this.stage, mechanism: this.mechanism, startFunction: this.startFunction, maxWaitSeconds: this.maxWaitSeconds, options });
+    return lambdaCallbackTaskState({
+      stage: this.stage,
+      mechanism: this.mechanism,
+      startFunction: this.startFunction,
+      maxWaitSeconds: this.maxWaitSeconds,
+      options,
+    });
   }
 
   grantTaskResponse(stateMachineArn: pulumi.Input<string>): void {

@@ -30,7 +30,12 @@ export interface EmailApprovalArgs {
 }
 
 /** Checks shared by both email mechanisms; returns the stage topic. */
-export function approverTopic(component: string, name: string, args: EmailApprovalArgs, parent: pulumi.Resource): aws.sns.Topic {
+export function approverTopic(
+  component: string,
+  name: string,
+  args: EmailApprovalArgs,
+  parent: pulumi.Resource,
+): aws.sns.Topic {
   if (args.approvers.length < 1) throw new Error(`${component} ${name}: needs at least one approver email address`);
   if (args.timeoutSeconds < 60 || args.timeoutSeconds > 365 * 86400) {
     throw new Error(`${component} ${name}: timeout must be 60..31536000 seconds, got ${args.timeoutSeconds}`);
@@ -59,33 +64,45 @@ export class EmailLinkApproval extends pulumi.ComponentResource implements Appro
     super("sfn-approvals:index:EmailLinkApproval", name, {}, opts);
     this.stage = args.stage;
     this.maxWaitSeconds = args.timeoutSeconds;
-    if (!args.linkCodeTable) throw new Error(`EmailLinkApproval ${name}: needs the approval page's code table (linkCodeTable: ApprovalPage.linkCodes)`);
+    if (!args.linkCodeTable)
+      throw new Error(
+        `EmailLinkApproval ${name}: needs the approval page's code table (linkCodeTable: ApprovalPage.linkCodes)`,
+      );
     this.topic = approverTopic("EmailLinkApproval", name, args, this);
     // Reminders go to the approvers, who hold the approval link.
     this.reminderTopicArn = this.topic.arn;
 
-    this.startFunction = new ApprovalFunction(`${name}-start`, {
-      description: `sfn-approvals ${args.stage}: emails the approval link for one request`,
-      callback: async (event: unknown) => sendApprovalEmail(event, {
-        stage: requiredEnv("STAGE_NAME"),
-        topicArn: requiredEnv("TOPIC_ARN"),
-        pageUrl: requiredEnv("APPROVAL_PAGE_URL"),
-        timeoutSeconds: Number(requiredEnv("TIMEOUT_SECONDS")),
-        codeTable: requiredEnv("CODE_TABLE_NAME"),
-      }, { sns: newSnsClient(), dynamodb: newDynamoDbClient() }),
-      environment: {
-        STAGE_NAME: args.stage,
-        TOPIC_ARN: this.topic.arn,
-        APPROVAL_PAGE_URL: args.approvalPageUrl,
-        TIMEOUT_SECONDS: String(args.timeoutSeconds),
-        CODE_TABLE_NAME: args.linkCodeTable.name,
+    this.startFunction = new ApprovalFunction(
+      `${name}-start`,
+      {
+        description: `sfn-approvals ${args.stage}: emails the approval link for one request`,
+        callback: async (event: unknown) =>
+          sendApprovalEmail(
+            event,
+            {
+              stage: requiredEnv("STAGE_NAME"),
+              topicArn: requiredEnv("TOPIC_ARN"),
+              pageUrl: requiredEnv("APPROVAL_PAGE_URL"),
+              timeoutSeconds: Number(requiredEnv("TIMEOUT_SECONDS")),
+              codeTable: requiredEnv("CODE_TABLE_NAME"),
+            },
+            { sns: newSnsClient(), dynamodb: newDynamoDbClient() },
+          ),
+        environment: {
+          STAGE_NAME: args.stage,
+          TOPIC_ARN: this.topic.arn,
+          APPROVAL_PAGE_URL: args.approvalPageUrl,
+          TIMEOUT_SECONDS: String(args.timeoutSeconds),
+          CODE_TABLE_NAME: args.linkCodeTable.name,
+        },
+        statements: [
+          { Sid: "PublishApprovalEmail", Effect: "Allow", Action: ["sns:Publish"], Resource: [this.topic.arn] },
+          // A new item per email (conditional: a code is never written twice); the function reads nothing back.
+          { Sid: "StoreLinkCodes", Effect: "Allow", Action: ["dynamodb:PutItem"], Resource: [args.linkCodeTable.arn] },
+        ],
       },
-      statements: [
-        { Sid: "PublishApprovalEmail", Effect: "Allow", Action: ["sns:Publish"], Resource: [this.topic.arn] },
-        // A new item per email (conditional: a code is never written twice); the function reads nothing back.
-        { Sid: "StoreLinkCodes", Effect: "Allow", Action: ["dynamodb:PutItem"], Resource: [args.linkCodeTable.arn] },
-      ],
-    }, { parent: this });
+      { parent: this },
+    );
 
     this.stackOutput = stageStackOutput({
       topicArn: this.topic.arn,
@@ -96,7 +113,13 @@ export class EmailLinkApproval extends pulumi.ComponentResource implements Appro
   }
 
   taskState(options: TaskStateOptions): ApprovalTaskState {
-    return lambdaCallbackTaskState({ stage: this.stage, mechanism: this.mechanism, startFunction: this.startFunction, maxWaitSeconds: this.maxWaitSeconds, options });
+    return lambdaCallbackTaskState({
+      stage: this.stage,
+      mechanism: this.mechanism,
+      startFunction: this.startFunction,
+      maxWaitSeconds: this.maxWaitSeconds,
+      options,
+    });
   }
 
   /** The decision comes from the ApprovalPage, which holds its own rights on the state machine. */

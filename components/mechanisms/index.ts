@@ -56,7 +56,12 @@ export interface MechanismDefinition {
   /** How an approver decides, in one sentence: reminders and escalation emails say it. */
   howToDecide: string;
   /** The stage's component. */
-  create(name: string, config: StageConfig, defaults: StageDefaults, opts?: pulumi.ComponentResourceOptions): ApprovalStage;
+  create(
+    name: string,
+    config: StageConfig,
+    defaults: StageDefaults,
+    opts?: pulumi.ComponentResourceOptions,
+  ): ApprovalStage;
 }
 
 /** A stage's ApproverAccess: the stack's settings and the stage's permission sets. */
@@ -66,17 +71,25 @@ function approverAccess(config: StageConfig, defaults: StageDefaults): ApproverA
 
 function pageUrl(config: StageConfig, defaults: StageDefaults): pulumi.Input<string> {
   if (defaults.approvalPageUrl === undefined) {
-    throw new pulumi.RunError(`Stage '${config.name}': ${config.mechanism} needs the approval page; create an ApprovalPage and pass its url as approvalPageUrl`);
+    throw new pulumi.RunError(
+      `Stage '${config.name}': ${config.mechanism} needs the approval page; create an ApprovalPage and pass its url as approvalPageUrl`,
+    );
   }
   return defaults.approvalPageUrl;
 }
 
-const EMAIL_HOW_TO_DECIDE = "Approvers decide with the approval link in the earlier email whose subject starts with \"Approval needed\".";
+const EMAIL_HOW_TO_DECIDE =
+  'Approvers decide with the approval link in the earlier email whose subject starts with "Approval needed".';
 /** Email stages refuse `notify`: whoever has the link can decide. */
 const emailNotify = (mechanism: Mechanism): Refused => ({
   refused: `${mechanism} emails the approval link to the approvers, and whoever has the link can decide: list everyone who may decide under approvers; remove notify`,
 });
-const EMAIL_TIMEOUT = { minSeconds: 60, minText: "1m", maxSeconds: EMAIL_STAGE_MAX_SECONDS, maxReason: "an email stage waits at most 360d (a Standard execution lasts at most 365d)" };
+const EMAIL_TIMEOUT = {
+  minSeconds: 60,
+  minText: "1m",
+  maxSeconds: EMAIL_STAGE_MAX_SECONDS,
+  maxReason: "an email stage waits at most 360d (a Standard execution lasts at most 365d)",
+};
 
 export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
   "ssm-automation": {
@@ -86,51 +99,84 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
     notify: "allowed",
     reminders: "notify",
     approverPolicy: false, // aws:approve names its approvers; SSM checks them
-    howToDecide: "Approvers approve or reject it in the AWS Systems Manager console (Automation: the execution waiting at its approval step) or with aws ssm send-automation-signal, as the first notification explained.",
-    create: (name, config, defaults, opts) => new SsmAutomationApproval(name, {
-      stage: config.name,
-      approvers: config.approvers,
-      minRequiredApprovals: config.minRequiredApprovals,
-      notify: config.notify,
-      timeoutSeconds: config.timeoutSeconds,
-      alarmActions: defaults.alarmActions,
-    }, opts),
+    howToDecide:
+      "Approvers approve or reject it in the AWS Systems Manager console (Automation: the execution waiting at its approval step) or with aws ssm send-automation-signal, as the first notification explained.",
+    create: (name, config, defaults, opts) =>
+      new SsmAutomationApproval(
+        name,
+        {
+          stage: config.name,
+          approvers: config.approvers,
+          minRequiredApprovals: config.minRequiredApprovals,
+          notify: config.notify,
+          timeoutSeconds: config.timeoutSeconds,
+          alarmActions: defaults.alarmActions,
+        },
+        opts,
+      ),
   },
   codepipeline: {
     approvers: { kind: "iam-principal", max: 20 },
     // A manual approval action waits 5 to 86400 minutes (timeoutInMinutes, CodePipeline quotas).
-    timeout: { minSeconds: 300, minText: "5m", maxSeconds: 60 * DAY, maxReason: "a CodePipeline manual approval waits at most 60d" },
+    timeout: {
+      minSeconds: 300,
+      minText: "5m",
+      maxSeconds: 60 * DAY,
+      maxReason: "a CodePipeline manual approval waits at most 60d",
+    },
     quorum: false,
     notify: "allowed",
     reminders: "notify",
     approverPolicy: true,
-    howToDecide: "Approvers approve or reject it in the AWS CodePipeline console (the pipeline's manual approval action), as the first notification explained.",
-    create: (name, config, defaults, opts) => new CodePipelineApproval(name, {
-      stage: config.name,
-      approvers: config.approvers,
-      notify: config.notify,
-      timeoutSeconds: config.timeoutSeconds,
-      alarmActions: defaults.alarmActions,
-      approverAccess: approverAccess(config, defaults),
-    }, opts),
+    howToDecide:
+      "Approvers approve or reject it in the AWS CodePipeline console (the pipeline's manual approval action), as the first notification explained.",
+    create: (name, config, defaults, opts) =>
+      new CodePipelineApproval(
+        name,
+        {
+          stage: config.name,
+          approvers: config.approvers,
+          notify: config.notify,
+          timeoutSeconds: config.timeoutSeconds,
+          alarmActions: defaults.alarmActions,
+          approverAccess: approverAccess(config, defaults),
+        },
+        opts,
+      ),
   },
   activity: {
     approvers: { kind: "iam-principal", max: 20 },
     // A stage may wait its timeout again after each of 3 releases by a vanished worker: 4 x 90d
     // stays within a Standard execution's one year.
-    timeout: { minSeconds: 60, minText: "1m", maxSeconds: 90 * DAY, maxReason: "an activity stage waits at most 90d (it may wait again after each of 3 worker releases, within an execution's 365d)" },
+    timeout: {
+      minSeconds: 60,
+      minText: "1m",
+      maxSeconds: 90 * DAY,
+      maxReason:
+        "an activity stage waits at most 90d (it may wait again after each of 3 worker releases, within an execution's 365d)",
+    },
     quorum: false,
-    notify: { refused: "the activity mechanism sends no email: approvers run `npm run approval-worker`; remove notify" },
-    reminders: { refused: "the activity mechanism sends no email to remind: approvers run `npm run approval-worker`; remove remindEvery (escalateTo works for activity stages)" },
+    notify: {
+      refused: "the activity mechanism sends no email: approvers run `npm run approval-worker`; remove notify",
+    },
+    reminders: {
+      refused:
+        "the activity mechanism sends no email to remind: approvers run `npm run approval-worker`; remove remindEvery (escalateTo works for activity stages)",
+    },
     approverPolicy: true,
     howToDecide: "Approvers decide with `npm run approval-worker` (see docs/mechanisms/activity.md).",
-    create: (name, config, defaults, opts) => new ActivityApproval(name, {
-      stage: config.name,
-      approvers: config.approvers,
-      timeoutSeconds: config.timeoutSeconds,
-      dataKey: defaults.dataKey,
-      approverAccess: approverAccess(config, defaults),
-    }, opts),
+    create: (name, config, defaults, opts) =>
+      new ActivityApproval(
+        name,
+        {
+          stage: config.name,
+          approvers: config.approvers,
+          timeoutSeconds: config.timeoutSeconds,
+          dataKey: defaults.dataKey,
+          approverAccess: approverAccess(config, defaults),
+        },
+        opts,
+      ),
   },
   "email-link": {
     approvers: { kind: "email", max: 50 },
@@ -141,13 +187,18 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
     approvalPage: "code-link",
     approverPolicy: false,
     howToDecide: EMAIL_HOW_TO_DECIDE,
-    create: (name, config, defaults, opts) => new EmailLinkApproval(name, {
-      stage: config.name,
-      approvers: config.approvers,
-      timeoutSeconds: config.timeoutSeconds,
-      approvalPageUrl: pageUrl(config, defaults),
-      linkCodeTable: defaults.linkCodeTable,
-    }, opts),
+    create: (name, config, defaults, opts) =>
+      new EmailLinkApproval(
+        name,
+        {
+          stage: config.name,
+          approvers: config.approvers,
+          timeoutSeconds: config.timeoutSeconds,
+          approvalPageUrl: pageUrl(config, defaults),
+          linkCodeTable: defaults.linkCodeTable,
+        },
+        opts,
+      ),
   },
   "sns-callback": {
     approvers: { kind: "email", max: 50 },
@@ -158,12 +209,17 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
     approvalPage: "token-link",
     approverPolicy: false,
     howToDecide: EMAIL_HOW_TO_DECIDE,
-    create: (name, config, defaults, opts) => new SnsCallbackApproval(name, {
-      stage: config.name,
-      approvers: config.approvers,
-      timeoutSeconds: config.timeoutSeconds,
-      approvalPageUrl: pageUrl(config, defaults),
-    }, opts),
+    create: (name, config, defaults, opts) =>
+      new SnsCallbackApproval(
+        name,
+        {
+          stage: config.name,
+          approvers: config.approvers,
+          timeoutSeconds: config.timeoutSeconds,
+          approvalPageUrl: pageUrl(config, defaults),
+        },
+        opts,
+      ),
   },
 };
 
@@ -173,9 +229,14 @@ export function mechanismsWith(property: "quorum" | "approverPolicy" | "approval
 }
 
 /** The component of a validated stage config, named `stage-<name>`. */
-export function createApprovalStage(config: StageConfig, defaults: StageDefaults = {}, opts?: pulumi.ComponentResourceOptions): ApprovalStage {
+export function createApprovalStage(
+  config: StageConfig,
+  defaults: StageDefaults = {},
+  opts?: pulumi.ComponentResourceOptions,
+): ApprovalStage {
   const definition = (MECHANISM_DEFINITIONS as Partial<Record<string, MechanismDefinition>>)[config.mechanism];
   // parseConfig refuses these already; this guards direct callers.
-  if (!definition) throw new pulumi.RunError(`Stage '${config.name}': mechanism '${config.mechanism}' is not implemented yet`);
+  if (!definition)
+    throw new pulumi.RunError(`Stage '${config.name}': mechanism '${config.mechanism}' is not implemented yet`);
   return definition.create(`stage-${config.name}`, config, defaults, opts);
 }

@@ -33,19 +33,23 @@ export class SnsCallbackApproval extends pulumi.ComponentResource implements App
 
   taskState(options: TaskStateOptions): ApprovalTaskState {
     return {
-      states: pulumi.all([this.topic.arn, this.approvalPageUrl]).apply(([topicArn, pageUrl]) => snsCallbackTaskStates({
-        options,
-        topicArn,
-        pageUrl,
-        stage: this.stage,
-        timeoutSeconds: this.maxWaitSeconds,
-      })),
-      statements: pulumi.output([{
-        Sid: `PublishApprovalEmail${this.stage.replace(/[^a-z0-9]/gi, "")}`,
-        Effect: "Allow" as const,
-        Action: ["sns:Publish"],
-        Resource: [this.topic.arn],
-      }]),
+      states: pulumi.all([this.topic.arn, this.approvalPageUrl]).apply(([topicArn, pageUrl]) =>
+        snsCallbackTaskStates({
+          options,
+          topicArn,
+          pageUrl,
+          stage: this.stage,
+          timeoutSeconds: this.maxWaitSeconds,
+        }),
+      ),
+      statements: pulumi.output([
+        {
+          Sid: `PublishApprovalEmail${this.stage.replace(/[^a-z0-9]/gi, "")}`,
+          Effect: "Allow" as const,
+          Action: ["sns:Publish"],
+          Resource: [this.topic.arn],
+        },
+      ]),
     };
   }
 

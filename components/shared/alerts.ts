@@ -25,7 +25,10 @@ export class ApprovalAlerts extends pulumi.ComponentResource {
       parent: this,
     });
     if (args.emails.length === 0) {
-      pulumi.log.warn("sfn-approvals:alertEmails is not set: alarms for undeliverable decisions and failed executions go to the alerts topic, which nobody is subscribed to.", this);
+      pulumi.log.warn(
+        "sfn-approvals:alertEmails is not set: alarms for undeliverable decisions and failed executions go to the alerts topic, which nobody is subscribed to.",
+        this,
+      );
     }
     this.registerOutputs({ topicArn: this.topic.arn });
   }

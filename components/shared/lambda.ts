@@ -24,7 +24,11 @@ export const LOG_RETENTION_DAYS = 365;
  * client only when it names it in bundledPackages.
  */
 export const EXCLUDED_PACKAGES: string[] = Object.keys(
-  (JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8")) as { dependencies: Record<string, string> }).dependencies,
+  (
+    JSON.parse(readFileSync(join(__dirname, "..", "..", "package.json"), "utf8")) as {
+      dependencies: Record<string, string>;
+    }
+  ).dependencies,
 );
 
 export interface ApprovalFunctionArgs<E, R> {
@@ -50,44 +54,64 @@ export class ApprovalFunction<E = unknown, R = unknown> extends pulumi.Component
     super("sfn-approvals:index:ApprovalFunction", name, {}, opts);
     const parent = { parent: this };
 
-    this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {
-      name: `/${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
-      retentionInDays: LOG_RETENTION_DAYS,
-    }, parent);
+    this.logGroup = new aws.cloudwatch.LogGroup(
+      `${name}-logs`,
+      {
+        name: `/${pulumi.getProject()}/${pulumi.getStack()}/${name}`,
+        retentionInDays: LOG_RETENTION_DAYS,
+      },
+      parent,
+    );
 
-    this.role = new aws.iam.Role(`${name}-role`, {
-      description: `Runs ${args.description}`,
-      assumeRolePolicy: serviceTrustPolicy("lambda.amazonaws.com"),
-    }, parent);
+    this.role = new aws.iam.Role(
+      `${name}-role`,
+      {
+        description: `Runs ${args.description}`,
+        assumeRolePolicy: serviceTrustPolicy("lambda.amazonaws.com"),
+      },
+      parent,
+    );
 
-    const policy = new aws.iam.RolePolicy(`${name}-policy`, {
-      role: this.role.id,
-      policy: policyDocument(pulumi.output(args.statements).apply((statements) => [
-        {
-          Sid: "WriteOwnLogs",
-          Effect: "Allow" as const,
-          Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
-          Resource: [pulumi.interpolate`${this.logGroup.arn}:*`],
-        },
-        ...statements,
-      ])),
-    }, parent);
+    const policy = new aws.iam.RolePolicy(
+      `${name}-policy`,
+      {
+        role: this.role.id,
+        policy: policyDocument(
+          pulumi.output(args.statements).apply((statements) => [
+            {
+              Sid: "WriteOwnLogs",
+              Effect: "Allow" as const,
+              Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+              Resource: [pulumi.interpolate`${this.logGroup.arn}:*`],
+            },
+            ...statements,
+          ]),
+        ),
+      },
+      parent,
+    );
 
     // Every error the handler throws and every line it logs is redacted first, so no task token
     // (an AWS error message may echo it) reaches the logs, a Task's Cause or a dead-letter record.
     // The wrapper captures only the callback (not `args`, whose Outputs cannot be serialized).
     const callback = args.callback;
-    this.function = new aws.lambda.CallbackFunction<E, R>(`${name}-fn`, {
-      description: args.description,
-      callback: redactingHandler(callback) as aws.lambda.Callback<E, R>,
-      role: this.role,
-      runtime: LAMBDA_RUNTIME,
-      memorySize: LAMBDA_MEMORY_MB,
-      timeout: LAMBDA_TIMEOUT_SECONDS,
-      environment: { variables: args.environment },
-      loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
-      codePathOptions: { extraExcludePackages: EXCLUDED_PACKAGES.filter((name) => !(args.bundledPackages ?? []).includes(name)) },
-    }, { parent: this, dependsOn: [policy] });
+    this.function = new aws.lambda.CallbackFunction<E, R>(
+      `${name}-fn`,
+      {
+        description: args.description,
+        callback: redactingHandler(callback) as aws.lambda.Callback<E, R>,
+        role: this.role,
+        runtime: LAMBDA_RUNTIME,
+        memorySize: LAMBDA_MEMORY_MB,
+        timeout: LAMBDA_TIMEOUT_SECONDS,
+        environment: { variables: args.environment },
+        loggingConfig: { logFormat: "JSON", logGroup: this.logGroup.name },
+        codePathOptions: {
+          extraExcludePackages: EXCLUDED_PACKAGES.filter((name) => !(args.bundledPackages ?? []).includes(name)),
+        },
+      },
+      { parent: this, dependsOn: [policy] },
+    );
 
     this.registerOutputs({ functionArn: this.function.arn, roleArn: this.role.arn });
   }

@@ -7,9 +7,17 @@ export function defaultNamePrefix(): string {
 }
 
 /** Checks a physical name against the service's limit, with a message that says how to fix it. */
-export function checkedName(component: string, what: string, name: string, maxLength: number, pattern = /^[A-Za-z0-9_-]+$/): string {
+export function checkedName(
+  component: string,
+  what: string,
+  name: string,
+  maxLength: number,
+  pattern = /^[A-Za-z0-9_-]+$/,
+): string {
   if (name.length > maxLength || !pattern.test(name)) {
-    throw new pulumi.RunError(`${component}: the ${what} name '${name}' must be at most ${maxLength} characters of ${pattern.source}; choose a shorter namePrefix or stage name`);
+    throw new pulumi.RunError(
+      `${component}: the ${what} name '${name}' must be at most ${maxLength} characters of ${pattern.source}; choose a shorter namePrefix or stage name`,
+    );
   }
   return name;
 }

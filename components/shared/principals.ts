@@ -44,7 +44,10 @@ export function principalOf(arn: string): Principal {
 /** IAM Identity Center's roles (AWSReservedSSO_*, under /aws-reserved/): only Identity Center changes them. */
 export function isIdentityCenterRole(arn: string): boolean {
   const principal = principalOf(arn);
-  return principal.kind === "role" && (principal.name.startsWith("AWSReservedSSO_") || principal.path.startsWith("/aws-reserved/"));
+  return (
+    principal.kind === "role" &&
+    (principal.name.startsWith("AWSReservedSSO_") || principal.path.startsWith("/aws-reserved/"))
+  );
 }
 
 /** "AWSReservedSSO_FinanceApprover_1234567890abcdef" -> "FinanceApprover" (the suffix is 16 hex digits in AWS's examples). */
@@ -120,31 +123,59 @@ export function createApproverPolicy(args: {
   const access = args.access ?? {};
   const attach = access.attach !== false;
   const permissionSets = access.permissionSets ?? [];
-  if (!attach && permissionSets.length > 0) throw new pulumi.RunError(`${args.component}: permission sets are named, but attaching approver policies is turned off`);
-  if (permissionSets.length > 0 && !access.identityCenter) throw new pulumi.RunError(`${args.component}: permission sets need the Identity Center instance (identityCenter)`);
+  if (!attach && permissionSets.length > 0)
+    throw new pulumi.RunError(
+      `${args.component}: permission sets are named, but attaching approver policies is turned off`,
+    );
+  if (permissionSets.length > 0 && !access.identityCenter)
+    throw new pulumi.RunError(`${args.component}: permission sets need the Identity Center instance (identityCenter)`);
   const name = approverPolicyName(args.component, access.policyNamePrefix ?? args.namePrefix, args.stage);
-  const policy = new aws.iam.Policy(`${args.resourceName}-approvers`, {
-    name,
-    path: APPROVER_POLICY_PATH,
-    description: args.description,
-    policy: args.policy,
-  }, { parent: args.parent });
+  const policy = new aws.iam.Policy(
+    `${args.resourceName}-approvers`,
+    {
+      name,
+      path: APPROVER_POLICY_PATH,
+      description: args.description,
+      policy: args.policy,
+    },
+    { parent: args.parent },
+  );
 
   const identityCenterRoles = args.approvers.filter(isIdentityCenterRole);
   const plain = args.approvers.filter((arn) => !isIdentityCenterRole(arn));
   if (attach) {
-    const quota = access.roleQuota ?? RolePolicyQuota.of(plain.filter((arn) => principalOf(arn).kind === "role").map((role) => ({ role, policyName: name })));
-    for (const arn of plain) attachToPrincipal({ component: args.component, resourceName: args.resourceName, arn, policyArn: policy.arn, accountId: args.accountId, quota, parent: args.parent });
+    const quota =
+      access.roleQuota ??
+      RolePolicyQuota.of(
+        plain.filter((arn) => principalOf(arn).kind === "role").map((role) => ({ role, policyName: name })),
+      );
+    for (const arn of plain)
+      attachToPrincipal({
+        component: args.component,
+        resourceName: args.resourceName,
+        arn,
+        policyArn: policy.arn,
+        accountId: args.accountId,
+        quota,
+        parent: args.parent,
+      });
   }
   const ic = access.identityCenter;
   for (const permissionSetArn of permissionSets) {
-    new aws.ssoadmin.CustomerManagedPolicyAttachment(`${args.resourceName}-approvers-${permissionSetArn.split("/").pop()}`, {
-      instanceArn: ic!.instanceArn,
-      permissionSetArn,
-      // The policy's own outputs: the reference is made once the policy exists in this account.
-      customerManagedPolicyReference: { name: policy.name, path: policy.path.apply((path) => path ?? APPROVER_POLICY_PATH) },
-      ...(ic!.region ? { region: ic!.region } : {}),
-    }, { parent: args.parent, ...(ic!.provider ? { provider: ic!.provider } : {}) });
+    new aws.ssoadmin.CustomerManagedPolicyAttachment(
+      `${args.resourceName}-approvers-${permissionSetArn.split("/").pop()}`,
+      {
+        instanceArn: ic!.instanceArn,
+        permissionSetArn,
+        // The policy's own outputs: the reference is made once the policy exists in this account.
+        customerManagedPolicyReference: {
+          name: policy.name,
+          path: policy.path.apply((path) => path ?? APPROVER_POLICY_PATH),
+        },
+        ...(ic!.region ? { region: ic!.region } : {}),
+      },
+      { parent: args.parent, ...(ic!.provider ? { provider: ic!.provider } : {}) },
+    );
   }
 
   const report: ApproverPolicyReport = {
@@ -155,16 +186,28 @@ export function createApproverPolicy(args: {
     attachedTo: attach ? plain : [],
     permissionSets,
     // With permission sets configured, the stack assumes they are the approvers' (it cannot map a role to its set).
-    addToPermissionSets: permissionSets.length > 0 ? [] : identityCenterRoles.map((role) => ({ permissionSet: permissionSetNameOf(role) ?? principalOf(role).name, role })),
+    addToPermissionSets:
+      permissionSets.length > 0
+        ? []
+        : identityCenterRoles.map((role) => ({
+            permissionSet: permissionSetNameOf(role) ?? principalOf(role).name,
+            role,
+          })),
     attachYourself: attach ? [] : plain,
   };
   const reference = `the customer managed policy '${name}' with path '${APPROVER_POLICY_PATH}'`;
   if (report.addToPermissionSets.length > 0) {
     const sets = [...new Set(report.addToPermissionSets.map((r) => `'${r.permissionSet}'`))].join(", ");
-    pulumi.log.warn(`Stage '${args.stage}': ${report.addToPermissionSets.map((r) => r.role).join(", ")} sign in through IAM Identity Center, whose roles this stack never changes. Add ${reference} to permission set ${sets} (IAM Identity Center console: the permission set, Permissions policies, Attach customer managed policies), or set sfn-approvals:identityCenter and this stage's permissionSets to let the stack attach it. Every account that permission set is assigned to must have a policy of that name and path (docs/identity-center.md)`, args.parent);
+    pulumi.log.warn(
+      `Stage '${args.stage}': ${report.addToPermissionSets.map((r) => r.role).join(", ")} sign in through IAM Identity Center, whose roles this stack never changes. Add ${reference} to permission set ${sets} (IAM Identity Center console: the permission set, Permissions policies, Attach customer managed policies), or set sfn-approvals:identityCenter and this stage's permissionSets to let the stack attach it. Every account that permission set is assigned to must have a policy of that name and path (docs/identity-center.md)`,
+      args.parent,
+    );
   }
   if (report.attachYourself.length > 0) {
-    pulumi.log.warn(`Stage '${args.stage}': sfn-approvals:attachApproverPolicies is false, so the stack attached ${reference} to nobody; attach it to ${report.attachYourself.join(", ")} yourself, or they cannot decide`, args.parent);
+    pulumi.log.warn(
+      `Stage '${args.stage}': sfn-approvals:attachApproverPolicies is false, so the stack attached ${reference} to nobody; attach it to ${report.attachYourself.join(", ")} yourself, or they cannot decide`,
+      args.parent,
+    );
   }
   return { policy, report };
 }
@@ -181,17 +224,29 @@ function attachToPrincipal(args: {
   const principal = principalOf(args.arn);
   const principalName = args.accountId.apply((account) => {
     if (principal.account !== account) {
-      throw new pulumi.RunError(`${args.component}: approver ${args.arn} is not in the stack's account ${account}; approvers of this mechanism must be users or roles of that account`);
+      throw new pulumi.RunError(
+        `${args.component}: approver ${args.arn} is not in the stack's account ${account}; approvers of this mechanism must be users or roles of that account`,
+      );
     }
     return principal.name;
   });
   const opts = { parent: args.parent };
   if (principal.kind === "role") {
     // Attached only once the role is known to have room for it (its managed-policy quota).
-    const role = pulumi.all([principalName, args.quota.check(args.arn, args.component, args.parent)]).apply(([name]) => name);
-    new aws.iam.RolePolicyAttachment(`${args.resourceName}-approver-role-${principal.name}`, { role, policyArn: args.policyArn }, opts);
+    const role = pulumi
+      .all([principalName, args.quota.check(args.arn, args.component, args.parent)])
+      .apply(([name]) => name);
+    new aws.iam.RolePolicyAttachment(
+      `${args.resourceName}-approver-role-${principal.name}`,
+      { role, policyArn: args.policyArn },
+      opts,
+    );
   } else {
-    new aws.iam.UserPolicyAttachment(`${args.resourceName}-approver-user-${principal.name}`, { user: principalName, policyArn: args.policyArn }, opts);
+    new aws.iam.UserPolicyAttachment(
+      `${args.resourceName}-approver-user-${principal.name}`,
+      { user: principalName, policyArn: args.policyArn },
+      opts,
+    );
   }
 }
 
@@ -231,22 +286,29 @@ export class RolePolicyQuota {
     const known = this.checks.get(key);
     if (known) return known;
     const ours = this.planned.get(key) ?? [];
-    const isOurs = (policyArn: string) => ours.some((name) => policyArn.endsWith(`:policy${APPROVER_POLICY_PATH}${name}`));
-    const checked = pulumi.output(aws.iam.getRolePolicyAttachments({ roleName: role }, { parent }).then(
-      async (found) => {
-        const others = found.attachedPolicies.filter((p) => !isOurs(p.policyArn));
-        const total = others.length + ours.length;
-        if (total <= DEFAULT_MANAGED_POLICIES_PER_ROLE) return;
-        const quota = await this.quotaOf(parent);
-        if (total > quota.value) {
-          throw new pulumi.RunError(`${component}: approver role ${roleArn} has ${others.length} managed policies attached (${others.map((p) => p.policyName).join(", ")}); with this stack's ${ours.join(", ")} it would have ${total}, above the account's quota of ${quota.value} managed policies per role (${quota.source}), and IAM would refuse the attachment (LimitExceeded). Detach a policy from the role, raise the quota (Service Quotas, IAM, "Managed policies per role"), or set sfn-approvals:attachApproverPolicies to false and give the role the approver policy yourself`);
-        }
-      },
-      (error: unknown) => {
-        if (error instanceof pulumi.RunError) throw error;
-        throw new pulumi.RunError(`${component}: the managed policies of approver role ${roleArn} could not be listed (${firstLine(error)}): check that the role exists in the stack's account and that whoever runs pulumi up may call iam:ListAttachedRolePolicies`);
-      },
-    ));
+    const isOurs = (policyArn: string) =>
+      ours.some((name) => policyArn.endsWith(`:policy${APPROVER_POLICY_PATH}${name}`));
+    const checked = pulumi.output(
+      aws.iam.getRolePolicyAttachments({ roleName: role }, { parent }).then(
+        async (found) => {
+          const others = found.attachedPolicies.filter((p) => !isOurs(p.policyArn));
+          const total = others.length + ours.length;
+          if (total <= DEFAULT_MANAGED_POLICIES_PER_ROLE) return;
+          const quota = await this.quotaOf(parent);
+          if (total > quota.value) {
+            throw new pulumi.RunError(
+              `${component}: approver role ${roleArn} has ${others.length} managed policies attached (${others.map((p) => p.policyName).join(", ")}); with this stack's ${ours.join(", ")} it would have ${total}, above the account's quota of ${quota.value} managed policies per role (${quota.source}), and IAM would refuse the attachment (LimitExceeded). Detach a policy from the role, raise the quota (Service Quotas, IAM, "Managed policies per role"), or set sfn-approvals:attachApproverPolicies to false and give the role the approver policy yourself`,
+            );
+          }
+        },
+        (error: unknown) => {
+          if (error instanceof pulumi.RunError) throw error;
+          throw new pulumi.RunError(
+            `${component}: the managed policies of approver role ${roleArn} could not be listed (${firstLine(error)}): check that the role exists in the stack's account and that whoever runs pulumi up may call iam:ListAttachedRolePolicies`,
+          );
+        },
+      ),
+    );
     this.checks.set(key, checked);
     return checked;
   }
@@ -254,7 +316,10 @@ export class RolePolicyQuota {
   private quotaOf(parent: pulumi.Resource): Promise<{ value: number; source: string }> {
     this.quota ??= aws.servicequotas.getServiceQuota(MANAGED_POLICIES_PER_ROLE_QUOTA, { parent }).then(
       (found) => ({ value: found.value, source: `Service Quotas ${MANAGED_POLICIES_PER_ROLE_QUOTA.quotaCode}` }),
-      (error: unknown) => ({ value: DEFAULT_MANAGED_POLICIES_PER_ROLE, source: `AWS's default; the account's own could not be read: ${firstLine(error)}` }),
+      (error: unknown) => ({
+        value: DEFAULT_MANAGED_POLICIES_PER_ROLE,
+        source: `AWS's default; the account's own could not be read: ${firstLine(error)}`,
+      }),
     );
     return this.quota;
   }
@@ -271,15 +336,21 @@ function firstLine(error: unknown): string {
  */
 export async function resolvePrincipalArns(key: string, arns: string[]): Promise<string[]> {
   const problems: string[] = [];
-  const resolved = await Promise.all(arns.map(async (arn, i) => {
-    const { kind, name } = principalOf(arn);
-    try {
-      return kind === "role" ? (await aws.iam.getRole({ name })).arn : (await aws.iam.getUser({ userName: name })).arn;
-    } catch (error) {
-      problems.push(`${key}[${i}] is "${arn}": IAM has no such ${kind} in this account (${String((error as Error).message ?? error).split("\n")[0]}); name an existing ${kind}`);
-      return arn;
-    }
-  }));
+  const resolved = await Promise.all(
+    arns.map(async (arn, i) => {
+      const { kind, name } = principalOf(arn);
+      try {
+        return kind === "role"
+          ? (await aws.iam.getRole({ name })).arn
+          : (await aws.iam.getUser({ userName: name })).arn;
+      } catch (error) {
+        problems.push(
+          `${key}[${i}] is "${arn}": IAM has no such ${kind} in this account (${String((error as Error).message ?? error).split("\n")[0]}); name an existing ${kind}`,
+        );
+        return arn;
+      }
+    }),
+  );
   if (problems.length > 0) throw new ConfigError(problems);
   return resolved;
 }

@@ -15,10 +15,17 @@ export function emailTopic(args: {
   /** Where the topic and its subscriptions were parented before (their state stays theirs). */
   formerParent?: pulumi.Resource;
 }): aws.sns.Topic {
-  const opts: pulumi.CustomResourceOptions = { parent: args.parent, ...(args.formerParent ? { aliases: [{ parent: args.formerParent }] } : {}) };
+  const opts: pulumi.CustomResourceOptions = {
+    parent: args.parent,
+    ...(args.formerParent ? { aliases: [{ parent: args.formerParent }] } : {}),
+  };
   const topic = new aws.sns.Topic(args.resourceName, { name: args.topicName, displayName: args.displayName }, opts);
   for (const email of args.emails) {
-    new aws.sns.TopicSubscription(`${args.subscriptionPrefix}-${emailSuffix(email)}`, { topic: topic.arn, protocol: "email", endpoint: email }, opts);
+    new aws.sns.TopicSubscription(
+      `${args.subscriptionPrefix}-${emailSuffix(email)}`,
+      { topic: topic.arn, protocol: "email", endpoint: email },
+      opts,
+    );
   }
   return topic;
 }

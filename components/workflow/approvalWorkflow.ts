@@ -62,10 +62,14 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
   constructor(name: string, args: ApprovalWorkflowArgs, opts?: pulumi.ComponentResourceOptions) {
     super("sfn-approvals:index:ApprovalWorkflow", name, {}, opts);
     const names = args.stages.map((s) => s.stage);
-    if (names.length < 1 || names.length > 5) throw new Error(`ApprovalWorkflow ${name}: needs 1 to 5 stages, got ${names.length}`);
-    if (new Set(names).size !== names.length) throw new Error(`ApprovalWorkflow ${name}: stage names must be unique, got ${names.join(", ")}`);
+    if (names.length < 1 || names.length > 5)
+      throw new Error(`ApprovalWorkflow ${name}: needs 1 to 5 stages, got ${names.length}`);
+    if (new Set(names).size !== names.length)
+      throw new Error(`ApprovalWorkflow ${name}: stage names must be unique, got ${names.join(", ")}`);
     if (args.autoApproveBelow !== undefined && !(args.autoApproveBelow > 0)) {
-      throw new Error(`ApprovalWorkflow ${name}: autoApproveBelow must be a positive number, got ${args.autoApproveBelow}`);
+      throw new Error(
+        `ApprovalWorkflow ${name}: autoApproveBelow must be a positive number, got ${args.autoApproveBelow}`,
+      );
     }
     // Checked here, not only when the definition is assembled (inside an apply that waits for the
     // stages' ARNs), so that `pulumi preview` already refuses it.
@@ -74,73 +78,119 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     const { accountId, region, partition } = accountFacts(parent);
     const stateMachineName = workflowStateMachineName(args.namePrefix, `ApprovalWorkflow ${name}`);
 
-    const followUpArgs = { stages: args.stages, followUps: args.followUps ?? {}, stateMachineName, alarmActions: args.alarmActions, owner: `ApprovalWorkflow ${name}` };
+    const followUpArgs = {
+      stages: args.stages,
+      followUps: args.followUps ?? {},
+      stateMachineName,
+      alarmActions: args.alarmActions,
+      owner: `ApprovalWorkflow ${name}`,
+    };
     if (StageFollowUps.check(followUpArgs).length > 0) this.followUps = new StageFollowUps(name, followUpArgs, parent);
     const followUps = this.followUps;
-    const tasks = args.stages.map((stage) => ({ stage, task: stage.taskState(stageTaskOptions(stage.stage, followUps?.has(stage.stage) ?? false)) }));
-    const followUpsByStage = pulumi.all(args.stages.map((stage) => followUps?.states(stage.stage) ?? pulumi.output(undefined)));
-    this.definition = pulumi.all([pulumi.all(tasks.map((t) => t.task.states)), followUpsByStage]).apply(([allStates, followUps]) => JSON.stringify(assembleWorkflowDefinition({
-      autoApproveBelow: args.autoApproveBelow,
-      stages: tasks.map((t, i) => ({
-        stage: t.stage.stage,
-        mechanism: t.stage.mechanism,
-        states: allStates[i],
-        maxWaitSeconds: t.stage.maxWaitSeconds,
-        ...(followUps[i] ? { followUp: followUps[i] } : {}),
-      })),
-    }), null, 2));
+    const tasks = args.stages.map((stage) => ({
+      stage,
+      task: stage.taskState(stageTaskOptions(stage.stage, followUps?.has(stage.stage) ?? false)),
+    }));
+    const followUpsByStage = pulumi.all(
+      args.stages.map((stage) => followUps?.states(stage.stage) ?? pulumi.output(undefined)),
+    );
+    this.definition = pulumi
+      .all([pulumi.all(tasks.map((t) => t.task.states)), followUpsByStage])
+      .apply(([allStates, followUps]) =>
+        JSON.stringify(
+          assembleWorkflowDefinition({
+            autoApproveBelow: args.autoApproveBelow,
+            stages: tasks.map((t, i) => ({
+              stage: t.stage.stage,
+              mechanism: t.stage.mechanism,
+              states: allStates[i],
+              maxWaitSeconds: t.stage.maxWaitSeconds,
+              ...(followUps[i] ? { followUp: followUps[i] } : {}),
+            })),
+          }),
+          null,
+          2,
+        ),
+      );
 
-    this.logGroup = new aws.cloudwatch.LogGroup(`${name}-logs`, {
-      name: `/aws/vendedlogs/states/${stateMachineName}`,
-      retentionInDays: LOG_RETENTION_DAYS,
-    }, parent);
+    this.logGroup = new aws.cloudwatch.LogGroup(
+      `${name}-logs`,
+      {
+        name: `/aws/vendedlogs/states/${stateMachineName}`,
+        retentionInDays: LOG_RETENTION_DAYS,
+      },
+      parent,
+    );
 
-    this.role = new aws.iam.Role(`${name}-role`, {
-      description: `Runs the ${stateMachineName} approval state machine`,
-      assumeRolePolicy: serviceTrustPolicy("states.amazonaws.com", {
-        StringEquals: { "aws:SourceAccount": accountId },
-        ArnLike: { "aws:SourceArn": pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:stateMachine:${stateMachineName}` },
-      }),
-    }, parent);
+    this.role = new aws.iam.Role(
+      `${name}-role`,
+      {
+        description: `Runs the ${stateMachineName} approval state machine`,
+        assumeRolePolicy: serviceTrustPolicy("states.amazonaws.com", {
+          StringEquals: { "aws:SourceAccount": accountId },
+          ArnLike: {
+            "aws:SourceArn": pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:stateMachine:${stateMachineName}`,
+          },
+        }),
+      },
+      parent,
+    );
     // The key's policy names this role (the last principal it needs); the role's own policy says the same.
     args.dataKey?.allowExecutionRole(this.role.arn);
-    const keyStatements = args.dataKey ? args.dataKey.executionRoleStatements() : pulumi.output([] as PolicyStatement[]);
-    const policy = new aws.iam.RolePolicy(`${name}-policy`, {
-      role: this.role.id,
-      policy: policyDocument(pulumi.all([pulumi.all(tasks.map((t) => t.task.statements)), followUps?.statements ?? pulumi.output([] as PolicyStatement[]), keyStatements]).apply(([lists, publish, kms]) => [
-        ...lists.flat(),
-        ...publish,
-        LOG_DELIVERY_STATEMENT,
-        ...kms,
-      ])),
-    }, parent);
-
-    this.stateMachine = new aws.sfn.StateMachine(`${name}-state-machine`, {
-      name: stateMachineName,
-      type: "STANDARD",
-      roleArn: this.role.arn,
-      definition: this.definition,
-      // Every transition is logged, without execution data: state inputs carry task tokens.
-      loggingConfiguration: {
-        level: "ALL",
-        includeExecutionData: false,
-        logDestination: pulumi.interpolate`${this.logGroup.arn}:*`,
+    const keyStatements = args.dataKey
+      ? args.dataKey.executionRoleStatements()
+      : pulumi.output([] as PolicyStatement[]);
+    const policy = new aws.iam.RolePolicy(
+      `${name}-policy`,
+      {
+        role: this.role.id,
+        policy: policyDocument(
+          pulumi
+            .all([
+              pulumi.all(tasks.map((t) => t.task.statements)),
+              followUps?.statements ?? pulumi.output([] as PolicyStatement[]),
+              keyStatements,
+            ])
+            .apply(([lists, publish, kms]) => [...lists.flat(), ...publish, LOG_DELIVERY_STATEMENT, ...kms]),
+        ),
       },
-      // Reading the history then takes kms:Decrypt, which only the key policy's principals have.
-      ...(args.dataKey ? { encryptionConfiguration: args.dataKey.encryptionConfiguration } : {}),
-    }, { parent: this, dependsOn: [policy] });
+      parent,
+    );
+
+    this.stateMachine = new aws.sfn.StateMachine(
+      `${name}-state-machine`,
+      {
+        name: stateMachineName,
+        type: "STANDARD",
+        roleArn: this.role.arn,
+        definition: this.definition,
+        // Every transition is logged, without execution data: state inputs carry task tokens.
+        loggingConfiguration: {
+          level: "ALL",
+          includeExecutionData: false,
+          logDestination: pulumi.interpolate`${this.logGroup.arn}:*`,
+        },
+        // Reading the history then takes kms:Decrypt, which only the key policy's principals have.
+        ...(args.dataKey ? { encryptionConfiguration: args.dataKey.encryptionConfiguration } : {}),
+      },
+      { parent: this, dependsOn: [policy] },
+    );
 
     for (const stage of args.stages) stage.grantTaskResponse(this.stateMachine.arn);
 
     // Failed executions are errors (a malformed request, a broken stage), never decisions.
-    this.failedExecutionsAlarm = anyOccurrenceAlarm(`${name}-failed-alarm`, {
-      description: `Executions of ${stateMachineName} failed: a malformed request or a broken approval stage`,
-      namespace: "AWS/States",
-      metricName: "ExecutionsFailed",
-      dimensions: { StateMachineArn: this.stateMachine.arn },
-      statistic: "Sum",
-      alarmActions: args.alarmActions,
-    }, parent);
+    this.failedExecutionsAlarm = anyOccurrenceAlarm(
+      `${name}-failed-alarm`,
+      {
+        description: `Executions of ${stateMachineName} failed: a malformed request or a broken approval stage`,
+        namespace: "AWS/States",
+        metricName: "ExecutionsFailed",
+        dimensions: { StateMachineArn: this.stateMachine.arn },
+        statistic: "Sum",
+        alarmActions: args.alarmActions,
+      },
+      parent,
+    );
     this.registerOutputs({ stateMachineArn: this.stateMachine.arn });
   }
 }

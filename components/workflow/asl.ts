@@ -1,5 +1,11 @@
 // Amazon States Language building blocks shared by every mechanism and the workflow.
-import { JSONATA_LINE_BREAKS, Mechanism, ONE_LINE_FIELD_MAX, TRUNCATION_MARK, timedOutStateName } from "../../functions/contract";
+import {
+  JSONATA_LINE_BREAKS,
+  Mechanism,
+  ONE_LINE_FIELD_MAX,
+  TRUNCATION_MARK,
+  timedOutStateName,
+} from "../../functions/contract";
 
 // The state types this project uses, with their fields as the Amazon States Language names them
 // (https://states-language.net/spec.html and the Step Functions guide for JSONata): JSONPath states
@@ -158,7 +164,9 @@ type ComparisonOperators = ValueComparisons & { [K in keyof ValueComparisons as 
 };
 
 /** One data test: a Variable (a JSONPath into the state input) and exactly one comparison operator. */
-export type Comparison = { [K in keyof ComparisonOperators]: { Variable: string } & { [Op in K]: ComparisonOperators[Op] } }[keyof ComparisonOperators];
+export type Comparison = {
+  [K in keyof ComparisonOperators]: { Variable: string } & { [Op in K]: ComparisonOperators[Op] };
+}[keyof ComparisonOperators];
 export type Condition = Comparison | { And: Condition[] } | { Or: Condition[] } | { Not: Condition };
 export type ChoiceRule =
   | (Condition & { Next: string; Comment?: string; Assign?: AslPayload })
@@ -168,9 +176,18 @@ export const isPresent = (variable: string): Comparison => ({ Variable: variable
 export const isString = (variable: string): Comparison => ({ Variable: variable, IsString: true });
 export const isNumeric = (variable: string): Comparison => ({ Variable: variable, IsNumeric: true });
 export const isBoolean = (variable: string): Comparison => ({ Variable: variable, IsBoolean: true });
-export const stringEquals = (variable: string, value: string): Comparison => ({ Variable: variable, StringEquals: value });
-export const numericLessThan = (variable: string, value: number): Comparison => ({ Variable: variable, NumericLessThan: value });
-export const booleanEquals = (variable: string, value: boolean): Comparison => ({ Variable: variable, BooleanEquals: value });
+export const stringEquals = (variable: string, value: string): Comparison => ({
+  Variable: variable,
+  StringEquals: value,
+});
+export const numericLessThan = (variable: string, value: number): Comparison => ({
+  Variable: variable,
+  NumericLessThan: value,
+});
+export const booleanEquals = (variable: string, value: boolean): Comparison => ({
+  Variable: variable,
+  BooleanEquals: value,
+});
 export const not = (condition: Condition): Condition => ({ Not: condition });
 export const and = (...conditions: Condition[]): Condition => ({ And: conditions });
 export const or = (...conditions: Condition[]): Condition => ({ Or: conditions });
@@ -274,7 +291,11 @@ export function jsonataString(text: string): string {
  */
 export function jsonataResultPath(path: string, valueExpression: string): string {
   const segments = path.split(".");
-  if (segments[0] !== "$" || segments.length < 2 || !segments.slice(1).every((s) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(s))) {
+  if (
+    segments[0] !== "$" ||
+    segments.length < 2 ||
+    !segments.slice(1).every((s) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(s))
+  ) {
     throw new Error(`jsonataResultPath: '${path}' must be a plain dotted path like $.decisions.finance`);
   }
   const build = (base: string, rest: string[]): string => {
@@ -289,15 +310,17 @@ export function jsonataResultPath(path: string, valueExpression: string): string
  * JSONata `$one($v)`: a request value as one line of an email, control characters turned into
  * spaces and cut to ONE_LINE_FIELD_MAX characters (functions/contract.ts, the request field rule).
  */
-export const JSONATA_ONE_LINE = `$one := function($v) { ( $t := $replace($string($v), ${JSONATA_LINE_BREAKS}, ' '); `
-  + `$length($t) > ${ONE_LINE_FIELD_MAX} ? $substring($t, 0, ${ONE_LINE_FIELD_MAX - TRUNCATION_MARK.length}) & ${jsonataString(TRUNCATION_MARK)} : $t ) };`;
+export const JSONATA_ONE_LINE =
+  `$one := function($v) { ( $t := $replace($string($v), ${JSONATA_LINE_BREAKS}, ' '); ` +
+  `$length($t) > ${ONE_LINE_FIELD_MAX} ? $substring($t, 0, ${ONE_LINE_FIELD_MAX - TRUNCATION_MARK.length}) & ${jsonataString(TRUNCATION_MARK)} : $t ) };`;
 
 /**
  * Base64url (RFC 4648 section 5, no padding) of the task token, in JSONata: the same text as
  * encodeToken() in functions/mechanisms/email/approvalLink.ts. JSONPath intrinsics cannot do this (States.Base64Encode
  * yields '+', '/' and '='; there is no replace intrinsic), which is why this one state uses JSONata.
  */
-export const JSONATA_URL_SAFE_TOKEN = "$replace($replace($replace($base64encode($states.context.Task.Token), '+', '-'), '/', '_'), '=', '')";
+export const JSONATA_URL_SAFE_TOKEN =
+  "$replace($replace($replace($base64encode($states.context.Task.Token), '+', '-'), '/', '_'), '=', '')";
 
 /**
  * The sns-callback Task (`sns:publish.waitForTaskToken`): Step Functions itself publishes the
@@ -314,7 +337,8 @@ export function snsCallbackTaskStates(args: {
   timeoutSeconds: number;
 }): AslStates {
   const { options, stage } = args;
-  if (options.requestPath !== "$.request") throw new Error(`snsCallbackTaskStates: the request must be at $.request, not ${options.requestPath}`);
+  if (options.requestPath !== "$.request")
+    throw new Error(`snsCallbackTaskStates: the request must be at $.request, not ${options.requestPath}`);
   const timedOut = timedOutStateName(options.stateName);
   const str = jsonataString;
   // Every value from the request is turned into text with $string (a number or an object stays

@@ -44,15 +44,28 @@ import { principalOf } from "../shared/principals";
  * asymmetric or multi-Region keys), without kms:CreateGrant: no kms:Decrypt, GenerateDataKey or Encrypt.
  */
 export const KEY_ADMIN_ACTIONS = [
-  "kms:CreateAlias", "kms:UpdateAlias", "kms:DeleteAlias",
-  "kms:DescribeKey", "kms:UpdateKeyDescription",
-  "kms:EnableKey", "kms:DisableKey",
-  "kms:EnableKeyRotation", "kms:DisableKeyRotation", "kms:RotateKeyOnDemand",
-  "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:ListKeyPolicies",
-  "kms:GetKeyRotationStatus", "kms:ListKeyRotations",
-  "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource",
-  "kms:ListGrants", "kms:RevokeGrant",
-  "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion",
+  "kms:CreateAlias",
+  "kms:UpdateAlias",
+  "kms:DeleteAlias",
+  "kms:DescribeKey",
+  "kms:UpdateKeyDescription",
+  "kms:EnableKey",
+  "kms:DisableKey",
+  "kms:EnableKeyRotation",
+  "kms:DisableKeyRotation",
+  "kms:RotateKeyOnDemand",
+  "kms:GetKeyPolicy",
+  "kms:PutKeyPolicy",
+  "kms:ListKeyPolicies",
+  "kms:GetKeyRotationStatus",
+  "kms:ListKeyRotations",
+  "kms:ListResourceTags",
+  "kms:TagResource",
+  "kms:UntagResource",
+  "kms:ListGrants",
+  "kms:RevokeGrant",
+  "kms:ScheduleKeyDeletion",
+  "kms:CancelKeyDeletion",
 ];
 
 /** Encrypt (new data keys) and decrypt: what Step Functions needs to write and read execution data. */
@@ -103,35 +116,61 @@ export class WorkflowKey extends pulumi.ComponentResource {
     this.stateMachineArn = pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:stateMachine:${args.stateMachineName}`;
     // The issuer of an assumed-role session is its role, with the role's path (getCallerIdentity
     // gives the session ARN, which a key policy cannot name).
-    this.deployerArn = aws.iam.getSessionContextOutput({ arn: aws.getCallerIdentityOutput({}, parent).arn }, parent).issuerArn;
+    this.deployerArn = aws.iam.getSessionContextOutput(
+      { arn: aws.getCallerIdentityOutput({}, parent).arn },
+      parent,
+    ).issuerArn;
     // A key policy names a principal by its exact ARN, path included (index.ts resolves config ARNs
     // with resolvePrincipalArns first).
-    if (args.executionDataReaders.length > 0) this.readers.push({ sid: "OperatorsReadExecutionData", principal: args.executionDataReaders });
+    if (args.executionDataReaders.length > 0)
+      this.readers.push({ sid: "OperatorsReadExecutionData", principal: args.executionDataReaders });
 
     // The policy names principals that exist only later in the program (the workflow's execution
     // role); it is completed by allowExecutionRole, which the workflow calls last.
     const [policy, resolvePolicy] = pulumi.deferredOutput<string>();
     this.resolvePolicy = resolvePolicy;
     this.policy = policy;
-    this.key = new aws.kms.Key(`${name}-key`, {
-      description: `Execution data of ${args.stateMachineName} (Step Functions state machine and activities): task tokens and requests`,
-      keyUsage: "ENCRYPT_DECRYPT",
-      customerMasterKeySpec: "SYMMETRIC_DEFAULT",
-      enableKeyRotation: true,
-      deletionWindowInDays: 30,
-      policy,
-    }, parent);
+    this.key = new aws.kms.Key(
+      `${name}-key`,
+      {
+        description: `Execution data of ${args.stateMachineName} (Step Functions state machine and activities): task tokens and requests`,
+        keyUsage: "ENCRYPT_DECRYPT",
+        customerMasterKeySpec: "SYMMETRIC_DEFAULT",
+        enableKeyRotation: true,
+        deletionWindowInDays: 30,
+        policy,
+      },
+      parent,
+    );
     this.arn = this.key.arn;
-    this.alias = new aws.kms.Alias(`${name}-alias`, {
-      name: checkedName(`WorkflowKey ${name}`, "KMS alias", `alias/${prefix}-execution-data`, 256, /^alias\/[A-Za-z0-9/_-]+$/),
-      targetKeyId: this.key.keyId,
-    }, parent);
+    this.alias = new aws.kms.Alias(
+      `${name}-alias`,
+      {
+        name: checkedName(
+          `WorkflowKey ${name}`,
+          "KMS alias",
+          `alias/${prefix}-execution-data`,
+          256,
+          /^alias\/[A-Za-z0-9/_-]+$/,
+        ),
+        targetKeyId: this.key.keyId,
+      },
+      parent,
+    );
     this.registerOutputs({ arn: this.arn });
   }
 
   /** The encryptionConfiguration of the state machine and of every activity. */
-  get encryptionConfiguration(): { type: string; kmsKeyId: pulumi.Output<string>; kmsDataKeyReusePeriodSeconds: number } {
-    return { type: "CUSTOMER_MANAGED_KMS_KEY", kmsKeyId: this.key.arn, kmsDataKeyReusePeriodSeconds: DATA_KEY_REUSE_SECONDS };
+  get encryptionConfiguration(): {
+    type: string;
+    kmsKeyId: pulumi.Output<string>;
+    kmsDataKeyReusePeriodSeconds: number;
+  } {
+    return {
+      type: "CUSTOMER_MANAGED_KMS_KEY",
+      kmsKeyId: this.key.arn,
+      kmsDataKeyReusePeriodSeconds: DATA_KEY_REUSE_SECONDS,
+    };
   }
 
   /** An activity's ARN from its name (the key policy cannot wait for the activity: the activity waits for the key). */
@@ -156,21 +195,59 @@ export class WorkflowKey extends pulumi.ComponentResource {
 
   /** An IAM statement that lets its holder decrypt this workflow's execution data (the key policy must name it too). */
   readStatement(sid: string): PolicyStatement {
-    return { Sid: sid, Effect: "Allow", Action: DECRYPT_ACTIONS, Resource: [this.key.arn], Condition: { StringEquals: { [STATE_MACHINE_CONTEXT]: this.stateMachineArn } } };
+    return {
+      Sid: sid,
+      Effect: "Allow",
+      Action: DECRYPT_ACTIONS,
+      Resource: [this.key.arn],
+      Condition: { StringEquals: { [STATE_MACHINE_CONTEXT]: this.stateMachineArn } },
+    };
   }
 
   /** The IAM statement of an activity's workers: decrypt that activity's task inputs. */
   activityReadStatement(sid: string, activityArn: pulumi.Input<string>): PolicyStatement {
-    return { Sid: sid, Effect: "Allow", Action: DECRYPT_ACTIONS, Resource: [this.key.arn], Condition: { StringEquals: { [ACTIVITY_CONTEXT]: activityArn } } };
+    return {
+      Sid: sid,
+      Effect: "Allow",
+      Action: DECRYPT_ACTIONS,
+      Resource: [this.key.arn],
+      Condition: { StringEquals: { [ACTIVITY_CONTEXT]: activityArn } },
+    };
   }
 
   /** What the execution role needs in its own IAM policy (the key policy says the same). */
   executionRoleStatements(): pulumi.Output<PolicyStatement[]> {
     const { accountId, region, partition } = this.facts;
     return pulumi.all(this.activities.map((a) => a.activityArn)).apply((activityArns): PolicyStatement[] => [
-      { Sid: "EncryptExecutionData", Effect: "Allow" as const, Action: ENCRYPT_ACTIONS, Resource: [this.key.arn], Condition: { StringEquals: { [STATE_MACHINE_CONTEXT]: this.stateMachineArn } } },
-      ...(activityArns.length > 0 ? [{ Sid: "EncryptActivityInputs", Effect: "Allow" as const, Action: ENCRYPT_ACTIONS, Resource: [this.key.arn], Condition: { StringEquals: { [ACTIVITY_CONTEXT]: activityArns } } }] : []),
-      { Sid: "EncryptLogDeliveries", Effect: "Allow" as const, Action: ["kms:GenerateDataKey"], Resource: [this.key.arn], Condition: { StringEquals: { [LOG_DELIVERY_CONTEXT]: pulumi.interpolate`arn:${partition}:logs:${region}:${accountId}:*` } } },
+      {
+        Sid: "EncryptExecutionData",
+        Effect: "Allow" as const,
+        Action: ENCRYPT_ACTIONS,
+        Resource: [this.key.arn],
+        Condition: { StringEquals: { [STATE_MACHINE_CONTEXT]: this.stateMachineArn } },
+      },
+      ...(activityArns.length > 0
+        ? [
+            {
+              Sid: "EncryptActivityInputs",
+              Effect: "Allow" as const,
+              Action: ENCRYPT_ACTIONS,
+              Resource: [this.key.arn],
+              Condition: { StringEquals: { [ACTIVITY_CONTEXT]: activityArns } },
+            },
+          ]
+        : []),
+      {
+        Sid: "EncryptLogDeliveries",
+        Effect: "Allow" as const,
+        Action: ["kms:GenerateDataKey"],
+        Resource: [this.key.arn],
+        Condition: {
+          StringEquals: {
+            [LOG_DELIVERY_CONTEXT]: pulumi.interpolate`arn:${partition}:logs:${region}:${accountId}:*`,
+          },
+        },
+      },
     ]);
   }
 
@@ -181,20 +258,25 @@ export class WorkflowKey extends pulumi.ComponentResource {
   allowExecutionRole(roleArn: pulumi.Input<string>): void {
     this.checkOpen("allowExecutionRole");
     this.sealed = true;
-    this.resolvePolicy(keyPolicy({
-      accountId: this.facts.accountId,
-      region: this.facts.region,
-      partition: this.facts.partition,
-      stateMachineArn: this.stateMachineArn,
-      deployerArn: this.deployerArn,
-      executionRoleArn: pulumi.output(roleArn),
-      readers: this.readers,
-      activities: this.activities,
-    }));
+    this.resolvePolicy(
+      keyPolicy({
+        accountId: this.facts.accountId,
+        region: this.facts.region,
+        partition: this.facts.partition,
+        stateMachineArn: this.stateMachineArn,
+        deployerArn: this.deployerArn,
+        executionRoleArn: pulumi.output(roleArn),
+        readers: this.readers,
+        activities: this.activities,
+      }),
+    );
   }
 
   private checkOpen(what: string): void {
-    if (this.sealed) throw new pulumi.RunError(`WorkflowKey: ${what} after the workflow's execution role completed the key policy; create the page and the stages before the workflow`);
+    if (this.sealed)
+      throw new pulumi.RunError(
+        `WorkflowKey: ${what} after the workflow's execution role completed the key policy; create the page and the stages before the workflow`,
+      );
   }
 }
 
@@ -212,31 +294,53 @@ export function keyPolicy(args: {
   const stateMachine = { StringEquals: { [STATE_MACHINE_CONTEXT]: args.stateMachineArn } };
   // A key policy naming the account root as a principal delegates to every IAM policy of the account.
   const deployerArn = pulumi.output(args.deployerArn).apply((arn) => {
-    if (/:root$/.test(arn)) throw new pulumi.RunError(`WorkflowKey: pulumi up runs as the account's root user (${arn}); the execution data key would then let every IAM principal of the account decrypt. Deploy as an IAM user or role`);
+    if (/:root$/.test(arn))
+      throw new pulumi.RunError(
+        `WorkflowKey: pulumi up runs as the account's root user (${arn}); the execution data key would then let every IAM principal of the account decrypt. Deploy as an IAM user or role`,
+      );
     return arn;
   });
   const activityArns = args.activities.map((a) => a.activityArn);
   const activities = { StringEquals: { [ACTIVITY_CONTEXT]: activityArns } };
   const statement = (sid: string, principal: unknown, actions: string[], condition?: unknown) => ({
-    Sid: sid, Effect: "Allow", Principal: principal, Action: actions, Resource: "*", ...(condition ? { Condition: condition } : {}),
+    Sid: sid,
+    Effect: "Allow",
+    Principal: principal,
+    Action: actions,
+    Resource: "*",
+    ...(condition ? { Condition: condition } : {}),
   });
   const statements: unknown[] = [
-    statement("AdministerKeyThroughIam", { AWS: pulumi.interpolate`arn:${args.partition}:iam::${args.accountId}:root` }, KEY_ADMIN_ACTIONS),
+    statement(
+      "AdministerKeyThroughIam",
+      { AWS: pulumi.interpolate`arn:${args.partition}:iam::${args.accountId}:root` },
+      KEY_ADMIN_ACTIONS,
+    ),
     // CreateStateMachine/UpdateStateMachine encrypt the definition; the provider reads it back with DescribeStateMachine.
     statement("DeployerEncryptsDefinition", { AWS: deployerArn }, ENCRYPT_ACTIONS, stateMachine),
     statement("StateMachineEncryptsExecutionData", { AWS: args.executionRoleArn }, ENCRYPT_ACTIONS, stateMachine),
     // Logging is on (level ALL, without execution data); AWS CDK grants these two for an encrypted, logging state machine.
-    statement("StateMachineEncryptsLogDeliveries", { AWS: args.executionRoleArn }, ["kms:GenerateDataKey"], { StringEquals: { [LOG_DELIVERY_CONTEXT]: pulumi.interpolate`arn:${args.partition}:logs:${args.region}:${args.accountId}:*` } }),
+    statement("StateMachineEncryptsLogDeliveries", { AWS: args.executionRoleArn }, ["kms:GenerateDataKey"], {
+      StringEquals: {
+        [LOG_DELIVERY_CONTEXT]: pulumi.interpolate`arn:${args.partition}:logs:${args.region}:${args.accountId}:*`,
+      },
+    }),
     statement("LogDeliveryDecrypts", { Service: "delivery.logs.amazonaws.com" }, DECRYPT_ACTIONS),
   ];
   if (args.activities.length > 0) {
     statements.push(
       statement("DeployerEncryptsActivities", { AWS: deployerArn }, ENCRYPT_ACTIONS, activities),
       statement("StateMachineEncryptsActivityInputs", { AWS: args.executionRoleArn }, ENCRYPT_ACTIONS, activities),
-      statement("StepFunctionsEncryptsActivityInputs", { Service: "states.amazonaws.com" }, ENCRYPT_ACTIONS, activities),
+      statement(
+        "StepFunctionsEncryptsActivityInputs",
+        { Service: "states.amazonaws.com" },
+        ENCRYPT_ACTIONS,
+        activities,
+      ),
     );
   }
-  for (const reader of args.readers) statements.push(statement(reader.sid, { AWS: reader.principal }, DECRYPT_ACTIONS, stateMachine));
+  for (const reader of args.readers)
+    statements.push(statement(reader.sid, { AWS: reader.principal }, DECRYPT_ACTIONS, stateMachine));
   const sids = new Set<string>();
   for (const activity of args.activities) {
     // The approvers are config ARNs, which may leave out a role's path (their policy attachments use
@@ -248,10 +352,12 @@ export function keyPolicy(args: {
     let sid = base;
     for (let n = 2; sids.has(sid); n++) sid = `${base}${n}`;
     sids.add(sid);
-    statements.push(statement(sid, { AWS: pulumi.interpolate`arn:${args.partition}:iam::${args.accountId}:root` }, DECRYPT_ACTIONS, {
-      StringEquals: { [ACTIVITY_CONTEXT]: activity.activityArn },
-      ArnLike: { "aws:PrincipalArn": activity.workers.flatMap(principalArnPatterns) },
-    }));
+    statements.push(
+      statement(sid, { AWS: pulumi.interpolate`arn:${args.partition}:iam::${args.accountId}:root` }, DECRYPT_ACTIONS, {
+        StringEquals: { [ACTIVITY_CONTEXT]: activity.activityArn },
+        ArnLike: { "aws:PrincipalArn": activity.workers.flatMap(principalArnPatterns) },
+      }),
+    );
   }
   return pulumi.jsonStringify({ Version: "2012-10-17", Statement: statements });
 }

@@ -2,9 +2,29 @@
 // auto-approve small amounts, run every stage in order (the first rejection or timeout ends it),
 // and return { approved, decision, stages, request }.
 import * as pulumi from "@pulumi/pulumi";
-import { AslDefinition, AslState, AslStates, TaskStateOptions, and, booleanEquals, isBoolean, isPresent, isString, not, numericLessThan, stringEquals, when } from "./asl";
+import {
+  AslDefinition,
+  AslState,
+  AslStates,
+  TaskStateOptions,
+  and,
+  booleanEquals,
+  isBoolean,
+  isPresent,
+  isString,
+  not,
+  numericLessThan,
+  stringEquals,
+  when,
+} from "./asl";
 import { requestValidation } from "./request";
-import { INVALID_DECISION_ERROR, Mechanism, decisionKey, followUpStateNames, stageStateName } from "../../functions/contract";
+import {
+  INVALID_DECISION_ERROR,
+  Mechanism,
+  decisionKey,
+  followUpStateNames,
+  stageStateName,
+} from "../../functions/contract";
 import { StageFollowUpStates, followUpStates } from "./followUps";
 
 /** Slack on top of the stage waits for the execution as a whole. */
@@ -48,7 +68,9 @@ function finalState(approved: boolean, decision: string, decisionPaths: string[]
 export function checkExecutionLength(stages: Array<{ stage: string; maxWaitSeconds: number }>): number {
   const timeoutSeconds = stages.reduce((sum, s) => sum + s.maxWaitSeconds, EXECUTION_TIMEOUT_MARGIN_SECONDS);
   if (timeoutSeconds > MAX_EXECUTION_SECONDS) {
-    throw new pulumi.RunError(`The stages ${stages.map((s) => `${s.stage} (up to ${Math.round(s.maxWaitSeconds / 86400)}d)`).join(", ")} can wait ${Math.round(timeoutSeconds / 86400)} days in all, beyond a Standard execution's 365 days; shorten their timeouts`);
+    throw new pulumi.RunError(
+      `The stages ${stages.map((s) => `${s.stage} (up to ${Math.round(s.maxWaitSeconds / 86400)}d)`).join(", ")} can wait ${Math.round(timeoutSeconds / 86400)} days in all, beyond a Standard execution's 365 days; shorten their timeouts`,
+    );
   }
   return timeoutSeconds;
 }
@@ -66,13 +88,20 @@ export interface AssembledStage {
 
 /** Every state name, those in Parallel branches included: names are unique across a whole state machine. */
 function stateNames(states: AslStates): string[] {
-  return Object.entries(states).flatMap(([name, state]) => [name, ...(state.Type === "Parallel" ? state.Branches.flatMap((b) => stateNames(b.States)) : [])]);
+  return Object.entries(states).flatMap(([name, state]) => [
+    name,
+    ...(state.Type === "Parallel" ? state.Branches.flatMap((b) => stateNames(b.States)) : []),
+  ]);
 }
 
 /** Pure: the whole definition from the stages' own states. */
-export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; stages: AssembledStage[] }): AslDefinition {
+export function assembleWorkflowDefinition(args: {
+  autoApproveBelow?: number;
+  stages: AssembledStage[];
+}): AslDefinition {
   if (args.stages.length === 0) throw new Error("An approval workflow needs at least one stage");
-  const entry = (i: number) => (i < args.stages.length ? stageEntryName(args.stages[i].stage, args.stages[i].followUp !== undefined) : "Approved");
+  const entry = (i: number) =>
+    i < args.stages.length ? stageEntryName(args.stages[i].stage, args.stages[i].followUp !== undefined) : "Approved";
   const states: AslStates = {};
   const taken = new Set<string>();
   const add = (more: AslStates) => {
@@ -90,7 +119,12 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
       "Check auto-approve": {
         Type: "Choice",
         Comment: `Requests with an amount below ${args.autoApproveBelow} skip the stages`,
-        Choices: [when(and(isPresent("$.request.amount"), numericLessThan("$.request.amount", args.autoApproveBelow)), "Auto-approved")],
+        Choices: [
+          when(
+            and(isPresent("$.request.amount"), numericLessThan("$.request.amount", args.autoApproveBelow)),
+            "Auto-approved",
+          ),
+        ],
         Default: entry(0),
       },
       "Auto-approved": {
@@ -104,7 +138,8 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
   const decisionPaths: string[] = [];
   args.stages.forEach(({ stage, states: stageStates, mechanism, followUp }, i) => {
     const options = stageTaskOptions(stage);
-    if (!(options.stateName in stageStates)) throw new Error(`Stage '${stage}' has no state named '${options.stateName}'`);
+    if (!(options.stateName in stageStates))
+      throw new Error(`Stage '${stage}' has no state named '${options.stateName}'`);
     add(followUp ? followUpStates({ stage, mechanism, options, stageStates, ...followUp }) : stageStates);
     decisionPaths.push(options.resultPath);
     const decision = (field: string) => `${options.resultPath}.${field}`;
@@ -118,14 +153,25 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
         // and approved and decision agree. Rules are tried in order, so each type test only sees a
         // present field; anything no rule accepts is refused (Default), never read as a rejection.
         Choices: [
-          ...["approved", "decision", "stage", "mechanism"].map((field) => when(not(isPresent(decision(field))), invalid)),
+          ...["approved", "decision", "stage", "mechanism"].map((field) =>
+            when(not(isPresent(decision(field))), invalid),
+          ),
           when(not(isBoolean(decision("approved"))), invalid),
           ...["decision", "stage", "mechanism"].map((field) => when(not(isString(decision(field))), invalid)),
           when(not(stringEquals(decision("stage"), stage)), invalid),
           when(not(stringEquals(decision("mechanism"), mechanism)), invalid),
-          when(and(booleanEquals(decision("approved"), true), stringEquals(decision("decision"), "approved")), entry(i + 1)),
-          when(and(booleanEquals(decision("approved"), false), stringEquals(decision("decision"), "rejected")), `Rejected at ${stage}`),
-          when(and(booleanEquals(decision("approved"), false), stringEquals(decision("decision"), "timed_out")), `Timed out at ${stage}`),
+          when(
+            and(booleanEquals(decision("approved"), true), stringEquals(decision("decision"), "approved")),
+            entry(i + 1),
+          ),
+          when(
+            and(booleanEquals(decision("approved"), false), stringEquals(decision("decision"), "rejected")),
+            `Rejected at ${stage}`,
+          ),
+          when(
+            and(booleanEquals(decision("approved"), false), stringEquals(decision("decision"), "timed_out")),
+            `Timed out at ${stage}`,
+          ),
         ],
         Default: invalid,
       },
@@ -148,4 +194,3 @@ export function assembleWorkflowDefinition(args: { autoApproveBelow?: number; st
     States: states,
   };
 }
-

@@ -22,7 +22,13 @@
 // state records it in the history): a broken notification must never end a pending approval.
 // The publish states are JSONata (like the sns-callback Task): the request's title is cut to one
 // line and a subject-safe length, which JSONPath intrinsics cannot do.
-import { INVALID_DECISION_ERROR, JSONATA_LINE_BREAKS, Mechanism, STAGE_DECIDED_ERROR, followUpStateNames } from "../../functions/contract";
+import {
+  INVALID_DECISION_ERROR,
+  JSONATA_LINE_BREAKS,
+  Mechanism,
+  STAGE_DECIDED_ERROR,
+  followUpStateNames,
+} from "../../functions/contract";
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EscalationTargets, StageConfig } from "../config";
@@ -32,7 +38,16 @@ import { anyOccurrenceAlarm } from "../shared/alarms";
 import { PolicyStatement } from "../shared/iam";
 import { checkedName } from "../shared/naming";
 import { emailTopic } from "../shared/topics";
-import { AslBranch, AslState, AslStates, JSONATA_ONE_LINE, TaskStateOptions, jsonataString, numericLessThan, when } from "./asl";
+import {
+  AslBranch,
+  AslState,
+  AslStates,
+  JSONATA_ONE_LINE,
+  TaskStateOptions,
+  jsonataString,
+  numericLessThan,
+  when,
+} from "./asl";
 
 /** Resolved (ARNs known) follow-ups of one stage. */
 export interface StageFollowUp {
@@ -85,7 +100,14 @@ const REQUEST_LINES = [
   "'Requested at: ' & $states.context.Execution.StartTime & '\\n'",
 ];
 
-function publishState(args: { comment: string; topicArn: string; subject: string; message: string; next: string; notSent: string }): AslState {
+function publishState(args: {
+  comment: string;
+  topicArn: string;
+  subject: string;
+  message: string;
+  next: string;
+  notSent: string;
+}): AslState {
   return {
     Type: "Task",
     QueryLanguage: "JSONata",
@@ -119,52 +141,63 @@ export function followUpStates(args: FollowUpArgs): AslStates {
   const { stage, options, followUp } = args;
   const names = followUpStateNames(stage);
   const str = jsonataString;
-  if (!(options.stateName in args.stageStates)) throw new Error(`followUpStates: stage '${stage}' has no state named '${options.stateName}'`);
+  if (!(options.stateName in args.stageStates))
+    throw new Error(`followUpStates: stage '${stage}' has no state named '${options.stateName}'`);
   // Only the branch's own Fail may raise STAGE_DECIDED_ERROR. A Task could fail with that error
   // name too (SendTaskFailure accepts any error name from whoever holds the token): its Cause would
   // then pass for a decision. Every Task of the branch catches that error first and fails the
   // execution instead, so a failure can never become a decision.
   const guardedStates: AslStates = {};
   for (const [name, state] of Object.entries(args.stageStates)) {
-    guardedStates[name] = state.Type !== "Task" ? state : {
-      ...state,
-      Catch: [
-        state.QueryLanguage === "JSONata"
-          ? { ErrorEquals: [STAGE_DECIDED_ERROR], Output: KEEP_INPUT, Next: names.forged }
-          : { ErrorEquals: [STAGE_DECIDED_ERROR], ResultPath: null, Next: names.forged },
-        ...(state.Catch ?? []),
-      ],
-    };
+    guardedStates[name] =
+      state.Type !== "Task"
+        ? state
+        : {
+            ...state,
+            Catch: [
+              state.QueryLanguage === "JSONata"
+                ? { ErrorEquals: [STAGE_DECIDED_ERROR], Output: KEEP_INPUT, Next: names.forged }
+                : { ErrorEquals: [STAGE_DECIDED_ERROR], ResultPath: null, Next: names.forged },
+              ...(state.Catch ?? []),
+            ],
+          };
   }
-  const branches: AslBranch[] = [{
-    StartAt: options.stateName,
-    States: {
-      ...guardedStates,
-      [names.forged]: {
-        Type: "Fail",
-        Comment: "A Task failed with the error name reserved for carrying decisions: refused, nothing is approved",
-        Error: INVALID_DECISION_ERROR,
-        Cause: `A Task of stage '${stage}' failed with the error ${STAGE_DECIDED_ERROR}, which only the workflow may raise; it is not a decision and nothing was approved.`,
-      },
-      [names.decided]: {
-        Type: "Pass",
-        Comment: "The decision (or timeout) as JSON text, to leave the Parallel as the Cause of the Fail below",
-        Parameters: { "decision.$": `States.JsonToString(${options.resultPath})` },
-        Next: names.decidedExit,
-      },
-      [names.decidedExit]: {
-        Type: "Fail",
-        Comment: "Ends the Parallel at once, which stops the reminder and escalation branches; the Parallel's Catch takes the decision on",
-        Error: STAGE_DECIDED_ERROR,
-        CausePath: "$.decision",
+  const branches: AslBranch[] = [
+    {
+      StartAt: options.stateName,
+      States: {
+        ...guardedStates,
+        [names.forged]: {
+          Type: "Fail",
+          Comment: "A Task failed with the error name reserved for carrying decisions: refused, nothing is approved",
+          Error: INVALID_DECISION_ERROR,
+          Cause: `A Task of stage '${stage}' failed with the error ${STAGE_DECIDED_ERROR}, which only the workflow may raise; it is not a decision and nothing was approved.`,
+        },
+        [names.decided]: {
+          Type: "Pass",
+          Comment: "The decision (or timeout) as JSON text, to leave the Parallel as the Cause of the Fail below",
+          Parameters: { "decision.$": `States.JsonToString(${options.resultPath})` },
+          Next: names.decidedExit,
+        },
+        [names.decidedExit]: {
+          Type: "Fail",
+          Comment:
+            "Ends the Parallel at once, which stops the reminder and escalation branches; the Parallel's Catch takes the decision on",
+          Error: STAGE_DECIDED_ERROR,
+          CausePath: "$.decision",
+        },
       },
     },
-  }];
+  ];
 
   if (followUp.remindEverySeconds !== undefined) {
-    if (!followUp.reminderTopicArn) throw new Error(`followUpStates: stage '${stage}' has reminders but no topic to send them to`);
+    if (!followUp.reminderTopicArn)
+      throw new Error(`followUpStates: stage '${stage}' has reminders but no topic to send them to`);
     const maxReminders = followUp.maxReminders ?? 0;
-    if (!(Number.isInteger(maxReminders) && maxReminders >= 1)) throw new Error(`followUpStates: stage '${stage}' needs maxReminders of at least 1, got ${followUp.maxReminders}`);
+    if (!(Number.isInteger(maxReminders) && maxReminders >= 1))
+      throw new Error(
+        `followUpStates: stage '${stage}' needs maxReminders of at least 1, got ${followUp.maxReminders}`,
+      );
     branches.push({
       StartAt: names.remindersStart,
       States: {
@@ -183,14 +216,17 @@ export function followUpStates(args: FollowUpArgs): AslStates {
             str(`Reminder: this approval request is still waiting for a decision at stage '${stage}'.\n\n`),
             ...REQUEST_LINES,
             "'Reminder sent at: ' & $states.context.State.EnteredTime & '\\n\\n'",
-            str(`The stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${MECHANISM_DEFINITIONS[args.mechanism].howToDecide}\n`),
+            str(
+              `The stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${MECHANISM_DEFINITIONS[args.mechanism].howToDecide}\n`,
+            ),
           ]),
           next: names.reminderCount,
           notSent: names.reminderNotSent,
         }),
         [names.reminderNotSent]: {
           Type: "Pass",
-          Comment: "The reminder could not be published (see the Task's failure above); the next one is tried on schedule",
+          Comment:
+            "The reminder could not be published (see the Task's failure above); the next one is tried on schedule",
           Next: names.reminderCount,
         },
         [names.reminderCount]: {
@@ -203,7 +239,10 @@ export function followUpStates(args: FollowUpArgs): AslStates {
           Choices: [when(numericLessThan("$.sent", maxReminders), names.reminderWait)],
           Default: names.remindersDone,
         },
-        [names.remindersDone]: { Type: "Succeed", Comment: `${maxReminders} reminders sent; the decision branch goes on waiting until the timeout` },
+        [names.remindersDone]: {
+          Type: "Succeed",
+          Comment: `${maxReminders} reminders sent; the decision branch goes on waiting until the timeout`,
+        },
       },
     });
   }
@@ -221,9 +260,13 @@ export function followUpStates(args: FollowUpArgs): AslStates {
         topicArn,
         subject: subjectExpression("Escalation: approval overdue: "),
         message: messageExpression([
-          str(`Escalation: this approval request has waited ${followUp.escalateAfterPercent ?? "part"}% of its timeout at stage '${stage}' (${args.mechanism}) without a decision.\n\n`),
+          str(
+            `Escalation: this approval request has waited ${followUp.escalateAfterPercent ?? "part"}% of its timeout at stage '${stage}' (${args.mechanism}) without a decision.\n\n`,
+          ),
           ...REQUEST_LINES,
-          str(`Approvers: ${args.approvers.join(", ")}\n\nThe stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${MECHANISM_DEFINITIONS[args.mechanism].howToDecide}\nYou receive this because you are listed under escalateTo for this stage.\n`),
+          str(
+            `Approvers: ${args.approvers.join(", ")}\n\nThe stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${MECHANISM_DEFINITIONS[args.mechanism].howToDecide}\nYou receive this because you are listed under escalateTo for this stage.\n`,
+          ),
         ]),
         next,
         notSent: names.escalationNotSent(i + 1),
@@ -287,12 +330,17 @@ export function stageFollowUps(stages: StageConfig[]): Record<string, WorkflowFo
     if (stage.remindEverySeconds === undefined && stage.escalateTo === undefined) continue;
     followUps[stage.name] = {
       remindEverySeconds: stage.remindEverySeconds,
-      ...(stage.escalateTo ? {
-        escalateTo: stage.escalateTo,
-        escalateAfterPercent: stage.escalateAfterPercent,
-        // A share of the configured timeout (for an activity stage: of one wait, not of its retries).
-        escalateAfterSeconds: Math.max(1, Math.round((stage.timeoutSeconds * (stage.escalateAfterPercent ?? 50)) / 100)),
-      } : {}),
+      ...(stage.escalateTo
+        ? {
+            escalateTo: stage.escalateTo,
+            escalateAfterPercent: stage.escalateAfterPercent,
+            // A share of the configured timeout (for an activity stage: of one wait, not of its retries).
+            escalateAfterSeconds: Math.max(
+              1,
+              Math.round((stage.timeoutSeconds * (stage.escalateAfterPercent ?? 50)) / 100),
+            ),
+          }
+        : {}),
       timeout: stage.timeout,
       timeoutSeconds: stage.timeoutSeconds,
       approvers: stage.approvers,
@@ -344,24 +392,39 @@ export class StageFollowUps extends pulumi.ComponentResource {
     const topicLists: pulumi.Output<string[]>[] = [];
     for (const { stage, followUp } of active) {
       const settings = this.resolve(name, args, stage, followUp, children);
-      this.byStage.set(stage.stage, settings.apply((s) => ({ followUp: s, timeoutText: followUp.timeout, approvers: followUp.approvers })));
-      topicLists.push(settings.apply((s) => [...(s.reminderTopicArn ? [s.reminderTopicArn] : []), ...(s.escalationTopicArns ?? [])]));
+      this.byStage.set(
+        stage.stage,
+        settings.apply((s) => ({ followUp: s, timeoutText: followUp.timeout, approvers: followUp.approvers })),
+      );
+      topicLists.push(
+        settings.apply((s) => [...(s.reminderTopicArn ? [s.reminderTopicArn] : []), ...(s.escalationTopicArns ?? [])]),
+      );
     }
-    this.statements = pulumi.all(topicLists).apply((lists) => [...new Set(lists.flat())]).apply((topics): PolicyStatement[] =>
-      topics.length > 0 ? [{ Sid: "PublishRemindersAndEscalations", Effect: "Allow", Action: ["sns:Publish"], Resource: topics }] : []);
+    this.statements = pulumi
+      .all(topicLists)
+      .apply((lists) => [...new Set(lists.flat())])
+      .apply((topics): PolicyStatement[] =>
+        topics.length > 0
+          ? [{ Sid: "PublishRemindersAndEscalations", Effect: "Allow", Action: ["sns:Publish"], Resource: topics }]
+          : [],
+      );
     // A reminder or escalation that cannot be published is skipped (the approval goes on waiting),
     // so it must not go unnoticed. Step Functions counts failed service integrations per resource
     // ARN for the account and Region, not per state machine: other workflows' sns:publish failures
     // count too.
     if (topicLists.length > 0) {
-      this.publishAlarm = anyOccurrenceAlarm(`${name}-follow-up-alarm`, {
-        description: `Reminders or escalations of ${args.stateMachineName} could not be published to SNS (they were retried, then skipped); see the '... not sent' states in its executions. Counts every sns:publish Task of this account and Region.`,
-        namespace: "AWS/States",
-        metricName: "ServiceIntegrationsFailed",
-        dimensions: { ServiceIntegrationResourceArn: "arn:aws:states:::sns:publish" },
-        statistic: "Sum",
-        alarmActions: args.alarmActions,
-      }, children);
+      this.publishAlarm = anyOccurrenceAlarm(
+        `${name}-follow-up-alarm`,
+        {
+          description: `Reminders or escalations of ${args.stateMachineName} could not be published to SNS (they were retried, then skipped); see the '... not sent' states in its executions. Counts every sns:publish Task of this account and Region.`,
+          namespace: "AWS/States",
+          metricName: "ServiceIntegrationsFailed",
+          dimensions: { ServiceIntegrationResourceArn: "arn:aws:states:::sns:publish" },
+          statistic: "Sum",
+          alarmActions: args.alarmActions,
+        },
+        children,
+      );
     }
     this.registerOutputs({});
   }
@@ -370,25 +433,42 @@ export class StageFollowUps extends pulumi.ComponentResource {
   static check(args: StageFollowUpsArgs): Array<{ stage: ApprovalStage; followUp: WorkflowFollowUp }> {
     const names = args.stages.map((s) => s.stage);
     for (const stageName of Object.keys(args.followUps)) {
-      if (!names.includes(stageName)) throw new Error(`${args.owner}: followUps names stage '${stageName}', which is not one of ${names.join(", ")}`);
+      if (!names.includes(stageName))
+        throw new Error(`${args.owner}: followUps names stage '${stageName}', which is not one of ${names.join(", ")}`);
     }
     const active = args.stages.flatMap((stage) => {
       const followUp = args.followUps[stage.stage];
-      return followUp && (followUp.remindEverySeconds !== undefined || followUp.escalateTo !== undefined) ? [{ stage, followUp }] : [];
+      return followUp && (followUp.remindEverySeconds !== undefined || followUp.escalateTo !== undefined)
+        ? [{ stage, followUp }]
+        : [];
     });
     for (const { stage, followUp } of active) {
       const at = `${args.owner}, stage '${stage.stage}'`;
       if (followUp.remindEverySeconds !== undefined) {
-        if (!stage.reminderTopicArn) throw new pulumi.RunError(`${at}: remindEvery is set, but the ${stage.mechanism} stage has nobody to remind (no notify addresses)`);
-        if (!(followUp.remindEverySeconds > 0 && followUp.remindEverySeconds < followUp.timeoutSeconds && followUp.timeoutSeconds <= stage.maxWaitSeconds)) {
-          throw new pulumi.RunError(`${at}: remindEvery must be a positive number of seconds shorter than the stage's timeout (${followUp.timeoutSeconds}s, at most its wait of ${stage.maxWaitSeconds}s), got ${followUp.remindEverySeconds}`);
+        if (!stage.reminderTopicArn)
+          throw new pulumi.RunError(
+            `${at}: remindEvery is set, but the ${stage.mechanism} stage has nobody to remind (no notify addresses)`,
+          );
+        if (!(
+          followUp.remindEverySeconds > 0 &&
+          followUp.remindEverySeconds < followUp.timeoutSeconds &&
+          followUp.timeoutSeconds <= stage.maxWaitSeconds
+        )) {
+          throw new pulumi.RunError(
+            `${at}: remindEvery must be a positive number of seconds shorter than the stage's timeout (${followUp.timeoutSeconds}s, at most its wait of ${stage.maxWaitSeconds}s), got ${followUp.remindEverySeconds}`,
+          );
         }
       }
       if (followUp.escalateTo !== undefined) {
         const { emails, topicArns } = followUp.escalateTo;
         if (emails.length + topicArns.length === 0) throw new pulumi.RunError(`${at}: escalateTo lists nobody`);
-        if (followUp.escalateAfterSeconds === undefined || !(followUp.escalateAfterSeconds > 0 && followUp.escalateAfterSeconds < stage.maxWaitSeconds)) {
-          throw new pulumi.RunError(`${at}: escalateAfterSeconds must be a positive number of seconds shorter than the stage's wait (${stage.maxWaitSeconds}s), got ${followUp.escalateAfterSeconds}`);
+        if (
+          followUp.escalateAfterSeconds === undefined ||
+          !(followUp.escalateAfterSeconds > 0 && followUp.escalateAfterSeconds < stage.maxWaitSeconds)
+        ) {
+          throw new pulumi.RunError(
+            `${at}: escalateAfterSeconds must be a positive number of seconds shorter than the stage's wait (${stage.maxWaitSeconds}s), got ${followUp.escalateAfterSeconds}`,
+          );
         }
       } else if (followUp.escalateAfterSeconds !== undefined) {
         throw new pulumi.RunError(`${at}: escalateAfterSeconds is set without escalateTo`);
@@ -408,7 +488,13 @@ export class StageFollowUps extends pulumi.ComponentResource {
   }
 
   /** Creates one stage's escalation email topic and resolves its settings for followUpStates. */
-  private resolve(name: string, args: StageFollowUpsArgs, stage: ApprovalStage, followUp: WorkflowFollowUp, children: { parent: pulumi.Resource; aliases: Array<{ parent: pulumi.Resource }> }): pulumi.Output<StageFollowUp> {
+  private resolve(
+    name: string,
+    args: StageFollowUpsArgs,
+    stage: ApprovalStage,
+    followUp: WorkflowFollowUp,
+    children: { parent: pulumi.Resource; aliases: Array<{ parent: pulumi.Resource }> },
+  ): pulumi.Output<StageFollowUp> {
     const at = `${args.owner}, stage '${stage.stage}'`;
     const escalation: pulumi.Output<string>[] = [];
     if (followUp.escalateTo !== undefined) {
@@ -428,16 +514,27 @@ export class StageFollowUps extends pulumi.ComponentResource {
       }
       escalation.push(...topicArns.map((arn) => pulumi.output(arn)));
     }
-    const reminderTopic = followUp.remindEverySeconds !== undefined ? stage.reminderTopicArn! : pulumi.output(undefined);
-    return pulumi.all([reminderTopic, pulumi.all(escalation)]).apply(([reminderTopicArn, escalationTopicArns]): StageFollowUp => ({
-      ...(followUp.remindEverySeconds !== undefined ? {
-        remindEverySeconds: followUp.remindEverySeconds,
-        // Reminders that fall before the configured timeout (not the mechanism's extra grace
-        // period, nor an activity's waits after a release); none at the very moment it passes.
-        maxReminders: Math.max(1, Math.floor((followUp.timeoutSeconds - 1) / followUp.remindEverySeconds)),
-        reminderTopicArn,
-      } : {}),
-      ...(followUp.escalateTo !== undefined ? { escalateAfterSeconds: followUp.escalateAfterSeconds, escalateAfterPercent: followUp.escalateAfterPercent, escalationTopicArns } : {}),
-    }));
+    const reminderTopic =
+      followUp.remindEverySeconds !== undefined ? stage.reminderTopicArn! : pulumi.output(undefined);
+    return pulumi
+      .all([reminderTopic, pulumi.all(escalation)])
+      .apply(([reminderTopicArn, escalationTopicArns]): StageFollowUp => ({
+        ...(followUp.remindEverySeconds !== undefined
+          ? {
+              remindEverySeconds: followUp.remindEverySeconds,
+              // Reminders that fall before the configured timeout (not the mechanism's extra grace
+              // period, nor an activity's waits after a release); none at the very moment it passes.
+              maxReminders: Math.max(1, Math.floor((followUp.timeoutSeconds - 1) / followUp.remindEverySeconds)),
+              reminderTopicArn,
+            }
+          : {}),
+        ...(followUp.escalateTo !== undefined
+          ? {
+              escalateAfterSeconds: followUp.escalateAfterSeconds,
+              escalateAfterPercent: followUp.escalateAfterPercent,
+              escalationTopicArns,
+            }
+          : {}),
+      }));
   }
 }

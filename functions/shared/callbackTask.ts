@@ -32,7 +32,12 @@ export function parseCallbackTaskEvent(event: unknown, stage: string): CallbackT
   if (typeof e.executionArn !== "string" || !e.executionArn.startsWith("arn:")) {
     throw new Error("InvalidEvent: 'executionArn' must be the ARN of the Step Functions execution");
   }
-  return { taskToken: e.taskToken, request: e.request as ApprovalRequest, stage: e.stage, executionArn: e.executionArn };
+  return {
+    taskToken: e.taskToken,
+    request: e.request as ApprovalRequest,
+    stage: e.stage,
+    executionArn: e.executionArn,
+  };
 }
 
 /** The execution's name: the last part of its ARN. */

@@ -10,7 +10,11 @@ export async function conditionalWrite(write: () => Promise<unknown>): Promise<b
     await write();
     return true;
   } catch (error) {
-    if (error instanceof ConditionalCheckFailedException || (error as { name?: string }).name === "ConditionalCheckFailedException") return false;
+    if (
+      error instanceof ConditionalCheckFailedException ||
+      (error as { name?: string }).name === "ConditionalCheckFailedException"
+    )
+      return false;
     throw error;
   }
 }

@@ -34,7 +34,9 @@ export function parseEventBridgeEvent<DetailType extends string>(
   const detailType = e["detail-type"];
   if (e.source !== source || !detailTypes.includes(detailType as DetailType)) {
     const expected = detailTypes.map((t) => `'${t}'`).join(" or ");
-    throw new Error(`InvalidEvent: expected source '${source}' and detail-type ${expected}, got '${String(e.source)}' / '${String(detailType)}'`);
+    throw new Error(
+      `InvalidEvent: expected source '${source}' and detail-type ${expected}, got '${String(e.source)}' / '${String(detailType)}'`,
+    );
   }
   const detail = e.detail;
   if (typeof detail !== "object" || detail === null) {

@@ -40,16 +40,26 @@ export function looksLikeToken(run: string): boolean {
  * Comments stay out of the function bodies: every handler's archive carries them.
  */
 export function redactText(text: string, secrets: string[] = []): string {
-  const forms = secrets.filter((s) => typeof s === "string" && s.length >= 8).flatMap((secret) => {
-    const base64 = Buffer.from(secret).toString("base64");
-    return [secret, base64, Buffer.from(secret).toString("base64url"), encodeURIComponent(secret), encodeURIComponent(base64)];
-  }).sort((a, b) => b.length - a.length);
+  const forms = secrets
+    .filter((s) => typeof s === "string" && s.length >= 8)
+    .flatMap((secret) => {
+      const base64 = Buffer.from(secret).toString("base64");
+      return [
+        secret,
+        base64,
+        Buffer.from(secret).toString("base64url"),
+        encodeURIComponent(secret),
+        encodeURIComponent(base64),
+      ];
+    })
+    .sort((a, b) => b.length - a.length);
   let result = text;
   for (const form of forms) if (form.length >= 16) result = result.split(form).join(REDACTED);
-  const shared = (run: string) => forms.some((form) => {
-    for (let i = 0; i + 20 <= run.length; i += 20) if (form.includes(run.slice(i, i + 20))) return true;
-    return false;
-  });
+  const shared = (run: string) =>
+    forms.some((form) => {
+      for (let i = 0; i + 20 <= run.length; i += 20) if (form.includes(run.slice(i, i + 20))) return true;
+      return false;
+    });
   return result
     .replace(/([?&](?:amp;)?[tc]=)(?:[A-Za-z0-9_-]|%[0-9A-Fa-f]{2}){8,}/g, `$1${REDACTED}`)
     .replace(RUN, (run) => (run.length >= MIN_SECRET_PIECE && (looksLikeToken(run) || shared(run)) ? REDACTED : run));
@@ -76,14 +86,21 @@ export function redactedError(error: unknown, secrets: string[] = []): Error {
  * code), from the query or the (possibly base64) form body.
  */
 export function secretsOf(event: unknown): string[] {
-  const e = (event instanceof Object ? event : {}) as { taskToken?: unknown; queryStringParameters?: Record<string, unknown>; body?: unknown; isBase64Encoded?: unknown };
+  const e = (event instanceof Object ? event : {}) as {
+    taskToken?: unknown;
+    queryStringParameters?: Record<string, unknown>;
+    body?: unknown;
+    isBase64Encoded?: unknown;
+  };
   const found = [e.taskToken, e.queryStringParameters?.t, e.queryStringParameters?.c];
   if (typeof e.body === "string") {
     const form = new URLSearchParams(e.isBase64Encoded === true ? Buffer.from(e.body, "base64").toString() : e.body);
     found.push(...form.getAll("t"), ...form.getAll("c"));
   }
   const secrets = found.filter((s): s is string => typeof s === "string" && s.length >= 8);
-  const decoded = secrets.map((s) => (/^[\w-]+$/.test(s) ? Buffer.from(s, "base64url").toString() : "")).filter((s) => /^[\x21-\x7e]{8,}$/.test(s));
+  const decoded = secrets
+    .map((s) => (/^[\w-]+$/.test(s) ? Buffer.from(s, "base64url").toString() : ""))
+    .filter((s) => /^[\x21-\x7e]{8,}$/.test(s));
   return [...new Set([...secrets, ...decoded])];
 }
 
@@ -93,12 +110,15 @@ export function secretsOf(event: unknown): string[] {
  * the function's logs, the error that Step Functions records as the Task's Cause, or a dead-letter
  * record (its responsePayload).
  */
-export function redactingHandler<A extends unknown[], R>(handler: (...args: A) => R): (...args: A) => Promise<Awaited<R>> {
+export function redactingHandler<A extends unknown[], R>(
+  handler: (...args: A) => R,
+): (...args: A) => Promise<Awaited<R>> {
   return async (...args: A): Promise<Awaited<R>> => {
     const secrets = secretsOf(args[0]);
     const clean = (value: unknown) => {
       if (value instanceof Error) return redactedError(value, secrets);
-      if (typeof value !== "object" || value === null) return typeof value === "string" ? redactText(value, secrets) : value;
+      if (typeof value !== "object" || value === null)
+        return typeof value === "string" ? redactText(value, secrets) : value;
       try {
         return redactText(JSON.stringify(value), secrets);
       } catch {
@@ -107,13 +127,17 @@ export function redactingHandler<A extends unknown[], R>(handler: (...args: A) =
     };
     const methods = ["log", "info", "warn", "error", "debug", "trace"] as const;
     const originals = methods.map((method) => console[method]);
-    methods.forEach((method, i) => { console[method] = (...values: unknown[]) => originals[i].apply(console, values.map(clean)); });
+    methods.forEach((method, i) => {
+      console[method] = (...values: unknown[]) => originals[i].apply(console, values.map(clean));
+    });
     try {
       return await handler(...args);
     } catch (error) {
       throw redactedError(error, secrets);
     } finally {
-      methods.forEach((method, i) => { console[method] = originals[i]; });
+      methods.forEach((method, i) => {
+        console[method] = originals[i];
+      });
     }
   };
 }

@@ -10,5 +10,8 @@ export const DEFAULT_EMAIL_DIR = join(ROOT, ".sandbox", "emails");
 
 /** The stacks of this project: Pulumi.<stack>.yaml next to Pulumi.yaml. */
 export function knownStacks(): string[] {
-  return readdirSync(ROOT).map((f) => /^Pulumi\.([^.]+)\.yaml$/.exec(f)?.[1]).filter((s): s is string => s !== undefined).sort();
+  return readdirSync(ROOT)
+    .map((f) => /^Pulumi\.([^.]+)\.yaml$/.exec(f)?.[1])
+    .filter((s): s is string => s !== undefined)
+    .sort();
 }

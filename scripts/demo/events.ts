@@ -10,7 +10,9 @@ import type { Automation, PipelineExecution } from "./services";
 type Sample = { event: EventBridgeEvent };
 
 function sample(file: string): Sample {
-  return JSON.parse(readFileSync(join(__dirname, "..", "..", "tests", "fixtures", "aws-events", file), "utf8")) as Sample;
+  return JSON.parse(
+    readFileSync(join(__dirname, "..", "..", "tests", "fixtures", "aws-events", file), "utf8"),
+  ) as Sample;
 }
 
 /** "Nov 29, 2024 7:43:25 PM", the sample's format of StartTime and EndTime. */
@@ -23,7 +25,13 @@ function sampleTime(epochSeconds: number): string {
 }
 
 /** AWS's sample event in `file`, made this account's and region's, sent now, about `resources`, with `detail` over the sample's. */
-function fromSample(file: string, account: string, region: string, resources: string[], detail: Record<string, unknown>): EventBridgeEvent {
+function fromSample(
+  file: string,
+  account: string,
+  region: string,
+  resources: string[],
+  detail: Record<string, unknown>,
+): EventBridgeEvent {
   const { event } = sample(file);
   return {
     ...event,

@@ -25,13 +25,29 @@ import { EventBridgeEvent } from "../../functions/shared/eventBridge";
 import { AwsError, FakeAws } from "../../tests/helpers/fakeAws";
 import { RunEvent, RunResult, TaskHandler, runDefinition } from "../../tests/helpers/localStateMachine";
 import { PageServer, serializedPageHandler, startPageServer } from "../../tests/helpers/pageServer";
-import { ACCOUNT_ID, RecordedResource, archiveFiles, mockAccount, ofType, runProgram } from "../../tests/helpers/pulumiMocks";
+import {
+  ACCOUNT_ID,
+  RecordedResource,
+  archiveFiles,
+  mockAccount,
+  ofType,
+  runProgram,
+} from "../../tests/helpers/pulumiMocks";
 import { HandlerRun, invokeArchive, writeArchive } from "../../tests/helpers/serializedHandler";
 import { stackConfig } from "../../tests/helpers/stackConfig";
 import { ApprovalWorker, WorkerIO } from "../lib/approvalWorker";
 import { DEFAULT_EMAIL_DIR, DEFAULT_INPUT, NOT_AWS, ROOT, knownStacks } from "./basics";
 import { approvalActionEvent, automationStepEvent, pipelineFailedEvent } from "./events";
-import { Automation, Delivery, PipelineExecution, SandboxCodePipeline, SandboxSns, SandboxSsm, SandboxTables, approveStepOf } from "./services";
+import {
+  Automation,
+  Delivery,
+  PipelineExecution,
+  SandboxCodePipeline,
+  SandboxSns,
+  SandboxSsm,
+  SandboxTables,
+  approveStepOf,
+} from "./services";
 import { SandboxStepFunctions, TaskOutcome } from "./stepFunctions";
 
 export { NOT_AWS, knownStacks } from "./basics";
@@ -49,7 +65,14 @@ export interface SandboxIO {
 }
 
 /** Runs the approval worker on an activity; returns its exit code. */
-export type WorkerRunner = (args: { activityArn: string; decide?: Decide; comment?: string; env: Record<string, string>; interactive: boolean; say: (text: string) => void }) => Promise<number>;
+export type WorkerRunner = (args: {
+  activityArn: string;
+  decide?: Decide;
+  comment?: string;
+  env: Record<string, string>;
+  interactive: boolean;
+  say: (text: string) => void;
+}) => Promise<number>;
 
 export interface SandboxOptions {
   stack: string;
@@ -89,7 +112,11 @@ interface Generated {
  * account, so a config with the deployer's own account id runs as it would deploy.
  */
 export function configAccount(config: Record<string, string>): string | undefined {
-  const accounts = new Set(Object.values(config).flatMap((value) => [...value.matchAll(/arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):/g)].map((m) => m[1])));
+  const accounts = new Set(
+    Object.values(config).flatMap((value) =>
+      [...value.matchAll(/arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):/g)].map((m) => m[1]),
+    ),
+  );
   return accounts.size === 1 ? [...accounts][0] : undefined;
 }
 
@@ -100,7 +127,9 @@ function generate(stack: string, config: Record<string, string>): Promise<Genera
   let run = generated.get(key);
   if (!run) {
     mockAccount.id = configAccount(config) ?? ACCOUNT_ID;
-    run = runProgram(stack, config).finally(() => { mockAccount.id = ACCOUNT_ID; });
+    run = runProgram(stack, config).finally(() => {
+      mockAccount.id = ACCOUNT_ID;
+    });
     generated.set(key, run);
     run.catch(() => generated.delete(key));
   }
@@ -124,28 +153,43 @@ function actingAs(principal: string): string {
 
 /** The `msg` of each JSON line a handler logged (its structured logs), else the line. */
 function logLines(logs: string): string[] {
-  return logs.split("\n").map((line) => line.trim()).filter((line) => line !== "").map((line) => {
-    try {
-      const parsed = JSON.parse(line) as { msg?: unknown };
-      return typeof parsed.msg === "string" ? parsed.msg : line;
-    } catch {
-      return line;
-    }
-  });
+  return logs
+    .split("\n")
+    .map((line) => line.trim())
+    .filter((line) => line !== "")
+    .map((line) => {
+      try {
+        const parsed = JSON.parse(line) as { msg?: unknown };
+        return typeof parsed.msg === "string" ? parsed.msg : line;
+      } catch {
+        return line;
+      }
+    });
 }
 
 /** The default worker: the real approval worker CLI, run with npm as a person would run it. */
-export const cliWorker: WorkerRunner = ({ activityArn, decide, comment, env, interactive, say }) => new Promise((resolve, reject) => {
-  const args = ["run", "--silent", "approval-worker", "--", "--activity-arn", activityArn, "--once", ...(decide ? ["--decide", decide, "--comment", comment ?? ""] : [])];
-  const child = spawn("npm", args, { cwd: ROOT, env, stdio: interactive ? "inherit" : ["ignore", "pipe", "pipe"] });
-  const prefix = (stream: NodeJS.ReadableStream | null) => stream?.on("data", (chunk: Buffer) => {
-    for (const line of chunk.toString("utf8").split("\n")) if (line.trim() !== "") say(`    worker | ${line}`);
+export const cliWorker: WorkerRunner = ({ activityArn, decide, comment, env, interactive, say }) =>
+  new Promise((resolve, reject) => {
+    const args = [
+      "run",
+      "--silent",
+      "approval-worker",
+      "--",
+      "--activity-arn",
+      activityArn,
+      "--once",
+      ...(decide ? ["--decide", decide, "--comment", comment ?? ""] : []),
+    ];
+    const child = spawn("npm", args, { cwd: ROOT, env, stdio: interactive ? "inherit" : ["ignore", "pipe", "pipe"] });
+    const prefix = (stream: NodeJS.ReadableStream | null) =>
+      stream?.on("data", (chunk: Buffer) => {
+        for (const line of chunk.toString("utf8").split("\n")) if (line.trim() !== "") say(`    worker | ${line}`);
+      });
+    prefix(child.stdout);
+    prefix(child.stderr);
+    child.on("error", reject);
+    child.on("close", (code) => resolve(code ?? 1));
   });
-  prefix(child.stdout);
-  prefix(child.stderr);
-  child.on("error", reject);
-  child.on("close", (code) => resolve(code ?? 1));
-});
 
 /**
  * The approval worker's own code (scripts/lib/approvalWorker.ts, which the CLI wraps) in this
@@ -156,8 +200,22 @@ export const libraryWorker: WorkerRunner = async ({ activityArn, decide, comment
   const credentials = { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY };
   const sfn = new SFNClient({ region, endpoint: env.AWS_ENDPOINT_URL_SFN, credentials, maxAttempts: 1 });
   const sts = new STSClient({ region, endpoint: env.AWS_ENDPOINT_URL_STS, credentials, maxAttempts: 1 });
-  const io: WorkerIO = { say: (text) => text.split("\n").forEach((line) => say(`    worker | ${line}`)), warn: (text) => say(`    worker | ${text}`), ask: async () => null, cancelQuestion: () => undefined, inputEnded: () => true };
-  const worker = new ApprovalWorker(sfn, sts, io, { activityArn, workerName: "sandbox-worker", decide, comment, heartbeatEverySeconds: 30, maxPollFailures: 1, retryBaseMs: 100 });
+  const io: WorkerIO = {
+    say: (text) => text.split("\n").forEach((line) => say(`    worker | ${line}`)),
+    warn: (text) => say(`    worker | ${text}`),
+    ask: async () => null,
+    cancelQuestion: () => undefined,
+    inputEnded: () => true,
+  };
+  const worker = new ApprovalWorker(sfn, sts, io, {
+    activityArn,
+    workerName: "sandbox-worker",
+    decide,
+    comment,
+    heartbeatEverySeconds: 30,
+    maxPollFailures: 1,
+    retryBaseMs: 100,
+  });
   const outcome = await worker.run(true);
   return outcome === "approved" || outcome === "rejected" ? 0 : 1;
 };
@@ -171,7 +229,10 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
   let finished = false;
   try {
     say(NOT_AWS);
-    if (!knownStacks().includes(stack)) throw new SandboxProblem(`unknown stack '${stack}': there is no Pulumi.${stack}.yaml (stacks: ${knownStacks().join(", ")})`);
+    if (!knownStacks().includes(stack))
+      throw new SandboxProblem(
+        `unknown stack '${stack}': there is no Pulumi.${stack}.yaml (stacks: ${knownStacks().join(", ")})`,
+      );
     const inputFile = options.inputFile ?? DEFAULT_INPUT;
     let request: unknown;
     try {
@@ -189,13 +250,18 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     }
     const { resources, outputs } = program;
     const machines = ofType(resources, "aws:sfn/stateMachine:StateMachine");
-    if (machines.length !== 1) throw new SandboxProblem(`stack '${stack}' generated ${machines.length} state machines, expected 1`);
+    if (machines.length !== 1)
+      throw new SandboxProblem(`stack '${stack}' generated ${machines.length} state machines, expected 1`);
     const stages: Array<Record<string, any>> = outputs.stages;
     const functions = ofType(resources, "aws:lambda/function:Function");
     const account = String(outputs.stateMachineArn).split(":")[4];
     const region = String(outputs.region);
-    say(`  workflow ${outputs.stateMachineName}: ${stages.map((s) => `${s.name} (${s.mechanism})`).join(", then ")}${outputs.autoApproveBelow !== null ? `; requests below ${outputs.autoApproveBelow} are approved automatically` : ""}`);
-    say(`  ${functions.length === 0 ? "no Lambda functions" : `${functions.length} Lambda functions, run from their serialized archives`}; account ${account}${account === ACCOUNT_ID ? " (the mocks' own)" : " (the config's)"}, Region ${region} (the mocks' own)`);
+    say(
+      `  workflow ${outputs.stateMachineName}: ${stages.map((s) => `${s.name} (${s.mechanism})`).join(", then ")}${outputs.autoApproveBelow !== null ? `; requests below ${outputs.autoApproveBelow} are approved automatically` : ""}`,
+    );
+    say(
+      `  ${functions.length === 0 ? "no Lambda functions" : `${functions.length} Lambda functions, run from their serialized archives`}; account ${account}${account === ACCOUNT_ID ? " (the mocks' own)" : " (the config's)"}, Region ${region} (the mocks' own)`,
+    );
 
     // ---- the local AWS endpoints ----
     const endpoint = async (name: string) => {
@@ -204,7 +270,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       cleanup.push(() => aws.stop());
       return { name, aws };
     };
-    const [sfnApi, ssmApi, pipelineApi, snsApi, dynamoApi, otherApi] = await Promise.all(["sfn", "ssm", "codepipeline", "sns", "dynamodb", "other"].map(endpoint));
+    const [sfnApi, ssmApi, pipelineApi, snsApi, dynamoApi, otherApi] = await Promise.all(
+      ["sfn", "ssm", "codepipeline", "sns", "dynamodb", "other"].map(endpoint),
+    );
     // Any other service the code might call is refused locally: nothing reaches AWS.
     otherApi.aws.otherwise(() => new AwsError("SandboxUnknownService", "the sandbox does not model this service"));
     const endpoints: Record<string, string> = {
@@ -237,13 +305,19 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       // A press that decided the last stage is still being answered: its answer goes out first
       // (closing the server closes only idle connections at once).
       cleanup.push(async () => {
-        for (let waited = 0; answering > 0 && waited < 3000; waited += 50) await new Promise((resolve) => setTimeout(resolve, 50));
+        for (let waited = 0; answering > 0 && waited < 3000; waited += 50)
+          await new Promise((resolve) => setTimeout(resolve, 50));
         await new Promise((resolve) => setImmediate(resolve));
         await page!.close();
       });
       // The page's API Gateway URL (the mocks' own) becomes the local page's, wherever it appears.
-      pageBase = { mock: String(outputs.approvalPageUrl).replace(/\/decide$/, ""), local: page.url.replace(/\/decide$/, "") };
-      say(`  approval page: ${page.url} (the page function's serialized archive, behind a local adapter; in AWS: ${outputs.approvalPageUrl})`);
+      pageBase = {
+        mock: String(outputs.approvalPageUrl).replace(/\/decide$/, ""),
+        local: page.url.replace(/\/decide$/, ""),
+      };
+      say(
+        `  approval page: ${page.url} (the page function's serialized archive, behind a local adapter; in AWS: ${outputs.approvalPageUrl})`,
+      );
     }
     const local = (text: string) => (pageBase ? text.split(pageBase.mock).join(pageBase.local) : text);
     const definition = JSON.parse(local(machines[0].inputs.definition));
@@ -258,16 +332,24 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
         const made = dir;
         cleanup.push(() => rmSync(made, { recursive: true, force: true }));
       }
-      const variables = Object.fromEntries(Object.entries<string>(fn.inputs.environment?.variables ?? {}).map(([k, v]) => [k, local(String(v))]));
+      const variables = Object.fromEntries(
+        Object.entries<string>(fn.inputs.environment?.variables ?? {}).map(([k, v]) => [k, local(String(v))]),
+      );
       const run = await invokeArchive(dir, event, { ...variables, ...endpoints });
       for (const line of logLines(run.logs)) say(`    ${fn.state.name} log | ${line}`);
       return run;
     };
     /** A Lambda's calls are signed by a session of its role, named after the function. */
-    const sessionOf = (fn: RecordedResource | undefined) => `arn:aws:sts::${account}:assumed-role/${String(fn?.inputs.role ?? "unknown").split("/").pop()}/${fn?.state.name}`;
+    const sessionOf = (fn: RecordedResource | undefined) =>
+      `arn:aws:sts::${account}:assumed-role/${String(fn?.inputs.role ?? "unknown")
+        .split("/")
+        .pop()}/${fn?.state.name}`;
 
     // ---- the execution ----
-    const executionName = `sandbox-${new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "")}-${randomBytes(2).toString("hex")}`;
+    const executionName = `sandbox-${new Date()
+      .toISOString()
+      .replace(/[-:]/g, "")
+      .replace(/\.\d+Z$/, "")}-${randomBytes(2).toString("hex")}`;
     const executionArn = `${String(outputs.stateMachineArn).replace(":stateMachine:", ":execution:")}:${executionName}`;
     const sfn = new SandboxStepFunctions(outputs.stateMachineArn, executionArn, request);
     sfn.serve(sfnApi.aws);
@@ -296,12 +378,19 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     const pending: Array<() => Promise<void>> = [];
     /** What approvers are doing; the run waits for them to finish before it reports. */
     const acting: Array<Promise<void>> = [];
-    const act = (action: () => Promise<void>) => { acting.push(action().catch((error: unknown) => fail((error as Error).message))); };
-    const flush = () => { for (const action of pending.splice(0)) act(action); };
+    const act = (action: () => Promise<void>) => {
+      acting.push(action().catch((error: unknown) => fail((error as Error).message)));
+    };
+    const flush = () => {
+      for (const action of pending.splice(0)) act(action);
+    };
 
     // ---- emails ----
     const emailFolder = join(options.emailDir ?? DEFAULT_EMAIL_DIR, executionName);
-    const subscribers = (topicArn: string) => ofType(resources, "aws:sns/topicSubscription:TopicSubscription").filter((s) => s.inputs.topic === topicArn).map((s) => String(s.inputs.endpoint));
+    const subscribers = (topicArn: string) =>
+      ofType(resources, "aws:sns/topicSubscription:TopicSubscription")
+        .filter((s) => s.inputs.topic === topicArn)
+        .map((s) => String(s.inputs.endpoint));
     let emails = 0;
     const deliver = (delivery: Delivery, { approval, note }: { approval: boolean; note?: string }) => {
       emails += 1;
@@ -310,13 +399,18 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       const file = join(emailFolder, `${String(emails).padStart(2, "0")}-${delivery.topicArn.split(":").pop()}.txt`);
       const text = `To: ${to.join(", ") || "(no email subscribers)"}\nTopic: ${delivery.topicArn}\nSubject: ${delivery.subject ?? ""}\n${note ? `Note: ${note}\n` : ""}\n${delivery.message}`;
       writeFileSync(file, text);
-      say(`  EMAIL to ${to.join(", ") || "(no email subscribers)"}, via SNS topic ${delivery.topicArn.split(":").pop()}  [saved as ${relative(process.cwd(), file)}]`);
+      say(
+        `  EMAIL to ${to.join(", ") || "(no email subscribers)"}, via SNS topic ${delivery.topicArn.split(":").pop()}  [saved as ${relative(process.cwd(), file)}]`,
+      );
       if (note) say(`    (${note})`);
       say(`    Subject: ${delivery.subject ?? ""}`);
       for (const line of delivery.message.split("\n")) say(`    | ${line}`);
-      const links = page ? delivery.message.match(new RegExp(`${page.url.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\?\\S+`, "g")) ?? [] : [];
+      const links = page
+        ? (delivery.message.match(new RegExp(`${page.url.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\?\\S+`, "g")) ?? [])
+        : [];
       // The page reads only the last link of a message; so does its approver.
-      if (approval && links.length > 0) pending.push(() => emailApprover(links[links.length - 1], stageOfTopic(delivery.topicArn)));
+      if (approval && links.length > 0)
+        pending.push(() => emailApprover(links[links.length - 1], stageOfTopic(delivery.topicArn)));
     };
     const topics = new Set(ofType(resources, "aws:sns/topic:Topic").map((t) => String(t.state.arn)));
     const sns = new SandboxSns(topics, deliver);
@@ -332,29 +426,71 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     tables.serve(dynamoApi.aws);
 
     // ---- Systems Manager ----
-    const runbooks = new Map(ofType(resources, "aws:ssm/document:Document").filter((d) => d.inputs.documentType === "Automation")
-      .map((d) => [String(d.state.name), approveStepOf(String(d.state.name), String(d.inputs.content))] as const));
-    const ssm = new SandboxSsm(runbooks, (document) => sessionOf(functionNamed(stages.find((s) => s.documentName === document)?.startFunctionName)), (automation) => {
-      const message = automation.step.message.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, name: string) => (automation.parameters[name] ?? []).join(","));
-      say(`  Systems Manager: automation ${automation.id} of runbook ${automation.step.documentName} waits at its aws:approve step for ${automation.step.minRequiredApprovals} of ${automation.step.approvers.length} approvers`);
-      sns.publish({ topicArn: automation.step.notificationArn, subject: `Approval request for automation ${automation.id}`, message: `${message}\n\nApprove or reject: aws ssm send-automation-signal --automation-execution-id ${automation.id} --signal-type Approve|Reject` },
-        { approval: false, note: "Systems Manager sends this notice in its own format; shown here: the runbook's Message and how approvers answer" });
-      pending.push(() => automationApprover(automation));
-    });
+    const runbooks = new Map(
+      ofType(resources, "aws:ssm/document:Document")
+        .filter((d) => d.inputs.documentType === "Automation")
+        .map((d) => [String(d.state.name), approveStepOf(String(d.state.name), String(d.inputs.content))] as const),
+    );
+    const ssm = new SandboxSsm(
+      runbooks,
+      (document) => sessionOf(functionNamed(stages.find((s) => s.documentName === document)?.startFunctionName)),
+      (automation) => {
+        const message = automation.step.message.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, name: string) =>
+          (automation.parameters[name] ?? []).join(","),
+        );
+        say(
+          `  Systems Manager: automation ${automation.id} of runbook ${automation.step.documentName} waits at its aws:approve step for ${automation.step.minRequiredApprovals} of ${automation.step.approvers.length} approvers`,
+        );
+        sns.publish(
+          {
+            topicArn: automation.step.notificationArn,
+            subject: `Approval request for automation ${automation.id}`,
+            message: `${message}\n\nApprove or reject: aws ssm send-automation-signal --automation-execution-id ${automation.id} --signal-type Approve|Reject`,
+          },
+          {
+            approval: false,
+            note: "Systems Manager sends this notice in its own format; shown here: the runbook's Message and how approvers answer",
+          },
+        );
+        pending.push(() => automationApprover(automation));
+      },
+    );
     ssm.serve(ssmApi.aws);
 
     // ---- CodePipeline ----
     const pipelineResources = ofType(resources, "aws:codepipeline/pipeline:Pipeline");
-    const pipeline = new SandboxCodePipeline(new Set(pipelineResources.map((p) => String(p.state.name))), (name) => sessionOf(functionNamed(stages.find((s) => s.pipelineName === name)?.startFunctionName)), (execution) => {
-      const action = pipelineResources.find((p) => p.state.name === execution.pipelineName)?.inputs.stages?.find((s: any) => s.name === "Approval")?.actions?.[0]?.configuration ?? {};
-      const variable = (text: string) => String(text ?? "").replace(/#\{variables\.(\w+)\}/g, (_, name: string) => execution.variables.find((v) => v.name === name)?.value ?? "");
-      say(`  CodePipeline: execution ${execution.id} of pipeline ${execution.pipelineName} waits at its manual approval action (Approval/Approve)`);
-      if (action.NotificationArn) {
-        sns.publish({ topicArn: action.NotificationArn, subject: `APPROVAL NEEDED: ${execution.pipelineName}`, message: `${variable(action.CustomData)}\n\nReview: ${variable(action.ExternalEntityLink)}\nApprove or reject in the CodePipeline console, or: aws codepipeline put-approval-result --pipeline-name ${execution.pipelineName} --stage-name Approval --action-name Approve ...` },
-          { approval: false, note: "CodePipeline sends this notice in its own format; shown here: the action's CustomData and link" });
-      }
-      pending.push(() => pipelineApprover(execution));
-    });
+    const pipeline = new SandboxCodePipeline(
+      new Set(pipelineResources.map((p) => String(p.state.name))),
+      (name) => sessionOf(functionNamed(stages.find((s) => s.pipelineName === name)?.startFunctionName)),
+      (execution) => {
+        const action =
+          pipelineResources
+            .find((p) => p.state.name === execution.pipelineName)
+            ?.inputs.stages?.find((s: any) => s.name === "Approval")?.actions?.[0]?.configuration ?? {};
+        const variable = (text: string) =>
+          String(text ?? "").replace(
+            /#\{variables\.(\w+)\}/g,
+            (_, name: string) => execution.variables.find((v) => v.name === name)?.value ?? "",
+          );
+        say(
+          `  CodePipeline: execution ${execution.id} of pipeline ${execution.pipelineName} waits at its manual approval action (Approval/Approve)`,
+        );
+        if (action.NotificationArn) {
+          sns.publish(
+            {
+              topicArn: action.NotificationArn,
+              subject: `APPROVAL NEEDED: ${execution.pipelineName}`,
+              message: `${variable(action.CustomData)}\n\nReview: ${variable(action.ExternalEntityLink)}\nApprove or reject in the CodePipeline console, or: aws codepipeline put-approval-result --pipeline-name ${execution.pipelineName} --stage-name Approval --action-name Approve ...`,
+            },
+            {
+              approval: false,
+              note: "CodePipeline sends this notice in its own format; shown here: the action's CustomData and link",
+            },
+          );
+        }
+        pending.push(() => pipelineApprover(execution));
+      },
+    );
     pipeline.serve(pipelineApi.aws);
 
     // ---- approvers ----
@@ -364,10 +500,14 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     async function resultFunction(stageName: string, event: EventBridgeEvent, what: string): Promise<void> {
       const fn = functionNamed(stageNamed(stageName)?.resultFunctionName);
       if (!fn) throw new SandboxProblem(`stage ${stageName} has no result function`);
-      say(`  EventBridge: "${String(event["detail-type"])}" (${what}) -> result function ${fn.state.name} (serialized archive)`);
+      say(
+        `  EventBridge: "${String(event["detail-type"])}" (${what}) -> result function ${fn.state.name} (serialized archive)`,
+      );
       const run = await invoke(fn, event);
       if (!run.ok) {
-        throw new SandboxProblem(`the result function of stage ${stageName} failed (${run.error?.name}: ${run.error?.message}); in AWS, EventBridge would retry it and then put the event in the stage's dead-letter queue while the execution waits`);
+        throw new SandboxProblem(
+          `the result function of stage ${stageName} failed (${run.error?.name}: ${run.error?.message}); in AWS, EventBridge would retry it and then put the event in the stage's dead-letter queue while the execution waits`,
+        );
       }
     }
 
@@ -376,12 +516,16 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       const approvers = automation.step.approvers;
       let state: "waiting" | "approved" | "rejected" = "waiting";
       if (decide) {
-        for (const approver of decide === "approve" ? approvers.slice(0, automation.step.minRequiredApprovals) : approvers.slice(0, 1)) {
+        for (const approver of decide === "approve"
+          ? approvers.slice(0, automation.step.minRequiredApprovals)
+          : approvers.slice(0, 1)) {
           say(`  approver ${approver}: ${decide === "approve" ? "Approve" : "Reject"} (as SendAutomationSignal)`);
           state = ssm.signal(automation, approver, decide === "approve" ? "Approve" : "Reject", comment);
         }
       } else {
-        say(`  Answer as the runbook's approvers would (SendAutomationSignal); ${automation.step.minRequiredApprovals} approval(s) approve, one rejection rejects.`);
+        say(
+          `  Answer as the runbook's approvers would (SendAutomationSignal); ${automation.step.minRequiredApprovals} approval(s) approve, one rejection rejects.`,
+        );
         while (state === "waiting") {
           for (const approver of approvers.filter((a) => !automation.decisions.some((d) => d.approver === a))) {
             const answer = await askWord(`  ${approver}: approve, reject or skip? `, ["approve", "reject", "skip"]);
@@ -393,7 +537,11 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
         }
       }
       say(`  Systems Manager: the aws:approve step ends ${automation.stepStatus} (${state})`);
-      await resultFunction(stage.name, automationStepEvent(automation, account, region), `Status ${automation.stepStatus}`);
+      await resultFunction(
+        stage.name,
+        automationStepEvent(automation, account, region),
+        `Status ${automation.stepStatus}`,
+      );
     }
 
     async function pipelineApprover(execution: PipelineExecution): Promise<void> {
@@ -407,17 +555,33 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       } else {
         if (approvers.length > 1) {
           approvers.forEach((a, i) => say(`    ${i + 1}. ${a}`));
-          const chosen = await askWord(`  Answer as which approver (1-${approvers.length})? `, approvers.map((_, i) => String(i + 1)));
+          const chosen = await askWord(
+            `  Answer as which approver (1-${approvers.length})? `,
+            approvers.map((_, i) => String(i + 1)),
+          );
           approver = approvers[Number(chosen) - 1];
         }
-        answer = await askWord(`  ${approver}: approve or reject the pipeline's approval action? `, ["approve", "reject"]) as Decide;
+        answer = (await askWord(`  ${approver}: approve or reject the pipeline's approval action? `, [
+          "approve",
+          "reject",
+        ])) as Decide;
         summary = ((await io.ask("  Comment (optional): ")) ?? "").trim();
       }
       say(`  approver ${actingAs(approver)}: ${answer === "approve" ? "Approved" : "Rejected"} (as PutApprovalResult)`);
-      pipeline.putApprovalResult(execution, actingAs(approver), answer === "approve" ? "Approved" : "Rejected", summary);
-      await resultFunction(stage.name, approvalActionEvent(execution, account, region), `state ${execution.approval.status === "Succeeded" ? "SUCCEEDED" : "FAILED"}`);
+      pipeline.putApprovalResult(
+        execution,
+        actingAs(approver),
+        answer === "approve" ? "Approved" : "Rejected",
+        summary,
+      );
+      await resultFunction(
+        stage.name,
+        approvalActionEvent(execution, account, region),
+        `state ${execution.approval.status === "Succeeded" ? "SUCCEEDED" : "FAILED"}`,
+      );
       // A rejection also fails the pipeline execution, and the rule matches that event too.
-      if (execution.status === "Failed") await resultFunction(stage.name, pipelineFailedEvent(execution, account, region), "pipeline FAILED");
+      if (execution.status === "Failed")
+        await resultFunction(stage.name, pipelineFailedEvent(execution, account, region), "pipeline FAILED");
     }
 
     async function emailApprover(link: string, stageName: string): Promise<void> {
@@ -427,10 +591,20 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       }
       const shown = await fetch(link);
       const html = await shown.text();
-      say(`  approver opens the link: GET ${page!.url} -> ${shown.status} "${/<title>([^<]*)<\/title>/.exec(html)?.[1] ?? ""}"`);
-      if (shown.status !== 200) throw new SandboxProblem(`the approval page answered ${shown.status} to the link in the email of stage ${stageName}`);
+      say(
+        `  approver opens the link: GET ${page!.url} -> ${shown.status} "${/<title>([^<]*)<\/title>/.exec(html)?.[1] ?? ""}"`,
+      );
+      if (shown.status !== 200)
+        throw new SandboxProblem(
+          `the approval page answered ${shown.status} to the link in the email of stage ${stageName}`,
+        );
       // The form posts back its hidden fields, as a browser would.
-      const hidden = Object.fromEntries([...html.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)].map((m) => [m[1], m[2].replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c))).replace(/&amp;/g, "&")]));
+      const hidden = Object.fromEntries(
+        [...html.matchAll(/<input type="hidden" name="(\w+)" value="([^"]*)">/g)].map((m) => [
+          m[1],
+          m[2].replace(/&#(\d+);/g, (_, c) => String.fromCharCode(Number(c))).replace(/&amp;/g, "&"),
+        ]),
+      );
       say(`  approver presses ${decide === "approve" ? "Approve" : "Reject"}: POST ${page!.url}`);
       const posted = await fetch(page!.url, {
         method: "POST",
@@ -439,13 +613,17 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       });
       const answer = await posted.text();
       say(`  the page answers ${posted.status} "${/<title>([^<]*)<\/title>/.exec(answer)?.[1] ?? ""}"`);
-      if (posted.status !== 200) throw new SandboxProblem(`the approval page answered ${posted.status} to the decision of stage ${stageName}`);
+      if (posted.status !== 200)
+        throw new SandboxProblem(`the approval page answered ${posted.status} to the decision of stage ${stageName}`);
     }
 
     async function askWord(question: string, words: string[]): Promise<string> {
       for (;;) {
         const answer = await io.ask(question);
-        if (answer === null) throw new SandboxProblem("input ended before a decision (with no one at the terminal, use --decide approve|reject)");
+        if (answer === null)
+          throw new SandboxProblem(
+            "input ended before a decision (with no one at the terminal, use --decide approve|reject)",
+          );
         const word = answer.trim().toLowerCase();
         if (words.includes(word)) return word;
         say(`  Please answer ${words.join(", ")}.`);
@@ -455,19 +633,33 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     async function activityWorker(activityArn: string): Promise<void> {
       const stage = stages.find((s) => s.activityArn === activityArn)!;
       sfn.callerArn = actingAs(stage.approvers[0]);
-      say(decide
-        ? `  approval worker (npm run approval-worker -- --activity-arn ... --once --decide ${decide}) polls the activity as ${sfn.callerArn}:`
-        : `  The approval worker polls the activity as ${sfn.callerArn}; it shows the request and asks for your decision:`);
+      say(
+        decide
+          ? `  approval worker (npm run approval-worker -- --activity-arn ... --once --decide ${decide}) polls the activity as ${sfn.callerArn}:`
+          : `  The approval worker polls the activity as ${sfn.callerArn}; it shows the request and asks for your decision:`,
+      );
       const env: Record<string, string> = {
-        ...Object.fromEntries(Object.entries(process.env).filter(([key, value]) => !key.startsWith("AWS_") && value !== undefined)) as Record<string, string>,
+        ...(Object.fromEntries(
+          Object.entries(process.env).filter(([key, value]) => !key.startsWith("AWS_") && value !== undefined),
+        ) as Record<string, string>),
         AWS_REGION: region,
         AWS_ACCESS_KEY_ID: "AKIASANDBOXAPPROVER",
         AWS_SECRET_ACCESS_KEY: "sandbox-secret",
         AWS_EC2_METADATA_DISABLED: "true",
         ...endpoints,
       };
-      const code = await (options.runWorker ?? cliWorker)({ activityArn, decide, comment, env, interactive: !decide, say });
-      if (code !== 0 && sfn.isWaiting(activityArn)) throw new SandboxProblem(`the approval worker exited with code ${code} without a decision${decide ? "" : " (with no one at the terminal, use --decide approve|reject)"}`);
+      const code = await (options.runWorker ?? cliWorker)({
+        activityArn,
+        decide,
+        comment,
+        env,
+        interactive: !decide,
+        say,
+      });
+      if (code !== 0 && sfn.isWaiting(activityArn))
+        throw new SandboxProblem(
+          `the approval worker exited with code ${code} without a decision${decide ? "" : " (with no one at the terminal, use --decide approve|reject)"}`,
+        );
     }
 
     // ---- the Task states ----
@@ -493,14 +685,27 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
           await afterLog();
           const token = tokensIn(JSON.stringify(input))[0];
           const fn = functionNamed(input.FunctionName);
-          if (!token || !fn) throw new SandboxProblem(`Task '${name}': ${token ? `no function ${input.FunctionName}` : "no task token in its payload"}`);
-          const task = sfn.callbackTask(name, { resourceType: "lambda", resource: "invoke.waitForTaskToken" }, input, token);
-          say(`  start function ${fn.state.name} (serialized archive) gets the task token, the request and stage '${String(input.Payload?.stage)}'`);
+          if (!token || !fn)
+            throw new SandboxProblem(
+              `Task '${name}': ${token ? `no function ${input.FunctionName}` : "no task token in its payload"}`,
+            );
+          const task = sfn.callbackTask(
+            name,
+            { resourceType: "lambda", resource: "invoke.waitForTaskToken" },
+            input,
+            token,
+          );
+          say(
+            `  start function ${fn.state.name} (serialized archive) gets the task token, the request and stage '${String(input.Payload?.stage)}'`,
+          );
           const run = await invoke(fn, input.Payload);
           if (!run.ok) {
             // Step Functions fails the Task with the function's error type and its error response as cause.
             const error = run.response?.errorType ?? run.error?.name ?? "Lambda.Unknown";
-            const cause = JSON.stringify({ errorType: error, errorMessage: run.response?.errorMessage ?? run.error?.message });
+            const cause = JSON.stringify({
+              errorType: error,
+              errorMessage: run.response?.errorMessage ?? run.error?.message,
+            });
             say(`  start function failed: ${error}: ${run.response?.errorMessage ?? run.error?.message}`);
             task.failed(error, cause);
             throw taskError(error, cause);
@@ -514,9 +719,19 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
           await afterLog();
           const token = tokensIn(JSON.stringify(publish))[0];
           if (!token) throw new SandboxProblem(`Task '${name}': no task token in its message`);
-          const task = sfn.callbackTask(name, { resourceType: "sns", resource: "publish.waitForTaskToken" }, publish, token);
-          say(`  Step Functions publishes the state's message to ${publish.TopicArn.split(":").pop()} (sns:publish.waitForTaskToken)`);
-          const messageId = sns.publish({ topicArn: publish.TopicArn, subject: publish.Subject, message: publish.Message }, { approval: true });
+          const task = sfn.callbackTask(
+            name,
+            { resourceType: "sns", resource: "publish.waitForTaskToken" },
+            publish,
+            token,
+          );
+          say(
+            `  Step Functions publishes the state's message to ${publish.TopicArn.split(":").pop()} (sns:publish.waitForTaskToken)`,
+          );
+          const messageId = sns.publish(
+            { topicArn: publish.TopicArn, subject: publish.Subject, message: publish.Message },
+            { approval: true },
+          );
           task.submitted({ MessageId: messageId });
           flush();
           return outcomeOf(await task.decision);
@@ -525,7 +740,12 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
         // Reminders and escalation notices.
         handlers[name] = async (publish: { TopicArn: string; Subject?: string; Message: string }) => {
           await afterLog();
-          return { MessageId: sns.publish({ topicArn: publish.TopicArn, subject: publish.Subject, message: publish.Message }, { approval: false }) };
+          return {
+            MessageId: sns.publish(
+              { topicArn: publish.TopicArn, subject: publish.Subject, message: publish.Message },
+              { approval: false },
+            ),
+          };
         };
       } else if (sfn.activities.has(resource)) {
         handlers[name] = async (input: unknown) => {
@@ -536,7 +756,9 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
           return outcomeOf(await decision);
         };
       } else {
-        handlers[name] = async () => { throw new SandboxProblem(`the sandbox cannot run Task '${name}' (${resource})`); };
+        handlers[name] = async () => {
+          throw new SandboxProblem(`the sandbox cannot run Task '${name}' (${resource})`);
+        };
       }
     }
 
@@ -546,24 +768,35 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
         try {
           return await handler(input);
         } catch (error) {
-          if (!(error instanceof Error && workflowErrors.has(error))) fail(`Task '${name}': ${(error as Error).message}`);
+          if (!(error instanceof Error && workflowErrors.has(error)))
+            fail(`Task '${name}': ${(error as Error).message}`);
           throw error;
         }
       };
     }
 
     say(`Request ${relative(process.cwd(), inputFile)}: ${JSON.stringify(request).slice(0, 200)}`);
-    say(`Execution ${executionName} starts on aws-local-stepfunctions${decide ? `; every stage is answered "${decide}" by the sandbox` : ""}.`);
-    const guard = decide ? setTimeout(() => fail(`the run did not end within ${options.decideTimeoutSeconds ?? 300} s`), (options.decideTimeoutSeconds ?? 300) * 1000) : undefined;
+    say(
+      `Execution ${executionName} starts on aws-local-stepfunctions${decide ? `; every stage is answered "${decide}" by the sandbox` : ""}.`,
+    );
+    const guard = decide
+      ? setTimeout(
+          () => fail(`the run did not end within ${options.decideTimeoutSeconds ?? 300} s`),
+          (options.decideTimeoutSeconds ?? 300) * 1000,
+        )
+      : undefined;
     cleanup.push(() => guard && clearTimeout(guard));
     const onEvent = (event: RunEvent) => {
       if (!event.state) return;
       if (event.type === "StateEntered") {
         const stage = stageOfStateName(event.state.name);
-        say(`-> ${event.state.name}${event.state.type === "Task" && stage ? ` (stage ${stage}, ${stageNamed(stage)?.mechanism ?? "?"})` : ""}`);
+        say(
+          `-> ${event.state.name}${event.state.type === "Task" && stage ? ` (stage ${stage}, ${stageNamed(stage)?.mechanism ?? "?"})` : ""}`,
+        );
       } else if (event.state.type === "Task" && (event.type === "StateExited" || event.type === "StateFailed")) {
         sfn.stateEnded(event.state.name, event.type === "StateExited" ? "exited" : "failed");
-        if (event.type === "StateFailed") say(`   ${event.state.name} failed: ${event.Error}${event.Cause ? `: ${event.Cause.slice(0, 300)}` : ""}`);
+        if (event.type === "StateFailed")
+          say(`   ${event.state.name} failed: ${event.Error}${event.Cause ? `: ${event.Cause.slice(0, 300)}` : ""}`);
       }
     };
     const run = await runDefinition(definition, request, {
@@ -577,7 +810,10 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     sfn.ended(run.status, { output: run.output, error: run.error, cause: run.cause });
     // Approvers finish what they were doing (a worker printing its confirmation, a result function
     // answering a later event); a person still being asked is not waited for long.
-    await Promise.race([Promise.allSettled(acting), new Promise((resolve) => setTimeout(resolve, decide ? 15000 : 5000).unref())]);
+    await Promise.race([
+      Promise.allSettled(acting),
+      new Promise((resolve) => setTimeout(resolve, decide ? 15000 : 5000).unref()),
+    ]);
     finished = true;
 
     say("");
@@ -587,10 +823,15 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     if (emails > 0) say(`Emails of this run (${emails}): ${relative(process.cwd(), emailFolder)}/`);
     if (problem) return { code: 2, run, problem, emailFolder };
     const approved = run.status === "SUCCEEDED" && run.output?.approved === true;
-    say(approved ? `APPROVED (${run.output.decision})` : `NOT APPROVED (${run.status === "SUCCEEDED" ? run.output?.decision : run.status})`);
+    say(
+      approved
+        ? `APPROVED (${run.output.decision})`
+        : `NOT APPROVED (${run.status === "SUCCEEDED" ? run.output?.decision : run.status})`,
+    );
     return { code: approved ? 0 : 1, run, emailFolder };
   } catch (error) {
-    const why = error instanceof SandboxProblem ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
+    const why =
+      error instanceof SandboxProblem ? error.message : `${(error as Error).name}: ${(error as Error).message}`;
     problem = problem ?? why;
     say(`SANDBOX PROBLEM: ${problem}`);
     return { code: 2, problem };

@@ -52,14 +52,27 @@ export class SandboxStepFunctions {
   /** Who GetCallerIdentity says the caller is (the approver the worker runs as). */
   callerArn = "arn:aws:sts::123456789012:assumed-role/SandboxApprover/sandbox";
 
-  constructor(readonly stateMachineArn: string, readonly executionArn: string, readonly input: unknown, readonly startDate = Date.now() / 1000) {
-    this.add("ExecutionStarted", { executionStartedEventDetails: { input: JSON.stringify(input), inputDetails: { truncated: false }, roleArn: "" } });
+  constructor(
+    readonly stateMachineArn: string,
+    readonly executionArn: string,
+    readonly input: unknown,
+    readonly startDate = Date.now() / 1000,
+  ) {
+    this.add("ExecutionStarted", {
+      executionStartedEventDetails: { input: JSON.stringify(input), inputDetails: { truncated: false }, roleArn: "" },
+    });
   }
 
   private add(type: string, details: Record<string, unknown>, previousEventId?: number): HistoryEvent {
     const id = this.events.length + 1;
     const previous = previousEventId ?? (id > 1 ? id - 1 : undefined);
-    const event: HistoryEvent = { id, ...(previous !== undefined ? { previousEventId: previous } : {}), timestamp: Date.now() / 1000, type, ...details };
+    const event: HistoryEvent = {
+      id,
+      ...(previous !== undefined ? { previousEventId: previous } : {}),
+      timestamp: Date.now() / 1000,
+      type,
+      ...details,
+    };
     this.events.push(event);
     return event;
   }
@@ -69,28 +82,87 @@ export class SandboxStepFunctions {
    * parameters, which carry `token`. Returns the wait for its decision; `submitted` records what the
    * service call answered (the start function's result, the published message's id).
    */
-  callbackTask(stateName: string, resource: { resourceType: string; resource: string }, parameters: unknown, token: string): { submitted(output: unknown): void; failed(error: string, cause: string): void; decision: Promise<TaskOutcome> } {
-    const entered = this.add("TaskStateEntered", { stateEnteredEventDetails: { name: stateName, input: "{}", inputDetails: { truncated: false } } });
-    const scheduled = this.add("TaskScheduled", { taskScheduledEventDetails: { ...resource, region: this.executionArn.split(":")[3], parameters: JSON.stringify(parameters) } }, entered.id);
+  callbackTask(
+    stateName: string,
+    resource: { resourceType: string; resource: string },
+    parameters: unknown,
+    token: string,
+  ): { submitted(output: unknown): void; failed(error: string, cause: string): void; decision: Promise<TaskOutcome> } {
+    const entered = this.add("TaskStateEntered", {
+      stateEnteredEventDetails: { name: stateName, input: "{}", inputDetails: { truncated: false } },
+    });
+    const scheduled = this.add(
+      "TaskScheduled",
+      {
+        taskScheduledEventDetails: {
+          ...resource,
+          region: this.executionArn.split(":")[3],
+          parameters: JSON.stringify(parameters),
+        },
+      },
+      entered.id,
+    );
     const started = this.add("TaskStarted", { taskStartedEventDetails: resource }, scheduled.id);
     let settle!: (outcome: TaskOutcome) => void;
-    const decision = new Promise<TaskOutcome>((resolve) => { settle = resolve; });
+    const decision = new Promise<TaskOutcome>((resolve) => {
+      settle = resolve;
+    });
     const task: WaitingTask = { token, stateName, lastEventId: started.id, kind: "callback", settle };
     this.tasks.set(token, task);
     return {
       decision,
-      submitted: (output) => { task.lastEventId = this.add("TaskSubmitted", { taskSubmittedEventDetails: { ...resource, output: JSON.stringify(output), outputDetails: { truncated: false } } }, task.lastEventId).id; },
+      submitted: (output) => {
+        task.lastEventId = this.add(
+          "TaskSubmitted",
+          {
+            taskSubmittedEventDetails: {
+              ...resource,
+              output: JSON.stringify(output),
+              outputDetails: { truncated: false },
+            },
+          },
+          task.lastEventId,
+        ).id;
+      },
       // The service call itself failed (the start function threw): the Task fails with its error.
       failed: (error, cause) => this.close(task, "failed", { error, cause }),
     };
   }
 
   /** An activity Task is scheduled: a worker's GetActivityTask gets it. Returns the wait for its decision. */
-  activityTask(stateName: string, activityArn: string, input: unknown, heartbeatSeconds?: number, timeoutSeconds?: number): Promise<TaskOutcome> {
-    const entered = this.add("TaskStateEntered", { stateEnteredEventDetails: { name: stateName, input: "{}", inputDetails: { truncated: false } } });
-    const scheduled = this.add("ActivityScheduled", { activityScheduledEventDetails: { resource: activityArn, input: JSON.stringify(input), inputDetails: { truncated: false }, ...(timeoutSeconds ? { timeoutInSeconds: timeoutSeconds } : {}), ...(heartbeatSeconds ? { heartbeatInSeconds: heartbeatSeconds } : {}) } }, entered.id);
+  activityTask(
+    stateName: string,
+    activityArn: string,
+    input: unknown,
+    heartbeatSeconds?: number,
+    timeoutSeconds?: number,
+  ): Promise<TaskOutcome> {
+    const entered = this.add("TaskStateEntered", {
+      stateEnteredEventDetails: { name: stateName, input: "{}", inputDetails: { truncated: false } },
+    });
+    const scheduled = this.add(
+      "ActivityScheduled",
+      {
+        activityScheduledEventDetails: {
+          resource: activityArn,
+          input: JSON.stringify(input),
+          inputDetails: { truncated: false },
+          ...(timeoutSeconds ? { timeoutInSeconds: timeoutSeconds } : {}),
+          ...(heartbeatSeconds ? { heartbeatInSeconds: heartbeatSeconds } : {}),
+        },
+      },
+      entered.id,
+    );
     return new Promise<TaskOutcome>((settle) => {
-      const task: WaitingTask = { token: newTaskToken(), stateName, lastEventId: scheduled.id, kind: "activity", activityArn, input: JSON.stringify(input), settle };
+      const task: WaitingTask = {
+        token: newTaskToken(),
+        stateName,
+        lastEventId: scheduled.id,
+        kind: "activity",
+        activityArn,
+        input: JSON.stringify(input),
+        settle,
+      };
       this.tasks.set(task.token, task);
       const poller = this.pollers.get(activityArn)?.shift();
       if (poller) poller(task);
@@ -105,20 +177,38 @@ export class SandboxStepFunctions {
       // The library ended a Task that still waited: its TimeoutSeconds passed.
       if (!task.closed) this.close(task, "timed-out", { error: "States.Timeout", cause: "" });
       if (how === "exited" && task.closed === "succeeded") {
-        task.lastEventId = this.add("TaskStateExited", { stateExitedEventDetails: { name: stateName, output: "{}", outputDetails: { truncated: false } } }, task.lastEventId).id;
+        task.lastEventId = this.add(
+          "TaskStateExited",
+          { stateExitedEventDetails: { name: stateName, output: "{}", outputDetails: { truncated: false } } },
+          task.lastEventId,
+        ).id;
       }
       task.stateDone = true;
     }
   }
 
   /** The execution ended: nothing waits any more, pending polls return empty. */
-  ended(status: "SUCCEEDED" | "FAILED" | "TIMED_OUT", result: { output?: unknown; error?: string; cause?: string }): void {
-    for (const task of [...this.tasks.values()]) if (!task.closed) this.close(task, "aborted", { error: "States.Aborted", cause: "the execution ended" });
+  ended(
+    status: "SUCCEEDED" | "FAILED" | "TIMED_OUT",
+    result: { output?: unknown; error?: string; cause?: string },
+  ): void {
+    for (const task of [...this.tasks.values()])
+      if (!task.closed) this.close(task, "aborted", { error: "States.Aborted", cause: "the execution ended" });
     this.status = status;
     this.stop = { at: Date.now() / 1000, ...result };
-    const type = status === "SUCCEEDED" ? "ExecutionSucceeded" : status === "FAILED" ? "ExecutionFailed" : "ExecutionTimedOut";
-    const details = status === "SUCCEEDED" ? { executionSucceededEventDetails: { output: JSON.stringify(result.output), outputDetails: { truncated: false } } }
-      : status === "FAILED" ? { executionFailedEventDetails: { error: result.error, cause: result.cause } } : { executionTimedOutEventDetails: { error: "States.Timeout" } };
+    const type =
+      status === "SUCCEEDED" ? "ExecutionSucceeded" : status === "FAILED" ? "ExecutionFailed" : "ExecutionTimedOut";
+    const details =
+      status === "SUCCEEDED"
+        ? {
+            executionSucceededEventDetails: {
+              output: JSON.stringify(result.output),
+              outputDetails: { truncated: false },
+            },
+          }
+        : status === "FAILED"
+          ? { executionFailedEventDetails: { error: result.error, cause: result.cause } }
+          : { executionTimedOutEventDetails: { error: "States.Timeout" } };
     this.add(type, details);
     this.releasePollers();
   }
@@ -135,7 +225,8 @@ export class SandboxStepFunctions {
 
   /** A problem with the sandbox: every waiting Task fails with it, so the execution stops. */
   abort(why: string): void {
-    for (const task of [...this.tasks.values()]) if (!task.closed) this.close(task, "failed", { error: "SandboxProblem", cause: why });
+    for (const task of [...this.tasks.values()])
+      if (!task.closed) this.close(task, "failed", { error: "SandboxProblem", cause: why });
     this.releasePollers();
   }
 
@@ -147,11 +238,29 @@ export class SandboxStepFunctions {
   private close(task: WaitingTask, how: Closing, outcome: TaskOutcome): void {
     task.closed = how;
     const activity = task.kind === "activity";
-    const [type, key] = how === "succeeded" ? [activity ? "ActivitySucceeded" : "TaskSucceeded", activity ? "activitySucceededEventDetails" : "taskSucceededEventDetails"]
-      : how === "failed" ? [activity ? "ActivityFailed" : "TaskFailed", activity ? "activityFailedEventDetails" : "taskFailedEventDetails"]
-        : how === "timed-out" ? [activity ? "ActivityTimedOut" : "TaskTimedOut", activity ? "activityTimedOutEventDetails" : "taskTimedOutEventDetails"]
-          : ["TaskStateAborted", "stateExitedEventDetails"];
-    const details = how === "aborted" ? { name: task.stateName } : "output" in outcome ? { output: JSON.stringify(outcome.output), outputDetails: { truncated: false } } : { error: outcome.error, cause: outcome.cause };
+    const [type, key] =
+      how === "succeeded"
+        ? [
+            activity ? "ActivitySucceeded" : "TaskSucceeded",
+            activity ? "activitySucceededEventDetails" : "taskSucceededEventDetails",
+          ]
+        : how === "failed"
+          ? [
+              activity ? "ActivityFailed" : "TaskFailed",
+              activity ? "activityFailedEventDetails" : "taskFailedEventDetails",
+            ]
+          : how === "timed-out"
+            ? [
+                activity ? "ActivityTimedOut" : "TaskTimedOut",
+                activity ? "activityTimedOutEventDetails" : "taskTimedOutEventDetails",
+              ]
+            : ["TaskStateAborted", "stateExitedEventDetails"];
+    const details =
+      how === "aborted"
+        ? { name: task.stateName }
+        : "output" in outcome
+          ? { output: JSON.stringify(outcome.output), outputDetails: { truncated: false } }
+          : { error: outcome.error, cause: outcome.cause };
     task.lastEventId = this.add(type, { [key]: details }, task.lastEventId).id;
     this.onTaskClosed?.(task.stateName, outcome, how);
     task.settle(outcome);
@@ -159,7 +268,8 @@ export class SandboxStepFunctions {
 
   /** The task a token names: waiting, closed (answers TaskTimedOut), or unknown. */
   private find(token: unknown): WaitingTask | AwsError {
-    if (typeof token !== "string" || token.length < 1 || token.length > 2048) return new AwsError("InvalidToken", "Invalid Token: the task token is malformed");
+    if (typeof token !== "string" || token.length < 1 || token.length > 2048)
+      return new AwsError("InvalidToken", "Invalid Token: the task token is malformed");
     const task = this.tasks.get(token);
     if (!task) return new AwsError("TaskDoesNotExist", "Task Does Not Exist");
     // SendTaskSuccess: "TaskTimedOut: the task token has either expired or the task associated with the token has already been closed" (@aws-sdk/client-sfn).
@@ -169,25 +279,35 @@ export class SandboxStepFunctions {
 
   /** Answers the Step Functions and STS operations on `aws`. */
   serve(aws: FakeAws): void {
-    const notThisExecution = (arn: unknown) => new AwsError("ExecutionDoesNotExist", `Execution Does Not Exist: '${String(arn)}'`);
-    aws.on("DescribeExecution", (body) => (body.executionArn !== this.executionArn ? notThisExecution(body.executionArn) : {
-      executionArn: this.executionArn,
-      stateMachineArn: this.stateMachineArn,
-      name: this.executionArn.split(":").pop(),
-      status: this.status,
-      startDate: this.startDate,
-      input: JSON.stringify(this.input),
-      inputDetails: { included: true },
-      ...(this.stop ? { stopDate: this.stop.at } : {}),
-      ...(this.stop?.output !== undefined ? { output: JSON.stringify(this.stop.output), outputDetails: { included: true } } : {}),
-      ...(this.stop?.error !== undefined ? { error: this.stop.error, cause: this.stop.cause } : {}),
-    }));
+    const notThisExecution = (arn: unknown) =>
+      new AwsError("ExecutionDoesNotExist", `Execution Does Not Exist: '${String(arn)}'`);
+    aws.on("DescribeExecution", (body) =>
+      body.executionArn !== this.executionArn
+        ? notThisExecution(body.executionArn)
+        : {
+            executionArn: this.executionArn,
+            stateMachineArn: this.stateMachineArn,
+            name: this.executionArn.split(":").pop(),
+            status: this.status,
+            startDate: this.startDate,
+            input: JSON.stringify(this.input),
+            inputDetails: { included: true },
+            ...(this.stop ? { stopDate: this.stop.at } : {}),
+            ...(this.stop?.output !== undefined
+              ? { output: JSON.stringify(this.stop.output), outputDetails: { included: true } }
+              : {}),
+            ...(this.stop?.error !== undefined ? { error: this.stop.error, cause: this.stop.cause } : {}),
+          },
+    );
     aws.on("GetExecutionHistory", (body) => {
       if (body.executionArn !== this.executionArn) return notThisExecution(body.executionArn);
       const ordered = body.reverseOrder ? [...this.events].reverse() : [...this.events];
       const from = body.nextToken ? Number(String(body.nextToken).replace("page-", "")) : 0;
       const size = body.maxResults || 100;
-      return { events: ordered.slice(from, from + size), ...(from + size < ordered.length ? { nextToken: `page-${from + size}` } : {}) };
+      return {
+        events: ordered.slice(from, from + size),
+        ...(from + size < ordered.length ? { nextToken: `page-${from + size}` } : {}),
+      };
     });
     aws.on("SendTaskSuccess", (body) => {
       const task = this.find(body.taskToken);
@@ -213,7 +333,8 @@ export class SandboxStepFunctions {
     });
     aws.on("GetActivityTask", (body) => {
       const activityArn = String(body.activityArn);
-      if (!this.activities.has(activityArn)) return new AwsError("ActivityDoesNotExist", `Activity Does Not Exist: '${activityArn}'`);
+      if (!this.activities.has(activityArn))
+        return new AwsError("ActivityDoesNotExist", `Activity Does Not Exist: '${activityArn}'`);
       return new Promise((resolve) => {
         let timer: NodeJS.Timeout | undefined;
         const hand = (task: WaitingTask | undefined) => {
@@ -222,7 +343,11 @@ export class SandboxStepFunctions {
             resolve({});
             return;
           }
-          task.lastEventId = this.add("ActivityStarted", { activityStartedEventDetails: { workerName: String(body.workerName ?? "") } }, task.lastEventId).id;
+          task.lastEventId = this.add(
+            "ActivityStarted",
+            { activityStartedEventDetails: { workerName: String(body.workerName ?? "") } },
+            task.lastEventId,
+          ).id;
           resolve({ taskToken: task.token, input: task.input });
         };
         const queue = this.queued.get(activityArn) ?? [];
@@ -233,7 +358,10 @@ export class SandboxStepFunctions {
           return;
         }
         timer = setTimeout(() => {
-          this.pollers.set(activityArn, (this.pollers.get(activityArn) ?? []).filter((p) => p !== hand));
+          this.pollers.set(
+            activityArn,
+            (this.pollers.get(activityArn) ?? []).filter((p) => p !== hand),
+          );
           resolve({});
         }, ACTIVITY_POLL_MS);
         this.pollers.set(activityArn, [...(this.pollers.get(activityArn) ?? []), hand]);

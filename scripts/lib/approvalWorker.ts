@@ -68,7 +68,10 @@ function isClosedTask(error: unknown): boolean {
 /** An AWS error in words, without the task token (`secrets`) or anything token-shaped: AWS messages may echo the request. */
 export function describe(error: unknown, secrets: string[] = []): string {
   const e = error as { name?: string; message?: string; code?: string };
-  return redactText(`${e.name ?? "Error"}${e.code && e.code !== e.name ? ` (${e.code})` : ""}: ${e.message ?? String(error)}`, secrets);
+  return redactText(
+    `${e.name ?? "Error"}${e.code && e.code !== e.name ? ` (${e.code})` : ""}: ${e.message ?? String(error)}`,
+    secrets,
+  );
 }
 
 export class ApprovalWorker {
@@ -87,7 +90,9 @@ export class ApprovalWorker {
   /** Who the approvals will be recorded as: the caller's ARN from STS. */
   async identity(): Promise<string> {
     if (!this.identityArn) {
-      const { Arn } = await this.sts.send(new (stsSdk().GetCallerIdentityCommand)({})).catch((error: unknown) => { throw new AwsCallError("STS", error); });
+      const { Arn } = await this.sts.send(new (stsSdk().GetCallerIdentityCommand)({})).catch((error: unknown) => {
+        throw new AwsCallError("STS", error);
+      });
       if (!Arn) throw new Error("STS GetCallerIdentity returned no ARN");
       this.identityArn = Arn;
     }
@@ -122,7 +127,10 @@ export class ApprovalWorker {
       if (this.interrupted) return undefined;
       try {
         const task = await this.sfn.send(
-          new (sfnSdk().GetActivityTaskCommand)({ activityArn: this.options.activityArn, workerName: this.options.workerName }),
+          new (sfnSdk().GetActivityTaskCommand)({
+            activityArn: this.options.activityArn,
+            workerName: this.options.workerName,
+          }),
           { abortSignal: this.poll.signal },
         );
         if (!task.taskToken) {
@@ -160,13 +168,24 @@ export class ApprovalWorker {
       const cause = `The approval task's input is malformed: ${problems.join("; ")}`;
       this.io.warn(`${cause}. Failing the task; nothing was approved.`);
       try {
-        await this.sfn.send(new (sfnSdk().SendTaskFailureCommand)({ taskToken: token, error: INVALID_TASK_ERROR, cause }));
+        await this.sfn.send(
+          new (sfnSdk().SendTaskFailureCommand)({ taskToken: token, error: INVALID_TASK_ERROR, cause }),
+        );
       } catch (error) {
-        this.io.warn(`Could not fail the malformed task (${describe(error, [token])}); it is released when its heartbeat expires.`);
+        this.io.warn(
+          `Could not fail the malformed task (${describe(error, [token])}); it is released when its heartbeat expires.`,
+        );
       }
       return "invalid";
     }
-    const held: HeldTask = { token, request: parsed.request as ApprovalRequest, stage: parsed.stage as string, executionArn: parsed.executionArn as string, lost: false, sending: false };
+    const held: HeldTask = {
+      token,
+      request: parsed.request as ApprovalRequest,
+      stage: parsed.stage as string,
+      executionArn: parsed.executionArn as string,
+      lost: false,
+      sending: false,
+    };
     this.held = held;
     try {
       this.io.say(renderRequest(held.request, { stage: held.stage, executionArn: held.executionArn }));
@@ -175,7 +194,9 @@ export class ApprovalWorker {
       if (decision === undefined) {
         if (this.interrupted) return "interrupted";
         if (held.lost) return "lost";
-        this.io.warn(`Input ended before a decision: nothing was sent for "${terminalSafe(held.request.title)}". It is released when its heartbeat expires and offered to the next worker.`);
+        this.io.warn(
+          `Input ended before a decision: nothing was sent for "${terminalSafe(held.request.title)}". It is released when its heartbeat expires and offered to the next worker.`,
+        );
         return "not-sent";
       }
       return await this.send(held, decision.kind, decision.comment);
@@ -194,7 +215,9 @@ export class ApprovalWorker {
         if (isClosedTask(error)) {
           held.lost = true;
           this.stopHeartbeats(held);
-          this.io.warn(`This request is no longer yours to decide (${name}): its heartbeat expired or it was closed. Nothing was sent.`);
+          this.io.warn(
+            `This request is no longer yours to decide (${name}): its heartbeat expired or it was closed. Nothing was sent.`,
+          );
           this.io.cancelQuestion();
         } else {
           this.io.warn(`Heartbeat failed (${describe(error, [held.token])}); will try again`);
@@ -210,7 +233,10 @@ export class ApprovalWorker {
 
   private async decide(held: HeldTask): Promise<{ kind: StageDecisionKind; comment: string | null } | undefined> {
     if (this.options.decide) {
-      return { kind: this.options.decide === "approve" ? "approved" : "rejected", comment: this.options.comment ?? null };
+      return {
+        kind: this.options.decide === "approve" ? "approved" : "rejected",
+        comment: this.options.comment ?? null,
+      };
     }
     for (;;) {
       const answer = await this.io.ask('Decision: type "approve" or "reject" (Ctrl-C leaves it undecided): ');
@@ -226,25 +252,42 @@ export class ApprovalWorker {
   }
 
   private async send(held: HeldTask, kind: StageDecisionKind, comment: string | null): Promise<TaskOutcome> {
-    const result = stageDecision({ decision: kind, stage: held.stage, mechanism: "activity", approver: await this.identity(), comment, decidedAt: new Date() });
+    const result = stageDecision({
+      decision: kind,
+      stage: held.stage,
+      mechanism: "activity",
+      approver: await this.identity(),
+      comment,
+      decidedAt: new Date(),
+    });
     held.sending = true;
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.sfn.send(new (sfnSdk().SendTaskSuccessCommand)({ taskToken: held.token, output: JSON.stringify(result) }));
-        this.io.say(`${kind === "approved" ? "Approved" : "Rejected"}: ${terminalSafe(held.request.title)} (stage ${terminalSafe(held.stage)}), recorded as ${result.approver}.`);
+        await this.sfn.send(
+          new (sfnSdk().SendTaskSuccessCommand)({ taskToken: held.token, output: JSON.stringify(result) }),
+        );
+        this.io.say(
+          `${kind === "approved" ? "Approved" : "Rejected"}: ${terminalSafe(held.request.title)} (stage ${terminalSafe(held.stage)}), recorded as ${result.approver}.`,
+        );
         return kind === "approved" ? "approved" : "rejected";
       } catch (error) {
         if (attempt > 1 && isClosedTask(error)) {
           // An earlier attempt may have arrived even though its answer was lost on the way back.
-          this.io.warn(`Your decision may already have been recorded by an earlier attempt (now: ${describe(error, [held.token])}). Check the execution ${held.executionArn}.`);
+          this.io.warn(
+            `Your decision may already have been recorded by an earlier attempt (now: ${describe(error, [held.token])}). Check the execution ${held.executionArn}.`,
+          );
           return "not-sent";
         }
         if (isPermanent(error) || attempt >= 5) {
-          this.io.warn(`Your decision was NOT recorded: ${describe(error, [held.token])}. The request stays open until its heartbeat expires; run the worker again to decide it.`);
+          this.io.warn(
+            `Your decision was NOT recorded: ${describe(error, [held.token])}. The request stays open until its heartbeat expires; run the worker again to decide it.`,
+          );
           return "not-sent";
         }
         const delay = this.options.retryBaseMs * 2 ** (attempt - 1);
-        this.io.warn(`Sending the decision failed (${describe(error, [held.token])}); retrying in ${(delay / 1000).toFixed(1)} s`);
+        this.io.warn(
+          `Sending the decision failed (${describe(error, [held.token])}); retrying in ${(delay / 1000).toFixed(1)} s`,
+        );
         await new Promise((resolve) => setTimeout(resolve, delay));
       }
     }
@@ -261,8 +304,10 @@ export class ApprovalWorker {
     if (held.sending) {
       return `Stopped while the decision on "${terminalSafe(held.request.title)}" was being sent; check the execution ${held.executionArn} to see whether it arrived.`;
     }
-    return `Stopped. No decision was sent for "${terminalSafe(held.request.title)}" (stage ${terminalSafe(held.stage)}). `
-      + `Step Functions releases it when its heartbeat expires (within ${heartbeatSeconds} s) and offers it to the next worker; `
-      + `after ${releases} releases the stage ends as timed_out.`;
+    return (
+      `Stopped. No decision was sent for "${terminalSafe(held.request.title)}" (stage ${terminalSafe(held.stage)}). ` +
+      `Step Functions releases it when its heartbeat expires (within ${heartbeatSeconds} s) and offers it to the next worker; ` +
+      `after ${releases} releases the stage ends as timed_out.`
+    );
   }
 }

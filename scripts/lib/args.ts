@@ -22,11 +22,14 @@ export interface ParsedArgs {
 
 /** Edit distance (insertions, deletions, substitutions, swaps of neighbours) between two names. */
 function distance(a: string, b: string): number {
-  const d = Array.from({ length: a.length + 1 }, (_, i) => Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)));
+  const d = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
   for (let i = 1; i <= a.length; i++) {
     for (let j = 1; j <= b.length; j++) {
       d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[a.length][b.length];
@@ -36,7 +39,11 @@ function distance(a: string, b: string): number {
 export function nearestOption(name: string, known: string[]): string | undefined {
   const ranked = known
     .map((option) => ({ option, score: distance(name.toLowerCase(), option) }))
-    .filter(({ option, score }) => score <= Math.max(1, Math.floor(option.length / 3)) || (name.length >= 3 && (option.startsWith(name) || name.startsWith(option))))
+    .filter(
+      ({ option, score }) =>
+        score <= Math.max(1, Math.floor(option.length / 3)) ||
+        (name.length >= 3 && (option.startsWith(name) || name.startsWith(option))),
+    )
     .sort((a, b) => a.score - b.score);
   return ranked[0]?.option;
 }
@@ -64,7 +71,8 @@ function parse(argv: string[], spec: OptionSpec, operandsAllowed: boolean): Pars
       flags.add(token.name);
     } else if (spec.values.includes(token.name)) {
       // `--stack --once`: the next word is another option, not the value.
-      if (token.value === undefined || (!token.inlineValue && token.value.startsWith("--"))) throw new UsageError(`--${cell(token.name)} needs a value`);
+      if (token.value === undefined || (!token.inlineValue && token.value.startsWith("--")))
+        throw new UsageError(`--${cell(token.name)} needs a value`);
       values[token.name] = token.value;
     } else {
       const near = nearestOption(token.name, [...spec.values, ...spec.flags]);

@@ -7,8 +7,12 @@ export interface CliIO {
 }
 
 export const PROCESS_IO: CliIO = {
-  out: (text) => { process.stdout.write(text); },
-  err: (text) => { process.stderr.write(text); },
+  out: (text) => {
+    process.stdout.write(text);
+  },
+  err: (text) => {
+    process.stderr.write(text);
+  },
 };
 
 /** True when `filename` is the program node runs (node FILE, ts-node FILE, node scripts/run.js FILE), not an import. */

@@ -7,7 +7,11 @@ import { sfnSdk } from "./sdk";
 export const LONG_POLL_REQUEST_TIMEOUT_MS = 70000;
 
 export function workerSfnClient(region: string): SFNClient {
-  return new (sfnSdk().SFNClient)({ region, maxAttempts: 3, requestHandler: { requestTimeout: LONG_POLL_REQUEST_TIMEOUT_MS, connectionTimeout: 5000 } });
+  return new (sfnSdk().SFNClient)({
+    region,
+    maxAttempts: 3,
+    requestHandler: { requestTimeout: LONG_POLL_REQUEST_TIMEOUT_MS, connectionTimeout: 5000 },
+  });
 }
 
 /**
@@ -15,7 +19,11 @@ export function workerSfnClient(region: string): SFNClient {
  * attempts; AWS_MAX_ATTEMPTS, the SDK's own setting, overrides it).
  */
 export function sfnClient(region: string): SFNClient {
-  return new (sfnSdk().SFNClient)({ region, ...(process.env.AWS_MAX_ATTEMPTS ? {} : { maxAttempts: 4 }), requestHandler: { requestTimeout: 30000, connectionTimeout: 5000 } });
+  return new (sfnSdk().SFNClient)({
+    region,
+    ...(process.env.AWS_MAX_ATTEMPTS ? {} : { maxAttempts: 4 }),
+    requestHandler: { requestTimeout: 30000, connectionTimeout: 5000 },
+  });
 }
 
 /** True for an error of an AWS call (an answer, no answer, or no credentials), false for the tools' own errors. */

@@ -12,7 +12,13 @@
 // whose publishing failed on every attempt, at most 100 reminders per stage.
 import type { DescribeExecutionCommandOutput, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";
 import { sfnSdk } from "./sdk";
-import { decisionKey, followUpStateNames, stageOfStateName, stageStateName, timedOutStateName } from "../../functions/contract";
+import {
+  decisionKey,
+  followUpStateNames,
+  stageOfStateName,
+  stageStateName,
+  timedOutStateName,
+} from "../../functions/contract";
 import { StageInfo, WorkflowTarget, stageInfo } from "./workflowTarget";
 import { alignedRows, approverList, cell, formatAmount, formatDuration, formatTime, truncate } from "./terminalFormat";
 
@@ -47,7 +53,8 @@ export interface ExecutionPosition {
 }
 
 type Json = Record<string, unknown>;
-const isObject = (value: unknown): value is Json => typeof value === "object" && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Json =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 const text = (value: unknown) => (typeof value === "string" ? value : null);
 
 export function parseJson(data: string | undefined): unknown {
@@ -66,25 +73,54 @@ export function parseJson(data: string | undefined): unknown {
  * or an answer without a boolean `approved` and a string `decision` (it fails the execution).
  */
 function recordedDecision(value: unknown, key?: string): RecordedDecision | undefined {
-  if (!isObject(value) || typeof value.stage !== "string" || typeof value.decision !== "string" || typeof value.approved !== "boolean") return undefined;
+  if (
+    !isObject(value) ||
+    typeof value.stage !== "string" ||
+    typeof value.decision !== "string" ||
+    typeof value.approved !== "boolean"
+  )
+    return undefined;
   if (key !== undefined && key !== decisionKey(value.stage)) return undefined;
-  const decision = value.approved && value.decision === "approved" ? "approved" : value.decision === "timed_out" ? "timed_out" : "rejected";
-  return { stage: value.stage, decision, mechanism: text(value.mechanism), approver: text(value.approver), comment: text(value.comment), decidedAt: text(value.decidedAt) };
+  const decision =
+    value.approved && value.decision === "approved"
+      ? "approved"
+      : value.decision === "timed_out"
+        ? "timed_out"
+        : "rejected";
+  return {
+    stage: value.stage,
+    decision,
+    mechanism: text(value.mechanism),
+    approver: text(value.approver),
+    comment: text(value.comment),
+    decidedAt: text(value.decidedAt),
+  };
 }
 
 /**
  * The decisions and request in a state's input or output, or the workflow's output (which also has
  * the overall `decision` and `approved`, when a boolean); undefined for other data.
  */
-export function workflowData(value: unknown): { decisions: RecordedDecision[]; request?: unknown; decision?: string; approved?: boolean } | undefined {
+export function workflowData(
+  value: unknown,
+): { decisions: RecordedDecision[]; request?: unknown; decision?: string; approved?: boolean } | undefined {
   if (!isObject(value)) return undefined;
   const known = (d: RecordedDecision | undefined): d is RecordedDecision => d !== undefined;
   if (Array.isArray(value.stages) && typeof value.decision === "string") {
     const approved = typeof value.approved === "boolean" ? value.approved : undefined;
-    return { decisions: value.stages.map((d) => recordedDecision(d)).filter(known), request: value.request, decision: value.decision, approved };
+    return {
+      decisions: value.stages.map((d) => recordedDecision(d)).filter(known),
+      request: value.request,
+      decision: value.decision,
+      approved,
+    };
   }
   if ("request" in value) {
-    const decisions = isObject(value.decisions) ? Object.entries(value.decisions).map(([key, d]) => recordedDecision(d, key)).filter(known) : [];
+    const decisions = isObject(value.decisions)
+      ? Object.entries(value.decisions)
+          .map(([key, d]) => recordedDecision(d, key))
+          .filter(known)
+      : [];
     return { decisions, request: value.request };
   }
   return undefined;
@@ -99,9 +135,11 @@ export function workflowData(value: unknown): { decisions: RecordedDecision[]; r
 function stageMark(stage: string, event: HistoryEvent, name: string): "entered" | "no-wait" | undefined {
   const task = stageStateName(stage);
   const names = followUpStateNames(stage);
-  if (name === task) return event.type === "TaskStateEntered" ? "entered" : event.stateExitedEventDetails ? "no-wait" : undefined;
+  if (name === task)
+    return event.type === "TaskStateEntered" ? "entered" : event.stateExitedEventDetails ? "no-wait" : undefined;
   // The stage's own closing states.
-  if ([timedOutStateName(task), names.decided, names.decidedExit, names.received, names.unwrapped].includes(name)) return "no-wait";
+  if ([timedOutStateName(task), names.decided, names.decidedExit, names.received, names.unwrapped].includes(name))
+    return "no-wait";
   if (name === names.wrapper) return "no-wait";
   return undefined;
 }
@@ -111,7 +149,15 @@ function inReminderBranch(name: string): boolean {
   const stage = stageOfStateName(name);
   if (stage === undefined) return false;
   const names = followUpStateNames(stage);
-  return [names.remindersStart, names.reminderWait, names.reminder, names.reminderNotSent, names.reminderCount, names.remindersLeft, names.remindersDone].includes(name);
+  return [
+    names.remindersStart,
+    names.reminderWait,
+    names.reminder,
+    names.reminderNotSent,
+    names.reminderCount,
+    names.remindersLeft,
+    names.remindersDone,
+  ].includes(name);
 }
 
 /** Reads history events newest first until it knows where the execution is and what was decided. */
@@ -124,7 +170,8 @@ class PositionScan {
 
   /** True once nothing older is needed. */
   add(event: HistoryEvent): boolean {
-    const ended = event.executionFailedEventDetails ?? event.executionAbortedEventDetails ?? event.executionTimedOutEventDetails;
+    const ended =
+      event.executionFailedEventDetails ?? event.executionAbortedEventDetails ?? event.executionTimedOutEventDetails;
     if (ended && !this.position.failure) this.position.failure = { error: ended.error, cause: ended.cause };
     const entered = event.stateEnteredEventDetails;
     const exited = event.stateExitedEventDetails;
@@ -170,7 +217,8 @@ class PositionScan {
       this.seeking = stage;
       return;
     }
-    if (mark === "entered" && stage !== undefined && event.timestamp) this.position.waiting = { stage, since: event.timestamp };
+    if (mark === "entered" && stage !== undefined && event.timestamp)
+      this.position.waiting = { stage, since: event.timestamp };
     this.located = true;
     this.seeking = undefined;
   }
@@ -191,7 +239,14 @@ export async function readPosition(sfn: SFNClient, executionArn: string): Promis
   const scan = new PositionScan();
   let nextToken: string | undefined;
   for (let page = 0; page < HISTORY_MAX_PAGES; page++) {
-    const answer = await sfn.send(new (sfnSdk().GetExecutionHistoryCommand)({ executionArn, reverseOrder: true, maxResults: HISTORY_PAGE_SIZE, nextToken }));
+    const answer = await sfn.send(
+      new (sfnSdk().GetExecutionHistoryCommand)({
+        executionArn,
+        reverseOrder: true,
+        maxResults: HISTORY_PAGE_SIZE,
+        nextToken,
+      }),
+    );
     for (const event of answer.events ?? []) if (scan.add(event)) return scan.result();
     nextToken = answer.nextToken;
     if (!nextToken) break;
@@ -214,7 +269,11 @@ export function stageLabel(stage: string, info: StageInfo | undefined): string {
 }
 
 /** "Waiting on stage manager (ssm-automation) since ... (2m 05s); approvers: ..." */
-export function waitingLine(target: WorkflowTarget | undefined, waiting: { stage: string; since: Date }, now: number): string {
+export function waitingLine(
+  target: WorkflowTarget | undefined,
+  waiting: { stage: string; since: Date },
+  now: number,
+): string {
   const info = stageInfo(target, waiting.stage);
   const approvers = info && info.approvers.length > 0 ? `; approvers: ${approverList(info.approvers)}` : "";
   return `Waiting on ${stageLabel(waiting.stage, info)} since ${formatTime(waiting.since)} (${formatDuration(now - waiting.since.getTime())})${approvers}`;
@@ -238,7 +297,11 @@ function decidedAt(value: string | null): string {
  * order), then any other stage the history names. `at` is the approval stage the execution waits
  * on (running) or was in when it ended without a decision (failed, aborted, timed out).
  */
-export function stageRows(target: WorkflowTarget | undefined, position: { decisions: RecordedDecision[]; at?: { stage: string; since: Date } }, ended: boolean): string[] {
+export function stageRows(
+  target: WorkflowTarget | undefined,
+  position: { decisions: RecordedDecision[]; at?: { stage: string; since: Date } },
+  ended: boolean,
+): string[] {
   const names = [...(target?.stages.map((s) => s.name) ?? [])];
   for (const name of [...position.decisions.map((d) => d.stage), ...(position.at ? [position.at.stage] : [])]) {
     if (!names.includes(name)) names.push(name);
@@ -247,9 +310,17 @@ export function stageRows(target: WorkflowTarget | undefined, position: { decisi
     const decision = [...position.decisions].reverse().find((d) => d.stage === name);
     const mechanism = cell(stageInfo(target, name)?.mechanism ?? decision?.mechanism ?? "") || "-";
     if (decision) {
-      return [cell(name), mechanism, cell(decision.decision), decidedAt(decision.decidedAt), cell(decision.approver) || "-", truncate(cell(decision.comment), 100)];
+      return [
+        cell(name),
+        mechanism,
+        cell(decision.decision),
+        decidedAt(decision.decidedAt),
+        cell(decision.approver) || "-",
+        truncate(cell(decision.comment), 100),
+      ];
     }
-    if (position.at?.stage === name) return [cell(name), mechanism, ended ? "no decision" : "waiting", formatTime(position.at.since), "-", ""];
+    if (position.at?.stage === name)
+      return [cell(name), mechanism, ended ? "no decision" : "waiting", formatTime(position.at.since), "-", ""];
     return [cell(name), mechanism, ended ? "not reached" : "pending", "", "", ""];
   });
   return alignedRows([["STAGE", "MECHANISM", "DECISION", "AT", "BY", "COMMENT"], ...rows], "  ");
@@ -259,7 +330,9 @@ export function stageRows(target: WorkflowTarget | undefined, position: { decisi
 export function requestLines(request: unknown): Array<[string, string]> {
   if (!isObject(request)) return [];
   const lines: Array<[string, string]> = [];
-  const add = (label: string, value: unknown) => { if (typeof value === "string" && value !== "") lines.push([label, truncate(cell(value), 200)]); };
+  const add = (label: string, value: unknown) => {
+    if (typeof value === "string" && value !== "") lines.push([label, truncate(cell(value), 200)]);
+  };
   add("Title", request.title);
   add("Request", request.requestId);
   add("Requester", request.requester);

@@ -31,29 +31,45 @@ export function readRequestFile(path: string, baseDirectory?: string): { request
     text = readFileSync(baseDirectory ? resolve(baseDirectory, path) : path, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    const reason = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "it is a directory" : (error as Error).message;
+    const reason =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES"
+          ? "permission denied"
+          : code === "EISDIR"
+            ? "it is a directory"
+            : (error as Error).message;
     throw new RequestInputError(`cannot read the request file '${path}': ${reason}`);
   }
   let value: unknown;
   try {
     value = JSON.parse(text.replace(/^\uFEFF/, "")) as unknown;
   } catch (error) {
-    throw new RequestInputError(`the request file '${path}' is not valid JSON: ${truncate(cell((error as Error).message), 300)}`);
+    throw new RequestInputError(
+      `the request file '${path}' is not valid JSON: ${truncate(cell((error as Error).message), 300)}`,
+    );
   }
   const problems = requestProblems(value).map((problem) => {
     // Say what the file holds for the field the problem names.
     const field = /^'(\w+)'/.exec(problem)?.[1];
     const request = value as Record<string, unknown>;
-    return field && typeof value === "object" && value !== null && field in request ? `${problem} (it is ${describeValue(request[field])})` : problem;
+    return field && typeof value === "object" && value !== null && field in request
+      ? `${problem} (it is ${describeValue(request[field])})`
+      : problem;
   });
   if (problems.length > 0) {
-    const holds = typeof value !== "object" || value === null || Array.isArray(value) ? ` (it holds ${describeValue(value)})` : "";
-    throw new RequestInputError(`the request in '${path}' is not a valid approval request${holds}:\n${problems.map((p) => `  - ${p}`).join("\n")}\nSee docs/contract.md: only 'title' is required.`);
+    const holds =
+      typeof value !== "object" || value === null || Array.isArray(value) ? ` (it holds ${describeValue(value)})` : "";
+    throw new RequestInputError(
+      `the request in '${path}' is not a valid approval request${holds}:\n${problems.map((p) => `  - ${p}`).join("\n")}\nSee docs/contract.md: only 'title' is required.`,
+    );
   }
   const input = JSON.stringify(value);
   const bytes = Buffer.byteLength(input, "utf8");
   if (bytes > MAX_INPUT_BYTES) {
-    throw new RequestInputError(`the request in '${path}' is ${bytes} bytes as JSON; Step Functions accepts at most ${MAX_INPUT_BYTES} bytes of execution input`);
+    throw new RequestInputError(
+      `the request in '${path}' is ${bytes} bytes as JSON; Step Functions accepts at most ${MAX_INPUT_BYTES} bytes of execution input`,
+    );
   }
   return { request: value as ApprovalRequest, input };
 }
@@ -65,6 +81,9 @@ export function readRequestFile(path: string, baseDirectory?: string): { request
  * with the same name and input with the execution the first attempt started.
  */
 export function generatedExecutionName(request: ApprovalRequest): string {
-  const id = typeof request.requestId === "string" ? request.requestId.replace(/[^A-Za-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "") : "";
+  const id =
+    typeof request.requestId === "string"
+      ? request.requestId.replace(/[^A-Za-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "")
+      : "";
   return `${id.slice(0, 67) || "request"}-${randomUUID().replace(/-/g, "").slice(0, 12)}`;
 }

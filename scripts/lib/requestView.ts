@@ -27,10 +27,15 @@ function table(rows: Record<string, unknown>[], indent: string): string[] {
   const columns = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const cells = rows.map((r) => columns.map((c) => scalar(r[c])));
   const widths = columns.map((c, i) => Math.min(40, Math.max(c.length, ...cells.map((row) => row[i].length))));
-  const line = (values: string[]) => indent + values.map((v, i) => {
-    const cut = v.length > widths[i] ? `${v.slice(0, widths[i] - 1)}…` : v;
-    return typeof rows[0][columns[i]] === "number" ? cut.padStart(widths[i]) : cut.padEnd(widths[i]);
-  }).join("  ").trimEnd();
+  const line = (values: string[]) =>
+    indent +
+    values
+      .map((v, i) => {
+        const cut = v.length > widths[i] ? `${v.slice(0, widths[i] - 1)}…` : v;
+        return typeof rows[0][columns[i]] === "number" ? cut.padStart(widths[i]) : cut.padEnd(widths[i]);
+      })
+      .join("  ")
+      .trimEnd();
   return [line(columns.map(terminalSafe)), indent + widths.map((w) => "-".repeat(w)).join("  "), ...cells.map(line)];
 }
 
@@ -42,25 +47,27 @@ function details(value: unknown, indent: string): string[] {
     return value.map((v) => `${indent}- ${scalar(v)}`);
   }
   if (typeof value === "object" && value !== null) {
-    return Object.entries(value).flatMap(([key, v]) => typeof v === "object" && v !== null
-      ? [`${indent}${terminalSafe(key)}:`, ...details(v, `${indent}  `)]
-      : [`${indent}${terminalSafe(key)}: ${scalar(v)}`]);
+    return Object.entries(value).flatMap(([key, v]) =>
+      typeof v === "object" && v !== null
+        ? [`${indent}${terminalSafe(key)}:`, ...details(v, `${indent}  `)]
+        : [`${indent}${terminalSafe(key)}: ${scalar(v)}`],
+    );
   }
   return [`${indent}${scalar(value)}`];
 }
 
 export function renderRequest(request: ApprovalRequest, context: { stage: string; executionArn: string }): string {
-  const lines = [
-    "",
-    "=".repeat(72),
-    `  ${terminalSafe(request.title)}`,
-    "=".repeat(72),
-  ];
-  const field = (label: string, value: string | undefined) => { if (value) lines.push(`  ${label.padEnd(11)}${value}`); };
+  const lines = ["", "=".repeat(72), `  ${terminalSafe(request.title)}`, "=".repeat(72)];
+  const field = (label: string, value: string | undefined) => {
+    if (value) lines.push(`  ${label.padEnd(11)}${value}`);
+  };
   field("Request", request.requestId && terminalSafe(request.requestId));
   field("Requester", request.requester && terminalSafe(request.requester));
   if (typeof request.amount === "number") {
-    field("Amount", `${request.amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}${request.currency ? ` ${terminalSafe(request.currency)}` : ""}`);
+    field(
+      "Amount",
+      `${request.amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}${request.currency ? ` ${terminalSafe(request.currency)}` : ""}`,
+    );
   }
   field("Link", request.link && terminalSafe(request.link));
   field("Stage", terminalSafe(context.stage));

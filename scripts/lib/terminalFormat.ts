@@ -40,13 +40,17 @@ export function formatAmount(amount: number, currency?: unknown): string {
 export function alignedRows(rows: string[][], indent = ""): string[] {
   const columns = Math.max(0, ...rows.map((r) => r.length));
   const widths = Array.from({ length: columns }, (_, i) => Math.max(0, ...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((row) => (indent + row.map((value, i) => (i === row.length - 1 ? value : value.padEnd(widths[i]))).join("  ")).trimEnd());
+  return rows.map((row) =>
+    (indent + row.map((value, i) => (i === row.length - 1 ? value : value.padEnd(widths[i]))).join("  ")).trimEnd(),
+  );
 }
 
 /** A list of approvers for one line: the first few, then how many more. */
 export function approverList(approvers: string[], shown = 5): string {
   const names = approvers.map(cell);
-  return names.length <= shown ? names.join(", ") : `${names.slice(0, shown).join(", ")} and ${names.length - shown} more`;
+  return names.length <= shown
+    ? names.join(", ")
+    : `${names.slice(0, shown).join(", ")} and ${names.length - shown} more`;
 }
 
 /**

@@ -36,7 +36,9 @@ export function targetFromArn(arn: string, option = "--state-machine-arn"): Work
   const match = STATE_MACHINE_ARN.exec(arn);
   if (!match) {
     const control = hasControlCharacters(arn) ? "; it holds control characters" : "";
-    throw new UsageError(`${option} '${cell(arn)}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)${control}`);
+    throw new UsageError(
+      `${option} '${cell(arn)}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)${control}`,
+    );
   }
   return { stateMachineArn: arn, stateMachineName: cell(match[3]), region: match[1], stages: [] };
 }
@@ -44,14 +46,17 @@ export function targetFromArn(arn: string, option = "--state-machine-arn"): Work
 function stagesFromOutputs(value: unknown): StageInfo[] {
   if (!Array.isArray(value)) return [];
   return value.flatMap((stage): StageInfo[] => {
-    if (typeof stage !== "object" || stage === null || typeof (stage as { name?: unknown }).name !== "string") return [];
+    if (typeof stage !== "object" || stage === null || typeof (stage as { name?: unknown }).name !== "string")
+      return [];
     const s = stage as Record<string, unknown>;
-    return [{
-      name: s.name as string,
-      mechanism: typeof s.mechanism === "string" ? s.mechanism : undefined,
-      approvers: Array.isArray(s.approvers) ? s.approvers.filter((a): a is string => typeof a === "string") : [],
-      timeout: typeof s.timeout === "string" ? s.timeout : undefined,
-    }];
+    return [
+      {
+        name: s.name as string,
+        mechanism: typeof s.mechanism === "string" ? s.mechanism : undefined,
+        approvers: Array.isArray(s.approvers) ? s.approvers.filter((a): a is string => typeof a === "string") : [],
+        timeout: typeof s.timeout === "string" ? s.timeout : undefined,
+      },
+    ];
   });
 }
 
@@ -59,7 +64,9 @@ export async function targetFromStack(stack: string): Promise<WorkflowTarget> {
   const outputs = await readStackOutputs(stack, STATE_MACHINE_ARN_INSTEAD);
   const arn = (outputs as { stateMachineArn?: unknown }).stateMachineArn;
   if (typeof arn !== "string" || !STATE_MACHINE_ARN.test(arn)) {
-    throw new StackOutputError(`stack '${cell(stack)}' has no stateMachineArn output (is it deployed? 'pulumi up --stack ${cell(stack)}'); or pass --state-machine-arn`);
+    throw new StackOutputError(
+      `stack '${cell(stack)}' has no stateMachineArn output (is it deployed? 'pulumi up --stack ${cell(stack)}'); or pass --state-machine-arn`,
+    );
   }
   const threshold = (outputs as { autoApproveBelow?: unknown }).autoApproveBelow;
   return {
@@ -72,7 +79,8 @@ export async function targetFromStack(stack: string): Promise<WorkflowTarget> {
 
 /** `--stack STACK` or `--state-machine-arn ARN`, exactly one of them. */
 export async function resolveTarget(values: Record<string, string>): Promise<WorkflowTarget> {
-  if (!values.stack === !values["state-machine-arn"]) throw new UsageError("give either --stack or --state-machine-arn");
+  if (!values.stack === !values["state-machine-arn"])
+    throw new UsageError("give either --stack or --state-machine-arn");
   return values.stack ? targetFromStack(values.stack) : targetFromArn(values["state-machine-arn"]);
 }
 
@@ -83,12 +91,17 @@ export function stageInfo(target: WorkflowTarget | undefined, stage: string): St
 /** The execution ARN for an execution name (or ARN) of the target's state machine. */
 export function executionArnOf(target: WorkflowTarget, nameOrArn: string): string {
   const prefix = `${target.stateMachineArn.replace(":stateMachine:", ":execution:")}:`;
-  if (hasControlCharacters(nameOrArn)) throw new UsageError(`'${cell(nameOrArn)}' is neither an execution ARN nor an execution name: it holds control characters`);
+  if (hasControlCharacters(nameOrArn))
+    throw new UsageError(
+      `'${cell(nameOrArn)}' is neither an execution ARN nor an execution name: it holds control characters`,
+    );
   if (!EXECUTION_ARN.test(nameOrArn)) {
-    if (nameOrArn.includes(":")) throw new UsageError(`'${cell(nameOrArn)}' is neither an execution ARN nor an execution name`);
+    if (nameOrArn.includes(":"))
+      throw new UsageError(`'${cell(nameOrArn)}' is neither an execution ARN nor an execution name`);
     return `${prefix}${nameOrArn}`;
   }
-  if (!nameOrArn.startsWith(prefix)) throw new UsageError(`'${cell(nameOrArn)}' is not an execution of ${target.stateMachineArn}`);
+  if (!nameOrArn.startsWith(prefix))
+    throw new UsageError(`'${cell(nameOrArn)}' is not an execution of ${target.stateMachineArn}`);
   return nameOrArn;
 }
 

@@ -16,7 +16,10 @@ import jsonata from "jsonata";
 
 // asl-validator ships no type declarations; its CommonJS export is the validator function.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const aslValidator = require("asl-validator") as (definition: object, options?: { checkPaths?: boolean; checkArn?: boolean }) => AslValidatorResult;
+const aslValidator = require("asl-validator") as (
+  definition: object,
+  options?: { checkPaths?: boolean; checkArn?: boolean },
+) => AslValidatorResult;
 
 /** The Step Functions service integrations this project uses (optimized integrations, any partition). */
 export const KNOWN_SERVICE_INTEGRATIONS: readonly string[] = [
@@ -42,8 +45,10 @@ function isObject(value: unknown): value is Json {
 function passesTaskToken(template: unknown): boolean {
   if (Array.isArray(template)) return template.some(passesTaskToken);
   if (!isObject(template)) return false;
-  return Object.entries(template).some(([key, value]) =>
-    (key.endsWith(".$") && typeof value === "string" && value.includes("$$.Task.Token")) || passesTaskToken(value));
+  return Object.entries(template).some(
+    ([key, value]) =>
+      (key.endsWith(".$") && typeof value === "string" && value.includes("$$.Task.Token")) || passesTaskToken(value),
+  );
 }
 
 /** Every `{% expression %}` string inside a JSONata state's field, at any depth. */
@@ -68,7 +73,8 @@ function lintJsonataState(where: string, state: Json, problems: string[]): void 
     if (field in state) problems.push(`${where}: a JSONata state cannot use ${field} (use Arguments and Output)`);
   }
   for (const catcher of Array.isArray(state.Catch) ? state.Catch : []) {
-    if (isObject(catcher) && "ResultPath" in catcher) problems.push(`${where}: a JSONata state's Catch cannot use ResultPath (use Output)`);
+    if (isObject(catcher) && "ResultPath" in catcher)
+      problems.push(`${where}: a JSONata state's Catch cannot use ResultPath (use Output)`);
   }
   for (const expression of jsonataExpressions(state)) {
     try {
@@ -101,30 +107,46 @@ function lintTask(where: string, state: Json, problems: string[]): void {
   const resource = typeof state.Resource === "string" ? state.Resource : "";
   const integration = SERVICE_INTEGRATION.exec(resource);
   if (integration && !KNOWN_SERVICE_INTEGRATIONS.includes(integration[2])) {
-    problems.push(`${where}: unknown service integration Resource '${resource}' (known: ${KNOWN_SERVICE_INTEGRATIONS.map((i) => `arn:aws:states:::${i}`).join(", ")})`);
+    problems.push(
+      `${where}: unknown service integration Resource '${resource}' (known: ${KNOWN_SERVICE_INTEGRATIONS.map((i) => `arn:aws:states:::${i}`).join(", ")})`,
+    );
   } else if (!integration && OTHER_STATES_ARN.test(resource) && !ACTIVITY.test(resource)) {
-    problems.push(`${where}: Resource '${resource}' is neither a service integration (arn:aws:states:::...) nor an activity ARN (arn:aws:states:<region>:<account>:activity:<name>)`);
+    problems.push(
+      `${where}: Resource '${resource}' is neither a service integration (arn:aws:states:::...) nor an activity ARN (arn:aws:states:<region>:<account>:activity:<name>)`,
+    );
   }
 
   const callback = resource.endsWith(".waitForTaskToken");
   const isWait = callback || ACTIVITY.test(resource);
   const hasTimeout = state.TimeoutSeconds !== undefined || state.TimeoutSecondsPath !== undefined;
   if (isWait && !hasTimeout) {
-    problems.push(`${where}: waits for a callback or activity worker (Resource '${resource}') but has no TimeoutSeconds, so it can wait up to a year`);
+    problems.push(
+      `${where}: waits for a callback or activity worker (Resource '${resource}') but has no TimeoutSeconds, so it can wait up to a year`,
+    );
   }
   if (state.HeartbeatSeconds !== undefined) {
-    if (typeof state.TimeoutSeconds === "number" && typeof state.HeartbeatSeconds === "number" && state.HeartbeatSeconds >= state.TimeoutSeconds) {
-      problems.push(`${where}: HeartbeatSeconds (${state.HeartbeatSeconds}) must be less than TimeoutSeconds (${state.TimeoutSeconds})`);
+    if (
+      typeof state.TimeoutSeconds === "number" &&
+      typeof state.HeartbeatSeconds === "number" &&
+      state.HeartbeatSeconds >= state.TimeoutSeconds
+    ) {
+      problems.push(
+        `${where}: HeartbeatSeconds (${state.HeartbeatSeconds}) must be less than TimeoutSeconds (${state.TimeoutSeconds})`,
+      );
     } else if (!hasTimeout) {
       problems.push(`${where}: has HeartbeatSeconds (${String(state.HeartbeatSeconds)}) but no TimeoutSeconds`);
     }
   }
   if (state.QueryLanguage === "JSONata") {
     if (callback && !passesTaskTokenJsonata(state.Arguments)) {
-      problems.push(`${where}: a .waitForTaskToken task must pass $states.context.Task.Token in its Arguments (in a {% %} expression), or nobody can ever answer it`);
+      problems.push(
+        `${where}: a .waitForTaskToken task must pass $states.context.Task.Token in its Arguments (in a {% %} expression), or nobody can ever answer it`,
+      );
     }
   } else if (callback && !passesTaskToken(state.Parameters)) {
-    problems.push(`${where}: a .waitForTaskToken task must pass $$.Task.Token in its Parameters (in a 'key.$' field), or nobody can ever answer it`);
+    problems.push(
+      `${where}: a .waitForTaskToken task must pass $$.Task.Token in its Parameters (in a 'key.$' field), or nobody can ever answer it`,
+    );
   }
 }
 
@@ -157,7 +179,8 @@ function lintScope(scope: string, machine: Json, problems: string[]): void {
     }
     if (raw.Type === "Map") {
       const processor = raw.ItemProcessor ?? raw.Iterator;
-      if (isObject(processor)) lintScope(`${where} ${raw.ItemProcessor ? "ItemProcessor" : "Iterator"} > `, processor, problems);
+      if (isObject(processor))
+        lintScope(`${where} ${raw.ItemProcessor ? "ItemProcessor" : "Iterator"} > `, processor, problems);
     }
   }
 
@@ -175,7 +198,8 @@ function lintScope(scope: string, machine: Json, problems: string[]): void {
     }
   }
   for (const name of names) {
-    if (!reached.has(name)) problems.push(`${scope}state '${name}': is not reachable from StartAt '${String(startAt)}'`);
+    if (!reached.has(name))
+      problems.push(`${scope}state '${name}': is not reachable from StartAt '${String(startAt)}'`);
   }
 }
 
@@ -183,8 +207,9 @@ function lintScope(scope: string, machine: Json, problems: string[]): void {
 export function validateDefinition(definition: object): string[] {
   // asl-validator writes a default QueryLanguage into every state: give it a copy.
   const copy = JSON.parse(JSON.stringify(definition)) as object;
-  const problems = aslValidator(copy, { checkPaths: true, checkArn: true }).errors
-    .map((error) => `asl-validator ${error["Error code"]}: ${error.Message}`);
+  const problems = aslValidator(copy, { checkPaths: true, checkArn: true }).errors.map(
+    (error) => `asl-validator ${error["Error code"]}: ${error.Message}`,
+  );
 
   if (!isObject(definition)) return [...problems, "the definition is not a JSON object"];
   const timeout = definition.TimeoutSeconds;

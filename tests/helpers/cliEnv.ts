@@ -37,7 +37,11 @@ let previousRun: Promise<unknown> = Promise.resolve();
  * For the cases about what the CLI does; the cases about the process itself (Ctrl-C, start-up,
  * credentials from the environment) start it for real (cliArgs).
  */
-export function runInProcess(main: (argv: string[], io: CliIO) => Promise<number>, args: string[], env: Record<string, string | undefined>): Promise<CliResult> {
+export function runInProcess(
+  main: (argv: string[], io: CliIO) => Promise<number>,
+  args: string[],
+  env: Record<string, string | undefined>,
+): Promise<CliResult> {
   const run = previousRun.then(async () => {
     const saved = { ...process.env };
     const replace = (values: Record<string, string | undefined>) => {
@@ -48,7 +52,14 @@ export function runInProcess(main: (argv: string[], io: CliIO) => Promise<number
     let stderr = "";
     replace(env);
     try {
-      const code = await main(args, { out: (text) => { stdout += text; }, err: (text) => { stderr += text; } });
+      const code = await main(args, {
+        out: (text) => {
+          stdout += text;
+        },
+        err: (text) => {
+          stderr += text;
+        },
+      });
       return { code, stdout, stderr };
     } finally {
       replace(saved);

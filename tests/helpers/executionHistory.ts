@@ -41,7 +41,12 @@ function stageTask(args: StageTask): { resource: { resourceType: string; resourc
     resource: { resourceType: "lambda", resource: "invoke.waitForTaskToken" },
     parameters: {
       FunctionName: `arn:aws:lambda:eu-west-1:123456789012:function:stage-${args.stage}-start-fn-a1b2c3d`,
-      Payload: { taskToken: args.token, request: args.request ?? { title: "..." }, stage: args.stage, executionArn: args.executionArn },
+      Payload: {
+        taskToken: args.token,
+        request: args.request ?? { title: "..." },
+        stage: args.stage,
+        executionArn: args.executionArn,
+      },
     },
   };
 }
@@ -50,11 +55,35 @@ export function waitingTaskHistory(args: StageTask): { events: object[] } {
   const { resource, parameters } = stageTask(args);
   return {
     events: [
-      { id: 8, previousEventId: 7, timestamp: T0 + 3, type: "TaskSubmitted", taskSubmittedEventDetails: { ...resource, output: "{}" } },
+      {
+        id: 8,
+        previousEventId: 7,
+        timestamp: T0 + 3,
+        type: "TaskSubmitted",
+        taskSubmittedEventDetails: { ...resource, output: "{}" },
+      },
       { id: 7, previousEventId: 6, timestamp: T0 + 2, type: "TaskStarted", taskStartedEventDetails: resource },
-      { id: 6, previousEventId: 5, timestamp: T0 + 1, type: "TaskScheduled", taskScheduledEventDetails: { ...resource, region: "eu-west-1", parameters: JSON.stringify(parameters) } },
-      { id: 5, previousEventId: 4, timestamp: T0 + 1, type: "TaskStateEntered", stateEnteredEventDetails: { name: stageStateName(args.stage), input: "{}" } },
-      { id: 4, previousEventId: 3, timestamp: T0, type: "ChoiceStateExited", stateExitedEventDetails: { name: "Validate request", output: "{}" } },
+      {
+        id: 6,
+        previousEventId: 5,
+        timestamp: T0 + 1,
+        type: "TaskScheduled",
+        taskScheduledEventDetails: { ...resource, region: "eu-west-1", parameters: JSON.stringify(parameters) },
+      },
+      {
+        id: 5,
+        previousEventId: 4,
+        timestamp: T0 + 1,
+        type: "TaskStateEntered",
+        stateEnteredEventDetails: { name: stageStateName(args.stage), input: "{}" },
+      },
+      {
+        id: 4,
+        previousEventId: 3,
+        timestamp: T0,
+        type: "ChoiceStateExited",
+        stateExitedEventDetails: { name: "Validate request", output: "{}" },
+      },
     ],
   };
 }
@@ -72,9 +101,23 @@ export class HistoryBuilder {
   /** page() answers from the events up to this id: the history as it was at that moment. */
   shownUpTo = Infinity;
 
-  constructor(readonly executionArn: string, readonly request: unknown, start = T0) {
+  constructor(
+    readonly executionArn: string,
+    readonly request: unknown,
+    start = T0,
+  ) {
     this.time = start;
-    this.add("ExecutionStarted", { executionStartedEventDetails: { input: JSON.stringify(request), inputDetails: { truncated: false }, roleArn: "arn:aws:iam::123456789012:role/approvals-role-1a2b3c4" } }, 0);
+    this.add(
+      "ExecutionStarted",
+      {
+        executionStartedEventDetails: {
+          input: JSON.stringify(request),
+          inputDetails: { truncated: false },
+          roleArn: "arn:aws:iam::123456789012:role/approvals-role-1a2b3c4",
+        },
+      },
+      0,
+    );
     this.enter("Pass", "Read request", this.last, JSON.stringify(request));
     this.exit("Pass", "Read request");
     this.enter("Choice", "Validate request");
@@ -88,7 +131,11 @@ export class HistoryBuilder {
 
   /** The workflow data ({request, decisions}) a state's input or output holds now. */
   data(): string {
-    return JSON.stringify(Object.keys(this.decisions).length > 0 ? { request: this.request, decisions: this.decisions } : { request: this.request });
+    return JSON.stringify(
+      Object.keys(this.decisions).length > 0
+        ? { request: this.request, decisions: this.decisions }
+        : { request: this.request },
+    );
   }
 
   /** Adds an event that follows event `after` (by default the newest event); returns its id. */
@@ -100,19 +147,42 @@ export class HistoryBuilder {
   }
 
   enter(kind: StateKind, name: string, after = this.last, input = this.data()): number {
-    return this.add(`${kind}StateEntered`, { stateEnteredEventDetails: { name, input, inputDetails: { truncated: false } } }, after);
+    return this.add(
+      `${kind}StateEntered`,
+      { stateEnteredEventDetails: { name, input, inputDetails: { truncated: false } } },
+      after,
+    );
   }
 
   exit(kind: StateKind, name: string, after = this.last, output = this.data()): number {
-    return this.add(`${kind}StateExited`, { stateExitedEventDetails: { name, output, outputDetails: { truncated: false } } }, after);
+    return this.add(
+      `${kind}StateExited`,
+      { stateExitedEventDetails: { name, output, outputDetails: { truncated: false } } },
+      after,
+    );
   }
 
   /** The stage Task entered as event `entered` starts waiting: TaskScheduled (its parameters carry the token), TaskStarted, TaskSubmitted. Returns the TaskSubmitted's id. */
   waitingTask(task: StageTask, entered: number): number {
     const { resource, parameters } = stageTask({ ...task, request: task.request ?? this.request });
-    const scheduled = this.add("TaskScheduled", { taskScheduledEventDetails: { ...resource, region: "eu-west-1", parameters: JSON.stringify(parameters), timeoutInSeconds: 259200 } }, entered);
+    const scheduled = this.add(
+      "TaskScheduled",
+      {
+        taskScheduledEventDetails: {
+          ...resource,
+          region: "eu-west-1",
+          parameters: JSON.stringify(parameters),
+          timeoutInSeconds: 259200,
+        },
+      },
+      entered,
+    );
     const started = this.add("TaskStarted", { taskStartedEventDetails: resource }, scheduled);
-    return this.add("TaskSubmitted", { taskSubmittedEventDetails: { ...resource, output: "{}", outputDetails: { truncated: false } } }, started);
+    return this.add(
+      "TaskSubmitted",
+      { taskSubmittedEventDetails: { ...resource, output: "{}", outputDetails: { truncated: false } } },
+      started,
+    );
   }
 
   newestFirst(): HistoryEventJson[] {
@@ -120,12 +190,18 @@ export class HistoryBuilder {
   }
 
   /** GetExecutionHistory's answer: reverseOrder, maxResults (default 100) and nextToken as Step Functions pages them. */
-  page(body: { reverseOrder?: boolean; maxResults?: number; nextToken?: string }): { events: HistoryEventJson[]; nextToken?: string } {
+  page(body: { reverseOrder?: boolean; maxResults?: number; nextToken?: string }): {
+    events: HistoryEventJson[];
+    nextToken?: string;
+  } {
     const shown = this.events.filter((event) => event.id <= this.shownUpTo);
     const ordered = body.reverseOrder ? shown.reverse() : shown;
     const from = body.nextToken ? Number(body.nextToken.replace("events-from-", "")) : 0;
     const size = body.maxResults || 100;
-    return { events: ordered.slice(from, from + size), ...(from + size < ordered.length ? { nextToken: `events-from-${from + size}` } : {}) };
+    return {
+      events: ordered.slice(from, from + size),
+      ...(from + size < ordered.length ? { nextToken: `events-from-${from + size}` } : {}),
+    };
   }
 }
 
@@ -146,7 +222,11 @@ export class FollowUpStage {
   private branch: { task: number; reminder: number; escalation: number };
   private readonly resource: { resourceType: string; resource: string };
 
-  constructor(private readonly h: HistoryBuilder, private readonly task: StageTask, private readonly options: { escalationTargets?: number; maxReminders?: number } = {}) {
+  constructor(
+    private readonly h: HistoryBuilder,
+    private readonly task: StageTask,
+    private readonly options: { escalationTargets?: number; maxReminders?: number } = {},
+  ) {
     this.names = followUpStateNames(task.stage);
     this.resource = stageTask(task).resource;
     h.enter("Parallel", this.names.wrapper);
@@ -174,14 +254,42 @@ export class FollowUpStage {
     const h = this.h;
     const entered = h.enter("Task", name, after, data);
     const resource = { resourceType: "sns", resource: "publish" };
-    const parameters = JSON.stringify({ TopicArn: `arn:aws:sns:eu-west-1:123456789012:${topic}`, Subject: subject, Message: "This approval request is still waiting for a decision ..." });
+    const parameters = JSON.stringify({
+      TopicArn: `arn:aws:sns:eu-west-1:123456789012:${topic}`,
+      Subject: subject,
+      Message: "This approval request is still waiting for a decision ...",
+    });
     let previous = entered;
     for (let attempt = 1; attempt <= (failed ? 4 : 1); attempt++) {
-      const scheduled = h.add("TaskScheduled", { taskScheduledEventDetails: { ...resource, region: "eu-west-1", parameters, timeoutInSeconds: 60 } }, previous);
+      const scheduled = h.add(
+        "TaskScheduled",
+        { taskScheduledEventDetails: { ...resource, region: "eu-west-1", parameters, timeoutInSeconds: 60 } },
+        previous,
+      );
       const started = h.add("TaskStarted", { taskStartedEventDetails: resource }, scheduled);
       previous = failed
-        ? h.add("TaskFailed", { taskFailedEventDetails: { ...resource, error: "SNS.AuthorizationErrorException", cause: "not authorized" } }, started)
-        : h.add("TaskSucceeded", { taskSucceededEventDetails: { ...resource, output: JSON.stringify({ MessageId: `message-${h.last}` }), outputDetails: { truncated: false } } }, started);
+        ? h.add(
+            "TaskFailed",
+            {
+              taskFailedEventDetails: {
+                ...resource,
+                error: "SNS.AuthorizationErrorException",
+                cause: "not authorized",
+              },
+            },
+            started,
+          )
+        : h.add(
+            "TaskSucceeded",
+            {
+              taskSucceededEventDetails: {
+                ...resource,
+                output: JSON.stringify({ MessageId: `message-${h.last}` }),
+                outputDetails: { truncated: false },
+              },
+            },
+            started,
+          );
     }
     return h.exit("Task", name, previous, data);
   }
@@ -195,7 +303,14 @@ export class FollowUpStage {
     const h = this.h;
     h.time += 3600;
     const waited = h.exit("Wait", this.names.reminderWait, this.branch.reminder, this.reminderData());
-    let previous = this.publish(this.names.reminder, `sfn-approvals-test-${this.task.stage}-approvals`, "Reminder: approval needed: ...", waited, this.reminderData(), failed);
+    let previous = this.publish(
+      this.names.reminder,
+      `sfn-approvals-test-${this.task.stage}-approvals`,
+      "Reminder: approval needed: ...",
+      waited,
+      this.reminderData(),
+      failed,
+    );
     if (failed) {
       const notSent = h.enter("Pass", this.names.reminderNotSent, previous, this.reminderData());
       previous = h.exit("Pass", this.names.reminderNotSent, notSent, this.reminderData());
@@ -219,7 +334,14 @@ export class FollowUpStage {
     const h = this.h;
     let previous = h.exit("Wait", this.names.escalationWait, this.branch.escalation);
     for (let target = 1; target <= (this.options.escalationTargets ?? 1); target++) {
-      previous = this.publish(this.names.escalation(target), `escalation-${target}`, "Escalation: approval overdue: ...", previous, h.data(), failed);
+      previous = this.publish(
+        this.names.escalation(target),
+        `escalation-${target}`,
+        "Escalation: approval overdue: ...",
+        previous,
+        h.data(),
+        failed,
+      );
       if (failed) {
         const notSent = h.enter("Pass", this.names.escalationNotSent(target), previous);
         previous = h.exit("Pass", this.names.escalationNotSent(target), notSent);
@@ -242,15 +364,48 @@ export class FollowUpStage {
     const base = stageStateName(stage);
     let last: number;
     if (how === "timed-out") {
-      const timedOut = h.add("TaskTimedOut", { taskTimedOutEventDetails: { ...this.resource, error: "States.Timeout" } }, this.branch.task);
+      const timedOut = h.add(
+        "TaskTimedOut",
+        { taskTimedOutEventDetails: { ...this.resource, error: "States.Timeout" } },
+        this.branch.task,
+      );
       h.decisions = { ...h.decisions, [key]: { Error: "States.Timeout", Cause: "" } };
       const exited = h.exit("Task", base, timedOut);
       const pass = h.enter("Pass", `${base} timed out`, exited);
-      h.decisions = { ...h.decisions, [key]: { approved: false, decision: "timed_out", stage, mechanism, approver: null, comment: null, decidedAt: new Date(h.time * 1000).toISOString().replace(/\.\d{3}Z$/, "Z") } };
+      h.decisions = {
+        ...h.decisions,
+        [key]: {
+          approved: false,
+          decision: "timed_out",
+          stage,
+          mechanism,
+          approver: null,
+          comment: null,
+          decidedAt: new Date(h.time * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        },
+      };
       last = h.exit("Pass", `${base} timed out`, pass);
     } else {
-      const decision = { approved: how.decision === "approved", decision: how.decision, stage, mechanism, approver: how.approver, comment: null, decidedAt: new Date(h.time * 1000).toISOString().replace(/\.\d{3}Z$/, "Z") };
-      const succeeded = h.add("TaskSucceeded", { taskSucceededEventDetails: { ...this.resource, output: JSON.stringify(decision), outputDetails: { truncated: false } } }, this.branch.task);
+      const decision = {
+        approved: how.decision === "approved",
+        decision: how.decision,
+        stage,
+        mechanism,
+        approver: how.approver,
+        comment: null,
+        decidedAt: new Date(h.time * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+      };
+      const succeeded = h.add(
+        "TaskSucceeded",
+        {
+          taskSucceededEventDetails: {
+            ...this.resource,
+            output: JSON.stringify(decision),
+            outputDetails: { truncated: false },
+          },
+        },
+        this.branch.task,
+      );
       h.decisions = { ...h.decisions, [key]: decision };
       last = h.exit("Task", base, succeeded);
     }

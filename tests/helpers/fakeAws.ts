@@ -23,24 +23,50 @@ export interface RecordedRequest {
 }
 
 export class AwsError {
-  constructor(readonly type: string, readonly message: string, readonly status = 400) {}
+  constructor(
+    readonly type: string,
+    readonly message: string,
+    readonly status = 400,
+  ) {}
 }
 
 /** A REST answer written as it is: status, headers and body (e.g. a Lambda function error). */
 export class RawAnswer {
-  constructor(readonly status: number, readonly body: string, readonly headers: Record<string, string> = {}) {}
+  constructor(
+    readonly status: number,
+    readonly body: string,
+    readonly headers: Record<string, string> = {},
+  ) {}
 }
 
 /** Returns the JSON answer; for query-protocol operations (STS, SNS, IAM), the XML text. */
-export type OperationHandler = (body: any, request: RecordedRequest) => unknown | AwsError | RawAnswer | Promise<unknown | AwsError | RawAnswer>;
+export type OperationHandler = (
+  body: any,
+  request: RecordedRequest,
+) => unknown | AwsError | RawAnswer | Promise<unknown | AwsError | RawAnswer>;
 
 /**
  * REST routes of Lambda (https://docs.aws.amazon.com/lambda/latest/api/): the operation and the
  * body the handler gets, { FunctionName, Payload } for Invoke.
  */
-const REST_ROUTES: Array<{ method: string; pattern: RegExp; operation: string; body: (match: RegExpExecArray, payload: unknown) => unknown }> = [
-  { method: "POST", pattern: /^\/2015-03-31\/functions\/([^/]+)\/invocations$/, operation: "Invoke", body: (m, payload) => ({ FunctionName: decodeURIComponent(m[1]), Payload: payload }) },
-  { method: "GET", pattern: /^\/2015-03-31\/functions\/([^/]+)\/configuration$/, operation: "GetFunctionConfiguration", body: (m) => ({ FunctionName: decodeURIComponent(m[1]) }) },
+const REST_ROUTES: Array<{
+  method: string;
+  pattern: RegExp;
+  operation: string;
+  body: (match: RegExpExecArray, payload: unknown) => unknown;
+}> = [
+  {
+    method: "POST",
+    pattern: /^\/2015-03-31\/functions\/([^/]+)\/invocations$/,
+    operation: "Invoke",
+    body: (m, payload) => ({ FunctionName: decodeURIComponent(m[1]), Payload: payload }),
+  },
+  {
+    method: "GET",
+    pattern: /^\/2015-03-31\/functions\/([^/]+)\/configuration$/,
+    operation: "GetFunctionConfiguration",
+    body: (m) => ({ FunctionName: decodeURIComponent(m[1]) }),
+  },
 ];
 
 /**
@@ -49,12 +75,23 @@ const REST_ROUTES: Array<{ method: string; pattern: RegExp; operation: string; b
  * `path` is the request field, dotted ("taskToken", "Parameters.TaskToken", "Item.taskToken.S",
  * "Message"); a list shows as "[a, b]", an object as JSON. Without `path`, the whole request.
  */
-export function echoingFault(path?: string, options: { type?: string; status?: number; constraint?: string } = {}): OperationHandler {
+export function echoingFault(
+  path?: string,
+  options: { type?: string; status?: number; constraint?: string } = {},
+): OperationHandler {
   return (body) => {
-    const value = path === undefined ? body : path.split(".").reduce((v: any, key) => (v === undefined || v === null ? undefined : v[key]), body);
-    const shown = typeof value === "string" ? value : Array.isArray(value) ? `[${value.join(", ")}]` : JSON.stringify(value);
+    const value =
+      path === undefined
+        ? body
+        : path.split(".").reduce((v: any, key) => (v === undefined || v === null ? undefined : v[key]), body);
+    const shown =
+      typeof value === "string" ? value : Array.isArray(value) ? `[${value.join(", ")}]` : JSON.stringify(value);
     const constraint = options.constraint ?? "Member must have length less than or equal to 1024";
-    return new AwsError(options.type ?? "ValidationException", `1 validation error detected: Value '${shown}' at '${path ?? "request"}' failed to satisfy constraint: ${constraint}`, options.status ?? 400);
+    return new AwsError(
+      options.type ?? "ValidationException",
+      `1 validation error detected: Value '${shown}' at '${path ?? "request"}' failed to satisfy constraint: ${constraint}`,
+      options.status ?? 400,
+    );
   };
 }
 
@@ -63,7 +100,11 @@ function escapeXml(text: string): string {
 }
 
 /** The XML answer of a query-protocol operation: `<{Action}Response><{Action}Result>{result}</...>`. */
-export function queryXml(action: string, result: string, namespace = "https://iam.amazonaws.com/doc/2010-05-08/"): string {
+export function queryXml(
+  action: string,
+  result: string,
+  namespace = "https://iam.amazonaws.com/doc/2010-05-08/",
+): string {
   return `<${action}Response xmlns="${namespace}"><${action}Result>${result}</${action}Result><ResponseMetadata><RequestId>01234567-89ab-cdef-0123-456789abcdef</RequestId></ResponseMetadata></${action}Response>`;
 }
 
@@ -73,9 +114,19 @@ export function xmlText(text: string): string {
 }
 
 /** STS AssumeRole's XML answer. */
-export function assumeRoleXml(args: { accessKeyId: string; secretAccessKey: string; sessionToken: string; sessionArn: string; expiration?: Date }): string {
+export function assumeRoleXml(args: {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken: string;
+  sessionArn: string;
+  expiration?: Date;
+}): string {
   const expiration = (args.expiration ?? new Date(Date.now() + 3600 * 1000)).toISOString();
-  return queryXml("AssumeRole", `<Credentials><AccessKeyId>${args.accessKeyId}</AccessKeyId><SecretAccessKey>${args.secretAccessKey}</SecretAccessKey><SessionToken>${args.sessionToken}</SessionToken><Expiration>${expiration}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAFAKE:${args.sessionArn.split("/").pop()}</AssumedRoleId><Arn>${args.sessionArn}</Arn></AssumedRoleUser>`, "https://sts.amazonaws.com/doc/2011-06-15/");
+  return queryXml(
+    "AssumeRole",
+    `<Credentials><AccessKeyId>${args.accessKeyId}</AccessKeyId><SecretAccessKey>${args.secretAccessKey}</SecretAccessKey><SessionToken>${args.sessionToken}</SessionToken><Expiration>${expiration}</Expiration></Credentials><AssumedRoleUser><AssumedRoleId>AROAFAKE:${args.sessionArn.split("/").pop()}</AssumedRoleId><Arn>${args.sessionArn}</Arn></AssumedRoleUser>`,
+    "https://sts.amazonaws.com/doc/2011-06-15/",
+  );
 }
 
 /** STS GetCallerIdentity's XML answer for `arn`. */
@@ -149,13 +200,27 @@ export class FakeAws {
           }
         }
         const operation = target.split(".").pop() ?? "";
-        const credential = /Credential=([^/,\s]+)\/\d{8}\/[^/]+\/([^/]+)\//.exec(String(req.headers.authorization ?? ""));
-        const request: RecordedRequest = { target, operation, body, headers: req.headers, at: Date.now(), method: req.method ?? "", path, accessKeyId: credential?.[1] ?? "", service: credential?.[2] ?? "" };
+        const credential = /Credential=([^/,\s]+)\/\d{8}\/[^/]+\/([^/]+)\//.exec(
+          String(req.headers.authorization ?? ""),
+        );
+        const request: RecordedRequest = {
+          target,
+          operation,
+          body,
+          headers: req.headers,
+          at: Date.now(),
+          method: req.method ?? "",
+          path,
+          accessKeyId: credential?.[1] ?? "",
+          service: credential?.[2] ?? "",
+        };
         this.requests.push(request);
         const handler = this.handlers.get(operation) ?? this.fallback;
         let answer: unknown;
         try {
-          answer = handler ? await handler(body, request) : new AwsError("UnknownOperationException", `FakeAws has no handler for ${target || "(no X-Amz-Target)"}`);
+          answer = handler
+            ? await handler(body, request)
+            : new AwsError("UnknownOperationException", `FakeAws has no handler for ${target || "(no X-Amz-Target)"}`);
         } catch (error) {
           answer = new AwsError("InternalFailure", String(error), 500);
         }
@@ -167,9 +232,14 @@ export class FakeAws {
           res.end(String(answer));
         } else if (answer instanceof AwsError && query) {
           res.writeHead(answer.status, { "content-type": "text/xml" });
-          res.end(`<ErrorResponse><Error><Type>Sender</Type><Code>${answer.type}</Code><Message>${escapeXml(answer.message)}</Message></Error><RequestId>fake</RequestId></ErrorResponse>`);
+          res.end(
+            `<ErrorResponse><Error><Type>Sender</Type><Code>${answer.type}</Code><Message>${escapeXml(answer.message)}</Message></Error><RequestId>fake</RequestId></ErrorResponse>`,
+          );
         } else if (answer instanceof AwsError) {
-          res.writeHead(answer.status, { "content-type": "application/x-amz-json-1.1", "x-amzn-errortype": answer.type });
+          res.writeHead(answer.status, {
+            "content-type": "application/x-amz-json-1.1",
+            "x-amzn-errortype": answer.type,
+          });
           res.end(JSON.stringify({ __type: answer.type, message: answer.message }));
         } else {
           res.writeHead(200, { "content-type": "application/x-amz-json-1.1" });
@@ -221,7 +291,11 @@ export class FakeExecution {
   /** Every task token put in the history. */
   readonly tokens: string[] = [];
 
-  constructor(readonly executionArn: string, readonly request: unknown, readonly startDate: number) {}
+  constructor(
+    readonly executionArn: string,
+    readonly request: unknown,
+    readonly startDate: number,
+  ) {}
 
   get name(): string {
     return this.executionArn.split(":").pop()!;
@@ -235,51 +309,126 @@ export class FakeExecution {
   }
 
   private data(): string {
-    return JSON.stringify(Object.keys(this.decisions).length > 0 ? { request: this.request, decisions: this.decisions } : { request: this.request });
+    return JSON.stringify(
+      Object.keys(this.decisions).length > 0
+        ? { request: this.request, decisions: this.decisions }
+        : { request: this.request },
+    );
   }
 
   /** ExecutionStarted, then "Read request" and "Validate request". */
   start(at = this.startDate): this {
     const role = "arn:aws:iam::123456789012:role/approvals-role-1a2b3c4";
-    this.add("ExecutionStarted", at, { executionStartedEventDetails: { input: JSON.stringify(this.request), inputDetails: { truncated: false }, roleArn: role } });
-    this.add("PassStateEntered", at + 0.021, { stateEnteredEventDetails: { name: "Read request", input: JSON.stringify(this.request), inputDetails: { truncated: false } } });
-    this.add("PassStateExited", at + 0.022, { stateExitedEventDetails: { name: "Read request", output: this.data(), outputDetails: { truncated: false } } });
-    this.add("ChoiceStateEntered", at + 0.03, { stateEnteredEventDetails: { name: "Validate request", input: this.data(), inputDetails: { truncated: false } } });
-    return this.add("ChoiceStateExited", at + 0.031, { stateExitedEventDetails: { name: "Validate request", output: this.data(), outputDetails: { truncated: false } } });
+    this.add("ExecutionStarted", at, {
+      executionStartedEventDetails: {
+        input: JSON.stringify(this.request),
+        inputDetails: { truncated: false },
+        roleArn: role,
+      },
+    });
+    this.add("PassStateEntered", at + 0.021, {
+      stateEnteredEventDetails: {
+        name: "Read request",
+        input: JSON.stringify(this.request),
+        inputDetails: { truncated: false },
+      },
+    });
+    this.add("PassStateExited", at + 0.022, {
+      stateExitedEventDetails: { name: "Read request", output: this.data(), outputDetails: { truncated: false } },
+    });
+    this.add("ChoiceStateEntered", at + 0.03, {
+      stateEnteredEventDetails: { name: "Validate request", input: this.data(), inputDetails: { truncated: false } },
+    });
+    return this.add("ChoiceStateExited", at + 0.031, {
+      stateExitedEventDetails: { name: "Validate request", output: this.data(), outputDetails: { truncated: false } },
+    });
   }
 
   /** Enters "Approval <stage>": a callback Lambda (its parameters hold the token) or an activity task. */
   waitAt(stage: string, at: number, kind: StageKind = "lambda"): this {
     this.current = { stage, kind };
-    this.add("TaskStateEntered", at, { stateEnteredEventDetails: { name: `Approval ${stage}`, input: this.data(), inputDetails: { truncated: false } } });
+    this.add("TaskStateEntered", at, {
+      stateEnteredEventDetails: { name: `Approval ${stage}`, input: this.data(), inputDetails: { truncated: false } },
+    });
     if (kind === "activity") {
       const activity = `arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-test-${stage}`;
-      this.add("ActivityScheduled", at + 0.01, { activityScheduledEventDetails: { resource: activity, input: JSON.stringify({ request: this.request, stage, executionArn: this.executionArn }), inputDetails: { truncated: false }, timeoutInSeconds: 3600, heartbeatInSeconds: 120 } });
+      this.add("ActivityScheduled", at + 0.01, {
+        activityScheduledEventDetails: {
+          resource: activity,
+          input: JSON.stringify({ request: this.request, stage, executionArn: this.executionArn }),
+          inputDetails: { truncated: false },
+          timeoutInSeconds: 3600,
+          heartbeatInSeconds: 120,
+        },
+      });
       return this.add("ActivityStarted", at + 2.5, { activityStartedEventDetails: { workerName: "laptop-4242" } });
     }
     const token = fakeTaskToken(`${this.name}-${stage}-${this.events.length}`);
     this.tokens.push(token);
     const resource = { resourceType: "lambda", resource: "invoke.waitForTaskToken" };
-    const parameters = { FunctionName: `arn:aws:lambda:eu-west-1:123456789012:function:stage-${stage}-start-fn-a1b2c3d`, Payload: { taskToken: token, request: this.request, stage, executionArn: this.executionArn } };
-    this.add("TaskScheduled", at + 0.01, { taskScheduledEventDetails: { ...resource, region: "eu-west-1", parameters: JSON.stringify(parameters), timeoutInSeconds: 259200 } });
+    const parameters = {
+      FunctionName: `arn:aws:lambda:eu-west-1:123456789012:function:stage-${stage}-start-fn-a1b2c3d`,
+      Payload: { taskToken: token, request: this.request, stage, executionArn: this.executionArn },
+    };
+    this.add("TaskScheduled", at + 0.01, {
+      taskScheduledEventDetails: {
+        ...resource,
+        region: "eu-west-1",
+        parameters: JSON.stringify(parameters),
+        timeoutInSeconds: 259200,
+      },
+    });
     this.add("TaskStarted", at + 0.02, { taskStartedEventDetails: resource });
-    return this.add("TaskSubmitted", at + 0.4, { taskSubmittedEventDetails: { ...resource, output: JSON.stringify({ ExecutedVersion: "$LATEST", Payload: { started: true }, StatusCode: 200 }), outputDetails: { truncated: false } } });
+    return this.add("TaskSubmitted", at + 0.4, {
+      taskSubmittedEventDetails: {
+        ...resource,
+        output: JSON.stringify({ ExecutedVersion: "$LATEST", Payload: { started: true }, StatusCode: 200 }),
+        outputDetails: { truncated: false },
+      },
+    });
   }
 
   /** The waiting activity task's worker vanished (no heartbeat): released, scheduled again, and picked up by another worker. */
   releaseActivity(at: number): this {
     this.add("ActivityTimedOut", at, { activityTimedOutEventDetails: { error: "States.HeartbeatTimeout", cause: "" } });
-    this.add("ActivityScheduled", at + 1, { activityScheduledEventDetails: { resource: `arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-test-${this.current!.stage}`, input: JSON.stringify({ request: this.request, stage: this.current!.stage, executionArn: this.executionArn }), inputDetails: { truncated: false }, timeoutInSeconds: 3600, heartbeatInSeconds: 120 } });
+    this.add("ActivityScheduled", at + 1, {
+      activityScheduledEventDetails: {
+        resource: `arn:aws:states:eu-west-1:123456789012:activity:sfn-approvals-test-${this.current!.stage}`,
+        input: JSON.stringify({ request: this.request, stage: this.current!.stage, executionArn: this.executionArn }),
+        inputDetails: { truncated: false },
+        timeoutInSeconds: 3600,
+        heartbeatInSeconds: 120,
+      },
+    });
     return this.add("ActivityStarted", at + 5, { activityStartedEventDetails: { workerName: "desktop-5150" } });
   }
 
   /** The waiting stage's decision arrives (SendTaskSuccess), and the workflow checks it. */
-  decide(decision: { decision: "approved" | "rejected"; approver: string | null; comment: string | null; mechanism: string }, at: number): this {
+  decide(
+    decision: { decision: "approved" | "rejected"; approver: string | null; comment: string | null; mechanism: string },
+    at: number,
+  ): this {
     const { stage, kind } = this.current!;
-    const full = { approved: decision.decision === "approved", stage, ...decision, decidedAt: new Date(at * 1000).toISOString().replace(/\.\d{3}Z$/, "Z") };
+    const full = {
+      approved: decision.decision === "approved",
+      stage,
+      ...decision,
+      decidedAt: new Date(at * 1000).toISOString().replace(/\.\d{3}Z$/, "Z"),
+    };
     const output = JSON.stringify(full);
-    if (kind === "activity") this.add("ActivitySucceeded", at, { activitySucceededEventDetails: { output, outputDetails: { truncated: false } } });
-    else this.add("TaskSucceeded", at, { taskSucceededEventDetails: { resourceType: "lambda", resource: "invoke.waitForTaskToken", output, outputDetails: { truncated: false } } });
+    if (kind === "activity")
+      this.add("ActivitySucceeded", at, {
+        activitySucceededEventDetails: { output, outputDetails: { truncated: false } },
+      });
+    else
+      this.add("TaskSucceeded", at, {
+        taskSucceededEventDetails: {
+          resourceType: "lambda",
+          resource: "invoke.waitForTaskToken",
+          output,
+          outputDetails: { truncated: false },
+        },
+      });
     this.decisions = { ...this.decisions, [stage.replace(/-/g, "_")]: full };
     return this.check(stage, at);
   }
@@ -287,29 +436,76 @@ export class FakeExecution {
   /** The waiting stage's Task times out: its Catch leads to "Approval <stage> timed out". */
   timeOut(mechanism: string, at: number): this {
     const { stage } = this.current!;
-    this.add("TaskTimedOut", at, { taskTimedOutEventDetails: { resourceType: "lambda", resource: "invoke.waitForTaskToken", error: "States.Timeout" } });
+    this.add("TaskTimedOut", at, {
+      taskTimedOutEventDetails: {
+        resourceType: "lambda",
+        resource: "invoke.waitForTaskToken",
+        error: "States.Timeout",
+      },
+    });
     this.decisions = { ...this.decisions, [stage.replace(/-/g, "_")]: { Error: "States.Timeout", Cause: "" } };
-    this.add("TaskStateExited", at + 0.01, { stateExitedEventDetails: { name: `Approval ${stage}`, output: this.data(), outputDetails: { truncated: false } } });
-    this.add("PassStateEntered", at + 0.02, { stateEnteredEventDetails: { name: `Approval ${stage} timed out`, input: this.data(), inputDetails: { truncated: false } } });
+    this.add("TaskStateExited", at + 0.01, {
+      stateExitedEventDetails: { name: `Approval ${stage}`, output: this.data(), outputDetails: { truncated: false } },
+    });
+    this.add("PassStateEntered", at + 0.02, {
+      stateEnteredEventDetails: {
+        name: `Approval ${stage} timed out`,
+        input: this.data(),
+        inputDetails: { truncated: false },
+      },
+    });
     const decidedAt = new Date((at + 0.02) * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
-    this.decisions = { ...this.decisions, [stage.replace(/-/g, "_")]: { approved: false, decision: "timed_out", stage, mechanism, approver: null, comment: null, decidedAt } };
-    this.add("PassStateExited", at + 0.03, { stateExitedEventDetails: { name: `Approval ${stage} timed out`, output: this.data(), outputDetails: { truncated: false } } });
-    this.add("ChoiceStateEntered", at + 0.04, { stateEnteredEventDetails: { name: `Check ${stage}`, input: this.data(), inputDetails: { truncated: false } } });
-    return this.add("ChoiceStateExited", at + 0.05, { stateExitedEventDetails: { name: `Check ${stage}`, output: this.data(), outputDetails: { truncated: false } } });
+    this.decisions = {
+      ...this.decisions,
+      [stage.replace(/-/g, "_")]: {
+        approved: false,
+        decision: "timed_out",
+        stage,
+        mechanism,
+        approver: null,
+        comment: null,
+        decidedAt,
+      },
+    };
+    this.add("PassStateExited", at + 0.03, {
+      stateExitedEventDetails: {
+        name: `Approval ${stage} timed out`,
+        output: this.data(),
+        outputDetails: { truncated: false },
+      },
+    });
+    this.add("ChoiceStateEntered", at + 0.04, {
+      stateEnteredEventDetails: { name: `Check ${stage}`, input: this.data(), inputDetails: { truncated: false } },
+    });
+    return this.add("ChoiceStateExited", at + 0.05, {
+      stateExitedEventDetails: { name: `Check ${stage}`, output: this.data(), outputDetails: { truncated: false } },
+    });
   }
 
   private check(stage: string, at: number): this {
-    this.add("TaskStateExited", at + 0.01, { stateExitedEventDetails: { name: `Approval ${stage}`, output: this.data(), outputDetails: { truncated: false } } });
-    this.add("ChoiceStateEntered", at + 0.02, { stateEnteredEventDetails: { name: `Check ${stage}`, input: this.data(), inputDetails: { truncated: false } } });
-    return this.add("ChoiceStateExited", at + 0.03, { stateExitedEventDetails: { name: `Check ${stage}`, output: this.data(), outputDetails: { truncated: false } } });
+    this.add("TaskStateExited", at + 0.01, {
+      stateExitedEventDetails: { name: `Approval ${stage}`, output: this.data(), outputDetails: { truncated: false } },
+    });
+    this.add("ChoiceStateEntered", at + 0.02, {
+      stateEnteredEventDetails: { name: `Check ${stage}`, input: this.data(), inputDetails: { truncated: false } },
+    });
+    return this.add("ChoiceStateExited", at + 0.03, {
+      stateExitedEventDetails: { name: `Check ${stage}`, output: this.data(), outputDetails: { truncated: false } },
+    });
   }
 
   /** Ends in a final Pass state ("Approved", "Rejected at <stage>", ...) with the workflow's output. */
   succeed(finalState: string, result: { approved: boolean; decision: string }, at: number): this {
     const output = JSON.stringify({ ...result, stages: Object.values(this.decisions), request: this.request });
-    this.add("PassStateEntered", at, { stateEnteredEventDetails: { name: finalState, input: this.data(), inputDetails: { truncated: false } } });
-    this.add("PassStateExited", at + 0.01, { stateExitedEventDetails: { name: finalState, output, outputDetails: { truncated: false } } });
-    this.add("ExecutionSucceeded", at + 0.02, { executionSucceededEventDetails: { output, outputDetails: { truncated: false } } });
+    this.add("PassStateEntered", at, {
+      stateEnteredEventDetails: { name: finalState, input: this.data(), inputDetails: { truncated: false } },
+    });
+    this.add("PassStateExited", at + 0.01, {
+      stateExitedEventDetails: { name: finalState, output, outputDetails: { truncated: false } },
+    });
+    this.add("ExecutionSucceeded", at + 0.02, {
+      executionSucceededEventDetails: { output, outputDetails: { truncated: false } },
+    });
     this.state = { ...this.state, status: "SUCCEEDED", output, stopDate: at + 0.02 };
     return this;
   }
@@ -319,8 +515,14 @@ export class FakeExecution {
    * given ("Invalid decision at <stage>", "Request invalid"), else where it is (a Task that failed).
    */
   fail(error: string, cause: string, at: number, failState?: string): this {
-    if (failState) this.add("FailStateEntered", at - 0.01, { stateEnteredEventDetails: { name: failState, input: this.data(), inputDetails: { truncated: false } } });
-    else if (this.current) this.add("TaskFailed", at - 0.01, { taskFailedEventDetails: { resourceType: "lambda", resource: "invoke.waitForTaskToken", error, cause } });
+    if (failState)
+      this.add("FailStateEntered", at - 0.01, {
+        stateEnteredEventDetails: { name: failState, input: this.data(), inputDetails: { truncated: false } },
+      });
+    else if (this.current)
+      this.add("TaskFailed", at - 0.01, {
+        taskFailedEventDetails: { resourceType: "lambda", resource: "invoke.waitForTaskToken", error, cause },
+      });
     this.add("ExecutionFailed", at, { executionFailedEventDetails: { error, cause } });
     this.state = { ...this.state, status: "FAILED", error, cause, stopDate: at };
     return this;
@@ -328,7 +530,12 @@ export class FakeExecution {
 
   /** Ends as TIMED_OUT: the execution as a whole ran past its TimeoutSeconds, wherever it was. */
   timeOutExecution(at: number): this {
-    this.add("ExecutionTimedOut", at, { executionTimedOutEventDetails: { error: "States.Timeout", cause: "The execution ran longer than its TimeoutSeconds." } });
+    this.add("ExecutionTimedOut", at, {
+      executionTimedOutEventDetails: {
+        error: "States.Timeout",
+        cause: "The execution ran longer than its TimeoutSeconds.",
+      },
+    });
     this.state = { ...this.state, status: "TIMED_OUT", stopDate: at };
     return this;
   }
@@ -392,10 +599,17 @@ export function serveExecutions(aws: FakeAws, executions: FakeExecution[], pageS
   aws.on("DescribeExecution", (body) => find(body.executionArn)?.describe() ?? missing(body.executionArn));
   aws.on("GetExecutionHistory", (body) => find(body.executionArn)?.history(body) ?? missing(body.executionArn));
   aws.on("ListExecutions", (body) => {
-    const matching = executions.filter((e) => e.executionArn.startsWith(`${String(body.stateMachineArn).replace(":stateMachine:", ":execution:")}:`))
-      .map((e) => e.listItem()).filter((item) => !body.statusFilter || item.status === body.statusFilter);
+    const matching = executions
+      .filter((e) =>
+        e.executionArn.startsWith(`${String(body.stateMachineArn).replace(":stateMachine:", ":execution:")}:`),
+      )
+      .map((e) => e.listItem())
+      .filter((item) => !body.statusFilter || item.status === body.statusFilter);
     const from = body.nextToken ? Number(String(body.nextToken).replace("list-", "")) : 0;
     const size = Math.min(pageSize, body.maxResults || 100);
-    return { executions: matching.slice(from, from + size), ...(from + size < matching.length ? { nextToken: `list-${from + size}` } : {}) };
+    return {
+      executions: matching.slice(from, from + size),
+      ...(from + size < matching.length ? { nextToken: `list-${from + size}` } : {}),
+    };
   });
 }

@@ -6,8 +6,9 @@ import { AwsError, FakeAws } from "./fakeAws";
 type Item = Record<string, { S?: string; N?: string }>;
 
 const PUT_CONDITION = "attribute_not_exists(codeHash)";
-const CLAIM_CONDITION = "attribute_exists(codeHash) AND expiresAt > :now AND attribute_not_exists(confirmedAt)"
-  + " AND (attribute_not_exists(claimedAt) OR claimId = :claim OR claimedAt < :stale)";
+const CLAIM_CONDITION =
+  "attribute_exists(codeHash) AND expiresAt > :now AND attribute_not_exists(confirmedAt)" +
+  " AND (attribute_not_exists(claimedAt) OR claimId = :claim OR claimedAt < :stale)";
 /** The condition of both the confirmation and the release: only the claim's own request. */
 const OWN_CLAIM_CONDITION = "claimId = :claim";
 
@@ -24,13 +25,19 @@ export class FakeCodeTable {
   }
 
   private check(body: any): AwsError | undefined {
-    return body.TableName === this.tableName ? undefined : new AwsError("ResourceNotFoundException", `Requested resource not found: Table: ${body.TableName} not found`);
+    return body.TableName === this.tableName
+      ? undefined
+      : new AwsError("ResourceNotFoundException", `Requested resource not found: Table: ${body.TableName} not found`);
   }
 
   private put(body: any): unknown {
     const missing = this.check(body);
     if (missing) return missing;
-    if (body.ConditionExpression !== PUT_CONDITION) return new AwsError("ValidationException", `FakeCodeTable does not know the condition ${body.ConditionExpression}`);
+    if (body.ConditionExpression !== PUT_CONDITION)
+      return new AwsError(
+        "ValidationException",
+        `FakeCodeTable does not know the condition ${body.ConditionExpression}`,
+      );
     const key = body.Item.codeHash.S as string;
     if (this.items.has(key)) return new AwsError("ConditionalCheckFailedException", "The conditional request failed");
     this.items.set(key, structuredClone(body.Item));
@@ -54,10 +61,14 @@ export class FakeCodeTable {
     if (body.ConditionExpression === CLAIM_CONDITION) {
       const now = Number(values[":now"].N);
       const claimedAt = number("claimedAt");
-      const open = item !== undefined && number("expiresAt")! > now && item.confirmedAt === undefined
-        && (claimedAt === undefined || item.claimId?.S === values[":claim"].S || claimedAt < Number(values[":stale"].N));
+      const open =
+        item !== undefined &&
+        number("expiresAt")! > now &&
+        item.confirmedAt === undefined &&
+        (claimedAt === undefined || item.claimId?.S === values[":claim"].S || claimedAt < Number(values[":stale"].N));
       if (!open) return failed;
-      if (body.UpdateExpression !== "SET claimedAt = :now, claimId = :claim") return new AwsError("ValidationException", `unknown update ${body.UpdateExpression}`);
+      if (body.UpdateExpression !== "SET claimedAt = :now, claimId = :claim")
+        return new AwsError("ValidationException", `unknown update ${body.UpdateExpression}`);
       Object.assign(item!, { claimedAt: values[":now"], claimId: values[":claim"] });
       return {};
     }

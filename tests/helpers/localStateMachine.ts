@@ -88,7 +88,9 @@ export const HEARTBEAT_TIMEOUT_ERROR = "States.HeartbeatTimeout";
 
 /** What a Task sees when its activity worker (or callback) stops heartbeating for HeartbeatSeconds. */
 export function heartbeatTimeout(): Error {
-  return Object.assign(new Error("The task's worker sent no heartbeat within HeartbeatSeconds"), { name: HEARTBEAT_TIMEOUT_ERROR });
+  return Object.assign(new Error("The task's worker sent no heartbeat within HeartbeatSeconds"), {
+    name: HEARTBEAT_TIMEOUT_ERROR,
+  });
 }
 
 /**
@@ -126,7 +128,19 @@ function taskStateNames(machine: any): string[] {
   return names;
 }
 
-const JSONATA_TASK_FIELDS = new Set(["Type", "QueryLanguage", "Comment", "Resource", "Arguments", "TimeoutSeconds", "Output", "Catch", "Retry", "Next", "End"]);
+const JSONATA_TASK_FIELDS = new Set([
+  "Type",
+  "QueryLanguage",
+  "Comment",
+  "Resource",
+  "Arguments",
+  "TimeoutSeconds",
+  "Output",
+  "Catch",
+  "Retry",
+  "Next",
+  "End",
+]);
 const KEEP_INPUT = "{% $states.input %}";
 
 /** Evaluates every `{% %}` string of a JSONata field (at any depth) with `$states` bound. */
@@ -137,7 +151,9 @@ export async function evaluateJsonataField(value: unknown, states: Record<string
   }
   if (Array.isArray(value)) return Promise.all(value.map((item) => evaluateJsonataField(item, states)));
   if (value !== null && typeof value === "object") {
-    const entries = await Promise.all(Object.entries(value).map(async ([k, v]) => [k, await evaluateJsonataField(v, states)] as const));
+    const entries = await Promise.all(
+      Object.entries(value).map(async ([k, v]) => [k, await evaluateJsonataField(v, states)] as const),
+    );
     return Object.fromEntries(entries);
   }
   return value;
@@ -155,30 +171,45 @@ const PASS_FIELDS = new Set(["Type", "Comment", "Parameters", "ResultPath", "Inp
 function jsonIntrinsicPass(name: string, state: any): { task: any; handler: TaskHandler } | undefined {
   if (state?.Type !== "Pass" || !state.Parameters) return undefined;
   const entries = Object.entries<unknown>(state.Parameters);
-  const match = entries.length === 1 && entries[0][0].endsWith(".$") && typeof entries[0][1] === "string" ? JSON_INTRINSIC.exec(entries[0][1] as string) : null;
+  const match =
+    entries.length === 1 && entries[0][0].endsWith(".$") && typeof entries[0][1] === "string"
+      ? JSON_INTRINSIC.exec(entries[0][1] as string)
+      : null;
   if (!match) return undefined;
   const unsupported = Object.keys(state).filter((key) => !PASS_FIELDS.has(key));
-  if (unsupported.length > 0) throw new Error(`runDefinition: cannot emulate Pass '${name}' with ${unsupported.join(", ")}`);
+  if (unsupported.length > 0)
+    throw new Error(`runDefinition: cannot emulate Pass '${name}' with ${unsupported.join(", ")}`);
   const key = entries[0][0].slice(0, -2);
   const [, intrinsic, path] = match;
   const { Parameters, Type, ...rest } = state;
-  void Parameters; void Type;
+  void Parameters;
+  void Type;
   return {
     task: { ...rest, Type: "Task", Resource: "arn:aws:states:::local:json-intrinsic", Parameters: { "value.$": path } },
     handler: async ({ value }: { value: unknown }) => {
       if (intrinsic === "JsonToString") return { [key]: JSON.stringify(value) };
-      if (typeof value !== "string") throw Object.assign(new Error(`States.StringToJson needs a string, got ${typeof value}`), { name: "States.Runtime" });
+      if (typeof value !== "string")
+        throw Object.assign(new Error(`States.StringToJson needs a string, got ${typeof value}`), {
+          name: "States.Runtime",
+        });
       return { [key]: JSON.parse(value) as unknown };
     },
   };
 }
 
 /** A copy of `machine` with every JSONata Task (Parallel branches included) replaced as described in the header. */
-function withJsonataTasksEmulated(machine: any): { machine: any; jsonataTasks: Map<string, JsonataTask>; intrinsicPasses: Map<string, TaskHandler> } {
+function withJsonataTasksEmulated(machine: any): {
+  machine: any;
+  jsonataTasks: Map<string, JsonataTask>;
+  intrinsicPasses: Map<string, TaskHandler>;
+} {
   const copy = JSON.parse(JSON.stringify(machine));
   const jsonataTasks = new Map<string, JsonataTask>();
   const intrinsicPasses = new Map<string, TaskHandler>();
-  if (copy.QueryLanguage === "JSONata") throw new Error("runDefinition: a JSONata workflow is not supported, only JSONata Task states in a JSONPath workflow");
+  if (copy.QueryLanguage === "JSONata")
+    throw new Error(
+      "runDefinition: a JSONata workflow is not supported, only JSONata Task states in a JSONPath workflow",
+    );
   const visit = (scope: any) => {
     for (const [name, state] of Object.entries<any>(scope.States ?? {})) {
       for (const branch of state.Branches ?? []) visit(branch);
@@ -192,19 +223,30 @@ function withJsonataTasksEmulated(machine: any): { machine: any; jsonataTasks: M
       if (state.QueryLanguage !== "JSONata") continue;
       const unsupported = Object.keys(state).filter((key) => !JSONATA_TASK_FIELDS.has(key));
       if (state.Type !== "Task" || unsupported.length > 0) {
-        throw new Error(`runDefinition: cannot emulate JSONata state '${name}' (${state.Type}; unsupported fields: ${unsupported.join(", ") || "none"})`);
+        throw new Error(
+          `runDefinition: cannot emulate JSONata state '${name}' (${state.Type}; unsupported fields: ${unsupported.join(", ") || "none"})`,
+        );
       }
       const catchers = (state.Catch ?? []).map((catcher: any) => {
         const keys = Object.keys(catcher).sort().join(",");
         if (keys !== "ErrorEquals,Next,Output" || catcher.Output !== KEEP_INPUT) {
-          throw new Error(`runDefinition: cannot emulate a Catch of '${name}' other than { ErrorEquals, Output: "${KEEP_INPUT}", Next }`);
+          throw new Error(
+            `runDefinition: cannot emulate a Catch of '${name}' other than { ErrorEquals, Output: "${KEEP_INPUT}", Next }`,
+          );
         }
         return { ErrorEquals: catcher.ErrorEquals, ResultPath: null, Next: catcher.Next };
       });
       jsonataTasks.set(name, { Arguments: state.Arguments, Output: state.Output });
       const { QueryLanguage, Arguments, Output, Catch, ...rest } = state;
-      void QueryLanguage; void Arguments; void Output; void Catch;
-      scope.States[name] = { ...rest, Parameters: { "input.$": "$", "context.$": "$$" }, ...(catchers.length > 0 ? { Catch: catchers } : {}) };
+      void QueryLanguage;
+      void Arguments;
+      void Output;
+      void Catch;
+      scope.States[name] = {
+        ...rest,
+        Parameters: { "input.$": "$", "context.$": "$$" },
+        ...(catchers.length > 0 ? { Catch: catchers } : {}),
+      };
     }
   };
   visit(copy);
@@ -218,7 +260,9 @@ function stateMachineFor(definition: object): StateMachine {
   const json = JSON.stringify(definition);
   let machine = machines.get(json);
   if (!machine) {
-    machine = new StateMachine(withHeartbeatTimeoutsAsTimeouts(definition), { validationOptions: { checkPaths: true, checkArn: true } });
+    machine = new StateMachine(withHeartbeatTimeoutsAsTimeouts(definition), {
+      validationOptions: { checkPaths: true, checkArn: true },
+    });
     machines.set(json, machine);
   }
   return machine;
@@ -229,35 +273,61 @@ export async function runDefinition(definition: object, input: unknown, options:
   const machine = stateMachineFor(emulated.machine);
   const tasks = taskStateNames(definition);
   for (const name of Object.keys(options.taskHandlers)) {
-    if (!tasks.includes(name)) throw new Error(`runDefinition: a handler is given for '${name}', which is not a Task state (Tasks: ${tasks.join(", ")})`);
+    if (!tasks.includes(name))
+      throw new Error(
+        `runDefinition: a handler is given for '${name}', which is not a Task state (Tasks: ${tasks.join(", ")})`,
+      );
   }
   // Without an override the library would invoke the real Lambda through the AWS SDK.
   const handlers: Record<string, TaskHandler> = {};
   for (const name of tasks) {
-    const handler = options.taskHandlers[name] ?? (async () => {
-      throw Object.assign(new Error(`No local handler for Task state '${name}'`), { name: NO_HANDLER_ERROR });
-    });
+    const handler =
+      options.taskHandlers[name] ??
+      (async () => {
+        throw Object.assign(new Error(`No local handler for Task state '${name}'`), { name: NO_HANDLER_ERROR });
+      });
     const jsonataTask = emulated.jsonataTasks.get(name);
-    handlers[name] = !jsonataTask ? handler : async ({ input: stateInput, context }: { input: unknown; context: unknown }) => {
-      const args = await evaluateJsonataField(jsonataTask.Arguments, { input: stateInput, context });
-      const result = await handler(args);
-      return jsonataTask.Output === undefined ? result : evaluateJsonataField(jsonataTask.Output, { input: stateInput, context, result });
-    };
+    handlers[name] = !jsonataTask
+      ? handler
+      : async ({ input: stateInput, context }: { input: unknown; context: unknown }) => {
+          const args = await evaluateJsonataField(jsonataTask.Arguments, { input: stateInput, context });
+          const result = await handler(args);
+          return jsonataTask.Output === undefined
+            ? result
+            : evaluateJsonataField(jsonataTask.Output, { input: stateInput, context, result });
+        };
   }
   for (const [name, handler] of emulated.intrinsicPasses) handlers[name] = handler;
-  const retryIntervalOverrides = options.retryPauseMs === undefined
-    ? undefined
-    : Object.fromEntries(tasks.map((name) => [name, options.retryPauseMs!]));
+  const retryIntervalOverrides =
+    options.retryPauseMs === undefined
+      ? undefined
+      : Object.fromEntries(tasks.map((name) => [name, options.retryPauseMs!]));
 
   const executionArn = options.executionArn ?? DEFAULT_EXECUTION_ARN;
   const execution = machine.run(JSON.parse(JSON.stringify(input ?? null)), {
-    overrides: { taskResourceLocalHandlers: handlers as any, retryIntervalOverrides, waitTimeOverrides: options.waitMs },
+    overrides: {
+      taskResourceLocalHandlers: handlers as any,
+      retryIntervalOverrides,
+      waitTimeOverrides: options.waitMs,
+    },
     context: {
       Execution: { Id: executionArn, Name: executionArn.split(":").pop() },
-      StateMachine: { Id: executionArn.replace(":execution:", ":stateMachine:").replace(/:[^:]*$/, ""), Name: executionArn.split(":").slice(-2, -1)[0] },
+      StateMachine: {
+        Id: executionArn.replace(":execution:", ":stateMachine:").replace(/:[^:]*$/, ""),
+        Name: executionArn.split(":").slice(-2, -1)[0],
+      },
       State: { EnteredTime: options.stateEnteredTime ?? DEFAULT_ENTERED_TIME },
-      ...(typeof options.taskToken === "function" ? { Task: { get Token() { return (options.taskToken as () => string)(); } } }
-        : options.taskToken !== undefined ? { Task: { Token: options.taskToken } } : {}),
+      ...(typeof options.taskToken === "function"
+        ? {
+            Task: {
+              get Token() {
+                return (options.taskToken as () => string)();
+              },
+            },
+          }
+        : options.taskToken !== undefined
+          ? { Task: { Token: options.taskToken } }
+          : {}),
     },
   });
 

@@ -32,7 +32,9 @@ export async function startPageServer(handler: PageHandler): Promise<PageServer>
       }
       const body = Buffer.concat(chunks);
       const event: HttpEvent = {
-        requestContext: { http: { method: req.method, sourceIp: "127.0.0.1", userAgent: String(req.headers["user-agent"] ?? "") } },
+        requestContext: {
+          http: { method: req.method, sourceIp: "127.0.0.1", userAgent: String(req.headers["user-agent"] ?? "") },
+        },
         queryStringParameters: url.search ? Object.fromEntries(url.searchParams) : undefined,
         headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
         // API Gateway base64-encodes bodies it does not treat as text; a form body arrives as text.
@@ -40,14 +42,17 @@ export async function startPageServer(handler: PageHandler): Promise<PageServer>
         isBase64Encoded: false,
       };
       events.push(event);
-      handler(event).then((response) => {
-        res.writeHead(response.statusCode, response.headers);
-        res.end(response.body);
-      }, (error: unknown) => {
-        // What API Gateway answers when the function fails: the test sees the 500.
-        res.writeHead(500, { "content-type": "application/json" });
-        res.end(JSON.stringify({ message: "Internal Server Error", error: String(error) }));
-      });
+      handler(event).then(
+        (response) => {
+          res.writeHead(response.statusCode, response.headers);
+          res.end(response.body);
+        },
+        (error: unknown) => {
+          // What API Gateway answers when the function fails: the test sees the 500.
+          res.writeHead(500, { "content-type": "application/json" });
+          res.end(JSON.stringify({ message: "Internal Server Error", error: String(error) }));
+        },
+      );
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));

@@ -29,7 +29,11 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
     case "aws:sns/topic:Topic":
       return { name: physical, arn: arn("sns", physical) };
     case "aws:sqs/queue:Queue":
-      return { name: physical, arn: arn("sqs", physical), url: `https://sqs.${REGION}.amazonaws.com/${mockAccount.id}/${physical}` };
+      return {
+        name: physical,
+        arn: arn("sqs", physical),
+        url: `https://sqs.${REGION}.amazonaws.com/${mockAccount.id}/${physical}`,
+      };
     case "aws:ssm/document:Document":
       return { name: physical, arn: arn("ssm", `document/${physical}`) };
     case "aws:cloudwatch/eventRule:EventRule":
@@ -46,7 +50,12 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
     case "aws:sfn/stateMachine:StateMachine":
       return { name: physical, arn: arn("states", `stateMachine:${physical}`) };
     case "aws:apigatewayv2/api:Api":
-      return { name: physical, apiEndpoint: `https://${API_ID}.execute-api.${REGION}.amazonaws.com`, executionArn: `arn:aws:execute-api:${REGION}:${mockAccount.id}:${API_ID}`, arn: `arn:aws:apigateway:${REGION}::/apis/${API_ID}` };
+      return {
+        name: physical,
+        apiEndpoint: `https://${API_ID}.execute-api.${REGION}.amazonaws.com`,
+        executionArn: `arn:aws:execute-api:${REGION}:${mockAccount.id}:${API_ID}`,
+        arn: `arn:aws:apigateway:${REGION}::/apis/${API_ID}`,
+      };
     case "aws:sfn/activity:Activity":
       return { name: physical, arn: arn("states", `activity:${physical}`) };
     case "aws:kms/key:Key":
@@ -62,7 +71,12 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
  * exist), and the account's "Managed policies per role" quota (undefined: Service Quotas refuses the
  * call, as for a deployer without servicequotas:GetServiceQuota). Tests that change them restore them.
  */
-export const iamFacts: { attachedRolePolicies: Record<string, string[]>; missingRoles: string[]; managedPoliciesPerRole?: number; paths: Record<string, string> } = { attachedRolePolicies: {}, missingRoles: [], paths: {} };
+export const iamFacts: {
+  attachedRolePolicies: Record<string, string[]>;
+  missingRoles: string[];
+  managedPoliciesPerRole?: number;
+  paths: Record<string, string>;
+} = { attachedRolePolicies: {}, missingRoles: [], paths: {} };
 
 /** A failed invoke as the engine reports it: Pulumi rethrows `details` (runtime/invoke.js). */
 function invokeError(message: string): Error {
@@ -73,24 +87,57 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
   recorded: [],
   newResource(args) {
     const state = { ...args.inputs, ...fakeState(args.type, args.name, args.inputs) };
-    this.recorded.push({ type: args.type, name: args.name, inputs: args.inputs, state, ...(args.provider ? { provider: args.provider } : {}) });
+    this.recorded.push({
+      type: args.type,
+      name: args.name,
+      inputs: args.inputs,
+      state,
+      ...(args.provider ? { provider: args.provider } : {}),
+    });
     // As in AWS, a bucket's id is its name.
-    const id = args.type === "aws:s3/bucket:Bucket" ? state.bucket : args.type === "aws:apigatewayv2/api:Api" ? API_ID : `${args.name}-id`;
+    const id =
+      args.type === "aws:s3/bucket:Bucket"
+        ? state.bucket
+        : args.type === "aws:apigatewayv2/api:Api"
+          ? API_ID
+          : `${args.name}-id`;
     return { id, state };
   },
   call(args) {
     switch (args.token) {
       case "aws:index/getCallerIdentity:getCallerIdentity":
-        return { accountId: mockAccount.id, arn: `arn:aws:iam::${mockAccount.id}:user/deployer`, userId: "AIDEXAMPLE", id: mockAccount.id };
+        return {
+          accountId: mockAccount.id,
+          arn: `arn:aws:iam::${mockAccount.id}:user/deployer`,
+          userId: "AIDEXAMPLE",
+          id: mockAccount.id,
+        };
       case "aws:index/getRegion:getRegion":
-        return { name: REGION, region: REGION, id: REGION, description: "Europe (Ireland)", endpoint: `ec2.${REGION}.amazonaws.com` };
+        return {
+          name: REGION,
+          region: REGION,
+          id: REGION,
+          description: "Europe (Ireland)",
+          endpoint: `ec2.${REGION}.amazonaws.com`,
+        };
       case "aws:iam/getSessionContext:getSessionContext":
         // The deployer above is an IAM user: its issuer is itself.
-        return { arn: args.inputs.arn, issuerArn: args.inputs.arn, issuerId: "AIDEXAMPLE", issuerName: "deployer", sessionName: "", id: args.inputs.arn };
+        return {
+          arn: args.inputs.arn,
+          issuerArn: args.inputs.arn,
+          issuerId: "AIDEXAMPLE",
+          issuerName: "deployer",
+          sessionName: "",
+          id: args.inputs.arn,
+        };
       case "aws:iam/getRolePolicyAttachments:getRolePolicyAttachments": {
         const role = args.inputs.roleName as string;
-        if (iamFacts.missingRoles.includes(role)) throw invokeError(`NoSuchEntity: The role with name ${role} cannot be found.`);
-        const attachedPolicies = (iamFacts.attachedRolePolicies[role] ?? []).map((policyArn) => ({ policyArn, policyName: policyArn.split("/").pop() }));
+        if (iamFacts.missingRoles.includes(role))
+          throw invokeError(`NoSuchEntity: The role with name ${role} cannot be found.`);
+        const attachedPolicies = (iamFacts.attachedRolePolicies[role] ?? []).map((policyArn) => ({
+          policyArn,
+          policyName: policyArn.split("/").pop(),
+        }));
         return { roleName: role, attachedPolicies, id: role };
       }
       // A user's or role's real ARN, with its path (iamFacts.paths by name; "/" otherwise).
@@ -98,12 +145,30 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
       case "aws:iam/getUser:getUser": {
         const kind = args.token === "aws:iam/getRole:getRole" ? "role" : "user";
         const name = (kind === "role" ? args.inputs.name : args.inputs.userName) as string;
-        if (iamFacts.missingRoles.includes(name)) throw invokeError(`NoSuchEntity: The ${kind} with name ${name} cannot be found.`);
-        return { ...args.inputs, arn: `arn:aws:iam::${mockAccount.id}:${kind}${iamFacts.paths[name] ?? "/"}${name}`, path: iamFacts.paths[name] ?? "/", id: name };
+        if (iamFacts.missingRoles.includes(name))
+          throw invokeError(`NoSuchEntity: The ${kind} with name ${name} cannot be found.`);
+        return {
+          ...args.inputs,
+          arn: `arn:aws:iam::${mockAccount.id}:${kind}${iamFacts.paths[name] ?? "/"}${name}`,
+          path: iamFacts.paths[name] ?? "/",
+          id: name,
+        };
       }
       case "aws:servicequotas/getServiceQuota:getServiceQuota":
-        if (iamFacts.managedPoliciesPerRole === undefined) throw invokeError("AccessDeniedException: User is not authorized to perform: servicequotas:GetServiceQuota");
-        return { ...args.inputs, value: iamFacts.managedPoliciesPerRole, defaultValue: 10, adjustable: true, globalQuota: true, quotaName: "Managed policies per role", serviceName: "AWS Identity and Access Management (IAM)", arn: "", id: "iam/L-0DA4ABF3", usageMetrics: [] };
+        if (iamFacts.managedPoliciesPerRole === undefined)
+          throw invokeError("AccessDeniedException: User is not authorized to perform: servicequotas:GetServiceQuota");
+        return {
+          ...args.inputs,
+          value: iamFacts.managedPoliciesPerRole,
+          defaultValue: 10,
+          adjustable: true,
+          globalQuota: true,
+          quotaName: "Managed policies per role",
+          serviceName: "AWS Identity and Access Management (IAM)",
+          arn: "",
+          id: "iam/L-0DA4ABF3",
+          usageMetrics: [],
+        };
       case "aws:index/getPartition:getPartition":
         return { partition: "aws", dnsSuffix: "amazonaws.com", reverseDnsPrefix: "com.amazonaws", id: "aws" };
       default:
@@ -113,7 +178,12 @@ const mocks: pulumi.runtime.Mocks & { recorded: RecordedResource[] } = {
 };
 
 export function promiseOf<T>(output: pulumi.Input<T>): Promise<T> {
-  return new Promise((resolve) => pulumi.output(output).apply((value) => { resolve(value as T); return value; }));
+  return new Promise((resolve) =>
+    pulumi.output(output).apply((value) => {
+      resolve(value as T);
+      return value;
+    }),
+  );
 }
 
 /** Resolves nested Outputs (in arrays and objects) to plain values. */
@@ -137,7 +207,11 @@ export interface ProgramRun {
  * Runs `program` with the given stack config and waits until every resource is registered.
  * Config keys are full keys ("sfn-approvals:stages"); structured values must be JSON strings.
  */
-export async function runWithMocks<T>(stack: string, config: Record<string, string>, program: () => T | Promise<T>): Promise<{ resources: RecordedResource[]; result: T }> {
+export async function runWithMocks<T>(
+  stack: string,
+  config: Record<string, string>,
+  program: () => T | Promise<T>,
+): Promise<{ resources: RecordedResource[]; result: T }> {
   mocks.recorded = [];
   // Like Pulumi's own runtime, a rejected resource input (an error thrown in an apply) fails the run.
   const rejections: unknown[] = [];
@@ -170,7 +244,10 @@ export function lastRunResources(): RecordedResource[] {
 /** Plain objects and arrays frozen all the way down (class instances such as assets are left alone). */
 function deepFreeze<T>(value: T): T {
   const prototype = value !== null && typeof value === "object" ? Object.getPrototypeOf(value) : undefined;
-  if ((prototype === Object.prototype || prototype === Array.prototype || prototype === null) && !Object.isFrozen(value)) {
+  if (
+    (prototype === Object.prototype || prototype === Array.prototype || prototype === null) &&
+    !Object.isFrozen(value)
+  ) {
     Object.freeze(value);
     for (const child of Object.values(value as object)) deepFreeze(child);
   }
@@ -207,7 +284,10 @@ export function ofType(resources: RecordedResource[], type: string): RecordedRes
 
 export function named(resources: RecordedResource[], name: string): RecordedResource {
   const found = resources.filter((r) => r.name === name);
-  if (found.length !== 1) throw new Error(`Expected one resource named ${name}, found ${found.length}: ${resources.map((r) => r.name).join(", ")}`);
+  if (found.length !== 1)
+    throw new Error(
+      `Expected one resource named ${name}, found ${found.length}: ${resources.map((r) => r.name).join(", ")}`,
+    );
   return found[0];
 }
 
@@ -220,7 +300,12 @@ export async function archiveFiles(fn: RecordedResource): Promise<Record<string,
   const files: Record<string, string> = {};
   for (const [path, asset] of Object.entries<any>(assets)) {
     // A package folder (a FileArchive, as Pulumi ships a bundled dependency) is named by its path.
-    files[path] = asset.text !== undefined ? String(await asset.text) : asset.path !== undefined ? `${ARCHIVE_FOLDER}${String(await asset.path)}` : `<non-text asset ${Object.keys(asset).join(",")}>`;
+    files[path] =
+      asset.text !== undefined
+        ? String(await asset.text)
+        : asset.path !== undefined
+          ? `${ARCHIVE_FOLDER}${String(await asset.path)}`
+          : `<non-text asset ${Object.keys(asset).join(",")}>`;
   }
   return files;
 }

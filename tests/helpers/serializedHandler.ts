@@ -57,7 +57,8 @@ export function writeArchive(files: Record<string, string>): string {
     mkdirSync(dirname(join(dir, path)), { recursive: true });
     // A bundled package: linked in from node_modules, so the handler loads it from its own archive
     // (as in Lambda, where /var/task comes before the runtime's SDK on NODE_PATH).
-    if (text.startsWith(ARCHIVE_FOLDER)) symlinkSync(resolve(text.slice(ARCHIVE_FOLDER.length)), join(dir, path), "dir");
+    if (text.startsWith(ARCHIVE_FOLDER))
+      symlinkSync(resolve(text.slice(ARCHIVE_FOLDER.length)), join(dir, path), "dir");
     else writeFileSync(join(dir, path), text);
   }
   writeFileSync(join(dir, "runner.js"), RUNNER);
@@ -79,11 +80,21 @@ class Environment {
 
   constructor(dir: string, env: Record<string, string>) {
     this.child = spawn(process.execPath, ["runner.js"], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe", "ipc"] });
-    this.child.stdout!.on("data", (chunk: Buffer) => { this.stdout += chunk.toString(); this.settle(); });
-    this.child.stderr!.on("data", (chunk: Buffer) => { this.stderr += chunk.toString(); this.settle(); });
+    this.child.stdout!.on("data", (chunk: Buffer) => {
+      this.stdout += chunk.toString();
+      this.settle();
+    });
+    this.child.stderr!.on("data", (chunk: Buffer) => {
+      this.stderr += chunk.toString();
+      this.settle();
+    });
     this.child.on("exit", (code, signal) => {
       this.gone = true;
-      this.fail(new Error(`handler process produced no result (exited with ${signal ?? code}):\n${this.stdout}\n${this.stderr}`));
+      this.fail(
+        new Error(
+          `handler process produced no result (exited with ${signal ?? code}):\n${this.stdout}\n${this.stderr}`,
+        ),
+      );
     });
     this.idle();
   }
@@ -93,7 +104,11 @@ class Environment {
     this.active();
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.fail(new Error(`handler process produced no result within ${INVOKE_TIMEOUT_MS} ms:\n${this.stdout}\n${this.stderr}`));
+        this.fail(
+          new Error(
+            `handler process produced no result within ${INVOKE_TIMEOUT_MS} ms:\n${this.stdout}\n${this.stderr}`,
+          ),
+        );
         this.child.kill();
       }, INVOKE_TIMEOUT_MS);
       this.waiting = { resolve, reject, timer };

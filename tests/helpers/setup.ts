@@ -13,7 +13,8 @@ Object.assign(Suite.prototype, {
   beforeAll(this: Suite, ...args: unknown[]) {
     const hook = beforeAll.apply(this, args);
     // A pending suite returns itself instead of a hook.
-    if (hook !== this && typeof (hook as { timeout?: unknown }).timeout === "function") (hook as { timeout(ms: number): void }).timeout(SETUP_LIMIT_MS);
+    if (hook !== this && typeof (hook as { timeout?: unknown }).timeout === "function")
+      (hook as { timeout(ms: number): void }).timeout(SETUP_LIMIT_MS);
     return hook;
   },
 });

@@ -13,7 +13,12 @@ export interface StageHandles {
 
 const MAX_ERRORS = 5;
 
-export async function stageDiagnostics(args: { handles: StageHandles; sqs: SQSClient; aws: SignedAws; since: Date }): Promise<string[]> {
+export async function stageDiagnostics(args: {
+  handles: StageHandles;
+  sqs: SQSClient;
+  aws: SignedAws;
+  since: Date;
+}): Promise<string[]> {
   const { handles, sqs, aws, since } = args;
   const lines: string[] = [];
   const attempt = async (what: string, action: () => Promise<void>) => {
@@ -26,21 +31,46 @@ export async function stageDiagnostics(args: { handles: StageHandles; sqs: SQSCl
   const queueUrl = handles.deadLetterQueueUrl;
   if (queueUrl) {
     await attempt("dead-letter queue", async () => {
-      const { Attributes: a = {} } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }));
-      lines.push(`dead-letter queue ${queueUrl.split("/").pop()}: ${a.ApproximateNumberOfMessages ?? "?"} message(s) waiting, ${a.ApproximateNumberOfMessagesNotVisible ?? "?"} in flight`);
+      const { Attributes: a = {} } = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: queueUrl,
+          AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        }),
+      );
+      lines.push(
+        `dead-letter queue ${queueUrl.split("/").pop()}: ${a.ApproximateNumberOfMessages ?? "?"} message(s) waiting, ${a.ApproximateNumberOfMessagesNotVisible ?? "?"} in flight`,
+      );
     });
   }
-  for (const [role, name] of [["start function", handles.startFunctionName], ["result function", handles.resultFunctionName]] as const) {
+  for (const [role, name] of [
+    ["start function", handles.startFunctionName],
+    ["result function", handles.resultFunctionName],
+  ] as const) {
     if (!name) continue;
     await attempt(`${role} ${name}`, async () => {
       const configuration = await aws.functionConfiguration(name);
       const logGroup = configuration.LoggingConfig?.LogGroup ?? `/aws/lambda/${name}`;
-      const errors = await aws.filterLogEvents({ logGroupName: logGroup, startTime: since.getTime(), filterPattern: "{ $.level = \"ERROR\" }", limit: MAX_ERRORS });
-      lines.push(`${role} ${name}: ${errors.length === 0 ? "no errors logged" : `${errors.length}${errors.length === MAX_ERRORS ? "+" : ""} error(s) logged`}`);
-      for (const event of errors) lines.push(`  ${new Date(event.timestamp ?? 0).toISOString()} ${(event.message ?? "").trim().slice(0, 400)}`);
+      const errors = await aws.filterLogEvents({
+        logGroupName: logGroup,
+        startTime: since.getTime(),
+        filterPattern: '{ $.level = "ERROR" }',
+        limit: MAX_ERRORS,
+      });
+      lines.push(
+        `${role} ${name}: ${errors.length === 0 ? "no errors logged" : `${errors.length}${errors.length === MAX_ERRORS ? "+" : ""} error(s) logged`}`,
+      );
+      for (const event of errors)
+        lines.push(`  ${new Date(event.timestamp ?? 0).toISOString()} ${(event.message ?? "").trim().slice(0, 400)}`);
       if (role === "result function" && configuration.FunctionArn) {
         for (const rule of await aws.ruleNamesByTarget(configuration.FunctionArn)) {
-          const sums = await aws.metricSums({ namespace: "AWS/Events", metricName: "FailedInvocations", dimensions: { RuleName: rule }, start: since, end: new Date(), periodSeconds: 60 });
+          const sums = await aws.metricSums({
+            namespace: "AWS/Events",
+            metricName: "FailedInvocations",
+            dimensions: { RuleName: rule },
+            start: since,
+            end: new Date(),
+            periodSeconds: 60,
+          });
           lines.push(`rule ${rule}: ${sums.reduce((a, b) => a + b, 0)} failed invocation(s) since the run started`);
         }
       }

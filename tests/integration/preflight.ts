@@ -19,10 +19,15 @@ interface CommandResult {
 function run(command: string, args: string[], timeoutMs: number): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     // No update check: it would reach the network and print advice into our output.
-    execFile(command, args, { timeout: timeoutMs, env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" } }, (error, stdout, stderr) => {
-      if (error) reject(Object.assign(error, { stdout, stderr }));
-      else resolve({ stdout, stderr });
-    });
+    execFile(
+      command,
+      args,
+      { timeout: timeoutMs, env: { ...process.env, PULUMI_SKIP_UPDATE_CHECK: "true" } },
+      (error, stdout, stderr) => {
+        if (error) reject(Object.assign(error, { stdout, stderr }));
+        else resolve({ stdout, stderr });
+      },
+    );
   });
 }
 
@@ -50,13 +55,18 @@ async function pulumiWhoami(): Promise<Probe<{ user: string; url?: string }>> {
     const parsed = JSON.parse(stdout) as { user?: string; url?: string };
     return { ok: true, user: parsed.user ?? "?", url: parsed.url };
   } catch (error) {
-    const unknownFlag = error instanceof SyntaxError || /unknown flag/i.test((error as { stderr?: string }).stderr ?? "");
+    const unknownFlag =
+      error instanceof SyntaxError || /unknown flag/i.test((error as { stderr?: string }).stderr ?? "");
     if (!unknownFlag) return { ok: false, reason: commandError(PULUMI, error) };
   }
   // A CLI without --json: `whoami --verbose` prints "User: ..." and "Backend URL: ...".
   try {
     const { stdout } = await run(PULUMI, ["whoami", "--verbose", "--non-interactive"], 30000);
-    return { ok: true, user: /User:\s*(\S+)/.exec(stdout)?.[1] ?? stdout.trim(), url: /Backend URL:\s*(\S+)/.exec(stdout)?.[1] };
+    return {
+      ok: true,
+      user: /User:\s*(\S+)/.exec(stdout)?.[1] ?? stdout.trim(),
+      url: /Backend URL:\s*(\S+)/.exec(stdout)?.[1],
+    };
   } catch (error) {
     return { ok: false, reason: commandError(PULUMI, error) };
   }
@@ -64,11 +74,18 @@ async function pulumiWhoami(): Promise<Probe<{ user: string; url?: string }>> {
 
 /** The caller's identity with the default credential chain, or why it could not be had. */
 export async function callerIdentity(region: string | undefined): Promise<Probe<{ arn: string; account: string }>> {
-  const sts = new STSClient({ region: region ?? "us-east-1", maxAttempts: 1, requestHandler: { connectionTimeout: 3000, requestTimeout: 5000 } });
+  const sts = new STSClient({
+    region: region ?? "us-east-1",
+    maxAttempts: 1,
+    requestHandler: { connectionTimeout: 3000, requestTimeout: 5000 },
+  });
   let timer: NodeJS.Timeout | undefined;
   try {
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(Object.assign(new Error(`no answer within ${STS_TIMEOUT_MS / 1000} s`), { name: "Timeout" })), STS_TIMEOUT_MS);
+      timer = setTimeout(
+        () => reject(Object.assign(new Error(`no answer within ${STS_TIMEOUT_MS / 1000} s`), { name: "Timeout" })),
+        STS_TIMEOUT_MS,
+      );
     });
     const identity = await Promise.race([sts.send(new GetCallerIdentityCommand({})), timeout]);
     if (!identity.Arn || !identity.Account) return { ok: false, reason: "STS returned no ARN" };
@@ -83,8 +100,13 @@ export async function callerIdentity(region: string | undefined): Promise<Probe<
 }
 
 function credentialSources(): string[] {
-  const env = ["AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"]
-    .filter((key) => process.env[key]);
+  const env = [
+    "AWS_ACCESS_KEY_ID",
+    "AWS_PROFILE",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+  ].filter((key) => process.env[key]);
   const files = [
     process.env.AWS_SHARED_CREDENTIALS_FILE ?? join(homedir(), ".aws", "credentials"),
     process.env.AWS_CONFIG_FILE ?? join(homedir(), ".aws", "config"),
@@ -104,7 +126,8 @@ export async function gatherPrerequisites(): Promise<PrerequisiteFacts> {
   return {
     pulumiCli,
     backend: pulumiCli.ok ? await pulumiWhoami() : undefined,
-    passphraseSet: process.env.PULUMI_CONFIG_PASSPHRASE !== undefined || process.env.PULUMI_CONFIG_PASSPHRASE_FILE !== undefined,
+    passphraseSet:
+      process.env.PULUMI_CONFIG_PASSPHRASE !== undefined || process.env.PULUMI_CONFIG_PASSPHRASE_FILE !== undefined,
     accessTokenSet: Boolean(process.env.PULUMI_ACCESS_TOKEN),
     region,
     aws,

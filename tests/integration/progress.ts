@@ -7,7 +7,11 @@ export type Writer = (text: string) => void;
 export class Progress {
   private readonly started = Date.now();
 
-  constructor(readonly write: Writer = (text) => { process.stdout.write(text); }) {}
+  constructor(
+    readonly write: Writer = (text) => {
+      process.stdout.write(text);
+    },
+  ) {}
 
   line(scope: string, text: string): void {
     const clock = new Date().toISOString().slice(11, 19);
@@ -36,9 +40,18 @@ export function seconds(ms: number): string {
 /** Resolves after `ms`, or rejects at once when `signal` aborts. */
 export function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
-    if (signal.aborted) { reject(new Interrupted()); return; }
-    const timer = setTimeout(() => { signal.removeEventListener("abort", onAbort); resolve(); }, ms);
-    const onAbort = () => { clearTimeout(timer); reject(new Interrupted()); };
+    if (signal.aborted) {
+      reject(new Interrupted());
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(new Interrupted());
+    };
     signal.addEventListener("abort", onAbort, { once: true });
   });
 }
@@ -78,7 +91,9 @@ export async function poll<T>(what: string, probe: () => Promise<T | undefined>,
     if (value !== undefined) return value;
     if (Date.now() + options.intervalMs > deadline) {
       const last = options.lastSeen?.();
-      throw new GaveUp(`gave up after ${seconds(options.timeoutMs)} waiting for ${what}${last ? ` (last seen: ${last})` : ""}`);
+      throw new GaveUp(
+        `gave up after ${seconds(options.timeoutMs)} waiting for ${what}${last ? ` (last seen: ${last})` : ""}`,
+      );
     }
     await sleep(options.intervalMs, options.signal);
   }
@@ -95,7 +110,10 @@ export function isAccessDenied(error: unknown): boolean {
  * moments ago is not known everywhere yet; IAM User Guide, "Changes that I make are not always
  * immediately visible"), for at most `windowMs`. Any other error, or AccessDenied after the window, is thrown.
  */
-export async function retryWhileDenied<T>(action: () => Promise<T>, options: { windowMs: number; intervalMs: number; signal: AbortSignal; onRetry?: (error: Error) => void }): Promise<T> {
+export async function retryWhileDenied<T>(
+  action: () => Promise<T>,
+  options: { windowMs: number; intervalMs: number; signal: AbortSignal; onRetry?: (error: Error) => void },
+): Promise<T> {
   const deadline = Date.now() + options.windowMs;
   for (;;) {
     try {

@@ -23,27 +23,37 @@ function main(): void {
     interrupts += 1;
     if (interrupts === 1) {
       code = signal === "SIGTERM" ? 143 : 130;
-      process.stdout.write(`\n${signal}: stopping the current requests and removing what this run created (${signal} again leaves it behind).\n`);
+      process.stdout.write(
+        `\n${signal}: stopping the current requests and removing what this run created (${signal} again leaves it behind).\n`,
+      );
       controller.abort();
       if (signal === "SIGTERM") stopPulumi.abort();
       return;
     }
     for (const thing of live) process.stdout.write(`left behind: ${thing}\n`);
-    if (live.size > 0) process.stdout.write("remove it later with: npm run test:integration -- --cleanup-stale --older-than 0m\n");
+    if (live.size > 0)
+      process.stdout.write("remove it later with: npm run test:integration -- --cleanup-stale --older-than 0m\n");
     process.exit(signal === "SIGTERM" ? 143 : 130);
   };
   process.on("SIGINT", onSignal);
   process.on("SIGTERM", onSignal);
   runSuite(process.argv.slice(2), {
-    write: (text) => { process.stdout.write(text); },
+    write: (text) => {
+      process.stdout.write(text);
+    },
     signal: controller.signal,
     stopPulumi: stopPulumi.signal,
     live,
     interruptedCode: () => code,
-  }).then((exitCode) => process.exit(exitCode), (error: unknown) => {
-    process.stderr.write(`test:integration: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
-    process.exit(1);
-  });
+  }).then(
+    (exitCode) => process.exit(exitCode),
+    (error: unknown) => {
+      process.stderr.write(
+        `test:integration: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+      );
+      process.exit(1);
+    },
+  );
 }
 
 main();

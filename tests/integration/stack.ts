@@ -18,7 +18,11 @@ export class PulumiLog {
   private readonly fd: number;
   private pending = "";
 
-  constructor(stackName: string, private readonly verbose: boolean, private readonly out: Writer) {
+  constructor(
+    stackName: string,
+    private readonly verbose: boolean,
+    private readonly out: Writer,
+  ) {
     const dir = join(tmpdir(), "sfn-approvals-it");
     mkdirSync(dir, { recursive: true });
     this.path = join(dir, `${stackName}.log`);
@@ -41,7 +45,10 @@ export class PulumiLog {
 
   /** The last lines written, for a failure report. */
   tail(lines: number): string[] {
-    return readFileSync(this.path, "utf8").split("\n").filter((line) => line.trim() !== "").slice(-lines);
+    return readFileSync(this.path, "utf8")
+      .split("\n")
+      .filter((line) => line.trim() !== "")
+      .slice(-lines);
   }
 
   close(): void {
@@ -64,7 +71,10 @@ export class OperationCounter {
     const lines = this.pending.split("\n");
     this.pending = lines.pop() ?? "";
     for (const line of lines) {
-      const match = /^\s*[-+~]{1,3}\s+(\S+:\S+)\s+(\S+)\s+(created|updated|deleted|replaced|creating replacement|deleted original)\b/.exec(line);
+      const match =
+        /^\s*[-+~]{1,3}\s+(\S+:\S+)\s+(\S+)\s+(created|updated|deleted|replaced|creating replacement|deleted original)\b/.exec(
+          line,
+        );
       if (match) {
         this.done += 1;
         this.last = `${match[1]} ${match[2]} ${match[3]}`;
@@ -86,19 +96,37 @@ export interface StackOperationOptions {
 /** The operation ran into its timeout (the suite destroys what it created). */
 export class StackTimeout extends Error {}
 
-async function withProgress<T>(what: string, options: StackOperationOptions, run: (opts: { onOutput: (chunk: string) => void; onError: (chunk: string) => void; signal: AbortSignal }) => Promise<T>): Promise<T> {
+async function withProgress<T>(
+  what: string,
+  options: StackOperationOptions,
+  run: (opts: {
+    onOutput: (chunk: string) => void;
+    onError: (chunk: string) => void;
+    signal: AbortSignal;
+  }) => Promise<T>,
+): Promise<T> {
   const counter = new OperationCounter();
   const started = Date.now();
   const timeout = new AbortController();
   const timer = setTimeout(() => timeout.abort(), options.timeoutMs);
   const ticker = setInterval(() => {
-    options.progress(`${what}: ${seconds(Date.now() - started)}, ${counter.done} resource operation(s) done${counter.last ? ` (last: ${counter.last})` : ""}`);
+    options.progress(
+      `${what}: ${seconds(Date.now() - started)}, ${counter.done} resource operation(s) done${counter.last ? ` (last: ${counter.last})` : ""}`,
+    );
   }, options.everyMs);
-  const onOutput = (chunk: string) => { options.log.write(chunk); counter.feed(chunk); };
+  const onOutput = (chunk: string) => {
+    options.log.write(chunk);
+    counter.feed(chunk);
+  };
   try {
-    return await run({ onOutput, onError: options.log.write, signal: AbortSignal.any([options.signal, timeout.signal]) });
+    return await run({
+      onOutput,
+      onError: options.log.write,
+      signal: AbortSignal.any([options.signal, timeout.signal]),
+    });
   } catch (error) {
-    if (timeout.signal.aborted) throw new StackTimeout(`${what} did not finish within ${seconds(options.timeoutMs)}: cancelled`);
+    if (timeout.signal.aborted)
+      throw new StackTimeout(`${what} did not finish within ${seconds(options.timeoutMs)}: cancelled`);
     if (options.signal.aborted) throw new Interrupted();
     throw error;
   } finally {
@@ -113,7 +141,11 @@ export function pulumiCommand(): Promise<PulumiCommand> {
 }
 
 /** A new stack (never an existing one: createStack fails if the name is taken) with its config. */
-export async function createStack(stackName: string, config: Record<string, ConfigEntry>, command: PulumiCommand): Promise<Stack> {
+export async function createStack(
+  stackName: string,
+  config: Record<string, ConfigEntry>,
+  command: PulumiCommand,
+): Promise<Stack> {
   const stack = await LocalWorkspace.createStack({ stackName, workDir: REPO_ROOT }, { pulumiCommand: command });
   try {
     await stack.setAllConfig(config);
@@ -139,7 +171,9 @@ export async function destroyAndRemove(stack: Stack, options: StackOperationOpti
 }
 
 /** The stacks of the current backend and project (`pulumi stack ls --json`). */
-export async function listStacks(command: PulumiCommand): Promise<Array<{ name: string; lastUpdate?: string; updateInProgress?: boolean }>> {
+export async function listStacks(
+  command: PulumiCommand,
+): Promise<Array<{ name: string; lastUpdate?: string; updateInProgress?: boolean }>> {
   const workspace = await LocalWorkspace.create({ workDir: REPO_ROOT, pulumiCommand: command });
   return workspace.listStacks();
 }

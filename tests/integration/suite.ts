@@ -43,13 +43,22 @@ export interface SuiteHost {
   pulumi?: PulumiCommand;
 }
 
-function printSummary(write: Writer, results: MechanismResult[], skipped: Array<{ mechanism: Mechanism; why: string }>, totalMs: number): void {
+function printSummary(
+  write: Writer,
+  results: MechanismResult[],
+  skipped: Array<{ mechanism: Mechanism; why: string }>,
+  totalMs: number,
+): void {
   write(`\nIntegration suite summary (${seconds(totalMs)}):\n`);
   for (const result of results) {
     const stack = result.created ? result.stackName : "(nothing deployed)";
-    write(`  ${result.passed ? "PASS" : "FAIL"}  ${result.mechanism.padEnd(15)} ${stack.padEnd(28)} ${seconds(result.ms).padStart(8)}\n`);
-    if (result.runs.length > 0) write(`        runs: ${result.runs.map((run) => `${run.outcome} ${run.passed ? "ok" : "FAILED"}`).join(", ")}\n`);
-    for (const s of result.settlements) write(`        ${s.ok ? "ok   " : "WRONG"} ${s.row ? `unknowns #${s.row} ` : ""}[${s.check}] ${s.answer}\n`);
+    write(
+      `  ${result.passed ? "PASS" : "FAIL"}  ${result.mechanism.padEnd(15)} ${stack.padEnd(28)} ${seconds(result.ms).padStart(8)}\n`,
+    );
+    if (result.runs.length > 0)
+      write(`        runs: ${result.runs.map((run) => `${run.outcome} ${run.passed ? "ok" : "FAILED"}`).join(", ")}\n`);
+    for (const s of result.settlements)
+      write(`        ${s.ok ? "ok   " : "WRONG"} ${s.row ? `unknowns #${s.row} ` : ""}[${s.check}] ${s.answer}\n`);
     if (result.reason) write(`        ${result.reason}\n`);
     for (const thing of result.leftBehind) write(`        left behind: ${thing}\n`);
   }
@@ -57,28 +66,51 @@ function printSummary(write: Writer, results: MechanismResult[], skipped: Array<
 }
 
 /** --cleanup-stale: removes the suite's stacks, roles and inbox queues older than `olderThanMs`. */
-async function cleanupStale(args: { write: Writer; pulumi: PulumiCommand; iam: IAMClient; sqs: SQSClient; olderThanMs: number; timings: Timings; verbose: boolean }): Promise<number> {
+async function cleanupStale(args: {
+  write: Writer;
+  pulumi: PulumiCommand;
+  iam: IAMClient;
+  sqs: SQSClient;
+  olderThanMs: number;
+  timings: Timings;
+  verbose: boolean;
+}): Promise<number> {
   const progress = new Progress(args.write);
   const cutoff = Date.now() - args.olderThanMs;
-  const old = (time: Date | string | undefined) => (time === undefined ? args.olderThanMs === 0 : new Date(time).getTime() <= cutoff);
+  const old = (time: Date | string | undefined) =>
+    time === undefined ? args.olderThanMs === 0 : new Date(time).getTime() <= cutoff;
   let failures = 0;
   const scope = "cleanup-stale";
-  const stacks = await progress.step(scope, "pulumi stack ls", () => listStacks(args.pulumi), (list) => `${list.length} stack(s)`);
+  const stacks = await progress.step(
+    scope,
+    "pulumi stack ls",
+    () => listStacks(args.pulumi),
+    (list) => `${list.length} stack(s)`,
+  );
   const remaining = new Set<string>();
   for (const summary of stacks) {
     const name = suiteStackName(summary.name);
     if (!name) continue;
     if (summary.updateInProgress || !old(summary.lastUpdate)) {
       remaining.add(name);
-      progress.line(scope, `keeping stack ${name}: ${summary.updateInProgress ? "an update is in progress" : `last updated ${summary.lastUpdate ?? "never"}, not older than ${seconds(args.olderThanMs)}`}`);
+      progress.line(
+        scope,
+        `keeping stack ${name}: ${summary.updateInProgress ? "an update is in progress" : `last updated ${summary.lastUpdate ?? "never"}, not older than ${seconds(args.olderThanMs)}`}`,
+      );
       continue;
     }
     const log = new PulumiLog(name, args.verbose, args.write);
     try {
       const stack = await selectStack(name, args.pulumi);
-      await progress.step(scope, `pulumi destroy and stack rm ${name}`, () => destroyAndRemove(stack, {
-        log, signal: new AbortController().signal, timeoutMs: args.timings.destroyTimeoutMs, everyMs: args.timings.progressEveryMs, progress: (text) => progress.line(scope, text),
-      }));
+      await progress.step(scope, `pulumi destroy and stack rm ${name}`, () =>
+        destroyAndRemove(stack, {
+          log,
+          signal: new AbortController().signal,
+          timeoutMs: args.timings.destroyTimeoutMs,
+          everyMs: args.timings.progressEveryMs,
+          progress: (text) => progress.line(scope, text),
+        }),
+      );
     } catch (error) {
       failures += 1;
       remaining.add(name);
@@ -87,11 +119,19 @@ async function cleanupStale(args: { write: Writer; pulumi: PulumiCommand; iam: I
       log.close();
     }
   }
-  for (const role of await progress.step(scope, "IAM ListRoles (the suite's roles)", () => listSuiteRoles(args.iam), (list) => `${list.length} role(s)`)) {
+  for (const role of await progress.step(
+    scope,
+    "IAM ListRoles (the suite's roles)",
+    () => listSuiteRoles(args.iam),
+    (list) => `${list.length} role(s)`,
+  )) {
     const name = role.RoleName!;
     const stackName = name.replace(/^sfn-approvals-/, "").replace(/-(approver|other)$/, "");
     if (remaining.has(stackName) || !old(role.CreateDate)) {
-      progress.line(scope, `keeping role ${name}${remaining.has(stackName) ? ` (its stack ${stackName} remains)` : " (not old enough)"}`);
+      progress.line(
+        scope,
+        `keeping role ${name}${remaining.has(stackName) ? ` (its stack ${stackName} remains)` : " (not old enough)"}`,
+      );
       continue;
     }
     try {
@@ -107,7 +147,9 @@ async function cleanupStale(args: { write: Writer; pulumi: PulumiCommand; iam: I
     const name = queueUrl.split("/").pop() ?? "";
     if (!/^it-(email-link|sns-callback)-[a-z0-9]{4,12}-inbox$/.test(name)) continue;
     try {
-      const { Attributes: attributes = {} } = await args.sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["CreatedTimestamp"] }));
+      const { Attributes: attributes = {} } = await args.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["CreatedTimestamp"] }),
+      );
       const created = attributes.CreatedTimestamp ? new Date(Number(attributes.CreatedTimestamp) * 1000) : undefined;
       if (!old(created)) {
         progress.line(scope, `keeping queue ${name} (not old enough)`);
@@ -141,7 +183,9 @@ export async function runSuite(argv: string[], host: SuiteHost): Promise<number>
   }
   const required = options.require || process.env.CI === "true";
 
-  write(`sfn-approvals integration suite (${options.cleanupStale ? "--cleanup-stale" : options.mechanisms.join(", ")})\nChecking prerequisites:\n`);
+  write(
+    `sfn-approvals integration suite (${options.cleanupStale ? "--cleanup-stale" : options.mechanisms.join(", ")})\nChecking prerequisites:\n`,
+  );
   const facts = await gatherPrerequisites();
   const lines = prerequisiteLines(facts);
   // Deciding as a role the suite creates needs a runner that can assume roles.
@@ -157,10 +201,14 @@ export async function runSuite(argv: string[], host: SuiteHost): Promise<number>
   const region = regionFromEnv();
   if (lines.some((line) => !line.ok) || !facts.aws.ok || !region) {
     if (required) {
-      write(`integration suite FAILED: prerequisites are missing (${options.require ? "--require" : "CI=true"}); nothing was deployed or tested\n`);
+      write(
+        `integration suite FAILED: prerequisites are missing (${options.require ? "--require" : "CI=true"}); nothing was deployed or tested\n`,
+      );
       return 3;
     }
-    write("integration suite SKIPPED: prerequisites are missing; nothing was deployed or tested (with --require or CI=true this fails)\n");
+    write(
+      "integration suite SKIPPED: prerequisites are missing; nothing was deployed or tested (with --require or CI=true this fails)\n",
+    );
     return 0;
   }
 
@@ -173,10 +221,22 @@ export async function runSuite(argv: string[], host: SuiteHost): Promise<number>
     iam: new IAMClient({ region: region.name }),
     sts: new STSClient({ region: region.name }),
   };
-  const aws = new SignedAws({ region: region.name, credentials: clients.sfn.config.credentials, sha256: clients.sfn.config.sha256 });
-  const pulumi = host.pulumi ?? await pulumiCommand();
+  const aws = new SignedAws({
+    region: region.name,
+    credentials: clients.sfn.config.credentials,
+    sha256: clients.sfn.config.sha256,
+  });
+  const pulumi = host.pulumi ?? (await pulumiCommand());
   if (options.cleanupStale) {
-    return cleanupStale({ write, pulumi, iam: clients.iam, sqs: clients.sqs, olderThanMs: options.olderThanMs, timings, verbose: options.verbose });
+    return cleanupStale({
+      write,
+      pulumi,
+      iam: clients.iam,
+      sqs: clients.sqs,
+      olderThanMs: options.olderThanMs,
+      timings,
+      verbose: options.verbose,
+    });
   }
 
   const request = JSON.parse(readFileSync(REQUEST_FILE, "utf8")) as Record<string, unknown>;
@@ -231,4 +291,3 @@ export async function runSuite(argv: string[], host: SuiteHost): Promise<number>
   }
   return results.every((result) => result.passed) && skipped.length === 0 ? 0 : 1;
 }
-

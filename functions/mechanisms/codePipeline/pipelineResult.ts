@@ -7,7 +7,13 @@
 // answers the task once. The run CodePipeline starts when the pipeline is created is no request:
 // it is logged and ignored. Anything unexpected throws, so the event is retried and ends in the
 // dead-letter queue; it never sends what it cannot prove.
-import { ActionExecutionDetail, CodePipelineClient, GetPipelineExecutionCommand, ListActionExecutionsCommand, PipelineExecution } from "@aws-sdk/client-codepipeline";
+import {
+  ActionExecutionDetail,
+  CodePipelineClient,
+  GetPipelineExecutionCommand,
+  ListActionExecutionsCommand,
+  PipelineExecution,
+} from "@aws-sdk/client-codepipeline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { deliverToStepFunctions } from "../../shared/callbackTask";
@@ -27,7 +33,12 @@ export const PIPELINE_DETAIL_TYPE = "CodePipeline Pipeline Execution State Chang
  * PipelineExecutionStatus in @aws-sdk/client-codepipeline). STARTED, STOPPING, RESUMED and
  * SUCCEEDED are not matched.
  */
-export const PIPELINE_END_STATES = { FAILED: "Failed", STOPPED: "Stopped", SUPERSEDED: "Superseded", CANCELED: "Cancelled" } as const;
+export const PIPELINE_END_STATES = {
+  FAILED: "Failed",
+  STOPPED: "Stopped",
+  SUPERSEDED: "Superseded",
+  CANCELED: "Cancelled",
+} as const;
 export type PipelineEndState = keyof typeof PIPELINE_END_STATES;
 export const APPROVAL_STAGE_NAME = "Approval";
 export const APPROVAL_ACTION_NAME = "Approve";
@@ -63,10 +74,18 @@ export interface PipelineEndEvent {
   state: PipelineEndState;
 }
 
-function eventDetail(event: unknown, settings: PipelineResultSettings): { detailType: string; detail: Record<string, unknown>; id: string } {
-  const { detailType, detail } = parseEventBridgeEvent(event, "aws.codepipeline", [ACTION_DETAIL_TYPE, PIPELINE_DETAIL_TYPE]);
+function eventDetail(
+  event: unknown,
+  settings: PipelineResultSettings,
+): { detailType: string; detail: Record<string, unknown>; id: string } {
+  const { detailType, detail } = parseEventBridgeEvent(event, "aws.codepipeline", [
+    ACTION_DETAIL_TYPE,
+    PIPELINE_DETAIL_TYPE,
+  ]);
   if (detail.pipeline !== settings.pipelineName) {
-    throw new Error(`InvalidEvent: the event is for pipeline '${String(detail.pipeline)}', this function handles '${settings.pipelineName}'`);
+    throw new Error(
+      `InvalidEvent: the event is for pipeline '${String(detail.pipeline)}', this function handles '${settings.pipelineName}'`,
+    );
   }
   const id = detail["execution-id"];
   if (typeof id !== "string" || !/^[0-9a-fA-F-]{36}$/.test(id)) {
@@ -79,20 +98,26 @@ export function parseApprovalEvent(event: unknown, settings: PipelineResultSetti
   const { detailType, detail, id } = eventDetail(event, settings);
   if (detailType === PIPELINE_DETAIL_TYPE) {
     if (typeof detail.state !== "string" || !Object.hasOwn(PIPELINE_END_STATES, detail.state)) {
-      throw new Error(`InvalidEvent: pipeline state '${String(detail.state)}' is not one that ends an execution without success (${Object.keys(PIPELINE_END_STATES).join(", ")})`);
+      throw new Error(
+        `InvalidEvent: pipeline state '${String(detail.state)}' is not one that ends an execution without success (${Object.keys(PIPELINE_END_STATES).join(", ")})`,
+      );
     }
     return { kind: "pipeline", pipelineExecutionId: id, state: detail.state as PipelineEndState };
   }
   const type = detail.type as Record<string, unknown> | undefined;
   if (detail.stage !== APPROVAL_STAGE_NAME || detail.action !== APPROVAL_ACTION_NAME || type?.category !== "Approval") {
-    throw new Error(`InvalidEvent: expected the approval action '${APPROVAL_STAGE_NAME}/${APPROVAL_ACTION_NAME}', got '${String(detail.stage)}/${String(detail.action)}' (${String(type?.category)})`);
+    throw new Error(
+      `InvalidEvent: expected the approval action '${APPROVAL_STAGE_NAME}/${APPROVAL_ACTION_NAME}', got '${String(detail.stage)}/${String(detail.action)}' (${String(type?.category)})`,
+    );
   }
   if (typeof detail.state !== "string" || detail.state === "STARTED") {
     throw new Error(`InvalidEvent: action state '${String(detail.state)}' is not a final state`);
   }
   const actionExecutionId = detail["action-execution-id"];
   if (typeof actionExecutionId !== "string" || actionExecutionId === "") {
-    throw new Error(`InvalidEvent: 'detail.action-execution-id' must name the action execution, got '${String(actionExecutionId)}'`);
+    throw new Error(
+      `InvalidEvent: 'detail.action-execution-id' must name the action execution, got '${String(actionExecutionId)}'`,
+    );
   }
   return { kind: "action", pipelineExecutionId: id, actionExecutionId, state: detail.state };
 }
@@ -114,19 +139,31 @@ export type ExecutionOrigin =
 export function originOf(execution: PipelineExecution | undefined, starterRoleArn: string): ExecutionOrigin {
   const trigger = execution?.trigger;
   if (trigger?.triggerType === "CreatePipeline") {
-    return { kind: "no-request", why: "CodePipeline started it when the pipeline was created (trigger CreatePipeline)" };
+    return {
+      kind: "no-request",
+      why: "CodePipeline started it when the pipeline was created (trigger CreatePipeline)",
+    };
   }
   const variables = execution?.variables;
   const approvalKey = variables?.find((v) => v.name === APPROVAL_KEY_VARIABLE)?.resolvedValue;
   if (approvalKey === APPROVAL_KEY_DEFAULT) {
-    return { kind: "no-request", why: `it carries the default ${APPROVAL_KEY_VARIABLE} '${APPROVAL_KEY_DEFAULT}', so no start function started it` };
+    return {
+      kind: "no-request",
+      why: `it carries the default ${APPROVAL_KEY_VARIABLE} '${APPROVAL_KEY_DEFAULT}', so no start function started it`,
+    };
   }
   const startedBy = trigger?.triggerDetail;
-  if (trigger?.triggerType !== "StartPipelineExecution" || startedBy === undefined || !actorIsPrincipal(startedBy, starterRoleArn)) {
+  if (
+    trigger?.triggerType !== "StartPipelineExecution" ||
+    startedBy === undefined ||
+    !actorIsPrincipal(startedBy, starterRoleArn)
+  ) {
     return { kind: "foreign", startedBy: `${String(trigger?.triggerType)} by ${String(startedBy)}` };
   }
   if (!approvalKey) {
-    throw new Error(`MissingTaskToken: pipeline execution ${String(execution?.pipelineExecutionId)} has no ${APPROVAL_KEY_VARIABLE} variable; no decision sent`);
+    throw new Error(
+      `MissingTaskToken: pipeline execution ${String(execution?.pipelineExecutionId)} has no ${APPROVAL_KEY_VARIABLE} variable; no decision sent`,
+    );
   }
   return { kind: "request", approvalKey };
 }
@@ -135,16 +172,18 @@ export function originOf(execution: PipelineExecution | undefined, starterRoleAr
 export const UNAUTHORIZED_APPROVER_ERROR = "UnauthorizedApprover";
 export const CANCELED_ERROR = "ApprovalCanceled";
 
-export type ActionOutcome =
-  | { kind: StageDecisionKind }
-  | { kind: "failure"; error: string; cause: string };
+export type ActionOutcome = { kind: StageDecisionKind } | { kind: "failure"; error: string; cause: string };
 
 /**
  * Maps the finished approval action to a decision. Only a configured approver's answer counts;
  * anything that ended without one (an unlisted principal, a cancellation, a broken action) fails
  * the execution with a named error instead of posing as a decision.
  */
-export function outcomeOfAction(action: ActionExecutionDetail, record: TokenRecord, approvers: string[]): ActionOutcome {
+export function outcomeOfAction(
+  action: ActionExecutionDetail,
+  record: TokenRecord,
+  approvers: string[],
+): ActionOutcome {
   const id = action.pipelineExecutionId;
   const answeredBy = action.updatedBy;
   switch (action.status) {
@@ -152,7 +191,11 @@ export function outcomeOfAction(action: ActionExecutionDetail, record: TokenReco
     case "Failed": {
       if (answeredBy !== undefined || action.status === "Succeeded") {
         if (!actorIsAnyOf(answeredBy, approvers)) {
-          return { kind: "failure", error: UNAUTHORIZED_APPROVER_ERROR, cause: `The approval of pipeline execution ${id} was answered by ${answeredBy ?? "an unknown principal"}, who is not an approver of stage ${record.stage}; nothing was decided` };
+          return {
+            kind: "failure",
+            error: UNAUTHORIZED_APPROVER_ERROR,
+            cause: `The approval of pipeline execution ${id} was answered by ${answeredBy ?? "an unknown principal"}, who is not an approver of stage ${record.stage}; nothing was decided`,
+          };
         }
         return { kind: action.status === "Succeeded" ? "approved" : "rejected" };
       }
@@ -160,10 +203,18 @@ export function outcomeOfAction(action: ActionExecutionDetail, record: TokenReco
       const ended = action.lastUpdateTime?.getTime();
       const ranSeconds = started !== undefined && ended !== undefined ? (ended - started) / 1000 : 0;
       if (ranSeconds >= record.timeoutSeconds - TIMEOUT_TOLERANCE_SECONDS) return { kind: "timed_out" };
-      return { kind: "failure", error: ACTION_FAILED_ERROR, cause: `The approval action of pipeline execution ${id} (stage ${record.stage}) failed without a decision: ${action.output?.executionResult?.errorDetails?.message ?? action.output?.executionResult?.externalExecutionSummary ?? "no details"}` };
+      return {
+        kind: "failure",
+        error: ACTION_FAILED_ERROR,
+        cause: `The approval action of pipeline execution ${id} (stage ${record.stage}) failed without a decision: ${action.output?.executionResult?.errorDetails?.message ?? action.output?.executionResult?.externalExecutionSummary ?? "no details"}`,
+      };
     }
     case "Abandoned":
-      return { kind: "failure", error: CANCELED_ERROR, cause: `The pipeline execution ${id} (stage ${record.stage}) was stopped or canceled before anyone decided` };
+      return {
+        kind: "failure",
+        error: CANCELED_ERROR,
+        cause: `The pipeline execution ${id} (stage ${record.stage}) was stopped or canceled before anyone decided`,
+      };
     default:
       throw new Error(`ActionNotFinished: approval action of pipeline execution ${id} is '${String(action.status)}'`);
   }
@@ -185,17 +236,29 @@ export async function deliverPipelineDecision(
   const parsed = parseApprovalEvent(event, settings);
   const id = parsed.pipelineExecutionId;
   const what = parsed.kind === "pipeline" ? `pipeline ${parsed.state}` : `approval action ${parsed.state}`;
-  const { pipelineExecution } = await clients.codepipeline.send(new GetPipelineExecutionCommand({ pipelineName: settings.pipelineName, pipelineExecutionId: id }));
+  const { pipelineExecution } = await clients.codepipeline.send(
+    new GetPipelineExecutionCommand({ pipelineName: settings.pipelineName, pipelineExecutionId: id }),
+  );
   const origin = originOf(pipelineExecution, settings.starterRoleArn);
   if (origin.kind === "no-request") {
     // Nobody asked for this run: nothing to answer, nothing to retry, nobody to page.
-    console.log(JSON.stringify({ msg: "no request: pipeline execution ignored", pipelineExecutionId: id, stage: settings.stage, event: what, why: origin.why }));
+    console.log(
+      JSON.stringify({
+        msg: "no request: pipeline execution ignored",
+        pipelineExecutionId: id,
+        stage: settings.stage,
+        event: what,
+        why: origin.why,
+      }),
+    );
     return { ignored: origin.why };
   }
   if (origin.kind === "foreign") {
     // A look-alike: someone allowed to start the pipeline started it with a request's key. It
     // decides nothing; the waiting request keeps waiting, and the dead-letter alarm reports it.
-    throw new Error(`ForeignExecution: pipeline execution ${id} was started by ${origin.startedBy}, not by this stage's start function; no decision sent`);
+    throw new Error(
+      `ForeignExecution: pipeline execution ${id} was started by ${origin.startedBy}, not by this stage's start function; no decision sent`,
+    );
   }
   const approvalKey = origin.approvalKey;
   const record = await getTokenRecord(clients.dynamodb, settings.tableName, approvalKey);
@@ -203,23 +266,36 @@ export async function deliverPipelineDecision(
     throw new Error(`MissingTaskToken: no task token is recorded for pipeline execution ${id}; no decision sent`);
   }
   if (record.stage !== settings.stage) {
-    throw new Error(`ForeignRecord: the record of pipeline execution ${id} belongs to stage '${record.stage}', not '${settings.stage}'`);
+    throw new Error(
+      `ForeignRecord: the record of pipeline execution ${id} belongs to stage '${record.stage}', not '${settings.stage}'`,
+    );
   }
   if (record.pipelineExecutionId !== id) {
     // Not the execution the start function bound to this request (a second start with the same
     // token), or not bound yet (the start function has not finished): never decides; retried.
-    throw new Error(`UnboundExecution: pipeline execution ${id} is not the one started for this request${record.pipelineExecutionId ? "" : " (none is bound yet)"}; no decision sent`);
+    throw new Error(
+      `UnboundExecution: pipeline execution ${id} is not the one started for this request${record.pipelineExecutionId ? "" : " (none is bound yet)"}; no decision sent`,
+    );
   }
   if (record.decidedAt) {
     // Also a pipeline FAILED after the approval (say, the Record stage failed): the decision stands.
-    console.log(JSON.stringify({ msg: "decision already delivered; repeated or later event ignored", pipelineExecutionId: id, event: what, decision: record.decision }));
+    console.log(
+      JSON.stringify({
+        msg: "decision already delivered; repeated or later event ignored",
+        pipelineExecutionId: id,
+        event: what,
+        decision: record.decision,
+      }),
+    );
     return { duplicate: true, decision: record.decision ?? "unknown" };
   }
 
-  const { actionExecutionDetails } = await clients.codepipeline.send(new ListActionExecutionsCommand({
-    pipelineName: settings.pipelineName,
-    filter: { pipelineExecutionId: id },
-  }));
+  const { actionExecutionDetails } = await clients.codepipeline.send(
+    new ListActionExecutionsCommand({
+      pipelineName: settings.pipelineName,
+      filter: { pipelineExecutionId: id },
+    }),
+  );
   const details = (actionExecutionDetails ?? []).filter((a) => a.pipelineExecutionId === id);
   const approvals = details.filter((a) => a.stageName === APPROVAL_STAGE_NAME && a.actionName === APPROVAL_ACTION_NAME);
   if (parsed.kind === "pipeline") {
@@ -230,24 +306,66 @@ export async function deliverPipelineDecision(
     // The Approval stage was retried (RetryStageExecution): one run may have rejected while another
     // approves. No single answer can be trusted, so the request fails instead of deciding.
     const cause = `The approval action of pipeline execution ${id} (stage ${settings.stage}) ran ${approvals.length} times (the stage was retried); nothing was decided`;
-    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: APPROVAL_RETRIED_ERROR, cause })), `the failure ${forWhat}`);
-    await markDecided(clients.dynamodb, settings.tableName, approvalKey, { decision: `failed:${APPROVAL_RETRIED_ERROR}`, decidedAt: now().toISOString(), pipelineExecutionId: id });
-    console.error(JSON.stringify({ msg: "approval stage retried; execution failed", pipelineExecutionId: id, error: APPROVAL_RETRIED_ERROR, cause }));
+    await deliverToStepFunctions(
+      () =>
+        clients.sfn.send(
+          new SendTaskFailureCommand({ taskToken: record.taskToken, error: APPROVAL_RETRIED_ERROR, cause }),
+        ),
+      `the failure ${forWhat}`,
+    );
+    await markDecided(clients.dynamodb, settings.tableName, approvalKey, {
+      decision: `failed:${APPROVAL_RETRIED_ERROR}`,
+      decidedAt: now().toISOString(),
+      pipelineExecutionId: id,
+    });
+    console.error(
+      JSON.stringify({
+        msg: "approval stage retried; execution failed",
+        pipelineExecutionId: id,
+        error: APPROVAL_RETRIED_ERROR,
+        cause,
+      }),
+    );
     return { failed: APPROVAL_RETRIED_ERROR };
   }
   const action = approvals.find((a) => a.actionExecutionId === parsed.actionExecutionId);
   if (!action) {
-    throw new Error(`ActionNotFound: pipeline execution ${id} has no approval action execution ${parsed.actionExecutionId}`);
+    throw new Error(
+      `ActionNotFound: pipeline execution ${id} has no approval action execution ${parsed.actionExecutionId}`,
+    );
   }
   if ((action.status === "Succeeded") !== (parsed.state === "SUCCEEDED")) {
-    throw new Error(`InconsistentEvent: the event says ${parsed.state} but the approval action of ${id} is '${String(action.status)}'; refusing to decide`);
+    throw new Error(
+      `InconsistentEvent: the event says ${parsed.state} but the approval action of ${id} is '${String(action.status)}'; refusing to decide`,
+    );
   }
   const outcome = outcomeOfAction(action, record, settings.approvers);
 
   if (outcome.kind === "failure") {
-    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: outcome.error, cause: redactText(outcome.cause, [record.taskToken]) })), `the failure ${forWhat}`);
-    await markDecided(clients.dynamodb, settings.tableName, approvalKey, { decision: `failed:${outcome.error}`, decidedAt: now().toISOString(), pipelineExecutionId: id });
-    console.error(JSON.stringify({ msg: "approval ended without a decision; execution failed", pipelineExecutionId: id, error: outcome.error, cause: outcome.cause }));
+    await deliverToStepFunctions(
+      () =>
+        clients.sfn.send(
+          new SendTaskFailureCommand({
+            taskToken: record.taskToken,
+            error: outcome.error,
+            cause: redactText(outcome.cause, [record.taskToken]),
+          }),
+        ),
+      `the failure ${forWhat}`,
+    );
+    await markDecided(clients.dynamodb, settings.tableName, approvalKey, {
+      decision: `failed:${outcome.error}`,
+      decidedAt: now().toISOString(),
+      pipelineExecutionId: id,
+    });
+    console.error(
+      JSON.stringify({
+        msg: "approval ended without a decision; execution failed",
+        pipelineExecutionId: id,
+        error: outcome.error,
+        cause: outcome.cause,
+      }),
+    );
     return { failed: outcome.error };
   }
 
@@ -255,13 +373,19 @@ export async function deliverPipelineDecision(
     decision: outcome.kind,
     stage: settings.stage,
     mechanism: "codepipeline",
-    approver: outcome.kind === "timed_out" ? null : action.updatedBy ?? null,
-    comment: outcome.kind === "timed_out" ? null : action.output?.executionResult?.externalExecutionSummary ?? null,
+    approver: outcome.kind === "timed_out" ? null : (action.updatedBy ?? null),
+    comment: outcome.kind === "timed_out" ? null : (action.output?.executionResult?.externalExecutionSummary ?? null),
     decidedAt: action.lastUpdateTime ?? now(),
   });
-  await deliverToStepFunctions(() => clients.sfn.send(new SendTaskSuccessCommand({ taskToken: record.taskToken, output: JSON.stringify(result) })),
-    `the decision ${outcome.kind} ${forWhat}`);
-  await markDecided(clients.dynamodb, settings.tableName, approvalKey, { decision: outcome.kind, decidedAt: result.decidedAt, pipelineExecutionId: id });
+  await deliverToStepFunctions(
+    () => clients.sfn.send(new SendTaskSuccessCommand({ taskToken: record.taskToken, output: JSON.stringify(result) })),
+    `the decision ${outcome.kind} ${forWhat}`,
+  );
+  await markDecided(clients.dynamodb, settings.tableName, approvalKey, {
+    decision: outcome.kind,
+    decidedAt: result.decidedAt,
+    pipelineExecutionId: id,
+  });
   console.log(JSON.stringify({ msg: "approval decision delivered", pipelineExecutionId: id, ...result }));
   return result;
 }
@@ -287,27 +411,68 @@ async function endRequestOfEndedPipeline(
   const status = execution?.status;
   if (status === "InProgress") {
     // Retried (RESUMED) since the event: it is not over, and its approval may still run.
-    console.log(JSON.stringify({ msg: "pipeline execution is running again; nothing sent", pipelineExecutionId: id, event: event.state }));
+    console.log(
+      JSON.stringify({
+        msg: "pipeline execution is running again; nothing sent",
+        pipelineExecutionId: id,
+        event: event.state,
+      }),
+    );
     return { ignored: `pipeline execution ${id} is running again` };
   }
   if (!Object.values<string>(PIPELINE_END_STATES).includes(String(status))) {
-    throw new Error(`InconsistentEvent: the event says ${event.state} but pipeline execution ${id} is '${String(status)}'; refusing to decide`);
+    throw new Error(
+      `InconsistentEvent: the event says ${event.state} but pipeline execution ${id} is '${String(status)}'; refusing to decide`,
+    );
   }
   if (action) {
     if (action.status === "InProgress") {
-      throw new Error(`ActionNotFinished: pipeline execution ${id} ended ${event.state} while its approval action is still 'InProgress'`);
+      throw new Error(
+        `ActionNotFinished: pipeline execution ${id} ended ${event.state} while its approval action is still 'InProgress'`,
+      );
     }
-    console.log(JSON.stringify({ msg: "pipeline ended after its approval action ran; the action's event decides", pipelineExecutionId: id, event: event.state, approvalAction: action.status }));
+    console.log(
+      JSON.stringify({
+        msg: "pipeline ended after its approval action ran; the action's event decides",
+        pipelineExecutionId: id,
+        event: event.state,
+        approvalAction: action.status,
+      }),
+    );
     return { deferred: `the approval action of ${id} ran (${String(action.status)}); its event decides` };
   }
   const broken = details.find((a) => a.status === "Failed" || a.status === "Abandoned");
   const reason = broken
     ? `: ${String(broken.stageName)}/${String(broken.actionName)} ${String(broken.status)}${broken.output?.executionResult?.errorDetails?.message ? ` (${broken.output.executionResult.errorDetails.message})` : ""}`
     : "";
-  const cause = `The approval pipeline execution ${id} of stage ${settings.stage} ended ${event.state} before its approval action ran${reason}`.slice(0, 4000);
-  await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken: record.taskToken, error: PIPELINE_FAILED_ERROR, cause: redactText(cause, [record.taskToken]) })),
-    `the failure for pipeline execution ${id} (stage ${settings.stage})`);
-  await markDecided(clients.dynamodb, settings.tableName, record.approvalKey, { decision: `failed:${PIPELINE_FAILED_ERROR}`, decidedAt: now().toISOString(), pipelineExecutionId: id });
-  console.error(JSON.stringify({ msg: "approval pipeline ended before its approval; execution failed", pipelineExecutionId: id, error: PIPELINE_FAILED_ERROR, cause }));
+  const cause =
+    `The approval pipeline execution ${id} of stage ${settings.stage} ended ${event.state} before its approval action ran${reason}`.slice(
+      0,
+      4000,
+    );
+  await deliverToStepFunctions(
+    () =>
+      clients.sfn.send(
+        new SendTaskFailureCommand({
+          taskToken: record.taskToken,
+          error: PIPELINE_FAILED_ERROR,
+          cause: redactText(cause, [record.taskToken]),
+        }),
+      ),
+    `the failure for pipeline execution ${id} (stage ${settings.stage})`,
+  );
+  await markDecided(clients.dynamodb, settings.tableName, record.approvalKey, {
+    decision: `failed:${PIPELINE_FAILED_ERROR}`,
+    decidedAt: now().toISOString(),
+    pipelineExecutionId: id,
+  });
+  console.error(
+    JSON.stringify({
+      msg: "approval pipeline ended before its approval; execution failed",
+      pipelineExecutionId: id,
+      error: PIPELINE_FAILED_ERROR,
+      cause,
+    }),
+  );
   return { failed: PIPELINE_FAILED_ERROR };
 }

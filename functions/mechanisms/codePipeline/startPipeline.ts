@@ -61,39 +61,50 @@ export async function startPipeline(
     // before a pipeline execution exists, so no other request is touched.
     const existing = await getTokenRecord(clients.dynamodb, settings.tableName, approvalKey);
     if (existing?.taskToken !== input.taskToken || existing.stage !== input.stage) {
-      throw new Error(`TokenConflict: approval key ${approvalKey.slice(0, 12)}... is already recorded for another task; nothing started`);
+      throw new Error(
+        `TokenConflict: approval key ${approvalKey.slice(0, 12)}... is already recorded for another task; nothing started`,
+      );
     }
     // The same token with another request (the start function invoked by hand with a stolen token):
     // approvers would see that request while their answer decides the waiting one.
     if (existing.requestHash !== requestHash) {
-      throw new Error(`RequestConflict: approval key ${approvalKey.slice(0, 12)}... was recorded for another request; nothing started`);
+      throw new Error(
+        `RequestConflict: approval key ${approvalKey.slice(0, 12)}... was recorded for another request; nothing started`,
+      );
     }
   }
 
   // A variable value holds at most 1000 characters: a longer link is replaced, never cut into a broken one.
-  const link = input.request.link && input.request.link.length <= 1000 && /^https?:\/\/\S+$/.test(input.request.link) ? input.request.link : executionConsoleLink(input.executionArn);
+  const link =
+    input.request.link && input.request.link.length <= 1000 && /^https?:\/\/\S+$/.test(input.request.link)
+      ? input.request.link
+      : executionConsoleLink(input.executionArn);
   // The approval key doubles as the client token, so a repeated invocation asks CodePipeline for
   // the same execution again rather than a second one.
-  const { pipelineExecutionId } = await clients.codepipeline.send(new StartPipelineExecutionCommand({
-    name: settings.pipelineName,
-    clientRequestToken: approvalKey,
-    variables: [
-      { name: APPROVAL_KEY_VARIABLE, value: approvalKey },
-      { name: "RequestSummary", value: summarizeRequest(input.request, SUMMARY_MAX, true) },
-      { name: "RequestLink", value: link },
-      { name: "RequestId", value: safeKeyPart(input.request.requestId ?? "-") },
-      { name: "ExecutionName", value: executionName(input.executionArn) },
-    ],
-  }));
+  const { pipelineExecutionId } = await clients.codepipeline.send(
+    new StartPipelineExecutionCommand({
+      name: settings.pipelineName,
+      clientRequestToken: approvalKey,
+      variables: [
+        { name: APPROVAL_KEY_VARIABLE, value: approvalKey },
+        { name: "RequestSummary", value: summarizeRequest(input.request, SUMMARY_MAX, true) },
+        { name: "RequestLink", value: link },
+        { name: "RequestId", value: safeKeyPart(input.request.requestId ?? "-") },
+        { name: "ExecutionName", value: executionName(input.executionArn) },
+      ],
+    }),
+  );
   if (!pipelineExecutionId) throw new Error("StartPipelineExecution returned no pipelineExecutionId");
   // Only this execution may decide the request (the result function checks the binding).
   await bindPipelineExecution(clients.dynamodb, settings.tableName, approvalKey, pipelineExecutionId);
-  console.log(JSON.stringify({
-    msg: stored ? "approval pipeline started" : "approval pipeline started again for the same task",
-    stage: input.stage,
-    pipeline: settings.pipelineName,
-    pipelineExecutionId,
-    executionArn: input.executionArn,
-  }));
+  console.log(
+    JSON.stringify({
+      msg: stored ? "approval pipeline started" : "approval pipeline started again for the same task",
+      stage: input.stage,
+      pipeline: settings.pipelineName,
+      pipelineExecutionId,
+      executionArn: input.executionArn,
+    }),
+  );
   return { pipelineExecutionId };
 }

@@ -41,34 +41,46 @@ export function approvalKeyOf(taskToken: string): string {
 
 /** What a start function was asked: a second start with the same token must ask the same. */
 export function requestHashOf(input: { request: unknown; executionArn: string; stage: string }): string {
-  return createHash("sha256").update(JSON.stringify([input.request, input.executionArn, input.stage])).digest("hex");
+  return createHash("sha256")
+    .update(JSON.stringify([input.request, input.executionArn, input.stage]))
+    .digest("hex");
 }
 
 /** Stores a new record; false when one already exists under its key. */
 export async function putTokenRecord(dynamodb: DynamoDBClient, table: string, record: TokenRecord): Promise<boolean> {
-  return conditionalWrite(() => dynamodb.send(new PutItemCommand({
-    TableName: table,
-    Item: {
-      approvalKey: { S: record.approvalKey },
-      taskToken: { S: record.taskToken },
-      stage: { S: record.stage },
-      executionArn: { S: record.executionArn },
-      requestId: { S: record.requestId },
-      createdAt: { S: record.createdAt },
-      timeoutSeconds: { N: String(record.timeoutSeconds) },
-      expiresAt: { N: String(record.expiresAt) },
-      ...(record.requestHash ? { requestHash: { S: record.requestHash } } : {}),
-    },
-    ConditionExpression: "attribute_not_exists(approvalKey)",
-  })));
+  return conditionalWrite(() =>
+    dynamodb.send(
+      new PutItemCommand({
+        TableName: table,
+        Item: {
+          approvalKey: { S: record.approvalKey },
+          taskToken: { S: record.taskToken },
+          stage: { S: record.stage },
+          executionArn: { S: record.executionArn },
+          requestId: { S: record.requestId },
+          createdAt: { S: record.createdAt },
+          timeoutSeconds: { N: String(record.timeoutSeconds) },
+          expiresAt: { N: String(record.expiresAt) },
+          ...(record.requestHash ? { requestHash: { S: record.requestHash } } : {}),
+        },
+        ConditionExpression: "attribute_not_exists(approvalKey)",
+      }),
+    ),
+  );
 }
 
-export async function getTokenRecord(dynamodb: DynamoDBClient, table: string, approvalKey: string): Promise<TokenRecord | undefined> {
-  const { Item: item } = await dynamodb.send(new GetItemCommand({
-    TableName: table,
-    Key: { approvalKey: { S: approvalKey } },
-    ConsistentRead: true,
-  }));
+export async function getTokenRecord(
+  dynamodb: DynamoDBClient,
+  table: string,
+  approvalKey: string,
+): Promise<TokenRecord | undefined> {
+  const { Item: item } = await dynamodb.send(
+    new GetItemCommand({
+      TableName: table,
+      Key: { approvalKey: { S: approvalKey } },
+      ConsistentRead: true,
+    }),
+  );
   if (!item) return undefined;
   const text = (name: string) => item[name]?.S;
   return {
@@ -92,26 +104,50 @@ export async function getTokenRecord(dynamodb: DynamoDBClient, table: string, ap
  * for the same token (a start function invoked again by hand) can never be bound, and so never
  * decide. The same execution again (an idempotent retry) is fine.
  */
-export async function bindPipelineExecution(dynamodb: DynamoDBClient, table: string, approvalKey: string, pipelineExecutionId: string): Promise<void> {
-  const bound = await conditionalWrite(() => dynamodb.send(new UpdateItemCommand({
-    TableName: table,
-    Key: { approvalKey: { S: approvalKey } },
-    UpdateExpression: "SET pipelineExecutionId = :execution",
-    ConditionExpression: "attribute_exists(approvalKey) AND (attribute_not_exists(pipelineExecutionId) OR pipelineExecutionId = :execution)",
-    ExpressionAttributeValues: { ":execution": { S: pipelineExecutionId } },
-  })));
+export async function bindPipelineExecution(
+  dynamodb: DynamoDBClient,
+  table: string,
+  approvalKey: string,
+  pipelineExecutionId: string,
+): Promise<void> {
+  const bound = await conditionalWrite(() =>
+    dynamodb.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { approvalKey: { S: approvalKey } },
+        UpdateExpression: "SET pipelineExecutionId = :execution",
+        ConditionExpression:
+          "attribute_exists(approvalKey) AND (attribute_not_exists(pipelineExecutionId) OR pipelineExecutionId = :execution)",
+        ExpressionAttributeValues: { ":execution": { S: pipelineExecutionId } },
+      }),
+    ),
+  );
   if (!bound) {
-    throw new Error(`SecondExecution: another pipeline execution is already bound to approval key ${approvalKey.slice(0, 12)}...; pipeline execution ${pipelineExecutionId} can never decide it`);
+    throw new Error(
+      `SecondExecution: another pipeline execution is already bound to approval key ${approvalKey.slice(0, 12)}...; pipeline execution ${pipelineExecutionId} can never decide it`,
+    );
   }
 }
 
 /** Records that the decision was delivered (only once), and for which pipeline execution. */
-export async function markDecided(dynamodb: DynamoDBClient, table: string, approvalKey: string, fields: { decision: string; decidedAt: string; pipelineExecutionId: string }): Promise<void> {
-  await dynamodb.send(new UpdateItemCommand({
-    TableName: table,
-    Key: { approvalKey: { S: approvalKey } },
-    UpdateExpression: "SET decidedAt = :decidedAt, decision = :decision, pipelineExecutionId = :execution",
-    ConditionExpression: "attribute_exists(approvalKey) AND attribute_not_exists(decidedAt) AND (attribute_not_exists(pipelineExecutionId) OR pipelineExecutionId = :execution)",
-    ExpressionAttributeValues: { ":decidedAt": { S: fields.decidedAt }, ":decision": { S: fields.decision }, ":execution": { S: fields.pipelineExecutionId } },
-  }));
+export async function markDecided(
+  dynamodb: DynamoDBClient,
+  table: string,
+  approvalKey: string,
+  fields: { decision: string; decidedAt: string; pipelineExecutionId: string },
+): Promise<void> {
+  await dynamodb.send(
+    new UpdateItemCommand({
+      TableName: table,
+      Key: { approvalKey: { S: approvalKey } },
+      UpdateExpression: "SET decidedAt = :decidedAt, decision = :decision, pipelineExecutionId = :execution",
+      ConditionExpression:
+        "attribute_exists(approvalKey) AND attribute_not_exists(decidedAt) AND (attribute_not_exists(pipelineExecutionId) OR pipelineExecutionId = :execution)",
+      ExpressionAttributeValues: {
+        ":decidedAt": { S: fields.decidedAt },
+        ":decision": { S: fields.decision },
+        ":execution": { S: fields.pipelineExecutionId },
+      },
+    }),
+  );
 }

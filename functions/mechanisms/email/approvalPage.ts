@@ -7,12 +7,35 @@
 // email-link links carry a one-time code (functions/mechanisms/email/linkCodes.ts), never the token: the page finds
 // the token, execution and stage in the code's item, and refuses token links for those stages.
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { DescribeExecutionCommand, GetExecutionHistoryCommand, HistoryEvent, SFNClient, SendTaskHeartbeatCommand, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  HistoryEvent,
+  SFNClient,
+  SendTaskHeartbeatCommand,
+  SendTaskSuccessCommand,
+} from "@aws-sdk/client-sfn";
 import { createHash, randomUUID } from "crypto";
 import { LINK_PARAMS, PAGE_PATH, decodeToken, encodeToken } from "./approvalLink";
 import { eventsFollowing } from "./historyLinks";
-import { claimLinkCode, codeState, confirmLinkCode, getLinkCode, isLinkCode, openToken, releaseLinkCode } from "./linkCodes";
-import { ApprovalRequest, CONTROL_CHARACTERS, Mechanism, executionNameProblem, requestProblems, stageDecision, stageStateName } from "../../contract";
+import {
+  claimLinkCode,
+  codeState,
+  confirmLinkCode,
+  getLinkCode,
+  isLinkCode,
+  openToken,
+  releaseLinkCode,
+} from "./linkCodes";
+import {
+  ApprovalRequest,
+  CONTROL_CHARACTERS,
+  Mechanism,
+  executionNameProblem,
+  requestProblems,
+  stageDecision,
+  stageStateName,
+} from "../../contract";
 
 export { decodeToken, encodeToken };
 
@@ -72,9 +95,10 @@ function page(statusCode: number, title: string, body: string): HttpResponse {
   return {
     statusCode,
     headers: pageHeaders(),
-    body: `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">`
-      + `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>`
-      + `<body><main>${body}</main></body></html>`,
+    body:
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">` +
+      `<meta name="robots" content="noindex"><title>${escapeHtml(title)}</title><style>${STYLE}</style></head>` +
+      `<body><main>${body}</main></body></html>`,
   };
 }
 
@@ -82,18 +106,53 @@ function message(statusCode: number, title: string, text: string): HttpResponse 
   return page(statusCode, title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(text)}</p>`);
 }
 
-export const DAMAGED = () => message(400, "This link does not work", "The approval link is incomplete or damaged. Open it again from the email, or ask the requester to send a new request.");
+export const DAMAGED = () =>
+  message(
+    400,
+    "This link does not work",
+    "The approval link is incomplete or damaged. Open it again from the email, or ask the requester to send a new request.",
+  );
 /** A POST whose token no longer waits: possibly the approver's own first press (a double click). */
-export const ALREADY_DECIDED = () => message(410, "Nothing left to decide", "A decision on this request was already recorded (perhaps yours, a moment ago), or it is no longer waiting for one (it expired or was stopped). This press changed nothing.");
-export const CLOSED = () => message(410, "Nothing left to decide", "This request was already decided, or it is no longer waiting for a decision (it expired or was stopped). Nothing was changed.");
-export const UNAVAILABLE = () => message(503, "Please try again", "The request could not be loaded just now; nothing was changed. Please open the link again in a minute.");
+export const ALREADY_DECIDED = () =>
+  message(
+    410,
+    "Nothing left to decide",
+    "A decision on this request was already recorded (perhaps yours, a moment ago), or it is no longer waiting for one (it expired or was stopped). This press changed nothing.",
+  );
+export const CLOSED = () =>
+  message(
+    410,
+    "Nothing left to decide",
+    "This request was already decided, or it is no longer waiting for a decision (it expired or was stopped). Nothing was changed.",
+  );
+export const UNAVAILABLE = () =>
+  message(
+    503,
+    "Please try again",
+    "The request could not be loaded just now; nothing was changed. Please open the link again in a minute.",
+  );
 // "2 minutes": past CLAIM_STALE_SECONDS (linkCodes.ts) after any claim, so the link then shows the form or "Nothing left to decide".
 /** The decision's fate is unknown (one attempt only: a retry could be refused for our own first success). */
-export const NOT_CONFIRMED = () => message(503, "Your decision was not confirmed", "Step Functions did not confirm your decision, so it may or may not have been recorded. Open the link from the email again in 2 minutes: if the request still waits for a decision, decide again; if it says there is nothing left to decide, a decision was recorded.");
+export const NOT_CONFIRMED = () =>
+  message(
+    503,
+    "Your decision was not confirmed",
+    "Step Functions did not confirm your decision, so it may or may not have been recorded. Open the link from the email again in 2 minutes: if the request still waits for a decision, decide again; if it says there is nothing left to decide, a decision was recorded.",
+  );
 /** AWS refused the decision (an answer with a 4xx status): nothing was recorded, and a code link is free again. */
-export const NOT_RECORDED = (claimKept = false) => message(503, "Your decision was not recorded", `Step Functions refused it just now, so nothing was recorded. Open the link from the email again${claimKept ? " in 2 minutes" : ""} and decide again; if this page comes back, try again later.`);
+export const NOT_RECORDED = (claimKept = false) =>
+  message(
+    503,
+    "Your decision was not recorded",
+    `Step Functions refused it just now, so nothing was recorded. Open the link from the email again${claimKept ? " in 2 minutes" : ""} and decide again; if this page comes back, try again later.`,
+  );
 /** A code whose fresh, unconfirmed claim belongs to an earlier press (perhaps still on its way) while the request still waits. */
-export const BEING_RECORDED = (press: boolean) => message(409, "A decision is being recorded", `Approve or Reject was pressed on this request less than a minute ago (perhaps by you), and Step Functions has not confirmed that decision. ${press ? "This press changed nothing." : "Nothing was changed."} Open the link from the email again in 2 minutes: if the request still waits for a decision, decide then; if it says there is nothing left to decide, a decision was recorded.`);
+export const BEING_RECORDED = (press: boolean) =>
+  message(
+    409,
+    "A decision is being recorded",
+    `Approve or Reject was pressed on this request less than a minute ago (perhaps by you), and Step Functions has not confirmed that decision. ${press ? "This press changed nothing." : "Nothing was changed."} Open the link from the email again in 2 minutes: if the request still waits for a decision, decide then; if it says there is nothing left to decide, a decision was recorded.`,
+  );
 
 interface LinkParams {
   token: string;
@@ -113,7 +172,11 @@ interface PageClients {
 
 function isExecutionOf(settings: ApprovalPageSettings, executionArn: string | undefined): executionArn is string {
   const executionPrefix = `${settings.stateMachineArn.replace(":stateMachine:", ":execution:")}:`;
-  return !!executionArn && executionArn.startsWith(executionPrefix) && executionNameProblem(executionArn.slice(executionPrefix.length)) === undefined;
+  return (
+    !!executionArn &&
+    executionArn.startsWith(executionPrefix) &&
+    executionNameProblem(executionArn.slice(executionPrefix.length)) === undefined
+  );
 }
 
 /**
@@ -121,12 +184,20 @@ function isExecutionOf(settings: ApprovalPageSettings, executionArn: string | un
  * stage). Only sns-callback stages take token links: an email-link stage decides only with its
  * one-time code, so a token read elsewhere (the execution history) opens nothing here.
  */
-export function linkParams(fields: Record<string, string | undefined>, settings: ApprovalPageSettings): LinkParams | undefined {
+export function linkParams(
+  fields: Record<string, string | undefined>,
+  settings: ApprovalPageSettings,
+): LinkParams | undefined {
   const token = decodeToken(fields[LINK_PARAMS.token]);
   const executionArn = fields[LINK_PARAMS.execution];
   const stage = fields[LINK_PARAMS.stage];
   if (!token || !isExecutionOf(settings, executionArn)) return undefined;
-  if (!stage || !Object.prototype.hasOwnProperty.call(settings.stages, stage) || settings.stages[stage] === "email-link") return undefined;
+  if (
+    !stage ||
+    !Object.prototype.hasOwnProperty.call(settings.stages, stage) ||
+    settings.stages[stage] === "email-link"
+  )
+    return undefined;
   return { token, executionArn, stage, mechanism: settings.stages[stage] };
 }
 
@@ -137,7 +208,11 @@ export function linkParams(fields: Record<string, string | undefined>, settings:
  * closed too: codes are 256 random bits, so that is almost always one whose item DynamoDB's TTL
  * deleted after the request expired.
  */
-async function codeParams(code: string | undefined, clients: PageClients, closed: () => HttpResponse): Promise<{ params: LinkParams; claimed: boolean } | { answer: HttpResponse }> {
+async function codeParams(
+  code: string | undefined,
+  clients: PageClients,
+  closed: () => HttpResponse,
+): Promise<{ params: LinkParams; claimed: boolean } | { answer: HttpResponse }> {
   const { settings, dynamodb } = clients;
   if (!isLinkCode(code)) return { answer: DAMAGED() };
   if (!settings.codeTable || !dynamodb) {
@@ -148,17 +223,23 @@ async function codeParams(code: string | undefined, clients: PageClients, closed
   try {
     item = await getLinkCode(dynamodb, settings.codeTable, code);
   } catch (error) {
-    console.error(JSON.stringify({ msg: "approval page could not read the link's code", error: (error as Error).name }));
+    console.error(
+      JSON.stringify({ msg: "approval page could not read the link's code", error: (error as Error).name }),
+    );
     return { answer: UNAVAILABLE() };
   }
   if (!item) return { answer: closed() };
-  if (settings.stages[item.stage] !== "email-link" || !isExecutionOf(settings, item.executionArn)) return { answer: DAMAGED() };
+  if (settings.stages[item.stage] !== "email-link" || !isExecutionOf(settings, item.executionArn))
+    return { answer: DAMAGED() };
   // Sealed under the code and bound to the item's stage and execution: an edited item opens nothing.
   const token = openToken(code, item.sealedToken, item.stage, item.executionArn);
   if (!token) return { answer: DAMAGED() };
   const state = codeState(item, Math.floor(Date.now() / 1000));
   if (state === "closed") return { answer: closed() };
-  return { params: { token, executionArn: item.executionArn, stage: item.stage, mechanism: "email-link", code }, claimed: state === "claimed" };
+  return {
+    params: { token, executionArn: item.executionArn, stage: item.stage, mechanism: "email-link", code },
+    claimed: state === "claimed",
+  };
 }
 
 /** Whether a link or form names a code together with token-link fields (never produced by an email). */
@@ -196,17 +277,33 @@ function definitionList(request: ApprovalRequest, params: LinkParams, startDate:
   const rows: Array<[string, string | undefined]> = [
     ["Request", request.requestId],
     ["Requester", request.requester],
-    ["Amount", typeof request.amount === "number" ? `${request.amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}${request.currency ? ` ${request.currency}` : ""}` : undefined],
+    [
+      "Amount",
+      typeof request.amount === "number"
+        ? `${request.amount.toLocaleString("en-US", { minimumFractionDigits: 2, maximumFractionDigits: 2 })}${request.currency ? ` ${request.currency}` : ""}`
+        : undefined,
+    ],
     ["Stage", params.stage],
     ["Workflow", params.executionArn.split(":").slice(-2, -1)[0]],
     ["Execution", params.executionArn.split(":").pop()],
-    ["Requested", startDate && !Number.isNaN(startDate.getTime()) ? `${startDate.toISOString().slice(0, 16).replace("T", " ")} UTC` : undefined],
+    [
+      "Requested",
+      startDate && !Number.isNaN(startDate.getTime())
+        ? `${startDate.toISOString().slice(0, 16).replace("T", " ")} UTC`
+        : undefined,
+    ],
   ];
-  const items = rows.filter(([, v]) => v).map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`).join("");
+  const items = rows
+    .filter(([, v]) => v)
+    .map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(v)}</dd>`)
+    .join("");
   // Only an https link becomes clickable; anything else (javascript:, data:) is shown as text.
-  const link = request.link && /^https:\/\/[^\s"'<>]+$/.test(request.link)
-    ? `<dt>Link</dt><dd><a href="${escapeHtml(request.link)}" rel="noopener noreferrer">${escapeHtml(request.link)}</a></dd>`
-    : request.link ? `<dt>Link</dt><dd>${escapeHtml(request.link)}</dd>` : "";
+  const link =
+    request.link && /^https:\/\/[^\s"'<>]+$/.test(request.link)
+      ? `<dt>Link</dt><dd><a href="${escapeHtml(request.link)}" rel="noopener noreferrer">${escapeHtml(request.link)}</a></dd>`
+      : request.link
+        ? `<dt>Link</dt><dd>${escapeHtml(request.link)}</dd>`
+        : "";
   return `<dl>${items}${link}</dl>`;
 }
 
@@ -234,7 +331,12 @@ export function detailsHtml(details: unknown): string {
       if (rows.every((row) => row !== null && typeof row === "object" && !Array.isArray(row))) {
         const columns = [...new Set(rows.flatMap((row) => Object.keys(row as object)))];
         const head = columns.map((c) => `<th scope="col">${escapeHtml(c)}</th>`).join("");
-        const body = rows.map((row) => `<tr>${columns.map((c) => `<td>${c in (row as object) ? render((row as Record<string, unknown>)[c], depth + 1) : ""}</td>`).join("")}</tr>`).join("");
+        const body = rows
+          .map(
+            (row) =>
+              `<tr>${columns.map((c) => `<td>${c in (row as object) ? render((row as Record<string, unknown>)[c], depth + 1) : ""}</td>`).join("")}</tr>`,
+          )
+          .join("");
         return `<div class="scroll"><table><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table></div>`;
       }
       return rows.map((item) => render(item, depth + 1)).join(", ");
@@ -254,12 +356,29 @@ export function detailsHtml(details: unknown): string {
 const HISTORY_PAGE_EVENTS = 200;
 const HISTORY_MAX_PAGES = 15;
 /** Events after which a Task (or the attempt its TaskScheduled began) no longer waits for its token. */
-const TASK_CLOSED = ["TaskSucceeded", "TaskFailed", "TaskTimedOut", "TaskAborted", "TaskStartFailed", "TaskSubmitFailed", "TaskStateExited", "TaskStateAborted"];
+const TASK_CLOSED = [
+  "TaskSucceeded",
+  "TaskFailed",
+  "TaskTimedOut",
+  "TaskAborted",
+  "TaskStartFailed",
+  "TaskSubmitFailed",
+  "TaskStateExited",
+  "TaskStateAborted",
+];
 /**
  * Events of a Task state's earlier attempts. A retried attempt's TaskScheduled may follow the failed
  * attempt's events rather than the TaskStateEntered; the way back to the TaskStateEntered passes them.
  */
-const TASK_ATTEMPT = ["TaskScheduled", "TaskStarted", "TaskSubmitted", "TaskFailed", "TaskTimedOut", "TaskStartFailed", "TaskSubmitFailed"];
+const TASK_ATTEMPT = [
+  "TaskScheduled",
+  "TaskStarted",
+  "TaskSubmitted",
+  "TaskFailed",
+  "TaskTimedOut",
+  "TaskStartFailed",
+  "TaskSubmitFailed",
+];
 
 type Binding = "waiting" | "other-stage" | "not-waiting";
 
@@ -295,17 +414,30 @@ export async function linkBinding(params: LinkParams, sfn: SFNClient): Promise<B
   let wanted: number | undefined;
   let nextToken: string | undefined;
   for (let page = 0; page < HISTORY_MAX_PAGES; page++) {
-    const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn: params.executionArn, reverseOrder: true, maxResults: HISTORY_PAGE_EVENTS, includeExecutionData: true, nextToken }));
+    const history = await sfn.send(
+      new GetExecutionHistoryCommand({
+        executionArn: params.executionArn,
+        reverseOrder: true,
+        maxResults: HISTORY_PAGE_EVENTS,
+        includeExecutionData: true,
+        nextToken,
+      }),
+    );
     for (const event of history.events ?? []) {
       if (wanted === undefined) {
-        if (event.type !== "TaskScheduled" || !tokensIn(event.taskScheduledEventDetails?.parameters).includes(params.token)) {
+        if (
+          event.type !== "TaskScheduled" ||
+          !tokensIn(event.taskScheduledEventDetails?.parameters).includes(params.token)
+        ) {
           newer.push({ id: event.id, previousEventId: event.previousEventId, type: event.type });
           continue;
         }
-        if (event.id === undefined || event.previousEventId === undefined || taskClosed(event.id, newer)) return "not-waiting";
+        if (event.id === undefined || event.previousEventId === undefined || taskClosed(event.id, newer))
+          return "not-waiting";
         wanted = event.previousEventId;
       } else if (event.id === wanted) {
-        if (event.type === "TaskStateEntered") return event.stateEnteredEventDetails?.name === stageStateName(params.stage) ? "waiting" : "other-stage";
+        if (event.type === "TaskStateEntered")
+          return event.stateEnteredEventDetails?.name === stageStateName(params.stage) ? "waiting" : "other-stage";
         if (!TASK_ATTEMPT.includes(event.type ?? "") || event.previousEventId === undefined) return "not-waiting";
         wanted = event.previousEventId;
       }
@@ -330,7 +462,11 @@ export function tokensIn(parameters: string | undefined): string[] {
   if (typeof parsed.Message === "string") {
     // Only the message's last approval link counts: the request's own text (title, details) comes
     // before it and could hold a look-alike link with another task's token.
-    const links = [...parsed.Message.matchAll(new RegExp(`${PAGE_PATH}\\?${LINK_PARAMS.token}=([A-Za-z0-9_-]+)(?![A-Za-z0-9_-])`, "g"))];
+    const links = [
+      ...parsed.Message.matchAll(
+        new RegExp(`${PAGE_PATH}\\?${LINK_PARAMS.token}=([A-Za-z0-9_-]+)(?![A-Za-z0-9_-])`, "g"),
+      ),
+    ];
     const token = links.length > 0 ? decodeToken(links[links.length - 1][1]) : undefined;
     if (token) tokens.push(token);
   }
@@ -356,57 +492,100 @@ async function show(params: LinkParams, sfn: SFNClient): Promise<HttpResponse> {
   } catch (error) {
     if (isClosed(error)) return CLOSED();
     if (isDamaged(error)) return DAMAGED();
-    console.error(JSON.stringify({ msg: "approval page could not read the request", error: (error as Error).name, executionArn: params.executionArn }));
+    console.error(
+      JSON.stringify({
+        msg: "approval page could not read the request",
+        error: (error as Error).name,
+        executionArn: params.executionArn,
+      }),
+    );
     return UNAVAILABLE();
   }
   const details = request.details === undefined ? "" : `<h2>Details</h2>${detailsHtml(request.details)}`;
-  return page(200, `Approve: ${request.title}`, `<h1>${escapeHtml(request.title)}</h1>${definitionList(request, params, startDate)}${details}`
-    // The form's first submit button is a disabled, hidden one: pressing Enter in the name field
-    // ("implicit submission") then submits nothing, instead of pressing the first real button, Approve.
-    + `<form method="post" action="${PAGE_PATH.slice(1)}"><button type="submit" disabled hidden aria-hidden="true" tabindex="-1"></button>${hiddenLinkFields(params)}`
-    + `<label for="name">Your name</label><input id="name" name="name" required maxlength="100" autocomplete="name">`
-    + `<label for="comment">Comment (optional)</label><textarea id="comment" name="comment" rows="3" maxlength="1000"></textarea>`
-    + `<div class="actions"><button class="approve" type="submit" name="decision" value="approve">Approve</button>`
-    + `<button class="reject" type="submit" name="decision" value="reject">Reject</button></div></form>`
-    + `<p class="note">Opening this page decides nothing; only the buttons do, once. Your name, your IP address, your browser and the time are recorded with your decision.</p>`);
+  return page(
+    200,
+    `Approve: ${request.title}`,
+    `<h1>${escapeHtml(request.title)}</h1>${definitionList(request, params, startDate)}${details}` +
+      // The form's first submit button is a disabled, hidden one: pressing Enter in the name field
+      // ("implicit submission") then submits nothing, instead of pressing the first real button, Approve.
+      `<form method="post" action="${PAGE_PATH.slice(1)}"><button type="submit" disabled hidden aria-hidden="true" tabindex="-1"></button>${hiddenLinkFields(params)}` +
+      `<label for="name">Your name</label><input id="name" name="name" required maxlength="100" autocomplete="name">` +
+      `<label for="comment">Comment (optional)</label><textarea id="comment" name="comment" rows="3" maxlength="1000"></textarea>` +
+      `<div class="actions"><button class="approve" type="submit" name="decision" value="approve">Approve</button>` +
+      `<button class="reject" type="submit" name="decision" value="reject">Reject</button></div></form>` +
+      `<p class="note">Opening this page decides nothing; only the buttons do, once. Your name, your IP address, your browser and the time are recorded with your decision.</p>`,
+  );
 }
 
 /** The form carries the link back: its code alone, or token, execution and stage. */
 function hiddenLinkFields(params: LinkParams): string {
   const hidden = (name: string, value: string) => `<input type="hidden" name="${name}" value="${escapeHtml(value)}">`;
   if (params.code !== undefined) return hidden(LINK_PARAMS.code, params.code);
-  return hidden(LINK_PARAMS.token, encodeToken(params.token)) + hidden(LINK_PARAMS.execution, params.executionArn) + hidden(LINK_PARAMS.stage, params.stage);
+  return (
+    hidden(LINK_PARAMS.token, encodeToken(params.token)) +
+    hidden(LINK_PARAMS.execution, params.executionArn) +
+    hidden(LINK_PARAMS.stage, params.stage)
+  );
 }
 
 function clean(text: string | undefined, max: number): string {
-  return (text ?? "").replace(new RegExp(`[${CONTROL_CHARACTERS}]+`, "g"), " ").replace(/\p{Cf}+/gu, "").trim().slice(0, max);
+  return (text ?? "")
+    .replace(new RegExp(`[${CONTROL_CHARACTERS}]+`, "g"), " ")
+    .replace(/\p{Cf}+/gu, "")
+    .trim()
+    .slice(0, max);
 }
 
 /** The decision and name of a POST, or the page that says what is missing. */
-function formDecision(form: Record<string, string | undefined>): { kind: "approved" | "rejected"; name: string } | { answer: HttpResponse } {
+function formDecision(
+  form: Record<string, string | undefined>,
+): { kind: "approved" | "rejected"; name: string } | { answer: HttpResponse } {
   const kind = form.decision === "approve" ? "approved" : form.decision === "reject" ? "rejected" : undefined;
   const name = clean(form.name, 100);
-  if (!kind) return { answer: message(400, "Choose Approve or Reject", "The form arrived without a decision. Go back and press Approve or Reject.") };
-  if (!name) return { answer: message(400, "Your name is needed", "Go back, type your name and press the button again.") };
+  if (!kind)
+    return {
+      answer: message(
+        400,
+        "Choose Approve or Reject",
+        "The form arrived without a decision. Go back and press Approve or Reject.",
+      ),
+    };
+  if (!name)
+    return { answer: message(400, "Your name is needed", "Go back, type your name and press the button again.") };
   return { kind, name };
 }
 
 /** Nothing while the link's Task still waits at its stage (per the history); else the page to answer, `closed` when it no longer waits. */
-async function unlessWaiting(params: LinkParams, sfn: SFNClient, closed: () => HttpResponse): Promise<HttpResponse | undefined> {
+async function unlessWaiting(
+  params: LinkParams,
+  sfn: SFNClient,
+  closed: () => HttpResponse,
+): Promise<HttpResponse | undefined> {
   try {
     const binding = await linkBinding(params, sfn);
     if (binding === "other-stage") return DAMAGED();
     if (binding === "not-waiting") return closed();
   } catch (error) {
     if (isClosed(error)) return CLOSED();
-    console.error(JSON.stringify({ msg: "approval page could not read the execution history", error: (error as Error).name, executionArn: params.executionArn }));
+    console.error(
+      JSON.stringify({
+        msg: "approval page could not read the execution history",
+        error: (error as Error).name,
+        executionArn: params.executionArn,
+      }),
+    );
     return UNAVAILABLE();
   }
   return undefined;
 }
 
 /** POST: records the decision once (a code link: claims its code first, conditionally, so only one press sends). */
-async function decide(params: LinkParams, form: Record<string, string | undefined>, event: HttpEvent, clients: PageClients): Promise<HttpResponse> {
+async function decide(
+  params: LinkParams,
+  form: Record<string, string | undefined>,
+  event: HttpEvent,
+  clients: PageClients,
+): Promise<HttpResponse> {
   const { sfn } = clients;
   const chosen = formDecision(form);
   if ("answer" in chosen) return chosen.answer;
@@ -428,9 +607,21 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
   const claimId = randomUUID();
   if (params.code !== undefined) {
     try {
-      if (!(await claimLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, { claimId, nowSeconds: Math.floor(Date.now() / 1000) }))) return BEING_RECORDED(true);
+      if (
+        !(await claimLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, {
+          claimId,
+          nowSeconds: Math.floor(Date.now() / 1000),
+        }))
+      )
+        return BEING_RECORDED(true);
     } catch (error) {
-      console.error(JSON.stringify({ msg: "approval page could not claim the link's code", error: (error as Error).name, executionArn: params.executionArn }));
+      console.error(
+        JSON.stringify({
+          msg: "approval page could not claim the link's code",
+          error: (error as Error).name,
+          executionArn: params.executionArn,
+        }),
+      );
       return UNAVAILABLE();
     }
   }
@@ -447,10 +638,18 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
     }
     let claimKept = false;
     if (params.code !== undefined) {
-      await releaseLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, claimId).catch((releaseError: unknown) => {
-        claimKept = true;
-        console.error(JSON.stringify({ msg: "approval page could not release the link's code", error: (releaseError as Error).name, executionArn: params.executionArn }));
-      });
+      await releaseLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, claimId).catch(
+        (releaseError: unknown) => {
+          claimKept = true;
+          console.error(
+            JSON.stringify({
+              msg: "approval page could not release the link's code",
+              error: (releaseError as Error).name,
+              executionArn: params.executionArn,
+            }),
+          );
+        },
+      );
     }
     if (isClosed(error)) return ALREADY_DECIDED();
     if (isDamaged(error)) return DAMAGED();
@@ -459,13 +658,26 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
   }
   if (params.code !== undefined) {
     // Bookkeeping only: Step Functions accepts one decision per token whatever this item says.
-    await confirmLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, claimId, { confirmedAt: new Date().toISOString(), decision: kind }).catch((error: unknown) => {
-      console.error(JSON.stringify({ msg: "approval page could not mark the link's code as used", error: (error as Error).name, executionArn: params.executionArn }));
+    await confirmLinkCode(clients.dynamodb!, clients.settings.codeTable!, params.code, claimId, {
+      confirmedAt: new Date().toISOString(),
+      decision: kind,
+    }).catch((error: unknown) => {
+      console.error(
+        JSON.stringify({
+          msg: "approval page could not mark the link's code as used",
+          error: (error as Error).name,
+          executionArn: params.executionArn,
+        }),
+      );
     });
   }
   console.log(JSON.stringify({ msg: "approval decision recorded", ...attempt }));
   const title = kind === "approved" ? "Approved" : "Rejected";
-  return message(200, title, `Your decision (${kind}) for stage ${params.stage} is recorded as ${result.approver}. You can close this page.`);
+  return message(
+    200,
+    title,
+    `Your decision (${kind}) for stage ${params.stage} is recorded as ${result.approver}. You can close this page.`,
+  );
 }
 
 /**
@@ -473,7 +685,7 @@ async function decide(params: LinkParams, form: Record<string, string | undefine
  * rather than resolved (first or last wins): the page never guesses which decision was meant.
  */
 export function formFields(event: HttpEvent): { fields: Record<string, string> } | { repeated: string } {
-  const raw = event.isBase64Encoded ? Buffer.from(event.body ?? "", "base64").toString("utf8") : event.body ?? "";
+  const raw = event.isBase64Encoded ? Buffer.from(event.body ?? "", "base64").toString("utf8") : (event.body ?? "");
   const fields: Record<string, string> = {};
   for (const [key, value] of new URLSearchParams(raw)) {
     if (Object.prototype.hasOwnProperty.call(fields, key)) return { repeated: key };
@@ -482,7 +694,12 @@ export function formFields(event: HttpEvent): { fields: Record<string, string> }
   return { fields };
 }
 
-export async function handleApprovalPage(event: HttpEvent, settings: ApprovalPageSettings, sfn: SFNClient, dynamodb?: DynamoDBClient): Promise<HttpResponse> {
+export async function handleApprovalPage(
+  event: HttpEvent,
+  settings: ApprovalPageSettings,
+  sfn: SFNClient,
+  dynamodb?: DynamoDBClient,
+): Promise<HttpResponse> {
   const clients: PageClients = { sfn, dynamodb, settings };
   const method = event.requestContext?.http?.method;
   if (method === "GET") {
@@ -492,17 +709,24 @@ export async function handleApprovalPage(event: HttpEvent, settings: ApprovalPag
       const found = await codeParams(query[LINK_PARAMS.code], clients, CLOSED);
       if ("answer" in found) return found.answer;
       // An earlier press's claim, unconfirmed: recorded (the Task ended), or perhaps still on its way.
-      return found.claimed ? (await unlessWaiting(found.params, sfn, CLOSED)) ?? BEING_RECORDED(false) : show(found.params, sfn);
+      return found.claimed
+        ? ((await unlessWaiting(found.params, sfn, CLOSED)) ?? BEING_RECORDED(false))
+        : show(found.params, sfn);
     }
     const params = linkParams(query, settings);
     return params ? show(params, sfn) : DAMAGED();
   }
   if (method === "POST") {
     const contentType = (event.headers?.["content-type"] ?? "").split(";")[0].trim();
-    if (contentType !== "application/x-www-form-urlencoded") return message(415, "Unsupported form", "Please use the buttons on the approval page.");
+    if (contentType !== "application/x-www-form-urlencoded")
+      return message(415, "Unsupported form", "Please use the buttons on the approval page.");
     const form = formFields(event);
     if ("repeated" in form) {
-      return message(400, "The form arrived damaged", "A field of the form came more than once, so nothing was decided. Open the link from your email again and press one button.");
+      return message(
+        400,
+        "The form arrived damaged",
+        "A field of the form came more than once, so nothing was decided. Open the link from your email again and press one button.",
+      );
     }
     if (form.fields[LINK_PARAMS.code] !== undefined) {
       if (mixesCodeAndToken(form.fields)) return DAMAGED();
@@ -512,7 +736,9 @@ export async function handleApprovalPage(event: HttpEvent, settings: ApprovalPag
       const found = await codeParams(form.fields[LINK_PARAMS.code], clients, ALREADY_DECIDED);
       if ("answer" in found) return found.answer;
       // Never a second decision while the first may be in flight.
-      return found.claimed ? (await unlessWaiting(found.params, sfn, ALREADY_DECIDED)) ?? BEING_RECORDED(true) : decide(found.params, form.fields, event, clients);
+      return found.claimed
+        ? ((await unlessWaiting(found.params, sfn, ALREADY_DECIDED)) ?? BEING_RECORDED(true))
+        : decide(found.params, form.fields, event, clients);
     }
     const params = linkParams(form.fields, settings);
     return params ? decide(params, form.fields, event, clients) : DAMAGED();

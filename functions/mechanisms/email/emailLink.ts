@@ -44,19 +44,25 @@ export function composeApprovalEmail(args: {
   // "approve here" block above the real link, which always comes last.
   const line = (label: string, value: unknown) => (value === undefined ? "" : `${label}: ${oneLine(value)}\n`);
   const parts = executionArn(args.executionArn);
-  const message = `Approval requested: ${oneLine(request.title)}\n`
-    + line("Request", request.requestId) + line("Requester", request.requester)
-    + (typeof request.amount === "number" ? `Amount: ${String(request.amount)}${request.currency !== undefined ? ` ${oneLine(request.currency)}` : ""}\n` : "")
-    + line("Link", request.link)
-    + (request.details !== undefined ? `Details: ${JSON.stringify(request.details).slice(0, DETAILS_MAX_CHARS)}\n` : "")
-    + `\nWorkflow: ${parts.stateMachineName}\nExecution: ${parts.name}\nStage: ${args.stage}\n`
-    + `Decide by: ${args.deadline.toISOString()}\n\n`
-    + `Review the request and approve or reject it here:\n${args.link}\n\n`
-    + "Opening the link decides nothing: the page shows the request and asks you to press Approve or Reject. "
-    + "The link stops working once someone decides or the request expires. Anyone who has this email can decide, so do not forward it.\n";
+  const message =
+    `Approval requested: ${oneLine(request.title)}\n` +
+    line("Request", request.requestId) +
+    line("Requester", request.requester) +
+    (typeof request.amount === "number"
+      ? `Amount: ${String(request.amount)}${request.currency !== undefined ? ` ${oneLine(request.currency)}` : ""}\n`
+      : "") +
+    line("Link", request.link) +
+    (request.details !== undefined ? `Details: ${JSON.stringify(request.details).slice(0, DETAILS_MAX_CHARS)}\n` : "") +
+    `\nWorkflow: ${parts.stateMachineName}\nExecution: ${parts.name}\nStage: ${args.stage}\n` +
+    `Decide by: ${args.deadline.toISOString()}\n\n` +
+    `Review the request and approve or reject it here:\n${args.link}\n\n` +
+    "Opening the link decides nothing: the page shows the request and asks you to press Approve or Reject. " +
+    "The link stops working once someone decides or the request expires. Anyone who has this email can decide, so do not forward it.\n";
   // SNS Publish: "Subjects must be UTF-8 text with no line breaks or control characters, and less
   // than 100 characters long" (SNS API Reference, Publish); cut by code point, never mid-character.
-  const subject = Array.from(`Approval needed: ${oneLine(request.title)}`).slice(0, 99).join("");
+  const subject = Array.from(`Approval needed: ${oneLine(request.title)}`)
+    .slice(0, 99)
+    .join("");
   return { subject, message };
 }
 
@@ -74,7 +80,12 @@ function executionArn(arn: string): { stateMachineName: string; name: string } {
   return { stateMachineName: parts[parts.length - 2] ?? "", name: executionName(arn) };
 }
 
-export async function sendApprovalEmail(event: unknown, settings: EmailLinkSettings, clients: { sns: SNSClient; dynamodb: DynamoDBClient }, now: Date = new Date()): Promise<{ messageId: string }> {
+export async function sendApprovalEmail(
+  event: unknown,
+  settings: EmailLinkSettings,
+  clients: { sns: SNSClient; dynamodb: DynamoDBClient },
+  now: Date = new Date(),
+): Promise<{ messageId: string }> {
   const task = parseCallbackTaskEvent(event, settings.stage);
   const deadline = new Date(now.getTime() + settings.timeoutSeconds * 1000);
   // The code is stored before the email goes out: a link in a sent email always has its item.
@@ -94,8 +105,17 @@ export async function sendApprovalEmail(event: unknown, settings: EmailLinkSetti
     link: codeLink(settings.pageUrl, code),
     deadline,
   });
-  const result = await clients.sns.send(new PublishCommand({ TopicArn: settings.topicArn, Subject: email.subject, Message: email.message }));
+  const result = await clients.sns.send(
+    new PublishCommand({ TopicArn: settings.topicArn, Subject: email.subject, Message: email.message }),
+  );
   if (!result.MessageId) throw new Error("EmailNotSent: SNS returned no MessageId");
-  console.log(JSON.stringify({ msg: "approval email published", stage: settings.stage, executionArn: task.executionArn, messageId: result.MessageId }));
+  console.log(
+    JSON.stringify({
+      msg: "approval email published",
+      stage: settings.stage,
+      executionArn: task.executionArn,
+      messageId: result.MessageId,
+    }),
+  );
   return { messageId: result.MessageId };
 }

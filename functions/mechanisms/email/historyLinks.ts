@@ -18,7 +18,13 @@ export function eventsFollowing<T extends LinkedEvent>(startId: number, events: 
   const found: T[] = [];
   // Oldest first: an event's previousEventId is always older than the event itself.
   for (const event of [...events].sort((a, b) => (a.id ?? 0) - (b.id ?? 0))) {
-    if (event.id === undefined || event.id <= startId || event.previousEventId === undefined || !linked[event.previousEventId]) continue;
+    if (
+      event.id === undefined ||
+      event.id <= startId ||
+      event.previousEventId === undefined ||
+      !linked[event.previousEventId]
+    )
+      continue;
     linked[event.id] = true;
     found.push(event);
   }

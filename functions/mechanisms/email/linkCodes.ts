@@ -8,7 +8,13 @@
 // stage and execution. Whoever can read the table (dynamodb:Scan is part of ReadOnlyAccess) gets
 // no token and no working link.
 // Plain TypeScript with no Pulumi import: the start function and the page are serialized with it.
-import { AttributeValue, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
+import {
+  AttributeValue,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "crypto";
 import { conditionalWrite } from "../../shared/conditionalWrite";
 
@@ -36,7 +42,9 @@ export function codeHashOf(code: string): string {
 }
 
 function tokenKey(code: string): Buffer {
-  return Buffer.from(hkdfSync("sha256", Buffer.from(code, "utf8"), Buffer.alloc(0), "sfn-approvals link code: task token key", 32));
+  return Buffer.from(
+    hkdfSync("sha256", Buffer.from(code, "utf8"), Buffer.alloc(0), "sfn-approvals link code: task token key", 32),
+  );
 }
 
 function associatedData(codeHash: string, stage: string, executionArn: string): Buffer {
@@ -86,22 +94,30 @@ export interface LinkCodeItem {
 
 /** Stores a new code's item (a code is never stored twice). */
 export async function putLinkCode(dynamodb: DynamoDBClient, table: string, item: LinkCodeItem): Promise<void> {
-  await dynamodb.send(new PutItemCommand({
-    TableName: table,
-    Item: {
-      codeHash: { S: item.codeHash },
-      sealedToken: { S: item.sealedToken },
-      stage: { S: item.stage },
-      executionArn: { S: item.executionArn },
-      createdAt: { S: item.createdAt },
-      expiresAt: { N: String(item.expiresAt) },
-    },
-    ConditionExpression: "attribute_not_exists(codeHash)",
-  }));
+  await dynamodb.send(
+    new PutItemCommand({
+      TableName: table,
+      Item: {
+        codeHash: { S: item.codeHash },
+        sealedToken: { S: item.sealedToken },
+        stage: { S: item.stage },
+        executionArn: { S: item.executionArn },
+        createdAt: { S: item.createdAt },
+        expiresAt: { N: String(item.expiresAt) },
+      },
+      ConditionExpression: "attribute_not_exists(codeHash)",
+    }),
+  );
 }
 
-export async function getLinkCode(dynamodb: DynamoDBClient, table: string, code: string): Promise<LinkCodeItem | undefined> {
-  const { Item: item } = await dynamodb.send(new GetItemCommand({ TableName: table, Key: { codeHash: { S: codeHashOf(code) } }, ConsistentRead: true }));
+export async function getLinkCode(
+  dynamodb: DynamoDBClient,
+  table: string,
+  code: string,
+): Promise<LinkCodeItem | undefined> {
+  const { Item: item } = await dynamodb.send(
+    new GetItemCommand({ TableName: table, Key: { codeHash: { S: codeHashOf(code) } }, ConsistentRead: true }),
+  );
   if (!item) return undefined;
   const text = (name: string) => item[name]?.S;
   const number = (name: string) => (item[name]?.N === undefined ? undefined : Number(item[name]!.N));
@@ -136,41 +152,76 @@ export function codeState(item: LinkCodeItem, nowSeconds: number): "open" | "cla
  * at once; one whose decision's fate is unknown goes stale after CLAIM_STALE_SECONDS, so a decision
  * Step Functions never received can be made again, but never while the first may be in flight.
  */
-export async function claimLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claim: { claimId: string; nowSeconds: number }): Promise<boolean> {
-  return conditionalWrite(() => dynamodb.send(new UpdateItemCommand({
-    TableName: table,
-    Key: { codeHash: { S: codeHashOf(code) } },
-    UpdateExpression: "SET claimedAt = :now, claimId = :claim",
-    ConditionExpression: "attribute_exists(codeHash) AND expiresAt > :now AND attribute_not_exists(confirmedAt)"
-      + " AND (attribute_not_exists(claimedAt) OR claimId = :claim OR claimedAt < :stale)",
-    ExpressionAttributeValues: {
-      ":now": { N: String(claim.nowSeconds) },
-      ":stale": { N: String(claim.nowSeconds - CLAIM_STALE_SECONDS) },
-      ":claim": { S: claim.claimId },
-    },
-  })));
+export async function claimLinkCode(
+  dynamodb: DynamoDBClient,
+  table: string,
+  code: string,
+  claim: { claimId: string; nowSeconds: number },
+): Promise<boolean> {
+  return conditionalWrite(() =>
+    dynamodb.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { codeHash: { S: codeHashOf(code) } },
+        UpdateExpression: "SET claimedAt = :now, claimId = :claim",
+        ConditionExpression:
+          "attribute_exists(codeHash) AND expiresAt > :now AND attribute_not_exists(confirmedAt)" +
+          " AND (attribute_not_exists(claimedAt) OR claimId = :claim OR claimedAt < :stale)",
+        ExpressionAttributeValues: {
+          ":now": { N: String(claim.nowSeconds) },
+          ":stale": { N: String(claim.nowSeconds - CLAIM_STALE_SECONDS) },
+          ":claim": { S: claim.claimId },
+        },
+      }),
+    ),
+  );
 }
 
 /** Applies `update` to the code's item only while `claimId` holds it; a claim taken over meanwhile is left alone. */
-async function updateOwnClaim(dynamodb: DynamoDBClient, table: string, code: string, claimId: string, update: string, values: Record<string, AttributeValue> = {}): Promise<void> {
-  await conditionalWrite(() => dynamodb.send(new UpdateItemCommand({
-    TableName: table,
-    Key: { codeHash: { S: codeHashOf(code) } },
-    UpdateExpression: update,
-    ConditionExpression: "claimId = :claim",
-    ExpressionAttributeValues: { ...values, ":claim": { S: claimId } },
-  })));
+async function updateOwnClaim(
+  dynamodb: DynamoDBClient,
+  table: string,
+  code: string,
+  claimId: string,
+  update: string,
+  values: Record<string, AttributeValue> = {},
+): Promise<void> {
+  await conditionalWrite(() =>
+    dynamodb.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { codeHash: { S: codeHashOf(code) } },
+        UpdateExpression: update,
+        ConditionExpression: "claimId = :claim",
+        ExpressionAttributeValues: { ...values, ":claim": { S: claimId } },
+      }),
+    ),
+  );
 }
 
 /** Records the decision Step Functions confirmed for this claim. */
-export async function confirmLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claimId: string, confirmed: { confirmedAt: string; decision: string }): Promise<void> {
-  await updateOwnClaim(dynamodb, table, code, claimId, "SET confirmedAt = :at, decision = :decision", { ":at": { S: confirmed.confirmedAt }, ":decision": { S: confirmed.decision } });
+export async function confirmLinkCode(
+  dynamodb: DynamoDBClient,
+  table: string,
+  code: string,
+  claimId: string,
+  confirmed: { confirmedAt: string; decision: string },
+): Promise<void> {
+  await updateOwnClaim(dynamodb, table, code, claimId, "SET confirmedAt = :at, decision = :decision", {
+    ":at": { S: confirmed.confirmedAt },
+    ":decision": { S: confirmed.decision },
+  });
 }
 
 /**
  * Frees the code from this claim, only when AWS refused the claim's decision (nothing was
  * recorded), so the link decides again at once.
  */
-export async function releaseLinkCode(dynamodb: DynamoDBClient, table: string, code: string, claimId: string): Promise<void> {
+export async function releaseLinkCode(
+  dynamodb: DynamoDBClient,
+  table: string,
+  code: string,
+  claimId: string,
+): Promise<void> {
   await updateOwnClaim(dynamodb, table, code, claimId, "REMOVE claimedAt, claimId");
 }

@@ -41,17 +41,25 @@ export interface StepEvent {
 export function parseStepEvent(event: unknown, settings: AutomationResultSettings): StepEvent {
   const { detail } = parseEventBridgeEvent(event, "aws.ssm", [AUTOMATION_STEP_DETAIL_TYPE]);
   if (detail.Definition !== settings.documentName) {
-    throw new Error(`InvalidEvent: the event is for runbook '${String(detail.Definition)}', this function handles '${settings.documentName}'`);
+    throw new Error(
+      `InvalidEvent: the event is for runbook '${String(detail.Definition)}', this function handles '${settings.documentName}'`,
+    );
   }
   if (detail.Action !== "aws:approve" || detail.StepName !== APPROVE_STEP_NAME) {
-    throw new Error(`InvalidEvent: expected the aws:approve step '${APPROVE_STEP_NAME}', got step '${String(detail.StepName)}' (${String(detail.Action)})`);
+    throw new Error(
+      `InvalidEvent: expected the aws:approve step '${APPROVE_STEP_NAME}', got step '${String(detail.StepName)}' (${String(detail.Action)})`,
+    );
   }
   if (typeof detail.ExecutionId !== "string" || !/^[0-9a-fA-F-]{36}$/.test(detail.ExecutionId)) {
-    throw new Error(`InvalidEvent: 'detail.ExecutionId' must be an automation execution id, got '${String(detail.ExecutionId)}'`);
+    throw new Error(
+      `InvalidEvent: 'detail.ExecutionId' must be an automation execution id, got '${String(detail.ExecutionId)}'`,
+    );
   }
   const status = detail.Status;
   if (!TERMINAL_STEP_STATUSES.includes(status as StepEvent["status"])) {
-    throw new Error(`InvalidEvent: step status '${String(status)}' is not a final status (${TERMINAL_STEP_STATUSES.join(", ")})`);
+    throw new Error(
+      `InvalidEvent: step status '${String(status)}' is not a final status (${TERMINAL_STEP_STATUSES.join(", ")})`,
+    );
   }
   return { executionId: detail.ExecutionId, status: status as StepEvent["status"], stepName: detail.StepName };
 }
@@ -81,7 +89,13 @@ export function parseApproverDecisions(values: string[] | undefined): ApproverDe
       const d = item as Record<string, unknown>;
       const words = [d.Decision, d.ApprovalStatus].filter((w) => w !== undefined);
       const decision = words[0];
-      if (typeof d.Approver !== "string" || d.Approver === "" || words.length === 0 || words.some((w) => w !== decision)) continue;
+      if (
+        typeof d.Approver !== "string" ||
+        d.Approver === "" ||
+        words.length === 0 ||
+        words.some((w) => w !== decision)
+      )
+        continue;
       if (typeof decision !== "string" || !APPROVER_DECISIONS.includes(decision)) continue;
       decisions.push({
         approver: d.Approver,
@@ -102,13 +116,19 @@ export const STEP_FAILED_ERROR = "ApprovalStepFailed";
  * ApprovalStatus=Approved. A Failed step is a rejection only when someone rejected; otherwise the
  * step broke (say, its notification could not be published) and that is no human decision.
  */
-export function decisionOfStep(step: StepExecution, automationId: string, decisions: ApproverDecision[]): StageDecisionKind | "failed" {
+export function decisionOfStep(
+  step: StepExecution,
+  automationId: string,
+  decisions: ApproverDecision[],
+): StageDecisionKind | "failed" {
   const status = step.StepStatus;
   const approvalStatus = step.Outputs?.ApprovalStatus?.[0];
   switch (status) {
     case "Success":
       if (approvalStatus !== "Approved") {
-        throw new Error(`InconsistentAutomation: step '${step.StepName}' of automation ${automationId} succeeded but ApprovalStatus is '${String(approvalStatus)}'; refusing to approve`);
+        throw new Error(
+          `InconsistentAutomation: step '${step.StepName}' of automation ${automationId} succeeded but ApprovalStatus is '${String(approvalStatus)}'; refusing to approve`,
+        );
       }
       return "approved";
     case "Failed":
@@ -119,14 +139,18 @@ export function decisionOfStep(step: StepExecution, automationId: string, decisi
     case "TimedOut":
       return "timed_out";
     default:
-      throw new Error(`AutomationNotFinished: step '${step.StepName}' of automation ${automationId} is '${String(status)}', not finished`);
+      throw new Error(
+        `AutomationNotFinished: step '${step.StepName}' of automation ${automationId} is '${String(status)}', not finished`,
+      );
   }
 }
 
 /** True when `executedBy` is the start function's role: its session ARN or the role ARN itself. */
 export function startedBy(executedBy: string | undefined, roleName: string): boolean {
   const name = roleName.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
-  return new RegExp(`^arn:[a-z-]+:(sts::\\d{12}:assumed-role/${name}/[^/]+|iam::\\d{12}:role/([^/]+/)*${name})$`).test(executedBy ?? "");
+  return new RegExp(`^arn:[a-z-]+:(sts::\\d{12}:assumed-role/${name}/[^/]+|iam::\\d{12}:role/([^/]+/)*${name})$`).test(
+    executedBy ?? "",
+  );
 }
 
 export async function deliverAutomationDecision(
@@ -137,21 +161,29 @@ export async function deliverAutomationDecision(
 ): Promise<StageDecision | { failed: string }> {
   const stepEvent = parseStepEvent(event, settings);
   const id = stepEvent.executionId;
-  const { AutomationExecution: automation } = await clients.ssm.send(new GetAutomationExecutionCommand({ AutomationExecutionId: id }));
+  const { AutomationExecution: automation } = await clients.ssm.send(
+    new GetAutomationExecutionCommand({ AutomationExecutionId: id }),
+  );
   if (!automation) {
     throw new Error(`AutomationNotFound: GetAutomationExecution returned nothing for ${id}`);
   }
   if (automation.DocumentName !== settings.documentName) {
-    throw new Error(`ForeignAutomation: automation ${id} runs '${String(automation.DocumentName)}', not '${settings.documentName}'`);
+    throw new Error(
+      `ForeignAutomation: automation ${id} runs '${String(automation.DocumentName)}', not '${settings.documentName}'`,
+    );
   }
   if (!startedBy(automation.ExecutedBy, settings.starterRoleName)) {
-    throw new Error(`ForeignAutomation: automation ${id} was started by '${String(automation.ExecutedBy)}', not by this stage's start function; no decision sent`);
+    throw new Error(
+      `ForeignAutomation: automation ${id} was started by '${String(automation.ExecutedBy)}', not by this stage's start function; no decision sent`,
+    );
   }
   const taskToken = (automation.Parameters?.TaskToken ?? []).join("");
   if (taskToken === "") {
     throw new Error(`MissingTaskToken: automation ${id} has no TaskToken parameter; no decision sent`);
   }
-  const step = (automation.StepExecutions ?? []).find((s) => s.StepName === stepEvent.stepName && s.Action === "aws:approve");
+  const step = (automation.StepExecutions ?? []).find(
+    (s) => s.StepName === stepEvent.stepName && s.Action === "aws:approve",
+  );
   if (!step) {
     throw new Error(`StepNotFound: automation ${id} has no aws:approve step '${stepEvent.stepName}'`);
   }
@@ -159,9 +191,25 @@ export async function deliverAutomationDecision(
   const decision = decisionOfStep(step, id, approverDecisions);
   if (decision === "failed") {
     const cause = `The aws:approve step of automation ${id} (stage ${settings.stage}) failed without a rejection: ${step.FailureMessage ?? "no failure message"}`;
-    await deliverToStepFunctions(() => clients.sfn.send(new SendTaskFailureCommand({ taskToken, error: STEP_FAILED_ERROR, cause: redactText(cause, [taskToken]).slice(0, 32768) })),
-      `the failure for automation ${id} (stage ${settings.stage})`);
-    console.error(JSON.stringify({ msg: "approval step failed; execution failed", automationExecutionId: id, stage: settings.stage, cause }));
+    await deliverToStepFunctions(
+      () =>
+        clients.sfn.send(
+          new SendTaskFailureCommand({
+            taskToken,
+            error: STEP_FAILED_ERROR,
+            cause: redactText(cause, [taskToken]).slice(0, 32768),
+          }),
+        ),
+      `the failure for automation ${id} (stage ${settings.stage})`,
+    );
+    console.error(
+      JSON.stringify({
+        msg: "approval step failed; execution failed",
+        automationExecutionId: id,
+        stage: settings.stage,
+        cause,
+      }),
+    );
     // The execution has failed with a clear error (and the failed-executions alarm reports it);
     // throwing here would only retry a SendTaskFailure that can no longer succeed.
     return { failed: STEP_FAILED_ERROR };
@@ -169,9 +217,18 @@ export async function deliverAutomationDecision(
   const wanted = decision === "approved" ? "Approve" : "Reject";
   const deciders = decision === "timed_out" ? [] : approverDecisions.filter((d) => d.decision === wanted);
   if (decision === "approved" && deciders.length === 0) {
-    console.warn(JSON.stringify({ msg: "approved, but ApproverDecisions names no approver", automationExecutionId: id, stage: settings.stage }));
+    console.warn(
+      JSON.stringify({
+        msg: "approved, but ApproverDecisions names no approver",
+        automationExecutionId: id,
+        stage: settings.stage,
+      }),
+    );
   }
-  const times = deciders.map((d) => d.time).filter((t): t is string => t !== null && !Number.isNaN(Date.parse(t))).sort();
+  const times = deciders
+    .map((d) => d.time)
+    .filter((t): t is string => t !== null && !Number.isNaN(Date.parse(t)))
+    .sort();
   const decidedAt = times.length > 0 ? times[times.length - 1] : (step.ExecutionEndTime ?? now());
   const comments = deciders.map((d) => d.comment).filter((c): c is string => c !== null);
   const result = stageDecision({
@@ -179,11 +236,17 @@ export async function deliverAutomationDecision(
     stage: settings.stage,
     mechanism: "ssm-automation",
     approver: deciders.map((d) => d.approver).join(", ") || null,
-    comment: comments.join("; ") || (decision === "rejected" && deciders.length === 0 ? step.FailureMessage ?? `automation step ${step.StepStatus}` : null),
+    comment:
+      comments.join("; ") ||
+      (decision === "rejected" && deciders.length === 0
+        ? (step.FailureMessage ?? `automation step ${step.StepStatus}`)
+        : null),
     decidedAt,
   });
-  await deliverToStepFunctions(() => clients.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result) })),
-    `the decision ${decision} for automation ${id} (stage ${settings.stage})`);
+  await deliverToStepFunctions(
+    () => clients.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result) })),
+    `the decision ${decision} for automation ${id} (stage ${settings.stage})`,
+  );
   console.log(JSON.stringify({ msg: "approval decision delivered", automationExecutionId: id, ...result }));
   return result;
 }

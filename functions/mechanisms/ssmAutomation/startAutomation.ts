@@ -49,26 +49,30 @@ export async function startAutomation(
   const input = parseCallbackTaskEvent(event, settings.stage);
   const trailer = `\nStage: ${input.stage}\nExecution: ${executionName(input.executionArn)}`;
   const message = summarizeRequest(input.request, PARAMETER_VALUE_MAX - trailer.length) + trailer;
-  const response = await ssm.send(new StartAutomationExecutionCommand({
-    DocumentName: settings.documentName,
-    ClientToken: automationClientToken(input.taskToken, input.stage),
-    Parameters: {
-      TaskToken: splitToken(input.taskToken),
-      Message: [message],
-      // An automation parameter value holds 1 to 512 characters: "" or a long id would fail the start.
-      RequestId: [fitText(input.request.requestId ?? "-", PARAMETER_VALUE_MAX)],
-      ExecutionArn: [input.executionArn],
-    },
-  }));
+  const response = await ssm.send(
+    new StartAutomationExecutionCommand({
+      DocumentName: settings.documentName,
+      ClientToken: automationClientToken(input.taskToken, input.stage),
+      Parameters: {
+        TaskToken: splitToken(input.taskToken),
+        Message: [message],
+        // An automation parameter value holds 1 to 512 characters: "" or a long id would fail the start.
+        RequestId: [fitText(input.request.requestId ?? "-", PARAMETER_VALUE_MAX)],
+        ExecutionArn: [input.executionArn],
+      },
+    }),
+  );
   if (!response.AutomationExecutionId) {
     throw new Error("StartAutomationExecution returned no AutomationExecutionId");
   }
-  console.log(JSON.stringify({
-    msg: "approval automation started",
-    stage: input.stage,
-    document: settings.documentName,
-    automationExecutionId: response.AutomationExecutionId,
-    executionArn: input.executionArn,
-  }));
+  console.log(
+    JSON.stringify({
+      msg: "approval automation started",
+      stage: input.stage,
+      document: settings.documentName,
+      automationExecutionId: response.AutomationExecutionId,
+      executionArn: input.executionArn,
+    }),
+  );
   return { automationExecutionId: response.AutomationExecutionId };
 }

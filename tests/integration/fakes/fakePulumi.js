@@ -20,7 +20,11 @@ class Exit extends Error {}
 function fakePulumi(argv, dir) {
   const result = { stdout: "", stderr: "", code: 0 };
   try {
-    run(argv.filter((arg) => arg !== "--non-interactive"), dir, result);
+    run(
+      argv.filter((arg) => arg !== "--non-interactive"),
+      dir,
+      result,
+    );
   } catch (error) {
     if (!(error instanceof Exit)) throw error;
   }
@@ -30,12 +34,16 @@ function fakePulumi(argv, dir) {
 function run(args, dir, result) {
   fs.appendFileSync(path.join(dir, "calls.jsonl"), `${JSON.stringify({ args })}\n`);
 
-  const read = (file, fallback) => (fs.existsSync(path.join(dir, file)) ? JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) : fallback);
+  const read = (file, fallback) =>
+    fs.existsSync(path.join(dir, file)) ? JSON.parse(fs.readFileSync(path.join(dir, file), "utf8")) : fallback;
   const scenario = read("scenario.json", {});
   const state = read("state.json", { stacks: {} });
-  for (const [name, stack] of Object.entries(scenario.stacks ?? {})) state.stacks[name] ??= { config: {}, outputs: {}, resources: 3, ...stack };
+  for (const [name, stack] of Object.entries(scenario.stacks ?? {}))
+    state.stacks[name] ??= { config: {}, outputs: {}, resources: 3, ...stack };
   const save = () => fs.writeFileSync(path.join(dir, "state.json"), JSON.stringify(state, null, 2));
-  const out = (text) => { result.stdout += text; };
+  const out = (text) => {
+    result.stdout += text;
+  };
   const fail = (text) => {
     result.stderr += `error: ${text}\n`;
     result.code = 255;
@@ -62,9 +70,15 @@ function run(args, dir, result) {
   } else if (command === "stack" && sub === "select") {
     stackNamed(flag("--stack"));
   } else if (command === "stack" && sub === "ls") {
-    out(`${JSON.stringify(Object.entries(state.stacks).map(([name, stack]) => ({ name, current: false, ...(stack.lastUpdate ? { lastUpdate: stack.lastUpdate } : {}), updateInProgress: false, resourceCount: stack.resources })))}\n`);
+    out(
+      `${JSON.stringify(Object.entries(state.stacks).map(([name, stack]) => ({ name, current: false, ...(stack.lastUpdate ? { lastUpdate: stack.lastUpdate } : {}), updateInProgress: false, resourceCount: stack.resources })))}\n`,
+    );
   } else if (command === "stack" && sub === "rm") {
-    const name = args.filter((arg) => !arg.startsWith("--")).slice(2).pop() ?? flag("--stack");
+    const name =
+      args
+        .filter((arg) => !arg.startsWith("--"))
+        .slice(2)
+        .pop() ?? flag("--stack");
     const stack = stackNamed(name);
     if (stack.resources > 0) fail(`'${name}' still has resources; removal rejected`);
     delete state.stacks[name];
@@ -96,7 +110,8 @@ function run(args, dir, result) {
     if ((scenario.failUp ?? []).includes(mechanism)) {
       out(" +  aws:iam:Role stage-it-start-role creating (0s)\n");
       save();
-      result.stderr += "error: update failed\n    aws:iam:Role (stage-it-start-role):\n    error: creating IAM Role (stage-it-start-role): operation error IAM: CreateRole, https response error StatusCode: 403, api error AccessDenied: not allowed by the fake\n";
+      result.stderr +=
+        "error: update failed\n    aws:iam:Role (stage-it-start-role):\n    error: creating IAM Role (stage-it-start-role): operation error IAM: CreateRole, https response error StatusCode: 403, api error AccessDenied: not allowed by the fake\n";
       result.code = 255;
       throw new Exit();
     }

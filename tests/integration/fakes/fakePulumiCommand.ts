@@ -7,11 +7,21 @@
 import type { PulumiCommand } from "@pulumi/pulumi/automation";
 
 /** Internal to @pulumi/pulumi (no types): the result and error classes its CLI runner uses. */
-interface CommandResult { stdout: string; stderr: string; code: number }
-const { CommandResult } = require("@pulumi/pulumi/automation/cmd") as { CommandResult: new (stdout: string, stderr: string, code: number) => CommandResult };
-const { createCommandError } = require("@pulumi/pulumi/automation/errors") as { createCommandError: (result: CommandResult) => Error };
+interface CommandResult {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+const { CommandResult } = require("@pulumi/pulumi/automation/cmd") as {
+  CommandResult: new (stdout: string, stderr: string, code: number) => CommandResult;
+};
+const { createCommandError } = require("@pulumi/pulumi/automation/errors") as {
+  createCommandError: (result: CommandResult) => Error;
+};
 
-const { fakePulumi } = require("./fakePulumi.js") as { fakePulumi: (args: string[], dir: string) => { stdout: string; stderr: string; code: number } };
+const { fakePulumi } = require("./fakePulumi.js") as {
+  fakePulumi: (args: string[], dir: string) => { stdout: string; stderr: string; code: number };
+};
 
 /** `upMs`: `pulumi up` takes this long, and a cancel (the API's SIGINT) ends it as Pulumi does. */
 export function fakePulumiCommand(dir: string, options: { upMs?: number } = {}): PulumiCommand {
@@ -19,12 +29,26 @@ export function fakePulumiCommand(dir: string, options: { upMs?: number } = {}):
     command: "pulumi",
     // Read only for engine event logs (onEvent), which the suite does not use.
     version: null,
-    async run(args: string[], _cwd: string, _env: Record<string, string>, onOutput?: (chunk: string) => void, onError?: (chunk: string) => void, signal?: AbortSignal): Promise<CommandResult> {
+    async run(
+      args: string[],
+      _cwd: string,
+      _env: Record<string, string>,
+      onOutput?: (chunk: string) => void,
+      onError?: (chunk: string) => void,
+      signal?: AbortSignal,
+    ): Promise<CommandResult> {
       if (args[0] === "up" && options.upMs) {
         onOutput?.("Updating:\n +  aws:kms:Key execution-data-key creating (0s)\n");
         const cancelled = await new Promise<boolean>((resolve) => {
           const timer = setTimeout(() => resolve(false), options.upMs);
-          signal?.addEventListener("abort", () => { clearTimeout(timer); resolve(true); }, { once: true });
+          signal?.addEventListener(
+            "abort",
+            () => {
+              clearTimeout(timer);
+              resolve(true);
+            },
+            { once: true },
+          );
         });
         if (cancelled) {
           const result = new CommandResult("", "error: update canceled\n", 255);

@@ -17,7 +17,10 @@ export interface PageDecision {
 }
 
 /** The approval link of an email: `<pageUrl>?t=<base64url token>&e=<execution ARN>&s=<stage>`. */
-export function approvalPageLink(pageUrl: string, args: { token: string; executionArn: string; stage: string }): string {
+export function approvalPageLink(
+  pageUrl: string,
+  args: { token: string; executionArn: string; stage: string },
+): string {
   const query = new URLSearchParams({
     [LINK_PARAMS.token]: Buffer.from(args.token, "utf8").toString("base64url"),
     [LINK_PARAMS.execution]: args.executionArn,
@@ -45,7 +48,12 @@ export function pageApprover(name: string): string {
 }
 
 /** The urlencoded body of an email-link page's form: the link's code, the name, the button. */
-export function codePageForm(args: { code: string; name: string; decision: "approve" | "reject"; comment?: string }): string {
+export function codePageForm(args: {
+  code: string;
+  name: string;
+  decision: "approve" | "reject";
+  comment?: string;
+}): string {
   const fields: Record<string, string> = { [LINK_PARAMS.code]: args.code, name: args.name };
   if (args.comment !== undefined) fields.comment = args.comment;
   fields.decision = args.decision;

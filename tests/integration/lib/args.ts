@@ -46,24 +46,40 @@ const UNIT_MS: Record<string, number> = { m: 60 * 1000, h: 60 * 60 * 1000, d: 24
 
 export function parseSuiteArgs(argv: string[]): SuiteOptions {
   const chosen: Mechanism[] = [];
-  const options: SuiteOptions = { mechanisms: [], keep: false, verbose: false, help: false, require: false, cleanupStale: false, olderThanMs: DEFAULT_STALE_AFTER_MS };
+  const options: SuiteOptions = {
+    mechanisms: [],
+    keep: false,
+    verbose: false,
+    help: false,
+    require: false,
+    cleanupStale: false,
+    olderThanMs: DEFAULT_STALE_AFTER_MS,
+  };
   let olderThanGiven = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
-    const [name, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+    const [name, inline] =
+      arg.startsWith("--") && arg.includes("=")
+        ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+        : [arg, undefined];
     const flag = (set: () => void) => {
       if (inline !== undefined) throw new SuiteUsageError(`${name} takes no value`);
       set();
     };
     const value = (): string => {
       const v = inline ?? argv[++i];
-      if (v === undefined || v === "" || (inline === undefined && v.startsWith("--"))) throw new SuiteUsageError(`${name} needs a value`);
+      if (v === undefined || v === "" || (inline === undefined && v.startsWith("--")))
+        throw new SuiteUsageError(`${name} needs a value`);
       return v;
     };
     switch (name) {
       case "--mechanism": {
-        for (const item of value().split(",").map((part) => part.trim()).filter(Boolean)) {
-          if (!(MECHANISMS as readonly string[]).includes(item)) throw new SuiteUsageError(`unknown mechanism '${item}': choose from ${MECHANISMS.join(", ")}`);
+        for (const item of value()
+          .split(",")
+          .map((part) => part.trim())
+          .filter(Boolean)) {
+          if (!(MECHANISMS as readonly string[]).includes(item))
+            throw new SuiteUsageError(`unknown mechanism '${item}': choose from ${MECHANISMS.join(", ")}`);
           if (!chosen.includes(item as Mechanism)) chosen.push(item as Mechanism);
         }
         break;
@@ -71,21 +87,47 @@ export function parseSuiteArgs(argv: string[]): SuiteOptions {
       case "--older-than": {
         const text = value();
         const match = /^(\d{1,4})([mhd])$/.exec(text);
-        if (!match) throw new SuiteUsageError(`--older-than '${text}' must be a whole number followed by m, h or d, like 0m, 30m or 2h`);
+        if (!match)
+          throw new SuiteUsageError(
+            `--older-than '${text}' must be a whole number followed by m, h or d, like 0m, 30m or 2h`,
+          );
         options.olderThanMs = Number(match[1]) * UNIT_MS[match[2]];
         olderThanGiven = true;
         break;
       }
-      case "--keep": flag(() => { options.keep = true; }); break;
-      case "--verbose": flag(() => { options.verbose = true; }); break;
-      case "--require": flag(() => { options.require = true; }); break;
-      case "--cleanup-stale": flag(() => { options.cleanupStale = true; }); break;
-      case "--help": case "-h": flag(() => { options.help = true; }); break;
-      default: throw new SuiteUsageError(`unexpected argument '${arg}'`);
+      case "--keep":
+        flag(() => {
+          options.keep = true;
+        });
+        break;
+      case "--verbose":
+        flag(() => {
+          options.verbose = true;
+        });
+        break;
+      case "--require":
+        flag(() => {
+          options.require = true;
+        });
+        break;
+      case "--cleanup-stale":
+        flag(() => {
+          options.cleanupStale = true;
+        });
+        break;
+      case "--help":
+      case "-h":
+        flag(() => {
+          options.help = true;
+        });
+        break;
+      default:
+        throw new SuiteUsageError(`unexpected argument '${arg}'`);
     }
   }
   if (olderThanGiven && !options.cleanupStale) throw new SuiteUsageError("--older-than goes with --cleanup-stale");
-  if (options.cleanupStale && (chosen.length > 0 || options.keep)) throw new SuiteUsageError("--cleanup-stale runs no tests: leave out --mechanism and --keep");
+  if (options.cleanupStale && (chosen.length > 0 || options.keep))
+    throw new SuiteUsageError("--cleanup-stale runs no tests: leave out --mechanism and --keep");
   // Always in the README's order, whatever order they were given in.
   options.mechanisms = chosen.length === 0 ? [...MECHANISMS] : MECHANISMS.filter((m) => chosen.includes(m));
   return options;

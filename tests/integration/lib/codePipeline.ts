@@ -14,12 +14,22 @@ export { APPROVAL_ACTION_NAME, APPROVAL_STAGE_NAME, approvalKeyOf };
 /** True when the pipeline execution was started for the task with this token. */
 export function isExecutionOfTask(execution: Pick<PipelineExecution, "variables">, taskToken: string): boolean {
   const key = approvalKeyOf(taskToken);
-  return (execution.variables ?? []).some((variable) => variable.name === APPROVAL_KEY_VARIABLE && variable.resolvedValue === key);
+  return (execution.variables ?? []).some(
+    (variable) => variable.name === APPROVAL_KEY_VARIABLE && variable.resolvedValue === key,
+  );
 }
 
 /** The token PutApprovalResult needs in PARALLEL mode: the waiting Approve action's externalExecutionId. */
-export function approvalTokenFromActionExecutions(details: ActionExecutionDetail[], pipelineExecutionId: string): string | undefined {
-  const waiting = details.find((detail) => detail.pipelineExecutionId === pipelineExecutionId
-    && detail.stageName === APPROVAL_STAGE_NAME && detail.actionName === APPROVAL_ACTION_NAME && detail.status === "InProgress");
+export function approvalTokenFromActionExecutions(
+  details: ActionExecutionDetail[],
+  pipelineExecutionId: string,
+): string | undefined {
+  const waiting = details.find(
+    (detail) =>
+      detail.pipelineExecutionId === pipelineExecutionId &&
+      detail.stageName === APPROVAL_STAGE_NAME &&
+      detail.actionName === APPROVAL_ACTION_NAME &&
+      detail.status === "InProgress",
+  );
   return waiting?.output?.executionResult?.externalExecutionId || undefined;
 }

@@ -4,7 +4,13 @@
 // the history, only its hash in the page's table), so reading the email is the only way to
 // decide such a stage. Same account: SNS confirms an SQS subscription at once, no click needed
 // (SNS Developer Guide, "Fanout to Amazon SQS queues").
-import { CreateQueueCommand, DeleteMessageBatchCommand, DeleteQueueCommand, ReceiveMessageCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  DeleteQueueCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from "@aws-sdk/client-sqs";
 import { SNSClient, SubscribeCommand, UnsubscribeCommand } from "@aws-sdk/client-sns";
 import { LINK_PARAMS, PAGE_PATH, decodeToken } from "../../../functions/mechanisms/email/approvalLink";
 import { Interrupted, sleep } from "../progress";
@@ -13,14 +19,16 @@ import { Interrupted, sleep } from "../progress";
 export function inboxQueuePolicy(queueArn: string, topicArns: string[]): string {
   return JSON.stringify({
     Version: "2012-10-17",
-    Statement: [{
-      Sid: "StageTopicsDeliver",
-      Effect: "Allow",
-      Principal: { Service: "sns.amazonaws.com" },
-      Action: "sqs:SendMessage",
-      Resource: queueArn,
-      Condition: { ArnEquals: { "aws:SourceArn": topicArns.length === 1 ? topicArns[0] : topicArns } },
-    }],
+    Statement: [
+      {
+        Sid: "StageTopicsDeliver",
+        Effect: "Allow",
+        Principal: { Service: "sns.amazonaws.com" },
+        Action: "sqs:SendMessage",
+        Resource: queueArn,
+        Condition: { ArnEquals: { "aws:SourceArn": topicArns.length === 1 ? topicArns[0] : topicArns } },
+      },
+    ],
   });
 }
 
@@ -44,14 +52,29 @@ export function emailOfExecution(message: string, executionName: string): boolea
  */
 export function codeLinkInEmail(message: string, pageUrl: string, executionName: string): string | undefined {
   if (!emailOfExecution(message, executionName)) return undefined;
-  const links = [...message.matchAll(new RegExp(`${escaped(pageBase(pageUrl))}\\?${LINK_PARAMS.code}=([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])`, "g"))];
+  const links = [
+    ...message.matchAll(
+      new RegExp(`${escaped(pageBase(pageUrl))}\\?${LINK_PARAMS.code}=([A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])`, "g"),
+    ),
+  ];
   return links.length > 0 ? links[links.length - 1][0] : undefined;
 }
 
 /** The approval link of an sns-callback email: the last `<pageUrl>?t=...&e=...&s=...`, with what it carries. */
-export function tokenLinkInEmail(message: string, pageUrl: string, executionName: string): { link: string; token: string; executionArn: string; stage: string } | undefined {
+export function tokenLinkInEmail(
+  message: string,
+  pageUrl: string,
+  executionName: string,
+): { link: string; token: string; executionArn: string; stage: string } | undefined {
   if (!emailOfExecution(message, executionName)) return undefined;
-  const links = [...message.matchAll(new RegExp(`${escaped(pageBase(pageUrl))}\\?${LINK_PARAMS.token}=[A-Za-z0-9_-]+&${LINK_PARAMS.execution}=[^&\\s]+&${LINK_PARAMS.stage}=[^&\\s]+`, "g"))];
+  const links = [
+    ...message.matchAll(
+      new RegExp(
+        `${escaped(pageBase(pageUrl))}\\?${LINK_PARAMS.token}=[A-Za-z0-9_-]+&${LINK_PARAMS.execution}=[^&\\s]+&${LINK_PARAMS.stage}=[^&\\s]+`,
+        "g",
+      ),
+    ),
+  ];
   if (links.length === 0) return undefined;
   const link = links[links.length - 1][0];
   const params = new URL(link).searchParams;
@@ -63,7 +86,9 @@ export function tokenLinkInEmail(message: string, pageUrl: string, executionName
 
 /** A reminder of components/workflow/followUps.ts for this execution. */
 export function isReminderOf(message: string, executionName: string): boolean {
-  return message.startsWith("Reminder: this approval request is still waiting") && emailOfExecution(message, executionName);
+  return (
+    message.startsWith("Reminder: this approval request is still waiting") && emailOfExecution(message, executionName)
+  );
 }
 
 /** An escalation of components/workflow/followUps.ts for this execution. */
@@ -78,19 +103,46 @@ export function isEscalationOf(message: string, executionName: string): boolean 
 export class EmailInbox {
   readonly messages: string[] = [];
 
-  private constructor(private readonly sqs: SQSClient, private readonly sns: SNSClient, readonly queueUrl: string, readonly subscriptionArns: string[]) {}
+  private constructor(
+    private readonly sqs: SQSClient,
+    private readonly sns: SNSClient,
+    readonly queueUrl: string,
+    readonly subscriptionArns: string[],
+  ) {}
 
-  static async open(args: { sqs: SQSClient; sns: SNSClient; region: string; partition: string; account: string; topicArns: string[]; queueName: string }): Promise<EmailInbox> {
+  static async open(args: {
+    sqs: SQSClient;
+    sns: SNSClient;
+    region: string;
+    partition: string;
+    account: string;
+    topicArns: string[];
+    queueName: string;
+  }): Promise<EmailInbox> {
     const { sqs, sns } = args;
     const queueArn = `arn:${args.partition}:sqs:${args.region}:${args.account}:${args.queueName}`;
-    const { QueueUrl: queueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: args.queueName, Attributes: { Policy: inboxQueuePolicy(queueArn, args.topicArns), MessageRetentionPeriod: "3600" } }));
+    const { QueueUrl: queueUrl } = await sqs.send(
+      new CreateQueueCommand({
+        QueueName: args.queueName,
+        Attributes: { Policy: inboxQueuePolicy(queueArn, args.topicArns), MessageRetentionPeriod: "3600" },
+      }),
+    );
     if (!queueUrl) throw new Error("SQS CreateQueue returned no QueueUrl");
     const subscriptions: string[] = [];
     try {
       for (const topicArn of args.topicArns) {
         // Same account: SNS confirms an SQS subscription at once (ReturnSubscriptionArn gives its ARN).
-        const { SubscriptionArn: arn } = await sns.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: "sqs", Endpoint: queueArn, Attributes: { RawMessageDelivery: "true" }, ReturnSubscriptionArn: true }));
-        if (!arn || !arn.startsWith("arn:")) throw new Error(`SNS Subscribe to ${topicArn} returned ${arn ?? "no subscription"}`);
+        const { SubscriptionArn: arn } = await sns.send(
+          new SubscribeCommand({
+            TopicArn: topicArn,
+            Protocol: "sqs",
+            Endpoint: queueArn,
+            Attributes: { RawMessageDelivery: "true" },
+            ReturnSubscriptionArn: true,
+          }),
+        );
+        if (!arn || !arn.startsWith("arn:"))
+          throw new Error(`SNS Subscribe to ${topicArn} returned ${arn ?? "no subscription"}`);
         subscriptions.push(arn);
       }
       return new EmailInbox(sqs, sns, queueUrl, subscriptions);
@@ -102,14 +154,22 @@ export class EmailInbox {
 
   /** Takes what arrived (long poll up to `waitSeconds`) into `messages`. */
   async receive(waitSeconds: number): Promise<void> {
-    const { Messages: received = [] } = await this.sqs.send(new ReceiveMessageCommand({ QueueUrl: this.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }));
+    const { Messages: received = [] } = await this.sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: this.queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: waitSeconds }),
+    );
     this.messages.push(...received.map((message) => message.Body ?? ""));
-    const handles = received.map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle })).filter((entry) => entry.ReceiptHandle);
-    if (handles.length > 0) await this.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: handles }));
+    const handles = received
+      .map((message, i) => ({ Id: String(i), ReceiptHandle: message.ReceiptHandle }))
+      .filter((entry) => entry.ReceiptHandle);
+    if (handles.length > 0)
+      await this.sqs.send(new DeleteMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: handles }));
   }
 
   /** The first kept message `pick` maps to a value, receiving more until one does or `timeoutMs` passed. */
-  async waitFor<T>(pick: (message: string) => T | undefined, options: { timeoutMs: number; waitSeconds: number; intervalMs: number; signal: AbortSignal }): Promise<T | undefined> {
+  async waitFor<T>(
+    pick: (message: string) => T | undefined,
+    options: { timeoutMs: number; waitSeconds: number; intervalMs: number; signal: AbortSignal },
+  ): Promise<T | undefined> {
     const deadline = Date.now() + options.timeoutMs;
     for (;;) {
       if (options.signal.aborted) throw new Interrupted();

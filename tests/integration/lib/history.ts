@@ -33,7 +33,9 @@ export function taskTokenFromParameters(parameters: string | undefined): string 
   if (typeof payload?.taskToken === "string" && payload.taskToken !== "") return payload.taskToken;
   if (typeof message === "string") {
     // The link comes last in the email; text from the request before it could hold a look-alike.
-    const links = [...message.matchAll(new RegExp(`${PAGE_PATH}\\?${LINK_PARAMS.token}=([A-Za-z0-9_-]+)(?![A-Za-z0-9_-])`, "g"))];
+    const links = [
+      ...message.matchAll(new RegExp(`${PAGE_PATH}\\?${LINK_PARAMS.token}=([A-Za-z0-9_-]+)(?![A-Za-z0-9_-])`, "g")),
+    ];
     return links.length > 0 ? fromBase64Url(links[links.length - 1][1]) : undefined;
   }
   return undefined;
@@ -68,11 +70,21 @@ const ACTIVITY_FAILURES = ["ActivityFailed", "ActivityScheduleFailed", "Activity
 
 /** "TaskFailed (Lambda.AWSLambdaException: Rate exceeded)": what an event says went wrong. */
 export function describeEvent(event: HistoryEvent): string {
-  const details = event.taskFailedEventDetails ?? event.taskStartFailedEventDetails ?? event.taskSubmitFailedEventDetails
-    ?? event.taskTimedOutEventDetails ?? event.executionFailedEventDetails ?? event.executionAbortedEventDetails
-    ?? event.executionTimedOutEventDetails ?? event.activityFailedEventDetails ?? event.activityScheduleFailedEventDetails
-    ?? event.activityTimedOutEventDetails ?? event.evaluationFailedEventDetails;
-  const parts = [details?.error, details?.cause].filter((part): part is string => typeof part === "string" && part !== "");
+  const details =
+    event.taskFailedEventDetails ??
+    event.taskStartFailedEventDetails ??
+    event.taskSubmitFailedEventDetails ??
+    event.taskTimedOutEventDetails ??
+    event.executionFailedEventDetails ??
+    event.executionAbortedEventDetails ??
+    event.executionTimedOutEventDetails ??
+    event.activityFailedEventDetails ??
+    event.activityScheduleFailedEventDetails ??
+    event.activityTimedOutEventDetails ??
+    event.evaluationFailedEventDetails;
+  const parts = [details?.error, details?.cause].filter(
+    (part): part is string => typeof part === "string" && part !== "",
+  );
   return parts.length > 0 ? `${event.type} (${parts.join(": ")})` : `${event.type}`;
 }
 
@@ -101,21 +113,32 @@ export function waitingTask(events: HistoryEvent[], activity: boolean): WaitingT
     const scheduled = newest(events, ["ActivityScheduled"]);
     if (!scheduled) return { kind: "not-yet" };
     const failure = newest(events, ACTIVITY_FAILURES, scheduled.id);
-    if (failure) return { kind: "ended", reason: `the activity task did not wait for a decision: ${describeEvent(failure)}` };
+    if (failure)
+      return { kind: "ended", reason: `the activity task did not wait for a decision: ${describeEvent(failure)}` };
     return { kind: "waiting", submitted: true };
   }
   // The stage Task is a callback (.waitForTaskToken); the reminder and escalation publishes of a
   // stage with follow-ups run beside it as plain sns:publish Tasks and are passed over.
-  const scheduled = newestFirst(events).find((event) => event.type === "TaskScheduled" && (event.taskScheduledEventDetails?.resource ?? "").endsWith(".waitForTaskToken"));
+  const scheduled = newestFirst(events).find(
+    (event) =>
+      event.type === "TaskScheduled" && (event.taskScheduledEventDetails?.resource ?? "").endsWith(".waitForTaskToken"),
+  );
   if (!scheduled) return { kind: "not-yet" };
   const failure = descendantsOf(scheduled, events).find((event) => TASK_FAILURES.includes(event.type ?? ""));
   if (failure) return { kind: "ended", reason: `the stage's Task failed: ${describeEvent(failure)}` };
   const details = scheduled.taskScheduledEventDetails;
   const token = taskTokenFromParameters(details?.parameters);
   if (!token) {
-    return { kind: "ended", reason: `the newest TaskScheduled event (${details?.resourceType ?? "?"}:${details?.resource ?? "?"}) carries no task token in its parameters` };
+    return {
+      kind: "ended",
+      reason: `the newest TaskScheduled event (${details?.resourceType ?? "?"}:${details?.resource ?? "?"}) carries no task token in its parameters`,
+    };
   }
-  return { kind: "waiting", token, submitted: descendantsOf(scheduled, events).some((event) => event.type === "TaskSubmitted") };
+  return {
+    kind: "waiting",
+    token,
+    submitted: descendantsOf(scheduled, events).some((event) => event.type === "TaskSubmitted"),
+  };
 }
 
 /**
@@ -123,16 +146,25 @@ export function waitingTask(events: HistoryEvent[], activity: boolean): WaitingT
  * Functions recorded it: the function and the payload it was sent ({ taskToken, request, stage,
  * executionArn }). Sending that payload again is exactly a retried invocation.
  */
-export function callbackInvocationFromHistory(events: HistoryEvent[]): { functionName: string; payload: Record<string, unknown> } | undefined {
-  const scheduled = newestFirst(events).find((event) => event.type === "TaskScheduled"
-    && event.taskScheduledEventDetails?.resourceType === "lambda" && (event.taskScheduledEventDetails.resource ?? "").endsWith(".waitForTaskToken"));
+export function callbackInvocationFromHistory(
+  events: HistoryEvent[],
+): { functionName: string; payload: Record<string, unknown> } | undefined {
+  const scheduled = newestFirst(events).find(
+    (event) =>
+      event.type === "TaskScheduled" &&
+      event.taskScheduledEventDetails?.resourceType === "lambda" &&
+      (event.taskScheduledEventDetails.resource ?? "").endsWith(".waitForTaskToken"),
+  );
   let parameters: unknown;
   try {
     parameters = JSON.parse(scheduled?.taskScheduledEventDetails?.parameters ?? "null");
   } catch {
     return undefined;
   }
-  const { FunctionName: functionName, Payload: payload } = (parameters ?? {}) as { FunctionName?: unknown; Payload?: unknown };
+  const { FunctionName: functionName, Payload: payload } = (parameters ?? {}) as {
+    FunctionName?: unknown;
+    Payload?: unknown;
+  };
   if (typeof functionName !== "string" || typeof payload !== "object" || payload === null) return undefined;
   return { functionName, payload: payload as Record<string, unknown> };
 }

@@ -24,28 +24,67 @@ export interface KeylessRead {
 export function readerSessionPolicy(executionArn: string): string {
   return JSON.stringify({
     Version: "2012-10-17",
-    Statement: [{ Effect: "Allow", Action: ["states:GetExecutionHistory", "states:DescribeExecution"], Resource: executionArn }],
+    Statement: [
+      { Effect: "Allow", Action: ["states:GetExecutionHistory", "states:DescribeExecution"], Resource: executionArn },
+    ],
   });
 }
 
 /** Judges what a reader without the key got: an error, or events that must not hold the token. */
 export function judgeKeylessRead(result: { events: HistoryEvent[] } | { error: string }): KeylessRead {
   if ("error" in result) return { ran: true, answer: `AWS refused the read: ${result.error}`, tokenVisible: false };
-  const withData = result.events.filter((event) => JSON.stringify(event).includes('"parameters"') || JSON.stringify(event).includes('"input"')).length;
+  const withData = result.events.filter(
+    (event) => JSON.stringify(event).includes('"parameters"') || JSON.stringify(event).includes('"input"'),
+  ).length;
   const tokenVisible = taskTokenFromHistory(result.events) !== undefined;
-  return { ran: true, answer: `AWS returned ${result.events.length} events, ${withData} with execution data${tokenVisible ? ", a task token among them" : ", no task token"}`, tokenVisible };
+  return {
+    ran: true,
+    answer: `AWS returned ${result.events.length} events, ${withData} with execution data${tokenVisible ? ", a task token among them" : ", no task token"}`,
+    tokenVisible,
+  };
 }
 
-export async function readHistoryWithoutKey(args: { region: string; callerArn: string; executionArn: string }): Promise<KeylessRead> {
+export async function readHistoryWithoutKey(args: {
+  region: string;
+  callerArn: string;
+  executionArn: string;
+}): Promise<KeylessRead> {
   if (!/^arn:aws[a-z-]*:iam::\d{12}:user\//.test(args.callerArn)) {
-    return { ran: false, answer: "skipped: only an IAM user can get a federation token (run the suite as an IAM user to settle what such a reader gets)", tokenVisible: false };
+    return {
+      ran: false,
+      answer:
+        "skipped: only an IAM user can get a federation token (run the suite as an IAM user to settle what such a reader gets)",
+      tokenVisible: false,
+    };
   }
   const sts = new STSClient({ region: args.region });
-  const { Credentials: credentials } = await sts.send(new GetFederationTokenCommand({ Name: "sfn-approvals-it-reader", DurationSeconds: 900, Policy: readerSessionPolicy(args.executionArn) }));
-  if (!credentials?.AccessKeyId || !credentials.SecretAccessKey) throw new Error("STS GetFederationToken returned no credentials");
-  const sfn = new SFNClient({ region: args.region, maxAttempts: 1, credentials: { accessKeyId: credentials.AccessKeyId, secretAccessKey: credentials.SecretAccessKey, sessionToken: credentials.SessionToken } });
+  const { Credentials: credentials } = await sts.send(
+    new GetFederationTokenCommand({
+      Name: "sfn-approvals-it-reader",
+      DurationSeconds: 900,
+      Policy: readerSessionPolicy(args.executionArn),
+    }),
+  );
+  if (!credentials?.AccessKeyId || !credentials.SecretAccessKey)
+    throw new Error("STS GetFederationToken returned no credentials");
+  const sfn = new SFNClient({
+    region: args.region,
+    maxAttempts: 1,
+    credentials: {
+      accessKeyId: credentials.AccessKeyId,
+      secretAccessKey: credentials.SecretAccessKey,
+      sessionToken: credentials.SessionToken,
+    },
+  });
   try {
-    const { events = [] } = await sfn.send(new GetExecutionHistoryCommand({ executionArn: args.executionArn, reverseOrder: true, maxResults: 100, includeExecutionData: true }));
+    const { events = [] } = await sfn.send(
+      new GetExecutionHistoryCommand({
+        executionArn: args.executionArn,
+        reverseOrder: true,
+        maxResults: 100,
+        includeExecutionData: true,
+      }),
+    );
     return judgeKeylessRead({ events });
   } catch (error) {
     return judgeKeylessRead({ error: (error as Error).name });

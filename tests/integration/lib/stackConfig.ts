@@ -39,7 +39,8 @@ export function isEmailMechanism(mechanism: Mechanism): boolean {
 
 /** `it-<mechanism>-<suffix>`: a stack name Pulumi and every resource name derived from it accept. */
 export function stackNameFor(mechanism: Mechanism, suffix: string): string {
-  if (!/^[a-z0-9]{4,12}$/.test(suffix)) throw new Error(`stack name suffix '${suffix}' must be 4 to 12 lowercase letters or digits`);
+  if (!/^[a-z0-9]{4,12}$/.test(suffix))
+    throw new Error(`stack name suffix '${suffix}' must be 4 to 12 lowercase letters or digits`);
   return `it-${mechanism}-${suffix}`;
 }
 
@@ -96,8 +97,13 @@ export interface ConfigEntry {
  * stack attaches the approver policies of codepipeline and activity to the suite's approver role,
  * a plain IAM role (the default; `attachApproverPolicies` is not set).
  */
-export function itStackConfig(args: { mechanism: Mechanism; region: string; approver: string }): Record<string, ConfigEntry> {
-  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(args.region)) throw new Error(`'${args.region}' is not an AWS Region name like eu-west-1`);
+export function itStackConfig(args: {
+  mechanism: Mechanism;
+  region: string;
+  approver: string;
+}): Record<string, ConfigEntry> {
+  if (!/^[a-z]{2}(-[a-z]+)+-\d$/.test(args.region))
+    throw new Error(`'${args.region}' is not an AWS Region name like eu-west-1`);
   return {
     "aws:region": { value: args.region },
     "sfn-approvals:stages": { value: JSON.stringify([itStage(args.mechanism, args.approver)]) },
@@ -105,13 +111,20 @@ export function itStackConfig(args: { mechanism: Mechanism; region: string; appr
 }
 
 /** The values parseConfig (components/config.ts) takes, from such a config. */
-export function rawConfigOf(config: Record<string, ConfigEntry>): { stages?: unknown; autoApproveBelow?: unknown; alertEmails?: unknown; keys: string[] } {
+export function rawConfigOf(config: Record<string, ConfigEntry>): {
+  stages?: unknown;
+  autoApproveBelow?: unknown;
+  alertEmails?: unknown;
+  keys: string[];
+} {
   const json = (key: string): unknown => (config[key] === undefined ? undefined : JSON.parse(config[key].value));
   return {
     stages: json("sfn-approvals:stages"),
     alertEmails: json("sfn-approvals:alertEmails"),
     autoApproveBelow: config["sfn-approvals:autoApproveBelow"]?.value,
-    keys: Object.keys(config).filter((key) => key.startsWith("sfn-approvals:")).map((key) => key.slice("sfn-approvals:".length)),
+    keys: Object.keys(config)
+      .filter((key) => key.startsWith("sfn-approvals:"))
+      .map((key) => key.slice("sfn-approvals:".length)),
   };
 }
 
