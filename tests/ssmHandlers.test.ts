@@ -694,8 +694,8 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
 });
 
 describe("ssm-automation result: who may have started an automation", () => {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { startedBy } =
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
     require("../functions/mechanisms/ssmAutomation/automationResult") as typeof import("../functions/mechanisms/ssmAutomation/automationResult");
   const role = "stage-manager-start-role-a1b2c3d";
   it("accepts the start function's session ARN or its role ARN", () => {

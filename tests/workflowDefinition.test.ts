@@ -497,8 +497,8 @@ describe("workflow definition: asl-validator and lint", () => {
 
 describe("workflow definition: execution length", () => {
   it("refuses stages whose waits add up beyond a Standard execution's year, naming them", () => {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const { assembleWorkflowDefinition: assemble, stageTaskOptions: options } =
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
       require("../components/workflow/definition") as typeof import("../components/workflow/definition");
     const stageOf = (name: string, days: number) => ({
       stage: name,

@@ -12,6 +12,8 @@ interface CommandResult {
   stderr: string;
   code: number;
 }
+// Pulumi's automation internals and the plain-JS fake have no ES module entry to import.
+/* eslint-disable @typescript-eslint/no-require-imports */
 const { CommandResult } = require("@pulumi/pulumi/automation/cmd") as {
   CommandResult: new (stdout: string, stderr: string, code: number) => CommandResult;
 };
@@ -22,6 +24,7 @@ const { createCommandError } = require("@pulumi/pulumi/automation/errors") as {
 const { fakePulumi } = require("./fakePulumi.js") as {
   fakePulumi: (args: string[], dir: string) => { stdout: string; stderr: string; code: number };
 };
+/* eslint-enable @typescript-eslint/no-require-imports */
 
 /** `upMs`: `pulumi up` takes this long, and a cancel (the API's SIGINT) ends it as Pulumi does. */
 export function fakePulumiCommand(dir: string, options: { upMs?: number } = {}): PulumiCommand {

@@ -91,7 +91,7 @@ export class SignedAws {
     const text = await response.text();
     if (!response.ok) {
       let type = response.headers.get("x-amzn-errortype")?.split(":")[0] ?? "";
-      let message = "";
+      let message: string;
       try {
         const parsed = JSON.parse(text) as { __type?: string; message?: string; Message?: string };
         type ||= (parsed.__type ?? "").split("#").pop() ?? "";
