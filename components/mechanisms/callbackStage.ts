@@ -6,13 +6,12 @@ import { ApprovalFunction } from "../shared/lambda";
 import { ApprovalStage, ApprovalTaskState } from "./base";
 import { TaskStateOptions, lambdaCallbackTaskStates } from "../workflow/asl";
 
-export function lambdaCallbackTaskState(args: {
-  stage: string;
-  mechanism: Mechanism;
-  startFunction: ApprovalFunction;
-  maxWaitSeconds: number;
-  options: TaskStateOptions;
-}): ApprovalTaskState {
+/** The Task of a stage whose start function is invoked with the token, and what the state machine needs to run it. */
+export function lambdaCallbackTaskState(
+  stage: { stage: string; mechanism: Mechanism; startFunction: ApprovalFunction; maxWaitSeconds: number },
+  options: TaskStateOptions,
+): ApprovalTaskState {
+  const args = { ...stage, options };
   const functionArn = args.startFunction.function.arn;
   return {
     states: functionArn.apply((arn) =>
@@ -81,13 +80,7 @@ export abstract class LambdaCallbackApproval extends pulumi.ComponentResource im
   }
 
   taskState(options: TaskStateOptions): ApprovalTaskState {
-    return lambdaCallbackTaskState({
-      stage: this.stage,
-      mechanism: this.mechanism,
-      startFunction: this.startFunction,
-      maxWaitSeconds: this.maxWaitSeconds,
-      options,
-    });
+    return lambdaCallbackTaskState(this, options);
   }
 
   grantTaskResponse(stateMachineArn: pulumi.Input<string>): void {

@@ -113,13 +113,7 @@ export class EmailLinkApproval extends pulumi.ComponentResource implements Appro
   }
 
   taskState(options: TaskStateOptions): ApprovalTaskState {
-    return lambdaCallbackTaskState({
-      stage: this.stage,
-      mechanism: this.mechanism,
-      startFunction: this.startFunction,
-      maxWaitSeconds: this.maxWaitSeconds,
-      options,
-    });
+    return lambdaCallbackTaskState(this, options);
   }
 
   /** The decision comes from the ApprovalPage, which holds its own rights on the state machine. */
