@@ -21,6 +21,7 @@ import { SFNClient } from "@aws-sdk/client-sfn";
 import { STSClient } from "@aws-sdk/client-sts";
 import { tokensIn } from "../../functions/mechanisms/email/approvalPage";
 import { stageOfStateName } from "../../functions/contract";
+import { AslBranch, AslDefinition, TaskState } from "../../components/workflow/asl";
 import { EventBridgeEvent } from "../../functions/shared/eventBridge";
 import { AwsError, FakeAws } from "../../tests/helpers/fakeAws";
 import { RunEvent, RunResult, TaskHandler, runDefinition } from "../../tests/helpers/localStateMachine";
@@ -102,9 +103,38 @@ export interface SandboxResult {
 /** A problem with the sandbox itself (not the workflow's answer): exit code 2. */
 export class SandboxProblem extends Error {}
 
+/** A stage as the stack's `stages` output describes it (index.ts): the fields the sandbox reads. */
+interface StageOutput {
+  name: string;
+  mechanism: string;
+  approvers: string[];
+  topicArn?: string;
+  documentName?: string;
+  pipelineName?: string;
+  activityArn?: string;
+  startFunctionName?: string;
+  resultFunctionName?: string;
+}
+
+/** The stack outputs the sandbox reads (index.ts). */
+interface StackOutputs {
+  stateMachineArn: string;
+  stateMachineName: string;
+  region: string;
+  autoApproveBelow: number | null;
+  approvalPageUrl?: string;
+  stages: StageOutput[];
+}
+
 interface Generated {
   resources: RecordedResource[];
-  outputs: Record<string, any>;
+  outputs: StackOutputs;
+}
+
+/** A codepipeline stage in a Pipeline resource's inputs: the fields of its approval action the sandbox reads. */
+interface PipelineStageInput {
+  name: string;
+  actions?: Array<{ configuration?: { NotificationArn?: string; CustomData?: string; ExternalEntityLink?: string } }>;
 }
 
 /**
@@ -120,6 +150,16 @@ export function configAccount(config: Record<string, string>): string | undefine
   return accounts.size === 1 ? [...accounts][0] : undefined;
 }
 
+/** The outputs carry the state machine and its stages (each named, with its mechanism). */
+function isStackOutputs(outputs: Record<string, unknown>): outputs is Record<string, unknown> & StackOutputs {
+  const { stateMachineArn, stages } = outputs;
+  return (
+    typeof stateMachineArn === "string" &&
+    Array.isArray(stages) &&
+    stages.every((stage) => typeof stage?.name === "string" && typeof stage.mechanism === "string")
+  );
+}
+
 /** The program runs once per stack config and process (it is deterministic for a config). */
 const generated = new Map<string, Promise<Generated>>();
 function generate(stack: string, config: Record<string, string>): Promise<Generated> {
@@ -127,9 +167,14 @@ function generate(stack: string, config: Record<string, string>): Promise<Genera
   let run = generated.get(key);
   if (!run) {
     mockAccount.id = configAccount(config) ?? ACCOUNT_ID;
-    run = runProgram(stack, config).finally(() => {
-      mockAccount.id = ACCOUNT_ID;
-    });
+    run = runProgram(stack, config)
+      .then(({ resources, outputs }) => {
+        if (!isStackOutputs(outputs)) throw new Error("its stack outputs lack the state machine or its stages");
+        return { resources, outputs };
+      })
+      .finally(() => {
+        mockAccount.id = ACCOUNT_ID;
+      });
     generated.set(key, run);
     run.catch(() => generated.delete(key));
   }
@@ -137,12 +182,20 @@ function generate(stack: string, config: Record<string, string>): Promise<Genera
 }
 
 /** The Task states of a definition (Parallel branches included), by name. */
-function taskStates(scope: any, found: Record<string, any> = {}): Record<string, any> {
-  for (const [name, state] of Object.entries<any>(scope?.States ?? {})) {
-    if (state?.Type === "Task") found[name] = state;
-    for (const branch of state?.Branches ?? []) taskStates(branch, found);
+function taskStates(
+  scope: AslDefinition | AslBranch,
+  found: Record<string, TaskState> = {},
+): Record<string, TaskState> {
+  for (const [name, state] of Object.entries(scope.States ?? {})) {
+    if (state.Type === "Task") found[name] = state;
+    if (state.Type === "Parallel") for (const branch of state.Branches ?? []) taskStates(branch, found);
   }
   return found;
+}
+
+/** A Task's timeout or heartbeat when it is a number of seconds (not a JSONata expression). */
+function seconds(value: number | string | undefined): number | undefined {
+  return typeof value === "number" ? value : undefined;
 }
 
 /** A principal as the AWS APIs report who acted: an IAM user as it is, a role as a session of it. */
@@ -252,7 +305,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     const machines = ofType(resources, "aws:sfn/stateMachine:StateMachine");
     if (machines.length !== 1)
       throw new SandboxProblem(`stack '${stack}' generated ${machines.length} state machines, expected 1`);
-    const stages: Array<Record<string, any>> = outputs.stages;
+    const stages = outputs.stages;
     const functions = ofType(resources, "aws:lambda/function:Function");
     const account = String(outputs.stateMachineArn).split(":")[4];
     const region = String(outputs.region);
@@ -320,10 +373,11 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       );
     }
     const local = (text: string) => (pageBase ? text.split(pageBase.mock).join(pageBase.local) : text);
-    const definition = JSON.parse(local(machines[0].inputs.definition));
+    const definition: AslDefinition = JSON.parse(local(machines[0].inputs.definition));
 
     const archives = new Map<string, string>();
-    const functionNamed = (name: string) => functions.find((f) => f.state.name === name || f.state.arn === name);
+    const functionNamed = (name: string | undefined) =>
+      functions.find((f) => f.state.name === name || f.state.arn === name);
     const invoke = async (fn: RecordedResource, event: unknown): Promise<HandlerRun> => {
       let dir = archives.get(fn.name);
       if (!dir) {
@@ -463,11 +517,11 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       new Set(pipelineResources.map((p) => String(p.state.name))),
       (name) => sessionOf(functionNamed(stages.find((s) => s.pipelineName === name)?.startFunctionName)),
       (execution) => {
-        const action =
-          pipelineResources
-            .find((p) => p.state.name === execution.pipelineName)
-            ?.inputs.stages?.find((s: any) => s.name === "Approval")?.actions?.[0]?.configuration ?? {};
-        const variable = (text: string) =>
+        const pipelineStages: PipelineStageInput[] | undefined = pipelineResources.find(
+          (p) => p.state.name === execution.pipelineName,
+        )?.inputs.stages;
+        const action = pipelineStages?.find((s) => s.name === "Approval")?.actions?.[0]?.configuration ?? {};
+        const variable = (text: string | undefined) =>
           String(text ?? "").replace(
             /#\{variables\.(\w+)\}/g,
             (_, name: string) => execution.variables.find((v) => v.name === name)?.value ?? "",
@@ -678,10 +732,10 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     // The library logs a state as entered just before it calls the Task's handler: a macrotask
     // later, that line has been printed, so the run reads in order.
     const afterLog = () => new Promise((resolve) => setImmediate(resolve));
-    for (const [name, state] of Object.entries<any>(taskStates(definition))) {
+    for (const [name, state] of Object.entries(taskStates(definition))) {
       const resource = String(state.Resource);
       if (resource === "arn:aws:states:::lambda:invoke.waitForTaskToken") {
-        handlers[name] = async (input: { FunctionName: string; Payload: any }) => {
+        handlers[name] = async (input: { FunctionName: string; Payload?: Record<string, unknown> }) => {
           await afterLog();
           const token = tokensIn(JSON.stringify(input))[0];
           const fn = functionNamed(input.FunctionName);
@@ -750,7 +804,13 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       } else if (sfn.activities.has(resource)) {
         handlers[name] = async (input: unknown) => {
           await afterLog();
-          const decision = sfn.activityTask(name, resource, input, state.HeartbeatSeconds, state.TimeoutSeconds);
+          const decision = sfn.activityTask(
+            name,
+            resource,
+            input,
+            seconds(state.HeartbeatSeconds),
+            seconds(state.TimeoutSeconds),
+          );
           say(`  activity ${resource.split(":").pop()}: the task waits for a worker (GetActivityTask)`);
           act(() => activityWorker(resource));
           return outcomeOf(await decision);

@@ -49,7 +49,26 @@ export class SandboxSns {
 // ---- DynamoDB: the tables of the stack, by name ----
 
 type Item = Record<string, { S?: string; N?: string }>;
-type TableHandlers = Record<"PutItem" | "GetItem" | "UpdateItem", (body: any) => unknown>;
+/** The request bodies the tables answer (parsed JSON), with the fields they read. */
+interface PutItemRequest {
+  Item: Item;
+  ConditionExpression?: string;
+}
+interface GetItemRequest {
+  Key: Item;
+}
+interface UpdateItemRequest {
+  Key: Item;
+  UpdateExpression?: string;
+  ConditionExpression?: string;
+  ExpressionAttributeValues: Item;
+}
+type TableRequest = PutItemRequest | GetItemRequest | UpdateItemRequest;
+interface TableHandlers {
+  PutItem: (body: PutItemRequest) => unknown;
+  GetItem: (body: GetItemRequest) => unknown;
+  UpdateItem: (body: UpdateItemRequest) => unknown;
+}
 
 /** A codepipeline stage's token table, evaluating exactly the expressions functions/mechanisms/codePipeline/tokenStore.ts sends (any other is refused). */
 class TokenTable {
@@ -70,11 +89,11 @@ class TokenTable {
         return {};
       },
       GetItem: (body) => {
-        const item = this.items.get(body.Key.approvalKey.S);
+        const item = this.items.get(body.Key.approvalKey.S as string);
         return item ? { Item: structuredClone(item) } : {};
       },
       UpdateItem: (body) => {
-        const item = this.items.get(body.Key.approvalKey.S);
+        const item = this.items.get(body.Key.approvalKey.S as string);
         const values = body.ExpressionAttributeValues;
         const boundElsewhere =
           item?.pipelineExecutionId !== undefined && item.pipelineExecutionId.S !== values[":execution"]?.S;
@@ -118,7 +137,7 @@ export class SandboxTables {
     const handlers: Partial<TableHandlers> = {};
     // FakeCodeTable registers its operations on an endpoint; here they are kept by table name.
     new FakeCodeTable(name).serve({
-      on: (operation: keyof TableHandlers, handler: (body: any) => unknown) => {
+      on: (operation: keyof TableHandlers, handler: (body: TableRequest) => unknown) => {
         handlers[operation] = handler;
       },
     } as unknown as FakeAws);

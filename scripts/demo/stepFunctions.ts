@@ -336,7 +336,19 @@ export class SandboxStepFunctions {
       if (!this.activities.has(activityArn))
         return new AwsError("ActivityDoesNotExist", `Activity Does Not Exist: '${activityArn}'`);
       return new Promise((resolve) => {
-        let timer: NodeJS.Timeout | undefined;
+        const queue = this.queued.get(activityArn) ?? [];
+        while (queue.length > 0 && queue[0].closed) queue.shift();
+        const waiting = queue.shift();
+        // No task waiting: the poll is answered empty after a while unless a task comes first.
+        const timer = waiting
+          ? undefined
+          : setTimeout(() => {
+              this.pollers.set(
+                activityArn,
+                (this.pollers.get(activityArn) ?? []).filter((p) => p !== hand),
+              );
+              resolve({});
+            }, ACTIVITY_POLL_MS);
         const hand = (task: WaitingTask | undefined) => {
           if (timer) clearTimeout(timer);
           if (!task) {
@@ -350,20 +362,10 @@ export class SandboxStepFunctions {
           ).id;
           resolve({ taskToken: task.token, input: task.input });
         };
-        const queue = this.queued.get(activityArn) ?? [];
-        while (queue.length > 0 && queue[0].closed) queue.shift();
-        const waiting = queue.shift();
         if (waiting) {
           hand(waiting);
           return;
         }
-        timer = setTimeout(() => {
-          this.pollers.set(
-            activityArn,
-            (this.pollers.get(activityArn) ?? []).filter((p) => p !== hand),
-          );
-          resolve({});
-        }, ACTIVITY_POLL_MS);
         this.pollers.set(activityArn, [...(this.pollers.get(activityArn) ?? []), hand]);
       });
     });
