@@ -785,7 +785,9 @@ describe("email-link start function (staging 'team-lead'), as deployed: serializ
   });
 
   it("publishes nothing (the task fails) when the code cannot be stored: no email holds a link that could not work", async () => {
-    aws.on("PutItem", () => new AwsError("ProvisionedThroughputExceededException", "slow down", 400));
+    // An error the SDK does not retry: a throttled PutItem would be retried 5 times with up to 15 s
+    // of random backoff first, and end the same way.
+    aws.on("PutItem", () => new AwsError("AccessDeniedException", "not authorized to perform: dynamodb:PutItem", 400));
     aws.on("Publish", () => snsPublishXml("msg-never"));
     const run = await invoke(event);
     expect(run.ok).to.equal(false);
