@@ -5,7 +5,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { ApprovalAlerts } from "./components/shared/alerts";
 import { ApprovalPage } from "./components/mechanisms/approvalPage";
 import { ApprovalWorkflow, workflowStateMachineName } from "./components/workflow/approvalWorkflow";
-import { WorkflowKey } from "./components/workflow/dataKey";
+import { ExecutionDataKey } from "./components/workflow/executionDataKey";
 import { MECHANISM_DEFINITIONS, createApprovalStage } from "./components/mechanisms";
 import { stageFollowUps } from "./components/workflow/followUps";
 import { Mechanism } from "./functions/contract";
@@ -73,7 +73,7 @@ export = async () => {
     "sfn-approvals:executionDataReaders",
     config.executionDataReaders,
   );
-  const dataKey = new WorkflowKey("execution-data", {
+  const dataKey = new ExecutionDataKey("execution-data", {
     stateMachineName: workflowStateMachineName(),
     executionDataReaders,
   });

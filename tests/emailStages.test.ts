@@ -527,7 +527,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
           ],
           Resource: ["*"],
         },
-        // The execution data key (see tests/workflowKey.test.ts for the key policy's side).
+        // The execution data key (see tests/executionDataKey.test.ts for the key policy's side).
         {
           Sid: "EncryptExecutionData",
           Effect: "Allow",

@@ -77,7 +77,7 @@ interface Facts {
   tableArn: string;
   /** A Task state of the definition (rows with `task`). */
   task: Record<string, any>;
-  /** The execution data key (components/workflow/dataKey.ts) and who runs `pulumi up` (under mocks: getCallerIdentity's user). */
+  /** The execution data key (components/workflow/executionDataKey.ts) and who runs `pulumi up` (under mocks: getCallerIdentity's user). */
   keyArn: string;
   deployer: string;
   /** sfn-approvals:executionDataReaders of the stack's config. */
@@ -125,7 +125,7 @@ const tls = () => ({ "aws:SecureTransport": "true" });
 const CP_DOCS =
   "codepipeline/latest/userguide/how-to-custom-role.html, action-reference-S3.html, action-reference-S3Deploy.html";
 /**
- * The execution data key (issue 11, defect 12; components/workflow/dataKey.ts cites the evidence). Step
+ * The execution data key (issue 11, defect 12; components/workflow/executionDataKey.ts cites the evidence). Step
  * Functions calls KMS with the encryption context aws:states:stateMachineArn (definition, history)
  * or aws:states:activityArn (activity inputs), valued with the resource's ARN
  * (step-functions/latest/dg/encryption-at-rest.html); the key policy names every principal.

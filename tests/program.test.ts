@@ -67,7 +67,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
     const ACTIVITY_ARN = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:activity:sfn-approvals-dev-manager`;
     // A stable name and path a permission set can reference (issue 12; tests/ssoApprovers.test.ts).
     const APPROVER_POLICY_ARN = `arn:aws:iam::${ACCOUNT_ID}:policy/sfn-approvals/sfn-approvals-dev-manager-approvers`;
-    /** The execution data key (issue 11, defect 12; tests/workflowKey.test.ts). */
+    /** The execution data key (issue 11, defect 12; tests/executionDataKey.test.ts). */
     const KEY_ARN = `arn:aws:kms:eu-west-1:${ACCOUNT_ID}:key/execution-data-key-0000-key-id`;
 
     it("creates exactly the expected resources: no Lambda, an activity, the approvers' policy and its attachment", () => {

@@ -7,7 +7,7 @@
 // Classic `aws.sfn.Activity` rather than `@pulumi/aws-native`: the same CreateActivity call, through
 // the provider every other resource here uses (one provider, no Cloud Control API permissions).
 //
-// With the stack's data key (WorkflowKey), the activity's task inputs are encrypted with it; the
+// With the stack's data key (ExecutionDataKey), the activity's task inputs are encrypted with it; the
 // approvers decrypt them on GetActivityTask (their policy and the key policy both allow it, for
 // this activity's encryption context only).
 import * as aws from "@pulumi/aws";
@@ -19,7 +19,7 @@ import { accountFacts, policyDocument } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { stageStackOutput } from "./callbackStage";
 import { ApproverAccess, ApproverPolicyReport, createApproverPolicy } from "../shared/principals";
-import { WorkflowKey } from "../workflow/dataKey";
+import { ExecutionDataKey } from "../workflow/executionDataKey";
 
 import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "./activityTiming";
 
@@ -35,7 +35,7 @@ export interface ActivityApprovalArgs {
   /** Start of physical resource names; defaults to "<project>-<stack>". */
   namePrefix?: string;
   /** The stack's data key: encrypts the activity's task inputs. */
-  dataKey?: WorkflowKey;
+  dataKey?: ExecutionDataKey;
   /** Where the approver policy is attached (default: to every approver but IAM Identity Center roles). */
   approverAccess?: ApproverAccess;
 }

@@ -20,7 +20,7 @@ import { anyOccurrenceAlarm } from "../shared/alarms";
 import { ApprovalFunction, LOG_RETENTION_DAYS } from "../shared/lambda";
 import { accountFacts } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
-import { WorkflowKey } from "../workflow/dataKey";
+import { ExecutionDataKey } from "../workflow/executionDataKey";
 
 export { PAGE_PATH };
 /** Requests per second across the whole API, and the burst above it (API Gateway throttling). */
@@ -51,7 +51,7 @@ export interface ApprovalPageArgs {
   /** Where the alarm on server errors of the page publishes (an SNS topic ARN). */
   alarmActions?: pulumi.Input<string>[];
   /** The stack's data key: the page's role may decrypt the workflow's execution data. */
-  dataKey?: WorkflowKey;
+  dataKey?: ExecutionDataKey;
 }
 
 /** The code table as the email-link start functions need it. */

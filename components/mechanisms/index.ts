@@ -6,7 +6,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { MECHANISMS, Mechanism } from "../../functions/contract";
 import type { StageConfig } from "../config";
 import type { ApproverAccess } from "../shared/principals";
-import type { WorkflowKey } from "../workflow/dataKey";
+import type { ExecutionDataKey } from "../workflow/executionDataKey";
 import { ActivityApproval } from "./activity";
 import type { LinkCodeTable } from "./approvalPage";
 import { ApprovalStage } from "./base";
@@ -27,8 +27,8 @@ export interface StageDefaults {
   approvalPageUrl?: pulumi.Input<string>;
   /** The page's code table (ApprovalPage.linkCodes); required by mechanisms with `approvalPage: "code-link"`. */
   linkCodeTable?: LinkCodeTable;
-  /** The stack's data key (WorkflowKey): encrypts activities. */
-  dataKey?: WorkflowKey;
+  /** The stack's data key (ExecutionDataKey): encrypts activities. */
+  dataKey?: ExecutionDataKey;
   /** How stages whose mechanism has `approverPolicy` attach it; each stage adds its own permissionSets. */
   approverAccess?: Omit<ApproverAccess, "permissionSets">;
 }

@@ -10,7 +10,7 @@ import { LOG_RETENTION_DAYS } from "../shared/lambda";
 import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { StageFollowUps, WorkflowFollowUp } from "./followUps";
-import { WorkflowKey } from "./dataKey";
+import { ExecutionDataKey } from "./executionDataKey";
 
 /** CloudWatch Logs delivery for Step Functions; these actions support no resource-level permissions. */
 export const LOG_DELIVERY_STATEMENT: PolicyStatement = {
@@ -41,7 +41,7 @@ export interface ApprovalWorkflowArgs {
   /** Reminders and escalation, by stage name (see components/workflow/followUps.ts). */
   followUps?: Record<string, WorkflowFollowUp>;
   /** Encrypts the definition and execution history (with the stages' activities); its policy gets the execution role. */
-  dataKey?: WorkflowKey;
+  dataKey?: ExecutionDataKey;
 }
 
 /** The state machine's name for a name prefix (the approval page needs it before the state machine exists). */

@@ -1,4 +1,4 @@
-// Issue 11, defect 12: the stack's execution data key (components/workflow/dataKey.ts). Every stack
+// Issue 11, defect 12: the stack's execution data key (components/workflow/executionDataKey.ts). Every stack
 // encrypts its state machine and activities with a customer managed key whose policy names each
 // principal that may decrypt, for its own encryption context only; nobody else (read access to
 // the execution history included) sees the tokens or the requests. Under Pulumi mocks: the exact
@@ -6,8 +6,8 @@
 // the IAM statements that mirror the key policy. tests/iamSimulation.test.ts evaluates the calls.
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { WorkflowKey } from "../components/workflow/dataKey";
-import { keyPolicy as buildKeyPolicy } from "../components/workflow/dataKey";
+import { ExecutionDataKey } from "../components/workflow/executionDataKey";
+import { keyPolicy as buildKeyPolicy } from "../components/workflow/executionDataKey";
 import { ConfigError } from "../components/shared/configError";
 import {
   ACCOUNT_ID,
@@ -366,14 +366,14 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
       error = caught;
     }
     expect((error as Error)?.message).to.match(
-      /^WorkflowKey: pulumi up runs as the account's root user .*Deploy as an IAM user or role$/,
+      /^ExecutionDataKey: pulumi up runs as the account's root user .*Deploy as an IAM user or role$/,
     );
   });
 
   it("refuses to register a reader or an activity after the workflow completed the key policy", async () => {
     let error: unknown;
     await runWithMocks("dev", {}, () => {
-      const key = new WorkflowKey("k", { stateMachineName: "sfn-approvals-dev", executionDataReaders: [] });
+      const key = new ExecutionDataKey("k", { stateMachineName: "sfn-approvals-dev", executionDataReaders: [] });
       key.allowExecutionRole("arn:aws:iam::123456789012:role/r");
       try {
         key.addExecutionReader("Late", "arn:aws:iam::123456789012:role/late");
@@ -383,7 +383,7 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
     });
     expect(error).to.be.instanceOf(pulumi.RunError);
     expect((error as Error).message).to.equal(
-      "WorkflowKey: addExecutionReader after the workflow's execution role completed the key policy; create the page and the stages before the workflow",
+      "ExecutionDataKey: addExecutionReader after the workflow's execution role completed the key policy; create the page and the stages before the workflow",
     );
   });
 });

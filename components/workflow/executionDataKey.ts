@@ -77,7 +77,7 @@ export const LOG_DELIVERY_CONTEXT = "kms:EncryptionContext:SourceArn";
 /** How long Step Functions reuses a data key before it calls GenerateDataKey again (AWS default, as CDK's). */
 export const DATA_KEY_REUSE_SECONDS = 300;
 
-export interface WorkflowKeyArgs {
+export interface ExecutionDataKeyArgs {
   /** The workflow's state machine name (workflowStateMachineName()): its ARN is the encryption context. */
   stateMachineName: string;
   /** Operators who may read execution data in clear (sfn-approvals:executionDataReaders). */
@@ -92,7 +92,7 @@ interface ActivityGrant {
   workers: string[];
 }
 
-export class WorkflowKey extends pulumi.ComponentResource {
+export class ExecutionDataKey extends pulumi.ComponentResource {
   readonly key: aws.kms.Key;
   readonly alias: aws.kms.Alias;
   readonly arn: pulumi.Output<string>;
@@ -107,7 +107,8 @@ export class WorkflowKey extends pulumi.ComponentResource {
   private readonly resolvePolicy: (policy: pulumi.Output<string>) => void;
   private sealed = false;
 
-  constructor(name: string, args: WorkflowKeyArgs, opts?: pulumi.ComponentResourceOptions) {
+  constructor(name: string, args: ExecutionDataKeyArgs, opts?: pulumi.ComponentResourceOptions) {
+    // The type token keeps the component's first name: a new one would change every URN under it.
     super("sfn-approvals:index:WorkflowKey", name, {}, opts);
     const parent = { parent: this };
     this.facts = accountFacts(parent);
@@ -147,7 +148,7 @@ export class WorkflowKey extends pulumi.ComponentResource {
       `${name}-alias`,
       {
         name: checkedName(
-          `WorkflowKey ${name}`,
+          `ExecutionDataKey ${name}`,
           "KMS alias",
           `alias/${prefix}-execution-data`,
           256,
@@ -275,7 +276,7 @@ export class WorkflowKey extends pulumi.ComponentResource {
   private checkOpen(what: string): void {
     if (this.sealed)
       throw new pulumi.RunError(
-        `WorkflowKey: ${what} after the workflow's execution role completed the key policy; create the page and the stages before the workflow`,
+        `ExecutionDataKey: ${what} after the workflow's execution role completed the key policy; create the page and the stages before the workflow`,
       );
   }
 }
@@ -296,7 +297,7 @@ export function keyPolicy(args: {
   const deployerArn = pulumi.output(args.deployerArn).apply((arn) => {
     if (/:root$/.test(arn))
       throw new pulumi.RunError(
-        `WorkflowKey: pulumi up runs as the account's root user (${arn}); the execution data key would then let every IAM principal of the account decrypt. Deploy as an IAM user or role`,
+        `ExecutionDataKey: pulumi up runs as the account's root user (${arn}); the execution data key would then let every IAM principal of the account decrypt. Deploy as an IAM user or role`,
       );
     return arn;
   });
