@@ -31,6 +31,7 @@ const TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe+/=${"Zm9v+bar/baz=".repeat(60)}`;
 const SETTINGS: ApprovalPageSettings = {
   stateMachineArn: STATE_MACHINE,
   stages: { review: "email-link", finance: "sns-callback" },
+  codeLinkMechanisms: ["email-link"],
   codeTable: "sfn-approvals-prod-link-codes",
 };
 
@@ -66,6 +67,7 @@ const DIRECT: PageUnderTest = {
 const STAGING_SETTINGS: ApprovalPageSettings = {
   stateMachineArn: "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-staging",
   stages: { "team-lead": "email-link", finance: "sns-callback" },
+  codeLinkMechanisms: ["email-link"],
   codeTable: "sfn-approvals-staging-link-codes",
 };
 

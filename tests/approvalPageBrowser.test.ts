@@ -68,6 +68,7 @@ describe("approval page in headless Chromium (staging, phone width, the deployed
     expect(variables).to.deep.equal({
       STATE_MACHINE_ARN,
       STAGES: JSON.stringify({ "team-lead": "email-link", finance: "sns-callback" }),
+      CODE_LINK_MECHANISMS: JSON.stringify(["email-link"]),
       CODE_TABLE_NAME: "sfn-approvals-staging-link-codes",
     });
     const dir = writeArchive(await archiveFiles(fn));

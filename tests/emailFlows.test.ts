@@ -120,11 +120,13 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
     const settings = {
       stateMachineArn: env.STATE_MACHINE_ARN,
       stages: JSON.parse(env.STAGES),
+      codeLinkMechanisms: JSON.parse(env.CODE_LINK_MECHANISMS),
       codeTable: env.CODE_TABLE_NAME,
     };
     expect(settings).to.deep.equal({
       stateMachineArn: STATE_MACHINE_ARN,
       stages: { "team-lead": "email-link", finance: "sns-callback" },
+      codeLinkMechanisms: ["email-link"],
       codeTable: CODE_TABLE,
     });
     expect(named(run.resources, "stage-team-lead-start-fn").inputs.environment.variables.CODE_TABLE_NAME).to.equal(

@@ -275,6 +275,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       expect(fn.environment.variables).to.deep.equal({
         STATE_MACHINE_ARN,
         STAGES: JSON.stringify(STAGES),
+        CODE_LINK_MECHANISMS: JSON.stringify(["email-link"]),
         CODE_TABLE_NAME: CODE_TABLE,
       });
       expect(JSON.parse(fn.environment.variables.STAGES)).to.deep.equal(STAGES);
@@ -735,7 +736,7 @@ describe("email-link start function (staging 'team-lead'), as deployed: serializ
     expect(
       linkParams(
         { t: encodeToken(TOKEN), e: EXECUTION_ARN, s: "team-lead" },
-        { stateMachineArn: STATE_MACHINE_ARN, stages: STAGES },
+        { stateMachineArn: STATE_MACHINE_ARN, stages: STAGES, codeLinkMechanisms: ["email-link"] },
       ),
     ).to.equal(undefined);
 

@@ -584,7 +584,11 @@ describe("integration suite helpers", () => {
   });
 
   describe("approval page form", () => {
-    const settings = { stateMachineArn: STATE_MACHINE_ARN, stages: { [IT_STAGE]: "sns-callback" as Mechanism } };
+    const settings = {
+      stateMachineArn: STATE_MACHINE_ARN,
+      stages: { [IT_STAGE]: "sns-callback" as Mechanism },
+      codeLinkMechanisms: ["email-link" as Mechanism],
+    };
 
     it("posts t (base64url token), e, s, name, comment and decision, urlencoded", () => {
       const body = approvalPageForm({

@@ -14,7 +14,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { PAGE_PATH } from "../../functions/mechanisms/email/approvalLink";
 import { HttpEvent, handleApprovalPage } from "../../functions/mechanisms/email/approvalPage";
 import { newDynamoDbClient, newSfnClient, requiredEnv } from "../../functions/shared/awsClients";
-import { Mechanism } from "../../functions/contract";
+import { MECHANISMS, Mechanism } from "../../functions/contract";
 import { MECHANISM_DEFINITIONS, mechanismsWith } from "./index";
 import { anyOccurrenceAlarm } from "../shared/alarms";
 import { ApprovalFunction, LOG_RETENTION_DAYS } from "../shared/lambda";
@@ -127,6 +127,7 @@ export class ApprovalPage extends pulumi.ComponentResource {
             {
               stateMachineArn: requiredEnv("STATE_MACHINE_ARN"),
               stages: JSON.parse(requiredEnv("STAGES")) as Record<string, Mechanism>,
+              codeLinkMechanisms: JSON.parse(requiredEnv("CODE_LINK_MECHANISMS")) as Mechanism[],
               codeTable: process.env.CODE_TABLE_NAME,
             },
             newSfnClient(1),
@@ -135,6 +136,9 @@ export class ApprovalPage extends pulumi.ComponentResource {
         environment: {
           STATE_MACHINE_ARN: stateMachineArn,
           STAGES: JSON.stringify(args.stages),
+          CODE_LINK_MECHANISMS: JSON.stringify(
+            MECHANISMS.filter((mechanism) => MECHANISM_DEFINITIONS[mechanism].approvalPage === "code-link"),
+          ),
           ...(codeTable ? { CODE_TABLE_NAME: codeTable.name } : {}),
         },
         statements: [

@@ -44,6 +44,8 @@ export interface ApprovalPageSettings {
   stateMachineArn: string;
   /** Stage name -> mechanism of every stage that sends approvers here. */
   stages: Record<string, Mechanism>;
+  /** The mechanisms whose links carry a one-time code, never the token: their stages take no token link. */
+  codeLinkMechanisms: Mechanism[];
   /** The code table of email-link links (ApprovalPage.linkCodes); needed when a stage uses email-link. */
   codeTable?: string;
 }
@@ -181,8 +183,8 @@ function isExecutionOf(settings: ApprovalPageSettings, executionArn: string | un
 
 /**
  * A token link's parameters: t (token), e (execution ARN of this state machine), s (a known
- * stage). Only sns-callback stages take token links: an email-link stage decides only with its
- * one-time code, so a token read elsewhere (the execution history) opens nothing here.
+ * stage). Only stages of token-link mechanisms take them: a code-link stage (email-link) decides
+ * only with its one-time code, so a token read elsewhere (the execution history) opens nothing here.
  */
 export function linkParams(
   fields: Record<string, string | undefined>,
@@ -195,7 +197,7 @@ export function linkParams(
   if (
     !stage ||
     !Object.prototype.hasOwnProperty.call(settings.stages, stage) ||
-    settings.stages[stage] === "email-link"
+    settings.codeLinkMechanisms.includes(settings.stages[stage])
   )
     return undefined;
   return { token, executionArn, stage, mechanism: settings.stages[stage] };
@@ -229,7 +231,10 @@ async function codeParams(
     return { answer: UNAVAILABLE() };
   }
   if (!item) return { answer: closed() };
-  if (settings.stages[item.stage] !== "email-link" || !isExecutionOf(settings, item.executionArn))
+  const mechanism = Object.prototype.hasOwnProperty.call(settings.stages, item.stage)
+    ? settings.stages[item.stage]
+    : undefined;
+  if (!mechanism || !settings.codeLinkMechanisms.includes(mechanism) || !isExecutionOf(settings, item.executionArn))
     return { answer: DAMAGED() };
   // Sealed under the code and bound to the item's stage and execution: an edited item opens nothing.
   const token = openToken(code, item.sealedToken, item.stage, item.executionArn);
@@ -237,7 +242,7 @@ async function codeParams(
   const state = codeState(item, Math.floor(Date.now() / 1000));
   if (state === "closed") return { answer: closed() };
   return {
-    params: { token, executionArn: item.executionArn, stage: item.stage, mechanism: "email-link", code },
+    params: { token, executionArn: item.executionArn, stage: item.stage, mechanism, code },
     claimed: state === "claimed",
   };
 }
