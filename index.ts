@@ -2,12 +2,12 @@
 // them in order, and exports what users need to start and follow approvals.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { ApprovalAlerts } from "./components/shared/alerts";
+import { ApprovalAlerts } from "./components/shared/approvalAlerts";
 import { ApprovalPage } from "./components/mechanisms/approvalPage";
 import { ApprovalWorkflow, workflowStateMachineName } from "./components/workflow/approvalWorkflow";
 import { ExecutionDataKey } from "./components/workflow/executionDataKey";
 import { MECHANISM_DEFINITIONS, createApprovalStage } from "./components/mechanisms";
-import { stageFollowUps } from "./components/workflow/followUps";
+import { stageFollowUps } from "./components/workflow/stageFollowUps";
 import { Mechanism } from "./functions/contract";
 import { ApprovalConfig, checkAccounts, loadConfig } from "./components/config";
 import { defaultNamePrefix } from "./components/shared/naming";
@@ -20,7 +20,7 @@ import {
   resolvePrincipalArns,
 } from "./components/shared/principals";
 
-/** How codepipeline and activity stages attach their approver policies (README: Approvers who sign in with IAM Identity Center). */
+/** How codepipeline and activity stages attach their approver policies (docs/identity-center.md). */
 function approverAccess(config: ApprovalConfig): Omit<ApproverAccess, "permissionSets"> {
   const prefix = config.approverPolicyPrefix ?? defaultNamePrefix();
   const attach = config.attachApproverPolicies !== false;
@@ -78,9 +78,7 @@ export = async () => {
     executionDataReaders,
   });
   // Stages that email a link need the approval page first: the link points at it.
-  const emailStages = config.stages.filter(
-    (stage) => MECHANISM_DEFINITIONS[stage.mechanism].approvalPage !== undefined,
-  );
+  const emailStages = config.stages.filter((stage) => MECHANISM_DEFINITIONS[stage.mechanism].approvalPage !== false);
   const page =
     emailStages.length === 0
       ? undefined

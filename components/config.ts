@@ -7,7 +7,6 @@ import { ConfigError } from "./shared/configError";
 import { MECHANISM_DEFINITIONS, MechanismDefinition, mechanismsWith } from "./mechanisms";
 import { emailSuffix } from "./shared/naming";
 
-export { MECHANISMS, Mechanism };
 
 export const MIN_TIMEOUT_SECONDS = 60;
 export const MAX_STAGES = 5;
@@ -21,7 +20,7 @@ export interface StageConfig {
   mechanism: Mechanism;
   /** IAM user/role ARNs or email addresses, depending on the mechanism. */
   approvers: string[];
-  /** ssm-automation only: approvals needed, 1..approvers.length (default 1). */
+  /** Mechanisms with a quorum (registry): approvals needed, 1..approvers.length (default 1). */
   minRequiredApprovals: number;
   /** Email addresses subscribed to the stage's notifications. */
   notify: string[];
@@ -36,7 +35,7 @@ export interface StageConfig {
   escalateTo?: EscalationTargets;
   /** Share of the timeout (1 to 99 percent) after which `escalateTo` is notified; set when escalateTo is. */
   escalateAfterPercent?: number;
-  /** codepipeline, activity: IAM Identity Center permission sets the stack attaches the stage's approver policy to (set only when configured). */
+  /** Mechanisms with an approver policy (registry): IAM Identity Center permission sets the stack attaches the stage's approver policy to (set only when configured). */
   permissionSets?: string[];
 }
 

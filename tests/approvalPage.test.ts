@@ -9,12 +9,8 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
 import { createHash } from "crypto";
-import {
-  ApprovalPageSettings,
-  decodeToken,
-  encodeToken,
-  handleApprovalPage,
-} from "../functions/mechanisms/email/approvalPage";
+import { decodeToken, encodeToken } from "../functions/mechanisms/email/approvalLink";
+import { ApprovalPageSettings, handleApprovalPage } from "../functions/mechanisms/email/approvalPage";
 import { CLAIM_STALE_SECONDS, codeHashOf, newLinkCode, sealToken } from "../functions/mechanisms/email/linkCodes";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { FakeCodeTable } from "./helpers/fakeCodeTable";

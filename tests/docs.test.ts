@@ -6,7 +6,8 @@ import { expect } from "chai";
 import { existsSync, readFileSync, readdirSync, statSync } from "fs";
 import { dirname, join, relative, resolve } from "path";
 import * as config from "../components/config";
-import { CONFIG_KEYS, MECHANISMS, RawConfig, parseConfig } from "../components/config";
+import { CONFIG_KEYS, RawConfig, parseConfig } from "../components/config";
+import { MECHANISMS } from "../functions/contract";
 import { ConfigError } from "../components/shared/configError";
 
 const ROOT = resolve(__dirname, "..");

@@ -10,7 +10,7 @@ import { createApprovalStage } from "../components/mechanisms";
 import { StageConfig } from "../components/config";
 import { Mechanism } from "../functions/contract";
 import { ACCESS_LOG_FORMAT } from "../components/mechanisms/approvalPage";
-import { JSONATA_URL_SAFE_TOKEN } from "../components/workflow/asl";
+import { JSONATA_URL_SAFE_TOKEN } from "../components/mechanisms/snsCallbackApproval";
 import { encodeToken } from "../functions/mechanisms/email/approvalLink";
 import { linkParams } from "../functions/mechanisms/email/approvalPage";
 import { codeHashOf, openToken } from "../functions/mechanisms/email/linkCodes";

@@ -3,7 +3,7 @@
 // stage decision of functions/contract.ts), and every flow asserts the exact final output.
 import { expect } from "chai";
 import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
-import { lambdaCallbackTaskStates } from "../components/workflow/asl";
+import { lambdaCallbackTaskStates } from "../components/mechanisms/lambdaCallbackApproval";
 import {
   Mechanism,
   REQUEST_INVALID_ERROR,

@@ -1,14 +1,14 @@
-// Reminders and escalation (components/workflow/followUps.ts): the Parallel state that runs a stage's Task
+// Reminders and escalation (components/workflow/stageFollowUps.ts): the Parallel state that runs a stage's Task
 // beside its reminder and escalation branches, executed with aws-local-stepfunctions. Wait states
 // are shortened per state name (waitMs); every sns:publish is answered by a local handler that
 // records what Step Functions would send to SNS (the JSONata Arguments, evaluated).
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
-import { ApprovalStage } from "../components/mechanisms/base";
+import { ApprovalStage } from "../components/mechanisms/approvalStage";
 import { ApprovalWorkflow } from "../components/workflow/approvalWorkflow";
 import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
-import { lambdaCallbackTaskStates } from "../components/workflow/asl";
-import { StageFollowUp, WorkflowFollowUp, followUpStates } from "../components/workflow/followUps";
+import { lambdaCallbackTaskStates } from "../components/mechanisms/lambdaCallbackApproval";
+import { StageFollowUp, WorkflowFollowUp, followUpStates } from "../components/workflow/stageFollowUps";
 import {
   MAX_COMMENT_CHARS,
   STAGE_DECIDED_ERROR,

@@ -1019,7 +1019,7 @@ describe("integration suite helpers", () => {
       );
     });
 
-    it("tells the reminders and escalations of an execution apart (components/workflow/followUps.ts wording)", () => {
+    it("tells the reminders and escalations of an execution apart (components/workflow/stageFollowUps.ts wording)", () => {
       const lines = `Request: x\nWorkflow: sfn-approvals-${STACK}\nExecution: ${STACK}\n`;
       const reminder = `Reminder: this approval request is still waiting for a decision at stage 'it'.\n\n${lines}`;
       const escalation = `Escalation: this approval request has waited 50% of its timeout at stage 'it' (email-link) without a decision.\n\n${lines}`;

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { execFileSync } from "child_process";
 import { join } from "path";
 import { ApprovalWorkflow } from "../components/workflow/approvalWorkflow";
-import { SsmAutomationApproval, SsmAutomationApprovalArgs } from "../components/mechanisms/ssmAutomation";
+import { SsmAutomationApproval, SsmAutomationApprovalArgs } from "../components/mechanisms/ssmAutomationApproval";
 import { ConfigError } from "../components/shared/configError";
 import {
   ACCOUNT_ID,

@@ -1,5 +1,5 @@
 // Check C (issue 11): the Lambdas use the AWS SDK their runtime provides (the archives exclude
-// @aws-sdk/*, components/shared/lambda.ts), and an SDK client only returns (and only sends) the
+// @aws-sdk/*, components/shared/approvalFunction.ts), and an SDK client only returns (and only sends) the
 // members its model knows. So every field a handler reads from a response, or needs in a request,
 // must be in the model of the SDK the runtime ships, or the handler silently sees `undefined` (and
 // a request silently loses the field).
@@ -18,7 +18,7 @@ import * as ssm from "@aws-sdk/client-ssm";
 import { expect } from "chai";
 import { readFileSync, readdirSync } from "fs";
 import { join } from "path";
-import { LAMBDA_RUNTIME } from "../components/shared/lambda";
+import { LAMBDA_RUNTIME } from "../components/shared/approvalFunction";
 import { archiveFiles, ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
@@ -304,7 +304,7 @@ const NOTHING_READ = ["SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat",
 /**
  * Fields the runtime's SDK cannot be shown to know, used by functions that do not ship the client.
  * Empty since the codepipeline start and result functions ship @aws-sdk/client-codepipeline (the
- * installed version, >= 3.515.0) in their archives (bundledPackages, components/mechanisms/codePipeline.ts).
+ * installed version, >= 3.515.0) in their archives (bundledPackages, components/mechanisms/codePipelineApproval.ts).
  * The test fails when this list and the facts differ.
  */
 const KNOWN_GAPS: string[] = [];

@@ -2,11 +2,13 @@
 // (tests/helpers/aslLint.ts), and the lint catches what it is there to catch.
 import { expect } from "chai";
 import * as pulumi from "@pulumi/pulumi";
-import { ApprovalStage } from "../components/mechanisms/base";
+import { ApprovalStage } from "../components/mechanisms/approvalStage";
 import { ApprovalWorkflow } from "../components/workflow/approvalWorkflow";
 import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
-import { activityTaskStates } from "../components/mechanisms/activity";
-import { AslDefinition, lambdaCallbackTaskStates, snsCallbackTaskStates } from "../components/workflow/asl";
+import { activityTaskStates } from "../components/mechanisms/activityApproval";
+import { AslDefinition } from "../components/workflow/asl";
+import { lambdaCallbackTaskStates } from "../components/mechanisms/lambdaCallbackApproval";
+import { snsCallbackTaskStates } from "../components/mechanisms/snsCallbackApproval";
 import { Mechanism, stageOfStateName, stageStateName } from "../functions/contract";
 import { allStates, validateDefinition } from "./helpers/aslLint";
 import { ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";

@@ -17,12 +17,11 @@ import { newDynamoDbClient, newSfnClient, requiredEnv } from "../../functions/sh
 import { MECHANISMS, Mechanism } from "../../functions/contract";
 import { MECHANISM_DEFINITIONS, mechanismsWith } from "./index";
 import { anyOccurrenceAlarm } from "../shared/alarms";
-import { ApprovalFunction, LOG_RETENTION_DAYS } from "../shared/lambda";
+import { ApprovalFunction, LOG_RETENTION_DAYS } from "../shared/approvalFunction";
 import { accountFacts } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { ExecutionDataKey } from "../workflow/executionDataKey";
 
-export { PAGE_PATH };
 /** Requests per second across the whole API, and the burst above it (API Gateway throttling). */
 export const DEFAULT_THROTTLE = { ratePerSecond: 5, burst: 10 };
 /** Below the HTTP API's 30 s limit (the page makes at most three calls, none retried). */

@@ -7,13 +7,13 @@ import { MECHANISMS, Mechanism } from "../../functions/contract";
 import type { StageConfig } from "../config";
 import type { ApproverAccess } from "../shared/principals";
 import type { ExecutionDataKey } from "../workflow/executionDataKey";
-import { ActivityApproval } from "./activity";
+import { ActivityApproval } from "./activityApproval";
 import type { LinkCodeTable } from "./approvalPage";
-import { ApprovalStage } from "./base";
-import { CodePipelineApproval } from "./codePipeline";
-import { EmailLinkApproval } from "./emailLink";
-import { SnsCallbackApproval } from "./snsCallback";
-import { SsmAutomationApproval } from "./ssmAutomation";
+import { ApprovalStage } from "./approvalStage";
+import { CodePipelineApproval } from "./codePipelineApproval";
+import { EmailLinkApproval } from "./emailLinkApproval";
+import { SnsCallbackApproval } from "./snsCallbackApproval";
+import { SsmAutomationApproval } from "./ssmAutomationApproval";
 
 const DAY = 86400;
 /** A Standard execution lasts at most one year; one email stage leaves room for the execution's margin. */
@@ -23,7 +23,7 @@ const EMAIL_STAGE_MAX_SECONDS = 360 * DAY;
 export interface StageDefaults {
   /** Where every stage's alarms publish. */
   alarmActions?: pulumi.Input<string>[];
-  /** The approval page (ApprovalPage.url); required by mechanisms whose `approvalPage` is set. */
+  /** The approval page (ApprovalPage.url); required by mechanisms with an `approvalPage`. */
   approvalPageUrl?: pulumi.Input<string>;
   /** The page's code table (ApprovalPage.linkCodes); required by mechanisms with `approvalPage: "code-link"`. */
   linkCodeTable?: LinkCodeTable;
@@ -50,7 +50,7 @@ export interface MechanismDefinition {
   /** Who reminders (`remindEvery`) go to: the `notify` addresses, the approvers, or nobody (and why). */
   reminders: "notify" | "approvers" | Refused;
   /** Whether approvers decide on the approval page: with one-time code links, or with the task token in the link. */
-  approvalPage?: "code-link" | "token-link";
+  approvalPage: "code-link" | "token-link" | false;
   /** Whether the stack gives the approvers an IAM policy (attached, or to permission sets: `permissionSets`). */
   approverPolicy: boolean;
   /** How an approver decides, in one sentence: reminders and escalation emails say it. */
@@ -98,6 +98,7 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
     quorum: true,
     notify: "allowed",
     reminders: "notify",
+    approvalPage: false,
     approverPolicy: false, // aws:approve names its approvers; SSM checks them
     howToDecide:
       "Approvers approve or reject it in the AWS Systems Manager console (Automation: the execution waiting at its approval step) or with aws ssm send-automation-signal, as the first notification explained.",
@@ -127,6 +128,7 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
     quorum: false,
     notify: "allowed",
     reminders: "notify",
+    approvalPage: false,
     approverPolicy: true,
     howToDecide:
       "Approvers approve or reject it in the AWS CodePipeline console (the pipeline's manual approval action), as the first notification explained.",
@@ -163,6 +165,7 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
       refused:
         "the activity mechanism sends no email to remind: approvers run `npm run approval-worker`; remove remindEvery (escalateTo works for activity stages)",
     },
+    approvalPage: false,
     approverPolicy: true,
     howToDecide: "Approvers decide with `npm run approval-worker` (see docs/mechanisms/activity.md).",
     create: (name, config, defaults, opts) =>
@@ -236,7 +239,6 @@ export function createApprovalStage(
 ): ApprovalStage {
   const definition = (MECHANISM_DEFINITIONS as Partial<Record<string, MechanismDefinition>>)[config.mechanism];
   // parseConfig refuses these already; this guards direct callers.
-  if (!definition)
-    throw new pulumi.RunError(`Stage '${config.name}': mechanism '${config.mechanism}' is not implemented yet`);
+  if (!definition) throw new pulumi.RunError(`Stage '${config.name}': unknown mechanism '${config.mechanism}'`);
   return definition.create(`stage-${config.name}`, config, defaults, opts);
 }

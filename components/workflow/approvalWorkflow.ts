@@ -4,12 +4,12 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { anyOccurrenceAlarm } from "../shared/alarms";
-import { ApprovalStage } from "../mechanisms/base";
+import { ApprovalStage } from "../mechanisms/approvalStage";
 import { assembleWorkflowDefinition, checkExecutionLength, stageTaskOptions } from "./definition";
-import { LOG_RETENTION_DAYS } from "../shared/lambda";
+import { LOG_RETENTION_DAYS } from "../shared/approvalFunction";
 import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
-import { StageFollowUps, WorkflowFollowUp } from "./followUps";
+import { StageFollowUps, WorkflowFollowUp } from "./stageFollowUps";
 import { ExecutionDataKey } from "./executionDataKey";
 
 /** CloudWatch Logs delivery for Step Functions; these actions support no resource-level permissions. */
@@ -38,7 +38,7 @@ export interface ApprovalWorkflowArgs {
   namePrefix?: string;
   /** Where the failed-executions alarm publishes (an SNS topic ARN). */
   alarmActions?: pulumi.Input<string>[];
-  /** Reminders and escalation, by stage name (see components/workflow/followUps.ts). */
+  /** Reminders and escalation, by stage name (see components/workflow/stageFollowUps.ts). */
   followUps?: Record<string, WorkflowFollowUp>;
   /** Encrypts the definition and execution history (with the stages' activities); its policy gets the execution role. */
   dataKey?: ExecutionDataKey;
@@ -55,8 +55,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
   readonly logGroup: aws.cloudwatch.LogGroup;
   readonly definition: pulumi.Output<string>;
   readonly failedExecutionsAlarm: aws.cloudwatch.MetricAlarm;
-  /** Reminders and escalation: their topics, publish-failure alarm and role statement. */
-  /** Reminders and escalation, when any stage has them. */
+  /** Reminders and escalation (their topics, publish-failure alarm and role statement), when any stage has them. */
   readonly followUps?: StageFollowUps;
 
   constructor(name: string, args: ApprovalWorkflowArgs, opts?: pulumi.ComponentResourceOptions) {

@@ -1,11 +1,5 @@
 // Amazon States Language building blocks shared by every mechanism and the workflow.
-import {
-  JSONATA_LINE_BREAKS,
-  Mechanism,
-  ONE_LINE_FIELD_MAX,
-  TRUNCATION_MARK,
-  timedOutStateName,
-} from "../../functions/contract";
+import { JSONATA_LINE_BREAKS, Mechanism, ONE_LINE_FIELD_MAX, TRUNCATION_MARK } from "../../functions/contract";
 
 // The state types this project uses, with their fields as the Amazon States Language names them
 // (https://states-language.net/spec.html and the Step Functions guide for JSONata): JSONPath states
@@ -206,20 +200,6 @@ export interface TaskStateOptions {
   next: string;
 }
 
-/**
- * Only throttling is retried: it means the function never ran. Other Lambda service errors can
- * happen after the function started an approval, and a retry would ask the approvers twice; those
- * fail the execution with their error instead.
- */
-export const LAMBDA_SERVICE_RETRY: Retrier = {
-  ErrorEquals: ["Lambda.TooManyRequestsException"],
-  IntervalSeconds: 2,
-  MaxAttempts: 6,
-  BackoffRate: 2,
-};
-
-export { timedOutStateName };
-
 /** The Pass state that turns a States.Timeout into the `timed_out` stage decision. */
 export function timedOutState(stage: string, mechanism: Mechanism, resultPath: string, next: string): PassState {
   return {
@@ -236,44 +216,6 @@ export function timedOutState(stage: string, mechanism: Mechanism, resultPath: s
     },
     ResultPath: resultPath,
     Next: next,
-  };
-}
-
-/**
- * A callback Task (`lambda:invoke.waitForTaskToken`): invokes `functionArn` with the task token,
- * the request, the stage and the execution ARN, then waits for SendTaskSuccess. A timeout becomes
- * the `timed_out` decision; any other error fails the execution with that error (never approves).
- */
-export function lambdaCallbackTaskStates(args: {
-  options: TaskStateOptions;
-  functionArn: string;
-  stage: string;
-  mechanism: Mechanism;
-  timeoutSeconds: number;
-}): AslStates {
-  const { options, stage, mechanism } = args;
-  const timedOut = timedOutStateName(options.stateName);
-  return {
-    [options.stateName]: {
-      Type: "Task",
-      Comment: `Approval stage '${stage}' (${mechanism}): waits for the decision`,
-      Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
-      Parameters: {
-        FunctionName: args.functionArn,
-        Payload: {
-          "taskToken.$": "$$.Task.Token",
-          "request.$": options.requestPath,
-          stage,
-          "executionArn.$": "$$.Execution.Id",
-        },
-      },
-      TimeoutSeconds: args.timeoutSeconds,
-      ResultPath: options.resultPath,
-      Retry: [LAMBDA_SERVICE_RETRY],
-      Catch: [{ ErrorEquals: ["States.Timeout"], ResultPath: options.resultPath, Next: timedOut }],
-      Next: options.next,
-    },
-    [timedOut]: timedOutState(stage, mechanism, options.resultPath, options.next),
   };
 }
 
@@ -313,73 +255,3 @@ export function jsonataResultPath(path: string, valueExpression: string): string
 export const JSONATA_ONE_LINE =
   `$one := function($v) { ( $t := $replace($string($v), ${JSONATA_LINE_BREAKS}, ' '); ` +
   `$length($t) > ${ONE_LINE_FIELD_MAX} ? $substring($t, 0, ${ONE_LINE_FIELD_MAX - TRUNCATION_MARK.length}) & ${jsonataString(TRUNCATION_MARK)} : $t ) };`;
-
-/**
- * Base64url (RFC 4648 section 5, no padding) of the task token, in JSONata: the same text as
- * encodeToken() in functions/mechanisms/email/approvalLink.ts. JSONPath intrinsics cannot do this (States.Base64Encode
- * yields '+', '/' and '='; there is no replace intrinsic), which is why this one state uses JSONata.
- */
-export const JSONATA_URL_SAFE_TOKEN =
-  "$replace($replace($replace($base64encode($states.context.Task.Token), '+', '-'), '/', '_'), '=', '')";
-
-/**
- * The sns-callback Task (`sns:publish.waitForTaskToken`): Step Functions itself publishes the
- * approval email to the stage's topic, with the approval link holding the URL-safe token, and
- * waits for the approval page's SendTaskSuccess. No Lambda on the send path. The state is JSONata
- * (the rest of the workflow stays JSONPath): its Output writes the decision where ResultPath
- * would, and a timeout keeps the input (`$states.input`) for the `timed_out` Pass state.
- */
-export function snsCallbackTaskStates(args: {
-  options: TaskStateOptions;
-  topicArn: string;
-  pageUrl: string;
-  stage: string;
-  timeoutSeconds: number;
-}): AslStates {
-  const { options, stage } = args;
-  if (options.requestPath !== "$.request")
-    throw new Error(`snsCallbackTaskStates: the request must be at $.request, not ${options.requestPath}`);
-  const timedOut = timedOutStateName(options.stateName);
-  const str = jsonataString;
-  // Every value from the request is turned into text with $string (a number or an object stays
-  // readable); the subject loses line breaks and control characters and keeps at most 99 characters
-  // (SNS Publish: "UTF-8 text with no line breaks or control characters, and less than 100 characters").
-  const message = [
-    "(",
-    "$r := $states.input.request;",
-    // One-line fields lose line breaks and control characters (as oneLine() in functions/mechanisms/email/emailLink.ts).
-    JSONATA_ONE_LINE,
-    `$link := ${str(`${args.pageUrl}?t=`)} & ${JSONATA_URL_SAFE_TOKEN} & '&e=' & $encodeUrlComponent($states.context.Execution.Id) & ${str(`&s=${stage}`)};`,
-    `$deadline := $fromMillis($toMillis($states.context.State.EnteredTime) + ${args.timeoutSeconds * 1000});`,
-    "$line := function($label, $value) { $exists($value) ? $label & ': ' & $one($value) & '\\n' : '' };",
-    "'Approval requested: ' & $one($r.title) & '\\n'",
-    "& $line('Request', $r.requestId) & $line('Requester', $r.requester)",
-    "& ($exists($r.amount) ? 'Amount: ' & $string($r.amount) & ($exists($r.currency) ? ' ' & $one($r.currency) : '') & '\\n' : '')",
-    "& $line('Link', $r.link)",
-    "& ($exists($r.details) ? 'Details: ' & $substring($string($r.details), 0, 2000) & '\\n' : '')",
-    `& '\\nWorkflow: ' & $states.context.StateMachine.Name & '\\nExecution: ' & $states.context.Execution.Name & ${str(`\nStage: ${stage}\n`)}`,
-    "& 'Decide by: ' & $deadline & '\\n\\n'",
-    "& 'Review the request and approve or reject it here:\\n' & $link & '\\n\\n'",
-    `& ${str("Opening the link decides nothing: the page shows the request and asks you to press Approve or Reject. The link stops working once someone decides or the request expires. Anyone who has this email can decide, so do not forward it.\n")}`,
-    ")",
-  ].join(" ");
-  const subject = `$substring($replace('Approval needed: ' & $string($states.input.request.title), ${JSONATA_LINE_BREAKS}, ' '), 0, 99)`;
-  return {
-    [options.stateName]: {
-      Type: "Task",
-      QueryLanguage: "JSONata",
-      Comment: `Approval stage '${stage}' (sns-callback): publishes the approval email and waits for the decision`,
-      Resource: "arn:aws:states:::sns:publish.waitForTaskToken",
-      Arguments: {
-        TopicArn: args.topicArn,
-        Subject: `{% ${subject} %}`,
-        Message: `{% ${message} %}`,
-      },
-      TimeoutSeconds: args.timeoutSeconds,
-      Output: `{% ${jsonataResultPath(options.resultPath, "$states.result")} %}`,
-      Catch: [{ ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: timedOut }],
-      Next: options.next,
-    },
-    [timedOut]: timedOutState(stage, "sns-callback", options.resultPath, options.next),
-  };
-}

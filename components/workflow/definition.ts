@@ -25,7 +25,7 @@ import {
   followUpStateNames,
   stageStateName,
 } from "../../functions/contract";
-import { StageFollowUpStates, followUpStates } from "./followUps";
+import { StageFollowUpStates, followUpStates } from "./stageFollowUps";
 
 /** Slack on top of the stage waits for the execution as a whole. */
 export const EXECUTION_TIMEOUT_MARGIN_SECONDS = 600;
@@ -35,7 +35,7 @@ export const MAX_EXECUTION_SECONDS = 365 * 86400;
 /**
  * Where a stage's Task reads and writes. With follow-ups (reminders, escalation) the Task runs in
  * the decision branch of a Parallel state and goes on to the branch's "decided" state instead of
- * the Check state (see components/workflow/followUps.ts).
+ * the Check state (see components/workflow/stageFollowUps.ts).
  */
 export function stageTaskOptions(stage: string, withFollowUps = false): TaskStateOptions {
   return {

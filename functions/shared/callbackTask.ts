@@ -3,7 +3,7 @@
 import { ApprovalRequest, requestProblems } from "../contract";
 import { redactText } from "./redact";
 
-/** The Payload of the Task state (see lambdaCallbackTaskStates in components/workflow/asl.ts). */
+/** The Payload of the Task state (see lambdaCallbackTaskStates in components/mechanisms/lambdaCallbackApproval.ts). */
 export interface CallbackTaskEvent {
   taskToken: string;
   request: ApprovalRequest;

@@ -2,7 +2,7 @@
 // may echo the request, e.g. ValidationException "1 validation error detected: Value '<token>' at
 // 'taskToken' failed to satisfy constraint", and the request holds the token (raw, in 500-character
 // SSM parameter chunks, base64url in approval links). Plain functions, no imports: the Lambda
-// wrapper (components/shared/lambda.ts) serializes them into every handler.
+// wrapper (components/shared/approvalFunction.ts) serializes them into every handler.
 
 export const REDACTED = "[redacted]";
 

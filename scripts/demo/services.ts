@@ -186,7 +186,7 @@ export interface Automation {
   endTime?: number;
 }
 
-/** The runbook's aws:approve step inputs, from the SSM document's content (components/mechanisms/ssmAutomation.ts approvalRunbook). */
+/** The runbook's aws:approve step inputs, from the SSM document's content (components/mechanisms/ssmAutomationApproval.ts approvalRunbook). */
 export function approveStepOf(documentName: string, content: string): ApproveStep {
   const runbook = JSON.parse(content) as { mainSteps?: Array<{ action?: string; inputs?: Record<string, unknown> }> };
   const step = (runbook.mainSteps ?? []).find((s) => s.action === "aws:approve");

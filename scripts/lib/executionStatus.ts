@@ -7,7 +7,7 @@
 //
 // A stage with reminders or escalation waits in a Parallel state: its Task "Approval <stage>" in
 // one branch, the reminder and escalation states ("Approval <stage> reminder wait", ...) in the
-// others (components/workflow/followUps.ts). Their events are the newest while the Task waits, so the Task's
+// others (components/workflow/stageFollowUps.ts). Their events are the newest while the Task waits, so the Task's
 // TaskStateEntered can lie many events back: about 11 per reminder sent, about 23 per reminder
 // whose publishing failed on every attempt, at most 100 reminders per stage.
 import type { DescribeExecutionCommandOutput, HistoryEvent, SFNClient } from "@aws-sdk/client-sfn";

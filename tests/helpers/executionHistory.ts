@@ -206,7 +206,7 @@ export class HistoryBuilder {
 }
 
 /**
- * A stage with reminders and escalation (components/workflow/followUps.ts): the Parallel state
+ * A stage with reminders and escalation (components/workflow/stageFollowUps.ts): the Parallel state
  * "Approval <stage> with follow-ups" whose branches are the stage's Task, the reminder loop and the
  * escalation. Each method adds one branch's events, linked to that branch's newest event. The
  * reminder branch's data is only {request, sent}; the other branches carry the workflow's data.

@@ -4,7 +4,7 @@
 import { Server, createServer } from "http";
 import { AddressInfo } from "net";
 import { HttpEvent, HttpResponse } from "../../functions/mechanisms/email/approvalPage";
-import { PAGE_PATH } from "../../components/mechanisms/approvalPage";
+import { PAGE_PATH } from "../../functions/mechanisms/email/approvalLink";
 import { invokeArchive } from "./serializedHandler";
 
 export type PageHandler = (event: HttpEvent) => Promise<HttpResponse>;

@@ -37,8 +37,6 @@ import {
   stageStateName,
 } from "../../contract";
 
-export { decodeToken, encodeToken };
-
 export interface ApprovalPageSettings {
   /** The state machine whose executions this page answers. */
   stateMachineArn: string;

@@ -30,7 +30,7 @@ export const DETAILS_MAX_CHARS = 2000;
 
 /**
  * The approval email. The sns-callback Task builds the same text in JSONata
- * (snsCallbackTaskStates in components/workflow/asl.ts); a test holds the two to the same output.
+ * (snsCallbackTaskStates in components/mechanisms/snsCallbackApproval.ts); a test holds the two to the same output.
  */
 export function composeApprovalEmail(args: {
   request: ApprovalRequest;

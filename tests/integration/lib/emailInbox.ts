@@ -84,14 +84,14 @@ export function tokenLinkInEmail(
   return token && executionArn && stage ? { link, token, executionArn, stage } : undefined;
 }
 
-/** A reminder of components/workflow/followUps.ts for this execution. */
+/** A reminder of components/workflow/stageFollowUps.ts for this execution. */
 export function isReminderOf(message: string, executionName: string): boolean {
   return (
     message.startsWith("Reminder: this approval request is still waiting") && emailOfExecution(message, executionName)
   );
 }
 
-/** An escalation of components/workflow/followUps.ts for this execution. */
+/** An escalation of components/workflow/stageFollowUps.ts for this execution. */
 export function isEscalationOf(message: string, executionName: string): boolean {
   return message.startsWith("Escalation: this approval request has waited") && emailOfExecution(message, executionName);
 }

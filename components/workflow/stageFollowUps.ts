@@ -1,27 +1,9 @@
-// Reminders and escalation for a waiting stage, built from Step Functions states only (no Lambda,
-// no scheduler, nothing always on). A stage with follow-ups runs in a Parallel state:
-//
-//   "Approval x with follow-ups" (Parallel)
-//     branch 1: "Approval x" (the mechanism's Task, unchanged) -> "Approval x decided" (Pass: the
-//               decision as JSON text) -> "Approval x decided, stopping follow-ups" (Fail,
-//               sfn-approvals.StageDecided, Cause = the decision). A timeout goes through the
-//               mechanism's "timed out" Pass first, so it ends the same way.
-//     branch 2: Wait remindEvery -> publish a reminder to the stage's recipients -> count it ->
-//               Wait again, until maxReminders were sent (those that fit in the stage's wait) -> Succeed
-//     branch 3: Wait escalateAfter -> publish to each escalation target once -> Succeed
-//   Catch sfn-approvals.StageDecided -> "decision received" (Pass: StringToJson of the Cause)
-//     -> "decision unwrapped" (Pass: back to $.decisions.<stage>) -> "Check <stage>".
-//
-// A failing branch stops the others at once, so the decision (or the timeout) stops reminders and
-// a pending escalation immediately. Any other error of branch 1 fails the Parallel with that error,
-// uncaught, exactly as without follow-ups: nothing is approved. The Parallel never succeeds (branch
-// 1 always ends in its Fail); if it ever did, its output holds no decision and the Check state
-// fails the execution with InvalidStageDecision.
-//
-// A reminder or escalation that cannot be published is retried, then skipped (a "not sent" Pass
-// state records it in the history): a broken notification must never end a pending approval.
-// The publish states are JSONata (like the sns-callback Task): the request's title is cut to one
-// line and a subject-safe length, which JSONPath intrinsics cannot do.
+// Reminders and escalation for a waiting stage, from Step Functions states only (no Lambda, no
+// scheduler): the stage's Task runs in a Parallel state beside a reminder branch and an escalation
+// branch (diagram: docs/follow-ups.md). The decision branch ends in a Fail carrying the decision, so
+// a decision or a timeout stops the other branches at once; any other error of that branch fails
+// the execution as without follow-ups, and nothing is approved. A reminder or escalation that cannot
+// be published is retried, then skipped: a broken notification never ends a pending approval.
 import {
   INVALID_DECISION_ERROR,
   JSONATA_LINE_BREAKS,
@@ -32,7 +14,7 @@ import {
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { EscalationTargets, StageConfig } from "../config";
-import { ApprovalStage } from "../mechanisms/base";
+import { ApprovalStage } from "../mechanisms/approvalStage";
 import { MECHANISM_DEFINITIONS } from "../mechanisms";
 import { anyOccurrenceAlarm } from "../shared/alarms";
 import { PolicyStatement } from "../shared/iam";

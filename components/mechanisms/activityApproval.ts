@@ -12,18 +12,16 @@
 // this activity's encryption context only).
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { Mechanism } from "../../functions/contract";
-import { ApprovalStage, ApprovalTaskState } from "./base";
-import { AslStates, TaskStateOptions, timedOutState, timedOutStateName } from "../workflow/asl";
+import { Mechanism, timedOutStateName } from "../../functions/contract";
+import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
+import { AslStates, TaskStateOptions, timedOutState } from "../workflow/asl";
 import { accountFacts, policyDocument } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
-import { stageStackOutput } from "./callbackStage";
+import { stageStackOutput } from "./lambdaCallbackApproval";
 import { ApproverAccess, ApproverPolicyReport, createApproverPolicy } from "../shared/principals";
 import { ExecutionDataKey } from "../workflow/executionDataKey";
 
 import { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES } from "./activityTiming";
-
-export { ACTIVITY_HEARTBEAT_SECONDS, ACTIVITY_RELEASES };
 
 export interface ActivityApprovalArgs {
   /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */

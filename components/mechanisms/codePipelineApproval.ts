@@ -19,10 +19,10 @@ import {
   APPROVAL_KEY_VARIABLE,
   startPipeline,
 } from "../../functions/mechanisms/codePipeline/startPipeline";
-import { ApprovalFunction } from "../shared/lambda";
-import { DecisionDeadLetters } from "../shared/deadLetters";
+import { ApprovalFunction } from "../shared/approvalFunction";
+import { DecisionDeadLetters } from "../shared/decisionDeadLetters";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
-import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageStackOutput } from "./callbackStage";
+import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageStackOutput } from "./lambdaCallbackApproval";
 import { emailTopic } from "../shared/topics";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { ApproverAccess, ApproverPolicyReport, createApproverPolicy, principalOf } from "../shared/principals";
@@ -487,7 +487,7 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
                 state: [{ "anything-but": ["STARTED"] }],
               },
               {
-                // An execution that ended before its approval could decide : the request fails at once instead of waiting out its timeout.
+                // An execution that ended before its approval could decide: the request fails at once instead of waiting out its timeout.
                 action: [{ exists: false }],
                 state: Object.keys(PIPELINE_END_STATES),
               },

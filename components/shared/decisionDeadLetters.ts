@@ -5,7 +5,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { anyOccurrenceAlarm } from "./alarms";
-import { ApprovalFunction } from "./lambda";
+import { ApprovalFunction } from "./approvalFunction";
 import { PolicyStatement, policyDocument } from "./iam";
 
 export const EVENT_RETRY_POLICY = { maximumRetryAttempts: 185, maximumEventAgeInSeconds: 86400 };

@@ -13,12 +13,12 @@ import {
 } from "../../functions/mechanisms/ssmAutomation/automationResult";
 import { newSfnClient, newSsmClient, requiredEnv } from "../../functions/shared/awsClients";
 import { startAutomation } from "../../functions/mechanisms/ssmAutomation/startAutomation";
-import { ApprovalFunction } from "../shared/lambda";
+import { ApprovalFunction } from "../shared/approvalFunction";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
 import { emailTopic } from "../shared/topics";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
-import { DecisionDeadLetters } from "../shared/deadLetters";
-import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageStackOutput } from "./callbackStage";
+import { DecisionDeadLetters } from "../shared/decisionDeadLetters";
+import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageStackOutput } from "./lambdaCallbackApproval";
 
 /**
  * Time for a decision made just before the aws:approve timeout (or its TimedOut event) to be

@@ -1,10 +1,60 @@
 // What the mechanisms built on a start function + a result function have in common: the Task
 // state that invokes the start function and waits, and the right of the result function to answer it.
 import * as pulumi from "@pulumi/pulumi";
-import { Mechanism } from "../../functions/contract";
-import { ApprovalFunction } from "../shared/lambda";
-import { ApprovalStage, ApprovalTaskState } from "./base";
-import { TaskStateOptions, lambdaCallbackTaskStates } from "../workflow/asl";
+import { Mechanism, timedOutStateName } from "../../functions/contract";
+import { ApprovalFunction } from "../shared/approvalFunction";
+import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
+import { AslStates, Retrier, TaskStateOptions, timedOutState } from "../workflow/asl";
+
+/**
+ * Only throttling is retried: it means the function never ran. Other Lambda service errors can
+ * happen after the function started an approval, and a retry would ask the approvers twice; those
+ * fail the execution with their error instead.
+ */
+export const LAMBDA_SERVICE_RETRY: Retrier = {
+  ErrorEquals: ["Lambda.TooManyRequestsException"],
+  IntervalSeconds: 2,
+  MaxAttempts: 6,
+  BackoffRate: 2,
+};
+
+/**
+ * A callback Task (`lambda:invoke.waitForTaskToken`): invokes `functionArn` with the task token,
+ * the request, the stage and the execution ARN, then waits for SendTaskSuccess. A timeout becomes
+ * the `timed_out` decision; any other error fails the execution with that error (never approves).
+ */
+export function lambdaCallbackTaskStates(args: {
+  options: TaskStateOptions;
+  functionArn: string;
+  stage: string;
+  mechanism: Mechanism;
+  timeoutSeconds: number;
+}): AslStates {
+  const { options, stage, mechanism } = args;
+  const timedOut = timedOutStateName(options.stateName);
+  return {
+    [options.stateName]: {
+      Type: "Task",
+      Comment: `Approval stage '${stage}' (${mechanism}): waits for the decision`,
+      Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
+      Parameters: {
+        FunctionName: args.functionArn,
+        Payload: {
+          "taskToken.$": "$$.Task.Token",
+          "request.$": options.requestPath,
+          stage,
+          "executionArn.$": "$$.Execution.Id",
+        },
+      },
+      TimeoutSeconds: args.timeoutSeconds,
+      ResultPath: options.resultPath,
+      Retry: [LAMBDA_SERVICE_RETRY],
+      Catch: [{ ErrorEquals: ["States.Timeout"], ResultPath: options.resultPath, Next: timedOut }],
+      Next: options.next,
+    },
+    [timedOut]: timedOutState(stage, mechanism, options.resultPath, options.next),
+  };
+}
 
 /** The Task of a stage whose start function is invoked with the token, and what the state machine needs to run it. */
 export function lambdaCallbackTaskState(

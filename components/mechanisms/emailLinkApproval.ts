@@ -6,12 +6,12 @@ import * as pulumi from "@pulumi/pulumi";
 import { newDynamoDbClient, newSnsClient, requiredEnv } from "../../functions/shared/awsClients";
 import { Mechanism } from "../../functions/contract";
 import { sendApprovalEmail } from "../../functions/mechanisms/email/emailLink";
-import { ApprovalFunction } from "../shared/lambda";
+import { ApprovalFunction } from "../shared/approvalFunction";
 import type { LinkCodeTable } from "./approvalPage";
-import { ApprovalStage, ApprovalTaskState } from "./base";
+import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
 import { TaskStateOptions } from "../workflow/asl";
 import { emailTopic } from "../shared/topics";
-import { lambdaCallbackTaskState, stageStackOutput } from "./callbackStage";
+import { lambdaCallbackTaskState, stageStackOutput } from "./lambdaCallbackApproval";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 
 export interface EmailApprovalArgs {
