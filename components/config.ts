@@ -7,7 +7,6 @@ import { ConfigError } from "./shared/configError";
 import { MECHANISM_DEFINITIONS, MechanismDefinition, mechanismsWith } from "./mechanisms";
 import { emailSuffix } from "./shared/naming";
 
-
 export const MIN_TIMEOUT_SECONDS = 60;
 export const MAX_STAGES = 5;
 export const STAGE_NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}$/;
