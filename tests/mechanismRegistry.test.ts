@@ -3,10 +3,11 @@
 import { expect } from "chai";
 import { readFileSync } from "fs";
 import { join } from "path";
-import { parseConfig } from "../components/config";
+import { StageConfig, parseConfig } from "../components/config";
 import { MECHANISM_DEFINITIONS, MechanismDefinition, mechanismsWith } from "../components/mechanisms";
 import { ConfigError } from "../components/shared/configError";
 import { MECHANISMS, Mechanism } from "../functions/contract";
+import { runWithMocks } from "./helpers/pulumiMocks";
 
 const ROOT = join(__dirname, "..");
 const PAGE_HEADINGS = [
@@ -141,6 +142,20 @@ describe("mechanism registry: every mechanism in MECHANISMS", () => {
           );
         },
       );
+
+      it("builds a component that reminds whom its definition says (reminderTopicArn), and no one else", async () => {
+        const stage = parseConfig({ stages: [stageOf(mechanism)] }).stages[0] as StageConfig;
+        const defaults = {
+          alarmActions: [],
+          approvalPageUrl: "https://page.example.com/decide",
+          linkCodeTable: { name: "codes", arn: "arn:aws:dynamodb:eu-west-1:123456789012:table/codes" },
+        };
+        const { result } = await runWithMocks("dev", {}, () => {
+          const component = definition.create(`stage-${stage.name}`, stage, defaults);
+          return { mechanism: component.mechanism, reminds: component.reminderTopicArn !== undefined };
+        });
+        expect(result).to.deep.equal({ mechanism, reminds: typeof definition.reminders === "string" });
+      });
 
       it("has a docs page with the headings every mechanism page has, and says how approvers decide", () => {
         const page = readFileSync(join(ROOT, "docs", "mechanisms", `${mechanism}.md`), "utf8");
