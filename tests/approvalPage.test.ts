@@ -1,4 +1,4 @@
-// The approval page handler of the email mechanisms (issue 5, first part): served through a local
+// The approval page handler of the email mechanisms: served through a local
 // HTTP adapter on 127.0.0.1 that turns requests into API Gateway HTTP API (payload 2.0) events,
 // with a fake Step Functions endpoint behind it. The whole suite runs twice: against
 // handleApprovalPage called directly, and against the staging stack's page function as deployed

@@ -1,4 +1,4 @@
-// Check E (issue 11): what the program generates passes the validators AWS itself publishes.
+// What the program generates passes the validators AWS itself publishes.
 // - Every SSM runbook (approvalRunbook, as built for each stack) against the SSM Automation
 //   document schema that aws-ssm-document-language-service ships (dist/schema.json), with ajv.
 // - Every state machine definition through amazon-states-language-service, called as the AWS

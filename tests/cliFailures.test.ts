@@ -1,5 +1,5 @@
 // The three CLIs (approvals, start-approval, approval-worker) meet the same causes alike: one
-// message and one exit code per cause (issue 13). The parser and the messages are checked in
+// message and one exit code per cause. The parser and the messages are checked in
 // process; each cause once per tool as a real process (scripts/run.js, as npm run starts them).
 import { expect } from "chai";
 import { spawn } from "child_process";

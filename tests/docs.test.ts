@@ -1,4 +1,4 @@
-// The documentation (issue 13): a README of at most 200 lines for a newcomer, the rest in docs/.
+// The documentation: a README of at most 200 lines for a newcomer, the rest in docs/.
 // Every relative link between them must resolve, heading anchors included (GitHub's slugs); every
 // config key the program accepts must be documented in docs/configuration.md; each mechanism page
 // has the same headings; user documentation uses no internal vocabulary.

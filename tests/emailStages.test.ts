@@ -1,4 +1,4 @@
-// The email mechanisms of issue 5 in the staging stack (Pulumi.staging.yaml: email-link stage
+// The email mechanisms in the staging stack (Pulumi.staging.yaml: email-link stage
 // 'team-lead', then sns-callback stage 'finance'): every resource and input under Pulumi mocks,
 // and the deployed code (the serialized __index.js of the email-link start function and of the
 // approval page function) run with node against a fake SNS / Step Functions endpoint on 127.0.0.1.

@@ -1,4 +1,4 @@
-// Issue 11, defect 12: the stack's execution data key (components/workflow/executionDataKey.ts). Every stack
+// The stack's execution data key (components/workflow/executionDataKey.ts). Every stack
 // encrypts its state machine and activities with a customer managed key whose policy names each
 // principal that may decrypt, for its own encryption context only; nobody else (read access to
 // the execution history included) sees the tokens or the requests. Under Pulumi mocks: the exact

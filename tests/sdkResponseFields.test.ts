@@ -1,4 +1,4 @@
-// Check C (issue 11): the Lambdas use the AWS SDK their runtime provides (the archives exclude
+// The Lambdas use the AWS SDK their runtime provides (the archives exclude
 // @aws-sdk/*, components/shared/approvalFunction.ts), and an SDK client only returns (and only sends) the
 // members its model knows. So every field a handler reads from a response, or needs in a request,
 // must be in the model of the SDK the runtime ships, or the handler silently sees `undefined` (and

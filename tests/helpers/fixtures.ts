@@ -1,4 +1,4 @@
-// Requests used across tests: the expense report of seed 004 (examples/expense-report.json, trimmed).
+// Requests used across tests: the expense report (examples/expense-report.json, trimmed).
 export const EXPENSE_REPORT = {
   title: "Expense report ER98765",
   requestId: "ER98765",

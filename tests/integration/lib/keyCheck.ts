@@ -1,4 +1,4 @@
-// Read access without the execution data key (issue 11, defect 12), on real AWS: a principal that
+// Read access without the execution data key, on real AWS: a principal that
 // may call states:GetExecutionHistory but that the key policy does not name reads the history of
 // a waiting email stage. It must not see the task token. What AWS answers it (an error such as
 // KmsAccessDeniedException, or events without their data) is one of the unknowns the suite prints.
