@@ -415,7 +415,7 @@ describe("codepipeline stage (prod 'finance'): resources", () => {
     });
   });
 
-  it("exports the stage's handles", () => {
+  it("exports the stage's outputs", () => {
     expect(prod.outputs.stages[1]).to.deep.equal({
       name: "finance",
       mechanism: "codepipeline",

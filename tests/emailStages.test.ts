@@ -562,7 +562,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       });
     });
 
-    it("exports the approval page URL and each stage with its handles", () => {
+    it("exports the approval page URL and each stage with its mechanism's outputs", () => {
       expect(staging.outputs).to.deep.equal({
         stateMachineArn: STATE_MACHINE_ARN,
         stateMachineName: "sfn-approvals-staging",

@@ -62,7 +62,7 @@ interface Facts {
   arnOf: (pulumiName: string) => string;
   stateMachineArn: string;
   executionArn: string;
-  /** The stage's stack output (name, mechanism, approvers and its handles). */
+  /** The stage's stack output (name, mechanism, approvers and what its mechanism adds). */
   stage: Record<string, any>;
   /** The Lambda function the row is about ("every function" rows) or the stage's functions. */
   fn: LambdaFacts;

@@ -92,7 +92,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       expect(ofType(dev.resources, "aws:lambda/function:Function")).to.have.length(0);
     });
 
-    it("exports the state machine, the region and the stage handles", () => {
+    it("exports the state machine, the region and each stage's outputs", () => {
       expect(dev.outputs).to.deep.equal({
         stateMachineArn: `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev`,
         stateMachineName: "sfn-approvals-dev",
@@ -276,7 +276,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
   });
 
   describe("prod's manager stage: ssm-automation, three approvers, a quorum of two, 3 days", () => {
-    it("exports the state machine, the region and the stage handles", () => {
+    it("exports the state machine, the region and each stage's outputs", () => {
       expect(prod.outputs).to.deep.include({
         stateMachineArn: `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod`,
         stateMachineName: "sfn-approvals-prod",

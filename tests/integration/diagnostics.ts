@@ -5,7 +5,7 @@
 import { GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import { SignedAws } from "./lib/signedAws";
 
-export interface StageHandles {
+export interface StageOutputs {
   deadLetterQueueUrl?: string;
   startFunctionName?: string;
   resultFunctionName?: string;
@@ -14,12 +14,12 @@ export interface StageHandles {
 const MAX_ERRORS = 5;
 
 export async function stageDiagnostics(args: {
-  handles: StageHandles;
+  outputs: StageOutputs;
   sqs: SQSClient;
   aws: SignedAws;
   since: Date;
 }): Promise<string[]> {
-  const { handles, sqs, aws, since } = args;
+  const { outputs, sqs, aws, since } = args;
   const lines: string[] = [];
   const attempt = async (what: string, action: () => Promise<void>) => {
     try {
@@ -28,7 +28,7 @@ export async function stageDiagnostics(args: {
       lines.push(`${what}: could not be read (${(error as Error).name}: ${(error as Error).message.split("\n")[0]})`);
     }
   };
-  const queueUrl = handles.deadLetterQueueUrl;
+  const queueUrl = outputs.deadLetterQueueUrl;
   if (queueUrl) {
     await attempt("dead-letter queue", async () => {
       const { Attributes: a = {} } = await sqs.send(
@@ -43,8 +43,8 @@ export async function stageDiagnostics(args: {
     });
   }
   for (const [role, name] of [
-    ["start function", handles.startFunctionName],
-    ["result function", handles.resultFunctionName],
+    ["start function", outputs.startFunctionName],
+    ["result function", outputs.resultFunctionName],
   ] as const) {
     if (!name) continue;
     await attempt(`${role} ${name}`, async () => {

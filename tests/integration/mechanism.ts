@@ -780,7 +780,7 @@ export async function runMechanism(mechanism: Mechanism, suite: Suite): Promise<
     if (gaveUp && env) {
       // A wait ran out of time: where a decision may have got stuck.
       const lines = await stageDiagnostics({
-        handles: {
+        outputs: {
           deadLetterQueueUrl: optionalHandle(env.stage, "deadLetterQueueUrl"),
           startFunctionName: optionalHandle(env.stage, "startFunctionName"),
           resultFunctionName: optionalHandle(env.stage, "resultFunctionName"),

@@ -40,7 +40,7 @@ export function fakeOutputs(mechanism: Mechanism, pageUrl: string, awsUrl: strin
   const name = "sfn-approvals-{{stack}}";
   const topic = `arn:aws:sns:${REGION}:${ACCOUNT}:${name}-it-approvals`;
   const common = { startFunctionName: `{{stack}}-it-start`, deadLetterQueueUrl: `${awsUrl}/${ACCOUNT}/{{stack}}-dlq` };
-  const handles: Record<Mechanism, Record<string, string>> = {
+  const outputs: Record<Mechanism, Record<string, string>> = {
     "ssm-automation": {
       documentName: `${name}-it`,
       topicArn: `arn:aws:sns:${REGION}:${ACCOUNT}:Automation-${name}-it`,
@@ -69,7 +69,7 @@ export function fakeOutputs(mechanism: Mechanism, pageUrl: string, awsUrl: strin
   return {
     stateMachineArn: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${name}`,
     executionDataKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/{{stack}}`,
-    stages: [{ name: "it", mechanism, approvers: ["(from config)"], timeout: "3m", ...handles[mechanism] }],
+    stages: [{ name: "it", mechanism, approvers: ["(from config)"], timeout: "3m", ...outputs[mechanism] }],
   };
 }
 
