@@ -13,11 +13,10 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { Mechanism, timedOutStateName } from "../../functions/contract";
-import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
+import { ApprovalStage, ApprovalTaskState, stageStackOutput } from "./approvalStage";
 import { AslStates, TaskStateOptions, timedOutState } from "../workflow/asl";
 import { accountFacts, policyDocument } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
-import { stageStackOutput } from "./lambdaCallbackApproval";
 import { ApproverAccess, ApproverPolicyReport, createApproverPolicy } from "../shared/principals";
 import { ExecutionDataKey } from "../workflow/executionDataKey";
 

@@ -30,3 +30,8 @@ export interface ApprovalStage {
   /** A stage whose mechanism gives approvers a policy: its name, and where it is attached or what is left to do. */
   readonly approverPolicyReport?: ApproverPolicyReport;
 }
+
+/** A stage's part of the stack output, as one Output of plain strings. */
+export function stageStackOutput(outputs: Record<string, pulumi.Input<string>>): pulumi.Output<Record<string, string>> {
+  return pulumi.output(outputs) as pulumi.Output<Record<string, string>>;
+}

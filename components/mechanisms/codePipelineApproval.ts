@@ -22,7 +22,8 @@ import {
 import { ApprovalFunction } from "../shared/approvalFunction";
 import { DecisionDeadLetters } from "../shared/decisionDeadLetters";
 import { accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
-import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageStackOutput } from "./lambdaCallbackApproval";
+import { LambdaCallbackApproval, LambdaCallbackStageArgs } from "./lambdaCallbackApproval";
+import { stageStackOutput } from "./approvalStage";
 import { emailTopic } from "../shared/topics";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { ApproverAccess, ApproverPolicyReport, createApproverPolicy, principalOf } from "../shared/principals";

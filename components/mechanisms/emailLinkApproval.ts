@@ -8,10 +8,10 @@ import { Mechanism } from "../../functions/contract";
 import { sendApprovalEmail } from "../../functions/mechanisms/email/emailLink";
 import { ApprovalFunction } from "../shared/approvalFunction";
 import type { LinkCodeTable } from "./approvalPage";
-import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
+import { ApprovalStage, ApprovalTaskState, stageStackOutput } from "./approvalStage";
 import { TaskStateOptions } from "../workflow/asl";
 import { emailTopic } from "../shared/topics";
-import { lambdaCallbackTaskState, stageStackOutput } from "./lambdaCallbackApproval";
+import { lambdaCallbackTaskState } from "./lambdaCallbackApproval";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 
 export interface EmailApprovalArgs {

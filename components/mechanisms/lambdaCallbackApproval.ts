@@ -137,8 +137,3 @@ export abstract class LambdaCallbackApproval extends pulumi.ComponentResource im
     allowTaskAnswers(this.resultFunction, `${this.resourceName}-result-callback`, stateMachineArn);
   }
 }
-
-/** A stage's part of the stack output, as one Output of plain strings. */
-export function stageStackOutput(handles: Record<string, pulumi.Input<string>>): pulumi.Output<Record<string, string>> {
-  return pulumi.output(handles) as pulumi.Output<Record<string, string>>;
-}

@@ -5,7 +5,7 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { JSONATA_LINE_BREAKS, Mechanism, timedOutStateName } from "../../functions/contract";
-import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
+import { ApprovalStage, ApprovalTaskState, stageStackOutput } from "./approvalStage";
 import {
   AslStates,
   JSONATA_ONE_LINE,
@@ -15,7 +15,6 @@ import {
   timedOutState,
 } from "../workflow/asl";
 import { EmailApprovalArgs, approverTopic } from "./emailLinkApproval";
-import { stageStackOutput } from "./lambdaCallbackApproval";
 
 export class SnsCallbackApproval extends pulumi.ComponentResource implements ApprovalStage {
   readonly stage: string;

@@ -18,7 +18,8 @@ import { accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam"
 import { emailTopic } from "../shared/topics";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { DecisionDeadLetters } from "../shared/decisionDeadLetters";
-import { LambdaCallbackApproval, LambdaCallbackStageArgs, stageStackOutput } from "./lambdaCallbackApproval";
+import { LambdaCallbackApproval, LambdaCallbackStageArgs } from "./lambdaCallbackApproval";
+import { stageStackOutput } from "./approvalStage";
 
 /**
  * Time for a decision made just before the aws:approve timeout (or its TimedOut event) to be
