@@ -19,7 +19,7 @@ import {
 import { allStates, validateDefinition } from "./helpers/aslLint";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { RunResult, TaskHandler, runDefinition } from "./helpers/localStateMachine";
-import { ProgramRun, named, runProgram, runWithMocks } from "./helpers/pulumiMocks";
+import { ProgramRun, named, promiseOf, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
 const TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAf0ExampleTaskToken+/=";
@@ -819,4 +819,52 @@ describe("ApprovalWorkflow followUps: contradictory use is refused when the prog
       });
     });
   }
+});
+
+describe("StageFollowUps: a deployed stack keeps its escalation resources", () => {
+  it("parents them to the StageFollowUps component, each with an alias to its URN under the workflow (its parent before)", async () => {
+    const stage: ApprovalStage = {
+      stage: "manager",
+      mechanism: "ssm-automation",
+      maxWaitSeconds: 86400,
+      stackOutput: pulumi.output({} as Record<string, string>),
+      taskState: (options) => ({
+        states: pulumi.output({ [options.stateName]: { Type: "Pass", Next: options.next } }),
+        statements: pulumi.output([]),
+      }),
+      grantTaskResponse: () => undefined,
+    };
+    const followUps: Record<string, WorkflowFollowUp> = {
+      manager: {
+        timeout: "1d",
+        timeoutSeconds: 86400,
+        approvers: [ALICE],
+        escalateTo: { emails: ["boss@example.com"], topicArns: [] },
+        escalateAfterSeconds: 43200,
+      },
+    };
+    const { result } = await runWithMocks("prod", {}, async () => {
+      const workflow = new ApprovalWorkflow("approvals", { stages: [stage], followUps });
+      const children = [
+        workflow.followUps!.escalationTopics.manager,
+        workflow.followUps!.publishAlarm!,
+      ] as unknown as Array<{ urn: pulumi.Output<string>; __aliases: pulumi.Output<string>[] }>;
+      return Promise.all(
+        children.map(async (child) => ({
+          urn: await promiseOf(child.urn),
+          aliases: await Promise.all(child.__aliases.map((alias) => promiseOf(alias))),
+        })),
+      );
+    });
+    // The alias is the URN each had as the workflow's child: Pulumi matches it to the state it holds
+    // (https://www.pulumi.com/docs/iac/operations/stack-management/refactoring-with-aliases/).
+    const workflowType = "sfn-approvals:index:ApprovalWorkflow";
+    expect(result.map((r) => r.aliases)).to.deep.equal([
+      [`urn:pulumi:prod::sfn-approvals::${workflowType}$aws:sns/topic:Topic::approvals-manager-escalation`],
+      [
+        `urn:pulumi:prod::sfn-approvals::${workflowType}$aws:cloudwatch/metricAlarm:MetricAlarm::approvals-follow-up-alarm`,
+      ],
+    ]);
+    for (const { urn } of result) expect(urn).to.contain("sfn-approvals:index:StageFollowUps$");
+  });
 });
