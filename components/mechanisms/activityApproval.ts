@@ -15,7 +15,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { Mechanism, timedOutStateName } from "../../functions/contract";
 import { ApprovalStage, ApprovalTaskState, stageStackOutput } from "./approvalStage";
 import { AslStates, TaskStateOptions, timedOutState } from "../workflow/asl";
-import { accountFacts, policyDocument } from "../shared/iam";
+import { accountFacts } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { ApproverAccess, ApproverPolicyReport, createApproverPolicy } from "../shared/principals";
 import { ExecutionDataKey } from "../workflow/executionDataKey";
@@ -81,13 +81,12 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
     );
 
     // Exactly what the approval worker calls, on this activity only (and, encrypted, reading its task inputs).
-    const approvers = createApproverPolicy({
+    ({ policy: this.approverPolicy, report: this.approverPolicyReport } = createApproverPolicy({
       component,
       resourceName: name,
-      stage: args.stage,
-      namePrefix: args.namePrefix ?? defaultNamePrefix(),
+      stageArgs: args,
       description: `Run the approval worker of stage ${args.stage} of sfn-approvals`,
-      policy: policyDocument([
+      statements: [
         {
           Sid: "WorkThisApprovalActivity",
           Effect: "Allow",
@@ -102,21 +101,17 @@ export class ActivityApproval extends pulumi.ComponentResource implements Approv
         ...(args.dataKey && encryptedArn
           ? [args.dataKey.activityReadStatement("ReadThisActivityTasks", encryptedArn)]
           : []),
-      ]),
-      approvers: args.approvers,
-      access: args.approverAccess,
+      ],
       accountId,
       parent: this,
-    });
-    this.approverPolicy = approvers.policy;
-    this.approverPolicyReport = approvers.report;
+    }));
 
     this.stackOutput = stageStackOutput({
       activityArn: this.activity.arn,
       activityName: this.activity.name,
       approverPolicyArn: this.approverPolicy.arn,
-      approverPolicyName: approvers.report.policyName,
-      approverPolicyPath: approvers.report.policyPath,
+      approverPolicyName: this.approverPolicyReport.policyName,
+      approverPolicyPath: this.approverPolicyReport.policyPath,
     });
     this.registerOutputs({ stackOutput: this.stackOutput });
   }

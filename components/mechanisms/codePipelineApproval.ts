@@ -343,13 +343,12 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
     );
 
     // Exactly the right to answer this approval action, plus reading the pipeline to find it.
-    const approvers = createApproverPolicy({
+    ({ policy: this.approverPolicy, report: this.approverPolicyReport } = createApproverPolicy({
       component,
       resourceName: name,
-      stage: args.stage,
-      namePrefix: args.namePrefix ?? defaultNamePrefix(),
+      stageArgs: args,
       description: `Approve or reject stage ${args.stage} of sfn-approvals (pipeline ${pipelineName})`,
-      policy: policyDocument([
+      statements: [
         {
           Sid: "AnswerThisApproval",
           Effect: "Allow",
@@ -368,14 +367,10 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
           ],
           Resource: [pipelineArn],
         },
-      ]),
-      approvers: args.approvers,
-      access: args.approverAccess,
+      ],
       accountId,
       parent: this,
-    });
-    this.approverPolicy = approvers.policy;
-    this.approverPolicyReport = approvers.report;
+    }));
 
     const common = { PIPELINE_NAME: this.pipeline.name, STAGE_NAME: args.stage, TABLE_NAME: this.tokenTable.name };
     this.startFunction = new ApprovalFunction(
@@ -504,8 +499,8 @@ export class CodePipelineApproval extends LambdaCallbackApproval {
       pipelineName: this.pipeline.name,
       approvalActionArn: pulumi.interpolate`${pipelineArn}/${APPROVAL_STAGE_NAME}/${APPROVAL_ACTION_NAME}`,
       approverPolicyArn: this.approverPolicy.arn,
-      approverPolicyName: approvers.report.policyName,
-      approverPolicyPath: approvers.report.policyPath,
+      approverPolicyName: this.approverPolicyReport.policyName,
+      approverPolicyPath: this.approverPolicyReport.policyPath,
       topicArn: this.topic.arn,
       artifactBucket: this.bucket.bucket,
       tokenTableName: this.tokenTable.name,

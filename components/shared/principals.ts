@@ -23,7 +23,8 @@
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
 import { ConfigError } from "./configError";
-import { checkedName } from "./naming";
+import { PolicyStatement, policyDocument } from "./iam";
+import { checkedName, defaultNamePrefix } from "./naming";
 
 export interface Principal {
   kind: "user" | "role";
@@ -111,16 +112,15 @@ export function createApproverPolicy(args: {
   component: string;
   /** The component's resource name: children are `<resourceName>-approvers...`. */
   resourceName: string;
-  stage: string;
-  namePrefix: string;
+  /** The stage's component args: its name, approvers, how to attach, and the start of physical names. */
+  stageArgs: { stage: string; approvers: string[]; approverAccess?: ApproverAccess; namePrefix?: string };
   description: string;
-  policy: pulumi.Input<string>;
-  approvers: string[];
-  access?: ApproverAccess;
+  statements: PolicyStatement[];
   accountId: pulumi.Output<string>;
   parent: pulumi.Resource;
 }): { policy: aws.iam.Policy; report: ApproverPolicyReport } {
-  const access = args.access ?? {};
+  const { stage, approvers } = args.stageArgs;
+  const access = args.stageArgs.approverAccess ?? {};
   const attach = access.attach !== false;
   const permissionSets = access.permissionSets ?? [];
   if (!attach && permissionSets.length > 0)
@@ -129,20 +129,24 @@ export function createApproverPolicy(args: {
     );
   if (permissionSets.length > 0 && !access.identityCenter)
     throw new pulumi.RunError(`${args.component}: permission sets need the Identity Center instance (identityCenter)`);
-  const name = approverPolicyName(args.component, access.policyNamePrefix ?? args.namePrefix, args.stage);
+  const name = approverPolicyName(
+    args.component,
+    access.policyNamePrefix ?? args.stageArgs.namePrefix ?? defaultNamePrefix(),
+    stage,
+  );
   const policy = new aws.iam.Policy(
     `${args.resourceName}-approvers`,
     {
       name,
       path: APPROVER_POLICY_PATH,
       description: args.description,
-      policy: args.policy,
+      policy: policyDocument(args.statements),
     },
     { parent: args.parent },
   );
 
-  const identityCenterRoles = args.approvers.filter(isIdentityCenterRole);
-  const plain = args.approvers.filter((arn) => !isIdentityCenterRole(arn));
+  const identityCenterRoles = approvers.filter(isIdentityCenterRole);
+  const plain = approvers.filter((arn) => !isIdentityCenterRole(arn));
   if (attach) {
     const quota =
       access.roleQuota ??
@@ -179,7 +183,7 @@ export function createApproverPolicy(args: {
   }
 
   const report: ApproverPolicyReport = {
-    stage: args.stage,
+    stage,
     policyName: name,
     policyPath: APPROVER_POLICY_PATH,
     policyArn: policy.arn,
@@ -199,13 +203,13 @@ export function createApproverPolicy(args: {
   if (report.addToPermissionSets.length > 0) {
     const sets = [...new Set(report.addToPermissionSets.map((r) => `'${r.permissionSet}'`))].join(", ");
     pulumi.log.warn(
-      `Stage '${args.stage}': ${report.addToPermissionSets.map((r) => r.role).join(", ")} sign in through IAM Identity Center, whose roles this stack never changes. Add ${reference} to permission set ${sets} (IAM Identity Center console: the permission set, Permissions policies, Attach customer managed policies), or set sfn-approvals:identityCenter and this stage's permissionSets to let the stack attach it. Every account that permission set is assigned to must have a policy of that name and path (docs/identity-center.md)`,
+      `Stage '${stage}': ${report.addToPermissionSets.map((r) => r.role).join(", ")} sign in through IAM Identity Center, whose roles this stack never changes. Add ${reference} to permission set ${sets} (IAM Identity Center console: the permission set, Permissions policies, Attach customer managed policies), or set sfn-approvals:identityCenter and this stage's permissionSets to let the stack attach it. Every account that permission set is assigned to must have a policy of that name and path (docs/identity-center.md)`,
       args.parent,
     );
   }
   if (report.attachYourself.length > 0) {
     pulumi.log.warn(
-      `Stage '${args.stage}': sfn-approvals:attachApproverPolicies is false, so the stack attached ${reference} to nobody; attach it to ${report.attachYourself.join(", ")} yourself, or they cannot decide`,
+      `Stage '${stage}': sfn-approvals:attachApproverPolicies is false, so the stack attached ${reference} to nobody; attach it to ${report.attachYourself.join(", ")} yourself, or they cannot decide`,
       args.parent,
     );
   }
