@@ -132,6 +132,21 @@ describe("documentation (README.md and docs/)", () => {
     expect(checked, "relative links checked").to.be.above(50);
   });
 
+  it("every import in a code example and every source path in the text names a file that exists", () => {
+    const missing: string[] = [];
+    for (const file of FILES) {
+      const text = read(file);
+      for (const match of text.matchAll(/from "\.\/((?:components|functions|scripts)\/[^"]+)"/g)) {
+        if (![".ts", "/index.ts"].some((end) => existsSync(join(ROOT, `${match[1]}${end}`))))
+          missing.push(`${show(file)}: import ${match[1]}`);
+      }
+      for (const match of text.matchAll(/\b((?:components|functions|scripts|tests)\/[\w./-]+\.(?:ts|js|json))\b/g)) {
+        if (!existsSync(join(ROOT, match[1]))) missing.push(`${show(file)}: ${match[1]}`);
+      }
+    }
+    expect(missing).to.deep.equal([]);
+  });
+
   it("README.md links to every page of docs/", () => {
     const linked = new Set(linksOf(README).map((target) => resolve(ROOT, target.split("#")[0])));
     const pages = markdownFiles(DOCS)
