@@ -98,7 +98,9 @@ export class ApprovalPage extends pulumi.ComponentResource {
     );
     this.url = pulumi.interpolate`${this.api.apiEndpoint}${PAGE_PATH}`;
 
-    if (Object.values(args.stages).some((mechanism) => MECHANISM_DEFINITIONS[mechanism].approvalPage === "code-link")) {
+    // Mechanisms whose links carry a one-time code: their stages need the code table and take no token link.
+    const codeLinkMechanisms = MECHANISMS.filter((m) => MECHANISM_DEFINITIONS[m].approvalPage === "code-link");
+    if (Object.values(args.stages).some((mechanism) => codeLinkMechanisms.includes(mechanism))) {
       // One item per email: a hash of its code and the token sealed under the code; TTL ends it.
       this.linkCodes = new aws.dynamodb.Table(
         `${name}-link-codes`,
@@ -135,9 +137,7 @@ export class ApprovalPage extends pulumi.ComponentResource {
         environment: {
           STATE_MACHINE_ARN: stateMachineArn,
           STAGES: JSON.stringify(args.stages),
-          CODE_LINK_MECHANISMS: JSON.stringify(
-            MECHANISMS.filter((mechanism) => MECHANISM_DEFINITIONS[mechanism].approvalPage === "code-link"),
-          ),
+          CODE_LINK_MECHANISMS: JSON.stringify(codeLinkMechanisms),
           ...(codeTable ? { CODE_TABLE_NAME: codeTable.name } : {}),
         },
         statements: [

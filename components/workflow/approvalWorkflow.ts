@@ -84,7 +84,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
       alarmActions: args.alarmActions,
       owner: `ApprovalWorkflow ${name}`,
     };
-    if (StageFollowUps.check(followUpArgs).length > 0) this.followUps = new StageFollowUps(name, followUpArgs, parent);
+    this.followUps = StageFollowUps.of(name, followUpArgs, parent);
     const followUps = this.followUps;
     const tasks = args.stages.map((stage) => ({
       stage,

@@ -366,9 +366,21 @@ export class StageFollowUps extends pulumi.ComponentResource {
   readonly statements: pulumi.Output<PolicyStatement[]>;
   private readonly byStage = new Map<string, pulumi.Output<StageFollowUpStates>>();
 
-  /** Throws (before any resource exists) on contradictory use, so that `pulumi preview` refuses it. */
-  constructor(name: string, args: StageFollowUpsArgs, opts: { parent: pulumi.Resource }) {
+  /**
+   * The follow-ups of a workflow's stages, or undefined when no stage has any. Throws (before any
+   * resource exists) on contradictory use, so that `pulumi preview` refuses it.
+   */
+  static of(name: string, args: StageFollowUpsArgs, opts: { parent: pulumi.Resource }): StageFollowUps | undefined {
     const active = StageFollowUps.check(args);
+    return active.length > 0 ? new StageFollowUps(name, args, active, opts) : undefined;
+  }
+
+  private constructor(
+    name: string,
+    args: StageFollowUpsArgs,
+    active: Array<{ stage: ApprovalStage; followUp: WorkflowFollowUp }>,
+    opts: { parent: pulumi.Resource },
+  ) {
     super("sfn-approvals:index:StageFollowUps", `${name}-follow-ups`, {}, opts);
     const children = { parent: this, aliases: [{ parent: opts.parent }] };
     const topicLists: pulumi.Output<string[]>[] = [];
@@ -411,8 +423,8 @@ export class StageFollowUps extends pulumi.ComponentResource {
     this.registerOutputs({});
   }
 
-  /** The stages with follow-ups; throws on contradictory use (the workflow creates this component only when there are some). */
-  static check(args: StageFollowUpsArgs): Array<{ stage: ApprovalStage; followUp: WorkflowFollowUp }> {
+  /** The stages with follow-ups; throws on contradictory use. */
+  private static check(args: StageFollowUpsArgs): Array<{ stage: ApprovalStage; followUp: WorkflowFollowUp }> {
     const names = args.stages.map((s) => s.stage);
     for (const stageName of Object.keys(args.followUps)) {
       if (!names.includes(stageName))
