@@ -6,6 +6,8 @@ import { MECHANISMS, Mechanism } from "../functions/contract";
 import { ConfigError } from "./shared/configError";
 import { MECHANISM_DEFINITIONS, MechanismDefinition, mechanismsWith } from "./mechanisms";
 import { emailSuffix } from "./shared/naming";
+import { AuditSetting, parseAuditConfig } from "./audit/auditConfig";
+import { RolloutConfig, parseRolloutConfig } from "./workflow/rolloutConfig";
 
 export const MIN_TIMEOUT_SECONDS = 60;
 export const MAX_STAGES = 5;
@@ -58,6 +60,10 @@ export interface ApprovalConfig {
   approverPolicyPrefix?: string;
   /** The IAM Identity Center instance whose permission sets `stages[].permissionSets` name. */
   identityCenter?: IdentityCenterConfig;
+  /** The decision record (docs/audit.md): on by default, off with `audit: false`. */
+  audit: AuditSetting;
+  /** How a new workflow version takes over new requests (docs/rollout.md). */
+  rollout: RolloutConfig;
 }
 
 export interface IdentityCenterConfig {
@@ -78,6 +84,8 @@ export const CONFIG_KEYS = [
   "attachApproverPolicies",
   "approverPolicyPrefix",
   "identityCenter",
+  "audit",
+  "rollout",
 ] as const;
 export const MAX_EXECUTION_DATA_READERS = 20;
 
@@ -502,6 +510,8 @@ export interface RawConfig {
   attachApproverPolicies?: unknown;
   approverPolicyPrefix?: unknown;
   identityCenter?: unknown;
+  audit?: unknown;
+  rollout?: unknown;
   /** Every key set in the namespace, without the "sfn-approvals:" prefix (unknown ones are refused). */
   keys?: string[];
 }
@@ -628,6 +638,9 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
     }
   });
 
+  const audit = parseAuditConfig(raw.audit, problems);
+  const rollout = parseRolloutConfig(raw.rollout, problems);
+
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     autoApproveBelow,
@@ -637,6 +650,8 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
     ...(attachApproverPolicies !== undefined ? { attachApproverPolicies } : {}),
     ...(approverPolicyPrefix !== undefined ? { approverPolicyPrefix } : {}),
     ...(identityCenter ? { identityCenter } : {}),
+    audit,
+    rollout,
   };
 }
 
@@ -684,6 +699,8 @@ export function loadConfig(config: pulumi.Config = new pulumi.Config("sfn-approv
     alertEmails: structured("alertEmails"),
     executionDataReaders: structured("executionDataReaders"),
     identityCenter: structured("identityCenter"),
+    audit: structured("audit"),
+    rollout: structured("rollout"),
     autoApproveBelow: config.get("autoApproveBelow"),
     attachApproverPolicies: config.get("attachApproverPolicies"),
     approverPolicyPrefix: config.get("approverPolicyPrefix"),

@@ -1,6 +1,8 @@
 import { expect } from "chai";
 import { checkAccounts, parseConfig, parseDuration } from "../components/config";
 import { ConfigError } from "../components/shared/configError";
+import { DEFAULT_AUDIT } from "../components/audit/auditConfig";
+import { DEFAULT_ROLLOUT } from "../components/workflow/rolloutConfig";
 
 const ROLE = "arn:aws:iam::123456789012:role/ReleaseApprover";
 const USER = "arn:aws:iam::123456789012:user/alice";
@@ -43,6 +45,8 @@ describe("config: parseConfig", () => {
       autoApproveBelow: 500,
       alertEmails: [],
       executionDataReaders: [],
+      audit: DEFAULT_AUDIT,
+      rollout: DEFAULT_ROLLOUT,
       stages: [
         {
           name: "manager",
