@@ -26,6 +26,7 @@ import {
   stageStateName,
 } from "../../functions/contract";
 import { StageFollowUpStates, followUpStates } from "./stageFollowUps";
+import { AuditRecording, decisionRecordStates, recordDecisionStateName, withAuditRecords } from "./auditStates";
 
 /** Slack on top of the stage waits for the execution as a whole. */
 export const EXECUTION_TIMEOUT_MARGIN_SECONDS = 600;
@@ -98,6 +99,8 @@ function stateNames(states: AslStates): string[] {
 export function assembleWorkflowDefinition(args: {
   autoApproveBelow?: number;
   stages: AssembledStage[];
+  /** Write the decision record (components/workflow/auditStates.ts); absent: no record. */
+  audit?: AuditRecording;
 }): AslDefinition {
   if (args.stages.length === 0) throw new Error("An approval workflow needs at least one stage");
   const entry = (i: number) =>
@@ -144,6 +147,31 @@ export function assembleWorkflowDefinition(args: {
     decisionPaths.push(options.resultPath);
     const decision = (field: string) => `${options.resultPath}.${field}`;
     const invalid = `Invalid decision at ${stage}`;
+    const next = {
+      approved: entry(i + 1),
+      rejected: `Rejected at ${stage}`,
+      timedOut: `Timed out at ${stage}`,
+    };
+    // With the record, every whole decision is written first; the Route state then goes on by its kind.
+    const target = args.audit
+      ? {
+          approved: recordDecisionStateName(stage),
+          rejected: recordDecisionStateName(stage),
+          timedOut: recordDecisionStateName(stage),
+        }
+      : next;
+    if (args.audit)
+      add(
+        decisionRecordStates({
+          audit: args.audit,
+          stage,
+          mechanism,
+          approvedNext: next.approved,
+          rejectedNext: next.rejected,
+          timedOutNext: next.timedOut,
+          invalidNext: invalid,
+        }),
+      );
     add({
       [options.next]: {
         Type: "Choice",
@@ -162,15 +190,15 @@ export function assembleWorkflowDefinition(args: {
           when(not(stringEquals(decision("mechanism"), mechanism)), invalid),
           when(
             and(booleanEquals(decision("approved"), true), stringEquals(decision("decision"), "approved")),
-            entry(i + 1),
+            target.approved,
           ),
           when(
             and(booleanEquals(decision("approved"), false), stringEquals(decision("decision"), "rejected")),
-            `Rejected at ${stage}`,
+            target.rejected,
           ),
           when(
             and(booleanEquals(decision("approved"), false), stringEquals(decision("decision"), "timed_out")),
-            `Timed out at ${stage}`,
+            target.timedOut,
           ),
         ],
         Default: invalid,
@@ -191,6 +219,6 @@ export function assembleWorkflowDefinition(args: {
     Comment: `sfn-approvals: ${args.stages.map((s) => s.stage).join(" -> ")}`,
     StartAt: "Read request",
     TimeoutSeconds: timeoutSeconds,
-    States: states,
+    States: args.audit ? withAuditRecords(states, args.audit) : states,
   };
 }

@@ -29,7 +29,8 @@
 //   implementation) and `$states` = { input, context }, calls the test's handler with the result
 //   (what the service integration would receive), and returns the state's `Output` evaluated with
 //   `$states.result`; ResultPath "$" then makes that the state output, as in Step Functions. A
-//   Catch with `Output: "{% $states.input %}"` becomes `ResultPath: null` (keep the input); any
+//   Catch with `Output: "{% $states.input %}"` becomes `ResultPath: null` (keep the input), one that
+//   adds the error output as `failure` becomes `ResultPath: "$.failure"`; any
 //   other JSONata construct is refused, so the emulation never silently differs. JSONata Tasks
 //   inside Parallel branches (a stage with reminders) are emulated the same way.
 // - The library removes every backslash from the string an intrinsic function returns
@@ -40,6 +41,7 @@
 //   Parallel this way) as a Task with the same paths and Next, whose local handler applies
 //   JSON.stringify or JSON.parse: what the intrinsic is documented to do. The state keeps its name.
 import jsonata from "jsonata";
+import { CATCH_OUTPUT_WITH_FAILURE } from "../../components/workflow/auditStates";
 import { ExecutionTimeoutError, StateMachine } from "aws-local-stepfunctions";
 
 export type TaskHandler = (input: any) => Promise<unknown>;
@@ -142,6 +144,14 @@ const JSONATA_TASK_FIELDS = new Set([
   "End",
 ]);
 const KEEP_INPUT = "{% $states.input %}";
+/**
+ * The JSONata Catch outputs emulated, each as the JSONPath ResultPath that does the same: keep the
+ * input, or keep it with the error output ({Error, Cause}) added as `failure`.
+ */
+const CATCH_OUTPUTS = new Map<string, string | null>([
+  [KEEP_INPUT, null],
+  [CATCH_OUTPUT_WITH_FAILURE, "$.failure"],
+]);
 
 /** Evaluates every `{% %}` string of a JSONata field (at any depth) with `$states` bound. */
 export async function evaluateJsonataField(value: unknown, states: Record<string, unknown>): Promise<unknown> {
@@ -229,12 +239,13 @@ function withJsonataTasksEmulated(machine: any): {
       }
       const catchers = (state.Catch ?? []).map((catcher: any) => {
         const keys = Object.keys(catcher).sort().join(",");
-        if (keys !== "ErrorEquals,Next,Output" || catcher.Output !== KEEP_INPUT) {
+        const resultPath = keys === "ErrorEquals,Next,Output" ? CATCH_OUTPUTS.get(catcher.Output) : undefined;
+        if (resultPath === undefined) {
           throw new Error(
-            `runDefinition: cannot emulate a Catch of '${name}' other than { ErrorEquals, Output: "${KEEP_INPUT}", Next }`,
+            `runDefinition: cannot emulate a Catch of '${name}' other than { ErrorEquals, Output: ${[...CATCH_OUTPUTS.keys()].map((o) => `"${o}"`).join(" or ")}, Next }`,
           );
         }
-        return { ErrorEquals: catcher.ErrorEquals, ResultPath: null, Next: catcher.Next };
+        return { ErrorEquals: catcher.ErrorEquals, ResultPath: resultPath, Next: catcher.Next };
       });
       jsonataTasks.set(name, { Arguments: state.Arguments, Output: state.Output });
       const { QueryLanguage, Arguments, Output, Catch, ...rest } = state;
