@@ -3,6 +3,7 @@
 // to get an approval.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
+import { createHash } from "crypto";
 import { anyOccurrenceAlarm } from "../shared/alarms";
 import { ApprovalStage } from "../mechanisms/approvalStage";
 import { assembleWorkflowDefinition, checkExecutionLength, stageTaskOptions } from "./definition";
@@ -11,6 +12,7 @@ import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } fro
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import { StageFollowUps, WorkflowFollowUp } from "./stageFollowUps";
 import { ExecutionDataKey } from "./executionDataKey";
+import { AuditRecording } from "./auditStates";
 
 /** CloudWatch Logs delivery for Step Functions; these actions support no resource-level permissions. */
 export const LOG_DELIVERY_STATEMENT: PolicyStatement = {
@@ -42,6 +44,27 @@ export interface ApprovalWorkflowArgs {
   followUps?: Record<string, WorkflowFollowUp>;
   /** Encrypts the definition and execution history (with the stages' activities); its policy gets the execution role. */
   dataKey?: ExecutionDataKey;
+  /** Where the workflow writes its decision record (docs/audit.md); absent: no record. */
+  audit?: WorkflowAudit;
+}
+
+/** The decision record's bucket, as the workflow needs it. */
+export interface WorkflowAudit {
+  bucketName: pulumi.Input<string>;
+  /** What the execution role needs to write a record. */
+  writeStatements: pulumi.Input<PolicyStatement[]>;
+  /** Each stage's approvers as configured (a decision record names them). */
+  approvers: Record<string, string[]>;
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
+/**
+ * The workflow's version as the record names it: a digest of the definition without its record
+ * states and of every stage's approvers, so a new approver list or a changed stage is a new version.
+ */
+export function workflowVersionOf(definitionWithoutRecord: string, approvers: Record<string, string[]>): string {
+  return sha256(JSON.stringify({ definition: definitionWithoutRecord, approvers })).slice(0, 16);
 }
 
 /** The state machine's name for a name prefix (the approval page needs it before the state machine exists). */
@@ -54,6 +77,10 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
   readonly role: aws.iam.Role;
   readonly logGroup: aws.cloudwatch.LogGroup;
   readonly definition: pulumi.Output<string>;
+  /** Digest of the stages and their approvers, named by every decision record. */
+  readonly workflowVersion: pulumi.Output<string>;
+  /** SHA-256 (hex) of the definition the stack deploys (`npm run doctor` compares the live one). */
+  readonly definitionSha256: pulumi.Output<string>;
   readonly failedExecutionsAlarm: aws.cloudwatch.MetricAlarm;
   /** Reminders and escalation (their topics, publish-failure alarm and role statement), when any stage has them. */
   readonly followUps?: StageFollowUps;
@@ -93,24 +120,36 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     const followUpsByStage = pulumi.all(
       args.stages.map((stage) => followUps?.states(stage.stage) ?? pulumi.output(undefined)),
     );
-    this.definition = pulumi
-      .all([pulumi.all(tasks.map((t) => t.task.states)), followUpsByStage])
-      .apply(([allStates, followUps]) =>
-        JSON.stringify(
-          assembleWorkflowDefinition({
-            autoApproveBelow: args.autoApproveBelow,
-            stages: tasks.map((t, i) => ({
-              stage: t.stage.stage,
-              mechanism: t.stage.mechanism,
-              states: allStates[i],
-              maxWaitSeconds: t.stage.maxWaitSeconds,
-              ...(followUps[i] ? { followUp: followUps[i] } : {}),
-            })),
-          }),
-          null,
-          2,
-        ),
-      );
+    const assembled = pulumi
+      .all([pulumi.all(tasks.map((t) => t.task.states)), followUpsByStage, args.audit?.bucketName])
+      .apply(([allStates, followUps, bucket]) => {
+        const assemble = (audit?: AuditRecording) =>
+          JSON.stringify(
+            assembleWorkflowDefinition({
+              autoApproveBelow: args.autoApproveBelow,
+              stages: tasks.map((t, i) => ({
+                stage: t.stage.stage,
+                mechanism: t.stage.mechanism,
+                states: allStates[i],
+                maxWaitSeconds: t.stage.maxWaitSeconds,
+                ...(followUps[i] ? { followUp: followUps[i] } : {}),
+              })),
+              ...(audit ? { audit } : {}),
+            }),
+            null,
+            2,
+          );
+        const withoutRecord = assemble();
+        const version = workflowVersionOf(withoutRecord, args.audit?.approvers ?? {});
+        const definition =
+          args.audit && bucket
+            ? assemble({ bucket, workflowVersion: version, approvers: args.audit.approvers })
+            : withoutRecord;
+        return { definition, version };
+      });
+    this.definition = assembled.definition;
+    this.workflowVersion = assembled.version;
+    this.definitionSha256 = assembled.definition.apply(sha256);
 
     this.logGroup = new aws.cloudwatch.LogGroup(
       `${name}-logs`,
@@ -149,8 +188,15 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
               pulumi.all(tasks.map((t) => t.task.statements)),
               followUps?.statements ?? pulumi.output([] as PolicyStatement[]),
               keyStatements,
+              args.audit?.writeStatements ?? [],
             ])
-            .apply(([lists, publish, kms]) => [...lists.flat(), ...publish, LOG_DELIVERY_STATEMENT, ...kms]),
+            .apply(([lists, publish, kms, audit]) => [
+              ...lists.flat(),
+              ...publish,
+              LOG_DELIVERY_STATEMENT,
+              ...kms,
+              ...audit,
+            ]),
         ),
       },
       parent,

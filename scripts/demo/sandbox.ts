@@ -19,6 +19,8 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { join, relative } from "path";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { STSClient } from "@aws-sdk/client-sts";
+import { S3_PUT_OBJECT_RESOURCE } from "../../components/workflow/auditStates";
+import { AuditRecord, parseAuditRecord } from "../../functions/auditRecord";
 import { tokensIn } from "../../functions/mechanisms/email/approvalPage";
 import { stageOfStateName } from "../../functions/contract";
 import { AslBranch, AslDefinition, TaskState } from "../../components/workflow/asl";
@@ -729,6 +731,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       throw taskError(outcome.error, outcome.cause);
     };
     const handlers: Record<string, TaskHandler> = {};
+    const auditRecords: Array<{ key: string; record: AuditRecord }> = [];
     // The library logs a state as entered just before it calls the Task's handler: a macrotask
     // later, that line has been printed, so the run reads in order.
     const afterLog = () => new Promise((resolve) => setImmediate(resolve));
@@ -800,6 +803,17 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
               { approval: false },
             ),
           };
+        };
+      } else if (resource === S3_PUT_OBJECT_RESOURCE) {
+        // The decision record (docs/audit.md): kept in memory, checked as `approvals export` reads it.
+        handlers[name] = async (put: { Bucket: string; Key: string; Body: string }) => {
+          await afterLog();
+          const parsed = parseAuditRecord(put.Body);
+          if ("problem" in parsed)
+            throw new SandboxProblem(`Task '${name}' wrote a record that is not whole: ${parsed.problem}`);
+          auditRecords.push({ key: put.Key, record: parsed.record });
+          say(`  record written to s3://${put.Bucket}/${put.Key}`);
+          return { ETag: `"${auditRecords.length}"`, VersionId: `sandbox-${auditRecords.length}` };
         };
       } else if (sfn.activities.has(resource)) {
         handlers[name] = async (input: unknown) => {
