@@ -58,6 +58,13 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
       };
     case "aws:sfn/activity:Activity":
       return { name: physical, arn: arn("states", `activity:${physical}`) };
+    // As in Step Functions: a version's ARN is its state machine's and its number, an alias's its name.
+    case "aws-native:stepfunctions:StateMachineVersion":
+      return { arn: `${inputs.stateMachineArn}:1` };
+    case "aws-native:stepfunctions:StateMachineAlias": {
+      const version = String(inputs.deploymentPreference?.stateMachineVersionArn);
+      return { arn: `${version.slice(0, version.lastIndexOf(":"))}:${inputs.name}` };
+    }
     case "aws:kms/key:Key":
       return { keyId: `${name}-0000-key-id`, arn: arn("kms", `key/${name}-0000-key-id`) };
     default:
