@@ -1,8 +1,10 @@
 // npm run approvals -- (--stack STACK | --state-machine-arn ARN) [list [--max N]]
-// npm run approvals -- [--stack STACK | --state-machine-arn ARN] show EXECUTION
+// npm run approvals -- [--stack STACK | --state-machine-arn ARN | --bucket NAME] show EXECUTION
+// npm run approvals -- (--stack STACK | --bucket NAME) export --from DAY --to DAY --format csv|json [--out FILE]
 //
 // What waits for approval: the running executions of a stack's approval workflow, each with the
-// stage it waits on, for how long and who can decide it; or one execution in detail.
+// stage it waits on, for how long and who can decide it; one execution in detail (from the
+// decision record once its history is gone); or the decision record of a range of days.
 import type { ExecutionListItem, SFNClient } from "@aws-sdk/client-sfn";
 import { describe } from "./lib/approvalWorker";
 import { UsageError, parseArgsWithOperands } from "./lib/args";
@@ -33,27 +35,47 @@ import {
   targetFromStack,
 } from "./lib/workflowTarget";
 import { hasControlCharacters } from "../functions/contract";
+import { DayRange, MAX_RANGE_DAYS, RecordBucket, parseRange, s3Client } from "./lib/auditExport";
+import { ExportSink, fileSink, parseFormat, runExport, showFromRecord } from "./lib/auditExportCommand";
+import { terminalSafe } from "./lib/requestView";
+import { StackOutputError, readStackOutputs } from "./lib/stackOutputs";
 
 /** Executions `list` shows by default, and at most (each costs a history read). */
 const MAX_LISTED_DEFAULT = 50;
 const MAX_LISTED_LIMIT = 1000;
 
 const USAGE = `Usage: npm run approvals -- (--stack STACK | --state-machine-arn ARN) [list [--max N]]
-       npm run approvals -- [--stack STACK | --state-machine-arn ARN] show EXECUTION
+       npm run approvals -- [--stack STACK | --state-machine-arn ARN | --bucket NAME] show EXECUTION
+       npm run approvals -- (--stack STACK | --bucket NAME) export --from DAY --to DAY --format csv|json [--out FILE]
 
   list             (the default) the running executions, newest first: the stage each waits on,
                    for how long, and who can decide it
   show EXECUTION   one execution (its ARN, or its name with --stack or --state-machine-arn): status,
-                   request, each stage's decision so far, and where it waits now
+                   request, each stage's decision so far, and where it waits now. Once Step Functions
+                   has forgotten it (90 days after it ends), from the decision record: the stack's
+                   record bucket (or --bucket) is searched day by day for the execution's name
+                   (--from/--to narrow the search); with --bucket alone, EXECUTION is its name
+  export           the decision record written from --from to --to (UTC days, both included, at most
+                   ${MAX_RANGE_DAYS} days), one row per stage decision and one per outcome, oldest first;
+                   progress and unreadable records on stderr (docs/audit.md)
   --stack STACK            the approval workflow of this stack (reads its outputs, which also name
-                           each stage's mechanism and approvers; needs the Pulumi CLI)
+                           each stage's mechanism and approvers, and its record bucket; needs the Pulumi CLI)
   --state-machine-arn ARN  this state machine instead (mechanisms and approvers are then unknown)
+  --bucket NAME            the decision record in this bucket (the stack output auditBucketName),
+                           instead of --stack's
   --max N                  with list: list at most N executions, 1 to ${MAX_LISTED_LIMIT} (default ${MAX_LISTED_DEFAULT}); it says
                            how many more are running
+  --from DAY, --to DAY     the UTC days (YYYY-MM-DD) of the records: export needs both; show searches
+                           from the first day of the record to the last without them
+  --format csv|json        export: CSV (a header row, fixed columns, RFC 4180, text that a spreadsheet
+                           would run as a formula starts with ') or JSON (an array of the records as stored)
+  --out FILE               export: write FILE (replaced when the export ends) instead of stdout
   --help                   this text
 
 Exit codes: 0 done (also when the history of some executions could not be read: their stage shows
-as '?', with the reason under the list), 2 error (usage, stack outputs, AWS).`;
+as '?', with the reason under the list); 1 export or show from the record: some records could not
+be read or do not match their key (each named on stderr; the rest is written); 2 error (usage,
+stack outputs, no record bucket, AWS).`;
 
 let io: CliIO = PROCESS_IO;
 const say = (text: string) => {
@@ -163,21 +185,97 @@ async function list(sfn: SFNClient, target: WorkflowTarget, max: number): Promis
   return 0;
 }
 
-async function show(target: WorkflowTarget | undefined, execution: string): Promise<number> {
+/** Where `show` looks once Step Functions has forgotten an execution. */
+interface RecordLookup {
+  stack?: string;
+  bucket?: string;
+  range?: DayRange;
+}
+
+/** Bucket names: 3 to 63 lowercase letters, digits, dots and hyphens (S3 general purpose bucket naming rules). */
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+function bucketOption(raw: string): string {
+  if (!BUCKET_NAME.test(raw))
+    throw new UsageError(`--bucket '${cell(raw)}' is not an S3 bucket name (3 to 63 of a-z 0-9 . -)`);
+  return raw;
+}
+
+const BUCKET_INSTEAD = "--bucket NAME, the record bucket (stack output auditBucketName)";
+
+/** The stack's record bucket and Region; no bucket when its decision record is off. */
+async function stackRecordBucket(stack: string): Promise<{ bucket?: string; region?: string }> {
+  const outputs = await readStackOutputs(stack, BUCKET_INSTEAD);
+  const bucket = outputs.auditBucketName;
+  const region = outputs.region;
+  return {
+    bucket: typeof bucket === "string" && BUCKET_NAME.test(bucket) ? bucket : undefined,
+    region: typeof region === "string" ? region : undefined,
+  };
+}
+
+/** `show` from the decision record; undefined with the reason when it has none of the execution. */
+async function showRecorded(
+  lookup: RecordLookup,
+  name: string,
+  executionArn: string | undefined,
+  region: string | undefined,
+): Promise<number | { missing: string }> {
+  let bucket = lookup.bucket;
+  if (!bucket && lookup.stack) {
+    const outputs = await stackRecordBucket(lookup.stack);
+    if (!outputs.bucket)
+      return { missing: `stack '${cell(lookup.stack)}' keeps no decision record (it exports no auditBucketName)` };
+    bucket = outputs.bucket;
+    region = region ?? outputs.region;
+  }
+  if (!bucket) return { missing: "give --stack or --bucket to read it from the decision record" };
+  const source: RecordBucket = { s3: s3Client(region), bucket };
+  io.err(`approvals: reading the decision record in bucket ${cell(bucket)} for '${cell(name)}'\n`);
+  const shown = await showFromRecord({
+    source,
+    name,
+    executionArn,
+    range: lookup.range,
+    say,
+    warn: (line) => io.err(`${line}\n`),
+  });
+  return shown === undefined
+    ? {
+        missing: `the decision record in bucket ${cell(bucket)} holds no record of it${lookup.range ? ` written from ${lookup.range.from} to ${lookup.range.to}` : ""}`,
+      }
+    : shown;
+}
+
+async function show(target: WorkflowTarget | undefined, execution: string, lookup: RecordLookup): Promise<number> {
   if (hasControlCharacters(execution))
     throw new UsageError(`show '${cell(execution)}': it holds control characters, which no execution ARN or name does`);
   if (!target && !EXECUTION_ARN.test(execution)) {
-    throw new UsageError(`show '${cell(execution)}': without --stack or --state-machine-arn, give the execution's ARN`);
+    if (!lookup.bucket)
+      throw new UsageError(
+        `show '${cell(execution)}': without --stack or --state-machine-arn, give the execution's ARN`,
+      );
+    // Only the record knows it: an execution name holds no ':' or '/' (Step Functions' naming rules).
+    if (/[:/\s]/.test(execution))
+      throw new UsageError(`show '${cell(execution)}' is neither an execution ARN nor an execution name`);
+    const recorded = await showRecorded(lookup, execution, undefined, undefined);
+    if (typeof recorded === "number") return recorded;
+    throw new Error(`there is no execution named '${cell(execution)}': ${recorded.missing}`);
   }
   const executionArn = target ? executionArnOf(target, execution) : execution;
-  const sfn = sfnClient(executionArn.split(":")[3]);
+  const region = executionArn.split(":")[3];
+  const sfn = sfnClient(region);
   let described: Awaited<ReturnType<typeof describeExecution>>;
   try {
     described = await describeExecution(sfn, executionArn);
   } catch (error) {
-    if ((error as { name?: string }).name === "ExecutionDoesNotExist")
-      throw new Error(`there is no execution ${cell(executionArn)}`);
-    throw error;
+    if ((error as { name?: string }).name !== "ExecutionDoesNotExist") throw error;
+    // Step Functions keeps an execution 90 days after it ends; the decision record keeps it for years.
+    const recorded = await showRecorded(lookup, executionArn.split(":").pop()!, executionArn, region);
+    if (typeof recorded === "number") return recorded;
+    throw new Error(
+      `there is no execution ${cell(executionArn)} (Step Functions forgets an execution 90 days after it ends); ${recorded.missing}`,
+    );
   }
   const running = isRunning(described.status);
   const position: ExecutionPosition =
@@ -248,7 +346,7 @@ async function show(target: WorkflowTarget | undefined, execution: string): Prom
 
 async function command(argv: string[]): Promise<number> {
   const { values, flags, operands } = parseArgsWithOperands(argv, {
-    values: ["stack", "state-machine-arn", "max"],
+    values: ["stack", "state-machine-arn", "max", "bucket", "from", "to", "format", "out"],
     flags: ["help"],
   });
   if (flags.has("help")) {
@@ -256,7 +354,41 @@ async function command(argv: string[]): Promise<number> {
     return 0;
   }
   const [command = "list", ...rest] = operands;
+  const only = (allowed: string[]) => {
+    const other = Object.keys(values).find((option) => !allowed.includes(option));
+    if (other) throw new UsageError(`--${other} does not go with ${command}`);
+  };
+  if (command === "export") {
+    only(["stack", "bucket", "from", "to", "format", "out"]);
+    if (rest.length > 0) throw new UsageError(`export takes no argument, got '${cell(rest.join(" "))}'`);
+    const range = parseRange(values);
+    const format = parseFormat(values.format);
+    if (!values.stack === !values.bucket)
+      throw new UsageError("export reads the decision record of --stack STACK or of --bucket NAME: give one of them");
+    let bucket = values.bucket === undefined ? undefined : bucketOption(values.bucket);
+    let region: string | undefined;
+    if (values.stack) {
+      ({ bucket, region } = await stackRecordBucket(values.stack));
+      if (!bucket)
+        throw new StackOutputError(
+          `stack '${cell(values.stack)}' exports no auditBucketName: its decision record is off (sfn-approvals:audit) or not deployed yet ('pulumi up'); or pass --bucket NAME`,
+        );
+    }
+    // A CSV cell may hold escape sequences: a terminal gets them removed, a file or a pipe gets the text.
+    const terminal = io === PROCESS_IO && process.stdout.isTTY === true;
+    const sink: ExportSink = values.out
+      ? fileSink(values.out)
+      : { write: (text) => io.out(terminal ? terminalSafe(text) : text), finish: () => undefined, describe: "stdout" };
+    return runExport({
+      source: { s3: s3Client(region), bucket: bucket! },
+      range,
+      format,
+      sink,
+      progress: (line) => io.err(`${line}\n`),
+    });
+  }
   if (command === "list") {
+    only(["stack", "state-machine-arn", "max"]);
     if (rest.length > 0) throw new UsageError(`list takes no argument, got '${cell(rest.join(" "))}'`);
     const max = maxOption(values.max);
     const target = await resolveTarget(values);
@@ -264,18 +396,26 @@ async function command(argv: string[]): Promise<number> {
   }
   if (command === "show") {
     if (values.max !== undefined) throw new UsageError("--max goes with list");
+    only(["stack", "state-machine-arn", "bucket", "from", "to"]);
     if (rest.length !== 1)
       throw new UsageError("show needs one execution: its ARN, or its name with --stack or --state-machine-arn");
     if (values.stack && values["state-machine-arn"])
       throw new UsageError("give either --stack or --state-machine-arn, not both");
+    if (values.stack && values.bucket)
+      throw new UsageError("--bucket replaces the record bucket of --stack: give --stack or --bucket");
+    const lookup: RecordLookup = {
+      stack: values.stack,
+      bucket: values.bucket === undefined ? undefined : bucketOption(values.bucket),
+      range: values.from !== undefined || values.to !== undefined ? parseRange(values) : undefined,
+    };
     const target = values.stack
       ? await targetFromStack(values.stack)
       : values["state-machine-arn"]
         ? targetFromArn(values["state-machine-arn"])
         : undefined;
-    return show(target, rest[0]);
+    return show(target, rest[0], lookup);
   }
-  throw new UsageError(`unknown command '${cell(command)}' (list or show)`);
+  throw new UsageError(`unknown command '${cell(command)}' (list, show or export)`);
 }
 
 /** The command with its arguments; it prints to `through` (the terminal, or a test's buffers) and returns the exit code. */

@@ -523,7 +523,9 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       serveExecutions(aws, []);
       const result = await run(["--stack", "prod", "show", "er00000"]);
       expect(result.code).to.equal(2);
-      expect(result.stderr).to.equal(`approvals: there is no execution ${executionArn("er00000")}\n`);
+      expect(result.stderr).to.equal(
+        `approvals: there is no execution ${executionArn("er00000")} (Step Functions forgets an execution 90 days after it ends); stack 'prod' keeps no decision record (it exports no auditBucketName)\n`,
+      );
     });
 
     it("echoes an execution name back without bidirectional controls", async () => {
@@ -531,7 +533,9 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       const result = await run(["--stack", "prod", "show", "er\u202e00000"]);
       expect(result.code).to.equal(2);
       expect(aws.requests.map((r) => r.body.executionArn)).to.deep.equal([executionArn("er\u202e00000")]);
-      expect(result.stderr).to.equal(`approvals: there is no execution ${executionArn("er00000")}\n`);
+      expect(result.stderr).to.equal(
+        `approvals: there is no execution ${executionArn("er00000")} (Step Functions forgets an execution 90 days after it ends); stack 'prod' keeps no decision record (it exports no auditBucketName)\n`,
+      );
     });
   });
 
@@ -560,7 +564,7 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
         ["--state-machine-arn", "arn:aws:sns:eu-west-1:123456789012:topic"],
         "is not a Step Functions state machine ARN",
       ],
-      [["--stack", "prod", "approve", "er1"], "approvals: unknown command 'approve' (list or show)"],
+      [["--stack", "prod", "approve", "er1"], "approvals: unknown command 'approve' (list, show or export)"],
       [["--stack", "prod", "--verbose"], "approvals: unknown option --verbose"],
       [["--stack", "prod", "list", "--max", "0"], "approvals: --max must be a whole number from 1 to 1000, got '0'"],
       [["--stack", "prod", "--max", "2.5"], "approvals: --max must be a whole number from 1 to 1000, got '2.5'"],
@@ -577,7 +581,7 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
         ["--state-machine-arn", `${STATE_MACHINE}\u001b[8m`],
         `approvals: --state-machine-arn '${STATE_MACHINE}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME); it holds control characters\n`,
       ],
-      [["--stack", "prod", "\u001b]0;pwned\u0007bogus"], "approvals: unknown command 'bogus' (list or show)\n"],
+      [["--stack", "prod", "\u001b]0;pwned\u0007bogus"], "approvals: unknown command 'bogus' (list, show or export)\n"],
       [["--stack", "prod", "--\u001b[31mverbose"], "approvals: unknown option --verbose\n"],
     ];
     let results: Array<{ code: number | null; stdout: string; stderr: string }> = [];
