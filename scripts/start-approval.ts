@@ -112,7 +112,7 @@ async function start(
 ): Promise<{ executionArn: string; startDate?: Date }> {
   try {
     const started = await sfn.send(
-      new (sfnSdk().StartExecutionCommand)({ stateMachineArn: target.stateMachineArn, input, name }),
+      new (sfnSdk().StartExecutionCommand)({ stateMachineArn: target.startArn, input, name }),
     );
     if (!started.executionArn) throw new Error("Step Functions returned no execution ARN");
     return { executionArn: started.executionArn, startDate: started.startDate };
@@ -135,7 +135,7 @@ async function start(
     }
     if (kind === "StateMachineDoesNotExist") {
       throw new Error(
-        `the state machine ${cell(target.stateMachineArn)} does not exist (deleted, or are your credentials for another account?)`,
+        `the state machine ${cell(target.startArn)} does not exist (deleted, or are your credentials for another account?)`,
       );
     }
     const maybe = mayHaveStarted(error)

@@ -400,6 +400,35 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
     expect(cli.stderr()).to.equal("");
   });
 
+  it("starts through the stack's alias (aliasArn): its current version, as sfn-approvals:rollout shifts it", async () => {
+    const alias = `${STATE_MACHINE}:live`;
+    aws.on("StartExecution", () => ({ executionArn: EXECUTION, startDate: nowSeconds() }));
+    const withAlias = fakePulumi("prod", { ...PROD_OUTPUTS, aliasArn: alias });
+    const cli = run(["--stack", "prod", "--input", EXAMPLE, "--name", "er98765-1"], { PULUMI_COMMAND: withAlias });
+    expect(await cli.exited).to.equal(0);
+    // Executions of every version are named under the unqualified state machine (docs/rollout.md).
+    expect(aws.requests[0].body).to.deep.equal({
+      stateMachineArn: alias,
+      input: JSON.stringify(REQUEST),
+      name: "er98765-1",
+    });
+    expect(cli.stdout()).to.contain(
+      `Started "Expense report ER98765" on sfn-approvals-prod (eu-west-1).\n  Execution  ${EXECUTION}\n`,
+    );
+  });
+
+  it("starts an alias or version ARN given as --state-machine-arn, and ignores an aliasArn output of another state machine", async () => {
+    aws.on("StartExecution", () => ({ executionArn: EXECUTION, startDate: nowSeconds() }));
+    const version = run(["--state-machine-arn", `${STATE_MACHINE}:3`, "--input", EXAMPLE, "--name", "er98765-1"]);
+    expect(await version.exited).to.equal(0);
+    expect(aws.requests[0].body.stateMachineArn).to.equal(`${STATE_MACHINE}:3`);
+    expect(version.stdout()).to.contain("Follow it with: npm run approvals -- show " + EXECUTION);
+    const other = fakePulumi("prod", { ...PROD_OUTPUTS, aliasArn: `${STATE_MACHINE}-other:live` });
+    const stack = run(["--stack", "prod", "--input", EXAMPLE, "--name", "er98765-1"], { PULUMI_COMMAND: other });
+    expect(await stack.exited).to.equal(0);
+    expect(aws.requests[1].body.stateMachineArn).to.equal(STATE_MACHINE);
+  });
+
   it("without --name, names the execution after the request id and a random suffix; with --state-machine-arn, works in the ARN's Region", async () => {
     const arn = "arn:aws:states:us-west-2:123456789012:stateMachine:approvals";
     const execution = "arn:aws:states:us-west-2:123456789012:execution:approvals:0f8e2a4c-1111-2222-3333-444455556666";

@@ -12,6 +12,8 @@ export interface StageOutput {
 
 export interface StackOutputs {
   stateMachineArn: string;
+  /** What requests start: the workflow's alias (absent on stacks deployed before it). */
+  aliasArn?: string;
   region: string;
   stages: StageOutput[];
   [key: string]: unknown;

@@ -8,6 +8,10 @@ import { CONTROL_CHARACTERS, hasControlCharacters } from "../../functions/contra
 // Names hold no whitespace, ':' or control characters (Step Functions' naming rules).
 const NAME = `[^:\\s${CONTROL_CHARACTERS}]+`;
 export const STATE_MACHINE_ARN = new RegExp(`^arn:aws[a-z-]*:states:([a-z0-9-]+):(\\d{12}):stateMachine:(${NAME})$`);
+/** A state machine ARN, unqualified or with a version number or alias name (what StartExecution takes). */
+export const STARTABLE_ARN = new RegExp(
+  `^(arn:aws[a-z-]*:states:([a-z0-9-]+):(\\d{12}):stateMachine:(${NAME}))(?::(${NAME}))?$`,
+);
 export const EXECUTION_ARN = new RegExp(`^arn:aws[a-z-]*:states:([a-z0-9-]+):(\\d{12}):execution:(${NAME}):(${NAME})$`);
 
 /** What the stack outputs say about a stage (`stages[]` of index.ts). */
@@ -20,7 +24,10 @@ export interface StageInfo {
 }
 
 export interface WorkflowTarget {
+  /** Unqualified: executions of every version list and describe under it. */
   stateMachineArn: string;
+  /** What StartExecution takes: the stack's alias (docs/rollout.md), or the ARN given. */
+  startArn: string;
   /** For display: terminal-safe. */
   stateMachineName: string;
   /** The state machine's Region (from its ARN). */
@@ -33,14 +40,14 @@ export interface WorkflowTarget {
 }
 
 export function targetFromArn(arn: string, option = "--state-machine-arn"): WorkflowTarget {
-  const match = STATE_MACHINE_ARN.exec(arn);
+  const match = STARTABLE_ARN.exec(arn);
   if (!match) {
     const control = hasControlCharacters(arn) ? "; it holds control characters" : "";
     throw new UsageError(
       `${option} '${cell(arn)}' is not a Step Functions state machine ARN (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME)${control}`,
     );
   }
-  return { stateMachineArn: arn, stateMachineName: cell(match[3]), region: match[1], stages: [] };
+  return { stateMachineArn: match[1], startArn: arn, stateMachineName: cell(match[4]), region: match[2], stages: [] };
 }
 
 function stagesFromOutputs(value: unknown): StageInfo[] {
@@ -68,9 +75,13 @@ export async function targetFromStack(stack: string): Promise<WorkflowTarget> {
       `stack '${cell(stack)}' has no stateMachineArn output (is it deployed? 'pulumi up --stack ${cell(stack)}'); or pass --state-machine-arn`,
     );
   }
+  // Requests start through the alias; a stack deployed before it existed has none.
+  const alias = (outputs as { aliasArn?: unknown }).aliasArn;
+  const startArn = typeof alias === "string" && STARTABLE_ARN.exec(alias)?.[1] === arn ? alias : arn;
   const threshold = (outputs as { autoApproveBelow?: unknown }).autoApproveBelow;
   return {
     ...targetFromArn(arn),
+    startArn,
     stack,
     autoApproveBelow: typeof threshold === "number" ? threshold : undefined,
     stages: stagesFromOutputs(outputs.stages),

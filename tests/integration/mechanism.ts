@@ -181,16 +181,20 @@ function optionalHandle(stage: StageOutput, name: string): string | undefined {
 export function deployedStage(
   outputs: OutputMap,
   mechanism: Mechanism,
-): { stateMachineArn: string; stage: StageOutput } {
+): { stateMachineArn: string; startArn: string; stage: StageOutput } {
   const stateMachineArn = outputs.stateMachineArn?.value as unknown;
+  const aliasArn = outputs.aliasArn?.value as unknown;
   const stages = outputs.stages?.value as unknown;
   if (typeof stateMachineArn !== "string") throw new Error("the stack has no stateMachineArn output");
+  // Requests start through the workflow's alias (docs/rollout.md), as start-approval does.
+  if (typeof aliasArn !== "string" || !aliasArn.startsWith(`${stateMachineArn}:`))
+    throw new Error(`the stack's aliasArn output is ${JSON.stringify(aliasArn)}, not an alias of ${stateMachineArn}`);
   if (!Array.isArray(stages) || stages.length !== 1)
     throw new Error(`the stack's stages output should list one stage, got ${JSON.stringify(stages)}`);
   const stage = stages[0] as StageOutput;
   if (stage.name !== IT_STAGE || stage.mechanism !== mechanism)
     throw new Error(`the stack's stage is ${stage.name} (${stage.mechanism}), expected ${IT_STAGE} (${mechanism})`);
-  return { stateMachineArn, stage };
+  return { stateMachineArn, startArn: aliasArn, stage };
 }
 
 async function recentHistory(sfn: SFNClient, executionArn: string): Promise<HistoryEvent[]> {
@@ -206,6 +210,8 @@ interface MechanismEnv {
   mechanism: Mechanism;
   stackName: string;
   stateMachineArn: string;
+  /** The alias StartExecution takes. */
+  startArn: string;
   stage: StageOutput;
   approver?: AssumedRole & { roleArn: string };
   other?: AssumedRole & { roleArn: string };
@@ -324,7 +330,7 @@ async function runOne(env: MechanismEnv, plan: RunPlan): Promise<RunResult> {
       `StartExecution ${name}${plan.title ? " (title: 120 emoji)" : ""}`,
       async () => {
         const { executionArn: arn } = await suite.clients.sfn.send(
-          new StartExecutionCommand({ stateMachineArn: env.stateMachineArn, name, input: JSON.stringify(request) }),
+          new StartExecutionCommand({ stateMachineArn: env.startArn, name, input: JSON.stringify(request) }),
         );
         if (!arn) throw new Error("StartExecution returned no executionArn");
         return arn;
@@ -626,7 +632,7 @@ export async function runMechanism(mechanism: Mechanism, suite: Suite): Promise<
     const outputs = await progress.step(scope, "pulumi up", () => deploy(stack!, stackOptions("up", suite.stopPulumi)));
     if (suite.signal.aborted) throw new Interrupted();
     showPulumiLog = false;
-    const { stateMachineArn, stage } = deployedStage(outputs, mechanism);
+    const { stateMachineArn, startArn, stage } = deployedStage(outputs, mechanism);
 
     // Row 17: the state machine is encrypted with the stack's own key.
     const described = await progress.step(
@@ -651,7 +657,7 @@ export async function runMechanism(mechanism: Mechanism, suite: Suite): Promise<
         `${answer.encryptionConfiguration?.type}, data keys reused ${answer.encryptionConfiguration?.kmsDataKeyReusePeriodSeconds}s`,
     );
 
-    env = { suite, mechanism, stackName, stateMachineArn, stage, executions: [], cleanups: [], settle };
+    env = { suite, mechanism, stackName, stateMachineArn, startArn, stage, executions: [], cleanups: [], settle };
     if (roleNames) {
       // A role seconds old may not be assumable yet: retried while its trust propagates.
       const assume = async (name: string, arn: string) => ({

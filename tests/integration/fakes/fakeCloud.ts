@@ -68,6 +68,7 @@ export function fakeOutputs(mechanism: Mechanism, pageUrl: string, awsUrl: strin
   };
   return {
     stateMachineArn: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${name}`,
+    aliasArn: `arn:aws:states:${REGION}:${ACCOUNT}:stateMachine:${name}:live`,
     executionDataKeyArn: `arn:aws:kms:${REGION}:${ACCOUNT}:key/{{stack}}`,
     stages: [{ name: "it", mechanism, approvers: ["(from config)"], timeout: "3m", ...outputs[mechanism] }],
   };
@@ -219,14 +220,16 @@ export class FakeCloud {
   }
 
   private startExecution(body: { stateMachineArn: string; name: string; input: string }): Execution | AwsError {
-    const stackName = body.stateMachineArn
+    // An alias or version ARN names the state machine's executions like the unqualified ARN.
+    const stateMachineArn = body.stateMachineArn.split(":").slice(0, 7).join(":");
+    const stackName = stateMachineArn
       .split(":")
       .pop()!
       .replace(/^sfn-approvals-/, "");
     const mechanism = MECHANISMS_BY_PREFIX.find((m) => stackName.startsWith(`it-${m}-`));
     if (!mechanism)
       return new AwsError("StateMachineDoesNotExist", `State Machine Does Not Exist: '${body.stateMachineArn}'`);
-    const arn = `${body.stateMachineArn.replace(":stateMachine:", ":execution:")}:${body.name}`;
+    const arn = `${stateMachineArn.replace(":stateMachine:", ":execution:")}:${body.name}`;
     if (this.executions.has(arn)) return new AwsError("ExecutionAlreadyExists", `Execution Already Exists: '${arn}'`);
     const execution: Execution = {
       arn,
