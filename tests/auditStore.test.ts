@@ -6,10 +6,12 @@
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { AuditStore, bucketPrefix } from "../components/audit/auditStore";
+import { CollectedPolicy, collectPolicies, simulateCall, withoutPath } from "./helpers/iamSimulation";
 import { RecordedResource, named, resolveDeep, runWithMocks } from "./helpers/pulumiMocks";
 
 const READERS = ["arn:aws:iam::123456789012:role/audit/Auditor", "arn:aws:iam::123456789012:user/erin"];
 const WRITER = "arn:aws:iam::123456789012:role/approvals-role-a1b2c3d";
+const ADMIN = "arn:aws:iam::123456789012:role/Administrator";
 // Under mocks a bucket without a name is named after its resource (tests/helpers/pulumiMocks.ts).
 const BUCKET = "audit-bucket-a1b2c3d";
 const ARN = `arn:aws:s3:::${BUCKET}`;
@@ -220,6 +222,73 @@ describe("audit store (issue 15): the decision record's Object Lock bucket", () 
         Resource: [`${ARN}/records/*`],
       },
     ]);
+  });
+
+  it("does what it says when AWS evaluates it (iam-simulate over the Service Authorization Reference)", async () => {
+    const identity = (principal: string, statements: unknown): CollectedPolicy => ({
+      origin: `${principal} identity policy`,
+      kind: "identity",
+      principal: withoutPath(principal),
+      document: { Version: "2012-10-17", Statement: statements as CollectedPolicy["document"]["Statement"] },
+    });
+    const policies = [
+      ...collectPolicies(governance.resources),
+      identity(WRITER, governance.outputs.write),
+      // An administrator: s3:* through IAM (AdministratorAccess, AmazonS3FullAccess).
+      identity(ADMIN, [{ Effect: "Allow", Action: "s3:*", Resource: "*" }]),
+    ];
+    const record = `${ARN}/records/2026-12-02/ER98765/2026-12-02T10:00:00.000Z-outcome.json`;
+    const call = async (principal: string, action: string, resource: string, context: Record<string, string> = {}) =>
+      (
+        await simulateCall(policies, {
+          principal,
+          action,
+          resource,
+          context: { "aws:PrincipalArn": principal, "aws:SecureTransport": "true", ...context },
+        })
+      ).result;
+    const outcomes = {
+      writerPuts: await call(WRITER, "s3:PutObject", record),
+      writerPutsWithoutTls: await call(WRITER, "s3:PutObject", record, { "aws:SecureTransport": "false" }),
+      writerPutsElsewhere: await call(WRITER, "s3:PutObject", `${ARN}/other.json`),
+      writerReads: await call(WRITER, "s3:GetObject", record),
+      readerReads: await call(READERS[0], "s3:GetObject", record),
+      readerReadsAVersion: await call(READERS[1], "s3:GetObjectVersion", record),
+      readerSeesRetention: await call(READERS[0], "s3:GetObjectRetention", record),
+      readerLists: await call(READERS[0], "s3:ListBucket", ARN, { "s3:prefix": "records/2026-12-02/" }),
+      readerListsAll: await call(READERS[0], "s3:ListBucket", ARN, { "s3:prefix": "" }),
+      readerPuts: await call(READERS[0], "s3:PutObject", record),
+      adminReads: await call(ADMIN, "s3:GetObject", record),
+      adminPuts: await call(ADMIN, "s3:PutObject", record),
+      adminPlacesDeleteMarker: await call(ADMIN, "s3:DeleteObject", record),
+      adminDeletesAVersion: await call(ADMIN, "s3:DeleteObjectVersion", record),
+      adminBypassesGovernance: await call(ADMIN, "s3:BypassGovernanceRetention", record),
+      adminChangesThePolicy: await call(ADMIN, "s3:PutBucketPolicy", ARN),
+      adminChangesTheRetention: await call(ADMIN, "s3:PutBucketObjectLockConfiguration", ARN),
+      adminLists: await call(ADMIN, "s3:ListBucket", ARN, { "s3:prefix": "records/" }),
+    };
+    expect(outcomes).to.deep.equal({
+      writerPuts: "Allowed",
+      writerPutsWithoutTls: "ExplicitlyDenied",
+      writerPutsElsewhere: "ImplicitlyDenied",
+      writerReads: "ExplicitlyDenied",
+      readerReads: "Allowed",
+      readerReadsAVersion: "Allowed",
+      readerSeesRetention: "Allowed",
+      readerLists: "Allowed",
+      readerListsAll: "ImplicitlyDenied",
+      readerPuts: "ExplicitlyDenied",
+      adminReads: "ExplicitlyDenied",
+      adminPuts: "ExplicitlyDenied",
+      adminPlacesDeleteMarker: "ExplicitlyDenied",
+      // Left to Object Lock: a version under retention cannot be deleted (governance: unless bypassed).
+      adminDeletesAVersion: "Allowed",
+      adminBypassesGovernance: "Allowed",
+      // Managing the bucket stays with IAM.
+      adminChangesThePolicy: "Allowed",
+      adminChangesTheRetention: "Allowed",
+      adminLists: "Allowed",
+    });
   });
 
   it("names the bucket after the stack, lowercase, within the provider's 37 characters before its unique suffix", () => {
