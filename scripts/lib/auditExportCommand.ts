@@ -48,11 +48,14 @@ export function fileSink(path: string): ExportSink {
   if (isDirectory) throw new UsageError(`--out ${cell(path)} is a directory; name a file`);
   const partial = `${path}.partial`;
   const fd = openSync(partial, "w");
+  let open = true;
   return {
     write: (text) => {
       writeSync(fd, text);
     },
     finish: (keep) => {
+      if (!open) return;
+      open = false;
       closeSync(fd);
       if (keep) renameSync(partial, path);
       else unlinkSync(partial);
@@ -85,7 +88,7 @@ export async function runExport(run: ExportRun): Promise<number> {
       `export: records written from ${range.from} to ${range.to} (UTC, ${plural(dayCount(range), "day")}) in bucket ${cell(source.bucket)}`,
     );
     const days = await listRecordDays(source, range);
-    progress(`export: ${plural(days.length, "day")} of the range hold records`);
+    progress(`export: ${plural(days.length, "day")} of the range ${days.length === 1 ? "holds" : "hold"} records`);
     sink.write(format === "csv" ? CSV_HEADER : "[");
     let exported = 0;
     let decisions = 0;
@@ -119,8 +122,14 @@ export async function runExport(run: ExportRun): Promise<number> {
     );
     if (unreadable + mismatched === 0) return EXIT_ALL_EXPORTED;
     const problems = [
-      ...(unreadable > 0 ? [`${plural(unreadable, "record")} could not be read and are NOT in the export`] : []),
-      ...(mismatched > 0 ? [`${plural(mismatched, "record")} do not match their key (exported)`] : []),
+      ...(unreadable > 0
+        ? [`${plural(unreadable, "record")} could not be read and ${unreadable === 1 ? "is" : "are"} NOT in the export`]
+        : []),
+      ...(mismatched > 0
+        ? [
+            `${plural(mismatched, "record")} ${mismatched === 1 ? "does not match its key" : "do not match their keys"} (exported)`,
+          ]
+        : []),
     ];
     progress(`export: ${problems.join("; ")}: see the lines above (exit code 1)`);
     return EXIT_SOME_UNREADABLE;
