@@ -6,6 +6,8 @@ import { ApprovalAlerts } from "./components/shared/approvalAlerts";
 import { ApprovalPage } from "./components/mechanisms/approvalPage";
 import { ApprovalWorkflow, workflowStateMachineName } from "./components/workflow/approvalWorkflow";
 import { ExecutionDataKey } from "./components/workflow/executionDataKey";
+import { WorkflowRollout } from "./components/workflow/workflowRollout";
+import { AuditStore } from "./components/audit/auditStore";
 import { MECHANISM_DEFINITIONS, createApprovalStage } from "./components/mechanisms";
 import { stageFollowUps } from "./components/workflow/stageFollowUps";
 import { Mechanism } from "./functions/contract";
@@ -103,21 +105,59 @@ export = async () => {
     }),
   );
   const reports = stages.flatMap((stage) => stage.approverPolicyReport ?? []);
+  // The decision record (docs/audit.md): the bucket admits PutObject from the workflow's role only,
+  // which exists once the workflow does; the state machine waits for the whole store (retention and
+  // policy in place) before any record can be written.
+  const [writerRoleArn, resolveWriterRoleArn] = pulumi.deferredOutput<string>();
+  const audit = config.audit.enabled
+    ? new AuditStore("audit", {
+        retention: config.audit.retention,
+        mode: config.audit.mode,
+        readers: config.audit.readers
+          ? await resolvePrincipalArns("sfn-approvals:audit.readers", config.audit.readers)
+          : executionDataReaders,
+        writerRoleArn,
+      })
+    : undefined;
   const workflow = new ApprovalWorkflow("approvals", {
     stages,
     autoApproveBelow: config.autoApproveBelow,
     alarmActions,
     followUps: stageFollowUps(config.stages),
     dataKey,
+    ...(audit
+      ? {
+          audit: {
+            bucketName: audit.bucketName,
+            writeStatements: audit.writeStatements(),
+            approvers: Object.fromEntries(config.stages.map((stage) => [stage.name, stage.approvers])),
+            store: audit,
+          },
+        }
+      : {}),
+  });
+  resolveWriterRoleArn(workflow.role.arn);
+  // Each revision becomes a version; requests start through the alias (docs/rollout.md).
+  const rollout = new WorkflowRollout("approvals-rollout", {
+    stateMachine: workflow.stateMachine,
+    definition: workflow.definition,
+    rollout: config.rollout,
   });
   return {
+    // What callers start: the alias moves to each new version as sfn-approvals:rollout says.
+    aliasArn: rollout.aliasArn,
     stateMachineArn: workflow.stateMachine.arn,
     stateMachineName: workflow.stateMachine.name,
     region: aws.getRegionOutput().region,
     autoApproveBelow: config.autoApproveBelow ?? null,
     alertTopicArn: alerts.topic.arn,
     executionDataKeyArn: dataKey.arn,
-    ...(page ? { approvalPageUrl: page.url } : {}),
+    // Named by every decision record; the digest npm run doctor compares with the live definition.
+    workflowVersion: workflow.workflowVersion,
+    workflowDefinitionSha256: workflow.definitionSha256,
+    ...(audit ? { auditBucketName: audit.bucketName } : {}),
+    // The page's function: npm run doctor checks its role, runtime and link-code table.
+    ...(page ? { approvalPageUrl: page.url, approvalPageFunctionName: page.handler.function.name } : {}),
     // Each codepipeline and activity stage's approver policy: its name and path (what a permission
     // set references), and where the stack attached it or what is left to do.
     ...(reports.length > 0 ? { approverPolicies: reports } : {}),

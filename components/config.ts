@@ -676,6 +676,7 @@ export function checkAccounts(config: ApprovalConfig, accountId: string): void {
     stage.approvers.forEach((arn, j) => check(`sfn-approvals:stages[${i}].approvers[${j}]`, arn));
   });
   config.executionDataReaders.forEach((arn, i) => check(`sfn-approvals:executionDataReaders[${i}]`, arn));
+  if (config.audit.enabled) config.audit.readers?.forEach((arn, i) => check(`sfn-approvals:audit.readers[${i}]`, arn));
   if (problems.length > 0) throw new ConfigError(problems);
 }
 

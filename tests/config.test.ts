@@ -730,6 +730,15 @@ describe("config: principals", () => {
     expect(() => checkAccounts(config, "123456789012")).not.to.throw();
     expect(() => checkAccounts(config, "210987654321")).to.throw(ConfigError, "sfn-approvals:stages[0].approvers[0]");
   });
+
+  it("checkAccounts refuses an audit reader of another account", () => {
+    const other = "arn:aws:iam::210987654321:role/Auditor";
+    const config = parseConfig({ stages: [stage()], audit: { readers: [ROLE, other] } });
+    expect(() => checkAccounts(config, "123456789012")).to.throw(
+      ConfigError,
+      `sfn-approvals:audit.readers[1] is "${other}": it is in account 210987654321`,
+    );
+  });
 });
 
 describe("config: parseDuration", () => {

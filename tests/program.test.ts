@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { createHash } from "crypto";
 import { execFileSync } from "child_process";
 import { join } from "path";
 import { ApprovalWorkflow } from "../components/workflow/approvalWorkflow";
@@ -24,7 +25,12 @@ function approvalTarget(definition: any, stage: string): string {
     c.And?.some((r: any) => r.BooleanEquals === true),
   );
   if (rules.length !== 1) throw new Error(`Check ${stage} has ${rules.length} approval rules`);
-  return rules[0].Next;
+  if (rules[0].Next !== `Record ${stage} decision`) return rules[0].Next;
+  // With the decision record, the approval is written first, then routed on.
+  expect(definition.States[rules[0].Next].Next).to.equal(`Route ${stage} decision`);
+  const route = definition.States[`Route ${stage} decision`].Choices.filter((c: any) => c.StringEquals === "approved");
+  if (route.length !== 1) throw new Error(`Route ${stage} decision has ${route.length} approval rules`);
+  return route[0].Next;
 }
 
 const ARN = `arn:aws:lambda:eu-west-1:${ACCOUNT_ID}:function`;
@@ -88,12 +94,22 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         "sfn-approvals:index:WorkflowKey": 1,
         "aws:kms/key:Key": 1,
         "aws:kms/alias:Alias": 1,
+        // The state machine's version and the alias requests start through (tests/rollout.test.ts).
+        "sfn-approvals:index:WorkflowRollout": 1,
+        "aws-native:stepfunctions:StateMachineVersion": 1,
+        "aws-native:stepfunctions:StateMachineAlias": 1,
       });
       expect(ofType(dev.resources, "aws:lambda/function:Function")).to.have.length(0);
     });
 
     it("exports the state machine, the region and each stage's outputs", () => {
-      expect(dev.outputs).to.deep.equal({
+      // The version names the stages and approvers; the digest is that of the definition deployed.
+      const { workflowVersion, workflowDefinitionSha256, ...outputs } = dev.outputs;
+      expect(workflowVersion).to.match(/^[0-9a-f]{16}$/);
+      const definition = named(dev.resources, "approvals-state-machine").inputs.definition;
+      expect(workflowDefinitionSha256).to.equal(createHash("sha256").update(definition).digest("hex"));
+      expect(outputs).to.deep.equal({
+        aliasArn: `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev:live`,
         stateMachineArn: `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev`,
         stateMachineName: "sfn-approvals-dev",
         region: "eu-west-1",
@@ -259,7 +275,12 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       expect(trust.Principal).to.deep.equal({ Service: "states.amazonaws.com" });
       expect(trust.Condition).to.deep.equal({
         StringEquals: { "aws:SourceAccount": ACCOUNT_ID },
-        ArnLike: { "aws:SourceArn": `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev` },
+        ArnLike: {
+          "aws:SourceArn": [
+            `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev`,
+            `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-dev:*`,
+          ],
+        },
       });
       const all = statements(named(dev.resources, "approvals-policy"));
       expect(all.map((s) => s.Sid)).to.deep.equal([
@@ -586,7 +607,12 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       expect(trust.Principal).to.deep.equal({ Service: "states.amazonaws.com" });
       expect(trust.Condition).to.deep.equal({
         StringEquals: { "aws:SourceAccount": ACCOUNT_ID },
-        ArnLike: { "aws:SourceArn": `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod` },
+        ArnLike: {
+          "aws:SourceArn": [
+            `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod`,
+            `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-prod:*`,
+          ],
+        },
       });
       const all = statements(named(prod.resources, "approvals-policy"));
       expect(all.map((s) => s.Sid)).to.deep.equal([
@@ -595,6 +621,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         "DeliverExecutionLogs",
         "EncryptExecutionData",
         "EncryptLogDeliveries",
+        "WriteDecisionRecords",
       ]);
       const [invoke, , logs] = all;
       expect(invoke).to.deep.equal({
@@ -697,7 +724,7 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       });
     }
 
-    it("is a config edit that changes only the runbook's approvers (prod's ssm-automation stage)", async () => {
+    it("is a config edit that changes the runbook's approvers and the workflow version the records name (prod's ssm-automation stage)", async () => {
       const approvers = ["arn:aws:iam::123456789012:user/carol", "arn:aws:iam::123456789012:user/dave"];
       const stages = JSON.parse(stackConfig("prod")["sfn-approvals:stages"]) as Array<Record<string, unknown>>;
       expect(stages[0]).to.include({ name: "manager", mechanism: "ssm-automation" });
@@ -709,7 +736,22 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       );
       expect(edited.resources.map((r) => r.name).sort()).to.deep.equal(prod.resources.map((r) => r.name).sort());
       const changed = changedInputs(prod, edited);
-      expect(changed.map((r) => r.name)).to.deep.equal(["stage-manager-runbook"]);
+      // The state machine changes only where its records name the version and the stage's approvers;
+      // that revision is published as a new version (docs/rollout.md).
+      expect(changed.map((r) => r.name)).to.deep.equal([
+        "stage-manager-runbook",
+        "approvals-state-machine",
+        "approvals-rollout-version",
+      ]);
+      const before = JSON.stringify(JSON.parse(named(prod.resources, "approvals-state-machine").inputs.definition));
+      const after = JSON.stringify(JSON.parse(changed[1].inputs.definition));
+      expect(after.replaceAll(edited.outputs.workflowVersion, prod.outputs.workflowVersion)).to.equal(
+        before.replace(
+          JSON.stringify(prod.outputs.stages[0].approvers).replaceAll('"', '\\"'),
+          JSON.stringify(approvers).replaceAll('"', '\\"'),
+        ),
+      );
+      expect(edited.outputs.workflowVersion).to.not.equal(prod.outputs.workflowVersion);
       const step = JSON.parse(changed[0].inputs.content).mainSteps[0];
       expect(step.inputs.Approvers).to.deep.equal(approvers);
       expect(step.inputs.MinRequiredApprovals).to.equal(2);
@@ -907,8 +949,8 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         "sfn-approvals:approvers": "[]",
       });
       expect(error.problems).to.deep.equal([
-        "sfn-approvals:autoapproveBelow is not a known key (did you mean sfn-approvals:autoApproveBelow?): allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders, sfn-approvals:attachApproverPolicies, sfn-approvals:approverPolicyPrefix, sfn-approvals:identityCenter",
-        "sfn-approvals:approvers is not a known key: allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders, sfn-approvals:attachApproverPolicies, sfn-approvals:approverPolicyPrefix, sfn-approvals:identityCenter",
+        "sfn-approvals:autoapproveBelow is not a known key (did you mean sfn-approvals:autoApproveBelow?): allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders, sfn-approvals:attachApproverPolicies, sfn-approvals:approverPolicyPrefix, sfn-approvals:identityCenter, sfn-approvals:audit, sfn-approvals:rollout",
+        "sfn-approvals:approvers is not a known key: allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders, sfn-approvals:attachApproverPolicies, sfn-approvals:approverPolicyPrefix, sfn-approvals:identityCenter, sfn-approvals:audit, sfn-approvals:rollout",
       ]);
     });
 

@@ -55,6 +55,8 @@ export interface WorkflowAudit {
   writeStatements: pulumi.Input<PolicyStatement[]>;
   /** Each stage's approvers as configured (a decision record names them). */
   approvers: Record<string, string[]>;
+  /** The store: the state machine waits for all of it (retention and bucket policy) to exist. */
+  store?: pulumi.Resource;
 }
 
 const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
@@ -166,8 +168,13 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
         description: `Runs the ${stateMachineName} approval state machine`,
         assumeRolePolicy: serviceTrustPolicy("states.amazonaws.com", {
           StringEquals: { "aws:SourceAccount": accountId },
+          // Executions started through the alias run a version; whether their SourceArn is qualified
+          // (":<version>") no source says (docs/unknowns.md), so both forms of this state machine pass.
           ArnLike: {
-            "aws:SourceArn": pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:stateMachine:${stateMachineName}`,
+            "aws:SourceArn": [
+              pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:stateMachine:${stateMachineName}`,
+              pulumi.interpolate`arn:${partition}:states:${region}:${accountId}:stateMachine:${stateMachineName}:*`,
+            ],
           },
         }),
       },
@@ -218,7 +225,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
         // Reading the history then takes kms:Decrypt, which only the key policy's principals have.
         ...(args.dataKey ? { encryptionConfiguration: args.dataKey.encryptionConfiguration } : {}),
       },
-      { parent: this, dependsOn: [policy] },
+      { parent: this, dependsOn: [policy, ...(args.audit?.store ? [args.audit.store] : [])] },
     );
 
     for (const stage of args.stages) stage.grantTaskResponse(this.stateMachine.arn);
