@@ -1,0 +1,431 @@
+// npm run doctor against AWS-protocol fakes on 127.0.0.1 (FakeAws for the JSON and query protocols
+// and Lambda's REST routes, a small S3 for the bucket reads) and a fake `pulumi` printing the stack's
+// outputs: a healthy stack, one with an unconfirmed subscription and a role missing a permission, and
+// what it cannot check. Every request is asserted to be a read.
+import { expect } from "chai";
+import { spawn } from "child_process";
+import { createHash } from "crypto";
+import { chmodSync, mkdtempSync, writeFileSync } from "fs";
+import { IncomingMessage, Server, createServer } from "http";
+import { AddressInfo } from "net";
+import { tmpdir } from "os";
+import { join } from "path";
+import { main } from "../scripts/doctor";
+import { fakeAwsCliEnv, runInProcess } from "./helpers/cliEnv";
+import { AwsError, FakeAws, RecordedRequest, callerIdentityXml, queryXml, xmlText } from "./helpers/fakeAws";
+
+const ROOT = join(__dirname, "..");
+const ACCOUNT = "123456789012";
+const arn = (service: string, resource: string) => `arn:aws:${service}:eu-west-1:${ACCOUNT}:${resource}`;
+const role = (name: string) => `arn:aws:iam::${ACCOUNT}:role/${name}`;
+const STATE_MACHINE = arn("states", "stateMachine:sfn-approvals-prod");
+const STATE_MACHINE_ROLE = role("approvals-role-1a2b3c4");
+const AUTOMATION_ROLE = role("stage-manager-automation-role-9f8e7d6");
+const FUNCTIONS: Record<string, { role: string; env?: Record<string, string>; runtime?: string }> = {
+  "stage-manager-start-fn-a1b2c3d": { role: role("stage-manager-start-fn-role-1111111") },
+  "stage-manager-result-fn-b2c3d4e": { role: role("stage-manager-result-fn-role-2222222") },
+  "stage-link-start-fn-c3d4e5f": { role: role("stage-link-start-fn-role-3333333") },
+  "approval-page-handler-fn-d4e5f6a": {
+    role: role("approval-page-handler-fn-role-4444444"),
+    env: { CODE_TABLE_NAME: "approval-page-link-codes-5e6f7a8" },
+  },
+};
+const fnArn = (name: string) => arn("lambda", `function:${name}`);
+const MANAGER_TOPIC = arn("sns", "Automation-sfn-approvals-prod-manager-1a2b3c4");
+const LINK_TOPIC = arn("sns", "stage-link-topic-2b3c4d5");
+const ALERTS_TOPIC = arn("sns", "alerts-3c4d5e6");
+const DLQ_URL = `https://sqs.eu-west-1.amazonaws.com/${ACCOUNT}/stage-manager-dead-letters-dlq-6f7a8b9`;
+const RULE = "stage-manager-decision-rule-7a8b9c0";
+const BUCKET = "sfn-approvals-prod-records-8b9c0d1";
+const DEFINITION = JSON.stringify({
+  QueryLanguage: "JSONata",
+  StartAt: "Approval manager",
+  States: {
+    "Approval manager": {
+      Type: "Task",
+      Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
+      Arguments: { FunctionName: fnArn("stage-manager-start-fn-a1b2c3d"), Payload: {} },
+      Next: "Approval link",
+    },
+    "Approval link": {
+      Type: "Task",
+      Resource: "arn:aws:states:::lambda:invoke.waitForTaskToken",
+      Arguments: { FunctionName: fnArn("stage-link-start-fn-c3d4e5f"), Payload: {} },
+      End: true,
+    },
+  },
+});
+const OUTPUTS = {
+  stateMachineArn: STATE_MACHINE,
+  stateMachineName: "sfn-approvals-prod",
+  region: "eu-west-1",
+  autoApproveBelow: null,
+  alertTopicArn: ALERTS_TOPIC,
+  executionDataKeyArn: arn("kms", "key/0d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6"),
+  approvalPageUrl: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide",
+  approvalPageFunctionName: "approval-page-handler-fn-d4e5f6a",
+  workflowDefinitionSha256: createHash("sha256").update(DEFINITION).digest("hex"),
+  aliasArn: `${STATE_MACHINE}:live`,
+  auditBucketName: BUCKET,
+  stages: [
+    {
+      name: "manager",
+      mechanism: "ssm-automation",
+      approvers: [role("ReleaseApprover")],
+      timeout: "3d",
+      documentName: "sfn-approvals-prod-manager",
+      topicArn: MANAGER_TOPIC,
+      automationRoleArn: AUTOMATION_ROLE,
+      startFunctionName: "stage-manager-start-fn-a1b2c3d",
+      resultFunctionName: "stage-manager-result-fn-b2c3d4e",
+      deadLetterQueueUrl: DLQ_URL,
+    },
+    {
+      name: "link",
+      mechanism: "email-link",
+      approvers: ["lead@example.com"],
+      timeout: "1d",
+      topicArn: LINK_TOPIC,
+      approvalPageUrl: "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/decide",
+      startFunctionName: "stage-link-start-fn-c3d4e5f",
+    },
+  ],
+};
+/** What doctor may send: reads only. */
+const READ_ONLY = [
+  "GetCallerIdentity",
+  "DescribeStateMachine",
+  "DescribeStateMachineAlias",
+  "GetFunctionConfiguration",
+  "ListRuleNamesByTarget",
+  "DescribeRule",
+  "GetQueueAttributes",
+  "ListSubscriptionsByTopic",
+  "SimulatePrincipalPolicy",
+];
+
+/** Just enough S3 (REST-XML, path style for an IP endpoint): GetObjectLockConfiguration and GetBucketVersioning. */
+class FakeBucketSettings {
+  readonly requests: Array<{ method: string; path: string; query: string }> = [];
+  private server?: Server;
+  url = "";
+  async start(): Promise<void> {
+    this.server = createServer((req: IncomingMessage, res) => {
+      const [path, query = ""] = (req.url ?? "").split("?");
+      this.requests.push({ method: req.method ?? "", path, query });
+      req.resume();
+      const ns = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
+      // Shapes: S3 API reference, GetObjectLockConfiguration and GetBucketVersioning.
+      const body = /(^|&)object-lock(=|&|$)/.test(query)
+        ? `<ObjectLockConfiguration ${ns}><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Years>7</Years></DefaultRetention></Rule></ObjectLockConfiguration>`
+        : /(^|&)versioning(=|&|$)/.test(query)
+          ? `<VersioningConfiguration ${ns}><Status>Enabled</Status></VersioningConfiguration>`
+          : undefined;
+      res.writeHead(body ? 200 : 405, { "content-type": "application/xml" });
+      res.end(body ?? "<Error><Code>MethodNotAllowed</Code><Message>not faked</Message></Error>");
+    });
+    await new Promise<void>((resolve) => this.server!.listen(0, "127.0.0.1", resolve));
+    this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
+  }
+  stop(): Promise<void> {
+    return new Promise((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+}
+
+/** The list members of a query-protocol request (`Name.member.N`), in order. */
+const members = (body: Record<string, string>, name: string): string[] =>
+  Object.keys(body)
+    .filter((k) => k.startsWith(`${name}.member.`) && /\.member\.\d+$/.test(k))
+    .sort((a, b) => Number(a.split(".").pop()) - Number(b.split(".").pop()))
+    .map((k) => body[k]);
+
+interface Simulation {
+  principal: string;
+  actions: string[];
+  resources: string[];
+  context: Record<string, string>;
+}
+const simulationOf = (r: RecordedRequest): Simulation => {
+  const context: Record<string, string> = {};
+  for (let i = 1; r.body[`ContextEntries.member.${i}.ContextKeyName`]; i++)
+    context[r.body[`ContextEntries.member.${i}.ContextKeyName`]] = members(
+      r.body,
+      `ContextEntries.member.${i}.ContextKeyValues`,
+    ).join(",");
+  return {
+    principal: r.body.PolicySourceArn,
+    actions: members(r.body, "ActionNames"),
+    resources: members(r.body, "ResourceArns"),
+    context,
+  };
+};
+
+describe("npm run doctor", function () {
+  this.timeout(30000);
+  const aws = new FakeAws();
+  const s3 = new FakeBucketSettings();
+  const dir = mkdtempSync(join(tmpdir(), "doctor-"));
+  const pulumi = join(dir, "pulumi");
+  const home = mkdtempSync(join(tmpdir(), "doctor-home-"));
+  let env: Record<string, string> = {};
+
+  before(async () => {
+    await Promise.all([aws.start(), s3.start()]);
+    writeFileSync(
+      pulumi,
+      `#!/bin/sh\n[ "$*" = "stack output --json --stack prod" ] || { echo "error: no stack named '$5' found" >&2; exit 255; }\ncat <<'JSON'\n${JSON.stringify(OUTPUTS)}\nJSON\n`,
+    );
+    chmodSync(pulumi, 0o755);
+    env = fakeAwsCliEnv({
+      HOME: home,
+      AWS_ENDPOINT_URL: aws.url,
+      AWS_ENDPOINT_URL_S3: s3.url,
+      PULUMI_COMMAND: pulumi,
+      AWS_MAX_ATTEMPTS: "1",
+    });
+  });
+  after(() => Promise.all([aws.stop(), s3.stop()]));
+  beforeEach(() => {
+    aws.reset();
+    s3.requests.length = 0;
+  });
+
+  /** A deployed stack: every answer healthy unless `denied` or `pending` say otherwise. */
+  function serveStack(opts: { denied?: (principal: string, action: string) => boolean; pending?: string[] } = {}) {
+    aws
+      .on("GetCallerIdentity", () => callerIdentityXml(role("Operator"), ACCOUNT))
+      .on("DescribeStateMachine", (body) =>
+        body.stateMachineArn === STATE_MACHINE || body.stateMachineArn === `${STATE_MACHINE}:3`
+          ? {
+              stateMachineArn: body.stateMachineArn,
+              name: "sfn-approvals-prod",
+              roleArn: STATE_MACHINE_ROLE,
+              definition: DEFINITION,
+              type: "STANDARD",
+              creationDate: 1790000000,
+            }
+          : new AwsError("StateMachineDoesNotExist", `State Machine Does Not Exist: '${body.stateMachineArn}'`),
+      )
+      .on("DescribeStateMachineAlias", () => ({
+        stateMachineAliasArn: `${STATE_MACHINE}:live`,
+        name: "live",
+        routingConfiguration: [{ stateMachineVersionArn: `${STATE_MACHINE}:3`, weight: 100 }],
+      }))
+      .on("GetFunctionConfiguration", (body) => {
+        const fn = FUNCTIONS[String(body.FunctionName).split(":").pop()!];
+        const name = String(body.FunctionName).split(":").pop()!;
+        return fn
+          ? {
+              FunctionName: name,
+              FunctionArn: fnArn(name),
+              Role: fn.role,
+              Runtime: fn.runtime ?? "nodejs24.x",
+              LoggingConfig: { LogFormat: "JSON", LogGroup: `/aws/lambda/${name}` },
+              ...(fn.env ? { Environment: { Variables: fn.env } } : {}),
+            }
+          : new AwsError("ResourceNotFoundException", `Function not found: ${fnArn(name)}`, 404);
+      })
+      .on("ListRuleNamesByTarget", (body) =>
+        body.TargetArn === fnArn("stage-manager-result-fn-b2c3d4e") ? { RuleNames: [RULE] } : { RuleNames: [] },
+      )
+      .on("DescribeRule", (body) => ({ Name: body.Name, Arn: arn("events", `rule/${body.Name}`), State: "ENABLED" }))
+      .on("GetQueueAttributes", () => ({
+        Attributes: {
+          QueueArn: arn("sqs", "stage-manager-dead-letters-dlq-6f7a8b9"),
+          ApproximateNumberOfMessages: "0",
+          ApproximateNumberOfMessagesNotVisible: "0",
+        },
+      }))
+      .on("ListSubscriptionsByTopic", (body) => {
+        const subscriptions: Record<string, string[]> = {
+          [MANAGER_TOPIC]: ["managers@example.com", ...(opts.pending ?? [])],
+          [LINK_TOPIC]: ["lead@example.com"],
+          [ALERTS_TOPIC]: ["ops@example.com"],
+        };
+        const list = (subscriptions[body.TopicArn] ?? [])
+          .map(
+            (email, i) =>
+              `<member><TopicArn>${xmlText(body.TopicArn)}</TopicArn><Protocol>email</Protocol><SubscriptionArn>${
+                opts.pending?.includes(email) ? "PendingConfirmation" : `${body.TopicArn}:0a1b2c3d-${i}`
+              }</SubscriptionArn><Owner>${ACCOUNT}</Owner><Endpoint>${xmlText(email)}</Endpoint></member>`,
+          )
+          .join("");
+        return queryXml(
+          "ListSubscriptionsByTopic",
+          `<Subscriptions>${list}</Subscriptions>`,
+          "http://sns.amazonaws.com/doc/2010-03-31/",
+        );
+      })
+      .on("SimulatePrincipalPolicy", (body) => {
+        const sim = simulationOf({ body } as RecordedRequest);
+        const results = sim.actions
+          .map(
+            (action) =>
+              `<member><EvalActionName>${action}</EvalActionName><EvalResourceName>${xmlText(sim.resources[0] ?? "*")}</EvalResourceName><EvalDecision>${
+                opts.denied?.(sim.principal, action) ? "implicitDeny" : "allowed"
+              }</EvalDecision></member>`,
+          )
+          .join("");
+        return queryXml(
+          "SimulatePrincipalPolicy",
+          `<EvaluationResults>${results}</EvaluationResults><IsTruncated>false</IsTruncated>`,
+        );
+      });
+  }
+
+  const run = (args: string[], extra: Record<string, string | undefined> = {}) =>
+    runInProcess(main, args, { ...env, ...extra });
+  const verdictLines = (stdout: string) => stdout.split("\n").filter((l) => /^(ok|FAIL|not checked) /.test(l));
+
+  function expectOnlyReads() {
+    expect(aws.requests.map((r) => r.operation).filter((op) => !READ_ONLY.includes(op))).to.deep.equal([]);
+    expect(s3.requests.map((r) => `${r.method} ${r.path}?${r.query.split("&")[0]}`).sort()).to.deep.equal(
+      [`GET /${BUCKET}/?object-lock=`, `GET /${BUCKET}/?versioning=`].sort(),
+    );
+  }
+
+  it("a healthy stack: every line ok, exit 0, and only reads, simulating each role's calls of the table", async () => {
+    serveStack();
+    const result = await run(["--stack", "prod"]);
+    expect(result.stderr).to.match(/^Checking sfn-approvals-prod \(eu-west-1\), stack prod\n/);
+    expect(result.stderr).to.include("Simulating IAM calls (");
+    const lines = verdictLines(result.stdout);
+    expect(
+      lines.filter((l) => !l.startsWith("ok ")),
+      result.stdout,
+    ).to.deep.equal([]);
+    expect(lines.map((l) => l.replace(/^ok +/, "").split(":")[0])).to.include.members([
+      "definition",
+      "alias",
+      "email subscriptions",
+      "alerts topic",
+      "EventBridge rule (stage manager)",
+      "dead-letter queue (stage manager)",
+      "Lambda runtime",
+      "decision record",
+    ]);
+    expect(result.stdout).to.include("email subscriptions: all 3 confirmed, on 3 topics");
+    expect(result.stdout).to.include(`decision record: ${BUCKET}: Object Lock with GOVERNANCE retention 7 years`);
+    expect(result.code).to.equal(0);
+    expectOnlyReads();
+
+    const simulations = aws.requests.filter((r) => r.operation === "SimulatePrincipalPolicy").map(simulationOf);
+    // Each role of the stack, and nobody else (services, deployer, operators and kms rows are offline-only).
+    expect([...new Set(simulations.map((s) => s.principal))].sort()).to.deep.equal(
+      [STATE_MACHINE_ROLE, AUTOMATION_ROLE, ...Object.values(FUNCTIONS).map((f) => f.role)].sort(),
+    );
+    expect(simulations.flatMap((s) => s.actions).filter((a) => a.startsWith("kms:"))).to.deep.equal([]);
+    const find = (principal: string, action: string) =>
+      simulations.filter((s) => s.principal === principal && s.actions.includes(action));
+    // Rows of the shared table, named from the outputs and AWS's answers.
+    expect(find(FUNCTIONS["stage-manager-start-fn-a1b2c3d"].role, "ssm:StartAutomationExecution")).to.deep.equal([
+      {
+        principal: FUNCTIONS["stage-manager-start-fn-a1b2c3d"].role,
+        actions: ["ssm:StartAutomationExecution"],
+        resources: [
+          arn("ssm", "document/sfn-approvals-prod-manager"),
+          arn("ssm", "automation-definition/sfn-approvals-prod-manager:1"),
+          arn("ssm", "automation-execution/4a5b6c7d-1234-4f00-9abc-0123456789ab"),
+        ],
+        context: { "aws:PrincipalArn": FUNCTIONS["stage-manager-start-fn-a1b2c3d"].role },
+      },
+    ]);
+    expect(find(FUNCTIONS["stage-manager-result-fn-b2c3d4e"].role, "sqs:SendMessage")[0].resources).to.deep.equal([
+      arn("sqs", "stage-manager-dead-letters-dlq-6f7a8b9"),
+    ]);
+    expect(find(STATE_MACHINE_ROLE, "lambda:InvokeFunction").map((s) => s.resources)).to.have.deep.members([
+      [fnArn("stage-manager-start-fn-a1b2c3d")],
+      [fnArn("stage-link-start-fn-c3d4e5f")],
+    ]);
+    expect(find(FUNCTIONS["approval-page-handler-fn-d4e5f6a"].role, "dynamodb:GetItem")[0].resources).to.deep.equal([
+      arn("dynamodb", "table/approval-page-link-codes-5e6f7a8"),
+    ]);
+    const write = find(STATE_MACHINE_ROLE, "s3:PutObject");
+    expect(write).to.have.length(1);
+    expect(write[0].resources[0]).to.match(
+      new RegExp(`^arn:aws:s3:::${BUCKET}/records/\\d{4}-\\d{2}-\\d{2}/0a6f1e2d-approval/[^/]+-outcome\\.json$`),
+    );
+    expect(write[0].context).to.deep.equal({ "aws:SecureTransport": "true", "aws:PrincipalArn": STATE_MACHINE_ROLE });
+  });
+
+  it("an unconfirmed email subscription and a role missing a permission: FAIL lines naming them and the fix, exit 1", async () => {
+    const startRole = FUNCTIONS["stage-manager-start-fn-a1b2c3d"].role;
+    serveStack({
+      pending: ["new-manager@example.com"],
+      denied: (principal, action) => principal === startRole && action === "ssm:StartAutomationExecution",
+    });
+    const result = await run(["--stack", "prod"]);
+    const failed = verdictLines(result.stdout).filter((l) => l.startsWith("FAIL"));
+    expect(failed).to.deep.equal([
+      "FAIL        email subscriptions: 1 of 4 not confirmed: new-manager@example.com (stage manager); fix: each address opens " +
+        'the email "AWS Notification - Subscription Confirmation" and clicks Confirm subscription (docs/operations.md, ' +
+        "Confirming the email subscriptions); for an expired link: pulumi refresh --stack prod, then pulumi up --stack prod",
+      `FAIL        IAM role/stage-manager-start-fn-role-1111111: refused 1 of 4 calls it needs: ssm:StartAutomationExecution on ` +
+        `${arn("ssm", "document/sfn-approvals-prod-manager")} + ${arn("ssm", "automation-definition/sfn-approvals-prod-manager:1")} + ` +
+        `${arn("ssm", "automation-execution/4a5b6c7d-1234-4f00-9abc-0123456789ab")} (implicitDeny, start function (stage manager)); ` +
+        "fix: pulumi up --refresh --stack prod restores the stack's policies; if it still fails, a permissions boundary or an SCP " +
+        `denies it (aws iam simulate-principal-policy --policy-source-arn ${startRole} --action-names ssm:StartAutomationExecution)`,
+    ]);
+    expect(result.stdout).to.include("ok          alerts topic: 1 confirmed subscriber(s): ops@example.com");
+    expect(result.code).to.equal(1);
+    expectOnlyReads();
+  });
+
+  it("with --state-machine-arn only: what needs the stack's outputs is not checked (not a failure), exit 0", async () => {
+    serveStack();
+    const result = await run(["--state-machine-arn", STATE_MACHINE]);
+    const lines = verdictLines(result.stdout);
+    expect(lines.filter((l) => l.startsWith("FAIL"))).to.deep.equal([]);
+    for (const check of ["definition", "alerts topic", "EventBridge rules", "dead-letter queues", "decision record"])
+      expect(lines).to.include(`not checked ${check}: needs --stack`);
+    expect(lines.find((l) => l.startsWith("not checked IAM:"))).to.include(
+      "the stages' roles and approvers need --stack",
+    );
+    // The definition still names the state machine's role and the functions it invokes.
+    expect(lines).to.include("ok          Lambda runtime: 2 function(s) on nodejs24.x, not deprecated");
+    expect(lines.find((l) => l.startsWith("ok          IAM role/approvals-role-1a2b3c4"))).to.not.equal(undefined);
+    expect(result.code).to.equal(0);
+    expect(aws.requests.map((r) => r.operation).filter((op) => !READ_ONLY.includes(op))).to.deep.equal([]);
+    expect(s3.requests).to.deep.equal([]);
+  });
+
+  it("cannot check: no credentials, no such state machine, usage: exit 2 and nothing checked", async () => {
+    const none = await run(["--state-machine-arn", STATE_MACHINE], {
+      AWS_ACCESS_KEY_ID: undefined,
+      AWS_SECRET_ACCESS_KEY: undefined,
+      AWS_CONFIG_FILE: join(home, "config"),
+      AWS_SHARED_CREDENTIALS_FILE: join(home, "credentials"),
+    });
+    expect(none.stderr).to.match(/doctor: no AWS credentials were found \(CredentialsProviderError: .*\); sign in/);
+    expect([none.code, none.stdout, aws.requests.length]).to.deep.equal([2, "", 0]);
+
+    serveStack();
+    const missing = await run(["--state-machine-arn", arn("states", "stateMachine:gone")]);
+    expect(missing.stderr).to.include("doctor: Step Functions refused the request: StateMachineDoesNotExist");
+    expect([missing.code, missing.stdout]).to.deep.equal([2, ""]);
+
+    const usage = await run([]);
+    expect(usage.stderr).to.match(/^doctor: give either --stack or --state-machine-arn\n\nUsage: npm run doctor/);
+    expect(usage.code).to.equal(2);
+  });
+
+  it("a stack that does not exist, as npm run doctor runs: Pulumi's answer, exit 2", async () => {
+    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+      let stdout = "";
+      let stderr = "";
+      const child = spawn(process.execPath, ["scripts/run.js", "scripts/doctor.ts", "--stack", "nope"], {
+        cwd: ROOT,
+        env,
+      });
+      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on("exit", (code) => resolve({ code, stdout, stderr }));
+    });
+    expect(result).to.deep.equal({
+      code: 2,
+      stdout: "",
+      stderr: "doctor: could not read the outputs of stack 'nope': error: no stack named 'nope' found\n",
+    });
+    expect(aws.requests).to.deep.equal([]);
+  });
+});
