@@ -100,6 +100,7 @@ const READ_ONLY = [
   "ListRuleNamesByTarget",
   "DescribeRule",
   "GetQueueAttributes",
+  "GetPipeline",
   "ListSubscriptionsByTopic",
   "SimulatePrincipalPolicy",
 ];
