@@ -21,6 +21,8 @@ import {
   runDefinition,
 } from "./helpers/localStateMachine";
 import { ofType, runProgram } from "./helpers/pulumiMocks";
+import { S3_PUT_OBJECT_RESOURCE } from "../components/workflow/auditStates";
+import { AuditRecord } from "../functions/auditRecord";
 import { stackConfig } from "./helpers/stackConfig";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 
@@ -95,11 +97,30 @@ function silentApprover(): Approver {
   };
 }
 
+/** The records the last run wrote (prod writes its decision record; dev turns it off). */
+let records: AuditRecord[] = [];
+
+/** runDefinition with every record Task answered by an in-memory bucket (tests/auditFlows.test.ts tests the record itself). */
+function runFlow(definition: any, input: unknown, options: Parameters<typeof runDefinition>[2]): Promise<RunResult> {
+  records = [];
+  const recordStates = Object.entries<any>(definition.States)
+    .filter(([, state]) => state.Resource === S3_PUT_OBJECT_RESOURCE)
+    .map(([name]) => name);
+  const put = async (request: { Body: string }) => {
+    records.push(JSON.parse(request.Body) as AuditRecord);
+    return { VersionId: `v${records.length}` };
+  };
+  return runDefinition(definition, input, {
+    ...options,
+    taskHandlers: { ...options.taskHandlers, ...Object.fromEntries(recordStates.map((name) => [name, put])) },
+  });
+}
+
 function run(definition: object, input: unknown, approvers: Record<string, Approver>): Promise<RunResult> {
   const taskHandlers = Object.fromEntries(
     Object.entries(approvers).map(([stage, a]) => [stageTaskOptions(stage).stateName, a.handler]),
   );
-  return runDefinition(definition, input, {
+  return runFlow(definition, input, {
     taskHandlers,
     taskToken: TOKEN,
     executionArn: EXECUTION_ARN,
@@ -159,7 +180,7 @@ describe("flows: generated state machines run locally", () => {
     it("timeout: the activity's TimeoutSeconds expires and the execution ends timed_out, not hung", async () => {
       const manager = silentApprover();
       const started = Date.now();
-      const result = await runDefinition(withStageTimeout(dev, "manager", 1), EXPENSE, {
+      const result = await runFlow(withStageTimeout(dev, "manager", 1), EXPENSE, {
         taskHandlers: { "Approval manager": manager.handler },
         executionArn: EXECUTION_ARN,
         stateEnteredTime: "2026-11-22T11:00:00.123Z",
@@ -322,7 +343,7 @@ describe("flows: generated state machines run locally", () => {
       const manager = silentApprover();
       const finance = approver(decision("approved", "finance", BOB, "codepipeline"));
       const started = Date.now();
-      const result = await runDefinition(withStageTimeout(prod, "manager", 1), EXPENSE, {
+      const result = await runFlow(withStageTimeout(prod, "manager", 1), EXPENSE, {
         taskHandlers: { "Approval manager": manager.handler, "Approval finance": finance.handler },
         taskToken: TOKEN,
         executionArn: EXECUTION_ARN,
@@ -404,6 +425,14 @@ describe("flows: generated state machines run locally", () => {
       expect(result.statesEntered.indexOf("Approval manager")).to.be.lessThan(
         result.statesEntered.indexOf("Approval finance"),
       );
+      // prod's decision record: each decision with the approvers configured for its stage, then the outcome.
+      expect(
+        records.map((r) => [r.kind, r.kind === "decision" ? [r.stage, r.approver, r.approvers.length] : r.outcome]),
+      ).to.deep.equal([
+        ["decision", ["manager", ALICE, 3]],
+        ["decision", ["finance", BOB, 1]],
+        ["outcome", "approved"],
+      ]);
     });
 
     it("the second stage rejects: ends rejected, first decision approved, second rejected", async () => {
@@ -416,6 +445,11 @@ describe("flows: generated state machines run locally", () => {
         stages: [decision("approved", "manager", ALICE), decision("rejected", "finance", BOB, "codepipeline")],
         request: EXPENSE,
       });
+      expect(records.map((r) => (r.kind === "decision" ? r.decision : r.outcome))).to.deep.equal([
+        "approved",
+        "rejected",
+        "rejected",
+      ]);
     });
 
     it("the first stage rejects: the second stage never runs", async () => {
@@ -444,7 +478,7 @@ describe("flows: generated state machines run locally", () => {
     it("the second stage times out: ends timed_out after the first approval", async () => {
       const manager = approver(decision("approved", "manager", ALICE));
       const finance = silentApprover();
-      const result = await runDefinition(withStageTimeout(prod, "finance", 1), EXPENSE, {
+      const result = await runFlow(withStageTimeout(prod, "finance", 1), EXPENSE, {
         taskHandlers: { "Approval manager": manager.handler, "Approval finance": finance.handler },
         taskToken: TOKEN,
       });
@@ -498,8 +532,17 @@ describe("flows: generated state machines run locally", () => {
             status: "FAILED",
             error: REQUEST_INVALID_ERROR,
             cause: INVALID_CAUSE,
-            statesEntered: ["Read request", "Validate request", "Request invalid"],
+            // prod records the failure first (docs/audit.md), then fails with the same error and cause.
+            statesEntered: [
+              "Read request",
+              "Validate request",
+              "Request invalid",
+              ...(stack === "prod" ? ["Record failure", "Failed"] : []),
+            ],
           });
+          expect(records.map((r) => (r.kind === "outcome" ? [r.outcome, r.error] : r.kind))).to.deep.equal(
+            stack === "prod" ? [["failed", REQUEST_INVALID_ERROR]] : [],
+          );
           expect(manager.calls).to.have.length(0);
           expect(finance.calls).to.have.length(0);
           // The state machine and the handlers' requestProblems agree on what is malformed.
@@ -720,7 +763,7 @@ describe("flows: generated state machines run locally", () => {
 
     it("the first stage times out: ends timed_out naming the mechanism, the second never runs", async () => {
       const costCenter = approver(decision("approved", "cost-center"));
-      const result = await runDefinition(withStageTimeout(definition, "team-lead", 1), EXPENSE, {
+      const result = await runFlow(withStageTimeout(definition, "team-lead", 1), EXPENSE, {
         taskHandlers: { "Approval team-lead": silentApprover().handler, "Approval cost-center": costCenter.handler },
         taskToken: TOKEN,
       });
