@@ -214,7 +214,7 @@ async function stackRecordBucket(stack: string): Promise<{ bucket?: string; regi
   };
 }
 
-/** `show` from the decision record; undefined with the reason when it has none of the execution. */
+/** `show` from the decision record: its exit code, or why the record cannot tell. */
 async function showRecorded(
   lookup: RecordLookup,
   name: string,

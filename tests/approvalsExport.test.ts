@@ -12,6 +12,7 @@ import { csvField, textCell } from "../scripts/lib/auditExportFormat";
 import { fakeAwsCliEnv, runInProcess } from "./helpers/cliEnv";
 import { FakeAws, serveExecutions } from "./helpers/fakeAws";
 import { FakeS3, S3Error } from "./helpers/fakeS3";
+import { CollectedPolicy, simulateCall } from "./helpers/iamSimulation";
 
 const BUCKET = "sfn-approvals-prod-audit-20260101000000000000000001";
 const STATE_MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:sfn-approvals-prod";
@@ -40,6 +41,7 @@ const TAXI = { title: "Taxi", amount: 42 };
 const HOSTILE = { title: "@SUM(1+1)*cmd|' /C calc'!A0", requestId: "\tER1004", requester: "-2+3", amount: -5 };
 
 const dir = mkdtempSync(join(tmpdir(), "approvals-export-"));
+const ROOT = join(__dirname, "..");
 
 function fakePulumi(stack: string, outputs: object): string {
   const path = join(dir, `pulumi-${stack}`);
@@ -420,6 +422,51 @@ describe("approvals export and show from the decision record (fake S3)", functio
       stderr:
         "approvals: stack 'dev' exports no auditBucketName: its decision record is off (sfn-approvals:audit) or not deployed yet ('pulumi up'); or pass --bucket NAME\n",
     });
+  });
+
+  it("makes only calls the reader policy of docs/audit.md allows (iam-simulate over the Service Authorization Reference)", async () => {
+    serveExecutions(aws, []);
+    expect((await run(["--stack", "prod", "export", ...RANGE, "--format", "csv"])).code).to.equal(0);
+    expect((await run(["--stack", "prod", "show", "er1001"])).code).to.equal(0);
+    const docs = readFileSync(join(ROOT, "docs/audit.md"), "utf8");
+    const statements = JSON.parse(
+      /\*\*Permissions\.\*\*[\s\S]*?```json\n([\s\S]*?)```/.exec(docs)![1].replace(/BUCKET/g, BUCKET),
+    );
+    const READER = "arn:aws:iam::123456789012:role/Auditor";
+    const policies: CollectedPolicy[] = [
+      {
+        origin: "docs/audit.md",
+        kind: "identity",
+        principal: READER,
+        document: { Version: "2012-10-17", Statement: statements },
+      },
+    ];
+    const decide = async (action: string, resource: string, context: Record<string, string> = {}) =>
+      (
+        await simulateCall(policies, {
+          principal: READER,
+          action,
+          resource,
+          context: { "aws:SecureTransport": "true", ...context },
+        })
+      ).result;
+    const requests = [...new Map(s3.requests.map((r) => [`${r.operation} ${r.key} ${r.query.prefix}`, r])).values()];
+    const calls = requests.map((r): { action: string; resource: string; context: Record<string, string> } =>
+      r.operation === "ListObjectsV2"
+        ? { action: "s3:ListBucket", resource: `arn:aws:s3:::${r.bucket}`, context: { "s3:prefix": r.query.prefix } }
+        : { action: `s3:${r.operation}`, resource: `arn:aws:s3:::${r.bucket}/${r.key}`, context: {} },
+    );
+    expect(new Set(calls.map((c) => c.action))).to.deep.equal(new Set(["s3:ListBucket", "s3:GetObject"]));
+    const outcomes = await Promise.all(
+      calls.map(
+        async (c) =>
+          `${c.action} ${c.resource} ${c.context["s3:prefix"] ?? ""}: ${await decide(c.action, c.resource, c.context)}`,
+      ),
+    );
+    expect(outcomes.filter((o) => !o.endsWith(": Allowed"))).to.deep.equal([]);
+    // The policy does limit: the whole bucket, or an object outside records/, stays closed.
+    expect(await decide("s3:ListBucket", `arn:aws:s3:::${BUCKET}`, { "s3:prefix": "" })).to.equal("ImplicitlyDenied");
+    expect(await decide("s3:GetObject", `arn:aws:s3:::${BUCKET}/other.json`)).to.equal("ImplicitlyDenied");
   });
 
   describe("show, once Step Functions has forgotten the execution", () => {
