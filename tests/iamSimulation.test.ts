@@ -251,6 +251,8 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
     readers: JSON.parse(config["sfn-approvals:executionDataReaders"] ?? "[]") as string[],
     linkCodeTableArn: resources.find((r) => r.name === "approval-page-link-codes")?.state.arn as string,
     apiId: API_ID,
+    auditBucketArn: (resources.find((r) => r.type === "aws:s3/bucket:Bucket" && r.inputs.objectLockEnabled)?.state
+      .arn ?? "") as string,
   };
   const stageFacts = (stage: Record<string, any>): Facts => {
     const result = functionNamed(stage.resultFunctionName);

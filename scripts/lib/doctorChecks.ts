@@ -241,6 +241,7 @@ function liveFacts(o: DoctorOptions, inv: Inventory): LiveFacts {
     readers: [],
     linkCodeTableArn: codeTable ? arn("dynamodb", `table/${codeTable}`) : "",
     apiId: pageUrl ? (/^https:\/\/([^.]+)\./.exec(pageUrl)?.[1] ?? "") : "",
+    auditBucketArn: str(o.outputs?.auditBucketName) ? `arn:${inv.partition}:s3:::${o.outputs!.auditBucketName}` : "",
   };
   const stageFacts = (stage: Record<string, any>): Facts => {
     const result = fn(stage.resultFunctionName);

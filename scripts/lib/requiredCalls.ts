@@ -44,6 +44,8 @@ export interface Facts {
   /** The approval page's link-code table and its HTTP API's id (email-link and sns-callback stacks). */
   linkCodeTableArn: string;
   apiId: string;
+  /** The decision record's bucket (components/audit/auditStore.ts); "" when the stack keeps none. */
+  auditBucketArn: string;
 }
 
 export interface LambdaFacts {
