@@ -3,6 +3,7 @@
 // its orchestration runs offline against fakes in tests/integrationRun.test.ts.
 import type { HistoryEvent } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
+import { DEFAULT_ROLLOUT } from "../components/workflow/rolloutConfig";
 import { parseConfig } from "../components/config";
 import { linkParams } from "../functions/mechanisms/email/approvalPage";
 import { MECHANISMS, Mechanism, stageStateName } from "../functions/contract";
@@ -503,13 +504,15 @@ describe("integration suite helpers", () => {
           ? DEFAULT_IT_EMAIL
           : `arn:aws:iam::${ACCOUNT}:role/${suiteRoleNames(stackNameFor(mechanism, "3f9a1c")).approver}`;
         const config = itStackConfig({ mechanism, region: REGION, approver });
-        expect(Object.keys(config).sort()).to.deep.equal(["aws:region", "sfn-approvals:stages"]);
+        expect(Object.keys(config).sort()).to.deep.equal(["aws:region", "sfn-approvals:audit", "sfn-approvals:stages"]);
         expect(config["aws:region"]).to.deep.equal({ value: REGION });
         const parsed = parseConfig(rawConfigOf(config));
         expect(parsed).to.deep.equal({
           autoApproveBelow: undefined,
           alertEmails: [],
           executionDataReaders: [],
+          audit: { enabled: true, retention: { days: 1 }, retentionText: "1d", mode: "GOVERNANCE" },
+          rollout: DEFAULT_ROLLOUT,
           stages: [
             {
               name: IT_STAGE,

@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { approvalTarget } from "./helpers/definitionPaths";
 import { createHash } from "crypto";
 import { execFileSync } from "child_process";
 import { join } from "path";
@@ -20,18 +21,6 @@ import { writeArchive } from "./helpers/serializedHandler";
 import { stackConfig } from "./helpers/stackConfig";
 
 /** Where a stage's Check state goes on an explicit approval (the rule testing approved == true). */
-function approvalTarget(definition: any, stage: string): string {
-  const rules = definition.States[`Check ${stage}`].Choices.filter((c: any) =>
-    c.And?.some((r: any) => r.BooleanEquals === true),
-  );
-  if (rules.length !== 1) throw new Error(`Check ${stage} has ${rules.length} approval rules`);
-  if (rules[0].Next !== `Record ${stage} decision`) return rules[0].Next;
-  // With the decision record, the approval is written first, then routed on.
-  expect(definition.States[rules[0].Next].Next).to.equal(`Route ${stage} decision`);
-  const route = definition.States[`Route ${stage} decision`].Choices.filter((c: any) => c.StringEquals === "approved");
-  if (route.length !== 1) throw new Error(`Route ${stage} decision has ${route.length} approval rules`);
-  return route[0].Next;
-}
 
 const ARN = `arn:aws:lambda:eu-west-1:${ACCOUNT_ID}:function`;
 

@@ -1,6 +1,7 @@
 // Every generated state machine definition passes asl-validator and our own lint
 // (tests/helpers/aslLint.ts), and the lint catches what it is there to catch.
 import { expect } from "chai";
+import { approvalTarget } from "./helpers/definitionPaths";
 import * as pulumi from "@pulumi/pulumi";
 import { ApprovalStage } from "../components/mechanisms/approvalStage";
 import { ApprovalWorkflow } from "../components/workflow/approvalWorkflow";
@@ -13,15 +14,6 @@ import { Mechanism, stageOfStateName, stageStateName } from "../functions/contra
 import { allStates, validateDefinition } from "./helpers/aslLint";
 import { ofType, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
-
-/** Where a stage's Check state goes on an explicit approval (the rule testing approved == true). */
-function approvalTarget(definition: any, stage: string): string {
-  const rules = definition.States[`Check ${stage}`].Choices.filter((c: any) =>
-    c.And?.some((r: any) => r.BooleanEquals === true),
-  );
-  if (rules.length !== 1) throw new Error(`Check ${stage} has ${rules.length} approval rules`);
-  return rules[0].Next;
-}
 
 const FUNCTION_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:start";
 const ACTIVITY_ARN = "arn:aws:states:eu-west-1:123456789012:activity:approval-manager";
@@ -196,7 +188,14 @@ describe("workflow definition: asl-validator and lint", () => {
 
     it("prod: stages 'manager' then 'finance', no auto-approve", () => {
       const prod = generated.prod;
-      expect(taskStates(prod).map(([name]) => name)).to.deep.equal(["Approval manager", "Approval finance"]);
+      expect(taskStates(prod).map(([name]) => name)).to.deep.equal([
+        "Approval manager",
+        "Record manager decision",
+        "Approval finance",
+        "Record finance decision",
+        "Record outcome",
+        "Record failure",
+      ]);
       expect(prod.States).to.not.have.property("Check auto-approve");
       expect(prod.States["Validate request"].Default).to.equal("Approval manager");
       expect(approvalTarget(prod, "manager")).to.equal("Approval finance");
@@ -212,7 +211,7 @@ describe("workflow definition: asl-validator and lint", () => {
       return validateDefinition(definition);
     };
 
-    it("is the only JSONata state besides the reminder and escalation publishes; the workflow stays JSONPath", () => {
+    it("is the only JSONata state besides the reminder and escalation publishes and the decision record's writes; the workflow stays JSONPath", () => {
       const definition = generated.staging;
       const jsonata = Object.entries<any>(allStates(definition))
         .filter(([, state]) => state.QueryLanguage === "JSONata")
@@ -220,9 +219,13 @@ describe("workflow definition: asl-validator and lint", () => {
       expect(jsonata).to.deep.equal([
         "Approval team-lead reminder",
         "Approval team-lead escalation 1",
+        "Record team-lead decision",
         "Approval finance",
         "Approval finance reminder",
         "Approval finance escalation 1",
+        "Record finance decision",
+        "Record outcome",
+        "Record failure",
       ]);
       expect(definition).to.not.have.property("QueryLanguage");
     });
@@ -478,7 +481,7 @@ describe("workflow definition: asl-validator and lint", () => {
       };
       expect(validateDefinition(definition)).to.deep.equal([
         "state 'Both' branch 1 > state 'Wait': waits for a callback or activity worker (Resource 'arn:aws:states:::lambda:invoke.waitForTaskToken') but has no TimeoutSeconds, so it can wait up to a year",
-        "state 'Each' ItemProcessor > state 'Invoke': unknown service integration Resource 'arn:aws:states:::lambda:invokeActivity:foo' (known: arn:aws:states:::lambda:invoke, arn:aws:states:::lambda:invoke.waitForTaskToken, arn:aws:states:::sns:publish, arn:aws:states:::sns:publish.waitForTaskToken, arn:aws:states:::states:startExecution, arn:aws:states:::states:startExecution.sync:2)",
+        "state 'Each' ItemProcessor > state 'Invoke': unknown service integration Resource 'arn:aws:states:::lambda:invokeActivity:foo' (known: arn:aws:states:::lambda:invoke, arn:aws:states:::lambda:invoke.waitForTaskToken, arn:aws:states:::sns:publish, arn:aws:states:::sns:publish.waitForTaskToken, arn:aws:states:::states:startExecution, arn:aws:states:::states:startExecution.sync:2, arn:aws:states:::aws-sdk:s3:putObject)",
       ]);
     });
 

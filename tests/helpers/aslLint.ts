@@ -29,6 +29,8 @@ export const KNOWN_SERVICE_INTEGRATIONS: readonly string[] = [
   "sns:publish.waitForTaskToken",
   "states:startExecution",
   "states:startExecution.sync:2",
+  // AWS SDK integration (arn:aws:states:::aws-sdk:<service>:<apiAction>): the decision record's write.
+  "aws-sdk:s3:putObject",
 ];
 
 const SERVICE_INTEGRATION = /^arn:(aws[a-z-]*):states:::(.+)$/;

@@ -107,14 +107,21 @@ export function itStackConfig(args: {
   return {
     "aws:region": { value: args.region },
     "sfn-approvals:stages": { value: JSON.stringify([itStage(args.mechanism, args.approver)]) },
+    // The decision record is on, as in production, but kept one day: destroy leaves its bucket
+    // (docs/audit.md), which can be emptied and deleted the next day.
+    "sfn-approvals:audit": { value: JSON.stringify(IT_AUDIT) },
   };
 }
+
+/** The integration stacks' decision record: governance mode, one day. */
+export const IT_AUDIT = { retention: "1d", mode: "governance" };
 
 /** The values parseConfig (components/config.ts) takes, from such a config. */
 export function rawConfigOf(config: Record<string, ConfigEntry>): {
   stages?: unknown;
   autoApproveBelow?: unknown;
   alertEmails?: unknown;
+  audit?: unknown;
   keys: string[];
 } {
   const json = (key: string): unknown => (config[key] === undefined ? undefined : JSON.parse(config[key].value));
@@ -122,6 +129,7 @@ export function rawConfigOf(config: Record<string, ConfigEntry>): {
     stages: json("sfn-approvals:stages"),
     alertEmails: json("sfn-approvals:alertEmails"),
     autoApproveBelow: config["sfn-approvals:autoApproveBelow"]?.value,
+    audit: json("sfn-approvals:audit"),
     keys: Object.keys(config)
       .filter((key) => key.startsWith("sfn-approvals:"))
       .map((key) => key.slice("sfn-approvals:".length)),
