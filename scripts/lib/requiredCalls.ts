@@ -3,6 +3,7 @@
 // offline by tests/iamSimulation.test.ts (iam-simulate over the Service Authorization Reference,
 // under mocks) and live by `npm run doctor` (iam:SimulatePrincipalPolicy); both name each row's
 // resources from Facts they build their own way.
+import { auditRecordKey } from "../../functions/auditRecord";
 import { Mechanism, stageStateName } from "../../functions/contract";
 
 /* eslint-disable @typescript-eslint/no-explicit-any -- stage outputs and ASL states are JSON of many shapes; the rows read them as they are */
@@ -734,6 +735,21 @@ export const CALLS: Call[] = [
     task: /^arn:aws:states:::sns:publish$/,
     action: "sns:Publish",
     resources: (f) => [f.task.Parameters?.TopicArn ?? f.task.Arguments?.TopicArn],
+  },
+  // The decision record: PutObject of one record under records/ of the bucket the Task names
+  // (S3 API PutObject; reference s3.json: the object resource, no dependent action). The bucket
+  // policy denies requests without TLS, which Step Functions' calls always use.
+  {
+    part: "workflow",
+    who: "state machine",
+    sends: "Task arn:aws:states:::aws-sdk:s3:putObject (the decision record)",
+    in: "components/workflow/auditStates.ts",
+    task: /^arn:aws:states:::aws-sdk:s3:putObject$/,
+    action: "s3:PutObject",
+    resources: (f) => [
+      `arn:aws:s3:::${f.task.Arguments?.Bucket}/${auditRecordKey({ recordedAt: "2026-11-22T10:00:00.000Z", executionName: EXECUTION_NAME, what: "outcome" })}`,
+    ],
+    context: () => ({ "aws:SecureTransport": "true" }),
   },
 
   // ---- every Lambda function -----------------------------------------------------------------------
