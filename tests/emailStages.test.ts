@@ -18,6 +18,7 @@ import { allStates } from "./helpers/aslLint";
 import { waitingTaskHistory } from "./helpers/executionHistory";
 import { AwsError, FakeAws, snsPublishXml } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
+import { approvalTarget } from "./helpers/definitionPaths";
 import {
   ACCOUNT_ID,
   API_ID,
@@ -33,6 +34,8 @@ import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHan
 import { stackConfig } from "./helpers/stackConfig";
 
 const STATE_MACHINE_ARN = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:stateMachine:sfn-approvals-staging`;
+/** The decision record's bucket as the mocks name it. */
+const AUDIT_BUCKET = "audit-bucket-a1b2c3d";
 const EXECUTIONS_ARN = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:execution:sfn-approvals-staging:*`;
 const EXECUTION_ARN = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:execution:sfn-approvals-staging:er98765-1`;
 const PAGE_URL = `https://${API_ID}.execute-api.eu-west-1.amazonaws.com/decide`;
@@ -124,6 +127,19 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       "aws:kms/key:Key": 1,
       "aws:kms/alias:Alias": 1,
       "aws:dynamodb/table:Table": 1,
+      // The decision record's bucket and its settings (tests/auditStore.test.ts).
+      "sfn-approvals:index:AuditStore": 1,
+      "aws:s3/bucket:Bucket": 1,
+      "aws:s3/bucketVersioning:BucketVersioning": 1,
+      "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": 1,
+      "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 1,
+      "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
+      "aws:s3/bucketOwnershipControls:BucketOwnershipControls": 1,
+      "aws:s3/bucketPolicy:BucketPolicy": 1,
+      // The published version and the alias requests start through (tests/rollout.test.ts).
+      "sfn-approvals:index:WorkflowRollout": 1,
+      "aws-native:stepfunctions:StateMachineVersion": 1,
+      "aws-native:stepfunctions:StateMachineAlias": 1,
     });
     expect(
       ofType(staging.resources, "aws:lambda/function:Function")
@@ -485,14 +501,8 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
   describe("workflow", () => {
     it("runs auto-approve, then team-lead, then finance, within the sum of their waits", () => {
       expect(definition.States["Check auto-approve"].Default).to.equal("Approval team-lead with follow-ups");
-      expect(
-        definition.States["Check team-lead"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true))
-          .Next,
-      ).to.equal("Approval finance with follow-ups");
-      expect(
-        definition.States["Check finance"].Choices.find((c: any) => c.And?.some((r: any) => r.BooleanEquals === true))
-          .Next,
-      ).to.equal("Approved");
+      expect(approvalTarget(definition, "team-lead")).to.equal("Approval finance with follow-ups");
+      expect(approvalTarget(definition, "finance")).to.equal("Approved");
       expect(definition.TimeoutSeconds).to.equal(TWO_DAYS + THREE_DAYS + 600);
     });
 
@@ -543,6 +553,12 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
           Resource: [KEY_ARN],
           Condition: { StringEquals: { "kms:EncryptionContext:SourceArn": `arn:aws:logs:eu-west-1:${ACCOUNT_ID}:*` } },
         },
+        {
+          Sid: "WriteDecisionRecords",
+          Effect: "Allow",
+          Action: ["s3:PutObject"],
+          Resource: [`arn:aws:s3:::${AUDIT_BUCKET}/records/*`],
+        },
       ]);
       const trust = JSON.parse(named(staging.resources, "approvals-role").inputs.assumeRolePolicy).Statement;
       expect(trust).to.deep.equal([
@@ -552,7 +568,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
           Action: "sts:AssumeRole",
           Condition: {
             StringEquals: { "aws:SourceAccount": ACCOUNT_ID },
-            ArnLike: { "aws:SourceArn": STATE_MACHINE_ARN },
+            ArnLike: { "aws:SourceArn": [STATE_MACHINE_ARN, `${STATE_MACHINE_ARN}:*`] },
           },
         },
       ]);
@@ -563,7 +579,14 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
     });
 
     it("exports the approval page URL and each stage with its mechanism's outputs", () => {
-      expect(staging.outputs).to.deep.equal({
+      const { workflowVersion, workflowDefinitionSha256, ...outputs } = staging.outputs;
+      expect([workflowVersion, workflowDefinitionSha256]).to.satisfy(
+        ([v, d]: string[]) => /^[0-9a-f]{16}$/.test(v) && /^[0-9a-f]{64}$/.test(d),
+      );
+      expect(outputs).to.deep.equal({
+        aliasArn: `${STATE_MACHINE_ARN}:live`,
+        approvalPageFunctionName: "approval-page-handler-fn-a1b2c3d",
+        auditBucketName: AUDIT_BUCKET,
         stateMachineArn: STATE_MACHINE_ARN,
         stateMachineName: "sfn-approvals-staging",
         region: "eu-west-1",
