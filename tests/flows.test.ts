@@ -18,10 +18,10 @@ import {
   RunResult,
   TaskHandler,
   heartbeatTimeout,
+  inMemoryAuditBucket,
   runDefinition,
 } from "./helpers/localStateMachine";
 import { ofType, runProgram } from "./helpers/pulumiMocks";
-import { S3_PUT_OBJECT_RESOURCE } from "../components/workflow/auditStates";
 import { AuditRecord } from "../functions/auditRecord";
 import { stackConfig } from "./helpers/stackConfig";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
@@ -100,19 +100,13 @@ function silentApprover(): Approver {
 /** The records the last run wrote (prod writes its decision record; dev turns it off). */
 let records: AuditRecord[] = [];
 
-/** runDefinition with every record Task answered by an in-memory bucket (tests/auditFlows.test.ts tests the record itself). */
+/** runDefinition with every record Task answered by an in-memory bucket (its records in `records`). */
 function runFlow(definition: any, input: unknown, options: Parameters<typeof runDefinition>[2]): Promise<RunResult> {
-  records = [];
-  const recordStates = Object.entries<any>(definition.States)
-    .filter(([, state]) => state.Resource === S3_PUT_OBJECT_RESOURCE)
-    .map(([name]) => name);
-  const put = async (request: { Body: string }) => {
-    records.push(JSON.parse(request.Body) as AuditRecord);
-    return { VersionId: `v${records.length}` };
-  };
+  const bucket = inMemoryAuditBucket(definition);
+  records = bucket.records;
   return runDefinition(definition, input, {
     ...options,
-    taskHandlers: { ...options.taskHandlers, ...Object.fromEntries(recordStates.map((name) => [name, put])) },
+    taskHandlers: { ...options.taskHandlers, ...bucket.handlers },
   });
 }
 

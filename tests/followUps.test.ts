@@ -18,7 +18,7 @@ import {
 } from "../functions/contract";
 import { allStates, validateDefinition } from "./helpers/aslLint";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
-import { RunResult, TaskHandler, runDefinition } from "./helpers/localStateMachine";
+import { RunResult, TaskHandler, inMemoryAuditBucket, runDefinition } from "./helpers/localStateMachine";
 import { ProgramRun, named, promiseOf, runProgram, runWithMocks } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
@@ -113,13 +113,19 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
 const LONG = 60_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** The decision records the last run wrote. */
+let records: any[] = [];
+
 async function run(
   definition: any,
   handlers: Record<string, TaskHandler>,
   waitMs: Record<string, number>,
 ): Promise<RunResult> {
+  // staging writes its decision record: an in-memory bucket takes it.
+  const bucket = inMemoryAuditBucket(definition);
+  records = bucket.records;
   return runDefinition(definition, EXPENSE_REPORT, {
-    taskHandlers: handlers,
+    taskHandlers: { ...bucket.handlers, ...handlers },
     taskToken: TOKEN,
     executionArn: EXECUTION_ARN,
     retryPauseMs: 0,
@@ -717,6 +723,12 @@ describe("follow-ups in the staging stack (Pulumi.staging.yaml: both email stage
       },
     );
     expect(result.status).to.equal("SUCCEEDED");
+    // Each decision is recorded once it leaves its stage's Parallel, then the outcome.
+    expect(records.map((r) => [r.kind, r.stage ?? r.outcome, r.approver ?? null])).to.deep.equal([
+      ["decision", "team-lead", "Lee Lead (via email link)"],
+      ["decision", "finance", "Fay Finance (via email link)"],
+      ["outcome", "approved", null],
+    ]);
     expect(result.output).to.deep.equal({
       approved: true,
       decision: "approved",

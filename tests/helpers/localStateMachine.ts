@@ -41,7 +41,7 @@
 //   Parallel this way) as a Task with the same paths and Next, whose local handler applies
 //   JSON.stringify or JSON.parse: what the intrinsic is documented to do. The state keeps its name.
 import jsonata from "jsonata";
-import { CATCH_OUTPUT_WITH_FAILURE } from "../../components/workflow/auditStates";
+import { CATCH_OUTPUT_WITH_FAILURE, S3_PUT_OBJECT_RESOURCE } from "../../components/workflow/auditStates";
 import { ExecutionTimeoutError, StateMachine } from "aws-local-stepfunctions";
 
 export type TaskHandler = (input: any) => Promise<unknown>;
@@ -367,4 +367,21 @@ export async function runDefinition(definition: object, input: unknown, options:
 
   await eventsRead;
   return { ...result, statesEntered };
+}
+
+/**
+ * The audit bucket of a definition that writes its decision record: a handler for every record
+ * Task (S3 PutObject) that keeps the parsed records in order. tests/auditFlows.test.ts tests the
+ * records themselves; other flows use this so their runs write them.
+ */
+export function inMemoryAuditBucket(definition: any): { handlers: Record<string, TaskHandler>; records: any[] } {
+  const records: any[] = [];
+  const put: TaskHandler = async (request: { Body: string }) => {
+    records.push(JSON.parse(request.Body));
+    return { VersionId: `v${records.length}` };
+  };
+  const names = Object.entries<any>(definition.States)
+    .filter(([, state]) => state.Resource === S3_PUT_OBJECT_RESOURCE)
+    .map(([name]) => name);
+  return { handlers: Object.fromEntries(names.map((name) => [name, put])), records };
 }
