@@ -8,7 +8,7 @@ import { join } from "path";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { stageDecision } from "../functions/contract";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
-import { runDefinition } from "./helpers/localStateMachine";
+import { inMemoryAuditBucket, runDefinition } from "./helpers/localStateMachine";
 import { ACCOUNT_ID, ProgramRun, RecordedResource, archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
 import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHandler";
 import { stackConfig } from "./helpers/stackConfig";
@@ -950,7 +950,11 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
         decidedAt: "2026-11-22T08:30:00Z",
       });
       const result = await runDefinition(definition, EXPENSE_REPORT, {
-        taskHandlers: { "Approval manager": async () => manager, "Approval finance": async () => delivered },
+        taskHandlers: {
+          ...inMemoryAuditBucket(definition).handlers,
+          "Approval manager": async () => manager,
+          "Approval finance": async () => delivered,
+        },
         taskToken: "local-token",
       });
       expect(result.status).to.equal("SUCCEEDED");

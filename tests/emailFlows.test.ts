@@ -21,7 +21,7 @@ import { composeApprovalEmail, sendApprovalEmail } from "../functions/mechanisms
 import { waitingTaskHistory } from "./helpers/executionHistory";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { FakeCodeTable } from "./helpers/fakeCodeTable";
-import { DEFAULT_ENTERED_TIME, RunResult, runDefinition } from "./helpers/localStateMachine";
+import { DEFAULT_ENTERED_TIME, inMemoryAuditBucket, runDefinition, RunResult } from "./helpers/localStateMachine";
 import { PageServer, startPageServer } from "./helpers/pageServer";
 import { named, ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
@@ -204,6 +204,7 @@ describe("flows: email approvals end to end (staging: email-link 'team-lead', th
       taskToken: TOKEN,
       executionArn: EXECUTION_ARN,
       taskHandlers: {
+        ...inMemoryAuditBucket(machine).handlers,
         // lambda:invoke.waitForTaskToken: the start function runs with the Task's payload; the
         // Task then waits for the page's SendTaskSuccess.
         [stageTaskOptions("team-lead").stateName]: async (params: { FunctionName: string; Payload: any }) => {

@@ -8,7 +8,7 @@ import { join } from "path";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
-import { runDefinition } from "./helpers/localStateMachine";
+import { inMemoryAuditBucket, runDefinition } from "./helpers/localStateMachine";
 import { HandlerRun, invokeArchive, writeArchive } from "./helpers/serializedHandler";
 import { stackConfig } from "./helpers/stackConfig";
 
@@ -316,6 +316,7 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
       let financeCalled = false;
       const result = await runDefinition(definition, EXPENSE_REPORT, {
         taskHandlers: {
+          ...inMemoryAuditBucket(definition).handlers,
           "Approval manager": async () => delivered,
           "Approval finance": async () => {
             financeCalled = true;
