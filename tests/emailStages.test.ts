@@ -266,7 +266,11 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
           Effect: "Allow",
           Action: ["kms:Decrypt"],
           Resource: [KEY_ARN],
-          Condition: { StringEquals: { "kms:EncryptionContext:aws:states:stateMachineArn": STATE_MACHINE_ARN } },
+          Condition: {
+            StringLike: {
+              "kms:EncryptionContext:aws:states:stateMachineArn": [STATE_MACHINE_ARN, `${STATE_MACHINE_ARN}:*`],
+            },
+          },
         },
       ]);
       expect(JSON.stringify(all)).to.not.contain("SendTaskFailure");
@@ -544,7 +548,11 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
           Effect: "Allow",
           Action: ["kms:Decrypt", "kms:GenerateDataKey"],
           Resource: [KEY_ARN],
-          Condition: { StringEquals: { "kms:EncryptionContext:aws:states:stateMachineArn": STATE_MACHINE_ARN } },
+          Condition: {
+            StringLike: {
+              "kms:EncryptionContext:aws:states:stateMachineArn": [STATE_MACHINE_ARN, `${STATE_MACHINE_ARN}:*`],
+            },
+          },
         },
         {
           Sid: "EncryptLogDeliveries",

@@ -90,6 +90,10 @@ function statements(resource: RecordedResource): any[] {
   return JSON.parse(resource.inputs.policy).Statement;
 }
 
+/** The state machine's context: its ARN, or a version's or alias's (executionDataKey.ts stateMachineContext). */
+const sm = {
+  "kms:EncryptionContext:aws:states:stateMachineArn": [STATE_MACHINE("all"), `${STATE_MACHINE("all")}:*`],
+};
 const encrypt = (
   sid: string,
   principal: unknown,
@@ -101,7 +105,7 @@ const encrypt = (
   Principal: principal,
   Action: actions,
   Resource: "*",
-  Condition: { StringEquals: context },
+  Condition: context === sm ? { StringLike: context } : { StringEquals: context },
 });
 
 const workers = (stage: string, patterns: string[]) => ({
@@ -167,7 +171,6 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
   });
 
   it("has exactly this key policy: administration through IAM (no use), and use only by the named principals, each for its own encryption context", () => {
-    const sm = { "kms:EncryptionContext:aws:states:stateMachineArn": STATE_MACHINE("all") };
     const activities = {
       "kms:EncryptionContext:aws:states:activityArn": [ACTIVITY("all", "worker"), ACTIVITY("all", "second")],
     };
@@ -223,8 +226,12 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
         expect(Object.keys(statement.Condition).sort(), statement.Sid).to.deep.equal(["ArnLike", "StringEquals"]);
       for (const statement of policy) {
         expect(statement.Action).to.not.include("kms:*");
-        if (statement.Sid !== "AdministerKeyThroughIam" && statement.Sid !== "LogDeliveryDecrypts")
-          expect(statement.Condition, statement.Sid).to.have.property("StringEquals");
+        if (statement.Sid === "AdministerKeyThroughIam" || statement.Sid === "LogDeliveryDecrypts") continue;
+        const context = statement.Condition.StringEquals ?? statement.Condition.StringLike;
+        expect(Object.keys(context ?? {}), statement.Sid).to.not.deep.equal([]);
+        // A StringLike context admits the state machine's ARN and its qualified forms (name:*), nothing wider.
+        for (const value of Object.values<string | string[]>(statement.Condition.StringLike ?? {}).flat())
+          expect(value, statement.Sid).to.match(/^arn:aws:states:[a-z0-9-]+:\d{12}:stateMachine:[^*:]+(:\*)?$/);
       }
     }
   });
@@ -241,7 +248,6 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
   });
 
   it("mirrors the key policy in IAM: the execution role, the page function and each activity's approver policy (the email-link start function and result functions need none)", () => {
-    const sm = { "kms:EncryptionContext:aws:states:stateMachineArn": STATE_MACHINE("all") };
     const kms = (resource: RecordedResource) =>
       statements(resource).filter((s) => JSON.stringify(s.Action).includes("kms:"));
     expect(kms(named(runs.all.resources, "approvals-policy"))).to.deep.equal([
@@ -250,7 +256,7 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
         Effect: "Allow",
         Action: ["kms:Decrypt", "kms:GenerateDataKey"],
         Resource: [KEY_ARN],
-        Condition: { StringEquals: sm },
+        Condition: { StringLike: sm },
       },
       {
         Sid: "EncryptActivityInputs",
@@ -277,7 +283,7 @@ describe("execution data key (issue 11, defect 12): customer managed KMS key of 
         Effect: "Allow",
         Action: ["kms:Decrypt"],
         Resource: [KEY_ARN],
-        Condition: { StringEquals: sm },
+        Condition: { StringLike: sm },
       },
     ]);
     for (const stage of ["worker", "second"]) {

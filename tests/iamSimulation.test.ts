@@ -685,6 +685,22 @@ describe("IAM judged by the Service Authorization Reference (iam-simulate over i
           context: { "kms:EncryptionContext:aws:states:stateMachineArn": arn("states", "stateMachine:someone-elses") },
         },
       ],
+      // The context admits this state machine's versions and aliases (name:*), not a state machine
+      // whose name merely starts with the same text.
+      [
+        all.policies,
+        {
+          principal: roleOf(all, "approval-page-handler-fn"),
+          action: "kms:Decrypt",
+          resource: allKey,
+          context: {
+            "kms:EncryptionContext:aws:states:stateMachineArn": arn(
+              "states",
+              "stateMachine:sfn-approvals-all-mechanisms-copy:live",
+            ),
+          },
+        },
+      ],
       [
         all.policies,
         {

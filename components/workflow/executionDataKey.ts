@@ -72,6 +72,18 @@ export const KEY_ADMIN_ACTIONS = [
 export const ENCRYPT_ACTIONS = ["kms:Decrypt", "kms:GenerateDataKey"];
 export const DECRYPT_ACTIONS = ["kms:Decrypt"];
 export const STATE_MACHINE_CONTEXT = "kms:EncryptionContext:aws:states:stateMachineArn";
+
+/**
+ * The state machine's encryption context condition: its ARN, or that ARN with a qualifier (":<version>",
+ * ":<alias>"), since executions start through the alias and whether Step Functions then names the
+ * version in the context no source says (docs/unknowns.md). A state machine name holds no ':', so
+ * only this state machine's versions and aliases match.
+ */
+export function stateMachineContext(arn: pulumi.Input<string>): {
+  StringLike: Record<string, pulumi.Input<string>[]>;
+} {
+  return { StringLike: { [STATE_MACHINE_CONTEXT]: [arn, pulumi.interpolate`${arn}:*`] } };
+}
 export const ACTIVITY_CONTEXT = "kms:EncryptionContext:aws:states:activityArn";
 export const LOG_DELIVERY_CONTEXT = "kms:EncryptionContext:SourceArn";
 /** How long Step Functions reuses a data key before it calls GenerateDataKey again (AWS default, as CDK's). */
@@ -201,7 +213,7 @@ export class ExecutionDataKey extends pulumi.ComponentResource {
       Effect: "Allow",
       Action: DECRYPT_ACTIONS,
       Resource: [this.key.arn],
-      Condition: { StringEquals: { [STATE_MACHINE_CONTEXT]: this.stateMachineArn } },
+      Condition: stateMachineContext(this.stateMachineArn),
     };
   }
 
@@ -225,7 +237,7 @@ export class ExecutionDataKey extends pulumi.ComponentResource {
         Effect: "Allow" as const,
         Action: ENCRYPT_ACTIONS,
         Resource: [this.key.arn],
-        Condition: { StringEquals: { [STATE_MACHINE_CONTEXT]: this.stateMachineArn } },
+        Condition: stateMachineContext(this.stateMachineArn),
       },
       ...(activityArns.length > 0
         ? [
@@ -292,7 +304,7 @@ export function keyPolicy(args: {
   readers: Array<{ sid: string; principal: pulumi.Input<string> | pulumi.Input<string>[] }>;
   activities: Array<{ stage: string; activityArn: pulumi.Input<string>; workers: string[] }>;
 }): pulumi.Output<string> {
-  const stateMachine = { StringEquals: { [STATE_MACHINE_CONTEXT]: args.stateMachineArn } };
+  const stateMachine = stateMachineContext(args.stateMachineArn);
   // A key policy naming the account root as a principal delegates to every IAM policy of the account.
   const deployerArn = pulumi.output(args.deployerArn).apply((arn) => {
     if (/:root$/.test(arn))
