@@ -238,8 +238,8 @@ export function requestProblems(value: unknown): string[] {
  * - SNS subjects: fewer than 100 characters; every one-line field of an email (title, requestId,
  *   requester, currency, link) at most ONE_LINE_FIELD_MAX characters, details at most 2000, so a
  *   message stays far below SNS's 256 KB.
- * The execution input keeps the whole request; the total input is bounded by Step Functions'
- * 256 KiB (checked by `npm run start-approval` before it starts an execution).
+ * The execution input keeps the whole request; `npm run start-approval` keeps it to 128 KiB, half of
+ * Step Functions' 256 KiB, because the decision record's write carries it again (docs/audit.md).
  */
 export const TRUNCATION_MARK = "... (truncated)";
 export const ONE_LINE_FIELD_MAX = 1000;

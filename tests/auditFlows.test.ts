@@ -9,6 +9,8 @@ import {
   AUDIT_RECORD_NOT_WRITTEN_ERROR,
   AUDIT_STATE_NAMES,
   AuditRecording,
+  FAILURE_WITH_TEXT_CAUSE,
+  MAX_WRITE_SECONDS,
   S3_PUT_OBJECT_RESOURCE,
   recordDecisionStateName,
 } from "../components/workflow/auditStates";
@@ -20,7 +22,7 @@ import {
   StageDecisionKind,
   stageDecision,
 } from "../functions/contract";
-import { RunResult, TaskHandler, runDefinition } from "./helpers/localStateMachine";
+import { RunResult, TaskHandler, evaluateJsonataField, runDefinition } from "./helpers/localStateMachine";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 
 const TOKEN = "AQCEAAAAKgAAAAMAAAAAAAAAAf0ExampleTaskToken+/=";
@@ -331,6 +333,34 @@ describe("audit record: a write that fails decides nothing", () => {
     expect(result).to.deep.include({ status: "FAILED", error: AUDIT_RECORD_NOT_WRITTEN_ERROR });
     expect(result.output).to.equal(undefined);
     expect(result.statesEntered.filter((s) => s === AUDIT_STATE_NAMES.outcome)).to.have.length(1);
+  });
+
+  it("the failure record cannot be written either: the execution fails with AuditRecordNotWritten, not approved", async () => {
+    const store = bucket(() => Object.assign(new Error("Access Denied"), { name: "S3.S3Exception" }));
+    const result = await run({ "team-lead": answer({ approved: "yes" }) }, store);
+    expect(result).to.deep.include({ status: "FAILED", error: AUDIT_RECORD_NOT_WRITTEN_ERROR });
+    expect(result.statesEntered).to.include(AUDIT_STATE_NAMES.failure).and.not.include(AUDIT_STATE_NAMES.failed);
+    expect(store.puts).to.have.length(1 + 3);
+  });
+
+  it("an error without a Cause still fails with its own error: 'Record failure' hands 'Failed' a text Cause", async () => {
+    // CausePath must select a string (ASL, Fail state); SendTaskFailure may carry no cause.
+    const pass = (failure: object) =>
+      evaluateJsonataField(FAILURE_WITH_TEXT_CAUSE, { input: { request: EXPENSE_REPORT, failure } });
+    expect(await pass({ Error: "Worker.Failed" })).to.deep.equal({
+      request: EXPENSE_REPORT,
+      failure: { Error: "Worker.Failed", Cause: "" },
+    });
+    expect(await pass({ Error: "Worker.Failed", Cause: null })).to.deep.nested.include({ "failure.Cause": "" });
+    expect(await pass({ Error: "Worker.Failed", Cause: "no worker" })).to.deep.nested.include({
+      "failure.Cause": "no worker",
+    });
+    expect((definition() as any).States[AUDIT_STATE_NAMES.failure].Output).to.equal(FAILURE_WITH_TEXT_CAUSE);
+  });
+
+  it("the execution's timeout leaves each write on the longest path its retries (two stages: three writes)", () => {
+    expect(definition().TimeoutSeconds! - definition(null).TimeoutSeconds!).to.equal(3 * MAX_WRITE_SECONDS);
+    expect(MAX_WRITE_SECONDS).to.equal(4 * 20 + 2 + 4 + 8);
   });
 
   it("without audit the definition has no record state (dev, audit: false)", () => {

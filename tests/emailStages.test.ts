@@ -4,6 +4,7 @@
 // approval page function) run with node against a fake SNS / Step Functions endpoint on 127.0.0.1.
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
+import { MAX_WRITE_SECONDS } from "../components/workflow/auditStates";
 import { composeApprovalEmail } from "../functions/mechanisms/email/emailLink";
 import { ApprovalPage } from "../components/mechanisms/approvalPage";
 import { createApprovalStage } from "../components/mechanisms";
@@ -507,7 +508,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
       expect(definition.States["Check auto-approve"].Default).to.equal("Approval team-lead with follow-ups");
       expect(approvalTarget(definition, "team-lead")).to.equal("Approval finance with follow-ups");
       expect(approvalTarget(definition, "finance")).to.equal("Approved");
-      expect(definition.TimeoutSeconds).to.equal(TWO_DAYS + THREE_DAYS + 600);
+      expect(definition.TimeoutSeconds).to.equal(TWO_DAYS + THREE_DAYS + 600 + 3 * MAX_WRITE_SECONDS);
     });
 
     it("lets the state machine exactly: invoke the team-lead start function, publish to the finance topic, deliver its logs", () => {

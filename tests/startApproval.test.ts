@@ -255,11 +255,13 @@ describe("start-approval (scripts/start-approval.ts) against a fake Step Functio
       expect(aws.requests).to.have.length(0);
     });
 
-    it("when it is larger than Step Functions accepts", async () => {
-      const big = requestFile(JSON.stringify({ title: "Big", details: "x".repeat(262144) }));
+    it("when it is larger than its decision record can carry (half of Step Functions' 256 KiB)", async () => {
+      const big = requestFile(JSON.stringify({ title: "Big", details: "x".repeat(131072) }));
       const cli = run(["--state-machine-arn", STATE_MACHINE, "--input", big]);
       expect(await cli.exited).to.equal(2);
-      expect(cli.stderr()).to.contain("Step Functions accepts at most 262144 bytes of execution input");
+      expect(cli.stderr()).to.contain(
+        "is 131100 bytes as JSON; at most 131072 (128 KiB) are accepted, so that the decision record",
+      );
       expect(aws.requests).to.have.length(0);
     });
   });

@@ -101,7 +101,10 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     }
     // Checked here, not only when the definition is assembled (inside an apply that waits for the
     // stages' ARNs), so that `pulumi preview` already refuses it.
-    checkExecutionLength(args.stages.map((s) => ({ stage: s.stage, maxWaitSeconds: s.maxWaitSeconds })));
+    checkExecutionLength(
+      args.stages.map((s) => ({ stage: s.stage, maxWaitSeconds: s.maxWaitSeconds })),
+      args.audit !== undefined,
+    );
     const parent = { parent: this };
     const { accountId, region, partition } = accountFacts(parent);
     const stateMachineName = workflowStateMachineName(args.namePrefix, `ApprovalWorkflow ${name}`);

@@ -38,9 +38,23 @@ export const S3_PUT_OBJECT_RESOURCE = "arn:aws:states:::aws-sdk:s3:putObject";
 const WRITE_RETRY: Retrier[] = [
   { ErrorEquals: ["States.ALL"], IntervalSeconds: 2, MaxAttempts: 3, BackoffRate: 2, JitterStrategy: "FULL" },
 ];
+/** A PutObject of a few KB: an attempt that takes longer is retried. */
+const WRITE_TIMEOUT_SECONDS = 20;
+/**
+ * The longest one record's write can take: four attempts and the pauses between them (2, 4, 8 s).
+ * The execution's timeout leaves this much per write on the longest path (checkExecutionLength).
+ */
+export const MAX_WRITE_SECONDS = 4 * WRITE_TIMEOUT_SECONDS + 2 + 4 + 8;
 const KEEP_INPUT = "{% $states.input %}";
 /** A JSONata Catch that keeps the state's input and adds the error as `failure` ({Error, Cause}). */
 export const CATCH_OUTPUT_WITH_FAILURE = "{% $merge([$states.input, {'failure': $states.errorOutput}]) %}";
+
+/**
+ * The "Failed" state's CausePath must select a string (ASL, Fail state), but an error output may
+ * carry no Cause (a SendTaskFailure without one): "Record failure" passes on an empty one then.
+ */
+export const FAILURE_WITH_TEXT_CAUSE =
+  "{% $merge([$states.input, {'failure': {'Error': $states.input.failure.Error, 'Cause': $type($states.input.failure.Cause) = 'string' ? $states.input.failure.Cause : ''}}]) %}";
 
 const literal = (value: unknown) => JSON.stringify(value);
 const context = "$states.context";
@@ -61,7 +75,13 @@ function commonFields(audit: AuditRecording): string {
   ].join(", ");
 }
 
-function writeTask(audit: AuditRecording, what: string, fields: string, next: string | undefined): TaskState {
+function writeTask(
+  audit: AuditRecording,
+  what: string,
+  fields: string,
+  next: string | undefined,
+  output?: string,
+): TaskState {
   return {
     Type: "Task",
     QueryLanguage: "JSONata",
@@ -76,8 +96,8 @@ function writeTask(audit: AuditRecording, what: string, fields: string, next: st
       // retention period configured using Amazon S3 Object Lock"); see docs/unknowns.md.
       ChecksumAlgorithm: "SHA256",
     },
-    TimeoutSeconds: 60,
-    Output: KEEP_INPUT,
+    TimeoutSeconds: WRITE_TIMEOUT_SECONDS,
+    Output: output ?? KEEP_INPUT,
     Retry: WRITE_RETRY,
     Catch: [{ ErrorEquals: ["States.ALL"], Output: KEEP_INPUT, Next: AUDIT_STATE_NAMES.notWritten }],
     ...(next ? { Next: next } : { End: true as const }),
@@ -179,6 +199,7 @@ export function withAuditRecords(states: AslStates, audit: AuditRecording): AslS
       // whole is never written as a decision.
       `"kind": "outcome", "outcome": "failed", "approved": false, "stages": [], "error": $states.input.failure.Error`,
       AUDIT_STATE_NAMES.failed,
+      FAILURE_WITH_TEXT_CAUSE,
     ),
     [AUDIT_STATE_NAMES.failed]: {
       Type: "Fail",

@@ -26,7 +26,13 @@ import {
   stageStateName,
 } from "../../functions/contract";
 import { StageFollowUpStates, followUpStates } from "./stageFollowUps";
-import { AuditRecording, decisionRecordStates, recordDecisionStateName, withAuditRecords } from "./auditStates";
+import {
+  AuditRecording,
+  MAX_WRITE_SECONDS,
+  decisionRecordStates,
+  recordDecisionStateName,
+  withAuditRecords,
+} from "./auditStates";
 
 /** Slack on top of the stage waits for the execution as a whole. */
 export const EXECUTION_TIMEOUT_MARGIN_SECONDS = 600;
@@ -65,9 +71,16 @@ function finalState(approved: boolean, decision: string, decisionPaths: string[]
   };
 }
 
-/** The execution's timeout for these stages; refuses stages that cannot all wait within one year. */
-export function checkExecutionLength(stages: Array<{ stage: string; maxWaitSeconds: number }>): number {
-  const timeoutSeconds = stages.reduce((sum, s) => sum + s.maxWaitSeconds, EXECUTION_TIMEOUT_MARGIN_SECONDS);
+/**
+ * The execution's timeout for these stages; refuses stages that cannot all wait within one year.
+ * With the decision record, the longest path also writes one record per stage and the outcome.
+ */
+export function checkExecutionLength(
+  stages: Array<{ stage: string; maxWaitSeconds: number }>,
+  withRecord = false,
+): number {
+  const writes = withRecord ? (stages.length + 1) * MAX_WRITE_SECONDS : 0;
+  const timeoutSeconds = stages.reduce((sum, s) => sum + s.maxWaitSeconds, EXECUTION_TIMEOUT_MARGIN_SECONDS + writes);
   if (timeoutSeconds > MAX_EXECUTION_SECONDS) {
     throw new pulumi.RunError(
       `The stages ${stages.map((s) => `${s.stage} (up to ${Math.round(s.maxWaitSeconds / 86400)}d)`).join(", ")} can wait ${Math.round(timeoutSeconds / 86400)} days in all, beyond a Standard execution's 365 days; shorten their timeouts`,
@@ -214,7 +227,7 @@ export function assembleWorkflowDefinition(args: {
   });
   add({ Approved: finalState(true, "approved", decisionPaths) });
 
-  const timeoutSeconds = checkExecutionLength(args.stages);
+  const timeoutSeconds = checkExecutionLength(args.stages, args.audit !== undefined);
   return {
     Comment: `sfn-approvals: ${args.stages.map((s) => s.stage).join(" -> ")}`,
     StartAt: "Read request",

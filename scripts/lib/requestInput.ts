@@ -9,8 +9,12 @@ import { cell, truncate } from "./terminalFormat";
 /** A request that would not start, or would fail at once: the message says why. */
 export class RequestInputError extends Error {}
 
-/** Step Functions refuses an execution input above 256 KiB (UTF-8). */
-export const MAX_INPUT_BYTES = 262144;
+/**
+ * Step Functions refuses an execution input above 256 KiB (UTF-8), and a state passes at most as
+ * much: the decision record's write carries the request again as escaped JSON text, so a request
+ * is kept to half of it (docs/audit.md).
+ */
+export const MAX_INPUT_BYTES = 131072;
 
 function describeValue(value: unknown): string {
   if (value === null) return "null";
@@ -68,7 +72,7 @@ export function readRequestFile(path: string, baseDirectory?: string): { request
   const bytes = Buffer.byteLength(input, "utf8");
   if (bytes > MAX_INPUT_BYTES) {
     throw new RequestInputError(
-      `the request in '${path}' is ${bytes} bytes as JSON; Step Functions accepts at most ${MAX_INPUT_BYTES} bytes of execution input`,
+      `the request in '${path}' is ${bytes} bytes as JSON; at most ${MAX_INPUT_BYTES} (128 KiB) are accepted, so that the decision record, which carries the request again, stays within the 256 KiB a Step Functions state passes: put large content behind 'link'`,
     );
   }
   return { request: value as ApprovalRequest, input };
