@@ -120,6 +120,8 @@ interface StageOutput {
 
 /** The stack outputs the sandbox reads (index.ts). */
 interface StackOutputs {
+  /** What requests start through (docs/rollout.md); the sandbox's execution runs its one version. */
+  aliasArn?: string;
   stateMachineArn: string;
   stateMachineName: string;
   region: string;
@@ -408,6 +410,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       .replace(/\.\d+Z$/, "")}-${randomBytes(2).toString("hex")}`;
     const executionArn = `${String(outputs.stateMachineArn).replace(":stateMachine:", ":execution:")}:${executionName}`;
     const sfn = new SandboxStepFunctions(outputs.stateMachineArn, executionArn, request);
+    if (outputs.aliasArn) sfn.startedThrough(outputs.aliasArn, `${outputs.stateMachineArn}:1`);
     sfn.serve(sfnApi.aws);
     // A worker's long poll must not hold its endpoint open once the run is over.
     cleanup.push(() => sfn.releasePollers());
@@ -851,7 +854,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
 
     say(`Request ${relative(process.cwd(), inputFile)}: ${JSON.stringify(request).slice(0, 200)}`);
     say(
-      `Execution ${executionName} starts on aws-local-stepfunctions${decide ? `; every stage is answered "${decide}" by the sandbox` : ""}.`,
+      `Execution ${executionName} starts${outputs.aliasArn ? ` through the alias ${outputs.aliasArn.split(":").pop()} (output aliasArn), version 1,` : ""} on aws-local-stepfunctions${decide ? `; every stage is answered "${decide}" by the sandbox` : ""}.`,
     );
     const guard = decide
       ? setTimeout(

@@ -277,6 +277,12 @@ export class SandboxStepFunctions {
     return task;
   }
 
+  private alias?: { aliasArn: string; versionArn: string };
+  /** The execution was started through this alias, on this version. */
+  startedThrough(aliasArn: string, versionArn: string): void {
+    this.alias = { aliasArn, versionArn };
+  }
+
   /** Answers the Step Functions and STS operations on `aws`. */
   serve(aws: FakeAws): void {
     const notThisExecution = (arn: unknown) =>
@@ -287,6 +293,10 @@ export class SandboxStepFunctions {
         : {
             executionArn: this.executionArn,
             stateMachineArn: this.stateMachineArn,
+            // An execution started through an alias names it and its version (DescribeExecutionOutput, @aws-sdk/client-sfn).
+            ...(this.alias
+              ? { stateMachineAliasArn: this.alias.aliasArn, stateMachineVersionArn: this.alias.versionArn }
+              : {}),
             name: this.executionArn.split(":").pop(),
             status: this.status,
             startDate: this.startDate,
