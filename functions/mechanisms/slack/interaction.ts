@@ -95,10 +95,9 @@ function isObject(value: unknown): value is Json {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-class Refusal extends Error {}
-
+/** A refusal is thrown as an Error marked `refusal` (no class: closure serialization stays simple). */
 function refuse(reason: string): never {
-  throw new Refusal(reason);
+  throw Object.assign(new Error(reason), { refusal: true });
 }
 
 function objectAt(parent: Json, key: string, path: string): Json {
@@ -213,7 +212,9 @@ export function parseInteraction(rawBody: string, options: ParseOptions = {}): P
     if (payload.type === "view_submission") return { ok: true, interaction: parseViewSubmission(payload) };
     return refuse("the payload's type is neither block_actions nor view_submission");
   } catch (error) {
-    if (error instanceof Refusal) return { ok: false, reason: error.message };
+    if (error instanceof Error && (error as Error & { refusal?: boolean }).refusal === true) {
+      return { ok: false, reason: error.message };
+    }
     return { ok: false, reason: "the payload could not be read" };
   }
 }

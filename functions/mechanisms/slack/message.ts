@@ -1,15 +1,18 @@
 // Block Kit for the slack mechanism: the request message (chat.postMessage), its progress and final
 // updates (chat.update), and the comment modal (views.open). Builders return the `text` and
 // `blocks` (or the `view`); the caller adds `channel` (and `ts` for an update).
-// Request text is user input: in mrkdwn it is escaped (&, <, > become entities; Slack
-// "Formatting text", section "Escaping text") and sent with verbatim: true, so Slack neither
-// links nor parses mentions in it (Text object reference); header, button and modal labels are
-// plain_text, which takes no markup. Only this file writes <…> markup: user mentions of validated
-// IDs, dates, and an https link.
-// Slack's limits (docs.slack.dev reference/block-kit): header text 150; section text 3000; section
-// fields at most 10, each 2000; button text 75, value 2000; modal title, submit and close 24,
-// private_metadata 3000; input label 2000; plain_text_input max_length at most 3000; a message at
-// most 50 blocks. Text is cut with fitText (contract.ts) to fit, never refused.
+// Request text is user input: in mrkdwn it is escaped (&, <, > become entities;
+// https://api.slack.com/reference/surfaces/formatting#escaping) and sent with verbatim: true, so
+// Slack neither links nor parses mentions in it
+// (https://docs.slack.dev/reference/block-kit/composition-objects/text-object); header, button and
+// modal labels are plain_text, which takes no markup. Only this file writes <…> markup: mentions
+// of validated user IDs, dates, and an https link.
+// Slack's limits (https://docs.slack.dev/reference/block-kit/blocks/header-block, …/section-block,
+// …/block-elements/button-element, https://docs.slack.dev/reference/views/modal-views): header
+// text 150; section text 3000; section fields at most 10, each 2000; button text 75, value 2000;
+// modal title, submit and close 24, private_metadata 3000; input label 2000; plain_text_input
+// max_length at most 3000; a message at most 50 blocks. Text is cut with fitText (contract.ts),
+// never refused.
 // Plain TypeScript with no Pulumi import: the stage's functions are serialized with it.
 import { ApprovalRequest, TRUNCATION_MARK, fitText, withoutLineBreaks } from "../../contract";
 import {
