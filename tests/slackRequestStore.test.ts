@@ -10,10 +10,12 @@ import {
   bindMessage,
   createRequest,
   getRequest,
+  markDelivered,
   markTimedOut,
   openRequestToken,
   recordVote,
   requestKeyHash,
+  undeliveredDecision,
 } from "../functions/mechanisms/slack/requestStore";
 import { AwsError, FakeAws, fakeTaskToken } from "./helpers/fakeAws";
 import { FakeSlackRequestTable } from "./helpers/fakeSlackRequestTable";
@@ -428,5 +430,33 @@ describe("Slack request store", () => {
     table.items.get(keyHash)!.status = { S: "waiting" };
     aws.on("UpdateItem", () => ({}));
     expect((await rejects("no attributes")).message).to.contain("SlackVoteNotConfirmed");
+  });
+
+  it("a decision not yet delivered can be sent again, the same decision with the token, until marked delivered", async () => {
+    const input = request();
+    const keyHash = await createRequest(db, TABLE, input);
+    expect(await undeliveredDecision(db, TABLE, input.requestKey)).to.equal(undefined);
+    await recordVote(db, TABLE, vote(input.requestKey, "U0ALICE"));
+    expect(await undeliveredDecision(db, TABLE, input.requestKey)).to.equal(undefined);
+    const decided = await recordVote(db, TABLE, vote(input.requestKey, "U0BOB", { comment: "ship it" }));
+    if (decided.kind !== "decided") return expect.fail(decided.kind);
+    const again = await undeliveredDecision(db, TABLE, input.requestKey);
+    expect(again?.decision).to.deep.equal(decided.decision);
+    expect(again?.taskToken).to.equal(TOKEN);
+
+    const at = "2026-11-22T10:00:02.000Z";
+    expect(await markDelivered(db, TABLE, keyHash, at)).to.equal(true);
+    expect(await markDelivered(db, TABLE, keyHash, at)).to.equal(false);
+    expect(updates().pop()!.body).to.deep.include({
+      UpdateExpression: "SET #deliveredAt = :at",
+      ConditionExpression: "#status = :decided AND attribute_not_exists(#deliveredAt)",
+    });
+    expect(await undeliveredDecision(db, TABLE, input.requestKey)).to.equal(undefined);
+    expect((await getRequest(db, TABLE, input.requestKey))?.deliveredAt).to.equal(at);
+    // A waiting or timed-out request is never marked delivered.
+    const waiting = await createRequest(db, TABLE, request());
+    expect(await markDelivered(db, TABLE, waiting, at)).to.equal(false);
+    await markTimedOut(db, TABLE, waiting, at);
+    expect(await markDelivered(db, TABLE, waiting, at)).to.equal(false);
   });
 });

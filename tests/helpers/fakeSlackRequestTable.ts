@@ -21,6 +21,8 @@ const DECIDE_UPDATE =
   "SET votes.#user = :vote, status = :decided, decision = :decision, decidedBy = :user, decidedAt = :at ADD approvals :inc";
 const TIMEOUT_UPDATE = "SET status = :timedOut, decidedAt = :at";
 const TIMEOUT_CONDITION = "attribute_exists(keyHash) AND status = :waiting";
+const DELIVERED_UPDATE = "SET deliveredAt = :at";
+const DELIVERED_CONDITION = "status = :decided AND attribute_not_exists(deliveredAt)";
 
 const failed = () => new AwsError("ConditionalCheckFailedException", "The conditional request failed");
 const invalid = (message: string) => new AwsError("ValidationException", message);
@@ -146,6 +148,12 @@ export class FakeSlackRequestTable {
     if (condition === TIMEOUT_CONDITION && update === TIMEOUT_UPDATE) {
       if (item === undefined || item.status.S !== values[":waiting"].S) return failed();
       Object.assign(item, { status: values[":timedOut"], decidedAt: values[":at"] });
+      return answer();
+    }
+    if (condition === DELIVERED_CONDITION && update === DELIVERED_UPDATE) {
+      if (item === undefined || item.status.S !== values[":decided"].S || item.deliveredAt !== undefined)
+        return failed();
+      item.deliveredAt = values[":at"];
       return answer();
     }
     return invalid(`FakeSlackRequestTable does not know the update ${update} with the condition ${condition}`);

@@ -10,6 +10,8 @@
 // as they appear after the UpdateItem operation"). It counts the vote and, when the vote decides,
 // flips status from waiting to decided in the same write; its condition holds the approval count
 // the vote was computed from, so of two concurrent deciding votes only one can succeed.
+// A decided item keeps its decision until markDelivered, so a SendTaskSuccess that failed can be
+// sent again (undeliveredDecision) and no decision is lost silently.
 // Plain TypeScript with no Pulumi import: the Slack functions are serialized with it.
 import {
   AttributeValue,
@@ -119,6 +121,8 @@ export interface SlackRequestRecord {
   decidedBy?: string;
   /** When the stage was decided, or marked timed out. */
   decidedAt?: string;
+  /** When Step Functions confirmed the decision (markDelivered). */
+  deliveredAt?: string;
 }
 
 export interface NewSlackRequest {
@@ -296,6 +300,7 @@ export function recordOfItem(item: Item): SlackRequestRecord {
     decision,
     decidedBy: optionalText(item, "decidedBy"),
     decidedAt: optionalText(item, "decidedAt"),
+    deliveredAt: optionalText(item, "deliveredAt"),
   };
 }
 
@@ -510,4 +515,61 @@ export async function markTimedOut(
   if (!written) return undefined;
   if (!updated) throw new Error("SlackTimeoutNotConfirmed: UpdateItem returned no attributes");
   return recordOfItem(updated);
+}
+
+/** The decision of a decided record, as its deciding vote made it. */
+function decisionOfRecord(record: SlackRequestRecord): SlackDecisionFields {
+  const decider = record.votes.find((v) => v.userId === record.decidedBy);
+  if (record.status !== "decided" || !record.decision || !decider || !record.decidedAt) {
+    malformed("a decided request without its decision or deciding vote");
+  }
+  return {
+    approved: record.decision === "approved",
+    decision: record.decision,
+    stage: record.stage,
+    approver: decider.userId,
+    comment: decider.comment,
+    decidedAt: record.decidedAt,
+  };
+}
+
+/**
+ * The decision of a request that was decided but whose delivery Step Functions never confirmed
+ * (SendTaskSuccess failed or its answer was lost), with the token to send it again; undefined
+ * for an unknown, waiting, timed-out or delivered request. The same decision as the deciding vote's.
+ */
+export async function undeliveredDecision(
+  db: DynamoDBClient,
+  table: string,
+  requestKey: string,
+): Promise<{ decision: SlackDecisionFields; taskToken: string; record: SlackRequestRecord } | undefined> {
+  if (!isRequestKey(requestKey)) return undefined;
+  const item = await readItem(db, table, requestKeyHash(requestKey));
+  if (!item) return undefined;
+  const record = recordOfItem(item);
+  if (record.status !== "decided" || record.deliveredAt !== undefined) return undefined;
+  const taskToken = openRequestToken(requestKey, text(item, "sealedToken"), record.stage, record.executionArn);
+  if (taskToken === undefined) throw new Error("SlackRequestTokenUnreadable: the task token does not open");
+  return { decision: decisionOfRecord(record), taskToken, record };
+}
+
+/** Records that Step Functions accepted the decision: true when this call recorded it. */
+export async function markDelivered(
+  db: DynamoDBClient,
+  table: string,
+  keyHash: string,
+  at: Date | string = new Date(),
+): Promise<boolean> {
+  return conditionalWrite(() =>
+    db.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { keyHash: { S: keyHash } },
+        UpdateExpression: "SET #deliveredAt = :at",
+        ConditionExpression: "#status = :decided AND attribute_not_exists(#deliveredAt)",
+        ExpressionAttributeNames: { "#status": "status", "#deliveredAt": "deliveredAt" },
+        ExpressionAttributeValues: { ":decided": { S: "decided" }, ":at": { S: isoTime(at, "the delivery's time") } },
+      }),
+    ),
+  );
 }
