@@ -21,7 +21,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "crypto";
-import { StageDecision } from "../../contract";
+import { ApprovalRequest, StageDecision } from "../../contract";
 import { conditionalWrite } from "../../shared/conditionalWrite";
 import { SLACK_USER_ID_PATTERN, isRequestKey } from "./interaction";
 
@@ -123,6 +123,8 @@ export interface SlackRequestRecord {
   decidedAt?: string;
   /** When Step Functions confirmed the decision (markDelivered). */
   deliveredAt?: string;
+  /** The request as the message shows it (for its updates and the comment modal), when stored. */
+  request?: ApprovalRequest;
 }
 
 export interface NewSlackRequest {
@@ -136,6 +138,8 @@ export interface NewSlackRequest {
   /** Epoch seconds for DynamoDB's TTL; not before the deadline. */
   ttl: number;
   createdAt?: Date | string;
+  /** The request as the message shows it; the caller keeps it small (the item's 400 KB holds the votes too). */
+  request?: ApprovalRequest;
 }
 
 function isoTime(value: Date | string, what: string): string {
@@ -204,6 +208,7 @@ export async function createRequest(db: DynamoDBClient, table: string, request: 
           deadline: { S: deadline },
           expiresAt: { N: String(request.ttl) },
           createdAt: { S: isoTime(request.createdAt ?? new Date(), "createdAt") },
+          ...(request.request !== undefined ? { request: { S: JSON.stringify(request.request) } } : {}),
         },
         ConditionExpression: "attribute_not_exists(#keyHash)",
         ExpressionAttributeNames: { "#keyHash": "keyHash" },
@@ -301,7 +306,20 @@ export function recordOfItem(item: Item): SlackRequestRecord {
     decidedBy: optionalText(item, "decidedBy"),
     decidedAt: optionalText(item, "decidedAt"),
     deliveredAt: optionalText(item, "deliveredAt"),
+    request: requestOfItem(item),
   };
+}
+
+function requestOfItem(item: Item): ApprovalRequest | undefined {
+  const stored = item.request?.S;
+  if (stored === undefined) return undefined;
+  try {
+    const request = JSON.parse(stored) as ApprovalRequest;
+    if (typeof request === "object" && request !== null && typeof request.title === "string") return request;
+  } catch {
+    // Reported below, without the text.
+  }
+  return malformed("request is not a stored request");
 }
 
 async function readItem(db: DynamoDBClient, table: string, keyHash: string): Promise<Item | undefined> {
