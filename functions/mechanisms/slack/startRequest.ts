@@ -1,0 +1,212 @@
+// The start function of the slack mechanism: invoked by the stage's `lambda:invoke.waitForTaskToken`
+// Task with { taskToken, request, stage, executionArn } (functions/shared/callbackTask.ts), it
+// stores the request under a new request key (the token sealed in the item: requestStore.ts),
+// posts the request message with chat.postMessage and records where it was posted. The message's
+// buttons carry only the request key. Any error fails the Task (nothing is approved) with a
+// redacted message: the token, the key and the bot token are never thrown or logged.
+// Plain TypeScript with no Pulumi import: the stage's function is serialized with it.
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { ApprovalRequest, fitText } from "../../contract";
+import { parseCallbackTaskEvent } from "../../shared/callbackTask";
+import { redactText, redactedError } from "../../shared/redact";
+import { SLACK_USER_ID_PATTERN, newRequestKey } from "./interaction";
+import { SLACK_LIMITS, detailsText, requestMessage } from "./message";
+import { MAX_SLACK_APPROVERS, bindMessage, createRequest } from "./requestStore";
+import { GetSecretValueInput, SecretsManagerLike, readSlackSecrets } from "./secrets";
+import { postMessage, slackApiUrl } from "./slackApi";
+
+/** Environment variables of the start function (set by the stage's component). */
+export const SLACK_START_ENV = {
+  stage: "SLACK_STAGE",
+  channel: "SLACK_CHANNEL",
+  /** JSON array of Slack user IDs. */
+  approvers: "SLACK_APPROVERS",
+  /** minRequiredApprovals. */
+  required: "SLACK_REQUIRED",
+  timeoutSeconds: "SLACK_TIMEOUT_SECONDS",
+  table: "SLACK_TABLE",
+  secretId: "SLACK_SECRET_ID",
+} as const;
+
+/** A decided or timed-out item stays this long after the deadline, so a late click is told so (not "unknown"). */
+export const SLACK_ITEM_GRACE_SECONDS = 7 * 24 * 3600;
+/** Longest JSON of a request's details kept as they are in the item; longer ones are kept as their text. */
+export const STORED_DETAILS_MAX_CHARS = 12_000;
+/** Longest text field kept in the item: every place the message shows one cuts it shorter. */
+const STORED_TEXT_MAX_CHARS = SLACK_LIMITS.sectionText;
+
+// A channel ID: C… (public), G… (private) or D… (a DM); the registry validates the config the same way.
+const CHANNEL_PATTERN = /^[CGD][A-Z0-9]{2,63}$/;
+
+export interface SlackStartSettings {
+  stage: string;
+  channel: string;
+  approvers: string[];
+  required: number;
+  timeoutSeconds: number;
+  table: string;
+  secretId: string;
+  apiUrl: string;
+}
+
+export interface SlackStartDeps {
+  dynamodb: DynamoDBClient;
+  secretsManager: SecretsManagerLike;
+  /** `(input) => new GetSecretValueCommand(input)` with the SDK client (see secrets.ts). */
+  newSecretCommand?: (input: GetSecretValueInput) => unknown;
+  env?: Record<string, string | undefined>;
+  now?: () => Date;
+  fetchImpl?: typeof fetch;
+  /** One JSON line per call (default console.log). */
+  log?: (line: string) => void;
+}
+
+function configError(message: string): Error {
+  return new Error(`Configuration error: ${message}`);
+}
+
+/** The start function's settings from its environment; a missing or malformed one is a deployment bug. */
+export function slackStartSettings(env: Record<string, string | undefined> = process.env): SlackStartSettings {
+  const value = (name: string): string => {
+    const v = env[name];
+    if (!v) throw configError(`environment variable ${name} is not set on this function`);
+    return v;
+  };
+  const channel = value(SLACK_START_ENV.channel);
+  if (!CHANNEL_PATTERN.test(channel)) throw configError(`${SLACK_START_ENV.channel} is not a Slack channel ID`);
+  let approvers: unknown;
+  try {
+    approvers = JSON.parse(value(SLACK_START_ENV.approvers));
+  } catch {
+    throw configError(`${SLACK_START_ENV.approvers} is not a JSON array`);
+  }
+  if (
+    !Array.isArray(approvers) ||
+    approvers.length < 1 ||
+    approvers.length > MAX_SLACK_APPROVERS ||
+    !approvers.every((id) => typeof id === "string" && SLACK_USER_ID_PATTERN.test(id)) ||
+    new Set(approvers).size !== approvers.length
+  ) {
+    throw configError(`${SLACK_START_ENV.approvers} must list 1 to ${MAX_SLACK_APPROVERS} distinct Slack user IDs`);
+  }
+  const required = Number(value(SLACK_START_ENV.required));
+  if (!Number.isInteger(required) || required < 1 || required > approvers.length) {
+    throw configError(`${SLACK_START_ENV.required} must be a whole number from 1 to the number of approvers`);
+  }
+  const timeoutSeconds = Number(value(SLACK_START_ENV.timeoutSeconds));
+  if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
+    throw configError(`${SLACK_START_ENV.timeoutSeconds} must be a whole number of seconds`);
+  }
+  return {
+    stage: value(SLACK_START_ENV.stage),
+    channel,
+    approvers: approvers as string[],
+    required,
+    timeoutSeconds,
+    table: value(SLACK_START_ENV.table),
+    secretId: value(SLACK_START_ENV.secretId),
+    apiUrl: slackApiUrl(env),
+  };
+}
+
+/**
+ * The request as the item keeps it for the message's updates: text fields cut to what a message
+ * can show, details as they are unless their JSON is long (then as their text), so a request of
+ * any size leaves room in the item for 50 votes.
+ */
+export function storedRequest(request: ApprovalRequest): ApprovalRequest {
+  const cut = (text: string | undefined) => (text === undefined ? undefined : fitText(text, STORED_TEXT_MAX_CHARS));
+  const stored: ApprovalRequest = { title: fitText(request.title, STORED_TEXT_MAX_CHARS) };
+  if (request.requestId !== undefined) stored.requestId = cut(request.requestId);
+  if (request.requester !== undefined) stored.requester = cut(request.requester);
+  if (request.amount !== undefined) stored.amount = request.amount;
+  if (request.currency !== undefined) stored.currency = cut(request.currency);
+  // A link is shown as a link only whole; one longer than a field is shown as text anyway.
+  if (request.link !== undefined) stored.link = cut(request.link);
+  if (request.details !== undefined) {
+    const json = JSON.stringify(request.details) ?? "";
+    stored.details =
+      json.length <= STORED_DETAILS_MAX_CHARS
+        ? request.details
+        : fitText(detailsText(request.details), STORED_TEXT_MAX_CHARS);
+  }
+  return stored;
+}
+
+/**
+ * Posts one request message for the Task and binds it to the stored request. Returns where it was
+ * posted (the Task's output is not used: the stage ends with SendTaskSuccess from the interaction
+ * function, or its timeout).
+ */
+export async function startSlackRequest(
+  event: unknown,
+  deps: SlackStartDeps,
+): Promise<{ channel: string; ts: string }> {
+  const log = deps.log ?? ((line: string) => console.log(line));
+  const settings = slackStartSettings(deps.env ?? process.env);
+  const task = parseCallbackTaskEvent(event, settings.stage);
+  const secrets: string[] = [task.taskToken];
+  try {
+    const now = (deps.now ?? (() => new Date()))();
+    const deadline = new Date(now.getTime() + settings.timeoutSeconds * 1000);
+    const requestKey = newRequestKey();
+    secrets.push(requestKey);
+    const request = storedRequest(task.request);
+    // Stored before the message is posted: a button in Slack always has its item.
+    const keyHash = await createRequest(deps.dynamodb, settings.table, {
+      requestKey,
+      taskToken: task.taskToken,
+      executionArn: task.executionArn,
+      stage: settings.stage,
+      approvers: settings.approvers,
+      required: settings.required,
+      deadline,
+      ttl: Math.ceil(deadline.getTime() / 1000) + SLACK_ITEM_GRACE_SECONDS,
+      createdAt: now,
+      request,
+    });
+    const { botToken } = await readSlackSecrets(deps.secretsManager, settings.secretId, {
+      newCommand: deps.newSecretCommand,
+    });
+    secrets.push(botToken);
+    const message = requestMessage({
+      request,
+      stage: settings.stage,
+      requestKey,
+      deadline,
+      required: settings.required,
+      approverCount: settings.approvers.length,
+    });
+    const posted = await postMessage(
+      { channel: settings.channel, text: message.text, blocks: message.blocks },
+      { token: botToken, apiUrl: settings.apiUrl, fetchImpl: deps.fetchImpl },
+    );
+    if (!(await bindMessage(deps.dynamodb, settings.table, keyHash, posted))) {
+      throw new Error("SlackMessageNotBound: the request's item was not found or is bound to another message");
+    }
+    log(
+      JSON.stringify({
+        msg: "slack approval request posted",
+        stage: settings.stage,
+        executionArn: task.executionArn,
+        channel: posted.channel,
+        ts: posted.ts,
+        keyHash,
+      }),
+    );
+    return posted;
+  } catch (error) {
+    const safe = redactedError(error, secrets);
+    log(
+      JSON.stringify({
+        level: "error",
+        msg: "slack approval request not posted; the Task fails and nothing is approved",
+        stage: settings.stage,
+        executionArn: task.executionArn,
+        error: safe.name,
+        message: redactText(safe.message, secrets),
+      }),
+    );
+    throw safe;
+  }
+}
