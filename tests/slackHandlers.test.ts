@@ -486,6 +486,28 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       expect(sent()).to.have.length(1);
     });
 
+    it("with SLACK_COMMENT_ON_APPROVE, Approve opens the modal too; an approval without a comment counts", async () => {
+      const { key, ts } = await start();
+      const deps = { env: { ...env, SLACK_API_URL: slack.apiUrl, SLACK_COMMENT_ON_APPROVE: "true" } };
+      await send(signedInteraction(clickPayload(key, ts, "U0ALICE", "approve")), deps);
+      expect(slack.callsTo("views.open").map((c) => c.body.view)).to.deep.equal([
+        commentModal({ vote: "approve", requestKey: key, request: EXPENSE_REPORT }),
+      ]);
+      expect(votesWritten()).to.have.length(0);
+      const payload = viewSubmissionPayload({
+        userId: "U0ALICE",
+        callbackId: COMMENT_CALLBACK_IDS.approve,
+        privateMetadata: key,
+        values: { comment: { comment: "" } },
+      });
+      expect(await send(signedInteraction(payload), deps)).to.deep.equal({ statusCode: 200, headers: {}, body: "" });
+      const afterAlice = progress(key, ["U0ALICE"]);
+      expect(slack.callsTo("chat.update").map((c) => c.body)).to.deep.equal([
+        { channel: CHANNEL, ts, text: afterAlice.text, blocks: afterAlice.blocks },
+      ]);
+      expect(sent()).to.have.length(0);
+    });
+
     it("says a click after the timeout changed nothing (approve and reject), and records nothing", async () => {
       const earlier = new Date(NOW.getTime() - 2 * TIMEOUT_SECONDS * 1000);
       const { key, ts } = await start({ now: () => earlier });
