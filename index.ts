@@ -12,6 +12,7 @@ import { MECHANISM_DEFINITIONS, createApprovalStage } from "./components/mechani
 import { stageFollowUps } from "./components/workflow/stageFollowUps";
 import { Mechanism } from "./functions/contract";
 import { ApprovalConfig, checkAccounts, loadConfig } from "./components/config";
+import { loadSlackSecrets } from "./components/slackConfig";
 import { defaultNamePrefix } from "./components/shared/naming";
 import {
   ApproverAccess,
@@ -102,6 +103,7 @@ export = async () => {
       linkCodeTable,
       dataKey,
       approverAccess: access,
+      ...(config.slack ? { slack: { ...config.slack, secrets: loadSlackSecrets() } } : {}),
     }),
   );
   const reports = stages.flatMap((stage) => stage.approverPolicyReport ?? []);

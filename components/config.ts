@@ -8,6 +8,8 @@ import { MECHANISM_DEFINITIONS, MechanismDefinition, mechanismsWith } from "./me
 import { emailSuffix } from "./shared/naming";
 import { AuditSetting, parseAuditConfig } from "./audit/auditConfig";
 import { RolloutConfig, parseRolloutConfig } from "./workflow/rolloutConfig";
+import { SLACK_USER_ID_PATTERN } from "../functions/mechanisms/slack/interaction";
+import { SLACK_APP_KEYS, SlackAppConfig, configSecretKeys, parseSlackApp, parseSlackStageKeys } from "./slackConfig";
 
 export const MIN_TIMEOUT_SECONDS = 60;
 export const MAX_STAGES = 5;
@@ -19,7 +21,7 @@ export const EMAIL_PATTERN = /^[^\s@<>()",;:]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.
 export interface StageConfig {
   name: string;
   mechanism: Mechanism;
-  /** IAM user/role ARNs or email addresses, depending on the mechanism. */
+  /** IAM user/role ARNs, email addresses or Slack user IDs, depending on the mechanism. */
   approvers: string[];
   /** Mechanisms with a quorum (registry): approvals needed, 1..approvers.length (default 1). */
   minRequiredApprovals: number;
@@ -38,6 +40,10 @@ export interface StageConfig {
   escalateAfterPercent?: number;
   /** Mechanisms with an approver policy (registry): IAM Identity Center permission sets the stack attaches the stage's approver policy to (set only when configured). */
   permissionSets?: string[];
+  /** Mechanisms with a channel (registry, slack): the Slack channel ID the request is posted to. */
+  channel?: string;
+  /** slack: Approve also opens the comment box (set only when configured). */
+  commentOnApprove?: boolean;
 }
 
 export interface EscalationTargets {
@@ -64,6 +70,8 @@ export interface ApprovalConfig {
   audit: AuditSetting;
   /** How a new workflow version takes over new requests (docs/rollout.md). */
   rollout: RolloutConfig;
+  /** The Slack app (set only with a slack stage); its secrets are read apart (loadSlackSecrets). */
+  slack?: SlackAppConfig;
 }
 
 export interface IdentityCenterConfig {
@@ -86,6 +94,7 @@ export const CONFIG_KEYS = [
   "identityCenter",
   "audit",
   "rollout",
+  ...SLACK_APP_KEYS,
 ] as const;
 export const MAX_EXECUTION_DATA_READERS = 20;
 
@@ -148,6 +157,8 @@ const STAGE_KEYS = new Set([
   "escalateTo",
   "escalateAfter",
   "permissionSets",
+  "channel",
+  "commentOnApprove",
 ]);
 
 // IAM Identity Center ARNs, as the AWS CLI reference gives their patterns
@@ -200,8 +211,13 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
 
   const approvers = stage.approvers;
   if (!Array.isArray(approvers) || approvers.length === 0) {
+    const kinds = {
+      email: "email addresses",
+      "slack-user": "Slack user IDs",
+      "iam-principal": "IAM user or role ARNs",
+    };
     problems.push(
-      `${at}.approvers is ${show(approvers)}: must be a non-empty list of ${rules?.approvers.kind === "email" ? "email addresses" : "IAM user or role ARNs"}`,
+      `${at}.approvers is ${show(approvers)}: must be a non-empty list of ${kinds[rules?.approvers.kind ?? "iam-principal"]}`,
     );
   } else if (rules) {
     if (approvers.length > rules.approvers.max) {
@@ -209,19 +225,28 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
         `${at}.approvers has ${approvers.length} entries: ${mechanism} allows at most ${rules.approvers.max} approvers`,
       );
     }
+    const kind = rules.approvers.kind;
+    const pattern = {
+      email: EMAIL_PATTERN,
+      "slack-user": SLACK_USER_ID_PATTERN,
+      "iam-principal": IAM_PRINCIPAL_PATTERN,
+    }[kind];
+    const like = {
+      email: "an email address like approver@example.com",
+      // Slack: the member's profile, "Copy member ID".
+      "slack-user": "a Slack user ID like U0123456789 (in Slack: the member's profile, Copy member ID)",
+      "iam-principal": "an IAM user or role ARN like arn:aws:iam::123456789012:role/ReleaseApprover",
+    }[kind];
     approvers.forEach((approver, i) => {
-      const valid =
-        typeof approver === "string" &&
-        (rules!.approvers.kind === "email" ? EMAIL_PATTERN.test(approver) : IAM_PRINCIPAL_PATTERN.test(approver));
-      if (!valid) {
-        problems.push(
-          rules!.approvers.kind === "email"
-            ? `${at}.approvers[${i}] is ${show(approver)}: must be an email address like approver@example.com`
-            : `${at}.approvers[${i}] is ${show(approver)}: must be an IAM user or role ARN like arn:aws:iam::123456789012:role/ReleaseApprover`,
-        );
-      }
+      if (typeof approver !== "string" || !pattern.test(approver))
+        problems.push(`${at}.approvers[${i}] is ${show(approver)}: must be ${like}`);
     });
-    if (rules.approvers.kind === "email") {
+    if (kind === "slack-user") {
+      approvers.forEach((approver, i) => {
+        if (approvers.indexOf(approver) !== i)
+          problems.push(`${at}.approvers lists ${show(approver)} twice: each approver must appear once`);
+      });
+    } else if (kind === "email") {
       // Email addresses are compared without case: one mailbox, one subscription.
       const seen = new Set<unknown>();
       for (const approver of approvers) {
@@ -279,10 +304,12 @@ function parseStage(raw: unknown, index: number, problems: string[]): StageConfi
 
   const followUps = parseFollowUps(stage, at, rules, notify, timeoutSeconds, problems);
   const permissionSets = parsePermissionSets(stage.permissionSets, at, mechanism, rules, problems);
+  const slackKeys = parseSlackStageKeys(stage, at, mechanism, rules, problems);
 
   if (problems.length > before) return undefined;
   return {
     ...followUps,
+    ...slackKeys,
     ...(permissionSets ? { permissionSets } : {}),
     name: name as string,
     mechanism: mechanism as Mechanism,
@@ -512,6 +539,9 @@ export interface RawConfig {
   identityCenter?: unknown;
   audit?: unknown;
   rollout?: unknown;
+  slackTeamId?: unknown;
+  /** The keys Pulumi says were set as secrets ("sfn-approvals:<key>"); absent when it says nothing. */
+  secretKeys?: string[];
   /** Every key set in the namespace, without the "sfn-approvals:" prefix (unknown ones are refused). */
   keys?: string[];
 }
@@ -640,6 +670,16 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
 
   const audit = parseAuditConfig(raw.audit, problems);
   const rollout = parseRolloutConfig(raw.rollout, problems);
+  const slackStages = !Array.isArray(raw.stages)
+    ? 0
+    : raw.stages.filter(
+        (s) =>
+          typeof s === "object" &&
+          s !== null &&
+          typeof (s as Record<string, unknown>).mechanism === "string" &&
+          MECHANISM_DEFINITIONS[(s as Record<string, unknown>).mechanism as Mechanism]?.channel === true,
+      ).length;
+  const slack = parseSlackApp(slackStages, raw.slackTeamId, raw.keys, raw.secretKeys, problems);
 
   if (problems.length > 0) throw new ConfigError(problems);
   return {
@@ -652,6 +692,7 @@ export function parseConfig(raw: RawConfig): ApprovalConfig {
     ...(identityCenter ? { identityCenter } : {}),
     audit,
     rollout,
+    ...(slack ? { slack } : {}),
   };
 }
 
@@ -705,6 +746,8 @@ export function loadConfig(config: pulumi.Config = new pulumi.Config("sfn-approv
     autoApproveBelow: config.get("autoApproveBelow"),
     attachApproverPolicies: config.get("attachApproverPolicies"),
     approverPolicyPrefix: config.get("approverPolicyPrefix"),
+    slackTeamId: config.get("slackTeamId"),
+    secretKeys: configSecretKeys(),
     keys,
   });
 }

@@ -1,7 +1,14 @@
 // The approval contract of DESIGN.md section 4, shared by every mechanism and every handler.
 // Plain TypeScript with no Pulumi import: the handlers in this folder are serialized into Lambdas.
 
-export const MECHANISMS = ["ssm-automation", "codepipeline", "activity", "email-link", "sns-callback"] as const;
+export const MECHANISMS = [
+  "ssm-automation",
+  "codepipeline",
+  "activity",
+  "email-link",
+  "sns-callback",
+  "slack",
+] as const;
 export type Mechanism = (typeof MECHANISMS)[number];
 
 export type StageDecisionKind = "approved" | "rejected" | "timed_out";

@@ -174,8 +174,8 @@ describe("config: parseConfig", () => {
     ],
     [
       "unknown mechanism",
-      { stages: [stage({ mechanism: "slack" })] },
-      'sfn-approvals:stages[0].mechanism is "slack": must be one of ssm-automation, codepipeline, activity, email-link, sns-callback',
+      { stages: [stage({ mechanism: "carrier-pigeon" })] },
+      'sfn-approvals:stages[0].mechanism is "carrier-pigeon": must be one of ssm-automation, codepipeline, activity, email-link, sns-callback, slack',
     ],
     [
       "an email-link approver that is an IAM ARN",
@@ -225,7 +225,7 @@ describe("config: parseConfig", () => {
     [
       "an sns-callback stage with a quorum",
       { stages: [emailStage({ mechanism: "sns-callback", minRequiredApprovals: 1 })] },
-      "sfn-approvals:stages[0].minRequiredApprovals is set, but only the ssm-automation mechanism supports a quorum",
+      "sfn-approvals:stages[0].minRequiredApprovals is set, but only the ssm-automation and slack mechanism supports a quorum",
     ],
     [
       "an email-link timeout above 360 days",
@@ -245,7 +245,7 @@ describe("config: parseConfig", () => {
     [
       "a codepipeline stage with a quorum",
       { stages: [stage({ mechanism: "codepipeline", minRequiredApprovals: 1 })] },
-      "sfn-approvals:stages[0].minRequiredApprovals is set, but only the ssm-automation mechanism supports a quorum",
+      "sfn-approvals:stages[0].minRequiredApprovals is set, but only the ssm-automation and slack mechanism supports a quorum",
     ],
     [
       "a codepipeline approver that is an email",

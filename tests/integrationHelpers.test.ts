@@ -6,7 +6,7 @@ import { expect } from "chai";
 import { DEFAULT_ROLLOUT } from "../components/workflow/rolloutConfig";
 import { parseConfig } from "../components/config";
 import { linkParams } from "../functions/mechanisms/email/approvalPage";
-import { MECHANISMS, Mechanism, stageStateName } from "../functions/contract";
+import { stageStateName } from "../functions/contract";
 import { approvalKeyOf } from "../functions/mechanisms/codePipeline/tokenStore";
 import {
   FORM_CONTENT_TYPE,
@@ -59,6 +59,9 @@ import {
   EMOJI_TITLE,
   IT_STAGE,
   IT_TIMEOUTS,
+  IT_UNSUPPORTED,
+  MECHANISMS,
+  Mechanism,
   isEmailMechanism,
   itStackConfig,
   itTimeoutSeconds,
@@ -869,6 +872,21 @@ describe("integration suite helpers", () => {
       expect(() => parseSuiteArgs(["--mechanism"])).to.throw(SuiteUsageError, /needs a value/);
       expect(() => parseSuiteArgs(["--destroy"])).to.throw(SuiteUsageError, /unexpected argument/);
       expect(() => parseSuiteArgs(["--keep=yes"])).to.throw(SuiteUsageError, /takes no value/);
+    });
+
+    it("runs every mechanism but slack, and refuses slack with the reason (it needs a Slack workspace)", () => {
+      expect([...MECHANISMS]).to.deep.equal([
+        "ssm-automation",
+        "codepipeline",
+        "activity",
+        "email-link",
+        "sns-callback",
+      ]);
+      expect(Object.keys(IT_UNSUPPORTED)).to.deep.equal(["slack"]);
+      expect(() => parseSuiteArgs(["--mechanism", "activity,slack"])).to.throw(
+        SuiteUsageError,
+        /mechanism 'slack' is not run by this suite: a slack stage is decided by a person clicking in a Slack workspace/,
+      );
     });
   });
 

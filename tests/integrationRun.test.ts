@@ -10,7 +10,7 @@ import { spawn } from "child_process";
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
-import { MECHANISMS, Mechanism } from "../functions/contract";
+import { MECHANISMS, Mechanism } from "./integration/lib/stackConfig";
 import { ApprovalWorker, TaskOutcome } from "../scripts/lib/approvalWorker";
 import { WorkerRunner } from "./integration/deciders";
 import { ACCOUNT, FakeCloud, REGION, RUNNER_KEY, fakeOutputs } from "./integration/fakes/fakeCloud";

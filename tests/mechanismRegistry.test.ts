@@ -8,6 +8,7 @@ import { MECHANISM_DEFINITIONS, MechanismDefinition, mechanismsWith } from "../c
 import { ConfigError } from "../components/shared/configError";
 import { MECHANISMS, Mechanism } from "../functions/contract";
 import { runWithMocks } from "./helpers/pulumiMocks";
+import * as pulumi from "@pulumi/pulumi";
 
 const ROOT = join(__dirname, "..");
 const PAGE_HEADINGS = [
@@ -20,9 +21,17 @@ const PAGE_HEADINGS = [
 ];
 
 function approver(definition: MechanismDefinition, i: number): string {
+  if (definition.approvers.kind === "slack-user") return `U${String(i).padStart(10, "0")}`;
   return definition.approvers.kind === "email"
     ? `approver${i}@example.com`
     : `arn:aws:iam::123456789012:role/Approver${i}`;
+}
+
+/** The stack keys a stage of `mechanism` needs besides its own (the Slack app's workspace). */
+function stackKeysOf(mechanism: unknown): { slackTeamId?: string } {
+  return (MECHANISM_DEFINITIONS as Partial<Record<string, MechanismDefinition>>)[String(mechanism)]?.channel
+    ? { slackTeamId: "T0123456789" }
+    : {};
 }
 
 /** A valid stage of `mechanism` (with notify only where the mechanism takes it), with overrides. */
@@ -33,6 +42,7 @@ function stageOf(mechanism: Mechanism, overrides: Record<string, unknown> = {}):
     mechanism,
     approvers: [approver(definition, 1)],
     ...(definition.notify === "allowed" ? { notify: ["team@example.com"] } : {}),
+    ...(definition.channel ? { channel: "C0123456789" } : {}),
     timeout: `${definition.timeout.minSeconds}s`,
     ...overrides,
   };
@@ -40,7 +50,7 @@ function stageOf(mechanism: Mechanism, overrides: Record<string, unknown> = {}):
 
 function problemsOf(stage: Record<string, unknown>): string[] {
   try {
-    parseConfig({ stages: [stage] });
+    parseConfig({ stages: [stage], ...stackKeysOf(stage.mechanism) });
   } catch (error) {
     expect(error).to.be.instanceOf(ConfigError);
     return (error as ConfigError).problems;
@@ -129,6 +139,7 @@ describe("mechanism registry: every mechanism in MECHANISMS", () => {
             parseConfig({
               stages: [stageOf(mechanism, { permissionSets })],
               identityCenter: { instanceArn: "arn:aws:sso:::instance/ssoins-1234567890abcdef" },
+              ...stackKeysOf(mechanism),
             });
           } catch (error) {
             problems = (error as ConfigError).problems;
@@ -144,9 +155,13 @@ describe("mechanism registry: every mechanism in MECHANISMS", () => {
       );
 
       it("builds a component that reminds whom its definition says (reminderTopicArn), and no one else", async () => {
-        const stage = parseConfig({ stages: [stageOf(mechanism)] }).stages[0] as StageConfig;
+        const stage = parseConfig({ stages: [stageOf(mechanism)], ...stackKeysOf(mechanism) }).stages[0] as StageConfig;
         const defaults = {
           alarmActions: [],
+          slack: {
+            teamId: "T0123456789",
+            secrets: { botToken: pulumi.secret("xoxb-registry"), signingSecret: pulumi.secret("registry-signing") },
+          },
           approvalPageUrl: "https://page.example.com/decide",
           linkCodeTable: { name: "codes", arn: "arn:aws:dynamodb:eu-west-1:123456789012:table/codes" },
         };

@@ -12,7 +12,9 @@ import type { LinkCodeTable } from "./approvalPage";
 import { ApprovalStage } from "./approvalStage";
 import { CodePipelineApproval } from "./codePipelineApproval";
 import { EmailLinkApproval } from "./emailLinkApproval";
+import { SlackApproval } from "./slackApproval";
 import { SnsCallbackApproval } from "./snsCallbackApproval";
+import type { SlackAppConfig, SlackAppSecrets } from "../slackConfig";
 import { SsmAutomationApproval } from "./ssmAutomationApproval";
 
 const DAY = 86400;
@@ -31,6 +33,8 @@ export interface StageDefaults {
   dataKey?: ExecutionDataKey;
   /** How stages whose mechanism has `approverPolicy` attach it; each stage adds its own permissionSets. */
   approverAccess?: Omit<ApproverAccess, "permissionSets">;
+  /** The Slack app (config and secrets); required by mechanisms with a `channel`. */
+  slack?: SlackAppConfig & { secrets: SlackAppSecrets };
 }
 
 /** A config key the mechanism has no use for: the end of the message that refuses it (why, and what to do). */
@@ -40,7 +44,7 @@ export interface Refused {
 
 export interface MechanismDefinition {
   /** What `approvers` holds, and how many. */
-  approvers: { kind: "iam-principal" | "email"; max: number };
+  approvers: { kind: "iam-principal" | "email" | "slack-user"; max: number };
   /** The shortest and longest wait the mechanism supports (config `timeout`). */
   timeout: { minSeconds: number; minText: string; maxSeconds: number; maxReason: string };
   /** Whether `minRequiredApprovals` (N of the approvers must approve) applies. */
@@ -53,6 +57,8 @@ export interface MechanismDefinition {
   approvalPage: "code-link" | "token-link" | false;
   /** Whether the stack gives the approvers an IAM policy (attached, or to permission sets: `permissionSets`). */
   approverPolicy: boolean;
+  /** Whether the stage posts to a Slack channel (stage key `channel`, required; `commentOnApprove`). */
+  channel: boolean;
   /** How an approver decides, in one sentence: reminders and escalation emails say it. */
   howToDecide: string;
   /** The stage's component. */
@@ -90,6 +96,11 @@ const EMAIL_TIMEOUT = {
   maxSeconds: EMAIL_STAGE_MAX_SECONDS,
   maxReason: "an email stage waits at most 360d (a Standard execution lasts at most 365d)",
 };
+/** The execution's year bounds a slack stage as it bounds an email stage. */
+const SLACK_TIMEOUT = {
+  ...EMAIL_TIMEOUT,
+  maxReason: "a slack stage waits at most 360d (a Standard execution lasts at most 365d)",
+};
 
 export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
   "ssm-automation": {
@@ -100,6 +111,7 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
     reminders: "notify",
     approvalPage: false,
     approverPolicy: false, // aws:approve names its approvers; SSM checks them
+    channel: false,
     howToDecide:
       "Approvers approve or reject it in the AWS Systems Manager console (Automation: the execution waiting at its approval step) or with aws ssm send-automation-signal, as the first notification explained.",
     create: (name, config, defaults, opts) =>
@@ -130,6 +142,7 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
     reminders: "notify",
     approvalPage: false,
     approverPolicy: true,
+    channel: false,
     howToDecide:
       "Approvers approve or reject it in the AWS CodePipeline console (the pipeline's manual approval action), as the first notification explained.",
     create: (name, config, defaults, opts) =>
@@ -167,6 +180,7 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
     },
     approvalPage: false,
     approverPolicy: true,
+    channel: false,
     howToDecide: "Approvers decide with `npm run approval-worker` (see docs/mechanisms/activity.md).",
     create: (name, config, defaults, opts) =>
       new ActivityApproval(
@@ -189,6 +203,7 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
     reminders: "approvers",
     approvalPage: "code-link",
     approverPolicy: false,
+    channel: false,
     howToDecide: EMAIL_HOW_TO_DECIDE,
     create: (name, config, defaults, opts) =>
       new EmailLinkApproval(
@@ -211,6 +226,7 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
     reminders: "approvers",
     approvalPage: "token-link",
     approverPolicy: false,
+    channel: false,
     howToDecide: EMAIL_HOW_TO_DECIDE,
     create: (name, config, defaults, opts) =>
       new SnsCallbackApproval(
@@ -223,6 +239,46 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
         },
         opts,
       ),
+  },
+  slack: {
+    approvers: { kind: "slack-user", max: 50 },
+    timeout: SLACK_TIMEOUT,
+    quorum: true,
+    notify: {
+      refused:
+        "slack posts the request to the stage's channel, which is its notification: invite whoever should see it to the channel; remove notify",
+    },
+    reminders: {
+      refused:
+        "slack reminders would go to the message's thread, which needs a function this version does not have; remove remindEvery (escalateTo works for slack stages)",
+    },
+    approvalPage: false,
+    approverPolicy: false,
+    channel: true,
+    howToDecide:
+      "Approvers click Approve or Reject on the request message in the stage's Slack channel (docs/mechanisms/slack.md).",
+    create: (name, config, defaults, opts) => {
+      if (!defaults.slack || config.channel === undefined) {
+        throw new pulumi.RunError(
+          `Stage '${config.name}': slack needs the stage's channel and the Slack app (sfn-approvals:slackTeamId, slackBotToken, slackSigningSecret)`,
+        );
+      }
+      return new SlackApproval(
+        name,
+        {
+          stage: config.name,
+          approvers: config.approvers,
+          minRequiredApprovals: config.minRequiredApprovals,
+          channel: config.channel,
+          ...(config.commentOnApprove !== undefined ? { commentOnApprove: config.commentOnApprove } : {}),
+          timeoutSeconds: config.timeoutSeconds,
+          teamId: defaults.slack.teamId,
+          secrets: defaults.slack.secrets,
+          alarmActions: defaults.alarmActions,
+        },
+        opts,
+      );
+    },
   },
 };
 

@@ -13,7 +13,7 @@ import { Server, createServer } from "http";
 import { AddressInfo } from "net";
 import { join } from "path";
 import { approvalLink, codeLink, decodeToken } from "../../../functions/mechanisms/email/approvalLink";
-import { Mechanism } from "../../../functions/contract";
+import type { Mechanism } from "../lib/stackConfig";
 import { composeApprovalEmail } from "../../../functions/mechanisms/email/emailLink";
 import { actorIsAnyOf } from "../../../functions/shared/principals";
 import { approvalKeyOf } from "../../../functions/mechanisms/codePipeline/tokenStore";

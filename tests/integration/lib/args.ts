@@ -1,5 +1,5 @@
 // Command line of the integration suite: `npm run test:integration -- [options]`.
-import { MECHANISMS, Mechanism } from "../../../functions/contract";
+import { IT_UNSUPPORTED, MECHANISMS, Mechanism } from "./stackConfig";
 
 export const USAGE = `Usage: npm run test:integration -- [--mechanism NAME]... [--keep] [--verbose] [--require]
        npm run test:integration -- --cleanup-stale [--older-than DURATION]
@@ -11,7 +11,7 @@ execution's output and what the open AWS questions of docs/unknowns.md turn out 
 destroys the stack and deletes the roles. See docs/integration.md.
 
   --mechanism NAME   test only this mechanism (repeatable, or comma-separated): ${MECHANISMS.join(", ")}
-                     default: all five, one after the other
+                     default: all five, one after the other (not slack: it needs a Slack workspace)
   --keep             do not destroy the stacks or delete the roles (for debugging); the suite prints how
   --verbose          stream Pulumi's output (otherwise it goes to a log file, shown on failure)
   --require          missing prerequisites fail the run (exit 3) instead of skipping it; CI=true does the same
@@ -78,6 +78,9 @@ export function parseSuiteArgs(argv: string[]): SuiteOptions {
           .split(",")
           .map((part) => part.trim())
           .filter(Boolean)) {
+          const unsupported = (IT_UNSUPPORTED as Record<string, string | undefined>)[item];
+          if (unsupported !== undefined)
+            throw new SuiteUsageError(`mechanism '${item}' is not run by this suite: ${unsupported}`);
           if (!(MECHANISMS as readonly string[]).includes(item))
             throw new SuiteUsageError(`unknown mechanism '${item}': choose from ${MECHANISMS.join(", ")}`);
           if (!chosen.includes(item as Mechanism)) chosen.push(item as Mechanism);

@@ -4,7 +4,7 @@
 import { Mechanism, StageDecision, WorkflowResult } from "../../../functions/contract";
 import { actorIsPrincipal } from "../../../functions/shared/principals";
 import { pageApprover } from "./approvalPage";
-import type { Outcome } from "./stackConfig";
+import type { Mechanism as SuiteMechanism, Outcome } from "./stackConfig";
 
 export interface OutcomeExpectation {
   outcome: Outcome;
@@ -110,7 +110,7 @@ export function commentFor(outcome: "approved" | "rejected"): string {
  * approver role `roleArn`, whose session is `sessionArn` (the activity worker records it).
  */
 export function expectedOutcome(args: {
-  mechanism: Mechanism;
+  mechanism: SuiteMechanism;
   outcome: Outcome;
   stage: string;
   request: unknown;

@@ -22,7 +22,7 @@ import {
   Role,
 } from "@aws-sdk/client-iam";
 import { AssumeRoleCommand, STSClient } from "@aws-sdk/client-sts";
-import type { Mechanism } from "../../../functions/contract";
+import type { Mechanism } from "./stackConfig";
 
 export class SuiteIdentityError extends Error {}
 
