@@ -56,6 +56,9 @@ function fakeState(type: string, name: string, inputs: Record<string, any>): Rec
         executionArn: `arn:aws:execute-api:${REGION}:${mockAccount.id}:${API_ID}`,
         arn: `arn:aws:apigateway:${REGION}::/apis/${API_ID}`,
       };
+    // As in Secrets Manager: the name, a hyphen and six random characters (CreateSecret, ARN).
+    case "aws:secretsmanager/secret:Secret":
+      return { name: physical, arn: arn("secretsmanager", `secret:${physical}-AbCdEf`) };
     case "aws:sfn/activity:Activity":
       return { name: physical, arn: arn("states", `activity:${physical}`) };
     // As in Step Functions: a version's ARN is its state machine's and its number, an alias's its name.
