@@ -940,8 +940,8 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
         "sfn-approvals:approvers": "[]",
       });
       expect(error.problems).to.deep.equal([
-        "sfn-approvals:autoapproveBelow is not a known key (did you mean sfn-approvals:autoApproveBelow?): allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders, sfn-approvals:attachApproverPolicies, sfn-approvals:approverPolicyPrefix, sfn-approvals:identityCenter, sfn-approvals:audit, sfn-approvals:rollout",
-        "sfn-approvals:approvers is not a known key: allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders, sfn-approvals:attachApproverPolicies, sfn-approvals:approverPolicyPrefix, sfn-approvals:identityCenter, sfn-approvals:audit, sfn-approvals:rollout",
+        "sfn-approvals:autoapproveBelow is not a known key (did you mean sfn-approvals:autoApproveBelow?): allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders, sfn-approvals:attachApproverPolicies, sfn-approvals:approverPolicyPrefix, sfn-approvals:identityCenter, sfn-approvals:audit, sfn-approvals:rollout, sfn-approvals:slackTeamId, sfn-approvals:slackBotToken, sfn-approvals:slackSigningSecret",
+        "sfn-approvals:approvers is not a known key: allowed are sfn-approvals:stages, sfn-approvals:autoApproveBelow, sfn-approvals:alertEmails, sfn-approvals:executionDataReaders, sfn-approvals:attachApproverPolicies, sfn-approvals:approverPolicyPrefix, sfn-approvals:identityCenter, sfn-approvals:audit, sfn-approvals:rollout, sfn-approvals:slackTeamId, sfn-approvals:slackBotToken, sfn-approvals:slackSigningSecret",
       ]);
     });
 
