@@ -37,11 +37,8 @@ import { GetSecretValueInput, SecretsManagerLike, SlackSecrets, readSlackSecrets
 import { verifySlackRequest, slackRequestHeaders } from "./signature";
 import { SlackCallOptions, openView, postEphemeral, slackApiUrl, updateMessage } from "./slackApi";
 
-/**
- * The mechanism's name in decisions. The contract's Mechanism type gets "slack" when the
- * registry entry lands; until then the decision is built with this value cast to it.
- */
-export const SLACK_MECHANISM = "slack";
+/** The mechanism's name in decisions. */
+export const SLACK_MECHANISM: Mechanism = "slack";
 
 /** Environment variables of the interaction function (set by the stage's component). */
 export const SLACK_INTERACTION_ENV = {
@@ -241,7 +238,7 @@ async function deliver(
   const output = stageDecision({
     decision: d.decision,
     stage: d.stage,
-    mechanism: SLACK_MECHANISM as string as Mechanism,
+    mechanism: SLACK_MECHANISM,
     approver: d.approver,
     comment: d.comment,
     decidedAt: d.decidedAt,
