@@ -14,7 +14,7 @@ export type Mechanism = (typeof MECHANISMS)[number];
 export type StageDecisionKind = "approved" | "rejected" | "timed_out";
 export type WorkflowDecisionKind = StageDecisionKind | "auto_approved";
 
-/** The JSON every mechanism sends with SendTaskSuccess, identical for all five mechanisms. */
+/** The JSON every mechanism sends with SendTaskSuccess, identical for every mechanism. */
 export interface StageDecision {
   approved: boolean;
   decision: StageDecisionKind;
