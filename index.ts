@@ -11,7 +11,7 @@ import { AuditStore } from "./components/audit/auditStore";
 import { MECHANISM_DEFINITIONS, createApprovalStage } from "./components/mechanisms";
 import { stageFollowUps } from "./components/workflow/stageFollowUps";
 import { Mechanism } from "./functions/contract";
-import { ApprovalConfig, checkAccounts, loadConfig } from "./components/config";
+import { ApprovalConfig, checkAccounts, checkRegions, loadConfig } from "./components/config";
 import { loadSlackSecrets } from "./components/slackConfig";
 import { defaultNamePrefix } from "./components/shared/naming";
 import {
@@ -66,6 +66,7 @@ export = async () => {
   const config = loadConfig();
   // Another account's approver could never decide: refuse it now, naming its key.
   checkAccounts(config, (await aws.getCallerIdentity()).accountId);
+  checkRegions(aws.config.region, new pulumi.Config("aws-native").get("region"));
   const alerts = new ApprovalAlerts("alerts", { emails: config.alertEmails });
   const alarmActions = [alerts.topic.arn];
   // Execution data (requests, task tokens) is encrypted with the stack's own key: reading the

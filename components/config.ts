@@ -721,6 +721,24 @@ export function checkAccounts(config: ApprovalConfig, accountId: string): void {
   if (problems.length > 0) throw new ConfigError(problems);
 }
 
+/**
+ * The workflow's versions and alias (docs/rollout.md) are aws-native resources, and the aws-native
+ * provider reads its Region from `aws-native:region`, not from `aws:region`: both must name the
+ * stack's Region, or the alias would be missing or land in another Region than its state machine.
+ */
+export function checkRegions(awsRegion: string | undefined, nativeRegion: string | undefined): void {
+  if (nativeRegion === undefined) {
+    throw new ConfigError([
+      `aws-native:region is not set: the workflow's versions and its alias are created with the aws-native provider, which takes its own Region; set it to the stack's Region: pulumi config set aws-native:region ${awsRegion ?? "<the value of aws:region>"}`,
+    ]);
+  }
+  if (awsRegion !== undefined && awsRegion !== nativeRegion) {
+    throw new ConfigError([
+      `aws-native:region is ${show(nativeRegion)} but aws:region is ${show(awsRegion)}: the workflow's alias must be in its state machine's Region; set both to the same Region`,
+    ]);
+  }
+}
+
 /** Reads and validates the `sfn-approvals` namespace of the current stack. */
 export function loadConfig(config: pulumi.Config = new pulumi.Config("sfn-approvals")): ApprovalConfig {
   const structured = (key: string): unknown => {

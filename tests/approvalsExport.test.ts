@@ -3,7 +3,10 @@
 // workflow writes (functions/auditRecord.ts), a fake Step Functions that has forgotten the
 // execution, and a fake `pulumi` whose stack outputs name the record bucket.
 import { expect } from "chai";
+import { spawn } from "child_process";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from "fs";
+import { createServer } from "http";
+import { AddressInfo } from "net";
 import { tmpdir } from "os";
 import { join } from "path";
 import { main } from "../scripts/approvals";
@@ -253,9 +256,11 @@ describe("approvals export and show from the decision record (fake S3)", functio
 
   it("writes the records as stored, as a JSON array in the same order, to --out FILE", async () => {
     const out = join(mkdtempSync(join(dir, "out-")), "records.json");
+    const listeners = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
     const result = await run(["export", "--bucket", BUCKET, ...RANGE, "--format", "json", "--out", out], {
       AWS_REGION: "eu-west-1",
     });
+    expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).to.deep.equal(listeners);
     expect(result.code).to.equal(0);
     expect(result.stdout).to.equal("");
     const ordered = [
@@ -394,7 +399,10 @@ describe("approvals export and show from the decision record (fake S3)", functio
 
   it("exits 2 for a bucket S3 does not have, and leaves no file behind", async () => {
     const out = join(mkdtempSync(join(dir, "out-")), "records.csv");
+    const listeners = [process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")];
     const result = await run(["export", "--bucket", "no-such-bucket", ...RANGE, "--format", "csv", "--out", out]);
+    // Its interrupt handlers went with the file.
+    expect([process.listenerCount("SIGINT"), process.listenerCount("SIGTERM")]).to.deep.equal(listeners);
     expect(result.code).to.equal(2);
     expect(result.stderr).to.equal(
       [
@@ -404,6 +412,43 @@ describe("approvals export and show from the decision record (fake S3)", functio
       ].join("\n"),
     );
     expect(existsSync(out) || existsSync(`${out}.partial`)).to.equal(false);
+  });
+
+  it("removes FILE.partial when interrupted (SIGINT, SIGTERM) and dies of the signal", async () => {
+    // An S3 that never answers: the export waits on its first listing, FILE.partial open.
+    const silent = createServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const s3Url = `http://127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    const interrupt = async (signal: NodeJS.Signals) => {
+      const out = join(mkdtempSync(join(dir, "out-")), "records.csv");
+      const args = ["export", "--bucket", BUCKET, ...RANGE, "--format", "csv", "--out", out];
+      const child = spawn(process.execPath, ["scripts/run.js", "scripts/approvals.ts", ...args], {
+        cwd: ROOT,
+        env: { ...env, AWS_REGION: "eu-west-1", AWS_ENDPOINT_URL_S3: s3Url },
+      });
+      let stderr = "";
+      let partialWhenSignalled: boolean | undefined;
+      child.stderr.on("data", (chunk: Buffer) => {
+        stderr += chunk.toString();
+        // Its first progress line: the export has begun.
+        if (partialWhenSignalled === undefined && stderr.includes("export: records written from")) {
+          partialWhenSignalled = existsSync(`${out}.partial`);
+          child.kill(signal);
+        }
+      });
+      const [code, killedBy] = await new Promise<[number | null, string | null]>((resolve) =>
+        child.on("exit", (c, s) => resolve([c, s])),
+      );
+      return { partialWhenSignalled, code, killedBy, left: readdirSync(join(out, "..")) };
+    };
+    try {
+      const [sigint, sigterm] = await Promise.all([interrupt("SIGINT"), interrupt("SIGTERM")]);
+      expect(sigint).to.deep.equal({ partialWhenSignalled: true, code: null, killedBy: "SIGINT", left: [] });
+      expect(sigterm).to.deep.equal({ partialWhenSignalled: true, code: null, killedBy: "SIGTERM", left: [] });
+    } finally {
+      silent.closeAllConnections();
+      silent.close();
+    }
   });
 
   it("exits 2 when S3 refuses a record (no permission), naming the service", async () => {

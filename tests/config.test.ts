@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { checkAccounts, parseConfig, parseDuration } from "../components/config";
+import { checkAccounts, checkRegions, parseConfig, parseDuration } from "../components/config";
 import { ConfigError } from "../components/shared/configError";
 import { DEFAULT_AUDIT } from "../components/audit/auditConfig";
 import { DEFAULT_ROLLOUT } from "../components/workflow/rolloutConfig";
@@ -738,6 +738,22 @@ describe("config: principals", () => {
       ConfigError,
       `sfn-approvals:audit.readers[1] is "${other}": it is in account 210987654321`,
     );
+  });
+});
+
+describe("config: checkRegions", () => {
+  it("needs aws-native:region, naming the command and the stack's Region", () => {
+    expect(() => checkRegions("eu-west-1", undefined)).to.throw(
+      ConfigError,
+      "aws-native:region is not set: the workflow's versions and its alias are created with the aws-native provider, which takes its own Region; set it to the stack's Region: pulumi config set aws-native:region eu-west-1",
+    );
+  });
+  it("refuses a Region other than aws:region, and accepts the same one", () => {
+    expect(() => checkRegions("eu-west-1", "us-east-1")).to.throw(
+      ConfigError,
+      'aws-native:region is "us-east-1" but aws:region is "eu-west-1"',
+    );
+    expect(() => checkRegions("eu-west-1", "eu-west-1")).not.to.throw();
   });
 });
 

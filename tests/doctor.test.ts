@@ -1,7 +1,8 @@
 // npm run doctor against AWS-protocol fakes on 127.0.0.1 (FakeAws for the JSON and query protocols
 // and Lambda's REST routes, a small S3 for the bucket reads) and a fake `pulumi` printing the stack's
-// outputs: a healthy stack, one with an unconfirmed subscription and a role missing a permission, and
-// what it cannot check. Every request is asserted to be a read.
+// outputs: a healthy stack, one with an unconfirmed subscription and a role missing a permission, one
+// with a codepipeline stage and a fault on every other check, and what it cannot check. Every request
+// is asserted to be a read.
 import { expect } from "chai";
 import { spawn } from "child_process";
 import { createHash } from "crypto";
@@ -91,6 +92,38 @@ const OUTPUTS = {
     },
   ],
 };
+// A stack with a codepipeline stage too (components/mechanisms/codePipelineApproval.ts: its stage
+// output, the pipeline's S3 source object, the Approval stage's Approve action).
+const PIPELINE = "sfn-approvals-prod-release-pipeline";
+const PIPELINE_ROLE = role("stage-release-pipeline-role-5555555");
+const ARTIFACTS = "stage-release-artifacts-9c0d1e2";
+const SOURCE_KEY = "request/source.zip";
+const PIPELINE_RULE = "stage-release-decision-rule-0e1f2a3";
+const RELEASE_DLQ_URL = `https://sqs.eu-west-1.amazonaws.com/${ACCOUNT}/stage-release-dead-letters-dlq-1f2a3b4`;
+const PIPELINE_FUNCTIONS: typeof FUNCTIONS = {
+  "stage-release-start-fn-e5f6a7b": { role: role("stage-release-start-fn-role-6666666") },
+  "stage-release-result-fn-f6a7b8c": { role: role("stage-release-result-fn-role-7777777") },
+};
+const PIPELINE_OUTPUTS = {
+  ...OUTPUTS,
+  stages: [
+    ...OUTPUTS.stages,
+    {
+      name: "release",
+      mechanism: "codepipeline",
+      approvers: [role("ReleaseApprover")],
+      timeout: "2d",
+      pipelineName: PIPELINE,
+      approvalActionArn: `${arn("codepipeline", PIPELINE)}/Approval/Approve`,
+      topicArn: arn("sns", "stage-release-topic-4d5e6f7"),
+      artifactBucket: ARTIFACTS,
+      tokenTableName: "stage-release-tokens-8a9b0c1",
+      startFunctionName: "stage-release-start-fn-e5f6a7b",
+      resultFunctionName: "stage-release-result-fn-f6a7b8c",
+      deadLetterQueueUrl: RELEASE_DLQ_URL,
+    },
+  ],
+};
 /** What doctor may send: reads only. */
 const READ_ONLY = [
   "GetCallerIdentity",
@@ -108,6 +141,9 @@ const READ_ONLY = [
 /** Just enough S3 (REST-XML, path style for an IP endpoint): GetObjectLockConfiguration and GetBucketVersioning. */
 class FakeBucketSettings {
   readonly requests: Array<{ method: string; path: string; query: string }> = [];
+  /** false: a bucket created without Object Lock. */
+  objectLock = true;
+  versioning = "Enabled";
   private server?: Server;
   url = "";
   async start(): Promise<void> {
@@ -116,11 +152,19 @@ class FakeBucketSettings {
       this.requests.push({ method: req.method ?? "", path, query });
       req.resume();
       const ns = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"';
+      if (!this.objectLock && /(^|&)object-lock(=|&|$)/.test(query)) {
+        // A bucket without Object Lock: 404 ObjectLockConfigurationNotFoundError (not in the SDK model; docs/unknowns.md).
+        res.writeHead(404, { "content-type": "application/xml" });
+        res.end(
+          `<Error><Code>ObjectLockConfigurationNotFoundError</Code><Message>Object Lock configuration does not exist for this bucket</Message><BucketName>${BUCKET}</BucketName><RequestId>0A1B2C3D</RequestId></Error>`,
+        );
+        return;
+      }
       // Shapes: S3 API reference, GetObjectLockConfiguration and GetBucketVersioning.
       const body = /(^|&)object-lock(=|&|$)/.test(query)
         ? `<ObjectLockConfiguration ${ns}><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>GOVERNANCE</Mode><Years>7</Years></DefaultRetention></Rule></ObjectLockConfiguration>`
         : /(^|&)versioning(=|&|$)/.test(query)
-          ? `<VersioningConfiguration ${ns}><Status>Enabled</Status></VersioningConfiguration>`
+          ? `<VersioningConfiguration ${ns}><Status>${this.versioning}</Status></VersioningConfiguration>`
           : undefined;
       res.writeHead(body ? 200 : 405, { "content-type": "application/xml" });
       res.end(body ?? "<Error><Code>MethodNotAllowed</Code><Message>not faked</Message></Error>");
@@ -174,7 +218,9 @@ describe("npm run doctor", function () {
     await Promise.all([aws.start(), s3.start()]);
     writeFileSync(
       pulumi,
-      `#!/bin/sh\n[ "$*" = "stack output --json --stack prod" ] || { echo "error: no stack named '$5' found" >&2; exit 255; }\ncat <<'JSON'\n${JSON.stringify(OUTPUTS)}\nJSON\n`,
+      `#!/bin/sh\ncase "$*" in\n"stack output --json --stack prod") cat <<'JSON'\n${JSON.stringify(OUTPUTS)}\nJSON\n;;\n` +
+        `"stack output --json --stack with-pipeline") cat <<'JSON'\n${JSON.stringify(PIPELINE_OUTPUTS)}\nJSON\n;;\n` +
+        `*) echo "error: no stack named '$5' found" >&2; exit 255 ;;\nesac\n`,
     );
     chmodSync(pulumi, 0o755);
     env = fakeAwsCliEnv({
@@ -189,10 +235,29 @@ describe("npm run doctor", function () {
   beforeEach(() => {
     aws.reset();
     s3.requests.length = 0;
+    s3.objectLock = true;
+    s3.versioning = "Enabled";
   });
 
-  /** A deployed stack: every answer healthy unless `denied` or `pending` say otherwise. */
-  function serveStack(opts: { denied?: (principal: string, action: string) => boolean; pending?: string[] } = {}) {
+  /** A deployed stack: every answer healthy unless an option says otherwise. */
+  function serveStack(
+    opts: {
+      denied?: (principal: string, action: string, resources: string[]) => boolean;
+      pending?: string[];
+      /** Function name -> its runtime (default nodejs24.x). */
+      runtimes?: Record<string, string>;
+      /** Rule name -> its state (default ENABLED). */
+      ruleStates?: Record<string, string>;
+      /** Queue URL -> [ApproximateNumberOfMessages, ApproximateNumberOfMessagesNotVisible] (default empty). */
+      waiting?: Record<string, [number, number]>;
+      /** The definition of the version the alias routes to (default the stack's). */
+      versionDefinition?: string;
+      /** GetPipeline refused. */
+      pipelineRefused?: boolean;
+      /** SimulatePrincipalPolicy refused for this principal. */
+      simulationRefused?: string;
+    } = {},
+  ) {
     aws
       .on("GetCallerIdentity", () => callerIdentityXml(role("Operator"), ACCOUNT))
       .on("DescribeStateMachine", (body) =>
@@ -201,7 +266,7 @@ describe("npm run doctor", function () {
               stateMachineArn: body.stateMachineArn,
               name: "sfn-approvals-prod",
               roleArn: STATE_MACHINE_ROLE,
-              definition: DEFINITION,
+              definition: body.stateMachineArn === STATE_MACHINE ? DEFINITION : (opts.versionDefinition ?? DEFINITION),
               type: "STANDARD",
               creationDate: 1790000000,
             }
@@ -213,30 +278,92 @@ describe("npm run doctor", function () {
         routingConfiguration: [{ stateMachineVersionArn: `${STATE_MACHINE}:3`, weight: 100 }],
       }))
       .on("GetFunctionConfiguration", (body) => {
-        const fn = FUNCTIONS[String(body.FunctionName).split(":").pop()!];
         const name = String(body.FunctionName).split(":").pop()!;
+        const fn = { ...FUNCTIONS, ...PIPELINE_FUNCTIONS }[name];
         return fn
           ? {
               FunctionName: name,
               FunctionArn: fnArn(name),
               Role: fn.role,
-              Runtime: fn.runtime ?? "nodejs24.x",
+              Runtime: opts.runtimes?.[name] ?? fn.runtime ?? "nodejs24.x",
               LoggingConfig: { LogFormat: "JSON", LogGroup: `/aws/lambda/${name}` },
               ...(fn.env ? { Environment: { Variables: fn.env } } : {}),
             }
           : new AwsError("ResourceNotFoundException", `Function not found: ${fnArn(name)}`, 404);
       })
-      .on("ListRuleNamesByTarget", (body) =>
-        body.TargetArn === fnArn("stage-manager-result-fn-b2c3d4e") ? { RuleNames: [RULE] } : { RuleNames: [] },
-      )
-      .on("DescribeRule", (body) => ({ Name: body.Name, Arn: arn("events", `rule/${body.Name}`), State: "ENABLED" }))
-      .on("GetQueueAttributes", () => ({
-        Attributes: {
-          QueueArn: arn("sqs", "stage-manager-dead-letters-dlq-6f7a8b9"),
-          ApproximateNumberOfMessages: "0",
-          ApproximateNumberOfMessagesNotVisible: "0",
-        },
+      .on("ListRuleNamesByTarget", (body) => ({
+        RuleNames:
+          body.TargetArn === fnArn("stage-manager-result-fn-b2c3d4e")
+            ? [RULE]
+            : body.TargetArn === fnArn("stage-release-result-fn-f6a7b8c")
+              ? [PIPELINE_RULE]
+              : [],
       }))
+      .on("DescribeRule", (body) => ({
+        Name: body.Name,
+        Arn: arn("events", `rule/${body.Name}`),
+        State: opts.ruleStates?.[body.Name] ?? "ENABLED",
+      }))
+      .on("GetQueueAttributes", (body) => {
+        const [visible, inFlight] = opts.waiting?.[body.QueueUrl] ?? [0, 0];
+        return {
+          Attributes: {
+            QueueArn: arn("sqs", String(body.QueueUrl).split("/").pop()!),
+            ApproximateNumberOfMessages: String(visible),
+            ApproximateNumberOfMessagesNotVisible: String(inFlight),
+          },
+        };
+      })
+      // Shape: CodePipeline API reference, GetPipeline (PipelineDeclaration: roleArn, stages[].actions[].configuration).
+      .on("GetPipeline", (body) =>
+        opts.pipelineRefused
+          ? new AwsError(
+              "AccessDeniedException",
+              `User: ${role("Operator")} is not authorized to perform: codepipeline:GetPipeline on resource: ${arn("codepipeline", body.name)}`,
+            )
+          : body.name !== PIPELINE
+            ? new AwsError(
+                "PipelineNotFoundException",
+                `Account '${ACCOUNT}' does not have a pipeline with name '${body.name}'`,
+              )
+            : {
+                pipeline: {
+                  name: PIPELINE,
+                  roleArn: PIPELINE_ROLE,
+                  artifactStore: { type: "S3", location: ARTIFACTS },
+                  stages: [
+                    {
+                      name: "Request",
+                      actions: [
+                        {
+                          name: "Request",
+                          actionTypeId: { category: "Source", owner: "AWS", provider: "S3", version: "1" },
+                          configuration: {
+                            S3Bucket: ARTIFACTS,
+                            S3ObjectKey: SOURCE_KEY,
+                            PollForSourceChanges: "false",
+                          },
+                          outputArtifacts: [{ name: "RequestArtifact" }],
+                        },
+                      ],
+                    },
+                    {
+                      name: "Approval",
+                      actions: [
+                        {
+                          name: "Approve",
+                          actionTypeId: { category: "Approval", owner: "AWS", provider: "Manual", version: "1" },
+                        },
+                      ],
+                    },
+                  ],
+                  version: 1,
+                  pipelineType: "V2",
+                  executionMode: "PARALLEL",
+                },
+                metadata: { pipelineArn: arn("codepipeline", PIPELINE) },
+              },
+      )
       .on("ListSubscriptionsByTopic", (body) => {
         const subscriptions: Record<string, string[]> = {
           [MANAGER_TOPIC]: ["managers@example.com", ...(opts.pending ?? [])],
@@ -259,11 +386,17 @@ describe("npm run doctor", function () {
       })
       .on("SimulatePrincipalPolicy", (body) => {
         const sim = simulationOf({ body } as RecordedRequest);
+        if (sim.principal === opts.simulationRefused)
+          return new AwsError(
+            "AccessDenied",
+            `User: ${role("Operator")} is not authorized to perform: iam:SimulatePrincipalPolicy on resource: ${sim.principal}`,
+            403,
+          );
         const results = sim.actions
           .map(
             (action) =>
               `<member><EvalActionName>${action}</EvalActionName><EvalResourceName>${xmlText(sim.resources[0] ?? "*")}</EvalResourceName><EvalDecision>${
-                opts.denied?.(sim.principal, action) ? "implicitDeny" : "allowed"
+                opts.denied?.(sim.principal, action, sim.resources) ? "implicitDeny" : "allowed"
               }</EvalDecision></member>`,
           )
           .join("");
@@ -369,6 +502,93 @@ describe("npm run doctor", function () {
     ]);
     expect(result.stdout).to.include("ok          alerts topic: 1 confirmed subscriber(s): ops@example.com");
     expect(result.code).to.equal(1);
+    expectOnlyReads();
+  });
+
+  it("a codepipeline stage and a fault on each other check: each FAIL line and its fix, exit 1, only reads", async () => {
+    const stack = "--stack with-pipeline";
+    const releaseResult = "stage-release-result-fn-f6a7b8c";
+    serveStack({
+      versionDefinition: DEFINITION.replace('"End":true', '"End":false'),
+      ruleStates: { [RULE]: "DISABLED" },
+      waiting: { [RELEASE_DLQ_URL]: [2, 1] },
+      runtimes: { "stage-link-start-fn-c3d4e5f": "nodejs16.x", [releaseResult]: "provided.al2023" },
+      denied: (principal, action, resources) =>
+        principal === PIPELINE_ROLE &&
+        action === "s3:GetObject" &&
+        resources[0] === `arn:aws:s3:::${ARTIFACTS}/${SOURCE_KEY}`,
+    });
+    s3.objectLock = false;
+    s3.versioning = "Suspended";
+    const result = await run(["--stack", "with-pipeline"]);
+    const lines = verdictLines(result.stdout);
+    expect(
+      lines.filter((l) => !l.startsWith("ok ")),
+      result.stdout,
+    ).to.deep.equal([
+      "FAIL        alias: live routes to version 3 100%, none of which runs the stack's definition (a rollout rolled back, " +
+        `or the alias was changed outside the stack); fix: see why the rollout stopped (docs/rollout.md), then pulumi up --refresh ${stack}`,
+      `FAIL        EventBridge rule (stage manager): ${RULE} is DISABLED: decisions of this stage are not delivered; ` +
+        `fix: aws events enable-rule --name ${RULE} --region eu-west-1 (or pulumi up --refresh ${stack})`,
+      "FAIL        dead-letter queue (stage release): stage-release-dead-letters-dlq-1f2a3b4 holds about 3 undelivered decision " +
+        "event(s): those approvers' decisions never reached the workflow; fix: read them (aws sqs receive-message " +
+        `--queue-url ${RELEASE_DLQ_URL} --max-number-of-messages 10 --visibility-timeout 0), find why in the result ` +
+        `function's logs (${releaseResult}), ask those approvers to decide again, then aws sqs purge-queue --queue-url ${RELEASE_DLQ_URL}`,
+      "FAIL        Lambda runtime: 1 function(s) on a deprecated runtime: stage-link-start-fn-c3d4e5f on nodejs16.x (deprecated " +
+        "2024-06-12); fix: set LAMBDA_RUNTIME in components/shared/approvalFunction.ts to a supported runtime " +
+        `(https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html), then pulumi up ${stack}`,
+      "not checked Lambda runtime: not in the doctor's table of deprecation dates (scripts/lib/doctorRuntimes.ts): " +
+        `${releaseResult} on provided.al2023`,
+      // Every problem of the bucket at once; Object Lock is turned on in place, versioning first.
+      `FAIL        decision record: ${BUCKET}: versioning is Suspended; Object Lock is not enabled: records could be ` +
+        `deleted; fix: aws s3api put-bucket-versioning --bucket ${BUCKET} --versioning-configuration Status=Enabled, ` +
+        `then aws s3api put-object-lock-configuration --bucket ${BUCKET} --object-lock-configuration ` +
+        `ObjectLockEnabled=Enabled, then pulumi up --refresh ${stack} restores the bucket's settings`,
+      // The pipeline role and its source object come from GetPipeline.
+      "FAIL        IAM role/stage-release-pipeline-role-5555555: refused 1 of 16 calls it needs: s3:GetObject on " +
+        `arn:aws:s3:::${ARTIFACTS}/${SOURCE_KEY} (implicitDeny, pipeline role (stage release)); fix: pulumi up --refresh ` +
+        `${stack} restores the stack's policies; if it still fails, a permissions boundary or an SCP denies it ` +
+        `(aws iam simulate-principal-policy --policy-source-arn ${PIPELINE_ROLE} --action-names s3:GetObject)`,
+    ]);
+    expect(lines).to.include(`ok          EventBridge rule (stage release): ${PIPELINE_RULE} is ENABLED`);
+    expect(lines).to.include(
+      "ok          dead-letter queue (stage manager): stage-manager-dead-letters-dlq-6f7a8b9 is empty",
+    );
+    expect(result.code).to.equal(1);
+    // Only reads; with no Object Lock the bucket's versioning is still read.
+    expectOnlyReads();
+    expect(aws.requests.filter((r) => r.operation === "GetPipeline").map((r) => r.body)).to.deep.equal([
+      { name: PIPELINE },
+    ]);
+    // The version the alias routes to was read, not only the state machine.
+    expect(
+      aws.requests.filter((r) => r.operation === "DescribeStateMachine").map((r) => r.body.stateMachineArn),
+    ).to.deep.equal([STATE_MACHINE, `${STATE_MACHINE}:3`]);
+  });
+
+  it("a pipeline and a role it may not read: not checked with AWS's answer, exit 2", async () => {
+    serveStack({ pipelineRefused: true, simulationRefused: STATE_MACHINE_ROLE });
+    const result = await run(["--stack", "with-pipeline"]);
+    const lines = verdictLines(result.stdout);
+    expect(
+      lines.filter((l) => l.startsWith("FAIL")),
+      result.stdout,
+    ).to.deep.equal([]);
+    expect(lines).to.include(
+      "not checked pipeline (stage release): CodePipeline refused the request: AccessDeniedException: User: " +
+        `${role("Operator")} is not authorized to perform: codepipeline:GetPipeline on resource: ${arn("codepipeline", PIPELINE)}` +
+        ": the pipeline role's calls are not simulated",
+    );
+    expect(lines.find((l) => l.startsWith("not checked IAM:"))).to.include(
+      "by pipeline role (stage release): the principal is unknown",
+    );
+    const simulated = aws.requests.filter((r) => r.operation === "SimulatePrincipalPolicy").map(simulationOf);
+    expect(simulated.map((s) => s.principal)).to.not.include(PIPELINE_ROLE);
+    // IAM's refusal named as IAM's, on the record's line as on the role's.
+    const refused = `IAM refused the request: AccessDenied: User: ${role("Operator")} is not authorized to perform: iam:SimulatePrincipalPolicy on resource: ${STATE_MACHINE_ROLE}`;
+    expect(lines).to.include(`not checked decision record: ${refused}`);
+    expect(lines).to.include(`not checked IAM role/approvals-role-1a2b3c4: could not simulate its calls: ${refused}`);
+    expect(result.code).to.equal(2);
     expectOnlyReads();
   });
 

@@ -507,8 +507,14 @@ describe("integration suite helpers", () => {
           ? DEFAULT_IT_EMAIL
           : `arn:aws:iam::${ACCOUNT}:role/${suiteRoleNames(stackNameFor(mechanism, "3f9a1c")).approver}`;
         const config = itStackConfig({ mechanism, region: REGION, approver });
-        expect(Object.keys(config).sort()).to.deep.equal(["aws:region", "sfn-approvals:audit", "sfn-approvals:stages"]);
+        expect(Object.keys(config).sort()).to.deep.equal([
+          "aws-native:region",
+          "aws:region",
+          "sfn-approvals:audit",
+          "sfn-approvals:stages",
+        ]);
         expect(config["aws:region"]).to.deep.equal({ value: REGION });
+        expect(config["aws-native:region"]).to.deep.equal({ value: REGION });
         const parsed = parseConfig(rawConfigOf(config));
         expect(parsed).to.deep.equal({
           autoApproveBelow: undefined,

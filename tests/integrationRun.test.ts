@@ -451,11 +451,15 @@ describe("integration suite orchestration (offline: fake pulumi on PATH, fake AW
     expect([...env.cloud.roles.keys()]).to.deep.equal([]);
   });
 
-  it("SIGTERM cleans up like Ctrl-C: the waiting execution is stopped, the stack destroyed and removed, the roles deleted (command line, child process)", async () => {
+  it("SIGTERM cleans up like Ctrl-C: the waiting execution is stopped, the stack destroyed and removed, the roles deleted (command line, child process)", async function () {
+    // A hang guard, not a time limit: a child process and a fake pulumi per call run about 9 s
+    // quiet, and far longer on a busy machine.
+    this.timeout(120000);
     env = await setUp({ cloud: { neverWait: true } });
     const child = spawn(
       process.execPath,
-      ["-r", "ts-node/register/transpile-only", "tests/integration/run.ts", "--mechanism", "ssm-automation"],
+      // As `npm run test:integration` starts it (scripts/run.js: the project's cached TypeScript loader).
+      ["scripts/run.js", "tests/integration/run.ts", "--mechanism", "ssm-automation"],
       { cwd: REPO, env: process.env, stdio: ["ignore", "pipe", "pipe"] },
     );
     let output = "";

@@ -934,6 +934,14 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       expect(resources, "nothing is registered before the config is accepted").to.equal(0);
     });
 
+    it("needs aws-native:region (the workflow's versions and alias), naming the command, before any resource", async () => {
+      const { error, resources } = await configErrorOf("dev", { "aws-native:region": undefined });
+      expect(error.problems).to.deep.equal([
+        "aws-native:region is not set: the workflow's versions and its alias are created with the aws-native provider, which takes its own Region; set it to the stack's Region: pulumi config set aws-native:region eu-west-1",
+      ]);
+      expect(resources, "nothing is registered before the config is accepted").to.equal(0);
+    });
+
     it("refuses an unknown key of the sfn-approvals namespace (a typo would turn a feature off), with a hint", async () => {
       const { error } = await configErrorOf("staging", {
         "sfn-approvals:autoapproveBelow": "500",

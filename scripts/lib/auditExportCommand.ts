@@ -38,6 +38,9 @@ export interface ExportSink {
   describe: string;
 }
 
+/** Signals that end an export before its end (Ctrl-C, kill). */
+const INTERRUPTS: NodeJS.Signals[] = ["SIGINT", "SIGTERM"];
+
 export function fileSink(path: string): ExportSink {
   let isDirectory = false;
   try {
@@ -49,17 +52,30 @@ export function fileSink(path: string): ExportSink {
   const partial = `${path}.partial`;
   const fd = openSync(partial, "w");
   let open = true;
+  const finish = (keep: boolean) => {
+    if (!open) return;
+    open = false;
+    for (const signal of INTERRUPTS) process.off(signal, interrupted);
+    closeSync(fd);
+    if (keep) renameSync(partial, path);
+    else unlinkSync(partial);
+  };
+  // Ctrl-C or kill while writing: drop the half-written file, then die of the signal as without a
+  // listener (Node's default for SIGINT and SIGTERM is to exit; raised again once ours is gone).
+  function interrupted(signal: NodeJS.Signals) {
+    try {
+      finish(false);
+    } catch {
+      // Already gone: nothing to remove.
+    }
+    process.kill(process.pid, signal);
+  }
+  for (const signal of INTERRUPTS) process.on(signal, interrupted);
   return {
     write: (text) => {
       writeSync(fd, text);
     },
-    finish: (keep) => {
-      if (!open) return;
-      open = false;
-      closeSync(fd);
-      if (keep) renameSync(partial, path);
-      else unlinkSync(partial);
-    },
+    finish,
     describe: cell(path),
   };
 }

@@ -1,5 +1,6 @@
 // The checks of `npm run doctor`: what the deployed stack is (from its outputs and from AWS), then one
 // verdict per check. Only Describe/Get/List/Simulate calls: the doctor changes nothing.
+import type { ObjectLockConfiguration } from "@aws-sdk/client-s3";
 import { createHash } from "crypto";
 import { auditRecordKey } from "../../functions/auditRecord";
 import { AwsCallError, failureCause, failureMessage } from "./failures";
@@ -83,6 +84,8 @@ interface Inventory {
   rules: Map<string, { name: string; arn: string; state: string }[]>;
   ruleProblems: Map<string, unknown>;
   pipelines: Map<string, { roleArn?: string; sourceKey?: string }>;
+  /** Pipelines that could not be read, by stage name. */
+  pipelineProblems: Map<string, unknown>;
   queueArns: Map<string, string>;
 }
 
@@ -184,6 +187,7 @@ async function inventory(o: DoctorOptions): Promise<Inventory> {
   }
   const queueArns = new Map<string, string>();
   const pipelines = new Map<string, { roleArn?: string; sourceKey?: string }>();
+  const pipelineProblems = new Map<string, unknown>();
   for (const stage of stages) {
     const pipelineName = str(stage.pipelineName);
     if (!pipelineName) continue;
@@ -197,7 +201,7 @@ async function inventory(o: DoctorOptions): Promise<Inventory> {
       });
     } catch (error) {
       if (isCredentialFailure(error)) throw error;
-      pipelines.set(pipelineName, {});
+      pipelineProblems.set(stage.name as string, error);
     }
   }
   return {
@@ -214,6 +218,7 @@ async function inventory(o: DoctorOptions): Promise<Inventory> {
     rules,
     ruleProblems,
     pipelines,
+    pipelineProblems,
     queueArns,
   };
 }
@@ -490,6 +495,16 @@ function ruleLines(o: DoctorOptions, inv: Inventory): CheckLine[] {
   return lines;
 }
 
+/** A pipeline that could not be read leaves its role's calls unsimulated: AWS refused or failed, exit 2. */
+function pipelineLines(inv: Inventory): CheckLine[] {
+  return [...inv.pipelineProblems].map(([stage, problem]) => ({
+    verdict: "not checked",
+    check: `pipeline (stage ${cell(stage)})`,
+    text: `${failureMessage(problem)}: the pipeline role's calls are not simulated`,
+    unableToCheck: true,
+  }));
+}
+
 async function deadLetterLines(o: DoctorOptions, inv: Inventory): Promise<CheckLine[]> {
   const lines: CheckLine[] = [];
   for (const stage of inv.stages.filter((s) => str(s.deadLetterQueueUrl))) {
@@ -564,13 +579,14 @@ function runtimeLines(o: DoctorOptions, inv: Inventory): CheckLine[] {
       text: `${deprecated.length} function(s) on a deprecated runtime: ${deprecated.join(", ")}`,
       fix: `set LAMBDA_RUNTIME in components/shared/approvalFunction.ts to a supported runtime (https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html), then pulumi up${o.target.stack ? ` --stack ${cell(o.target.stack)}` : ""}`,
     });
-  else if (unknown.length > 0)
+  // Also beside a FAIL: a runtime the table lacks is not judged, and says so.
+  if (unknown.length > 0)
     lines.push({
       verdict: "not checked",
       check,
       text: `not in the doctor's table of deprecation dates (scripts/lib/doctorRuntimes.ts): ${unknown.join(", ")}`,
     });
-  else
+  if (deprecated.length === 0 && unknown.length === 0)
     lines.push({
       verdict: "ok",
       check,
@@ -662,48 +678,82 @@ async function recordLines(o: DoctorOptions, inv: Inventory): Promise<CheckLine[
     ];
   o.progress("Reading the decision record's bucket");
   const problems: string[] = [];
-  let fix = "";
+  /** Commands to run before pulumi up, and what pulumi up then restores. */
+  const commands: string[] = [];
+  const restores: string[] = [];
   try {
-    const lock = await aws("S3", () =>
-      o.clients.s3.send(new (s3Sdk().GetObjectLockConfigurationCommand)({ Bucket: bucket })),
-    );
-    const config = lock.ObjectLockConfiguration;
+    let config: ObjectLockConfiguration | undefined;
+    try {
+      const lock = await aws("S3", () =>
+        o.clients.s3.send(new (s3Sdk().GetObjectLockConfigurationCommand)({ Bucket: bucket })),
+      );
+      config = lock.ObjectLockConfiguration;
+    } catch (error) {
+      // A bucket without Object Lock answers ObjectLockConfigurationNotFoundError (HTTP 404; not in the
+      // SDK model: docs/unknowns.md); any other error is "not checked". The other reads still run.
+      if ((error as AwsCallError).name !== "ObjectLockConfigurationNotFoundError") throw error;
+    }
     const retention = config?.Rule?.DefaultRetention;
-    if (config?.ObjectLockEnabled !== "Enabled") problems.push("Object Lock is not enabled");
-    else if (!retention?.Mode || !(retention.Days || retention.Years))
-      problems.push("Object Lock has no default retention");
     const versioning = await aws("S3", () =>
       o.clients.s3.send(new (s3Sdk().GetBucketVersioningCommand)({ Bucket: bucket })),
     );
-    if (versioning.Status !== "Enabled") problems.push(`versioning is ${cell(versioning.Status ?? "off")}`);
-    if (problems.length > 0) fix = `the bucket no longer has the stack's settings: pulumi up --refresh${stack}`;
+    if (versioning.Status !== "Enabled") {
+      problems.push(`versioning is ${cell(versioning.Status ?? "off")}`);
+      commands.push(
+        `aws s3api put-bucket-versioning --bucket ${cell(bucket)} --versioning-configuration Status=Enabled`,
+      );
+    }
+    if (config?.ObjectLockEnabled !== "Enabled") {
+      problems.push("Object Lock is not enabled: records could be deleted");
+      // S3 turns Object Lock on for an existing bucket whose versioning is on (SDK model,
+      // PutObjectLockConfiguration: "You can enable Object Lock for new or existing buckets";
+      // S3 User Guide, object-lock-configure.html#object-lock-configure-existing-bucket).
+      commands.push(
+        `aws s3api put-object-lock-configuration --bucket ${cell(bucket)} --object-lock-configuration ObjectLockEnabled=Enabled`,
+      );
+    } else if (!retention?.Mode || !(retention.Days || retention.Years))
+      problems.push("Object Lock has no default retention");
+    if (problems.length > 0) restores.push("the bucket's settings");
     // The workflow writes records/<day>/<execution>/<time>-<what>.json over TLS (functions/auditRecord.ts).
     const key = auditRecordKey({ recordedAt: o.now.toISOString(), executionName: EXECUTION_NAME, what: "outcome" });
-    const [write] = await simulatePrincipal(
-      o.clients.iam,
-      inv.roleArn,
-      [
-        {
-          principal: inv.roleArn,
-          who: "state machine",
-          action: "s3:PutObject",
-          resources: [`arn:${inv.partition}:s3:::${bucket}/${key}`],
-          context: { "aws:SecureTransport": "true", "aws:PrincipalArn": inv.roleArn },
-        },
-      ],
-      () => undefined,
+    const [write] = await aws("IAM", () =>
+      simulatePrincipal(
+        o.clients.iam,
+        inv.roleArn,
+        [
+          {
+            principal: inv.roleArn,
+            who: "state machine",
+            action: "s3:PutObject",
+            resources: [`arn:${inv.partition}:s3:::${bucket}/${key}`],
+            context: { "aws:SecureTransport": "true", "aws:PrincipalArn": inv.roleArn },
+          },
+        ],
+        () => undefined,
+      ),
     );
     if (write.decision !== "allowed") {
       problems.push(
         `the state machine's role ${roleName(inv.roleArn)} may not s3:PutObject ${cell(key)} (${write.decision})`,
       );
-      fix = `pulumi up --refresh${stack} restores the role's policy; if it still fails, a permissions boundary or an SCP denies it`;
+      restores.push("the role's policy");
     }
     const lockText = retention
       ? `${cell(retention.Mode)} retention ${retention.Years ? `${retention.Years} years` : `${retention.Days} days`}`
       : "";
     return problems.length > 0
-      ? [{ verdict: "FAIL", check, text: `${cell(bucket)}: ${problems.join("; ")}`, fix }]
+      ? [
+          {
+            verdict: "FAIL",
+            check,
+            text: `${cell(bucket)}: ${problems.join("; ")}`,
+            fix:
+              [...commands, `pulumi up --refresh${stack} restores ${restores.join(" and ")}`].join(", then ") +
+              (write.decision !== "allowed"
+                ? "; if the write is still refused, a permissions boundary or an SCP denies it"
+                : ""),
+          },
+        ]
       : [
           {
             verdict: "ok",
@@ -713,16 +763,6 @@ async function recordLines(o: DoctorOptions, inv: Inventory): Promise<CheckLine[
         ];
   } catch (error) {
     if (isCredentialFailure(error)) throw error;
-    // A bucket created without Object Lock answers ObjectLockConfigurationNotFoundError (S3 API reference, GetObjectLockConfiguration).
-    if ((error as AwsCallError).name === "ObjectLockConfigurationNotFoundError")
-      return [
-        {
-          verdict: "FAIL",
-          check,
-          text: `${cell(bucket)} has no Object Lock: records could be deleted`,
-          fix: `Object Lock is set when a bucket is created: replace the bucket (pulumi up --replace <its URN>${stack}) after copying its records`,
-        },
-      ];
     return [{ verdict: "not checked", check, text: failureMessage(error), unableToCheck: true }];
   }
 }
@@ -739,6 +779,7 @@ export async function runChecks(o: DoctorOptions): Promise<CheckLine[]> {
       { verdict: "not checked", check: "dead-letter queues", text: "needs --stack" },
     );
   lines.push(...ruleLines(o, inv));
+  lines.push(...pipelineLines(inv));
   // Before the IAM check: it names each queue by the ARN read here.
   lines.push(...(await deadLetterLines(o, inv)));
   lines.push(...runtimeLines(o, inv));

@@ -119,6 +119,8 @@ export function itStackConfig(args: {
     throw new Error(`'${args.region}' is not an AWS Region name like eu-west-1`);
   return {
     "aws:region": { value: args.region },
+    // The workflow's versions and alias are aws-native resources (docs/rollout.md).
+    "aws-native:region": { value: args.region },
     "sfn-approvals:stages": { value: JSON.stringify([itStage(args.mechanism, args.approver)]) },
     // The decision record is on, as in production, but kept one day: destroy leaves its bucket
     // (docs/audit.md), which can be emptied and deleted the next day.
