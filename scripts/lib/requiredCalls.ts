@@ -47,6 +47,14 @@ export interface Facts {
   apiId: string;
   /** The decision record's bucket (components/audit/auditStore.ts); "" when the stack keeps none. */
   auditBucketArn: string;
+  /** A slack stage's secret, request table and interaction function (absent when not known). */
+  slack?: SlackFacts;
+}
+
+export interface SlackFacts {
+  secretArn: string;
+  requestTableArn: string;
+  interaction: LambdaFacts;
 }
 
 export interface LambdaFacts {
@@ -60,6 +68,7 @@ export type Who =
   | "start function"
   | "result function"
   | "page function"
+  | "interaction function"
   | "function"
   | "automation role"
   | "pipeline role"
@@ -97,6 +106,18 @@ const CP_DOCS =
  */
 const SFN_KMS_DOCS =
   "step-functions/latest/dg/encryption-at-rest.html; aws-cdk-lib aws-stepfunctions state-machine.ts, activity.ts";
+/** A slack stage's facts; rows of slack stages need them. */
+const slackOf = (f: Facts): SlackFacts => {
+  if (!f.slack)
+    throw new Error(`the slack stage ${f.stage.name}'s secret, request table and interaction function are unknown`);
+  return f.slack;
+};
+/** The id of a slack stage's HTTP API, from its Interactivity Request URL (https://<id>.execute-api.…). */
+const slackApiId = (f: Facts): string => {
+  const id = /^https:\/\/([^.]+)\.execute-api\./.exec(String(f.stage.interactivityUrl))?.[1];
+  if (!id) throw new Error(`the slack stage ${f.stage.name}'s interactivityUrl names no HTTP API`);
+  return id;
+};
 const executionData = (f: Facts) => ({ "kms:EncryptionContext:aws:states:stateMachineArn": f.stateMachineArn });
 const activityInputs = (f: Facts) => ({ "kms:EncryptionContext:aws:states:activityArn": f.stage.activityArn });
 /** An object the source action writes to the artifact store (<pipeline name, 20 characters>/<artifact, 10>/<random>). */
@@ -629,6 +650,70 @@ export const CALLS: Call[] = [
     context: executionData,
   },
 
+  // ---- slack: the start function posts the request, the interaction function counts the clicks ----
+  // GetSecretValue: reference secretsmanager.json, resource type Secret (required); the request
+  // table: dynamodb.json, resource type table. The decision (a rejection too) is SendTaskSuccess.
+  ...(["start function", "interaction function"] as const).map((who): Call => ({
+    part: "slack",
+    who,
+    sends: "GetSecretValueCommand",
+    in: "functions/mechanisms/slack/secretsManagerClient.ts",
+    action: "secretsmanager:GetSecretValue",
+    resources: (f) => [slackOf(f).secretArn],
+  })),
+  {
+    part: "slack",
+    who: "start function",
+    sends: "PutItemCommand",
+    in: "functions/mechanisms/slack/requestStore.ts",
+    action: "dynamodb:PutItem",
+    resources: (f) => [slackOf(f).requestTableArn],
+  }, // createRequest
+  {
+    part: "slack",
+    who: "start function",
+    sends: "UpdateItemCommand",
+    in: "functions/mechanisms/slack/requestStore.ts",
+    action: "dynamodb:UpdateItem",
+    resources: (f) => [slackOf(f).requestTableArn],
+  }, // bindMessage
+  {
+    part: "slack",
+    who: "service apigateway.amazonaws.com",
+    sends: "POST /slack/interactions invokes the interaction function",
+    in: "components/mechanisms/slackApproval.ts",
+    action: "lambda:InvokeFunction",
+    resources: (f) => [slackOf(f).interaction.arn],
+    context: (f) => ({
+      "aws:SourceAccount": f.account,
+      "aws:SourceArn": f.arn("execute-api", `${slackApiId(f)}/$default/POST/slack/interactions`),
+    }),
+  },
+  {
+    part: "slack",
+    who: "interaction function",
+    sends: "GetItemCommand",
+    in: "functions/mechanisms/slack/requestStore.ts",
+    action: "dynamodb:GetItem",
+    resources: (f) => [slackOf(f).requestTableArn],
+  }, // getRequest
+  {
+    part: "slack",
+    who: "interaction function",
+    sends: "UpdateItemCommand",
+    in: "functions/mechanisms/slack/requestStore.ts",
+    action: "dynamodb:UpdateItem",
+    resources: (f) => [slackOf(f).requestTableArn],
+  }, // recordVote, markDelivered
+  {
+    part: "slack",
+    who: "interaction function",
+    sends: "SendTaskSuccessCommand",
+    in: "functions/mechanisms/slack/interactionHandler.ts",
+    action: "states:SendTaskSuccess",
+    resources: (f) => [f.stateMachineArn],
+  },
+
   // ---- the workflow: the state machine's role --------------------------------------------------
   {
     part: "workflow",
@@ -709,7 +794,7 @@ export const CALLS: Call[] = [
   },
   // Task states: every Task of every generated definition must match one of these rows. A stage's
   // own Task ("Approval <stage>") counts for its mechanism, reminders and escalations for the workflow.
-  ...(["ssm-automation", "codepipeline", "email-link"] as const).map((part): Call => ({
+  ...(["ssm-automation", "codepipeline", "email-link", "slack"] as const).map((part): Call => ({
     part,
     who: "state machine",
     sends: "Task arn:aws:states:::lambda:invoke.waitForTaskToken (the stage's start function)",

@@ -69,7 +69,7 @@ export interface SlackInteractionDeps {
   dynamodb: DynamoDBClient;
   sfn: SFNClient;
   secretsManager: SecretsManagerLike;
-  /** `(input) => new GetSecretValueCommand(input)` with the SDK client (see secrets.ts). */
+  /** Builds the SDK's GetSecretValueCommand (secretsManagerClient.ts); see secrets.ts. */
   newSecretCommand?: (input: GetSecretValueInput) => unknown;
   env?: Record<string, string | undefined>;
   now?: () => Date;

@@ -27,8 +27,8 @@ export interface SecretsManagerLike {
 
 export interface ReadSlackSecretsOptions {
   /**
-   * Builds the command sent to the client. With @aws-sdk/client-secrets-manager this is
-   * `(input) => new GetSecretValueCommand(input)`; the default `{ input }` suits a plain fake.
+   * Builds the command sent to the client: the SDK's GetSecretValueCommand with
+   * @aws-sdk/client-secrets-manager (secretsManagerClient.ts); the default `{ input }` suits a plain fake.
    */
   newCommand?: (input: GetSecretValueInput) => unknown;
   /** Milliseconds since the epoch (tests inject a clock). */

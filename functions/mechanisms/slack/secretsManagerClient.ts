@@ -18,8 +18,9 @@ export function newSecretsManager(): {
 } {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const sdk = require("@aws-sdk/client-secrets-manager") as SecretsManagerModule;
+  const { SecretsManagerClient, GetSecretValueCommand } = sdk;
   return {
-    client: new sdk.SecretsManagerClient({ maxAttempts: 3 }),
-    newCommand: (input) => new sdk.GetSecretValueCommand(input),
+    client: new SecretsManagerClient({ maxAttempts: 3 }),
+    newCommand: (input) => new GetSecretValueCommand(input),
   };
 }

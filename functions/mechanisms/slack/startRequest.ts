@@ -52,7 +52,7 @@ export interface SlackStartSettings {
 export interface SlackStartDeps {
   dynamodb: DynamoDBClient;
   secretsManager: SecretsManagerLike;
-  /** `(input) => new GetSecretValueCommand(input)` with the SDK client (see secrets.ts). */
+  /** Builds the SDK's GetSecretValueCommand (secretsManagerClient.ts); see secrets.ts. */
   newSecretCommand?: (input: GetSecretValueInput) => unknown;
   env?: Record<string, string | undefined>;
   now?: () => Date;
