@@ -12,6 +12,7 @@
 //     ships the client in its archive. Rows that fail both are the reported gaps (KNOWN_GAPS).
 import * as codepipeline from "@aws-sdk/client-codepipeline";
 import * as dynamodb from "@aws-sdk/client-dynamodb";
+import * as secretsManager from "@aws-sdk/client-secrets-manager";
 import * as sfn from "@aws-sdk/client-sfn";
 import * as sns from "@aws-sdk/client-sns";
 import * as ssm from "@aws-sdk/client-ssm";
@@ -22,7 +23,7 @@ import { LAMBDA_RUNTIME } from "../components/shared/approvalFunction";
 import { archiveFiles, ofType, runProgram } from "./helpers/pulumiMocks";
 import { stackConfig } from "./helpers/stackConfig";
 
-const CLIENTS = { codepipeline, dynamodb, sfn, sns, ssm } as const;
+const CLIENTS = { codepipeline, dynamodb, "secrets-manager": secretsManager, sfn, sns, ssm } as const;
 type ClientName = keyof typeof CLIENTS;
 
 /**
@@ -55,7 +56,7 @@ interface FieldRow {
 
 // Sources: the npm tarballs of the client versions named, types/models/models_0.d.ts (or
 // dist-types/...), checked member by member. "first v3 on the registry" = the oldest version the
-// npm registry serves for that client (3.0.0 sfn/sns, 3.1.0 ssm/dynamodb, 3.4.1 codepipeline).
+// npm registry serves for that client (3.0.0 sfn/sns/secrets-manager, 3.1.0 ssm/dynamodb, 3.4.1 codepipeline).
 const FIRST_V3 = "present in the first v3 release on the npm registry";
 const PIPELINE_VARIABLES =
   '3.433.0 lacks it, 3.435.0 has it (CHANGELOG 3.435.0: "define variables at pipeline level and new pipeline type V2")';
@@ -255,6 +256,25 @@ const FIELDS: FieldRow[] = [
     source:
       "members of UpdateItem in the DynamoDB 2012-08-10 API the v3 client is generated from (not checked in the 3.1.0 tarball)",
   })),
+  // functions/mechanisms/slack/secrets.ts (both slack functions): the secret's ID out, its SecretString back.
+  {
+    client: "secrets-manager",
+    command: "GetSecretValue",
+    direction: "request",
+    shape: "GetSecretValueRequest",
+    field: "SecretId",
+    sinceVersion: "3.0.0",
+    source: FIRST_V3,
+  },
+  {
+    client: "secrets-manager",
+    command: "GetSecretValue",
+    direction: "response",
+    shape: "GetSecretValueResponse",
+    field: "SecretString",
+    sinceVersion: "3.0.0",
+    source: FIRST_V3,
+  },
   // functions/mechanisms/email/emailLink.ts
   {
     client: "sns",
@@ -329,15 +349,7 @@ const KNOWN_GAPS: string[] = [];
  * client's schemas. Each names the fields the handlers use and why the client is missing; the
  * coverage test fails once the client can be loaded (then its rows go into FIELDS).
  */
-const CLIENT_NOT_INSTALLED: Record<string, { client: string; fields: string; reason: string }> = {
-  GetSecretValue: {
-    client: "@aws-sdk/client-secrets-manager",
-    fields:
-      "request GetSecretValueRequest.SecretId, response GetSecretValueResponse.SecretString (functions/mechanisms/slack/secrets.ts)",
-    reason:
-      "not yet a dependency: the slack functions require it from the Lambda runtime's SDK (functions/mechanisms/slack/secretsManagerClient.ts); ISSUE16-PLAN.md, To build 1",
-  },
-};
+const CLIENT_NOT_INSTALLED: Record<string, { client: string; fields: string; reason: string }> = {};
 
 const rowName = (r: FieldRow) => `${r.client} ${r.command} ${r.direction} ${r.shape}.${r.field}`;
 
@@ -359,12 +371,21 @@ describe("response and request fields the Lambda runtime's AWS SDK knows (check 
   const functions: Array<{ name: string; runtime: string; code: string; files: string[] }> = [];
 
   before(async () => {
-    // dev (activity only) has no Lambda function.
-    for (const stack of ["prod", "staging"]) {
-      for (const fn of ofType(
-        (await runProgram(stack, stackConfig(stack))).resources,
-        "aws:lambda/function:Function",
-      )) {
+    // dev (activity only) has no Lambda function; no committed stack has a slack stage, so one is added.
+    const slack = stackConfig("dev", {
+      "sfn-approvals:stages": [
+        { name: "ops", mechanism: "slack", approvers: ["U0000000001"], channel: "C0123456789", timeout: "1d" },
+      ],
+      "sfn-approvals:slackTeamId": "T0123456789",
+      "sfn-approvals:slackBotToken": "xoxb-1-2-sdkfields",
+      "sfn-approvals:slackSigningSecret": "sdkfields",
+    });
+    for (const [stack, config] of [
+      ["prod", stackConfig("prod")],
+      ["staging", stackConfig("staging")],
+      ["dev", slack],
+    ] as const) {
+      for (const fn of ofType((await runProgram(stack, config)).resources, "aws:lambda/function:Function")) {
         const files = await archiveFiles(fn);
         functions.push({
           name: `${stack}: ${fn.name}`,
@@ -425,7 +446,11 @@ describe("response and request fields the Lambda runtime's AWS SDK knows (check 
       });
     };
     for (const row of FIELDS) {
-      const commandShape = `${row.command}${row.direction === "request" ? "Input" : row.client === "ssm" || row.client === "sns" ? "Result" : "Output"}`;
+      // Secrets Manager's model names them <Command>Request / <Command>Response.
+      const commandShape =
+        row.client === "secrets-manager"
+          ? `${row.command}${row.direction === "request" ? "Request" : "Response"}`
+          : `${row.command}${row.direction === "request" ? "Input" : row.client === "ssm" || row.client === "sns" ? "Result" : "Output"}`;
       const root = row.client === "sns" && row.command === "Publish" ? "PublishResponse" : commandShape;
       expect(reaches(row.client, root, row.shape), `${rowName(row)} from ${root}`).to.equal(true);
     }

@@ -1,10 +1,12 @@
 // Client factory for the handlers. The SDK reads the Region from AWS_REGION and honours the
 // service-specific endpoint variables (AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_SFN,
-// AWS_ENDPOINT_URL_CODEPIPELINE, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SNS), which is how
+// AWS_ENDPOINT_URL_CODEPIPELINE, AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SNS,
+// AWS_ENDPOINT_URL_SECRETS_MANAGER), which is how
 // the tests point the deployed code at a local fake endpoint. Named imports only: a namespace
 // import breaks Pulumi's closure serialization.
 import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SSMClient } from "@aws-sdk/client-ssm";
@@ -24,6 +26,10 @@ export function newCodePipelineClient(): CodePipelineClient {
 
 export function newDynamoDbClient(): DynamoDBClient {
   return new DynamoDBClient({ maxAttempts: 5 });
+}
+
+export function newSecretsManagerClient(): SecretsManagerClient {
+  return new SecretsManagerClient({ maxAttempts: 5 });
 }
 
 /** Reads a required environment variable of a handler; a missing one is a deployment bug. */
