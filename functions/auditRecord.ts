@@ -38,6 +38,10 @@ export interface DecisionRecord extends AuditRecordBase {
   decision: StageDecisionKind;
   approved: boolean;
   approver: string | null;
+  /** slack only, absent in other records (and in records written before it existed): the decider's name as Slack shows it. */
+  approverName?: string;
+  /** slack only: the decider's workspace (team) ID. */
+  approverTeam?: string;
   comment: string | null;
   decidedAt: string;
 }
@@ -98,6 +102,8 @@ export function parseAuditRecord(text: string): { record: AuditRecord } | { prob
     if (value.approved !== (value.decision === "approved")) return { problem: "approved and decision disagree" };
     if (!Array.isArray(value.approvers) || !value.approvers.every(isString))
       return { problem: "approvers is not a list" };
+    for (const field of ["approverName", "approverTeam"])
+      if (field in value && !isString(value[field])) return { problem: `${field} is not text` };
     return { record: value as unknown as DecisionRecord };
   }
   if (value.kind === "outcome") {

@@ -21,9 +21,21 @@ export interface StageDecision {
   stage: string;
   mechanism: Mechanism;
   approver: string | null;
+  /** slack only: the decider's name as Slack shows it (docs/contract.md); absent for other mechanisms. */
+  approverName?: string;
+  /** slack only: the decider's workspace (team) ID, as the signed interaction payload says. */
+  approverTeam?: string;
   comment: string | null;
   decidedAt: string;
 }
+
+/**
+ * Optional decision fields a mechanism may set, and which the decision record copies for its
+ * stages only (components/workflow/auditStates.ts): other mechanisms' records stay as they were.
+ */
+export const MECHANISM_DECISION_FIELDS: Partial<Record<Mechanism, ReadonlyArray<"approverName" | "approverTeam">>> = {
+  slack: ["approverName", "approverTeam"],
+};
 
 /** The workflow's Task state of a stage (the approval page checks that a link's token belongs to it). */
 export function stageStateName(stage: string): string {
@@ -96,6 +108,8 @@ export function stageOfStateName(name: string): string | undefined {
 export const MAX_COMMENT_CHARS = 4000;
 /** Longest approver text kept in a decision, counted the same way. */
 export const MAX_APPROVER_CHARS = 2048;
+/** Longest approverName / approverTeam kept in a decision (Slack's names are far shorter), counted the same way. */
+export const MAX_APPROVER_DETAIL_CHARS = 256;
 const TRUNCATED = "... (truncated)";
 
 /** Length of `text` inside a JSON document (without the quotes). */
@@ -146,6 +160,9 @@ export function stageDecision(fields: {
   stage: string;
   mechanism: Mechanism;
   approver?: string | null;
+  /** Set only when known (slack); left out of the decision otherwise. */
+  approverName?: string | null;
+  approverTeam?: string | null;
   comment?: string | null;
   decidedAt: Date | string;
 }): StageDecision {
@@ -156,12 +173,16 @@ export function stageDecision(fields: {
   if (Number.isNaN(decidedAt.getTime())) {
     throw new Error(`Invalid decision time '${String(fields.decidedAt)}'`);
   }
+  const approverName = capped(fields.approverName, MAX_APPROVER_DETAIL_CHARS);
+  const approverTeam = capped(fields.approverTeam, MAX_APPROVER_DETAIL_CHARS);
   return {
     approved: fields.decision === "approved",
     decision: fields.decision,
     stage: fields.stage,
     mechanism: fields.mechanism,
     approver: capped(fields.approver, MAX_APPROVER_CHARS),
+    ...(approverName !== null ? { approverName } : {}),
+    ...(approverTeam !== null ? { approverTeam } : {}),
     comment: capped(fields.comment, MAX_COMMENT_CHARS),
     decidedAt: decidedAt.toISOString().replace(/\.\d{3}Z$/, "Z"),
   };

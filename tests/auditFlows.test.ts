@@ -248,6 +248,144 @@ describe("audit record: the workflow writes one record per decision and per outc
   });
 });
 
+describe("audit record: who decided in slack (approverName, approverTeam)", () => {
+  const SLACK_AUDIT: AuditRecording = { ...AUDIT, approvers: { ...AUDIT.approvers, manager: ["U0ALICE", "U0BOB"] } };
+  const slackDefinition = () =>
+    assembleWorkflowDefinition({
+      audit: SLACK_AUDIT,
+      stages: [
+        {
+          stage: "manager",
+          mechanism: "slack",
+          maxWaitSeconds: 3600,
+          states: lambdaCallbackTaskStates({
+            options: stageTaskOptions("manager"),
+            functionArn: FUNCTION_ARN,
+            stage: "manager",
+            mechanism: "slack",
+            timeoutSeconds: 3600,
+          }),
+        },
+      ],
+    });
+  const slackDecision = (kind: StageDecisionKind, extra: object = {}) => ({
+    ...stageDecision({
+      decision: kind,
+      stage: "manager",
+      mechanism: "slack",
+      approver: "U0BOB",
+      approverName: "Bob Builder",
+      approverTeam: "T0FAKETEAM",
+      comment: kind === "rejected" ? "over budget" : null,
+      decidedAt: DECIDED_AT,
+    }),
+    ...extra,
+  });
+  const runSlack = (decision: unknown, store: ReturnType<typeof bucket>) =>
+    run({ manager: answer(decision) }, store, EXPENSE_REPORT, slackDefinition());
+
+  it("records the decider's Slack user ID, name and team, in the decision's order; the outcome keeps the whole decision", async () => {
+    const approved = slackDecision("approved");
+    expect(Object.keys(approved)).to.deep.equal([
+      "approved",
+      "decision",
+      "stage",
+      "mechanism",
+      "approver",
+      "approverName",
+      "approverTeam",
+      "comment",
+      "decidedAt",
+    ]);
+    const store = bucket();
+    const result = await runSlack(approved, store);
+    expect(result.output).to.deep.include({ approved: true, decision: "approved", stages: [approved] });
+    const [record, outcome] = store.records();
+    expect(record).to.deep.equal({
+      ...common(),
+      kind: "decision",
+      execution: record.execution,
+      stage: "manager",
+      mechanism: "slack",
+      approvers: ["U0ALICE", "U0BOB"],
+      decision: "approved",
+      approved: true,
+      approver: "U0BOB",
+      approverName: "Bob Builder",
+      approverTeam: "T0FAKETEAM",
+      comment: null,
+      decidedAt: DECIDED_AT,
+    });
+    // The record's text keeps the decision's field order: who, then the name and team, then the comment.
+    expect(store.puts[0].Body).to.include(
+      '"approver":"U0BOB","approverName":"Bob Builder","approverTeam":"T0FAKETEAM","comment":null,',
+    );
+    expect(parseAuditRecord(store.puts[0].Body)).to.deep.equal({ record });
+    expect(outcome).to.deep.include({ kind: "outcome", outcome: "approved", stages: [approved] });
+  });
+
+  it("a slack decision without them (as a timeout's) is recorded without them, never as null", async () => {
+    const store = bucket();
+    const plain = stageDecision({ decision: "approved", stage: "manager", mechanism: "slack", decidedAt: DECIDED_AT });
+    expect(plain).to.not.have.any.keys("approverName", "approverTeam");
+    await runSlack(plain, store);
+    const [record] = store.records();
+    expect(record).to.deep.include({ kind: "decision", decision: "approved", approver: null });
+    expect(record).to.not.have.any.keys("approverName", "approverTeam");
+    expect(parseAuditRecord(store.puts[0].Body)).to.have.property("record");
+  });
+
+  it("a name or team that is not text is left out of the record; the write and the decision go on", async () => {
+    const store = bucket();
+    const result = await runSlack(slackDecision("rejected", { approverName: 42, approverTeam: null }), store);
+    expect(result.output).to.deep.include({ approved: false, decision: "rejected" });
+    const [record] = store.records();
+    expect(record).to.deep.include({ decision: "rejected", approver: "U0BOB", comment: "over budget" });
+    expect(record).to.not.have.any.keys("approverName", "approverTeam");
+  });
+
+  it("other mechanisms' records copy no such field, even when a decision carries one", async () => {
+    const store = bucket();
+    const withName = { ...leadApproves, approverName: "Not the approver", approverTeam: "T0OTHER" };
+    await run({ "team-lead": answer(withName), "cost-center": answer(cfoApproves) }, store);
+    const [lead] = store.records();
+    expect(lead).to.deep.include({ approver: "lead@example.com" });
+    expect(lead).to.not.have.any.keys("approverName", "approverTeam");
+    // Their record state's text does not change either.
+    const body = (definition() as any).States[recordDecisionStateName("team-lead")].Arguments.Body;
+    expect(body).to.not.include("approverName");
+    expect((slackDefinition() as any).States[recordDecisionStateName("manager")].Arguments.Body).to.include(
+      `"approverName": $type($states.input.decisions.\`manager\`.approverName) = 'string' ? $states.input.decisions.\`manager\`.approverName`,
+    );
+  });
+
+  it("reads records without the fields (every other mechanism, and records written before them); refuses non-text ones", () => {
+    const stored = {
+      schema: "sfn-approvals.audit-record.v1",
+      recordedAt: ENTERED,
+      execution: { arn: EXECUTION_ARN, name: "ER98765-1", startedAt: ENTERED, stateMachine: STATE_MACHINE_ARN },
+      workflowVersion: AUDIT.workflowVersion,
+      request: EXPENSE_REPORT,
+      kind: "decision",
+      stage: "manager",
+      mechanism: "slack",
+      approvers: ["U0BOB"],
+      decision: "approved",
+      approved: true,
+      approver: "U0BOB",
+      comment: null,
+      decidedAt: DECIDED_AT,
+    };
+    expect(parseAuditRecord(JSON.stringify(stored))).to.deep.equal({ record: stored });
+    expect(parseAuditRecord(JSON.stringify({ ...stored, approverName: 42 }))).to.deep.equal({
+      problem: "approverName is not text",
+    });
+    expect(parseAuditRecord(JSON.stringify({ ...stored, approverTeam: null }))).to.deep.equal({
+      problem: "approverTeam is not text",
+    });
+  });
+});
+
 describe("audit record: failures are recorded and fail the execution as before", () => {
   it("a malformed request: outcome failed with InvalidApprovalRequest, then the execution fails with it", async () => {
     const store = bucket();

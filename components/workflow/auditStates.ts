@@ -6,7 +6,7 @@
 // execution history for the failed-executions alarm's responder.
 import { AslState, AslStates, Catcher, Retrier, TaskState, stringEquals, when } from "./asl";
 import { AUDIT_RECORDS_PREFIX, AUDIT_RECORD_SCHEMA } from "../../functions/auditRecord";
-import { Mechanism, decisionKey } from "../../functions/contract";
+import { MECHANISM_DECISION_FIELDS, Mechanism, decisionKey } from "../../functions/contract";
 
 /** What the workflow needs to write its record. */
 export interface AuditRecording {
@@ -118,12 +118,20 @@ export function decisionRecordStates(args: {
   invalidNext: string;
 }): AslStates {
   const decision = `$states.input.decisions.\`${decisionKey(args.stage)}\``;
+  // The mechanism's optional fields (slack: approverName, approverTeam), only as text: JSONata's object
+  // constructor leaves out a key whose value is undefined (JSONata 2.0.6, which Step Functions implements),
+  // so a decision without them is recorded as before, never with a null or a forged non-text value.
+  const optional = (MECHANISM_DECISION_FIELDS[args.mechanism] ?? []).map(
+    (field) => `"${field}": $type(${decision}.${field}) = 'string' ? ${decision}.${field}`,
+  );
   const fields = [
     `"kind": "decision"`,
     `"stage": ${literal(args.stage)}`,
     `"mechanism": ${literal(args.mechanism)}`,
     `"approvers": ${literal(args.audit.approvers[args.stage] ?? [])}`,
-    ...["decision", "approved", "approver", "comment", "decidedAt"].map((field) => `"${field}": ${decision}.${field}`),
+    ...["decision", "approved", "approver"].map((field) => `"${field}": ${decision}.${field}`),
+    ...optional,
+    ...["comment", "decidedAt"].map((field) => `"${field}": ${decision}.${field}`),
   ].join(", ");
   const path = `$.decisions.${decisionKey(args.stage)}.decision`;
   return {

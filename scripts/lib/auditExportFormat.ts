@@ -2,7 +2,10 @@
 // (an array of the records as stored). docs/audit.md describes the columns.
 import { AuditRecord } from "../../functions/auditRecord";
 
-/** The CSV header, in the fixed column order; `decision` holds the outcome on an outcome row. */
+/**
+ * The CSV header, in the fixed column order; `decision` holds the outcome on an outcome row. A column
+ * added later goes at the end, so no column ever moves.
+ */
 export const CSV_COLUMNS = [
   "execution_name",
   "execution_arn",
@@ -24,6 +27,8 @@ export const CSV_COLUMNS = [
   "stage_approvers",
   "error",
   "record_key",
+  "approver_name",
+  "approver_team",
 ] as const;
 
 /**
@@ -86,6 +91,9 @@ export function csvRecordLine(record: AuditRecord, key: string): string {
     stage_approvers: decision ? textCell(record.approvers.join("; ")) : "",
     error: decision ? "" : text(record.error),
     record_key: textCell(key),
+    // slack decisions only; empty for other mechanisms and for records written before these fields.
+    approver_name: decision ? text(record.approverName) : "",
+    approver_team: decision ? text(record.approverTeam) : "",
   };
   return csvLine(CSV_COLUMNS.map((column) => cells[column]));
 }
