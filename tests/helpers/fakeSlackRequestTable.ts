@@ -23,6 +23,9 @@ const TIMEOUT_UPDATE = "SET status = :timedOut, decidedAt = :at";
 const TIMEOUT_CONDITION = "attribute_exists(keyHash) AND status = :waiting";
 const DELIVERED_UPDATE = "SET deliveredAt = :at";
 const DELIVERED_CONDITION = "status = :decided AND attribute_not_exists(deliveredAt)";
+const POINTER_UPDATE =
+  "SET executionArn = :executionArn, stage = :stage, expiresAt = :expiresAt ADD keyHashes :keyHashes";
+const POINTER_CONDITION = "attribute_not_exists(keyHash) OR (executionArn = :executionArn AND stage = :stage)";
 
 const failed = () => new AwsError("ConditionalCheckFailedException", "The conditional request failed");
 const invalid = (message: string) => new AwsError("ValidationException", message);
@@ -155,6 +158,21 @@ export class FakeSlackRequestTable {
         return failed();
       item.deliveredAt = values[":at"];
       return answer();
+    }
+    if (condition === POINTER_CONDITION && update === POINTER_UPDATE) {
+      // UpdateItem creates a missing item; ADD adds to a string set, creating it when absent.
+      if (item && (item.executionArn?.S !== values[":executionArn"].S || item.stage?.S !== values[":stage"].S))
+        return failed();
+      const key = body.Key.keyHash.S as string;
+      const kept = item?.keyHashes?.SS ?? [];
+      this.items.set(key, {
+        ...(item ?? { keyHash: { S: key } }),
+        executionArn: values[":executionArn"],
+        stage: values[":stage"],
+        expiresAt: values[":expiresAt"],
+        keyHashes: { SS: [...kept, ...values[":keyHashes"].SS.filter((h: string) => !kept.includes(h))] },
+      });
+      return {};
     }
     return invalid(`FakeSlackRequestTable does not know the update ${update} with the condition ${condition}`);
   }

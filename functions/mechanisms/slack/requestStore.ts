@@ -591,3 +591,88 @@ export async function markDelivered(
     ),
   );
 }
+
+// The follow-up function (followUp.ts) finds an execution's requests through a pointer item in the
+// same table, written by the start function: keyed by a hash of the execution ARN and stage, it
+// holds the requests' key HASHES (the table's own keys), never a request key. A click carries the
+// key itself and is looked up by its hash, so knowing a hash lets nobody click; a pointer's key is
+// never a request's key hash (those are 64 hex digits, this one has a prefix).
+
+/** The item key of the pointer from an execution's stage to its requests. */
+export function executionPointerKey(executionArn: string, stage: string): string {
+  return `execution:${createHash("sha256")
+    .update(JSON.stringify([executionArn, stage]), "utf8")
+    .digest("hex")}`;
+}
+
+const KEY_HASH_PATTERN = /^[0-9a-f]{64}$/;
+/**
+ * Creates the pointer or adds a request to it (a retried start adds a second one). UpdateItem
+ * "creates a new item if it does not already exist"; ADD on a string set adds the values to the
+ * set, creating it when absent (DynamoDB API Reference, UpdateItem, UpdateExpression: ADD).
+ */
+const POINTER_UPDATE =
+  "SET #executionArn = :executionArn, #stage = :stage, #expiresAt = :expiresAt ADD #keyHashes :keyHashes";
+const POINTER_CONDITION = "attribute_not_exists(#keyHash) OR (#executionArn = :executionArn AND #stage = :stage)";
+
+/** Records that `keyHash` is a request of the execution's stage; `ttl` as the request's. */
+export async function addExecutionPointer(
+  db: DynamoDBClient,
+  table: string,
+  pointer: { executionArn: string; stage: string; keyHash: string; ttl: number },
+): Promise<void> {
+  if (!KEY_HASH_PATTERN.test(pointer.keyHash)) throw new Error("addExecutionPointer needs a request's key hash");
+  if (!Number.isInteger(pointer.ttl)) throw new Error("addExecutionPointer needs whole epoch seconds for ttl");
+  const written = await conditionalWrite(() =>
+    db.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { keyHash: { S: executionPointerKey(pointer.executionArn, pointer.stage) } },
+        UpdateExpression: POINTER_UPDATE,
+        ConditionExpression: POINTER_CONDITION,
+        ExpressionAttributeNames: {
+          "#keyHash": "keyHash",
+          "#executionArn": "executionArn",
+          "#stage": "stage",
+          "#expiresAt": "expiresAt",
+          "#keyHashes": "keyHashes",
+        },
+        ExpressionAttributeValues: {
+          ":executionArn": { S: pointer.executionArn },
+          ":stage": { S: pointer.stage },
+          ":expiresAt": { N: String(pointer.ttl) },
+          ":keyHashes": { SS: [pointer.keyHash] },
+        },
+      }),
+    ),
+  );
+  if (!written) throw new Error("SlackPointerConflict: the pointer's key names another execution or stage");
+}
+
+/** The key hashes of the execution's requests at `stage` (none when the start function stored none). */
+export async function requestKeyHashesOf(
+  db: DynamoDBClient,
+  table: string,
+  executionArn: string,
+  stage: string,
+): Promise<string[]> {
+  const item = await readItem(db, table, executionPointerKey(executionArn, stage));
+  if (!item) return [];
+  if (item.executionArn?.S !== executionArn || item.stage?.S !== stage) {
+    malformed("the pointer names another execution or stage");
+  }
+  const hashes = item.keyHashes?.SS ?? malformed("keyHashes is missing");
+  if (!hashes.every((hash) => KEY_HASH_PATTERN.test(hash))) malformed("keyHashes holds something else than key hashes");
+  return [...hashes].sort();
+}
+
+/** The request stored under a key hash, or undefined when there is none. */
+export async function getRequestByHash(
+  db: DynamoDBClient,
+  table: string,
+  keyHash: string,
+): Promise<SlackRequestRecord | undefined> {
+  if (!KEY_HASH_PATTERN.test(keyHash)) return undefined;
+  const item = await readItem(db, table, keyHash);
+  return item ? recordOfItem(item) : undefined;
+}

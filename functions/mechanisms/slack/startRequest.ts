@@ -1,6 +1,7 @@
 // The start function of the slack mechanism: invoked by the stage's `lambda:invoke.waitForTaskToken`
 // Task with { taskToken, request, stage, executionArn } (functions/shared/callbackTask.ts), it
-// stores the request under a new request key (the token sealed in the item: requestStore.ts),
+// stores the request under a new request key (the token sealed in the item: requestStore.ts) and
+// a pointer from the execution's stage to it (for the follow-up function),
 // posts the request message with chat.postMessage and records where it was posted. The message's
 // buttons carry only the request key. Any error fails the Task (nothing is approved) with a
 // redacted message: the token, the key and the bot token are never thrown or logged.
@@ -11,7 +12,7 @@ import { parseCallbackTaskEvent } from "../../shared/callbackTask";
 import { redactText, redactedError } from "../../shared/redact";
 import { SLACK_USER_ID_PATTERN, newRequestKey } from "./interaction";
 import { SLACK_LIMITS, detailsText, requestMessage } from "./message";
-import { MAX_SLACK_APPROVERS, bindMessage, createRequest } from "./requestStore";
+import { MAX_SLACK_APPROVERS, addExecutionPointer, bindMessage, createRequest } from "./requestStore";
 import { GetSecretValueInput, SecretsManagerLike, readSlackSecrets } from "./secrets";
 import { postMessage, slackApiUrl } from "./slackApi";
 
@@ -152,6 +153,7 @@ export async function startSlackRequest(
     const requestKey = newRequestKey();
     secrets.push(requestKey);
     const request = storedRequest(task.request);
+    const ttl = Math.ceil(deadline.getTime() / 1000) + SLACK_ITEM_GRACE_SECONDS;
     // Stored before the message is posted: a button in Slack always has its item.
     const keyHash = await createRequest(deps.dynamodb, settings.table, {
       requestKey,
@@ -161,9 +163,16 @@ export async function startSlackRequest(
       approvers: settings.approvers,
       required: settings.required,
       deadline,
-      ttl: Math.ceil(deadline.getTime() / 1000) + SLACK_ITEM_GRACE_SECONDS,
+      ttl,
       createdAt: now,
       request,
+    });
+    // So the follow-up function (timeout, reminders) finds every posted request of this execution.
+    await addExecutionPointer(deps.dynamodb, settings.table, {
+      executionArn: task.executionArn,
+      stage: settings.stage,
+      keyHash,
+      ttl,
     });
     const { botToken } = await readSlackSecrets(deps.secretsManager, settings.secretId, {
       newCommand: deps.newSecretCommand,
