@@ -14,7 +14,7 @@ import {
   handleInteraction,
 } from "../functions/mechanisms/slack/interactionHandler";
 import { commentModal, finalMessage, requestMessage } from "../functions/mechanisms/slack/message";
-import { getRequest, requestKeyHash } from "../functions/mechanisms/slack/requestStore";
+import { executionPointerKey, getRequest, requestKeyHash } from "../functions/mechanisms/slack/requestStore";
 import { clearSlackSecretsCache } from "../functions/mechanisms/slack/secrets";
 import { SlackStartDeps, startSlackRequest, storedRequest } from "../functions/mechanisms/slack/startRequest";
 import { AwsError, FakeAws, fakeTaskToken } from "./helpers/fakeAws";
@@ -217,8 +217,8 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       expect(post.contentType).to.equal("application/json; charset=utf-8");
       expect(post.body).to.deep.equal({ channel: CHANNEL, text: expected.text, blocks: expected.blocks });
       expect(channel).to.equal(CHANNEL);
-      // PutItem, then UpdateItem binding the message; no decision.
-      expect(aws.operations()).to.deep.equal(["PutItem", "UpdateItem"]);
+      // PutItem, UpdateItem adding it to the execution's pointer (follow-ups), UpdateItem binding the message; no decision.
+      expect(aws.operations()).to.deep.equal(["PutItem", "UpdateItem", "UpdateItem"]);
       const stored = await record(key);
       expect(stored).to.include({
         stage: STAGE,
@@ -234,7 +234,10 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       expect(stored!.request).to.deep.equal(EXPENSE_REPORT);
       // The table holds the key's hash and the token sealed, neither in clear.
       const item = JSON.stringify([...table.items.values()]);
-      expect([...table.items.keys()]).to.deep.equal([requestKeyHash(key)]);
+      expect([...table.items.keys()]).to.deep.equal([requestKeyHash(key), executionPointerKey(EXECUTION, STAGE)]);
+      expect(table.items.get(executionPointerKey(EXECUTION, STAGE))!.keyHashes).to.deep.equal({
+        SS: [requestKeyHash(key)],
+      });
       for (const secret of [TOKEN, key]) expect(item).not.to.include(secret);
       expect(logs).to.have.length(1);
       expect(JSON.parse(logs[0])).to.include({ msg: "slack approval request posted", stage: STAGE, channel, ts });
@@ -255,7 +258,7 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       expect(thrown?.name).to.equal("Slack.channel_not_found");
       expect(thrown?.message).to.equal("Slack chat.postMessage failed: channel_not_found");
       expect(`${thrown?.stack}`).not.to.include(TOKEN);
-      expect(aws.operations()).to.deep.equal(["PutItem"]);
+      expect(aws.operations()).to.deep.equal(["PutItem", "UpdateItem"]);
       expect(sent()).to.have.length(0);
       expect(JSON.parse(logs[0])).to.include({ level: "error", error: "Slack.channel_not_found", stage: STAGE });
     });
