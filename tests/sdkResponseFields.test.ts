@@ -21,6 +21,7 @@ import { readFileSync, readdirSync } from "fs";
 import { join } from "path";
 import { LAMBDA_RUNTIME } from "../components/shared/approvalFunction";
 import { archiveFiles, ofType, runProgram } from "./helpers/pulumiMocks";
+import { SLACK_STACK_CONFIG } from "./helpers/slackStack";
 import { stackConfig } from "./helpers/stackConfig";
 
 const CLIENTS = { codepipeline, dynamodb, "secrets-manager": secretsManager, sfn, sns, ssm } as const;
@@ -371,19 +372,11 @@ describe("response and request fields the Lambda runtime's AWS SDK knows (check 
   const functions: Array<{ name: string; runtime: string; code: string; files: string[] }> = [];
 
   before(async () => {
-    // dev (activity only) has no Lambda function; no committed stack has a slack stage, so one is added.
-    const slack = stackConfig("dev", {
-      "sfn-approvals:stages": [
-        { name: "ops", mechanism: "slack", approvers: ["U0000000001"], channel: "C0123456789", timeout: "1d" },
-      ],
-      "sfn-approvals:slackTeamId": "T0123456789",
-      "sfn-approvals:slackBotToken": "xoxb-1-2-sdkfields",
-      "sfn-approvals:slackSigningSecret": "sdkfields",
-    });
+    // dev (activity only) has no Lambda function; no committed stack has a slack stage, so the slack tests' dev stack is added.
     for (const [stack, config] of [
       ["prod", stackConfig("prod")],
       ["staging", stackConfig("staging")],
-      ["dev", slack],
+      ["dev", SLACK_STACK_CONFIG],
     ] as const) {
       for (const fn of ofType((await runProgram(stack, config)).resources, "aws:lambda/function:Function")) {
         const files = await archiveFiles(fn);

@@ -613,3 +613,29 @@ export function serveExecutions(aws: FakeAws, executions: FakeExecution[], pageS
     };
   });
 }
+
+/**
+ * Secrets Manager GetSecretValue on `aws`, in the awsJson1_1 protocol @aws-sdk/client-secrets-manager
+ * speaks (X-Amz-Target secretsmanager.GetSecretValue): request GetSecretValueRequest { SecretId (ARN
+ * or name), VersionId?, VersionStage? }, answer GetSecretValueResponse { ARN, Name, VersionId,
+ * SecretString, VersionStages, CreatedDate }. `secrets` maps each secret's ARN to its SecretString;
+ * an ARN's name is the part after "secret:" without the random 6-character suffix. Any other
+ * SecretId is ResourceNotFoundException, as the SDK model documents it.
+ */
+export function serveSecrets(aws: FakeAws, secrets: Record<string, string>): void {
+  aws.on("GetSecretValue", (body) => {
+    const arn = Object.keys(secrets).find(
+      (a) => body.SecretId === a || body.SecretId === a.split(":secret:")[1]?.replace(/-[A-Za-z0-9]{6}$/, ""),
+    );
+    if (!arn)
+      return new AwsError("ResourceNotFoundException", "Secrets Manager can't find the resource that you asked for.");
+    return {
+      ARN: arn,
+      Name: arn.split(":secret:")[1].replace(/-[A-Za-z0-9]{6}$/, ""),
+      VersionId: "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111",
+      SecretString: secrets[arn],
+      VersionStages: ["AWSCURRENT"],
+      CreatedDate: 1700000000.123,
+    };
+  });
+}

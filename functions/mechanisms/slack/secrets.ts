@@ -1,5 +1,5 @@
 // The Slack app's secrets, read at run time from one Secrets Manager secret whose SecretString is
-// JSON { "botToken": "xoxb-…", "signingSecret": "…" }, and cached in module scope for
+// JSON { "botToken": "xoxb-…", "signingSecret": "…" }, and cached in the warm function for
 // SLACK_SECRETS_TTL_MS (AWS recommends client-side caching; a rotated value is picked up once the
 // cached one expires). GetSecretValue (https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html):
 // request { SecretId } (the ARN or name), response SecretString (or SecretBinary, not used here);
@@ -37,11 +37,17 @@ export interface ReadSlackSecretsOptions {
 }
 
 type CacheEntry = { expiresAt: number; value: Promise<SlackSecrets> };
-const cache = new Map<string, CacheEntry>();
+// Pulumi's closure serialization cannot carry a Map (it arrives as an object without the Map's
+// internal slots, so its methods throw): the cache is made on first use, where the function runs.
+const CACHE_KEY = "__sfnApprovalsSlackSecrets";
+function cache(): Map<string, CacheEntry> {
+  const holder = globalThis as unknown as Record<string, Map<string, CacheEntry> | undefined>;
+  return (holder[CACHE_KEY] ??= new Map());
+}
 
 /** Forgets every cached secret (tests). */
 export function clearSlackSecretsCache(): void {
-  cache.clear();
+  cache().clear();
 }
 
 function secretError(code: "secret_invalid" | "secret_unavailable", message: string): Error {
@@ -109,14 +115,14 @@ export function readSlackSecrets(
     return Promise.reject(secretError("secret_unavailable", "No Slack secret ID was given"));
   }
   const now = (options.now ?? Date.now)();
-  const cached = cache.get(secretId);
+  const cached = cache().get(secretId);
   if (cached && cached.expiresAt > now) return cached.value;
   const newCommand = options.newCommand ?? ((input: GetSecretValueInput) => ({ input }));
   const value = read(client, secretId, newCommand({ SecretId: secretId }));
   const entry: CacheEntry = { expiresAt: now + (options.ttlMs ?? SLACK_SECRETS_TTL_MS), value };
-  cache.set(secretId, entry);
+  cache().set(secretId, entry);
   value.catch(() => {
-    if (cache.get(secretId) === entry) cache.delete(secretId);
+    if (cache().get(secretId) === entry) cache().delete(secretId);
   });
   return value;
 }
