@@ -1,4 +1,5 @@
 // npm run demo [-- --stack STACK] [--decide approve|reject] [--input FILE]
+// npm run demo -- slack-click --as USER approve|reject [--comment TEXT]   (a click in a running sandbox's Slack)
 //
 // The local sandbox: runs the stack's real workflow on this machine with no AWS account (see
 // scripts/demo/sandbox.ts). It is a sandbox, not AWS: nothing it shows proves IAM permissions or
@@ -8,6 +9,7 @@ import { resolve } from "path";
 import { parseArgs } from "util";
 import { DEFAULT_EMAIL_DIR, NOT_AWS, knownStacks } from "./demo/basics";
 import type { SandboxIO } from "./demo/sandbox";
+import { slackClickMain } from "./demo/slackClick";
 
 const USAGE = `Usage: npm run demo [-- [--stack STACK] [--decide approve|reject] [--input FILE]]
 
@@ -15,7 +17,10 @@ Runs the stack's workflow locally with no AWS account: the generated state machi
 aws-local-stepfunctions, the Lambda functions from their serialized archives, the approval page
 on 127.0.0.1, emails printed and saved under ${DEFAULT_EMAIL_DIR.replace(`${process.cwd()}/`, "")}/, the approval
 worker on the stage's activity. You answer each stage as its approvers would; the run ends with
-the workflow's final output.
+the workflow's final output. A slack stage's message is printed as the local Slack shows it, and
+its approvers click here or, from another terminal, with
+  npm run demo -- slack-click --as USER approve|reject [--comment TEXT]
+(--help after slack-click says more).
 
   --stack STACK            the stack whose Pulumi.<stack>.yaml is used (default dev; stacks: ${knownStacks().join(", ")})
   --decide approve|reject  answer every stage without a person (scripts, CI)
@@ -119,6 +124,7 @@ function terminal(): SandboxIO {
 }
 
 export async function main(argv: string[], io: SandboxIO = terminal()): Promise<number> {
+  if (argv[0] === "slack-click") return slackClickMain(argv.slice(1), io.say);
   let values: { stack?: string; decide?: string; input?: string; help?: boolean };
   try {
     ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));

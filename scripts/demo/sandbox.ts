@@ -7,7 +7,8 @@
 // and every AWS API they call is answered by the local models of ./stepFunctions.ts and ./services.ts.
 // Approvers answer as they would in AWS: from the email's link on the page, through the approval
 // worker on the stage's activity, or by answering the runbook step or pipeline action, after which
-// the EventBridge event AWS documents reaches the stage's result function.
+// the EventBridge event AWS documents reaches the stage's result function; a slack stage's message
+// is posted to a local Slack and its clicks reach the interaction function signed (./slack.ts).
 // These pieces are the tests' own helpers, shared rather than copied, so the sandbox runs what the
 // tests check.
 //
@@ -51,6 +52,8 @@ import {
   SandboxTables,
   approveStepOf,
 } from "./services";
+import { SANDBOX_SLACK_APP, SandboxSecretsManager, SandboxSlack, withSandboxSlackApp } from "./slack";
+import { DEFAULT_SLACK_STATE, SlackClickState, clickAs, removeClickState, writeClickState } from "./slackClick";
 import { SandboxStepFunctions, TaskOutcome } from "./stepFunctions";
 
 export { NOT_AWS, knownStacks } from "./basics";
@@ -92,6 +95,8 @@ export interface SandboxOptions {
   runWorker?: WorkerRunner;
   /** With `decide`: a run that has not ended after this long is a sandbox problem (default 300 s). */
   decideTimeoutSeconds?: number;
+  /** Where a slack stage's click state is written for `npm run demo -- slack-click` (default .sandbox/slack-click.json). */
+  slackStateFile?: string;
 }
 
 export interface SandboxResult {
@@ -116,6 +121,8 @@ interface StageOutput {
   activityArn?: string;
   startFunctionName?: string;
   resultFunctionName?: string;
+  channel?: string;
+  interactivityUrl?: string;
 }
 
 /** The stack outputs the sandbox reads (index.ts). */
@@ -301,7 +308,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     say(`Stack ${stack}: running the Pulumi program under mocks (no AWS account, no Pulumi state)...`);
     let program: Generated;
     try {
-      program = await generate(stack, options.config ?? stackConfig(stack));
+      // A slack stage runs with the sandbox's own Slack app credentials (./slack.ts), never the stack's.
+      program = await generate(stack, withSandboxSlackApp(options.config ?? stackConfig(stack)));
     } catch (error) {
       throw new SandboxProblem(`the program failed for stack '${stack}': ${(error as Error).message}`);
     }
@@ -327,8 +335,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       cleanup.push(() => aws.stop());
       return { name, aws };
     };
-    const [sfnApi, ssmApi, pipelineApi, snsApi, dynamoApi, otherApi] = await Promise.all(
-      ["sfn", "ssm", "codepipeline", "sns", "dynamodb", "other"].map(endpoint),
+    const [sfnApi, ssmApi, pipelineApi, snsApi, dynamoApi, secretsApi, otherApi] = await Promise.all(
+      ["sfn", "ssm", "codepipeline", "sns", "dynamodb", "secretsmanager", "other"].map(endpoint),
     );
     // Any other service the code might call is refused locally: nothing reaches AWS.
     otherApi.aws.otherwise(() => new AwsError("SandboxUnknownService", "the sandbox does not model this service"));
@@ -340,7 +348,12 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       AWS_ENDPOINT_URL_CODEPIPELINE: pipelineApi.aws.url,
       AWS_ENDPOINT_URL_SNS: snsApi.aws.url,
       AWS_ENDPOINT_URL_DYNAMODB: dynamoApi.aws.url,
+      // The SDK's service-specific endpoint: AWS_ENDPOINT_URL_ and the service ID "Secrets Manager"
+      // in upper case, words joined by "_" (@smithy/core getEndpointUrlConfig; AWS SDKs and Tools
+      // Reference Guide, "Service-specific endpoints").
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsApi.aws.url,
     };
+    new SandboxSecretsManager(resources).serve(secretsApi.aws);
 
     // ---- the approval page, and the definition and functions pointed at it ----
     let page: PageServer | undefined;
@@ -397,6 +410,41 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       for (const line of logLines(run.logs)) say(`    ${fn.state.name} log | ${line}`);
       return run;
     };
+    // ---- Slack (a slack stage): a local Web API and the interaction function's endpoint ----
+    const slackStages = stages.filter((s) => s.mechanism === "slack");
+    const startEnv = (stage: StageOutput): Record<string, string> =>
+      functionNamed(stage.startFunctionName)?.inputs.environment?.variables ?? {};
+    /** A slack stage's interaction function: the one reading the same request table with a workspace. */
+    const interactionFunction = (stage: StageOutput) =>
+      functions.find(
+        (f) =>
+          f.inputs.environment?.variables?.SLACK_TEAM_ID !== undefined &&
+          f.inputs.environment?.variables?.SLACK_TABLE === startEnv(stage).SLACK_TABLE,
+      );
+    let slack: SandboxSlack | undefined;
+    if (slackStages.length > 0) {
+      const interactions = interactionFunction(slackStages[0]);
+      if (!interactions)
+        throw new SandboxProblem(`stage ${slackStages[0].name} has no interaction function reading its request table`);
+      slack = new SandboxSlack(say, {
+        teamId: String(interactions.inputs.environment.variables.SLACK_TEAM_ID),
+        channels: slackStages.map((s) => String(startEnv(s).SLACK_CHANNEL)),
+        approvers: slackStages.flatMap((s) => s.approvers),
+      });
+      await slack.start(async (event) => {
+        const run = await invoke(interactions, event);
+        if (!run.ok) throw new Error(`${run.error?.name}: ${run.error?.message}`);
+        return run.result;
+      });
+      const started = slack;
+      cleanup.push(() => started.stop());
+      // The functions call the local Slack in place of https://slack.com/api/ (functions/mechanisms/slack/slackApi.ts).
+      endpoints.SLACK_API_URL = slack.fake.apiUrl;
+      say(
+        `  Slack: a local Web API on ${slack.fake.url} (workspace ${slack.options.teamId}, channel ${slack.options.channels.join(", ")}); the app's bot token and signing secret are made for this run and kept in the local Secrets Manager; clicks reach POST ${slack.interactionsUrl} (the interaction function's serialized archive; in AWS: ${slackStages[0].interactivityUrl ?? "the stage's interactivityUrl"})`,
+      );
+    }
+
     /** A Lambda's calls are signed by a session of its role, named after the function. */
     const sessionOf = (fn: RecordedResource | undefined) =>
       `arn:aws:sts::${account}:assumed-role/${String(fn?.inputs.role ?? "unknown")
@@ -481,6 +529,7 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
     for (const table of ofType(resources, "aws:dynamodb/table:Table")) {
       if (table.inputs.hashKey === "codeHash") tables.addCodeTable(String(table.state.name));
       else if (table.inputs.hashKey === "approvalKey") tables.addTokenTable(String(table.state.name));
+      else if (table.inputs.hashKey === "keyHash") tables.addSlackRequestTable(String(table.state.name));
     }
     tables.serve(dynamoApi.aws);
 
@@ -721,6 +770,108 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
         );
     }
 
+    /**
+     * A slack stage's message is posted: approvers click in it. With `decide`, as many approvers as
+     * the quorum needs approve (or the first rejects, with a comment); at the terminal, the person
+     * says who clicks what. Either way, `npm run demo -- slack-click` clicks from another terminal.
+     */
+    async function slackApprover(stage: StageOutput, posted: unknown, ended: Promise<unknown>): Promise<void> {
+      const where = posted as { channel?: unknown; ts?: unknown } | undefined;
+      const message =
+        typeof where?.channel === "string" && typeof where.ts === "string"
+          ? slack!.fake.message(where.channel, where.ts)
+          : undefined;
+      const buttons = message?.blocks?.find((b) => (b as { type?: string }).type === "actions") as
+        { elements?: Array<{ value?: unknown }> } | undefined;
+      const requestKey = buttons?.elements?.[0]?.value;
+      if (!message || typeof requestKey !== "string")
+        throw new SandboxProblem(`the start function of stage ${stage.name} posted no message with buttons`);
+      let waiting = true;
+      void ended.then(() => {
+        waiting = false;
+      });
+      const required = Number(startEnv(stage).SLACK_REQUIRED ?? "1");
+      const state: SlackClickState = {
+        interactionsUrl: slack!.interactionsUrl,
+        answersUrl: slack!.answersUrl,
+        teamId: slack!.options.teamId,
+        stage: stage.name,
+        channel: message.channel,
+        messageTs: message.ts,
+        requestKey,
+        signingSecret: SANDBOX_SLACK_APP.signingSecret,
+        approvers: stage.approvers,
+        required,
+        pid: process.pid,
+      };
+      const stateFile = options.slackStateFile ?? DEFAULT_SLACK_STATE;
+      writeClickState(stateFile, state);
+      cleanup.push(() => removeClickState(stateFile));
+      say(
+        `  Slack: the message waits for clicks (${required} of ${stage.approvers.length} approvers approve; one rejection rejects). From another terminal:`,
+      );
+      say(
+        `    npm run demo -- slack-click --as ${stage.approvers[0]} approve|reject [--comment "..."]${options.slackStateFile ? ` --state ${relative(process.cwd(), stateFile)}` : ""}`,
+      );
+      say(`    (it signs with the signing secret in ${relative(process.cwd(), stateFile)}, readable only by you)`);
+      const show = (result: Awaited<ReturnType<typeof clickAs>>) => {
+        if (!result.recorded) say(`  the click changed nothing: ${result.problem}`);
+      };
+      if (decide) {
+        const clickers = decide === "approve" ? stage.approvers.slice(0, required) : stage.approvers.slice(0, 1);
+        for (const user of clickers) {
+          if (!waiting) break;
+          say(`  approver ${user} clicks ${decide === "approve" ? "Approve" : "Reject"}`);
+          const result = await clickAs(state, { user, vote: decide, comment });
+          show(result);
+          if (!result.recorded)
+            throw new SandboxProblem(`the click of ${user} on the message of stage ${stage.name} was not counted`);
+        }
+        return;
+      }
+      stage.approvers.forEach((a, i) => say(`    ${i + 1}. ${a}`));
+      while (waiting) {
+        const who = await io.ask(
+          `  Who clicks (1-${stage.approvers.length}, another Slack user ID, or Enter to wait for clicks from another terminal)? `,
+        );
+        if (!waiting) break;
+        if (who === null)
+          throw new SandboxProblem(
+            "input ended before a decision (with no one at the terminal, use --decide approve|reject)",
+          );
+        const answer = who.trim().toUpperCase();
+        if (answer === "") {
+          say("  Waiting for clicks from another terminal (npm run demo -- slack-click ...)");
+          await ended;
+          break;
+        }
+        const user = /^\d+$/.test(answer)
+          ? stage.approvers[Number(answer) - 1]
+          : /^[UW][A-Z0-9]{2,63}$/.test(answer)
+            ? answer
+            : undefined;
+        if (!user) {
+          say(`  Please answer 1-${stage.approvers.length}, a Slack user ID (U… or W…), or Enter.`);
+          continue;
+        }
+        const vote = (await askWord(`  ${user} clicks approve or reject? `, ["approve", "reject"])) as Decide;
+        show(
+          await clickAs(state, {
+            user,
+            vote,
+            comment: async (modal) => {
+              for (;;) {
+                const text = await io.ask(`  ${modal.label}${modal.optional ? " (optional)" : ""} `);
+                if (text === null) throw new SandboxProblem("input ended before the comment was given");
+                if (text.trim() !== "" || modal.optional) return text.trim();
+                say("  The comment is required (Slack does not submit the modal without it).");
+              }
+            },
+          }),
+        );
+      }
+    }
+
     // ---- the Task states ----
     /** An error the workflow itself sees (a function's error, a task failure), not a sandbox problem. */
     const workflowErrors = new WeakSet<Error>();
@@ -759,6 +910,8 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
             `  start function ${fn.state.name} (serialized archive) gets the task token, the request and stage '${String(input.Payload?.stage)}'`,
           );
           const run = await invoke(fn, input.Payload);
+          // What it asked Slack (a slack stage's message), as Slack would show it.
+          slack?.report();
           if (!run.ok) {
             // Step Functions fails the Task with the function's error type and its error response as cause.
             const error = run.response?.errorType ?? run.error?.name ?? "Lambda.Unknown";
@@ -771,8 +924,29 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
             throw taskError(error, cause);
           }
           task.submitted({ ExecutedVersion: "$LATEST", Payload: run.result, StatusCode: 200 });
+          const stage = stageNamed(String(input.Payload?.stage));
+          if (stage?.mechanism === "slack") pending.push(() => slackApprover(stage, run.result, task.decision));
           flush();
           return outcomeOf(await task.decision);
+        };
+      } else if (resource === "arn:aws:states:::lambda:invoke") {
+        // A function the workflow calls and waits for (no task token), e.g. a follow-up of a stage.
+        handlers[name] = async (input: { FunctionName: string; Payload?: unknown }) => {
+          await afterLog();
+          const fn = functionNamed(input.FunctionName);
+          if (!fn) throw new SandboxProblem(`Task '${name}': no function ${input.FunctionName}`);
+          say(`  function ${fn.state.name} (serialized archive) runs`);
+          const run = await invoke(fn, input.Payload);
+          slack?.report();
+          if (!run.ok) {
+            // As above: the Task fails with the function's error type and its error response as cause.
+            const error = run.response?.errorType ?? run.error?.name ?? "Lambda.Unknown";
+            throw taskError(
+              error,
+              JSON.stringify({ errorType: error, errorMessage: run.response?.errorMessage ?? run.error?.message }),
+            );
+          }
+          return { ExecutedVersion: "$LATEST", Payload: run.result, StatusCode: 200 };
         };
       } else if (resource === "arn:aws:states:::sns:publish.waitForTaskToken") {
         handlers[name] = async (publish: { TopicArn: string; Subject?: string; Message: string }) => {

@@ -1,13 +1,15 @@
 // The sandbox's other AWS services, each a small model of what the stack's functions call:
 // Systems Manager runs the stage runbook's aws:approve step, CodePipeline the stage pipeline's
 // manual approval, SNS delivers to the topics' subscribers, and DynamoDB holds the codepipeline
-// token tables and the email-link code table. They answer in the SDK's protocols (FakeAws), so the
-// serialized functions talk to them as to AWS. Where AWS documents no behaviour (docs/unknowns.md
-// rows 2 and 3: how a rejected aws:approve step reports, the keys of ApproverDecisions), the
-// model picks one answer and says so; nothing here is evidence of AWS behaviour.
+// token tables, the email-link code table and a slack stage's request table. They answer in the
+// SDK's protocols (FakeAws), so the serialized functions talk to them as to AWS. Where AWS
+// documents no behaviour (docs/unknowns.md rows 2 and 3: how a rejected aws:approve step reports,
+// the keys of ApproverDecisions), the model picks one answer and says so; nothing here is
+// evidence of AWS behaviour.
 import { randomUUID } from "crypto";
 import { AwsError, FakeAws, snsPublishXml } from "../../tests/helpers/fakeAws";
 import { FakeCodeTable } from "../../tests/helpers/fakeCodeTable";
+import { FakeSlackRequestTable } from "../../tests/helpers/fakeSlackRequestTable";
 
 /** A message SNS delivers to a topic's subscribers. */
 export interface Delivery {
@@ -129,14 +131,23 @@ class TokenTable {
   }
 }
 
-/** DynamoDB with the stack's tables: the email-link code table (tests/helpers/fakeCodeTable.ts) and a token table per codepipeline stage. */
+/** DynamoDB with the stack's tables: the email-link code table (tests/helpers/fakeCodeTable.ts), a token table per codepipeline stage, a slack stage's request table. */
 export class SandboxTables {
   private readonly tables = new Map<string, TableHandlers>();
 
   addCodeTable(name: string): void {
+    this.addServed(name, new FakeCodeTable(name));
+  }
+
+  /** A slack stage's request table (tests/helpers/fakeSlackRequestTable.ts: the store's exact expressions). */
+  addSlackRequestTable(name: string): void {
+    this.addServed(name, new FakeSlackRequestTable(name));
+  }
+
+  /** A table fake registers its operations on an endpoint; here they are kept by table name. */
+  private addServed(name: string, table: { serve(aws: FakeAws): void }): void {
     const handlers: Partial<TableHandlers> = {};
-    // FakeCodeTable registers its operations on an endpoint; here they are kept by table name.
-    new FakeCodeTable(name).serve({
+    table.serve({
       on: (operation: keyof TableHandlers, handler: (body: TableRequest) => unknown) => {
         handlers[operation] = handler;
       },
