@@ -126,6 +126,7 @@ const SLACK_STAGES = [
     minRequiredApprovals: 2,
     channel: "C0123456789",
     timeout: "1d",
+    remindEvery: "4h",
     escalateTo: ["lead@example.com"],
   },
   { name: "link", mechanism: "email-link", approvers: ["lead@example.com"], timeout: "1d" },
@@ -277,8 +278,9 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
     auditBucketArn: (resources.find((r) => r.type === "aws:s3/bucket:Bucket" && r.inputs.objectLockEnabled)?.state
       .arn ?? "") as string,
   };
-  // A slack stage: the secret and table its start function is configured with, and the other
-  // function configured with that table (the interaction function).
+  // A slack stage: the secret and table its start function is configured with, the function
+  // configured with that table and the workspace (the interaction function), and its follow-up
+  // function (named in the stage's output).
   const slackFacts = (stage: Record<string, any>): SlackFacts => {
     const start = one(
       resources.filter((r) => r.type === "aws:lambda/function:Function" && r.state.name === stage.startFunctionName),
@@ -298,11 +300,26 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
         (r) =>
           r.type === "aws:lambda/function:Function" &&
           r !== start &&
-          r.inputs.environment?.variables?.SLACK_TABLE === env.SLACK_TABLE,
+          r.inputs.environment?.variables?.SLACK_TABLE === env.SLACK_TABLE &&
+          r.inputs.environment?.variables?.SLACK_TEAM_ID !== undefined,
       ),
       `interaction function of stage ${stage.name}`,
     );
-    return { secretArn: secret.state.arn, requestTableArn: table.state.arn, interaction: lambda(interaction) };
+    const followUp = one(
+      resources.filter(
+        (r) =>
+          r.type === "aws:lambda/function:Function" &&
+          r.state.name === stage.followUpFunctionName &&
+          r.inputs.environment?.variables?.SLACK_TABLE === env.SLACK_TABLE,
+      ),
+      `follow-up function of stage ${stage.name}`,
+    );
+    return {
+      secretArn: secret.state.arn,
+      requestTableArn: table.state.arn,
+      interaction: lambda(interaction),
+      followUp: lambda(followUp),
+    };
   };
   const stageFacts = (stage: Record<string, any>): Facts => {
     const result = functionNamed(stage.resultFunctionName);
@@ -347,6 +364,8 @@ async function simulateStack(stack: string, config: Record<string, string>): Pro
           return [facts.page.roleArn];
         case "interaction function":
           return [facts.slack!.interaction.roleArn];
+        case "follow-up function":
+          return [facts.slack!.followUp.roleArn];
         case "function":
           return [facts.fn.roleArn];
         case "automation role":

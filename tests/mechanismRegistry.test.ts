@@ -119,7 +119,7 @@ describe("mechanism registry: every mechanism in MECHANISMS", () => {
         );
       });
 
-      it(`reminds ${definition.reminders === "notify" ? "its notify addresses" : definition.reminders === "approvers" ? "its approvers" : "nobody (remindEvery refused)"}`, () => {
+      it(`reminds ${definition.reminders === "notify" ? "its notify addresses" : definition.reminders === "approvers" ? "its approvers" : definition.reminders === "thread" ? "in the request message's thread" : "nobody (remindEvery refused)"}`, () => {
         const problems = problemsOf(stageOf(mechanism, { timeout: "2d", remindEvery: "1d" }));
         expect(problems).to.deep.equal(
           typeof definition.reminders === "string"
@@ -154,7 +154,7 @@ describe("mechanism registry: every mechanism in MECHANISMS", () => {
         },
       );
 
-      it("builds a component that reminds whom its definition says (reminderTopicArn), and no one else", async () => {
+      it("builds a component that reminds whom its definition says (reminderTopicArn, or reminderFunctionArn for the thread), and no one else", async () => {
         const stage = parseConfig({ stages: [stageOf(mechanism)], ...stackKeysOf(mechanism) }).stages[0] as StageConfig;
         const defaults = {
           alarmActions: [],
@@ -167,9 +167,17 @@ describe("mechanism registry: every mechanism in MECHANISMS", () => {
         };
         const { result } = await runWithMocks("dev", {}, () => {
           const component = definition.create(`stage-${stage.name}`, stage, defaults);
-          return { mechanism: component.mechanism, reminds: component.reminderTopicArn !== undefined };
+          return {
+            mechanism: component.mechanism,
+            reminds: component.reminderTopicArn !== undefined,
+            remindsInThread: component.reminderFunctionArn !== undefined,
+          };
         });
-        expect(result).to.deep.equal({ mechanism, reminds: typeof definition.reminders === "string" });
+        expect(result).to.deep.equal({
+          mechanism,
+          reminds: typeof definition.reminders === "string" && definition.reminders !== "thread",
+          remindsInThread: definition.reminders === "thread",
+        });
       });
 
       it("has a docs page with the headings every mechanism page has, and says how approvers decide", () => {

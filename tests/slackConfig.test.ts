@@ -56,6 +56,11 @@ describe("config: slack", () => {
     expect(config.slack).to.deep.equal({ teamId: "T0123456789" });
   });
 
+  it("takes remindEvery without notify: reminders are replies in the request message's thread", () => {
+    const config = parseConfig(app([slackStage({ remindEvery: "4h" })]));
+    expect(config.stages[0]).to.deep.include({ remindEverySeconds: 14400, remindEvery: "4h", notify: [] });
+  });
+
   const at = "sfn-approvals:stages[0]";
   const cases: Array<[string, Raw, string[]]> = [
     [
@@ -110,11 +115,9 @@ describe("config: slack", () => {
       ],
     ],
     [
-      "remindEvery (thread reminders need a function)",
-      app([slackStage({ remindEvery: "4h" })]),
-      [
-        `${at}.remindEvery is set, but slack reminders would go to the message's thread, which needs a function this version does not have; remove remindEvery (escalateTo works for slack stages)`,
-      ],
+      "remindEvery below the minimum (reminders go to the thread, as every stage's within the same bounds)",
+      app([slackStage({ remindEvery: "1m" })]),
+      [`${at}.remindEvery is "1m": must be at least 5m`],
     ],
     [
       "channel and commentOnApprove on another mechanism",

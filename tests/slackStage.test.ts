@@ -2,7 +2,15 @@
 // exact resources and IAM, its Task, its stack output, and the Slack app's secrets nowhere but in
 // the secret's version (not in any other input, output or Lambda archive).
 import { expect } from "chai";
-import { SLACK_INTERACTIONS_PATH } from "../components/mechanisms/slackApproval";
+import {
+  CLOSE_MAX_SECONDS,
+  FOLLOW_UP_RETRY,
+  FOLLOW_UP_TASK_TIMEOUT_SECONDS,
+  SLACK_INTERACTIONS_PATH,
+} from "../components/mechanisms/slackApproval";
+import { MAX_WRITE_SECONDS } from "../components/workflow/auditStates";
+import { EXECUTION_TIMEOUT_MARGIN_SECONDS } from "../components/workflow/definition";
+import { STAGE_DECIDED_ERROR, followUpStateNames } from "../functions/contract";
 import {
   ACCOUNT_ID,
   API_ID,
@@ -35,6 +43,7 @@ const CONFIG = stackConfig("dev", {
       minRequiredApprovals: 2,
       channel: CHANNEL,
       timeout: "1d",
+      remindEvery: "4h",
       escalateTo: ["lead@example.com"],
     },
   ],
@@ -79,7 +88,7 @@ describe("slack stage (index.ts under mocks)", () => {
 
   it("ships handlers that hold no secret and load the Secrets Manager client at run time", async function () {
     this.timeout(60000);
-    for (const name of ["stage-ops-start-fn", "stage-ops-interactions-fn"]) {
+    for (const name of ["stage-ops-start-fn", "stage-ops-interactions-fn", "stage-ops-follow-up-fn"]) {
       const files = await archiveFiles(named(run.resources, name));
       const code = files["__index.js"];
       // Not bundled: like every SDK client (EXCLUDED_PACKAGES, components/shared/approvalFunction.ts),
@@ -164,6 +173,125 @@ describe("slack stage (index.ts under mocks)", () => {
     ]);
   });
 
+  it("gives the follow-up function the stage, its table and its secret only, and lets it read and close requests", () => {
+    expect(named(run.resources, "stage-ops-follow-up-fn").inputs.environment.variables).to.deep.equal({
+      SLACK_STAGE: "ops",
+      SLACK_TABLE: TABLE,
+      SLACK_SECRET_ID: SECRET_ARN,
+    });
+    expect(statementsOf(named(run.resources, "stage-ops-follow-up-policy"))).to.deep.equal([
+      {
+        Sid: "WriteOwnLogs",
+        Effect: "Allow",
+        Action: ["logs:CreateLogStream", "logs:PutLogEvents"],
+        Resource: [`${LOGS}/sfn-approvals/dev/stage-ops-follow-up:*`],
+      },
+      { Sid: "ReadSlackAppSecret", Effect: "Allow", Action: ["secretsmanager:GetSecretValue"], Resource: [SECRET_ARN] },
+      {
+        Sid: "CloseSlackRequests",
+        Effect: "Allow",
+        Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+        Resource: [TABLE_ARN],
+      },
+    ]);
+  });
+
+  describe("its states", () => {
+    const FUNCTIONS = `arn:aws:lambda:eu-west-1:${ACCOUNT_ID}:function:`;
+    const names = followUpStateNames("ops");
+    let definition: any;
+    let decisionBranch: Record<string, any>;
+    before(() => {
+      definition = JSON.parse(named(run.resources, "approvals-state-machine").inputs.definition);
+      decisionBranch = definition.States[names.wrapper].Branches[0].States;
+    });
+
+    it("after the timed-out Pass, a Task invokes the follow-up function to close the request; any failure goes on with the decision unchanged", () => {
+      expect(decisionBranch["Approval ops timed out"]).to.deep.include({
+        ResultPath: "$.decisions.ops",
+        Next: "Close ops request",
+      });
+      expect(decisionBranch["Close ops request"]).to.deep.equal({
+        Type: "Task",
+        Comment:
+          "Marks the Slack request of stage 'ops' timed out and says so in its message; a failure here leaves the decision timed_out",
+        Resource: "arn:aws:states:::lambda:invoke",
+        Parameters: {
+          FunctionName: `${FUNCTIONS}stage-ops-follow-up-fn-a1b2c3d`,
+          Payload: { action: "close", stage: "ops", "executionArn.$": "$$.Execution.Id" },
+        },
+        TimeoutSeconds: 35,
+        ResultPath: null,
+        Retry: [{ ErrorEquals: ["States.ALL"], IntervalSeconds: 2, MaxAttempts: 2, BackoffRate: 2 }],
+        Catch: [
+          // Added by the follow-ups (every Task of the decision branch): a forged decision error fails.
+          { ErrorEquals: [STAGE_DECIDED_ERROR], ResultPath: null, Next: names.forged },
+          { ErrorEquals: ["States.ALL"], ResultPath: null, Next: names.decided },
+        ],
+        Next: names.decided,
+      });
+      expect(FOLLOW_UP_TASK_TIMEOUT_SECONDS).to.equal(35);
+      expect(FOLLOW_UP_RETRY.MaxAttempts).to.equal(2);
+    });
+
+    it("reminds through the follow-up function (a reply in the thread), not SNS", () => {
+      const reminders = definition.States[names.wrapper].Branches[1].States;
+      expect(reminders[names.reminderWait]).to.deep.include({ Type: "Wait", Seconds: 14400 });
+      expect(reminders[names.reminder]).to.deep.equal({
+        Type: "Task",
+        QueryLanguage: "JSONata",
+        Comment: "Reminds the approvers of stage 'ops' who have not voted that a decision is still needed",
+        Resource: "arn:aws:states:::lambda:invoke",
+        Arguments: {
+          FunctionName: `${FUNCTIONS}stage-ops-follow-up-fn-a1b2c3d`,
+          Payload: { action: "remind", stage: "ops", executionArn: "{% $states.context.Execution.Id %}" },
+        },
+        TimeoutSeconds: 35,
+        Output: "{% $states.input %}",
+        Retry: [{ ErrorEquals: ["States.ALL"], IntervalSeconds: 2, MaxAttempts: 2, BackoffRate: 2 }],
+        Catch: [{ ErrorEquals: ["States.ALL"], Output: "{% $states.input %}", Next: names.reminderNotSent }],
+        Next: names.reminderCount,
+      });
+      // 1d / 4h: five reminders before the timeout, none at it.
+      expect(reminders[names.remindersLeft].Choices[0]).to.deep.include({ NumericLessThan: 5 });
+    });
+
+    it("lets the state machine invoke exactly the start and follow-up functions", () => {
+      const invokes = statementsOf(named(run.resources, "approvals-policy")).filter((s) =>
+        s.Action.includes("lambda:InvokeFunction"),
+      );
+      const fn = (name: string) => `${FUNCTIONS}${name}`;
+      expect(invokes).to.deep.equal([
+        {
+          Sid: "InvokeStartops",
+          Effect: "Allow",
+          Action: ["lambda:InvokeFunction"],
+          Resource: [fn("stage-ops-start-fn-a1b2c3d"), fn("stage-ops-start-fn-a1b2c3d:*")],
+        },
+        {
+          Sid: "InvokeFollowUpops",
+          Effect: "Allow",
+          Action: ["lambda:InvokeFunction"],
+          Resource: [fn("stage-ops-follow-up-fn-a1b2c3d"), fn("stage-ops-follow-up-fn-a1b2c3d:*")],
+        },
+      ]);
+      // Reminders publish to no topic; the escalation does.
+      const publish = statementsOf(named(run.resources, "approvals-policy")).find((s) =>
+        s.Action.includes("sns:Publish"),
+      );
+      expect(publish.Resource).to.have.length(1);
+      expect(publish.Resource[0]).to.match(/ops-escalation$/);
+    });
+
+    it("gives the execution time for the close after the stage's wait (three attempts and their pauses)", () => {
+      expect(CLOSE_MAX_SECONDS).to.equal(3 * 35 + 2 + 4);
+      const writes = definition.TimeoutSeconds - (86400 + CLOSE_MAX_SECONDS + EXECUTION_TIMEOUT_MARGIN_SECONDS);
+      // What is left is the decision record's writes (one stage and the outcome), when the stack keeps one.
+      const withRecord = Object.keys(definition.States).some((n) => n.startsWith("Record "));
+      expect(writes).to.equal(withRecord ? 2 * MAX_WRITE_SECONDS : 0);
+    });
+  });
+
   it("receives Slack's interactions on POST /slack/interactions only, through the interaction function", () => {
     const routes = ofType(run.resources, "aws:apigatewayv2/route:Route").filter((r) => r.name.startsWith("stage-ops"));
     expect(routes.map((r) => r.inputs.routeKey)).to.deep.equal([`POST ${SLACK_INTERACTIONS_PATH}`]);
@@ -184,6 +312,7 @@ describe("slack stage (index.ts under mocks)", () => {
       approvers: APPROVERS,
       channel: CHANNEL,
       interactivityUrl: `https://${API_ID}.execute-api.eu-west-1.amazonaws.com${SLACK_INTERACTIONS_PATH}`,
+      followUpFunctionName: "stage-ops-follow-up-fn-a1b2c3d",
     });
   });
 });

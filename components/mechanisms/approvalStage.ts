@@ -17,11 +17,18 @@ export interface ApprovalStage {
   readonly mechanism: Mechanism;
   /** The longest the stage's Task state waits (its TimeoutSeconds). */
   readonly maxWaitSeconds: number;
+  /** The longest the stage's states run after that wait (a slack stage closing its timed-out request); the execution's timeout counts it. */
+  readonly afterWaitSeconds?: number;
   /**
    * The topic whose subscribers are reminded while the stage waits (its notify addresses, or the
    * approvers of an email stage); undefined when the stage has nobody to remind.
    */
   readonly reminderTopicArn?: pulumi.Output<string>;
+  /**
+   * A function that reminds instead (a slack stage's follow-up function, replying in the message's
+   * thread): the reminder branch invokes it with { action: "remind", stage, executionArn }.
+   */
+  readonly reminderFunctionArn?: pulumi.Output<string>;
   /** What the stack output `stages[]` shows of this stage besides its config (documentName, topicArn, ...). */
   readonly stackOutput: pulumi.Output<Record<string, string>>;
   taskState(options: TaskStateOptions): ApprovalTaskState;

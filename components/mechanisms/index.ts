@@ -51,8 +51,11 @@ export interface MechanismDefinition {
   quorum: boolean;
   /** Config `notify`: the stage emails these addresses, or the key is refused (and why). */
   notify: "allowed" | Refused;
-  /** Who reminders (`remindEvery`) go to: the `notify` addresses, the approvers, or nobody (and why). */
-  reminders: "notify" | "approvers" | Refused;
+  /**
+   * Who reminders (`remindEvery`) go to: the `notify` addresses, the approvers, the approvers who
+   * have not voted in the request message's thread (ApprovalStage.reminderFunctionArn), or nobody (and why).
+   */
+  reminders: "notify" | "approvers" | "thread" | Refused;
   /** Whether approvers decide on the approval page: with one-time code links, or with the task token in the link. */
   approvalPage: "code-link" | "token-link" | false;
   /** Whether the stack gives the approvers an IAM policy (attached, or to permission sets: `permissionSets`). */
@@ -248,10 +251,7 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
       refused:
         "slack posts the request to the stage's channel, which is its notification: invite whoever should see it to the channel; remove notify",
     },
-    reminders: {
-      refused:
-        "slack reminders would go to the message's thread, which needs a function this version does not have; remove remindEvery (escalateTo works for slack stages)",
-    },
+    reminders: "thread",
     approvalPage: false,
     approverPolicy: false,
     channel: true,

@@ -4,10 +4,13 @@
 // route (POST /slack/interactions), which verifies Slack's signature, counts the vote and, once the
 // stage is decided, sends the decision with SendTaskSuccess. The Slack app's bot token and signing
 // secret live in one Secrets Manager secret, set from secret stack config and never an output.
+// A follow-up function closes the request when the stage times out (the message then says so) and
+// posts reminders in the message's thread.
 // Flow, setup and threat model: docs/mechanisms/slack.md.
 import * as aws from "@pulumi/aws";
 import * as pulumi from "@pulumi/pulumi";
-import { Mechanism } from "../../functions/contract";
+import { Mechanism, timedOutStateName } from "../../functions/contract";
+import { SLACK_FOLLOW_UP_ENV, handleFollowUp } from "../../functions/mechanisms/slack/followUp";
 import {
   HttpApiEvent,
   SLACK_INTERACTION_ENV,
@@ -17,16 +20,71 @@ import { newSecretsManager } from "../../functions/mechanisms/slack/secretsManag
 import { SLACK_START_ENV, startSlackRequest } from "../../functions/mechanisms/slack/startRequest";
 import { newDynamoDbClient, newSfnClient } from "../../functions/shared/awsClients";
 import { anyOccurrenceAlarm } from "../shared/alarms";
-import { ApprovalFunction, LOG_RETENTION_DAYS } from "../shared/approvalFunction";
+import { ApprovalFunction, LAMBDA_TIMEOUT_SECONDS, LOG_RETENTION_DAYS } from "../shared/approvalFunction";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
 import type { SlackAppSecrets } from "../slackConfig";
-import { TaskStateOptions } from "../workflow/asl";
+import { AslStates, PassState, Retrier, TaskStateOptions } from "../workflow/asl";
 import { ACCESS_LOG_FORMAT, DEFAULT_THROTTLE, INTEGRATION_TIMEOUT_MS } from "./approvalPage";
 import { ApprovalStage, ApprovalTaskState, stageStackOutput } from "./approvalStage";
-import { lambdaCallbackTaskState } from "./lambdaCallbackApproval";
+import { lambdaCallbackTaskStates } from "./lambdaCallbackApproval";
 
 /** The route Slack posts interactions to (the app's Interactivity Request URL ends with it). */
 export const SLACK_INTERACTIONS_PATH = "/slack/interactions";
+
+/** The Task after a slack stage's `timed out` Pass that closes its request. */
+export const closeRequestStateName = (stage: string) => `Close ${stage} request`;
+/** A follow-up Task (close, remind) waits a little longer than the function may run. */
+export const FOLLOW_UP_TASK_TIMEOUT_SECONDS = LAMBDA_TIMEOUT_SECONDS + 5;
+/** Closing and reminding are safe to repeat (conditional writes, the same chat.update); a short retry. */
+export const FOLLOW_UP_RETRY: Retrier = {
+  ErrorEquals: ["States.ALL"],
+  IntervalSeconds: 2,
+  MaxAttempts: 2,
+  BackoffRate: 2,
+};
+/** The longest the close Task runs: three attempts and the pauses between them (2, 4 s); the execution's timeout counts it. */
+export const CLOSE_MAX_SECONDS = 3 * FOLLOW_UP_TASK_TIMEOUT_SECONDS + 2 + 4;
+
+/**
+ * The slack stage's states: the callback Task (lambdaCallbackTaskStates), and after its `timed out`
+ * Pass a Task that invokes the follow-up function to close the request. Whatever that Task does
+ * (fails, times out), the decision at the result path stays timed_out and the stage goes on.
+ */
+export function slackTaskStates(args: {
+  options: TaskStateOptions;
+  startFunctionArn: string;
+  followUpFunctionArn: string;
+  stage: string;
+  timeoutSeconds: number;
+}): AslStates {
+  const { options, stage } = args;
+  const states = lambdaCallbackTaskStates({
+    options,
+    functionArn: args.startFunctionArn,
+    stage,
+    mechanism: "slack",
+    timeoutSeconds: args.timeoutSeconds,
+  });
+  const timedOut = timedOutStateName(options.stateName);
+  const close = closeRequestStateName(stage);
+  states[timedOut] = { ...(states[timedOut] as PassState), Next: close };
+  states[close] = {
+    Type: "Task",
+    Comment: `Marks the Slack request of stage '${stage}' timed out and says so in its message; a failure here leaves the decision timed_out`,
+    Resource: "arn:aws:states:::lambda:invoke",
+    Parameters: {
+      FunctionName: args.followUpFunctionArn,
+      Payload: { action: "close", stage, "executionArn.$": "$$.Execution.Id" },
+    },
+    TimeoutSeconds: FOLLOW_UP_TASK_TIMEOUT_SECONDS,
+    // The function's answer is not needed: the state's output is its input, the decision included.
+    ResultPath: null,
+    Retry: [FOLLOW_UP_RETRY],
+    Catch: [{ ErrorEquals: ["States.ALL"], ResultPath: null, Next: options.next }],
+    Next: options.next,
+  };
+  return states;
+}
 
 export interface SlackApprovalArgs {
   /** Stage name, ^[a-z][a-z0-9-]{0,30}$. */
@@ -54,10 +112,14 @@ export class SlackApproval extends pulumi.ComponentResource implements ApprovalS
   readonly stage: string;
   readonly mechanism: Mechanism = "slack";
   readonly maxWaitSeconds: number;
+  readonly afterWaitSeconds = CLOSE_MAX_SECONDS;
   readonly secret: aws.secretsmanager.Secret;
   readonly requests: aws.dynamodb.Table;
   readonly startFunction: ApprovalFunction;
   readonly interactionFunction: ApprovalFunction;
+  /** Closes the request on timeout and posts reminders in its thread (followUp.ts). */
+  readonly followUpFunction: ApprovalFunction;
+  readonly reminderFunctionArn: pulumi.Output<string>;
   readonly api: aws.apigatewayv2.Api;
   readonly serverErrorsAlarm: aws.cloudwatch.MetricAlarm;
   /** The Slack app's Interactivity Request URL. */
@@ -193,6 +255,38 @@ export class SlackApproval extends pulumi.ComponentResource implements ApprovalS
       parent,
     );
 
+    this.followUpFunction = new ApprovalFunction(
+      `${name}-follow-up`,
+      {
+        description: `sfn-approvals ${args.stage}: closes timed-out Slack requests and posts reminders`,
+        callback: async (event: unknown) => {
+          const secretsManager = newSecretsManager();
+          return handleFollowUp(event, {
+            dynamodb: newDynamoDbClient(),
+            secretsManager: secretsManager.client,
+            newSecretCommand: secretsManager.newCommand,
+          });
+        },
+        environment: {
+          [SLACK_FOLLOW_UP_ENV.stage]: args.stage,
+          [SLACK_FOLLOW_UP_ENV.table]: this.requests.name,
+          [SLACK_FOLLOW_UP_ENV.secretId]: this.secret.arn,
+        },
+        statements: [
+          readSecret,
+          // GetItem: the execution's pointer and its requests. UpdateItem: the conditional timeout.
+          {
+            Sid: "CloseSlackRequests",
+            Effect: "Allow",
+            Action: ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+            Resource: [this.requests.arn],
+          },
+        ],
+      },
+      parent,
+    );
+    this.reminderFunctionArn = this.followUpFunction.function.arn;
+
     this.api = new aws.apigatewayv2.Api(
       `${name}-api`,
       {
@@ -270,12 +364,40 @@ export class SlackApproval extends pulumi.ComponentResource implements ApprovalS
       channel: args.channel,
       interactivityUrl: this.interactivityUrl,
       startFunctionName: this.startFunction.function.name,
+      followUpFunctionName: this.followUpFunction.function.name,
     });
     this.registerOutputs({ interactivityUrl: this.interactivityUrl, requestTable: this.requests.name });
   }
 
   taskState(options: TaskStateOptions): ApprovalTaskState {
-    return lambdaCallbackTaskState(this, options);
+    const start = this.startFunction.function.arn;
+    const followUp = this.followUpFunction.function.arn;
+    return {
+      states: pulumi.all([start, followUp]).apply(([startFunctionArn, followUpFunctionArn]) =>
+        slackTaskStates({
+          options,
+          startFunctionArn,
+          followUpFunctionArn,
+          stage: this.stage,
+          timeoutSeconds: this.maxWaitSeconds,
+        }),
+      ),
+      // The Task invokes the start function; the close Task and the reminders the follow-up function.
+      statements: pulumi.output([
+        {
+          Sid: `InvokeStart${this.stage.replace(/[^a-z0-9]/gi, "")}`,
+          Effect: "Allow" as const,
+          Action: ["lambda:InvokeFunction"],
+          Resource: [start, pulumi.interpolate`${start}:*`],
+        },
+        {
+          Sid: `InvokeFollowUp${this.stage.replace(/[^a-z0-9]/gi, "")}`,
+          Effect: "Allow" as const,
+          Action: ["lambda:InvokeFunction"],
+          Resource: [followUp, pulumi.interpolate`${followUp}:*`],
+        },
+      ]),
+    };
   }
 
   /** The interaction function sends the decision (SendTaskSuccess; a rejection is a decision too). */

@@ -102,7 +102,11 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     // Checked here, not only when the definition is assembled (inside an apply that waits for the
     // stages' ARNs), so that `pulumi preview` already refuses it.
     checkExecutionLength(
-      args.stages.map((s) => ({ stage: s.stage, maxWaitSeconds: s.maxWaitSeconds })),
+      args.stages.map((s) => ({
+        stage: s.stage,
+        maxWaitSeconds: s.maxWaitSeconds,
+        ...(s.afterWaitSeconds !== undefined ? { afterWaitSeconds: s.afterWaitSeconds } : {}),
+      })),
       args.audit !== undefined,
     );
     const parent = { parent: this };
@@ -137,6 +141,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
                 mechanism: t.stage.mechanism,
                 states: allStates[i],
                 maxWaitSeconds: t.stage.maxWaitSeconds,
+                ...(t.stage.afterWaitSeconds !== undefined ? { afterWaitSeconds: t.stage.afterWaitSeconds } : {}),
                 ...(followUps[i] ? { followUp: followUps[i] } : {}),
               })),
               ...(audit ? { audit } : {}),

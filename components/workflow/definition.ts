@@ -76,11 +76,14 @@ function finalState(approved: boolean, decision: string, decisionPaths: string[]
  * With the decision record, the longest path also writes one record per stage and the outcome.
  */
 export function checkExecutionLength(
-  stages: Array<{ stage: string; maxWaitSeconds: number }>,
+  stages: Array<{ stage: string; maxWaitSeconds: number; afterWaitSeconds?: number }>,
   withRecord = false,
 ): number {
   const writes = withRecord ? (stages.length + 1) * MAX_WRITE_SECONDS : 0;
-  const timeoutSeconds = stages.reduce((sum, s) => sum + s.maxWaitSeconds, EXECUTION_TIMEOUT_MARGIN_SECONDS + writes);
+  const timeoutSeconds = stages.reduce(
+    (sum, s) => sum + s.maxWaitSeconds + (s.afterWaitSeconds ?? 0),
+    EXECUTION_TIMEOUT_MARGIN_SECONDS + writes,
+  );
   if (timeoutSeconds > MAX_EXECUTION_SECONDS) {
     throw new pulumi.RunError(
       `The stages ${stages.map((s) => `${s.stage} (up to ${Math.round(s.maxWaitSeconds / 86400)}d)`).join(", ")} can wait ${Math.round(timeoutSeconds / 86400)} days in all, beyond a Standard execution's 365 days; shorten their timeouts`,
@@ -96,6 +99,8 @@ export interface AssembledStage {
   /** The stage's mechanism: a decision must name it (and the stage) to count. */
   mechanism: Mechanism;
   maxWaitSeconds: number;
+  /** What the stage's states run after the wait (ApprovalStage.afterWaitSeconds). */
+  afterWaitSeconds?: number;
   /** Reminders and escalation (needs `mechanism`); the stage's states were built with stageTaskOptions(stage, true). */
   followUp?: StageFollowUpStates;
 }

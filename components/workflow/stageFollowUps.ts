@@ -1,5 +1,5 @@
-// Reminders and escalation for a waiting stage, from Step Functions states only (no Lambda, no
-// scheduler): the stage's Task runs in a Parallel state beside a reminder branch and an escalation
+// Reminders and escalation for a waiting stage, from Step Functions states (no scheduler; a slack
+// stage's reminders invoke its follow-up function, the others publish to SNS): the stage's Task runs in a Parallel state beside a reminder branch and an escalation
 // branch (diagram: docs/follow-ups.md). The decision branch ends in a Fail carrying the decision, so
 // a decision or a timeout stops the other branches at once; any other error of that branch fails
 // the execution as without follow-ups, and nothing is approved. A reminder or escalation that cannot
@@ -16,6 +16,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { EscalationTargets, StageConfig } from "../config";
 import { ApprovalStage } from "../mechanisms/approvalStage";
 import { MECHANISM_DEFINITIONS } from "../mechanisms";
+import { FOLLOW_UP_RETRY, FOLLOW_UP_TASK_TIMEOUT_SECONDS } from "../mechanisms/slackApproval";
 import { anyOccurrenceAlarm } from "../shared/alarms";
 import { PolicyStatement } from "../shared/iam";
 import { checkedName } from "../shared/naming";
@@ -38,6 +39,8 @@ export interface StageFollowUp {
   maxReminders?: number;
   /** Where reminders go: the stage's own topic (its notify addresses or, for email stages, its approvers). */
   reminderTopicArn?: string;
+  /** Or the function that reminds (a slack stage's follow-up function: a reply in the message's thread). */
+  reminderFunctionArn?: string;
   escalateAfterSeconds?: number;
   escalateAfterPercent?: number;
   /** Topics told once escalateAfterSeconds have passed, in this order. */
@@ -100,6 +103,28 @@ function publishState(args: {
     // The branch's data stays the stage's input (the publish result is not needed).
     Output: KEEP_INPUT,
     Retry: [PUBLISH_RETRY],
+    Catch: [{ ErrorEquals: ["States.ALL"], Output: KEEP_INPUT, Next: args.notSent }],
+    Next: args.next,
+  };
+}
+
+/**
+ * The reminder of a stage whose mechanism reminds by itself: invokes its function with
+ * { action: "remind", stage, executionArn } (the function finds the request and its approvers).
+ */
+function remindState(args: { stage: string; functionArn: string; next: string; notSent: string }): AslState {
+  return {
+    Type: "Task",
+    QueryLanguage: "JSONata",
+    Comment: `Reminds the approvers of stage '${args.stage}' who have not voted that a decision is still needed`,
+    Resource: "arn:aws:states:::lambda:invoke",
+    Arguments: {
+      FunctionName: args.functionArn,
+      Payload: { action: "remind", stage: args.stage, executionArn: "{% $states.context.Execution.Id %}" },
+    },
+    TimeoutSeconds: FOLLOW_UP_TASK_TIMEOUT_SECONDS,
+    Output: KEEP_INPUT,
+    Retry: [FOLLOW_UP_RETRY],
     Catch: [{ ErrorEquals: ["States.ALL"], Output: KEEP_INPUT, Next: args.notSent }],
     Next: args.next,
   };
@@ -173,8 +198,8 @@ export function followUpStates(args: FollowUpArgs): AslStates {
   ];
 
   if (followUp.remindEverySeconds !== undefined) {
-    if (!followUp.reminderTopicArn)
-      throw new Error(`followUpStates: stage '${stage}' has reminders but no topic to send them to`);
+    if (!followUp.reminderTopicArn && !followUp.reminderFunctionArn)
+      throw new Error(`followUpStates: stage '${stage}' has reminders but no topic or function to send them with`);
     const maxReminders = followUp.maxReminders ?? 0;
     if (!(Number.isInteger(maxReminders) && maxReminders >= 1))
       throw new Error(
@@ -190,21 +215,28 @@ export function followUpStates(args: FollowUpArgs): AslStates {
           Next: names.reminderWait,
         },
         [names.reminderWait]: { Type: "Wait", Seconds: followUp.remindEverySeconds, Next: names.reminder },
-        [names.reminder]: publishState({
-          comment: `Reminds the recipients of stage '${stage}' that a decision is still needed`,
-          topicArn: followUp.reminderTopicArn,
-          subject: subjectExpression("Reminder: approval needed: "),
-          message: messageExpression([
-            str(`Reminder: this approval request is still waiting for a decision at stage '${stage}'.\n\n`),
-            ...REQUEST_LINES,
-            "'Reminder sent at: ' & $states.context.State.EnteredTime & '\\n\\n'",
-            str(
-              `The stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${MECHANISM_DEFINITIONS[args.mechanism].howToDecide}\n`,
-            ),
-          ]),
-          next: names.reminderCount,
-          notSent: names.reminderNotSent,
-        }),
+        [names.reminder]: followUp.reminderFunctionArn
+          ? remindState({
+              stage,
+              functionArn: followUp.reminderFunctionArn,
+              next: names.reminderCount,
+              notSent: names.reminderNotSent,
+            })
+          : publishState({
+              comment: `Reminds the recipients of stage '${stage}' that a decision is still needed`,
+              topicArn: followUp.reminderTopicArn!,
+              subject: subjectExpression("Reminder: approval needed: "),
+              message: messageExpression([
+                str(`Reminder: this approval request is still waiting for a decision at stage '${stage}'.\n\n`),
+                ...REQUEST_LINES,
+                "'Reminder sent at: ' & $states.context.State.EnteredTime & '\\n\\n'",
+                str(
+                  `The stage times out ${args.timeoutText} after it started; without a decision the request ends as timed out.\n${MECHANISM_DEFINITIONS[args.mechanism].howToDecide}\n`,
+                ),
+              ]),
+              next: names.reminderCount,
+              notSent: names.reminderNotSent,
+            }),
         [names.reminderNotSent]: {
           Type: "Pass",
           Comment:
@@ -439,7 +471,7 @@ export class StageFollowUps extends pulumi.ComponentResource {
     for (const { stage, followUp } of active) {
       const at = `${args.owner}, stage '${stage.stage}'`;
       if (followUp.remindEverySeconds !== undefined) {
-        if (!stage.reminderTopicArn)
+        if (!stage.reminderTopicArn && !stage.reminderFunctionArn)
           throw new pulumi.RunError(
             `${at}: remindEvery is set, but the ${stage.mechanism} stage has nobody to remind (no notify addresses)`,
           );
@@ -508,18 +540,21 @@ export class StageFollowUps extends pulumi.ComponentResource {
       }
       escalation.push(...topicArns.map((arn) => pulumi.output(arn)));
     }
-    const reminderTopic =
-      followUp.remindEverySeconds !== undefined ? stage.reminderTopicArn! : pulumi.output(undefined);
+    // A stage that reminds with its own function does so instead of a topic.
+    const reminds = followUp.remindEverySeconds !== undefined;
+    const reminderFunction =
+      reminds && stage.reminderFunctionArn ? stage.reminderFunctionArn : pulumi.output(undefined);
+    const reminderTopic = reminds && !stage.reminderFunctionArn ? stage.reminderTopicArn! : pulumi.output(undefined);
     return pulumi
-      .all([reminderTopic, pulumi.all(escalation)])
-      .apply(([reminderTopicArn, escalationTopicArns]): StageFollowUp => ({
+      .all([reminderTopic, reminderFunction, pulumi.all(escalation)])
+      .apply(([reminderTopicArn, reminderFunctionArn, escalationTopicArns]): StageFollowUp => ({
         ...(followUp.remindEverySeconds !== undefined
           ? {
               remindEverySeconds: followUp.remindEverySeconds,
               // Reminders that fall before the configured timeout (not the mechanism's extra grace
               // period, nor an activity's waits after a release); none at the very moment it passes.
               maxReminders: Math.max(1, Math.floor((followUp.timeoutSeconds - 1) / followUp.remindEverySeconds)),
-              reminderTopicArn,
+              ...(reminderFunctionArn ? { reminderFunctionArn } : { reminderTopicArn }),
             }
           : {}),
         ...(followUp.escalateTo !== undefined

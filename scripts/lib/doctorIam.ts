@@ -82,6 +82,8 @@ export function liveRequests(live: LiveFacts): LiveRequests {
         return [facts.page?.roleArn];
       case "interaction function":
         return [facts.slack?.interaction?.roleArn];
+      case "follow-up function":
+        return [facts.slack?.followUp?.roleArn];
       case "function":
         return [facts.fn?.roleArn];
       case "automation role":

@@ -47,7 +47,7 @@ export interface Facts {
   apiId: string;
   /** The decision record's bucket (components/audit/auditStore.ts); "" when the stack keeps none. */
   auditBucketArn: string;
-  /** A slack stage's secret, request table and interaction function (absent when not known). */
+  /** A slack stage's secret, request table, interaction and follow-up functions (absent when not known). */
   slack?: SlackFacts;
 }
 
@@ -55,6 +55,7 @@ export interface SlackFacts {
   secretArn: string;
   requestTableArn: string;
   interaction: LambdaFacts;
+  followUp: LambdaFacts;
 }
 
 export interface LambdaFacts {
@@ -69,6 +70,7 @@ export type Who =
   | "result function"
   | "page function"
   | "interaction function"
+  | "follow-up function"
   | "function"
   | "automation role"
   | "pipeline role"
@@ -653,7 +655,7 @@ export const CALLS: Call[] = [
   // ---- slack: the start function posts the request, the interaction function counts the clicks ----
   // GetSecretValue: reference secretsmanager.json, resource type Secret (required); the request
   // table: dynamodb.json, resource type table. The decision (a rejection too) is SendTaskSuccess.
-  ...(["start function", "interaction function"] as const).map((who): Call => ({
+  ...(["start function", "interaction function", "follow-up function"] as const).map((who): Call => ({
     part: "slack",
     who,
     sends: "GetSecretValueCommand",
@@ -713,6 +715,24 @@ export const CALLS: Call[] = [
     action: "states:SendTaskSuccess",
     resources: (f) => [f.stateMachineArn],
   },
+  // The follow-up function (followUp.ts): reads the execution's pointer and its requests, closes
+  // them on timeout (conditional UpdateItem); Slack's API is its only other call.
+  {
+    part: "slack",
+    who: "follow-up function",
+    sends: "GetItemCommand",
+    in: "functions/mechanisms/slack/requestStore.ts",
+    action: "dynamodb:GetItem",
+    resources: (f) => [slackOf(f).requestTableArn],
+  }, // requestKeyHashesOf, getRequestByHash
+  {
+    part: "slack",
+    who: "follow-up function",
+    sends: "UpdateItemCommand",
+    in: "functions/mechanisms/slack/requestStore.ts",
+    action: "dynamodb:UpdateItem",
+    resources: (f) => [slackOf(f).requestTableArn],
+  }, // markTimedOut
 
   // ---- the workflow: the state machine's role --------------------------------------------------
   {
@@ -803,6 +823,17 @@ export const CALLS: Call[] = [
     action: "lambda:InvokeFunction",
     resources: (f) => [f.task.Parameters?.FunctionName ?? f.task.Arguments?.FunctionName],
   })),
+  // A slack stage's "Close <stage> request" Task and its reminders invoke its follow-up function
+  // (lambda:invoke without a token); they count for the workflow (taskPart).
+  {
+    part: "workflow",
+    who: "state machine",
+    sends: "Task arn:aws:states:::lambda:invoke (a slack stage's close and reminders)",
+    in: "components/mechanisms/slackApproval.ts",
+    task: /^arn:aws:states:::lambda:invoke$/,
+    action: "lambda:InvokeFunction",
+    resources: (f) => [f.task.Parameters?.FunctionName ?? f.task.Arguments?.FunctionName],
+  },
   {
     part: "sns-callback",
     who: "state machine",
