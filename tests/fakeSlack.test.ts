@@ -3,7 +3,7 @@
 // requests verify with a plain HMAC recomputation.
 import { expect } from "chai";
 import { createHmac, timingSafeEqual } from "crypto";
-import { FAKE_BOT_TOKEN, FakeSlack, httpFailure, ratelimited, slackError } from "./helpers/fakeSlack";
+import { FAKE_BOT_TOKEN, FakeSlack, httpFailure, missingScope, ratelimited, slackError } from "./helpers/fakeSlack";
 import {
   FAKE_SIGNING_SECRET,
   blockActionsPayload,
@@ -149,6 +149,49 @@ describe("fake Slack Web API", () => {
     expect(slack.messages).to.deep.equal([]);
     expect((await call("chat.postMessage", { channel: "C0APPROVALS", text: "x" })).body.ok).to.equal(true);
     expect(slack.callsTo("chat.postMessage").map((c) => c.status)).to.deep.equal([429, 200, 200, 500, 200]);
+  });
+
+  it("answers users.info's errors as Slack does: user_not_found, then queued missing_scope (needed, provided) and ratelimited", async () => {
+    const form = (user: string) =>
+      fetch(`${slack.apiUrl}users.info`, {
+        method: "POST",
+        headers: { "content-type": "application/x-www-form-urlencoded", authorization: `Bearer ${FAKE_BOT_TOKEN}` },
+        body: new URLSearchParams({ user }).toString(),
+      }).then(async (r) => ({
+        status: r.status,
+        retryAfter: r.headers.get("retry-after"),
+        body: (await r.json()) as any,
+      }));
+    expect(await form("U0NOBODY")).to.deep.equal({
+      status: 200,
+      retryAfter: null,
+      body: { ok: false, error: "user_not_found" },
+    });
+    slack.fail("users.info", missingScope("users:read"), ratelimited(3));
+    expect(await form("U0BOB")).to.deep.equal({
+      status: 200,
+      retryAfter: null,
+      body: { ok: false, error: "missing_scope", needed: "users:read", provided: "chat:write" },
+    });
+    expect(await form("U0BOB")).to.deep.equal({
+      status: 429,
+      retryAfter: "3",
+      body: { ok: false, error: "ratelimited" },
+    });
+    const bob = await form("U0BOB");
+    expect(bob.body.user).to.deep.include({
+      id: "U0BOB",
+      name: "bob",
+      real_name: "Bob Builder",
+      team_id: "T0FAKETEAM",
+    });
+    expect(bob.body.user.profile).to.deep.include({ display_name: "bob", real_name: "Bob Builder" });
+    expect(slack.callsTo("users.info").map((c) => [c.contentType, c.body, c.status])).to.deep.equal([
+      ["application/x-www-form-urlencoded", { user: "U0NOBODY" }, 200],
+      ["application/x-www-form-urlencoded", { user: "U0BOB" }, 200],
+      ["application/x-www-form-urlencoded", { user: "U0BOB" }, 429],
+      ["application/x-www-form-urlencoded", { user: "U0BOB" }, 200],
+    ]);
   });
 
   it("opens a DM, posts in it, and answers users.info, auth.test, chat.postEphemeral, views.open as documented", async () => {

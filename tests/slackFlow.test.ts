@@ -9,7 +9,11 @@ import { expect } from "chai";
 import { lambdaCallbackTaskStates } from "../components/mechanisms/lambdaCallbackApproval";
 import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
 import { ACTION_IDS, COMMENT_CALLBACK_IDS } from "../functions/mechanisms/slack/interaction";
-import { HttpApiResponse, handleInteraction } from "../functions/mechanisms/slack/interactionHandler";
+import {
+  HttpApiResponse,
+  clearSlackUserNameCache,
+  handleInteraction,
+} from "../functions/mechanisms/slack/interactionHandler";
 import { clearSlackSecretsCache } from "../functions/mechanisms/slack/secrets";
 import { startSlackRequest } from "../functions/mechanisms/slack/startRequest";
 import { FakeAws, fakeTaskToken } from "./helpers/fakeAws";
@@ -108,6 +112,7 @@ describe("flow: a slack stage's Task answered by the Slack handlers (quorum 2 of
     aws.reset();
     slack.reset();
     clearSlackSecretsCache();
+    clearSlackUserNameCache();
     new FakeSlackRequestTable(TABLE).serve(aws);
     responses = [];
   });
@@ -192,6 +197,8 @@ describe("flow: a slack stage's Task answered by the Slack handlers (quorum 2 of
           stage: STAGE,
           mechanism: "slack",
           approver: "U0BOB",
+          approverName: "bob",
+          approverTeam: "T0FAKETEAM",
           comment: null,
           decidedAt: DECIDED_AT,
         },
@@ -200,7 +207,7 @@ describe("flow: a slack stage's Task answered by the Slack handlers (quorum 2 of
     });
     expect(sentDecisions()).to.have.length(1);
     expect(responses.map((r) => r.statusCode)).to.deep.equal([200, 200]);
-    expect(slack.methods()).to.deep.equal(["chat.postMessage", "chat.update", "chat.update"]);
+    expect(slack.methods()).to.deep.equal(["chat.postMessage", "chat.update", "users.info", "chat.update"]);
   });
 
   it("one approval is not a quorum: no decision is sent, so the Task would keep waiting (here: fails), never approved", async () => {
@@ -227,6 +234,8 @@ describe("flow: a slack stage's Task answered by the Slack handlers (quorum 2 of
           stage: STAGE,
           mechanism: "slack",
           approver: "U0CAROL",
+          approverName: "Carol Checker",
+          approverTeam: "T0FAKETEAM",
           comment: "Budget exceeded for Q4",
           decidedAt: DECIDED_AT,
         },

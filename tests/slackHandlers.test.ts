@@ -11,6 +11,8 @@ import { ACTION_IDS, COMMENT_CALLBACK_IDS } from "../functions/mechanisms/slack/
 import {
   HttpApiResponse,
   SlackInteractionDeps,
+  USER_NAME_TTL_MS,
+  clearSlackUserNameCache,
   handleInteraction,
 } from "../functions/mechanisms/slack/interactionHandler";
 import { commentModal, finalMessage, requestMessage } from "../functions/mechanisms/slack/message";
@@ -18,7 +20,16 @@ import { executionPointerKey, getRequest, requestKeyHash } from "../functions/me
 import { clearSlackSecretsCache } from "../functions/mechanisms/slack/secrets";
 import { SlackStartDeps, startSlackRequest, storedRequest } from "../functions/mechanisms/slack/startRequest";
 import { AwsError, FakeAws, fakeTaskToken } from "./helpers/fakeAws";
-import { FAKE_BOT_TOKEN, FakeSlack, slackError } from "./helpers/fakeSlack";
+import {
+  FAKE_BOT_TOKEN,
+  FakeSlack,
+  SlackFailure,
+  httpFailure,
+  missingScope,
+  ratelimited,
+  slackError,
+  slackUser,
+} from "./helpers/fakeSlack";
 import { FakeSlackRequestTable } from "./helpers/fakeSlackRequestTable";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import {
@@ -86,6 +97,7 @@ describe("Slack handlers (start and interaction functions, in-process, against f
     aws.reset();
     slack.reset();
     clearSlackSecretsCache();
+    clearSlackUserNameCache();
     table = new FakeSlackRequestTable(TABLE);
     table.serve(aws);
     aws.on("SendTaskSuccess", () => ({}));
@@ -405,6 +417,9 @@ describe("Slack handlers (start and interaction functions, in-process, against f
         stage: STAGE,
         mechanism: "slack",
         approver: "U0BOB",
+        // Bob's display name (users.info profile.display_name) and the signed payload's team.
+        approverName: "bob",
+        approverTeam: TEAM,
         comment: null,
         decidedAt: NOW.toISOString().replace(/\.\d{3}Z$/, "Z"),
       });
@@ -425,7 +440,13 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       expect(updates[1].body).to.deep.equal({ channel: CHANNEL, ts, text: final.text, blocks: final.blocks });
       expect(slack.message(CHANNEL, ts)!.blocks!.some((b: any) => b.type === "actions")).to.equal(false);
       const delivered = logs.map((l) => JSON.parse(l)).find((l) => l.msg === "slack decision delivered");
-      expect(delivered).to.include({ approver: "U0BOB", approverName: "u0bob", team: TEAM, decision: "approved" });
+      expect(delivered).to.include({
+        approver: "U0BOB",
+        approverName: "bob",
+        approverNameFrom: "users.info",
+        team: TEAM,
+        decision: "approved",
+      });
 
       // A third click after the decision says so and sends nothing.
       expect((await click(key, ts, "U0CAROL")).statusCode).to.equal(200);
@@ -462,6 +483,9 @@ describe("Slack handlers (start and interaction functions, in-process, against f
         stage: STAGE,
         mechanism: "slack",
         approver: "U0CAROL",
+        // Carol set no display name: her real name.
+        approverName: "Carol Checker",
+        approverTeam: TEAM,
         comment: "Budget exceeded for Q4",
         decidedAt: NOW.toISOString().replace(/\.\d{3}Z$/, "Z"),
       });
@@ -570,6 +594,85 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       );
       expect(slack.callsTo("chat.update")).to.have.length(0);
     });
+
+    it("names the decider as Slack shows them: users.info (form, bearer) once per user per warm function, again after the cache's time", async () => {
+      const decide = async (at: Date) => {
+        const { key } = await start();
+        const payload = viewSubmissionPayload({
+          userId: "U0CAROL",
+          callbackId: COMMENT_CALLBACK_IDS.reject,
+          privateMetadata: key,
+          values: { comment: { comment: "No" } },
+        });
+        const timestamp = Math.floor(at.getTime() / 1000);
+        expect((await send(signedInteraction(payload, { timestamp }), { now: () => at })).body).to.equal("");
+        return JSON.parse(sent()[sent().length - 1].body.output);
+      };
+      expect(await decide(NOW)).to.deep.include({
+        approver: "U0CAROL",
+        approverName: "Carol Checker",
+        approverTeam: TEAM,
+      });
+      const [lookup] = slack.callsTo("users.info");
+      expect([lookup.contentType, lookup.body, lookup.token]).to.deep.equal([
+        "application/x-www-form-urlencoded",
+        { user: "U0CAROL" },
+        "bearer",
+      ]);
+      // The next decision by the same user, in the same warm function, asks nothing.
+      expect(await decide(NOW)).to.deep.include({ approverName: "Carol Checker" });
+      expect(slack.callsTo("users.info")).to.have.length(1);
+      // Renamed in Slack: the new display name once the cached one is older than its time.
+      slack.addUser(slackUser("U0CAROL", "carol", "Carol Checker", "Carol (Finance)", TEAM));
+      const later = new Date(NOW.getTime() + USER_NAME_TTL_MS + 1000);
+      expect(await decide(later)).to.deep.include({ approverName: "Carol (Finance)", approverTeam: TEAM });
+      expect(slack.callsTo("users.info")).to.have.length(2);
+      expect(sent()).to.have.length(3);
+    });
+
+    const failures: Array<[string, SlackFailure]> = [
+      ["missing_scope", missingScope("users:read")],
+      ["user_not_found", slackError("user_not_found")],
+      ["ratelimited", ratelimited(30)],
+      ["http_500", httpFailure(500)],
+    ];
+    for (const [code, failure] of failures) {
+      it(`decides all the same when users.info fails (${code}): the decision names the payload's user name, once asked`, async () => {
+        const { key, ts } = await start();
+        await click(key, ts, "U0ALICE");
+        slack.fail("users.info", failure);
+        expect((await click(key, ts, "U0BOB")).statusCode).to.equal(200);
+        expect(sent()).to.have.length(1);
+        expect(JSON.parse(sent()[0].body.output)).to.deep.equal({
+          approved: true,
+          decision: "approved",
+          stage: STAGE,
+          mechanism: "slack",
+          approver: "U0BOB",
+          // The signed payload's user.name (slackInteractions.ts: the user ID in lower case).
+          approverName: "u0bob",
+          approverTeam: TEAM,
+          comment: null,
+          decidedAt: NOW.toISOString().replace(/\.\d{3}Z$/, "Z"),
+        });
+        // One attempt, no wait for Retry-After; the decision is delivered and shown.
+        expect(slack.callsTo("users.info")).to.have.length(1);
+        expect((await record(key))!.deliveredAt).to.equal(NOW.toISOString());
+        expect(slack.callsTo("chat.update")).to.have.length(2);
+        const lines = logs.map((l) => JSON.parse(l));
+        expect(lines.find((l) => l.msg.startsWith("slack user name not read"))).to.deep.equal({
+          level: "warn",
+          msg: "slack user name not read; the decision names the payload's user name",
+          user: "U0BOB",
+          error: `Slack.${code}`,
+          message: lines.find((l) => l.msg.startsWith("slack user name not read")).message,
+        });
+        expect(lines.find((l) => l.msg === "slack decision delivered")).to.include({
+          approverName: "u0bob",
+          approverNameFrom: "payload",
+        });
+      });
+    }
 
     it("answers an internal error with 200 and a sentence to the clicker; nothing decided", async () => {
       const { key, ts } = await start();

@@ -75,6 +75,8 @@ export interface SlackFailure {
   retryAfter?: number;
   /** A body written as it is (e.g. an HTML error page for an HTTP 500). */
   rawBody?: string;
+  /** More top-level fields of the `ok: false` answer (missing_scope's `needed` and `provided`). */
+  fields?: Record<string, unknown>;
 }
 
 /** `ratelimited` as Slack sends it: HTTP 429, `Retry-After: <seconds>`, `{ ok: false, error: "ratelimited" }`. */
@@ -85,6 +87,15 @@ export function ratelimited(retryAfter = 30): SlackFailure {
 /** A documented method error, HTTP 200 with `{ ok: false, error }`, e.g. "channel_not_found", "invalid_auth". */
 export function slackError(error: string): SlackFailure {
   return { error, status: 200 };
+}
+
+/**
+ * `missing_scope` as Slack answers a token without the method's scope: HTTP 200, `{ ok: false,
+ * error: "missing_scope", needed, provided }` (the `needed` and `provided` fields of @slack/web-api's
+ * response types, e.g. UsersInfoResponse), e.g. users.info without `users:read`.
+ */
+export function missingScope(needed: string, provided = "chat:write"): SlackFailure {
+  return { error: "missing_scope", status: 200, fields: { needed, provided } };
 }
 
 /** An HTTP failure without a Slack answer (a 500/502/503 from Slack's edge). */
@@ -335,7 +346,11 @@ export class FakeSlack {
       const headers: Record<string, string> =
         queued.retryAfter !== undefined ? { "retry-after": String(queued.retryAfter) } : {};
       if (queued.rawBody !== undefined) return new Answer({}, queued.status ?? 500, headers, queued.rawBody);
-      return new Answer({ ok: false, error: queued.error ?? "internal_error" }, queued.status ?? 200, headers);
+      return new Answer(
+        { ok: false, error: queued.error ?? "internal_error", ...queued.fields },
+        queued.status ?? 200,
+        headers,
+      );
     }
     // Common errors (https://docs.slack.dev/reference/methods/auth.test, "Errors"): not_authed when no
     // token was given, invalid_auth when it is not valid.
@@ -508,7 +523,8 @@ export class FakeSlack {
     },
 
     // https://docs.slack.dev/reference/methods/users.info: `user`; { ok, user } with id, team_id,
-    // name, real_name, profile.display_name / real_name; errors user_not_found.
+    // name, real_name, profile.display_name / real_name; errors user_not_found (user_not_visible,
+    // missing_scope and ratelimited are queued with fail()).
     "users.info": (args) => {
       const user = typeof args.user === "string" ? this.users.get(args.user) : undefined;
       if (!user) return fail(args.user === undefined ? "invalid_arguments" : "user_not_found");

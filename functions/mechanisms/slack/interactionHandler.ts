@@ -4,11 +4,11 @@
 //   401 bad signature or stale timestamp, 400 malformed payload, 403 another team, else 200.
 // Slack shows an error to the clicker unless the request is acknowledged within 3 seconds
 // (docs.slack.dev "Handling user interaction", acknowledgment response), so the work per request
-// is small: one read and one conditional write of the item, at most one SendTaskSuccess, one or two
-// Slack calls without retries.
-// - Approve click: the vote is recorded; a deciding vote sends the decision (SendTaskSuccess), marks
-//   it delivered, then replaces the message's buttons with the outcome; a counted one updates the
-//   message's progress.
+// is small: one read and one conditional write of the item, at most one SendTaskSuccess, at most
+// three Slack calls, without retries.
+// - Approve click: the vote is recorded; a deciding vote looks up the decider's name (users.info,
+//   cached, at most 1 s), sends the decision (SendTaskSuccess), marks it delivered, then replaces the
+//   message's buttons with the outcome; a counted one updates the message's progress.
 // - Reject click (and Approve with SLACK_COMMENT_ON_APPROVE=true): the comment modal opens
 //   (views.open with the click's trigger_id); the vote is recorded on its view_submission.
 // - Anything that decides nothing gets a sentence only the clicker sees (chat.postEphemeral, or
@@ -35,7 +35,7 @@ import {
 } from "./requestStore";
 import { GetSecretValueInput, SecretsManagerLike, SlackSecrets, readSlackSecrets } from "./secrets";
 import { verifySlackRequest, slackRequestHeaders } from "./signature";
-import { SlackCallOptions, openView, postEphemeral, slackApiUrl, updateMessage } from "./slackApi";
+import { SlackCallOptions, openView, postEphemeral, slackApiUrl, updateMessage, userInfo } from "./slackApi";
 
 /** The mechanism's name in decisions. */
 export const SLACK_MECHANISM: Mechanism = "slack";
@@ -51,6 +51,24 @@ export const SLACK_INTERACTION_ENV = {
 
 /** Per Slack call: one attempt, so a slow Slack cannot push the answer past the 3-second acknowledgment. */
 const SLACK_CALL_TIMEOUT_MS = 2000;
+/** users.info runs before SendTaskSuccess, so it gets less: past this, the payload's name is used. */
+const USER_INFO_TIMEOUT_MS = 1000;
+/** How long a warm function reuses a name users.info gave (a renamed user shows up after this). */
+export const USER_NAME_TTL_MS = 10 * 60 * 1000;
+type CachedName = { name: string; until: number };
+// Names users.info gave, per user ID, for this warm function: only deciders, so at most the stage's
+// 50 approvers. Made on first use, where the function runs: Pulumi's closure serialization cannot
+// carry a Map (as in secrets.ts).
+const USER_NAMES_KEY = "__sfnApprovalsSlackUserNames";
+function userNames(): Map<string, CachedName> {
+  const holder = globalThis as unknown as Record<string, Map<string, CachedName> | undefined>;
+  return (holder[USER_NAMES_KEY] ??= new Map());
+}
+
+/** Forgets the cached names (tests; a cold start does the same). */
+export function clearSlackUserNameCache(): void {
+  userNames().clear();
+}
 
 export interface HttpApiEvent {
   headers?: Record<string, string | undefined>;
@@ -221,6 +239,45 @@ async function tellClicker(ctx: Context, click: SlackButtonClick, sentence: stri
   }
 }
 
+/**
+ * The decider's name as Slack shows it: users.info's profile.display_name, else its real_name
+ * (https://docs.slack.dev/reference/methods/users.info, bot scope users:read; "Data that has not
+ * been supplied may not be present at all, may be null or may contain the empty string"), cached
+ * per user. When users.info fails (missing_scope, user_not_found, ratelimited, a timeout) or gives
+ * neither, the signed payload's user.name (the account's handle). Never throws: the name never holds
+ * up or changes a decision.
+ */
+async function approverNameOf(
+  ctx: Context,
+  userId: string,
+  payloadName: string,
+): Promise<{ name: string; from: "users.info" | "payload" }> {
+  const nowMs = ctx.now.getTime();
+  const cached = userNames().get(userId);
+  if (cached && cached.until > nowMs) return { name: cached.name, from: "users.info" };
+  try {
+    const info = await userInfo(userId, { ...ctx.slack, timeoutMs: USER_INFO_TIMEOUT_MS });
+    const name = info.id === userId ? info.displayName.trim() || info.realName.trim() : "";
+    if (name) {
+      userNames().set(userId, { name, until: nowMs + USER_NAME_TTL_MS });
+      return { name, from: "users.info" };
+    }
+    ctx.log({
+      level: "warn",
+      msg: "slack user has no display or real name; the decision names the payload's user name",
+      user: userId,
+    });
+  } catch (error) {
+    ctx.log({
+      level: "warn",
+      msg: "slack user name not read; the decision names the payload's user name",
+      user: userId,
+      ...errorFields(error, ctx.secrets),
+    });
+  }
+  return { name: payloadName, from: "payload" };
+}
+
 type Delivery = "delivered" | "ended" | "pending";
 
 /**
@@ -235,11 +292,17 @@ async function deliver(
 ): Promise<Delivery> {
   const secrets = [...ctx.secrets, pending.taskToken];
   const d = pending.decision;
+  // Who decided, from the deciding vote as stored: its team is the signed payload's (checked
+  // against SLACK_TEAM_ID before the vote was written), its name the payload's user.name.
+  const voter = pending.record.votes.find((v) => v.userId === d.approver);
+  const named = voter ? await approverNameOf(ctx, voter.userId, voter.userName) : undefined;
   const output = stageDecision({
     decision: d.decision,
     stage: d.stage,
     mechanism: SLACK_MECHANISM,
     approver: d.approver,
+    approverName: named?.name,
+    approverTeam: voter?.teamId,
     comment: d.comment,
     decidedAt: d.decidedAt,
   });
@@ -262,14 +325,14 @@ async function deliver(
     });
     return ended ? "ended" : "pending";
   }
-  const voter = pending.record.votes.find((v) => v.userId === d.approver);
   ctx.log({
     msg: "slack decision delivered",
     ...where,
     decision: d.decision,
     approver: d.approver,
-    approverName: voter?.userName,
-    team: voter?.teamId,
+    approverName: output.approverName,
+    approverNameFrom: named?.from,
+    team: output.approverTeam,
     approvals: pending.record.approvals,
   });
   try {
