@@ -7,7 +7,9 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient } from "@aws-sdk/client-sfn";
 import { expect } from "chai";
 import { lambdaCallbackTaskStates } from "../components/mechanisms/lambdaCallbackApproval";
+import { CLOSE_MAX_SECONDS, closeRequestStateName, slackTaskStates } from "../components/mechanisms/slackApproval";
 import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
+import { handleFollowUp } from "../functions/mechanisms/slack/followUp";
 import { ACTION_IDS, COMMENT_CALLBACK_IDS } from "../functions/mechanisms/slack/interaction";
 import {
   HttpApiResponse,
@@ -243,5 +245,168 @@ describe("flow: a slack stage's Task answered by the Slack handlers (quorum 2 of
       request: EXPENSE_REPORT,
     });
     expect(sentDecisions()).to.have.length(1);
+  });
+});
+
+// The timeout path of the generated slack states (slackTaskStates): the Task times out (a real 1 s
+// TimeoutSeconds, the library's timer: States.Timeout), the `timed out` Pass writes the decision,
+// and "Close ops request" runs the follow-up function, whose result never changes that decision.
+describe("flow: a slack stage that times out (the follow-up function closes the request)", function () {
+  const aws = new FakeAws();
+  const slack = new FakeSlack();
+  let dynamodb: DynamoDBClient;
+  let sfn: SFNClient;
+  const FOLLOW_UP_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:sfn-approvals-test-ops-follow-up";
+  const ENTERED = "2026-11-22T11:00:00.123Z";
+  const definition = assembleWorkflowDefinition({
+    stages: [
+      {
+        stage: STAGE,
+        mechanism: "slack",
+        maxWaitSeconds: 1,
+        afterWaitSeconds: CLOSE_MAX_SECONDS,
+        states: slackTaskStates({
+          options: stageTaskOptions(STAGE),
+          startFunctionArn: FUNCTION_ARN,
+          followUpFunctionArn: FOLLOW_UP_ARN,
+          stage: STAGE,
+          timeoutSeconds: 1,
+        }),
+      },
+    ],
+  });
+  const env = {
+    SLACK_STAGE: STAGE,
+    SLACK_CHANNEL: CHANNEL,
+    SLACK_APPROVERS: JSON.stringify(APPROVERS),
+    SLACK_REQUIRED: "2",
+    SLACK_TIMEOUT_SECONDS: "1",
+    SLACK_TABLE: TABLE,
+    SLACK_SECRET_ID: SECRET_ID,
+    SLACK_TEAM_ID: TEAM,
+  };
+  const secretsManager = {
+    send: async () => ({
+      SecretString: JSON.stringify({ botToken: FAKE_BOT_TOKEN, signingSecret: FAKE_SIGNING_SECRET }),
+    }),
+  };
+  const deps = () => ({
+    dynamodb,
+    sfn,
+    secretsManager,
+    env: { ...env, SLACK_API_URL: slack.apiUrl },
+    now: () => NOW,
+    log: () => undefined,
+  });
+
+  before(async () => {
+    await Promise.all([aws.start(), slack.start()]);
+    const client = {
+      region: "eu-west-1",
+      endpoint: aws.url,
+      credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" },
+      maxAttempts: 1,
+    };
+    dynamodb = new DynamoDBClient(client);
+    sfn = new SFNClient(client);
+  });
+  after(async () => {
+    dynamodb.destroy();
+    sfn.destroy();
+    await Promise.all([aws.stop(), slack.stop()]);
+  });
+  beforeEach(() => {
+    aws.reset();
+    slack.reset();
+    clearSlackSecretsCache();
+    new FakeSlackRequestTable(TABLE).serve(aws);
+    aws.on("SendTaskSuccess", () => ({}));
+  });
+
+  const TIMED_OUT = {
+    approved: false,
+    decision: "timed_out",
+    stage: STAGE,
+    mechanism: "slack",
+    approver: null,
+    comment: null,
+    decidedAt: ENTERED,
+  };
+
+  /** Runs the definition: the start function posts, nobody decides; the close Task runs the follow-up function (unless `closeFails`). */
+  async function runToTimeout(closeFails?: Error) {
+    const posted: Array<{ channel: string; ts: string; key: string }> = [];
+    const closes: unknown[] = [];
+    const result = await runDefinition(definition, EXPENSE_REPORT, {
+      taskToken: TOKEN,
+      executionArn: EXECUTION_ARN,
+      stateEnteredTime: ENTERED,
+      retryPauseMs: 0,
+      taskHandlers: {
+        [stageTaskOptions(STAGE).stateName]: async (input: { Payload: unknown }) => {
+          const message = await startSlackRequest(input.Payload, deps());
+          const actions = slack.message(message.channel, message.ts)!.blocks!.find((b: any) => b.type === "actions");
+          posted.push({ ...message, key: (actions as any).elements[0].value });
+          return new Promise(() => undefined); // nobody decides: the Task's timer ends it
+        },
+        [closeRequestStateName(STAGE)]: async (input: { FunctionName: string; Payload: unknown }) => {
+          expect(input.FunctionName).to.equal(FOLLOW_UP_ARN);
+          closes.push(input.Payload);
+          if (closeFails) throw closeFails;
+          return { StatusCode: 200, Payload: await handleFollowUp(input.Payload, deps()) };
+        },
+      },
+    });
+    return { result, posted, closes };
+  }
+
+  it("ends timed_out; the follow-up function closed the request and the message says timed out; a later click decides nothing", async () => {
+    const { result, posted, closes } = await runToTimeout();
+    expect(result.status).to.equal("SUCCEEDED");
+    expect(result.statesEntered).to.include.members(["Approval ops timed out", "Close ops request"]);
+    expect(result.output).to.deep.equal({
+      approved: false,
+      decision: "timed_out",
+      stages: [TIMED_OUT],
+      request: EXPENSE_REPORT,
+    });
+    expect(closes).to.deep.equal([{ action: "close", stage: STAGE, executionArn: EXECUTION_ARN }]);
+
+    const [{ channel, ts, key }] = posted;
+    expect(slack.methods()).to.deep.equal(["chat.postMessage", "chat.update"]);
+    const message = slack.message(channel, ts)!;
+    expect(message.text).to.match(/^Timed out \(ops\): /);
+    expect(JSON.stringify(message.blocks)).to.include("*Timed out*");
+    expect(message.blocks!.some((b: any) => b.type === "actions")).to.equal(false);
+
+    // A click on the (stale) button afterwards: told so, nothing sent to Step Functions.
+    const click = blockActionsPayload({
+      userId: "U0ALICE",
+      actionId: ACTION_IDS.approve,
+      value: key,
+      messageTs: ts,
+      channelId: CHANNEL,
+      triggerId: "13345224609.738474920.00ff01",
+    });
+    const response = await handleInteraction(httpApiEvent(signedInteraction(click)), deps());
+    expect(response.statusCode).to.equal(200);
+    expect(aws.requests.filter((r) => r.operation === "SendTaskSuccess")).to.have.length(0);
+    const [ephemeral] = slack.callsTo("chat.postEphemeral").map((c) => c.body);
+    expect(ephemeral).to.include({ channel: CHANNEL, user: "U0ALICE" });
+    expect(ephemeral.text).to.match(/^This request timed out at .+; your click changed nothing\.$/);
+  });
+
+  it("a close that keeps failing is retried twice, then the execution goes on timed_out, the decision unchanged", async () => {
+    const { result, closes } = await runToTimeout(
+      Object.assign(new Error("Slack chat.update failed: ratelimited"), { name: "Slack.ratelimited" }),
+    );
+    expect(closes).to.have.length(3);
+    expect(result.status).to.equal("SUCCEEDED");
+    expect(result.output).to.deep.equal({
+      approved: false,
+      decision: "timed_out",
+      stages: [TIMED_OUT],
+      request: EXPENSE_REPORT,
+    });
   });
 });
