@@ -17,6 +17,7 @@ import {
 import { AuditRecord, auditRecordKey, parseAuditRecord } from "../functions/auditRecord";
 import {
   INVALID_DECISION_ERROR,
+  MAX_APPROVER_DETAIL_CHARS,
   Mechanism,
   REQUEST_INVALID_ERROR,
   StageDecisionKind,
@@ -357,6 +358,20 @@ describe("audit record: who decided in slack (approverName, approverTeam)", () =
     expect((slackDefinition() as any).States[recordDecisionStateName("manager")].Arguments.Body).to.include(
       `"approverName": $type($states.input.decisions.\`manager\`.approverName) = 'string' ? $states.input.decisions.\`manager\`.approverName`,
     );
+  });
+
+  it("keeps at most MAX_APPROVER_DETAIL_CHARS of each (as JSON text), whole characters; an empty one is left out", () => {
+    const long = stageDecision({
+      decision: "approved",
+      stage: "manager",
+      mechanism: "slack",
+      approverName: "😀".repeat(300),
+      approverTeam: "",
+      decidedAt: DECIDED_AT,
+    });
+    expect(JSON.stringify(long.approverName).length - 2).to.be.at.most(MAX_APPROVER_DETAIL_CHARS);
+    expect(long.approverName!.endsWith("😀... (truncated)")).to.equal(true);
+    expect(long).to.not.have.property("approverTeam");
   });
 
   it("reads records without the fields (every other mechanism, and records written before them); refuses non-text ones", () => {
