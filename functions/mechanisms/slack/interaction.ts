@@ -55,7 +55,10 @@ export const SLACK_RESPONSE_URL_PREFIX = "https://hooks.slack.com/";
 export interface SlackActor {
   teamId: string;
   userId: string;
-  /** user.name of the payload (the account's name, not necessarily the display name). */
+  /**
+   * user.name of the payload (the account's name, not necessarily the display name); the decision's
+   * approverName when users.info cannot give the display name (interactionHandler.ts).
+   */
   userName: string;
 }
 
