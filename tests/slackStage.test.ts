@@ -1,6 +1,7 @@
 // The slack mechanism in a stack (index.ts under Pulumi mocks): a slack stage with a quorum, its
 // exact resources and IAM, its Task, its stack output, and the Slack app's secrets nowhere but in
 // the secret's version (not in any other input, output or Lambda archive).
+import { TextDocument, getLanguageService } from "amazon-states-language-service";
 import { expect } from "chai";
 import {
   CLOSE_MAX_SECONDS,
@@ -21,6 +22,7 @@ import {
   ofType,
   runProgram,
 } from "./helpers/pulumiMocks";
+import { validateDefinition } from "./helpers/aslLint";
 import { stackConfig } from "./helpers/stackConfig";
 
 const BOT_TOKEN = "xoxb-1111-2222-SLACKSTAGETESTBOTTOKEN";
@@ -204,6 +206,14 @@ describe("slack stage (index.ts under mocks)", () => {
     before(() => {
       definition = JSON.parse(named(run.resources, "approvals-state-machine").inputs.definition);
       decisionBranch = definition.States[names.wrapper].Branches[0].States;
+    });
+
+    it("passes asl-validator, our lint and the Amazon States Language service", async () => {
+      expect(validateDefinition(definition)).to.deep.equal([]);
+      const document = TextDocument.create("file:///slack.asl.json", "json", 1, JSON.stringify(definition, null, 2));
+      const service = getLanguageService({});
+      const diagnostics = await service.doValidation(document, service.parseJSONDocument(document));
+      expect(diagnostics.map((d) => `line ${d.range.start.line + 1}: ${d.message}`)).to.deep.equal([]);
     });
 
     it("after the timed-out Pass, a Task invokes the follow-up function to close the request; any failure goes on with the decision unchanged", () => {
