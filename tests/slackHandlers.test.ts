@@ -560,8 +560,49 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       expect((await record(key))!.deliveredAt).to.equal(NOW.toISOString());
       const failure = logs.map((l) => JSON.parse(l)).find((l) => l.msg === "slack message not updated");
       expect(failure).to.include({ level: "error", error: "Slack.message_not_found" });
+      // A later click shows the outcome again (the update is idempotent), still sending nothing.
       await click(key, ts, "U0CAROL");
       expect(sent()).to.have.length(1);
+      expect(slack.callsTo("chat.update")).to.have.length(3);
+      expect(slack.message(CHANNEL, ts)!.blocks!.some((b: any) => b.type === "actions")).to.equal(false);
+    });
+
+    it("sends a throttled SendTaskSuccess again within the click (ThrottlingException, KmsThrottlingException), never a 5xx", async () => {
+      const { key, ts } = await start();
+      await click(key, ts, "U0ALICE");
+      const answers = [
+        new AwsError("ThrottlingException", "Rate exceeded", 400),
+        new AwsError("KmsThrottlingException", "KMS throttled", 400),
+      ];
+      aws.on("SendTaskSuccess", () => answers.shift() ?? {});
+      await click(key, ts, "U0BOB");
+      expect(sent()).to.have.length(3);
+      expect(new Set(sent().map((r) => JSON.stringify(r.body))).size).to.equal(1);
+      expect((await record(key))!.deliveredAt).to.equal(NOW.toISOString());
+      expect(slack.message(CHANNEL, ts)!.blocks!.some((b: any) => b.type === "actions")).to.equal(false);
+      expect(ephemerals()).to.deep.equal([]);
+    });
+
+    it("a rejection not confirmed is sent again when an approver clicks Reject again (no modal), and the message shows it", async () => {
+      const { key, ts } = await start();
+      await click(key, ts, "U0CAROL", "reject");
+      aws.on("SendTaskSuccess", () => new AwsError("ServiceUnavailable", "try later", 503));
+      const answer = await submit(key, "U0CAROL", "Over budget");
+      expect(JSON.parse(answer.body).errors.comment).to.equal(
+        "Your vote is recorded but the workflow has not confirmed it yet; click again in a minute to resend it.",
+      );
+      expect(sent()).to.have.length(1);
+      aws.on("SendTaskSuccess", () => ({}));
+      expect((await click(key, ts, "U0CAROL", "reject")).statusCode).to.equal(200);
+      expect(slack.callsTo("views.open")).to.have.length(1);
+      expect(sent()).to.have.length(2);
+      expect(sent()[1].body).to.deep.equal(sent()[0].body);
+      expect(JSON.parse(sent()[1].body.output)).to.include({ decision: "rejected", approver: "U0CAROL" });
+      expect((await record(key))!.deliveredAt).to.equal(NOW.toISOString());
+      expect(slack.message(CHANNEL, ts)!.blocks!.some((b: any) => b.type === "actions")).to.equal(false);
+      expect(ephemerals().map((e) => e.text)).to.deep.equal([
+        "This request was already decided (rejected); your click changed nothing.",
+      ]);
     });
 
     it("an unconfirmed SendTaskSuccess keeps the decision; the next click sends the same decision again", async () => {

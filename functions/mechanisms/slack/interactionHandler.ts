@@ -4,8 +4,8 @@
 //   401 bad signature or stale timestamp, 400 malformed payload, 403 another team, else 200.
 // Slack shows an error to the clicker unless the request is acknowledged within 3 seconds
 // (docs.slack.dev "Handling user interaction", acknowledgment response), so the work per request
-// is small: one read and one conditional write of the item, at most one SendTaskSuccess, at most
-// three Slack calls, without retries.
+// is small: one read and one conditional write of the item, at most one SendTaskSuccess (sent again
+// only after throttling, twice at most, within 0.4 s), at most three Slack calls, without retries.
 // - Approve click: the vote is recorded; a deciding vote looks up the decider's name (users.info,
 //   cached, at most 1 s), sends the decision (SendTaskSuccess), marks it delivered, then replaces the
 //   message's buttons with the outcome; a counted one updates the message's progress.
@@ -27,6 +27,7 @@ import {
   SlackDecisionFields,
   SlackRequestRecord,
   VoteOutcome,
+  decisionOfRecord,
   getRequest,
   markDelivered,
   recordVote,
@@ -281,6 +282,37 @@ async function approverNameOf(
 type Delivery = "delivered" | "ended" | "pending";
 
 /**
+ * Errors that say the request was refused before Step Functions acted on it: the SDK's throttling
+ * codes (@smithy/core retry/service-error-classification THROTTLING_ERROR_CODES) and Step Functions'
+ * KmsThrottlingException (@aws-sdk/client-sfn models/errors). Sending again after one of them
+ * cannot deliver a decision twice; after a 5xx or a lost answer it could be refused although the
+ * first one counted, so those are not sent again here (the next click does, undeliveredDecision).
+ */
+export const THROTTLING_ERRORS = new Set([
+  "ThrottlingException",
+  "Throttling",
+  "TooManyRequestsException",
+  "RequestLimitExceeded",
+  "KmsThrottlingException",
+]);
+/** Pauses before sending a throttled SendTaskSuccess again: short, the click must be answered within 3 s. */
+export const THROTTLED_RESEND_PAUSES_MS = [100, 300];
+
+async function sendThrottledAgain(send: () => Promise<unknown>): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await send();
+      return;
+    } catch (error) {
+      const name = (error as { name?: unknown }).name;
+      if (attempt >= THROTTLED_RESEND_PAUSES_MS.length || typeof name !== "string" || !THROTTLING_ERRORS.has(name))
+        throw error;
+      await new Promise((resolve) => setTimeout(resolve, THROTTLED_RESEND_PAUSES_MS[attempt]));
+    }
+  }
+}
+
+/**
  * Sends a decided request's decision with SendTaskSuccess, then marks it delivered. "ended": Step
  * Functions no longer waits for it (TaskTimedOut, TaskDoesNotExist: @aws-sdk/client-sfn
  * SendTaskSuccessCommand errors); "pending": not confirmed, the item keeps it undelivered, so the
@@ -308,8 +340,8 @@ async function deliver(
   });
   const where = { stage: pending.record.stage, executionArn: pending.record.executionArn };
   try {
-    await ctx.deps.sfn.send(
-      new SendTaskSuccessCommand({ taskToken: pending.taskToken, output: JSON.stringify(output) }),
+    await sendThrottledAgain(() =>
+      ctx.deps.sfn.send(new SendTaskSuccessCommand({ taskToken: pending.taskToken, output: JSON.stringify(output) })),
     );
   } catch (error) {
     const name = (error as { name?: unknown }).name;
@@ -370,6 +402,26 @@ async function showOutcome(
   );
 }
 
+/**
+ * A click on a decided request: a decision whose delivery was never confirmed is sent again (the
+ * same decision), and a delivered one is shown again in the message (chat.update is idempotent, and
+ * an earlier update may have failed). Never changes the decision.
+ */
+async function resendOrShowDecision(
+  ctx: Context,
+  requestKey: string,
+  record: SlackRequestRecord,
+  click?: SlackButtonClick,
+): Promise<void> {
+  const pending = await undeliveredDecision(ctx.deps.dynamodb, ctx.settings.table, requestKey);
+  if (pending) {
+    if ((await deliver(ctx, pending)) === "delivered") await showOutcome(ctx, pending.record, pending.decision, click);
+    return;
+  }
+  if (record.status === "decided" && record.deliveredAt !== undefined)
+    await showOutcome(ctx, record, decisionOfRecord(record), click);
+}
+
 /** What a recorded vote leads to. Returns the sentence for the clicker, or undefined when the message shows it. */
 async function afterVote(
   ctx: Context,
@@ -407,14 +459,9 @@ async function afterVote(
       );
       return undefined;
     }
-    case "already_decided": {
-      // A decision whose delivery was never confirmed is sent again, the same decision.
-      const pending = await undeliveredDecision(ctx.deps.dynamodb, ctx.settings.table, requestKey);
-      if (pending && (await deliver(ctx, pending)) === "delivered") {
-        await showOutcome(ctx, pending.record, pending.decision, click);
-      }
+    case "already_decided":
+      await resendOrShowDecision(ctx, requestKey, outcome.record, click);
       return refusalText("already_decided", outcome.record);
-    }
     case "already_voted":
     case "expired":
       return refusalText(outcome.kind, outcome.record);
@@ -437,6 +484,7 @@ async function onClick(ctx: Context, click: SlackButtonClick): Promise<HttpApiRe
       ...where(record),
     });
     if (refusal) {
+      if (refusal === "already_decided") await resendOrShowDecision(ctx, click.requestKey, record!, click);
       await tellClicker(ctx, click, refusalText(refusal, record));
       return ACK;
     }

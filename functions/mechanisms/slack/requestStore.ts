@@ -536,7 +536,7 @@ export async function markTimedOut(
 }
 
 /** The decision of a decided record, as its deciding vote made it. */
-function decisionOfRecord(record: SlackRequestRecord): SlackDecisionFields {
+export function decisionOfRecord(record: SlackRequestRecord): SlackDecisionFields {
   const decider = record.votes.find((v) => v.userId === record.decidedBy);
   if (record.status !== "decided" || !record.decision || !decider || !record.decidedAt) {
     malformed("a decided request without its decision or deciding vote");
