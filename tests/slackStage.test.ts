@@ -198,6 +198,18 @@ describe("slack stage (index.ts under mocks)", () => {
     ]);
   });
 
+  it("alarms when the follow-up function fails (to the stack's alerts)", () => {
+    const alarm = named(run.resources, "stage-ops-follow-up-errors-alarm");
+    expect(alarm.inputs).to.deep.include({
+      namespace: "AWS/Lambda",
+      metricName: "Errors",
+      dimensions: { FunctionName: "stage-ops-follow-up-fn-a1b2c3d" },
+      statistic: "Sum",
+      threshold: 0,
+    });
+    expect(alarm.inputs.alarmActions).to.have.length(1);
+  });
+
   describe("its states", () => {
     const FUNCTIONS = `arn:aws:lambda:eu-west-1:${ACCOUNT_ID}:function:`;
     const names = followUpStateNames("ops");

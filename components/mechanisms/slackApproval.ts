@@ -122,6 +122,8 @@ export class SlackApproval extends pulumi.ComponentResource implements ApprovalS
   readonly reminderFunctionArn: pulumi.Output<string>;
   readonly api: aws.apigatewayv2.Api;
   readonly serverErrorsAlarm: aws.cloudwatch.MetricAlarm;
+  /** Fires when the follow-up function fails (a close or reminder not done; the decision is unaffected). */
+  readonly followUpErrorsAlarm: aws.cloudwatch.MetricAlarm;
   /** The Slack app's Interactivity Request URL. */
   readonly interactivityUrl: pulumi.Output<string>;
   readonly stackOutput: pulumi.Output<Record<string, string>>;
@@ -354,6 +356,21 @@ export class SlackApproval extends pulumi.ComponentResource implements ApprovalS
         namespace: "AWS/ApiGateway",
         metricName: "5xx",
         dimensions: { ApiId: this.api.id, Stage: "$default" },
+        statistic: "Sum",
+        alarmActions: args.alarmActions,
+      },
+      parent,
+    );
+
+    // A failed close or reminder changes no decision, but must not go unnoticed. Lambda's Errors
+    // metric counts invocations that end in a function error (Lambda Developer Guide, "Types of metrics").
+    this.followUpErrorsAlarm = anyOccurrenceAlarm(
+      `${name}-follow-up-errors-alarm`,
+      {
+        description: `The Slack follow-up function of stage ${args.stage} failed: a timed-out request's message or a reminder may not have been updated or sent (retried by the workflow; see its log group)`,
+        namespace: "AWS/Lambda",
+        metricName: "Errors",
+        dimensions: { FunctionName: this.followUpFunction.function.name },
         statistic: "Sum",
         alarmActions: args.alarmActions,
       },
