@@ -122,7 +122,11 @@ describe("sandbox: a slack stage (npm run demo)", function () {
       stage: "ops",
       mechanism: "slack",
       approver: "U0BOB",
+      // users.info of the sandbox's Slack: every user is "Sandbox user <ID>", in the config's workspace.
+      approverName: "Sandbox user U0BOB",
+      approverTeam: "T0SANDBOXTEST",
     });
+    expect(text).to.contain("  SLACK users.info U0BOB: Sandbox user U0BOB");
     expect(io.lines).to.include("APPROVED (approved)");
     // The message the start function posted, as the approvers see it.
     const posted = io.lines.findIndex((l) => /^ {2}SLACK chat\.postMessage to C0APPROVALS, as the app's bot/.test(l));

@@ -2,8 +2,10 @@
 // start and interaction functions run against
 // - a local Slack Web API on 127.0.0.1 (tests/helpers/fakeSlack.ts, in place of https://slack.com/api/
 //   through SLACK_API_URL): it records chat.postMessage, chat.update, chat.postEphemeral,
-//   views.open and users.info and answers as Slack documents them; any other method gets Slack's
-//   `{ ok: false, error: "unknown_method" }`. Every call is printed, messages as a terminal can show them;
+//   views.open and users.info and answers as Slack documents them; any other method gets
+//   `{ ok: false, error: "unknown_method" }` ("This method does not exist." in the error lists of
+//   Slack's method pages, e.g. functions.completeError). Every call is printed, messages as a
+//   terminal can show them;
 // - a local Secrets Manager holding the stack's secret (GetSecretValue), whose value is the
 //   stack's own SecretVersion: the bot token and signing secret the sandbox generates per process
 //   and puts in the stack config in place of the stack's (never printed);
@@ -198,9 +200,9 @@ const json = (status: number, value: unknown): Reply => ({
   body: JSON.stringify(value),
 });
 
-/** Any user ID that clicks is a member of the sandbox's workspace. */
+/** Any user ID that clicks is a member of the sandbox's workspace, named after its ID (no display name set). */
 function sandboxUser(id: string, teamId: string): SlackUser {
-  return slackUser(id, id.toLowerCase(), `Sandbox user ${id}`, id.toLowerCase(), teamId);
+  return slackUser(id, id.toLowerCase(), `Sandbox user ${id}`, "", teamId);
 }
 
 /** The fields of an interaction payload the endpoint reads to say what it is. */
