@@ -90,9 +90,11 @@ const SAMPLE_FIELDS = [
   text("*Stage*\nfinance"),
   text("*Link*\n<https://example.com/reports/ER98765|https://example.com/reports/ER98765>"),
 ];
+// Details are the requester's free text: plain_text without emoji codes, shown as typed.
+const literal = (t: string) => ({ type: "plain_text", text: t, emoji: false });
 const SAMPLE_DETAILS = {
   type: "section",
-  text: text("*Details*\ntransactions:\n• date: 2024-09-20 · description: Flight to New York · amount: 450"),
+  text: literal("Details\ntransactions:\n• date: 2024-09-20 · description: Flight to New York · amount: 450"),
 };
 
 describe("Slack messages", () => {
@@ -243,9 +245,10 @@ describe("Slack messages", () => {
     ]);
     // A link that is not https stays text.
     expect((message.blocks[1].fields as unknown[])[4]).to.deep.equal(text("*Link*\njavascript:alert(1)"));
+    // Details are plain_text: no markup and no :emoji: codes render, so nothing in them is escaped.
     expect(message.blocks[2]).to.deep.equal({
       type: "section",
-      text: text(`*Details*\n${EVIL_ESCAPED}:\n• note: ${EVIL_ESCAPED}\nother: &lt;#C0GENERAL&gt;`),
+      text: literal(`Details\n${EVIL}:\n• note: ${EVIL}\nother: <#C0GENERAL>`),
     });
     // An https link that would close the markup early is not a link.
     for (const link of ["https://a.example/|<!channel>", "https://a.example/>x", "https://a.example/ x"]) {
@@ -270,6 +273,46 @@ describe("Slack messages", () => {
       replace_original: false,
       text: "&lt;!channel&gt; you are not an approver",
     });
+  });
+
+  it("never lets a link's label hide its host, and drops bidirectional controls from request text", () => {
+    const linkField = (link: string) =>
+      (
+        requestMessage({
+          request: { title: "t", link },
+          stage: "s",
+          requestKey: KEY,
+          deadline: DEADLINE,
+          required: 1,
+          approverCount: 1,
+        }).blocks[1].fields as { text: string }[]
+      )[1].text;
+    // A user name before the host (https://trusted.example@evil.example/) is not a link.
+    const userinfo = `https://reports.example.com.${"a".repeat(200)}@evil.example/r`;
+    expect(linkField(userinfo)).to.equal(`*Link*\n${userinfo}`);
+    expect(linkField("https://reports.example.com:pw@evil.example/")).to.equal(
+      "*Link*\nhttps://reports.example.com:pw@evil.example/",
+    );
+    // A long link is labelled with its host, never a cut URL.
+    const long = `https://evil.example/${"a".repeat(300)}`;
+    expect(linkField(long)).to.equal(`*Link*\n<${long}|evil.example/…>`);
+    // A host too long for a label is not a link.
+    const longHost = `https://reports.example.com.${"a".repeat(200)}.evil.example/`;
+    expect(linkField(longHost)).to.equal(`*Link*\n${longHost}`);
+    // A right-to-left override would show the URL in another order: not a link.
+    expect(linkField("https://evil.example/\u202efdp.exe")).to.equal("*Link*\nhttps://evil.example/fdp.exe");
+    const message = requestMessage({
+      request: { title: "Pay \u202e0001\u202c USD", requester: "\u2066Bob\u2069", details: { "\u202ekey": "\u200fv" } },
+      stage: "s",
+      requestKey: KEY,
+      deadline: DEADLINE,
+      required: 1,
+      approverCount: 1,
+    });
+    expect(JSON.stringify(message)).to.not.match(/\\u(061c|200e|200f|202[a-e]|206[6-9])/i);
+    expect(JSON.stringify(message)).to.not.match(/[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/);
+    expect(message.blocks[0]).to.deep.equal({ type: "header", text: plain("Pay 0001 USD") });
+    expect(message.blocks[2]).to.deep.equal({ type: "section", text: literal("Details\nkey: v") });
   });
 
   it("cuts oversized text to Slack's limits, never half an entity", () => {

@@ -5,7 +5,8 @@
 // https://api.slack.com/reference/surfaces/formatting#escaping) and sent with verbatim: true, so
 // Slack neither links nor parses mentions in it
 // (https://docs.slack.dev/reference/block-kit/composition-objects/text-object); header, button and
-// modal labels are plain_text, which takes no markup. Only this file writes <…> markup: mentions
+// modal labels are plain_text, which takes no markup; the request's details are plain_text with
+// emoji: false (shown as typed). Only this file writes <…> markup: mentions
 // of validated user IDs, dates, and an https link.
 // Slack's limits (https://docs.slack.dev/reference/block-kit/blocks/header-block, …/section-block,
 // …/block-elements/button-element, https://docs.slack.dev/reference/views/modal-views): header
@@ -47,6 +48,7 @@ export const NOTIFICATION_TEXT_MAX = 300;
 export interface PlainText {
   type: "plain_text";
   text: string;
+  emoji?: boolean;
 }
 export interface Mrkdwn {
   type: "mrkdwn";
@@ -68,9 +70,18 @@ export interface SlackModalView {
   blocks: SlackBlock[];
 }
 
-/** Slack's escaping of its control characters; nothing else is encoded. */
+// Bidirectional controls (Unicode's explicit embeddings, overrides, isolates and marks) could show
+// request text in another order than it is (a reversed link or amount): they are dropped.
+const BIDI_CONTROLS = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** `text` without bidirectional control characters. */
+export function withoutBidiControls(text: string): string {
+  return text.replace(BIDI_CONTROLS, "");
+}
+
+/** Slack's escaping of its control characters (and no bidirectional controls); nothing else is encoded. */
 export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  return withoutBidiControls(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
 
 /** `text` escaped and cut to `max` characters; a cut never leaves half an entity behind. */
@@ -82,7 +93,12 @@ export function fitEscaped(text: string, max: number): string {
 }
 
 function plain(text: string, max: number): PlainText {
-  return { type: "plain_text", text: fitText(text, max) };
+  return { type: "plain_text", text: fitText(withoutBidiControls(text), max) };
+}
+
+/** Request text shown exactly as typed: plain_text with `emoji: false`, so neither markup nor :emoji: codes render. */
+function literal(text: string, max: number): PlainText {
+  return { type: "plain_text", text: fitText(withoutBidiControls(text), max), emoji: false };
 }
 
 function mrkdwn(text: string): Mrkdwn {
@@ -107,16 +123,27 @@ export function slackDate(value: Date | string): string {
   return `<!date^${Math.floor(date.getTime() / 1000)}^{date_short_pretty} at {time}|${fallback}>`;
 }
 
+/** Longest link shown whole as its own label; a longer one is labelled with its host. */
+const LINK_LABEL_MAX = 200;
+
 /**
- * The link field: an https URL without whitespace, <, >, | or control characters becomes
- * <url|url> (& escaped in both, as everywhere); anything else, or a link too long for the
- * field, is shown as text.
+ * The link field: an https URL without whitespace, <, >, |, control or bidirectional characters
+ * and without a user name or password before its host becomes <url|label> (& escaped in both, as
+ * everywhere). The label is the URL itself, or `<host>/…` when it is long, so a cut label never
+ * hides the host. Anything else, or a link too long for the field, is shown as text.
  */
 function linkField(link: string): Mrkdwn {
   const head = "*Link*\n";
-  if (/^https:\/\/[^\s<>|\u0000-\u001f\u007f-\u009f]+$/.test(link)) {
+  const url = URL.canParse(link) ? new URL(link) : undefined;
+  if (
+    /^https:\/\/[^\s<>|\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+$/.test(link) &&
+    url &&
+    url.username === "" &&
+    url.password === "" &&
+    url.host.length <= LINK_LABEL_MAX - 2
+  ) {
     const target = escapeMrkdwn(link);
-    const label = fitEscaped(link, 200);
+    const label = escapeMrkdwn(link.length <= LINK_LABEL_MAX ? link : `${url.host}/…`);
     if (head.length + target.length + label.length + 3 <= SLACK_LIMITS.fieldText) {
       return mrkdwn(`${head}<${target}|${label}>`);
     }
@@ -195,10 +222,10 @@ function requestBlocks(request: ApprovalRequest, stage: string, extraFields: Mrk
     { type: "section", fields: fields.slice(0, SLACK_LIMITS.sectionFields) },
   ];
   if (request.details !== undefined) {
-    const head = "*Details*\n";
+    // Free-form text from the requester: plain, so no *bold* or :emoji: in it can look like an outcome.
     blocks.push({
       type: "section",
-      text: mrkdwn(head + fitEscaped(detailsText(request.details), SLACK_LIMITS.sectionText - head.length)),
+      text: literal(`Details\n${detailsText(request.details)}`, SLACK_LIMITS.sectionText),
     });
   }
   return blocks;
