@@ -806,7 +806,13 @@ export async function runSandbox(options: SandboxOptions): Promise<SandboxResult
       };
       const stateFile = options.slackStateFile ?? DEFAULT_SLACK_STATE;
       writeClickState(stateFile, state);
-      cleanup.push(() => removeClickState(stateFile));
+      // Removed when the run ends, and on Ctrl-C (which exits the process).
+      const remove = () => removeClickState(stateFile);
+      process.once("exit", remove);
+      cleanup.push(() => {
+        process.off("exit", remove);
+        remove();
+      });
       say(
         `  Slack: the message waits for clicks (${required} of ${stage.approvers.length} approvers approve; one rejection rejects). From another terminal:`,
       );
