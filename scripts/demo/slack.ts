@@ -166,7 +166,12 @@ export function renderMessage(text: string | undefined, blocks: unknown[] | unde
 
 // ---- the local Slack and the interaction endpoint ----
 
-/** What the interaction endpoint hands the interaction function (an API Gateway HTTP API event, payload format 2.0). */
+/**
+ * What the interaction endpoint hands the interaction function: an API Gateway HTTP API event of
+ * payload format 2.0 (version, routeKey, rawPath, rawQueryString, lower-case headers,
+ * requestContext.http, body, isBase64Encoded:
+ * https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-develop-integrations-lambda.html).
+ */
 export interface InteractionEvent {
   version: "2.0";
   routeKey: string;
