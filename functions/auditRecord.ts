@@ -39,9 +39,9 @@ export interface DecisionRecord extends AuditRecordBase {
   approved: boolean;
   approver: string | null;
   /** slack only, absent in other records (and in records written before it existed): the decider's name as Slack shows it. */
-  approverName?: string;
+  approverName?: string | null;
   /** slack only: the decider's workspace (team) ID. */
-  approverTeam?: string;
+  approverTeam?: string | null;
   comment: string | null;
   decidedAt: string;
 }
@@ -102,8 +102,11 @@ export function parseAuditRecord(text: string): { record: AuditRecord } | { prob
     if (value.approved !== (value.decision === "approved")) return { problem: "approved and decision disagree" };
     if (!Array.isArray(value.approvers) || !value.approvers.every(isString))
       return { problem: "approvers is not a list" };
+    // null reads as absent: the record state leaves the key out, but a JSONata that wrote null for an
+    // undefined value (docs/unknowns.md) must not make every timed-out slack record unreadable.
     for (const field of ["approverName", "approverTeam"])
-      if (field in value && !isString(value[field])) return { problem: `${field} is not text` };
+      if (field in value && value[field] !== null && !isString(value[field]))
+        return { problem: `${field} is not text` };
     return { record: value as unknown as DecisionRecord };
   }
   if (value.kind === "outcome") {
