@@ -9,6 +9,7 @@ import { expect } from "chai";
 import { lambdaCallbackTaskStates } from "../components/mechanisms/lambdaCallbackApproval";
 import { CLOSE_MAX_SECONDS, closeRequestStateName, slackTaskStates } from "../components/mechanisms/slackApproval";
 import { assembleWorkflowDefinition, stageTaskOptions } from "../components/workflow/definition";
+import { followUpStateNames } from "../functions/contract";
 import { handleFollowUp } from "../functions/mechanisms/slack/followUp";
 import { ACTION_IDS, COMMENT_CALLBACK_IDS } from "../functions/mechanisms/slack/interaction";
 import {
@@ -410,3 +411,175 @@ describe("flow: a slack stage that times out (the follow-up function closes the 
     });
   });
 });
+
+// Reminders of a slack stage: the generated Parallel (followUpStates with the stage's follow-up
+// function) on aws-local-stepfunctions; each reminder invokes the follow-up function, which replies
+// in the request message's thread; the decision then stops the reminders.
+describe("flow: a slack stage with reminders in the message's thread", function () {
+  const aws = new FakeAws();
+  const slack = new FakeSlack();
+  let dynamodb: DynamoDBClient;
+  let sfn: SFNClient;
+  const FOLLOW_UP_ARN = "arn:aws:lambda:eu-west-1:123456789012:function:sfn-approvals-test-ops-follow-up";
+  const names = followUpStateNames(STAGE);
+  const definition = assembleWorkflowDefinition({
+    stages: [
+      {
+        stage: STAGE,
+        mechanism: "slack",
+        maxWaitSeconds: 3600,
+        afterWaitSeconds: CLOSE_MAX_SECONDS,
+        states: slackTaskStates({
+          options: stageTaskOptions(STAGE, true),
+          startFunctionArn: FUNCTION_ARN,
+          followUpFunctionArn: FOLLOW_UP_ARN,
+          stage: STAGE,
+          timeoutSeconds: 3600,
+        }),
+        followUp: {
+          followUp: { remindEverySeconds: 600, maxReminders: 5, reminderFunctionArn: FOLLOW_UP_ARN },
+          timeoutText: "1h",
+          approvers: APPROVERS,
+        },
+      },
+    ],
+  });
+  const env = {
+    SLACK_STAGE: STAGE,
+    SLACK_CHANNEL: CHANNEL,
+    SLACK_APPROVERS: JSON.stringify(APPROVERS),
+    SLACK_REQUIRED: "2",
+    SLACK_TIMEOUT_SECONDS: "3600",
+    SLACK_TABLE: TABLE,
+    SLACK_SECRET_ID: SECRET_ID,
+    SLACK_TEAM_ID: TEAM,
+  };
+  const secretsManager = {
+    send: async () => ({
+      SecretString: JSON.stringify({ botToken: FAKE_BOT_TOKEN, signingSecret: FAKE_SIGNING_SECRET }),
+    }),
+  };
+  const deps = () => ({
+    dynamodb,
+    sfn,
+    secretsManager,
+    env: { ...env, SLACK_API_URL: slack.apiUrl },
+    now: () => NOW,
+    log: () => undefined,
+  });
+
+  before(async () => {
+    await Promise.all([aws.start(), slack.start()]);
+    const client = {
+      region: "eu-west-1",
+      endpoint: aws.url,
+      credentials: { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" },
+      maxAttempts: 1,
+    };
+    dynamodb = new DynamoDBClient(client);
+    sfn = new SFNClient(client);
+  });
+  after(async () => {
+    dynamodb.destroy();
+    sfn.destroy();
+    await Promise.all([aws.stop(), slack.stop()]);
+  });
+  beforeEach(() => {
+    aws.reset();
+    slack.reset();
+    clearSlackSecretsCache();
+    clearSlackUserNameCache();
+    new FakeSlackRequestTable(TABLE).serve(aws);
+  });
+
+  const signal = () => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => (resolve = r));
+    return { promise, resolve };
+  };
+
+  it("reminds in the thread who has not voted, then the quorum decides and the reminders stop", async () => {
+    let answer: { taskToken: string; output: string } | undefined;
+    aws.on("SendTaskSuccess", (body) => {
+      answer = body;
+      return {};
+    });
+    const started = signal();
+    const firstReminder = signal();
+    const aliceVoted = signal();
+    const secondReminder = signal();
+    const reminders: unknown[] = [];
+    let posted: { channel: string; ts: string; key: string } | undefined;
+    const click = (userId: string) =>
+      handleInteraction(
+        httpApiEvent(
+          signedInteraction(
+            blockActionsPayload({
+              userId,
+              actionId: ACTION_IDS.approve,
+              value: posted!.key,
+              messageTs: posted!.ts,
+              channelId: CHANNEL,
+              triggerId: `13345224609.738474920.00ee0${reminders.length}`,
+            }),
+          ),
+        ),
+        deps(),
+      );
+
+    const result = await runDefinition(definition, EXPENSE_REPORT, {
+      taskToken: TOKEN,
+      executionArn: EXECUTION_ARN,
+      retryPauseMs: 0,
+      waitMs: { [names.reminderWait]: 10, [names.escalationWait]: 60_000 },
+      taskHandlers: {
+        [stageTaskOptions(STAGE).stateName]: async (input: { Payload: unknown }) => {
+          const message = await startSlackRequest(input.Payload, deps());
+          const actions = slack.message(message.channel, message.ts)!.blocks!.find((b: any) => b.type === "actions");
+          posted = { ...message, key: (actions as any).elements[0].value };
+          started.resolve();
+          await firstReminder.promise;
+          await click("U0ALICE");
+          aliceVoted.resolve();
+          await secondReminder.promise;
+          await click("U0BOB");
+          if (!answer) throw new Error("no SendTaskSuccess was sent");
+          return JSON.parse(answer.output);
+        },
+        [names.reminder]: async (input: { FunctionName: string; Payload: unknown }) => {
+          expect(input.FunctionName).to.equal(FOLLOW_UP_ARN);
+          reminders.push(input.Payload);
+          await started.promise; // here the first wait (10 ms) could end before the request is posted
+          const done = await handleFollowUp(input.Payload, deps());
+          if (reminders.length === 1) {
+            firstReminder.resolve();
+            await aliceVoted.promise;
+          } else if (reminders.length === 2) {
+            secondReminder.resolve();
+            // This branch waits here until the decision ends the Parallel (and with it this Task).
+            await new Promise(() => undefined);
+          }
+          return { StatusCode: 200, Payload: done };
+        },
+      },
+    });
+
+    expect(result.status).to.equal("SUCCEEDED");
+    expect(result.output).to.deep.include({ approved: true, decision: "approved" });
+    expect(result.output.stages[0]).to.deep.include({ decision: "approved", approver: "U0BOB", mechanism: "slack" });
+    expect(reminders).to.have.length(2);
+    expect(reminders[0]).to.deep.equal({ action: "remind", stage: STAGE, executionArn: EXECUTION_ARN });
+    const replies = slack.messagesIn(CHANNEL, posted!.ts);
+    expect(replies.map((m) => m.text!.replace(/ and times out on .+?\. /, " … "))).to.deep.equal([
+      ":bell: Reminder: this request still needs 2 more approvals (0 of 2 so far) … Not voted yet: <@U0ALICE>, <@U0BOB>, <@U0CAROL>.",
+      ":bell: Reminder: this request still needs 1 more approval (1 of 2 so far) … Not voted yet: <@U0BOB>, <@U0CAROL>.",
+    ]);
+    expect(replies.every((m) => m.blocks === undefined)).to.equal(true);
+    expect(count(result.statesEntered, names.reminder)).to.equal(2);
+    expect(aws.requests.filter((r) => r.operation === "SendTaskSuccess")).to.have.length(1);
+  });
+});
+
+function count(states: string[], name: string): number {
+  return states.filter((s) => s === name).length;
+}
