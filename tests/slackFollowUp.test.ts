@@ -22,10 +22,13 @@ import {
 } from "../functions/mechanisms/slack/requestStore";
 import { clearSlackSecretsCache } from "../functions/mechanisms/slack/secrets";
 import { startSlackRequest } from "../functions/mechanisms/slack/startRequest";
-import { FakeAws, fakeTaskToken } from "./helpers/fakeAws";
+import { FakeAws, fakeTaskToken, serveSecrets } from "./helpers/fakeAws";
 import { FAKE_BOT_TOKEN, FakeSlack, ratelimited, slackError } from "./helpers/fakeSlack";
 import { FakeSlackRequestTable } from "./helpers/fakeSlackRequestTable";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
+import { ACCOUNT_ID, archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
+import { invokeArchive, writeArchive } from "./helpers/serializedHandler";
+import { SLACK_STACK, SLACK_STACK_CONFIG } from "./helpers/slackStack";
 import { FAKE_SIGNING_SECRET, blockActionsPayload, httpApiEvent, signedInteraction } from "./helpers/slackInteractions";
 
 const TABLE = "sfn-approvals-dev-ops-slack-requests";
@@ -424,5 +427,94 @@ describe("slack follow-up function (close on timeout, reminders in the thread)",
         aws.requests.filter((r) => r.operation === "UpdateItem" && r.body.ConditionExpression.includes(":seen")),
       ).to.have.length(0);
     });
+  });
+});
+
+// The follow-up function as deployed: its serialized __index.js (index.ts under mocks) in a child
+// process like the Lambda runtime, its clients pointed at FakeAws (Secrets Manager, the table) and
+// the fake Slack. A request posted by the deployed start function, then closed; another reminded.
+describe("slack follow-up function as deployed (serialized __index.js)", function () {
+  this.timeout(20000);
+  const { stage, channel, teamId, table, secretArn } = SLACK_STACK;
+  const aws = new FakeAws();
+  const slack = new FakeSlack({ teamId, channels: [channel] });
+  const execution = `arn:aws:states:eu-west-1:${ACCOUNT_ID}:execution:sfn-approvals-dev:er98765-2`;
+  let start: { dir: string; env: Record<string, string> };
+  let followUpFn: { dir: string; env: Record<string, string> };
+  let fakeTable: FakeSlackRequestTable;
+
+  before(async function () {
+    this.timeout(90000);
+    const [run] = await Promise.all([runProgram("dev", SLACK_STACK_CONFIG), aws.start(), slack.start()]);
+    const endpoints = {
+      AWS_ENDPOINT_URL_DYNAMODB: aws.url,
+      AWS_ENDPOINT_URL_SECRETS_MANAGER: aws.url,
+      SLACK_API_URL: slack.apiUrl,
+    };
+    const deployed = async (name: string) => {
+      const fn = named(run.resources, name);
+      const files = await archiveFiles(fn);
+      expect(Object.keys(files), name).to.deep.equal(["__index.js"]);
+      return { dir: writeArchive(files), env: { ...fn.inputs.environment.variables, ...endpoints } };
+    };
+    [start, followUpFn] = await Promise.all([deployed("stage-ops-start-fn"), deployed("stage-ops-follow-up-fn")]);
+  });
+  after(() => Promise.all([aws.stop(), slack.stop()]));
+  beforeEach(() => {
+    aws.reset();
+    slack.reset();
+    fakeTable = new FakeSlackRequestTable(table);
+    fakeTable.serve(aws);
+    serveSecrets(aws, {
+      [secretArn]: JSON.stringify({ botToken: FAKE_BOT_TOKEN, signingSecret: FAKE_SIGNING_SECRET }),
+    });
+  });
+
+  async function post(): Promise<string> {
+    const run = await invokeArchive(
+      start.dir,
+      { taskToken: TOKEN, request: EXPENSE_REPORT, stage, executionArn: execution },
+      start.env,
+    );
+    expect(run.ok, run.logs).to.equal(true);
+    return run.result.ts as string;
+  }
+
+  it("close: marks the request timed out and updates the message; remind: a reply in the thread; nothing secret in its logs", async () => {
+    const ts = await post();
+    const remind = await invokeArchive(
+      followUpFn.dir,
+      { action: "remind", stage, executionArn: execution },
+      followUpFn.env,
+    );
+    expect(remind.ok, remind.logs).to.equal(true);
+    expect(remind.result.requests.map((r: any) => r.outcome)).to.deep.equal(["reminded"]);
+    expect(slack.messagesIn(channel, ts)).to.have.length(1);
+
+    const close = await invokeArchive(
+      followUpFn.dir,
+      { action: "close", stage, executionArn: execution },
+      followUpFn.env,
+    );
+    expect(close.ok, close.logs).to.equal(true);
+    expect(close.result.requests.map((r: any) => r.outcome)).to.deep.equal(["closed"]);
+    const item = [...fakeTable.items.values()].find((i) => i.ts?.S === ts)!;
+    expect(item.status).to.deep.equal({ S: "timed_out" });
+    expect(slack.message(channel, ts)!.blocks!.some((b: any) => b.type === "actions")).to.equal(false);
+    expect(slack.calls.every((c) => c.token === "bearer" && c.tokenValid)).to.equal(true);
+    for (const secret of [TOKEN, FAKE_BOT_TOKEN, FAKE_SIGNING_SECRET])
+      expect(remind.logs + close.logs).not.to.include(secret);
+  });
+
+  it("a wrong event fails the invocation with InvalidEvent (the workflow's Catch then goes on), touching nothing", async () => {
+    const run = await invokeArchive(
+      followUpFn.dir,
+      { action: "close", stage: "other", executionArn: execution },
+      followUpFn.env,
+    );
+    expect(run.ok).to.equal(false);
+    expect(run.response?.errorMessage).to.include("InvalidEvent");
+    expect(aws.requests).to.have.length(0);
+    expect(slack.calls).to.have.length(0);
   });
 });
