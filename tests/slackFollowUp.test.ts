@@ -414,6 +414,21 @@ describe("slack follow-up function (close on timeout, reminders in the thread)",
       });
     });
 
+    it("refuses a pointer that names another execution or holds anything but key hashes: nothing closed", async () => {
+      const { key, ts } = await start();
+      const pointer = table.items.get(executionPointerKey(EXECUTION, STAGE))!;
+      for (const tampered of [
+        { ...pointer, executionArn: { S: `${EXECUTION}-other` } },
+        { ...pointer, keyHashes: { SS: [requestKeyHash(key), "execution:abc"] } },
+      ]) {
+        table.items.set(executionPointerKey(EXECUTION, STAGE), tampered);
+        const error = await followUp("close", AFTER_TIMEOUT).catch((e: Error) => e);
+        expect((error as Error).message).to.match(/^SlackRequestItemMalformed: /);
+      }
+      expect(await getRequest(dynamodb, TABLE, key)).to.include({ status: "waiting" });
+      expect(hasButtons(ts)).to.equal(true);
+    });
+
     it("a key hash from the pointer is no key: a click carrying it decides nothing", async () => {
       const { key, ts } = await start();
       const item = JSON.stringify(table.items.get(requestKeyHash(key)));
