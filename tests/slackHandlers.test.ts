@@ -551,6 +551,34 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       expect(sent()).to.have.length(0);
     });
 
+    it("past the deadline, an unconfirmed decision is not sent again: the clicker is told the request timed out", async () => {
+      // Decided 20 s before the deadline (10 s ago), but Step Functions never confirmed it; the Task has timed out since.
+      const started = new Date(NOW.getTime() - TIMEOUT_SECONDS * 1000 - 10_000);
+      const { key, ts } = await start({ now: () => started });
+      const before = { now: () => new Date(NOW.getTime() - 20_000) };
+      aws.on("SendTaskSuccess", () => new AwsError("InternalFailure", "try later", 500));
+      await send(signedInteraction(clickPayload(key, ts, "U0ALICE", "approve")), before);
+      await send(signedInteraction(clickPayload(key, ts, "U0BOB", "approve")), before);
+      expect(sent()).to.have.length(1);
+      expect((await record(key))!.status).to.equal("decided");
+      aws.on("SendTaskSuccess", () => ({}));
+      const updates = slack.callsTo("chat.update").length;
+      await click(key, ts, "U0CAROL", "approve");
+      await click(key, ts, "U0ALICE", "reject");
+      expect(sent()).to.have.length(1);
+      expect(slack.callsTo("views.open")).to.have.length(0);
+      expect(slack.callsTo("chat.update")).to.have.length(updates);
+      const deadline = new Date(started.getTime() + TIMEOUT_SECONDS * 1000).toISOString();
+      expect(
+        ephemerals()
+          .slice(-2)
+          .map((e) => e.text),
+      ).to.deep.equal([
+        `This request timed out at ${deadline}; your click changed nothing.`,
+        `This request timed out at ${deadline}; your click changed nothing.`,
+      ]);
+    });
+
     it("a failed chat.update after a delivered decision neither undoes nor repeats it", async () => {
       const { key, ts } = await start();
       await click(key, ts, "U0ALICE");

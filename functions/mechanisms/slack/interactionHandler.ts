@@ -403,23 +403,34 @@ async function showOutcome(
 }
 
 /**
- * A click on a decided request: a decision whose delivery was never confirmed is sent again (the
- * same decision), and a delivered one is shown again in the message (chat.update is idempotent, and
- * an earlier update may have failed). Never changes the decision.
+ * A click on a decided request, and the sentence for the clicker. A decision whose delivery was
+ * never confirmed is sent again (the same decision) while the request's deadline has not passed;
+ * past it the Task has timed out (the deadline is reckoned from after the Task started), the
+ * follow-up function shows the request as timed out, and so does the sentence. A delivered
+ * decision is shown in the message again (chat.update is idempotent; an earlier update may have
+ * failed). Never changes the decision.
  */
 async function resendOrShowDecision(
   ctx: Context,
   requestKey: string,
   record: SlackRequestRecord,
   click?: SlackButtonClick,
-): Promise<void> {
+): Promise<string> {
   const pending = await undeliveredDecision(ctx.deps.dynamodb, ctx.settings.table, requestKey);
   if (pending) {
-    if ((await deliver(ctx, pending)) === "delivered") await showOutcome(ctx, pending.record, pending.decision, click);
-    return;
+    if (ctx.now.toISOString() >= pending.record.deadline) return refusalText("expired", pending.record);
+    const delivery = await deliver(ctx, pending);
+    if (delivery === "delivered") {
+      await showOutcome(ctx, pending.record, pending.decision, click);
+      return refusalText("already_decided", pending.record);
+    }
+    return delivery === "ended"
+      ? "The workflow no longer waits for this request (it timed out or was stopped); your click changed nothing."
+      : `This request was decided (${pending.decision.decision}) but the workflow has not confirmed it yet; click again in a minute to resend it.`;
   }
   if (record.status === "decided" && record.deliveredAt !== undefined)
     await showOutcome(ctx, record, decisionOfRecord(record), click);
+  return refusalText("already_decided", record);
 }
 
 /** What a recorded vote leads to. Returns the sentence for the clicker, or undefined when the message shows it. */
@@ -460,8 +471,7 @@ async function afterVote(
       return undefined;
     }
     case "already_decided":
-      await resendOrShowDecision(ctx, requestKey, outcome.record, click);
-      return refusalText("already_decided", outcome.record);
+      return resendOrShowDecision(ctx, requestKey, outcome.record, click);
     case "already_voted":
     case "expired":
       return refusalText(outcome.kind, outcome.record);
@@ -484,8 +494,11 @@ async function onClick(ctx: Context, click: SlackButtonClick): Promise<HttpApiRe
       ...where(record),
     });
     if (refusal) {
-      if (refusal === "already_decided") await resendOrShowDecision(ctx, click.requestKey, record!, click);
-      await tellClicker(ctx, click, refusalText(refusal, record));
+      const sentence =
+        refusal === "already_decided"
+          ? await resendOrShowDecision(ctx, click.requestKey, record!, click)
+          : refusalText(refusal, record);
+      await tellClicker(ctx, click, sentence);
       return ACK;
     }
     try {
