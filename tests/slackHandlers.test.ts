@@ -10,6 +10,7 @@ import { expect } from "chai";
 import { ACTION_IDS, COMMENT_CALLBACK_IDS } from "../functions/mechanisms/slack/interaction";
 import {
   HttpApiResponse,
+  SLACK_AT_RISK_PHRASES,
   SlackInteractionDeps,
   USER_NAME_TTL_MS,
   clearSlackUserNameCache,
@@ -643,6 +644,8 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       expect(ephemerals()[0].text).to.equal(
         "Your vote is recorded but the workflow has not confirmed it yet; click again in a minute to resend it.",
       );
+      // The line the stage's log metric filter counts (SLACK_AT_RISK_PHRASES).
+      expect(logs.filter((l) => l.includes(SLACK_AT_RISK_PHRASES["not-confirmed"]))).to.have.length(1);
       aws.on("SendTaskSuccess", () => ({}));
       await click(key, ts, "U0CAROL");
       expect(sent()).to.have.length(2);
@@ -751,6 +754,8 @@ describe("Slack handlers (start and interaction functions, in-process, against f
         "Your click could not be recorded (an internal error); nothing changed. Please try again shortly.",
       );
       expect(sent()).to.have.length(0);
+      // The line the stage's log metric filter counts (SLACK_AT_RISK_PHRASES).
+      expect(logs.filter((l) => l.includes(SLACK_AT_RISK_PHRASES["failed-clicks"]))).to.have.length(1);
     });
   });
 });

@@ -210,6 +210,34 @@ describe("slack stage (index.ts under mocks)", () => {
     expect(alarm.inputs.alarmActions).to.have.length(1);
   });
 
+  it("alarms on a decision the workflow did not confirm and on a click that failed inside the function (log metric filters)", () => {
+    const filters = run.resources.filter((r) => r.type === "aws:cloudwatch/logMetricFilter:LogMetricFilter");
+    const metric = { name: `${PREFIX}-slack-decisions-at-risk`, namespace: "sfn-approvals", value: "1" };
+    expect(filters.map((f) => f.inputs)).to.deep.equal([
+      {
+        name: `${PREFIX}-slack-not-confirmed`,
+        logGroupName: "/sfn-approvals/dev/stage-ops-interactions",
+        pattern: '"slack decision not confirmed"',
+        metricTransformation: metric,
+      },
+      {
+        name: `${PREFIX}-slack-failed-clicks`,
+        logGroupName: "/sfn-approvals/dev/stage-ops-interactions",
+        pattern: '"slack interaction failed"',
+        metricTransformation: metric,
+      },
+    ]);
+    const alarm = named(run.resources, "stage-ops-decisions-at-risk-alarm");
+    expect(alarm.inputs).to.deep.include({
+      namespace: "sfn-approvals",
+      metricName: metric.name,
+      statistic: "Sum",
+      threshold: 0,
+      comparisonOperator: "GreaterThanThreshold",
+    });
+    expect(alarm.inputs.alarmActions).to.have.length(1);
+  });
+
   describe("its states", () => {
     const FUNCTIONS = `arn:aws:lambda:eu-west-1:${ACCOUNT_ID}:function:`;
     const names = followUpStateNames("ops");

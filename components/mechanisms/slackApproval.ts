@@ -13,6 +13,7 @@ import { Mechanism, timedOutStateName } from "../../functions/contract";
 import { SLACK_FOLLOW_UP_ENV, handleFollowUp } from "../../functions/mechanisms/slack/followUp";
 import {
   HttpApiEvent,
+  SLACK_AT_RISK_PHRASES,
   SLACK_INTERACTION_ENV,
   handleInteraction,
 } from "../../functions/mechanisms/slack/interactionHandler";
@@ -124,6 +125,8 @@ export class SlackApproval extends pulumi.ComponentResource implements ApprovalS
   readonly serverErrorsAlarm: aws.cloudwatch.MetricAlarm;
   /** Fires when the follow-up function fails (a close or reminder not done; the decision is unaffected). */
   readonly followUpErrorsAlarm: aws.cloudwatch.MetricAlarm;
+  /** Fires on an unconfirmed decision or a failed click (log lines of the interaction function). */
+  readonly decisionsAtRiskAlarm: aws.cloudwatch.MetricAlarm;
   /** The Slack app's Interactivity Request URL. */
   readonly interactivityUrl: pulumi.Output<string>;
   readonly stackOutput: pulumi.Output<Record<string, string>>;
@@ -371,6 +374,37 @@ export class SlackApproval extends pulumi.ComponentResource implements ApprovalS
         namespace: "AWS/Lambda",
         metricName: "Errors",
         dimensions: { FunctionName: this.followUpFunction.function.name },
+        statistic: "Sum",
+        alarmActions: args.alarmActions,
+      },
+      parent,
+    );
+
+    // A decision the workflow did not confirm (kept, resent on the next click) or a click that failed
+    // inside the function is answered with 200, so neither the 5xx nor the Errors alarm sees it: metric
+    // filters on the interaction function's log lines do. Quoted phrases match exactly (CloudWatch Logs,
+    // "Filter pattern syntax", matching terms in unstructured log events); they hold no character the
+    // function's JSON lines escape.
+    const atRisk = { namespace: "sfn-approvals", name: `${prefix}-slack-decisions-at-risk` };
+    for (const [suffix, phrase] of Object.entries(SLACK_AT_RISK_PHRASES)) {
+      new aws.cloudwatch.LogMetricFilter(
+        `${name}-${suffix}-filter`,
+        {
+          name: `${prefix}-slack-${suffix}`,
+          logGroupName: this.interactionFunction.logGroup.name,
+          pattern: JSON.stringify(phrase),
+          metricTransformation: { name: atRisk.name, namespace: atRisk.namespace, value: "1" },
+        },
+        parent,
+      );
+    }
+    this.decisionsAtRiskAlarm = anyOccurrenceAlarm(
+      `${name}-decisions-at-risk-alarm`,
+      {
+        description: `A Slack decision of stage ${args.stage} was not confirmed by the workflow, or a click failed inside the interaction function: the next approver click resends a kept decision; see the function's log group`,
+        namespace: atRisk.namespace,
+        metricName: atRisk.name,
+        dimensions: {},
         statistic: "Sum",
         alarmActions: args.alarmActions,
       },

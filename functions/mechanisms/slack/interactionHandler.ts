@@ -41,6 +41,12 @@ import { SlackCallOptions, openView, postEphemeral, slackApiUrl, updateMessage, 
 /** The mechanism's name in decisions. */
 export const SLACK_MECHANISM: Mechanism = "slack";
 
+/** Start of the log lines that mean a decision or a click is at risk: the stage's log metric filters count them. */
+export const SLACK_AT_RISK_PHRASES = {
+  "not-confirmed": "slack decision not confirmed",
+  "failed-clicks": "slack interaction failed",
+} as const;
+
 /** Environment variables of the interaction function (set by the stage's component). */
 export const SLACK_INTERACTION_ENV = {
   teamId: "SLACK_TEAM_ID",
@@ -350,7 +356,7 @@ async function deliver(
       level: "error",
       msg: ended
         ? "slack decision not delivered: the workflow no longer waits for it"
-        : "slack decision not confirmed; the next click sends it again",
+        : `${SLACK_AT_RISK_PHRASES["not-confirmed"]}; the next click sends it again`,
       ...where,
       decision: d.decision,
       ...errorFields(error, secrets),
@@ -640,7 +646,7 @@ export async function handleInteraction(event: unknown, deps: SlackInteractionDe
   } catch (error) {
     log({
       level: "error",
-      msg: "slack interaction failed; nothing was decided by it",
+      msg: `${SLACK_AT_RISK_PHRASES["failed-clicks"]}; nothing was decided by it`,
       keyHash: requestKeyHash(interaction.requestKey),
       ...errorFields(error, secrets),
     });
