@@ -355,13 +355,14 @@ describe("slack stage (index.ts under mocks)", () => {
     });
   });
 
-  it("shows the channel and the Interactivity Request URL in the stack output", () => {
+  it("shows the channel, the Interactivity Request URL and the functions the doctor reads in the stack output", () => {
     expect(run.outputs.stages[0]).to.deep.include({
       name: "ops",
       mechanism: "slack",
       approvers: APPROVERS,
       channel: CHANNEL,
       interactivityUrl: `https://${API_ID}.execute-api.eu-west-1.amazonaws.com${SLACK_INTERACTIONS_PATH}`,
+      interactionFunctionName: "stage-ops-interactions-fn-a1b2c3d",
       followUpFunctionName: "stage-ops-follow-up-fn-a1b2c3d",
     });
   });

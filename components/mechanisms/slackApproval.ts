@@ -415,6 +415,7 @@ export class SlackApproval extends pulumi.ComponentResource implements ApprovalS
       channel: args.channel,
       interactivityUrl: this.interactivityUrl,
       startFunctionName: this.startFunction.function.name,
+      interactionFunctionName: this.interactionFunction.function.name,
       followUpFunctionName: this.followUpFunction.function.name,
     });
     this.registerOutputs({ interactivityUrl: this.interactivityUrl, requestTable: this.requests.name });
