@@ -10,7 +10,13 @@ import { chmodSync, mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
 import { sfnClient } from "../scripts/lib/clients";
-import { positionFromEvents, readPosition } from "../scripts/lib/executionStatus";
+import {
+  approverLabel,
+  decisionLine,
+  positionFromEvents,
+  readPosition,
+  stageRows,
+} from "../scripts/lib/executionStatus";
 import { decisionKey } from "../functions/contract";
 import { FollowUpStage, HistoryBuilder, HistoryEventJson } from "./helpers/executionHistory";
 import { AwsError, FakeAws, FakeExecution, serveExecutions } from "./helpers/fakeAws";
@@ -898,5 +904,49 @@ describe("approvals: reading where an execution stands", () => {
       ),
     );
     expect(malformed.decisions, "no boolean 'approved'; a decision under another stage's key").to.deep.equal([]);
+  });
+});
+
+describe("approvals: a decision's approver name (slack) beside its approver", () => {
+  const slack = {
+    stage: "ops",
+    decision: "approved",
+    mechanism: "slack",
+    approver: "U0BOB",
+    approverName: "Bob Builder",
+    comment: null,
+    decidedAt: "2026-11-22T10:00:00Z",
+  };
+  it("shows 'ID (name)' in the decision line and the BY column; a decision without a name is unchanged", () => {
+    expect(decisionLine(slack)).to.equal("Stage ops: approved by U0BOB (Bob Builder)");
+    expect(stageRows(undefined, { decisions: [slack] }, true)[1]).to.match(/ {2}U0BOB \(Bob Builder\)\s*$/);
+    expect(decisionLine({ ...slack, approver: "alice", approverName: undefined, mechanism: "activity" })).to.equal(
+      "Stage ops: approved by alice",
+    );
+    // A name equal to the ID, or terminal escapes in it, add nothing the terminal would act on.
+    expect(approverLabel({ approver: "U0BOB", approverName: "U0BOB" })).to.equal("U0BOB");
+    expect(approverLabel({ approver: "U0BOB", approverName: "\u001b[31mEve" })).to.not.include("\u001b");
+    expect(approverLabel({ approver: null, approverName: "Bob" })).to.equal("");
+  });
+  it("reads approverName from the workflow's decision JSON", () => {
+    const decision = {
+      decision: "approved",
+      approver: "U0BOB",
+      approverName: "Bob Builder",
+      comment: null,
+      mechanism: "slack",
+    };
+    const execution = new FakeExecution(
+      "arn:aws:states:eu-west-1:123456789012:execution:sfn-approvals-dev:x1",
+      EXPENSE_REPORT,
+      1_700_000_000,
+    )
+      .start()
+      .waitAt("ops", 1_700_000_001)
+      .decide(decision as Parameters<FakeExecution["decide"]>[0], 1_700_000_002);
+    const events = execution.history({ reverseOrder: true }).events as HistoryEvent[];
+    expect(positionFromEvents(events).decisions.map((d) => [d.approver, d.approverName])).to.deep.equal([
+      ["U0BOB", "Bob Builder"],
+    ]);
   });
 });

@@ -162,6 +162,7 @@ function asDecision(record: DecisionRecord): RecordedDecision {
     decision: record.decision,
     mechanism: record.mechanism,
     approver: record.approver,
+    ...(typeof record.approverName === "string" ? { approverName: record.approverName } : {}),
     comment: record.comment,
     decidedAt: record.decidedAt,
   };

@@ -35,8 +35,18 @@ export interface RecordedDecision {
   decision: string;
   mechanism: string | null;
   approver: string | null;
+  /** The name shown for the approver, when the mechanism gives one (slack: Slack's display name). */
+  approverName?: string | null;
   comment: string | null;
   decidedAt: string | null;
+}
+
+/** "U0BOB (Bob)": the approver, with the name the mechanism gave beside it; "" without an approver. */
+export function approverLabel(decision: Pick<RecordedDecision, "approver" | "approverName">): string {
+  const approver = cell(decision.approver);
+  if (!approver) return "";
+  const name = cell(decision.approverName);
+  return name && name !== approver ? `${approver} (${truncate(name, 80)})` : approver;
 }
 
 export interface ExecutionPosition {
@@ -92,6 +102,7 @@ function recordedDecision(value: unknown, key?: string): RecordedDecision | unde
     decision,
     mechanism: text(value.mechanism),
     approver: text(value.approver),
+    ...(typeof value.approverName === "string" ? { approverName: value.approverName } : {}),
     comment: text(value.comment),
     decidedAt: text(value.decidedAt),
   };
@@ -281,7 +292,7 @@ export function waitingLine(
 
 /** "Stage manager: approved by alice: "looks fine"" */
 export function decisionLine(decision: RecordedDecision): string {
-  const by = decision.approver ? ` by ${cell(decision.approver)}` : "";
+  const by = decision.approver ? ` by ${approverLabel(decision)}` : "";
   const comment = decision.comment ? `: "${truncate(cell(decision.comment), 200)}"` : "";
   return `Stage ${cell(decision.stage)}: ${cell(decision.decision).replace("_", " ")}${by}${comment}`;
 }
@@ -315,7 +326,7 @@ export function stageRows(
         mechanism,
         cell(decision.decision),
         decidedAt(decision.decidedAt),
-        cell(decision.approver) || "-",
+        approverLabel(decision) || "-",
         truncate(cell(decision.comment), 100),
       ];
     }
