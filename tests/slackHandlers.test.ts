@@ -16,7 +16,7 @@ import {
   clearSlackUserNameCache,
   handleInteraction,
 } from "../functions/mechanisms/slack/interactionHandler";
-import { commentModal, finalMessage, requestMessage } from "../functions/mechanisms/slack/message";
+import { commentModal, dmNotice, finalMessage, requestMessage } from "../functions/mechanisms/slack/message";
 import { executionPointerKey, getRequest, requestKeyHash } from "../functions/mechanisms/slack/requestStore";
 import { clearSlackSecretsCache } from "../functions/mechanisms/slack/secrets";
 import { SlackStartDeps, startSlackRequest, storedRequest } from "../functions/mechanisms/slack/startRequest";
@@ -296,6 +296,225 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       expect((config as Error).message).to.match(/^Configuration error: SLACK_REQUIRED/);
       expect(aws.requests).to.have.length(0);
       expect(slack.calls).to.have.length(0);
+    });
+  });
+
+  describe("start function: direct messages (directMessages: true)", () => {
+    const dmEnv = { ...env, SLACK_DIRECT_MESSAGES: "true" };
+    const dmDeps = (overrides: Partial<SlackStartDeps> = {}, extra: Record<string, string> = {}) => ({
+      env: { ...dmEnv, SLACK_API_URL: slack.apiUrl, ...extra },
+      ...overrides,
+    });
+    const dmCalls = () => slack.callsTo("chat.postMessage").filter((c) => /^[UW]/.test(c.body.channel));
+    const warnings = () => logs.map((line) => JSON.parse(line)).filter((l) => l.level === "warn");
+    const notice = (permalink?: string) =>
+      dmNotice({
+        request: EXPENSE_REPORT,
+        stage: STAGE,
+        deadline: DEADLINE,
+        required: 2,
+        approverCount: 3,
+        channel: CHANNEL,
+        ...(permalink ? { permalink } : {}),
+      });
+    const permalinkOf = (ts: string) =>
+      `https://${slack.teamDomain}.slack.com/archives/${CHANNEL}/p${ts.replace(".", "")}`;
+
+    it("after the channel message is posted and bound, sends each approver exactly the notice (no buttons, no key)", async () => {
+      const result = await startSlackRequest(taskEvent, startDeps(dmDeps()));
+      const { channel, ts } = result;
+      const message = slack.message(channel, ts)!;
+      const key = (message.blocks!.find((b: any) => b.type === "actions") as any).elements[0].value as string;
+      keys.push(key);
+      // The channel message first, then its permalink (a form, as the SDK sends it), then one DM per approver.
+      expect(slack.methods().slice(0, 2)).to.deep.equal(["chat.postMessage", "chat.getPermalink"]);
+      const [permalinkCall] = slack.callsTo("chat.getPermalink");
+      expect(permalinkCall.contentType).to.equal("application/x-www-form-urlencoded");
+      expect(permalinkCall.body).to.deep.equal({ channel: CHANNEL, message_ts: ts });
+      const expected = notice(permalinkOf(ts));
+      expect(dmCalls().map((c) => c.body.channel)).to.have.members(APPROVERS);
+      for (const call of dmCalls()) {
+        expect(call.body).to.deep.equal({
+          channel: call.body.channel,
+          text: expected.text,
+          blocks: expected.blocks,
+          unfurl_links: false,
+          unfurl_media: false,
+        });
+        // Slack put it in the app's DM with that approver.
+        expect(call.answer.channel).to.equal(slack.dmChannel(call.body.channel));
+      }
+      expect(slack.calls).to.have.length(2 + APPROVERS.length);
+      expect(expected.text).to.equal(`Approval needed: ${EXPENSE_REPORT.title}`);
+      const shown = JSON.stringify(expected.blocks);
+      expect(shown)
+        .to.include(`<${permalinkOf(ts)}|Open the request>`)
+        .and.include(`<#${CHANNEL}>`);
+      expect(shown).not.to.include(key);
+      expect(expected.blocks.map((b) => b.type)).to.deep.equal(["header", "section", "section"]);
+      // The request is the channel's: stored and bound before any DM, nothing written after.
+      expect(aws.operations()).to.deep.equal(["PutItem", "UpdateItem", "UpdateItem"]);
+      expect(await record(key)).to.include({ status: "waiting", channel, ts });
+      expect(result.directMessages).to.deep.equal({ sent: 3, failed: 0, skipped: 0 });
+      expect(logs).to.have.length(1);
+      expect(JSON.parse(logs[0])).to.deep.include({
+        msg: "slack approval request posted",
+        directMessages: { sent: 3, failed: 0, skipped: 0 },
+      });
+    });
+
+    it("the notice shows request text only as plain_text or escaped mrkdwn, and links only an https permalink", () => {
+      const hostile = { ...EXPENSE_REPORT, title: "<!channel> & <https://evil.example|click> *now*" };
+      const base = {
+        request: hostile,
+        stage: STAGE,
+        deadline: DEADLINE,
+        required: 2,
+        approverCount: 3,
+        channel: CHANNEL,
+      };
+      const shown = dmNotice({ ...base, permalink: "https://x.slack.com/archives/C0APPROVALS/p1" });
+      expect(shown.text).to.equal("Approval needed: &lt;!channel&gt; &amp; &lt;https://evil.example|click&gt; *now*");
+      expect(shown.blocks[0]).to.deep.equal({
+        type: "header",
+        text: { type: "plain_text", text: `Approval needed: ${hostile.title}` },
+      });
+      const mrkdwnText = JSON.stringify(shown.blocks.slice(1));
+      expect(mrkdwnText).not.to.include("<!channel>").and.not.to.include("evil.example");
+      expect(mrkdwnText).to.include("<https://x.slack.com/archives/C0APPROVALS/p1|Open the request>");
+      for (const permalink of [
+        "http://x.slack.com/p1",
+        "https://x.slack.com/p1|<!here>",
+        "https://u:p@x.slack.com/p1",
+      ]) {
+        const text = JSON.stringify(dmNotice({ ...base, permalink }).blocks);
+        expect(text).not.to.include("Open the request").and.not.to.include("!here");
+        expect(text).to.include(`in <#${CHANNEL}>.`);
+      }
+    });
+
+    it("sends none when directMessages is off (SLACK_DIRECT_MESSAGES false or unset); a malformed value is a config error", async () => {
+      const off = await startSlackRequest(taskEvent, startDeps(dmDeps({}, { SLACK_DIRECT_MESSAGES: "false" })));
+      keys.push(
+        (slack.message(off.channel, off.ts)!.blocks!.find((b: any) => b.type === "actions") as any).elements[0].value,
+      );
+      expect(slack.methods()).to.deep.equal(["chat.postMessage"]);
+      expect(off).not.to.have.property("directMessages");
+      const bad = await startSlackRequest(taskEvent, startDeps(dmDeps({}, { SLACK_DIRECT_MESSAGES: "yes" }))).catch(
+        (e: Error) => e,
+      );
+      expect((bad as Error).message).to.equal("Configuration error: SLACK_DIRECT_MESSAGES must be true or false");
+    });
+
+    it("a DM that fails (channel_not_found, messages_tab_disabled, ratelimited) is a warning: the Task's request stays posted and bound", async () => {
+      // U0GONE is not in the workspace: Slack answers channel_not_found (the app may not DM them).
+      const approvers = [...APPROVERS, "U0GONE"];
+      slack.failFor("chat.postMessage", (a) => a.channel === "U0BOB", slackError("messages_tab_disabled"));
+      slack.failFor("chat.postMessage", (a) => a.channel === "U0CAROL", ratelimited(1));
+      const result = await startSlackRequest(
+        taskEvent,
+        startDeps(dmDeps({}, { SLACK_APPROVERS: JSON.stringify(approvers) })),
+      );
+      const message = slack.message(result.channel, result.ts)!;
+      const key = (message.blocks!.find((b: any) => b.type === "actions") as any).elements[0].value as string;
+      keys.push(key);
+      expect(result.directMessages).to.deep.equal({ sent: 1, failed: 3, skipped: 0 });
+      // One attempt each: a ratelimited DM is not retried.
+      expect(dmCalls().map((c) => c.body.channel)).to.have.members(approvers);
+      expect(dmCalls().map((c) => c.status)).to.have.members([200, 200, 200, 429]);
+      expect(aws.operations()).to.deep.equal(["PutItem", "UpdateItem", "UpdateItem"]);
+      expect(await record(key)).to.include({ status: "waiting", channel: result.channel, ts: result.ts, approvals: 0 });
+      expect(sent()).to.have.length(0);
+      const warned = warnings().map(({ approver, error, msg }) => ({ approver, error, msg }));
+      const msg = "slack direct message not sent; the request stays posted in the channel";
+      expect(warned).to.have.deep.members([
+        { approver: "U0BOB", error: "Slack.messages_tab_disabled", msg },
+        { approver: "U0CAROL", error: "Slack.ratelimited", msg },
+        { approver: "U0GONE", error: "Slack.channel_not_found", msg },
+      ]);
+      for (const w of warnings()) expect(w).to.include({ stage: STAGE, executionArn: EXECUTION });
+      expect(logs.map((line) => JSON.parse(line)).filter((l) => l.level === "error")).to.have.length(0);
+      expect(JSON.parse(logs[logs.length - 1])).to.deep.include({
+        msg: "slack approval request posted",
+        directMessages: { sent: 1, failed: 3, skipped: 0 },
+      });
+    });
+
+    it("without a permalink (chat.getPermalink fails) the DMs name the channel; a hung DM is abandoned at its timeout", async () => {
+      slack.fail("chat.getPermalink", slackError("message_not_found"));
+      // Bob's DM never answers: the call is aborted after callTimeoutMs and the others are sent.
+      const hanging: typeof fetch = async (input, init) => {
+        if (String(input).endsWith("/chat.postMessage") && String(init?.body).includes('"channel":"U0BOB"')) {
+          return new Promise<Response>((_, reject) =>
+            init!.signal!.addEventListener("abort", () => reject(init!.signal!.reason)),
+          );
+        }
+        return fetch(input, init);
+      };
+      const result = await startSlackRequest(
+        taskEvent,
+        startDeps(dmDeps({ fetchImpl: hanging, dmLimits: { callTimeoutMs: 50, concurrency: 1 } })),
+      );
+      const message = slack.message(result.channel, result.ts)!;
+      keys.push((message.blocks!.find((b: any) => b.type === "actions") as any).elements[0].value);
+      expect(result.directMessages).to.deep.equal({ sent: 2, failed: 1, skipped: 0 });
+      const expected = notice();
+      for (const call of dmCalls()) expect(call.body.blocks).to.deep.equal(expected.blocks);
+      expect(JSON.stringify(expected.blocks)).to.include(`in <#${CHANNEL}>.`).and.not.include("Open the request");
+      expect(warnings().map(({ msg, error, approver }) => ({ msg, error, approver }))).to.have.deep.members([
+        {
+          msg: "slack permalink not read; the direct messages name the channel instead",
+          error: "Slack.message_not_found",
+          approver: undefined,
+        },
+        {
+          msg: "slack direct message not sent; the request stays posted in the channel",
+          error: "Slack.unreachable",
+          approver: "U0BOB",
+        },
+      ]);
+    });
+
+    it("bounds the time: 50 approvers at most 5 at a time; past the deadline the rest are skipped, nothing fails", async () => {
+      const many = Array.from({ length: 50 }, (_, i) => `U0MANY${String(i).padStart(2, "0")}`);
+      for (const id of many) slack.addUser(slackUser(id, id.toLowerCase(), id, id, TEAM));
+      let inFlight = 0;
+      let most = 0;
+      const counting: typeof fetch = async (input, init) => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        try {
+          return await fetch(input, init);
+        } finally {
+          inFlight -= 1;
+        }
+      };
+      const all = await startSlackRequest(
+        taskEvent,
+        startDeps(dmDeps({ fetchImpl: counting }, { SLACK_APPROVERS: JSON.stringify(many) })),
+      );
+      keys.push(
+        (slack.message(all.channel, all.ts)!.blocks!.find((b: any) => b.type === "actions") as any).elements[0].value,
+      );
+      expect(all.directMessages).to.deep.equal({ sent: 50, failed: 0, skipped: 0 });
+      expect(dmCalls().map((c) => c.body.channel)).to.have.members(many);
+      expect(most).to.equal(5);
+
+      // The deadline passed before any DM could start (the clock jumps 25 s a reading): each one is skipped, the Task stands.
+      slack.reset();
+      logs = [];
+      let now = 0;
+      const late = await startSlackRequest(taskEvent, startDeps(dmDeps({ clockMs: () => (now += 25_000) })));
+      keys.push(
+        (slack.message(late.channel, late.ts)!.blocks!.find((b: any) => b.type === "actions") as any).elements[0].value,
+      );
+      expect(slack.methods()).to.deep.equal(["chat.postMessage"]);
+      expect(late.directMessages).to.deep.equal({ sent: 0, failed: 0, skipped: 3 });
+      expect(warnings()).to.have.length(1);
+      expect(warnings()[0]).to.deep.include({
+        msg: "slack direct messages not sent: the start function's time for them ran out",
+        approvers: APPROVERS,
+      });
     });
   });
 

@@ -158,6 +158,9 @@ export class FakeSlack {
   /** DM channel per user, as conversations.open creates them. */
   private readonly dms = new Map<string, string>();
   private readonly failures = new Map<string, SlackFailure[]>();
+  /** Failures for the calls whose arguments match, each used once, before the queue of fail(). */
+  private readonly matchedFailures: Array<{ method: string; match: (args: any) => boolean; failure: SlackFailure }> =
+    [];
   private readonly exchangedTriggers = new Set<string>();
   private clock = 1700000000;
   private sequence = 0;
@@ -206,6 +209,12 @@ export class FakeSlack {
     return this;
   }
 
+  /** Like fail(), for the next call to `method` whose arguments match (e.g. a DM to one user). */
+  failFor(method: string, match: (args: any) => boolean, failure: SlackFailure): this {
+    this.matchedFailures.push({ method, match, failure });
+    return this;
+  }
+
   /** The stored message at channel and ts (after any chat.update). */
   message(channel: string, ts: string): StoredMessage | undefined {
     return this.messages.find((m) => m.channel === channel && m.ts === ts);
@@ -237,6 +246,7 @@ export class FakeSlack {
     this.views.length = 0;
     this.responses.length = 0;
     this.failures.clear();
+    this.matchedFailures.length = 0;
     this.dms.clear();
     this.exchangedTriggers.clear();
     this.channels.clear();
@@ -341,7 +351,9 @@ export class FakeSlack {
   }
 
   private answer(call: RecordedSlackCall, presented: string | undefined, parseError: boolean): Answer {
-    const queued = this.failures.get(call.method)?.shift();
+    const matched = this.matchedFailures.findIndex((f) => f.method === call.method && f.match(call.body));
+    const queued =
+      matched >= 0 ? this.matchedFailures.splice(matched, 1)[0].failure : this.failures.get(call.method)?.shift();
     if (queued) {
       const headers: Record<string, string> =
         queued.retryAfter !== undefined ? { "retry-after": String(queued.retryAfter) } : {};
@@ -364,7 +376,9 @@ export class FakeSlack {
   private channelOf(id: unknown): string | undefined {
     if (typeof id !== "string") return undefined;
     if (this.channels.has(id)) return id;
-    // chat.postMessage to a user ID posts in the app's DM with that user (docs: "channel" argument).
+    // chat.postMessage to a user ID posts in the app's DM with that user, opened if need be
+    // (https://docs.slack.dev/reference/methods/chat.postMessage, "Post to a direct message channel",
+    // "Begin a conversation in a user's App Home"); an unknown user gets channel_not_found.
     if (this.users.has(id)) return this.openDm(id);
     return undefined;
   }
@@ -426,6 +440,22 @@ export class FakeSlack {
       };
       this.messages.push(stored);
       return new Answer({ ok: true, channel, ts: stored.ts, message: this.messageView(stored) });
+    },
+
+    // https://docs.slack.dev/reference/methods/chat.getPermalink: channel and message_ts; no scope;
+    // { ok, channel, permalink }: https://<domain>.slack.com/archives/<channel>/p<ts without its dot>,
+    // a reply's with ?thread_ts=<parent ts>&cid=<channel>; errors channel_not_found, message_not_found.
+    "chat.getPermalink": (args) => {
+      const channel = typeof args.channel === "string" && this.channels.has(args.channel) ? args.channel : undefined;
+      if (!channel) return fail("channel_not_found");
+      const stored = typeof args.message_ts === "string" ? this.message(channel, args.message_ts) : undefined;
+      if (!stored) return fail("message_not_found");
+      const permalink = `https://${this.teamDomain}.slack.com/archives/${channel}/p${stored.ts.replace(".", "")}`;
+      return new Answer({
+        ok: true,
+        channel,
+        permalink: stored.thread_ts ? `${permalink}?thread_ts=${stored.thread_ts}&cid=${channel}` : permalink,
+      });
     },
 
     // https://docs.slack.dev/reference/methods/chat.update: channel and ts required; blocks left out

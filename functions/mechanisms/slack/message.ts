@@ -403,3 +403,76 @@ export function ephemeralReply(text: string): {
 } {
   return { response_type: "ephemeral", replace_original: false, text: fitEscaped(text, SLACK_LIMITS.sectionText) };
 }
+
+/** What an approver's direct message shows: a notice pointing at the request message in the channel. */
+export interface DmNoticeInput {
+  request: ApprovalRequest;
+  stage: string;
+  deadline: Date | string;
+  /** Distinct approvals the stage needs and approvers it has. */
+  required: number;
+  approverCount: number;
+  /** The request message's channel (C…/G…), mentioned as <#C…>. */
+  channel: string;
+  /** chat.getPermalink of the request message; linked only when it is a plain https URL. */
+  permalink?: string;
+}
+
+const CHANNEL_ID_PATTERN = /^[CGD][A-Z0-9]{2,63}$/;
+/** Longest permalink shown as a link (Slack's are about 80 characters). */
+const PERMALINK_MAX = 1000;
+
+/**
+ * A channel mention `<#C…>` of a channel ID (https://docs.slack.dev/messaging/formatting-message-text,
+ * "Linking to channels"; a manual string, so verbatim: true keeps it); anything else as escaped text.
+ */
+export function channelMention(channel: string): string {
+  return CHANNEL_ID_PATTERN.test(channel) ? `<#${channel}>` : escapeMrkdwn(channel);
+}
+
+/** `<permalink|label>` for an https URL without credentials, markup or control characters; else undefined. */
+function permalinkLink(permalink: string | undefined, label: string): string | undefined {
+  if (permalink === undefined || permalink.length > PERMALINK_MAX || !URL.canParse(permalink)) return undefined;
+  const url = new URL(permalink);
+  if (
+    !/^https:\/\/[^\s<>|\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]+$/.test(permalink) ||
+    url.username !== "" ||
+    url.password !== ""
+  ) {
+    return undefined;
+  }
+  return `<${escapeMrkdwn(permalink)}|${label}>`;
+}
+
+/**
+ * The direct message each approver gets with `directMessages`: "Approval needed: <title>", the
+ * stage, the deadline, the quorum and where to decide (a link to the request message, else its
+ * channel). A notice only: no buttons and no request key, so the channel message stays the one
+ * place a vote is cast (and the only message updated).
+ */
+export function dmNotice(input: DmNoticeInput): SlackMessage {
+  const where = channelMention(input.channel);
+  const link = permalinkLink(input.permalink, "Open the request");
+  const go = link
+    ? `Approve or reject it on the request message in ${where}: ${link}`
+    : `Approve or reject it on the request message in ${where}.`;
+  return {
+    text: notificationText("Approval needed", input.request),
+    blocks: [
+      // plain_text takes no markup: the title is shown as it is.
+      {
+        type: "header",
+        text: plain(`Approval needed: ${withoutLineBreaks(input.request.title)}`, SLACK_LIMITS.headerText),
+      },
+      {
+        type: "section",
+        fields: [
+          field("Stage", input.stage),
+          mrkdwn(`*Decide by*\n${slackDate(input.deadline)}`),
+          mrkdwn(`*Approvals needed*\n${input.required} of ${input.approverCount} approvers`),
+        ],
+      },
+      { type: "section", text: mrkdwn(`You are one of the approvers. ${go}`) },
+    ],
+  };
+}

@@ -193,6 +193,21 @@ export async function postMessage(
   };
 }
 
+/**
+ * chat.getPermalink (https://docs.slack.dev/reference/methods/chat.getPermalink): `channel` and
+ * `message_ts`; no scope required; `{ ok, channel, permalink }`; errors channel_not_found,
+ * message_not_found; rate limits "Special" (hundreds per minute). Its page lists GET with form
+ * arguments; sent as a POST form, as @slack/web-api's WebClient sends every method
+ * (packages/web-api/src/WebClient.ts, `method: 'POST'`).
+ */
+export async function getPermalink(
+  args: { channel: string; message_ts: string },
+  options: SlackCallOptions,
+): Promise<string> {
+  const answer = await callSlack("chat.getPermalink", args, { ...options, encoding: "form" });
+  return stringField(answer, "permalink", "chat.getPermalink");
+}
+
 export interface UpdateMessageArgs {
   channel: string;
   ts: string;

@@ -5,16 +5,18 @@
 // posts the request message with chat.postMessage and records where it was posted. The message's
 // buttons carry only the request key. Any error fails the Task (nothing is approved) with a
 // redacted message: the token, the key and the bot token are never thrown or logged.
+// With SLACK_DIRECT_MESSAGES, each approver then gets a direct message pointing at the request
+// (message.ts dmNotice: no buttons, no key); a DM that fails is a logged warning, never a failed Task.
 // Plain TypeScript with no Pulumi import: the stage's function is serialized with it.
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { ApprovalRequest, fitText } from "../../contract";
 import { parseCallbackTaskEvent } from "../../shared/callbackTask";
 import { redactText, redactedError } from "../../shared/redact";
 import { SLACK_USER_ID_PATTERN, newRequestKey } from "./interaction";
-import { SLACK_LIMITS, detailsText, requestMessage } from "./message";
+import { SLACK_LIMITS, detailsText, dmNotice, requestMessage } from "./message";
 import { MAX_SLACK_APPROVERS, addExecutionPointer, bindMessage, createRequest } from "./requestStore";
 import { GetSecretValueInput, SecretsManagerLike, readSlackSecrets } from "./secrets";
-import { postMessage, slackApiUrl } from "./slackApi";
+import { SlackCallOptions, getPermalink, postMessage, slackApiUrl } from "./slackApi";
 
 /** Environment variables of the start function (set by the stage's component). */
 export const SLACK_START_ENV = {
@@ -27,7 +29,21 @@ export const SLACK_START_ENV = {
   timeoutSeconds: "SLACK_TIMEOUT_SECONDS",
   table: "SLACK_TABLE",
   secretId: "SLACK_SECRET_ID",
+  /** "true": a direct message to each approver after the channel message (stage key directMessages). */
+  directMessages: "SLACK_DIRECT_MESSAGES",
 } as const;
+
+/**
+ * Direct messages' time: one attempt each (no retry), at most callTimeoutMs, `concurrency` at a
+ * time, and none past deadlineMs after the invocation began, so 50 approvers leave the function's
+ * 30 s (components/shared/approvalFunction.ts LAMBDA_TIMEOUT_SECONDS) room to finish.
+ * chat.postMessage allows about 1 message per second per channel (each DM is its own channel) and
+ * several hundred per minute per workspace, with bursts
+ * (https://docs.slack.dev/reference/methods/chat.postMessage, "Rate limiting").
+ */
+export const SLACK_DM_LIMITS = { callTimeoutMs: 3_000, concurrency: 5, deadlineMs: 20_000 } as const;
+/** A DM call is not started with less time than this before the deadline. */
+const DM_MIN_CALL_MS = 250;
 
 /** A decided or timed-out item stays this long after the deadline, so a late click is told so (not "unknown"). */
 export const SLACK_ITEM_GRACE_SECONDS = 7 * 24 * 3600;
@@ -48,6 +64,7 @@ export interface SlackStartSettings {
   table: string;
   secretId: string;
   apiUrl: string;
+  directMessages: boolean;
 }
 
 export interface SlackStartDeps {
@@ -60,6 +77,17 @@ export interface SlackStartDeps {
   fetchImpl?: typeof fetch;
   /** One JSON line per call (default console.log). */
   log?: (line: string) => void;
+  /** Milliseconds on a monotonic clock (default performance.now): the direct messages' deadline. */
+  clockMs?: () => number;
+  /** Tests shorten the direct messages' limits. */
+  dmLimits?: Partial<{ callTimeoutMs: number; concurrency: number; deadlineMs: number }>;
+}
+
+/** How the direct messages went: sent, failed (Slack or network error), skipped (no time left). */
+export interface SlackDmSummary {
+  sent: number;
+  failed: number;
+  skipped: number;
 }
 
 function configError(message: string): Error {
@@ -94,6 +122,10 @@ export function slackStartSettings(env: Record<string, string | undefined> = pro
   if (!Number.isInteger(required) || required < 1 || required > approvers.length) {
     throw configError(`${SLACK_START_ENV.required} must be a whole number from 1 to the number of approvers`);
   }
+  const dms = env[SLACK_START_ENV.directMessages];
+  if (dms !== undefined && dms !== "true" && dms !== "false") {
+    throw configError(`${SLACK_START_ENV.directMessages} must be true or false`);
+  }
   const timeoutSeconds = Number(value(SLACK_START_ENV.timeoutSeconds));
   if (!Number.isInteger(timeoutSeconds) || timeoutSeconds < 1) {
     throw configError(`${SLACK_START_ENV.timeoutSeconds} must be a whole number of seconds`);
@@ -107,6 +139,7 @@ export function slackStartSettings(env: Record<string, string | undefined> = pro
     table: value(SLACK_START_ENV.table),
     secretId: value(SLACK_START_ENV.secretId),
     apiUrl: slackApiUrl(env),
+    directMessages: dms === "true",
   };
 }
 
@@ -142,7 +175,9 @@ export function storedRequest(request: ApprovalRequest): ApprovalRequest {
 export async function startSlackRequest(
   event: unknown,
   deps: SlackStartDeps,
-): Promise<{ channel: string; ts: string }> {
+): Promise<{ channel: string; ts: string; directMessages?: SlackDmSummary }> {
+  const clock = deps.clockMs ?? (() => performance.now());
+  const startedAt = clock();
   const log = deps.log ?? ((line: string) => console.log(line));
   const settings = slackStartSettings(deps.env ?? process.env);
   const task = parseCallbackTaskEvent(event, settings.stage);
@@ -193,6 +228,21 @@ export async function startSlackRequest(
     if (!(await bindMessage(deps.dynamodb, settings.table, keyHash, posted))) {
       throw new Error("SlackMessageNotBound: the request's item was not found or is bound to another message");
     }
+    const directMessages = settings.directMessages
+      ? await sendDmNotices({
+          settings,
+          posted,
+          request,
+          deadline,
+          slack: { token: botToken, apiUrl: settings.apiUrl, fetchImpl: deps.fetchImpl },
+          deadlineAt: startedAt + (deps.dmLimits?.deadlineMs ?? SLACK_DM_LIMITS.deadlineMs),
+          clock,
+          limits: { ...SLACK_DM_LIMITS, ...deps.dmLimits },
+          warn: (fields) =>
+            log(JSON.stringify({ level: "warn", stage: settings.stage, executionArn: task.executionArn, ...fields })),
+          secrets,
+        })
+      : undefined;
     log(
       JSON.stringify({
         msg: "slack approval request posted",
@@ -201,9 +251,10 @@ export async function startSlackRequest(
         channel: posted.channel,
         ts: posted.ts,
         keyHash,
+        ...(directMessages ? { directMessages } : {}),
       }),
     );
-    return posted;
+    return directMessages ? { ...posted, directMessages } : posted;
   } catch (error) {
     const safe = redactedError(error, secrets);
     log(
@@ -218,4 +269,101 @@ export async function startSlackRequest(
     );
     throw safe;
   }
+}
+
+interface DmNoticeJob {
+  settings: SlackStartSettings;
+  posted: { channel: string; ts: string };
+  request: ApprovalRequest;
+  deadline: Date;
+  slack: SlackCallOptions;
+  /** On `clock`: no DM call runs past it. */
+  deadlineAt: number;
+  clock: () => number;
+  limits: { callTimeoutMs: number; concurrency: number };
+  warn: (fields: Record<string, unknown>) => void;
+  secrets: string[];
+}
+
+/**
+ * One direct message per approver (chat.postMessage with the user's ID as `channel`, which posts in
+ * the app's DM with that user with `chat:write` alone: https://docs.slack.dev/reference/methods/chat.postMessage,
+ * "Begin a conversation in a user's App Home"; channel_not_found when the app may not DM the user,
+ * messages_tab_disabled when the app's Messages tab is off). The channel message is the request:
+ * nothing here throws, retries or writes to the table; each failure is a warning without secrets.
+ */
+async function sendDmNotices(job: DmNoticeJob): Promise<SlackDmSummary> {
+  const summary: SlackDmSummary = { sent: 0, failed: 0, skipped: 0 };
+  const left = () => job.deadlineAt - job.clock();
+  const once = (timeoutMs: number): SlackCallOptions => ({
+    ...job.slack,
+    maxRetries: 0,
+    maxRetryAfterSeconds: 0,
+    timeoutMs: Math.max(1, Math.min(timeoutMs, left())),
+  });
+  const reason = (error: unknown) => {
+    const safe = redactedError(error, job.secrets);
+    return { error: safe.name, message: redactText(safe.message, job.secrets) };
+  };
+  try {
+    let permalink: string | undefined;
+    if (left() >= DM_MIN_CALL_MS) {
+      try {
+        permalink = await getPermalink(
+          { channel: job.posted.channel, message_ts: job.posted.ts },
+          once(job.limits.callTimeoutMs),
+        );
+      } catch (error) {
+        job.warn({ msg: "slack permalink not read; the direct messages name the channel instead", ...reason(error) });
+      }
+    }
+    const notice = dmNotice({
+      request: job.request,
+      stage: job.settings.stage,
+      deadline: job.deadline,
+      required: job.settings.required,
+      approverCount: job.settings.approvers.length,
+      channel: job.posted.channel,
+      permalink,
+    });
+    const queue = [...job.settings.approvers];
+    const skipped: string[] = [];
+    const worker = async () => {
+      for (let approver = queue.shift(); approver !== undefined; approver = queue.shift()) {
+        if (left() < DM_MIN_CALL_MS) {
+          skipped.push(approver);
+          continue;
+        }
+        try {
+          // No unfurl: the link must not show the request message (and its buttons) a second time.
+          await postMessage(
+            { channel: approver, text: notice.text, blocks: notice.blocks, unfurl_links: false, unfurl_media: false },
+            once(job.limits.callTimeoutMs),
+          );
+          summary.sent += 1;
+        } catch (error) {
+          summary.failed += 1;
+          job.warn({
+            msg: "slack direct message not sent; the request stays posted in the channel",
+            approver,
+            ...reason(error),
+          });
+        }
+      }
+    };
+    const workers = Math.max(1, Math.min(job.limits.concurrency, queue.length));
+    await Promise.all(Array.from({ length: workers }, worker));
+    if (skipped.length > 0) {
+      summary.skipped = skipped.length;
+      job.warn({
+        msg: "slack direct messages not sent: the start function's time for them ran out",
+        approvers: skipped,
+      });
+    }
+  } catch (error) {
+    // A bug here (the notice not built) must not fail a Task whose request is posted.
+    summary.failed = job.settings.approvers.length - summary.sent - summary.skipped;
+    job.warn({ msg: "slack direct messages not sent; the request stays posted in the channel", ...reason(error) });
+  }
+  return summary;
 }
