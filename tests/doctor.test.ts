@@ -1,8 +1,8 @@
 // npm run doctor against AWS-protocol fakes on 127.0.0.1 (FakeAws for the JSON and query protocols
 // and Lambda's REST routes, a small S3 for the bucket reads) and a fake `pulumi` printing the stack's
 // outputs: a healthy stack, one with an unconfirmed subscription and a role missing a permission, one
-// with a codepipeline stage and a fault on every other check, and what it cannot check. Every request
-// is asserted to be a read.
+// with a codepipeline stage and a fault on every other check, one with a slack stage (its secret, its
+// request table, its functions' IAM rows), and what it cannot check. Every request is asserted to be a read.
 import { expect } from "chai";
 import { spawn } from "child_process";
 import { createHash } from "crypto";
@@ -124,6 +124,43 @@ const PIPELINE_OUTPUTS = {
     },
   ],
 };
+// A stack with a slack stage too (components/mechanisms/slackApproval.ts: its stage output; its
+// functions' environment name the secret by ARN and the request table by name).
+const SLACK_SECRET = arn("secretsmanager", "secret:sfn-approvals-prod-ops-slack-app-Ab12Cd");
+const SLACK_TABLE = "stage-ops-requests-4d5e6f7";
+const SLACK_API_ID = "s1l2a3c4k5";
+const SLACK_START = "stage-ops-start-fn-1a2b3c4";
+const SLACK_INTERACTION = "stage-ops-interactions-fn-2b3c4d5";
+const SLACK_FOLLOW_UP = "stage-ops-follow-up-fn-3c4d5e6";
+const slackEnv = { SLACK_TABLE, SLACK_SECRET_ID: SLACK_SECRET };
+const SLACK_FUNCTIONS: typeof FUNCTIONS = {
+  [SLACK_START]: {
+    role: role("stage-ops-start-fn-role-8888888"),
+    env: { ...slackEnv, SLACK_STAGE: "ops", SLACK_CHANNEL: "C0123456789", SLACK_REQUIRED: "1" },
+  },
+  [SLACK_INTERACTION]: {
+    role: role("stage-ops-interactions-fn-role-9999999"),
+    env: { ...slackEnv, SLACK_TEAM_ID: "T0123456789", SLACK_COMMENT_ON_APPROVE: "false" },
+  },
+  [SLACK_FOLLOW_UP]: { role: role("stage-ops-follow-up-fn-role-0000000"), env: { ...slackEnv, SLACK_STAGE: "ops" } },
+};
+const SLACK_OUTPUTS = {
+  ...OUTPUTS,
+  stages: [
+    ...OUTPUTS.stages,
+    {
+      name: "ops",
+      mechanism: "slack",
+      approvers: ["U0123456789", "U0123456790"],
+      timeout: "1d",
+      channel: "C0123456789",
+      interactivityUrl: `https://${SLACK_API_ID}.execute-api.eu-west-1.amazonaws.com/slack/interactions`,
+      startFunctionName: SLACK_START,
+      interactionFunctionName: SLACK_INTERACTION,
+      followUpFunctionName: SLACK_FOLLOW_UP,
+    },
+  ],
+};
 /** What doctor may send: reads only. */
 const READ_ONLY = [
   "GetCallerIdentity",
@@ -136,6 +173,8 @@ const READ_ONLY = [
   "GetPipeline",
   "ListSubscriptionsByTopic",
   "SimulatePrincipalPolicy",
+  "DescribeSecret",
+  "DescribeTimeToLive",
 ];
 
 /** Just enough S3 (REST-XML, path style for an IP endpoint): GetObjectLockConfiguration and GetBucketVersioning. */
@@ -220,6 +259,7 @@ describe("npm run doctor", function () {
       pulumi,
       `#!/bin/sh\ncase "$*" in\n"stack output --json --stack prod") cat <<'JSON'\n${JSON.stringify(OUTPUTS)}\nJSON\n;;\n` +
         `"stack output --json --stack with-pipeline") cat <<'JSON'\n${JSON.stringify(PIPELINE_OUTPUTS)}\nJSON\n;;\n` +
+        `"stack output --json --stack with-slack") cat <<'JSON'\n${JSON.stringify(SLACK_OUTPUTS)}\nJSON\n;;\n` +
         `*) echo "error: no stack named '$5' found" >&2; exit 255 ;;\nesac\n`,
     );
     chmodSync(pulumi, 0o755);
@@ -256,6 +296,12 @@ describe("npm run doctor", function () {
       pipelineRefused?: boolean;
       /** SimulatePrincipalPolicy refused for this principal. */
       simulationRefused?: string;
+      /** The slack stage's secret: missing, scheduled for deletion, or without a current value. */
+      secret?: "missing" | "deleted" | "no current value";
+      /** The slack request table: missing, or its TTL (default ENABLED on expiresAt). */
+      table?: "missing" | { TimeToLiveStatus: string; AttributeName?: string };
+      /** Functions GetFunctionConfiguration does not find. */
+      missingFunctions?: string[];
     } = {},
   ) {
     aws
@@ -279,8 +325,8 @@ describe("npm run doctor", function () {
       }))
       .on("GetFunctionConfiguration", (body) => {
         const name = String(body.FunctionName).split(":").pop()!;
-        const fn = { ...FUNCTIONS, ...PIPELINE_FUNCTIONS }[name];
-        return fn
+        const fn = { ...FUNCTIONS, ...PIPELINE_FUNCTIONS, ...SLACK_FUNCTIONS }[name];
+        return fn && !opts.missingFunctions?.includes(name)
           ? {
               FunctionName: name,
               FunctionArn: fnArn(name),
@@ -291,6 +337,32 @@ describe("npm run doctor", function () {
             }
           : new AwsError("ResourceNotFoundException", `Function not found: ${fnArn(name)}`, 404);
       })
+      // Shape: DescribeSecretResponse (SDK model; timestamps in epoch seconds, awsJson1_1); no value.
+      .on("DescribeSecret", (body) =>
+        body.SecretId !== SLACK_SECRET || opts.secret === "missing"
+          ? new AwsError("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+          : {
+              ARN: SLACK_SECRET,
+              Name: "sfn-approvals-prod-ops-slack-app",
+              LastChangedDate: 1795000000,
+              ...(opts.secret === "deleted" ? { DeletedDate: 1796000000 } : {}),
+              VersionIdsToStages: {
+                "a1b2c3d4-5678-90ab-cdef-EXAMPLE11111": [
+                  opts.secret === "no current value" ? "AWSPREVIOUS" : "AWSCURRENT",
+                ],
+              },
+              CreatedDate: 1790000000,
+            },
+      )
+      // Shape: DescribeTimeToLiveOutput { TimeToLiveDescription { TimeToLiveStatus, AttributeName } } (SDK model).
+      .on("DescribeTimeToLive", (body) =>
+        body.TableName !== SLACK_TABLE || opts.table === "missing"
+          ? new AwsError(
+              "ResourceNotFoundException",
+              `Requested resource not found: Table: ${body.TableName} not found`,
+            )
+          : { TimeToLiveDescription: opts.table ?? { TimeToLiveStatus: "ENABLED", AttributeName: "expiresAt" } },
+      )
       .on("ListRuleNamesByTarget", (body) => ({
         RuleNames:
           body.TargetArn === fnArn("stage-manager-result-fn-b2c3d4e")
@@ -597,7 +669,14 @@ describe("npm run doctor", function () {
     const result = await run(["--state-machine-arn", STATE_MACHINE]);
     const lines = verdictLines(result.stdout);
     expect(lines.filter((l) => l.startsWith("FAIL"))).to.deep.equal([]);
-    for (const check of ["definition", "alerts topic", "EventBridge rules", "dead-letter queues", "decision record"])
+    for (const check of [
+      "definition",
+      "alerts topic",
+      "EventBridge rules",
+      "dead-letter queues",
+      "Slack secrets and request tables",
+      "decision record",
+    ])
       expect(lines).to.include(`not checked ${check}: needs --stack`);
     expect(lines.find((l) => l.startsWith("not checked IAM:"))).to.include(
       "the stages' roles and approvers need --stack",
@@ -608,6 +687,127 @@ describe("npm run doctor", function () {
     expect(result.code).to.equal(0);
     expect(aws.requests.map((r) => r.operation).filter((op) => !READ_ONLY.includes(op))).to.deep.equal([]);
     expect(s3.requests).to.deep.equal([]);
+  });
+
+  it("a slack stage: its secret (never its value), its request table's TTL and its three functions' IAM rows, all ok", async () => {
+    serveStack();
+    const result = await run(["--stack", "with-slack"]);
+    const lines = verdictLines(result.stdout);
+    expect(
+      lines.filter((l) => !l.startsWith("ok ")),
+      result.stdout,
+    ).to.deep.equal([]);
+    expect(lines).to.include.members([
+      "ok          Slack secret (stage ops): sfn-approvals-prod-ops-slack-app exists with a current value, last " +
+        "changed 2026-11-18 (its value is not read)",
+      `ok          Slack request table (stage ops): ${SLACK_TABLE} exists, TTL on expiresAt`,
+      "ok          Lambda runtime: 7 function(s) on nodejs24.x, not deprecated",
+    ]);
+    expect(result.code).to.equal(0);
+    expectOnlyReads();
+    expect(aws.operations()).to.not.include("GetSecretValue");
+    expect(aws.requests.filter((r) => r.operation === "DescribeSecret").map((r) => r.body)).to.deep.equal([
+      { SecretId: SLACK_SECRET },
+    ]);
+    expect(aws.requests.filter((r) => r.operation === "DescribeTimeToLive").map((r) => r.body)).to.deep.equal([
+      { TableName: SLACK_TABLE },
+    ]);
+    // The interaction and follow-up functions are read like the others.
+    expect(
+      aws.requests
+        .filter((r) => r.operation === "GetFunctionConfiguration")
+        .map((r) => String(r.body.FunctionName).split(":").pop()),
+    ).to.include.members([SLACK_START, SLACK_INTERACTION, SLACK_FOLLOW_UP]);
+
+    // The slack rows of the call table, named from the stage output and the start function's environment.
+    const simulations = aws.requests.filter((r) => r.operation === "SimulatePrincipalPolicy").map(simulationOf);
+    const table = arn("dynamodb", `table/${SLACK_TABLE}`);
+    const callsOf = (principal: string) =>
+      simulations
+        .filter((s) => s.principal === principal)
+        .flatMap((s) => s.actions.map((a) => `${a} ${s.resources.join(" ")}`))
+        .filter((c) => !c.startsWith("logs:"))
+        .sort();
+    expect(callsOf(SLACK_FUNCTIONS[SLACK_START].role)).to.deep.equal(
+      [
+        `dynamodb:PutItem ${table}`,
+        `dynamodb:UpdateItem ${table}`,
+        `secretsmanager:GetSecretValue ${SLACK_SECRET}`,
+      ].sort(),
+    );
+    expect(callsOf(SLACK_FUNCTIONS[SLACK_INTERACTION].role)).to.deep.equal(
+      [
+        `dynamodb:GetItem ${table}`,
+        `dynamodb:UpdateItem ${table}`,
+        `secretsmanager:GetSecretValue ${SLACK_SECRET}`,
+        `states:SendTaskSuccess ${STATE_MACHINE}`,
+      ].sort(),
+    );
+    expect(callsOf(SLACK_FUNCTIONS[SLACK_FOLLOW_UP].role)).to.deep.equal(
+      [
+        `dynamodb:GetItem ${table}`,
+        `dynamodb:UpdateItem ${table}`,
+        `secretsmanager:GetSecretValue ${SLACK_SECRET}`,
+      ].sort(),
+    );
+    for (const fn of [SLACK_START, SLACK_INTERACTION, SLACK_FOLLOW_UP])
+      expect(
+        lines.find((l) => l.startsWith(`ok          IAM ${SLACK_FUNCTIONS[fn].role.split(":").pop()}:`)),
+      ).to.not.equal(undefined);
+  });
+
+  it("a slack stage's missing secret, disabled TTL, deleted secret, missing table: FAIL lines with the fix, exit 1", async () => {
+    const stack = "--stack with-slack";
+    serveStack({ secret: "missing", table: { TimeToLiveStatus: "DISABLED" } });
+    let result = await run(["--stack", "with-slack"]);
+    expect(
+      verdictLines(result.stdout).filter((l) => !l.startsWith("ok ")),
+      result.stdout,
+    ).to.deep.equal([
+      `FAIL        Slack secret (stage ops): ${SLACK_SECRET} does not exist: the stage's functions cannot read the ` +
+        `Slack app's token and signing secret, every request fails; fix: pulumi up --refresh ${stack} creates it with ` +
+        "the value from the stack's config",
+      `FAIL        Slack request table (stage ops): ${SLACK_TABLE}: TTL is DISABLED, not on expiresAt: finished ` +
+        "requests (their sealed task tokens and votes) are never deleted; fix: aws dynamodb update-time-to-live " +
+        `--table-name ${SLACK_TABLE} --time-to-live-specification Enabled=true,AttributeName=expiresAt --region ` +
+        `eu-west-1 (or pulumi up --refresh ${stack})`,
+    ]);
+    expect(result.code).to.equal(1);
+    expectOnlyReads();
+
+    // Scheduled for deletion; no table; the interaction function gone: its rows are not named, not "ok".
+    aws.reset();
+    s3.requests.length = 0;
+    serveStack({ secret: "deleted", table: "missing", missingFunctions: [SLACK_INTERACTION] });
+    result = await run(["--stack", "with-slack"]);
+    const lines = verdictLines(result.stdout);
+    expect(lines.filter((l) => l.startsWith("FAIL"))).to.deep.equal([
+      "FAIL        Slack secret (stage ops): sfn-approvals-prod-ops-slack-app is scheduled for deletion on " +
+        "2026-11-30: the stage's functions cannot read the Slack app's token and signing secret, every request " +
+        `fails; fix: aws secretsmanager restore-secret --secret-id ${SLACK_SECRET} --region eu-west-1`,
+      `FAIL        Slack request table (stage ops): ${SLACK_TABLE} does not exist: no request can be posted or ` +
+        `decided; fix: pulumi up --refresh ${stack} creates it (requests posted before it was lost cannot be decided from Slack)`,
+    ]);
+    expect(lines.find((l) => l.startsWith(`not checked Lambda runtime (${SLACK_INTERACTION})`))).to.include(
+      "ResourceNotFoundException",
+    );
+    expect(lines.find((l) => l.startsWith("not checked IAM:"))).to.include(
+      "by interaction function (stage ops): the principal is unknown",
+    );
+    expect(result.code).to.equal(1);
+    expectOnlyReads();
+
+    // No current value: the functions would read nothing.
+    aws.reset();
+    s3.requests.length = 0;
+    serveStack({ secret: "no current value" });
+    result = await run(["--stack", "with-slack"]);
+    expect(verdictLines(result.stdout).filter((l) => l.startsWith("FAIL"))).to.deep.equal([
+      "FAIL        Slack secret (stage ops): sfn-approvals-prod-ops-slack-app has no current value (no version " +
+        `labelled AWSCURRENT): every request fails; fix: pulumi up --refresh ${stack} writes the value from the ` +
+        "stack's config (sfn-approvals:slackBotToken, sfn-approvals:slackSigningSecret)",
+    ]);
+    expectOnlyReads();
   });
 
   it("cannot check: no credentials, no such state machine, usage: exit 2 and nothing checked", async () => {

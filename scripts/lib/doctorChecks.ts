@@ -4,10 +4,21 @@ import type { ObjectLockConfiguration } from "@aws-sdk/client-s3";
 import { createHash } from "crypto";
 import { auditRecordKey } from "../../functions/auditRecord";
 import { AwsCallError, failureCause, failureMessage } from "./failures";
-import { DoctorClients, codePipelineSdk, eventBridgeSdk, lambdaSdk, s3Sdk, snsSdk, sqsSdk } from "./doctorClients";
+import type { SLACK_START_ENV } from "../../functions/mechanisms/slack/startRequest";
+import {
+  DoctorClients,
+  codePipelineSdk,
+  dynamoDbSdk,
+  eventBridgeSdk,
+  lambdaSdk,
+  s3Sdk,
+  secretsManagerSdk,
+  snsSdk,
+  sqsSdk,
+} from "./doctorClients";
 import { LiveFacts, SimulatedRequest, liveRequests, simulatePrincipal } from "./doctorIam";
 import { DEPRECATION_WARNING_DAYS, runtimeStatus } from "./doctorRuntimes";
-import { EXECUTION_NAME, Facts, LambdaFacts, taskStates } from "./requiredCalls";
+import { EXECUTION_NAME, Facts, LambdaFacts, SlackFacts, taskStates } from "./requiredCalls";
 import { sfnSdk, stsSdk } from "./sdk";
 import { cell, truncate } from "./terminalFormat";
 import { WorkflowTarget } from "./workflowTarget";
@@ -89,7 +100,15 @@ interface Inventory {
   queueArns: Map<string, string>;
 }
 
-/** Function names the outputs and the definition name: stage start/result functions, the page, Task FunctionNames. */
+/** The stage functions the outputs name (a slack stage's interaction and follow-up functions too). */
+const STAGE_FUNCTION_OUTPUTS = [
+  "startFunctionName",
+  "resultFunctionName",
+  "interactionFunctionName",
+  "followUpFunctionName",
+];
+
+/** Function names the outputs and the definition name: stage functions, the page, Task FunctionNames. */
 function functionNames(
   stages: Array<Record<string, unknown>>,
   page: string | undefined,
@@ -97,7 +116,7 @@ function functionNames(
 ) {
   const names = new Set<string>();
   for (const stage of stages)
-    for (const key of ["startFunctionName", "resultFunctionName"]) if (str(stage[key])) names.add(stage[key] as string);
+    for (const key of STAGE_FUNCTION_OUTPUTS) if (str(stage[key])) names.add(stage[key] as string);
   if (page) names.add(page);
   for (const [, state] of taskStates(states as Record<string, any>)) {
     const fn = state.Parameters?.FunctionName ?? state.Arguments?.FunctionName;
@@ -223,6 +242,22 @@ async function inventory(o: DoctorOptions): Promise<Inventory> {
   };
 }
 
+/**
+ * The start function's environment names a slack stage's secret (its ARN) and request table (its
+ * name), as components/mechanisms/slackApproval.ts sets them; the type ties the names to the function's.
+ */
+const SLACK_ENV: Pick<typeof SLACK_START_ENV, "secretId" | "table"> = {
+  secretId: "SLACK_SECRET_ID",
+  table: "SLACK_TABLE",
+};
+
+/** A slack stage's secret ARN and request table name, from its start function (undefined when not read). */
+function slackResources(inv: Inventory, stage: Record<string, any>) {
+  const start = str(stage.startFunctionName) ? inv.functions.get(stage.startFunctionName) : undefined;
+  if (!start) return undefined;
+  return { secretArn: str(start.environment[SLACK_ENV.secretId]), table: str(start.environment[SLACK_ENV.table]) };
+}
+
 function liveFacts(o: DoctorOptions, inv: Inventory): LiveFacts {
   const region = o.target.region;
   const arn = (service: string, resource: string) =>
@@ -248,6 +283,18 @@ function liveFacts(o: DoctorOptions, inv: Inventory): LiveFacts {
     apiId: pageUrl ? (/^https:\/\/([^.]+)\./.exec(pageUrl)?.[1] ?? "") : "",
     auditBucketArn: str(o.outputs?.auditBucketName) ? `arn:${inv.partition}:s3:::${o.outputs!.auditBucketName}` : "",
   };
+  // Unknown when the start function could not be read: the slack rows then say so (requiredCalls.ts, slackOf).
+  const slackFacts = (stage: Record<string, any>): SlackFacts | undefined => {
+    const named = slackResources(inv, stage);
+    return named
+      ? {
+          secretArn: named.secretArn ?? "",
+          requestTableArn: named.table ? arn("dynamodb", `table/${named.table}`) : "",
+          interaction: fn(stage.interactionFunctionName),
+          followUp: fn(stage.followUpFunctionName),
+        }
+      : undefined;
+  };
   const stageFacts = (stage: Record<string, any>): Facts => {
     const result = fn(stage.resultFunctionName);
     const pipeline = str(stage.pipelineName) ? inv.pipelines.get(stage.pipelineName) : undefined;
@@ -264,6 +311,7 @@ function liveFacts(o: DoctorOptions, inv: Inventory): LiveFacts {
       sourceKey: pipeline?.sourceKey as string,
       tableArn: str(stage.tokenTableName) ? arn("dynamodb", `table/${stage.tokenTableName}`) : "",
       task: {},
+      ...(stage.mechanism === "slack" ? { slack: slackFacts(stage) } : {}),
     };
   };
   return {
@@ -503,6 +551,144 @@ function pipelineLines(inv: Inventory): CheckLine[] {
     text: `${failureMessage(problem)}: the pipeline role's calls are not simulated`,
     unableToCheck: true,
   }));
+}
+
+/**
+ * A slack stage's secret and request table, as its start function names them (the IAM rows use the
+ * same): the secret exists, is not scheduled for deletion and has a current value; the table exists
+ * with TTL on expiresAt. The secret's value is never read: DescribeSecret returns its metadata only.
+ */
+async function slackLines(o: DoctorOptions, inv: Inventory): Promise<CheckLine[]> {
+  const stack = o.target.stack ? ` --stack ${cell(o.target.stack)}` : "";
+  const refresh = `pulumi up --refresh${stack}`;
+  const lines: CheckLine[] = [];
+  for (const stage of inv.stages.filter((s) => s.mechanism === "slack")) {
+    const secretCheck = `Slack secret (stage ${cell(stage.name)})`;
+    const tableCheck = `Slack request table (stage ${cell(stage.name)})`;
+    const named = slackResources(inv, stage);
+    if (!named) {
+      const why = inv.functionProblems.has(stage.startFunctionName)
+        ? `the start function ${cell(stage.startFunctionName)} could not be read: ${failureMessage(inv.functionProblems.get(stage.startFunctionName))}`
+        : "the stage output names no start function";
+      for (const check of [secretCheck, tableCheck])
+        lines.push({ verdict: "not checked", check, text: why, unableToCheck: true });
+      continue;
+    }
+    o.progress(`Reading ${secretCheck}`);
+    lines.push(await slackSecretLine(o, secretCheck, stage, named.secretArn, refresh));
+    o.progress(`Reading ${tableCheck}`);
+    lines.push(await slackTableLine(o, tableCheck, stage, named.table, refresh));
+  }
+  return lines;
+}
+
+async function slackSecretLine(
+  o: DoctorOptions,
+  check: string,
+  stage: Record<string, any>,
+  secretArn: string | undefined,
+  refresh: string,
+): Promise<CheckLine> {
+  if (!secretArn)
+    return {
+      verdict: "FAIL",
+      check,
+      text: `the start function ${cell(stage.startFunctionName)} has no ${SLACK_ENV.secretId}: no request can be posted`,
+      fix: refresh,
+    };
+  try {
+    // DescribeSecretResponse: DeletedDate (scheduled for deletion: the value is not accessible),
+    // VersionIdsToStages (AWSCURRENT labels the current value); no SecretString (SDK model,
+    // @aws-sdk/client-secrets-manager models_0.d.ts). Missing: ResourceNotFoundException.
+    const secret = await aws("Secrets Manager", () =>
+      o.clients.secretsManager.send(new (secretsManagerSdk().DescribeSecretCommand)({ SecretId: secretArn })),
+    );
+    const name = cell(secret.Name ?? nameOf(secretArn));
+    if (secret.DeletedDate)
+      return {
+        verdict: "FAIL",
+        check,
+        text: `${name} is scheduled for deletion on ${secret.DeletedDate.toISOString().slice(0, 10)}: the stage's functions cannot read the Slack app's token and signing secret, every request fails`,
+        fix: `aws secretsmanager restore-secret --secret-id ${cell(secretArn)} --region ${o.target.region}`,
+      };
+    const current = Object.values(secret.VersionIdsToStages ?? {}).some((stages) => stages.includes("AWSCURRENT"));
+    if (!current)
+      return {
+        verdict: "FAIL",
+        check,
+        text: `${name} has no current value (no version labelled AWSCURRENT): every request fails`,
+        fix: `${refresh} writes the value from the stack's config (sfn-approvals:slackBotToken, sfn-approvals:slackSigningSecret)`,
+      };
+    const changed = secret.LastChangedDate ? `, last changed ${secret.LastChangedDate.toISOString().slice(0, 10)}` : "";
+    return {
+      verdict: "ok",
+      check,
+      text: `${name} exists with a current value${changed} (its value is not read)`,
+    };
+  } catch (error) {
+    if (isCredentialFailure(error)) throw error;
+    if ((error as AwsCallError).name === "ResourceNotFoundException")
+      return {
+        verdict: "FAIL",
+        check,
+        text: `${cell(secretArn)} does not exist: the stage's functions cannot read the Slack app's token and signing secret, every request fails`,
+        fix: `${refresh} creates it with the value from the stack's config`,
+      };
+    return { verdict: "not checked", check, text: failureMessage(error), unableToCheck: true };
+  }
+}
+
+/** The attribute the request store writes for DynamoDB's TTL (functions/mechanisms/slack/requestStore.ts). */
+const SLACK_TTL_ATTRIBUTE = "expiresAt";
+
+async function slackTableLine(
+  o: DoctorOptions,
+  check: string,
+  stage: Record<string, any>,
+  table: string | undefined,
+  refresh: string,
+): Promise<CheckLine> {
+  if (!table)
+    return {
+      verdict: "FAIL",
+      check,
+      text: `the start function ${cell(stage.startFunctionName)} has no ${SLACK_ENV.table}: no request can be posted`,
+      fix: refresh,
+    };
+  try {
+    // DescribeTimeToLiveOutput.TimeToLiveDescription: TimeToLiveStatus (ENABLING, ENABLED, DISABLING,
+    // DISABLED), AttributeName; a missing table: ResourceNotFoundException (SDK model, @aws-sdk/client-dynamodb).
+    const answer = await aws("DynamoDB", () =>
+      o.clients.dynamoDb.send(new (dynamoDbSdk().DescribeTimeToLiveCommand)({ TableName: table })),
+    );
+    const status = answer.TimeToLiveDescription?.TimeToLiveStatus ?? "DISABLED";
+    const attribute = answer.TimeToLiveDescription?.AttributeName;
+    if (attribute === SLACK_TTL_ATTRIBUTE && (status === "ENABLED" || status === "ENABLING"))
+      return {
+        verdict: "ok",
+        check,
+        text: `${cell(table)} exists, TTL on ${SLACK_TTL_ATTRIBUTE}${status === "ENABLING" ? " (being enabled)" : ""}`,
+      };
+    return {
+      verdict: "FAIL",
+      check,
+      text: `${cell(table)}: TTL is ${cell(status)}${attribute ? ` on ${cell(attribute)}` : ""}, not on ${SLACK_TTL_ATTRIBUTE}: finished requests (their sealed task tokens and votes) are never deleted`,
+      fix:
+        status === "DISABLED"
+          ? `aws dynamodb update-time-to-live --table-name ${cell(table)} --time-to-live-specification Enabled=true,AttributeName=${SLACK_TTL_ATTRIBUTE} --region ${o.target.region} (or ${refresh})`
+          : refresh,
+    };
+  } catch (error) {
+    if (isCredentialFailure(error)) throw error;
+    if ((error as AwsCallError).name === "ResourceNotFoundException")
+      return {
+        verdict: "FAIL",
+        check,
+        text: `${cell(table)} does not exist: no request can be posted or decided`,
+        fix: `${refresh} creates it (requests posted before it was lost cannot be decided from Slack)`,
+      };
+    return { verdict: "not checked", check, text: failureMessage(error), unableToCheck: true };
+  }
 }
 
 async function deadLetterLines(o: DoctorOptions, inv: Inventory): Promise<CheckLine[]> {
@@ -777,9 +963,11 @@ export async function runChecks(o: DoctorOptions): Promise<CheckLine[]> {
     lines.push(
       { verdict: "not checked", check: "EventBridge rules", text: "needs --stack" },
       { verdict: "not checked", check: "dead-letter queues", text: "needs --stack" },
+      { verdict: "not checked", check: "Slack secrets and request tables", text: "needs --stack" },
     );
   lines.push(...ruleLines(o, inv));
   lines.push(...pipelineLines(inv));
+  lines.push(...(await slackLines(o, inv)));
   // Before the IAM check: it names each queue by the ARN read here.
   lines.push(...(await deadLetterLines(o, inv)));
   lines.push(...runtimeLines(o, inv));
