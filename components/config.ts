@@ -44,6 +44,8 @@ export interface StageConfig {
   channel?: string;
   /** slack: Approve also opens the comment box (set only when configured). */
   commentOnApprove?: boolean;
+  /** slack: each approver also gets a direct message pointing at the request (set only when configured). */
+  directMessages?: boolean;
 }
 
 export interface EscalationTargets {
@@ -159,6 +161,7 @@ const STAGE_KEYS = new Set([
   "permissionSets",
   "channel",
   "commentOnApprove",
+  "directMessages",
 ]);
 
 // IAM Identity Center ARNs, as the AWS CLI reference gives their patterns

@@ -1,4 +1,4 @@
-// The slack mechanism's config: a stage's `channel` and `commentOnApprove`, and the Slack app's
+// The slack mechanism's config: a stage's `channel`, `commentOnApprove` and `directMessages`, and the Slack app's
 // stack keys (sfn-approvals:slackTeamId, and the secrets slackBotToken and slackSigningSecret,
 // set with `pulumi config set --secret`). Problems are worded as in config.ts.
 import * as pulumi from "@pulumi/pulumi";
@@ -28,17 +28,17 @@ function show(value: unknown): string {
   return text === undefined ? String(value) : text;
 }
 
-/** `channel` and `commentOnApprove` of one stage: required and allowed only where the mechanism posts to a channel. */
+/** `channel`, `commentOnApprove` and `directMessages` of one stage: allowed only where the mechanism posts to a channel (`channel` required there). */
 export function parseSlackStageKeys(
   stage: Record<string, unknown>,
   at: string,
   mechanism: unknown,
   rules: MechanismDefinition | undefined,
   problems: string[],
-): { channel?: string; commentOnApprove?: boolean } {
-  const result: { channel?: string; commentOnApprove?: boolean } = {};
+): { channel?: string; commentOnApprove?: boolean; directMessages?: boolean } {
+  const result: { channel?: string; commentOnApprove?: boolean; directMessages?: boolean } = {};
   if (rules && !rules.channel) {
-    for (const key of ["channel", "commentOnApprove"]) {
+    for (const key of ["channel", "commentOnApprove", "directMessages"]) {
       if (stage[key] !== undefined)
         problems.push(`${at}.${key} is set, but ${show(mechanism)} posts to no Slack channel; remove ${key}`);
     }
@@ -60,6 +60,15 @@ export function parseSlackStageKeys(
     else
       problems.push(
         `${at}.commentOnApprove is ${show(comment)}: must be true or false (true: Approve also opens the comment box)`,
+      );
+  }
+  const dms = stage.directMessages;
+  if (dms !== undefined) {
+    if (dms === true || dms === "true") result.directMessages = true;
+    else if (dms === false || dms === "false") result.directMessages = false;
+    else
+      problems.push(
+        `${at}.directMessages is ${show(dms)}: must be true or false (true: each approver also gets a direct message pointing at the request in the channel)`,
       );
   }
   return result;

@@ -1,6 +1,6 @@
-// Config of the slack mechanism: a stage's approvers (Slack user IDs), quorum, channel and
-// commentOnApprove; the Slack app's stack keys (the workspace, and the two credentials, refused in
-// clear text when Pulumi says which keys are secret); what slack refuses and why.
+// Config of the slack mechanism: a stage's approvers (Slack user IDs), quorum, channel,
+// commentOnApprove and directMessages; the Slack app's stack keys (the workspace, and the two
+// credentials, refused in clear text when Pulumi says which keys are secret); what slack refuses and why.
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { parseConfig } from "../components/config";
@@ -56,6 +56,16 @@ describe("config: slack", () => {
     expect(config.slack).to.deep.equal({ teamId: "T0123456789" });
   });
 
+  it("parses directMessages (left out: not set, so off), true or false", () => {
+    expect(parseConfig(app([slackStage()])).stages[0]).not.to.have.property("directMessages");
+    expect(parseConfig(app([slackStage({ directMessages: true })])).stages[0]).to.deep.include({
+      directMessages: true,
+    });
+    expect(parseConfig(app([slackStage({ directMessages: "false" })])).stages[0]).to.deep.include({
+      directMessages: false,
+    });
+  });
+
   it("takes remindEvery without notify: reminders are replies in the request message's thread", () => {
     const config = parseConfig(app([slackStage({ remindEvery: "4h" })]));
     expect(config.stages[0]).to.deep.include({ remindEverySeconds: 14400, remindEvery: "4h", notify: [] });
@@ -106,6 +116,28 @@ describe("config: slack", () => {
       "commentOnApprove that is not a boolean",
       app([slackStage({ commentOnApprove: "yes" })]),
       [`${at}.commentOnApprove is "yes": must be true or false (true: Approve also opens the comment box)`],
+    ],
+    [
+      "directMessages that is not a boolean",
+      app([slackStage({ directMessages: 1 })]),
+      [
+        `${at}.directMessages is 1: must be true or false (true: each approver also gets a direct message pointing at the request in the channel)`,
+      ],
+    ],
+    [
+      "directMessages on another mechanism",
+      {
+        stages: [
+          {
+            name: "lead",
+            mechanism: "email-link",
+            approvers: ["lead@example.com"],
+            timeout: "1d",
+            directMessages: true,
+          },
+        ],
+      },
+      [`${at}.directMessages is set, but "email-link" posts to no Slack channel; remove directMessages`],
     ],
     [
       "notify (the channel is the notification)",

@@ -44,6 +44,7 @@ const CONFIG = stackConfig("dev", {
       approvers: APPROVERS,
       minRequiredApprovals: 2,
       channel: CHANNEL,
+      directMessages: true,
       timeout: "1d",
       remindEvery: "4h",
       escalateTo: ["lead@example.com"],
@@ -123,6 +124,8 @@ describe("slack stage (index.ts under mocks)", () => {
       SLACK_TIMEOUT_SECONDS: "86400",
       SLACK_TABLE: TABLE,
       SLACK_SECRET_ID: SECRET_ARN,
+      // directMessages: true (the start function DMs each approver after the channel message).
+      SLACK_DIRECT_MESSAGES: "true",
     });
     expect(named(run.resources, "stage-ops-interactions-fn").inputs.environment.variables).to.deep.equal({
       SLACK_TEAM_ID: "T0123456789",

@@ -60,7 +60,7 @@ export interface MechanismDefinition {
   approvalPage: "code-link" | "token-link" | false;
   /** Whether the stack gives the approvers an IAM policy (attached, or to permission sets: `permissionSets`). */
   approverPolicy: boolean;
-  /** Whether the stage posts to a Slack channel (stage key `channel`, required; `commentOnApprove`). */
+  /** Whether the stage posts to a Slack channel (keys `channel`, required; `commentOnApprove`, `directMessages`). */
   channel: boolean;
   /** How an approver decides, in one sentence: reminders and escalation emails say it. */
   howToDecide: string;
@@ -271,6 +271,7 @@ export const MECHANISM_DEFINITIONS: Record<Mechanism, MechanismDefinition> = {
           minRequiredApprovals: config.minRequiredApprovals,
           channel: config.channel,
           ...(config.commentOnApprove !== undefined ? { commentOnApprove: config.commentOnApprove } : {}),
+          ...(config.directMessages !== undefined ? { directMessages: config.directMessages } : {}),
           timeoutSeconds: config.timeoutSeconds,
           teamId: defaults.slack.teamId,
           secrets: defaults.slack.secrets,

@@ -98,6 +98,8 @@ export interface SlackApprovalArgs {
   channel: string;
   /** Approve also opens the comment box. */
   commentOnApprove?: boolean;
+  /** Each approver also gets a direct message pointing at the request (startRequest.ts). */
+  directMessages?: boolean;
   timeoutSeconds: number;
   /** The workspace whose clicks are accepted (T…). */
   teamId: string;
@@ -211,6 +213,7 @@ export class SlackApproval extends pulumi.ComponentResource implements ApprovalS
           [SLACK_START_ENV.timeoutSeconds]: String(args.timeoutSeconds),
           [SLACK_START_ENV.table]: this.requests.name,
           [SLACK_START_ENV.secretId]: this.secret.arn,
+          [SLACK_START_ENV.directMessages]: String(args.directMessages === true),
         },
         statements: [
           readSecret,
