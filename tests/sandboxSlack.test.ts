@@ -157,6 +157,51 @@ describe("sandbox: a slack stage (npm run demo)", function () {
     expectNoSecrets(text);
   });
 
+  it("with directMessages: true, prints each approver's direct message: the notice with a link to the request, no buttons", async () => {
+    const io = terminal(undefined, watch);
+    // The stack config holds each key as JSON text (stackConfig).
+    const stages = (JSON.parse(CONFIG["sfn-approvals:stages"]) as Array<Record<string, unknown>>).map((stage) => ({
+      ...stage,
+      directMessages: true,
+    }));
+    const config = { ...CONFIG, "sfn-approvals:stages": JSON.stringify(stages) };
+    const result = await runSandbox({
+      stack: "dev",
+      config,
+      decide: "approve",
+      io,
+      emailDir: dir,
+      slackStateFile: stateFile,
+    });
+    const text = io.text();
+    expect(result.code, text).to.equal(0);
+    expect(text).to.match(
+      /\n {2}SLACK chat\.getPermalink of message \d+\.\d+: https:\/\/sandbox\.slack\.com\/archives\/C0APPROVALS\/p\d+\n/,
+    );
+    for (const approver of APPROVERS) {
+      const at = io.lines.findIndex((l) =>
+        l.startsWith(
+          `  SLACK chat.postMessage to D0${approver.slice(1)} (a direct message to ${approver}), as the app's bot`,
+        ),
+      );
+      expect(at, text).to.be.greaterThan(-1);
+      const dm = io.lines.slice(at + 1, at + 7);
+      expect(dm.slice(0, 5)).to.deep.equal([
+        "    | Approval needed: Expense report ER98765",
+        "    | =======================================",
+        "    | Stage: ops",
+        dm[3],
+        "    | Approvals needed: 2 of 3 approvers",
+      ]);
+      expect(dm[3]).to.match(/^ {4}\| Decide by: \d{4}-\d\d-\d\d \d\d:\d\d UTC$/);
+      expect(dm[5]).to.match(
+        /^ {4}\| You are one of the approvers\. Approve or reject it on the request message in #C0APPROVALS: Open the request \(https:\/\/sandbox\.slack\.com\/archives\/C0APPROVALS\/p\d+\)$/,
+      );
+    }
+    expect(text).to.not.match(/direct message to [^\n]*\n(?: {4}\|[^\n]*\n)*? {4}\| \[ Approve \]/);
+    expectNoSecrets(text);
+  });
+
   it("--decide reject: the first approver's Reject opens the comment modal, submitted with the sandbox's comment; the run ends rejected (exit 1)", async () => {
     const io = terminal(undefined, watch);
     const result = await sandbox(io, "reject");

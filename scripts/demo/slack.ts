@@ -1,8 +1,9 @@
 // The sandbox's Slack, for a stack with a slack stage (npm run demo): the stage's real serialized
 // start and interaction functions run against
 // - a local Slack Web API on 127.0.0.1 (tests/helpers/fakeSlack.ts, in place of https://slack.com/api/
-//   through SLACK_API_URL): it records chat.postMessage, chat.update, chat.postEphemeral,
-//   views.open and users.info and answers as Slack documents them; any other method gets
+//   through SLACK_API_URL): it records chat.postMessage (also to an approver's ID: a direct
+//   message), chat.update, chat.postEphemeral, chat.getPermalink, views.open and users.info and
+//   answers as Slack documents them; any other method gets
 //   `{ ok: false, error: "unknown_method" }` ("This method does not exist." in the error lists of
 //   Slack's method pages, e.g. functions.completeError). Every call is printed, messages as a
 //   terminal can show them;
@@ -105,6 +106,7 @@ export function terminalText(mrkdwn: string): string {
   return mrkdwn
     .replace(/<!date\^\d+\^[^|>]*\|([^>]*)>/g, "$1")
     .replace(/<@([A-Z0-9]+)>/g, "@$1")
+    .replace(/<#([A-Z0-9]+)(?:\|[^>]*)?>/g, "#$1")
     .replace(/<!(here|channel|everyone)>/g, "@$1")
     .replace(/<(https?:\/\/[^|>]+)\|([^>]+)>/g, (_, url: string, label: string) =>
       label === url ? url : `${label} (${url})`,
@@ -232,6 +234,7 @@ interface CallArguments {
   channel?: unknown;
   ts?: unknown;
   thread_ts?: unknown;
+  message_ts?: unknown;
   user?: unknown;
   text?: string;
   blocks?: unknown[];
@@ -424,7 +427,7 @@ function describeCall(call: RecordedSlackCall): string[] {
   switch (call.method) {
     case "chat.postMessage":
       return [
-        `  SLACK chat.postMessage to ${String(call.answer.channel)}${args.thread_ts ? ` (a reply in the thread of ${String(args.thread_ts)})` : ""}, as the app's bot (ts ${String(call.answer.ts)}):`,
+        `  SLACK chat.postMessage to ${String(call.answer.channel)}${/^[UW]/.test(String(args.channel)) ? ` (a direct message to ${String(args.channel)})` : ""}${args.thread_ts ? ` (a reply in the thread of ${String(args.thread_ts)})` : ""}, as the app's bot (ts ${String(call.answer.ts)}):`,
         ...quote(renderMessage(args.text, args.blocks)),
       ];
     case "chat.update":
@@ -440,6 +443,8 @@ function describeCall(call: RecordedSlackCall): string[] {
         `  SLACK views.open: the modal "${String(args.view?.title?.text ?? "")}" opens for the clicker: ${String(input?.label?.text ?? "")}${input?.optional ? " (optional)" : ""}`,
       ];
     }
+    case "chat.getPermalink":
+      return [`  SLACK chat.getPermalink of message ${String(args.message_ts)}: ${String(call.answer.permalink)}`];
     case "users.info":
       return [`  SLACK users.info ${String(args.user)}: ${String(call.answer.user?.real_name ?? "")}`];
     default:
