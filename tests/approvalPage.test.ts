@@ -11,6 +11,7 @@ import { expect } from "chai";
 import { createHash } from "crypto";
 import { decodeToken, encodeToken } from "../functions/mechanisms/email/approvalLink";
 import { ApprovalPageSettings, handleApprovalPage } from "../functions/mechanisms/email/approvalPage";
+import { PAGE_RESEND } from "../functions/shared/throttledSend";
 import { CLAIM_STALE_SECONDS, codeHashOf, newLinkCode, sealToken } from "../functions/mechanisms/email/linkCodes";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { FakeCodeTable } from "./helpers/fakeCodeTable";
@@ -56,7 +57,9 @@ const DIRECT: PageUnderTest = {
     const credentials = { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" };
     const sfn = new SFNClient({ region: "eu-west-1", endpoint: sfnEndpoint, credentials, maxAttempts: 1 });
     const dynamodb = new DynamoDBClient({ region: "eu-west-1", endpoint: sfnEndpoint, credentials, maxAttempts: 1 });
-    return (event) => handleApprovalPage(event, SETTINGS, sfn, dynamodb);
+    // Throttled sends go again without their pauses here; the serialized page below waits them out.
+    const resend = { ...PAGE_RESEND, sleep: async () => {} };
+    return (event) => handleApprovalPage(event, SETTINGS, sfn, dynamodb, resend);
   },
 };
 
@@ -358,15 +361,36 @@ for (const page of [DIRECT, SERIALIZED])
       expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "SendTaskSuccess"]);
     });
 
-    it("Step Functions refusing the decision (ThrottlingException, status 400) shows 'Your decision was not recorded' (503): nothing was recorded, decide again", async () => {
+    it("Step Functions refusing the decision every time (ThrottlingException, status 400) shows 'Your decision was not recorded' (503) after a few short attempts with the same decision: nothing was recorded, decide again", async () => {
       aws.on("SendTaskSuccess", () => new AwsError("ThrottlingException", "Rate exceeded", 400));
       const response = await post({ decision: "approve" });
       expect(response.status).to.equal(503);
       expect(await response.text())
         .to.contain("Your decision was not recorded")
         .and.contain("nothing was recorded")
-        .and.not.contain("may or may not");
-      expect(aws.operations()).to.deep.equal(["GetExecutionHistory", "SendTaskSuccess"]);
+        .and.not.contain("may or may not")
+        .and.not.contain("Approved");
+      const sends = aws.requests.filter((r) => r.operation === "SendTaskSuccess");
+      expect(aws.operations()).to.deep.equal([
+        "GetExecutionHistory",
+        ...Array(PAGE_RESEND.pausesMs.length + 1).fill("SendTaskSuccess"),
+      ]);
+      expect(new Set(sends.map((r) => JSON.stringify(r.body))).size).to.equal(1);
+    });
+
+    it("a decision throttled a few times (ThrottlingException, KmsThrottlingException: refused, nothing recorded) is sent again within the press and recorded once (issue 17)", async () => {
+      const answers = [
+        new AwsError("ThrottlingException", "Rate exceeded", 400),
+        new AwsError("KmsThrottlingException", "KMS throttled", 400),
+      ];
+      aws.on("SendTaskSuccess", () => answers.shift() ?? {});
+      const response = await post({ decision: "approve" });
+      expect(response.status).to.equal(200);
+      expect(await response.text()).to.contain("<h1>Approved</h1>");
+      const sends = aws.requests.filter((r) => r.operation === "SendTaskSuccess");
+      expect(sends).to.have.length(3);
+      expect(new Set(sends.map((r) => JSON.stringify(r.body))).size).to.equal(1);
+      expect(JSON.parse(sends[0].body.output)).to.include({ decision: "approved" });
     });
 
     it("an AWS failure while loading shows 'Please try again' (503) and decides nothing", async () => {
@@ -675,7 +699,8 @@ for (const page of [DIRECT, SERIALIZED])
           "GetItem",
           "GetExecutionHistory",
           "UpdateItem",
-          "SendTaskSuccess",
+          // Sent again while throttled (refused each time, so never recorded twice), then released.
+          ...Array(PAGE_RESEND.pausesMs.length + 1).fill("SendTaskSuccess"),
           "UpdateItem",
         ]);
         // The release: only this press's claim, removed.

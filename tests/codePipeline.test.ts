@@ -5,6 +5,11 @@ import { expect } from "chai";
 import { createHash, randomBytes } from "crypto";
 import { readFileSync } from "fs";
 import { join } from "path";
+import { CodePipelineClient } from "@aws-sdk/client-codepipeline";
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { SFNClient } from "@aws-sdk/client-sfn";
+import { deliverPipelineDecision } from "../functions/mechanisms/codePipeline/pipelineResult";
+import { RESULT_RESEND } from "../functions/shared/throttledSend";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { stageDecision } from "../functions/contract";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
@@ -922,6 +927,89 @@ describe("codepipeline handlers, as deployed (serialized __index.js against a fa
       expect(JSON.parse(aws.requests[3].body.output)).to.deep.equal(expected);
       expect(table.items.get(keyOf(taskToken))!.decision).to.deep.equal({ S: "approved" });
       expect(table.items.get(keyOf(taskToken))!.pipelineExecutionId).to.deep.equal({ S: EXECUTION });
+    });
+
+    describe("under throttling (issue 17: decisions are not lost under load)", () => {
+      const sends = () => aws.requests.filter((r) => r.operation === "SendTaskSuccess");
+      function approvedRequest(): string {
+        const taskToken = token();
+        waitingRequest(EXECUTION, taskToken);
+        listActions({
+          [EXECUTION]: actionExecution(EXECUTION, {
+            status: "Succeeded",
+            updatedBy: CONTROLLER,
+            output: { executionResult: { externalExecutionSummary: "budget ok" } },
+          }),
+        });
+        return taskToken;
+      }
+      /** In-process, with the deployed settings and pauses of 1 ms: the attempts, not the waiting, are under test. */
+      async function deliverInProcess(maxAttempts: number): Promise<unknown> {
+        const credentials = { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" };
+        const client = { region: "eu-west-1", endpoint: aws.url, credentials, maxAttempts };
+        return deliverPipelineDecision(
+          actionEvent(EXECUTION, "SUCCEEDED"),
+          {
+            pipelineName: PIPELINE,
+            stage: "finance",
+            tableName: resultEnv.TABLE_NAME,
+            approvers: JSON.parse(resultEnv.APPROVERS) as string[],
+            starterRoleArn: resultEnv.STARTER_ROLE_ARN,
+          },
+          {
+            codepipeline: new CodePipelineClient(client),
+            dynamodb: new DynamoDBClient(client),
+            sfn: new SFNClient(client),
+          },
+          () => new Date(),
+          { ...RESULT_RESEND, pausesMs: RESULT_RESEND.pausesMs.map(() => 1) },
+        );
+      }
+
+      it("as deployed: sends a decision refused for KMS throttling again (the SDK does not), delivers it once, then closes the record", async () => {
+        const taskToken = approvedRequest();
+        const answers = [
+          new AwsError("KmsThrottlingException", "KMS throttled", 400),
+          new AwsError("KmsThrottlingException", "KMS throttled", 400),
+        ];
+        aws.on("SendTaskSuccess", () => answers.shift() ?? {});
+        const run = await invokeResult(actionEvent(EXECUTION, "SUCCEEDED"), [taskToken]);
+        expect(run.error).to.equal(undefined);
+        expect(run.result).to.include({ decision: "approved" });
+        expect(sends()).to.have.length(3);
+        expect(new Set(sends().map((r) => JSON.stringify(r.body))).size).to.equal(1);
+        expect(table.items.get(keyOf(taskToken))!.decision).to.deep.equal({ S: "approved" });
+      });
+
+      it("ThrottlingException and KmsThrottlingException a few times, then accepted: exactly one decision, every send the same", async () => {
+        const taskToken = approvedRequest();
+        const answers = [
+          new AwsError("ThrottlingException", "Rate exceeded", 400),
+          new AwsError("KmsThrottlingException", "KMS throttled", 400),
+          new AwsError("ThrottlingException", "Rate exceeded", 400),
+        ];
+        aws.on("SendTaskSuccess", () => answers.shift() ?? {});
+        expect(await deliverInProcess(1)).to.include({ decision: "approved", approver: CONTROLLER });
+        expect(sends()).to.have.length(4);
+        expect(new Set(sends().map((r) => JSON.stringify(r.body))).size).to.equal(1);
+        expect(sends()[0].body.taskToken).to.equal(taskToken);
+        expect(table.items.get(keyOf(taskToken))!.decision).to.deep.equal({ S: "approved" });
+      });
+
+      it("always throttled: throws (Lambda retries the event, then the dead-letter queue) and leaves the record undecided, so a retry sends it again", async () => {
+        const taskToken = approvedRequest();
+        aws.on("SendTaskSuccess", () => new AwsError("KmsThrottlingException", "KMS throttled", 400));
+        const error = await deliverInProcess(5).then(
+          () => expect.fail("delivered"),
+          (e: Error) => e,
+        );
+        expect(error.message).to.equal(
+          `DecisionNotDelivered: sending the decision approved for pipeline execution ${EXECUTION} (stage finance) failed after ${RESULT_RESEND.pausesMs.length + 1} attempts with KmsThrottlingException: KMS throttled`,
+        );
+        expect(aws.operations()).to.not.include("UpdateItem");
+        expect(table.items.get(keyOf(taskToken))!.decision).to.equal(undefined);
+        expect(new Set(sends().map((r) => JSON.stringify(r.body))).size).to.equal(1);
+      });
     });
 
     it("drives the prod workflow to its end with that exact output (aws-local-stepfunctions)", async () => {

@@ -10,7 +10,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { expect } from "chai";
 import { ACTION_IDS, COMMENT_CALLBACK_IDS } from "../functions/mechanisms/slack/interaction";
 import { markTimedOut, requestKeyHash } from "../functions/mechanisms/slack/requestStore";
-import { FakeAws, RecordedRequest, fakeTaskToken, serveSecrets } from "./helpers/fakeAws";
+import { AwsError, FakeAws, RecordedRequest, fakeTaskToken, serveSecrets } from "./helpers/fakeAws";
 import { FAKE_BOT_TOKEN, FakeSlack, SlackFailure, ratelimited, slackError, slackUser } from "./helpers/fakeSlack";
 import { FakeSlackRequestTable } from "./helpers/fakeSlackRequestTable";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
@@ -308,6 +308,22 @@ describe("slack functions as deployed (serialized __index.js against fake Slack 
     const updates = slack.callsTo("chat.update");
     expect(updates).to.have.length(3);
     expect(updates[2].body).to.deep.equal(updates[1].body);
+  });
+
+  it("a SendTaskSuccess refused for throttling (ThrottlingException, KmsThrottlingException) is sent again within the click: one decision, every send the same", async () => {
+    const answers = [
+      new AwsError("ThrottlingException", "Rate exceeded", 400),
+      new AwsError("KmsThrottlingException", "KMS throttled", 400),
+    ];
+    aws.on("SendTaskSuccess", () => answers.shift() ?? {});
+    const { key, ts } = await postRequest();
+    expect(await send(signedInteraction(click(key, ts, ALICE)))).to.deep.equal(ok);
+    expect(await send(signedInteraction(click(key, ts, BOB)))).to.deep.equal(ok);
+    expect(sent()).to.have.length(3);
+    expect(new Set(sent().map((r) => JSON.stringify(r.body))).size).to.equal(1);
+    expect(JSON.parse(sent()[0].body.output)).to.include({ decision: "approved", approver: BOB });
+    expect(slack.message(CHANNEL, ts)!.blocks!.some((b: any) => b.type === "actions")).to.equal(false);
+    expect(ephemerals()).to.deep.equal([]);
   });
 
   it("click after the timeout (the item marked timed out): told so, nothing recorded or sent", async () => {

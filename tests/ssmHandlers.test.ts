@@ -1,10 +1,13 @@
 // The deployed code of the ssm-automation stage (prod's 'manager' stage): both CallbackFunctions,
 // serialized by Pulumi under mocks, run with node against a fake SSM + Step Functions endpoint on 127.0.0.1.
-import { AutomationExecutionStatus } from "@aws-sdk/client-ssm";
+import { SFNClient } from "@aws-sdk/client-sfn";
+import { AutomationExecutionStatus, SSMClient } from "@aws-sdk/client-ssm";
 import { expect } from "chai";
 import { randomBytes } from "crypto";
 import { readFileSync } from "fs";
 import { join } from "path";
+import { deliverAutomationDecision } from "../functions/mechanisms/ssmAutomation/automationResult";
+import { RESULT_RESEND } from "../functions/shared/throttledSend";
 import { AwsError, FakeAws } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
 import { archiveFiles, named, runProgram } from "./helpers/pulumiMocks";
@@ -681,6 +684,90 @@ describe("ssm-automation handlers (prod stage 'manager'), as deployed (serialize
       expect(run.error!.message).to.equal(
         `DecisionNotDelivered: sending the decision approved for automation ${AUTOMATION_ID} (stage manager) failed with TaskTimedOut: Task Timed Out: 'Provided task does not exist anymore'`,
       );
+    });
+
+    describe("under throttling (issue 17: decisions are not lost under load)", () => {
+      const approved = () =>
+        automation({
+          StepStatus: "Success",
+          Outputs: {
+            ApprovalStatus: ["Approved"],
+            ApproverDecisions: [decisionOutput(APPROVER, "Approve", "", "2026-11-22T10:00:00Z")],
+          },
+        });
+      const sends = () => aws.requests.filter((r) => r.operation === "SendTaskSuccess");
+      /** In-process, with the deployed settings and pauses of 1 ms: the attempts, not the waiting, are under test. */
+      async function deliverInProcess(maxAttempts: number): Promise<unknown> {
+        const credentials = { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" };
+        const client = { region: "eu-west-1", endpoint: aws.url, credentials, maxAttempts };
+        return deliverAutomationDecision(
+          stepEvent(),
+          { documentName: DOCUMENT, stage: "manager", starterRoleName: resultEnv.STARTER_ROLE_NAME },
+          { ssm: new SSMClient(client), sfn: new SFNClient(client) },
+          () => new Date(),
+          { ...RESULT_RESEND, pausesMs: RESULT_RESEND.pausesMs.map(() => 1) },
+        );
+      }
+
+      it("as deployed: sends a decision that Step Functions refused for KMS throttling again (the SDK does not), and delivers it once", async () => {
+        const answers = [
+          new AwsError("KmsThrottlingException", "KMS throttled", 400),
+          new AwsError("KmsThrottlingException", "KMS throttled", 400),
+        ];
+        aws.on("GetAutomationExecution", approved).on("SendTaskSuccess", () => answers.shift() ?? {});
+        const run = await invokeResult(stepEvent());
+        expect(run.error).to.equal(undefined);
+        expect(run.result).to.include({ decision: "approved" });
+        // Three sends carrying the same decision; only the last was accepted.
+        expect(sends()).to.have.length(3);
+        expect(new Set(sends().map((r) => JSON.stringify(r.body))).size).to.equal(1);
+      });
+
+      it("ThrottlingException and KmsThrottlingException a few times, then accepted: exactly one decision, every send the same", async () => {
+        const answers = [
+          new AwsError("ThrottlingException", "Rate exceeded", 400),
+          new AwsError("KmsThrottlingException", "KMS throttled", 400),
+          new AwsError("ThrottlingException", "Rate exceeded", 400),
+        ];
+        aws.on("GetAutomationExecution", approved).on("SendTaskSuccess", () => answers.shift() ?? {});
+        expect(await deliverInProcess(1)).to.include({ decision: "approved" });
+        expect(sends()).to.have.length(4);
+        expect(new Set(sends().map((r) => JSON.stringify(r.body))).size).to.equal(1);
+        expect(JSON.parse(sends()[0].body.output)).to.include({ decision: "approved", approver: APPROVER });
+      });
+
+      it("always throttled: throws (Lambda retries the event, then it lands in the dead-letter queue), never sends anything else", async () => {
+        aws
+          .on("GetAutomationExecution", approved)
+          .on("SendTaskSuccess", () => new AwsError("KmsThrottlingException", "KMS throttled", 400));
+        const error = await deliverInProcess(5).then(
+          () => expect.fail("delivered"),
+          (e: Error) => e,
+        );
+        expect(error.message).to.equal(
+          `DecisionNotDelivered: sending the decision approved for automation ${AUTOMATION_ID} (stage manager) failed after ${RESULT_RESEND.pausesMs.length + 1} attempts with KmsThrottlingException: KMS throttled`,
+        );
+        expect(aws.operations().filter((o) => o !== "SendTaskSuccess")).to.deep.equal(["GetAutomationExecution"]);
+        expect(new Set(sends().map((r) => JSON.stringify(r.body))).size).to.equal(1);
+      });
+
+      it("a closed task after an attempt without a clear answer (a 5xx the SDK sent again) is 'delivered or expired', never a new decision", async () => {
+        let calls = 0;
+        aws
+          .on("GetAutomationExecution", approved)
+          .on("SendTaskSuccess", () =>
+            ++calls === 1
+              ? new AwsError("InternalFailure", "oops", 500)
+              : new AwsError("TaskTimedOut", "Task Timed Out"),
+          );
+        const error = await deliverInProcess(5).then(
+          () => expect.fail("delivered"),
+          (e: Error) => e,
+        );
+        expect(error.message).to.match(/^DecisionDeliveredOrExpired: sending the decision approved for automation /);
+        expect(sends()).to.have.length(2);
+        expect(sends()[1].body).to.deep.equal(sends()[0].body);
+      });
     });
   });
 

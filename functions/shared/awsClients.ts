@@ -11,7 +11,11 @@ import { SFNClient } from "@aws-sdk/client-sfn";
 import { SNSClient } from "@aws-sdk/client-sns";
 import { SSMClient } from "@aws-sdk/client-ssm";
 
-/** `maxAttempts` 1 where a retry could be refused because the first attempt succeeded (the approval page). */
+/**
+ * `maxAttempts` 1 where a retry could be refused because the first attempt succeeded (the approval
+ * page, slack): those send again only what AWS refused for capacity (throttledSend.ts). With the
+ * default 5, the SDK also sends again after a 5xx or a lost answer (@smithy/core StandardRetryStrategy).
+ */
 export function newSfnClient(maxAttempts = 5): SFNClient {
   return new SFNClient({ maxAttempts });
 }

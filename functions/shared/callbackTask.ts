@@ -2,6 +2,7 @@
 // function hands a decision back to Step Functions. Errors never carry the task token.
 import { ApprovalRequest, requestProblems } from "../contract";
 import { redactText } from "./redact";
+import { RESULT_RESEND, ResendPolicy, isClosedTask, sendWhileThrottled } from "./throttledSend";
 
 /** The Payload of the Task state (see lambdaCallbackTaskStates in components/mechanisms/lambdaCallbackApproval.ts). */
 export interface CallbackTaskEvent {
@@ -46,15 +47,28 @@ export function executionName(executionArn: string): string {
 }
 
 /**
- * Runs a SendTask* call; its error is rethrown saying what was being delivered. AWS's message is
- * redacted: a validation error echoes the request, and with it the token.
+ * Runs a SendTask* call, again while Step Functions refuses it for capacity (throttledSend.ts); its
+ * error is rethrown saying what was being delivered, so the event is retried and then dead-lettered.
+ * A closed task after an attempt that may have counted is "delivered or expired", never a reason to
+ * send anything else. AWS's message is redacted: a validation error echoes the request, and with it the token.
  */
-export async function deliverToStepFunctions(send: () => Promise<unknown>, what: string): Promise<void> {
-  try {
-    await send();
-  } catch (error) {
-    const name = error instanceof Error ? error.name : "Error";
-    const message = error instanceof Error ? error.message : String(error);
-    throw new Error(`DecisionNotDelivered: sending ${what} failed with ${redactText(name)}: ${redactText(message)}`);
+export async function deliverToStepFunctions(
+  send: () => Promise<unknown>,
+  what: string,
+  policy: ResendPolicy = RESULT_RESEND,
+): Promise<void> {
+  const outcome = await sendWhileThrottled(send, policy);
+  if (outcome.ok) return;
+  const { error } = outcome;
+  const name = error instanceof Error ? error.name : "Error";
+  const message = error instanceof Error ? error.message : String(error);
+  const tries = outcome.attempts > 1 ? ` after ${outcome.attempts} attempts` : "";
+  if (isClosedTask(error) && outcome.earlierMayHaveCounted) {
+    throw new Error(
+      `DecisionDeliveredOrExpired: sending ${what}: an earlier attempt got no clear answer, and now Step Functions says the task no longer waits (${redactText(name)}): that attempt delivered it, or the task had ended; nothing else was sent`,
+    );
   }
+  throw new Error(
+    `DecisionNotDelivered: sending ${what} failed${tries} with ${redactText(name)}: ${redactText(message)}`,
+  );
 }

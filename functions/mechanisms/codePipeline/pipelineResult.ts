@@ -21,6 +21,7 @@ import { StageDecision, StageDecisionKind, stageDecision } from "../../contract"
 import { actorIsAnyOf, actorIsPrincipal } from "../../shared/principals";
 import { parseEventBridgeEvent } from "../../shared/eventBridge";
 import { redactText } from "../../shared/redact";
+import { RESULT_RESEND, ResendPolicy } from "../../shared/throttledSend";
 import { APPROVAL_KEY_DEFAULT, APPROVAL_KEY_VARIABLE } from "./startPipeline";
 import { TokenRecord, getTokenRecord, markDecided } from "./tokenStore";
 
@@ -232,6 +233,7 @@ export async function deliverPipelineDecision(
   settings: PipelineResultSettings,
   clients: { codepipeline: CodePipelineClient; dynamodb: DynamoDBClient; sfn: SFNClient },
   now: () => Date = () => new Date(),
+  resend: ResendPolicy = RESULT_RESEND,
 ): Promise<PipelineResult> {
   const parsed = parseApprovalEvent(event, settings);
   const id = parsed.pipelineExecutionId;
@@ -299,7 +301,17 @@ export async function deliverPipelineDecision(
   const details = (actionExecutionDetails ?? []).filter((a) => a.pipelineExecutionId === id);
   const approvals = details.filter((a) => a.stageName === APPROVAL_STAGE_NAME && a.actionName === APPROVAL_ACTION_NAME);
   if (parsed.kind === "pipeline") {
-    return endRequestOfEndedPipeline(parsed, pipelineExecution, details, approvals[0], record, settings, clients, now);
+    return endRequestOfEndedPipeline(
+      parsed,
+      pipelineExecution,
+      details,
+      approvals[0],
+      record,
+      settings,
+      clients,
+      now,
+      resend,
+    );
   }
   const forWhat = `for pipeline execution ${id} (stage ${settings.stage})`;
   if (approvals.length > 1) {
@@ -312,6 +324,7 @@ export async function deliverPipelineDecision(
           new SendTaskFailureCommand({ taskToken: record.taskToken, error: APPROVAL_RETRIED_ERROR, cause }),
         ),
       `the failure ${forWhat}`,
+      resend,
     );
     await markDecided(clients.dynamodb, settings.tableName, approvalKey, {
       decision: `failed:${APPROVAL_RETRIED_ERROR}`,
@@ -352,6 +365,7 @@ export async function deliverPipelineDecision(
           }),
         ),
       `the failure ${forWhat}`,
+      resend,
     );
     await markDecided(clients.dynamodb, settings.tableName, approvalKey, {
       decision: `failed:${outcome.error}`,
@@ -380,6 +394,7 @@ export async function deliverPipelineDecision(
   await deliverToStepFunctions(
     () => clients.sfn.send(new SendTaskSuccessCommand({ taskToken: record.taskToken, output: JSON.stringify(result) })),
     `the decision ${outcome.kind} ${forWhat}`,
+    resend,
   );
   await markDecided(clients.dynamodb, settings.tableName, approvalKey, {
     decision: outcome.kind,
@@ -406,6 +421,7 @@ async function endRequestOfEndedPipeline(
   settings: PipelineResultSettings,
   clients: { dynamodb: DynamoDBClient; sfn: SFNClient },
   now: () => Date,
+  resend: ResendPolicy,
 ): Promise<PipelineResult> {
   const id = event.pipelineExecutionId;
   const status = execution?.status;
@@ -460,6 +476,7 @@ async function endRequestOfEndedPipeline(
         }),
       ),
     `the failure for pipeline execution ${id} (stage ${settings.stage})`,
+    resend,
   );
   await markDecided(clients.dynamodb, settings.tableName, record.approvalKey, {
     decision: `failed:${PIPELINE_FAILED_ERROR}`,

@@ -18,6 +18,7 @@ import {
 import { createHash, randomUUID } from "crypto";
 import { LINK_PARAMS, PAGE_PATH, decodeToken, encodeToken } from "./approvalLink";
 import { eventsFollowing } from "./historyLinks";
+import { PAGE_RESEND, ResendPolicy, sendWhileThrottled } from "../../shared/throttledSend";
 import {
   claimLinkCode,
   codeState,
@@ -168,6 +169,8 @@ interface PageClients {
   sfn: SFNClient;
   dynamodb?: DynamoDBClient;
   settings: ApprovalPageSettings;
+  /** How a throttled SendTaskSuccess is sent again (short: a person waits). */
+  resend: ResendPolicy;
 }
 
 function isExecutionOf(settings: ApprovalPageSettings, executionArn: string | undefined): executionArn is string {
@@ -630,9 +633,13 @@ async function decide(
   }
   // Every attempt is logged with its decision, whatever its fate (never the token).
   const attempt = { ...result, executionArn: params.executionArn, sourceIp: http.sourceIp, userAgent: http.userAgent };
-  try {
-    await sfn.send(new SendTaskSuccessCommand({ taskToken: params.token, output: JSON.stringify(result) }));
-  } catch (error) {
+  // Sent again only while AWS refuses it for capacity (nothing recorded): never a second decision.
+  const sent = await sendWhileThrottled(
+    () => sfn.send(new SendTaskSuccessCommand({ taskToken: params.token, output: JSON.stringify(result) })),
+    clients.resend,
+  );
+  if (!sent.ok) {
+    const { error } = sent;
     const errorName = (error as Error).name;
     if (!refusedByAws(error)) {
       // Step Functions may have recorded it: the claim stays, so no second decision races this one.
@@ -656,7 +663,14 @@ async function decide(
     }
     if (isClosed(error)) return ALREADY_DECIDED();
     if (isDamaged(error)) return DAMAGED();
-    console.error(JSON.stringify({ msg: "approval decision refused by Step Functions", error: errorName, ...attempt }));
+    console.error(
+      JSON.stringify({
+        msg: "approval decision refused by Step Functions",
+        error: errorName,
+        attempts: sent.attempts,
+        ...attempt,
+      }),
+    );
     return NOT_RECORDED(claimKept);
   }
   if (params.code !== undefined) {
@@ -674,7 +688,7 @@ async function decide(
       );
     });
   }
-  console.log(JSON.stringify({ msg: "approval decision recorded", ...attempt }));
+  console.log(JSON.stringify({ msg: "approval decision recorded", attempts: sent.attempts, ...attempt }));
   const title = kind === "approved" ? "Approved" : "Rejected";
   return message(
     200,
@@ -702,8 +716,9 @@ export async function handleApprovalPage(
   settings: ApprovalPageSettings,
   sfn: SFNClient,
   dynamodb?: DynamoDBClient,
+  resend: ResendPolicy = PAGE_RESEND,
 ): Promise<HttpResponse> {
-  const clients: PageClients = { sfn, dynamodb, settings };
+  const clients: PageClients = { sfn, dynamodb, settings, resend };
   const method = event.requestContext?.http?.method;
   if (method === "GET") {
     const query = event.queryStringParameters ?? {};

@@ -21,6 +21,7 @@ import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { SFNClient, SendTaskSuccessCommand } from "@aws-sdk/client-sfn";
 import { Mechanism, stageDecision } from "../../contract";
 import { redactText } from "../../shared/redact";
+import { SLACK_RESEND, sendThrottledAgain } from "../../shared/throttledSend";
 import { COMMENT_BLOCK_ID, SlackButtonClick, SlackCommentSubmission, SlackVote, parseInteraction } from "./interaction";
 import { SlackOutcome, SlackVoteRecord, commentModal, finalMessage, requestMessage } from "./message";
 import {
@@ -288,37 +289,6 @@ async function approverNameOf(
 type Delivery = "delivered" | "ended" | "pending";
 
 /**
- * Errors that say the request was refused before Step Functions acted on it: the SDK's throttling
- * codes (@smithy/core retry/service-error-classification THROTTLING_ERROR_CODES) and Step Functions'
- * KmsThrottlingException (@aws-sdk/client-sfn models/errors). Sending again after one of them
- * cannot deliver a decision twice; after a 5xx or a lost answer it could be refused although the
- * first one counted, so those are not sent again here (the next click does, undeliveredDecision).
- */
-export const THROTTLING_ERRORS = new Set([
-  "ThrottlingException",
-  "Throttling",
-  "TooManyRequestsException",
-  "RequestLimitExceeded",
-  "KmsThrottlingException",
-]);
-/** Pauses before sending a throttled SendTaskSuccess again: short, the click must be answered within 3 s. */
-export const THROTTLED_RESEND_PAUSES_MS = [100, 300];
-
-async function sendThrottledAgain(send: () => Promise<unknown>): Promise<void> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await send();
-      return;
-    } catch (error) {
-      const name = (error as { name?: unknown }).name;
-      if (attempt >= THROTTLED_RESEND_PAUSES_MS.length || typeof name !== "string" || !THROTTLING_ERRORS.has(name))
-        throw error;
-      await new Promise((resolve) => setTimeout(resolve, THROTTLED_RESEND_PAUSES_MS[attempt]));
-    }
-  }
-}
-
-/**
  * Sends a decided request's decision with SendTaskSuccess, then marks it delivered. "ended": Step
  * Functions no longer waits for it (TaskTimedOut, TaskDoesNotExist: @aws-sdk/client-sfn
  * SendTaskSuccessCommand errors); "pending": not confirmed, the item keeps it undelivered, so the
@@ -346,8 +316,11 @@ async function deliver(
   });
   const where = { stage: pending.record.stage, executionArn: pending.record.executionArn };
   try {
-    await sendThrottledAgain(() =>
-      ctx.deps.sfn.send(new SendTaskSuccessCommand({ taskToken: pending.taskToken, output: JSON.stringify(output) })),
+    // Sent again only while AWS refuses it for capacity (nothing recorded); the click must be answered within 3 s.
+    await sendThrottledAgain(
+      () =>
+        ctx.deps.sfn.send(new SendTaskSuccessCommand({ taskToken: pending.taskToken, output: JSON.stringify(output) })),
+      SLACK_RESEND,
     );
   } catch (error) {
     const name = (error as { name?: unknown }).name;

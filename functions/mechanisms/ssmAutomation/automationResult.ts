@@ -8,6 +8,7 @@ import { deliverToStepFunctions } from "../../shared/callbackTask";
 import { StageDecision, StageDecisionKind, stageDecision } from "../../contract";
 import { parseEventBridgeEvent } from "../../shared/eventBridge";
 import { redactText } from "../../shared/redact";
+import { RESULT_RESEND, ResendPolicy } from "../../shared/throttledSend";
 
 export const AUTOMATION_STEP_DETAIL_TYPE = "EC2 Automation Step Status-change Notification";
 export const APPROVE_STEP_NAME = "Approve";
@@ -158,6 +159,7 @@ export async function deliverAutomationDecision(
   settings: AutomationResultSettings,
   clients: { ssm: SSMClient; sfn: SFNClient },
   now: () => Date = () => new Date(),
+  resend: ResendPolicy = RESULT_RESEND,
 ): Promise<StageDecision | { failed: string }> {
   const stepEvent = parseStepEvent(event, settings);
   const id = stepEvent.executionId;
@@ -201,6 +203,7 @@ export async function deliverAutomationDecision(
           }),
         ),
       `the failure for automation ${id} (stage ${settings.stage})`,
+      resend,
     );
     console.error(
       JSON.stringify({
@@ -246,6 +249,7 @@ export async function deliverAutomationDecision(
   await deliverToStepFunctions(
     () => clients.sfn.send(new SendTaskSuccessCommand({ taskToken, output: JSON.stringify(result) })),
     `the decision ${decision} for automation ${id} (stage ${settings.stage})`,
+    resend,
   );
   console.log(JSON.stringify({ msg: "approval decision delivered", automationExecutionId: id, ...result }));
   return result;
