@@ -14,6 +14,7 @@ import { reportFailure } from "./lib/failures";
 import { sfnSdk } from "./lib/sdk";
 import {
   ExecutionPosition,
+  capacityLine,
   describeExecution,
   isRunning,
   parseJson,
@@ -157,7 +158,9 @@ async function list(sfn: SFNClient, target: WorkflowTarget, max: number): Promis
       titleOf(position.request) || "-",
       waiting ? cell(waiting.stage) : "-",
       cell(info?.mechanism) || "-",
-      waiting ? formatDuration(now - waiting.since.getTime()) : "-",
+      waiting
+        ? `${formatDuration(now - waiting.since.getTime())}${waiting.capacity ? `, for capacity (attempt ${waiting.capacity.attempts})` : ""}`
+        : "-",
       info && info.approvers.length > 0 ? approverList(info.approvers) : "-",
     ];
   });
@@ -324,9 +327,12 @@ async function show(target: WorkflowTarget | undefined, execution: string, looku
   }
   if (running && position.waiting) {
     const info = stageInfo(target, position.waiting.stage);
+    const { capacity } = position.waiting;
     lines.push([
       "Waiting",
-      `on ${stageLabel(position.waiting.stage, info)} for ${formatDuration(now - position.waiting.since.getTime())}, since ${formatTime(position.waiting.since)}`,
+      capacity
+        ? capacityLine(target, { stage: position.waiting.stage, capacity }, now)
+        : `on ${stageLabel(position.waiting.stage, info)} for ${formatDuration(now - position.waiting.since.getTime())}, since ${formatTime(position.waiting.since)}`,
     ]);
     if (info && info.approvers.length > 0) lines.push(["Approvers", approverList(info.approvers, 20)]);
   } else if (running && position.state) {

@@ -452,6 +452,37 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       expectNoToken([x.expense], result.stdout);
     });
 
+    it("shows a stage whose start was refused for capacity, its Retry pending: 'waiting for capacity' since the first refusal, the attempt and the last error (issue 17)", async () => {
+      const now = nowSeconds();
+      const t0 = now - 2 * HOUR - 20;
+      const queued = new FakeExecution(executionArn("er55555"), EXPENSE_REPORT, t0)
+        .start()
+        .refusedForCapacity(
+          "manager",
+          t0 + 1,
+          ["Lambda.TooManyRequestsException", "AutomationExecutionLimitExceededException", "ThrottlingException"],
+          1800,
+        );
+      serveExecutions(aws, [queued]);
+      const result = await run(["--stack", "prod", "show", "er55555"]);
+      expect(result.code).to.equal(0);
+      const firstRefusal = utc(t0 + 1 + 0.3);
+      expect(result.stdout.split("\n").slice(0, 4)).to.deep.equal([
+        "Execution  er55555",
+        `Status     RUNNING, started ${utc(t0)} (2h 00m ago)`,
+        `Waiting    for capacity on stage manager (ssm-automation) since ${firstRefusal} (2h 00m), attempt 3, last error ThrottlingException: not sent to the approvers yet`,
+        `Approvers  ${MANAGERS.join(", ")}`,
+      ]);
+      expect(result.stdout.split("\n").slice(-5)).to.deep.equal([
+        "Stages",
+        "  STAGE    MECHANISM       DECISION              AT                       BY  COMMENT",
+        `  manager  ssm-automation  waiting for capacity  ${firstRefusal}  -   attempt 3, last error ThrottlingException`,
+        "  finance  codepipeline    pending",
+        "",
+      ]);
+      expectNoToken([queued], result.stdout);
+    });
+
     it("shows an ended execution by ARN, without the stack: its decision and every stage's", async () => {
       const now = nowSeconds();
       const x = executions(now);
@@ -614,6 +645,68 @@ describe("approvals: reading where an execution stands", () => {
   /** Events as the SDK hands them over (timestamps as Dates). */
   const sdkEvents = (events: Array<Record<string, unknown>>) =>
     events.map((e) => ({ ...e, timestamp: new Date((e.timestamp as number) * 1000) })) as unknown as HistoryEvent[];
+
+  describe("a stage waiting for capacity (its start refused, the Task's Retry pending; issue 17)", () => {
+    const T0 = 1795341600;
+    const refused = (errors: string[], then: "pending" | "submitted" = "pending") =>
+      new FakeExecution(executionArn("er55555"), EXPENSE_REPORT, T0)
+        .start()
+        .refusedForCapacity("finance", T0 + 10, errors, 60, then);
+    const newest = (x: FakeExecution, drop = 0) => sdkEvents([...x.events].reverse().slice(drop));
+
+    it("the newest attempt failed with a capacity error: waiting for capacity since the first refusal, the attempts so far, the last error", () => {
+      const x = refused(["ConcurrentPipelineExecutionsLimitExceededException", "ConflictException"]);
+      expect(positionFromEvents(newest(x)).waiting).to.deep.equal({
+        stage: "finance",
+        since: new Date((T0 + 10) * 1000),
+        capacity: { since: new Date((T0 + 10.3) * 1000), attempts: 2, lastError: "ConflictException" },
+      });
+    });
+
+    it("an attempt under way after a refusal (TaskScheduled, TaskStarted) still waits for capacity, counting that attempt", () => {
+      const x = refused(["Lambda.TooManyRequestsException"], "submitted");
+      // Without its TaskSubmitted: the second attempt runs.
+      expect(positionFromEvents(newest(x, 1)).waiting?.capacity).to.deep.equal({
+        since: new Date((T0 + 10.3) * 1000),
+        attempts: 2,
+        lastError: "Lambda.TooManyRequestsException",
+      });
+    });
+
+    it("once an attempt reached the approvers (TaskSubmitted), the stage just waits", () => {
+      const x = refused(["Lambda.TooManyRequestsException", "ThrottlingException"], "submitted");
+      expect(positionFromEvents(newest(x)).waiting).to.deep.equal({
+        stage: "finance",
+        since: new Date((T0 + 10) * 1000),
+      });
+    });
+
+    it("a failure that is no capacity error (a Lambda service error the Task also retries) is not waiting for capacity", () => {
+      const x = refused(["ThrottlingException", "Lambda.ServiceException"]);
+      expect(positionFromEvents(newest(x)).waiting).to.deep.equal({
+        stage: "finance",
+        since: new Date((T0 + 10) * 1000),
+      });
+    });
+
+    it("the Task events of other branches (a reminder's publish retried for throttling) are not the stage's", () => {
+      const h = new HistoryBuilder(executionArn("er98765-follow-ups"), EXPENSE_REPORT);
+      const finance = new FollowUpStage(h, {
+        stage: "finance",
+        mechanism: "codepipeline",
+        token: "finance-token",
+        executionArn: h.executionArn,
+      });
+      finance.remind(true);
+      // The reminder's publish failed for throttling on every attempt (a capacity name of sns-callback).
+      const failures = h.events.filter((e) => e.type === "TaskFailed");
+      expect(failures).to.have.length(4);
+      for (const e of failures) e.taskFailedEventDetails.error = "SNS.ThrottledException";
+      const position = positionFromEvents(sdkEvents(h.newestFirst()));
+      expect(position.waiting?.stage).to.equal("finance");
+      expect(position.waiting?.capacity).to.equal(undefined);
+    });
+  });
 
   it("keys decisions as the workflow does", () => {
     expect(["manager", "team-lead", "a-b-c"].map(decisionKey)).to.deep.equal(["manager", "team_lead", "a_b_c"]);

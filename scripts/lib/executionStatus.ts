@@ -19,6 +19,7 @@ import {
   stageStateName,
   timedOutStateName,
 } from "../../functions/contract";
+import { isCapacityError } from "../../functions/shared/capacityErrors";
 import { StageInfo, WorkflowTarget, stageInfo } from "./workflowTarget";
 import { alignedRows, approverList, cell, formatAmount, formatDuration, formatTime, truncate } from "./terminalFormat";
 
@@ -53,13 +54,27 @@ export interface ExecutionPosition {
   /** The newest state the execution entered or left. */
   state?: string;
   /** The approval stage it waits on now, and since when. */
-  waiting?: { stage: string; since: Date };
+  waiting?: { stage: string; since: Date; capacity?: CapacityWait };
   /** Decisions recorded so far, in the order they were made. */
   decisions: RecordedDecision[];
   /** The request, from the newest workflow data. */
   request?: unknown;
   /** Why it ended, when it failed, was aborted or timed out (the newest event says). */
   failure?: { error?: string; cause?: string };
+}
+
+/**
+ * A stage whose start was refused for capacity and waits for its Task's Retry: the newest attempt
+ * failed with a capacity error (functions/shared/capacityErrors.ts) and no attempt reached the
+ * approvers since. Step Functions records no retry event: a retried Task reads TaskScheduled,
+ * TaskStarted, TaskFailed, then TaskScheduled again (HistoryEventType, @aws-sdk/client-sfn).
+ */
+export interface CapacityWait {
+  /** The first capacity failure of the current run of them. */
+  since: Date;
+  /** Attempts made so far (TaskScheduled events of the stage's Task). */
+  attempts: number;
+  lastError: string;
 }
 
 type Json = Record<string, unknown>;
@@ -171,6 +186,44 @@ function inReminderBranch(name: string): boolean {
   ].includes(name);
 }
 
+/** Events of one attempt of a Task (after its TaskStateEntered, before its TaskStateExited). */
+const TASK_ATTEMPT_EVENTS = [
+  "TaskScheduled",
+  "TaskStarted",
+  "TaskStartFailed",
+  "TaskSubmitted",
+  "TaskSubmitFailed",
+  "TaskSucceeded",
+  "TaskFailed",
+  "TaskTimedOut",
+];
+
+interface TaskEvent {
+  id: number;
+  type: string;
+  timestamp?: Date;
+  error?: string;
+}
+
+/**
+ * The capacity wait of the Task entered as event `enteredId`, from its attempts' events (each
+ * names the one it follows in previousEventId, the first one the TaskStateEntered); undefined
+ * unless its newest failure is a capacity error and no attempt was submitted since.
+ */
+export function capacityWaitOf(enteredId: number, next: Map<number, TaskEvent>): CapacityWait | undefined {
+  let attempts = 0;
+  let wait: CapacityWait | undefined;
+  const seen = new Set<number>();
+  for (let event = next.get(enteredId); event && !seen.has(event.id); event = next.get(event.id)) {
+    seen.add(event.id);
+    if (event.type === "TaskScheduled") attempts += 1;
+    else if (event.error !== undefined && isCapacityError(event.error) && event.timestamp)
+      wait = { since: wait?.since ?? event.timestamp, attempts, lastError: event.error };
+    else if (event.type !== "TaskStarted") wait = undefined; // submitted, succeeded, or another failure
+  }
+  return wait && { ...wait, attempts };
+}
+
 /** Reads history events newest first until it knows where the execution is and what was decided. */
 class PositionScan {
   private readonly position: ExecutionPosition = { decisions: [] };
@@ -178,9 +231,22 @@ class PositionScan {
   private hasData = false;
   /** The stage whose Task the newest state (one of its reminder or escalation states) runs beside: its TaskStateEntered is looked for among older events. */
   private seeking?: string;
+  /** Task attempt events newer than the position, by the id of the event each follows. */
+  private readonly taskEvents = new Map<number, TaskEvent>();
 
   /** True once nothing older is needed. */
   add(event: HistoryEvent): boolean {
+    if (!this.located && TASK_ATTEMPT_EVENTS.includes(event.type ?? "") && event.id !== undefined) {
+      const failed =
+        event.taskFailedEventDetails ?? event.taskSubmitFailedEventDetails ?? event.taskStartFailedEventDetails;
+      if (event.previousEventId !== undefined)
+        this.taskEvents.set(event.previousEventId, {
+          id: event.id,
+          type: event.type!,
+          timestamp: event.timestamp,
+          error: failed?.error,
+        });
+    }
     const ended =
       event.executionFailedEventDetails ?? event.executionAbortedEventDetails ?? event.executionTimedOutEventDetails;
     if (ended && !this.position.failure) this.position.failure = { error: ended.error, cause: ended.cause };
@@ -228,8 +294,10 @@ class PositionScan {
       this.seeking = stage;
       return;
     }
-    if (mark === "entered" && stage !== undefined && event.timestamp)
-      this.position.waiting = { stage, since: event.timestamp };
+    if (mark === "entered" && stage !== undefined && event.timestamp) {
+      const capacity = event.id === undefined ? undefined : capacityWaitOf(event.id, this.taskEvents);
+      this.position.waiting = { stage, since: event.timestamp, ...(capacity ? { capacity } : {}) };
+    }
     this.located = true;
     this.seeking = undefined;
   }
@@ -290,6 +358,21 @@ export function waitingLine(
   return `Waiting on ${stageLabel(waiting.stage, info)} since ${formatTime(waiting.since)} (${formatDuration(now - waiting.since.getTime())})${approvers}`;
 }
 
+/** "attempt 3, last error AutomationExecutionLimitExceededException" */
+export function capacityNote(capacity: CapacityWait): string {
+  return `attempt ${capacity.attempts}, last error ${truncate(cell(capacity.lastError), 100)}`;
+}
+
+/** "for capacity on stage manager (ssm-automation) since ... (5m 00s), attempt 3, last error ...: not sent to the approvers yet" */
+export function capacityLine(
+  target: WorkflowTarget | undefined,
+  waiting: { stage: string; capacity: CapacityWait },
+  now: number,
+): string {
+  const { capacity } = waiting;
+  return `for capacity on ${stageLabel(waiting.stage, stageInfo(target, waiting.stage))} since ${formatTime(capacity.since)} (${formatDuration(now - capacity.since.getTime())}), ${capacityNote(capacity)}: not sent to the approvers yet`;
+}
+
 /** "Stage manager: approved by alice: "looks fine"" */
 export function decisionLine(decision: RecordedDecision): string {
   const by = decision.approver ? ` by ${approverLabel(decision)}` : "";
@@ -310,7 +393,7 @@ function decidedAt(value: string | null): string {
  */
 export function stageRows(
   target: WorkflowTarget | undefined,
-  position: { decisions: RecordedDecision[]; at?: { stage: string; since: Date } },
+  position: { decisions: RecordedDecision[]; at?: { stage: string; since: Date; capacity?: CapacityWait } },
   ended: boolean,
 ): string[] {
   const names = [...(target?.stages.map((s) => s.name) ?? [])];
@@ -330,6 +413,9 @@ export function stageRows(
         truncate(cell(decision.comment), 100),
       ];
     }
+    const capacity = position.at?.stage === name && !ended ? position.at.capacity : undefined;
+    if (capacity)
+      return [cell(name), mechanism, "waiting for capacity", formatTime(capacity.since), "-", capacityNote(capacity)];
     if (position.at?.stage === name)
       return [cell(name), mechanism, ended ? "no decision" : "waiting", formatTime(position.at.since), "-", ""];
     return [cell(name), mechanism, ended ? "not reached" : "pending", "", "", ""];

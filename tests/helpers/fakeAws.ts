@@ -388,6 +388,48 @@ export class FakeExecution {
     });
   }
 
+  /**
+   * Enters "Approval <stage>" whose start is refused for capacity `attempts` times, `every` seconds
+   * apart, its Retry still pending: each attempt is TaskScheduled, TaskStarted, TaskFailed (Step
+   * Functions records no retry event). `then` "submitted": a last attempt reached the approvers.
+   */
+  refusedForCapacity(
+    stage: string,
+    at: number,
+    errors: string[],
+    every: number,
+    then: "pending" | "submitted" = "pending",
+  ): this {
+    this.current = { stage, kind: "lambda" };
+    this.add("TaskStateEntered", at, {
+      stateEnteredEventDetails: { name: `Approval ${stage}`, input: this.data(), inputDetails: { truncated: false } },
+    });
+    const resource = { resourceType: "lambda", resource: "invoke.waitForTaskToken" };
+    const attempt = (time: number) => {
+      const token = fakeTaskToken(`${this.name}-${stage}-${this.events.length}`);
+      this.tokens.push(token);
+      const parameters = {
+        FunctionName: `arn:aws:lambda:eu-west-1:123456789012:function:stage-${stage}-start-fn-a1b2c3d`,
+        Payload: { taskToken: token, request: this.request, stage, executionArn: this.executionArn },
+      };
+      this.add("TaskScheduled", time + 0.01, {
+        taskScheduledEventDetails: { ...resource, region: "eu-west-1", parameters: JSON.stringify(parameters) },
+      });
+      this.add("TaskStarted", time + 0.02, { taskStartedEventDetails: resource });
+    };
+    errors.forEach((error, i) => {
+      attempt(at + i * every);
+      this.add("TaskFailed", at + i * every + 0.3, {
+        taskFailedEventDetails: { ...resource, error, cause: `{"errorType":"${error}"}` },
+      });
+    });
+    if (then === "pending") return this;
+    attempt(at + errors.length * every);
+    return this.add("TaskSubmitted", at + errors.length * every + 0.4, {
+      taskSubmittedEventDetails: { ...resource, output: "{}", outputDetails: { truncated: false } },
+    });
+  }
+
   /** The waiting activity task's worker vanished (no heartbeat): released, scheduled again, and picked up by another worker. */
   releaseActivity(at: number): this {
     this.add("ActivityTimedOut", at, { activityTimedOutEventDetails: { error: "States.HeartbeatTimeout", cause: "" } });
