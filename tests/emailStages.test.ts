@@ -55,6 +55,15 @@ const STAGES: Record<string, Mechanism> = { "team-lead": "email-link", finance: 
 /** A realistic task token: long, with every base64 character that breaks links ('+', '/', '='). */
 const TOKEN = `AQCEAAAAKgAAAAMAAAAAAAAAAe+/=${"Zm9v+bar/baz=".repeat(70)}`;
 const TWO_DAYS = 2 * 86400;
+const EMAIL_CAPACITY_ERRORS = [
+  "Lambda.TooManyRequestsException",
+  "ThrottledException",
+  "Throttling",
+  "ProvisionedThroughputExceededException",
+  "RequestLimitExceeded",
+  "ThrottlingException",
+];
+const SNS_CAPACITY_ERRORS = ["SNS.ThrottledException", "SNS.ThrottlingException", "SNS.Throttling"];
 const THREE_DAYS = 3 * 86400;
 
 function statements(policy: RecordedResource): any[] {
@@ -398,8 +407,16 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         },
         TimeoutSeconds: TWO_DAYS,
         ResultPath: "$.decisions.team_lead",
+        // Quota and throttling refusals wait for capacity about the stage's 2 days (capacityRetry.ts).
         Retry: [
-          { ErrorEquals: ["Lambda.TooManyRequestsException"], IntervalSeconds: 2, MaxAttempts: 6, BackoffRate: 2 },
+          {
+            ErrorEquals: EMAIL_CAPACITY_ERRORS,
+            IntervalSeconds: 5,
+            MaxAttempts: 203,
+            BackoffRate: 2,
+            MaxDelaySeconds: 1728,
+            JitterStrategy: "FULL",
+          },
         ],
         Catch: [
           // Inside the follow-up Parallel: a failure named like the decision error is refused first.
@@ -412,6 +429,11 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
             ErrorEquals: ["States.Timeout"],
             ResultPath: "$.decisions.team_lead",
             Next: "Approval team-lead timed out",
+          },
+          {
+            ErrorEquals: EMAIL_CAPACITY_ERRORS,
+            ResultPath: "$.decisions.team_lead",
+            Next: "Approval team-lead no capacity",
           },
         ],
         Next: "Approval team-lead decided",
@@ -460,6 +482,7 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
         "Output",
         "QueryLanguage",
         "Resource",
+        "Retry",
         "TimeoutSeconds",
         "Type",
       ]);
@@ -476,6 +499,21 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
             Next: "Approval finance forged decision refused",
           },
           { ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: "Approval finance timed out" },
+          {
+            ErrorEquals: SNS_CAPACITY_ERRORS,
+            Output: "{% $merge([$states.input, {'failure': $states.errorOutput}]) %}",
+            Next: "Approval finance no capacity",
+          },
+        ],
+        Retry: [
+          {
+            ErrorEquals: SNS_CAPACITY_ERRORS,
+            IntervalSeconds: 5,
+            MaxAttempts: 205,
+            BackoffRate: 2,
+            MaxDelaySeconds: 2592,
+            JitterStrategy: "FULL",
+          },
         ],
       });
       expect(Object.keys(task.Arguments).sort()).to.deep.equal(["Message", "Subject", "TopicArn"]);
@@ -504,11 +542,12 @@ describe("email stages (staging stack, Pulumi mocks): approval page, email-link 
   });
 
   describe("workflow", () => {
-    it("runs auto-approve, then team-lead, then finance, within the sum of their waits", () => {
+    it("runs auto-approve, then team-lead, then finance, within the sum of their waits and capacity waits", () => {
       expect(definition.States["Check auto-approve"].Default).to.equal("Approval team-lead with follow-ups");
       expect(approvalTarget(definition, "team-lead")).to.equal("Approval finance with follow-ups");
       expect(approvalTarget(definition, "finance")).to.equal("Approved");
-      expect(definition.TimeoutSeconds).to.equal(TWO_DAYS + THREE_DAYS + 600 + 3 * MAX_WRITE_SECONDS);
+      // Each stage's start may wait for capacity up to twice its wait (capacityRetry.ts) before the wait begins.
+      expect(definition.TimeoutSeconds).to.equal(3 * (TWO_DAYS + THREE_DAYS) + 600 + 3 * MAX_WRITE_SECONDS);
     });
 
     it("lets the state machine exactly: invoke the team-lead start function, publish to the finance topic, deliver its logs", () => {

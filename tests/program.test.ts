@@ -651,8 +651,9 @@ describe("program (Pulumi mocks): dev and prod stacks", function () {
       expect(definition.States).to.not.have.property("Check auto-approve");
       expect(definition.States["Approval finance"].TimeoutSeconds).to.equal(604800 + 900);
       expect(definition.States["Approval finance timed out"].Parameters.mechanism).to.equal("codepipeline");
-      // The waits, 10 minutes, and the longest time each of the three record writes may take.
-      expect(definition.TimeoutSeconds).to.equal(259200 + 900 + 604800 + 900 + 600 + 3 * MAX_WRITE_SECONDS);
+      // The waits, each stage's capacity wait (twice its wait: capacityRetry.ts), 10 minutes, and
+      // the longest time each of the three record writes may take.
+      expect(definition.TimeoutSeconds).to.equal(3 * (259200 + 900 + 604800 + 900) + 600 + 3 * MAX_WRITE_SECONDS);
       expect(prod.outputs.stages.map((s: any) => [s.name, s.mechanism])).to.deep.equal([
         ["manager", "ssm-automation"],
         ["finance", "codepipeline"],

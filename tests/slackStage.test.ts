@@ -338,7 +338,9 @@ describe("slack stage (index.ts under mocks)", () => {
 
     it("gives the execution time for the close after the stage's wait (three attempts and their pauses)", () => {
       expect(CLOSE_MAX_SECONDS).to.equal(3 * 35 + 2 + 4);
-      const writes = definition.TimeoutSeconds - (86400 + CLOSE_MAX_SECONDS + EXECUTION_TIMEOUT_MARGIN_SECONDS);
+      // The stage's start may also wait for capacity up to twice its wait (capacityRetry.ts).
+      const writes =
+        definition.TimeoutSeconds - (86400 + 2 * 86400 + CLOSE_MAX_SECONDS + EXECUTION_TIMEOUT_MARGIN_SECONDS);
       // What is left is the decision record's writes (one stage and the outcome), when the stack keeps one.
       const withRecord = Object.keys(definition.States).some((n) => n.startsWith("Record "));
       expect(writes).to.equal(withRecord ? 2 * MAX_WRITE_SECONDS : 0);

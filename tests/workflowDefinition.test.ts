@@ -236,12 +236,29 @@ describe("workflow definition: asl-validator and lint", () => {
         QueryLanguage: "JSONata",
         Resource: "arn:aws:states:::sns:publish.waitForTaskToken",
         TimeoutSeconds: 3600,
-        Catch: [{ ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: "Approval finance timed out" }],
+        // A throttled publish waits for capacity (about the stage's timeout), then ends as timed_out.
+        Retry: [
+          {
+            ErrorEquals: ["SNS.ThrottledException", "SNS.ThrottlingException", "SNS.Throttling"],
+            IntervalSeconds: 5,
+            MaxAttempts: 110,
+            BackoffRate: 2,
+            MaxDelaySeconds: 36,
+            JitterStrategy: "FULL",
+          },
+        ],
+        Catch: [
+          { ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: "Approval finance timed out" },
+          {
+            ErrorEquals: ["SNS.ThrottledException", "SNS.ThrottlingException", "SNS.Throttling"],
+            Output: "{% $merge([$states.input, {'failure': $states.errorOutput}]) %}",
+            Next: "Approval finance no capacity",
+          },
+        ],
         Next: "Check finance",
       });
       expect(Object.keys(task().Arguments)).to.deep.equal(["TopicArn", "Subject", "Message"]);
       expect(task().Arguments.TopicArn).to.equal(TOPIC_ARN);
-      expect(task()).to.not.have.property("Retry");
     });
 
     it("the lint catches a JSONata callback whose Arguments never use the token", () => {

@@ -5,23 +5,28 @@ import { Mechanism, timedOutStateName } from "../../functions/contract";
 import { ApprovalFunction } from "../shared/approvalFunction";
 import { ApprovalStage, ApprovalTaskState } from "./approvalStage";
 import { AslStates, Retrier, TaskStateOptions, timedOutState } from "../workflow/asl";
+import {
+  capacityErrors,
+  capacityRetrier,
+  noCapacityState,
+  noCapacityStateName,
+  wantedCapacityWaitSeconds,
+} from "./capacityRetry";
 
 /**
- * Only throttling is retried: it means the function never ran. Other Lambda service errors can
- * happen after the function started an approval, and a retry would ask the approvers twice; those
- * fail the execution with their error instead.
+ * The Retry of a Lambda callback Task: only quota and throttling refusals (capacityRetry.ts), which
+ * mean nothing was started. Other Lambda service errors can happen after the function started an
+ * approval, and a retry would ask the approvers twice; those fail the execution with their error.
  */
-export const LAMBDA_SERVICE_RETRY: Retrier = {
-  ErrorEquals: ["Lambda.TooManyRequestsException"],
-  IntervalSeconds: 2,
-  MaxAttempts: 6,
-  BackoffRate: 2,
-};
+export function lambdaCallbackRetry(mechanism: Mechanism, capacityWaitSeconds: number): Retrier {
+  return capacityRetrier(capacityErrors(mechanism), capacityWaitSeconds);
+}
 
 /**
  * A callback Task (`lambda:invoke.waitForTaskToken`): invokes `functionArn` with the task token,
  * the request, the stage and the execution ARN, then waits for SendTaskSuccess. A timeout becomes
- * the `timed_out` decision; any other error fails the execution with that error (never approves).
+ * the `timed_out` decision, and so does a start refused for capacity until `capacityWaitSeconds`
+ * ran out (the `no capacity` Pass); any other error fails the execution with that error (never approves).
  */
 export function lambdaCallbackTaskStates(args: {
   options: TaskStateOptions;
@@ -32,6 +37,9 @@ export function lambdaCallbackTaskStates(args: {
 }): AslStates {
   const { options, stage, mechanism } = args;
   const timedOut = timedOutStateName(options.stateName);
+  const noCapacity = noCapacityStateName(options.stateName);
+  const capacityWait = options.capacityWaitSeconds ?? wantedCapacityWaitSeconds(mechanism, args.timeoutSeconds);
+  const retry = lambdaCallbackRetry(mechanism, capacityWait);
   return {
     [options.stateName]: {
       Type: "Task",
@@ -48,11 +56,21 @@ export function lambdaCallbackTaskStates(args: {
       },
       TimeoutSeconds: args.timeoutSeconds,
       ResultPath: options.resultPath,
-      Retry: [LAMBDA_SERVICE_RETRY],
-      Catch: [{ ErrorEquals: ["States.Timeout"], ResultPath: options.resultPath, Next: timedOut }],
+      Retry: [retry],
+      Catch: [
+        { ErrorEquals: ["States.Timeout"], ResultPath: options.resultPath, Next: timedOut },
+        { ErrorEquals: [...retry.ErrorEquals], ResultPath: options.resultPath, Next: noCapacity },
+      ],
       Next: options.next,
     },
     [timedOut]: timedOutState(stage, mechanism, options.resultPath, options.next),
+    [noCapacity]: noCapacityState({
+      stage,
+      mechanism,
+      errorPath: `${options.resultPath}.Error`,
+      resultPath: options.resultPath,
+      next: options.next,
+    }),
   };
 }
 

@@ -27,6 +27,7 @@ import type { SlackAppSecrets } from "../slackConfig";
 import { AslStates, PassState, Retrier, TaskStateOptions } from "../workflow/asl";
 import { ACCESS_LOG_FORMAT, DEFAULT_THROTTLE, INTEGRATION_TIMEOUT_MS } from "./approvalPage";
 import { ApprovalStage, ApprovalTaskState, stageStackOutput } from "./approvalStage";
+import { noCapacityStateName } from "./capacityRetry";
 import { lambdaCallbackTaskStates } from "./lambdaCallbackApproval";
 
 /** The route Slack posts interactions to (the app's Interactivity Request URL ends with it). */
@@ -48,7 +49,7 @@ export const CLOSE_MAX_SECONDS = 3 * FOLLOW_UP_TASK_TIMEOUT_SECONDS + 2 + 4;
 
 /**
  * The slack stage's states: the callback Task (lambdaCallbackTaskStates), and after its `timed out`
- * Pass a Task that invokes the follow-up function to close the request. Whatever that Task does
+ * and `no capacity` Passes a Task that invokes the follow-up function to close the request. Whatever that Task does
  * (fails, times out), the decision at the result path stays timed_out and the stage goes on.
  */
 export function slackTaskStates(args: {
@@ -69,6 +70,9 @@ export function slackTaskStates(args: {
   const timedOut = timedOutStateName(options.stateName);
   const close = closeRequestStateName(stage);
   states[timedOut] = { ...(states[timedOut] as PassState), Next: close };
+  // A start refused for capacity may have left an unposted request (startRequest.ts discards it when it can): closed too.
+  const noCapacity = noCapacityStateName(options.stateName);
+  states[noCapacity] = { ...(states[noCapacity] as PassState), Next: close };
   states[close] = {
     Type: "Task",
     Comment: `Marks the Slack request of stage '${stage}' timed out and says so in its message; a failure here leaves the decision timed_out`,

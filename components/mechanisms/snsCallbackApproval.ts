@@ -15,6 +15,14 @@ import {
   timedOutState,
 } from "../workflow/asl";
 import { EmailApprovalArgs, approverTopic } from "./emailLinkApproval";
+import { CATCH_OUTPUT_WITH_FAILURE } from "../workflow/auditStates";
+import {
+  capacityErrors,
+  capacityRetrier,
+  noCapacityState,
+  noCapacityStateName,
+  wantedCapacityWaitSeconds,
+} from "./capacityRetry";
 
 export class SnsCallbackApproval extends pulumi.ComponentResource implements ApprovalStage {
   readonly stage: string;
@@ -91,6 +99,12 @@ export function snsCallbackTaskStates(args: {
   if (options.requestPath !== "$.request")
     throw new Error(`snsCallbackTaskStates: the request must be at $.request, not ${options.requestPath}`);
   const timedOut = timedOutStateName(options.stateName);
+  const noCapacity = noCapacityStateName(options.stateName);
+  // Throttled publishes are retried for about the stage's timeout, then the stage ends timed_out.
+  const retry = capacityRetrier(
+    capacityErrors("sns-callback"),
+    options.capacityWaitSeconds ?? wantedCapacityWaitSeconds("sns-callback", args.timeoutSeconds),
+  );
   const str = jsonataString;
   // Every value from the request is turned into text with $string (a number or an object stays
   // readable); the subject loses line breaks and control characters and keeps at most 99 characters
@@ -128,9 +142,21 @@ export function snsCallbackTaskStates(args: {
       },
       TimeoutSeconds: args.timeoutSeconds,
       Output: `{% ${jsonataResultPath(options.resultPath, "$states.result")} %}`,
-      Catch: [{ ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: timedOut }],
+      Retry: [retry],
+      Catch: [
+        { ErrorEquals: ["States.Timeout"], Output: "{% $states.input %}", Next: timedOut },
+        // Keeps the input and adds {Error, Cause} as `failure`, for the Pass to name the error.
+        { ErrorEquals: [...retry.ErrorEquals], Output: CATCH_OUTPUT_WITH_FAILURE, Next: noCapacity },
+      ],
       Next: options.next,
     },
     [timedOut]: timedOutState(stage, "sns-callback", options.resultPath, options.next),
+    [noCapacity]: noCapacityState({
+      stage,
+      mechanism: "sns-callback",
+      errorPath: "$.failure.Error",
+      resultPath: options.resultPath,
+      next: options.next,
+    }),
   };
 }

@@ -6,7 +6,8 @@ import * as pulumi from "@pulumi/pulumi";
 import { createHash } from "crypto";
 import { anyOccurrenceAlarm } from "../shared/alarms";
 import { ApprovalStage } from "../mechanisms/approvalStage";
-import { assembleWorkflowDefinition, checkExecutionLength, stageTaskOptions } from "./definition";
+import { allotCapacityWaits, assembleWorkflowDefinition, checkExecutionLength, stageTaskOptions } from "./definition";
+import { wantedCapacityWaitSeconds } from "../mechanisms/capacityRetry";
 import { LOG_RETENTION_DAYS } from "../shared/approvalFunction";
 import { PolicyStatement, accountFacts, policyDocument, serviceTrustPolicy } from "../shared/iam";
 import { checkedName, defaultNamePrefix } from "../shared/naming";
@@ -101,12 +102,18 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     }
     // Checked here, not only when the definition is assembled (inside an apply that waits for the
     // stages' ARNs), so that `pulumi preview` already refuses it.
+    const lengths = args.stages.map((s) => ({
+      stage: s.stage,
+      maxWaitSeconds: s.maxWaitSeconds,
+      ...(s.afterWaitSeconds !== undefined ? { afterWaitSeconds: s.afterWaitSeconds } : {}),
+    }));
+    // Each stage's start may wait for capacity (capacityRetry.ts) as long as the year leaves room.
+    const capacityWaits = allotCapacityWaits(
+      lengths.map((l, i) => ({ ...l, wanted: wantedCapacityWaitSeconds(args.stages[i].mechanism, l.maxWaitSeconds) })),
+      args.audit !== undefined,
+    );
     checkExecutionLength(
-      args.stages.map((s) => ({
-        stage: s.stage,
-        maxWaitSeconds: s.maxWaitSeconds,
-        ...(s.afterWaitSeconds !== undefined ? { afterWaitSeconds: s.afterWaitSeconds } : {}),
-      })),
+      lengths.map((l, i) => ({ ...l, capacityWaitSeconds: capacityWaits[i] })),
       args.audit !== undefined,
     );
     const parent = { parent: this };
@@ -122,9 +129,10 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
     };
     this.followUps = StageFollowUps.of(name, followUpArgs, parent);
     const followUps = this.followUps;
-    const tasks = args.stages.map((stage) => ({
+    const tasks = args.stages.map((stage, i) => ({
       stage,
-      task: stage.taskState(stageTaskOptions(stage.stage, followUps?.has(stage.stage) ?? false)),
+      capacityWaitSeconds: capacityWaits[i],
+      task: stage.taskState(stageTaskOptions(stage.stage, followUps?.has(stage.stage) ?? false, capacityWaits[i])),
     }));
     const followUpsByStage = pulumi.all(
       args.stages.map((stage) => followUps?.states(stage.stage) ?? pulumi.output(undefined)),
@@ -142,6 +150,7 @@ export class ApprovalWorkflow extends pulumi.ComponentResource {
                 states: allStates[i],
                 maxWaitSeconds: t.stage.maxWaitSeconds,
                 ...(t.stage.afterWaitSeconds !== undefined ? { afterWaitSeconds: t.stage.afterWaitSeconds } : {}),
+                capacityWaitSeconds: t.capacityWaitSeconds,
                 ...(followUps[i] ? { followUp: followUps[i] } : {}),
               })),
               ...(audit ? { audit } : {}),

@@ -198,6 +198,11 @@ export interface TaskStateOptions {
   resultPath: string;
   /** State to go to after a decision (approved, rejected or timed out). */
   next: string;
+  /**
+   * The longest the start may be retried for capacity (components/mechanisms/capacityRetry.ts);
+   * the workflow sets what the execution's year leaves, absent: what the stage asks for.
+   */
+  capacityWaitSeconds?: number;
 }
 
 /** The Pass state that turns a States.Timeout into the `timed_out` stage decision. */

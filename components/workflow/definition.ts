@@ -44,12 +44,13 @@ export const MAX_EXECUTION_SECONDS = 365 * 86400;
  * the decision branch of a Parallel state and goes on to the branch's "decided" state instead of
  * the Check state (see components/workflow/stageFollowUps.ts).
  */
-export function stageTaskOptions(stage: string, withFollowUps = false): TaskStateOptions {
+export function stageTaskOptions(stage: string, withFollowUps = false, capacityWaitSeconds?: number): TaskStateOptions {
   return {
     stateName: stageStateName(stage),
     requestPath: "$.request",
     resultPath: `$.decisions.${decisionKey(stage)}`,
     next: withFollowUps ? followUpStateNames(stage).decided : `Check ${stage}`,
+    ...(capacityWaitSeconds !== undefined ? { capacityWaitSeconds } : {}),
   };
 }
 
@@ -71,22 +72,48 @@ function finalState(approved: boolean, decision: string, decisionPaths: string[]
   };
 }
 
-/**
- * The execution's timeout for these stages; refuses stages that cannot all wait within one year.
- * With the decision record, the longest path also writes one record per stage and the outcome.
- */
-export function checkExecutionLength(
-  stages: Array<{ stage: string; maxWaitSeconds: number; afterWaitSeconds?: number }>,
-  withRecord = false,
-): number {
+type StageLength = { stage: string; maxWaitSeconds: number; afterWaitSeconds?: number; capacityWaitSeconds?: number };
+
+/** What the stages take without their capacity waits: the margin, the record's writes, each wait and what runs after it. */
+function fixedLength(stages: StageLength[], withRecord: boolean): number {
   const writes = withRecord ? (stages.length + 1) * MAX_WRITE_SECONDS : 0;
-  const timeoutSeconds = stages.reduce(
+  return stages.reduce(
     (sum, s) => sum + s.maxWaitSeconds + (s.afterWaitSeconds ?? 0),
     EXECUTION_TIMEOUT_MARGIN_SECONDS + writes,
   );
+}
+
+/**
+ * Each stage's capacity budget (components/mechanisms/capacityRetry.ts): what it asks for
+ * (`wanted`, twice its wait), or, when the year cannot hold all of them, the year's rest shared in
+ * proportion; the stages' own waits are never shortened for it.
+ */
+export function allotCapacityWaits(
+  stages: Array<Omit<StageLength, "capacityWaitSeconds"> & { wanted: number }>,
+  withRecord = false,
+): number[] {
+  const spare = Math.max(0, MAX_EXECUTION_SECONDS - fixedLength(stages, withRecord));
+  const wanted = stages.reduce((sum, s) => sum + s.wanted, 0);
+  if (wanted <= spare) return stages.map((s) => s.wanted);
+  return stages.map((s) => Math.floor((s.wanted * spare) / wanted));
+}
+
+/**
+ * The execution's timeout for these stages; refuses stages that cannot all wait within one year.
+ * With the decision record, the longest path also writes one record per stage and the outcome.
+ * A stage's capacity budget counts too: its start may be retried that long before its wait begins.
+ */
+export function checkExecutionLength(stages: StageLength[], withRecord = false): number {
+  const withoutCapacity = fixedLength(stages, withRecord);
+  const timeoutSeconds = stages.reduce((sum, s) => sum + (s.capacityWaitSeconds ?? 0), withoutCapacity);
+  if (withoutCapacity > MAX_EXECUTION_SECONDS) {
+    throw new pulumi.RunError(
+      `The stages ${stages.map((s) => `${s.stage} (up to ${Math.round(s.maxWaitSeconds / 86400)}d)`).join(", ")} can wait ${Math.round(withoutCapacity / 86400)} days in all, beyond a Standard execution's 365 days; shorten their timeouts`,
+    );
+  }
   if (timeoutSeconds > MAX_EXECUTION_SECONDS) {
     throw new pulumi.RunError(
-      `The stages ${stages.map((s) => `${s.stage} (up to ${Math.round(s.maxWaitSeconds / 86400)}d)`).join(", ")} can wait ${Math.round(timeoutSeconds / 86400)} days in all, beyond a Standard execution's 365 days; shorten their timeouts`,
+      `The stages' capacity waits (${Math.round((timeoutSeconds - withoutCapacity) / 86400)} days) leave no room in a Standard execution's 365 days: allot them with allotCapacityWaits()`,
     );
   }
   return timeoutSeconds;
@@ -101,6 +128,8 @@ export interface AssembledStage {
   maxWaitSeconds: number;
   /** What the stage's states run after the wait (ApprovalStage.afterWaitSeconds). */
   afterWaitSeconds?: number;
+  /** The capacity budget its states were built with (TaskStateOptions.capacityWaitSeconds); the execution's timeout counts it. */
+  capacityWaitSeconds?: number;
   /** Reminders and escalation (needs `mechanism`); the stage's states were built with stageTaskOptions(stage, true). */
   followUp?: StageFollowUpStates;
 }

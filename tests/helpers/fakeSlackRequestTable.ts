@@ -21,6 +21,7 @@ const DECIDE_UPDATE =
   "SET votes.#user = :vote, status = :decided, decision = :decision, decidedBy = :user, decidedAt = :at ADD approvals :inc";
 const TIMEOUT_UPDATE = "SET status = :timedOut, decidedAt = :at";
 const TIMEOUT_CONDITION = "attribute_exists(keyHash) AND status = :waiting";
+const UNPOSTED_CONDITION = "attribute_exists(keyHash) AND status = :waiting AND attribute_not_exists(channel)";
 const DELIVERED_UPDATE = "SET deliveredAt = :at";
 const DELIVERED_CONDITION = "status = :decided AND attribute_not_exists(deliveredAt)";
 const POINTER_UPDATE =
@@ -150,6 +151,11 @@ export class FakeSlackRequestTable {
     }
     if (condition === TIMEOUT_CONDITION && update === TIMEOUT_UPDATE) {
       if (item === undefined || item.status.S !== values[":waiting"].S) return failed();
+      Object.assign(item, { status: values[":timedOut"], decidedAt: values[":at"] });
+      return answer();
+    }
+    if (condition === UNPOSTED_CONDITION && update === TIMEOUT_UPDATE) {
+      if (item === undefined || item.status.S !== values[":waiting"].S || item.channel !== undefined) return failed();
       Object.assign(item, { status: values[":timedOut"], decidedAt: values[":at"] });
       return answer();
     }

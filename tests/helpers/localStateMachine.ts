@@ -264,6 +264,27 @@ function withJsonataTasksEmulated(machine: any): {
   return { machine: copy, jsonataTasks, intrinsicPasses };
 }
 
+/**
+ * The library arms a setTimeout for the execution's and each Task's TimeoutSeconds; Node fires a
+ * delay above 2^31-1 ms (about 24.8 days) at once (TimeoutOverflowWarning). Longer ones are cut to
+ * that: no local run lasts that long, and a real timeout stays real.
+ */
+const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+function withTimersThatFit(machine: any): any {
+  const visit = (scope: any) => {
+    if (typeof scope?.TimeoutSeconds === "number" && scope.TimeoutSeconds > MAX_TIMER_SECONDS)
+      scope.TimeoutSeconds = MAX_TIMER_SECONDS;
+    for (const state of Object.values<any>(scope?.States ?? {})) {
+      if (typeof state?.TimeoutSeconds === "number" && state.TimeoutSeconds > MAX_TIMER_SECONDS)
+        state.TimeoutSeconds = MAX_TIMER_SECONDS;
+      for (const branch of state?.Branches ?? []) visit(branch);
+      if (state?.ItemProcessor ?? state?.Iterator) visit(state.ItemProcessor ?? state.Iterator);
+    }
+  };
+  visit(machine);
+  return machine;
+}
+
 // The constructor validates the definition with asl-validator (about 0.1 s); runs are independent,
 // so one StateMachine per distinct definition is enough.
 const machines = new Map<string, StateMachine>();
@@ -271,7 +292,7 @@ function stateMachineFor(definition: object): StateMachine {
   const json = JSON.stringify(definition);
   let machine = machines.get(json);
   if (!machine) {
-    machine = new StateMachine(withHeartbeatTimeoutsAsTimeouts(definition), {
+    machine = new StateMachine(withTimersThatFit(withHeartbeatTimeoutsAsTimeouts(definition)), {
       validationOptions: { checkPaths: true, checkArn: true },
     });
     machines.set(json, machine);

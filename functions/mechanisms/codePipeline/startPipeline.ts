@@ -16,6 +16,9 @@ export const APPROVAL_KEY_VARIABLE = "ApprovalKey";
 /** Its default: an execution that still carries it was not started by the start function. */
 export const APPROVAL_KEY_DEFAULT = "-";
 
+/** DynamoDB's throttling errors (@aws-sdk/client-dynamodb models/errors.d.ts), as the Task's Retry lists them. */
+const BIND_THROTTLING_NAMES = ["ProvisionedThroughputExceededException", "RequestLimitExceeded", "ThrottlingException"];
+
 export interface StartPipelineSettings {
   pipelineName: string;
   stage: string;
@@ -95,8 +98,18 @@ export async function startPipeline(
     }),
   );
   if (!pipelineExecutionId) throw new Error("StartPipelineExecution returned no pipelineExecutionId");
-  // Only this execution may decide the request (the result function checks the binding).
-  await bindPipelineExecution(clients.dynamodb, settings.tableName, approvalKey, pipelineExecutionId);
+  // Only this execution may decide the request (the result function checks the binding). The
+  // pipeline runs already: a throttled bind must not reach the Task's capacity retry
+  // (components/mechanisms/capacityRetry.ts), where a new attempt could start a second execution.
+  await bindPipelineExecution(clients.dynamodb, settings.tableName, approvalKey, pipelineExecutionId).catch(
+    (error: unknown) => {
+      const name = (error as { name?: unknown })?.name;
+      if (typeof name !== "string" || !BIND_THROTTLING_NAMES.includes(name)) throw error;
+      throw new Error(
+        `PipelineExecutionNotBound: pipeline execution ${pipelineExecutionId} started but its record was not bound (${name})`,
+      );
+    },
+  );
   console.log(
     JSON.stringify({
       msg: stored ? "approval pipeline started" : "approval pipeline started again for the same task",

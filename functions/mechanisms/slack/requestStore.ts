@@ -535,6 +535,41 @@ export async function markTimedOut(
   return recordOfItem(updated);
 }
 
+/**
+ * Ends a request whose message was never posted (the start failed before or at chat.postMessage,
+ * e.g. Slack.ratelimited): timed out, so nothing counts it as waiting while the stage's Task
+ * retries with a new request. Conditional on waiting and no bound message: a posted request is
+ * never touched. False when that condition did not hold.
+ */
+export async function markUnposted(
+  db: DynamoDBClient,
+  table: string,
+  keyHash: string,
+  at: Date | string = new Date(),
+): Promise<boolean> {
+  return conditionalWrite(() =>
+    db.send(
+      new UpdateItemCommand({
+        TableName: table,
+        Key: { keyHash: { S: keyHash } },
+        UpdateExpression: "SET #status = :timedOut, #decidedAt = :at",
+        ConditionExpression: "attribute_exists(#keyHash) AND #status = :waiting AND attribute_not_exists(#channel)",
+        ExpressionAttributeNames: {
+          "#keyHash": "keyHash",
+          "#status": "status",
+          "#decidedAt": "decidedAt",
+          "#channel": "channel",
+        },
+        ExpressionAttributeValues: {
+          ":timedOut": { S: "timed_out" },
+          ":waiting": { S: "waiting" },
+          ":at": { S: isoTime(at, "the time") },
+        },
+      }),
+    ),
+  );
+}
+
 /** The decision of a decided record, as its deciding vote made it. */
 export function decisionOfRecord(record: SlackRequestRecord): SlackDecisionFields {
   const decider = record.votes.find((v) => v.userId === record.decidedBy);

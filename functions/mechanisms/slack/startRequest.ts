@@ -4,7 +4,9 @@
 // a pointer from the execution's stage to it (for the follow-up function),
 // posts the request message with chat.postMessage and records where it was posted. The message's
 // buttons carry only the request key. Any error fails the Task (nothing is approved) with a
-// redacted message: the token, the key and the bot token are never thrown or logged.
+// redacted message: the token, the key and the bot token are never thrown or logged. Throttling
+// before the post and Slack.ratelimited keep their names (the Task retries them for capacity:
+// components/mechanisms/capacityRetry.ts), and the request stored for that attempt is ended unposted.
 // With SLACK_DIRECT_MESSAGES, each approver then gets a direct message pointing at the request
 // (message.ts dmNotice: no buttons, no key); a DM that fails is a logged warning, never a failed Task.
 // Plain TypeScript with no Pulumi import: the stage's function is serialized with it.
@@ -14,7 +16,7 @@ import { parseCallbackTaskEvent } from "../../shared/callbackTask";
 import { redactText, redactedError } from "../../shared/redact";
 import { SLACK_USER_ID_PATTERN, newRequestKey } from "./interaction";
 import { SLACK_LIMITS, detailsText, dmNotice, requestMessage } from "./message";
-import { MAX_SLACK_APPROVERS, addExecutionPointer, bindMessage, createRequest } from "./requestStore";
+import { MAX_SLACK_APPROVERS, addExecutionPointer, bindMessage, createRequest, markUnposted } from "./requestStore";
 import { GetSecretValueInput, SecretsManagerLike, readSlackSecrets } from "./secrets";
 import { SlackCallOptions, getPermalink, postMessage, slackApiUrl } from "./slackApi";
 
@@ -182,6 +184,8 @@ export async function startSlackRequest(
   const settings = slackStartSettings(deps.env ?? process.env);
   const task = parseCallbackTaskEvent(event, settings.stage);
   const secrets: string[] = [task.taskToken];
+  // Set once the request is stored, cleared once chat.postMessage may have posted it.
+  let unposted: string | undefined;
   try {
     const now = (deps.now ?? (() => new Date()))();
     const deadline = new Date(now.getTime() + settings.timeoutSeconds * 1000);
@@ -202,6 +206,7 @@ export async function startSlackRequest(
       createdAt: now,
       request,
     });
+    unposted = keyHash;
     // So the follow-up function (timeout, reminders) finds every posted request of this execution.
     await addExecutionPointer(deps.dynamodb, settings.table, {
       executionArn: task.executionArn,
@@ -209,9 +214,7 @@ export async function startSlackRequest(
       keyHash,
       ttl,
     });
-    const { botToken } = await readSlackSecrets(deps.secretsManager, settings.secretId, {
-      newCommand: deps.newSecretCommand,
-    });
+    const { botToken } = await readSecretsKeepingThrottles(deps, settings.secretId);
     secrets.push(botToken);
     const message = requestMessage({
       request,
@@ -224,8 +227,20 @@ export async function startSlackRequest(
     const posted = await postMessage(
       { channel: settings.channel, text: message.text, blocks: message.blocks },
       { token: botToken, apiUrl: settings.apiUrl, fetchImpl: deps.fetchImpl },
-    );
-    if (!(await bindMessage(deps.dynamodb, settings.table, keyHash, posted))) {
+    ).catch((error: unknown) => {
+      // Only a 429 says for sure that nothing was posted; after any other failure a message may exist.
+      if ((error as { name?: unknown })?.name !== SLACK_RATELIMITED) unposted = undefined;
+      throw error;
+    });
+    unposted = undefined;
+    // The message is posted: a throttled bind must not reach the Task's capacity retry, whose new
+    // attempt would post a second message (components/mechanisms/capacityRetry.ts).
+    const bound = await bindMessage(deps.dynamodb, settings.table, keyHash, posted).catch((error: unknown) => {
+      const name = (error as { name?: unknown })?.name;
+      if (typeof name !== "string" || !DYNAMODB_THROTTLING_NAMES.includes(name)) throw error;
+      throw new Error(`SlackMessageNotBound: the posted message was not recorded in the request's item (${name})`);
+    });
+    if (!bound) {
       throw new Error("SlackMessageNotBound: the request's item was not found or is bound to another message");
     }
     const directMessages = settings.directMessages
@@ -257,6 +272,24 @@ export async function startSlackRequest(
     return directMessages ? { ...posted, directMessages } : posted;
   } catch (error) {
     const safe = redactedError(error, secrets);
+    // Nothing was posted: the stored request ends (timed out), so a retried start (a capacity error)
+    // leaves no waiting request without a message. Best effort: the close after the stage's timeout
+    // handles one left waiting ("no_message", followUp.ts); no click can reach either, no message has its key.
+    if (unposted !== undefined) {
+      const at = (deps.now ?? (() => new Date()))();
+      await markUnposted(deps.dynamodb, settings.table, unposted, at).catch((markError: unknown) =>
+        log(
+          JSON.stringify({
+            level: "warn",
+            msg: "slack request not posted and not marked so; the stage's close or its TTL ends it",
+            stage: settings.stage,
+            executionArn: task.executionArn,
+            keyHash: unposted,
+            error: redactedError(markError, secrets).name,
+          }),
+        ),
+      );
+    }
     log(
       JSON.stringify({
         level: "error",
@@ -268,6 +301,42 @@ export async function startSlackRequest(
       }),
     );
     throw safe;
+  }
+}
+
+/** chat.postMessage refused with HTTP 429 (slackApi.ts): the message was not posted. */
+const SLACK_RATELIMITED = "Slack.ratelimited";
+/**
+ * DynamoDB's throttling errors (@aws-sdk/client-dynamodb models/errors.d.ts) and Secrets Manager's
+ * (the unmodeled ThrottlingException): the names the stage's Task retries for capacity.
+ */
+const DYNAMODB_THROTTLING_NAMES = [
+  "ProvisionedThroughputExceededException",
+  "RequestLimitExceeded",
+  "ThrottlingException",
+];
+
+/**
+ * readSlackSecrets, except that a throttled GetSecretValue fails with the throttle's own name
+ * (readSlackSecrets names every read failure Slack.secret_unavailable), so the Task retries it.
+ */
+async function readSecretsKeepingThrottles(deps: SlackStartDeps, secretId: string): Promise<{ botToken: string }> {
+  let throttle: string | undefined;
+  const client: SecretsManagerLike = {
+    send: (command) =>
+      deps.secretsManager.send(command).catch((error: unknown) => {
+        const name = (error as { name?: unknown })?.name;
+        if (typeof name === "string" && DYNAMODB_THROTTLING_NAMES.includes(name)) throttle = name;
+        throw error;
+      }),
+  };
+  try {
+    return await readSlackSecrets(client, secretId, { newCommand: deps.newSecretCommand });
+  } catch (error) {
+    if (throttle === undefined) throw error;
+    const renamed = new Error(`Could not read the Slack secret ${secretId}: throttled`);
+    Object.defineProperty(renamed, "name", { value: throttle, writable: true, configurable: true });
+    throw renamed;
   }
 }
 
