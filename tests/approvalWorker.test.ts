@@ -7,7 +7,10 @@ import { ChildProcess, execFileSync, spawn } from "child_process";
 import { chmodSync, mkdtempSync, writeFileSync } from "fs";
 import { tmpdir } from "os";
 import { join } from "path";
+import { SFNClient } from "@aws-sdk/client-sfn";
+import { STSClient } from "@aws-sdk/client-sts";
 import { workerSfnClient } from "../scripts/lib/clients";
+import { ApprovalWorker } from "../scripts/lib/approvalWorker";
 import { renderRequest } from "../scripts/lib/requestView";
 import { AwsError, FakeAws, callerIdentityXml } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
@@ -325,6 +328,87 @@ describe("approval worker (scripts/approval-worker.ts) against a fake Step Funct
     expect(worker.output()).to.contain(
       `Your decision may already have been recorded by an earlier attempt (now: TaskTimedOut: Task Timed Out). Check the execution ${EXECUTION}.`,
     );
+  });
+
+  describe("a decision refused for throttling (in process, pauses of about 1 ms)", () => {
+    /** The worker's own class with its own clients' settings (maxAttempts 3), against the fake endpoint. */
+    async function decideOnce(): Promise<{ outcome: string; said: string[] }> {
+      const credentials = { accessKeyId: "AKIAFAKE", secretAccessKey: "fake" };
+      const client = { region: "eu-west-1", endpoint: aws.url, credentials, maxAttempts: 3 };
+      const said: string[] = [];
+      const io = {
+        say: (text: string) => said.push(text),
+        warn: (text: string) => said.push(text),
+        ask: async () => null,
+        cancelQuestion: () => {},
+        inputEnded: () => true,
+      };
+      const worker = new ApprovalWorker(new SFNClient(client), new STSClient(client), io, {
+        activityArn: ACTIVITY,
+        workerName: "test",
+        decide: "approve",
+        heartbeatEverySeconds: 60,
+        retryBaseMs: 1,
+      });
+      return { outcome: await worker.workOnce(), said };
+    }
+
+    it("KmsThrottlingException (which the SDK does not retry) is sent again: recorded once, every send the same", async () => {
+      oneTask();
+      let sends = 0;
+      aws.on("SendTaskSuccess", () =>
+        ++sends <= 2 ? new AwsError("KmsThrottlingException", "KMS throttled", 400) : {},
+      );
+      const { outcome, said } = await decideOnce();
+      expect(outcome).to.equal("approved");
+      const sent = sentDecisions();
+      expect(sent.map((r) => r.operation)).to.deep.equal(["SendTaskSuccess", "SendTaskSuccess", "SendTaskSuccess"]);
+      expect(new Set(sent.map((r) => JSON.stringify(r.body))).size).to.equal(1);
+      expect(said.join("\n")).to.match(
+        /Sending the decision failed \(KmsThrottlingException: KMS throttled\); retrying in/,
+      );
+    });
+
+    it("after a throttled attempt (refused: nothing recorded), a closed task means NOT recorded, never 'may already be recorded'", async () => {
+      oneTask();
+      let sends = 0;
+      aws.on("SendTaskSuccess", () =>
+        ++sends === 1
+          ? new AwsError("KmsThrottlingException", "KMS throttled", 400)
+          : new AwsError("TaskTimedOut", "Task Timed Out"),
+      );
+      const { outcome, said } = await decideOnce();
+      expect(outcome).to.equal("not-sent");
+      expect(said).to.include(
+        "Your decision was NOT recorded: the request no longer waits for one (TaskTimedOut: Task Timed Out): it expired, or it was decided or released elsewhere.",
+      );
+      expect(said.join("\n")).to.not.contain("may already have been recorded");
+      expect(sentDecisions()).to.have.length(2);
+    });
+
+    it("always throttled: five attempts with the same decision, then NOT recorded (the request stays open)", async () => {
+      oneTask();
+      aws.on("SendTaskSuccess", () => new AwsError("KmsThrottlingException", "KMS throttled", 400));
+      const { outcome, said } = await decideOnce();
+      expect(outcome).to.equal("not-sent");
+      expect(sentDecisions()).to.have.length(5);
+      expect(new Set(sentDecisions().map((r) => JSON.stringify(r.body))).size).to.equal(1);
+      expect(said[said.length - 1]).to.match(
+        /^Your decision was NOT recorded: KmsThrottlingException: KMS throttled\./,
+      );
+    });
+
+    it("a closed task after a 5xx the SDK sent again (the first try may have counted) 'may already be recorded'", async () => {
+      oneTask();
+      let sends = 0;
+      aws.on("SendTaskSuccess", () =>
+        ++sends === 1 ? new AwsError("InternalFailure", "oops", 500) : new AwsError("TaskTimedOut", "Task Timed Out"),
+      );
+      const { outcome, said } = await decideOnce();
+      expect(outcome).to.equal("not-sent");
+      expect(sentDecisions()).to.have.length(2);
+      expect(said.join("\n")).to.contain("Your decision may already have been recorded by an earlier attempt");
+    });
   });
 
   it("works in the activity's own Region whatever AWS_REGION says", async () => {

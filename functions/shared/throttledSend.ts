@@ -66,11 +66,12 @@ export function isClosedTask(error: unknown): boolean {
  * answer that refused it for capacity, and any call in which the SDK itself sent more than once
  * ($metadata.attempts, @smithy/types ResponseMetadata): an earlier try inside it may have had no answer.
  */
-function mayHaveCounted(error: unknown): boolean {
+export function attemptMayHaveCounted(error: unknown): boolean {
   return !isThrottled(error) || sdkSentMoreThanOnce(error);
 }
 
-function sdkSentMoreThanOnce(error: unknown): boolean {
+/** Whether the SDK sent the call more than once (an earlier try inside it may have had no answer). */
+export function sdkSentMoreThanOnce(error: unknown): boolean {
   const attempts = (error as { $metadata?: { attempts?: unknown } } | null)?.$metadata?.attempts;
   return typeof attempts === "number" && attempts > 1;
 }
@@ -94,13 +95,19 @@ export async function sendWhileThrottled<T>(send: () => Promise<T>, policy: Rese
   const random = policy.random ?? Math.random;
   const started = Date.now();
   let earlierMayHaveCounted = false;
+  /** Pauses taken so far: time spent even where `sleep` is a test's and the clock does not move. */
+  let paused = 0;
   for (let attempt = 0; ; attempt++) {
     try {
       return { ok: true, value: await send(), attempts: attempt + 1 };
     } catch (error) {
       const base = policy.pausesMs[attempt];
       const pause = base === undefined ? 0 : Math.round(base / 2 + (random() * base) / 2);
-      if (base === undefined || !isThrottled(error) || Date.now() - started + pause > policy.budgetMs) {
+      if (
+        base === undefined ||
+        !isThrottled(error) ||
+        Math.max(Date.now() - started, paused) + pause > policy.budgetMs
+      ) {
         return {
           ok: false,
           error,
@@ -108,7 +115,8 @@ export async function sendWhileThrottled<T>(send: () => Promise<T>, policy: Rese
           earlierMayHaveCounted: earlierMayHaveCounted || sdkSentMoreThanOnce(error),
         };
       }
-      earlierMayHaveCounted = earlierMayHaveCounted || mayHaveCounted(error);
+      earlierMayHaveCounted = earlierMayHaveCounted || attemptMayHaveCounted(error);
+      paused += pause;
       await sleep(pause);
     }
   }

@@ -6,6 +6,7 @@ import type { SFNClient } from "@aws-sdk/client-sfn";
 import type { STSClient } from "@aws-sdk/client-sts";
 import { ApprovalRequest, StageDecisionKind, requestProblems, stageDecision } from "../../functions/contract";
 import { redactText } from "../../functions/shared/redact";
+import { attemptMayHaveCounted, sdkSentMoreThanOnce } from "../../functions/shared/throttledSend";
 import { AwsCallError, failureCause } from "./failures";
 import { sfnSdk, stsSdk } from "./sdk";
 import { renderRequest, terminalSafe } from "./requestView";
@@ -261,6 +262,9 @@ export class ApprovalWorker {
       decidedAt: new Date(),
     });
     held.sending = true;
+    // Whether an earlier attempt may have reached Step Functions (anything but a throttling refusal):
+    // a closed task then means "recorded by it, or expired", never "not recorded".
+    let earlierMayHaveCounted = false;
     for (let attempt = 1; ; attempt++) {
       try {
         await this.sfn.send(
@@ -271,10 +275,16 @@ export class ApprovalWorker {
         );
         return kind === "approved" ? "approved" : "rejected";
       } catch (error) {
-        if (attempt > 1 && isClosedTask(error)) {
+        if (isClosedTask(error) && (earlierMayHaveCounted || sdkSentMoreThanOnce(error))) {
           // An earlier attempt may have arrived even though its answer was lost on the way back.
           this.io.warn(
             `Your decision may already have been recorded by an earlier attempt (now: ${describe(error, [held.token])}). Check the execution ${held.executionArn}.`,
+          );
+          return "not-sent";
+        }
+        if (isClosedTask(error)) {
+          this.io.warn(
+            `Your decision was NOT recorded: the request no longer waits for one (${describe(error, [held.token])}): it expired, or it was decided or released elsewhere.`,
           );
           return "not-sent";
         }
@@ -284,7 +294,10 @@ export class ApprovalWorker {
           );
           return "not-sent";
         }
-        const delay = this.options.retryBaseMs * 2 ** (attempt - 1);
+        earlierMayHaveCounted = earlierMayHaveCounted || attemptMayHaveCounted(error);
+        // Jittered (half the pause plus up to another half): throttled workers do not retry in step.
+        const base = this.options.retryBaseMs * 2 ** (attempt - 1);
+        const delay = Math.round(base / 2 + (Math.random() * base) / 2);
         this.io.warn(
           `Sending the decision failed (${describe(error, [held.token])}); retrying in ${(delay / 1000).toFixed(1)} s`,
         );
