@@ -298,6 +298,45 @@ describe("capacity retry: flows on aws-local-stepfunctions", () => {
     });
   }
 
+  it("with reminders (the follow-up Parallel): no capacity still ends the stage timed_out, the reminders stop", async () => {
+    const definition = assembleWorkflowDefinition({
+      stages: [
+        {
+          stage: "manager",
+          mechanism: "ssm-automation",
+          maxWaitSeconds: 3600,
+          capacityWaitSeconds: BUDGET,
+          states: lambdaCallbackTaskStates({
+            options: stageTaskOptions("manager", true, BUDGET),
+            functionArn: FUNCTION_ARN,
+            stage: "manager",
+            mechanism: "ssm-automation",
+            timeoutSeconds: 3600,
+          }),
+          followUp: {
+            followUp: { remindEverySeconds: 1800, maxReminders: 1, reminderTopicArn: TOPIC_ARN },
+            timeoutText: "1h",
+            approvers: ["arn:aws:iam::123456789012:user/alice"],
+          },
+        },
+      ],
+    });
+    const result = await runDefinition(definition, EXPENSE_REPORT, {
+      taskHandlers: {
+        [stageStateName("manager")]: async () => {
+          throw error("AutomationExecutionLimitExceededException");
+        },
+      },
+      taskToken: TOKEN,
+      executionArn: EXECUTION_ARN,
+      retryPauseMs: 0,
+    });
+    expect(result.status).to.equal("SUCCEEDED");
+    expect(result.statesEntered).to.include("Approval manager no capacity");
+    expect(result.output.stages[0]).to.deep.include({ decision: "timed_out", mechanism: "ssm-automation" });
+    expect(result.output.stages[0].comment).to.match(/last error: AutomationExecutionLimitExceededException\)$/);
+  });
+
   it("sns-callback: a publish that stays throttled ends timed_out with the error named; the error's Cause is not copied", async () => {
     let calls = 0;
     const result = await run("sns-callback", async () => {
