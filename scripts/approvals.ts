@@ -164,14 +164,15 @@ async function list(sfn: SFNClient, target: WorkflowTarget, max: number): Promis
       info && info.approvers.length > 0 ? approverList(info.approvers) : "-",
     ];
   });
-  const waitingCount = positions.filter((p) => "waiting" in p && p.waiting).length;
+  const waitingCount = positions.filter((p) => "waiting" in p && p.waiting && !p.waiting.capacity).length;
+  const capacityCount = positions.filter((p) => "waiting" in p && p.waiting?.capacity).length;
   const unread = executions.flatMap((execution, i) => {
     const position = positions[i];
     return "unread" in position ? [`? ${nameOf(execution)}: its history could not be read: ${position.unread}`] : [];
   });
   const counted = running.length > executions.length ? `; of the newest ${executions.length}, ` : ", ";
   say(
-    `${running.length} running execution${running.length === 1 ? "" : "s"} of ${target.stateMachineName} (${target.region})${counted}${waitingCount} waiting for approval${unread.length > 0 ? `, ${unread.length} not read` : ""}:`,
+    `${running.length} running execution${running.length === 1 ? "" : "s"} of ${target.stateMachineName} (${target.region})${counted}${waitingCount} waiting for approval${capacityCount > 0 ? `, ${capacityCount} for capacity` : ""}${unread.length > 0 ? `, ${unread.length} not read` : ""}:`,
   );
   say("");
   say(alignedRows([["EXECUTION", "TITLE", "STAGE", "MECHANISM", "WAITING", "APPROVERS"], ...rows]).join("\n"));

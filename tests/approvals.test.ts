@@ -216,6 +216,22 @@ describe("approvals (scripts/approvals.ts) against a fake Step Functions endpoin
       ]);
     });
 
+    it("says when the stage an execution waits on waits for capacity (issue 17)", async () => {
+      const now = nowSeconds();
+      const queued = new FakeExecution(executionArn("er55555"), EXPENSE_REPORT, now - HOUR - 20)
+        .start()
+        .refusedForCapacity("manager", now - HOUR - 20, ["AutomationExecutionLimitExceededException"], 60);
+      serveExecutions(aws, [queued]);
+      const result = await run(["--state-machine-arn", STATE_MACHINE, "list"]);
+      expect(result.code).to.equal(0);
+      expect(result.stdout.split("\n").slice(0, 4)).to.deep.equal([
+        "1 running execution of sfn-approvals-prod (eu-west-1), 0 waiting for approval, 1 for capacity:",
+        "",
+        "EXECUTION  TITLE                   STAGE    MECHANISM  WAITING                           APPROVERS",
+        "er55555    Expense report ER98765  manager  -          1h 00m, for capacity (attempt 1)  -",
+      ]);
+    });
+
     it("says when nothing is running", async () => {
       serveExecutions(aws, []);
       const result = await run(["--stack", "prod", "list"]);
