@@ -18,8 +18,6 @@ import {
   stageRows,
 } from "../scripts/lib/executionStatus";
 import { decisionKey } from "../functions/contract";
-import { CAPACITY_ERRORS as SHARED_CAPACITY_ERRORS } from "../functions/shared/capacityErrors";
-import { CAPACITY_ERRORS as WORKFLOW_CAPACITY_ERRORS } from "../components/mechanisms/capacityRetry";
 import { FollowUpStage, HistoryBuilder, HistoryEventJson } from "./helpers/executionHistory";
 import { AwsError, FakeAws, FakeExecution, serveExecutions } from "./helpers/fakeAws";
 import { EXPENSE_REPORT } from "./helpers/fixtures";
@@ -671,10 +669,6 @@ describe("approvals: reading where an execution stands", () => {
         .start()
         .refusedForCapacity("finance", T0 + 10, errors, 60, then);
     const newest = (x: FakeExecution, drop = 0) => sdkEvents([...x.events].reverse().slice(drop));
-
-    it("reads the names the workflow's capacity Retry matches, mechanism by mechanism", () => {
-      expect(SHARED_CAPACITY_ERRORS).to.deep.equal(WORKFLOW_CAPACITY_ERRORS);
-    });
 
     it("the newest attempt failed with a capacity error: waiting for capacity since the first refusal, the attempts so far, the last error", () => {
       const x = refused(["ConcurrentPipelineExecutionsLimitExceededException", "ConflictException"]);

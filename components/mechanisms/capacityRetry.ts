@@ -7,58 +7,10 @@ import { Mechanism } from "../../functions/contract";
 import { LAMBDA_TIMEOUT_SECONDS } from "../shared/approvalFunction";
 import { PassState, Retrier } from "../workflow/asl";
 
-/**
- * A throttled invoke of the start function: the function never ran ("When Lambda hits the maximum
- * number of invocations, the error is Lambda.TooManyRequestsException",
- * https://docs.aws.amazon.com/step-functions/latest/dg/bp-lambda-serviceexception.html).
- */
-export const LAMBDA_THROTTLED = "Lambda.TooManyRequestsException";
-
-/**
- * DynamoDB's throttling errors (@aws-sdk/client-dynamodb models/errors.d.ts:
- * ProvisionedThroughputExceededException, RequestLimitExceeded "Throughput exceeds the current
- * throughput quota for your account", ThrottlingException "The request was denied due to request
- * throttling"). Secrets Manager's throttle is the same unmodeled ThrottlingException.
- */
-const DYNAMODB_THROTTLED = ["ProvisionedThroughputExceededException", "RequestLimitExceeded", "ThrottlingException"];
-
-/**
- * Per mechanism, the error names its start path raises when a quota or a throttle refuses it, and
- * nothing else (never States.ALL, States.TaskFailed or Error: a start function's own refusals are
- * plain Errors and stay permanent). A start function's thrown error keeps its `name` through
- * redactedError (functions/shared/redact.ts), and Step Functions reports that name as the Task's error.
- */
-export const CAPACITY_ERRORS: Record<Exclude<Mechanism, "activity">, readonly string[]> = {
-  // StartAutomationExecution (@aws-sdk/client-ssm errors.d.ts): "The number of simultaneously
-  // running Automation executions exceeded the allowable limit"; ThrottlingException "the service
-  // is throttling requests". Past 100 running automations SSM queues (Pending): that start succeeds.
-  "ssm-automation": [LAMBDA_THROTTLED, "AutomationExecutionLimitExceededException", "ThrottlingException"],
-  // StartPipelineExecution (@aws-sdk/client-codepipeline): "The pipeline has reached the limit for
-  // concurrent pipeline executions", ConflictException "the pipeline is busy handling ongoing
-  // activities. Try again later", and the unmodeled ThrottlingException; DynamoDB's names come only
-  // from the token record written before the start (the bind after it renames its errors:
-  // functions/mechanisms/codePipeline/startPipeline.ts).
-  codepipeline: [
-    LAMBDA_THROTTLED,
-    "ConcurrentPipelineExecutionsLimitExceededException",
-    "ConflictException",
-    ...DYNAMODB_THROTTLED,
-  ],
-  // SNS Publish: ThrottledException (@aws-sdk/client-sns errors.d.ts), ThrottlingException "Rate
-  // exceeded" (https://repost.aws/knowledge-center/sns-throttling-exception-errors), Throttling (the
-  // SDK's throttling codes); DynamoDB for the link code stored before the email.
-  "email-link": [LAMBDA_THROTTLED, "ThrottledException", "Throttling", ...DYNAMODB_THROTTLED],
-  // Step Functions publishes itself (sns:publish.waitForTaskToken): errors arrive as SNS.<code>.
-  "sns-callback": ["SNS.ThrottledException", "SNS.ThrottlingException", "SNS.Throttling"],
-  // chat.postMessage answered 429 (slackApi.ts: Slack.ratelimited; the message was not posted), and
-  // DynamoDB / Secrets Manager throttling before the post (startRequest.ts renames the bind's errors).
-  slack: [LAMBDA_THROTTLED, "Slack.ratelimited", ...DYNAMODB_THROTTLED],
-};
-
-/** The capacity error names of a mechanism (none for activity: Step Functions schedules its task itself). */
-export function capacityErrors(mechanism: Mechanism): readonly string[] {
-  return mechanism === "activity" ? [] : CAPACITY_ERRORS[mechanism];
-}
+// The error names per mechanism live beside the command-line tools that read them too (`approvals
+// show`: "waiting for capacity"), with their sources: functions/shared/capacityErrors.ts.
+export { CAPACITY_ERRORS, LAMBDA_THROTTLED, capacityErrors } from "../../functions/shared/capacityErrors";
+import { capacityErrors } from "../../functions/shared/capacityErrors";
 
 /** The first pause, its growth, and the longest pause while the capacity budget is small. */
 export const CAPACITY_INTERVAL_SECONDS = 5;
