@@ -6,13 +6,32 @@
 // Options alone (npm test -- -g "unknown key") run them over every test file.
 "use strict";
 const { spawn } = require("child_process");
-const { existsSync } = require("fs");
+const { existsSync, globSync } = require("fs");
 const { availableParallelism, setPriority } = require("os");
 const { join } = require("path");
 
 const ROOT = join(__dirname, "..");
 const ALL = "tests/**/*.test.ts";
 const args = process.argv.slice(2);
+// Test files that take longest (seconds, one file alone): mocha's workers take files in the order
+// given, so these start first and none is left running alone at the end. The rest follow by name.
+const SLOW_FIRST = [
+  "tests/load.test.ts", // the slowest: its load runs take 22 s of CPU
+  "tests/approvalWorker.test.ts", // 24 (tmux, real processes)
+  "tests/approvalPageBrowser.test.ts", // 20 (headless Chromium)
+  "tests/workflowDefinition.test.ts", // 16
+  "tests/demo.test.ts", // 15
+  "tests/awsValidators.test.ts", // 12
+  "tests/sandboxSlack.test.ts", // 11
+  "tests/iamSimulation.test.ts", // 10
+  "tests/flows.test.ts", // 10
+  "tests/ssoApprovers.test.ts", // 9
+  "tests/program.test.ts", // 9
+  "tests/approvalPage.test.ts", // 8
+  "tests/integrationRun.test.ts", // 8
+  "tests/followUps.test.ts", // 8
+  "tests/codePipeline.test.ts", // 8
+];
 // Mocha workers: more than the cores, since many tests wait on child processes and timers.
 const jobs = Number(process.env.SFN_APPROVALS_TEST_JOBS) || Math.max(2, availableParallelism()) + 1;
 
@@ -25,10 +44,19 @@ function run(script, scriptArgs, options) {
   return { child, exited };
 }
 
+/** Every test file, the slow ones first. */
+function allTestFiles() {
+  const found = globSync(ALL, { cwd: ROOT })
+    .map((file) => file.split("\\").join("/"))
+    .sort();
+  const slow = SLOW_FIRST.filter((file) => found.includes(file));
+  return [...slow, ...found.filter((file) => !slow.includes(file))];
+}
+
 function mochaArgs() {
   const files = args.filter((arg) => !arg.startsWith("-") && (arg.includes("*") || existsSync(join(ROOT, arg))));
   if (files.length === 1 && !files[0].includes("*")) return args;
-  return ["--parallel", "--jobs", String(jobs), ...(files.length === 0 ? [ALL] : []), ...args];
+  return ["--parallel", "--jobs", String(jobs), ...(files.length === 0 ? allTestFiles() : []), ...args];
 }
 
 async function main() {
