@@ -959,7 +959,8 @@ export async function runLoad(options: LoadOptions): Promise<MechanismReport> {
     const reachedTimes = requests.map((r) => r.reachedAt).filter((t): t is number => t !== undefined);
     if (peakInFlight > 0)
       notes.push(`peak Lambda invocations in flight: ${peakInFlight} (quota ${lambdaConcurrency.limit})`);
-    if (capacityWaits.size > 0) notes.push(`errors retried by the workflow: ${[...capacityWaits].sort().join(", ")}`);
+    if (capacityWaits.size > 0)
+      notes.push(`Task errors seen (retried or caught): ${[...capacityWaits].sort().join(", ")}`);
     return {
       mechanism,
       requests: n,
