@@ -442,7 +442,9 @@ describe("Slack handlers (start and interaction functions, in-process, against f
 
     it("without a permalink (chat.getPermalink fails) the DMs name the channel; a hung DM is abandoned at its timeout", async () => {
       slack.fail("chat.getPermalink", slackError("message_not_found"));
-      // Bob's DM never answers: the call is aborted after callTimeoutMs and the others are sent.
+      // Bob's DM never answers: the call is aborted after callTimeoutMs and the others are sent. The
+      // timeout is long enough for the local fake to answer the others on a busy machine (at 50 ms,
+      // two suites side by side on 2 cores made a normal DM time out too).
       const hanging: typeof fetch = async (input, init) => {
         if (String(input).endsWith("/chat.postMessage") && String(init?.body).includes('"channel":"U0BOB"')) {
           return new Promise<Response>((_, reject) =>
@@ -453,7 +455,7 @@ describe("Slack handlers (start and interaction functions, in-process, against f
       };
       const result = await startSlackRequest(
         taskEvent,
-        startDeps(dmDeps({ fetchImpl: hanging, dmLimits: { callTimeoutMs: 50, concurrency: 1 } })),
+        startDeps(dmDeps({ fetchImpl: hanging, dmLimits: { callTimeoutMs: 1500, concurrency: 1 } })),
       );
       const message = slack.message(result.channel, result.ts)!;
       keys.push((message.blocks!.find((b: any) => b.type === "actions") as any).elements[0].value);
