@@ -15,8 +15,9 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "crypto";
+import { randomBytes } from "crypto";
 import { conditionalWrite } from "../../shared/conditionalWrite";
+import { openTokenUnder, sealTokenUnder, secretHash } from "../../shared/sealedToken";
 
 /** 32 random bytes, base64url without padding: 43 characters of [A-Za-z0-9_-]. */
 export const CODE_BYTES = 32;
@@ -38,40 +39,19 @@ export function isLinkCode(value: string | undefined): value is string {
 
 /** The item key of a code: sha256 of the code, hex. */
 export function codeHashOf(code: string): string {
-  return createHash("sha256").update(code, "utf8").digest("hex");
+  return secretHash(code);
 }
 
-function tokenKey(code: string): Buffer {
-  return Buffer.from(
-    hkdfSync("sha256", Buffer.from(code, "utf8"), Buffer.alloc(0), "sfn-approvals link code: task token key", 32),
-  );
-}
+const TOKEN_KEY_LABEL = "sfn-approvals link code: task token key";
 
-function associatedData(codeHash: string, stage: string, executionArn: string): Buffer {
-  return Buffer.from(JSON.stringify([codeHash, stage, executionArn]), "utf8");
-}
-
-/** The token encrypted for the item: base64 of iv (12) | ciphertext | tag (16). */
+/** The token encrypted for the item (functions/shared/sealedToken.ts), under the code. */
 export function sealToken(code: string, token: string, stage: string, executionArn: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", tokenKey(code), iv);
-  cipher.setAAD(associatedData(codeHashOf(code), stage, executionArn));
-  const sealed = Buffer.concat([cipher.update(token, "utf8"), cipher.final()]);
-  return Buffer.concat([iv, sealed, cipher.getAuthTag()]).toString("base64");
+  return sealTokenUnder(code, TOKEN_KEY_LABEL, token, stage, executionArn);
 }
 
 /** The token back, or undefined when the code, stage or execution does not match what was sealed. */
 export function openToken(code: string, sealed: string, stage: string, executionArn: string): string | undefined {
-  const bytes = Buffer.from(sealed, "base64");
-  if (bytes.length < 12 + 16 + 1) return undefined;
-  try {
-    const decipher = createDecipheriv("aes-256-gcm", tokenKey(code), bytes.subarray(0, 12));
-    decipher.setAAD(associatedData(codeHashOf(code), stage, executionArn));
-    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-    return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString("utf8");
-  } catch {
-    return undefined;
-  }
+  return openTokenUnder(code, TOKEN_KEY_LABEL, sealed, stage, executionArn);
 }
 
 /** An item of the code table, as stored. */

@@ -20,9 +20,10 @@ import {
   PutItemCommand,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from "crypto";
+import { createHash } from "crypto";
 import { ApprovalRequest, StageDecision } from "../../contract";
 import { conditionalWrite } from "../../shared/conditionalWrite";
+import { openTokenUnder, sealTokenUnder, secretHash } from "../../shared/sealedToken";
 import { SLACK_USER_ID_PATTERN, isRequestKey } from "./interaction";
 
 export type RequestStatus = "waiting" | "decided" | "timed_out";
@@ -42,32 +43,14 @@ const MAX_VOTE_ATTEMPTS = MAX_SLACK_APPROVERS + 5;
 
 /** The item key of a request key: sha256 of the key, hex. */
 export function requestKeyHash(requestKey: string): string {
-  return createHash("sha256").update(requestKey, "utf8").digest("hex");
+  return secretHash(requestKey);
 }
 
-function tokenKey(requestKey: string): Buffer {
-  return Buffer.from(
-    hkdfSync(
-      "sha256",
-      Buffer.from(requestKey, "utf8"),
-      Buffer.alloc(0),
-      "sfn-approvals slack request: task token key",
-      32,
-    ),
-  );
-}
+const TOKEN_KEY_LABEL = "sfn-approvals slack request: task token key";
 
-function associatedData(keyHash: string, stage: string, executionArn: string): Buffer {
-  return Buffer.from(JSON.stringify([keyHash, stage, executionArn]), "utf8");
-}
-
-/** The token encrypted for the item: base64 of iv (12) | ciphertext | tag (16). */
+/** The token encrypted for the item (functions/shared/sealedToken.ts), under the request key. */
 export function sealRequestToken(requestKey: string, token: string, stage: string, executionArn: string): string {
-  const iv = randomBytes(12);
-  const cipher = createCipheriv("aes-256-gcm", tokenKey(requestKey), iv);
-  cipher.setAAD(associatedData(requestKeyHash(requestKey), stage, executionArn));
-  const sealed = Buffer.concat([cipher.update(token, "utf8"), cipher.final()]);
-  return Buffer.concat([iv, sealed, cipher.getAuthTag()]).toString("base64");
+  return sealTokenUnder(requestKey, TOKEN_KEY_LABEL, token, stage, executionArn);
 }
 
 /** The token back, or undefined when the key, stage or execution does not match what was sealed. */
@@ -77,16 +60,7 @@ export function openRequestToken(
   stage: string,
   executionArn: string,
 ): string | undefined {
-  const bytes = Buffer.from(sealed, "base64");
-  if (bytes.length < 12 + 16 + 1) return undefined;
-  try {
-    const decipher = createDecipheriv("aes-256-gcm", tokenKey(requestKey), bytes.subarray(0, 12));
-    decipher.setAAD(associatedData(requestKeyHash(requestKey), stage, executionArn));
-    decipher.setAuthTag(bytes.subarray(bytes.length - 16));
-    return Buffer.concat([decipher.update(bytes.subarray(12, bytes.length - 16)), decipher.final()]).toString("utf8");
-  } catch {
-    return undefined;
-  }
+  return openTokenUnder(requestKey, TOKEN_KEY_LABEL, sealed, stage, executionArn);
 }
 
 /** One approver's vote, as stored under votes.<userId>. */
